@@ -1,0 +1,174 @@
+#include "common/intel/enrich.h"
+
+#include <tuple>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace treatd::intel {
+namespace {
+
+void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t seconds = absl::ToUnixSeconds(time);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+}
+
+void SetDay(absl::CivilDay day, google::protobuf::Timestamp* out) {
+  SetTimestamp(absl::FromCivil(day, absl::UTCTimeZone()), out);
+}
+
+FeedFreshness Freshness(const std::string& feed, absl::Time published,
+                        absl::Duration max_age, absl::Time as_of) {
+  FeedFreshness f;
+  f.present = true;
+  f.feed = feed;
+  f.published = published;
+  f.age = as_of - published;
+  if (max_age > absl::ZeroDuration() && f.age > max_age) {
+    f.stale = true;
+    f.stale_by = f.age - max_age;
+  }
+  return f;
+}
+
+using CveList = absl::InlinedVector<CveId, 4>;
+
+CveList CollectCves(const v1::Vulnerability& vulnerability) {
+  CveList cves;
+  auto add = [&cves](absl::string_view text) {
+    std::optional<CveId> id = CveId::Parse(text);
+    if (!id.has_value()) return;
+    for (CveId seen : cves) {
+      if (seen == *id) return;
+    }
+    cves.push_back(*id);
+  };
+  add(vulnerability.cve_id());
+  for (const std::string& alias : vulnerability.aliases()) add(alias);
+  return cves;
+}
+
+void EnrichKev(const KevFeed& feed, const CveList& cves,
+               const EnrichOptions& options, v1::Vulnerability* vulnerability,
+               EnrichmentReport* report) {
+  const KevEntry* best = nullptr;
+  bool any_ransomware = false;
+  for (CveId cve : cves) {
+    const KevEntry* entry = feed.Find(cve);
+    if (entry == nullptr) continue;
+    any_ransomware = any_ransomware || entry->known_ransomware_use;
+    if (best == nullptr ||
+        std::tie(entry->due_date, entry->date_added, entry->cve) <
+            std::tie(best->due_date, best->date_added, best->cve)) {
+      best = entry;
+    }
+  }
+  const bool caller_has = vulnerability->has_kev();
+  if (best == nullptr) {
+    // "Not in the catalog" is a fact too, but only where the caller said
+    // nothing: absence from a feed never overrides a caller's listing.
+    if (!caller_has) {
+      vulnerability->mutable_kev()->set_listed(false);
+      report->kev_from_feed = true;
+      report->facts.push_back(absl::StrCat("vulnerability.kev from ",
+                                           feed.description(), ": not listed"));
+    }
+    return;
+  }
+  const std::string cve_text = best->cve.ToString();
+  if (caller_has && !options.feed_wins) {
+    report->caller_facts_kept.push_back(absl::StrCat(
+        "vulnerability.kev kept from the caller; ", feed.description(),
+        " lists ", cve_text, " due ", absl::FormatCivilTime(best->due_date)));
+    return;
+  }
+  v1::Kev* kev = vulnerability->mutable_kev();
+  kev->Clear();
+  kev->set_listed(true);
+  SetDay(best->date_added, kev->mutable_date_added());
+  SetDay(best->due_date, kev->mutable_due_date());
+  kev->set_known_ransomware_use(any_ransomware);
+  kev->set_required_action(best->required_action);
+  report->kev_from_feed = true;
+  report->facts.push_back(absl::StrCat("vulnerability.kev from ",
+                                       feed.description(), " for ", cve_text));
+}
+
+void EnrichEpss(const EpssFeed& feed, const CveList& cves,
+                const EnrichOptions& options, v1::Vulnerability* vulnerability,
+                EnrichmentReport* report) {
+  std::optional<EpssScore> best;
+  CveId best_cve = CveId::FromKey(0);
+  for (CveId cve : cves) {
+    std::optional<EpssScore> score = feed.Find(cve);
+    if (score.has_value() &&
+        (!best.has_value() || score->score > best->score)) {
+      best = score;
+      best_cve = cve;
+    }
+  }
+  if (!best.has_value()) return;
+  const bool caller_has =
+      vulnerability->has_epss() && vulnerability->epss().has_score();
+  if (caller_has && !options.feed_wins) {
+    report->caller_facts_kept.push_back(absl::StrFormat(
+        "vulnerability.epss kept from the caller; %s scores %s %.5f",
+        feed.description(), best_cve.ToString(), best->score));
+    return;
+  }
+  v1::Epss* epss = vulnerability->mutable_epss();
+  epss->Clear();
+  epss->set_score(best->score);
+  epss->set_percentile(best->percentile);
+  epss->set_model_version(feed.model_version());
+  SetTimestamp(feed.score_date(), epss->mutable_score_date());
+  report->epss_from_feed = true;
+  report->facts.push_back(absl::StrCat("vulnerability.epss from ",
+                                       feed.description(), " for ",
+                                       best_cve.ToString()));
+}
+
+}  // namespace
+
+IntelFreshness CheckFreshness(const IntelSnapshot& snapshot,
+                              absl::Duration max_age, absl::Time as_of) {
+  IntelFreshness freshness;
+  if (const KevFeed* kev = snapshot.kev(); kev != nullptr) {
+    freshness.kev =
+        Freshness(kev->description(), kev->date_released(), max_age, as_of);
+  }
+  if (const EpssFeed* epss = snapshot.epss(); epss != nullptr) {
+    freshness.epss =
+        Freshness(epss->description(), epss->score_date(), max_age, as_of);
+  }
+  freshness.stale = freshness.kev.stale || freshness.epss.stale;
+  return freshness;
+}
+
+EnrichmentReport EnrichFinding(const IntelSnapshot& snapshot,
+                               const EnrichOptions& options,
+                               v1::Finding* finding) {
+  EnrichmentReport report;
+  report.freshness = CheckFreshness(snapshot, options.max_age, options.as_of);
+  if (!finding->has_vulnerability()) return report;
+  const CveList cves = CollectCves(finding->vulnerability());
+  if (cves.empty()) return report;
+  report.cve_ids.reserve(cves.size());
+  for (CveId cve : cves) report.cve_ids.push_back(cve.ToString());
+
+  v1::Vulnerability* vulnerability = finding->mutable_vulnerability();
+  if (const KevFeed* kev = snapshot.kev(); kev != nullptr) {
+    report.feed_versions.push_back(kev->description());
+    EnrichKev(*kev, cves, options, vulnerability, &report);
+  }
+  if (const EpssFeed* epss = snapshot.epss(); epss != nullptr) {
+    report.feed_versions.push_back(epss->description());
+    EnrichEpss(*epss, cves, options, vulnerability, &report);
+  }
+  return report;
+}
+
+}  // namespace treatd::intel

@@ -1,0 +1,287 @@
+#include "common/intel/enrich.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "tests/common/intel/intel_test_util.h"
+
+namespace treatd::intel {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr char kKev[] = "CISA KEV 2025.08.25";
+constexpr char kEpss[] = "FIRST EPSS v2023.03.01 (2024-01-13)";
+
+int64_t UnixDay(int y, int m, int d) {
+  return absl::ToUnixSeconds(
+      absl::FromCivil(absl::CivilDay(y, m, d), absl::UTCTimeZone()));
+}
+
+class EnrichFindingTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::shared_ptr<const IntelSnapshot>> loaded =
+        IntelSnapshot::Load(
+            {testing::ShippedKevPath(), testing::ShippedEpssPath()});
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    snapshot_ = new std::shared_ptr<const IntelSnapshot>(*std::move(loaded));
+  }
+  static void TearDownTestSuite() {
+    delete snapshot_;
+    snapshot_ = nullptr;
+  }
+
+  static const IntelSnapshot& intel() { return **snapshot_; }
+
+  static v1::Finding WithCve(absl::string_view cve) {
+    v1::Finding finding;
+    finding.set_id("f1");
+    finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
+    finding.mutable_vulnerability()->set_cve_id(std::string(cve));
+    return finding;
+  }
+
+  static std::shared_ptr<const IntelSnapshot>* snapshot_;
+};
+
+std::shared_ptr<const IntelSnapshot>* EnrichFindingTest::snapshot_ = nullptr;
+
+TEST_F(EnrichFindingTest, FillsKevAndEpssForAListedCve) {
+  v1::Finding finding = WithCve("CVE-2021-44228");
+  EnrichmentReport report = EnrichFinding(intel(), {}, &finding);
+
+  const v1::Kev& kev = finding.vulnerability().kev();
+  EXPECT_TRUE(kev.listed());
+  EXPECT_EQ(kev.date_added().seconds(), UnixDay(2021, 12, 10));
+  EXPECT_EQ(kev.due_date().seconds(), UnixDay(2021, 12, 24));
+  EXPECT_TRUE(kev.known_ransomware_use());
+  EXPECT_THAT(kev.required_action(),
+              HasSubstr("the only acceptable remediation actions"));
+  const v1::Epss& epss = finding.vulnerability().epss();
+  EXPECT_DOUBLE_EQ(epss.score(), 0.97466);
+  EXPECT_DOUBLE_EQ(epss.percentile(), 0.99957);
+  EXPECT_EQ(epss.model_version(), "v2023.03.01");
+  EXPECT_EQ(epss.score_date().seconds(), UnixDay(2024, 1, 13));
+
+  EXPECT_TRUE(report.kev_from_feed);
+  EXPECT_TRUE(report.epss_from_feed);
+  EXPECT_THAT(report.cve_ids, ElementsAre("CVE-2021-44228"));
+  EXPECT_THAT(report.facts,
+              ElementsAre(absl::StrCat("vulnerability.kev from ", kKev,
+                                       " for CVE-2021-44228"),
+                          absl::StrCat("vulnerability.epss from ", kEpss,
+                                       " for CVE-2021-44228")));
+  EXPECT_THAT(report.feed_versions, ElementsAre(kKev, kEpss));
+  EXPECT_THAT(report.caller_facts_kept, IsEmpty());
+}
+
+TEST_F(EnrichFindingTest, KeepsFactsTheCallerSent) {
+  v1::Finding finding = WithCve("CVE-2021-44228");
+  finding.mutable_vulnerability()->mutable_kev()->set_listed(false);
+  finding.mutable_vulnerability()->mutable_epss()->set_score(0.1);
+  const v1::Finding sent = finding;
+
+  EnrichmentReport report = EnrichFinding(intel(), {}, &finding);
+  EXPECT_TRUE(MessageDifferencer::Equals(finding, sent))
+      << finding.DebugString();
+  EXPECT_FALSE(report.kev_from_feed);
+  EXPECT_FALSE(report.epss_from_feed);
+  EXPECT_THAT(report.facts, IsEmpty());
+  EXPECT_THAT(
+      report.caller_facts_kept,
+      ElementsAre(HasSubstr("vulnerability.kev kept from the caller"),
+                  HasSubstr("FIRST EPSS v2023.03.01 (2024-01-13) scores "
+                            "CVE-2021-44228 0.97466")));
+  EXPECT_THAT(report.feed_versions, ElementsAre(kKev, kEpss));
+}
+
+TEST_F(EnrichFindingTest, FeedWinsReplacesCallerFacts) {
+  v1::Finding finding = WithCve("CVE-2021-44228");
+  v1::Kev* kev = finding.mutable_vulnerability()->mutable_kev();
+  kev->set_listed(false);
+  kev->set_required_action("caller text");
+  v1::Epss* epss = finding.mutable_vulnerability()->mutable_epss();
+  epss->set_score(0.1);
+  epss->set_model_version("caller");
+
+  EnrichOptions options;
+  options.feed_wins = true;
+  EnrichmentReport report = EnrichFinding(intel(), options, &finding);
+  EXPECT_TRUE(finding.vulnerability().kev().listed());
+  EXPECT_NE(finding.vulnerability().kev().required_action(), "caller text");
+  EXPECT_DOUBLE_EQ(finding.vulnerability().epss().score(), 0.97466);
+  EXPECT_EQ(finding.vulnerability().epss().model_version(), "v2023.03.01");
+  EXPECT_EQ(report.facts.size(), 2u);
+  EXPECT_THAT(report.caller_facts_kept, IsEmpty());
+}
+
+TEST_F(EnrichFindingTest, FeedAbsenceNeverOverridesCallerListing) {
+  // CVE-2015-0235 is scored by EPSS but not in the KEV catalog.
+  v1::Finding finding = WithCve("CVE-2015-0235");
+  finding.mutable_vulnerability()->mutable_kev()->set_listed(true);
+  EnrichOptions options;
+  options.feed_wins = true;
+  EnrichmentReport report = EnrichFinding(intel(), options, &finding);
+  EXPECT_TRUE(finding.vulnerability().kev().listed());
+  EXPECT_FALSE(report.kev_from_feed);
+  EXPECT_TRUE(report.epss_from_feed);
+  EXPECT_DOUBLE_EQ(finding.vulnerability().epss().score(), 0.97536);
+}
+
+TEST_F(EnrichFindingTest, FillsEpssWhenTheCallerSentNoScore) {
+  v1::Finding finding = WithCve("CVE-2021-44228");
+  finding.mutable_vulnerability()->mutable_epss()->set_model_version("x");
+  EnrichmentReport report = EnrichFinding(intel(), {}, &finding);
+  EXPECT_TRUE(report.epss_from_feed);
+  EXPECT_DOUBLE_EQ(finding.vulnerability().epss().score(), 0.97466);
+  EXPECT_EQ(finding.vulnerability().epss().model_version(), "v2023.03.01");
+}
+
+TEST_F(EnrichFindingTest, CombinesSeveralCveIdsIncludingAliases) {
+  // CVE-2021-44228: KEV due 2021-12-24, ransomware Known, EPSS 0.97466.
+  // CVE-2020-0601:  KEV due 2020-01-29 (earliest), ransomware Unknown,
+  //                 EPSS 0.96685.
+  // CVE-2015-0235:  not in KEV, EPSS 0.97536 (highest).
+  v1::Finding finding = WithCve("CVE-2021-44228");
+  v1::Vulnerability* vulnerability = finding.mutable_vulnerability();
+  vulnerability->add_aliases("GHSA-jfh8-c2jp-5v3q");
+  vulnerability->add_aliases("cve-2020-0601");
+  vulnerability->add_aliases("CVE-2015-0235");
+  vulnerability->add_aliases("CVE-2021-44228");
+
+  EnrichmentReport report = EnrichFinding(intel(), {}, &finding);
+  EXPECT_THAT(report.cve_ids,
+              ElementsAre("CVE-2021-44228", "CVE-2020-0601", "CVE-2015-0235"));
+  const v1::Kev& kev = finding.vulnerability().kev();
+  EXPECT_TRUE(kev.listed());
+  EXPECT_EQ(kev.due_date().seconds(), UnixDay(2020, 1, 29));
+  EXPECT_EQ(kev.required_action(),
+            intel().FindKev("CVE-2020-0601")->required_action);
+  EXPECT_TRUE(kev.known_ransomware_use());
+  EXPECT_DOUBLE_EQ(finding.vulnerability().epss().score(), 0.97536);
+  EXPECT_DOUBLE_EQ(finding.vulnerability().epss().percentile(), 0.99994);
+  EXPECT_THAT(report.facts, ElementsAre(HasSubstr("for CVE-2020-0601"),
+                                        HasSubstr("for CVE-2015-0235")));
+}
+
+TEST_F(EnrichFindingTest, LeavesFindingWithoutCveUntouched) {
+  v1::Finding no_vulnerability;
+  no_vulnerability.set_id("m1");
+  no_vulnerability.set_kind(v1::FINDING_KIND_MISCONFIGURATION);
+  v1::Finding ghsa_only;
+  ghsa_only.set_id("g1");
+  ghsa_only.mutable_vulnerability()->add_aliases("GHSA-jfh8-c2jp-5v3q");
+  ghsa_only.mutable_vulnerability()->set_cve_id("not-a-cve");
+
+  for (const v1::Finding& original : {no_vulnerability, ghsa_only}) {
+    v1::Finding finding = original;
+    EnrichmentReport report = EnrichFinding(intel(), {}, &finding);
+    EXPECT_TRUE(MessageDifferencer::Equals(finding, original))
+        << finding.DebugString();
+    EXPECT_THAT(report.cve_ids, IsEmpty());
+    EXPECT_THAT(report.facts, IsEmpty());
+    EXPECT_THAT(report.feed_versions, IsEmpty());
+  }
+  EXPECT_FALSE(no_vulnerability.has_vulnerability());
+}
+
+TEST_F(EnrichFindingTest, MarksUnknownCveAsNotListed) {
+  v1::Finding finding = WithCve("CVE-2024-3094");
+  EnrichmentReport report = EnrichFinding(intel(), {}, &finding);
+  ASSERT_TRUE(finding.vulnerability().has_kev());
+  EXPECT_FALSE(finding.vulnerability().kev().listed());
+  EXPECT_FALSE(finding.vulnerability().has_epss());
+  EXPECT_TRUE(report.kev_from_feed);
+  EXPECT_FALSE(report.epss_from_feed);
+  EXPECT_THAT(report.facts, ElementsAre(absl::StrCat("vulnerability.kev from ",
+                                                     kKev, ": not listed")));
+  EXPECT_THAT(report.feed_versions, ElementsAre(kKev, kEpss));
+}
+
+TEST_F(EnrichFindingTest, ReportsStaleFeedsAndByHowMuch) {
+  const absl::Time kev_released =
+      absl::FromCivil(absl::CivilSecond(2025, 8, 25, 17, 4, 19),
+                      absl::UTCTimeZone()) +
+      absl::Microseconds(979600);
+  const absl::Time epss_scored =
+      absl::FromCivil(absl::CivilDay(2024, 1, 13), absl::UTCTimeZone());
+  EnrichOptions options;
+  options.max_age = absl::Hours(24 * 30);
+  options.as_of =
+      absl::FromCivil(absl::CivilDay(2025, 9, 30), absl::UTCTimeZone());
+
+  v1::Finding finding = WithCve("CVE-2021-44228");
+  EnrichmentReport report = EnrichFinding(intel(), options, &finding);
+  const IntelFreshness& fresh = report.freshness;
+  EXPECT_TRUE(fresh.stale);
+  EXPECT_TRUE(fresh.kev.present);
+  EXPECT_EQ(fresh.kev.feed, kKev);
+  EXPECT_EQ(fresh.kev.published, kev_released);
+  EXPECT_EQ(fresh.kev.age, options.as_of - kev_released);
+  EXPECT_TRUE(fresh.kev.stale);
+  EXPECT_EQ(fresh.kev.stale_by,
+            options.as_of - kev_released - absl::Hours(24 * 30));
+  EXPECT_TRUE(fresh.epss.stale);
+  EXPECT_EQ(fresh.epss.stale_by,
+            options.as_of - epss_scored - absl::Hours(24 * 30));
+  // Stale feeds still enrich; the policy decides what staleness means.
+  EXPECT_TRUE(report.kev_from_feed);
+
+  // Ten days after the catalog: KEV is fresh, the 2024 EPSS scores are not.
+  options.as_of = kev_released + absl::Hours(24 * 10);
+  IntelFreshness later =
+      CheckFreshness(intel(), options.max_age, options.as_of);
+  EXPECT_FALSE(later.kev.stale);
+  EXPECT_EQ(later.kev.stale_by, absl::ZeroDuration());
+  EXPECT_TRUE(later.epss.stale);
+  EXPECT_TRUE(later.stale);
+}
+
+TEST_F(EnrichFindingTest, NoMaxAgeMeansNeverStale) {
+  EnrichOptions options;
+  options.as_of =
+      absl::FromCivil(absl::CivilDay(2030, 1, 1), absl::UTCTimeZone());
+  v1::Finding finding = WithCve("CVE-2021-44228");
+  EnrichmentReport report = EnrichFinding(intel(), options, &finding);
+  EXPECT_FALSE(report.freshness.stale);
+  EXPECT_FALSE(report.freshness.kev.stale);
+  EXPECT_FALSE(report.freshness.epss.stale);
+  EXPECT_GT(report.freshness.epss.age, absl::Hours(24 * 365 * 5));
+}
+
+TEST_F(EnrichFindingTest, MissingAsOfErrsOnTheStaleSide) {
+  EnrichOptions options;
+  options.max_age = absl::Hours(24 * 365 * 100);
+  v1::Finding finding;  // No CVE: freshness is reported all the same.
+  EnrichmentReport report = EnrichFinding(intel(), options, &finding);
+  EXPECT_TRUE(report.freshness.kev.stale);
+  EXPECT_TRUE(report.freshness.stale);
+}
+
+TEST(CheckFreshnessTest, OmitsAbsentFeed) {
+  absl::StatusOr<std::shared_ptr<const IntelSnapshot>> snapshot =
+      IntelSnapshot::Load({"", testing::ShippedEpssPath()});
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  IntelFreshness fresh = CheckFreshness(
+      **snapshot, absl::Hours(24),
+      absl::FromCivil(absl::CivilDay(2024, 1, 13), absl::UTCTimeZone()) +
+          absl::Hours(12));
+  EXPECT_FALSE(fresh.kev.present);
+  EXPECT_FALSE(fresh.kev.stale);
+  EXPECT_TRUE(fresh.epss.present);
+  EXPECT_FALSE(fresh.epss.stale);
+  EXPECT_EQ(fresh.epss.age, absl::Hours(12));
+  EXPECT_FALSE(fresh.stale);
+}
+
+}  // namespace
+}  // namespace treatd::intel
