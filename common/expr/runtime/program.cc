@@ -1,0 +1,637 @@
+#include "common/expr/runtime/program.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace treatd::expr {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+// Reads a Timestamp or Duration message field without going through its
+// generated class, so that any message implementation works.
+void ReadSecondsNanos(const Message& m, int64_t* seconds, int32_t* nanos) {
+  const auto* d = m.GetDescriptor();
+  const Reflection* r = m.GetReflection();
+  *seconds = r->GetInt64(m, d->field(0));
+  *nanos = r->GetInt32(m, d->field(1));
+}
+
+Value ReadField(const Message& m, const FieldDescriptor* field) {
+  const Reflection* r = m.GetReflection();
+  if (field->is_repeated()) return Value::RepeatedField(&m, field);
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return Value::Bool(r->GetBool(m, field));
+    case FieldDescriptor::CPPTYPE_INT32:
+      return Value::Int(r->GetInt32(m, field));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return Value::Int(r->GetInt64(m, field));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return Value::Int(r->GetUInt32(m, field));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return Value::Int(static_cast<int64_t>(r->GetUInt64(m, field)));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return Value::Double(r->GetFloat(m, field));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return Value::Double(r->GetDouble(m, field));
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return Value::Enum(r->GetEnumValue(m, field), field->enum_type());
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string scratch;
+      const std::string& s = r->GetStringReference(m, field, &scratch);
+      if (&s == &scratch) {
+        return Value::Error("unsupported string representation");
+      }
+      return Value::String(s);
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = r->GetMessage(m, field);
+      const auto* type = field->message_type();
+      // descriptor() runs a once-check on every call; this path is hot.
+      static const auto* const kTimestamp =
+          google::protobuf::Timestamp::descriptor();
+      static const auto* const kDuration =
+          google::protobuf::Duration::descriptor();
+      if (type == kTimestamp || type == kDuration) {
+        int64_t seconds = 0;
+        int32_t nanos = 0;
+        ReadSecondsNanos(sub, &seconds, &nanos);
+        const absl::Duration d =
+            absl::Seconds(seconds) + absl::Nanoseconds(nanos);
+        if (type == kDuration) {
+          return Value::Duration(d);
+        }
+        return Value::Timestamp(absl::UnixEpoch() + d);
+      }
+      return Value::Message(&sub);
+    }
+  }
+  return Value::Error("unsupported field type");
+}
+
+// Walks all but the last field of `node.path` from the message the node
+// starts at. Returns null and sets `*error` when the base failed.
+const Message* WalkToParent(const Node& node, Frame& frame, Value* error) {
+  const Message* m = frame.root();
+  if (!node.kids.empty()) {
+    Value base = EvaluateNode(*node.kids[0], frame);
+    if (base.kind() != ValueKind::kMessage) {
+      *error = base.is_error() ? base : Value::Error("not a message");
+      return nullptr;
+    }
+    m = base.message();
+  }
+  for (size_t i = 0; i + 1 < node.path.size(); ++i) {
+    m = &m->GetReflection()->GetMessage(*m, node.path[i]);
+  }
+  return m;
+}
+
+bool Equal(const Value& a, const Value& b) {
+  if (a.kind() != b.kind()) {
+    const bool numeric =
+        (a.kind() == ValueKind::kInt || a.kind() == ValueKind::kDouble) &&
+        (b.kind() == ValueKind::kInt || b.kind() == ValueKind::kDouble);
+    return numeric && a.AsDouble() == b.AsDouble();
+  }
+  switch (a.kind()) {
+    case ValueKind::kBool:
+      return a.bool_value() == b.bool_value();
+    case ValueKind::kInt:
+      return a.int_value() == b.int_value();
+    case ValueKind::kDouble:
+      return a.double_value() == b.double_value();
+    case ValueKind::kString:
+      return a.string_value() == b.string_value();
+    case ValueKind::kDuration:
+      return a.duration_value() == b.duration_value();
+    case ValueKind::kTimestamp:
+      return a.timestamp_value() == b.timestamp_value();
+    case ValueKind::kEnum:
+      return a.enum_number() == b.enum_number();
+    default:
+      return false;
+  }
+}
+
+// -1, 0, 1; `*unordered` for NaN.
+int Compare(const Value& a, const Value& b, bool as_double, bool* unordered) {
+  *unordered = false;
+  auto sign = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
+  if (as_double || a.kind() == ValueKind::kDouble) {
+    const double x = a.AsDouble();
+    const double y = b.AsDouble();
+    if (std::isnan(x) || std::isnan(y)) {
+      *unordered = true;
+      return 0;
+    }
+    return sign(x, y);
+  }
+  switch (a.kind()) {
+    case ValueKind::kBool:
+      return sign(a.bool_value(), b.bool_value());
+    case ValueKind::kInt:
+      return sign(a.int_value(), b.int_value());
+    case ValueKind::kString:
+      return sign(a.string_value(), b.string_value());
+    case ValueKind::kDuration:
+      return sign(a.duration_value(), b.duration_value());
+    case ValueKind::kTimestamp:
+      return sign(a.timestamp_value(), b.timestamp_value());
+    case ValueKind::kEnum:
+      return sign(a.enum_number(), b.enum_number());
+    default:
+      *unordered = true;
+      return 0;
+  }
+}
+
+Value TimeResult(absl::Time t, Frame& frame) {
+  if (t == absl::InfiniteFuture() || t == absl::InfinitePast() ||
+      t < absl::FromUnixSeconds(-62135596800) ||  // 0001-01-01
+      t > absl::FromUnixSeconds(253402300799)) {  // 9999-12-31
+    return frame.Error("timestamp out of range");
+  }
+  return Value::Timestamp(t);
+}
+
+Value DurationResult(absl::Duration d, Frame& frame) {
+  if (d == absl::InfiniteDuration() || d == -absl::InfiniteDuration()) {
+    return frame.Error("duration out of range");
+  }
+  return Value::Duration(d);
+}
+
+Value Arithmetic(const Node& node, const Value& a, const Value& b,
+                 Frame& frame) {
+  const ValueKind ka = a.kind();
+  const ValueKind kb = b.kind();
+  if (node.as_double ||
+      (ka == ValueKind::kDouble && kb == ValueKind::kDouble)) {
+    const double x = a.AsDouble();
+    const double y = b.AsDouble();
+    switch (node.op) {
+      case Op::kAdd:
+        return Value::Double(x + y);
+      case Op::kSub:
+        return Value::Double(x - y);
+      case Op::kMul:
+        return Value::Double(x * y);
+      case Op::kDiv:
+        return Value::Double(x / y);
+      default:
+        break;
+    }
+    return frame.Error("invalid double operation");
+  }
+  if (ka == ValueKind::kInt && kb == ValueKind::kInt) {
+    const int64_t x = a.int_value();
+    const int64_t y = b.int_value();
+    int64_t r = 0;
+    bool overflow = false;
+    switch (node.op) {
+      case Op::kAdd:
+        overflow = __builtin_add_overflow(x, y, &r);
+        break;
+      case Op::kSub:
+        overflow = __builtin_sub_overflow(x, y, &r);
+        break;
+      case Op::kMul:
+        overflow = __builtin_mul_overflow(x, y, &r);
+        break;
+      case Op::kDiv:
+      case Op::kMod:
+        if (y == 0) {
+          return Value::Error(node.op == Op::kDiv ? "division by zero"
+                                                  : "modulus by zero");
+        }
+        if (x == std::numeric_limits<int64_t>::min() && y == -1) {
+          overflow = true;
+          break;
+        }
+        r = node.op == Op::kDiv ? x / y : x % y;
+        break;
+      default:
+        return frame.Error("invalid int operation");
+    }
+    if (overflow) return Value::Error("integer overflow");
+    return Value::Int(r);
+  }
+  if (ka == ValueKind::kString && kb == ValueKind::kString) {
+    return Value::String(
+        frame.Keep(absl::StrCat(a.string_value(), b.string_value())));
+  }
+  const bool add = node.op == Op::kAdd;
+  if (ka == ValueKind::kTimestamp && kb == ValueKind::kDuration) {
+    return TimeResult(add ? a.timestamp_value() + b.duration_value()
+                          : a.timestamp_value() - b.duration_value(),
+                      frame);
+  }
+  if (ka == ValueKind::kDuration && kb == ValueKind::kTimestamp && add) {
+    return TimeResult(b.timestamp_value() + a.duration_value(), frame);
+  }
+  if (ka == ValueKind::kTimestamp && kb == ValueKind::kTimestamp && !add) {
+    return DurationResult(a.timestamp_value() - b.timestamp_value(), frame);
+  }
+  if (ka == ValueKind::kDuration && kb == ValueKind::kDuration) {
+    return DurationResult(add ? a.duration_value() + b.duration_value()
+                              : a.duration_value() - b.duration_value(),
+                          frame);
+  }
+  return frame.Error("unsupported operand types");
+}
+
+Value EvalMacro(const Node& node, Frame& frame) {
+  const Value list = EvaluateNode(*node.kids[0], frame);
+  if (list.is_error()) return list;
+  const bool exists = node.op == Op::kExists;
+  Value first_error;
+  bool saw_error = false;
+  const size_t n = list.ListSize();
+  for (size_t i = 0; i < n; ++i) {
+    frame.local(node.index) = list.ListElement(i);
+    const Value v = EvaluateNode(*node.kids[1], frame);
+    if (v.is_error()) {
+      if (!saw_error) first_error = v;
+      saw_error = true;
+      continue;
+    }
+    // exists: any true decides; all: any false decides, even if other
+    // elements failed (CEL's commutative error semantics).
+    if (v.bool_value() == exists) return Value::Bool(exists);
+  }
+  if (saw_error) return first_error;
+  return Value::Bool(!exists);
+}
+
+Value Convert(const Node& node, const Value& v, Frame& frame) {
+  switch (node.op) {
+    case Op::kToInt:
+      switch (v.kind()) {
+        case ValueKind::kInt:
+          return v;
+        case ValueKind::kDouble: {
+          const double d = v.double_value();
+          // 2^63 is exactly representable; anything at or beyond it (and
+          // NaN) does not fit.
+          if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) {
+            return frame.Error(
+                absl::StrCat("double ", d, " does not fit in an int"));
+          }
+          return Value::Int(static_cast<int64_t>(d));
+        }
+        case ValueKind::kString: {
+          int64_t i = 0;
+          if (!absl::SimpleAtoi(v.string_value(), &i)) {
+            return frame.Error(absl::StrCat("cannot convert \"",
+                                            v.string_value(), "\" to int"));
+          }
+          return Value::Int(i);
+        }
+        case ValueKind::kEnum:
+          return Value::Int(v.enum_number());
+        case ValueKind::kTimestamp:
+          return Value::Int(absl::ToUnixSeconds(v.timestamp_value()));
+        default:
+          break;
+      }
+      break;
+    case Op::kToDouble:
+      switch (v.kind()) {
+        case ValueKind::kInt:
+        case ValueKind::kDouble:
+          return Value::Double(v.AsDouble());
+        case ValueKind::kString: {
+          double d = 0;
+          if (!absl::SimpleAtod(v.string_value(), &d)) {
+            return frame.Error(absl::StrCat("cannot convert \"",
+                                            v.string_value(), "\" to double"));
+          }
+          return Value::Double(d);
+        }
+        default:
+          break;
+      }
+      break;
+    case Op::kToString:
+      if (v.kind() == ValueKind::kString) return v;
+      return Value::String(frame.Keep(ValueToString(v)));
+    default:
+      break;
+  }
+  return frame.Error("unsupported conversion");
+}
+
+}  // namespace
+
+Value EvaluateNode(const Node& node, Frame& frame) {
+  switch (node.op) {
+    case Op::kConst:
+      return node.constant;
+    case Op::kList: {
+      std::vector<Value> items;
+      items.reserve(node.kids.size());
+      for (const auto& kid : node.kids) {
+        Value v = EvaluateNode(*kid, frame);
+        if (v.is_error()) return v;
+        items.push_back(v);
+      }
+      const size_t n = items.size();
+      return Value::Array(frame.KeepValues(std::move(items)), n);
+    }
+    case Op::kField: {
+      Value error;
+      const Message* parent = WalkToParent(node, frame, &error);
+      if (parent == nullptr) return error;
+      if (node.map_getter != nullptr) {
+        return Value::Map(node.map_getter(*parent));
+      }
+      return ReadField(*parent, node.path.back());
+    }
+    case Op::kHas: {
+      Value error;
+      const Message* parent = WalkToParent(node, frame, &error);
+      if (parent == nullptr) return error;
+      const FieldDescriptor* field = node.path.back();
+      const Reflection* r = parent->GetReflection();
+      // For proto3 scalars without presence HasField() means "not the
+      // default value", which is exactly the documented has() semantics.
+      return Value::Bool(field->is_repeated() ? r->FieldSize(*parent, field) > 0
+                                              : r->HasField(*parent, field));
+    }
+    case Op::kNow:
+      return frame.now();
+    case Op::kSlot:
+      return frame.slots()->Resolve(node.index, frame);
+    case Op::kLocal:
+      return frame.local(node.index);
+    case Op::kNot: {
+      Value v = EvaluateNode(*node.kids[0], frame);
+      return v.is_error() ? v : Value::Bool(!v.bool_value());
+    }
+    case Op::kNeg: {
+      Value v = EvaluateNode(*node.kids[0], frame);
+      switch (v.kind()) {
+        case ValueKind::kInt:
+          if (v.int_value() == std::numeric_limits<int64_t>::min()) {
+            return Value::Error("integer overflow");
+          }
+          return Value::Int(-v.int_value());
+        case ValueKind::kDouble:
+          return Value::Double(-v.double_value());
+        case ValueKind::kDuration:
+          return Value::Duration(-v.duration_value());
+        default:
+          return v;
+      }
+    }
+    case Op::kAnd:
+    case Op::kOr: {
+      // Short-circuit, and an error on one side yields to a deciding value
+      // on the other (false for &&, true for ||), as in CEL.
+      const bool decisive = node.op == Op::kOr;
+      Value a = EvaluateNode(*node.kids[0], frame);
+      if (!a.is_error() && a.bool_value() == decisive) return a;
+      Value b = EvaluateNode(*node.kids[1], frame);
+      if (!b.is_error() && b.bool_value() == decisive) return b;
+      if (a.is_error()) return a;
+      return b;
+    }
+    case Op::kCond: {
+      Value c = EvaluateNode(*node.kids[0], frame);
+      if (c.is_error()) return c;
+      Value v = EvaluateNode(*node.kids[c.bool_value() ? 1 : 2], frame);
+      if (node.as_double && v.kind() == ValueKind::kInt) {
+        return Value::Double(v.AsDouble());
+      }
+      return v;
+    }
+    case Op::kEq:
+    case Op::kNe: {
+      Value a = EvaluateNode(*node.kids[0], frame);
+      if (a.is_error()) return a;
+      Value b = EvaluateNode(*node.kids[1], frame);
+      if (b.is_error()) return b;
+      return Value::Bool(Equal(a, b) == (node.op == Op::kEq));
+    }
+    case Op::kLt:
+    case Op::kLe:
+    case Op::kGt:
+    case Op::kGe: {
+      Value a = EvaluateNode(*node.kids[0], frame);
+      if (a.is_error()) return a;
+      Value b = EvaluateNode(*node.kids[1], frame);
+      if (b.is_error()) return b;
+      bool unordered = false;
+      const int c = Compare(a, b, node.as_double, &unordered);
+      if (unordered) return Value::Bool(false);
+      switch (node.op) {
+        case Op::kLt:
+          return Value::Bool(c < 0);
+        case Op::kLe:
+          return Value::Bool(c <= 0);
+        case Op::kGt:
+          return Value::Bool(c > 0);
+        default:
+          return Value::Bool(c >= 0);
+      }
+    }
+    case Op::kAdd:
+    case Op::kSub:
+    case Op::kMul:
+    case Op::kDiv:
+    case Op::kMod: {
+      Value a = EvaluateNode(*node.kids[0], frame);
+      if (a.is_error()) return a;
+      Value b = EvaluateNode(*node.kids[1], frame);
+      if (b.is_error()) return b;
+      return Arithmetic(node, a, b, frame);
+    }
+    case Op::kInList: {
+      Value x = EvaluateNode(*node.kids[0], frame);
+      if (x.is_error()) return x;
+      Value list = EvaluateNode(*node.kids[1], frame);
+      if (list.is_error()) return list;
+      const size_t n = list.ListSize();
+      for (size_t i = 0; i < n; ++i) {
+        if (Equal(x, list.ListElement(i))) return Value::Bool(true);
+      }
+      return Value::Bool(false);
+    }
+    case Op::kInMap: {
+      Value key = EvaluateNode(*node.kids[0], frame);
+      if (key.is_error()) return key;
+      Value map = EvaluateNode(*node.kids[1], frame);
+      if (map.is_error()) return map;
+      return Value::Bool(map.map()->find(std::string_view(
+                             key.string_value().data(),
+                             key.string_value().size())) != map.map()->end());
+    }
+    case Op::kIndexList: {
+      Value list = EvaluateNode(*node.kids[0], frame);
+      if (list.is_error()) return list;
+      Value index = EvaluateNode(*node.kids[1], frame);
+      if (index.is_error()) return index;
+      const size_t n = list.ListSize();
+      const int64_t i = index.int_value();
+      if (i < 0 || static_cast<uint64_t>(i) >= n) {
+        return frame.Error(
+            absl::StrCat("index ", i, " out of range for a list of size ", n));
+      }
+      return list.ListElement(static_cast<size_t>(i));
+    }
+    case Op::kIndexMap: {
+      Value map = EvaluateNode(*node.kids[0], frame);
+      if (map.is_error()) return map;
+      Value key = EvaluateNode(*node.kids[1], frame);
+      if (key.is_error()) return key;
+      auto it = map.map()->find(std::string_view(key.string_value().data(),
+                                                 key.string_value().size()));
+      if (it == map.map()->end()) {
+        return frame.Error(
+            absl::StrCat("no key \"", key.string_value(), "\" in map"));
+      }
+      return Value::String(it->second);
+    }
+    case Op::kSize: {
+      Value v = EvaluateNode(*node.kids[0], frame);
+      switch (v.kind()) {
+        case ValueKind::kString:
+          return Value::Int(static_cast<int64_t>(v.string_value().size()));
+        case ValueKind::kList:
+          return Value::Int(static_cast<int64_t>(v.ListSize()));
+        case ValueKind::kMap:
+          return Value::Int(static_cast<int64_t>(v.map()->size()));
+        default:
+          return v;
+      }
+    }
+    case Op::kStartsWith:
+    case Op::kEndsWith:
+    case Op::kContains: {
+      Value s = EvaluateNode(*node.kids[0], frame);
+      if (s.is_error()) return s;
+      Value p = EvaluateNode(*node.kids[1], frame);
+      if (p.is_error()) return p;
+      if (node.op == Op::kStartsWith) {
+        return Value::Bool(
+            absl::StartsWith(s.string_value(), p.string_value()));
+      }
+      if (node.op == Op::kEndsWith) {
+        return Value::Bool(absl::EndsWith(s.string_value(), p.string_value()));
+      }
+      return Value::Bool(absl::StrContains(s.string_value(), p.string_value()));
+    }
+    case Op::kMatches: {
+      Value s = EvaluateNode(*node.kids[0], frame);
+      if (s.is_error()) return s;
+      const absl::string_view text = s.string_value();
+      return Value::Bool(RE2::PartialMatch(
+          re2::StringPiece(text.data(), text.size()), *node.regex));
+    }
+    case Op::kExists:
+    case Op::kAll:
+      return EvalMacro(node, frame);
+    case Op::kToInt:
+    case Op::kToDouble:
+    case Op::kToString: {
+      Value v = EvaluateNode(*node.kids[0], frame);
+      if (v.is_error()) return v;
+      return Convert(node, v, frame);
+    }
+    case Op::kMin:
+    case Op::kMax: {
+      Value a = EvaluateNode(*node.kids[0], frame);
+      if (a.is_error()) return a;
+      Value b = EvaluateNode(*node.kids[1], frame);
+      if (b.is_error()) return b;
+      bool unordered = false;
+      const int c = Compare(a, b, node.as_double, &unordered);
+      if (unordered) return Value::Double(std::nan(""));
+      const bool pick_a = node.op == Op::kMin ? c <= 0 : c >= 0;
+      const Value& r = pick_a ? a : b;
+      return node.as_double ? Value::Double(r.AsDouble()) : r;
+    }
+  }
+  return Value::Error("unknown operation");
+}
+
+Value Program::Evaluate(Frame& frame) const {
+  return EvaluateNode(*root_, frame);
+}
+
+namespace {
+
+void CollectConjuncts(const Node& node, std::vector<const Node*>* out) {
+  if (node.op == Op::kAnd) {
+    CollectConjuncts(*node.kids[0], out);
+    CollectConjuncts(*node.kids[1], out);
+  } else {
+    out->push_back(&node);
+  }
+}
+
+// Long lists or messages would drown the sentence; the start is enough.
+std::string Shorten(std::string s) {
+  constexpr size_t kMax = 160;
+  if (s.size() > kMax) {
+    s.resize(kMax);
+    s.append("...");
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string Program::ExplainNotTrue(Frame& frame) const {
+  std::vector<const Node*> conjuncts;
+  CollectConjuncts(*root_, &conjuncts);
+  const Node* culprit = root_.get();
+  Value culprit_value = EvaluateNode(*root_, frame);
+  for (const Node* c : conjuncts) {
+    Value v = EvaluateNode(*c, frame);
+    if (v.is_error() || !v.bool_value()) {
+      culprit = c;
+      culprit_value = v;
+      break;
+    }
+  }
+  std::string out = absl::StrCat("`", Text(*culprit), "`");
+  if (culprit_value.is_error()) {
+    absl::StrAppend(&out, " failed: ", culprit_value.error());
+  } else {
+    absl::StrAppend(&out, " is ", ValueToString(culprit_value, true));
+  }
+  // Operands that are not literals show what the finding held.
+  std::vector<std::string> details;
+  const bool is_macro = culprit->op == Op::kExists || culprit->op == Op::kAll;
+  for (size_t i = 0; i < culprit->kids.size(); ++i) {
+    const Node& kid = *culprit->kids[i];
+    if (kid.op == Op::kConst || (is_macro && i > 0)) continue;
+    Value v = EvaluateNode(kid, frame);
+    details.push_back(absl::StrCat(
+        Text(kid),
+        v.is_error() ? absl::StrCat(" failed: ", v.error())
+                     : absl::StrCat(" is ", Shorten(ValueToString(v, true)))));
+  }
+  if (!details.empty())
+    absl::StrAppend(&out, ": ", absl::StrJoin(details, ", "));
+  return out;
+}
+
+}  // namespace treatd::expr

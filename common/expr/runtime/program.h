@@ -1,0 +1,196 @@
+// A compiled expression: a tree of typed evaluation nodes built by the
+// checker, with every name resolved, every field path reduced to cached
+// FieldDescriptors, every enum literal turned into its number and every
+// regular expression compiled. Evaluating it does not allocate for scalar
+// results and never throws; failures come back as error Values.
+//
+// Thread safety: a Program is immutable after the checker builds it;
+// Evaluate() is const and may run on many threads at once, each with its
+// own Frame.
+#ifndef TREATD_COMMON_EXPR_RUNTIME_PROGRAM_H_
+#define TREATD_COMMON_EXPR_RUNTIME_PROGRAM_H_
+
+#include <cstdint>
+#include <forward_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/expr/runtime/value.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "re2/re2.h"
+
+namespace treatd::expr {
+
+class Frame;
+
+// Supplies the values of named slots (lets, table outcomes, risk scores)
+// that programs reference. The policy engine implements it with per-call
+// memoization; the compiler guarantees slots do not depend on themselves.
+class SlotResolver {
+ public:
+  virtual ~SlotResolver() = default;
+  // Returns the value of `slot` for the evaluation `frame` belongs to.
+  virtual Value Resolve(int slot, Frame& frame) = 0;
+};
+
+// Most macro variables (exists/all) that can be nested in one expression.
+inline constexpr int kMaxLocals = 8;
+
+// Per-evaluation state: the finding, `now`, slot values and scratch space
+// for strings built at run time. One per evaluation and thread.
+class Frame {
+ public:
+  Frame(const google::protobuf::Message* root, absl::Time now,
+        SlotResolver* slots)
+      : root_(root), now_(Value::Timestamp(now)), slots_(slots) {}
+  Frame(const Frame&) = delete;
+  Frame& operator=(const Frame&) = delete;
+
+  const google::protobuf::Message* root() const { return root_; }
+  const Value& now() const { return now_; }
+  SlotResolver* slots() const { return slots_; }
+  Value& local(int i) { return locals_[i]; }
+
+  // Keeps `s` alive for the frame's lifetime and returns a view of it.
+  absl::string_view Keep(std::string s) {
+    scratch_.push_front(std::move(s));
+    return scratch_.front();
+  }
+  // Keeps `items` alive for the frame's lifetime.
+  const Value* KeepValues(std::vector<Value> items) {
+    value_scratch_.push_front(std::move(items));
+    return value_scratch_.front().data();
+  }
+  // An error value whose message lives in the frame.
+  Value Error(std::string message) {
+    return Value::Error(Keep(std::move(message)));
+  }
+
+ private:
+  const google::protobuf::Message* root_;
+  Value now_;
+  SlotResolver* slots_;
+  Value locals_[kMaxLocals];
+  // forward_list allocates nothing until used; most evaluations never
+  // build strings at all.
+  std::forward_list<std::string> scratch_;
+  std::forward_list<std::vector<Value>> value_scratch_;
+};
+
+// Operations of evaluation nodes.
+enum class Op : uint8_t {
+  kConst,  // constant
+  kList,   // kids: elements (not all constant)
+  kField,  // path from root (kids empty) or from kids[0]
+  kHas,    // presence of path.back() in the message reached by path
+  kNow,
+  kSlot,   // index
+  kLocal,  // index
+  kNot,
+  kNeg,
+  kAnd,
+  kOr,
+  kCond,
+  kEq,
+  kNe,
+  kLt,
+  kLe,
+  kGt,
+  kGe,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMod,
+  kInList,
+  kInMap,
+  kIndexList,
+  kIndexMap,
+  kSize,
+  kStartsWith,
+  kEndsWith,
+  kContains,
+  kMatches,  // regex
+  kExists,   // kids: {list, predicate}; index = local
+  kAll,
+  kToInt,
+  kToDouble,
+  kToString,
+  kMin,
+  kMax,
+};
+
+struct Node {
+  Op op = Op::kConst;
+  // For arithmetic and comparisons: compare or compute as doubles because
+  // int and double operands were mixed.
+  bool as_double = false;
+  // The kind of value the node yields (kError when it may yield anything,
+  // which the checker never allows for a finished program).
+  ValueKind kind = ValueKind::kError;
+  int index = 0;
+  // Byte range of the node in the program's source, for explanations.
+  int begin = 0;
+  int end = 0;
+  Value constant;
+  // kField / kHas: message fields to walk, then the field to read.
+  std::vector<const google::protobuf::FieldDescriptor*> path;
+  // kField reading a map field: how to reach the map of the generated
+  // message (protobuf reflection offers no const map lookup).
+  const StringMap* (*map_getter)(const google::protobuf::Message&) = nullptr;
+  std::unique_ptr<RE2> regex;
+  // Storage behind constant strings and lists.
+  std::string constant_text;
+  std::vector<Value> constant_items;
+  std::vector<std::unique_ptr<Node>> kids;
+};
+
+class Program {
+ public:
+  Program(std::string source, std::unique_ptr<Node> root,
+          std::vector<int> slot_refs)
+      : source_(std::move(source)),
+        root_(std::move(root)),
+        slot_refs_(std::move(slot_refs)) {}
+
+  // Evaluates the program. Returns its value, or an error Value (index out
+  // of range, missing key, division by zero, ...); never crashes.
+  Value Evaluate(Frame& frame) const;
+
+  // For a bool program that did not yield true: a sentence saying why, e.g.
+  // "`asset.exposure == \"INTERNET\"` is false: asset.exposure is
+  // INTERNAL". For an && chain it names the first conjunct that failed.
+  std::string ExplainNotTrue(Frame& frame) const;
+
+  // The source text.
+  const std::string& source() const { return source_; }
+  // The text of a node of this program.
+  absl::string_view Text(const Node& node) const {
+    return absl::string_view(source_).substr(node.begin, node.end - node.begin);
+  }
+  const Node& root() const { return *root_; }
+  ValueKind kind() const { return root_->kind; }
+  // Slots this program reads directly, for cycle detection.
+  const std::vector<int>& slot_refs() const { return slot_refs_; }
+  // True when the program is the literal `true`.
+  bool IsConstantTrue() const {
+    return root_->op == Op::kConst && root_->kind == ValueKind::kBool &&
+           root_->constant.bool_value();
+  }
+
+ private:
+  std::string source_;
+  std::unique_ptr<Node> root_;
+  std::vector<int> slot_refs_;
+};
+
+// Evaluates one node. Exposed for the explanation code and tests.
+Value EvaluateNode(const Node& node, Frame& frame);
+
+}  // namespace treatd::expr
+
+#endif  // TREATD_COMMON_EXPR_RUNTIME_PROGRAM_H_

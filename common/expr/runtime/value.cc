@@ -1,0 +1,267 @@
+#include "common/expr/runtime/value.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace treatd::expr {
+
+using google::protobuf::EnumDescriptor;
+using google::protobuf::EnumValueDescriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Reflection;
+
+Value Value::Duration(absl::Duration d) {
+  Value v(ValueKind::kDuration);
+  absl::Duration rem;
+  v.i_ = absl::IDivDuration(d, absl::Seconds(1), &rem);
+  v.aux_ = static_cast<int32_t>(absl::ToInt64Nanoseconds(rem));
+  return v;
+}
+
+Value Value::Timestamp(absl::Time t) {
+  Value v(ValueKind::kTimestamp);
+  v.i_ = absl::ToUnixSeconds(t);
+  v.aux_ = static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(v.i_)));
+  return v;
+}
+
+Value Value::RepeatedField(const google::protobuf::Message* m,
+                           const FieldDescriptor* field) {
+  Value v(ValueKind::kList);
+  v.repeated_ = true;
+  v.p_ = m;
+  v.q_ = field;
+  return v;
+}
+
+size_t Value::ListSize() const {
+  if (!repeated_) return n_;
+  const auto* m = message();
+  return static_cast<size_t>(m->GetReflection()->FieldSize(
+      *m, static_cast<const FieldDescriptor*>(q_)));
+}
+
+Value Value::ListElement(size_t i) const {
+  if (!repeated_) return static_cast<const Value*>(p_)[i];
+  const auto* m = message();
+  const auto* field = static_cast<const FieldDescriptor*>(q_);
+  const Reflection* r = m->GetReflection();
+  const int index = static_cast<int>(i);
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return Bool(r->GetRepeatedBool(*m, field, index));
+    case FieldDescriptor::CPPTYPE_INT32:
+      return Int(r->GetRepeatedInt32(*m, field, index));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return Int(r->GetRepeatedInt64(*m, field, index));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return Int(r->GetRepeatedUInt32(*m, field, index));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return Int(static_cast<int64_t>(r->GetRepeatedUInt64(*m, field, index)));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return Double(r->GetRepeatedFloat(*m, field, index));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return Double(r->GetRepeatedDouble(*m, field, index));
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return Enum(r->GetRepeatedEnumValue(*m, field, index),
+                  field->enum_type());
+    case FieldDescriptor::CPPTYPE_STRING: {
+      // Non-cord string fields return a reference to their storage, so
+      // the scratch string is never used and the view stays valid.
+      std::string scratch;
+      const std::string& s =
+          r->GetRepeatedStringReference(*m, field, index, &scratch);
+      if (&s == &scratch) return Error("unsupported string representation");
+      return String(s);
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const auto& element = r->GetRepeatedMessage(*m, field, index);
+      if (field->message_type() == google::protobuf::Timestamp::descriptor()) {
+        const auto* d = element.GetDescriptor();
+        const Reflection* er = element.GetReflection();
+        return Timestamp(
+            absl::FromUnixSeconds(er->GetInt64(element, d->field(0))) +
+            absl::Nanoseconds(er->GetInt32(element, d->field(1))));
+      }
+      return Message(&element);
+    }
+  }
+  return Error("unsupported repeated field");
+}
+
+absl::string_view EnumValuePrefix(const EnumDescriptor* type) {
+  if (type->value_count() == 0) return "";
+  absl::string_view first = type->value(0)->name();
+  constexpr absl::string_view kUnspecified = "UNSPECIFIED";
+  if (!absl::EndsWith(first, kUnspecified)) return "";
+  return first.substr(0, first.size() - kUnspecified.size());
+}
+
+absl::string_view EnumShortName(const EnumDescriptor* type, int number) {
+  const EnumValueDescriptor* value = type->FindValueByNumber(number);
+  if (value == nullptr) return "";
+  absl::string_view name = value->name();
+  absl::string_view prefix = EnumValuePrefix(type);
+  if (!prefix.empty() && absl::StartsWith(name, prefix) &&
+      name.size() > prefix.size()) {
+    name.remove_prefix(prefix.size());
+  }
+  return name;
+}
+
+const EnumValueDescriptor* FindEnumValue(const EnumDescriptor* type,
+                                         absl::string_view name) {
+  const std::string upper = absl::AsciiStrToUpper(name);
+  if (const auto* v = type->FindValueByName(upper)) return v;
+  absl::string_view prefix = EnumValuePrefix(type);
+  if (prefix.empty()) return nullptr;
+  return type->FindValueByName(absl::StrCat(prefix, upper));
+}
+
+std::string RenderDuration(absl::Duration d) {
+  if (d < absl::ZeroDuration()) return absl::StrCat("-", RenderDuration(-d));
+  struct Unit {
+    absl::Duration size;
+    const char* suffix;
+  };
+  static const Unit kUnits[] = {{absl::Hours(24), "d"},
+                                {absl::Hours(1), "h"},
+                                {absl::Minutes(1), "m"},
+                                {absl::Seconds(1), "s"}};
+  for (const Unit& unit : kUnits) {
+    absl::Duration rem;
+    const int64_t count = absl::IDivDuration(d, unit.size, &rem);
+    if (rem == absl::ZeroDuration() &&
+        (count != 0 || unit.size == absl::Seconds(1))) {
+      return absl::StrCat(count, unit.suffix);
+    }
+  }
+  return absl::StrCat(absl::FDivDuration(d, absl::Seconds(1)), "s");
+}
+
+std::string RenderTimestamp(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+namespace {
+
+void AppendDouble(double d, std::string* out) {
+  char buf[32];
+  // std::to_chars without a precision gives the shortest text that reads
+  // back as the same double.
+  auto result = std::to_chars(buf, buf + sizeof(buf), d);
+  out->append(buf, result.ptr);
+}
+
+void AppendQuoted(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+void AppendValue(const Value& v, bool quote_strings, std::string* out) {
+  switch (v.kind()) {
+    case ValueKind::kError:
+      out->append("?");
+      return;
+    case ValueKind::kBool:
+      out->append(v.bool_value() ? "true" : "false");
+      return;
+    case ValueKind::kInt:
+      absl::StrAppend(out, v.int_value());
+      return;
+    case ValueKind::kDouble:
+      AppendDouble(v.double_value(), out);
+      return;
+    case ValueKind::kString:
+      if (quote_strings) {
+        AppendQuoted(v.string_value(), out);
+      } else {
+        out->append(v.string_value().data(), v.string_value().size());
+      }
+      return;
+    case ValueKind::kDuration:
+      out->append(RenderDuration(v.duration_value()));
+      return;
+    case ValueKind::kTimestamp:
+      out->append(RenderTimestamp(v.timestamp_value()));
+      return;
+    case ValueKind::kEnum: {
+      absl::string_view name = EnumShortName(v.enum_type(), v.enum_number());
+      if (name.empty()) {
+        absl::StrAppend(out, v.enum_number());
+      } else {
+        out->append(name.data(), name.size());
+      }
+      return;
+    }
+    case ValueKind::kMessage:
+      absl::StrAppend(out, "{", v.message()->ShortDebugString(), "}");
+      return;
+    case ValueKind::kList: {
+      if (quote_strings) out->push_back('[');
+      const size_t n = v.ListSize();
+      for (size_t i = 0; i < n; ++i) {
+        if (i > 0) out->append(", ");
+        AppendValue(v.ListElement(i), quote_strings, out);
+      }
+      if (quote_strings) out->push_back(']');
+      return;
+    }
+    case ValueKind::kMap: {
+      // Protobuf map order is unspecified; sort so output is deterministic.
+      std::vector<std::pair<absl::string_view, absl::string_view>> entries;
+      for (const auto& [key, value] : *v.map())
+        entries.emplace_back(key, value);
+      std::sort(entries.begin(), entries.end());
+      out->push_back('{');
+      for (size_t i = 0; i < entries.size(); ++i) {
+        if (i > 0) out->append(", ");
+        absl::StrAppend(out, entries[i].first, ": ");
+        if (quote_strings) {
+          AppendQuoted(entries[i].second, out);
+        } else {
+          absl::StrAppend(out, entries[i].second);
+        }
+      }
+      out->push_back('}');
+      return;
+    }
+  }
+}
+
+std::string ValueToString(const Value& v, bool quote_strings) {
+  std::string out;
+  AppendValue(v, quote_strings, &out);
+  return out;
+}
+
+}  // namespace treatd::expr

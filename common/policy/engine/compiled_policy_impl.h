@@ -1,0 +1,115 @@
+// The compiled form of a policy that CompiledPolicy wraps: every expression
+// planned into an expr::Program, every id resolved to an index. Built by
+// PolicyCompiler, read by the decision code in decide.cc.
+//
+// Thread safety: immutable once built; Evaluate() is const and lock-free.
+#ifndef TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_IMPL_H_
+#define TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_IMPL_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/expr/checker/types.h"
+#include "common/expr/runtime/program.h"
+#include "common/policy/engine/compiled_policy.h"
+#include "common/policy/engine/text_template.h"
+#include "treatd/v1/decision.pb.h"
+#include "treatd/v1/finding.pb.h"
+#include "treatd/v1/policy.pb.h"
+
+namespace treatd {
+
+struct CompiledPriority {
+  std::string name;
+  std::optional<absl::Duration> mitigate_within;
+  std::optional<absl::Duration> remediate_within;
+  std::optional<absl::Duration> review_within;
+};
+
+struct CompiledTable {
+  struct Input {
+    std::string name;
+    std::unique_ptr<expr::Program> program;
+    expr::Type type;
+  };
+  struct Cell {
+    bool any = false;  // "*"
+    expr::Value value;
+    std::string text;  // Storage behind string cells.
+  };
+  struct Row {
+    std::vector<Cell> cells;
+    std::string outcome;
+  };
+  std::string name;
+  std::vector<Input> inputs;
+  std::vector<Row> rows;
+  std::string default_outcome;  // Empty: no default.
+};
+
+struct CompiledAction {
+  std::string id;
+  v1::ActionCategory category = v1::ACTION_CATEGORY_UNSPECIFIED;
+  TextTemplate text;
+  std::unique_ptr<expr::Program> when;  // Null: always.
+};
+
+struct CompiledRule {
+  std::string id;
+  std::unique_ptr<expr::Program> when;  // Null for the default.
+  v1::Treatment treatment = v1::TREATMENT_UNSPECIFIED;
+  int priority = -1;  // Index into priorities, when not priority_expr.
+  std::unique_ptr<expr::Program> priority_expr;
+  std::vector<int> actions;
+  std::optional<absl::Duration> review_within;
+  TextTemplate reason;
+};
+
+struct CompiledException {
+  std::string id;
+  std::unique_ptr<expr::Program> when;
+  v1::Treatment treatment = v1::TREATMENT_ACCEPT;
+  std::string approver;
+  std::string reason;
+  std::string ticket;
+  absl::Time expires;
+  google::protobuf::Timestamp expires_proto;
+  std::vector<int> actions;
+};
+
+// A named value computed lazily, at most once per evaluation.
+struct Slot {
+  enum class Kind { kLet, kTable, kRiskInherent, kRiskResidual };
+  Kind kind = Kind::kLet;
+  std::string name;  // "exploited", "tables.ssvc", "risk.inherent".
+  // kLet and risk slots; null for an absent risk expression.
+  std::unique_ptr<expr::Program> program;
+  int table = -1;  // kTable.
+};
+
+class CompiledPolicyImpl {
+ public:
+  absl::Status Evaluate(const v1::Finding& finding, const EvalOptions& options,
+                        v1::Decision* decision) const;
+
+  v1::Policy policy;
+  v1::PolicyRef ref;
+  std::vector<CompiledPriority> priorities;
+  std::vector<Slot> slots;
+  std::vector<CompiledTable> tables;
+  std::vector<int> table_slots;  // Slot of each table.
+  int inherent_slot = -1;
+  int residual_slot = -1;
+  std::vector<CompiledRule> rules;
+  CompiledRule default_rule;
+  std::vector<CompiledException> exceptions;
+  std::vector<CompiledAction> actions;
+};
+
+}  // namespace treatd
+
+#endif  // TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_IMPL_H_

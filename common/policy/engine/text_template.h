@@ -1,0 +1,50 @@
+// Text with `{{ expression }}` placeholders (rule reasons, action texts),
+// checked and compiled once with the rest of the policy and rendered per
+// decision.
+//
+// Thread safety: immutable after Compile(); Render() is const and may run
+// concurrently with per-call Frames.
+#ifndef TREATD_COMMON_POLICY_ENGINE_TEXT_TEMPLATE_H_
+#define TREATD_COMMON_POLICY_ENGINE_TEXT_TEMPLATE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/expr/checker/checker.h"
+#include "common/expr/parser/source.h"
+#include "common/expr/runtime/program.h"
+
+namespace treatd {
+
+class TextTemplate {
+ public:
+  TextTemplate() = default;
+
+  // Splits `text` into literal parts and placeholders and checks each
+  // placeholder expression (any type) in `env`. On failure returns
+  // INVALID_ARGUMENT and appends every error, with byte offsets into
+  // `text`, to `errors`.
+  static absl::StatusOr<TextTemplate> Compile(
+      absl::string_view text, expr::Env& env,
+      std::vector<expr::ExprError>* errors);
+
+  bool empty() const { return parts_.empty(); }
+
+  // Renders the text: values in their text form, a failing placeholder as
+  // "?" (a reason with one unknown fact is still worth reading).
+  std::string Render(expr::Frame& frame) const;
+
+ private:
+  struct Part {
+    std::string literal;  // Used when `program` is null.
+    std::shared_ptr<const expr::Program> program;
+  };
+  std::vector<Part> parts_;
+};
+
+}  // namespace treatd
+
+#endif  // TREATD_COMMON_POLICY_ENGINE_TEXT_TEMPLATE_H_

@@ -1,0 +1,184 @@
+#include "common/expr/parser/parser.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace treatd::expr {
+namespace {
+
+// Renders a tree with explicit parentheses so precedence is visible.
+std::string Show(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::kLiteral:
+      switch (e.literal) {
+        case LiteralKind::kBool:
+          return e.bool_value ? "true" : "false";
+        case LiteralKind::kInt:
+          return absl::StrCat(e.int_value);
+        case LiteralKind::kDouble:
+          return absl::StrCat(e.double_value, "d");
+        case LiteralKind::kString:
+          return absl::StrCat("\"", e.text, "\"");
+      }
+      break;
+    case ExprKind::kIdent:
+      return e.text;
+    case ExprKind::kSelect:
+      return absl::StrCat(Show(*e.args[0]), ".", e.text);
+    case ExprKind::kIndex:
+      return absl::StrCat(Show(*e.args[0]), "[", Show(*e.args[1]), "]");
+    case ExprKind::kCall: {
+      std::string out;
+      size_t first = 0;
+      if (e.has_target) {
+        out = absl::StrCat(Show(*e.args[0]), ".");
+        first = 1;
+      }
+      absl::StrAppend(&out, e.text, "(");
+      for (size_t i = first; i < e.args.size(); ++i) {
+        if (i > first) out += ", ";
+        out += Show(*e.args[i]);
+      }
+      return out + ")";
+    }
+    case ExprKind::kList: {
+      std::string out = "[";
+      for (size_t i = 0; i < e.args.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += Show(*e.args[i]);
+      }
+      return out + "]";
+    }
+    case ExprKind::kUnary:
+      return absl::StrCat("(", e.text, Show(*e.args[0]), ")");
+    case ExprKind::kBinary:
+      return absl::StrCat("(", Show(*e.args[0]), " ", e.text, " ",
+                          Show(*e.args[1]), ")");
+    case ExprKind::kConditional:
+      return absl::StrCat("(", Show(*e.args[0]), " ? ", Show(*e.args[1]), " : ",
+                          Show(*e.args[2]), ")");
+  }
+  return "?";
+}
+
+std::string P(absl::string_view text) {
+  std::vector<ExprError> errors;
+  auto e = Parse(text, &errors);
+  if (!e.ok()) {
+    const LineColumn lc = OffsetToLineColumn(text, errors[0].offset);
+    return absl::StrCat("error ", lc.line, ":", lc.column, ": ",
+                        errors[0].message);
+  }
+  return Show(**e);
+}
+
+TEST(ParserTest, AndBindsTighterThanOr) {
+  EXPECT_EQ(P("a || b && c"), "(a || (b && c))");
+}
+
+TEST(ParserTest, ComparisonBindsTighterThanAnd) {
+  EXPECT_EQ(P("a == 1 && b < 2"), "((a == 1) && (b < 2))");
+}
+
+TEST(ParserTest, EqualityIsLooserThanOrdering) {
+  EXPECT_EQ(P("a < b == c > d"), "((a < b) == (c > d))");
+}
+
+TEST(ParserTest, InBindsTighterThanOrderingAndLooserThanAddition) {
+  EXPECT_EQ(P("a + 1 in b"), "((a + 1) in b)");
+  EXPECT_EQ(P("x in l == true"), "((x in l) == true)");
+}
+
+TEST(ParserTest, MultiplicationBindsTighterThanAddition) {
+  EXPECT_EQ(P("1 + 2 * 3 - 4 % 5"), "((1 + (2 * 3)) - (4 % 5))");
+}
+
+TEST(ParserTest, BinaryOperatorsAreLeftAssociative) {
+  EXPECT_EQ(P("1 - 2 - 3"), "((1 - 2) - 3)");
+}
+
+TEST(ParserTest, ConditionalIsLowestAndRightAssociative) {
+  EXPECT_EQ(P("a || b ? 1 : c ? 2 : 3"), "((a || b) ? 1 : (c ? 2 : 3))");
+}
+
+TEST(ParserTest, UnaryOperatorsApplyToMembers) {
+  EXPECT_EQ(P("!a.b"), "(!a.b)");
+  EXPECT_EQ(P("-x * 2"), "((-x) * 2)");
+}
+
+TEST(ParserTest, ParsesMemberCallsIndexesAndLists) {
+  EXPECT_EQ(P("l.exists(x, x.y[0] == 'a')"), "l.exists(x, (x.y[0] == \"a\"))");
+  EXPECT_EQ(P("size([1, 2,])"), "size([1, 2])");
+  EXPECT_EQ(P("attributes[\"k\"]"), "attributes[\"k\"]");
+}
+
+TEST(ParserTest, ParsesNumberLiterals) {
+  EXPECT_EQ(P("42"), "42");
+  EXPECT_EQ(P("9.5"), "9.5d");
+  EXPECT_EQ(P("1e-3"), "0.001d");
+  EXPECT_EQ(P("-9223372036854775808"), "-9223372036854775808");
+}
+
+TEST(ParserTest, RejectsIntegerLiteralThatDoesNotFit) {
+  EXPECT_EQ(P("9223372036854775808"),
+            "error 1:1: syntax error: integer literal 9223372036854775808 "
+            "does not fit in 64 bits");
+}
+
+TEST(ParserTest, DecodesStringEscapes) {
+  std::vector<ExprError> errors;
+  auto e = Parse(R"("a\n\t\\\"\'b" )", &errors);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ((*e)->text, "a\n\t\\\"'b");
+  EXPECT_EQ(P("'it\\'s'"), "\"it's\"");
+}
+
+TEST(ParserTest, RejectsUnknownEscapeAtItsPosition) {
+  EXPECT_EQ(P("x == \"a\\qb\""),
+            "error 1:8: syntax error: unknown escape sequence '\\q'; allowed: "
+            "\\n \\t \\r \\\\ \\\" \\'");
+}
+
+TEST(ParserTest, RejectsUnterminatedString) {
+  EXPECT_EQ(P("a == 'abc"),
+            "error 1:6: syntax error: unterminated string literal");
+}
+
+TEST(ParserTest, ReportsMissingParenthesisWithLineAndColumn) {
+  EXPECT_EQ(P("a &&\n  (b || c"),
+            "error 2:10: syntax error: expected ')' but found end of "
+            "expression");
+}
+
+TEST(ParserTest, RejectsSingleEqualsWithHint) {
+  EXPECT_EQ(P("a = 1"),
+            "error 1:3: syntax error: unexpected '='; use '==' to compare");
+}
+
+TEST(ParserTest, RejectsTrailingTokens) {
+  EXPECT_EQ(P("a b"),
+            "error 1:3: syntax error: unexpected 'b' after the end of the "
+            "expression");
+}
+
+TEST(ParserTest, RejectsExcessiveNesting) {
+  std::string deep(100, '(');
+  deep += "1";
+  deep += std::string(100, ')');
+  EXPECT_NE(P(deep).find("nested deeper than"), std::string::npos);
+}
+
+TEST(ParserTest, RecordsSourceRangesIncludingParentheses) {
+  const std::string text = "(a == 1) && b";
+  auto e = Parse(text, nullptr);
+  ASSERT_TRUE(e.ok());
+  const Expr& lhs = *(*e)->args[0];
+  EXPECT_EQ(text.substr(lhs.begin, lhs.end - lhs.begin), "(a == 1)");
+  EXPECT_EQ((*e)->position, 9);
+}
+
+}  // namespace
+}  // namespace treatd::expr
