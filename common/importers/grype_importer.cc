@@ -1,0 +1,286 @@
+// Grype JSON (`grype -o json`): one finding per matches[] entry.
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/importers/format_importers.h"
+#include "common/importers/import_util.h"
+#include "common/importers/json_access.h"
+#include "common/status/status_macros.h"
+
+namespace treatd::importers {
+namespace {
+
+constexpr absl::string_view kSource = "grype";
+
+// What every match of the report shares.
+struct ReportContext {
+  std::string asset_name;
+  v1::AssetType asset_type = v1::ASSET_TYPE_UNSPECIFIED;
+  std::string source_type;
+  const JsonNode* timestamp = nullptr;
+};
+
+// grype's fix.state → Fix.availability; "unknown" or "" says nothing.
+v1::FixAvailability FixFromState(absl::string_view state) {
+  if (state == "fixed") return v1::FIX_AVAILABILITY_AVAILABLE;
+  if (state == "not-fixed") return v1::FIX_AVAILABILITY_NOT_AVAILABLE;
+  if (state == "wont-fix") return v1::FIX_AVAILABILITY_WONT_FIX;
+  return v1::FIX_AVAILABILITY_UNSPECIFIED;
+}
+
+// Package ecosystem for a grype artifact type, used when there is no PURL.
+std::string EcosystemFromArtifactType(absl::string_view type) {
+  if (type == "python") return "pypi";
+  if (type == "java-archive" || type == "jenkins-plugin") return "maven";
+  if (type == "go-module") return "go";
+  if (type == "rust-crate") return "cargo";
+  if (type == "dotnet") return "nuget";
+  if (type == "php-composer") return "composer";
+  if (type == "binary") return "generic";
+  return std::string(type);
+}
+
+// Adds the ratings of a cvss[] array; `default_source` (the record's
+// namespace) stands in when a rating names no source.
+absl::Status AddCvss(const JsonNode& array, absl::string_view default_source,
+                     std::vector<CvssCandidate>* candidates) {
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> ratings, array.OptionalArray());
+  for (const JsonNode& rating : ratings) {
+    TREATD_RETURN_IF_ERROR(rating.ExpectObject());
+    CvssCandidate candidate;
+    TREATD_ASSIGN_OR_RETURN(candidate.source,
+                            rating["source"].OptionalString());
+    if (candidate.source.empty())
+      candidate.source = std::string(default_source);
+    TREATD_ASSIGN_OR_RETURN(candidate.version,
+                            rating["version"].OptionalString());
+    TREATD_ASSIGN_OR_RETURN(candidate.vector,
+                            rating["vector"].OptionalString());
+    TREATD_ASSIGN_OR_RETURN(candidate.score,
+                            rating["metrics"]["baseScore"].OptionalNumber());
+    candidates->push_back(std::move(candidate));
+  }
+  return absl::OkStatus();
+}
+
+// Returns the element of `array` whose "cve" is `cve`, else the first, else
+// a missing node.
+absl::StatusOr<JsonNode> EntryForCve(const JsonNode& array,
+                                     absl::string_view cve) {
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> entries, array.OptionalArray());
+  if (entries.empty()) return array[0];
+  for (const JsonNode& entry : entries) {
+    TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+    TREATD_ASSIGN_OR_RETURN(std::string entry_cve,
+                            entry["cve"].OptionalString());
+    if (entry_cve == cve) return entry;
+  }
+  return entries.front();
+}
+
+absl::Status SetEpss(const JsonNode& array, absl::string_view cve,
+                     ImportContext& context, v1::Vulnerability* vulnerability) {
+  TREATD_ASSIGN_OR_RETURN(JsonNode entry, EntryForCve(array, cve));
+  if (entry.IsMissing()) return absl::OkStatus();
+  TREATD_ASSIGN_OR_RETURN(std::optional<double> score,
+                          entry["epss"].OptionalNumber());
+  TREATD_ASSIGN_OR_RETURN(std::optional<double> percentile,
+                          entry["percentile"].OptionalNumber());
+  v1::Epss& epss = *vulnerability->mutable_epss();
+  if (score.has_value()) epss.set_score(*score);
+  if (percentile.has_value()) epss.set_percentile(*percentile);
+  SetTimestampOrWarn(entry["date"], context, epss.mutable_score_date());
+  return absl::OkStatus();
+}
+
+absl::Status SetKev(const JsonNode& array, absl::string_view cve,
+                    ImportContext& context, v1::Vulnerability* vulnerability) {
+  TREATD_ASSIGN_OR_RETURN(JsonNode entry, EntryForCve(array, cve));
+  if (entry.IsMissing()) return absl::OkStatus();
+  v1::Kev& kev = *vulnerability->mutable_kev();
+  kev.set_listed(true);
+  SetTimestampOrWarn(entry["dateAdded"], context, kev.mutable_date_added());
+  SetTimestampOrWarn(entry["dueDate"], context, kev.mutable_due_date());
+  TREATD_ASSIGN_OR_RETURN(std::string ransomware,
+                          entry["knownRansomwareCampaignUse"].OptionalString());
+  kev.set_known_ransomware_use(absl::EqualsIgnoreCase(ransomware, "Known"));
+  TREATD_ASSIGN_OR_RETURN(std::string action,
+                          entry["requiredAction"].OptionalString());
+  kev.set_required_action(action);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
+                                     const ReportContext& report,
+                                     ImportContext& context,
+                                     std::vector<std::string>* key) {
+  TREATD_RETURN_IF_ERROR(match.ExpectObject());
+  JsonNode vuln = match["vulnerability"];
+  TREATD_RETURN_IF_ERROR(vuln.ExpectObject());
+  JsonNode artifact = match["artifact"];
+  TREATD_RETURN_IF_ERROR(artifact.ExpectObject());
+
+  v1::Finding finding;
+  finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  finding.set_source(std::string(kSource));
+  finding.mutable_asset()->set_name(report.asset_name);
+  finding.mutable_asset()->set_type(report.asset_type);
+  if (report.timestamp != nullptr) {
+    SetTimestampOrWarn(*report.timestamp, context, finding.mutable_last_seen());
+  }
+  SetAttribute("grype.source_type", report.source_type, &finding);
+  v1::Vulnerability& vulnerability = *finding.mutable_vulnerability();
+  v1::Package& package = *finding.mutable_package();
+
+  // The match's own record (e.g. a GHSA advisory) and the related records
+  // (typically the CVE at NVD) together name every id and rating.
+  TREATD_ASSIGN_OR_RETURN(std::string id, vuln["id"].RequiredString());
+  TREATD_ASSIGN_OR_RETURN(std::string namespace_name,
+                          vuln["namespace"].OptionalString());
+  std::vector<std::string> ids = {id};
+  std::vector<CvssCandidate> candidates;
+  TREATD_RETURN_IF_ERROR(AddCvss(vuln["cvss"], namespace_name, &candidates));
+  TREATD_ASSIGN_OR_RETURN(std::string description,
+                          vuln["description"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> related,
+                          match["relatedVulnerabilities"].OptionalArray());
+  for (const JsonNode& record : related) {
+    TREATD_RETURN_IF_ERROR(record.ExpectObject());
+    TREATD_ASSIGN_OR_RETURN(std::string related_id,
+                            record["id"].RequiredString());
+    ids.push_back(related_id);
+    TREATD_ASSIGN_OR_RETURN(std::string related_namespace,
+                            record["namespace"].OptionalString());
+    TREATD_RETURN_IF_ERROR(
+        AddCvss(record["cvss"], related_namespace, &candidates));
+    if (description.empty()) {
+      TREATD_ASSIGN_OR_RETURN(description,
+                              record["description"].OptionalString());
+    }
+  }
+  std::string cve = id;
+  for (const std::string& candidate : ids) {
+    if (IsCveId(candidate)) {
+      cve = candidate;
+      break;
+    }
+  }
+  vulnerability.set_cve_id(cve);
+  for (const std::string& alias : ids) {
+    if (alias != cve) AddUnique(alias, vulnerability.mutable_aliases());
+  }
+  if (const CvssCandidate* best = PreferredCvss(candidates)) {
+    SetCvss(*best, vulnerability.mutable_cvss());
+    SetAttribute(kAttrCvssSource, best->source, &finding);
+  }
+  TREATD_RETURN_IF_ERROR(SetEpss(vuln["epss"], cve, context, &vulnerability));
+  TREATD_RETURN_IF_ERROR(
+      SetKev(vuln["knownExploited"], cve, context, &vulnerability));
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> cwes,
+                          vuln["cwes"].OptionalArray());
+  for (const JsonNode& cwe : cwes) {
+    TREATD_ASSIGN_OR_RETURN(std::string cwe_id, cwe["cwe"].OptionalString());
+    AddUnique(NormalizeCweId(cwe_id), vulnerability.mutable_cwe_ids());
+  }
+
+  JsonNode severity_node = vuln["severity"];
+  TREATD_ASSIGN_OR_RETURN(std::string severity_word,
+                          severity_node.OptionalString());
+  std::optional<v1::Severity> severity = SeverityFromWord(severity_word);
+  if (severity.has_value()) {
+    finding.set_severity(*severity);
+  } else {
+    context.Warn(severity_node.Error(
+        absl::StrCat("unknown severity \"", severity_word, "\"")));
+  }
+
+  TREATD_ASSIGN_OR_RETURN(std::vector<std::string> fixed_versions,
+                          vuln["fix"]["versions"].OptionalStringArray());
+  for (const std::string& version : fixed_versions) {
+    AddUnique(version, package.mutable_fixed_versions());
+  }
+  TREATD_ASSIGN_OR_RETURN(std::string fix_state,
+                          vuln["fix"]["state"].OptionalString());
+  finding.mutable_fix()->set_availability(FixFromState(fix_state));
+  SetAttribute(kAttrFixState, fix_state, &finding);
+
+  TREATD_ASSIGN_OR_RETURN(std::string name, artifact["name"].RequiredString());
+  TREATD_ASSIGN_OR_RETURN(std::string version,
+                          artifact["version"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string type, artifact["type"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string purl, artifact["purl"].OptionalString());
+  package.set_name(name);
+  package.set_installed_version(version);
+  package.set_purl(purl);
+  std::optional<PackageUrl> parsed_purl = ParsePackageUrl(purl);
+  package.set_ecosystem(parsed_purl.has_value()
+                            ? EcosystemFromPurlType(parsed_purl->type)
+                            : EcosystemFromArtifactType(type));
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> locations,
+                          artifact["locations"].OptionalArray());
+  std::string location;
+  if (!locations.empty()) {
+    TREATD_ASSIGN_OR_RETURN(location, locations[0]["path"].OptionalString());
+  }
+  SetAttribute(kAttrLocation, location, &finding);
+  SetAttribute(kAttrTarget, location, &finding);
+
+  finding.set_title(DefaultTitle(id, name, version));
+  finding.set_description(description);
+  TREATD_ASSIGN_OR_RETURN(std::string data_source,
+                          vuln["dataSource"].OptionalString());
+  SetAttribute(kAttrPrimaryUrl, data_source, &finding);
+  SetAttribute("grype.namespace", namespace_name, &finding);
+  TREATD_ASSIGN_OR_RETURN(std::optional<double> risk,
+                          vuln["risk"].OptionalNumber());
+  if (risk.has_value())
+    SetAttribute("grype.risk", absl::StrCat(*risk), &finding);
+
+  *key = {id, name, version, purl, location, report.asset_name};
+  return finding;
+}
+
+}  // namespace
+
+absl::Status ImportGrype(const JsonNode& root, ImportContext& context) {
+  TREATD_RETURN_IF_ERROR(root.ExpectObject());
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> matches,
+                          root["matches"].RequiredArray());
+  ReportContext report;
+  JsonNode source = root["source"];
+  TREATD_ASSIGN_OR_RETURN(report.source_type, source["type"].OptionalString());
+  JsonNode target = source["target"];
+  if (target.IsString()) {
+    // Directory and file scans name the path directly.
+    TREATD_ASSIGN_OR_RETURN(report.asset_name, target.OptionalString());
+  } else {
+    TREATD_ASSIGN_OR_RETURN(report.asset_name,
+                            target["userInput"].OptionalString());
+  }
+  if (report.source_type == "image") {
+    report.asset_type = v1::ASSET_TYPE_CONTAINER_IMAGE;
+  }
+  JsonNode timestamp = root["descriptor"]["timestamp"];
+  report.timestamp = &timestamp;
+
+  for (const JsonNode& match : matches) {
+    std::vector<std::string> key;
+    absl::StatusOr<v1::Finding> finding =
+        MapMatch(match, report, context, &key);
+    if (!finding.ok()) {
+      context.Skip(finding.status());
+      continue;
+    }
+    std::string primary = finding->vulnerability().cve_id();
+    context.AddFinding(*std::move(finding), primary, {key.begin(), key.end()},
+                       match.path());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace treatd::importers

@@ -1,0 +1,361 @@
+#include "common/importers/import_util.h"
+
+#include <openssl/evp.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+
+namespace treatd::importers {
+namespace {
+
+// Cuts `text` to at most `max_bytes` without splitting a UTF-8 character.
+void TruncateUtf8(size_t max_bytes, std::string* text) {
+  if (text->size() <= max_bytes) return;
+  size_t end = max_bytes;
+  // Back up over continuation bytes (10xxxxxx) to a character start.
+  while (end > 0 && (static_cast<unsigned char>((*text)[end]) & 0xC0) == 0x80) {
+    --end;
+  }
+  text->resize(end);
+}
+
+// The first 8 bytes of SHA-256(`data`) as 16 lower-case hex digits.
+std::string ShortDigest(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(),
+                 nullptr) != 1 ||
+      length < 8) {
+    // SHA-256 of an in-memory buffer cannot fail short of memory exhaustion;
+    // fall back to the identity itself rather than emit a colliding id.
+    return absl::BytesToHexString(data);
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), 8));
+}
+
+// Lower rank is preferred; see PreferredCvss().
+int CvssRank(const CvssCandidate& candidate) {
+  std::string version = candidate.version.empty()
+                            ? CvssVersionFromVector(candidate.vector)
+                            : candidate.version;
+  int group = 1;
+  int tier = 3;
+  if (version == "3.1") {
+    group = 0;
+    tier = 0;
+  } else if (version == "3.0" || version == "3") {
+    group = 0;
+    tier = 1;
+  } else if (version == "4.0" || version == "4") {
+    group = 0;
+    tier = 2;
+  } else if (version == "2.0" || version == "2") {
+    tier = 4;
+  }
+  bool nvd = absl::StartsWithIgnoreCase(candidate.source, "nvd");
+  int rank = group * 100 + (nvd ? 0 : 10) + tier;
+  if (!candidate.score.has_value()) rank += 1000;
+  return rank;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  return absl::ascii_tolower(static_cast<unsigned char>(c)) - 'a' + 10;
+}
+
+// Decodes %XX escapes; leaves malformed escapes as they are.
+std::string PercentDecode(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() &&
+        absl::ascii_isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        absl::ascii_isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out.push_back(static_cast<char>(HexValue(text[i + 1]) * 16 +
+                                      HexValue(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+bool AllDigits(absl::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Length of a CVE id starting at `text` ("CVE-2019-1549..."), or 0.
+size_t CveIdLength(absl::string_view text) {
+  if (text.size() < 9 || !absl::StartsWithIgnoreCase(text, "CVE-")) return 0;
+  if (!AllDigits(text.substr(4, 4)) || text[8] != '-') return 0;
+  size_t end = 9;
+  while (end < text.size() &&
+         absl::ascii_isdigit(static_cast<unsigned char>(text[end]))) {
+    ++end;
+  }
+  return end - 9 >= 4 ? end : 0;
+}
+
+// Length of a GHSA id starting at `text` ("GHSA-xxxx-xxxx-xxxx"), or 0.
+size_t GhsaIdLength(absl::string_view text) {
+  constexpr size_t kLength = 19;
+  if (text.size() < kLength || !absl::StartsWithIgnoreCase(text, "GHSA-")) {
+    return 0;
+  }
+  for (size_t i = 5; i < kLength; ++i) {
+    bool dash = i == 9 || i == 14;
+    char c = text[i];
+    if (dash ? c != '-' : !absl::ascii_isalnum(static_cast<unsigned char>(c))) {
+      return 0;
+    }
+  }
+  return kLength;
+}
+
+}  // namespace
+
+ImportContext::ImportContext(ScannerFormat format, const ImportOptions& options,
+                             ImportResult* result)
+    : format_(format),
+      max_text_bytes_(options.max_text_bytes),
+      result_(result) {
+  result_->format = format;
+}
+
+void ImportContext::AddFinding(v1::Finding finding,
+                               absl::string_view primary_id,
+                               const std::vector<absl::string_view>& identity,
+                               absl::string_view entry_path) {
+  // The unit separator cannot appear in the parts, so distinct identities
+  // never join to the same string.
+  std::string key =
+      absl::StrCat(finding.source(), "\x1f", finding.kind(), "\x1f", primary_id,
+                   "\x1f", absl::StrJoin(identity, "\x1f"));
+  std::string id =
+      absl::StrCat(finding.source(), ":", primary_id, ":", ShortDigest(key));
+  int uses = ++id_uses_[id];
+  if (uses > 1) absl::StrAppend(&id, "~", uses);
+  finding.set_id(std::move(id));
+
+  finding.mutable_attributes()->insert(
+      {std::string(kAttrFormat), std::string(ScannerFormatName(format_))});
+  (*finding.mutable_attributes())[std::string(kAttrJsonPath)] =
+      std::string(entry_path);
+  TruncateUtf8(max_text_bytes_, finding.mutable_title());
+  TruncateUtf8(max_text_bytes_, finding.mutable_description());
+  for (auto& [unused_key, value] : *finding.mutable_attributes()) {
+    TruncateUtf8(max_text_bytes_, &value);
+  }
+  result_->findings.push_back(std::move(finding));
+}
+
+void ImportContext::Skip(const absl::Status& status) {
+  result_->skipped.push_back({JsonPathOf(status), MessageWithoutPath(status)});
+}
+
+void ImportContext::Warn(const absl::Status& status) {
+  result_->warnings.push_back({JsonPathOf(status), MessageWithoutPath(status)});
+}
+
+const CvssCandidate* PreferredCvss(
+    const std::vector<CvssCandidate>& candidates) {
+  const CvssCandidate* best = nullptr;
+  int best_rank = 0;
+  for (const CvssCandidate& candidate : candidates) {
+    int rank = CvssRank(candidate);
+    if (best == nullptr || rank < best_rank) {
+      best = &candidate;
+      best_rank = rank;
+    }
+  }
+  return best;
+}
+
+void SetCvss(const CvssCandidate& candidate, v1::Cvss* cvss) {
+  cvss->set_version(candidate.version.empty()
+                        ? CvssVersionFromVector(candidate.vector)
+                        : candidate.version);
+  if (candidate.score.has_value()) cvss->set_score(*candidate.score);
+  cvss->set_vector(candidate.vector);
+}
+
+std::string CvssVersionFromVector(absl::string_view vector) {
+  if (absl::ConsumePrefix(&vector, "CVSS:")) {
+    absl::string_view version = vector.substr(0, vector.find('/'));
+    if (version == "3.1" || version == "3.0" || version == "4.0") {
+      return std::string(version);
+    }
+    return "";
+  }
+  if (absl::StrContains(vector, "Au:")) return "2.0";
+  return "";
+}
+
+std::optional<v1::Severity> SeverityFromWord(absl::string_view word) {
+  std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(word));
+  if (lower == "critical") return v1::SEVERITY_CRITICAL;
+  if (lower == "high") return v1::SEVERITY_HIGH;
+  if (lower == "medium" || lower == "moderate") return v1::SEVERITY_MEDIUM;
+  if (lower == "low") return v1::SEVERITY_LOW;
+  if (lower == "negligible" || lower == "info" || lower == "informational" ||
+      lower == "none") {
+    return v1::SEVERITY_INFO;
+  }
+  if (lower.empty() || lower == "unknown") return v1::SEVERITY_UNSPECIFIED;
+  return std::nullopt;
+}
+
+v1::Severity SeverityFromScore(double score) {
+  if (score <= 0.0) return v1::SEVERITY_INFO;
+  if (score < 4.0) return v1::SEVERITY_LOW;
+  if (score < 7.0) return v1::SEVERITY_MEDIUM;
+  if (score < 9.0) return v1::SEVERITY_HIGH;
+  return v1::SEVERITY_CRITICAL;
+}
+
+std::optional<PackageUrl> ParsePackageUrl(absl::string_view purl) {
+  if (!absl::ConsumePrefix(&purl, "pkg:")) return std::nullopt;
+  purl = purl.substr(0, purl.find('#'));
+  purl = purl.substr(0, purl.find('?'));
+  absl::ConsumePrefix(&purl, "/");
+  size_t slash = purl.find('/');
+  if (slash == absl::string_view::npos || slash == 0) return std::nullopt;
+  PackageUrl result;
+  result.type = absl::AsciiStrToLower(purl.substr(0, slash));
+  absl::string_view rest = purl.substr(slash + 1);
+  // The version follows the last '@' after the last '/': npm scopes
+  // ("%40scope" or "@scope") sit in the namespace, before it.
+  size_t last_slash = rest.rfind('/');
+  size_t at = rest.rfind('@');
+  if (at != absl::string_view::npos &&
+      (last_slash == absl::string_view::npos || at > last_slash)) {
+    result.version = PercentDecode(rest.substr(at + 1));
+    rest = rest.substr(0, at);
+    last_slash = rest.rfind('/');
+  }
+  if (last_slash != absl::string_view::npos) {
+    result.name_space = PercentDecode(rest.substr(0, last_slash));
+    rest = rest.substr(last_slash + 1);
+  }
+  result.name = PercentDecode(rest);
+  if (result.name.empty()) return std::nullopt;
+  return result;
+}
+
+std::string EcosystemFromPurlType(absl::string_view purl_type) {
+  if (purl_type == "golang") return "go";
+  return std::string(purl_type);
+}
+
+std::string PackageNameFromPurl(const PackageUrl& purl) {
+  if (purl.name_space.empty()) return purl.name;
+  if (purl.type == "maven")
+    return absl::StrCat(purl.name_space, ":", purl.name);
+  if (purl.type == "npm" || purl.type == "golang" || purl.type == "github" ||
+      purl.type == "composer") {
+    return absl::StrCat(purl.name_space, "/", purl.name);
+  }
+  return purl.name;
+}
+
+bool ParseTimestamp(absl::string_view text, google::protobuf::Timestamp* out) {
+  absl::Time time;
+  std::string error;
+  std::string input(absl::StripAsciiWhitespace(text));
+  if (!absl::ParseTime(absl::RFC3339_full, input, &time, &error) &&
+      !absl::ParseTime("%Y-%m-%d", input, &time, &error)) {
+    return false;
+  }
+  int64_t seconds = absl::ToUnixSeconds(time);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>((time - absl::FromUnixSeconds(seconds)) /
+                                      absl::Nanoseconds(1)));
+  return true;
+}
+
+void SetTimestampOrWarn(const JsonNode& node, ImportContext& context,
+                        google::protobuf::Timestamp* out) {
+  absl::StatusOr<std::string> text = node.OptionalString();
+  if (!text.ok()) {
+    context.Warn(text.status());
+    return;
+  }
+  if (text->empty()) return;
+  if (!ParseTimestamp(*text, out)) {
+    context.Warn(node.Error(absl::StrCat(
+        "not an RFC 3339 time or YYYY-MM-DD date: \"", *text, "\"")));
+  }
+}
+
+bool IsCveId(absl::string_view id) {
+  return CveIdLength(id) == id.size() && !id.empty();
+}
+
+std::string FindVulnerabilityId(absl::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    // Only at the start of a word: "XCVE-..." is not a CVE id.
+    if (i > 0 && absl::ascii_isalnum(static_cast<unsigned char>(text[i - 1]))) {
+      continue;
+    }
+    absl::string_view rest = text.substr(i);
+    if (size_t length = CveIdLength(rest); length > 0) {
+      return absl::AsciiStrToUpper(rest.substr(0, length));
+    }
+    if (size_t length = GhsaIdLength(rest); length > 0) {
+      std::string ghsa(rest.substr(0, length));
+      // GitHub writes the prefix upper case and the body lower case.
+      for (size_t j = 0; j < ghsa.size(); ++j) {
+        ghsa[j] =
+            j < 4 ? absl::ascii_toupper(static_cast<unsigned char>(ghsa[j]))
+                  : absl::ascii_tolower(static_cast<unsigned char>(ghsa[j]));
+      }
+      return ghsa;
+    }
+  }
+  return "";
+}
+
+std::string NormalizeCweId(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  absl::ConsumePrefix(&text, "external/cwe/");
+  if (!absl::ConsumePrefix(&text, "CWE-")) absl::ConsumePrefix(&text, "cwe-");
+  if (!AllDigits(text)) return "";
+  int number = 0;
+  if (!absl::SimpleAtoi(text, &number)) return "";
+  return absl::StrCat("CWE-", number);
+}
+
+void AddUnique(absl::string_view value,
+               google::protobuf::RepeatedPtrField<std::string>* field) {
+  if (value.empty()) return;
+  for (const std::string& existing : *field) {
+    if (existing == value) return;
+  }
+  field->Add(std::string(value));
+}
+
+void SetAttribute(absl::string_view key, absl::string_view value,
+                  v1::Finding* finding) {
+  if (value.empty()) return;
+  (*finding->mutable_attributes())[std::string(key)] = std::string(value);
+}
+
+}  // namespace treatd::importers

@@ -1,0 +1,168 @@
+#include "common/importers/importer.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/importers/format_importers.h"
+#include "common/importers/import_util.h"
+#include "common/importers/json_access.h"
+#include "common/status/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace treatd::importers {
+namespace {
+
+bool HasMember(const nlohmann::json& object, const char* key) {
+  return object.is_object() && object.find(key) != object.end();
+}
+
+bool IsStringMember(const nlohmann::json& object, const char* key) {
+  if (!HasMember(object, key)) return false;
+  return object.find(key)->is_string();
+}
+
+bool IsArrayMember(const nlohmann::json& object, const char* key) {
+  if (!HasMember(object, key)) return false;
+  return object.find(key)->is_array();
+}
+
+// The detection rules of docs/importers.md, most specific marker first.
+absl::StatusOr<ScannerFormat> DetectParsed(const nlohmann::json& document) {
+  if (document.is_array()) {
+    // Trivy before schema 2 wrote a bare list of results.
+    if (!document.empty() && document.front().is_object() &&
+        HasMember(document.front(), "Target")) {
+      return ScannerFormat::kTrivy;
+    }
+    return JsonPathError(
+        "$",
+        "unrecognized document: a top-level array is only accepted as "
+        "a legacy Trivy report (a list of objects with \"Target\")");
+  }
+  if (!document.is_object()) {
+    return JsonPathError(
+        "$", absl::StrCat("unrecognized document: expected an object, got ",
+                          document.type_name()));
+  }
+  if (IsStringMember(document, "bomFormat") &&
+      document["bomFormat"].get_ref<const std::string&>() == "CycloneDX") {
+    return ScannerFormat::kCycloneDx;
+  }
+  if (IsStringMember(document, "@context") &&
+      absl::StartsWith(document["@context"].get_ref<const std::string&>(),
+                       "https://openvex.dev/ns")) {
+    return ScannerFormat::kOpenVex;
+  }
+  if (IsArrayMember(document, "runs") &&
+      ((IsStringMember(document, "$schema") &&
+        absl::StrContains(
+            absl::AsciiStrToLower(
+                document["$schema"].get_ref<const std::string&>()),
+            "sarif")) ||
+       (IsStringMember(document, "version") &&
+        absl::StartsWith(document["version"].get_ref<const std::string&>(),
+                         "2.1")))) {
+    return ScannerFormat::kSarif;
+  }
+  if (IsArrayMember(document, "matches")) return ScannerFormat::kGrype;
+  if (HasMember(document, "SchemaVersion") &&
+      (HasMember(document, "Results") || HasMember(document, "ArtifactName"))) {
+    return ScannerFormat::kTrivy;
+  }
+  return JsonPathError(
+      "$",
+      "unrecognized document: not Trivy (SchemaVersion + Results), Grype "
+      "(matches), SARIF ($schema or version 2.1.0 + runs), CycloneDX "
+      "(bomFormat) or OpenVEX (@context https://openvex.dev/ns/...)");
+}
+
+}  // namespace
+
+absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
+                                            const ImportOptions& options) {
+  TREATD_ASSIGN_OR_RETURN(nlohmann::json parsed, ParseJsonDocument(document));
+  ScannerFormat format = options.format;
+  if (format == ScannerFormat::kAuto) {
+    TREATD_ASSIGN_OR_RETURN(format, DetectParsed(parsed));
+  }
+  ImportResult result;
+  ImportContext context(format, options, &result);
+  JsonNode root = JsonNode::Root(parsed);
+  switch (format) {
+    case ScannerFormat::kTrivy:
+      TREATD_RETURN_IF_ERROR(ImportTrivy(root, context));
+      break;
+    case ScannerFormat::kGrype:
+      TREATD_RETURN_IF_ERROR(ImportGrype(root, context));
+      break;
+    case ScannerFormat::kSarif:
+      TREATD_RETURN_IF_ERROR(ImportSarif(root, context));
+      break;
+    case ScannerFormat::kCycloneDx:
+      TREATD_RETURN_IF_ERROR(ImportCycloneDx(root, context));
+      break;
+    case ScannerFormat::kOpenVex:
+      TREATD_RETURN_IF_ERROR(ImportOpenVex(root, context));
+      break;
+    case ScannerFormat::kAuto:
+      return absl::InternalError("format detection returned kAuto");
+  }
+  return result;
+}
+
+absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
+                                            ScannerFormat format) {
+  ImportOptions options;
+  options.format = format;
+  return ImportFindings(document, options);
+}
+
+absl::StatusOr<ScannerFormat> DetectFormat(absl::string_view document) {
+  TREATD_ASSIGN_OR_RETURN(nlohmann::json parsed, ParseJsonDocument(document));
+  return DetectParsed(parsed);
+}
+
+absl::StatusOr<ScannerFormat> ParseScannerFormat(absl::string_view name) {
+  std::string lower = absl::AsciiStrToLower(name);
+  for (ScannerFormat format :
+       {ScannerFormat::kAuto, ScannerFormat::kTrivy, ScannerFormat::kGrype,
+        ScannerFormat::kSarif, ScannerFormat::kCycloneDx,
+        ScannerFormat::kOpenVex}) {
+    if (lower == ScannerFormatName(format)) return format;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown scanner format \"", name,
+                   "\": expected auto, trivy, grype, sarif, cyclonedx or "
+                   "openvex"));
+}
+
+absl::string_view ScannerFormatName(ScannerFormat format) {
+  switch (format) {
+    case ScannerFormat::kAuto:
+      return "auto";
+    case ScannerFormat::kTrivy:
+      return "trivy";
+    case ScannerFormat::kGrype:
+      return "grype";
+    case ScannerFormat::kSarif:
+      return "sarif";
+    case ScannerFormat::kCycloneDx:
+      return "cyclonedx";
+    case ScannerFormat::kOpenVex:
+      return "openvex";
+  }
+  return "unknown";
+}
+
+std::string DefaultTitle(absl::string_view id, absl::string_view package,
+                         absl::string_view version) {
+  if (package.empty()) return std::string(id);
+  if (version.empty()) return absl::StrCat(id, " in ", package);
+  return absl::StrCat(id, " in ", package, " ", version);
+}
+
+}  // namespace treatd::importers

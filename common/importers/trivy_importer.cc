@@ -1,0 +1,459 @@
+// Trivy JSON: the SchemaVersion 2 report (Results[] with Vulnerabilities[],
+// Misconfigurations[] and Secrets[]) and the legacy top-level list of
+// results written before schema 2.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/importers/format_importers.h"
+#include "common/importers/import_util.h"
+#include "common/importers/json_access.h"
+#include "common/status/status_macros.h"
+
+namespace treatd::importers {
+namespace {
+
+constexpr absl::string_view kSource = "trivy";
+
+// What every finding of the report shares.
+struct ReportContext {
+  std::string asset_name;
+  v1::AssetType asset_type = v1::ASSET_TYPE_UNSPECIFIED;
+  std::string artifact_type;
+  const JsonNode* created_at = nullptr;  // Null in the legacy format.
+};
+
+// What every finding of one Results[] entry shares.
+struct ResultContext {
+  std::string target;
+  std::string result_class;
+  std::string type;
+};
+
+v1::AssetType AssetTypeFromArtifactType(absl::string_view type) {
+  if (type == "container_image") return v1::ASSET_TYPE_CONTAINER_IMAGE;
+  if (type == "repository") return v1::ASSET_TYPE_REPOSITORY;
+  if (type == "vm") return v1::ASSET_TYPE_HOST;
+  if (type == "aws_account" || type == "azure_account") {
+    return v1::ASSET_TYPE_CLOUD_RESOURCE;
+  }
+  return v1::ASSET_TYPE_UNSPECIFIED;
+}
+
+// The package ecosystem for a Trivy result Type (an OS family for os-pkgs,
+// a lock-file or binary type for lang-pkgs), used when a vulnerability has no
+// PURL.
+std::string EcosystemFromResultType(absl::string_view type) {
+  static const auto* const kEcosystems =
+      new absl::flat_hash_map<std::string, std::string>({
+          {"alpine", "apk"},
+          {"wolfi", "apk"},
+          {"chainguard", "apk"},
+          {"debian", "deb"},
+          {"ubuntu", "deb"},
+          {"redhat", "rpm"},
+          {"centos", "rpm"},
+          {"rocky", "rpm"},
+          {"alma", "rpm"},
+          {"amazon", "rpm"},
+          {"oracle", "rpm"},
+          {"fedora", "rpm"},
+          {"photon", "rpm"},
+          {"suse linux enterprise server", "rpm"},
+          {"opensuse.leap", "rpm"},
+          {"cbl-mariner", "rpm"},
+          {"azurelinux", "rpm"},
+          {"jar", "maven"},
+          {"pom", "maven"},
+          {"gradle", "maven"},
+          {"sbt", "maven"},
+          {"npm", "npm"},
+          {"yarn", "npm"},
+          {"pnpm", "npm"},
+          {"node-pkg", "npm"},
+          {"bun", "npm"},
+          {"pip", "pypi"},
+          {"pipenv", "pypi"},
+          {"poetry", "pypi"},
+          {"uv", "pypi"},
+          {"python-pkg", "pypi"},
+          {"gomod", "go"},
+          {"gobinary", "go"},
+          {"cargo", "cargo"},
+          {"rust-binary", "cargo"},
+          {"composer", "composer"},
+          {"composer-vendor", "composer"},
+          {"bundler", "gem"},
+          {"gemspec", "gem"},
+          {"nuget", "nuget"},
+          {"dotnet-core", "nuget"},
+          {"packages-props", "nuget"},
+          {"conan", "conan"},
+          {"pub", "pub"},
+          {"hex", "hex"},
+          {"swift", "swift"},
+          {"cocoapods", "cocoapods"},
+      });
+  auto it = kEcosystems->find(absl::AsciiStrToLower(type));
+  return it == kEcosystems->end() ? std::string() : it->second;
+}
+
+// Trivy's Status → Fix.availability. Without a Status (older Trivy), a
+// FixedVersion means a fix exists and its absence means none does yet.
+v1::FixAvailability FixFromStatus(absl::string_view status,
+                                  bool has_fixed_version) {
+  if (status == "fixed") return v1::FIX_AVAILABILITY_AVAILABLE;
+  if (status == "will_not_fix" || status == "end_of_life") {
+    return v1::FIX_AVAILABILITY_WONT_FIX;
+  }
+  if (status == "affected" || status == "fix_deferred") {
+    return v1::FIX_AVAILABILITY_NOT_AVAILABLE;
+  }
+  if (status.empty()) {
+    return has_fixed_version ? v1::FIX_AVAILABILITY_AVAILABLE
+                             : v1::FIX_AVAILABILITY_NOT_AVAILABLE;
+  }
+  return v1::FIX_AVAILABILITY_UNSPECIFIED;
+}
+
+// Reads a severity word; an unknown word is a warning, not a broken entry.
+absl::Status SetSeverity(const JsonNode& node, ImportContext& context,
+                         v1::Finding* finding) {
+  TREATD_ASSIGN_OR_RETURN(std::string word, node.OptionalString());
+  std::optional<v1::Severity> severity = SeverityFromWord(word);
+  if (severity.has_value()) {
+    finding->set_severity(*severity);
+  } else {
+    context.Warn(node.Error(absl::StrCat("unknown severity \"", word, "\"")));
+  }
+  return absl::OkStatus();
+}
+
+// Fills the parts every Trivy finding has.
+void SetCommon(const ReportContext& report, const ResultContext& result,
+               ImportContext& context, v1::Finding* finding) {
+  finding->set_source(std::string(kSource));
+  finding->mutable_asset()->set_name(
+      report.asset_name.empty() ? result.target : report.asset_name);
+  finding->mutable_asset()->set_type(report.asset_type);
+  if (report.created_at != nullptr) {
+    SetTimestampOrWarn(*report.created_at, context,
+                       finding->mutable_last_seen());
+  }
+  SetAttribute(kAttrTarget, result.target, finding);
+  SetAttribute("trivy.class", result.result_class, finding);
+  SetAttribute("trivy.type", result.type, finding);
+  SetAttribute("trivy.artifact_type", report.artifact_type, finding);
+}
+
+absl::Status AddCvss(const JsonNode& cvss_map,
+                     std::vector<CvssCandidate>* candidates) {
+  if (cvss_map.IsMissing()) return absl::OkStatus();
+  TREATD_RETURN_IF_ERROR(cvss_map.ExpectObject());
+  for (const auto& [source, unused] : cvss_map.json().items()) {
+    JsonNode entry = cvss_map[source];
+    TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+    // Trivy writes one pair of fields per CVSS generation.
+    struct Generation {
+      const char* vector_key;
+      const char* score_key;
+      const char* fallback_version;
+    };
+    static constexpr Generation kGenerations[] = {
+        {"V3Vector", "V3Score", "3"},
+        {"V40Vector", "V40Score", "4.0"},
+        {"V2Vector", "V2Score", "2.0"},
+    };
+    for (const auto& [vector_key, score_key, fallback_version] : kGenerations) {
+      TREATD_ASSIGN_OR_RETURN(std::string vector,
+                              entry[vector_key].OptionalString());
+      TREATD_ASSIGN_OR_RETURN(std::optional<double> score,
+                              entry[score_key].OptionalNumber());
+      if (vector.empty() && !score.has_value()) continue;
+      std::string version = CvssVersionFromVector(vector);
+      candidates->push_back({source,
+                             version.empty() ? fallback_version : version,
+                             score, vector});
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Finding> MapVulnerability(const JsonNode& entry,
+                                             const ReportContext& report,
+                                             const ResultContext& result,
+                                             ImportContext& context,
+                                             std::vector<std::string>* key) {
+  TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+  v1::Finding finding;
+  finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  SetCommon(report, result, context, &finding);
+  v1::Vulnerability& vulnerability = *finding.mutable_vulnerability();
+  v1::Package& package = *finding.mutable_package();
+
+  TREATD_ASSIGN_OR_RETURN(std::string id,
+                          entry["VulnerabilityID"].RequiredString());
+  vulnerability.set_cve_id(id);
+  TREATD_ASSIGN_OR_RETURN(std::vector<std::string> vendor_ids,
+                          entry["VendorIDs"].OptionalStringArray());
+  for (const std::string& alias : vendor_ids) {
+    if (alias != id) AddUnique(alias, vulnerability.mutable_aliases());
+  }
+
+  TREATD_ASSIGN_OR_RETURN(std::string name, entry["PkgName"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string installed,
+                          entry["InstalledVersion"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string fixed,
+                          entry["FixedVersion"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string purl,
+                          entry["PkgIdentifier"]["PURL"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string pkg_path,
+                          entry["PkgPath"].OptionalString());
+  package.set_name(name);
+  package.set_installed_version(installed);
+  package.set_purl(purl);
+  for (absl::string_view version :
+       absl::StrSplit(fixed, ',', absl::SkipWhitespace())) {
+    AddUnique(absl::StripAsciiWhitespace(version),
+              package.mutable_fixed_versions());
+  }
+  std::optional<PackageUrl> parsed_purl = ParsePackageUrl(purl);
+  package.set_ecosystem(parsed_purl.has_value()
+                            ? EcosystemFromPurlType(parsed_purl->type)
+                            : EcosystemFromResultType(result.type));
+
+  TREATD_ASSIGN_OR_RETURN(std::string status, entry["Status"].OptionalString());
+  finding.mutable_fix()->set_availability(
+      FixFromStatus(status, package.fixed_versions_size() > 0));
+  SetAttribute(kAttrFixState, status, &finding);
+
+  TREATD_RETURN_IF_ERROR(SetSeverity(entry["Severity"], context, &finding));
+  TREATD_ASSIGN_OR_RETURN(std::string severity_source,
+                          entry["SeveritySource"].OptionalString());
+  SetAttribute("severity.source", severity_source, &finding);
+
+  std::vector<CvssCandidate> candidates;
+  TREATD_RETURN_IF_ERROR(AddCvss(entry["CVSS"], &candidates));
+  if (const CvssCandidate* best = PreferredCvss(candidates)) {
+    SetCvss(*best, vulnerability.mutable_cvss());
+    SetAttribute(kAttrCvssSource, best->source, &finding);
+  }
+
+  TREATD_ASSIGN_OR_RETURN(std::vector<std::string> cwes,
+                          entry["CweIDs"].OptionalStringArray());
+  for (const std::string& cwe : cwes) {
+    AddUnique(NormalizeCweId(cwe), vulnerability.mutable_cwe_ids());
+  }
+  TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
+  finding.set_title(title.empty() ? DefaultTitle(id, name, installed) : title);
+  TREATD_ASSIGN_OR_RETURN(std::string description,
+                          entry["Description"].OptionalString());
+  finding.set_description(description);
+  TREATD_ASSIGN_OR_RETURN(std::string url,
+                          entry["PrimaryURL"].OptionalString());
+  SetAttribute(kAttrPrimaryUrl, url, &finding);
+  SetAttribute(kAttrLocation, pkg_path, &finding);
+  TREATD_ASSIGN_OR_RETURN(std::string diff_id,
+                          entry["Layer"]["DiffID"].OptionalString());
+  SetAttribute("trivy.layer_diff_id", diff_id, &finding);
+  SetTimestampOrWarn(entry["PublishedDate"], context,
+                     vulnerability.mutable_published());
+
+  *key = {name,         installed, purl, pkg_path, finding.asset().name(),
+          result.target};
+  return finding;
+}
+
+absl::StatusOr<v1::Finding> MapMisconfiguration(const JsonNode& entry,
+                                                const ReportContext& report,
+                                                const ResultContext& result,
+                                                ImportContext& context,
+                                                std::vector<std::string>* key,
+                                                std::string* check_id) {
+  TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+  v1::Finding finding;
+  finding.set_kind(v1::FINDING_KIND_MISCONFIGURATION);
+  SetCommon(report, result, context, &finding);
+  v1::Misconfiguration& misconfiguration = *finding.mutable_misconfiguration();
+
+  TREATD_ASSIGN_OR_RETURN(std::string avd_id, entry["AVDID"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string id, entry["ID"].OptionalString());
+  *check_id = avd_id.empty() ? id : avd_id;
+  if (check_id->empty()) {
+    return entry.Error("misconfiguration has neither \"AVDID\" nor \"ID\"");
+  }
+  misconfiguration.set_check_id(*check_id);
+  if (!id.empty() && id != *check_id)
+    SetAttribute("trivy.check_id", id, &finding);
+
+  JsonNode cause = entry["CauseMetadata"];
+  TREATD_ASSIGN_OR_RETURN(std::string resource,
+                          cause["Resource"].OptionalString());
+  misconfiguration.set_resource(resource.empty() ? result.target : resource);
+  TREATD_ASSIGN_OR_RETURN(std::optional<double> start_line,
+                          cause["StartLine"].OptionalNumber());
+  std::string location = result.target;
+  if (start_line.has_value() && *start_line > 0) {
+    absl::StrAppend(&location, ":", static_cast<int64_t>(*start_line));
+  }
+  SetAttribute(kAttrLocation, location, &finding);
+  TREATD_ASSIGN_OR_RETURN(std::string provider,
+                          cause["Provider"].OptionalString());
+  SetAttribute("trivy.provider", provider, &finding);
+  TREATD_ASSIGN_OR_RETURN(std::string service,
+                          cause["Service"].OptionalString());
+  SetAttribute("trivy.service", service, &finding);
+
+  TREATD_RETURN_IF_ERROR(SetSeverity(entry["Severity"], context, &finding));
+  TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
+  finding.set_title(title.empty() ? *check_id : title);
+  TREATD_ASSIGN_OR_RETURN(std::string description,
+                          entry["Description"].OptionalString());
+  finding.set_description(description);
+  TREATD_ASSIGN_OR_RETURN(std::string message,
+                          entry["Message"].OptionalString());
+  SetAttribute("trivy.message", message, &finding);
+  TREATD_ASSIGN_OR_RETURN(std::string resolution,
+                          entry["Resolution"].OptionalString());
+  SetAttribute("remediation", resolution, &finding);
+  // A configuration can always be changed; Trivy states how when it knows.
+  if (!resolution.empty()) {
+    finding.mutable_fix()->set_availability(v1::FIX_AVAILABILITY_AVAILABLE);
+  }
+  TREATD_ASSIGN_OR_RETURN(std::string type, entry["Type"].OptionalString());
+  SetAttribute("trivy.misconfiguration_type", type, &finding);
+  TREATD_ASSIGN_OR_RETURN(std::string url,
+                          entry["PrimaryURL"].OptionalString());
+  SetAttribute(kAttrPrimaryUrl, url, &finding);
+
+  *key = {misconfiguration.resource(), location, finding.asset().name()};
+  return finding;
+}
+
+absl::StatusOr<v1::Finding> MapSecret(const JsonNode& entry,
+                                      const ReportContext& report,
+                                      const ResultContext& result,
+                                      ImportContext& context,
+                                      std::vector<std::string>* key,
+                                      std::string* rule_id) {
+  TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+  v1::Finding finding;
+  finding.set_kind(v1::FINDING_KIND_EXPOSED_SECRET);
+  SetCommon(report, result, context, &finding);
+  TREATD_ASSIGN_OR_RETURN(*rule_id, entry["RuleID"].RequiredString());
+  v1::Secret& secret = *finding.mutable_secret();
+  secret.set_secret_type(*rule_id);
+  TREATD_ASSIGN_OR_RETURN(std::optional<double> start_line,
+                          entry["StartLine"].OptionalNumber());
+  std::string location = result.target;
+  if (start_line.has_value() && *start_line > 0) {
+    absl::StrAppend(&location, ":", static_cast<int64_t>(*start_line));
+  }
+  secret.set_location(location);
+  SetAttribute(kAttrLocation, location, &finding);
+  TREATD_RETURN_IF_ERROR(SetSeverity(entry["Severity"], context, &finding));
+  TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
+  finding.set_title(title.empty() ? *rule_id : title);
+  TREATD_ASSIGN_OR_RETURN(std::string category,
+                          entry["Category"].OptionalString());
+  SetAttribute("secret.category", category, &finding);
+  *key = {location, finding.asset().name()};
+  return finding;
+}
+
+// Imports the findings of one Results[] entry; a broken entry inside it is
+// skipped, a result that is not an object is an error for the caller.
+absl::Status ImportResultEntry(const JsonNode& node,
+                               const ReportContext& report,
+                               ImportContext& context) {
+  TREATD_RETURN_IF_ERROR(node.ExpectObject());
+  ResultContext result;
+  TREATD_ASSIGN_OR_RETURN(result.target, node["Target"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(result.result_class, node["Class"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(result.type, node["Type"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> vulnerabilities,
+                          node["Vulnerabilities"].OptionalArray());
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> misconfigurations,
+                          node["Misconfigurations"].OptionalArray());
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> secrets,
+                          node["Secrets"].OptionalArray());
+
+  for (const JsonNode& entry : vulnerabilities) {
+    std::vector<std::string> key;
+    absl::StatusOr<v1::Finding> finding =
+        MapVulnerability(entry, report, result, context, &key);
+    if (!finding.ok()) {
+      context.Skip(finding.status());
+      continue;
+    }
+    std::string id = finding->vulnerability().cve_id();
+    context.AddFinding(*std::move(finding), id, {key.begin(), key.end()},
+                       entry.path());
+  }
+  for (const JsonNode& entry : misconfigurations) {
+    // Passed and excepted checks (--include-non-failures) are not findings.
+    absl::StatusOr<std::string> status = entry["Status"].OptionalString();
+    if (status.ok() && !status->empty() && *status != "FAIL") continue;
+    std::vector<std::string> key;
+    std::string check_id;
+    absl::StatusOr<v1::Finding> finding =
+        MapMisconfiguration(entry, report, result, context, &key, &check_id);
+    if (!finding.ok()) {
+      context.Skip(finding.status());
+      continue;
+    }
+    context.AddFinding(*std::move(finding), check_id, {key.begin(), key.end()},
+                       entry.path());
+  }
+  for (const JsonNode& entry : secrets) {
+    std::vector<std::string> key;
+    std::string rule_id;
+    absl::StatusOr<v1::Finding> finding =
+        MapSecret(entry, report, result, context, &key, &rule_id);
+    if (!finding.ok()) {
+      context.Skip(finding.status());
+      continue;
+    }
+    context.AddFinding(*std::move(finding), rule_id, {key.begin(), key.end()},
+                       entry.path());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ImportTrivy(const JsonNode& root, ImportContext& context) {
+  ReportContext report;
+  std::vector<JsonNode> results;
+  JsonNode created_at = root["CreatedAt"];
+  if (root.IsArray()) {
+    TREATD_ASSIGN_OR_RETURN(results, root.OptionalArray());
+  } else {
+    TREATD_RETURN_IF_ERROR(root.ExpectObject());
+    TREATD_ASSIGN_OR_RETURN(report.asset_name,
+                            root["ArtifactName"].OptionalString());
+    TREATD_ASSIGN_OR_RETURN(report.artifact_type,
+                            root["ArtifactType"].OptionalString());
+    report.asset_type = AssetTypeFromArtifactType(report.artifact_type);
+    report.created_at = &created_at;
+    TREATD_ASSIGN_OR_RETURN(results, root["Results"].OptionalArray());
+    if (root["Results"].IsMissing() && root["SchemaVersion"].IsMissing()) {
+      return root.Error(
+          "not a Trivy report: expected \"SchemaVersion\" and \"Results\"");
+    }
+  }
+  for (const JsonNode& result : results) {
+    absl::Status status = ImportResultEntry(result, report, context);
+    if (!status.ok()) context.Skip(status);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace treatd::importers

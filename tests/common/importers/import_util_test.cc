@@ -1,0 +1,108 @@
+#include "common/importers/import_util.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace treatd::importers {
+namespace {
+
+TEST(ImportUtilTest, ReadsCvssVersionFromVector) {
+  EXPECT_EQ(CvssVersionFromVector("CVSS:3.1/AV:N/AC:L"), "3.1");
+  EXPECT_EQ(CvssVersionFromVector("CVSS:3.0/AV:N/AC:L"), "3.0");
+  EXPECT_EQ(CvssVersionFromVector("CVSS:4.0/AV:N/AC:L/AT:N"), "4.0");
+  EXPECT_EQ(CvssVersionFromVector("AV:N/AC:L/Au:N/C:P/I:N/A:N"), "2.0");
+  EXPECT_EQ(CvssVersionFromVector("AV:N/AC:L/PR:N"), "");
+}
+
+TEST(ImportUtilTest, PrefersNvdV31ThenV30ThenV4) {
+  std::vector<CvssCandidate> candidates = {
+      {"redhat", "3.1", 8.6, "CVSS:3.1/a"},
+      {"nvd", "2.0", 4.3, "AV:N/Au:N"},
+      {"nvd", "4.0", 7.0, "CVSS:4.0/b"},
+      {"nvd", "3.0", 6.0, "CVSS:3.0/c"},
+  };
+  EXPECT_EQ(PreferredCvss(candidates)->vector, "CVSS:3.0/c");
+  candidates.push_back({"nvd", "", 6.5, "CVSS:3.1/d"});
+  EXPECT_EQ(PreferredCvss(candidates)->vector, "CVSS:3.1/d");
+  // Without NVD v3/v4, another source's v3.1 beats NVD's v2.
+  std::vector<CvssCandidate> vendor_only = {{"nvd", "2.0", 4.3, "AV:N/Au:N"},
+                                            {"ghsa", "3.1", 5.0, "CVSS:3.1/e"}};
+  EXPECT_EQ(PreferredCvss(vendor_only)->source, "ghsa");
+  EXPECT_EQ(PreferredCvss({}), nullptr);
+}
+
+TEST(ImportUtilTest, MapsSeverityWordsAndScores) {
+  EXPECT_EQ(SeverityFromWord("CRITICAL"), v1::SEVERITY_CRITICAL);
+  EXPECT_EQ(SeverityFromWord("Moderate"), v1::SEVERITY_MEDIUM);
+  EXPECT_EQ(SeverityFromWord("Negligible"), v1::SEVERITY_INFO);
+  EXPECT_EQ(SeverityFromWord("UNKNOWN"), v1::SEVERITY_UNSPECIFIED);
+  EXPECT_EQ(SeverityFromWord("urgent"), std::nullopt);
+  EXPECT_EQ(SeverityFromScore(0.0), v1::SEVERITY_INFO);
+  EXPECT_EQ(SeverityFromScore(3.9), v1::SEVERITY_LOW);
+  EXPECT_EQ(SeverityFromScore(4.0), v1::SEVERITY_MEDIUM);
+  EXPECT_EQ(SeverityFromScore(8.9), v1::SEVERITY_HIGH);
+  EXPECT_EQ(SeverityFromScore(9.0), v1::SEVERITY_CRITICAL);
+}
+
+TEST(ImportUtilTest, ParsesPackageUrls) {
+  std::optional<PackageUrl> npm =
+      ParsePackageUrl("pkg:npm/%40babel/core@7.0.0");
+  ASSERT_TRUE(npm.has_value());
+  EXPECT_EQ(npm->type, "npm");
+  EXPECT_EQ(npm->name_space, "@babel");
+  EXPECT_EQ(npm->name, "core");
+  EXPECT_EQ(npm->version, "7.0.0");
+  EXPECT_EQ(PackageNameFromPurl(*npm), "@babel/core");
+
+  std::optional<PackageUrl> maven = ParsePackageUrl(
+      "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1?type=jar");
+  ASSERT_TRUE(maven.has_value());
+  EXPECT_EQ(PackageNameFromPurl(*maven), "org.apache.logging.log4j:log4j-core");
+
+  std::optional<PackageUrl> oci = ParsePackageUrl(
+      "pkg:oci/alpine@sha256%3A124c?repository_url=index.docker.io");
+  ASSERT_TRUE(oci.has_value());
+  EXPECT_EQ(oci->version, "sha256:124c");
+
+  std::optional<PackageUrl> deb =
+      ParsePackageUrl("pkg:deb/debian/libc6@2.28-10?arch=amd64");
+  ASSERT_TRUE(deb.has_value());
+  EXPECT_EQ(PackageNameFromPurl(*deb), "libc6");
+  EXPECT_EQ(EcosystemFromPurlType("golang"), "go");
+
+  EXPECT_FALSE(ParsePackageUrl("cpe:2.3:a:busybox").has_value());
+  EXPECT_FALSE(ParsePackageUrl("pkg:npm").has_value());
+}
+
+TEST(ImportUtilTest, ParsesTimestampsAndDates) {
+  google::protobuf::Timestamp timestamp;
+  ASSERT_TRUE(ParseTimestamp("2021-08-25T12:20:30.000000005Z", &timestamp));
+  EXPECT_EQ(timestamp.seconds(), 1629894030);
+  EXPECT_EQ(timestamp.nanos(), 5);
+  ASSERT_TRUE(ParseTimestamp("2023-07-17T18:28:47-06:00", &timestamp));
+  EXPECT_EQ(timestamp.seconds(), 1689640127);
+  ASSERT_TRUE(ParseTimestamp("2025-06-18", &timestamp));
+  EXPECT_EQ(timestamp.seconds(), 1750204800);
+  EXPECT_FALSE(ParseTimestamp("June 18", &timestamp));
+}
+
+TEST(ImportUtilTest, RecognizesVulnerabilityAndCweIds) {
+  EXPECT_TRUE(IsCveId("CVE-2021-44228"));
+  EXPECT_FALSE(IsCveId("GHSA-jfh8-c2jp-5v3q"));
+  EXPECT_FALSE(IsCveId("CVE-2021-44228-x"));
+  EXPECT_EQ(FindVulnerabilityId("CVE-2008-0732-geronimo-jms_1.1_spec"),
+            "CVE-2008-0732");
+  EXPECT_EQ(FindVulnerabilityId("GHSA-57J2-W4CX-62H2-jackson-databind"),
+            "GHSA-57j2-w4cx-62h2");
+  EXPECT_EQ(FindVulnerabilityId("js/sql-injection"), "");
+  EXPECT_EQ(FindVulnerabilityId("XCVE-2021-44228"), "");
+  EXPECT_EQ(NormalizeCweId("external/cwe/cwe-079"), "CWE-79");
+  EXPECT_EQ(NormalizeCweId("CWE-787"), "CWE-787");
+  EXPECT_EQ(NormalizeCweId("NVD-CWE-Other"), "");
+}
+
+}  // namespace
+}  // namespace treatd::importers

@@ -1,0 +1,223 @@
+#include <set>
+#include <string>
+
+#include "common/importers/importer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/common/importers/test_data.h"
+#include "treatd/v1/finding.pb.h"
+
+namespace treatd::importers {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::treatd::importers::testing::Attribute;
+using ::treatd::importers::testing::FindFinding;
+using ::treatd::importers::testing::ReadScannerSample;
+
+TEST(TrivyImporterTest, ImportsEveryVulnerabilityOfAlpine39) {
+  absl::StatusOr<ImportResult> result =
+      ImportFindings(ReadScannerSample("trivy/alpine-39.json"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->format, ScannerFormat::kTrivy);
+  // 6 = len(Results[0].Vulnerabilities), counted with python3.
+  EXPECT_EQ(result->findings.size(), 6u);
+  EXPECT_TRUE(result->skipped.empty());
+  EXPECT_TRUE(result->warnings.empty());
+}
+
+TEST(TrivyImporterTest, MapsVulnerabilityFieldsOfAlpine39) {
+  absl::StatusOr<ImportResult> result =
+      ImportFindings(ReadScannerSample("trivy/alpine-39.json"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  const v1::Finding* finding =
+      FindFinding(*result, "CVE-2019-1549", "libcrypto1.1");
+  ASSERT_NE(finding, nullptr);
+  EXPECT_EQ(finding->kind(), v1::FINDING_KIND_VULNERABILITY);
+  EXPECT_EQ(finding->source(), "trivy");
+  EXPECT_EQ(finding->title(), "openssl: information disclosure in fork()");
+  EXPECT_THAT(finding->description(), HasSubstr("rewritten random number"));
+  EXPECT_EQ(finding->severity(), v1::SEVERITY_MEDIUM);
+  EXPECT_EQ(finding->package().installed_version(), "1.1.1b-r1");
+  EXPECT_THAT(finding->package().fixed_versions(), ElementsAre("1.1.1d-r0"));
+  EXPECT_EQ(finding->package().purl(),
+            "pkg:apk/alpine/libcrypto1.1@1.1.1b-r1?arch=x86_64&distro=3.9.4");
+  EXPECT_EQ(finding->package().ecosystem(), "apk");
+  EXPECT_EQ(finding->fix().availability(), v1::FIX_AVAILABILITY_AVAILABLE);
+  EXPECT_EQ(Attribute(*finding, "fix.state"), "fixed");
+  // NVD v3.1 wins over Red Hat's v3.0 and NVD's v2.
+  EXPECT_EQ(finding->vulnerability().cvss().version(), "3.1");
+  EXPECT_DOUBLE_EQ(finding->vulnerability().cvss().score(), 5.3);
+  EXPECT_EQ(finding->vulnerability().cvss().vector(),
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N");
+  EXPECT_EQ(Attribute(*finding, "cvss.source"), "nvd");
+  EXPECT_THAT(finding->vulnerability().cwe_ids(), ElementsAre("CWE-330"));
+  EXPECT_EQ(finding->vulnerability().published().seconds(), 1568135700);
+  EXPECT_EQ(finding->asset().name(),
+            "testdata/fixtures/images/alpine-39.tar.gz");
+  EXPECT_EQ(finding->asset().type(), v1::ASSET_TYPE_CONTAINER_IMAGE);
+  EXPECT_EQ(Attribute(*finding, "import.target"),
+            "testdata/fixtures/images/alpine-39.tar.gz (alpine 3.9.4)");
+  EXPECT_EQ(Attribute(*finding, "import.json_path"),
+            "$.Results[0].Vulnerabilities[0]");
+  EXPECT_EQ(Attribute(*finding, "import.format"), "trivy");
+  EXPECT_EQ(finding->last_seen().seconds(), 1629894030);
+  EXPECT_EQ(finding->last_seen().nanos(), 5);
+
+  const v1::Finding* musl = FindFinding(*result, "CVE-2019-14697", "musl");
+  ASSERT_NE(musl, nullptr);
+  EXPECT_EQ(musl->severity(), v1::SEVERITY_CRITICAL);
+  EXPECT_EQ(musl->vulnerability().cvss().version(), "3.0");
+  EXPECT_DOUBLE_EQ(musl->vulnerability().cvss().score(), 9.8);
+}
+
+TEST(TrivyImporterTest, ImportsEveryVulnerabilityOfScheme2Report) {
+  absl::StatusOr<ImportResult> result =
+      ImportFindings(ReadScannerSample("trivy/scheme_2_many_vulns.json"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  // 3 os-pkgs + 0 (HdrHistogram) + 2 (commons-compress).
+  EXPECT_EQ(result->findings.size(), 5u);
+  EXPECT_TRUE(result->skipped.empty());
+
+  const v1::Finding* compress = FindFinding(
+      *result, "CVE-2018-11771", "org.apache.commons:commons-compress");
+  ASSERT_NE(compress, nullptr);
+  // No PURL in this older report: the result Type "jar" gives the ecosystem.
+  EXPECT_EQ(compress->package().ecosystem(), "maven");
+  EXPECT_EQ(compress->package().installed_version(), "1.14");
+  EXPECT_THAT(compress->package().fixed_versions(), ElementsAre("1.18"));
+  // No Status field: a FixedVersion means a fix is available.
+  EXPECT_EQ(compress->fix().availability(), v1::FIX_AVAILABILITY_AVAILABLE);
+  EXPECT_EQ(compress->vulnerability().cvss().version(), "3.0");
+  EXPECT_DOUBLE_EQ(compress->vulnerability().cvss().score(), 5.5);
+  EXPECT_EQ(compress->asset().name(), "teamdojo:latest");
+  EXPECT_EQ(Attribute(*compress, "import.target"),
+            "app/libs/commons-compress-1.14.jar");
+
+  const v1::Finding* freetype = FindFinding(*result, "CVE-2020-15999");
+  ASSERT_NE(freetype, nullptr);
+  // NVD v3.1 (6.5) is preferred over Red Hat's higher v3.1 (8.6).
+  EXPECT_DOUBLE_EQ(freetype->vulnerability().cvss().score(), 6.5);
+  EXPECT_THAT(freetype->vulnerability().cwe_ids(), ElementsAre("CWE-787"));
+  EXPECT_EQ(Attribute(*freetype, "location"), "app/libs/freetype-2.9.1-r2");
+  EXPECT_EQ(Attribute(*freetype, "severity.source"), "nvd");
+}
+
+TEST(TrivyImporterTest, FindingIdsAreStableAndUnique) {
+  std::string sample = ReadScannerSample("trivy/alpine-39.json");
+  absl::StatusOr<ImportResult> first = ImportFindings(sample);
+  absl::StatusOr<ImportResult> second = ImportFindings(sample);
+  ASSERT_TRUE(first.ok() && second.ok());
+  std::set<std::string> ids;
+  for (size_t i = 0; i < first->findings.size(); ++i) {
+    EXPECT_EQ(first->findings[i].id(), second->findings[i].id());
+    EXPECT_THAT(first->findings[i].id(), ::testing::StartsWith("trivy:CVE-"));
+    ids.insert(first->findings[i].id());
+  }
+  EXPECT_EQ(ids.size(), first->findings.size());
+}
+
+TEST(TrivyImporterTest, ImportsMisconfigurationsAndSecrets) {
+  // Shape of `trivy config` / `trivy fs --scanners secret` output.
+  constexpr absl::string_view kReport = R"json({
+    "SchemaVersion": 2,
+    "ArtifactName": "deploy/",
+    "ArtifactType": "filesystem",
+    "Results": [
+      {"Target": "deploy/web.yaml", "Class": "config", "Type": "kubernetes",
+       "Misconfigurations": [
+         {"Type": "Kubernetes Security Check", "ID": "KSV017",
+          "AVDID": "AVD-KSV-0017", "Title": "Privileged container",
+          "Description": "Privileged containers share namespaces with the host.",
+          "Message": "Container 'web' should set 'securityContext.privileged' to false",
+          "Resolution": "Change 'containers[].securityContext.privileged' to 'false'.",
+          "Severity": "HIGH", "Status": "FAIL",
+          "CauseMetadata": {"Resource": "Deployment/web", "Provider": "Kubernetes",
+                            "Service": "general", "StartLine": 21}},
+         {"ID": "KSV001", "AVDID": "AVD-KSV-0001", "Title": "Passing check",
+          "Severity": "MEDIUM", "Status": "PASS"}
+       ]},
+      {"Target": "src/config.py", "Class": "secret",
+       "Secrets": [
+         {"RuleID": "aws-access-key-id", "Category": "AWS",
+          "Severity": "CRITICAL", "Title": "AWS Access Key ID",
+          "StartLine": 12, "EndLine": 12, "Match": "KEY=*****"}
+       ]}
+    ]})json";
+  absl::StatusOr<ImportResult> result = ImportFindings(kReport);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 2u);  // The PASS check is no finding.
+
+  const v1::Finding& misconfig = result->findings[0];
+  EXPECT_EQ(misconfig.kind(), v1::FINDING_KIND_MISCONFIGURATION);
+  EXPECT_EQ(misconfig.misconfiguration().check_id(), "AVD-KSV-0017");
+  EXPECT_EQ(misconfig.misconfiguration().resource(), "Deployment/web");
+  EXPECT_EQ(misconfig.severity(), v1::SEVERITY_HIGH);
+  EXPECT_EQ(misconfig.title(), "Privileged container");
+  EXPECT_EQ(misconfig.fix().availability(), v1::FIX_AVAILABILITY_AVAILABLE);
+  EXPECT_EQ(Attribute(misconfig, "location"), "deploy/web.yaml:21");
+  EXPECT_THAT(Attribute(misconfig, "remediation"), HasSubstr("privileged"));
+  EXPECT_EQ(misconfig.asset().name(), "deploy/");
+  EXPECT_THAT(misconfig.id(), ::testing::StartsWith("trivy:AVD-KSV-0017:"));
+
+  const v1::Finding& secret = result->findings[1];
+  EXPECT_EQ(secret.kind(), v1::FINDING_KIND_EXPOSED_SECRET);
+  EXPECT_EQ(secret.secret().secret_type(), "aws-access-key-id");
+  EXPECT_EQ(secret.secret().location(), "src/config.py:12");
+  EXPECT_EQ(secret.severity(), v1::SEVERITY_CRITICAL);
+  EXPECT_EQ(Attribute(secret, "secret.category"), "AWS");
+}
+
+TEST(TrivyImporterTest, ImportsLegacyTopLevelList) {
+  constexpr absl::string_view kLegacy = R"json([
+    {"Target": "alpine:3.9 (alpine 3.9.4)", "Type": "alpine",
+     "Vulnerabilities": [
+       {"VulnerabilityID": "CVE-2019-14697", "PkgName": "musl",
+        "InstalledVersion": "1.1.20-r4", "FixedVersion": "1.1.20-r5",
+        "Severity": "CRITICAL"},
+       {"VulnerabilityID": "CVE-2019-1549", "PkgName": "libssl1.1",
+        "InstalledVersion": "1.1.1b-r1", "Severity": "MEDIUM"}
+     ]}])json";
+  EXPECT_EQ(DetectFormat(kLegacy).value_or(ScannerFormat::kAuto),
+            ScannerFormat::kTrivy);
+  absl::StatusOr<ImportResult> result = ImportFindings(kLegacy);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 2u);
+  EXPECT_EQ(result->findings[0].asset().name(), "alpine:3.9 (alpine 3.9.4)");
+  EXPECT_EQ(result->findings[0].package().ecosystem(), "apk");
+  // No FixedVersion and no Status: no fix yet.
+  EXPECT_EQ(result->findings[1].fix().availability(),
+            v1::FIX_AVAILABILITY_NOT_AVAILABLE);
+}
+
+TEST(TrivyImporterTest, SkipsBrokenVulnerabilityAndKeepsTheRest) {
+  constexpr absl::string_view kReport = R"json({
+    "SchemaVersion": 2, "ArtifactName": "img",
+    "Results": [{"Target": "img", "Type": "debian", "Vulnerabilities": [
+      {"VulnerabilityID": "CVE-2024-0001", "PkgName": "a"},
+      {"VulnerabilityID": "CVE-2024-0002", "PkgName": "b", "CVSS": "high"},
+      {"PkgName": "c"},
+      {"VulnerabilityID": "CVE-2024-0004", "PkgName": "d",
+       "PublishedDate": "yesterday"}
+    ]}]})json";
+  absl::StatusOr<ImportResult> result = ImportFindings(kReport);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 2u);
+  EXPECT_EQ(result->findings[0].vulnerability().cve_id(), "CVE-2024-0001");
+  EXPECT_EQ(result->findings[1].vulnerability().cve_id(), "CVE-2024-0004");
+  EXPECT_EQ(result->findings[1].package().ecosystem(), "deb");
+  ASSERT_EQ(result->skipped.size(), 2u);
+  EXPECT_EQ(result->skipped[0].json_path,
+            "$.Results[0].Vulnerabilities[1].CVSS");
+  EXPECT_THAT(result->skipped[0].message, HasSubstr("expected an object"));
+  EXPECT_EQ(result->skipped[1].json_path,
+            "$.Results[0].Vulnerabilities[2].VulnerabilityID");
+  // The unparseable date is dropped, the finding kept.
+  ASSERT_EQ(result->warnings.size(), 1u);
+  EXPECT_EQ(result->warnings[0].json_path,
+            "$.Results[0].Vulnerabilities[3].PublishedDate");
+}
+
+}  // namespace
+}  // namespace treatd::importers
