@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/expr/parser/parser.h"
-#include "common/policy/loader/time_text.h"
+#include "common/time/time_text.h"
 
 namespace treatd::expr {
 namespace {

@@ -1,4 +1,4 @@
-#include "common/policy/loader/time_text.h"
+#include "common/time/time_text.h"
 
 #include "gtest/gtest.h"
 

@@ -1,8 +1,8 @@
 // Text forms of durations and timestamps used in policy documents and
 // expressions: "90s", "15m", "72h", "14d", "2w", "1d12h"; RFC 3339 or
 // YYYY-MM-DD. Stateless, thread-safe.
-#ifndef TREATD_COMMON_POLICY_LOADER_TIME_TEXT_H_
-#define TREATD_COMMON_POLICY_LOADER_TIME_TEXT_H_
+#ifndef TREATD_COMMON_TIME_TIME_TEXT_H_
+#define TREATD_COMMON_TIME_TIME_TEXT_H_
 
 #include <string>
 
@@ -27,4 +27,4 @@ absl::StatusOr<absl::Time> ParseTimestampText(absl::string_view text);
 
 }  // namespace treatd
 
-#endif  // TREATD_COMMON_POLICY_LOADER_TIME_TEXT_H_
+#endif  // TREATD_COMMON_TIME_TIME_TEXT_H_
