@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "treatd/v1/finding.pb.h"
 #include "treatd/v1/treatment_service.pb.h"

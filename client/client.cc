@@ -1,0 +1,290 @@
+#include "client/client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <utility>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace treatd {
+namespace {
+
+constexpr char kServiceName[] = "treatd.v1.TreatmentService";
+
+absl::Status ToAbslStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t seconds = absl::ToUnixSeconds(time);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+}
+
+std::string ProtoDuration(absl::Duration duration) {
+  return absl::StrFormat("%.3fs", absl::ToDoubleSeconds(duration));
+}
+
+}  // namespace
+
+std::string ClientServiceConfig(const ClientOptions& options) {
+  std::string config = absl::StrCat(
+      R"({"loadBalancingConfig":[{"round_robin":{}}],"methodConfig":[{"name":[{"service":")",
+      kServiceName, R"("}])");
+  if (options.max_attempts > 1) {
+    absl::StrAppend(
+        &config, R"(,"retryPolicy":{"maxAttempts":)", options.max_attempts,
+        R"(,"initialBackoff":")", ProtoDuration(options.initial_backoff),
+        R"(","maxBackoff":")", ProtoDuration(options.max_backoff),
+        R"(","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]})");
+  }
+  config.append("}]}");
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(
+    const std::string& target, const ClientOptions& options) {
+  if (target.empty()) {
+    return absl::InvalidArgumentError("target: must name a server");
+  }
+  if (options.max_batch < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch: must be at least 1, got ", options.max_batch));
+  }
+  if (options.max_attempts < 1 || options.max_attempts > 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_attempts: must be within 1..5, got ", options.max_attempts));
+  }
+  if (options.initial_backoff <= absl::ZeroDuration() ||
+      options.max_backoff < options.initial_backoff) {
+    return absl::InvalidArgumentError(
+        "initial_backoff must be positive and at most max_backoff");
+  }
+  const bool tls = options.use_tls || !options.tls_root_ca_pem.empty();
+  if (!options.bearer_token.empty() && !tls &&
+      !options.allow_token_without_tls) {
+    return absl::InvalidArgumentError(
+        "bearer_token: needs TLS, or allow_token_without_tls for local "
+        "testing");
+  }
+
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_root_ca_pem;
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(ClientServiceConfig(options));
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, options.max_attempts > 1 ? 1 : 0);
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(target, credentials, args);
+  if (channel == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target: cannot create a channel to ", target));
+  }
+  return absl::WrapUnique(new Client(std::move(channel), options));
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
+    : channel_(std::move(channel)),
+      stub_(v1::TreatmentService::NewStub(channel_)),
+      options_(std::move(options)) {}
+
+Client::~Client() {
+  absl::MutexLock lock(&async_mu_);
+  async_mu_.Await(absl::Condition(
+      +[](int* in_flight) { return *in_flight == 0; }, &async_in_flight_));
+}
+
+void Client::Prepare(const CallOptions& call, bool unary,
+                     grpc::ClientContext* context) const {
+  if (call.deadline.has_value()) {
+    context->set_deadline(absl::ToChronoTime(*call.deadline));
+  } else if (unary && options_.default_timeout != absl::InfiniteDuration()) {
+    context->set_deadline(
+        absl::ToChronoTime(absl::Now() + options_.default_timeout));
+  }
+  if (!options_.bearer_token.empty()) {
+    context->AddMetadata("authorization",
+                         absl::StrCat("Bearer ", options_.bearer_token));
+  }
+}
+
+absl::StatusOr<v1::Decision> Client::Decide(const v1::Finding& finding,
+                                            const CallOptions& call) const {
+  v1::DecideRequest request;
+  *request.mutable_finding() = finding;
+  if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
+  request.set_trace(call.trace);
+  v1::DecideResponse response;
+  grpc::ClientContext context;
+  Prepare(call, /*unary=*/true, &context);
+  grpc::Status status = stub_->Decide(&context, request, &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return std::move(*response.mutable_decision());
+}
+
+absl::StatusOr<std::vector<v1::DecisionResult>> Client::BatchDecide(
+    absl::Span<const v1::Finding> findings, const CallOptions& call) const {
+  if (findings.empty()) {
+    return absl::InvalidArgumentError("findings: must hold at least one");
+  }
+  std::vector<v1::DecisionResult> results;
+  results.reserve(findings.size());
+  const size_t chunk_size = static_cast<size_t>(options_.max_batch);
+  for (size_t offset = 0; offset < findings.size(); offset += chunk_size) {
+    const size_t count = std::min(chunk_size, findings.size() - offset);
+    v1::BatchDecideRequest request;
+    request.mutable_findings()->Reserve(static_cast<int>(count));
+    for (size_t i = offset; i < offset + count; ++i) {
+      *request.add_findings() = findings[i];
+    }
+    if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
+    request.set_trace(call.trace);
+    v1::BatchDecideResponse response;
+    grpc::ClientContext context;
+    Prepare(call, /*unary=*/true, &context);
+    grpc::Status status = stub_->BatchDecide(&context, request, &response);
+    if (!status.ok()) {
+      absl::Status error = ToAbslStatus(status);
+      return absl::Status(
+          error.code(), absl::StrCat("findings[", offset, "..", offset + count,
+                                     "): ", error.message()));
+    }
+    if (static_cast<size_t>(response.results_size()) != count) {
+      return absl::InternalError(
+          absl::StrCat("the server answered ", response.results_size(),
+                       " results for ", count, " findings at offset ", offset));
+    }
+    for (v1::DecisionResult& result : *response.mutable_results()) {
+      result.set_index(static_cast<int32_t>(offset) + result.index());
+      results.push_back(std::move(result));
+    }
+  }
+  return results;
+}
+
+absl::Status Client::StreamDecide(const FindingSource& next,
+                                  const ResultCallback& on_result,
+                                  const CallOptions& call) const {
+  grpc::ClientContext context;
+  Prepare(call, /*unary=*/false, &context);
+  std::unique_ptr<grpc::ClientReaderWriter<v1::StreamDecideRequest,
+                                           v1::StreamDecideResponse>>
+      stream = stub_->StreamDecide(&context);
+
+  std::atomic<uint64_t> written{0};
+  // Writing and reading run concurrently: a writer that waited for each
+  // answer would pay a round trip per finding, and one that wrote
+  // everything first would deadlock against the server's flow control.
+  std::thread writer([&] {
+    v1::StreamDecideRequest request;
+    if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
+    request.set_trace(call.trace);
+    while (true) {
+      request.clear_finding();
+      if (!next(request.mutable_finding())) break;
+      if (!stream->Write(request)) break;  // The reader sees the status.
+      written.fetch_add(1, std::memory_order_relaxed);
+    }
+    stream->WritesDone();
+  });
+
+  v1::StreamDecideResponse response;
+  uint64_t received = 0;
+  absl::Status order_error;
+  while (stream->Read(&response)) {
+    if (response.sequence() != received && order_error.ok()) {
+      order_error = absl::InternalError(
+          absl::StrCat("the server answered sequence ", response.sequence(),
+                       " where ", received, " was due"));
+    }
+    ++received;
+    on_result(response.result(), response.sequence());
+  }
+  // Once the call is over, the writer's next Write() fails at once, so the
+  // join waits at most for the source to return. Cancelling here instead
+  // would race with a call that just completed and turn OK into CANCELLED.
+  writer.join();
+  absl::Status status = ToAbslStatus(stream->Finish());
+  if (!status.ok()) return status;
+  if (!order_error.ok()) return order_error;
+  if (received != written.load()) {
+    return absl::InternalError(absl::StrCat("the stream ended after ", received,
+                                            " answers to ", written.load(),
+                                            " findings"));
+  }
+  return absl::OkStatus();
+}
+
+void Client::DecideAsync(const v1::Finding& finding, const CallOptions& call,
+                         DecideCallback done) {
+  struct AsyncCall {
+    grpc::ClientContext context;
+    v1::DecideRequest request;
+    v1::DecideResponse response;
+    DecideCallback done;
+  };
+  auto* pending = new AsyncCall;
+  *pending->request.mutable_finding() = finding;
+  if (call.as_of.has_value()) {
+    ToProto(*call.as_of, pending->request.mutable_as_of());
+  }
+  pending->request.set_trace(call.trace);
+  pending->done = std::move(done);
+  Prepare(call, /*unary=*/true, &pending->context);
+  {
+    absl::MutexLock lock(&async_mu_);
+    ++async_in_flight_;
+  }
+  stub_->async()->Decide(
+      &pending->context, &pending->request, &pending->response,
+      [this, pending](grpc::Status status) {
+        if (status.ok()) {
+          pending->done(std::move(*pending->response.mutable_decision()));
+        } else {
+          pending->done(ToAbslStatus(status));
+        }
+        delete pending;
+        absl::MutexLock lock(&async_mu_);
+        --async_in_flight_;
+      });
+}
+
+absl::StatusOr<v1::GetPolicyResponse> Client::GetPolicy(
+    const CallOptions& call) const {
+  grpc::ClientContext context;
+  Prepare(call, /*unary=*/true, &context);
+  v1::GetPolicyResponse response;
+  grpc::Status status =
+      stub_->GetPolicy(&context, v1::GetPolicyRequest(), &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ValidatePolicyResponse> Client::ValidatePolicy(
+    const std::string& content, const std::string& filename,
+    const CallOptions& call) const {
+  grpc::ClientContext context;
+  Prepare(call, /*unary=*/true, &context);
+  v1::ValidatePolicyRequest request;
+  request.set_content(content);
+  request.set_filename(filename);
+  v1::ValidatePolicyResponse response;
+  grpc::Status status = stub_->ValidatePolicy(&context, request, &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return response;
+}
+
+}  // namespace treatd

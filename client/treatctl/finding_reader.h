@@ -1,0 +1,65 @@
+// FindingReader: reads findings in the protobuf JSON mapping from a stream
+// holding one JSON object, a JSON array of objects, or JSON Lines (any
+// sequence of objects separated by whitespace). Objects are framed one at a
+// time, so an unbounded input (stdin) is decided while it is still being
+// written.
+//
+// Not thread-safe: one reader per input, used from one thread at a time.
+#ifndef TREATD_CLIENT_TREATCTL_FINDING_READER_H_
+#define TREATD_CLIENT_TREATCTL_FINDING_READER_H_
+
+#include <cstdint>
+#include <istream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "treatd/v1/finding.pb.h"
+
+namespace treatd {
+
+class FindingReader {
+ public:
+  // One framed object.
+  struct Record {
+    // 1-based line where the object starts.
+    int line = 0;
+    // OK, or INVALID_ARGUMENT "NAME:LINE: what is wrong" when the object is
+    // not a valid Finding (unknown field, wrong type, bad JSON) or the input
+    // is not framed as objects. `finding` is meaningful only when OK.
+    absl::Status status;
+    v1::Finding finding;
+  };
+
+  // Reads from `in` (not owned; must outlive the reader). `name` prefixes
+  // error messages, e.g. the file name or "<stdin>".
+  FindingReader(std::istream* in, std::string name);
+
+  // Reads the next object into `*record` and returns true, or returns false
+  // at the end of the input. A bad object is returned with a non-OK status
+  // and reading goes on after it; a framing error (text that is not an
+  // object, an unterminated object or array) is returned once and ends the
+  // input.
+  bool Next(Record* record);
+
+ private:
+  // The next character, or EOF; counts lines.
+  int Get();
+  // Skips whitespace (and, inside a top-level array, the commas between
+  // elements); returns the first other character or EOF without consuming
+  // it.
+  int SkipSeparators();
+  // Reports a framing error and ends the input.
+  bool Fail(Record* record, int line, absl::string_view what);
+
+  std::istream* const in_;
+  const std::string name_;
+  int line_ = 1;
+  bool started_ = false;
+  bool in_array_ = false;
+  bool done_ = false;
+  std::string text_;
+};
+
+}  // namespace treatd
+
+#endif  // TREATD_CLIENT_TREATCTL_FINDING_READER_H_

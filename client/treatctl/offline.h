@@ -1,0 +1,47 @@
+// Offline use of a compiled policy in treatctl: deciding findings without a
+// server (`policy eval`) and running policy test suites (`policy test`).
+//
+// Stateless functions; safe from any thread (CompiledPolicy is immutable).
+#ifndef TREATD_CLIENT_TREATCTL_OFFLINE_H_
+#define TREATD_CLIENT_TREATCTL_OFFLINE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/policy/engine/compiled_policy.h"
+#include "common/validation/finding_validator.h"
+#include "treatd/v1/policy.pb.h"
+#include "treatd/v1/treatment_service.pb.h"
+
+namespace treatd {
+
+// Validates `finding` and, when valid, decides it under `policy`; writes the
+// finding id and the decision or an ItemError (with field violations) into
+// `result`, as the server would. Never fails.
+void DecideOffline(const CompiledPolicy& policy, const v1::Finding& finding,
+                   const EvalOptions& options, const FindingLimits& limits,
+                   v1::DecisionResult* result);
+
+// Compares the fields set in `expect` with `decision`; returns one line per
+// mismatch, "FIELD: want X, got Y", empty when everything matches.
+std::vector<std::string> CompareDecision(
+    const v1::PolicyTestExpectation& expect, const v1::Decision& decision);
+
+// The outcome of one test case.
+struct TestCaseOutcome {
+  std::string name;
+  bool passed = false;
+  // Mismatches, or the error that kept the case from being decided.
+  std::vector<std::string> problems;
+};
+
+// Runs every case of `suite` against `policy`. Each case is evaluated at its
+// own as_of, else the suite's, else `fallback_as_of`.
+std::vector<TestCaseOutcome> RunPolicyTests(const CompiledPolicy& policy,
+                                            const v1::PolicyTestSuite& suite,
+                                            absl::Time fallback_as_of);
+
+}  // namespace treatd
+
+#endif  // TREATD_CLIENT_TREATCTL_OFFLINE_H_

@@ -1,0 +1,69 @@
+// PolicyStore: the server's active policy. Readers take a snapshot (a
+// shared_ptr copy) and evaluate against it for as long as they need; a writer
+// swaps in a new compiled policy atomically. A snapshot is never torn and
+// never freed under a reader. A failed load keeps the current policy.
+//
+// Thread-safe: every method may be called from any thread.
+#ifndef TREATD_SERVER_POLICY_STORE_H_
+#define TREATD_SERVER_POLICY_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/policy/engine/compiled_policy.h"
+
+namespace treatd {
+
+// An active policy with where and when it was loaded. Immutable.
+struct ActivePolicy {
+  std::shared_ptr<const CompiledPolicy> policy;
+  // File path, or another description of where the policy came from.
+  std::string source;
+  absl::Time loaded_at;
+};
+
+class PolicyStore {
+ public:
+  // Called after every swap with the new active policy, outside the lock.
+  using Listener = std::function<void(const ActivePolicy&)>;
+
+  PolicyStore() = default;
+  PolicyStore(const PolicyStore&) = delete;
+  PolicyStore& operator=(const PolicyStore&) = delete;
+
+  // The active policy, or nullptr when none has been loaded yet.
+  std::shared_ptr<const ActivePolicy> Get() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Makes `policy` (non-null) the active policy and notifies listeners.
+  void Set(std::shared_ptr<const CompiledPolicy> policy, std::string source,
+           absl::Time loaded_at) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Compiles the policy file at `path` and activates it. On failure returns
+  // the compiler's status (NOT_FOUND, INVALID_ARGUMENT listing every error,
+  // ...), appends every issue to `issues` when non-null, and keeps the
+  // current policy.
+  absl::Status LoadFile(const std::string& path,
+                        std::vector<v1::PolicyIssue>* issues = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Registers `listener` for later swaps. Listeners live as long as the
+  // store; they must not call Set() or LoadFile().
+  void AddListener(Listener listener) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const ActivePolicy> active_ ABSL_GUARDED_BY(mu_);
+  std::vector<Listener> listeners_ ABSL_GUARDED_BY(mu_);
+  // Serialises writers so listeners see swaps in order.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+};
+
+}  // namespace treatd
+
+#endif  // TREATD_SERVER_POLICY_STORE_H_

@@ -1,0 +1,23 @@
+// The one line treatd prints when it is ready: where it listens and the exact
+// next command to try. Stateless.
+#ifndef TREATD_SERVER_STARTUP_BANNER_H_
+#define TREATD_SERVER_STARTUP_BANNER_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace treatd {
+
+// The treatctl binary that sits next to the treatd binary `argv0` in a build
+// tree ("./build/server/treatd" -> "./build/client/treatctl"), or plain
+// "treatctl" when treatd was found on PATH.
+std::string SiblingTreatctlPath(absl::string_view argv0);
+
+// "treatd listening on ADDR; try: TREATCTL decide --target ADDR
+// examples/findings.jsonl" (no trailing newline).
+std::string StartupBanner(absl::string_view argv0, absl::string_view address);
+
+}  // namespace treatd
+
+#endif  // TREATD_SERVER_STARTUP_BANNER_H_

@@ -1,0 +1,148 @@
+#include "server/treatment_service.h"
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/decider.h"
+#include "server/logging.h"
+
+namespace treatd {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
+                                           ServiceLimits limits, Clock clock)
+    : store_(store), limits_(std::move(limits)), clock_(std::move(clock)) {}
+
+absl::StatusOr<std::shared_ptr<const ActivePolicy>>
+TreatmentServiceImpl::ActiveOrError() const {
+  std::shared_ptr<const ActivePolicy> active = store_->Get();
+  if (active == nullptr) {
+    return absl::FailedPreconditionError(
+        "no policy is loaded; the server decides nothing until a valid "
+        "policy is active");
+  }
+  return active;
+}
+
+grpc::Status TreatmentServiceImpl::Decide(grpc::ServerContext* /*context*/,
+                                          const v1::DecideRequest* request,
+                                          v1::DecideResponse* response) {
+  absl::StatusOr<std::shared_ptr<const ActivePolicy>> active = ActiveOrError();
+  if (!active.ok()) return ToGrpcStatus(active.status());
+  absl::StatusOr<absl::Time> as_of =
+      ResolveAsOf(request->has_as_of(), request->as_of(), clock_());
+  if (!as_of.ok()) return ToGrpcStatus(as_of.status());
+  const EvalOptions options{*as_of, request->trace()};
+  absl::Status status = DecideFinding(
+      *(*active)->policy, request->finding(), options, limits_.finding,
+      "finding", response->mutable_decision(), /*violations=*/nullptr);
+  if (status.code() == absl::StatusCode::kInternal) {
+    LogError("decide failed", {{"finding_id", request->finding().id()},
+                               {"error", status.message()}});
+  }
+  return ToGrpcStatus(status);
+}
+
+grpc::Status TreatmentServiceImpl::BatchDecide(
+    grpc::ServerContext* /*context*/, const v1::BatchDecideRequest* request,
+    v1::BatchDecideResponse* response) {
+  const int count = request->findings_size();
+  if (count == 0) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError("findings: must hold at least one finding"));
+  }
+  if (count > limits_.max_batch) {
+    return ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+        "findings: ", count, " findings exceed the limit of ",
+        limits_.max_batch,
+        " per BatchDecide call; split the batch or use StreamDecide")));
+  }
+  absl::StatusOr<std::shared_ptr<const ActivePolicy>> active = ActiveOrError();
+  if (!active.ok()) return ToGrpcStatus(active.status());
+  absl::StatusOr<absl::Time> as_of =
+      ResolveAsOf(request->has_as_of(), request->as_of(), clock_());
+  if (!as_of.ok()) return ToGrpcStatus(as_of.status());
+  const EvalOptions options{*as_of, request->trace()};
+
+  const CompiledPolicy& policy = *(*active)->policy;
+  response->mutable_results()->Reserve(count);
+  std::string prefix;
+  for (int i = 0; i < count; ++i) {
+    v1::DecisionResult* result = response->add_results();
+    result->set_index(i);
+    prefix.assign("findings[");
+    absl::StrAppend(&prefix, i, "]");
+    DecideInto(policy, request->findings(i), options, limits_.finding, prefix,
+               result);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status TreatmentServiceImpl::StreamDecide(
+    grpc::ServerContext* /*context*/,
+    grpc::ServerReaderWriter<v1::StreamDecideResponse, v1::StreamDecideRequest>*
+        stream) {
+  v1::StreamDecideRequest request;
+  v1::StreamDecideResponse response;
+  uint64_t sequence = 0;
+  // Reading the next request only after the answer is written is what
+  // gives the stream its flow control: a slow reader slows the writer.
+  while (stream->Read(&request)) {
+    absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
+        ActiveOrError();
+    if (!active.ok()) return ToGrpcStatus(active.status());
+    response.Clear();
+    response.set_sequence(sequence);
+    v1::DecisionResult* result = response.mutable_result();
+    if (sequence <=
+        static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+      result->set_index(static_cast<int32_t>(sequence));
+    }
+    absl::StatusOr<absl::Time> as_of =
+        ResolveAsOf(request.has_as_of(), request.as_of(), clock_());
+    if (as_of.ok()) {
+      DecideInto(*(*active)->policy, request.finding(),
+                 EvalOptions{*as_of, request.trace()}, limits_.finding,
+                 "finding", result);
+    } else {
+      result->set_finding_id(request.finding().id());
+      SetItemError(as_of.status(), result);
+      v1::FieldViolation* violation =
+          result->mutable_error()->add_field_violations();
+      violation->set_field("as_of");
+      violation->set_description(std::string(as_of.status().message()));
+    }
+    if (!stream->Write(response)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "the client stopped reading the stream");
+    }
+    ++sequence;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status TreatmentServiceImpl::GetPolicy(
+    grpc::ServerContext* /*context*/, const v1::GetPolicyRequest* /*request*/,
+    v1::GetPolicyResponse* response) {
+  absl::StatusOr<std::shared_ptr<const ActivePolicy>> active = ActiveOrError();
+  if (!active.ok()) return ToGrpcStatus(active.status());
+  DescribePolicy(**active, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status TreatmentServiceImpl::ValidatePolicy(
+    grpc::ServerContext* /*context*/, const v1::ValidatePolicyRequest* request,
+    v1::ValidatePolicyResponse* response) {
+  CheckPolicyDocument(request->content(), request->filename(), response);
+  return grpc::Status::OK;
+}
+
+}  // namespace treatd

@@ -1,0 +1,337 @@
+// Tests of treatd::Client against a fake TreatmentService on loopback: the
+// fake records what the client sent, so chunking, retries, streaming and
+// metadata can be checked from the server's side.
+#include "client/client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "treatd/v1/treatment_service.grpc.pb.h"
+
+namespace treatd {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr int kServerBatchLimit = 10000;
+
+class FakeTreatmentService final : public v1::TreatmentService::Service {
+ public:
+  grpc::Status Decide(grpc::ServerContext* context,
+                      const v1::DecideRequest* request,
+                      v1::DecideResponse* response) override {
+    const int attempt = ++decide_attempts_;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = context->client_metadata().find("authorization");
+      if (it != context->client_metadata().end()) {
+        authorization_ = std::string(it->second.data(), it->second.size());
+      }
+    }
+    if (attempt <= unavailable_attempts_) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "warming up");
+    }
+    if (request->finding().id() == "slow") {
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+    response->mutable_decision()->set_finding_id(request->finding().id());
+    response->mutable_decision()->set_treatment(v1::TREATMENT_REMEDIATE);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status BatchDecide(grpc::ServerContext* /*context*/,
+                           const v1::BatchDecideRequest* request,
+                           v1::BatchDecideResponse* response) override {
+    {
+      absl::MutexLock lock(&mu_);
+      batch_sizes_.push_back(request->findings_size());
+    }
+    if (request->findings_size() > kServerBatchLimit) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many");
+    }
+    for (int i = 0; i < request->findings_size(); ++i) {
+      v1::DecisionResult* result = response->add_results();
+      result->set_index(i);
+      result->set_finding_id(request->findings(i).id());
+      result->mutable_decision()->set_finding_id(request->findings(i).id());
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status StreamDecide(
+      grpc::ServerContext* /*context*/,
+      grpc::ServerReaderWriter<v1::StreamDecideResponse,
+                               v1::StreamDecideRequest>* stream) override {
+    v1::StreamDecideRequest request;
+    uint64_t sequence = 0;
+    while (stream->Read(&request)) {
+      v1::StreamDecideResponse response;
+      response.set_sequence(sequence++);
+      response.mutable_result()->set_finding_id(request.finding().id());
+      response.mutable_result()->mutable_decision()->set_finding_id(
+          request.finding().id());
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  void set_unavailable_attempts(int attempts) {
+    unavailable_attempts_ = attempts;
+  }
+  int decide_attempts() const { return decide_attempts_; }
+  std::vector<int> batch_sizes() {
+    absl::MutexLock lock(&mu_);
+    return batch_sizes_;
+  }
+  std::string authorization() {
+    absl::MutexLock lock(&mu_);
+    return authorization_;
+  }
+
+ private:
+  std::atomic<int> unavailable_attempts_{0};
+  std::atomic<int> decide_attempts_{0};
+  absl::Mutex mu_;
+  std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
+  std::string authorization_ ABSL_GUARDED_BY(mu_);
+};
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(port_, 0);
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+
+  std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
+
+  std::unique_ptr<Client> MakeClient(ClientOptions options = {}) {
+    options.initial_backoff = absl::Milliseconds(10);
+    options.max_backoff = absl::Milliseconds(50);
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Create(target(), options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
+  static v1::Finding MakeFinding(const std::string& id) {
+    v1::Finding finding;
+    finding.set_id(id);
+    finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
+    return finding;
+  }
+
+  FakeTreatmentService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+TEST_F(ClientTest, BatchDecideSplitsBatchesOverTheLimitAndKeepsOrder) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  std::vector<v1::Finding> findings;
+  for (int i = 0; i < 25000; ++i) {
+    findings.push_back(MakeFinding(absl::StrCat("f-", i)));
+  }
+  absl::StatusOr<std::vector<v1::DecisionResult>> results =
+      client->BatchDecide(findings);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_THAT(service_.batch_sizes(), ElementsAre(10000, 10000, 5000));
+  ASSERT_EQ(results->size(), 25000u);
+  for (int i = 0; i < 25000; ++i) {
+    ASSERT_EQ((*results)[i].index(), i);
+    ASSERT_EQ((*results)[i].finding_id(), absl::StrCat("f-", i));
+  }
+}
+
+TEST_F(ClientTest, BatchDecideHonoursASmallerMaxBatch) {
+  ClientOptions options;
+  options.max_batch = 4;
+  std::unique_ptr<Client> client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+  std::vector<v1::Finding> findings(9, MakeFinding("x"));
+  absl::StatusOr<std::vector<v1::DecisionResult>> results =
+      client->BatchDecide(findings);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_THAT(service_.batch_sizes(), ElementsAre(4, 4, 1));
+  EXPECT_EQ(results->back().index(), 8);
+}
+
+TEST_F(ClientTest, BatchDecideRejectsAnEmptyBatchWithoutCallingTheServer) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<std::vector<v1::DecisionResult>> results =
+      client->BatchDecide({});
+  EXPECT_EQ(results.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(service_.batch_sizes().empty());
+}
+
+TEST_F(ClientTest, RetriesUnavailableUntilTheServerAnswers) {
+  service_.set_unavailable_attempts(2);
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<v1::Decision> decision = client->Decide(MakeFinding("r-1"));
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  EXPECT_EQ(decision->finding_id(), "r-1");
+  EXPECT_EQ(service_.decide_attempts(), 3);
+}
+
+TEST_F(ClientTest, DoesNotRetryWhenMaxAttemptsIsOne) {
+  service_.set_unavailable_attempts(2);
+  ClientOptions options;
+  options.max_attempts = 1;
+  std::unique_ptr<Client> client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<v1::Decision> decision = client->Decide(MakeFinding("r-1"));
+  EXPECT_EQ(decision.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_.decide_attempts(), 1);
+}
+
+TEST_F(ClientTest, GivesUpAfterMaxAttempts) {
+  service_.set_unavailable_attempts(100);
+  ClientOptions options;
+  options.max_attempts = 3;
+  std::unique_ptr<Client> client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<v1::Decision> decision = client->Decide(MakeFinding("r-1"));
+  EXPECT_EQ(decision.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_.decide_attempts(), 3);
+}
+
+TEST_F(ClientTest, DecideFailsWithDeadlineExceededPastTheCallDeadline) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  CallOptions call;
+  call.deadline = absl::Now() + absl::Milliseconds(100);
+  absl::StatusOr<v1::Decision> decision =
+      client->Decide(MakeFinding("slow"), call);
+  EXPECT_EQ(decision.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(ClientTest, StreamDecideDeliversEveryAnswerInOrder) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  constexpr int kCount = 5000;
+  int produced = 0;
+  std::vector<std::string> answered;
+  absl::Status status = client->StreamDecide(
+      [&](v1::Finding* finding) {
+        if (produced == kCount) return false;
+        *finding = MakeFinding(absl::StrCat("s-", produced++));
+        return true;
+      },
+      [&](const v1::DecisionResult& result, uint64_t sequence) {
+        EXPECT_EQ(sequence, answered.size());
+        answered.push_back(result.finding_id());
+      });
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(answered.size(), static_cast<size_t>(kCount));
+  EXPECT_EQ(answered.front(), "s-0");
+  EXPECT_EQ(answered.back(), absl::StrCat("s-", kCount - 1));
+}
+
+TEST_F(ClientTest, DecideAsyncRunsTheCallbackWithTheDecision) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  absl::Notification done;
+  absl::StatusOr<v1::Decision> got;
+  client->DecideAsync(MakeFinding("a-1"), CallOptions(),
+                      [&](absl::StatusOr<v1::Decision> decision) {
+                        got = std::move(decision);
+                        done.Notify();
+                      });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->finding_id(), "a-1");
+}
+
+TEST_F(ClientTest, SendsTheBearerTokenAsAuthorizationMetadata) {
+  ClientOptions options;
+  options.bearer_token = "s3cret";
+  options.allow_token_without_tls = true;
+  std::unique_ptr<Client> client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Decide(MakeFinding("t-1")).ok());
+  EXPECT_EQ(service_.authorization(), "Bearer s3cret");
+}
+
+TEST(ClientCreateTest, RejectsABearerTokenWithoutTls) {
+  ClientOptions options;
+  options.bearer_token = "s3cret";
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Create("127.0.0.1:1", options);
+  EXPECT_EQ(client.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(client.status().message(), HasSubstr("TLS"));
+}
+
+TEST(ClientCreateTest, RejectsAnEmptyTargetAndImpossibleRetryCounts) {
+  EXPECT_EQ(Client::Create("").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ClientOptions options;
+  options.max_attempts = 6;
+  EXPECT_EQ(Client::Create("127.0.0.1:1", options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ClientCreateTest, ReportsUnavailableWhenNothingListens) {
+  // Bind and release a port so that nothing listens on it.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const int port = ntohs(address.sin_port);
+  close(fd);
+  ClientOptions options;
+  options.initial_backoff = absl::Milliseconds(10);
+  options.max_backoff = absl::Milliseconds(20);
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Create(absl::StrCat("127.0.0.1:", port), options);
+  ASSERT_TRUE(client.ok());
+  CallOptions call;
+  call.deadline = absl::Now() + absl::Seconds(10);
+  v1::Finding finding;
+  finding.set_id("u-1");
+  EXPECT_EQ((*client)->Decide(finding, call).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST(ClientServiceConfigTest, HasRoundRobinAndRetryPolicyForUnavailable) {
+  ClientOptions options;
+  const std::string config = ClientServiceConfig(options);
+  EXPECT_THAT(config, HasSubstr(R"("round_robin")"));
+  EXPECT_THAT(config, HasSubstr(R"("maxAttempts":5)"));
+  EXPECT_THAT(config, HasSubstr(R"("retryableStatusCodes":["UNAVAILABLE"])"));
+  options.max_attempts = 1;
+  EXPECT_THAT(ClientServiceConfig(options),
+              ::testing::Not(HasSubstr("retryPolicy")));
+}
+
+}  // namespace
+}  // namespace treatd

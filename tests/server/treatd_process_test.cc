@@ -1,0 +1,110 @@
+// The treatd binary as a process: it prints where it listens and the next
+// command, serves, and exits 0 on SIGTERM after draining.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/server/subprocess.h"
+#include "tests/server/test_policies.h"
+#include "treatd/v1/treatment_service.grpc.pb.h"
+
+namespace treatd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testing::Subprocess;
+
+std::string WriteTempFile(const std::string& name, const std::string& text) {
+  const std::string path = absl::StrCat(
+      ::testing::TempDir(), "/treatd_process_test_", getpid(), "_", name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+// The address from "treatd listening on ADDR; try: ...".
+std::string AddressFromBanner(const std::string& banner) {
+  const std::string prefix = "treatd listening on ";
+  const size_t end = banner.find(';');
+  if (banner.rfind(prefix, 0) != 0 || end == std::string::npos) return "";
+  return banner.substr(prefix.size(), end - prefix.size());
+}
+
+TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
+  const std::string policy = WriteTempFile("good.yaml", testing::kGoodPolicy);
+  auto process =
+      Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy",
+                         policy, "--shutdown-grace-seconds", "2"});
+  ASSERT_NE(process, nullptr);
+  std::string banner;
+  ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
+      << process->stderr_text();
+  const std::string address = AddressFromBanner(banner);
+  ASSERT_THAT(address, StartsWith("127.0.0.1:"));
+  EXPECT_THAT(banner, HasSubstr(absl::StrCat("decide --target ", address,
+                                             " examples/findings.jsonl")));
+
+  auto stub = v1::TreatmentService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::DecideRequest request;
+  request.mutable_finding()->set_id("p-1");
+  request.mutable_finding()->set_kind(v1::FINDING_KIND_VULNERABILITY);
+  v1::DecideResponse response;
+  grpc::Status status = stub->Decide(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.decision().treatment(), v1::TREATMENT_REMEDIATE);
+
+  process->Signal(SIGTERM);
+  EXPECT_EQ(process->Wait(absl::Seconds(20)), 0);
+  // Structured logs: one JSON object per line.
+  EXPECT_THAT(process->stderr_text(),
+              HasSubstr(R"("level":"info","msg":"listening")"));
+  EXPECT_THAT(process->stderr_text(), HasSubstr(R"("msg":"stopped")"));
+}
+
+TEST(TreatdProcessTest, ExitsWithThreeWhenThePolicyIsInvalid) {
+  const std::string policy =
+      WriteTempFile("broken.yaml", testing::kBrokenPolicy);
+  auto process = Subprocess::Start(
+      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy});
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);
+  EXPECT_THAT(process->stderr_text(), HasSubstr("cannot load policy"));
+  EXPECT_THAT(process->stderr_text(), HasSubstr("P9"));
+}
+
+TEST(TreatdProcessTest, ExitsWithTwoOnAnUnknownFlag) {
+  auto process = Subprocess::Start({TREATD_BINARY, "--no-such-flag"});
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->Wait(absl::Seconds(20)), 2);
+}
+
+TEST(TreatdProcessTest, ReadsOptionsFromAConfigFile) {
+  const std::string policy = WriteTempFile("good2.yaml", testing::kGoodPolicy);
+  const std::string config = WriteTempFile(
+      "treatd.toml", absl::StrCat("listen = \"127.0.0.1:0\"\npolicy = \"",
+                                  policy, "\"\nmax-batch = 7\n"));
+  auto process = Subprocess::Start({TREATD_BINARY, "--config", config});
+  ASSERT_NE(process, nullptr);
+  std::string banner;
+  ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
+      << process->stderr_text();
+  EXPECT_THAT(AddressFromBanner(banner), StartsWith("127.0.0.1:"));
+  process->Signal(SIGINT);
+  EXPECT_EQ(process->Wait(absl::Seconds(20)), 0);
+  EXPECT_THAT(process->stderr_text(), HasSubstr(R"("max_batch":7)"));
+}
+
+}  // namespace
+}  // namespace treatd

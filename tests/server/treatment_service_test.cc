@@ -1,0 +1,467 @@
+// TreatmentService over real gRPC on loopback (port 0): every method, the
+// limits, per-item errors, a long stream, health and reflection.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/policy/engine/compiled_policy.h"
+#include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/policy_store.h"
+#include "server/server.h"
+#include "server/server_config.h"
+#include "tests/server/test_policies.h"
+#include "treatd/v1/treatment_service.grpc.pb.h"
+
+namespace treatd {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+const absl::Time kServerNow = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+
+v1::Finding Vulnerability(const std::string& id, bool kev) {
+  v1::Finding finding;
+  finding.set_id(id);
+  finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  finding.mutable_vulnerability()->mutable_kev()->set_listed(kev);
+  return finding;
+}
+
+// Sends `request` bytes to a unary `method` and returns the response bytes.
+grpc::Status RawUnaryCall(grpc::Channel* channel, const std::string& method,
+                          const std::string& request, std::string* response) {
+  grpc::GenericStub stub(channel->shared_from_this());
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> call =
+      stub.PrepareUnaryCall(&context, method, request_buffer, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response_buffer;
+  grpc::Status status;
+  call->Finish(&response_buffer, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  if (!cq.Next(&tag, &ok) || !ok) {
+    return grpc::Status(grpc::StatusCode::UNKNOWN, "completion queue failed");
+  }
+  std::vector<grpc::Slice> slices;
+  response->clear();
+  if (status.ok() && response_buffer.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) {
+      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+class TreatmentServiceTest : public ::testing::Test {
+ protected:
+  void StartServer(bool with_policy, int max_batch = 10000) {
+    if (with_policy) {
+      auto policy = CompiledPolicy::Compile(testing::kGoodPolicy, "good.yaml");
+      ASSERT_TRUE(policy.ok()) << policy.status();
+      store_.Set(*policy, "good.yaml", kServerNow);
+    }
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.max_batch = max_batch;
+    auto server =
+        TreatdServer::Start(config, &store_, [] { return kServerNow; });
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_GT(server_->port(), 0);
+    channel_ = grpc::CreateChannel(server_->address(),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::TreatmentService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown(absl::Seconds(1));
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    return context;
+  }
+
+  // The serving status byte of grpc.health.v1.HealthCheckResponse for
+  // `service` (1 = SERVING, 2 = NOT_SERVING), or -1 on error.
+  int HealthStatus(const std::string& service) {
+    std::string request;
+    if (!service.empty()) {
+      request.push_back(0x0a);  // Field 1 (service), length-delimited.
+      request.push_back(static_cast<char>(service.size()));
+      request.append(service);
+    }
+    std::string response;
+    grpc::Status status = RawUnaryCall(
+        channel_.get(), "/grpc.health.v1.Health/Check", request, &response);
+    if (!status.ok() || response.size() != 2 || response[0] != 0x08) return -1;
+    return response[1];
+  }
+
+  PolicyStore store_;
+  std::unique_ptr<TreatdServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::TreatmentService::Stub> stub_;
+};
+
+TEST_F(TreatmentServiceTest, DecideAnswersWithTheActivePolicy) {
+  StartServer(/*with_policy=*/true);
+  v1::DecideRequest request;
+  *request.mutable_finding() = Vulnerability("f-1", /*kev=*/true);
+  v1::DecideResponse response;
+  grpc::Status status = stub_->Decide(Context().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.decision().finding_id(), "f-1");
+  EXPECT_EQ(response.decision().treatment(),
+            v1::TREATMENT_MITIGATE_THEN_REMEDIATE);
+  EXPECT_EQ(response.decision().matched_rule(), "kev");
+  EXPECT_EQ(response.decision().policy().name(), "test-policy");
+  // as_of unset: the server clock.
+  EXPECT_EQ(response.decision().evaluated_at().seconds(),
+            absl::ToUnixSeconds(kServerNow));
+}
+
+TEST_F(TreatmentServiceTest, DecideEvaluatesAtTheRequestedAsOf) {
+  StartServer(/*with_policy=*/true);
+  v1::DecideRequest request;
+  *request.mutable_finding() = Vulnerability("f-1", /*kev=*/false);
+  request.mutable_as_of()->set_seconds(1800000000);
+  v1::DecideResponse response;
+  ASSERT_TRUE(stub_->Decide(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.decision().evaluated_at().seconds(), 1800000000);
+  EXPECT_EQ(response.decision().treatment(), v1::TREATMENT_REMEDIATE);
+  EXPECT_EQ(response.decision().match_kind(), v1::MATCH_KIND_DEFAULT);
+}
+
+TEST_F(TreatmentServiceTest, DecideRejectsAnInvalidFindingNamingTheField) {
+  StartServer(/*with_policy=*/true);
+  v1::DecideRequest request;
+  *request.mutable_finding() = Vulnerability("f-1", false);
+  request.mutable_finding()->mutable_vulnerability()->mutable_cvss()->set_score(
+      11.5);
+  v1::DecideResponse response;
+  grpc::Status status = stub_->Decide(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(),
+            "finding.vulnerability.cvss.score: must be a number within 0..10, "
+            "got 11.5");
+}
+
+TEST_F(TreatmentServiceTest, DecideRejectsAnEmptyRequestListingEveryProblem) {
+  StartServer(/*with_policy=*/true);
+  v1::DecideResponse response;
+  grpc::Status status =
+      stub_->Decide(Context().get(), v1::DecideRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("finding.id: required"));
+  EXPECT_THAT(status.error_message(), HasSubstr("finding.kind: required"));
+}
+
+TEST_F(TreatmentServiceTest, DecideRejectsAnAsOfOutOfRange) {
+  StartServer(/*with_policy=*/true);
+  v1::DecideRequest request;
+  *request.mutable_finding() = Vulnerability("f-1", false);
+  request.mutable_as_of()->set_nanos(-5);
+  v1::DecideResponse response;
+  grpc::Status status = stub_->Decide(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("as_of:"));
+}
+
+TEST_F(TreatmentServiceTest,
+       BatchDecideAnswersBadItemsWithErrorsAndDecidesTheRest) {
+  StartServer(/*with_policy=*/true);
+  v1::BatchDecideRequest request;
+  *request.add_findings() = Vulnerability("good-0", true);
+  v1::Finding* bad_score = request.add_findings();
+  *bad_score = Vulnerability("bad-1", false);
+  bad_score->mutable_vulnerability()->mutable_epss()->set_score(2);
+  *request.add_findings() = Vulnerability("good-2", false);
+  v1::Finding* no_kind = request.add_findings();
+  no_kind->set_id("bad-3");
+  *request.add_findings() = Vulnerability("good-4", true);
+
+  v1::BatchDecideResponse response;
+  grpc::Status status = stub_->BatchDecide(Context().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_THAT(response.results(), SizeIs(5));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(response.results(i).index(), i);
+    EXPECT_EQ(response.results(i).finding_id(), request.findings(i).id());
+  }
+  EXPECT_EQ(response.results(0).decision().treatment(),
+            v1::TREATMENT_MITIGATE_THEN_REMEDIATE);
+  EXPECT_EQ(response.results(2).decision().treatment(),
+            v1::TREATMENT_REMEDIATE);
+  EXPECT_TRUE(response.results(4).has_decision());
+
+  const v1::ItemError& score_error = response.results(1).error();
+  EXPECT_EQ(score_error.code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_THAT(score_error.field_violations(), SizeIs(1));
+  EXPECT_EQ(score_error.field_violations(0).field(),
+            "findings[1].vulnerability.epss.score");
+  EXPECT_THAT(score_error.message(), HasSubstr("within 0..1, got 2"));
+  const v1::ItemError& kind_error = response.results(3).error();
+  EXPECT_EQ(kind_error.code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_THAT(kind_error.field_violations(), SizeIs(1));
+  EXPECT_EQ(kind_error.field_violations(0).field(), "findings[3].kind");
+}
+
+TEST_F(TreatmentServiceTest, BatchDecideRejectsAnEmptyBatch) {
+  StartServer(/*with_policy=*/true);
+  v1::BatchDecideResponse response;
+  grpc::Status status =
+      stub_->BatchDecide(Context().get(), v1::BatchDecideRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("findings"));
+}
+
+TEST_F(TreatmentServiceTest, BatchDecideRejectsBatchesOverTheLimitNamingIt) {
+  StartServer(/*with_policy=*/true, /*max_batch=*/3);
+  v1::BatchDecideRequest request;
+  for (int i = 0; i < 3; ++i) {
+    *request.add_findings() = Vulnerability(absl::StrCat("f-", i), false);
+  }
+  v1::BatchDecideResponse response;
+  ASSERT_TRUE(stub_->BatchDecide(Context().get(), request, &response).ok());
+  *request.add_findings() = Vulnerability("f-3", false);
+  grpc::Status status = stub_->BatchDecide(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("limit of 3"));
+}
+
+TEST_F(TreatmentServiceTest,
+       StreamDecideAnswersAHundredThousandFindingsInOrder) {
+  StartServer(/*with_policy=*/true);
+  constexpr int kCount = 100000;
+  constexpr int kBadEvery = 997;  // Every 997th finding has no kind.
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  auto stream = stub_->StreamDecide(&context);
+  std::thread writer([&stream] {
+    v1::StreamDecideRequest request;
+    for (int i = 0; i < kCount; ++i) {
+      *request.mutable_finding() =
+          Vulnerability(absl::StrCat("s-", i), i % 2 == 0);
+      if (i % kBadEvery == 0) request.mutable_finding()->clear_kind();
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  v1::StreamDecideResponse response;
+  uint64_t received = 0;
+  int errors = 0;
+  bool in_order = true;
+  while (stream->Read(&response)) {
+    const int i = static_cast<int>(received);
+    in_order = in_order && response.sequence() == received &&
+               response.result().finding_id() == absl::StrCat("s-", i);
+    if (response.result().has_error()) {
+      ++errors;
+      in_order = in_order && i % kBadEvery == 0 &&
+                 response.result().error().code() ==
+                     grpc::StatusCode::INVALID_ARGUMENT;
+    } else {
+      in_order = in_order && i % kBadEvery != 0;
+    }
+    ++received;
+  }
+  writer.join();
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(received, static_cast<uint64_t>(kCount));
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(errors, (kCount + kBadEvery - 1) / kBadEvery);
+}
+
+TEST_F(TreatmentServiceTest, CallsFailWithFailedPreconditionWithoutAPolicy) {
+  StartServer(/*with_policy=*/false);
+  v1::DecideRequest decide;
+  *decide.mutable_finding() = Vulnerability("f-1", false);
+  v1::DecideResponse decide_response;
+  EXPECT_EQ(
+      stub_->Decide(Context().get(), decide, &decide_response).error_code(),
+      grpc::StatusCode::FAILED_PRECONDITION);
+  v1::BatchDecideRequest batch;
+  *batch.add_findings() = decide.finding();
+  v1::BatchDecideResponse batch_response;
+  EXPECT_EQ(
+      stub_->BatchDecide(Context().get(), batch, &batch_response).error_code(),
+      grpc::StatusCode::FAILED_PRECONDITION);
+  v1::GetPolicyResponse policy_response;
+  EXPECT_EQ(
+      stub_
+          ->GetPolicy(Context().get(), v1::GetPolicyRequest(), &policy_response)
+          .error_code(),
+      grpc::StatusCode::FAILED_PRECONDITION);
+  auto context = Context();
+  auto stream = stub_->StreamDecide(context.get());
+  v1::StreamDecideRequest stream_request;
+  *stream_request.mutable_finding() = decide.finding();
+  stream->Write(stream_request);
+  stream->WritesDone();
+  v1::StreamDecideResponse stream_response;
+  EXPECT_FALSE(stream->Read(&stream_response));
+  EXPECT_EQ(stream->Finish().error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(TreatmentServiceTest, HealthIsNotServingUntilAPolicyLoads) {
+  StartServer(/*with_policy=*/false);
+  EXPECT_EQ(HealthStatus(""), 2);
+  EXPECT_EQ(HealthStatus("treatd.v1.TreatmentService"), 2);
+  auto policy = CompiledPolicy::Compile(testing::kGoodPolicy, "good.yaml");
+  ASSERT_TRUE(policy.ok());
+  store_.Set(*policy, "good.yaml", kServerNow);
+  EXPECT_EQ(HealthStatus(""), 1);
+  EXPECT_EQ(HealthStatus("treatd.v1.TreatmentService"), 1);
+}
+
+TEST_F(TreatmentServiceTest, HealthIsServingWithAPolicy) {
+  StartServer(/*with_policy=*/true);
+  EXPECT_EQ(HealthStatus(""), 1);
+}
+
+TEST_F(TreatmentServiceTest, GetPolicyDescribesTheActivePolicy) {
+  StartServer(/*with_policy=*/true);
+  v1::GetPolicyResponse response;
+  grpc::Status status =
+      stub_->GetPolicy(Context().get(), v1::GetPolicyRequest(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.policy().name(), "test-policy");
+  EXPECT_EQ(response.policy().version(), "1.2");
+  EXPECT_TRUE(absl::StartsWith(response.policy().digest(), "sha256:"));
+  EXPECT_EQ(response.description(), "Test policy for the service tests");
+  EXPECT_EQ(response.source(), "good.yaml");
+  EXPECT_EQ(response.loaded_at().seconds(), absl::ToUnixSeconds(kServerNow));
+  ASSERT_THAT(response.rules(), SizeIs(1));
+  EXPECT_EQ(response.rules(0).id(), "kev");
+  EXPECT_EQ(response.rules(0).when(), "vulnerability.kev.listed");
+  EXPECT_EQ(response.rules(0).treatment(),
+            v1::TREATMENT_MITIGATE_THEN_REMEDIATE);
+  EXPECT_THAT(response.priorities(), ElementsAre("P1", "P4"));
+}
+
+TEST_F(TreatmentServiceTest, ValidatePolicyListsEveryIssueOfABrokenPolicy) {
+  StartServer(/*with_policy=*/true);
+  v1::ValidatePolicyRequest request;
+  request.set_content(testing::kBrokenPolicy);
+  request.set_filename("broken.yaml");
+  v1::ValidatePolicyResponse response;
+  grpc::Status status =
+      stub_->ValidatePolicy(Context().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(response.valid());
+  std::vector<std::string> elements;
+  for (const v1::PolicyIssue& issue : response.issues()) {
+    EXPECT_EQ(issue.file(), "broken.yaml");
+    EXPECT_GT(issue.line(), 0);
+    if (issue.severity() == v1::ISSUE_SEVERITY_ERROR) {
+      elements.push_back(issue.path());
+    }
+  }
+  EXPECT_THAT(elements,
+              ::testing::UnorderedElementsAre("rules[0].when", "rules[1].when",
+                                              "rules[1].priority"));
+  // The document parsed, so it is named.
+  EXPECT_EQ(response.policy().name(), "broken");
+  EXPECT_TRUE(absl::StartsWith(response.policy().digest(), "sha256:"));
+}
+
+TEST_F(TreatmentServiceTest,
+       ValidatePolicyAcceptsAGoodPolicyWithoutActivatingIt) {
+  StartServer(/*with_policy=*/false);
+  v1::ValidatePolicyRequest request;
+  request.set_content(testing::kGoodPolicy);
+  v1::ValidatePolicyResponse response;
+  ASSERT_TRUE(stub_->ValidatePolicy(Context().get(), request, &response).ok());
+  EXPECT_TRUE(response.valid());
+  EXPECT_EQ(response.policy().name(), "test-policy");
+  EXPECT_EQ(store_.Get(), nullptr);
+}
+
+TEST_F(TreatmentServiceTest, ValidatePolicyReportsGarbageInsteadOfFailing) {
+  StartServer(/*with_policy=*/true);
+  v1::ValidatePolicyRequest request;
+  request.set_content("{{{ [ : not yaml");
+  v1::ValidatePolicyResponse response;
+  ASSERT_TRUE(stub_->ValidatePolicy(Context().get(), request, &response).ok());
+  EXPECT_FALSE(response.valid());
+  EXPECT_THAT(response.issues(), ::testing::Not(::testing::IsEmpty()));
+  EXPECT_EQ(response.issues(0).file(), "policy.yaml");
+}
+
+TEST_F(TreatmentServiceTest, ReflectionListsTheTreatmentService) {
+  StartServer(/*with_policy=*/true);
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto call = stub.PrepareCall(
+      &context,
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto next = [&] { return cq.Next(&tag, &ok) && ok; };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(next());
+  // ServerReflectionRequest{list_services: ""}: field 7, empty string.
+  const std::string request("\x3a\x00", 2);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  call->Write(request_buffer, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(next());
+  grpc::ByteBuffer response_buffer;
+  call->Read(&response_buffer, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(next());
+  call->WritesDone(reinterpret_cast<void*>(4));
+  ASSERT_TRUE(next());
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  ASSERT_TRUE(next());
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response_buffer.Dump(&slices).ok());
+  std::string response;
+  for (const grpc::Slice& s : slices) {
+    response.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  EXPECT_THAT(response, HasSubstr("treatd.v1.TreatmentService"));
+  EXPECT_THAT(response, HasSubstr("grpc.health.v1.Health"));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST(TreatdServerTest, StartFailsWhenTheAddressIsTaken) {
+  PolicyStore store;
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  auto first = TreatdServer::Start(config, &store);
+  ASSERT_TRUE(first.ok()) << first.status();
+  config.listen = (*first)->address();
+  auto second = TreatdServer::Start(config, &store);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr(config.listen));
+}
+
+}  // namespace
+}  // namespace treatd
