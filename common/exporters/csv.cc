@@ -1,0 +1,150 @@
+#include "common/exporters/csv.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace treatd::csv {
+
+std::string QuoteField(absl::string_view field) {
+  if (field.find_first_of(",\"\r\n") == absl::string_view::npos) {
+    return std::string(field);
+  }
+  std::string quoted;
+  quoted.reserve(field.size() + 2);
+  quoted.push_back('"');
+  for (char c : field) {
+    if (c == '"') quoted.push_back('"');
+    quoted.push_back(c);
+  }
+  quoted.push_back('"');
+  return quoted;
+}
+
+absl::Status CsvWriter::WriteRecord(absl::Span<const std::string> fields) {
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) *out_ << ',';
+    *out_ << QuoteField(fields[i]);
+  }
+  *out_ << "\r\n";
+  if (!out_->good()) {
+    return absl::UnavailableError("CSV output stream failed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CsvReader::Error(int line, int column,
+                              absl::string_view what) const {
+  return absl::InvalidArgumentError(
+      absl::StrCat(filename_, ":", line, ":", column, ": ", what));
+}
+
+absl::StatusOr<bool> CsvReader::ReadRecord(std::vector<std::string>* fields) {
+  using Traits = std::char_traits<char>;
+  std::streambuf* buffer = in_->rdbuf();
+  fields->clear();
+  if (buffer == nullptr) return false;
+  if (at_start_) {
+    at_start_ = false;
+    // Spreadsheets often save UTF-8 with a byte order mark.
+    static constexpr char kBom[] = "\xEF\xBB\xBF";
+    int matched = 0;
+    while (matched < 3 && buffer->sgetc() != Traits::eof() &&
+           Traits::to_char_type(buffer->sgetc()) == kBom[matched]) {
+      buffer->sbumpc();
+      ++matched;
+    }
+    if (matched != 0 && matched != 3) {
+      return Error(1, 1, "truncated UTF-8 byte order mark");
+    }
+  }
+  if (buffer->sgetc() == Traits::eof()) return false;
+
+  record_line_ = line_;
+  std::string field;
+  // States: at the start of a field, inside an unquoted field, inside a
+  // quoted field, just after the closing quote of a quoted field.
+  enum class State { kFieldStart, kUnquoted, kQuoted, kAfterQuote };
+  State state = State::kFieldStart;
+  int quote_line = 0;
+  int quote_column = 0;
+  while (true) {
+    int next = buffer->sbumpc();
+    if (next == Traits::eof()) {
+      if (state == State::kQuoted) {
+        return Error(quote_line, quote_column,
+                     "quoted field is never closed (missing '\"')");
+      }
+      fields->push_back(std::move(field));
+      return true;
+    }
+    char c = Traits::to_char_type(next);
+    int line = line_;
+    int column = column_;
+    if (c == '\n') {
+      ++line_;
+      column_ = 1;
+    } else {
+      ++column_;
+    }
+    switch (state) {
+      case State::kQuoted:
+        if (c == '"') {
+          if (buffer->sgetc() != Traits::eof() &&
+              Traits::to_char_type(buffer->sgetc()) == '"') {
+            buffer->sbumpc();
+            ++column_;
+            field.push_back('"');
+          } else {
+            state = State::kAfterQuote;
+          }
+        } else {
+          field.push_back(c);
+        }
+        continue;
+      case State::kFieldStart:
+        if (c == '"') {
+          state = State::kQuoted;
+          quote_line = line;
+          quote_column = column;
+          continue;
+        }
+        state = State::kUnquoted;
+        break;
+      case State::kUnquoted:
+      case State::kAfterQuote:
+        break;
+    }
+    // Unquoted text, or the character after a closing quote.
+    if (c == ',') {
+      fields->push_back(std::move(field));
+      field.clear();
+      state = State::kFieldStart;
+    } else if (c == '\r' || c == '\n') {
+      if (c == '\r' && buffer->sgetc() != Traits::eof() &&
+          Traits::to_char_type(buffer->sgetc()) == '\n') {
+        buffer->sbumpc();
+        ++line_;
+        column_ = 1;
+      } else if (c == '\r') {
+        ++line_;
+        column_ = 1;
+      }
+      fields->push_back(std::move(field));
+      return true;
+    } else if (state == State::kAfterQuote) {
+      return Error(line, column,
+                   "unexpected character after a closing quote; a quote "
+                   "inside a quoted field is written as \"\"");
+    } else if (c == '"') {
+      return Error(line, column,
+                   "quote inside an unquoted field; quote the whole field "
+                   "and write the quote as \"\"");
+    } else {
+      field.push_back(c);
+    }
+  }
+}
+
+}  // namespace treatd::csv
