@@ -66,7 +66,13 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(
     return absl::InvalidArgumentError(
         "initial_backoff must be positive and at most max_backoff");
   }
-  const bool tls = options.use_tls || !options.tls_root_ca_pem.empty();
+  if (options.tls_client_cert_pem.empty() !=
+      options.tls_client_key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_client_cert_pem and tls_client_key_pem go together");
+  }
+  const bool tls = options.use_tls || !options.tls_root_ca_pem.empty() ||
+                   !options.tls_client_cert_pem.empty();
   if (!options.bearer_token.empty() && !tls &&
       !options.allow_token_without_tls) {
     return absl::InvalidArgumentError(
@@ -78,12 +84,17 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = options.tls_root_ca_pem;
+    ssl.pem_cert_chain = options.tls_client_cert_pem;
+    ssl.pem_private_key = options.tls_client_key_pem;
     credentials = grpc::SslCredentials(ssl);
   } else {
     credentials = grpc::InsecureChannelCredentials();
   }
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(ClientServiceConfig(options));
+  if (tls && !options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, options.max_attempts > 1 ? 1 : 0);
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
@@ -99,6 +110,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
       stub_(v1::TreatmentService::NewStub(channel_)),
+      admin_stub_(v1::AdminService::NewStub(channel_)),
       options_(std::move(options)) {}
 
 Client::~Client() {
@@ -283,6 +295,39 @@ absl::StatusOr<v1::ValidatePolicyResponse> Client::ValidatePolicy(
   request.set_filename(filename);
   v1::ValidatePolicyResponse response;
   grpc::Status status = stub_->ValidatePolicy(&context, request, &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ReloadResult> Client::Reload(bool force,
+                                                const CallOptions& call) const {
+  grpc::ClientContext context;
+  Prepare(call, /*unary=*/true, &context);
+  v1::ReloadRequest request;
+  request.set_force(force);
+  v1::ReloadResponse response;
+  grpc::Status status = admin_stub_->Reload(&context, request, &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return std::move(*response.mutable_result());
+}
+
+absl::StatusOr<v1::GetStatusResponse> Client::GetStatus(
+    const CallOptions& call) const {
+  grpc::ClientContext context;
+  Prepare(call, /*unary=*/true, &context);
+  v1::GetStatusResponse response;
+  grpc::Status status =
+      admin_stub_->GetStatus(&context, v1::GetStatusRequest(), &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::SimulateResponse> Client::Simulate(
+    const v1::SimulateRequest& request, const CallOptions& call) const {
+  grpc::ClientContext context;
+  Prepare(call, /*unary=*/true, &context);
+  v1::SimulateResponse response;
+  grpc::Status status = admin_stub_->Simulate(&context, request, &response);
   if (!status.ok()) return ToAbslStatus(status);
   return response;
 }

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "grpcpp/grpcpp.h"
+#include "treatd/v1/admin_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
 namespace treatd {
@@ -37,6 +38,13 @@ struct ClientOptions {
   // PEM root certificates to verify the server with; the system roots when
   // empty.
   std::string tls_root_ca_pem;
+  // PEM client certificate chain and private key for mTLS; both or
+  // neither. Imply TLS.
+  std::string tls_client_cert_pem;
+  std::string tls_client_key_pem;
+  // Name to verify the server's certificate against (and send as SNI and
+  // :authority) instead of the target's host, e.g. when dialling an IP.
+  std::string tls_server_name;
   // Sent as "authorization: Bearer <token>" on every call. Requires TLS
   // unless `allow_token_without_tls` (local testing only: the token would
   // cross the network in clear text).
@@ -129,6 +137,24 @@ class Client {
       const std::string& content, const std::string& filename,
       const CallOptions& call = {}) const;
 
+  // AdminService.Reload: reloads the server's policy, feeds and shadow
+  // policy (only changed files unless `force`). The result lists every
+  // rejected source with its errors; the call fails only on RPC errors
+  // (FAILED_PRECONDITION when the server has no files to reload).
+  absl::StatusOr<v1::ReloadResult> Reload(bool force,
+                                          const CallOptions& call = {}) const;
+
+  // AdminService.GetStatus: active policy, feeds, reload history, shadow
+  // divergences.
+  absl::StatusOr<v1::GetStatusResponse> GetStatus(
+      const CallOptions& call = {}) const;
+
+  // AdminService.Simulate: compares `request.candidate_policy` with the
+  // server's active policy over `request.findings`. INVALID_ARGUMENT with
+  // every error when the candidate does not compile.
+  absl::StatusOr<v1::SimulateResponse> Simulate(
+      const v1::SimulateRequest& request, const CallOptions& call = {}) const;
+
   // The channel, e.g. for a health check stub.
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
@@ -142,6 +168,7 @@ class Client {
   // Constant after construction.
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::TreatmentService::Stub> stub_;
+  const std::unique_ptr<v1::AdminService::Stub> admin_stub_;
   const ClientOptions options_;
 
   absl::Mutex async_mu_;

@@ -55,14 +55,14 @@ absl::StatusOr<absl::Time> ResolveAsOf(bool has_as_of,
 }
 
 absl::Status DecideFinding(
-    const CompiledPolicy& policy, const v1::Finding& finding,
+    const DecisionPipeline& pipeline, const v1::Finding& finding,
     const EvalOptions& options, const FindingLimits& limits,
     absl::string_view field_prefix, v1::Decision* decision,
     google::protobuf::RepeatedPtrField<v1::FieldViolation>* violations) {
   absl::Status valid =
       ValidateFinding(finding, limits, field_prefix, violations);
   if (!valid.ok()) return valid;
-  return policy.Evaluate(finding, options, decision);
+  return pipeline.Decide(finding, options, decision);
 }
 
 void SetItemError(const absl::Status& status, v1::DecisionResult* result) {
@@ -71,13 +71,13 @@ void SetItemError(const absl::Status& status, v1::DecisionResult* result) {
   error->set_message(std::string(status.message()));
 }
 
-void DecideInto(const CompiledPolicy& policy, const v1::Finding& finding,
+void DecideInto(const DecisionPipeline& pipeline, const v1::Finding& finding,
                 const EvalOptions& options, const FindingLimits& limits,
                 absl::string_view field_prefix, v1::DecisionResult* result) {
   result->set_finding_id(finding.id());
   google::protobuf::RepeatedPtrField<v1::FieldViolation> violations;
   absl::Status status =
-      DecideFinding(policy, finding, options, limits, field_prefix,
+      DecideFinding(pipeline, finding, options, limits, field_prefix,
                     result->mutable_decision(), &violations);
   if (status.ok()) return;
   SetItemError(status, result);  // Replaces the partial decision.

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/policy/engine/compiled_policy.h"
+#include "common/policy/pipeline/decision_pipeline.h"
 #include "common/validation/finding_validator.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "server/policy_store.h"
@@ -29,18 +30,19 @@ absl::StatusOr<absl::Time> ResolveAsOf(bool has_as_of,
                                        absl::string_view field = "as_of");
 
 // Validates `finding` (field paths start with `field_prefix`) and, when it
-// is valid, evaluates it under `policy`. Returns the decision status: OK, the
+// is valid, decides it with `pipeline` (enrichment, policy, revisit
+// conditions). Returns the decision status: OK, the
 // validation error (INVALID_ARGUMENT / RESOURCE_EXHAUSTED) or the engine's
 // error. On error, `violations` (may be null) receives the offending fields.
 absl::Status DecideFinding(
-    const CompiledPolicy& policy, const v1::Finding& finding,
+    const DecisionPipeline& pipeline, const v1::Finding& finding,
     const EvalOptions& options, const FindingLimits& limits,
     absl::string_view field_prefix, v1::Decision* decision,
     google::protobuf::RepeatedPtrField<v1::FieldViolation>* violations);
 
 // Like DecideFinding, but writes the outcome into `result` (finding id and a
 // decision or an ItemError). Never fails: errors become the item's error.
-void DecideInto(const CompiledPolicy& policy, const v1::Finding& finding,
+void DecideInto(const DecisionPipeline& pipeline, const v1::Finding& finding,
                 const EvalOptions& options, const FindingLimits& limits,
                 absl::string_view field_prefix, v1::DecisionResult* result);
 

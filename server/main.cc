@@ -1,10 +1,13 @@
-// treatd: wires flags, the policy store, the gRPC server and signal handling
-// together. All logic lives in treatd_server_lib.
+// treatd: wires flags, the reloader, the policy store, the gRPC server and
+// signal handling together. All logic lives in treatd_server_lib.
+#include <signal.h>
+
 #include <iostream>
 #include <memory>
 
 #include "server/logging.h"
 #include "server/policy_store.h"
+#include "server/reloader.h"
 #include "server/server.h"
 #include "server/server_config.h"
 #include "server/signals.h"
@@ -23,37 +26,56 @@ int main(int argc, char** argv) {
   treatd::SetLogSink(nullptr, config.log_level);
 
   treatd::PolicyStore store;
-  if (absl::Status loaded = store.LoadFile(config.policy_path); !loaded.ok()) {
-    treatd::LogError("cannot load policy",
-                     {{"path", config.policy_path},
-                      {"code", absl::StatusCodeToString(loaded.code())},
-                      {"error", loaded.message()}});
+  treatd::ReloadSources sources;
+  sources.policy_path = config.policy_path;
+  sources.kev_path = config.kev_path;
+  sources.epss_path = config.epss_path;
+  sources.shadow_policy_path = config.shadow_policy_path;
+  sources.intel.feed_wins = config.intel_feed_wins;
+  sources.intel.max_age = config.intel_max_age;
+  absl::StatusOr<std::unique_ptr<treatd::Reloader>> reloader =
+      treatd::Reloader::Create(sources, &store);
+  if (!reloader.ok()) {
+    treatd::LogError(
+        "cannot load policy or feeds",
+        {{"code", absl::StatusCodeToString(reloader.status().code())},
+         {"error", reloader.status().message()}});
     return 3;
   }
-  const auto active = store.Get();
-  treatd::LogInfo("policy loaded",
-                  {{"path", config.policy_path},
-                   {"name", active->policy->ref().name()},
-                   {"version", active->policy->ref().version()},
-                   {"digest", active->policy->ref().digest()}});
 
   absl::StatusOr<std::unique_ptr<treatd::TreatdServer>> server =
-      treatd::TreatdServer::Start(config, &store);
+      treatd::TreatdServer::Start(config, &store, absl::Now, reloader->get());
   if (!server.ok()) {
     treatd::LogError("cannot start", {{"listen", config.listen},
                                       {"error", server.status().message()}});
     return 1;
   }
-  treatd::LogInfo("listening",
-                  {{"address", (*server)->address()},
-                   {"port", (*server)->port()},
-                   {"max_batch", config.max_batch},
-                   {"max_message_bytes", config.max_message_bytes}});
+  (*reloader)->StartPolling(config.reload_poll);
+  treatd::LogInfo(
+      "listening",
+      {{"address", (*server)->address()},
+       {"port", (*server)->port()},
+       {"max_batch", config.max_batch},
+       {"max_message_bytes", config.max_message_bytes},
+       {"reload_poll_ms", absl::ToInt64Milliseconds(config.reload_poll)},
+       {"metrics_port", (*server)->metrics_port()},
+       {"tls", !config.security.tls_cert_path.empty()},
+       {"mtls", !config.security.tls_client_ca_path.empty()},
+       {"auth", !config.security.tokens_path.empty()},
+       {"max_concurrent_calls", config.call_limits.max_concurrent_calls}});
   std::cout << treatd::StartupBanner(argv[0], (*server)->address())
             << std::endl;
 
-  const int signal_number = treatd::WaitForTerminationSignal();
+  int signal_number = treatd::WaitForSignal();
+  while (signal_number == SIGHUP) {
+    treatd::LogInfo("signal received", {{"signal", signal_number}});
+    (*reloader)->Reload("sighup", /*force=*/false);
+    (*server)->ReloadCredentials().IgnoreError();  // Logged inside.
+    signal_number = treatd::WaitForSignal();
+  }
   treatd::LogInfo("signal received", {{"signal", signal_number}});
+  treatd::ExitOnNextTerminationSignal();
+  (*reloader)->Stop();
   (*server)->Shutdown(config.shutdown_grace);
   return 0;
 }

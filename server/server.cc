@@ -8,6 +8,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/logging.h"
+#include "server/transport.h"
 
 namespace treatd {
 namespace {
@@ -25,24 +26,43 @@ std::string WithPort(absl::string_view listen, int port) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
-    const ServerConfig& config, PolicyStore* store, Clock clock) {
+    const ServerConfig& config, PolicyStore* store, Clock clock,
+    Reloader* reloader) {
   // Process-wide switches; both must be set before a builder is created.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  auto service = std::make_unique<TreatmentServiceImpl>(
-      store, ServiceLimits{config.max_batch, config.finding_limits},
-      std::move(clock));
+  const ServiceLimits limits{config.max_batch, config.finding_limits};
+  auto shadow = std::make_unique<ShadowRecorder>();
+  auto service = std::make_unique<TreatmentServiceImpl>(store, limits, clock,
+                                                        shadow.get());
+  auto admin = std::make_unique<AdminServiceImpl>(store, reloader, shadow.get(),
+                                                  limits, std::move(clock));
+  absl::StatusOr<std::unique_ptr<ServerSecurity>> security =
+      ServerSecurity::Create(config.security);
+  if (!security.ok()) return security.status();
+  absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
+      ServerMetrics::Create(config.metrics_listen, store, config.intel_max_age);
+  if (!metrics.ok()) {
+    // Decisions matter more than their metrics: serve on, loudly.
+    LogError("metrics endpoint unavailable",
+             {{"metrics_listen", config.metrics_listen},
+              {"error", metrics.status().message()}});
+    metrics = ServerMetrics::Create("", store, config.intel_max_age);
+  }
+  std::unique_ptr<CallGovernor> governor =
+      CallGovernor::Create(config.call_limits, metrics->get());
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(config.listen, (*security)->credentials(), &port);
+  ConfigureTransport(config, governor.get(), &builder);
   // gRPC sets SO_REUSEPORT by default, which would let a second treatd
   // silently share (and split) the port of a running one.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   builder.RegisterService(service.get());
+  builder.RegisterService(admin.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
@@ -50,8 +70,14 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
                      " (address in use, or not an address of this host?)"));
   }
 
-  auto result = absl::WrapUnique(new TreatdServer(
-      std::move(service), port, WithPort(config.listen, port)));
+  auto result = absl::WrapUnique(
+      new TreatdServer(std::move(shadow), std::move(service), std::move(admin),
+                       port, WithPort(config.listen, port)));
+  result->security_ = *std::move(security);
+  result->metrics_ = *std::move(metrics);
+  result->governor_ = std::move(governor);
+  result->drain_delay_ = config.drain_delay;
+  result->security_->StartTokenPolling(config.reload_poll);
   result->server_ = std::move(server);
   result->health_gate_ = std::make_shared<HealthGate>();
   grpc::HealthCheckServiceInterface* health =
@@ -73,9 +99,15 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   return result;
 }
 
-TreatdServer::TreatdServer(std::unique_ptr<TreatmentServiceImpl> service,
-                           int port, std::string address)
-    : service_(std::move(service)), port_(port), address_(std::move(address)) {}
+TreatdServer::TreatdServer(std::unique_ptr<ShadowRecorder> shadow,
+                           std::unique_ptr<TreatmentServiceImpl> service,
+                           std::unique_ptr<AdminServiceImpl> admin, int port,
+                           std::string address)
+    : shadow_(std::move(shadow)),
+      service_(std::move(service)),
+      admin_(std::move(admin)),
+      port_(port),
+      address_(std::move(address)) {}
 
 TreatdServer::~TreatdServer() { Shutdown(absl::ZeroDuration()); }
 
@@ -90,6 +122,11 @@ void TreatdServer::Shutdown(absl::Duration grace) {
     // policy swap during the drain cannot flip it back.
     health_gate_->health->Shutdown();
     health_gate_->health = nullptr;
+  }
+  if (drain_delay_ > absl::ZeroDuration()) {
+    LogInfo("not serving; draining soon",
+            {{"drain_delay_seconds", absl::ToDoubleSeconds(drain_delay_)}});
+    absl::SleepFor(drain_delay_);
   }
   LogInfo("shutting down", {{"grace_seconds", absl::ToDoubleSeconds(grace)},
                             {"address", address_}});

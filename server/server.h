@@ -1,6 +1,7 @@
 // TreatdServer: a running gRPC server with the TreatmentService, the
-// grpc.health.v1 service (SERVING while a policy is loaded) and server
-// reflection, bound to the configured address.
+// AdminService (reload, status, simulate), the grpc.health.v1 service
+// (SERVING while a policy is loaded; a rejected reload does not change it)
+// and server reflection, bound to the configured address.
 //
 // Thread-safe: Shutdown() may be called from any thread, once or many
 // times; Wait() blocks until the server has stopped.
@@ -15,19 +16,27 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "server/admin_service.h"
+#include "server/call_governor.h"
+#include "server/metrics/metrics.h"
 #include "server/policy_store.h"
+#include "server/reloader.h"
+#include "server/security/auth.h"
 #include "server/server_config.h"
+#include "server/shadow.h"
 #include "server/treatment_service.h"
 
 namespace treatd {
 
 class TreatdServer {
  public:
-  // Binds `config.listen` and starts serving. `store` is not owned and must
-  // outlive the server. Returns UNAVAILABLE when the address cannot be
+  // Binds `config.listen` and starts serving. `store` and `reloader` (may
+  // be null: AdminService.Reload is then unavailable) are not owned and
+  // must outlive the server. Returns UNAVAILABLE when the address cannot be
   // bound (in use, bad host).
   static absl::StatusOr<std::unique_ptr<TreatdServer>> Start(
-      const ServerConfig& config, PolicyStore* store, Clock clock = absl::Now);
+      const ServerConfig& config, PolicyStore* store, Clock clock = absl::Now,
+      Reloader* reloader = nullptr);
 
   // Shuts down with no grace period if Shutdown() was not called.
   ~TreatdServer();
@@ -47,6 +56,13 @@ class TreatdServer {
   // Blocks until the server has been shut down.
   void Wait();
 
+  // The Prometheus HTTP port, 0 when metrics are not served.
+  int metrics_port() const { return metrics_->port(); }
+  // The server's metrics (never null).
+  ServerMetrics* metrics() const { return metrics_.get(); }
+  // Re-reads the tokens file (SIGHUP); OK without one.
+  absl::Status ReloadCredentials() { return security_->ReloadTokens(); }
+
  private:
   // Shared with the PolicyStore listener, which may outlive the server.
   struct HealthGate {
@@ -54,11 +70,20 @@ class TreatdServer {
     grpc::HealthCheckServiceInterface* health ABSL_GUARDED_BY(mu) = nullptr;
   };
 
-  TreatdServer(std::unique_ptr<TreatmentServiceImpl> service, int port,
+  TreatdServer(std::unique_ptr<ShadowRecorder> shadow,
+               std::unique_ptr<TreatmentServiceImpl> service,
+               std::unique_ptr<AdminServiceImpl> admin, int port,
                std::string address);
 
   // Constant after Start().
+  std::unique_ptr<ShadowRecorder> shadow_;
   std::unique_ptr<TreatmentServiceImpl> service_;
+  std::unique_ptr<AdminServiceImpl> admin_;
+  // Declared before server_ so that they outlive it.
+  std::unique_ptr<ServerSecurity> security_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<CallGovernor> governor_;
+  absl::Duration drain_delay_ = absl::ZeroDuration();
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<HealthGate> health_gate_;
   const int port_;

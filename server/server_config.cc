@@ -4,8 +4,84 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/time/time_text.h"
 
 namespace treatd {
+namespace {
+
+// A flag in seconds (fractions allowed) stored as a Duration.
+void AddSecondsOption(CLI::App& app, const std::string& name,
+                      absl::Duration* target, const std::string& help) {
+  app.add_option_function<double>(
+         name, [target](double value) { *target = absl::Seconds(value); }, help)
+      ->check(CLI::Range(0.0, 86400.0 * 7))
+      ->default_str(absl::StrCat(absl::ToDoubleSeconds(*target)));
+}
+
+// TLS, tokens, limits, metrics and drain flags (issue 6).
+void AddProductionFlags(CLI::App& app, ServerConfig& config) {
+  config.metrics_listen = kDefaultMetricsListen;
+  app.add_option("--tls-cert", config.security.tls_cert_path,
+                 "PEM certificate chain to serve TLS with (with --tls-key)");
+  app.add_option("--tls-key", config.security.tls_key_path,
+                 "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", config.security.tls_client_ca_path,
+                 "PEM CA bundle client certificates must chain to; makes a "
+                 "valid client certificate mandatory (mTLS)");
+  app.add_option("--tokens-file", config.security.tokens_path,
+                 "Bearer tokens and mTLS identities with their roles (decide "
+                 "or admin); turns authentication on; needs TLS; re-read on "
+                 "change and on SIGHUP");
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "host:port for Prometheus /metrics over HTTP; \"\" "
+                 "disables")
+      ->capture_default_str();
+  app.add_option("--max-concurrent-calls",
+                 config.call_limits.max_concurrent_calls,
+                 "Calls handled at once; more get RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--max-concurrent-streams",
+                 config.call_limits.max_concurrent_streams,
+                 "StreamDecide calls open at once; more get "
+                 "RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--max-streams-per-connection",
+                 config.max_streams_per_connection,
+                 "HTTP/2 concurrent streams per client connection")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  AddSecondsOption(app, "--max-call-seconds",
+                   &config.call_limits.max_call_duration,
+                   "Longest a unary or batch call may run, whatever deadline "
+                   "the client set (DEADLINE_EXCEEDED after)");
+  AddSecondsOption(app, "--max-stream-seconds",
+                   &config.call_limits.max_stream_duration,
+                   "Longest a StreamDecide stream may stay open");
+  AddSecondsOption(app, "--stream-idle-seconds",
+                   &config.call_limits.stream_idle_timeout,
+                   "A stream that neither sends nor receives a message for "
+                   "this long is closed (DEADLINE_EXCEEDED)");
+  app.add_option("--max-policy-bytes", config.call_limits.max_policy_bytes,
+                 "Largest policy document ValidatePolicy and Simulate take")
+      ->check(CLI::Range(1024, 1 << 28))
+      ->capture_default_str();
+  AddSecondsOption(app, "--drain-delay-seconds", &config.drain_delay,
+                   "After SIGTERM, report NOT_SERVING for this long while "
+                   "still accepting calls, then drain");
+  AddSecondsOption(app, "--keepalive-seconds", &config.keepalive_time,
+                   "Ping idle client connections this often");
+  AddSecondsOption(app, "--keepalive-timeout-seconds",
+                   &config.keepalive_timeout,
+                   "Close a connection whose ping goes unanswered this long");
+  AddSecondsOption(app, "--max-connection-idle-seconds",
+                   &config.max_connection_idle,
+                   "Close connections with no calls for this long");
+}
+
+}  // namespace
 
 ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
                                    std::ostream& out, std::ostream& err) {
@@ -22,6 +98,30 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
                  "host:port to listen on; port 0 picks a free port")
       ->capture_default_str();
   app.add_option("--policy", config.policy_path, "Policy file to load")
+      ->capture_default_str();
+  app.add_option("--kev", config.kev_path,
+                 "CISA KEV catalog JSON to enrich findings from; \"\" "
+                 "disables it")
+      ->capture_default_str();
+  app.add_option("--epss", config.epss_path,
+                 "FIRST EPSS scores CSV to enrich findings from; \"\" "
+                 "disables it")
+      ->capture_default_str();
+  std::string max_age = "0s";
+  app.add_option("--intel-max-age", max_age,
+                 "Feeds older than this are stale, e.g. 7d; 0s: no limit")
+      ->capture_default_str();
+  app.add_flag("--intel-feed-wins", config.intel_feed_wins,
+               "Feed entries replace KEV/EPSS facts the caller sent");
+  app.add_option("--shadow-policy", config.shadow_policy_path,
+                 "Candidate policy to evaluate beside the active one on live "
+                 "traffic (divergences in AdminService.GetStatus)");
+  int64_t poll_ms = absl::ToInt64Milliseconds(config.reload_poll);
+  app.add_option("--reload-poll-ms", poll_ms,
+                 "Check the policy, feed and shadow files for changes every "
+                 "N ms; 0 disables (SIGHUP and AdminService.Reload still "
+                 "reload)")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
       ->capture_default_str();
   app.add_option("--max-batch", config.max_batch,
                  "Most findings per BatchDecide call")
@@ -44,6 +144,7 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
                  "How long in-flight calls may finish after SIGTERM/SIGINT")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  AddProductionFlags(app, config);
   const std::map<std::string, LogLevel> levels = {
       {"debug", LogLevel::kDebug},
       {"info", LogLevel::kInfo},
@@ -66,6 +167,15 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
     return parsed;
   }
   config.shutdown_grace = absl::Seconds(grace_seconds);
+  config.reload_poll = absl::Milliseconds(poll_ms);
+  absl::StatusOr<absl::Duration> age = ParseDurationText(max_age);
+  if (!age.ok() || *age < absl::ZeroDuration()) {
+    err << "--intel-max-age: " << max_age
+        << " is not a duration such as 12h or 7d\n";
+    parsed.exit_code = 2;
+    return parsed;
+  }
+  config.intel_max_age = *age;
   return parsed;
 }
 

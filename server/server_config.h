@@ -10,16 +10,35 @@
 
 #include "absl/time/time.h"
 #include "common/validation/finding_validator.h"
+#include "server/call_governor.h"
 #include "server/logging.h"
+#include "server/security/auth.h"
 
 namespace treatd {
+
+inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9464";
 
 struct ServerConfig {
   // host:port to bind; loopback unless told otherwise. Port 0 picks a free
   // port (the real one is logged).
   std::string listen = "127.0.0.1:50051";
-  // The policy to load at start.
+  // The policy to load at start (and reload on change).
   std::string policy_path = "policies/default.yaml";
+  // CISA KEV catalog JSON and FIRST EPSS CSV to enrich findings from; empty
+  // disables a feed. The defaults are the snapshot shipped in intel/.
+  std::string kev_path = "intel/known_exploited_vulnerabilities.json";
+  std::string epss_path = "intel/epss_scores_sample.csv";
+  // Feeds older than this are stale (decisions say so, policies see
+  // intel.stale); zero means no limit.
+  absl::Duration intel_max_age = absl::ZeroDuration();
+  // A feed entry replaces KEV/EPSS facts the caller sent.
+  bool intel_feed_wins = false;
+  // A candidate policy evaluated beside the active one on live traffic;
+  // empty for none.
+  std::string shadow_policy_path;
+  // How often the source files are checked for changes; zero disables
+  // polling (SIGHUP and AdminService.Reload still work).
+  absl::Duration reload_poll = absl::Seconds(1);
   // Most findings per BatchDecide call.
   int max_batch = 10000;
   // Largest request or response message.
@@ -30,6 +49,25 @@ struct ServerConfig {
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Log lines below this level are dropped.
   LogLevel log_level = LogLevel::kInfo;
+  // TLS, mTLS and the tokens file (server/security/auth.h).
+  SecuritySettings security;
+  // Concurrency, duration and size limits (server/call_governor.h).
+  CallLimits call_limits;
+  // Prometheus /metrics over HTTP; empty disables. Empty here so that
+  // embedded servers (tests) do not compete for a port; the treatd flag
+  // defaults to kDefaultMetricsListen.
+  std::string metrics_listen;
+  // After SIGTERM, how long health reports NOT_SERVING while new calls are
+  // still accepted, so load balancers stop routing here before the drain.
+  absl::Duration drain_delay = absl::ZeroDuration();
+  // HTTP/2 keepalive pings to idle clients, and how long a ping may go
+  // unanswered before the connection is closed.
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Connections with no calls for this long are closed.
+  absl::Duration max_connection_idle = absl::Minutes(5);
+  // HTTP/2 streams (calls) at once on one connection.
+  int max_streams_per_connection = 100;
 };
 
 // Outcome of parsing the command line.

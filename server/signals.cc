@@ -4,7 +4,9 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -16,6 +18,7 @@ sigset_t TerminationSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
@@ -31,13 +34,26 @@ absl::Status BlockTerminationSignals() {
   return absl::OkStatus();
 }
 
-int WaitForTerminationSignal() {
+int WaitForSignal() {
   const sigset_t set = TerminationSignals();
   int signal_number = 0;
   while (sigwait(&set, &signal_number) != 0) {
     // sigwait only fails for an invalid set; retry keeps us waiting.
   }
   return signal_number;
+}
+
+int WaitForTerminationSignal() {
+  int signal_number = WaitForSignal();
+  while (signal_number == SIGHUP) signal_number = WaitForSignal();
+  return signal_number;
+}
+
+void ExitOnNextTerminationSignal() {
+  std::thread([] {
+    WaitForTerminationSignal();
+    std::_Exit(1);
+  }).detach();
 }
 
 }  // namespace treatd

@@ -18,8 +18,25 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
-                                           ServiceLimits limits, Clock clock)
-    : store_(store), limits_(std::move(limits)), clock_(std::move(clock)) {}
+                                           ServiceLimits limits, Clock clock,
+                                           ShadowRecorder* shadow)
+    : store_(store),
+      limits_(std::move(limits)),
+      clock_(std::move(clock)),
+      shadow_(shadow) {}
+
+void TreatmentServiceImpl::Shadow(const ActivePolicy& snapshot,
+                                  const v1::Finding& finding,
+                                  const EvalOptions& options,
+                                  const v1::Decision& active) const {
+  if (shadow_ == nullptr || snapshot.shadow == nullptr) return;
+  EvalOptions quiet = options;
+  quiet.trace = false;
+  v1::Decision decision;
+  const bool ok = snapshot.shadow->Decide(finding, quiet, &decision).ok();
+  shadow_->Record(active, snapshot.shadow->policy().ref(),
+                  ok ? &decision : nullptr, snapshot.shadow_source);
+}
 
 absl::StatusOr<std::shared_ptr<const ActivePolicy>>
 TreatmentServiceImpl::ActiveOrError() const {
@@ -42,8 +59,11 @@ grpc::Status TreatmentServiceImpl::Decide(grpc::ServerContext* /*context*/,
   if (!as_of.ok()) return ToGrpcStatus(as_of.status());
   const EvalOptions options{*as_of, request->trace()};
   absl::Status status = DecideFinding(
-      *(*active)->policy, request->finding(), options, limits_.finding,
+      *(*active)->pipeline, request->finding(), options, limits_.finding,
       "finding", response->mutable_decision(), /*violations=*/nullptr);
+  if (status.ok()) {
+    Shadow(**active, request->finding(), options, response->decision());
+  }
   if (status.code() == absl::StatusCode::kInternal) {
     LogError("decide failed", {{"finding_id", request->finding().id()},
                                {"error", status.message()}});
@@ -72,7 +92,7 @@ grpc::Status TreatmentServiceImpl::BatchDecide(
   if (!as_of.ok()) return ToGrpcStatus(as_of.status());
   const EvalOptions options{*as_of, request->trace()};
 
-  const CompiledPolicy& policy = *(*active)->policy;
+  const DecisionPipeline& pipeline = *(*active)->pipeline;
   response->mutable_results()->Reserve(count);
   std::string prefix;
   for (int i = 0; i < count; ++i) {
@@ -80,8 +100,11 @@ grpc::Status TreatmentServiceImpl::BatchDecide(
     result->set_index(i);
     prefix.assign("findings[");
     absl::StrAppend(&prefix, i, "]");
-    DecideInto(policy, request->findings(i), options, limits_.finding, prefix,
+    DecideInto(pipeline, request->findings(i), options, limits_.finding, prefix,
                result);
+    if (result->has_decision()) {
+      Shadow(**active, request->findings(i), options, result->decision());
+    }
   }
   return grpc::Status::OK;
 }
@@ -109,9 +132,12 @@ grpc::Status TreatmentServiceImpl::StreamDecide(
     absl::StatusOr<absl::Time> as_of =
         ResolveAsOf(request.has_as_of(), request.as_of(), clock_());
     if (as_of.ok()) {
-      DecideInto(*(*active)->policy, request.finding(),
-                 EvalOptions{*as_of, request.trace()}, limits_.finding,
-                 "finding", result);
+      const EvalOptions options{*as_of, request.trace()};
+      DecideInto(*(*active)->pipeline, request.finding(), options,
+                 limits_.finding, "finding", result);
+      if (result->has_decision()) {
+        Shadow(**active, request.finding(), options, result->decision());
+      }
     } else {
       result->set_finding_id(request.finding().id());
       SetItemError(as_of.status(), result);
@@ -135,6 +161,8 @@ grpc::Status TreatmentServiceImpl::GetPolicy(
   absl::StatusOr<std::shared_ptr<const ActivePolicy>> active = ActiveOrError();
   if (!active.ok()) return ToGrpcStatus(active.status());
   DescribePolicy(**active, response);
+  const ReloadHistory history = store_->History();
+  if (history.reloads > 0) *response->mutable_last_reload() = history.last;
   return grpc::Status::OK;
 }
 

@@ -2,9 +2,13 @@
 // Each handler only translates between the wire and decider.h, and between
 // absl::Status and grpc::Status.
 //
-// Thread-safe: the handlers keep no per-call state of their own; the
-// policy comes from a PolicyStore snapshot taken per call (per message on
-// a stream).
+// Thread-safe: the handlers keep no per-call state of their own. Decide and
+// BatchDecide take one PolicyStore snapshot (policy + feeds + shadow) per
+// call and finish on it even if a reload swaps in another meanwhile;
+// StreamDecide takes a snapshot per message, so a long stream picks up a
+// reload from its next message on (each decision names its policy digest).
+// With a shadow policy, each decision is also made under it and compared
+// (ShadowRecorder); only the active decision is returned.
 #ifndef TREATD_SERVER_TREATMENT_SERVICE_H_
 #define TREATD_SERVER_TREATMENT_SERVICE_H_
 
@@ -15,6 +19,7 @@
 #include "common/validation/finding_validator.h"
 #include "grpcpp/grpcpp.h"
 #include "server/policy_store.h"
+#include "server/shadow.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
 namespace treatd {
@@ -35,9 +40,11 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class TreatmentServiceImpl final : public v1::TreatmentService::Service {
  public:
-  // `store` is not owned and must outlive the service.
+  // `store` and `shadow` (may be null: shadow results are not recorded)
+  // are not owned and must outlive the service.
   TreatmentServiceImpl(const PolicyStore* store, ServiceLimits limits,
-                       Clock clock = absl::Now);
+                       Clock clock = absl::Now,
+                       ShadowRecorder* shadow = nullptr);
 
   grpc::Status Decide(grpc::ServerContext* context,
                       const v1::DecideRequest* request,
@@ -60,9 +67,15 @@ class TreatmentServiceImpl final : public v1::TreatmentService::Service {
   // The active policy, or FAILED_PRECONDITION when none is loaded.
   absl::StatusOr<std::shared_ptr<const ActivePolicy>> ActiveOrError() const;
 
+  // Decides `finding` under the snapshot's shadow policy, if any, and
+  // records how it compares with `active`.
+  void Shadow(const ActivePolicy& snapshot, const v1::Finding& finding,
+              const EvalOptions& options, const v1::Decision& active) const;
+
   const PolicyStore* const store_;
   const ServiceLimits limits_;
   const Clock clock_;
+  ShadowRecorder* const shadow_;
 };
 
 }  // namespace treatd

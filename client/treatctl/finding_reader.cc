@@ -13,6 +13,8 @@ FindingReader::FindingReader(std::istream* in, std::string name)
 
 int FindingReader::Get() {
   const int c = in_->rdbuf()->sbumpc();
+  if (c == EOF) return c;
+  ++offset_;
   if (c == '\n') ++line_;
   return c;
 }
@@ -31,6 +33,7 @@ int FindingReader::SkipSeparators() {
 
 bool FindingReader::Fail(Record* record, int line, absl::string_view what) {
   done_ = true;
+  text_.clear();
   record->line = line;
   record->finding.Clear();
   record->status =

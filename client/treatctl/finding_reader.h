@@ -41,6 +41,14 @@ class FindingReader {
   // input.
   bool Next(Record* record);
 
+  // The raw text of the object Next() last framed (empty after a framing
+  // error), e.g. to look at it as something other than a Finding.
+  const std::string& text() const { return text_; }
+  // True when the input is a top-level JSON array of objects.
+  bool in_array() const { return in_array_; }
+  // Bytes consumed from the input so far.
+  int64_t offset() const { return offset_; }
+
  private:
   // The next character, or EOF; counts lines.
   int Get();
@@ -54,6 +62,7 @@ class FindingReader {
   std::istream* const in_;
   const std::string name_;
   int line_ = 1;
+  int64_t offset_ = 0;
   bool started_ = false;
   bool in_array_ = false;
   bool done_ = false;

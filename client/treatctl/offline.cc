@@ -58,6 +58,22 @@ void DecideOffline(const CompiledPolicy& policy, const v1::Finding& finding,
   error->mutable_field_violations()->Swap(&violations);
 }
 
+void DecideOffline(const DecisionPipeline& pipeline, const v1::Finding& finding,
+                   const EvalOptions& options, const FindingLimits& limits,
+                   v1::DecisionResult* result) {
+  result->set_finding_id(finding.id());
+  google::protobuf::RepeatedPtrField<v1::FieldViolation> violations;
+  absl::Status status = ValidateFinding(finding, limits, "", &violations);
+  if (status.ok()) {
+    status = pipeline.Decide(finding, options, result->mutable_decision());
+    if (status.ok()) return;
+  }
+  v1::ItemError* error = result->mutable_error();
+  error->set_code(static_cast<int32_t>(status.code()));
+  error->set_message(std::string(status.message()));
+  error->mutable_field_violations()->Swap(&violations);
+}
+
 std::vector<std::string> CompareDecision(
     const v1::PolicyTestExpectation& expect, const v1::Decision& decision) {
   std::vector<std::string> problems;

@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "common/policy/engine/compiled_policy.h"
+#include "common/policy/pipeline/decision_pipeline.h"
 #include "common/validation/finding_validator.h"
 #include "treatd/v1/policy.pb.h"
 #include "treatd/v1/treatment_service.pb.h"
@@ -20,6 +21,12 @@ namespace treatd {
 // finding id and the decision or an ItemError (with field violations) into
 // `result`, as the server would. Never fails.
 void DecideOffline(const CompiledPolicy& policy, const v1::Finding& finding,
+                   const EvalOptions& options, const FindingLimits& limits,
+                   v1::DecisionResult* result);
+
+// As above, deciding with `pipeline` (feed enrichment and revisit
+// conditions included).
+void DecideOffline(const DecisionPipeline& pipeline, const v1::Finding& finding,
                    const EvalOptions& options, const FindingLimits& limits,
                    v1::DecisionResult* result);
 

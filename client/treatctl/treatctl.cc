@@ -1,10 +1,16 @@
 #include "client/treatctl/treatctl.h"
 
+#include <unistd.h>
+
+#include <deque>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -14,9 +20,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/client.h"
-#include "client/treatctl/finding_reader.h"
+#include "client/treatctl/decision_output.h"
+#include "client/treatctl/fail_on.h"
+#include "client/treatctl/finding_input.h"
 #include "client/treatctl/offline.h"
-#include "client/treatctl/result_printer.h"
+#include "client/treatctl/policy_diff.h"
+#include "client/treatctl/progress.h"
+#include "client/treatctl/run_summary.h"
+#include "common/assets/inventory.h"
+#include "common/exporters/exporter.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/loader/yaml_proto.h"
 
@@ -29,12 +41,21 @@ constexpr char kExitCodesHelp[] =
     "  1  some findings could not be decided, or policy test cases failed\n"
     "  2  usage error, or an input file that cannot be read or parsed\n"
     "  3  invalid policy\n"
-    "  4  server unreachable or RPC failed";
+    "  4  server unreachable or RPC failed\n"
+    "  5  --fail-on: some decision matched the condition";
 
 // Flags shared by the commands that print decisions.
 struct DecisionFlags {
-  std::string input = "-";
-  std::string format = "table";
+  std::vector<std::string> inputs = {"-"};
+  std::string input_format = "auto";
+  std::string output = "table";
+  std::string output_file;
+  std::string inventory;
+  bool no_dedup = false;
+  bool annotate_sarif = false;
+  std::string fail_on;
+  bool progress = false;
+  bool no_progress = false;
   std::string as_of;
   bool trace = false;
 };
@@ -45,6 +66,9 @@ struct DecideFlags {
   std::string tls_ca_file;
   bool tls = false;
   std::string token;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
   double timeout_seconds = 0;
 };
 
@@ -62,35 +86,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   content << file.rdbuf();
   return content.str();
 }
-
-// The input stream for FILE or "-".
-class Input {
- public:
-  static absl::StatusOr<std::unique_ptr<Input>> Open(const std::string& path,
-                                                     std::istream& stdin_) {
-    auto input = std::unique_ptr<Input>(new Input);
-    if (path == "-") {
-      input->stream_ = &stdin_;
-      input->name_ = "<stdin>";
-      return input;
-    }
-    input->file_.open(path, std::ios::binary);
-    if (!input->file_) {
-      return absl::NotFoundError(absl::StrCat("cannot read ", path));
-    }
-    input->stream_ = &input->file_;
-    input->name_ = path;
-    return input;
-  }
-  std::istream* stream() { return stream_; }
-  const std::string& name() const { return name_; }
-
- private:
-  Input() = default;
-  std::ifstream file_;
-  std::istream* stream_ = nullptr;
-  std::string name_;
-};
 
 // FormatIssues() output, ending with a newline.
 void PrintIssues(const std::vector<v1::PolicyIssue>& issues,
@@ -111,25 +106,171 @@ absl::StatusOr<std::optional<absl::Time>> ParseAsOf(const std::string& text) {
   return time;
 }
 
-void PrintSummary(const ResultPrinter& printer, int64_t unreadable,
-                  std::ostream& err) {
-  err << printer.decided() << " decided, " << printer.failed() + unreadable
-      << " failed";
-  if (unreadable > 0) err << " (" << unreadable << " unreadable)";
-  err << "\n";
+// What the flags shared by decide and policy eval resolve to.
+struct PreparedRun {
+  FindingInputOptions input;
+  std::optional<assets::AssetInventory> inventory;
+  std::optional<FailOnGate> gate;
+  DecisionOutputOptions output;
+  bool progress = false;
+  std::optional<absl::Time> as_of;
+};
+
+// Checks the flags and loads what they name (inventory, gate). On failure
+// prints why and returns false.
+bool PrepareRun(const DecisionFlags& flags, bool err_is_terminal,
+                std::ostream& err, PreparedRun* run) {
+  auto fail = [&](const absl::Status& status) {
+    err << "treatctl: " << status.message() << "\n";
+    return false;
+  };
+  absl::StatusOr<InputFormat> input_format =
+      ParseInputFormat(flags.input_format);
+  if (!input_format.ok()) return fail(input_format.status());
+  run->input.format = *input_format;
+  run->input.dedup = !flags.no_dedup;
+  run->input.keep_sarif = flags.annotate_sarif;
+
+  absl::StatusOr<exporters::ExportFormat> format =
+      exporters::ParseExportFormat(flags.output);
+  if (!format.ok()) {
+    if (ParseInputFormat(flags.output).ok()) {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+          "--output/--format name the output format (table, jsonl, csv, "
+          "openvex, sarif), got \"",
+          flags.output, "\"; use --input-format ", flags.output,
+          " for the input")));
+    }
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat("--output: ", format.status().message())));
+  }
+  run->output.format = *format;
+  run->output.annotate_sarif = flags.annotate_sarif;
+  run->output.path = flags.output_file;
+
+  absl::StatusOr<std::optional<absl::Time>> as_of = ParseAsOf(flags.as_of);
+  if (!as_of.ok()) return fail(as_of.status());
+  run->as_of = *as_of;
+  // Document timestamps: the evaluation time when given, else the latest
+  // evaluated_at of the decisions (never the wall clock).
+  if (run->as_of.has_value()) run->output.export_options.timestamp = **as_of;
+
+  if (!flags.inventory.empty()) {
+    absl::StatusOr<assets::AssetInventory> inventory =
+        assets::AssetInventory::Load(flags.inventory);
+    if (!inventory.ok()) {
+      return fail(absl::Status(
+          inventory.status().code(),
+          absl::StrCat("--inventory: ", inventory.status().message())));
+    }
+    run->inventory = *std::move(inventory);
+  }
+  if (!flags.fail_on.empty()) {
+    absl::StatusOr<FailOnGate> gate = FailOnGate::Compile(flags.fail_on);
+    if (!gate.ok()) return fail(gate.status());
+    run->gate = *std::move(gate);
+  }
+  run->progress = flags.progress || (err_is_terminal && !flags.no_progress);
+  return true;
 }
 
-int RunDecide(const DecideFlags& flags, std::istream& in, std::ostream& out,
-              std::ostream& err) {
-  absl::StatusOr<OutputFormat> format =
-      ParseOutputFormat(flags.decision.format);
-  absl::StatusOr<std::optional<absl::Time>> as_of =
-      ParseAsOf(flags.decision.as_of);
-  for (const absl::Status& status : {format.status(), as_of.status()}) {
-    if (!status.ok()) {
-      err << "treatctl: " << status.message() << "\n";
-      return kExitUsage;
+// Hands each decided finding (may be null) and its result to a run.
+using ResultSink =
+    std::function<void(const v1::Finding* finding, const v1::DecisionResult&)>;
+// Decides every finding of the input, in order, handing each result to the
+// sink; returns a non-OK status only when deciding as a whole failed (RPC).
+using DecideAll =
+    std::function<absl::Status(FindingInput& input, const ResultSink& sink)>;
+
+// The body of decide and policy eval: opens inputs and output, decides with
+// `decide_all`, writes results, checks the gate, prints the summary.
+int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
+                 const std::string& what, const DecideAll& decide_all,
+                 std::istream& in, std::ostream& out, std::ostream& err) {
+  FindingInput* input_ptr = nullptr;
+  Progress progress(&err, run.progress, absl::Milliseconds(250), [&] {
+    return input_ptr != nullptr ? input_ptr->fraction() : -1.0;
+  });
+  if (run.inventory.has_value()) run.input.inventory = &*run.inventory;
+  absl::StatusOr<std::unique_ptr<FindingInput>> input = FindingInput::Open(
+      flags.inputs, in, run.input,
+      [&progress](absl::string_view line) { progress.Log(line); });
+  if (!input.ok()) {
+    err << "treatctl: " << input.status().message() << "\n";
+    return kExitUsage;
+  }
+  input_ptr = input->get();
+  if (flags.annotate_sarif && (*input)->sarif_document().empty()) {
+    err << "treatctl: --annotate-sarif needs exactly one input, a SARIF "
+           "document\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<DecisionOutput>> output =
+      DecisionOutput::Open(run.output, &out);
+  if (!output.ok()) {
+    err << "treatctl: " << output.status().message() << "\n";
+    return kExitUsage;
+  }
+
+  const absl::Time gate_now = run.as_of.value_or(absl::Now());
+  RunSummary summary;
+  absl::Status write_status;
+  int64_t gate_errors = 0;
+  if ((*input)->total() >= 0) progress.SetTotal((*input)->total());
+  progress.Start();
+  auto sink = [&](const v1::Finding* finding,
+                  const v1::DecisionResult& result) {
+    if (write_status.ok()) write_status = (*output)->Write(finding, result);
+    bool tripped = false;
+    if (run.gate.has_value()) {
+      absl::StatusOr<bool> trips = run.gate->Trips(finding, result, gate_now);
+      // A condition that cannot be evaluated fails the gate: a CI gate
+      // fails closed.
+      tripped = !trips.ok() || *trips;
+      if (!trips.ok() && gate_errors++ < 5) {
+        progress.Log(
+            absl::StrCat(result.finding_id(), ": ", trips.status().message()));
+      }
     }
+    summary.Add(finding, result, tripped);
+    progress.Add(1);
+  };
+  const absl::Status status = decide_all(**input, sink);
+  progress.Finish();
+  if (!status.ok()) {
+    err << "treatctl: " << what
+        << " failed: " << absl::StatusCodeToString(status.code()) << ": "
+        << status.message() << "\n";
+    return kExitRpcFailure;
+  }
+  std::string note;
+  if (write_status.ok()) {
+    write_status = (*output)->Finish((*input)->sarif_document(), &note);
+  }
+  const FindingInputStats& stats = (*input)->stats();
+  if (stats.merged > 0) {
+    err << "dedup: " << stats.imported << " imported findings merged into "
+        << stats.imported - stats.merged << "\n";
+  }
+  if (run.inventory.has_value()) {
+    err << "inventory: " << stats.inventory_matched
+        << " findings matched an asset entry\n";
+  }
+  if (!note.empty()) err << note << "\n";
+  summary.Print(stats.unreadable, flags.fail_on, err);
+  if (!write_status.ok()) {
+    err << "treatctl: output: " << write_status.message() << "\n";
+    return kExitUsage;
+  }
+  if (summary.tripped() > 0) return kExitGateTripped;
+  return summary.failed() + stats.unreadable > 0 ? kExitFailures : kExitOk;
+}
+
+int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
+              std::ostream& out, std::ostream& err) {
+  PreparedRun run;
+  if (!PrepareRun(flags.decision, err_is_terminal, err, &run)) {
+    return kExitUsage;
   }
   ClientOptions options;
   options.use_tls = flags.tls;
@@ -142,58 +283,65 @@ int RunDecide(const DecideFlags& flags, std::istream& in, std::ostream& out,
     }
     options.tls_root_ca_pem = *std::move(ca);
   }
+  for (const auto& [path, pem, flag] :
+       {std::make_tuple(&flags.tls_cert_file, &options.tls_client_cert_pem,
+                        "--tls-cert"),
+        std::make_tuple(&flags.tls_key_file, &options.tls_client_key_pem,
+                        "--tls-key")}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> content = ReadFile(*path);
+    if (!content.ok()) {
+      err << "treatctl: " << flag << ": " << content.status().message() << "\n";
+      return kExitUsage;
+    }
+    *pem = *std::move(content);
+  }
+  options.tls_server_name = flags.tls_server_name;
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Create(flags.target, options);
   if (!client.ok()) {
     err << "treatctl: " << client.status().message() << "\n";
     return kExitUsage;
   }
-  absl::StatusOr<std::unique_ptr<Input>> input =
-      Input::Open(flags.decision.input, in);
-  if (!input.ok()) {
-    err << "treatctl: " << input.status().message() << "\n";
-    return kExitUsage;
-  }
-
   CallOptions call;
-  call.as_of = *as_of;
+  call.as_of = run.as_of;
   call.trace = flags.decision.trace;
   if (flags.timeout_seconds > 0) {
     call.deadline = absl::Now() + absl::Seconds(flags.timeout_seconds);
   }
-  FindingReader reader((*input)->stream(), (*input)->name());
-  ResultPrinter printer(*format, &out);
-  // The source runs on the client's writer thread while results print on
-  // this one; both may write to `err`.
-  absl::Mutex err_mu;
-  int64_t unreadable = 0;
-  auto next = [&](v1::Finding* finding) {
-    FindingReader::Record record;
-    while (reader.Next(&record)) {
-      if (record.status.ok()) {
-        *finding = std::move(record.finding);
-        return true;
+
+  auto decide_all = [&](FindingInput& input, const ResultSink& sink) {
+    // The findings sent and not yet answered, in order: the exporters and
+    // the gate read them with their results. The source runs on the
+    // client's writer thread, results arrive on this one.
+    // Their number is bounded by the stream's flow control: the server
+    // reads the next finding only after writing the previous answer.
+    absl::Mutex mu;
+    std::deque<v1::Finding> in_flight;
+    auto next = [&](v1::Finding* finding) {
+      if (!input.Next(finding)) return false;
+      absl::MutexLock lock(&mu);
+      in_flight.push_back(*finding);
+      return true;
+    };
+    v1::Finding current;
+    auto on_result = [&](const v1::DecisionResult& result, uint64_t) {
+      bool have = false;
+      {
+        absl::MutexLock lock(&mu);
+        if (!in_flight.empty()) {
+          current = std::move(in_flight.front());
+          in_flight.pop_front();
+          have = true;
+        }
       }
-      absl::MutexLock lock(&err_mu);
-      ++unreadable;
-      err << record.status.message() << "\n";
-    }
-    return false;
+      sink(have ? &current : nullptr, result);
+    };
+    return (*client)->StreamDecide(next, on_result, call);
   };
-  auto on_result = [&](const v1::DecisionResult& result, uint64_t) {
-    printer.Print(result);
-  };
-  absl::Status status = (*client)->StreamDecide(next, on_result, call);
-  out.flush();
-  absl::MutexLock lock(&err_mu);
-  if (!status.ok()) {
-    err << "treatctl: decide via " << flags.target
-        << " failed: " << absl::StatusCodeToString(status.code()) << ": "
-        << status.message() << "\n";
-    return kExitRpcFailure;
-  }
-  PrintSummary(printer, unreadable, err);
-  return printer.failed() + unreadable > 0 ? kExitFailures : kExitOk;
+  return RunDecisions(flags.decision, run,
+                      absl::StrCat("decide via ", flags.target), decide_all, in,
+                      out, err);
 }
 
 // Compiles the policy at `path`; on failure prints why and returns the exit
@@ -236,50 +384,40 @@ int RunPolicyValidate(const PolicyFlags& flags, std::ostream& out,
 }
 
 int RunPolicyEval(const PolicyFlags& policy_flags, const DecisionFlags& flags,
+                  const IntelFlags& intel, bool err_is_terminal,
                   std::istream& in, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<OutputFormat> format = ParseOutputFormat(flags.format);
-  absl::StatusOr<std::optional<absl::Time>> as_of = ParseAsOf(flags.as_of);
-  for (const absl::Status& status : {format.status(), as_of.status()}) {
-    if (!status.ok()) {
-      err << "treatctl: " << status.message() << "\n";
-      return kExitUsage;
-    }
-  }
-  absl::StatusOr<std::unique_ptr<Input>> input = Input::Open(flags.input, in);
-  if (!input.ok()) {
-    err << "treatctl: " << input.status().message() << "\n";
-    return kExitUsage;
-  }
+  PreparedRun run;
+  if (!PrepareRun(flags, err_is_terminal, err, &run)) return kExitUsage;
   int exit_code = kExitOk;
   // Issues (warnings) of a valid policy go to stderr here: stdout carries
   // only decisions.
   std::shared_ptr<const CompiledPolicy> policy =
       LoadPolicy(policy_flags.policy, err, err, &exit_code);
   if (policy == nullptr) return exit_code;
+  absl::StatusOr<std::shared_ptr<const DecisionPipeline>> pipeline =
+      MakeOfflinePipeline(policy, intel);
+  if (!pipeline.ok()) {
+    err << "treatctl: " << pipeline.status().message() << "\n";
+    return kExitUsage;
+  }
 
   EvalOptions options;
-  options.as_of = as_of->value_or(absl::Now());
+  options.as_of = run.as_of.value_or(absl::Now());
   options.trace = flags.trace;
-  FindingReader reader((*input)->stream(), (*input)->name());
-  ResultPrinter printer(*format, &out);
-  FindingReader::Record record;
-  v1::DecisionResult result;
-  int64_t unreadable = 0;
-  int index = 0;
-  while (reader.Next(&record)) {
-    if (!record.status.ok()) {
-      ++unreadable;
-      err << record.status.message() << "\n";
-      continue;
+  auto decide_all = [&](FindingInput& input, const ResultSink& sink) {
+    v1::Finding finding;
+    v1::DecisionResult result;
+    int index = 0;
+    while (input.Next(&finding)) {
+      result.Clear();
+      result.set_index(index++);
+      DecideOffline(**pipeline, finding, options, FindingLimits(), &result);
+      sink(&finding, result);
+      finding.Clear();
     }
-    result.Clear();
-    result.set_index(index++);
-    DecideOffline(*policy, record.finding, options, FindingLimits(), &result);
-    printer.Print(result);
-  }
-  out.flush();
-  PrintSummary(printer, unreadable, err);
-  return printer.failed() + unreadable > 0 ? kExitFailures : kExitOk;
+    return absl::OkStatus();
+  };
+  return RunDecisions(flags, run, "policy eval", decide_all, in, out, err);
 }
 
 int RunPolicyTest(const PolicyFlags& flags, std::ostream& out,
@@ -320,13 +458,43 @@ int RunPolicyTest(const PolicyFlags& flags, std::ostream& out,
 
 void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
   command
-      ->add_option("FILE", flags->input,
-                   "Findings: a JSON object, a JSON array or JSON Lines in "
-                   "the protobuf JSON mapping; - for stdin")
+      ->add_option("FILE", flags->inputs,
+                   "Inputs, - for stdin: findings (a JSON object, a JSON "
+                   "array or JSON Lines in the protobuf JSON mapping) or "
+                   "scanner documents (Trivy, Grype, SARIF, CycloneDX, "
+                   "OpenVEX)")
       ->capture_default_str();
-  command->add_option("--format", flags->format, "table or jsonl")
-      ->check(CLI::IsMember({"table", "jsonl"}))
+  command
+      ->add_option("--input-format", flags->input_format,
+                   "auto, json, jsonl, trivy, grype, sarif, cyclonedx or "
+                   "openvex (auto: detected per input from its content)")
       ->capture_default_str();
+  command
+      ->add_option("--output,--format", flags->output,
+                   "Output format: table, jsonl, csv, openvex or sarif "
+                   "(--format is the older name)")
+      ->capture_default_str();
+  command->add_option("-o,--output-file", flags->output_file,
+                      "Write the output to this file (default: stdout)");
+  command->add_option("--inventory", flags->inventory,
+                      "Asset inventory (YAML, or CSV when the name ends in "
+                      ".csv) applied to every finding");
+  command->add_flag("--no-dedup", flags->no_dedup,
+                    "Do not merge duplicate findings of scanner documents");
+  command->add_flag("--annotate-sarif", flags->annotate_sarif,
+                    "Write the SARIF input back with each decision in its "
+                    "result's properties (one SARIF input only)");
+  command->add_option(
+      "--fail-on", flags->fail_on,
+      "Exit 5 when any decision matches this condition, "
+      "e.g. 'decision.treatment == \"MITIGATE_THEN_REMEDIATE\"'");
+  CLI::Option* progress = command->add_flag(
+      "--progress", flags->progress,
+      "Show the progress line on stderr even when it is not a terminal");
+  command
+      ->add_flag("--no-progress", flags->no_progress,
+                 "Never show the progress line")
+      ->excludes(progress);
   command->add_option("--as-of", flags->as_of,
                       "Evaluation time, RFC 3339 (default: now)");
   command->add_flag("--trace", flags->trace,
@@ -337,6 +505,8 @@ void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
 
 int RunTreatctl(int argc, const char* const* argv, std::istream& in,
                 std::ostream& out, std::ostream& err) {
+  // The progress line is drawn only on a terminal, unless forced.
+  const bool err_is_terminal = &err == &std::cerr && isatty(STDERR_FILENO);
   CLI::App app("treatctl: decide how to treat security findings with treatd.",
                "treatctl");
   app.footer(kExitCodesHelp);
@@ -357,6 +527,13 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
                      "Use TLS, verifying the server with this PEM CA file");
   decide->add_option("--token", decide_flags.token, "Bearer token (needs TLS)")
       ->envname("TREATD_TOKEN");
+  decide->add_option("--tls-cert", decide_flags.tls_cert_file,
+                     "PEM client certificate for mTLS (with --tls-key)");
+  decide->add_option("--tls-key", decide_flags.tls_key_file,
+                     "PEM private key of --tls-cert");
+  decide->add_option("--tls-server-name", decide_flags.tls_server_name,
+                     "Verify the server certificate against this name "
+                     "instead of the --target host");
   decide
       ->add_option("--timeout", decide_flags.timeout_seconds,
                    "Give up after this many seconds (default: no limit)")
@@ -381,6 +558,10 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   eval->add_option("POLICY", policy_flags.policy, "Policy YAML file")
       ->required();
   AddDecisionFlags(eval, &eval_flags);
+  IntelFlags eval_intel;
+  AddIntelFlags(eval, &eval_intel);
+  PolicyDiffFlags diff_flags;
+  CLI::App* diff = AddPolicyDiffCommand(policy, &diff_flags);
 
   try {
     app.parse(argc, argv);
@@ -389,12 +570,16 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
     return code == 0 ? kExitOk : kExitUsage;
   }
 
-  if (decide->parsed()) return RunDecide(decide_flags, in, out, err);
+  if (decide->parsed()) {
+    return RunDecide(decide_flags, err_is_terminal, in, out, err);
+  }
   if (validate->parsed()) return RunPolicyValidate(policy_flags, out, err);
   if (test->parsed()) return RunPolicyTest(policy_flags, out, err);
   if (eval->parsed()) {
-    return RunPolicyEval(policy_flags, eval_flags, in, out, err);
+    return RunPolicyEval(policy_flags, eval_flags, eval_intel, err_is_terminal,
+                         in, out, err);
   }
+  if (diff->parsed()) return RunPolicyDiff(diff_flags, out, err);
   err << app.help();
   return kExitUsage;
 }

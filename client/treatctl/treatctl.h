@@ -22,6 +22,9 @@ enum TreatctlExitCode : int {
   kExitInvalidPolicy = 3,
   // The server is unreachable or the RPC failed.
   kExitRpcFailure = 4,
+  // --fail-on: at least one decision matched the condition (takes
+  // precedence over kExitFailures).
+  kExitGateTripped = 5,
 };
 
 // Runs treatctl with `argv`, reading "-" inputs from `in`, writing results

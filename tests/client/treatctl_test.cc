@@ -21,6 +21,7 @@
 #include "server/server.h"
 #include "tests/server/subprocess.h"
 #include "tests/server/test_policies.h"
+#include "treatd/v1/simulation.pb.h"
 
 namespace treatd {
 namespace {
@@ -222,6 +223,68 @@ TEST_F(TreatctlTest, PolicyEvalReadsAJsonArrayAndPrintsATable) {
   EXPECT_THAT(run.out, HasSubstr("TREATMENT"));
   EXPECT_THAT(run.out, HasSubstr("MITIGATE_THEN_REMEDIATE"));
   EXPECT_THAT(run.out, HasSubstr("a-2"));
+}
+
+TEST_F(TreatctlTest, PolicyEvalEnrichesFromTheFeeds) {
+  RunResult run = Treatctl(
+      {"policy", "eval", good_policy_, "-", "--format", "jsonl", "--kev",
+       absl::StrCat(TREATD_SOURCE_DIR,
+                    "/intel/known_exploited_vulnerabilities.json"),
+       "--epss",
+       absl::StrCat(TREATD_SOURCE_DIR, "/intel/epss_scores_sample.csv")},
+      R"({"id":"l","kind":"FINDING_KIND_VULNERABILITY","vulnerability":{"cveId":"CVE-2021-44228"}})");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  std::vector<v1::DecisionResult> results = ParseJsonl(run.out);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].decision().matched_rule(), "kev");
+  ASSERT_EQ(results[0].decision().intel().feed_versions_size(), 2);
+  EXPECT_EQ(results[0].decision().intel().feed_versions(0),
+            "CISA KEV 2025.08.25");
+}
+
+// The good policy with KEV findings remediated instead of mitigated first.
+std::string CandidatePolicy() {
+  std::string text = testing::kGoodPolicy;
+  const std::string from = "treatment: MITIGATE_THEN_REMEDIATE";
+  text.replace(text.find(from), from.size(), "treatment: REMEDIATE");
+  return text;
+}
+
+TEST_F(TreatctlTest, PolicyDiffComparesTwoFilesOffline) {
+  const std::string candidate = WriteTempFile("new.yaml", CandidatePolicy());
+  const std::string findings = WriteTempFile("diff.jsonl", kFindingsJsonl);
+  RunResult run = Treatctl({"policy", "diff", good_policy_, candidate, findings,
+                            "--as-of", "2026-01-01T00:00:00Z"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out,
+              HasSubstr("findings: 3  changed: 1  unchanged: 1  errors: 1"));
+  EXPECT_THAT(run.out,
+              HasSubstr("MITIGATE_THEN_REMEDIATE P1 -> REMEDIATE P1: 1"));
+  EXPECT_THAT(run.out, HasSubstr("kev-1: MITIGATE_THEN_REMEDIATE P1 (kev) -> "
+                                 "REMEDIATE P1 (kev)"));
+  EXPECT_THAT(run.out, HasSubstr("due within 3 days           1          1"));
+}
+
+TEST_F(TreatctlTest, PolicyDiffAgainstTheServersActivePolicy) {
+  const std::string address = StartServer();
+  const std::string candidate = WriteTempFile("new2.yaml", CandidatePolicy());
+  const std::string findings = WriteTempFile("diff2.jsonl", kFindingsJsonl);
+  RunResult run = Treatctl({"policy", "diff", "--target", address, candidate,
+                            findings, "--format", "json"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  v1::SimulationReport report;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(run.out, &report).ok())
+      << run.out;
+  EXPECT_EQ(report.findings(), 3);
+  EXPECT_EQ(report.changed(), 1);
+  EXPECT_EQ(report.errors(), 1);
+  ASSERT_EQ(report.moved_size(), 1);
+  EXPECT_EQ(report.moved(0).finding_id(), "kev-1");
+
+  RunResult broken = Treatctl(
+      {"policy", "diff", "--target", address, broken_policy_, findings});
+  EXPECT_EQ(broken.exit_code, 3);
 }
 
 TEST_F(TreatctlTest, DecideStreamsFindingsToTheServer) {

@@ -41,9 +41,9 @@ std::string AddressFromBanner(const std::string& banner) {
 
 TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
   const std::string policy = WriteTempFile("good.yaml", testing::kGoodPolicy);
-  auto process =
-      Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy",
-                         policy, "--shutdown-grace-seconds", "2"});
+  auto process = Subprocess::Start(
+      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy,
+       "--shutdown-grace-seconds", "2", "--kev", "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
@@ -76,8 +76,9 @@ TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
 TEST(TreatdProcessTest, ExitsWithThreeWhenThePolicyIsInvalid) {
   const std::string policy =
       WriteTempFile("broken.yaml", testing::kBrokenPolicy);
-  auto process = Subprocess::Start(
-      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy});
+  auto process =
+      Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy",
+                         policy, "--kev", "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);
   EXPECT_THAT(process->stderr_text(), HasSubstr("cannot load policy"));
@@ -95,7 +96,8 @@ TEST(TreatdProcessTest, ReadsOptionsFromAConfigFile) {
   const std::string config = WriteTempFile(
       "treatd.toml", absl::StrCat("listen = \"127.0.0.1:0\"\npolicy = \"",
                                   policy, "\"\nmax-batch = 7\n"));
-  auto process = Subprocess::Start({TREATD_BINARY, "--config", config});
+  auto process = Subprocess::Start(
+      {TREATD_BINARY, "--config", config, "--kev", "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
@@ -104,6 +106,63 @@ TEST(TreatdProcessTest, ReadsOptionsFromAConfigFile) {
   process->Signal(SIGINT);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 0);
   EXPECT_THAT(process->stderr_text(), HasSubstr(R"("max_batch":7)"));
+}
+
+// SIGHUP reloads (polling is off, so nothing else could have); a missing
+// feed file at start is a startup error like a bad policy.
+TEST(TreatdProcessTest, ReloadsOnSighup) {
+  const std::string policy = WriteTempFile("hup.yaml", testing::kGoodPolicy);
+  auto process = Subprocess::Start(
+      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy,
+       "--reload-poll-ms", "0", "--kev",
+       absl::StrCat(TREATD_SOURCE_DIR,
+                    "/intel/known_exploited_vulnerabilities.json"),
+       "--epss",
+       absl::StrCat(TREATD_SOURCE_DIR, "/intel/epss_scores_sample.csv"),
+       "--shutdown-grace-seconds", "1"});
+  ASSERT_NE(process, nullptr);
+  std::string banner;
+  ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
+      << process->stderr_text();
+  const std::string address = AddressFromBanner(banner);
+  auto channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = v1::TreatmentService::NewStub(channel);
+  auto version = [&stub] {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::GetPolicyResponse response;
+    grpc::Status status =
+        stub->GetPolicy(&context, v1::GetPolicyRequest(), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  };
+  EXPECT_EQ(version().policy().version(), "1.2");
+
+  std::string changed = testing::kGoodPolicy;
+  changed.replace(changed.find("version: \"1.2\""), 14, "version: \"1.3\"");
+  { std::ofstream(policy) << changed; }
+  process->Signal(SIGHUP);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (version().policy().version() != "1.3" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const v1::GetPolicyResponse after = version();
+  EXPECT_EQ(after.policy().version(), "1.3");
+  EXPECT_EQ(after.last_reload().trigger(), "sighup");
+
+  process->Signal(SIGTERM);
+  EXPECT_EQ(process->Wait(absl::Seconds(20)), 0);
+}
+
+TEST(TreatdProcessTest, ExitsWithThreeWhenAFeedCannotBeLoaded) {
+  const std::string policy = WriteTempFile("feed.yaml", testing::kGoodPolicy);
+  auto process = Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0",
+                                    "--policy", policy, "--kev",
+                                    "/nonexistent/kev.json", "--epss", ""});
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);
+  EXPECT_THAT(process->stderr_text(), HasSubstr("/nonexistent/kev.json"));
 }
 
 }  // namespace

@@ -875,7 +875,28 @@ class Checker {
   bool failed_ = false;
 };
 
+// Gives every field node the environment's typed accessors for its path,
+// when it knows at least one of them.
+void ResolveAccessors(const Env& env, Node& node) {
+  if ((node.op == Op::kField || node.op == Op::kHas) && !node.path.empty()) {
+    std::vector<FieldAccessor> hops;
+    bool known = false;
+    for (const FieldDescriptor* field : node.path) {
+      hops.push_back(env.AccessorFor(field));
+      const FieldAccessor& a = hops.back();
+      known = known || a.message != nullptr || a.scalar != nullptr ||
+              a.enum_number != nullptr || a.has != nullptr;
+    }
+    if (known) node.accessors = std::move(hops);
+  }
+  for (auto& kid : node.kids) ResolveAccessors(env, *kid);
+}
+
 }  // namespace
+
+FieldAccessor Env::AccessorFor(const FieldDescriptor* /*field*/) const {
+  return FieldAccessor();
+}
 
 absl::StatusOr<CheckedProgram> CheckAndPlan(const Expr& expr,
                                             absl::string_view source, Env& env,
@@ -900,6 +921,7 @@ absl::StatusOr<CheckedProgram> CheckAndPlan(const Expr& expr,
     }
     return absl::InvalidArgumentError(message);
   }
+  ResolveAccessors(env, *root);
   CheckedProgram out;
   out.type = type;
   out.program = std::make_unique<Program>(std::string(source), std::move(root),

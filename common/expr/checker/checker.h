@@ -52,6 +52,10 @@ class Env {
   // checker then reports it).
   virtual MapGetter MapGetterFor(
       const google::protobuf::FieldDescriptor* field) const = 0;
+  // Typed accessors of `field` for generated message classes, which
+  // programs use instead of protobuf Reflection. The default knows none.
+  virtual FieldAccessor AccessorFor(
+      const google::protobuf::FieldDescriptor* field) const;
 };
 
 struct CheckedProgram {

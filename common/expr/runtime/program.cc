@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,8 +32,26 @@ void ReadSecondsNanos(const Message& m, int64_t* seconds, int32_t* nanos) {
   *nanos = r->GetInt32(m, d->field(1));
 }
 
-Value ReadField(const Message& m, const FieldDescriptor* field) {
-  const Reflection* r = m.GetReflection();
+// The reflection of `node.path[hop]`'s message `m`: cached when the type
+// has generated code.
+const Reflection* ReflectionAt(const Node& node, size_t hop, const Message& m) {
+  return node.reflections.empty() ? m.GetReflection() : node.reflections[hop];
+}
+
+// The typed accessor of `node.path[hop]`, or null.
+const FieldAccessor* AccessorAt(const Node& node, size_t hop) {
+  return node.accessors.empty() ? nullptr : &node.accessors[hop];
+}
+
+Value ReadField(const Node& node, const Message& m) {
+  const FieldDescriptor* field = node.path.back();
+  if (const FieldAccessor* a = AccessorAt(node, node.path.size() - 1)) {
+    if (a->scalar != nullptr) return a->scalar(m);
+    if (a->enum_number != nullptr) {
+      return Value::Enum(a->enum_number(m), node.enum_type);
+    }
+  }
+  const Reflection* r = ReflectionAt(node, node.path.size() - 1, m);
   if (field->is_repeated()) return Value::RepeatedField(&m, field);
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_BOOL:
@@ -50,7 +69,7 @@ Value ReadField(const Message& m, const FieldDescriptor* field) {
     case FieldDescriptor::CPPTYPE_DOUBLE:
       return Value::Double(r->GetDouble(m, field));
     case FieldDescriptor::CPPTYPE_ENUM:
-      return Value::Enum(r->GetEnumValue(m, field), field->enum_type());
+      return Value::Enum(r->GetEnumValue(m, field), node.enum_type);
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string scratch;
       const std::string& s = r->GetStringReference(m, field, &scratch);
@@ -60,7 +79,10 @@ Value ReadField(const Message& m, const FieldDescriptor* field) {
       return Value::String(s);
     }
     case FieldDescriptor::CPPTYPE_MESSAGE: {
-      const Message& sub = r->GetMessage(m, field);
+      const FieldAccessor* a = AccessorAt(node, node.path.size() - 1);
+      const Message& sub = a != nullptr && a->message != nullptr
+                               ? a->message(m)
+                               : r->GetMessage(m, field);
       const auto* type = field->message_type();
       // descriptor() runs a once-check on every call; this path is hot.
       static const auto* const kTimestamp =
@@ -70,7 +92,18 @@ Value ReadField(const Message& m, const FieldDescriptor* field) {
       if (type == kTimestamp || type == kDuration) {
         int64_t seconds = 0;
         int32_t nanos = 0;
-        ReadSecondsNanos(sub, &seconds, &nanos);
+        if (node.reflections.empty()) {
+          ReadSecondsNanos(sub, &seconds, &nanos);
+        } else if (type == kTimestamp) {
+          // A generated parent holds the generated well-known type.
+          const auto& t = static_cast<const google::protobuf::Timestamp&>(sub);
+          seconds = t.seconds();
+          nanos = t.nanos();
+        } else {
+          const auto& t = static_cast<const google::protobuf::Duration&>(sub);
+          seconds = t.seconds();
+          nanos = t.nanos();
+        }
         const absl::Duration d =
             absl::Seconds(seconds) + absl::Nanoseconds(nanos);
         if (type == kDuration) {
@@ -97,9 +130,31 @@ const Message* WalkToParent(const Node& node, Frame& frame, Value* error) {
     m = base.message();
   }
   for (size_t i = 0; i + 1 < node.path.size(); ++i) {
-    m = &m->GetReflection()->GetMessage(*m, node.path[i]);
+    const FieldAccessor* a = AccessorAt(node, i);
+    m = a != nullptr && a->message != nullptr
+            ? &a->message(*m)
+            : &ReflectionAt(node, i, *m)->GetMessage(*m, node.path[i]);
   }
   return m;
+}
+
+void PrepareNode(Node& node) {
+  if ((node.op == Op::kField || node.op == Op::kHas) && !node.path.empty()) {
+    auto* factory = google::protobuf::MessageFactory::generated_factory();
+    for (const FieldDescriptor* field : node.path) {
+      const Message* prototype =
+          factory->GetPrototype(field->containing_type());
+      if (prototype == nullptr) {
+        node.reflections.clear();
+        break;
+      }
+      node.reflections.push_back(prototype->GetReflection());
+    }
+    if (node.path.back()->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+      node.enum_type = node.path.back()->enum_type();
+    }
+  }
+  for (auto& kid : node.kids) PrepareNode(*kid);
 }
 
 bool Equal(const Value& a, const Value& b) {
@@ -361,14 +416,17 @@ Value EvaluateNode(const Node& node, Frame& frame) {
       if (node.map_getter != nullptr) {
         return Value::Map(node.map_getter(*parent));
       }
-      return ReadField(*parent, node.path.back());
+      return ReadField(node, *parent);
     }
     case Op::kHas: {
       Value error;
       const Message* parent = WalkToParent(node, frame, &error);
       if (parent == nullptr) return error;
+      const FieldAccessor* a = AccessorAt(node, node.path.size() - 1);
+      if (a != nullptr && a->has != nullptr)
+        return Value::Bool(a->has(*parent));
       const FieldDescriptor* field = node.path.back();
-      const Reflection* r = parent->GetReflection();
+      const Reflection* r = ReflectionAt(node, node.path.size() - 1, *parent);
       // For proto3 scalars without presence HasField() means "not the
       // default value", which is exactly the documented has() semantics.
       return Value::Bool(field->is_repeated() ? r->FieldSize(*parent, field) > 0
@@ -571,13 +629,22 @@ Value EvaluateNode(const Node& node, Frame& frame) {
   return Value::Error("unknown operation");
 }
 
+Program::Program(std::string source, std::unique_ptr<Node> root,
+                 std::vector<int> slot_refs)
+    : source_(std::move(source)),
+      root_(std::move(root)),
+      slot_refs_(std::move(slot_refs)) {
+  PrepareNode(*root_);
+}
+
 Value Program::Evaluate(Frame& frame) const {
   return EvaluateNode(*root_, frame);
 }
 
 namespace {
 
-void CollectConjuncts(const Node& node, std::vector<const Node*>* out) {
+void CollectConjuncts(const Node& node,
+                      absl::InlinedVector<const Node*, 8>* out) {
   if (node.op == Op::kAnd) {
     CollectConjuncts(*node.kids[0], out);
     CollectConjuncts(*node.kids[1], out);
@@ -587,22 +654,26 @@ void CollectConjuncts(const Node& node, std::vector<const Node*>* out) {
 }
 
 // Long lists or messages would drown the sentence; the start is enough.
-std::string Shorten(std::string s) {
+void AppendShortened(const Value& v, std::string* out) {
   constexpr size_t kMax = 160;
-  if (s.size() > kMax) {
-    s.resize(kMax);
-    s.append("...");
+  const size_t start = out->size();
+  AppendValue(v, /*quote_strings=*/true, out);
+  if (out->size() - start > kMax) {
+    out->resize(start + kMax);
+    out->append("...");
   }
-  return s;
 }
 
 }  // namespace
 
 std::string Program::ExplainNotTrue(Frame& frame) const {
-  std::vector<const Node*> conjuncts;
+  absl::InlinedVector<const Node*, 8> conjuncts;
   CollectConjuncts(*root_, &conjuncts);
-  const Node* culprit = root_.get();
-  Value culprit_value = EvaluateNode(*root_, frame);
+  // The first conjunct that is not true is the culprit. Only when there is
+  // none (which a root that is not true rules out) is it the whole
+  // expression.
+  const Node* culprit = nullptr;
+  Value culprit_value;
   for (const Node* c : conjuncts) {
     Value v = EvaluateNode(*c, frame);
     if (v.is_error() || !v.bool_value()) {
@@ -611,26 +682,33 @@ std::string Program::ExplainNotTrue(Frame& frame) const {
       break;
     }
   }
+  if (culprit == nullptr) {
+    culprit = root_.get();
+    culprit_value = EvaluateNode(*root_, frame);
+  }
   std::string out = absl::StrCat("`", Text(*culprit), "`");
   if (culprit_value.is_error()) {
     absl::StrAppend(&out, " failed: ", culprit_value.error());
   } else {
-    absl::StrAppend(&out, " is ", ValueToString(culprit_value, true));
+    out.append(" is ");
+    AppendValue(culprit_value, /*quote_strings=*/true, &out);
   }
   // Operands that are not literals show what the finding held.
-  std::vector<std::string> details;
+  bool first = true;
   const bool is_macro = culprit->op == Op::kExists || culprit->op == Op::kAll;
   for (size_t i = 0; i < culprit->kids.size(); ++i) {
     const Node& kid = *culprit->kids[i];
     if (kid.op == Op::kConst || (is_macro && i > 0)) continue;
     Value v = EvaluateNode(kid, frame);
-    details.push_back(absl::StrCat(
-        Text(kid),
-        v.is_error() ? absl::StrCat(" failed: ", v.error())
-                     : absl::StrCat(" is ", Shorten(ValueToString(v, true)))));
+    absl::StrAppend(&out, first ? ": " : ", ", Text(kid));
+    first = false;
+    if (v.is_error()) {
+      absl::StrAppend(&out, " failed: ", v.error());
+    } else {
+      out.append(" is ");
+      AppendShortened(v, &out);
+    }
   }
-  if (!details.empty())
-    absl::StrAppend(&out, ": ", absl::StrJoin(details, ", "));
   return out;
 }
 

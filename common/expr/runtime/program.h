@@ -81,6 +81,24 @@ class Frame {
   std::forward_list<std::vector<Value>> value_scratch_;
 };
 
+// Typed reads of one field of a generated message class, bypassing
+// protobuf Reflection (which looks the field's offset up on every read).
+// The environment that knows the generated classes supplies them (see
+// Env::AccessorFor); a null member means "use Reflection". Each function
+// receives a message of the field's containing type.
+struct FieldAccessor {
+  // Singular message field: the sub-message, or its default instance when
+  // unset.
+  const google::protobuf::Message& (*message)(
+      const google::protobuf::Message&) = nullptr;
+  // Singular bool, integer, floating point or string field: its value.
+  Value (*scalar)(const google::protobuf::Message&) = nullptr;
+  // Singular enum field: its number.
+  int (*enum_number)(const google::protobuf::Message&) = nullptr;
+  // Message field or field with explicit presence: whether it is set.
+  bool (*has)(const google::protobuf::Message&) = nullptr;
+};
+
 // Operations of evaluation nodes.
 enum class Op : uint8_t {
   kConst,  // constant
@@ -139,6 +157,19 @@ struct Node {
   Value constant;
   // kField / kHas: message fields to walk, then the field to read.
   std::vector<const google::protobuf::FieldDescriptor*> path;
+  // kField / kHas: the reflection of the message each hop of `path` reads
+  // from, resolved when the Program is built so that evaluation skips the
+  // virtual GetReflection() and its descriptor once-check on every hop.
+  // Empty when a type on the path has no generated code (evaluation then
+  // asks the message).
+  std::vector<const google::protobuf::Reflection*> reflections;
+  // kField / kHas: typed accessors for each hop of `path`, set by the
+  // checker from its environment. Empty when none is known; a hop whose
+  // accessor lacks the needed member falls back to `reflections`.
+  std::vector<FieldAccessor> accessors;
+  // kField reading an enum: the enum type, resolved once for the same
+  // reason.
+  const google::protobuf::EnumDescriptor* enum_type = nullptr;
   // kField reading a map field: how to reach the map of the generated
   // message (protobuf reflection offers no const map lookup).
   const StringMap* (*map_getter)(const google::protobuf::Message&) = nullptr;
@@ -151,11 +182,10 @@ struct Node {
 
 class Program {
  public:
+  // Takes the checked tree and resolves its per-node caches (reflections
+  // of field paths).
   Program(std::string source, std::unique_ptr<Node> root,
-          std::vector<int> slot_refs)
-      : source_(std::move(source)),
-        root_(std::move(root)),
-        slot_refs_(std::move(slot_refs)) {}
+          std::vector<int> slot_refs);
 
   // Evaluates the program. Returns its value, or an error Value (index out
   // of range, missing key, division by zero, ...); never crashes.

@@ -40,21 +40,23 @@ Value Value::RepeatedField(const google::protobuf::Message* m,
   v.repeated_ = true;
   v.p_ = m;
   v.q_ = field;
+  // Looked up once per list rather than once per element.
+  v.n_ = reinterpret_cast<uintptr_t>(m->GetReflection());
   return v;
 }
 
 size_t Value::ListSize() const {
   if (!repeated_) return n_;
-  const auto* m = message();
-  return static_cast<size_t>(m->GetReflection()->FieldSize(
-      *m, static_cast<const FieldDescriptor*>(q_)));
+  const auto* r = reinterpret_cast<const Reflection*>(n_);
+  return static_cast<size_t>(
+      r->FieldSize(*message(), static_cast<const FieldDescriptor*>(q_)));
 }
 
 Value Value::ListElement(size_t i) const {
   if (!repeated_) return static_cast<const Value*>(p_)[i];
   const auto* m = message();
   const auto* field = static_cast<const FieldDescriptor*>(q_);
-  const Reflection* r = m->GetReflection();
+  const auto* r = reinterpret_cast<const Reflection*>(n_);
   const int index = static_cast<int>(i);
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_BOOL:
@@ -148,8 +150,76 @@ std::string RenderDuration(absl::Duration d) {
   return absl::StrCat(absl::FDivDuration(d, absl::Seconds(1)), "s");
 }
 
+namespace {
+
+// Writes `value` as exactly `width` decimal digits ending before `end`.
+void PutDigits(uint32_t value, int width, char* end) {
+  for (int i = 0; i < width; ++i) {
+    *--end = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+}  // namespace
+
+void AppendTimestamp(absl::Time t, std::string* out) {
+  // Years 1000..9999 have the same four-digit form in every formatter;
+  // decisions format several timestamps each, so they skip cctz's general
+  // (and much slower) formatter.
+  constexpr int64_t kYear1000 = -30610224000;   // 1000-01-01T00:00:00Z
+  constexpr int64_t kYear10000 = 253402300800;  // 10000-01-01T00:00:00Z
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  if (t == absl::InfiniteFuture() || t == absl::InfinitePast() ||
+      seconds < kYear1000 || seconds >= kYear10000) {
+    out->append(
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone()));
+    return;
+  }
+  const int64_t nanos =
+      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds));
+  int64_t days = seconds / 86400;
+  int64_t second_of_day = seconds % 86400;
+  if (second_of_day < 0) {
+    second_of_day += 86400;
+    --days;
+  }
+  // Civil date from a day count, computed in 400-year eras that start on
+  // March 1st so that the leap day ends each year.
+  const int64_t z = days + 719468;  // Days from 0000-03-01.
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t day_of_era = z - era * 146097;
+  const int64_t year_of_era = (day_of_era - day_of_era / 1460 +
+                               day_of_era / 36524 - day_of_era / 146096) /
+                              365;
+  const int64_t day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t month_index = (5 * day_of_year + 2) / 153;  // 0 = March.
+  const int64_t day = day_of_year - (153 * month_index + 2) / 5 + 1;
+  const int64_t month = month_index < 10 ? month_index + 3 : month_index - 9;
+  const int64_t year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
+
+  char buf[32] = "0000-00-00T00:00:00";
+  PutDigits(static_cast<uint32_t>(year), 4, buf + 4);
+  PutDigits(static_cast<uint32_t>(month), 2, buf + 7);
+  PutDigits(static_cast<uint32_t>(day), 2, buf + 10);
+  PutDigits(static_cast<uint32_t>(second_of_day / 3600), 2, buf + 13);
+  PutDigits(static_cast<uint32_t>(second_of_day / 60 % 60), 2, buf + 16);
+  PutDigits(static_cast<uint32_t>(second_of_day % 60), 2, buf + 19);
+  size_t size = 19;
+  if (nanos != 0) {
+    buf[size++] = '.';
+    PutDigits(static_cast<uint32_t>(nanos), 9, buf + size + 9);
+    size += 9;
+    while (buf[size - 1] == '0') --size;
+  }
+  buf[size++] = 'Z';
+  out->append(buf, size);
+}
+
 std::string RenderTimestamp(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+  std::string out;
+  AppendTimestamp(t, &out);
+  return out;
 }
 
 namespace {
@@ -212,7 +282,7 @@ void AppendValue(const Value& v, bool quote_strings, std::string* out) {
       out->append(RenderDuration(v.duration_value()));
       return;
     case ValueKind::kTimestamp:
-      out->append(RenderTimestamp(v.timestamp_value()));
+      AppendTimestamp(v.timestamp_value(), out);
       return;
     case ValueKind::kEnum: {
       absl::string_view name = EnumShortName(v.enum_type(), v.enum_number());

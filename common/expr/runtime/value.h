@@ -135,8 +135,9 @@ class Value {
   explicit Value(ValueKind kind) : kind_(kind) {}
 
   ValueKind kind_ = ValueKind::kError;
-  // kList: true when the list is a repeated field (p_ = message, q_ = field)
-  // rather than an array (p_ = items, n_ = size).
+  // kList: true when the list is a repeated field (p_ = message, q_ = field,
+  // n_ = the message's Reflection) rather than an array (p_ = items, n_ =
+  // size).
   bool repeated_ = false;
   // Nanoseconds of durations and timestamps; enum numbers.
   int32_t aux_ = 0;
@@ -167,6 +168,8 @@ std::string RenderDuration(absl::Duration d);
 
 // RFC 3339 in UTC with a "Z" suffix and only the fraction digits needed.
 std::string RenderTimestamp(absl::Time t);
+// RenderTimestamp() appended to `*out`, without a temporary string.
+void AppendTimestamp(absl::Time t, std::string* out);
 
 // Appends the text form used by templates: strings as-is, numbers in
 // shortest round-trip form, enums by short value name, timestamps in RFC

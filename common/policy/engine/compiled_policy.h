@@ -34,6 +34,13 @@ struct EvalOptions {
   // When true, Decision.trace lists every rule tried and why it did or did
   // not match.
   bool trace = false;
+  // The threat-intel context the policy reads as `intel.stale`,
+  // `intel.kev_age` and `intel.epss_age`, set by whoever enriched the
+  // finding (intel::EnrichFinding's freshness report). The defaults mean
+  // "no feeds": not stale, ages zero.
+  bool intel_stale = false;
+  absl::Duration intel_kev_age = absl::ZeroDuration();
+  absl::Duration intel_epss_age = absl::ZeroDuration();
 };
 
 class CompiledPolicyImpl;  // Defined in compiled_policy.cc.

@@ -28,6 +28,11 @@ struct CompiledPriority {
   std::optional<absl::Duration> mitigate_within;
   std::optional<absl::Duration> remediate_within;
   std::optional<absl::Duration> review_within;
+  // The durations above in their text form ("24h"), rendered once for the
+  // deadline sources of every decision.
+  std::string mitigate_text;
+  std::string remediate_text;
+  std::string review_text;
 };
 
 struct CompiledTable {
@@ -49,6 +54,24 @@ struct CompiledTable {
   std::vector<Input> inputs;
   std::vector<Row> rows;
   std::string default_outcome;  // Empty: no default.
+
+  // A dense index that replaces the row scan when the combinations of the
+  // values the rows name are few: input c's value is coded as its position
+  // in `keys[c]` (the distinct values column c names), or keys[c].size()
+  // for any other value, and `first_row[sum of code * stride]` is the first
+  // row that matches the combination (-1: none). Empty when not built.
+  struct Column {
+    std::vector<expr::Value> keys;  // Views into the rows' cells.
+    size_t stride = 0;
+  };
+  std::vector<Column> columns;
+  std::vector<int> first_row;
+
+  // Builds `columns` and `first_row` once the rows are final (they must not
+  // move afterwards). Leaves them empty when the table is too large.
+  void BuildIndex();
+  // The first row matching `inputs` (one value per input), or -1.
+  int FindRow(const expr::Value* inputs) const;
 };
 
 struct CompiledAction {
@@ -83,12 +106,15 @@ struct CompiledException {
 
 // A named value computed lazily, at most once per evaluation.
 struct Slot {
-  enum class Kind { kLet, kTable, kRiskInherent, kRiskResidual };
+  enum class Kind { kLet, kTable, kRiskInherent, kRiskResidual, kIntel };
+  // kIntel: which EvalOptions value the slot reads.
+  enum class IntelValue { kStale, kKevAge, kEpssAge };
   Kind kind = Kind::kLet;
   std::string name;  // "exploited", "tables.ssvc", "risk.inherent".
   // kLet and risk slots; null for an absent risk expression.
   std::unique_ptr<expr::Program> program;
-  int table = -1;  // kTable.
+  int table = -1;                         // kTable.
+  IntelValue intel = IntelValue::kStale;  // kIntel.
 };
 
 class CompiledPolicyImpl {

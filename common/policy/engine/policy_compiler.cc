@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "common/expr/checker/checker.h"
 #include "common/expr/parser/parser.h"
+#include "common/policy/engine/finding_accessors.h"
 #include "google/protobuf/util/time_util.h"
 #include "treatd/v1/finding.pb.h"
 
@@ -150,6 +151,7 @@ class PolicyCompiler : public expr::Env {
       NoteRef(slot);
       return Binding{Binding::Kind::kSlot, slot, Type::Of(ValueKind::kDouble)};
     }
+    if (absl::StartsWith(name, "intel.")) return LookUpIntel(name);
     auto it = lets_.find(std::string(name));
     if (it == lets_.end()) return absl::NotFoundError(name);
     LetInfo& let = it->second;
@@ -162,7 +164,7 @@ class PolicyCompiler : public expr::Env {
   }
 
   bool IsNamespace(absl::string_view name) const override {
-    return name == "tables" || name == "risk";
+    return name == "tables" || name == "risk" || name == "intel";
   }
 
   expr::MapGetter MapGetterFor(const FieldDescriptor* field) const override {
@@ -173,6 +175,10 @@ class PolicyCompiler : public expr::Env {
       return &AssetLabels;
     }
     return nullptr;
+  }
+
+  expr::FieldAccessor AccessorFor(const FieldDescriptor* field) const override {
+    return FindingFieldAccessor(field);
   }
 
  private:
@@ -294,6 +300,12 @@ class PolicyCompiler : public expr::Env {
       cp.review_within =
           PositiveDuration(p.has_review_within(), p.review_within(),
                            path + ".review_within", p.name());
+      if (cp.mitigate_within)
+        cp.mitigate_text = expr::RenderDuration(*cp.mitigate_within);
+      if (cp.remediate_within)
+        cp.remediate_text = expr::RenderDuration(*cp.remediate_within);
+      if (cp.review_within)
+        cp.review_text = expr::RenderDuration(*cp.review_within);
       out_->priorities.push_back(std::move(cp));
     }
   }
@@ -309,9 +321,10 @@ class PolicyCompiler : public expr::Env {
       if (!IsIdentifier(name) || name == "now" || IsNamespace(name) ||
           v1::Finding::descriptor()->FindFieldByName(name) != nullptr) {
         Error(path, name,
-              absl::StrCat("let name '", name,
-                           "' must be an identifier and not `now`, `tables`, "
-                           "`risk` or a field of Finding"));
+              absl::StrCat(
+                  "let name '", name,
+                  "' must be an identifier and not `now`, `tables`, `intel`, "
+                  "`risk` or a field of Finding"));
         continue;
       }
       LetInfo info;
@@ -338,6 +351,38 @@ class PolicyCompiler : public expr::Env {
     }
     out_->inherent_slot = AddSlot(Slot::Kind::kRiskInherent, "risk.inherent");
     out_->residual_slot = AddSlot(Slot::Kind::kRiskResidual, "risk.residual");
+  }
+
+  // intel.stale (bool), intel.kev_age and intel.epss_age (durations): read
+  // from EvalOptions. A slot is added on first use only, so policies that
+  // never look at intel pay nothing for it.
+  absl::StatusOr<Binding> LookUpIntel(absl::string_view name) {
+    struct Known {
+      absl::string_view name;
+      Slot::IntelValue value;
+      ValueKind kind;
+    };
+    static constexpr Known kKnown[] = {
+        {"intel.stale", Slot::IntelValue::kStale, ValueKind::kBool},
+        {"intel.kev_age", Slot::IntelValue::kKevAge, ValueKind::kDuration},
+        {"intel.epss_age", Slot::IntelValue::kEpssAge, ValueKind::kDuration},
+    };
+    for (const Known& known : kKnown) {
+      if (known.name != name) continue;
+      for (size_t i = 0; i < out_->slots.size(); ++i) {
+        if (out_->slots[i].kind == Slot::Kind::kIntel &&
+            out_->slots[i].intel == known.value) {
+          return Binding{Binding::Kind::kSlot, static_cast<int>(i),
+                         Type::Of(known.kind)};
+        }
+      }
+      const int slot = AddSlot(Slot::Kind::kIntel, std::string(name));
+      out_->slots[slot].intel = known.value;
+      return Binding{Binding::Kind::kSlot, slot, Type::Of(known.kind)};
+    }
+    return absl::NotFoundError(
+        absl::StrCat("unknown intel value '", name.substr(6),
+                     "'; use intel.stale, intel.kev_age or intel.epss_age"));
   }
 
   int AddSlot(Slot::Kind kind, std::string name) {
@@ -574,6 +619,7 @@ class PolicyCompiler : public expr::Env {
       if (inputs_ok && ct.default_outcome.empty() && t.rows_size() > 0) {
         CheckCoverage(ct, path);
       }
+      if (inputs_ok) ct.BuildIndex();
       out_->tables.push_back(std::move(ct));
       out_->table_slots.push_back(slot);
       if (slot >= 0)

@@ -49,15 +49,19 @@ absl::StatusOr<TextTemplate> TextTemplate::Compile(
 
 std::string TextTemplate::Render(expr::Frame& frame) const {
   std::string out;
+  RenderTo(frame, &out);
+  return out;
+}
+
+void TextTemplate::RenderTo(expr::Frame& frame, std::string* out) const {
   for (const Part& part : parts_) {
     if (part.program == nullptr) {
-      out.append(part.literal);
+      out->append(part.literal);
     } else {
       expr::AppendValue(part.program->Evaluate(frame), /*quote_strings=*/false,
-                        &out);
+                        out);
     }
   }
-  return out;
 }
 
 }  // namespace treatd

@@ -36,6 +36,8 @@ class TextTemplate {
   // Renders the text: values in their text form, a failing placeholder as
   // "?" (a reason with one unknown fact is still worth reading).
   std::string Render(expr::Frame& frame) const;
+  // Render() appended to `*out`, which keeps its capacity across calls.
+  void RenderTo(expr::Frame& frame, std::string* out) const;
 
  private:
   struct Part {

@@ -239,5 +239,28 @@ TEST(EvaluatorTest, RendersValuesForTemplates) {
   EXPECT_EQ(Eval("package.fixed_versions", f), "[\"5.6.2\", \"5.4.6\"]");
 }
 
+TEST(EvaluatorTest, RendersTimestampsLikeAbslFormatTime) {
+  const auto expected = [](absl::Time t) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+  };
+  // Leap days, century rules, negative epoch offsets, fractions, and the
+  // years outside 1000..9999 that take the general path.
+  for (absl::Time t :
+       {absl::UnixEpoch(), absl::FromUnixSeconds(951782400),  // 2000-02-29
+        absl::FromUnixSeconds(4107542400),                    // 2100-03-01
+        absl::FromUnixSeconds(-1) + absl::Milliseconds(250),
+        absl::FromUnixSeconds(-30610224000),  // 1000-01-01
+        absl::FromUnixSeconds(-30610224001),
+        absl::FromUnixSeconds(253402300799) + absl::Nanoseconds(1),
+        absl::FromUnixSeconds(253402300800)}) {
+    EXPECT_EQ(RenderTimestamp(t), expected(t));
+  }
+  // One instant a little over every 3 days for 200 years around the epoch.
+  for (int64_t s = -3155760000; s < 3155760000; s += 263111) {
+    const absl::Time t = absl::FromUnixSeconds(s) + absl::Microseconds(s % 7);
+    ASSERT_EQ(RenderTimestamp(t), expected(t));
+  }
+}
+
 }  // namespace
 }  // namespace treatd::expr

@@ -1,5 +1,6 @@
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -8,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "treatd/v1/decision.pb.h"
 #include "treatd/v1/finding.pb.h"
+#include "xxhash.h"
 
 namespace treatd {
 namespace {
@@ -368,6 +370,89 @@ default: {treatment: REMEDIATE, priority: P1}
   EXPECT_EQ(status.message(),
             "table kev: no row matches (listed=false) and the table has no "
             "default");
+}
+
+TEST(DecideTest, DecisionIdIsXxh3OfDigestAsOfAndSerializedFinding) {
+  const v1::Finding f = Finding(kLog4Shell);
+  std::string bytes;
+  ASSERT_TRUE(f.SerializeToString(&bytes));  // No map entries: stable.
+  const std::string input = absl::StrCat(Policy()->ref().digest(), "\n",
+                                         "2026-12-01T00:00:00Z\n", bytes);
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical,
+                           XXH3_128bits(input.data(), input.size()));
+  EXPECT_EQ(Decide(f).decision_id(),
+            absl::BytesToHexString(absl::string_view(
+                reinterpret_cast<const char*>(canonical.digest), 16)));
+}
+
+TEST(DecideTest, ReusedDecisionEqualsAFreshOne) {
+  EvalOptions options;
+  options.as_of = kAsOf;
+  options.trace = true;
+  v1::Decision reused;
+  for (absl::string_view text : {kLog4Shell, absl::string_view(), kLog4Shell}) {
+    const v1::Finding f = Finding(text);
+    ASSERT_TRUE(Policy()->Evaluate(f, options, &reused).ok());
+    EXPECT_EQ(reused.SerializeAsString(), Decide(f, true).SerializeAsString());
+  }
+}
+
+TEST(DecideTest, TableTakesTheFirstRowThatMatchesWithWildcards) {
+  auto policy = CompiledPolicy::Compile(R"(name: t
+priorities: [{name: P1, remediate_within: 1d}]
+let:
+  exposure: 'asset.exposure == "INTERNET" ? "internet" : asset.id'
+tables:
+  - name: t
+    inputs:
+      - {name: listed, expr: vulnerability.kev.listed}
+      - {name: exposure, expr: exposure}
+      - {name: severity, expr: severity}
+    default: none
+    rows:
+      - {when: ["yes", internet, "*"], then: r0}
+      - {when: ["*", lab, CRITICAL], then: r1}
+      - {when: ["no", "*", "*"], then: r2}
+      - {when: ["*", "*", HIGH], then: r3}
+default: {treatment: REMEDIATE, priority: P1}
+)",
+                                        "t.yaml");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  struct Case {
+    bool listed;
+    const char* asset;
+    v1::Severity severity;
+    int row;
+  } cases[] = {
+      {true, "", v1::SEVERITY_LOW, -1},  // "" names no row: the default.
+      {true, "lab", v1::SEVERITY_CRITICAL, 1},
+      {false, "lab", v1::SEVERITY_CRITICAL, 1},
+      {false, "other", v1::SEVERITY_CRITICAL, 2},
+      {true, "other", v1::SEVERITY_HIGH, 3},
+      {true, "internet", v1::SEVERITY_HIGH, 0},  // The value counts.
+  };
+  for (const Case& c : cases) {
+    v1::Finding f;
+    f.mutable_vulnerability()->mutable_kev()->set_listed(c.listed);
+    f.mutable_asset()->set_id(c.asset);
+    f.set_severity(c.severity);
+    v1::Decision d;
+    EvalOptions options;
+    options.as_of = kAsOf;
+    ASSERT_TRUE((*policy)->Evaluate(f, options, &d).ok());
+    ASSERT_EQ(d.table_outcomes_size(), 1);
+    EXPECT_EQ(d.table_outcomes(0).row(), c.row) << c.asset;
+  }
+  v1::Finding f;
+  f.mutable_vulnerability()->mutable_kev()->set_listed(true);
+  f.mutable_asset()->set_exposure(v1::EXPOSURE_INTERNET);
+  v1::Decision d;
+  EvalOptions options;
+  options.as_of = kAsOf;
+  ASSERT_TRUE((*policy)->Evaluate(f, options, &d).ok());
+  EXPECT_EQ(d.table_outcomes(0).row(), 0);
+  EXPECT_EQ(d.table_outcomes(0).outcome(), "r0");
 }
 
 TEST(DecideTest, NeverFailsOnAnEmptyFinding) {

@@ -1,0 +1,93 @@
+#include "common/policy/pipeline/decision_pipeline.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/intel/enrich.h"
+#include "common/time/time_text.h"
+
+namespace treatd {
+namespace {
+
+std::string StaleLine(const intel::FeedFreshness& feed,
+                      absl::Duration max_age) {
+  return absl::StrCat(feed.feed, " is ", FormatDurationText(feed.age), " old, ",
+                      FormatDurationText(feed.stale_by),
+                      " past the maximum age of ", FormatDurationText(max_age));
+}
+
+}  // namespace
+
+DecisionPipeline::DecisionPipeline(
+    std::shared_ptr<const CompiledPolicy> policy,
+    std::shared_ptr<const RevisitAnalyzer> revisit,
+    std::shared_ptr<const intel::IntelSnapshot> intel, IntelSettings settings)
+    : policy_(std::move(policy)),
+      revisit_(std::move(revisit)),
+      intel_(std::move(intel)),
+      settings_(settings) {}
+
+absl::StatusOr<std::shared_ptr<const DecisionPipeline>>
+DecisionPipeline::Create(std::shared_ptr<const CompiledPolicy> policy,
+                         std::shared_ptr<const intel::IntelSnapshot> intel,
+                         IntelSettings settings) {
+  if (policy == nullptr) {
+    return absl::InvalidArgumentError("a decision pipeline needs a policy");
+  }
+  absl::StatusOr<std::shared_ptr<const RevisitAnalyzer>> revisit =
+      RevisitAnalyzer::Create(policy);
+  if (!revisit.ok()) return revisit.status();
+  return std::shared_ptr<const DecisionPipeline>(new DecisionPipeline(
+      std::move(policy), *std::move(revisit), std::move(intel), settings));
+}
+
+absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
+                                      const EvalOptions& options,
+                                      v1::Decision* decision) const {
+  if (intel_ == nullptr) {
+    absl::Status status = policy_->Evaluate(finding, options, decision);
+    if (!status.ok()) return status;
+    return revisit_->AddConditions(finding, options, decision);
+  }
+  v1::Finding enriched = finding;
+  intel::EnrichOptions enrich;
+  enrich.feed_wins = settings_.feed_wins;
+  enrich.max_age = settings_.max_age;
+  enrich.as_of = options.as_of;
+  intel::EnrichmentReport report =
+      intel::EnrichFinding(*intel_, enrich, &enriched);
+  EvalOptions with_intel = options;
+  with_intel.intel_stale = report.freshness.stale;
+  if (report.freshness.kev.present) {
+    with_intel.intel_kev_age = report.freshness.kev.age;
+  }
+  if (report.freshness.epss.present) {
+    with_intel.intel_epss_age = report.freshness.epss.age;
+  }
+  absl::Status status = policy_->Evaluate(enriched, with_intel, decision);
+  if (!status.ok()) return status;
+
+  v1::IntelRef* ref = decision->mutable_intel();
+  for (std::string& v : report.feed_versions)
+    ref->add_feed_versions(std::move(v));
+  for (std::string& f : report.facts) ref->add_facts(std::move(f));
+  for (std::string& f : report.caller_facts_kept) {
+    ref->add_caller_facts_kept(std::move(f));
+  }
+  ref->set_stale(report.freshness.stale);
+  for (const intel::FeedFreshness* feed :
+       {&report.freshness.kev, &report.freshness.epss}) {
+    if (feed->present && feed->stale) {
+      ref->add_stale_feeds(StaleLine(*feed, settings_.max_age));
+    }
+  }
+  if (report.freshness.stale) {
+    decision->add_reasons(
+        absl::StrCat("Threat-intel feeds are stale (", ref->stale_feeds(0),
+                     "): facts from them may be out of date"));
+  }
+  return revisit_->AddConditions(enriched, with_intel, decision);
+}
+
+}  // namespace treatd

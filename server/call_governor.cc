@@ -1,0 +1,373 @@
+#include "server/call_governor.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/message.h"
+#include "server/logging.h"
+#include "server/security/auth.h"
+#include "server/security/roles.h"
+#include "treatd/v1/admin_service.pb.h"
+#include "treatd/v1/treatment_service.pb.h"
+
+namespace treatd {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::ServerRpcInfo;
+
+constexpr absl::string_view kDecide = "/treatd.v1.TreatmentService/Decide";
+constexpr absl::string_view kBatchDecide =
+    "/treatd.v1.TreatmentService/BatchDecide";
+constexpr absl::string_view kStreamDecide =
+    "/treatd.v1.TreatmentService/StreamDecide";
+constexpr absl::string_view kValidatePolicy =
+    "/treatd.v1.TreatmentService/ValidatePolicy";
+constexpr absl::string_view kSimulate = "/treatd.v1.AdminService/Simulate";
+constexpr absl::string_view kAdminPrefix = "/treatd.v1.AdminService/";
+
+bool IsRequestIdChar(char c) {
+  return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+// One call's view of the governor; lives as long as the call.
+class GovernedCall final : public grpc::experimental::Interceptor {
+ public:
+  GovernedCall(ServerRpcInfo* info, CallGovernor* governor)
+      : info_(info),
+        governor_(governor),
+        method_(info->method() == nullptr ? "" : info->method()),
+        stream_(info->type() != ServerRpcInfo::Type::UNARY),
+        limited_(RequiredAccess(method_) != Access::kOpen) {}
+
+  ~GovernedCall() override { Finish(grpc::Status::CANCELLED); }
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      Start(*methods->GetRecvInitialMetadata());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) &&
+        !request_id_.empty()) {
+      methods->GetSendInitialMetadata()->emplace("x-request-id", request_id_);
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      Received(methods->GetRecvMessage());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      Sending(methods->GetSendMessage());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Finish(methods->GetSendStatus());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Start(const std::multimap<grpc::string_ref, grpc::string_ref>& md) {
+    if (started_) return;
+    started_ = true;
+    start_ = absl::Now();
+    absl::string_view header;
+    if (auto it = md.find("x-request-id"); it != md.end()) {
+      header = absl::string_view(it->second.data(), it->second.size());
+    }
+    request_id_ = RequestIdFrom(header);
+    if (ServerMetrics* metrics = governor_->metrics()) {
+      metrics->CallStarted(method_);
+    }
+    if (!limited_) return;
+    if (absl::Status admitted = governor_->Admit(stream_); !admitted.ok()) {
+      Reject(grpc::StatusCode::RESOURCE_EXHAUSTED,
+             std::string(admitted.message()),
+             stream_ ? "concurrent_streams" : "concurrent_calls");
+      return;
+    }
+    admitted_ = true;
+    const CallLimits& limits = governor_->limits();
+    const absl::Duration ceiling =
+        stream_ ? limits.max_stream_duration : limits.max_call_duration;
+    const absl::Time asked =
+        absl::FromChrono(info_->server_context()->deadline());
+    const absl::Duration idle =
+        stream_ ? limits.stream_idle_timeout : absl::InfiniteDuration();
+    if (asked > start_ + ceiling || idle != absl::InfiniteDuration()) {
+      watch_id_ = governor_->Watch(
+          info_->server_context()->c_call(), start_ + ceiling, idle,
+          absl::StrCat(
+              stream_ ? "--max-stream-seconds " : "--max-call-seconds ",
+              absl::ToDoubleSeconds(ceiling)));
+    }
+  }
+
+  void Received(void* message) {
+    if (message == nullptr) return;
+    if (rejected_.has_value()) {
+      // gRPC runs the handler of a cancelled unary call anyway; an empty
+      // request keeps that cheap. Every limited method takes a protobuf.
+      static_cast<google::protobuf::Message*>(message)->Clear();
+      return;
+    }
+    if (watch_id_ != 0) governor_->Touch(watch_id_);
+    if (method_ == kBatchDecide) {
+      const auto* request = static_cast<const v1::BatchDecideRequest*>(message);
+      if (ServerMetrics* metrics = governor_->metrics()) {
+        metrics->RecordBatchSize(request->findings_size());
+      }
+    } else if (method_ == kValidatePolicy) {
+      CheckPolicySize(
+          static_cast<const v1::ValidatePolicyRequest*>(message)->content());
+    } else if (method_ == kSimulate) {
+      CheckPolicySize(
+          static_cast<const v1::SimulateRequest*>(message)->candidate_policy());
+    }
+    if (rejected_.has_value()) {
+      static_cast<google::protobuf::Message*>(message)->Clear();
+    }
+  }
+
+  void CheckPolicySize(const std::string& policy) {
+    const int limit = governor_->limits().max_policy_bytes;
+    if (policy.size() <= static_cast<size_t>(limit)) return;
+    Reject(grpc::StatusCode::INVALID_ARGUMENT,
+           absl::StrCat("policy document is ", policy.size(),
+                        " bytes; the server accepts at most ", limit,
+                        " (--max-policy-bytes)"),
+           "policy_bytes");
+  }
+
+  void Sending(const void* message) {
+    if (message != nullptr && watch_id_ != 0) governor_->Touch(watch_id_);
+    ServerMetrics* metrics = governor_->metrics();
+    if (message == nullptr || metrics == nullptr) return;
+    if (method_ == kDecide) {
+      const auto* response = static_cast<const v1::DecideResponse*>(message);
+      if (response->has_decision())
+        metrics->RecordDecision(response->decision());
+    } else if (method_ == kBatchDecide) {
+      const auto* response =
+          static_cast<const v1::BatchDecideResponse*>(message);
+      for (const v1::DecisionResult& result : response->results()) {
+        if (result.has_decision()) metrics->RecordDecision(result.decision());
+      }
+    } else if (method_ == kStreamDecide) {
+      const auto* response =
+          static_cast<const v1::StreamDecideResponse*>(message);
+      if (response->result().has_decision()) {
+        metrics->RecordDecision(response->result().decision());
+      }
+    }
+  }
+
+  // Ends the call now with `code`; the handler's own status is discarded.
+  void Reject(grpc::StatusCode code, std::string message,
+              absl::string_view reason) {
+    if (rejected_.has_value()) return;
+    rejected_ = grpc::Status(code, message);
+    if (ServerMetrics* metrics = governor_->metrics()) {
+      metrics->CallRejected(reason);
+    }
+    grpc_call_cancel_with_status(info_->server_context()->c_call(),
+                                 static_cast<grpc_status_code>(code),
+                                 message.c_str(), nullptr);
+  }
+
+  void Finish(const grpc::Status& handler_status) {
+    if (finished_ || !started_) return;
+    finished_ = true;
+    const absl::Duration elapsed = absl::Now() - start_;
+    if (watch_id_ != 0 && governor_->Unwatch(watch_id_)) {
+      rejected_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                               "cut off by a server time limit");
+    }
+    if (admitted_) governor_->Release(stream_);
+    const grpc::Status& status =
+        rejected_.has_value() ? *rejected_ : handler_status;
+    if (ServerMetrics* metrics = governor_->metrics()) {
+      metrics->CallFinished(method_, status.error_code(), elapsed);
+    }
+    const bool admin = absl::StartsWith(method_, kAdminPrefix);
+    const LogLevel level =
+        !status.ok() || admin ? LogLevel::kInfo : LogLevel::kDebug;
+    Log(level, "call",
+        {{"method", method_},
+         {"request_id", request_id_},
+         {"caller", CallerIdentity(*info_->server_context())},
+         {"peer", info_->server_context()->peer()},
+         {"code", static_cast<int>(status.error_code())},
+         {"error", status.error_message()},
+         {"duration_ms", absl::ToDoubleMilliseconds(elapsed)}});
+  }
+
+  ServerRpcInfo* const info_;
+  CallGovernor* const governor_;
+  const std::string method_;
+  const bool stream_;
+  const bool limited_;
+  // Touched only by the hooks of this call, which gRPC runs one at a time.
+  bool started_ = false;
+  bool admitted_ = false;
+  bool finished_ = false;
+  absl::Time start_;
+  std::string request_id_;
+  uint64_t watch_id_ = 0;
+  std::optional<grpc::Status> rejected_;
+};
+
+class GovernorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit GovernorFactory(CallGovernor* governor) : governor_(governor) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      ServerRpcInfo* info) override {
+    return new GovernedCall(info, governor_);
+  }
+
+ private:
+  CallGovernor* const governor_;
+};
+
+}  // namespace
+
+std::string RequestIdFrom(absl::string_view header) {
+  bool valid = !header.empty() && header.size() <= 128;
+  for (char c : header) valid = valid && IsRequestIdChar(c);
+  if (valid) return std::string(header);
+  thread_local absl::InsecureBitGen gen;
+  const uint64_t high = absl::Uniform<uint64_t>(gen);
+  const uint64_t low = absl::Uniform<uint64_t>(gen);
+  return absl::StrCat(absl::Hex(high, absl::kZeroPad16),
+                      absl::Hex(low, absl::kZeroPad16));
+}
+
+std::unique_ptr<CallGovernor> CallGovernor::Create(const CallLimits& limits,
+                                                   ServerMetrics* metrics) {
+  auto governor = absl::WrapUnique(new CallGovernor(limits, metrics));
+  governor->watchdog_ =
+      std::thread([g = governor.get()] { g->WatchdogLoop(); });
+  return governor;
+}
+
+CallGovernor::~CallGovernor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  watchdog_.join();
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, watched] : watched_) grpc_call_unref(watched.call);
+  watched_.clear();
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+CallGovernor::NewInterceptorFactory() {
+  return std::make_unique<GovernorFactory>(this);
+}
+
+absl::Status CallGovernor::Admit(bool stream) {
+  absl::MutexLock lock(&mu_);
+  if (calls_ >= limits_.max_concurrent_calls) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server is handling its limit of ", limits_.max_concurrent_calls,
+        " concurrent calls (--max-concurrent-calls); retry with backoff"));
+  }
+  if (stream && streams_ >= limits_.max_concurrent_streams) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server has its limit of ", limits_.max_concurrent_streams,
+        " streams open (--max-concurrent-streams); retry with backoff"));
+  }
+  ++calls_;
+  if (stream) ++streams_;
+  return absl::OkStatus();
+}
+
+void CallGovernor::Release(bool stream) {
+  absl::MutexLock lock(&mu_);
+  --calls_;
+  if (stream) --streams_;
+}
+
+uint64_t CallGovernor::Watch(grpc_call* call, absl::Time hard_deadline,
+                             absl::Duration idle, std::string limit_message) {
+  grpc_call_ref(call);
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_id_++;
+  watched_.emplace(id, Watched{call, hard_deadline, idle, absl::Now(),
+                               std::move(limit_message)});
+  return id;
+}
+
+void CallGovernor::Touch(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = watched_.find(id); it != watched_.end()) {
+    it->second.last_activity = absl::Now();
+  }
+}
+
+bool CallGovernor::Unwatch(uint64_t id) {
+  grpc_call* call = nullptr;
+  bool fired = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = watched_.find(id);
+    if (it == watched_.end()) return false;
+    call = it->second.call;
+    fired = it->second.fired;
+    watched_.erase(it);
+  }
+  grpc_call_unref(call);
+  return fired;
+}
+
+void CallGovernor::WatchdogLoop() {
+  struct Cut {
+    grpc_call* call;
+    std::string message;
+  };
+  while (true) {
+    std::vector<Cut> cuts;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(100));
+      if (stop_) return;
+      const absl::Time now = absl::Now();
+      for (auto& [id, watched] : watched_) {
+        if (watched.fired) continue;
+        std::string message;
+        if (now >= watched.hard_deadline) {
+          message = absl::StrCat("call ran longer than the server allows (",
+                                 watched.limit_message, ")");
+        } else if (watched.idle != absl::InfiniteDuration() &&
+                   now - watched.last_activity >= watched.idle) {
+          message = absl::StrCat(
+              "stream sent nothing for ", absl::ToDoubleSeconds(watched.idle),
+              "s (--stream-idle-seconds); the server closed it");
+        } else {
+          continue;
+        }
+        watched.fired = true;
+        grpc_call_ref(watched.call);
+        cuts.push_back({watched.call, std::move(message)});
+      }
+    }
+    // Outside the lock: cancelling may run gRPC callbacks inline.
+    for (Cut& cut : cuts) {
+      grpc_call_cancel_with_status(cut.call, GRPC_STATUS_DEADLINE_EXCEEDED,
+                                   cut.message.c_str(), nullptr);
+      grpc_call_unref(cut.call);
+      if (metrics_ != nullptr) metrics_->CallRejected("time_limit");
+    }
+  }
+}
+
+}  // namespace treatd

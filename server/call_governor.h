@@ -1,0 +1,118 @@
+// CallGovernor: the per-call policing every treatd RPC goes through, as a
+// gRPC server interceptor: concurrency limits, a ceiling on call duration,
+// an idle timeout for streams, policy-size checks, request ids, one log
+// line per call with the caller, and the call metrics.
+//
+// Limits refuse a call with RESOURCE_EXHAUSTED (too many calls or streams)
+// or INVALID_ARGUMENT (policy too large), and cut a running call off with
+// DEADLINE_EXCEEDED (longer than the ceiling, or a stream idle too long),
+// each with a message naming the limit and its flag. A watchdog thread
+// enforces the time limits, so a stalled client cannot hold a handler
+// thread: the cancelled call's blocked reads and writes fail at once.
+// Health checks and reflection are never limited.
+//
+// Thread-safe: interceptors for concurrent calls share the governor's
+// counters and watchdog under a mutex.
+#ifndef TREATD_SERVER_CALL_GOVERNOR_H_
+#define TREATD_SERVER_CALL_GOVERNOR_H_
+
+#include <grpc/grpc.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "server/metrics/metrics.h"
+
+namespace treatd {
+
+// The limits; defaults are the server's defaults (docs/server.md).
+struct CallLimits {
+  // Calls handled at once, server-wide (streams included).
+  int max_concurrent_calls = 256;
+  // StreamDecide calls open at once, server-wide.
+  int max_concurrent_streams = 64;
+  // Longest a unary or batch call may run, whatever deadline it asked for.
+  absl::Duration max_call_duration = absl::Seconds(60);
+  // Longest a stream may stay open.
+  absl::Duration max_stream_duration = absl::Hours(1);
+  // A stream that sends no message for this long is cut off.
+  absl::Duration stream_idle_timeout = absl::Seconds(60);
+  // Largest policy document accepted by ValidatePolicy and Simulate.
+  int max_policy_bytes = 1024 * 1024;
+};
+
+class CallGovernor {
+ public:
+  // `metrics` (may be null) is not owned and must outlive the governor.
+  // Starts the watchdog thread.
+  static std::unique_ptr<CallGovernor> Create(const CallLimits& limits,
+                                              ServerMetrics* metrics);
+  // Stops the watchdog. The gRPC server must have stopped first.
+  ~CallGovernor();
+  CallGovernor(const CallGovernor&) = delete;
+  CallGovernor& operator=(const CallGovernor&) = delete;
+
+  // A factory for grpc::ServerBuilder::experimental().SetInterceptorCreators.
+  // The governor must outlive the server it is installed in.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+  NewInterceptorFactory();
+
+  const CallLimits& limits() const { return limits_; }
+  ServerMetrics* metrics() const { return metrics_; }
+
+  // Takes a call (and stream) slot: RESOURCE_EXHAUSTED when none is free.
+  absl::Status Admit(bool stream) ABSL_LOCKS_EXCLUDED(mu_);
+  void Release(bool stream) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Cuts `call` off with DEADLINE_EXCEEDED at `hard_deadline`, or once
+  // `idle` (InfiniteDuration: never) passes without Touch(). Holds a
+  // reference to the call until Unwatch(). Returns a watch id.
+  uint64_t Watch(grpc_call* call, absl::Time hard_deadline, absl::Duration idle,
+                 std::string limit_message) ABSL_LOCKS_EXCLUDED(mu_);
+  void Touch(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns true when the watchdog already cut the call off.
+  bool Unwatch(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Watched {
+    grpc_call* call;
+    absl::Time hard_deadline;
+    absl::Duration idle;
+    absl::Time last_activity;
+    std::string limit_message;
+    bool fired = false;
+  };
+
+  CallGovernor(const CallLimits& limits, ServerMetrics* metrics)
+      : limits_(limits), metrics_(metrics) {}
+
+  void WatchdogLoop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const CallLimits limits_;
+  ServerMetrics* const metrics_;
+
+  absl::Mutex mu_;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int streams_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Watched> watched_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread watchdog_;
+};
+
+// A request id from an "x-request-id" value: kept when it is 1-128
+// characters of [A-Za-z0-9._:-], else (or when empty) a fresh random one.
+std::string RequestIdFrom(absl::string_view header);
+
+}  // namespace treatd
+
+#endif  // TREATD_SERVER_CALL_GOVERNOR_H_

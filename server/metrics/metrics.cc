@@ -1,0 +1,246 @@
+#include "server/metrics/metrics.h"
+
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/intel/enrich.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/text_serializer.h"
+
+namespace treatd {
+namespace {
+
+const char* StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+prometheus::ClientMetric GaugeValue(
+    double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  return metric;
+}
+
+prometheus::ClientMetric CounterValue(
+    double value, std::vector<prometheus::ClientMetric::Label> labels) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.counter.value = value;
+  return metric;
+}
+
+}  // namespace
+
+// Reads the PolicyStore on every scrape, so the values can never lag a
+// reload.
+class ServerMetrics::PolicyCollector : public prometheus::Collectable {
+ public:
+  PolicyCollector(const PolicyStore* store, absl::Duration intel_max_age)
+      : store_(store), intel_max_age_(intel_max_age) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> families;
+    const ReloadHistory history = store_->History();
+    prometheus::MetricFamily reloads{
+        "treatd_policy_reloads_total",
+        "Reloads of the policy and feeds, by result",
+        prometheus::MetricType::Counter,
+        {}};
+    reloads.metric.push_back(
+        CounterValue(static_cast<double>(history.reloads - history.rejected),
+                     {{"result", "ok"}}));
+    reloads.metric.push_back(CounterValue(static_cast<double>(history.rejected),
+                                          {{"result", "rejected"}}));
+    families.push_back(std::move(reloads));
+
+    const std::shared_ptr<const ActivePolicy> active = store_->Get();
+    if (active == nullptr || active->policy == nullptr) return families;
+    const v1::PolicyRef& ref = active->policy->ref();
+    prometheus::MetricFamily info{
+        "treatd_policy_info",
+        "The active policy; the value is always 1",
+        prometheus::MetricType::Gauge,
+        {GaugeValue(1, {{"digest", ref.digest()},
+                        {"name", ref.name()},
+                        {"version", ref.version()}})}};
+    families.push_back(std::move(info));
+    families.push_back(prometheus::MetricFamily{
+        "treatd_policy_loaded_timestamp_seconds",
+        "When the active policy was loaded (Unix time)",
+        prometheus::MetricType::Gauge,
+        {GaugeValue(
+            absl::ToDoubleSeconds(active->loaded_at - absl::UnixEpoch()))}});
+
+    if (active->pipeline == nullptr || active->pipeline->intel() == nullptr) {
+      return families;
+    }
+    const intel::IntelFreshness fresh = intel::CheckFreshness(
+        *active->pipeline->intel(), intel_max_age_, absl::Now());
+    prometheus::MetricFamily ages{"treatd_feed_age_seconds",
+                                  "Age of each threat-intel feed's data",
+                                  prometheus::MetricType::Gauge,
+                                  {}};
+    prometheus::MetricFamily stale{
+        "treatd_feed_stale",
+        "1 when a feed is older than --intel-max-age",
+        prometheus::MetricType::Gauge,
+        {}};
+    auto add = [&](const char* feed, const intel::FeedFreshness& f) {
+      if (!f.present) return;
+      ages.metric.push_back(
+          GaugeValue(absl::ToDoubleSeconds(f.age), {{"feed", feed}}));
+      stale.metric.push_back(GaugeValue(f.stale ? 1 : 0, {{"feed", feed}}));
+    };
+    add("kev", fresh.kev);
+    add("epss", fresh.epss);
+    families.push_back(std::move(ages));
+    families.push_back(std::move(stale));
+    return families;
+  }
+
+ private:
+  const PolicyStore* const store_;
+  const absl::Duration intel_max_age_;
+};
+
+ServerMetrics::ServerMetrics(const PolicyStore* store,
+                             absl::Duration intel_max_age)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      policy_collector_(
+          std::make_shared<PolicyCollector>(store, intel_max_age)) {
+  in_flight_ = &prometheus::BuildGauge()
+                    .Name("treatd_rpcs_in_flight")
+                    .Help("Calls being handled, by method")
+                    .Register(*registry_);
+  duration_ = &prometheus::BuildHistogram()
+                   .Name("treatd_rpc_duration_seconds")
+                   .Help("Call latency from metadata to status, by method")
+                   .Register(*registry_);
+  errors_ = &prometheus::BuildCounter()
+                 .Name("treatd_rpc_errors_total")
+                 .Help("Calls that ended with a status other than OK")
+                 .Register(*registry_);
+  rejected_ = &prometheus::BuildCounter()
+                   .Name("treatd_rpc_rejected_total")
+                   .Help("Calls refused or cut off by a server limit")
+                   .Register(*registry_);
+  decisions_ = &prometheus::BuildCounter()
+                    .Name("treatd_decisions_total")
+                    .Help("Decisions made, by treatment, priority and rule")
+                    .Register(*registry_);
+  batch_size_ = &prometheus::BuildHistogram()
+                     .Name("treatd_batch_size")
+                     .Help("Findings per BatchDecide call")
+                     .Register(*registry_)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{
+                                  1, 10, 100, 1000, 10000, 100000});
+}
+
+ServerMetrics::~ServerMetrics() = default;
+
+absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
+    const std::string& listen, const PolicyStore* store,
+    absl::Duration intel_max_age) {
+  auto metrics = absl::WrapUnique(new ServerMetrics(store, intel_max_age));
+  if (listen.empty()) return metrics;
+  // prometheus-cpp reports a failed bind with an exception; this is the
+  // one place it can throw, so convert it here.
+  try {
+    metrics->exposer_ = std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
+  }
+  metrics->exposer_->RegisterCollectable(metrics->registry_);
+  metrics->exposer_->RegisterCollectable(metrics->policy_collector_);
+  const std::vector<int> ports = metrics->exposer_->GetListeningPorts();
+  metrics->port_ = ports.empty() ? 0 : ports.front();
+  return metrics;
+}
+
+void ServerMetrics::CallStarted(absl::string_view method) {
+  in_flight_->Add({{"method", std::string(method)}}).Increment();
+}
+
+void ServerMetrics::CallFinished(absl::string_view method,
+                                 grpc::StatusCode code,
+                                 absl::Duration elapsed) {
+  const std::string name(method);
+  in_flight_->Add({{"method", name}}).Decrement();
+  duration_
+      ->Add({{"method", name}},
+            prometheus::Histogram::BucketBoundaries{
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1, 2.5, 5, 10, 30, 60})
+      .Observe(absl::ToDoubleSeconds(elapsed));
+  if (code != grpc::StatusCode::OK) {
+    errors_->Add({{"method", name}, {"code", StatusCodeName(code)}})
+        .Increment();
+  }
+}
+
+void ServerMetrics::CallRejected(absl::string_view reason) {
+  rejected_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void ServerMetrics::RecordBatchSize(int findings) {
+  batch_size_->Observe(findings);
+}
+
+void ServerMetrics::RecordDecision(const v1::Decision& decision) {
+  decisions_
+      ->Add({{"treatment", v1::Treatment_Name(decision.treatment())},
+             {"priority", decision.priority()},
+             {"rule", decision.matched_rule()}})
+      .Increment();
+}
+
+std::string ServerMetrics::Render() const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  std::vector<prometheus::MetricFamily> policy = policy_collector_->Collect();
+  families.insert(families.end(), policy.begin(), policy.end());
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace treatd

@@ -1,0 +1,90 @@
+// ServerMetrics: treatd's Prometheus metrics, served over plain HTTP on a
+// separate (by default loopback) address at /metrics.
+//
+// Recorded by the call interceptor (server/call_governor.h):
+//   treatd_rpcs_in_flight{method}                    gauge
+//   treatd_rpc_duration_seconds{method}              histogram
+//   treatd_rpc_errors_total{method,code}             counter (non-OK only)
+//   treatd_rpc_rejected_total{reason}                counter (limits, auth
+//                                                    failures seen here)
+//   treatd_batch_size                                histogram (findings)
+//   treatd_decisions_total{treatment,priority,rule}  counter
+// Computed from the PolicyStore at scrape time:
+//   treatd_policy_info{name,version,digest}          gauge, always 1
+//   treatd_policy_loaded_timestamp_seconds           gauge
+//   treatd_policy_reloads_total{result="ok|rejected"} counter
+//   treatd_feed_age_seconds{feed="kev|epss"}         gauge
+//   treatd_feed_stale{feed}                          gauge (0/1)
+//
+// Thread-safe: every method may be called concurrently.
+#ifndef TREATD_SERVER_METRICS_METRICS_H_
+#define TREATD_SERVER_METRICS_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "server/policy_store.h"
+#include "treatd/v1/decision.pb.h"
+
+namespace treatd {
+
+class ServerMetrics {
+ public:
+  // Starts the HTTP endpoint on `listen` ("127.0.0.1:9464"; port 0 picks a
+  // free port); an empty `listen` records metrics without serving them.
+  // `store` is not owned and must outlive this object; `intel_max_age` is
+  // the server's staleness limit (zero: feeds are never stale).
+  // UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(
+      const std::string& listen, const PolicyStore* store,
+      absl::Duration intel_max_age);
+
+  ~ServerMetrics();
+  ServerMetrics(const ServerMetrics&) = delete;
+  ServerMetrics& operator=(const ServerMetrics&) = delete;
+
+  // The HTTP port bound, 0 when not serving.
+  int port() const { return port_; }
+
+  void CallStarted(absl::string_view method);
+  void CallFinished(absl::string_view method, grpc::StatusCode code,
+                    absl::Duration elapsed);
+  void CallRejected(absl::string_view reason);
+  void RecordBatchSize(int findings);
+  void RecordDecision(const v1::Decision& decision);
+
+  // The exposition text, as a scrape would see it (for tests and logs).
+  std::string Render() const;
+
+ private:
+  class PolicyCollector;
+
+  explicit ServerMetrics(const PolicyStore* store,
+                         absl::Duration intel_max_age);
+
+  // Constant after Create().
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<PolicyCollector> policy_collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+  prometheus::Family<prometheus::Gauge>* in_flight_;
+  prometheus::Family<prometheus::Histogram>* duration_;
+  prometheus::Family<prometheus::Counter>* errors_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* decisions_;
+  prometheus::Histogram* batch_size_;
+};
+
+}  // namespace treatd
+
+#endif  // TREATD_SERVER_METRICS_METRICS_H_
