@@ -33,9 +33,14 @@ AdminServiceImpl::AdminServiceImpl(PolicyStore* store, Reloader* reloader,
       limits_(std::move(limits)),
       clock_(std::move(clock)) {}
 
-grpc::Status AdminServiceImpl::Reload(grpc::ServerContext* /*context*/,
+grpc::Status AdminServiceImpl::Reload(grpc::ServerContext* context,
                                       const v1::ReloadRequest* request,
                                       v1::ReloadResponse* response) {
+  // A call the call governor refused (over a limit) is already cancelled,
+  // but gRPC still runs its handler: a refused reload must not reload.
+  if (context->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "call was refused");
+  }
   if (reloader_ == nullptr) {
     return ToGrpcStatus(absl::FailedPreconditionError(
         "this server was not started from files; there is nothing to reload"));

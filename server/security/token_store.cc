@@ -91,6 +91,14 @@ absl::StatusOr<TokenTable> ParseTokenTable(absl::string_view content,
       return error("a line starts with \"token\" or \"identity\"");
     }
   }
+  if (table.tokens.empty() && table.identities.empty()) {
+    // Refused so that a file caught half-written (truncated to nothing)
+    // cannot lock every client out; the previous tokens stay in service.
+    return absl::InvalidArgumentError(
+        absl::StrCat(filename,
+                     ": no token or identity lines; a tokens file must grant "
+                     "at least one caller"));
+  }
   return table;
 }
 

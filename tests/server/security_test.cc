@@ -52,9 +52,15 @@ std::string ReadAll(const std::string& path) {
   return out.str();
 }
 
+// Replaces `path` atomically (write, then rename), as operators are told to
+// do, so a poller never reads a half-written file.
 void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::trunc);
-  out << content;
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << content;
+  }
+  std::rename(temporary.c_str(), path.c_str());
 }
 
 // Throwaway PKI: a CA, a server certificate for localhost/127.0.0.1, a
@@ -293,6 +299,9 @@ TEST(TokenTableTest, ParsesAndNeverQuotesSecrets) {
                                "t")
                    .ok());
   EXPECT_FALSE(ParseTokenTable("token a decide sha256:abc\n", "t").ok());
+  // A file that grants nobody (e.g. caught while truncated) is refused.
+  EXPECT_FALSE(ParseTokenTable("", "t").ok());
+  EXPECT_FALSE(ParseTokenTable("# only comments\n\n", "t").ok());
 }
 
 TEST_F(SecurityTest, TokensWithoutTlsAreRefusedAtStart) {
