@@ -102,11 +102,8 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     const absl::Duration idle =
         stream_ ? limits.stream_idle_timeout : absl::InfiniteDuration();
     if (asked > start_ + ceiling || idle != absl::InfiniteDuration()) {
-      watch_id_ = governor_->Watch(
-          info_->server_context()->c_call(), start_ + ceiling, idle,
-          absl::StrCat(
-              stream_ ? "--max-stream-seconds " : "--max-call-seconds ",
-              absl::ToDoubleSeconds(ceiling)));
+      watch_id_ = governor_->Watch(info_->server_context()->c_call(), stream_,
+                                   start_, start_ + ceiling, idle);
     }
   }
 
@@ -199,6 +196,8 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     const bool admin = absl::StartsWith(method_, kAdminPrefix);
     const LogLevel level =
         !status.ok() || admin ? LogLevel::kInfo : LogLevel::kDebug;
+    // The caller and peer strings cost allocations: only for a written line.
+    if (!LogEnabled(level)) return;
     Log(level, "call",
         {{"method", method_},
          {"request_id", request_id_},
@@ -211,7 +210,8 @@ class GovernedCall final : public grpc::experimental::Interceptor {
 
   ServerRpcInfo* const info_;
   CallGovernor* const governor_;
-  const std::string method_;
+  // gRPC keeps the method name alive for the whole call.
+  const absl::string_view method_;
   const bool stream_;
   const bool limited_;
   // Touched only by the hooks of this call, which gRPC runs one at a time.
@@ -275,35 +275,35 @@ CallGovernor::NewInterceptorFactory() {
 }
 
 absl::Status CallGovernor::Admit(bool stream) {
-  absl::MutexLock lock(&mu_);
-  if (calls_ >= limits_.max_concurrent_calls) {
+  if (calls_.fetch_add(1, std::memory_order_relaxed) >=
+      limits_.max_concurrent_calls) {
+    calls_.fetch_sub(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(absl::StrCat(
         "server is handling its limit of ", limits_.max_concurrent_calls,
         " concurrent calls (--max-concurrent-calls); retry with backoff"));
   }
-  if (stream && streams_ >= limits_.max_concurrent_streams) {
+  if (stream && streams_.fetch_add(1, std::memory_order_relaxed) >=
+                    limits_.max_concurrent_streams) {
+    streams_.fetch_sub(1, std::memory_order_relaxed);
+    calls_.fetch_sub(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(absl::StrCat(
         "server has its limit of ", limits_.max_concurrent_streams,
         " streams open (--max-concurrent-streams); retry with backoff"));
   }
-  ++calls_;
-  if (stream) ++streams_;
   return absl::OkStatus();
 }
 
 void CallGovernor::Release(bool stream) {
-  absl::MutexLock lock(&mu_);
-  --calls_;
-  if (stream) --streams_;
+  calls_.fetch_sub(1, std::memory_order_relaxed);
+  if (stream) streams_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-uint64_t CallGovernor::Watch(grpc_call* call, absl::Time hard_deadline,
-                             absl::Duration idle, std::string limit_message) {
+uint64_t CallGovernor::Watch(grpc_call* call, bool stream, absl::Time now,
+                             absl::Time hard_deadline, absl::Duration idle) {
   grpc_call_ref(call);
   absl::MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
-  watched_.emplace(id, Watched{call, hard_deadline, idle, absl::Now(),
-                               std::move(limit_message)});
+  watched_.emplace(id, Watched{call, hard_deadline, idle, now, stream});
   return id;
 }
 
@@ -345,8 +345,12 @@ void CallGovernor::WatchdogLoop() {
         if (watched.fired) continue;
         std::string message;
         if (now >= watched.hard_deadline) {
-          message = absl::StrCat("call ran longer than the server allows (",
-                                 watched.limit_message, ")");
+          message = absl::StrCat(
+              "call ran longer than the server allows (",
+              watched.stream ? "--max-stream-seconds " : "--max-call-seconds ",
+              absl::ToDoubleSeconds(watched.stream ? limits_.max_stream_duration
+                                                   : limits_.max_call_duration),
+              ")");
         } else if (watched.idle != absl::InfiniteDuration() &&
                    now - watched.last_activity >= watched.idle) {
           message = absl::StrCat(

@@ -18,6 +18,7 @@
 
 #include <grpc/grpc.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -70,14 +71,16 @@ class CallGovernor {
   ServerMetrics* metrics() const { return metrics_; }
 
   // Takes a call (and stream) slot: RESOURCE_EXHAUSTED when none is free.
-  absl::Status Admit(bool stream) ABSL_LOCKS_EXCLUDED(mu_);
-  void Release(bool stream) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Admit(bool stream);
+  void Release(bool stream);
 
-  // Cuts `call` off with DEADLINE_EXCEEDED at `hard_deadline`, or once
-  // `idle` (InfiniteDuration: never) passes without Touch(). Holds a
+  // Cuts `call` (a stream when `stream`) off with DEADLINE_EXCEEDED at
+  // `hard_deadline`, or once `idle` (InfiniteDuration: never) passes
+  // without Touch(); `now` is the time of the call's last activity. Holds a
   // reference to the call until Unwatch(). Returns a watch id.
-  uint64_t Watch(grpc_call* call, absl::Time hard_deadline, absl::Duration idle,
-                 std::string limit_message) ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t Watch(grpc_call* call, bool stream, absl::Time now,
+                 absl::Time hard_deadline, absl::Duration idle)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Touch(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   // Returns true when the watchdog already cut the call off.
   bool Unwatch(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
@@ -88,7 +91,8 @@ class CallGovernor {
     absl::Time hard_deadline;
     absl::Duration idle;
     absl::Time last_activity;
-    std::string limit_message;
+    // The limit's message is built only when it fires.
+    bool stream;
     bool fired = false;
   };
 
@@ -100,9 +104,11 @@ class CallGovernor {
   const CallLimits limits_;
   ServerMetrics* const metrics_;
 
+  // Slots taken; lock-free so that admitting a call never waits.
+  std::atomic<int> calls_{0};
+  std::atomic<int> streams_{0};
+
   absl::Mutex mu_;
-  int calls_ ABSL_GUARDED_BY(mu_) = 0;
-  int streams_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Watched> watched_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

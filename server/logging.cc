@@ -1,5 +1,6 @@
 #include "server/logging.h"
 
+#include <atomic>
 #include <cmath>
 #include <iostream>
 
@@ -20,6 +21,12 @@ struct SinkState {
 SinkState& State() {
   static SinkState* const state = new SinkState();
   return *state;
+}
+
+// A copy of SinkState::min_level readable without the lock.
+std::atomic<int>& MinLevel() {
+  static std::atomic<int> level{static_cast<int>(LogLevel::kInfo)};
+  return level;
 }
 
 absl::string_view LevelName(LogLevel level) {
@@ -119,10 +126,16 @@ void SetLogSink(std::ostream* sink, LogLevel min_level) {
   absl::MutexLock lock(&state.mu);
   state.sink = sink;
   state.min_level = min_level;
+  MinLevel().store(static_cast<int>(min_level), std::memory_order_relaxed);
+}
+
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= MinLevel().load(std::memory_order_relaxed);
 }
 
 void Log(LogLevel level, absl::string_view msg,
          std::initializer_list<LogField> fields) {
+  if (!LogEnabled(level)) return;
   SinkState& state = State();
   {
     absl::MutexLock lock(&state.mu);

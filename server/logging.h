@@ -53,6 +53,10 @@ std::string FormatLogLine(absl::Time ts, LogLevel level, absl::string_view msg,
 // are dropped.
 void SetLogSink(std::ostream* sink, LogLevel min_level = LogLevel::kInfo);
 
+// Whether a line at `level` would be written. Lock-free: callers check it
+// before building expensive fields.
+bool LogEnabled(LogLevel level);
+
 // Writes one line to the current sink.
 void Log(LogLevel level, absl::string_view msg,
          std::initializer_list<LogField> fields = {});

@@ -58,7 +58,8 @@ class TreatdServer {
 
   // The Prometheus HTTP port, 0 when metrics are not served.
   int metrics_port() const { return metrics_->port(); }
-  // The server's metrics (never null).
+  // The server's metrics (never null). Calls are recorded only while the
+  // metrics are served (a metrics listen address is configured).
   ServerMetrics* metrics() const { return metrics_.get(); }
   // Re-reads the tokens file (SIGHUP); OK without one.
   absl::Status ReloadCredentials() { return security_->ReloadTokens(); }

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/validation/finding_validator.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/message_allocator.h"
 #include "server/policy_store.h"
 #include "server/shadow.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
@@ -38,7 +39,18 @@ using Clock = std::function<absl::Time()>;
 // Converts an absl::Status to a grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-class TreatmentServiceImpl final : public v1::TreatmentService::Service {
+// Decide and BatchDecide run on the callback API so that their request and
+// response live on one protobuf arena per call (the allocators below): the
+// findings and decisions are then freed at once instead of message by
+// message and string by string, and no sync-API thread hand-off is paid.
+// Measured on 2 cores (README, Performance): Decide QPS about doubled.
+// StreamDecide stays on the sync API, where a callback reactor measured
+// slower; the other methods are not on the hot path.
+using TreatmentServiceBase = v1::TreatmentService::WithCallbackMethod_Decide<
+    v1::TreatmentService::WithCallbackMethod_BatchDecide<
+        v1::TreatmentService::Service>>;
+
+class TreatmentServiceImpl final : public TreatmentServiceBase {
  public:
   // `store` and `shadow` (may be null: shadow results are not recorded)
   // are not owned and must outlive the service.
@@ -46,12 +58,13 @@ class TreatmentServiceImpl final : public v1::TreatmentService::Service {
                        Clock clock = absl::Now,
                        ShadowRecorder* shadow = nullptr);
 
-  grpc::Status Decide(grpc::ServerContext* context,
-                      const v1::DecideRequest* request,
-                      v1::DecideResponse* response) override;
-  grpc::Status BatchDecide(grpc::ServerContext* context,
-                           const v1::BatchDecideRequest* request,
-                           v1::BatchDecideResponse* response) override;
+  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
+                                   const v1::DecideRequest* request,
+                                   v1::DecideResponse* response) override;
+  grpc::ServerUnaryReactor* BatchDecide(
+      grpc::CallbackServerContext* context,
+      const v1::BatchDecideRequest* request,
+      v1::BatchDecideResponse* response) override;
   grpc::Status StreamDecide(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::StreamDecideResponse,
@@ -64,6 +77,29 @@ class TreatmentServiceImpl final : public v1::TreatmentService::Service {
                               v1::ValidatePolicyResponse* response) override;
 
  private:
+  // Allocates each BatchDecide request and response on a fresh arena.
+  class BatchArenaAllocator final
+      : public grpc::MessageAllocator<v1::BatchDecideRequest,
+                                      v1::BatchDecideResponse> {
+   public:
+    grpc::MessageHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>*
+    AllocateMessages() override;
+  };
+
+  class DecideArenaAllocator final
+      : public grpc::MessageAllocator<v1::DecideRequest, v1::DecideResponse> {
+   public:
+    grpc::MessageHolder<v1::DecideRequest, v1::DecideResponse>*
+    AllocateMessages() override;
+  };
+
+  // The body of Decide.
+  grpc::Status DecideOne(const v1::DecideRequest& request,
+                         v1::DecideResponse* response) const;
+  // The body of BatchDecide.
+  grpc::Status DecideBatch(const v1::BatchDecideRequest& request,
+                           v1::BatchDecideResponse* response) const;
+
   // The active policy, or FAILED_PRECONDITION when none is loaded.
   absl::StatusOr<std::shared_ptr<const ActivePolicy>> ActiveOrError() const;
 
@@ -76,6 +112,8 @@ class TreatmentServiceImpl final : public v1::TreatmentService::Service {
   const ServiceLimits limits_;
   const Clock clock_;
   ShadowRecorder* const shadow_;
+  BatchArenaAllocator batch_allocator_;
+  DecideArenaAllocator decide_allocator_;
 };
 
 }  // namespace treatd

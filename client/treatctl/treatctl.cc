@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "client/treatctl/bench.h"
 #include "client/treatctl/decision_output.h"
 #include "client/treatctl/fail_on.h"
 #include "client/treatctl/finding_input.h"
@@ -562,6 +563,8 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   AddIntelFlags(eval, &eval_intel);
   PolicyDiffFlags diff_flags;
   CLI::App* diff = AddPolicyDiffCommand(policy, &diff_flags);
+  BenchFlags bench_flags;
+  CLI::App* bench = AddBenchCommand(&app, &bench_flags);
 
   try {
     app.parse(argc, argv);
@@ -580,6 +583,7 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
                          in, out, err);
   }
   if (diff->parsed()) return RunPolicyDiff(diff_flags, out, err);
+  if (bench->parsed()) return RunBench(bench_flags, out, err);
   err << app.help();
   return kExitUsage;
 }

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Server bench (issue 5): treatd beside the machine's null gRPC server and a
+# Cerbos PDP, driven by the same neutral load generator in one run, and one
+# table with the ratios the issue sets as targets.
+#
+#   bench/run_server_bench.sh                  # ~3 minutes
+#   DURATION=2 WARMUP=1 bench/run_server_bench.sh
+#   PEERS= bench/run_server_bench.sh           # treatd only
+#
+# What it needs:
+#   - this project's build dependencies (scripts/setup.sh) and python3;
+#   - for the peers, the shared peer harness (../shared/bench, or
+#     PEER_BENCH_SRC): its loadgen and null server are built from it and
+#     its run_peers.sh runs the null server and Cerbos; it needs the Debian
+#     packages python3-grpcio, python3-protobuf and curl (Cerbos is installed
+#     from npm on first use, so npm and the network are needed once).
+#     Without the harness, the peers are skipped (and said so) and treatd is
+#     loaded with `treatctl bench` instead of loadgen.
+#
+# Environment knobs (defaults):
+#   DURATION=5 WARMUP=1         seconds measured / warmed up per scenario
+#   UNARY_CONCS="8 64"          Decide concurrencies
+#   BATCH_CONC=8                BatchDecide and StreamDecide concurrency
+#   BATCHES="100 1000"          findings per BatchDecide call
+#   POLICIES="default cerbos"   policies/default.yaml and
+#                               bench/policies/cerbos_equivalent.yaml
+#   PEERS="null cerbos"         peers to run beside treatd ("" for none)
+#   BUILD_DIR=build-release     treatd Release build directory
+#   PEER_BENCH_SRC=../shared/bench   the peer harness sources
+#   PEER_BENCH_DIR=/tmp/peer-bench   harness builds, payloads and results
+#   TREATD_THREADS=             treatd --threads (default: the server's)
+# Everything listens on and targets 127.0.0.1 only; every load run is
+# bounded in time and every server is stopped by PID.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+UNARY_CONCS=${UNARY_CONCS:-"8 64"}
+BATCH_CONC=${BATCH_CONC:-8}
+BATCHES=${BATCHES:-"100 1000"}
+POLICIES=${POLICIES:-"default cerbos"}
+PEERS=${PEERS-"null cerbos"}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
+PEER_BENCH_SRC=${PEER_BENCH_SRC:-$ROOT/../shared/bench}
+export PEER_BENCH_DIR=${PEER_BENCH_DIR:-/tmp/peer-bench}
+TREATD_THREADS=${TREATD_THREADS:-}
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT="$PEER_BENCH_DIR/treatd-results/$STAMP"
+mkdir -p "$OUT"
+JSONL="$OUT/results.jsonl"
+: >"$JSONL"
+PAYLOADS="$OUT/payloads"
+mkdir -p "$PAYLOADS"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+TREATD_PID=""
+stop_treatd() {
+  [ -n "$TREATD_PID" ] || return 0
+  if kill -0 "$TREATD_PID" 2>/dev/null; then
+    kill -TERM "$TREATD_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$TREATD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$TREATD_PID" 2>/dev/null && kill -KILL "$TREATD_PID" 2>/dev/null
+  fi
+  wait "$TREATD_PID" 2>/dev/null || true
+  TREATD_PID=""
+}
+trap stop_treatd EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------ build --
+log "building treatd and treatctl (Release, $BUILD_DIR)"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+  -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF >"$OUT/build.log" 2>&1
+cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 \
+  || { tail -40 "$OUT/build.log"; exit 1; }
+TREATD="$BUILD_DIR/server/treatd"
+TREATCTL="$BUILD_DIR/client/treatctl"
+
+LOADGEN=""
+if [ -f "$PEER_BENCH_SRC/loadgen/CMakeLists.txt" ]; then
+  log "building the neutral loadgen from $PEER_BENCH_SRC"
+  cmake -S "$PEER_BENCH_SRC/loadgen" -B "$PEER_BENCH_DIR/loadgen-build" \
+    -DCMAKE_BUILD_TYPE=Release >"$OUT/build-loadgen.log" 2>&1
+  cmake --build "$PEER_BENCH_DIR/loadgen-build" -j2 >>"$OUT/build-loadgen.log" 2>&1 \
+    || { tail -40 "$OUT/build-loadgen.log"; exit 1; }
+  LOADGEN="$PEER_BENCH_DIR/loadgen-build/loadgen"
+else
+  log "peer harness not found at $PEER_BENCH_SRC (set PEER_BENCH_SRC):" \
+    "skipping the null server and Cerbos; loading treatd with treatctl bench"
+  PEERS=""
+fi
+
+# --------------------------------------------------------------- payloads --
+FINDINGS="$ROOT/examples/findings.jsonl"
+"$TREATCTL" bench "$FINDINGS" --mode unary --write-request "$PAYLOADS/decide_1.bin" 2>>"$OUT/payloads.log"
+for b in $BATCHES; do
+  "$TREATCTL" bench "$FINDINGS" --mode batch --batch "$b" \
+    --write-request "$PAYLOADS/batch_$b.bin" 2>>"$OUT/payloads.log"
+done
+
+{
+  echo "date: $(date -Is)"; echo "kernel: $(uname -r)"; echo "nproc: $(nproc)"
+  grep -m1 'model name' /proc/cpuinfo || true
+  echo "grpc++: $(pkg-config --modversion grpc++ 2>/dev/null)  protobuf: $(pkg-config --modversion protobuf 2>/dev/null)"
+  echo "treatd: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
+  echo "DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES POLICIES=$POLICIES PEERS=$PEERS"
+} >"$OUT/env.txt"
+
+# ------------------------------------------------------------------ peers --
+if [ -n "$PEERS" ]; then
+  scen=""
+  for p in $PEERS; do
+    case "$p" in
+      null) scen="$scen null-async" ;;
+      cerbos) scen="$scen cerbos-1 cerbos-100" ;;
+      *) echo "unknown peer $p (null, cerbos)" >&2; exit 2 ;;
+    esac
+  done
+  log "peers:$scen (via $PEER_BENCH_SRC/run_peers.sh)"
+  before=$(ls -1 "$PEER_BENCH_DIR/results" 2>/dev/null | sort | tail -1 || true)
+  DURATION=$DURATION WARMUP=$WARMUP CONCS="$UNARY_CONCS" MODES=unpinned REPS=1 \
+    SCENARIOS="${scen# }" "$PEER_BENCH_SRC/run_peers.sh" >"$OUT/peers.log" 2>&1 \
+    || { tail -30 "$OUT/peers.log"; echo "peer run failed; see $OUT/peers.log" >&2; exit 1; }
+  after=$(ls -1 "$PEER_BENCH_DIR/results" | sort | tail -1)
+  if [ "$after" = "$before" ] || [ ! -s "$PEER_BENCH_DIR/results/$after/results.jsonl" ]; then
+    echo "run_peers.sh wrote no results" >&2; exit 1
+  fi
+  cat "$PEER_BENCH_DIR/results/$after/results.jsonl" >>"$JSONL"
+fi
+
+# ----------------------------------------------------------------- treatd --
+start_treatd() {  # $1 = policy file
+  local slog="$OUT/treatd-$(basename "$1" .yaml).log"
+  local args=(--listen 127.0.0.1:0 --policy "$1" --metrics-listen ""
+    --max-concurrent-calls 100000 --max-concurrent-streams 100000
+    --max-batch 10000 --reload-poll-ms 0 --log-level warning)
+  [ -n "$TREATD_THREADS" ] && args+=(--threads "$TREATD_THREADS")
+  "$TREATD" "${args[@]}" >"$slog.out" 2>"$slog" &
+  TREATD_PID=$!
+  TARGET=""
+  for _ in $(seq 200); do
+    TARGET=$(sed -n 's/^treatd listening on \(127\.0\.0\.1:[0-9]*\);.*/\1/p' "$slog.out")
+    [ -n "$TARGET" ] && break
+    kill -0 "$TREATD_PID" 2>/dev/null || { cat "$slog"; exit 1; }
+    sleep 0.05
+  done
+  [ -n "$TARGET" ] || { echo "treatd did not start" >&2; cat "$slog"; exit 1; }
+}
+
+show() {
+  /usr/bin/env python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("  %-32s c=%-3s qps=%9.1f items/s=%10.1f p50=%8.1fus p99=%9.1fus err=%s" % (d.get("label"), d.get("concurrency"), d.get("qps",0), d.get("items_per_s",0), d.get("p50_us",0), d.get("p99_us",0), d.get("errors","?")))' "$1" >&2
+}
+
+# $1 label, $2 method, $3 payload, $4 items, $5 concurrency, $6 treatctl mode
+load() {
+  local label=$1 method=$2 payload=$3 items=$4 c=$5 mode=$6 line
+  local limit=$((${DURATION%.*} + ${WARMUP%.*} + 60))
+  if [ -n "$LOADGEN" ]; then
+    line=$(timeout "$limit" "$LOADGEN" --target "$TARGET" --method "$method" \
+      --payload "$payload" --items "$items" --concurrency "$c" \
+      --duration "$DURATION" --warmup "$WARMUP" --server-pid "$TREATD_PID" \
+      --label "unpinned/$label#1") || true
+  else
+    local extra=()
+    [ "$mode" = batch ] && extra=(--batch "$items")
+    line=$(timeout "$limit" "$TREATCTL" bench "$FINDINGS" --target "$TARGET" \
+      --mode "$mode" "${extra[@]}" -c "$c" -d "$DURATION" --warmup "$WARMUP" \
+      --json --label "unpinned/$label#1") || true
+  fi
+  [ -n "$line" ] || line="{\"label\":\"unpinned/$label#1\",\"concurrency\":$c,\"first_error\":{\"name\":\"LOADGEN_FAILED\"}}"
+  echo "$line" >>"$JSONL"
+  show "$line"
+}
+
+for policy in $POLICIES; do
+  case "$policy" in
+    default) pfile="$ROOT/policies/default.yaml" ;;
+    cerbos) pfile="$ROOT/bench/policies/cerbos_equivalent.yaml" ;;
+    *) echo "unknown policy $policy (default, cerbos)" >&2; exit 2 ;;
+  esac
+  start_treatd "$pfile"
+  log "treatd ($policy policy) on $TARGET, pid $TREATD_PID"
+  for c in $UNARY_CONCS; do
+    load "treatd-$policy-1" /treatd.v1.TreatmentService/Decide \
+      "$PAYLOADS/decide_1.bin" 1 "$c" unary
+  done
+  for b in $BATCHES; do
+    load "treatd-$policy-batch$b" /treatd.v1.TreatmentService/BatchDecide \
+      "$PAYLOADS/batch_$b.bin" "$b" "$BATCH_CONC" batch
+  done
+  # loadgen is unary only: the stream runs under treatctl bench.
+  line=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) "$TREATCTL" bench \
+    "$FINDINGS" --target "$TARGET" --mode stream -c "$BATCH_CONC" \
+    -d "$DURATION" --warmup "$WARMUP" --json \
+    --label "unpinned/treatd-$policy-stream#1") || true
+  [ -n "$line" ] || line="{\"label\":\"unpinned/treatd-$policy-stream#1\",\"concurrency\":$BATCH_CONC,\"first_error\":{\"name\":\"BENCH_FAILED\"}}"
+  echo "$line" >>"$JSONL"
+  show "$line"
+  stop_treatd
+done
+
+echo
+echo "Results: $JSONL   (env: $OUT/env.txt)"
+echo "items = findings per request; cli%/srv% = CPU of load generator/server (100 = one core); treatd stream rows come from treatctl bench (no CPU columns)"
+echo
+python3 "$ROOT/bench/server_report.py" "$JSONL" | tee "$OUT/table.txt"

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Table and issue-5 ratios from the JSON lines of bench/run_server_bench.sh.
+
+usage: server_report.py results.jsonl [--markdown]
+
+Each line is one load run (loadgen or `treatctl bench --json`) labelled
+"<mode>/<scenario>#<rep>". Scenarios: null-async, cerbos-1, cerbos-100 (from
+the peer harness) and treatd-<policy>-1, -batch<N>, -stream.
+"""
+import json
+import sys
+
+
+def fmt_us(us):
+    if us >= 10000:
+        return f"{us / 1000:.1f}ms"
+    if us >= 1000:
+        return f"{us / 1000:.2f}ms"
+    return f"{us:.0f}us"
+
+
+def load(path):
+    runs = {}
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            d = json.loads(line)
+            scen = d.get("label", "?/?").partition("/")[2].split("#", 1)[0]
+            runs[(scen, d.get("concurrency", 0))] = d
+    return runs
+
+
+def table(runs, md):
+    hdr = ["scenario", "conc", "QPS", "findings/s", "p50", "p90", "p99",
+           "srv%", "errors"]
+    rows = []
+    for (scen, conc), d in runs.items():
+        err = d.get("first_error")
+        rows.append([scen, str(conc), f"{d.get('qps', 0):,.0f}",
+                     f"{d.get('items_per_s', 0):,.0f}",
+                     fmt_us(d.get("p50_us", 0)), fmt_us(d.get("p90_us", 0)),
+                     fmt_us(d.get("p99_us", 0)),
+                     f"{d['server_cpu_pct']:.0f}" if "server_cpu_pct" in d else "-",
+                     str(d.get("errors", "?")) + (f" ({err.get('name')})" if err else "")])
+    if md:
+        print("| " + " | ".join(hdr) + " |")
+        print("|" + "|".join("---" for _ in hdr) + "|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        return
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(hdr)]
+    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, len(hdr) - 1) else c.rjust(w)
+                                  for i, (c, w) in enumerate(zip(cells, widths)))
+    print(fmt(hdr))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(fmt(r))
+
+
+def ratios(runs, md):
+    def get(scen, conc, key):
+        d = runs.get((scen, conc))
+        return None if d is None or d.get("errors", 1) != 0 else d.get(key)
+
+    def best_items(scenario):
+        vals = [d.get("items_per_s", 0) for (s, _), d in runs.items()
+                if s == scenario and d.get("errors", 1) == 0]
+        return max(vals) if vals else None
+
+    def ratio(a, b):
+        return None if a is None or not b else a / b
+
+    lines = []
+    policies = sorted({s.split("-")[1] for s, _ in runs if s.startswith("treatd-")})
+    cerbos_items = best_items("cerbos-100")
+    for p in policies:
+        q64 = get(f"treatd-{p}-1", 64, "qps")
+        rows = [
+            (f"[{p}] Decide QPS c64 / null-async QPS c64", ratio(q64, get("null-async", 64, "qps")), ">= 0.6", "ge", 0.6),
+            (f"[{p}] Decide QPS c64 / Cerbos 1-finding QPS c64", ratio(q64, get("cerbos-1", 64, "qps")), "~ 7x", "ge", 7.0),
+            (f"[{p}] Decide p99 c8 / null-async p99 c8", ratio(get(f"treatd-{p}-1", 8, "p99_us"), get("null-async", 8, "p99_us")), "<= 2", "le", 2.0),
+        ]
+        for scen in sorted({s for s, _ in runs if s.startswith(f"treatd-{p}-") and not s.endswith("-1")}):
+            items = best_items(scen)
+            rows.append((f"[{p}] {scen[len(p) + 8:]} findings/s", items, ">= 500,000", "ge", 500000.0))
+            rows.append((f"[{p}] {scen[len(p) + 8:]} findings/s / Cerbos findings/s", ratio(items, cerbos_items), ">= 35x", "ge", 35.0))
+        lines += rows
+    if md:
+        print("| ratio | measured | target | met |")
+        print("|---|---|---|---|")
+    else:
+        print()
+        print("Ratios (issue 5 targets)")
+    for name, value, target, op, bound in lines:
+        if value is None:
+            shown, met = "n/a", "-"
+        else:
+            shown = f"{value:,.0f}" if value >= 1000 else f"{value:.2f}"
+            met = "yes" if (value >= bound if op == "ge" else value <= bound) else "NO"
+        if md:
+            print(f"| {name} | {shown} | {target} | {met} |")
+        else:
+            print(f"  {name:<58} {shown:>10}   target {target:<11} {met}")
+
+
+def main():
+    runs = load(sys.argv[1])
+    md = "--markdown" in sys.argv
+    table(runs, md)
+    if md:
+        print()
+    ratios(runs, md)
+
+
+if __name__ == "__main__":
+    main()

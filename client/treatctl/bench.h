@@ -1,0 +1,55 @@
+// treatctl bench: a closed-loop load generator for capacity planning against
+// any treatd. It keeps `concurrency` calls (or streams) busy for a fixed
+// time with findings read from a file and prints the throughput (calls and
+// findings per second), the latency distribution and the errors.
+//
+//   unary   Decide, one finding per call
+//   batch   BatchDecide, `batch` findings per call
+//   stream  StreamDecide, `concurrency` streams, each keeping up to
+//           `window` findings in flight
+//
+// `--write-request FILE` writes one serialized DecideRequest (unary) or
+// BatchDecideRequest (batch) built from the same findings instead, for
+// generic load generators that send request bytes.
+//
+// Not thread-safe: run one bench at a time per set of streams.
+#ifndef TREATD_CLIENT_TREATCTL_BENCH_H_
+#define TREATD_CLIENT_TREATCTL_BENCH_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+
+namespace treatd {
+
+struct BenchFlags {
+  std::string target;
+  std::vector<std::string> inputs;
+  std::string mode = "unary";
+  int concurrency = 8;
+  double duration_seconds = 10;
+  double warmup_seconds = 1;
+  int batch = 100;
+  int window = 32;
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string token;
+  bool json = false;
+  std::string label;
+  std::string write_request;
+};
+
+// Adds the `bench` subcommand to `app`; the flags land in `flags`.
+CLI::App* AddBenchCommand(CLI::App* app, BenchFlags* flags);
+
+// Runs the bench `flags` describe, printing the report to `out` and
+// problems to `err`. Returns a treatctl exit code: OK when every call
+// succeeded, kExitFailures when some failed, kExitUsage for bad flags or
+// inputs, kExitRpcFailure when no call succeeded.
+int RunBench(const BenchFlags& flags, std::ostream& out, std::ostream& err);
+
+}  // namespace treatd
+
+#endif  // TREATD_CLIENT_TREATCTL_BENCH_H_

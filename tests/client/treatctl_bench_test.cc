@@ -1,0 +1,137 @@
+// Smoke test of `treatctl bench` (the binary) against a server started in
+// the test: each mode runs for a fraction of a second and must report calls
+// and no errors. No assertion on time or throughput.
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/policy/engine/compiled_policy.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/policy_store.h"
+#include "server/server.h"
+#include "tests/server/subprocess.h"
+#include "tests/server/test_policies.h"
+#include "treatd/v1/treatment_service.pb.h"
+
+namespace treatd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Subprocess;
+
+constexpr char kFindingsJsonl[] =
+    R"({"id":"kev-1","kind":"FINDING_KIND_VULNERABILITY","vulnerability":{"kev":{"listed":true}}}
+{"id":"plain-2","kind":"FINDING_KIND_MISCONFIGURATION"}
+)";
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+RunResult Treatctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {TREATCTL_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto process = Subprocess::Start(argv);
+  RunResult run;
+  if (process == nullptr) return run;
+  process->WriteStdinAndClose("");
+  run.exit_code = process->Wait(absl::Seconds(60));
+  run.out = process->stdout_text();
+  run.err = process->stderr_text();
+  return run;
+}
+
+std::string TempPath(const std::string& name) {
+  return absl::StrCat(::testing::TempDir(), "/treatctl_bench_test_", getpid(),
+                      "_", name);
+}
+
+class TreatctlBenchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    findings_ = TempPath("findings.jsonl");
+    std::ofstream(findings_) << kFindingsJsonl;
+    auto policy = CompiledPolicy::Compile(testing::kGoodPolicy, "good.yaml");
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    store_.Set(*policy, "good.yaml", absl::Now());
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    auto server = TreatdServer::Start(config, &store_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown(absl::Seconds(1));
+  }
+
+  RunResult Bench(const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {
+        "bench",    findings_, "--target", server_->address(), "-d", "0.5",
+        "--warmup", "0.1",     "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Treatctl(args);
+  }
+
+  std::string findings_;
+  PolicyStore store_;
+  std::unique_ptr<TreatdServer> server_;
+};
+
+TEST_F(TreatctlBenchTest, EveryModeReportsCallsAndNoErrors) {
+  for (const std::vector<std::string>& mode :
+       {std::vector<std::string>{"--mode", "unary", "-c", "4"},
+        std::vector<std::string>{"--mode", "batch", "--batch", "10"},
+        std::vector<std::string>{"--mode", "stream", "-c", "2"}}) {
+    SCOPED_TRACE(mode[1]);
+    RunResult run = Bench(mode);
+    EXPECT_EQ(run.exit_code, 0) << run.err << run.out;
+    EXPECT_THAT(run.out, HasSubstr("\"errors\":0,"));
+    EXPECT_THAT(run.out, HasSubstr("\"first_error\":null"));
+    EXPECT_THAT(run.out, Not(HasSubstr("\"ok\":0,")));
+  }
+}
+
+TEST_F(TreatctlBenchTest, TextReportNamesTheFigures) {
+  RunResult run = Treatctl({"bench", findings_, "--target", server_->address(),
+                            "-d", "0.3", "--warmup", "0"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("QPS"));
+  EXPECT_THAT(run.out, HasSubstr("findings/s"));
+  EXPECT_THAT(run.out, HasSubstr("p99"));
+  EXPECT_THAT(run.out, HasSubstr(" 0 errors"));
+}
+
+TEST_F(TreatctlBenchTest, WritesSerializedRequests) {
+  const std::string path = TempPath("batch.bin");
+  RunResult run = Treatctl({"bench", findings_, "--mode", "batch", "--batch",
+                            "5", "--write-request", path});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << file.rdbuf();
+  v1::BatchDecideRequest request;
+  ASSERT_TRUE(request.ParseFromString(bytes.str()));
+  ASSERT_EQ(request.findings_size(), 5);
+  EXPECT_EQ(request.findings(0).id(), "kev-1");
+  EXPECT_EQ(request.findings(2).id(), "kev-1#2");
+}
+
+TEST_F(TreatctlBenchTest, WithoutATargetIsAUsageError) {
+  RunResult run = Treatctl({"bench", findings_});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("--target"));
+}
+
+}  // namespace
+}  // namespace treatd
