@@ -1,8 +1,10 @@
 #include "common/validation/finding_validator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -11,7 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/map.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace treatd {
@@ -305,12 +309,353 @@ class FindingChecker {
   std::vector<Problem> problems_;
 };
 
+// The fast path: generated accessors over every field of the schema, no
+// reflection and no allocation. It only answers "no problem at all"; when it
+// sees anything wrong, FindingChecker's reflection walk produces the report,
+// so messages, paths and ordering have a single source. It must never
+// accept what the walk rejects: a test breaks every field of the schema in
+// every way the rules forbid and expects a rejection.
+
+// Every field the fast path checks, as RenderField() spells it. When the
+// schema differs (a field added, removed or retyped), FastPathEnabled() is
+// false and every finding takes the reflection walk, which is slower but
+// covers any schema; a test fails until the fast path and this list are
+// updated.
+constexpr absl::string_view kFastPathFields[] = {
+    "treatd.v1.Finding.id = 1: string",
+    "treatd.v1.Finding.kind = 2: enum treatd.v1.FindingKind",
+    "treatd.v1.Finding.source = 3: string",
+    "treatd.v1.Finding.title = 4: string",
+    "treatd.v1.Finding.description = 5: string",
+    "treatd.v1.Finding.severity = 6: enum treatd.v1.Severity",
+    "treatd.v1.Finding.vulnerability = 10: message treatd.v1.Vulnerability",
+    "treatd.v1.Finding.package = 11: message treatd.v1.Package",
+    "treatd.v1.Finding.fix = 12: message treatd.v1.Fix",
+    "treatd.v1.Finding.asset = 13: message treatd.v1.Asset",
+    "treatd.v1.Finding.misconfiguration = 14: message "
+    "treatd.v1.Misconfiguration",
+    "treatd.v1.Finding.secret = 15: message treatd.v1.Secret",
+    "treatd.v1.Finding.malware = 16: message treatd.v1.Malware",
+    "treatd.v1.Finding.compensating_controls = 20: repeated message "
+    "treatd.v1.CompensatingControl",
+    "treatd.v1.Finding.active_incident = 21: bool",
+    "treatd.v1.Finding.first_seen = 22: message google.protobuf.Timestamp",
+    "treatd.v1.Finding.last_seen = 23: message google.protobuf.Timestamp",
+    "treatd.v1.Finding.attributes = 24: map<string, string>",
+    "treatd.v1.Vulnerability.cve_id = 1: string",
+    "treatd.v1.Vulnerability.aliases = 2: repeated string",
+    "treatd.v1.Vulnerability.cwe_ids = 3: repeated string",
+    "treatd.v1.Vulnerability.cvss = 4: message treatd.v1.Cvss",
+    "treatd.v1.Vulnerability.epss = 5: message treatd.v1.Epss",
+    "treatd.v1.Vulnerability.kev = 6: message treatd.v1.Kev",
+    "treatd.v1.Vulnerability.exploit_maturity = 7: enum "
+    "treatd.v1.ExploitMaturity",
+    "treatd.v1.Vulnerability.automatable = 8: enum treatd.v1.Automatable",
+    "treatd.v1.Vulnerability.technical_impact = 9: enum "
+    "treatd.v1.TechnicalImpact",
+    "treatd.v1.Vulnerability.published = 10: message "
+    "google.protobuf.Timestamp",
+    "treatd.v1.Cvss.version = 1: string",
+    "treatd.v1.Cvss.score = 2: double",
+    "treatd.v1.Cvss.vector = 3: string",
+    "treatd.v1.Epss.score = 1: double",
+    "treatd.v1.Epss.percentile = 2: double",
+    "treatd.v1.Epss.model_version = 3: string",
+    "treatd.v1.Epss.score_date = 4: message google.protobuf.Timestamp",
+    "treatd.v1.Kev.listed = 1: bool",
+    "treatd.v1.Kev.date_added = 2: message google.protobuf.Timestamp",
+    "treatd.v1.Kev.due_date = 3: message google.protobuf.Timestamp",
+    "treatd.v1.Kev.known_ransomware_use = 4: bool",
+    "treatd.v1.Kev.required_action = 5: string",
+    "treatd.v1.Package.name = 1: string",
+    "treatd.v1.Package.ecosystem = 2: string",
+    "treatd.v1.Package.installed_version = 3: string",
+    "treatd.v1.Package.fixed_versions = 4: repeated string",
+    "treatd.v1.Package.purl = 5: string",
+    "treatd.v1.Fix.availability = 1: enum treatd.v1.FixAvailability",
+    "treatd.v1.Fix.change_freeze = 2: bool",
+    "treatd.v1.Fix.restart_required = 3: bool",
+    "treatd.v1.Fix.next_maintenance_window = 4: message "
+    "google.protobuf.Timestamp",
+    "treatd.v1.Asset.id = 1: string",
+    "treatd.v1.Asset.type = 2: enum treatd.v1.AssetType",
+    "treatd.v1.Asset.environment = 3: enum treatd.v1.Environment",
+    "treatd.v1.Asset.criticality = 4: enum treatd.v1.Criticality",
+    "treatd.v1.Asset.exposure = 5: enum treatd.v1.Exposure",
+    "treatd.v1.Asset.data_classification = 6: enum "
+    "treatd.v1.DataClassification",
+    "treatd.v1.Asset.owner = 7: string",
+    "treatd.v1.Asset.tags = 8: repeated string",
+    "treatd.v1.Asset.labels = 9: map<string, string>",
+    "treatd.v1.Asset.name = 10: string",
+    "treatd.v1.CompensatingControl.type = 1: enum treatd.v1.ControlType",
+    "treatd.v1.CompensatingControl.effectiveness = 2: enum "
+    "treatd.v1.ControlEffectiveness",
+    "treatd.v1.CompensatingControl.description = 3: string",
+    "treatd.v1.CompensatingControl.reference = 4: string",
+    "treatd.v1.Misconfiguration.check_id = 1: string",
+    "treatd.v1.Misconfiguration.resource = 2: string",
+    "treatd.v1.Misconfiguration.setting = 3: string",
+    "treatd.v1.Misconfiguration.actual = 4: string",
+    "treatd.v1.Misconfiguration.expected = 5: string",
+    "treatd.v1.Secret.secret_type = 1: string",
+    "treatd.v1.Secret.location = 2: string",
+    "treatd.v1.Secret.verified_active = 3: bool",
+    "treatd.v1.Secret.publicly_exposed = 4: bool",
+    "treatd.v1.Malware.family = 1: string",
+    "treatd.v1.Malware.path = 2: string",
+    "treatd.v1.Malware.sha256 = 3: string",
+    "treatd.v1.Malware.quarantined = 4: bool",
+    "treatd.v1.Malware.active = 5: bool",
+};
+
+std::string RenderType(const FieldDescriptor* field) {
+  if (field->is_map()) {
+    return absl::StrCat("map<", RenderType(field->message_type()->map_key()),
+                        ", ", RenderType(field->message_type()->map_value()),
+                        ">");
+  }
+  std::string type;
+  if (field->is_repeated()) type = "repeated ";
+  if (field->enum_type() != nullptr) {
+    absl::StrAppend(&type, "enum ", field->enum_type()->full_name());
+  } else if (field->message_type() != nullptr) {
+    absl::StrAppend(&type, "message ", field->message_type()->full_name());
+  } else {
+    absl::StrAppend(&type, field->cpp_type_name());
+  }
+  return type;
+}
+
+std::string RenderField(const FieldDescriptor* field) {
+  return absl::StrCat(field->full_name(), " = ", field->number(), ": ",
+                      RenderType(field));
+}
+
+// Appends every field of `type` and of the messages it contains (other than
+// timestamps and map entries, which the fast path checks as a whole).
+void CollectFields(const Descriptor* type, std::vector<std::string>* out,
+                   std::vector<const Descriptor*>* seen) {
+  if (std::find(seen->begin(), seen->end(), type) != seen->end()) return;
+  seen->push_back(type);
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    out->push_back(RenderField(field));
+    if (field->message_type() != nullptr && !field->is_map() &&
+        field->message_type() != google::protobuf::Timestamp::descriptor()) {
+      CollectFields(field->message_type(), out, seen);
+    }
+  }
+}
+
+std::vector<std::string> ComputeSchemaMismatches() {
+  std::vector<std::string> schema;
+  std::vector<const Descriptor*> seen;
+  CollectFields(v1::Finding::descriptor(), &schema, &seen);
+  std::vector<std::string> known(std::begin(kFastPathFields),
+                                 std::end(kFastPathFields));
+  std::sort(schema.begin(), schema.end());
+  std::sort(known.begin(), known.end());
+  std::vector<std::string> mismatches;
+  std::set_difference(schema.begin(), schema.end(), known.begin(), known.end(),
+                      std::back_inserter(mismatches));
+  for (std::string& field : mismatches) {
+    field = absl::StrCat("unknown to the fast path: ", field);
+  }
+  std::vector<std::string> stale;
+  std::set_difference(known.begin(), known.end(), schema.begin(), schema.end(),
+                      std::back_inserter(stale));
+  for (const std::string& field : stale) {
+    mismatches.push_back(absl::StrCat("not in the schema: ", field));
+  }
+  return mismatches;
+}
+
+bool FastPathEnabled() {
+  static const bool enabled = ComputeSchemaMismatches().empty();
+  return enabled;
+}
+
+class FastCheck {
+ public:
+  explicit FastCheck(const FindingLimits& limits) : limits_(limits) {}
+
+  bool Finding(const v1::Finding& finding) const {
+    if (finding.id().empty() ||
+        finding.kind() == v1::FINDING_KIND_UNSPECIFIED ||
+        !v1::FindingKind_IsValid(finding.kind()) ||
+        !v1::Severity_IsValid(finding.severity())) {
+      return false;
+    }
+    if (!String(finding.id()) || !String(finding.source()) ||
+        !String(finding.title()) || !String(finding.description())) {
+      return false;
+    }
+    if (finding.has_vulnerability() &&
+        !Vulnerability(finding.vulnerability())) {
+      return false;
+    }
+    if (finding.has_package() && !Package(finding.package())) return false;
+    if (finding.has_fix() && !Fix(finding.fix())) return false;
+    if (finding.has_asset() && !Asset(finding.asset())) return false;
+    if (finding.has_misconfiguration() &&
+        !Misconfiguration(finding.misconfiguration())) {
+      return false;
+    }
+    if (finding.has_secret() && !Secret(finding.secret())) return false;
+    if (finding.has_malware() && !Malware(finding.malware())) return false;
+    if (!Size(finding.compensating_controls().size())) return false;
+    for (const v1::CompensatingControl& control :
+         finding.compensating_controls()) {
+      if (!Control(control)) return false;
+    }
+    if (finding.has_first_seen() && !Timestamp(finding.first_seen())) {
+      return false;
+    }
+    if (finding.has_last_seen() && !Timestamp(finding.last_seen())) {
+      return false;
+    }
+    return Map(finding.attributes());
+  }
+
+ private:
+  bool String(const std::string& value) const {
+    return value.size() <= limits_.max_string_bytes;
+  }
+
+  bool Size(int size) const {
+    return static_cast<size_t>(size) <= limits_.max_repeated;
+  }
+
+  bool Strings(
+      const google::protobuf::RepeatedPtrField<std::string>& values) const {
+    if (!Size(values.size())) return false;
+    for (const std::string& value : values) {
+      if (!String(value)) return false;
+    }
+    return true;
+  }
+
+  bool Map(const google::protobuf::Map<std::string, std::string>& map) const {
+    if (!Size(static_cast<int>(map.size()))) return false;
+    for (const auto& [key, value] : map) {
+      if (!String(key) || !String(value)) return false;
+    }
+    return true;
+  }
+
+  // False for NaN too.
+  static bool InRange(double value, double min, double max) {
+    return value >= min && value <= max;
+  }
+
+  static bool Timestamp(const google::protobuf::Timestamp& timestamp) {
+    return timestamp.seconds() >= kMinTimestampSeconds &&
+           timestamp.seconds() <= kMaxTimestampSeconds &&
+           timestamp.nanos() >= 0 && timestamp.nanos() <= kMaxNanos;
+  }
+
+  bool Vulnerability(const v1::Vulnerability& vulnerability) const {
+    if (!String(vulnerability.cve_id()) || !Strings(vulnerability.aliases()) ||
+        !Strings(vulnerability.cwe_ids()) ||
+        !v1::ExploitMaturity_IsValid(vulnerability.exploit_maturity()) ||
+        !v1::Automatable_IsValid(vulnerability.automatable()) ||
+        !v1::TechnicalImpact_IsValid(vulnerability.technical_impact())) {
+      return false;
+    }
+    if (vulnerability.has_cvss()) {
+      const v1::Cvss& cvss = vulnerability.cvss();
+      if (!String(cvss.version()) || !String(cvss.vector()) ||
+          !InRange(cvss.score(), 0.0, 10.0)) {
+        return false;
+      }
+    }
+    if (vulnerability.has_epss()) {
+      const v1::Epss& epss = vulnerability.epss();
+      if (!InRange(epss.score(), 0.0, 1.0) ||
+          !InRange(epss.percentile(), 0.0, 1.0) ||
+          !String(epss.model_version()) ||
+          (epss.has_score_date() && !Timestamp(epss.score_date()))) {
+        return false;
+      }
+    }
+    if (vulnerability.has_kev()) {
+      const v1::Kev& kev = vulnerability.kev();
+      if ((kev.has_date_added() && !Timestamp(kev.date_added())) ||
+          (kev.has_due_date() && !Timestamp(kev.due_date())) ||
+          !String(kev.required_action())) {
+        return false;
+      }
+    }
+    return !vulnerability.has_published() ||
+           Timestamp(vulnerability.published());
+  }
+
+  bool Package(const v1::Package& package) const {
+    return String(package.name()) && String(package.ecosystem()) &&
+           String(package.installed_version()) &&
+           Strings(package.fixed_versions()) && String(package.purl());
+  }
+
+  bool Fix(const v1::Fix& fix) const {
+    return v1::FixAvailability_IsValid(fix.availability()) &&
+           (!fix.has_next_maintenance_window() ||
+            Timestamp(fix.next_maintenance_window()));
+  }
+
+  bool Asset(const v1::Asset& asset) const {
+    return String(asset.id()) && v1::AssetType_IsValid(asset.type()) &&
+           v1::Environment_IsValid(asset.environment()) &&
+           v1::Criticality_IsValid(asset.criticality()) &&
+           v1::Exposure_IsValid(asset.exposure()) &&
+           v1::DataClassification_IsValid(asset.data_classification()) &&
+           String(asset.owner()) && Strings(asset.tags()) &&
+           Map(asset.labels()) && String(asset.name());
+  }
+
+  bool Control(const v1::CompensatingControl& control) const {
+    return v1::ControlType_IsValid(control.type()) &&
+           v1::ControlEffectiveness_IsValid(control.effectiveness()) &&
+           String(control.description()) && String(control.reference());
+  }
+
+  bool Misconfiguration(const v1::Misconfiguration& misconfiguration) const {
+    return String(misconfiguration.check_id()) &&
+           String(misconfiguration.resource()) &&
+           String(misconfiguration.setting()) &&
+           String(misconfiguration.actual()) &&
+           String(misconfiguration.expected());
+  }
+
+  bool Secret(const v1::Secret& secret) const {
+    return String(secret.secret_type()) && String(secret.location());
+  }
+
+  bool Malware(const v1::Malware& malware) const {
+    return String(malware.family()) && String(malware.path()) &&
+           String(malware.sha256());
+  }
+
+  const FindingLimits& limits_;
+};
+
 }  // namespace
+
+namespace finding_validator_internal {
+
+std::vector<std::string> FastPathSchemaMismatches() {
+  return ComputeSchemaMismatches();
+}
+
+}  // namespace finding_validator_internal
 
 absl::Status ValidateFinding(
     const v1::Finding& finding, const FindingLimits& limits,
     absl::string_view prefix,
     google::protobuf::RepeatedPtrField<v1::FieldViolation>* violations) {
+  if (FastPathEnabled() && FastCheck(limits).Finding(finding)) {
+    return absl::OkStatus();
+  }
   FindingChecker checker(limits, prefix);
   checker.CheckRequired(finding);
   checker.CheckMessage(finding);

@@ -4,6 +4,8 @@
 #define TREATD_COMMON_VALIDATION_FINDING_VALIDATOR_H_
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -33,6 +35,16 @@ absl::Status ValidateFinding(
     absl::string_view prefix = "finding",
     google::protobuf::RepeatedPtrField<v1::FieldViolation>* violations =
         nullptr);
+
+namespace finding_validator_internal {
+
+// How the schema of Finding (and the messages it contains) differs from the
+// fields ValidateFinding's fast path checks with generated accessors; empty
+// when they agree. While not empty every finding takes the slower
+// reflection walk. For tests.
+std::vector<std::string> FastPathSchemaMismatches();
+
+}  // namespace finding_validator_internal
 
 }  // namespace treatd
 

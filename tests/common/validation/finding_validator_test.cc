@@ -1,16 +1,29 @@
 #include "common/validation/finding_validator.h"
 
 #include <cmath>
+#include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "gtest/gtest.h"
 
 namespace treatd {
 namespace {
 
+using ::google::protobuf::Descriptor;
+using ::google::protobuf::FieldDescriptor;
+using ::google::protobuf::Message;
+using ::google::protobuf::Reflection;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
 v1::Finding ValidFinding() {
@@ -197,6 +210,199 @@ TEST(FindingValidatorTest, ListsEveryProblemButShortensTheMessage) {
   EXPECT_EQ(violations[13].field(),
             "finding.compensating_controls[11].effectiveness");
   EXPECT_THAT(status.message(), HasSubstr("; and 4 more"));
+}
+
+// ValidateFinding checks the fields it knows with generated accessors and
+// falls back to a reflection walk otherwise. A field added to finding.proto
+// must be added to that fast path too (common/validation/
+// finding_validator.cc); until then every finding is validated slowly.
+TEST(FindingValidatorTest, FastPathKnowsEveryFieldOfTheSchema) {
+  EXPECT_THAT(finding_validator_internal::FastPathSchemaMismatches(),
+              IsEmpty());
+}
+
+// One way of breaking one field of a valid finding.
+struct Breakage {
+  std::string what;
+  std::function<void(Message*)> apply;
+  absl::StatusCode code;
+};
+
+// Returns the message in which `field` (the last of `path`) lives, adding
+// any messages on the way (a new element for lists).
+Message* Reach(Message* root, const std::vector<const FieldDescriptor*>& path) {
+  Message* message = root;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    const Reflection* reflection = message->GetReflection();
+    message = path[i]->is_repeated()
+                  ? reflection->AddMessage(message, path[i])
+                  : reflection->MutableMessage(message, path[i]);
+  }
+  return message;
+}
+
+// Every field of the schema that has a rule, broken in every way the rules
+// forbid. Walks the descriptors, so fields added later are covered.
+void CollectBreakages(const Descriptor* type,
+                      std::vector<const FieldDescriptor*>* path,
+                      std::vector<Breakage>* out) {
+  const FindingLimits limits;
+  const std::string overlong(limits.max_string_bytes + 1, 'x');
+  const int too_many = static_cast<int>(limits.max_repeated) + 1;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    path->push_back(field);
+    const std::vector<const FieldDescriptor*> at = *path;
+    const std::string name = field->full_name();
+    auto add = [&](const std::string& what, absl::StatusCode code,
+                   std::function<void(Message*, const FieldDescriptor*)> f) {
+      out->push_back({absl::StrCat(name, " ", what),
+                      [at, f](Message* root) { f(Reach(root, at), at.back()); },
+                      code});
+    };
+    if (field->is_repeated()) {
+      add("too many entries", absl::StatusCode::kResourceExhausted,
+          [too_many](Message* m, const FieldDescriptor* f) {
+            const Reflection* r = m->GetReflection();
+            for (int n = 0; n < too_many; ++n) {
+              if (f->is_map()) {
+                Message* entry = r->AddMessage(m, f);
+                entry->GetReflection()->SetString(
+                    entry, f->message_type()->map_key(), absl::StrCat(n));
+              } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+                r->AddString(m, f, "s");
+              } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+                r->AddMessage(m, f);
+              } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+                r->AddEnumValue(m, f, 0);
+              }
+            }
+          });
+    }
+    if (field->is_map()) {
+      add("overlong key", absl::StatusCode::kResourceExhausted,
+          [overlong](Message* m, const FieldDescriptor* f) {
+            Message* entry = m->GetReflection()->AddMessage(m, f);
+            entry->GetReflection()->SetString(
+                entry, f->message_type()->map_key(), overlong);
+          });
+      add("overlong value", absl::StatusCode::kResourceExhausted,
+          [overlong](Message* m, const FieldDescriptor* f) {
+            Message* entry = m->GetReflection()->AddMessage(m, f);
+            entry->GetReflection()->SetString(
+                entry, f->message_type()->map_value(), overlong);
+          });
+      path->pop_back();
+      continue;
+    }
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING:
+        add("overlong", absl::StatusCode::kResourceExhausted,
+            [overlong](Message* m, const FieldDescriptor* f) {
+              if (f->is_repeated()) {
+                m->GetReflection()->AddString(m, f, overlong);
+              } else {
+                m->GetReflection()->SetString(m, f, overlong);
+              }
+            });
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        add("unknown number", absl::StatusCode::kInvalidArgument,
+            [](Message* m, const FieldDescriptor* f) {
+              if (f->is_repeated()) {
+                m->GetReflection()->AddEnumValue(m, f, 99);
+              } else {
+                m->GetReflection()->SetEnumValue(m, f, 99);
+              }
+            });
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        for (double value :
+             {std::numeric_limits<double>::quiet_NaN(),
+              std::numeric_limits<double>::infinity(), -1.0, 11.0}) {
+          const bool ranged =
+              field->name() == "score" || field->name() == "percentile";
+          if (!ranged && std::isfinite(value)) continue;
+          add(absl::StrCat("= ", value), absl::StatusCode::kInvalidArgument,
+              [value](Message* m, const FieldDescriptor* f) {
+                if (f->is_repeated()) {
+                  m->GetReflection()->AddDouble(m, f, value);
+                } else {
+                  m->GetReflection()->SetDouble(m, f, value);
+                }
+              });
+        }
+        break;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        if (field->message_type() ==
+            google::protobuf::Timestamp::descriptor()) {
+          for (auto [seconds, nanos] :
+               std::vector<std::pair<int64_t, int32_t>>{{253402300800, 0},
+                                                        {-62135596801, 0},
+                                                        {0, -1},
+                                                        {0, 1000000000}}) {
+            add(absl::StrCat("seconds=", seconds, " nanos=", nanos),
+                absl::StatusCode::kInvalidArgument,
+                [seconds = seconds, nanos = nanos](Message* m,
+                                                   const FieldDescriptor* f) {
+                  auto* timestamp = static_cast<google::protobuf::Timestamp*>(
+                      f->is_repeated()
+                          ? m->GetReflection()->AddMessage(m, f)
+                          : m->GetReflection()->MutableMessage(m, f));
+                  timestamp->set_seconds(seconds);
+                  timestamp->set_nanos(nanos);
+                });
+          }
+        } else {
+          CollectBreakages(field->message_type(), path, out);
+        }
+        break;
+      default:
+        break;
+    }
+    path->pop_back();
+  }
+}
+
+// The fast path must never accept what the full walk rejects: break each
+// field of a valid finding and expect exactly that problem reported.
+TEST(FindingValidatorTest, RejectsEveryBrokenFieldOfTheSchema) {
+  std::vector<const FieldDescriptor*> path;
+  std::vector<Breakage> breakages;
+  CollectBreakages(v1::Finding::descriptor(), &path, &breakages);
+  EXPECT_GT(breakages.size(), 90u);
+  for (const Breakage& breakage : breakages) {
+    SCOPED_TRACE(breakage.what);
+    v1::Finding finding = ValidFinding();
+    breakage.apply(&finding);
+    google::protobuf::RepeatedPtrField<v1::FieldViolation> violations;
+    absl::Status status =
+        ValidateFinding(finding, FindingLimits(), "finding", &violations);
+    EXPECT_EQ(status.code(), breakage.code) << status;
+    EXPECT_THAT(violations, SizeIs(1));
+  }
+}
+
+TEST(FindingValidatorTest, AcceptsEveryExampleShapeWithinLimits) {
+  v1::Finding finding = ValidFinding();
+  FindingLimits limits;
+  limits.max_string_bytes = 4;
+  limits.max_repeated = 1;
+  finding.set_id("f-1");
+  finding.set_title("four");
+  finding.mutable_vulnerability()->set_cve_id("CVE");
+  finding.mutable_asset()->set_id("a");
+  finding.mutable_asset()->clear_labels();
+  (*finding.mutable_asset()->mutable_labels())["team"] = "pay";
+  finding.add_compensating_controls()->set_type(v1::CONTROL_TYPE_OTHER);
+  finding.mutable_vulnerability()->mutable_kev()->mutable_due_date()->set_nanos(
+      999999999);
+  finding.mutable_last_seen()->set_seconds(-62135596800);
+  finding.mutable_vulnerability()->mutable_epss()->set_score(1.0);
+  EXPECT_TRUE(ValidateFinding(finding, limits).ok());
+  finding.mutable_asset()->add_tags("x");
+  EXPECT_EQ(ValidateFinding(finding, limits).code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace
