@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "server/policy_store.h"
 #include "server/server.h"
+#include "tests/client/treatctl_runner.h"
 #include "tests/server/subprocess.h"
 #include "tests/server/test_policies.h"
 #include "treatd/v1/treatment_service.pb.h"
@@ -32,23 +33,10 @@ constexpr char kFindingsJsonl[] =
 {"id":"plain-2","kind":"FINDING_KIND_MISCONFIGURATION"}
 )";
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = testing::TreatctlRun;
 
 RunResult Treatctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {TREATCTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto process = Subprocess::Start(argv);
-  RunResult run;
-  if (process == nullptr) return run;
-  process->WriteStdinAndClose("");
-  run.exit_code = process->Wait(absl::Seconds(60));
-  run.out = process->stdout_text();
-  run.err = process->stderr_text();
-  return run;
+  return testing::RunTreatctl(args, "", absl::Seconds(60));
 }
 
 std::string TempPath(const std::string& name) {

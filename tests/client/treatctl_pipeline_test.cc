@@ -24,6 +24,7 @@
 #include "nlohmann/json.hpp"
 #include "server/policy_store.h"
 #include "server/server.h"
+#include "tests/client/treatctl_runner.h"
 #include "tests/common/exporters/spec_validators.h"
 #include "tests/server/subprocess.h"
 
@@ -79,24 +80,11 @@ constexpr char kInventory[] = R"yaml(assets:
 
 constexpr char kAsOf[] = "2026-01-01T00:00:00Z";
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = testing::TreatctlRun;
 
 RunResult Treatctl(const std::vector<std::string>& args,
                    const std::string& stdin_text = "") {
-  std::vector<std::string> argv = {TREATCTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto process = Subprocess::Start(argv);
-  RunResult run;
-  if (process == nullptr) return run;
-  process->WriteStdinAndClose(stdin_text);
-  run.exit_code = process->Wait(absl::Seconds(100));
-  run.out = process->stdout_text();
-  run.err = process->stderr_text();
-  return run;
+  return testing::RunTreatctl(args, stdin_text, absl::Seconds(100));
 }
 
 std::string TempPath(const std::string& name) {

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "server/policy_store.h"
 #include "server/server.h"
+#include "tests/client/treatctl_runner.h"
 #include "tests/server/subprocess.h"
 #include "tests/server/test_policies.h"
 #include "treatd/v1/simulation.pb.h"
@@ -30,24 +31,11 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Subprocess;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = testing::TreatctlRun;
 
 RunResult Treatctl(const std::vector<std::string>& args,
                    const std::string& stdin_text = "") {
-  std::vector<std::string> argv = {TREATCTL_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto process = Subprocess::Start(argv);
-  RunResult run;
-  if (process == nullptr) return run;
-  process->WriteStdinAndClose(stdin_text);
-  run.exit_code = process->Wait(absl::Seconds(60));
-  run.out = process->stdout_text();
-  run.err = process->stderr_text();
-  return run;
+  return testing::RunTreatctl(args, stdin_text, absl::Seconds(60));
 }
 
 std::string WriteTempFile(const std::string& name, const std::string& text) {
