@@ -16,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
+#include "common/intel/intel_snapshot.h"
 #include "common/policy/engine/compiled_policy.h"
+#include "common/policy/pipeline/decision_pipeline.h"
 #include "google/protobuf/util/json_util.h"
 #include "treatd/v1/decision.pb.h"
 #include "treatd/v1/finding.pb.h"
@@ -103,6 +105,42 @@ void BM_Decide(benchmark::State& state) {
 }
 BENCHMARK(BM_Decide)->Arg(0)->ArgName("trace");
 BENCHMARK(BM_Decide)->Arg(1)->ArgName("trace");
+
+// What a server does per finding after validation: the decision pipeline
+// with revisit conditions, and (arg intel=1) enrichment from the shipped
+// KEV catalog and EPSS sample first.
+void BM_Pipeline(benchmark::State& state) {
+  std::shared_ptr<const intel::IntelSnapshot> snapshot;
+  if (state.range(0) != 0) {
+    intel::IntelSources sources;
+    sources.kev_path = std::string(TREATD_SOURCE_DIR) +
+                       "/intel/known_exploited_vulnerabilities.json";
+    sources.epss_path =
+        std::string(TREATD_SOURCE_DIR) + "/intel/epss_scores_sample.csv";
+    auto loaded = intel::IntelSnapshot::Load(sources);
+    if (!loaded.ok()) Die("cannot load intel/: " + loaded.status().ToString());
+    snapshot = *std::move(loaded);
+  }
+  auto policy = MustCompile(ReadSource("policies/default.yaml"), "default");
+  auto pipeline = DecisionPipeline::Create(policy, snapshot, IntelSettings{});
+  if (!pipeline.ok()) Die(pipeline.status().ToString());
+  const auto& findings = Findings();
+  EvalOptions options;
+  options.as_of = kAsOf;
+  v1::Decision decision;
+  size_t i = 0;
+  for (auto _ : state) {
+    auto status = (*pipeline)->Decide(findings[i], options, &decision);
+    if (!status.ok()) {
+      state.SkipWithError(std::string(status.message()).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(decision);
+    if (++i == findings.size()) i = 0;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_Pipeline)->Arg(0)->Arg(1)->ArgName("intel");
 
 void BM_CompileDefault(benchmark::State& state) {
   const std::string yaml = ReadSource("policies/default.yaml");

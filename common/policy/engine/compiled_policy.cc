@@ -82,6 +82,12 @@ absl::Status CompiledPolicy::Evaluate(const v1::Finding& finding,
   return impl_->Evaluate(finding, options, decision);
 }
 
+absl::Status CompiledPolicy::DecideTreatment(const v1::Finding& finding,
+                                             const EvalOptions& options,
+                                             TreatmentOutcome* outcome) const {
+  return impl_->DecideTreatment(finding, options, outcome);
+}
+
 const v1::PolicyRef& CompiledPolicy::ref() const { return impl_->ref; }
 
 const v1::Policy& CompiledPolicy::policy() const { return impl_->policy; }

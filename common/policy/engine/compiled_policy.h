@@ -43,6 +43,19 @@ struct EvalOptions {
   absl::Duration intel_epss_age = absl::ZeroDuration();
 };
 
+// What the rules and exceptions alone decide for a finding: the part of a
+// decision that says which treatment applies and why, without deadlines,
+// actions, reasons, risk, table outcomes or id.
+struct TreatmentOutcome {
+  v1::Treatment treatment = v1::TREATMENT_UNSPECIFIED;
+  // The priority's name (valid while the policy lives) and 1-based rank.
+  absl::string_view priority;
+  int priority_rank = 0;
+  // The rule that matched, or "default"; valid while the policy lives.
+  absl::string_view matched_rule;
+  v1::MatchKind match_kind = v1::MATCH_KIND_UNSPECIFIED;
+};
+
 class CompiledPolicyImpl;  // Defined in compiled_policy.cc.
 
 class CompiledPolicy {
@@ -76,6 +89,15 @@ class CompiledPolicy {
   // policy and options give the same decision, byte for byte.
   absl::Status Evaluate(const v1::Finding& finding, const EvalOptions& options,
                         v1::Decision* decision) const;
+
+  // Decides only the treatment of `finding`: the same rule, exception,
+  // treatment and priority Evaluate() would choose, at a fraction of its
+  // cost. For callers that decide many variations of one finding (the
+  // revisit analysis). Same preconditions and errors as Evaluate(), except
+  // that errors of later steps (deadlines, tables) are not detected.
+  absl::Status DecideTreatment(const v1::Finding& finding,
+                               const EvalOptions& options,
+                               TreatmentOutcome* outcome) const;
 
   // Name, version and "sha256:<hex>" digest of the source document.
   const v1::PolicyRef& ref() const;

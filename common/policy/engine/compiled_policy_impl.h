@@ -121,6 +121,9 @@ class CompiledPolicyImpl {
  public:
   absl::Status Evaluate(const v1::Finding& finding, const EvalOptions& options,
                         v1::Decision* decision) const;
+  absl::Status DecideTreatment(const v1::Finding& finding,
+                               const EvalOptions& options,
+                               TreatmentOutcome* outcome) const;
 
   v1::Policy policy;
   v1::PolicyRef ref;

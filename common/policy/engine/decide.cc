@@ -209,6 +209,77 @@ void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
   out->assign(hex, sizeof(hex));
 }
 
+// Steps 2 and 3 of a decision: the rule that matched (or the default),
+// its priority, and the exception that applies.
+struct Choice {
+  const CompiledRule* rule = nullptr;
+  bool by_default = false;
+  int priority = -1;
+  const CompiledException* applied = nullptr;
+  // Exceptions that match but have expired, in policy order.
+  absl::InlinedVector<const CompiledException*, 2> expired;
+  v1::Treatment treatment = v1::TREATMENT_UNSPECIFIED;
+};
+
+// Fills `*out`; adds a RuleTrace per rule tried to `trace` when not null.
+absl::Status Choose(const CompiledPolicyImpl& policy, expr::Frame& frame,
+                    const EvalOptions& options, v1::Decision* trace,
+                    Choice* out) {
+  // 2. Rules, first match wins; else the default.
+  const CompiledRule* rule = nullptr;
+  for (const CompiledRule& r : policy.rules) {
+    const Value v = r.when->Evaluate(frame);
+    const bool matched = IsTrue(v);
+    if (trace != nullptr) {
+      v1::RuleTrace* t = trace->add_trace();
+      t->set_rule(r.id);
+      t->set_matched(matched);
+      t->set_explanation(matched
+                             ? absl::StrCat("`", r.when->source(), "` is true")
+                             : r.when->ExplainNotTrue(frame));
+    }
+    if (matched) {
+      rule = &r;
+      break;
+    }
+  }
+  out->by_default = rule == nullptr;
+  if (out->by_default) rule = &policy.default_rule;
+  out->rule = rule;
+
+  int priority = rule->priority;
+  if (rule->priority_expr != nullptr) {
+    const Value v = rule->priority_expr->Evaluate(frame);
+    if (v.is_error()) {
+      return absl::InternalError(absl::StrCat(
+          "rule ", rule->id, ": priority_expr failed: ", v.error()));
+    }
+    for (size_t i = 0; i < policy.priorities.size(); ++i) {
+      if (policy.priorities[i].name == v.string_value())
+        priority = static_cast<int>(i);
+    }
+    if (priority < 0) {
+      return absl::InternalError(absl::StrCat(
+          "rule ", rule->id, ": priority_expr yielded '", v.string_value(),
+          "', which is not a priority of the policy"));
+    }
+  }
+  out->priority = priority;
+
+  // 3. Exceptions: the first matching one that has not expired applies.
+  for (const CompiledException& e : policy.exceptions) {
+    if (!IsTrue(e.when->Evaluate(frame))) continue;
+    if (options.as_of < e.expires) {
+      out->applied = &e;
+      break;
+    }
+    out->expired.push_back(&e);
+  }
+  out->treatment =
+      out->applied != nullptr ? out->applied->treatment : rule->treatment;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void CompiledTable::BuildIndex() {
@@ -303,63 +374,20 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   }
   EvalState state(*this, options);
   expr::Frame frame(&finding, options.as_of, &state);
-
-  // 2. Rules, first match wins; else the default.
-  const CompiledRule* rule = nullptr;
-  for (const CompiledRule& r : rules) {
-    const Value v = r.when->Evaluate(frame);
-    const bool matched = IsTrue(v);
-    if (options.trace) {
-      v1::RuleTrace* t = decision->add_trace();
-      t->set_rule(r.id);
-      t->set_matched(matched);
-      t->set_explanation(matched
-                             ? absl::StrCat("`", r.when->source(), "` is true")
-                             : r.when->ExplainNotTrue(frame));
-    }
-    if (matched) {
-      rule = &r;
-      break;
-    }
-  }
-  const bool by_default = rule == nullptr;
-  if (by_default) rule = &default_rule;
-
-  int priority = rule->priority;
-  if (rule->priority_expr != nullptr) {
-    const Value v = rule->priority_expr->Evaluate(frame);
-    if (v.is_error()) {
-      return absl::InternalError(absl::StrCat(
-          "rule ", rule->id, ": priority_expr failed: ", v.error()));
-    }
-    for (size_t i = 0; i < priorities.size(); ++i) {
-      if (priorities[i].name == v.string_value())
-        priority = static_cast<int>(i);
-    }
-    if (priority < 0) {
-      return absl::InternalError(absl::StrCat(
-          "rule ", rule->id, ": priority_expr yielded '", v.string_value(),
-          "', which is not a priority of the policy"));
-    }
-  }
+  Choice choice;
+  absl::Status chosen = Choose(*this, frame, options,
+                               options.trace ? decision : nullptr, &choice);
+  if (!chosen.ok()) return chosen;
+  const CompiledRule* rule = choice.rule;
+  const bool by_default = choice.by_default;
+  const int priority = choice.priority;
   const CompiledPriority& prio = priorities[priority];
-
-  // 3. Exceptions: the first matching one that has not expired applies.
-  const CompiledException* applied = nullptr;
-  std::vector<const CompiledException*> expired;
-  for (const CompiledException& e : exceptions) {
-    if (!IsTrue(e.when->Evaluate(frame))) continue;
-    if (options.as_of < e.expires) {
-      applied = &e;
-      break;
-    }
-    expired.push_back(&e);
-  }
+  const CompiledException* applied = choice.applied;
+  const auto& expired = choice.expired;
   const CompiledException* shown = applied != nullptr ? applied
                                    : expired.empty()  ? nullptr
                                                       : expired.front();
-  const v1::Treatment treatment =
-      applied != nullptr ? applied->treatment : rule->treatment;
+  const v1::Treatment treatment = choice.treatment;
 
   decision->set_finding_id(finding.id());
   decision->set_treatment(treatment);
@@ -533,6 +561,25 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   if (!decision->has_policy()) *decision->mutable_policy() = ref;
   ToProto(options.as_of, decision->mutable_evaluated_at());
   DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());
+  return absl::OkStatus();
+}
+
+absl::Status CompiledPolicyImpl::DecideTreatment(
+    const v1::Finding& finding, const EvalOptions& options,
+    TreatmentOutcome* outcome) const {
+  EvalState state(*this, options);
+  expr::Frame frame(&finding, options.as_of, &state);
+  Choice choice;
+  absl::Status chosen = Choose(*this, frame, options, nullptr, &choice);
+  if (!chosen.ok()) return chosen;
+  outcome->treatment = choice.treatment;
+  outcome->priority = priorities[choice.priority].name;
+  outcome->priority_rank = choice.priority + 1;
+  outcome->matched_rule =
+      choice.by_default ? absl::string_view("default") : choice.rule->id;
+  outcome->match_kind = choice.applied != nullptr ? v1::MATCH_KIND_EXCEPTION
+                        : choice.by_default       ? v1::MATCH_KIND_DEFAULT
+                                                  : v1::MATCH_KIND_RULE;
   return absl::OkStatus();
 }
 

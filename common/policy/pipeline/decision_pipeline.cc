@@ -50,7 +50,10 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
     if (!status.ok()) return status;
     return revisit_->AddConditions(finding, options, decision);
   }
-  v1::Finding enriched = finding;
+  // Enrichment writes into a copy; one per thread, reused, so that copying
+  // reuses its memory instead of allocating every string again.
+  thread_local v1::Finding enriched;
+  enriched.CopyFrom(finding);
   intel::EnrichOptions enrich;
   enrich.feed_wins = settings_.feed_wins;
   enrich.max_age = settings_.max_age;

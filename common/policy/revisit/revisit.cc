@@ -159,23 +159,35 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   }
   EvalOptions flipped_options = options;
   flipped_options.trace = false;
-  v1::Decision flipped;
-  // Decides `changed` and, when its treatment differs, adds a condition
-  // that `fill` completes. Returns whether it did.
-  auto try_flip = [&](const v1::Finding& changed, const EvalOptions& opts,
-                      v1::RevisitKind kind,
-                      const std::string& what) -> absl::StatusOr<bool> {
-    absl::Status status = policy_->Evaluate(changed, opts, &flipped);
+  // The finding with one fact changed at a time, each change undone before
+  // the next. Reused across calls on this thread: copying into it reuses
+  // its memory, where a fresh copy per flip allocated every string again.
+  thread_local v1::Finding changed;
+  changed.CopyFrom(finding);
+  TreatmentOutcome flipped;
+  // Decides `changed` and, when its treatment differs, adds a condition.
+  // Returns whether it did.
+  auto try_flip = [&](const EvalOptions& opts, v1::RevisitKind kind,
+                      absl::string_view what) -> absl::StatusOr<bool> {
+    absl::Status status = policy_->DecideTreatment(changed, opts, &flipped);
     if (!status.ok()) return status;
-    if (flipped.treatment() == treatment) return false;
+    if (flipped.treatment == treatment) return false;
     v1::RevisitCondition* c = decision->add_revisit_conditions();
     c->set_kind(kind);
-    c->set_new_treatment(flipped.treatment());
-    c->set_new_priority(flipped.priority());
+    c->set_new_treatment(flipped.treatment);
+    c->set_new_priority(std::string(flipped.priority));
     c->set_text(absl::StrCat(
-        what, ": the treatment becomes ", TreatmentText(flipped.treatment()),
-        " (", flipped.priority(), ", rule ", flipped.matched_rule(), ")"));
+        what, ": the treatment becomes ", TreatmentText(flipped.treatment),
+        " (", flipped.priority, ", rule ", flipped.matched_rule, ")"));
     return true;
+  };
+  // Puts the vulnerability of `changed` back as `finding` has it.
+  auto restore_vulnerability = [&] {
+    if (finding.has_vulnerability()) {
+      changed.mutable_vulnerability()->CopyFrom(finding.vulnerability());
+    } else {
+      changed.clear_vulnerability();
+    }
   };
 
   const v1::Vulnerability& vuln = finding.vulnerability();
@@ -183,21 +195,25 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
                          finding.kind() == v1::FINDING_KIND_VULNERABILITY;
 
   if (finding.fix().availability() != v1::FIX_AVAILABILITY_AVAILABLE) {
-    v1::Finding changed = finding;
     changed.mutable_fix()->set_availability(v1::FIX_AVAILABILITY_AVAILABLE);
     absl::StatusOr<bool> added =
-        try_flip(changed, flipped_options, v1::REVISIT_KIND_FIX_AVAILABLE,
+        try_flip(flipped_options, v1::REVISIT_KIND_FIX_AVAILABLE,
                  "A fix becomes available");
+    if (finding.has_fix()) {
+      changed.mutable_fix()->set_availability(finding.fix().availability());
+    } else {
+      changed.clear_fix();
+    }
     if (!added.ok()) return added.status();
   }
 
   if (names_cve && !vuln.kev().listed()) {
-    v1::Finding changed = finding;
     changed.mutable_vulnerability()->mutable_kev()->set_listed(true);
     absl::StatusOr<bool> added =
-        try_flip(changed, flipped_options, v1::REVISIT_KIND_KEV_LISTED,
+        try_flip(flipped_options, v1::REVISIT_KIND_KEV_LISTED,
                  absl::StrCat(vuln.cve_id().empty() ? "The CVE" : vuln.cve_id(),
                               " is added to the CISA KEV catalog"));
+    restore_vulnerability();
     if (!added.ok()) return added.status();
   }
 
@@ -207,12 +223,12 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
       const double raised =
           t.inclusive ? t.value : std::nextafter(t.value, 2.0);
       if (raised <= current || raised > 1.0) continue;
-      v1::Finding changed = finding;
       changed.mutable_vulnerability()->mutable_epss()->set_score(raised);
       absl::StatusOr<bool> added = try_flip(
-          changed, flipped_options, v1::REVISIT_KIND_EPSS_ABOVE,
+          flipped_options, v1::REVISIT_KIND_EPSS_ABOVE,
           absl::StrFormat("The EPSS score %s %g",
                           t.inclusive ? "reaches" : "exceeds", t.value));
+      restore_vulnerability();
       if (!added.ok()) return added.status();
       if (*added) {
         v1::RevisitCondition* c = decision->mutable_revisit_conditions(
@@ -226,12 +242,16 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   for (v1::Exposure exposure : {v1::EXPOSURE_INTERNET, v1::EXPOSURE_CONTROLLED,
                                 v1::EXPOSURE_INTERNAL, v1::EXPOSURE_ISOLATED}) {
     if (exposure == finding.asset().exposure()) continue;
-    v1::Finding changed = finding;
     changed.mutable_asset()->set_exposure(exposure);
-    const std::string name = v1::Exposure_Name(exposure);
+    const std::string& name = v1::Exposure_Name(exposure);
     absl::StatusOr<bool> added =
-        try_flip(changed, flipped_options, v1::REVISIT_KIND_EXPOSURE_CHANGED,
+        try_flip(flipped_options, v1::REVISIT_KIND_EXPOSURE_CHANGED,
                  absl::StrCat("The asset's exposure becomes ", name));
+    if (finding.has_asset()) {
+      changed.mutable_asset()->set_exposure(finding.asset().exposure());
+    } else {
+      changed.clear_asset();
+    }
     if (!added.ok()) return added.status();
     if (*added) {
       decision
@@ -245,7 +265,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
     EvalOptions later = flipped_options;
     later.as_of = FromProto(decision->exception().expires());
     absl::StatusOr<bool> added = try_flip(
-        finding, later, v1::REVISIT_KIND_EXCEPTION_EXPIRES,
+        later, v1::REVISIT_KIND_EXCEPTION_EXPIRES,
         absl::StrCat("Exception ", decision->exception().id(), " expires"));
     if (!added.ok()) return added.status();
     if (!*added) {
@@ -253,10 +273,10 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
       // the priority and deadlines come from the rule then.
       v1::RevisitCondition* c = decision->add_revisit_conditions();
       c->set_kind(v1::REVISIT_KIND_EXCEPTION_EXPIRES);
-      c->set_new_treatment(flipped.treatment());
-      c->set_new_priority(flipped.priority());
+      c->set_new_treatment(flipped.treatment);
+      c->set_new_priority(std::string(flipped.priority));
       c->set_text(absl::StrCat("Exception ", decision->exception().id(),
-                               " expires: the rule ", flipped.matched_rule(),
+                               " expires: the rule ", flipped.matched_rule,
                                " decides again"));
     }
     *decision

@@ -297,6 +297,43 @@ TEST(DecideTest, ExpiredExceptionDoesNotApplyButIsNamed) {
   EXPECT_FALSE(d.exception().applied());
 }
 
+// DecideTreatment is what the revisit analysis decides flipped findings
+// with: it must choose exactly what Evaluate() chooses, for rules, the
+// default, priority_expr and exceptions.
+TEST(DecideTest, DecideTreatmentAgreesWithEvaluate) {
+  struct Case {
+    const char* asset;
+    double cvss;
+    absl::Time as_of;
+  };
+  const Case cases[] = {
+      {"payments-api", 10.0, kAsOf},                         // kev-internet
+      {"kiosk-7", 10.0, kAsOf},                              // EXC-NEW applies
+      {"kiosk-8", 10.0, absl::FromUnixSeconds(1806624000)},  // expired
+      {"batch-1", 3.0, kAsOf},                               // low-risk
+      {"batch-2", 7.0, kAsOf},                               // default
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.asset);
+    v1::Finding f = Finding(kLog4Shell);
+    f.mutable_asset()->set_id(c.asset);
+    f.mutable_vulnerability()->mutable_cvss()->set_score(c.cvss);
+    if (absl::string_view(c.asset).substr(0, 5) == "batch") {
+      f.mutable_asset()->set_exposure(v1::EXPOSURE_INTERNAL);
+    }
+    const v1::Decision d = Decide(f, false, c.as_of);
+    EvalOptions options;
+    options.as_of = c.as_of;
+    TreatmentOutcome outcome;
+    ASSERT_TRUE(Policy()->DecideTreatment(f, options, &outcome).ok());
+    EXPECT_EQ(outcome.treatment, d.treatment());
+    EXPECT_EQ(outcome.priority, d.priority());
+    EXPECT_EQ(outcome.priority_rank, d.priority_rank());
+    EXPECT_EQ(outcome.matched_rule, d.matched_rule());
+    EXPECT_EQ(outcome.match_kind, d.match_kind());
+  }
+}
+
 TEST(DecideTest, TraceExplainsWhyEarlierRulesDidNotMatch) {
   v1::Finding f = Finding(R"pb(
     id: "f-4"
