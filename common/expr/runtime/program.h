@@ -53,6 +53,15 @@ class Frame {
   const google::protobuf::Message* root() const { return root_; }
   const Value& now() const { return now_; }
   SlotResolver* slots() const { return slots_; }
+  // Optional view of the resolver's memo: when `done[i]`, `values[i]` is
+  // slot i's value and evaluation reads it without calling the resolver.
+  // Both arrays must outlive the frame and cover every slot.
+  void set_memo(const Value* values, const bool* done) {
+    memo_values_ = values;
+    memo_done_ = done;
+  }
+  const Value* memo_values() const { return memo_values_; }
+  const bool* memo_done() const { return memo_done_; }
   Value& local(int i) { return locals_[i]; }
 
   // Keeps `s` alive for the frame's lifetime and returns a view of it.
@@ -74,6 +83,8 @@ class Frame {
   const google::protobuf::Message* root_;
   Value now_;
   SlotResolver* slots_;
+  const Value* memo_values_ = nullptr;
+  const bool* memo_done_ = nullptr;
   Value locals_[kMaxLocals];
   // forward_list allocates nothing until used; most evaluations never
   // build strings at all.
@@ -180,6 +191,28 @@ struct Node {
   std::vector<std::unique_ptr<Node>> kids;
 };
 
+// One node of a Program's executable form: the tree flattened into one
+// array in preorder, 64 bytes a node, so that evaluation walks contiguous
+// memory instead of chasing a heap pointer per node. The hot operations
+// run from these fields alone; the rest read `node`, the tree node it came
+// from.
+struct Instr {
+  Op op = Op::kConst;
+  bool as_double = false;
+  // kField read entirely through typed accessors (`node->accessors`), from
+  // the root or from kid[0]; `hops` is the path length.
+  bool fast_field = false;
+  uint8_t hops = 0;
+  // A comparison (== != < <= > >=) of a fast_field kid[0] with the
+  // constant kid[1]: evaluated without visiting the kids.
+  bool field_vs_const = false;
+  int32_t index = 0;
+  // Positions of the kids in the array; -1 when absent.
+  int32_t kid[3] = {-1, -1, -1};
+  const Node* node = nullptr;
+  Value constant;
+};
+
 class Program {
  public:
   // Takes the checked tree and resolves its per-node caches (reflections
@@ -213,9 +246,15 @@ class Program {
   }
 
  private:
+  // Appends `node` and its subtree to code_ in preorder; returns its
+  // position.
+  int32_t Emit(const Node& node);
+  Value Run(int32_t at, Frame& frame) const;
+
   std::string source_;
   std::unique_ptr<Node> root_;
   std::vector<int> slot_refs_;
+  std::vector<Instr> code_;
 };
 
 // Evaluates one node. Exposed for the explanation code and tests.

@@ -87,6 +87,9 @@ class EvalState : public expr::SlotResolver {
   }
 
   int table_row(int table) const { return table_rows_[table]; }
+  // The memo, for expr::Frame::set_memo().
+  const Value* values() const { return values_.data(); }
+  const bool* done() const { return done_.data(); }
   // Input values of `table` after it was resolved.
   const Value* table_inputs(int table) const {
     return table_inputs_.data() + InputOffset(table);
@@ -374,6 +377,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   }
   EvalState state(*this, options);
   expr::Frame frame(&finding, options.as_of, &state);
+  frame.set_memo(state.values(), state.done());
   Choice choice;
   absl::Status chosen = Choose(*this, frame, options,
                                options.trace ? decision : nullptr, &choice);
@@ -569,6 +573,7 @@ absl::Status CompiledPolicyImpl::DecideTreatment(
     TreatmentOutcome* outcome) const {
   EvalState state(*this, options);
   expr::Frame frame(&finding, options.as_of, &state);
+  frame.set_memo(state.values(), state.done());
   Choice choice;
   absl::Status chosen = Choose(*this, frame, options, nullptr, &choice);
   if (!chosen.ok()) return chosen;
