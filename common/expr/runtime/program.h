@@ -74,6 +74,10 @@ class Frame {
     value_scratch_.push_front(std::move(items));
     return value_scratch_.front().data();
   }
+  // Whether anything was kept in the frame (values may point into it).
+  bool used_scratch() const {
+    return !scratch_.empty() || !value_scratch_.empty();
+  }
   // An error value whose message lives in the frame.
   Value Error(std::string message) {
     return Value::Error(Keep(std::move(message)));

@@ -78,15 +78,22 @@ CompiledPolicy::CompileFile(const std::string& path,
 
 absl::Status CompiledPolicy::Evaluate(const v1::Finding& finding,
                                       const EvalOptions& options,
-                                      v1::Decision* decision) const {
-  return impl_->Evaluate(finding, options, decision);
+                                      v1::Decision* decision,
+                                      EvaluationMemo* memo) const {
+  return impl_->Evaluate(finding, options, decision, memo);
 }
 
 absl::Status CompiledPolicy::DecideTreatment(const v1::Finding& finding,
                                              const EvalOptions& options,
-                                             TreatmentOutcome* outcome) const {
-  return impl_->DecideTreatment(finding, options, outcome);
+                                             TreatmentOutcome* outcome,
+                                             const EvaluationMemo* base,
+                                             uint32_t changed) const {
+  return impl_->DecideTreatment(finding, options, outcome, base, changed);
 }
+
+EvaluationMemo::EvaluationMemo() : data_(std::make_unique<Data>()) {}
+
+EvaluationMemo::~EvaluationMemo() = default;
 
 const v1::PolicyRef& CompiledPolicy::ref() const { return impl_->ref; }
 

@@ -11,6 +11,7 @@
 #ifndef TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_H_
 #define TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,38 @@ struct TreatmentOutcome {
   v1::MatchKind match_kind = v1::MATCH_KIND_UNSPECIFIED;
 };
 
+// Facts a caller may change between deciding a finding and deciding a
+// variation of it (the revisit analysis does), as bits.
+enum FactBits : uint32_t {
+  kFactFixAvailability = 1u << 0,  // fix.availability
+  kFactKevListed = 1u << 1,        // vulnerability.kev.listed
+  kFactEpssScore = 1u << 2,        // vulnerability.epss.score
+  kFactExposure = 1u << 3,         // asset.exposure
+  kFactAsOf = 1u << 4,             // EvalOptions.as_of (`now`)
+  kAllFacts = ~0u,
+};
+
+// The lets, tables and risk scores an Evaluate() computed while choosing
+// the rule, kept so that DecideTreatment() on a variation of the same
+// finding reuses those that do not depend on the changed facts. Valid
+// while that finding lives unchanged. Reusable: Evaluate() overwrites it.
+// Not thread-safe; one per thread.
+class EvaluationMemo {
+ public:
+  EvaluationMemo();
+  ~EvaluationMemo();
+  EvaluationMemo(const EvaluationMemo&) = delete;
+  EvaluationMemo& operator=(const EvaluationMemo&) = delete;
+
+  // The engine's view (compiled_policy_impl.h).
+  struct Data;
+  Data& data() { return *data_; }
+  const Data& data() const { return *data_; }
+
+ private:
+  std::unique_ptr<Data> data_;
+};
+
 class CompiledPolicyImpl;  // Defined in compiled_policy.cc.
 
 class CompiledPolicy {
@@ -87,17 +120,28 @@ class CompiledPolicy {
   // cannot decide (e.g. a table with no matching row and no default); the
   // message names the rule or table. Deterministic: the same finding,
   // policy and options give the same decision, byte for byte.
+  //
+  // When `memo` is not null it receives the values computed while choosing
+  // the rule, for DecideTreatment().
   absl::Status Evaluate(const v1::Finding& finding, const EvalOptions& options,
-                        v1::Decision* decision) const;
+                        v1::Decision* decision,
+                        EvaluationMemo* memo = nullptr) const;
 
   // Decides only the treatment of `finding`: the same rule, exception,
   // treatment and priority Evaluate() would choose, at a fraction of its
   // cost. For callers that decide many variations of one finding (the
   // revisit analysis). Same preconditions and errors as Evaluate(), except
   // that errors of later steps (deadlines, tables) are not detected.
+  //
+  // With `base`, filled by Evaluate() of a finding that differs from this
+  // one only in the facts `changed` names (FactBits; the rest of the
+  // finding and options equal), values that do not depend on those facts
+  // are taken from `base` instead of being computed again.
   absl::Status DecideTreatment(const v1::Finding& finding,
                                const EvalOptions& options,
-                               TreatmentOutcome* outcome) const;
+                               TreatmentOutcome* outcome,
+                               const EvaluationMemo* base = nullptr,
+                               uint32_t changed = kAllFacts) const;
 
   // Name, version and "sha256:<hex>" digest of the source document.
   const v1::PolicyRef& ref() const;

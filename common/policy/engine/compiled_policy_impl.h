@@ -117,18 +117,30 @@ struct Slot {
   IntelValue intel = IntelValue::kStale;  // kIntel.
 };
 
+struct EvaluationMemo::Data {
+  std::vector<expr::Value> values;
+  std::vector<char> done;
+};
+
 class CompiledPolicyImpl {
  public:
   absl::Status Evaluate(const v1::Finding& finding, const EvalOptions& options,
-                        v1::Decision* decision) const;
+                        v1::Decision* decision, EvaluationMemo* memo) const;
   absl::Status DecideTreatment(const v1::Finding& finding,
                                const EvalOptions& options,
-                               TreatmentOutcome* outcome) const;
+                               TreatmentOutcome* outcome,
+                               const EvaluationMemo* base,
+                               uint32_t changed) const;
+
+  // Computes slot_facts once the slots are compiled.
+  void ComputeSlotFacts();
 
   v1::Policy policy;
   v1::PolicyRef ref;
   std::vector<CompiledPriority> priorities;
   std::vector<Slot> slots;
+  // FactBits each slot depends on, directly or through other slots.
+  std::vector<uint32_t> slot_facts;
   std::vector<CompiledTable> tables;
   std::vector<int> table_slots;  // Slot of each table.
   int inherent_slot = -1;

@@ -1,5 +1,7 @@
 // Decision assembly: "How a decision is made" in docs/policy-language.md,
 // step by step, over a compiled policy.
+#include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,7 +88,21 @@ class EvalState : public expr::SlotResolver {
     return v;
   }
 
+  // Takes the values of `base` for the slots that do not depend on the
+  // `changed` facts.
+  void Seed(const EvaluationMemo::Data& base,
+            const std::vector<uint32_t>& slot_facts, uint32_t changed) {
+    if (base.values.size() != values_.size()) return;
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (base.done[i] && (slot_facts[i] & changed) == 0) {
+        values_[i] = base.values[i];
+        done_[i] = true;
+      }
+    }
+  }
+
   int table_row(int table) const { return table_rows_[table]; }
+  size_t size() const { return values_.size(); }
   // The memo, for expr::Frame::set_memo().
   const Value* values() const { return values_.data(); }
   const bool* done() const { return done_.data(); }
@@ -283,7 +299,102 @@ absl::Status Choose(const CompiledPolicyImpl& policy, expr::Frame& frame,
   return absl::OkStatus();
 }
 
+// Copies the slot values computed so far into `memo`. Values that may
+// point into the frame's scratch space (built strings, lists, error
+// messages) die with the frame and are left out when it holds any.
+void Remember(const expr::Frame& frame, const EvalState& state,
+              EvaluationMemo::Data* memo) {
+  const size_t n = state.size();
+  memo->values.assign(state.values(), state.values() + n);
+  memo->done.assign(state.done(), state.done() + n);
+  if (!frame.used_scratch()) return;
+  for (size_t i = 0; i < n; ++i) {
+    const ValueKind kind = memo->values[i].kind();
+    if (kind == ValueKind::kString || kind == ValueKind::kList ||
+        kind == ValueKind::kError) {
+      memo->done[i] = 0;
+    }
+  }
+}
+
+// The FactBits a root field path reads: the watched fact itself, a message
+// that contains it, or (never in practice) a field below it.
+uint32_t PathFacts(
+    const std::vector<const google::protobuf::FieldDescriptor*>& path) {
+  struct Watched {
+    std::vector<absl::string_view> names;
+    uint32_t bit;
+  };
+  static const auto* const kWatched = new std::vector<Watched>{
+      {{"fix", "availability"}, kFactFixAvailability},
+      {{"vulnerability", "kev", "listed"}, kFactKevListed},
+      {{"vulnerability", "epss", "score"}, kFactEpssScore},
+      {{"asset", "exposure"}, kFactExposure},
+  };
+  uint32_t facts = 0;
+  for (const Watched& w : *kWatched) {
+    const size_t n = std::min(path.size(), w.names.size());
+    bool match = n > 0;
+    for (size_t i = 0; i < n && match; ++i) {
+      match = path[i]->name() == w.names[i];
+    }
+    if (match) facts |= w.bit;
+  }
+  return facts;
+}
+
 }  // namespace
+
+void CompiledPolicyImpl::ComputeSlotFacts() {
+  // -1: not computed yet. Slots never depend on themselves (the compiler
+  // rejects cycles), so the recursion ends.
+  std::vector<int64_t> memo(slots.size(), -1);
+  std::function<uint32_t(int)> slot_facts_of;
+  std::function<uint32_t(const expr::Node&)> node_facts =
+      [&](const expr::Node& node) -> uint32_t {
+    uint32_t facts = 0;
+    switch (node.op) {
+      case expr::Op::kNow:
+        facts |= kFactAsOf;
+        break;
+      case expr::Op::kSlot:
+        facts |= slot_facts_of(node.index);
+        break;
+      case expr::Op::kField:
+      case expr::Op::kHas:
+        // A path from a computed base reads below whatever the base read.
+        if (node.kids.empty()) facts |= PathFacts(node.path);
+        break;
+      default:
+        break;
+    }
+    for (const auto& kid : node.kids) facts |= node_facts(*kid);
+    return facts;
+  };
+  slot_facts_of = [&](int i) -> uint32_t {
+    if (i < 0 || static_cast<size_t>(i) >= slots.size()) return kAllFacts;
+    if (memo[i] >= 0) return static_cast<uint32_t>(memo[i]);
+    const Slot& slot = slots[i];
+    uint32_t facts = 0;
+    if (slot.program != nullptr) facts |= node_facts(slot.program->root());
+    if (slot.kind == Slot::Kind::kRiskResidual && slot.program == nullptr) {
+      facts |= slot_facts_of(inherent_slot);
+    }
+    if (slot.kind == Slot::Kind::kTable) {
+      for (const auto& input : tables[slot.table].inputs) {
+        facts |= node_facts(input.program->root());
+      }
+    }
+    memo[i] = facts;
+    return facts;
+  };
+  slot_facts.resize(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    slot_facts[i] = slot_facts_of(static_cast<int>(i));
+  }
+}
+
+namespace {}  // namespace
 
 void CompiledTable::BuildIndex() {
   columns.clear();
@@ -352,7 +463,9 @@ int CompiledTable::FindRow(const Value* values) const {
 
 absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
                                           const EvalOptions& options,
-                                          v1::Decision* decision) const {
+                                          v1::Decision* decision,
+                                          EvaluationMemo* memo) const {
+  if (memo != nullptr) memo->data().done.clear();
   // Every decision has a policy and an evaluated_at; Clear() would free
   // them only for this decision to allocate them again. They are taken out
   // and put back (on the decision's own arena or heap, so ownership does
@@ -382,6 +495,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   absl::Status chosen = Choose(*this, frame, options,
                                options.trace ? decision : nullptr, &choice);
   if (!chosen.ok()) return chosen;
+  if (memo != nullptr) Remember(frame, state, &memo->data());
   const CompiledRule* rule = choice.rule;
   const bool by_default = choice.by_default;
   const int priority = choice.priority;
@@ -568,10 +682,13 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   return absl::OkStatus();
 }
 
-absl::Status CompiledPolicyImpl::DecideTreatment(
-    const v1::Finding& finding, const EvalOptions& options,
-    TreatmentOutcome* outcome) const {
+absl::Status CompiledPolicyImpl::DecideTreatment(const v1::Finding& finding,
+                                                 const EvalOptions& options,
+                                                 TreatmentOutcome* outcome,
+                                                 const EvaluationMemo* base,
+                                                 uint32_t changed) const {
   EvalState state(*this, options);
+  if (base != nullptr) state.Seed(base->data(), slot_facts, changed);
   expr::Frame frame(&finding, options.as_of, &state);
   frame.set_memo(state.values(), state.done());
   Choice choice;

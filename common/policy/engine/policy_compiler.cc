@@ -115,6 +115,7 @@ class PolicyCompiler : public expr::Env {
       return absl::InvalidArgumentError(
           absl::StrCat("policy has ", errors_, " error(s)"));
     }
+    out_->ComputeSlotFacts();
     return std::move(out_);
   }
 

@@ -45,10 +45,12 @@ DecisionPipeline::Create(std::shared_ptr<const CompiledPolicy> policy,
 absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
                                       const EvalOptions& options,
                                       v1::Decision* decision) const {
+  // What the evaluation computed, for the revisit analysis to reuse.
+  thread_local EvaluationMemo memo;
   if (intel_ == nullptr) {
-    absl::Status status = policy_->Evaluate(finding, options, decision);
+    absl::Status status = policy_->Evaluate(finding, options, decision, &memo);
     if (!status.ok()) return status;
-    return revisit_->AddConditions(finding, options, decision);
+    return revisit_->AddConditions(finding, options, decision, &memo);
   }
   // Enrichment writes into a copy; one per thread, reused, so that copying
   // reuses its memory instead of allocating every string again.
@@ -68,7 +70,8 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
   if (report.freshness.epss.present) {
     with_intel.intel_epss_age = report.freshness.epss.age;
   }
-  absl::Status status = policy_->Evaluate(enriched, with_intel, decision);
+  absl::Status status =
+      policy_->Evaluate(enriched, with_intel, decision, &memo);
   if (!status.ok()) return status;
 
   v1::IntelRef* ref = decision->mutable_intel();
@@ -90,7 +93,7 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
         absl::StrCat("Threat-intel feeds are stale (", ref->stale_feeds(0),
                      "): facts from them may be out of date"));
   }
-  return revisit_->AddConditions(enriched, with_intel, decision);
+  return revisit_->AddConditions(enriched, with_intel, decision, &memo);
 }
 
 }  // namespace treatd

@@ -151,7 +151,8 @@ absl::StatusOr<std::shared_ptr<const RevisitAnalyzer>> RevisitAnalyzer::Create(
 
 absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
                                             const EvalOptions& options,
-                                            v1::Decision* decision) const {
+                                            v1::Decision* decision,
+                                            const EvaluationMemo* base) const {
   const v1::Treatment treatment = decision->treatment();
   if (treatment != v1::TREATMENT_MITIGATE &&
       treatment != v1::TREATMENT_ACCEPT) {
@@ -167,9 +168,11 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   TreatmentOutcome flipped;
   // Decides `changed` and, when its treatment differs, adds a condition.
   // Returns whether it did.
-  auto try_flip = [&](const EvalOptions& opts, v1::RevisitKind kind,
+  auto try_flip = [&](const EvalOptions& opts, uint32_t fact,
+                      v1::RevisitKind kind,
                       absl::string_view what) -> absl::StatusOr<bool> {
-    absl::Status status = policy_->DecideTreatment(changed, opts, &flipped);
+    absl::Status status =
+        policy_->DecideTreatment(changed, opts, &flipped, base, fact);
     if (!status.ok()) return status;
     if (flipped.treatment == treatment) return false;
     v1::RevisitCondition* c = decision->add_revisit_conditions();
@@ -197,8 +200,8 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   if (finding.fix().availability() != v1::FIX_AVAILABILITY_AVAILABLE) {
     changed.mutable_fix()->set_availability(v1::FIX_AVAILABILITY_AVAILABLE);
     absl::StatusOr<bool> added =
-        try_flip(flipped_options, v1::REVISIT_KIND_FIX_AVAILABLE,
-                 "A fix becomes available");
+        try_flip(flipped_options, kFactFixAvailability,
+                 v1::REVISIT_KIND_FIX_AVAILABLE, "A fix becomes available");
     if (finding.has_fix()) {
       changed.mutable_fix()->set_availability(finding.fix().availability());
     } else {
@@ -210,7 +213,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   if (names_cve && !vuln.kev().listed()) {
     changed.mutable_vulnerability()->mutable_kev()->set_listed(true);
     absl::StatusOr<bool> added =
-        try_flip(flipped_options, v1::REVISIT_KIND_KEV_LISTED,
+        try_flip(flipped_options, kFactKevListed, v1::REVISIT_KIND_KEV_LISTED,
                  absl::StrCat(vuln.cve_id().empty() ? "The CVE" : vuln.cve_id(),
                               " is added to the CISA KEV catalog"));
     restore_vulnerability();
@@ -225,7 +228,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
       if (raised <= current || raised > 1.0) continue;
       changed.mutable_vulnerability()->mutable_epss()->set_score(raised);
       absl::StatusOr<bool> added = try_flip(
-          flipped_options, v1::REVISIT_KIND_EPSS_ABOVE,
+          flipped_options, kFactEpssScore, v1::REVISIT_KIND_EPSS_ABOVE,
           absl::StrFormat("The EPSS score %s %g",
                           t.inclusive ? "reaches" : "exceeds", t.value));
       restore_vulnerability();
@@ -244,9 +247,9 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
     if (exposure == finding.asset().exposure()) continue;
     changed.mutable_asset()->set_exposure(exposure);
     const std::string& name = v1::Exposure_Name(exposure);
-    absl::StatusOr<bool> added =
-        try_flip(flipped_options, v1::REVISIT_KIND_EXPOSURE_CHANGED,
-                 absl::StrCat("The asset's exposure becomes ", name));
+    absl::StatusOr<bool> added = try_flip(
+        flipped_options, kFactExposure, v1::REVISIT_KIND_EXPOSURE_CHANGED,
+        absl::StrCat("The asset's exposure becomes ", name));
     if (finding.has_asset()) {
       changed.mutable_asset()->set_exposure(finding.asset().exposure());
     } else {
@@ -265,7 +268,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
     EvalOptions later = flipped_options;
     later.as_of = FromProto(decision->exception().expires());
     absl::StatusOr<bool> added = try_flip(
-        later, v1::REVISIT_KIND_EXCEPTION_EXPIRES,
+        later, kFactAsOf, v1::REVISIT_KIND_EXCEPTION_EXPIRES,
         absl::StrCat("Exception ", decision->exception().id(), " expires"));
     if (!added.ok()) return added.status();
     if (!*added) {

@@ -61,10 +61,11 @@ class RevisitAnalyzer {
   // `options`) is MITIGATE or ACCEPT, appends its revisit conditions to
   // decision->revisit_conditions; otherwise does nothing. Returns the
   // engine's error if a re-evaluation fails; conditions found before the
-  // error stay.
+  // error stay. `base` (optional), filled when `decision` was evaluated,
+  // lets each variation reuse what does not depend on the changed fact.
   absl::Status AddConditions(const v1::Finding& finding,
-                             const EvalOptions& options,
-                             v1::Decision* decision) const;
+                             const EvalOptions& options, v1::Decision* decision,
+                             const EvaluationMemo* base = nullptr) const;
 
  private:
   RevisitAnalyzer(std::shared_ptr<const CompiledPolicy> policy,

@@ -240,6 +240,51 @@ class RevisitTest : public ::testing::Test {
   std::shared_ptr<const DecisionPipeline> pipeline_;
 };
 
+// The analysis reuses the lets, tables and scores of the decision that do
+// not depend on the fact it changes. It must find exactly what deciding
+// every variation from scratch finds, for every example finding and for
+// variations of their exposure, fix and EPSS facts.
+TEST_F(RevisitTest, ReusedValuesGiveTheSameConditionsAsDecidingFromScratch) {
+  std::ifstream in(absl::StrCat(TREATD_SOURCE_DIR, "/examples/findings.jsonl"));
+  std::vector<v1::Finding> findings;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    v1::Finding finding;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(line, &finding).ok());
+    for (v1::Exposure exposure :
+         {v1::EXPOSURE_UNSPECIFIED, v1::EXPOSURE_INTERNET,
+          v1::EXPOSURE_INTERNAL, v1::EXPOSURE_ISOLATED}) {
+      v1::Finding variant = finding;
+      variant.mutable_asset()->set_exposure(exposure);
+      findings.push_back(variant);
+      variant.mutable_fix()->set_availability(
+          v1::FIX_AVAILABILITY_NOT_AVAILABLE);
+      findings.push_back(variant);
+      variant.mutable_vulnerability()->mutable_epss()->set_score(0.02);
+      findings.push_back(variant);
+    }
+  }
+  ASSERT_GT(findings.size(), 100u);
+  const CompiledPolicy& policy = pipeline_->policy();
+  int with_conditions = 0;
+  for (const v1::Finding& finding : findings) {
+    SCOPED_TRACE(finding.ShortDebugString());
+    const v1::Decision reused = Decide(finding);
+    v1::Decision scratch;
+    ASSERT_TRUE(policy.Evaluate(finding, At(kAsOf), &scratch).ok());
+    ASSERT_TRUE(pipeline_->revisit()
+                    .AddConditions(finding, At(kAsOf), &scratch,
+                                   /*base=*/nullptr)
+                    .ok());
+    EXPECT_EQ(reused.SerializeAsString(), scratch.SerializeAsString());
+    if (scratch.revisit_conditions_size() > 1) ++with_conditions;
+  }
+  // The comparison covers decisions whose conditions come from variations.
+  EXPECT_GT(with_conditions, 20);
+}
+
 TEST_F(RevisitTest, DefaultPolicyComparesEpssWithOneThreshold) {
   EXPECT_THAT(pipeline_->revisit().epss_thresholds(),
               ElementsAre(EpssThreshold{0.1, true}));
