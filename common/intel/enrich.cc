@@ -51,8 +51,40 @@ CveList CollectCves(const v1::Vulnerability& vulnerability) {
   return cves;
 }
 
+// Where facts are written: the vulnerability of the finding being read,
+// or of a copy made on the first write.
+class VulnerabilityWriter {
+ public:
+  // In place: writes go to `finding` itself.
+  explicit VulnerabilityWriter(v1::Finding* finding)
+      : source_(*finding), target_(finding), copied_(true) {}
+  // Copy on write: `source` is copied into `scratch` on the first write.
+  VulnerabilityWriter(const v1::Finding& source, v1::Finding* scratch)
+      : source_(source), target_(scratch) {}
+
+  // The vulnerability as it stands (the copy's once written).
+  const v1::Vulnerability& Read() const {
+    return copied_ ? target_->vulnerability() : source_.vulnerability();
+  }
+  v1::Vulnerability* Write() {
+    if (!copied_) {
+      target_->CopyFrom(source_);
+      copied_ = true;
+    }
+    written_ = true;
+    return target_->mutable_vulnerability();
+  }
+  bool written() const { return written_; }
+
+ private:
+  const v1::Finding& source_;
+  v1::Finding* const target_;
+  bool copied_ = false;
+  bool written_ = false;
+};
+
 void EnrichKev(const KevFeed& feed, const CveList& cves,
-               const EnrichOptions& options, v1::Vulnerability* vulnerability,
+               const EnrichOptions& options, VulnerabilityWriter* writer,
                EnrichmentReport* report) {
   const KevEntry* best = nullptr;
   bool any_ransomware = false;
@@ -66,12 +98,12 @@ void EnrichKev(const KevFeed& feed, const CveList& cves,
       best = entry;
     }
   }
-  const bool caller_has = vulnerability->has_kev();
+  const bool caller_has = writer->Read().has_kev();
   if (best == nullptr) {
     // "Not in the catalog" is a fact too, but only where the caller said
     // nothing: absence from a feed never overrides a caller's listing.
     if (!caller_has) {
-      vulnerability->mutable_kev()->set_listed(false);
+      writer->Write()->mutable_kev()->set_listed(false);
       report->kev_from_feed = true;
       report->facts.push_back(absl::StrCat("vulnerability.kev from ",
                                            feed.description(), ": not listed"));
@@ -85,7 +117,7 @@ void EnrichKev(const KevFeed& feed, const CveList& cves,
         " lists ", cve_text, " due ", absl::FormatCivilTime(best->due_date)));
     return;
   }
-  v1::Kev* kev = vulnerability->mutable_kev();
+  v1::Kev* kev = writer->Write()->mutable_kev();
   kev->Clear();
   kev->set_listed(true);
   SetDay(best->date_added, kev->mutable_date_added());
@@ -98,7 +130,7 @@ void EnrichKev(const KevFeed& feed, const CveList& cves,
 }
 
 void EnrichEpss(const EpssFeed& feed, const CveList& cves,
-                const EnrichOptions& options, v1::Vulnerability* vulnerability,
+                const EnrichOptions& options, VulnerabilityWriter* writer,
                 EnrichmentReport* report) {
   std::optional<EpssScore> best;
   CveId best_cve = CveId::FromKey(0);
@@ -111,15 +143,16 @@ void EnrichEpss(const EpssFeed& feed, const CveList& cves,
     }
   }
   if (!best.has_value()) return;
+  const v1::Vulnerability& vulnerability = writer->Read();
   const bool caller_has =
-      vulnerability->has_epss() && vulnerability->epss().has_score();
+      vulnerability.has_epss() && vulnerability.epss().has_score();
   if (caller_has && !options.feed_wins) {
     report->caller_facts_kept.push_back(absl::StrFormat(
         "vulnerability.epss kept from the caller; %s scores %s %.5f",
         feed.description(), best_cve.ToString(), best->score));
     return;
   }
-  v1::Epss* epss = vulnerability->mutable_epss();
+  v1::Epss* epss = writer->Write()->mutable_epss();
   epss->Clear();
   epss->set_score(best->score);
   epss->set_percentile(best->percentile);
@@ -148,26 +181,47 @@ IntelFreshness CheckFreshness(const IntelSnapshot& snapshot,
   return freshness;
 }
 
-EnrichmentReport EnrichFinding(const IntelSnapshot& snapshot,
-                               const EnrichOptions& options,
-                               v1::Finding* finding) {
+namespace {
+
+EnrichmentReport Enrich(const IntelSnapshot& snapshot,
+                        const EnrichOptions& options,
+                        const v1::Finding& finding,
+                        VulnerabilityWriter* writer) {
   EnrichmentReport report;
   report.freshness = CheckFreshness(snapshot, options.max_age, options.as_of);
-  if (!finding->has_vulnerability()) return report;
-  const CveList cves = CollectCves(finding->vulnerability());
+  if (!finding.has_vulnerability()) return report;
+  const CveList cves = CollectCves(finding.vulnerability());
   if (cves.empty()) return report;
   report.cve_ids.reserve(cves.size());
   for (CveId cve : cves) report.cve_ids.push_back(cve.ToString());
 
-  v1::Vulnerability* vulnerability = finding->mutable_vulnerability();
   if (const KevFeed* kev = snapshot.kev(); kev != nullptr) {
     report.feed_versions.push_back(kev->description());
-    EnrichKev(*kev, cves, options, vulnerability, &report);
+    EnrichKev(*kev, cves, options, writer, &report);
   }
   if (const EpssFeed* epss = snapshot.epss(); epss != nullptr) {
     report.feed_versions.push_back(epss->description());
-    EnrichEpss(*epss, cves, options, vulnerability, &report);
+    EnrichEpss(*epss, cves, options, writer, &report);
   }
+  return report;
+}
+
+}  // namespace
+
+EnrichmentReport EnrichFinding(const IntelSnapshot& snapshot,
+                               const EnrichOptions& options,
+                               v1::Finding* finding) {
+  VulnerabilityWriter writer(finding);
+  return Enrich(snapshot, options, *finding, &writer);
+}
+
+EnrichmentReport EnrichFindingCopy(const IntelSnapshot& snapshot,
+                                   const EnrichOptions& options,
+                                   const v1::Finding& finding,
+                                   v1::Finding* scratch, bool* copied) {
+  VulnerabilityWriter writer(finding, scratch);
+  EnrichmentReport report = Enrich(snapshot, options, finding, &writer);
+  *copied = writer.written();
   return report;
 }
 

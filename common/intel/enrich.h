@@ -92,6 +92,16 @@ EnrichmentReport EnrichFinding(const IntelSnapshot& snapshot,
                                const EnrichOptions& options,
                                v1::Finding* finding);
 
+// EnrichFinding without touching `finding`: when a feed supplies a fact,
+// `finding` is first copied into `*scratch` and the facts are written
+// there, and `*copied` is set; otherwise `*scratch` is left as it was and
+// `*copied` is false. Most findings need no copy (no CVE id, or the caller
+// sent the facts), which is what makes this cheaper than copying first.
+EnrichmentReport EnrichFindingCopy(const IntelSnapshot& snapshot,
+                                   const EnrichOptions& options,
+                                   const v1::Finding& finding,
+                                   v1::Finding* scratch, bool* copied);
+
 // The staleness part of EnrichFinding on its own.
 IntelFreshness CheckFreshness(const IntelSnapshot& snapshot,
                               absl::Duration max_age, absl::Time as_of);

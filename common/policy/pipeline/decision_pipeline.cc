@@ -52,16 +52,17 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
     if (!status.ok()) return status;
     return revisit_->AddConditions(finding, options, decision, &memo);
   }
-  // Enrichment writes into a copy; one per thread, reused, so that copying
-  // reuses its memory instead of allocating every string again.
-  thread_local v1::Finding enriched;
-  enriched.CopyFrom(finding);
+  // Enrichment writes into a copy, made only when a feed supplies a fact;
+  // one per thread, reused, so that copying reuses its memory.
+  thread_local v1::Finding scratch;
   intel::EnrichOptions enrich;
   enrich.feed_wins = settings_.feed_wins;
   enrich.max_age = settings_.max_age;
   enrich.as_of = options.as_of;
+  bool copied = false;
   intel::EnrichmentReport report =
-      intel::EnrichFinding(*intel_, enrich, &enriched);
+      intel::EnrichFindingCopy(*intel_, enrich, finding, &scratch, &copied);
+  const v1::Finding& enriched = copied ? scratch : finding;
   EvalOptions with_intel = options;
   with_intel.intel_stale = report.freshness.stale;
   if (report.freshness.kev.present) {

@@ -104,6 +104,55 @@ TEST_F(EnrichFindingTest, KeepsFactsTheCallerSent) {
   EXPECT_THAT(report.feed_versions, ElementsAre(kKev, kEpss));
 }
 
+// The copy-on-write form the decision pipeline uses: the caller's finding
+// is never modified; a copy is made exactly when a feed supplies a fact,
+// and then equals what in-place enrichment gives.
+TEST_F(EnrichFindingTest, CopyFormCopiesOnlyWhenAFeedSuppliesAFact) {
+  struct Case {
+    const char* name;
+    v1::Finding finding;
+    bool expect_copy;
+  };
+  v1::Finding kept = WithCve("CVE-2021-44228");
+  kept.mutable_vulnerability()->mutable_kev()->set_listed(false);
+  kept.mutable_vulnerability()->mutable_epss()->set_score(0.1);
+  v1::Finding no_cve;
+  no_cve.set_id("m1");
+  no_cve.set_kind(v1::FINDING_KIND_MALWARE);
+  v1::Finding epss_only = kept;
+  epss_only.mutable_vulnerability()->clear_epss();
+  const Case cases[] = {
+      {"listed, no caller facts", WithCve("CVE-2021-44228"), true},
+      {"caller sent both facts", kept, false},
+      {"no CVE id", no_cve, false},
+      {"caller sent KEV only", epss_only, true},
+      {"unknown CVE", WithCve("CVE-1999-99999"), true},
+  };
+  v1::Finding scratch;
+  scratch.set_id("left from an earlier finding");
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const v1::Finding sent = c.finding;
+    bool copied = !c.expect_copy;
+    const v1::Finding before = scratch;
+    EnrichmentReport report =
+        EnrichFindingCopy(intel(), {}, c.finding, &scratch, &copied);
+    EXPECT_EQ(copied, c.expect_copy);
+    EXPECT_TRUE(MessageDifferencer::Equals(c.finding, sent));
+    v1::Finding in_place = c.finding;
+    EnrichmentReport expected = EnrichFinding(intel(), {}, &in_place);
+    EXPECT_EQ(report.facts, expected.facts);
+    EXPECT_EQ(report.caller_facts_kept, expected.caller_facts_kept);
+    if (copied) {
+      EXPECT_TRUE(MessageDifferencer::Equals(scratch, in_place))
+          << scratch.DebugString();
+    } else {
+      EXPECT_TRUE(MessageDifferencer::Equals(scratch, before));
+      EXPECT_TRUE(MessageDifferencer::Equals(in_place, sent));
+    }
+  }
+}
+
 TEST_F(EnrichFindingTest, FeedWinsReplacesCallerFacts) {
   v1::Finding finding = WithCve("CVE-2021-44228");
   v1::Kev* kev = finding.mutable_vulnerability()->mutable_kev();
