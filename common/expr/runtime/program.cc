@@ -660,6 +660,8 @@ bool IsFastField(const Node& node) {
 
 int32_t Program::Emit(const Node& node) {
   const auto at = static_cast<int32_t>(code_.size());
+  // The tree is the Program's own; only this index is written into it.
+  const_cast<Node&>(node).code_index = at;
   code_.emplace_back();
   {
     Instr& in = code_.back();
@@ -906,7 +908,18 @@ void AppendShortened(const Value& v, std::string* out) {
 
 }  // namespace
 
+Value Program::EvaluateAny(const Node& node, Frame& frame) const {
+  return node.code_index >= 0 ? Run(node.code_index, frame)
+                              : EvaluateNode(node, frame);
+}
+
 std::string Program::ExplainNotTrue(Frame& frame) const {
+  std::string out;
+  ExplainNotTrue(frame, &out);
+  return out;
+}
+
+void Program::ExplainNotTrue(Frame& frame, std::string* out) const {
   absl::InlinedVector<const Node*, 8> conjuncts;
   CollectConjuncts(*root_, &conjuncts);
   // The first conjunct that is not true is the culprit. Only when there is
@@ -915,7 +928,7 @@ std::string Program::ExplainNotTrue(Frame& frame) const {
   const Node* culprit = nullptr;
   Value culprit_value;
   for (const Node* c : conjuncts) {
-    Value v = EvaluateNode(*c, frame);
+    Value v = EvaluateAny(*c, frame);
     if (v.is_error() || !v.bool_value()) {
       culprit = c;
       culprit_value = v;
@@ -924,14 +937,18 @@ std::string Program::ExplainNotTrue(Frame& frame) const {
   }
   if (culprit == nullptr) {
     culprit = root_.get();
-    culprit_value = EvaluateNode(*root_, frame);
+    culprit_value = EvaluateAny(*root_, frame);
   }
-  std::string out = absl::StrCat("`", Text(*culprit), "`");
+  out->clear();
+  out->push_back('`');
+  const absl::string_view text = Text(*culprit);
+  out->append(text.data(), text.size());
+  out->push_back('`');
   if (culprit_value.is_error()) {
-    absl::StrAppend(&out, " failed: ", culprit_value.error());
+    absl::StrAppend(out, " failed: ", culprit_value.error());
   } else {
-    out.append(" is ");
-    AppendValue(culprit_value, /*quote_strings=*/true, &out);
+    out->append(" is ");
+    AppendValue(culprit_value, /*quote_strings=*/true, out);
   }
   // Operands that are not literals show what the finding held.
   bool first = true;
@@ -939,17 +956,16 @@ std::string Program::ExplainNotTrue(Frame& frame) const {
   for (size_t i = 0; i < culprit->kids.size(); ++i) {
     const Node& kid = *culprit->kids[i];
     if (kid.op == Op::kConst || (is_macro && i > 0)) continue;
-    Value v = EvaluateNode(kid, frame);
-    absl::StrAppend(&out, first ? ": " : ", ", Text(kid));
+    Value v = EvaluateAny(kid, frame);
+    absl::StrAppend(out, first ? ": " : ", ", Text(kid));
     first = false;
     if (v.is_error()) {
-      absl::StrAppend(&out, " failed: ", v.error());
+      absl::StrAppend(out, " failed: ", v.error());
     } else {
-      out.append(" is ");
-      AppendShortened(v, &out);
+      out->append(" is ");
+      AppendShortened(v, out);
     }
   }
-  return out;
 }
 
 }  // namespace treatd::expr

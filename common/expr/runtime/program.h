@@ -191,6 +191,9 @@ struct Node {
   std::unique_ptr<RE2> regex;
   // Storage behind constant strings and lists.
   std::string constant_text;
+  // Position of this node in its Program's array form, or -1 when the
+  // array form does not hold it (it is evaluated from the tree then).
+  int32_t code_index = -1;
   std::vector<Value> constant_items;
   std::vector<std::unique_ptr<Node>> kids;
 };
@@ -232,6 +235,9 @@ class Program {
   // "`asset.exposure == \"INTERNET\"` is false: asset.exposure is
   // INTERNAL". For an && chain it names the first conjunct that failed.
   std::string ExplainNotTrue(Frame& frame) const;
+  // The same sentence written into `*out` (replacing its content), for
+  // callers that reuse a string.
+  void ExplainNotTrue(Frame& frame, std::string* out) const;
 
   // The source text.
   const std::string& source() const { return source_; }
@@ -254,6 +260,8 @@ class Program {
   // position.
   int32_t Emit(const Node& node);
   Value Run(int32_t at, Frame& frame) const;
+  // Evaluates `node` from the array form when it is there.
+  Value EvaluateAny(const Node& node, Frame& frame) const;
 
   std::string source_;
   std::unique_ptr<Node> root_;

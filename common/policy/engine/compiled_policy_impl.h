@@ -84,6 +84,8 @@ struct CompiledAction {
 struct CompiledRule {
   std::string id;
   std::unique_ptr<expr::Program> when;  // Null for the default.
+  // "`<when>` is true", the trace explanation of a match.
+  std::string matched_explanation;
   v1::Treatment treatment = v1::TREATMENT_UNSPECIFIED;
   int priority = -1;  // Index into priorities, when not priority_expr.
   std::unique_ptr<expr::Program> priority_expr;

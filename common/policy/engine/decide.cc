@@ -253,9 +253,11 @@ absl::Status Choose(const CompiledPolicyImpl& policy, expr::Frame& frame,
       v1::RuleTrace* t = trace->add_trace();
       t->set_rule(r.id);
       t->set_matched(matched);
-      t->set_explanation(matched
-                             ? absl::StrCat("`", r.when->source(), "` is true")
-                             : r.when->ExplainNotTrue(frame));
+      if (matched) {
+        t->set_explanation(r.matched_explanation);
+      } else {
+        r.when->ExplainNotTrue(frame, t->mutable_explanation());
+      }
     }
     if (matched) {
       rule = &r;

@@ -760,6 +760,10 @@ class PolicyCompiler : public expr::Env {
       } else {
         out->when =
             CompileExpr(r.when(), path + ".when", element, ValueKind::kBool);
+        if (out->when != nullptr) {
+          out->matched_explanation =
+              absl::StrCat("`", out->when->source(), "` is true");
+        }
       }
     } else if (!r.when().empty()) {
       Error(path + ".when", element,
