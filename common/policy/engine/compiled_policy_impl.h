@@ -33,6 +33,11 @@ struct CompiledPriority {
   std::string mitigate_text;
   std::string remediate_text;
   std::string review_text;
+  // Deadline sources, rendered once: [0] counts from first_seen, [1] from
+  // as_of ("mitigate_by: priority P1 mitigate_within 1d from first_seen").
+  std::string mitigate_source[2];
+  std::string remediate_source[2];
+  std::string review_source;  // Always from as_of.
 };
 
 struct CompiledTable {
@@ -86,6 +91,11 @@ struct CompiledRule {
   std::unique_ptr<expr::Program> when;  // Null for the default.
   // "`<when>` is true", the trace explanation of a match.
   std::string matched_explanation;
+  // The reason line saying how the rule decided, for each priority (the
+  // rule's own, or any its priority_expr may yield).
+  std::vector<std::string> reason_by_priority;
+  // "review_by: rule <id> review_within <d> from as_of", with review_within.
+  std::string review_source;
   v1::Treatment treatment = v1::TREATMENT_UNSPECIFIED;
   int priority = -1;  // Index into priorities, when not priority_expr.
   std::unique_ptr<expr::Program> priority_expr;
@@ -136,6 +146,9 @@ class CompiledPolicyImpl {
 
   // Computes slot_facts once the slots are compiled.
   void ComputeSlotFacts();
+  // Renders the per-priority and per-rule text of decisions once the
+  // rules and priorities are compiled.
+  void ComputeTexts();
 
   v1::Policy policy;
   v1::PolicyRef ref;

@@ -532,6 +532,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   const absl::Time start =
       from_first_seen ? FromProto(finding.first_seen()) : options.as_of;
   const char* clock = from_first_seen ? "first_seen" : "as_of";
+  const int clock_index = from_first_seen ? 0 : 1;
   const bool mitigates = treatment == v1::TREATMENT_MITIGATE ||
                          treatment == v1::TREATMENT_MITIGATE_THEN_REMEDIATE;
   const bool remediates = treatment == v1::TREATMENT_REMEDIATE ||
@@ -542,9 +543,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   std::vector<std::string> reasons;
   if (mitigates && prio.mitigate_within.has_value()) {
     mitigate_by = start + *prio.mitigate_within;
-    absl::StrAppend(decision->add_deadline_sources(), "mitigate_by: priority ",
-                    prio.name, " mitigate_within ", prio.mitigate_text,
-                    " from ", clock);
+    decision->add_deadline_sources(prio.mitigate_source[clock_index]);
   }
   if (remediates && prio.remediate_within.has_value()) {
     remediate_by = start + *prio.remediate_within;
@@ -561,9 +560,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
           "The CISA KEV due date ", Rfc3339(*remediate_by),
           " comes before the ", prio.name, " deadline and sets remediate_by"));
     } else {
-      absl::StrAppend(source, "remediate_by: priority ", prio.name,
-                      " remediate_within ", prio.remediate_text, " from ",
-                      clock);
+      source->assign(prio.remediate_source[clock_index]);
     }
   }
   if (applied != nullptr) {
@@ -576,11 +573,8 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
         own ? rule->review_within : prio.review_within;
     if (within.has_value()) {
       review_by = options.as_of + *within;
-      decision->add_deadline_sources(absl::StrCat(
-          "review_by: ",
-          own ? absl::StrCat("rule ", decision->matched_rule())
-              : absl::StrCat("priority ", prio.name),
-          " review_within ", expr::RenderDuration(*within), " from as_of"));
+      decision->add_deadline_sources(own ? rule->review_source
+                                         : prio.review_source);
     }
   }
   if (reviews && !review_by.has_value()) {
@@ -656,15 +650,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   if (!rule->reason.empty()) {
     rule->reason.RenderTo(frame, decision->add_reasons());
   }
-  if (by_default) {
-    absl::StrAppend(
-        decision->add_reasons(), "No rule matched; the default applies: ",
-        TreatmentName(rule->treatment), " with priority ", prio.name);
-  } else {
-    absl::StrAppend(decision->add_reasons(), "Rule ", rule->id, " matched: `",
-                    rule->when->source(), "`; ", TreatmentName(rule->treatment),
-                    " with priority ", prio.name);
-  }
+  decision->add_reasons(rule->reason_by_priority[priority]);
   if (applied != nullptr) {
     decision->add_reasons(absl::StrCat(
         "Exception ", applied->id, " applies: ", TreatmentName(treatment),
@@ -682,6 +668,44 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   ToProto(options.as_of, decision->mutable_evaluated_at());
   DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());
   return absl::OkStatus();
+}
+
+void CompiledPolicyImpl::ComputeTexts() {
+  for (CompiledPriority& p : priorities) {
+    for (int c = 0; c < 2; ++c) {
+      const char* clock = c == 0 ? "first_seen" : "as_of";
+      p.mitigate_source[c] =
+          absl::StrCat("mitigate_by: priority ", p.name, " mitigate_within ",
+                       p.mitigate_text, " from ", clock);
+      p.remediate_source[c] =
+          absl::StrCat("remediate_by: priority ", p.name, " remediate_within ",
+                       p.remediate_text, " from ", clock);
+    }
+    p.review_source =
+        absl::StrCat("review_by: priority ", p.name, " review_within ",
+                     p.review_text, " from as_of");
+  }
+  auto texts = [this](CompiledRule& rule, bool is_default) {
+    rule.reason_by_priority.clear();
+    for (const CompiledPriority& p : priorities) {
+      rule.reason_by_priority.push_back(
+          is_default
+              ? absl::StrCat("No rule matched; the default applies: ",
+                             TreatmentName(rule.treatment), " with priority ",
+                             p.name)
+              : absl::StrCat(
+                    "Rule ", rule.id, " matched: `", rule.when->source(), "`; ",
+                    TreatmentName(rule.treatment), " with priority ", p.name));
+    }
+    if (rule.review_within.has_value()) {
+      rule.review_source = absl::StrCat(
+          "review_by: rule ", is_default ? "default" : rule.id,
+          " review_within ", expr::RenderDuration(*rule.review_within),
+          " from as_of");
+    }
+  };
+  for (CompiledRule& rule : rules) texts(rule, false);
+  texts(default_rule, true);
 }
 
 absl::Status CompiledPolicyImpl::DecideTreatment(const v1::Finding& finding,

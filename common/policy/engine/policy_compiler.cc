@@ -116,6 +116,7 @@ class PolicyCompiler : public expr::Env {
           absl::StrCat("policy has ", errors_, " error(s)"));
     }
     out_->ComputeSlotFacts();
+    out_->ComputeTexts();
     return std::move(out_);
   }
 
