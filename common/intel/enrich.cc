@@ -1,10 +1,10 @@
 #include "common/intel/enrich.h"
 
+#include <charconv>
 #include <tuple>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace treatd::intel {
 namespace {
@@ -147,9 +147,13 @@ void EnrichEpss(const EpssFeed& feed, const CveList& cves,
   const bool caller_has =
       vulnerability.has_epss() && vulnerability.epss().has_score();
   if (caller_has && !options.feed_wins) {
-    report->caller_facts_kept.push_back(absl::StrFormat(
-        "vulnerability.epss kept from the caller; %s scores %s %.5f",
-        feed.description(), best_cve.ToString(), best->score));
+    char score[32];
+    const std::to_chars_result printed = std::to_chars(
+        score, score + sizeof(score), best->score, std::chars_format::fixed, 5);
+    report->caller_facts_kept.push_back(
+        absl::StrCat("vulnerability.epss kept from the caller; ",
+                     feed.description(), " scores ", best_cve.ToString(), " ",
+                     absl::string_view(score, printed.ptr - score)));
     return;
   }
   v1::Epss* epss = writer->Write()->mutable_epss();
