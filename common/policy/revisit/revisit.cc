@@ -168,9 +168,11 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   TreatmentOutcome flipped;
   // Decides `changed` and, when its treatment differs, adds a condition.
   // Returns whether it did.
+  // `what` renders the change's description, only when it alters the
+  // treatment (most variations do not).
   auto try_flip = [&](const EvalOptions& opts, uint32_t fact,
                       v1::RevisitKind kind,
-                      absl::string_view what) -> absl::StatusOr<bool> {
+                      const auto& what) -> absl::StatusOr<bool> {
     absl::Status status =
         policy_->DecideTreatment(changed, opts, &flipped, base, fact);
     if (!status.ok()) return status;
@@ -180,17 +182,9 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
     c->set_new_treatment(flipped.treatment);
     c->set_new_priority(std::string(flipped.priority));
     c->set_text(absl::StrCat(
-        what, ": the treatment becomes ", TreatmentText(flipped.treatment),
+        what(), ": the treatment becomes ", TreatmentText(flipped.treatment),
         " (", flipped.priority, ", rule ", flipped.matched_rule, ")"));
     return true;
-  };
-  // Puts the vulnerability of `changed` back as `finding` has it.
-  auto restore_vulnerability = [&] {
-    if (finding.has_vulnerability()) {
-      changed.mutable_vulnerability()->CopyFrom(finding.vulnerability());
-    } else {
-      changed.clear_vulnerability();
-    }
   };
 
   const v1::Vulnerability& vuln = finding.vulnerability();
@@ -199,9 +193,9 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
 
   if (finding.fix().availability() != v1::FIX_AVAILABILITY_AVAILABLE) {
     changed.mutable_fix()->set_availability(v1::FIX_AVAILABILITY_AVAILABLE);
-    absl::StatusOr<bool> added =
-        try_flip(flipped_options, kFactFixAvailability,
-                 v1::REVISIT_KIND_FIX_AVAILABLE, "A fix becomes available");
+    absl::StatusOr<bool> added = try_flip(
+        flipped_options, kFactFixAvailability, v1::REVISIT_KIND_FIX_AVAILABLE,
+        [] { return "A fix becomes available"; });
     if (finding.has_fix()) {
       changed.mutable_fix()->set_availability(finding.fix().availability());
     } else {
@@ -212,11 +206,19 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
 
   if (names_cve && !vuln.kev().listed()) {
     changed.mutable_vulnerability()->mutable_kev()->set_listed(true);
-    absl::StatusOr<bool> added =
-        try_flip(flipped_options, kFactKevListed, v1::REVISIT_KIND_KEV_LISTED,
-                 absl::StrCat(vuln.cve_id().empty() ? "The CVE" : vuln.cve_id(),
-                              " is added to the CISA KEV catalog"));
-    restore_vulnerability();
+    absl::StatusOr<bool> added = try_flip(
+        flipped_options, kFactKevListed, v1::REVISIT_KIND_KEV_LISTED, [&] {
+          return absl::StrCat(vuln.cve_id().empty() ? "The CVE" : vuln.cve_id(),
+                              " is added to the CISA KEV catalog");
+        });
+    // Back to exactly what the finding had, presence included.
+    if (!finding.has_vulnerability()) {
+      changed.clear_vulnerability();
+    } else if (!vuln.has_kev()) {
+      changed.mutable_vulnerability()->clear_kev();
+    } else {
+      changed.mutable_vulnerability()->mutable_kev()->set_listed(false);
+    }
     if (!added.ok()) return added.status();
   }
 
@@ -228,10 +230,22 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
       if (raised <= current || raised > 1.0) continue;
       changed.mutable_vulnerability()->mutable_epss()->set_score(raised);
       absl::StatusOr<bool> added = try_flip(
-          flipped_options, kFactEpssScore, v1::REVISIT_KIND_EPSS_ABOVE,
-          absl::StrFormat("The EPSS score %s %g",
-                          t.inclusive ? "reaches" : "exceeds", t.value));
-      restore_vulnerability();
+          flipped_options, kFactEpssScore, v1::REVISIT_KIND_EPSS_ABOVE, [&] {
+            return absl::StrFormat("The EPSS score %s %g",
+                                   t.inclusive ? "reaches" : "exceeds",
+                                   t.value);
+          });
+      // Back to exactly what the finding had, presence included.
+      if (!finding.has_vulnerability()) {
+        changed.clear_vulnerability();
+      } else if (!vuln.has_epss()) {
+        changed.mutable_vulnerability()->clear_epss();
+      } else if (!vuln.epss().has_score()) {
+        changed.mutable_vulnerability()->mutable_epss()->clear_score();
+      } else {
+        changed.mutable_vulnerability()->mutable_epss()->set_score(
+            vuln.epss().score());
+      }
       if (!added.ok()) return added.status();
       if (*added) {
         v1::RevisitCondition* c = decision->mutable_revisit_conditions(
@@ -249,7 +263,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
     const std::string& name = v1::Exposure_Name(exposure);
     absl::StatusOr<bool> added = try_flip(
         flipped_options, kFactExposure, v1::REVISIT_KIND_EXPOSURE_CHANGED,
-        absl::StrCat("The asset's exposure becomes ", name));
+        [&] { return absl::StrCat("The asset's exposure becomes ", name); });
     if (finding.has_asset()) {
       changed.mutable_asset()->set_exposure(finding.asset().exposure());
     } else {
@@ -267,9 +281,11 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
       decision->exception().applied()) {
     EvalOptions later = flipped_options;
     later.as_of = FromProto(decision->exception().expires());
-    absl::StatusOr<bool> added = try_flip(
-        later, kFactAsOf, v1::REVISIT_KIND_EXCEPTION_EXPIRES,
-        absl::StrCat("Exception ", decision->exception().id(), " expires"));
+    absl::StatusOr<bool> added =
+        try_flip(later, kFactAsOf, v1::REVISIT_KIND_EXCEPTION_EXPIRES, [&] {
+          return absl::StrCat("Exception ", decision->exception().id(),
+                              " expires");
+        });
     if (!added.ok()) return added.status();
     if (!*added) {
       // Same treatment without the exception: still worth a re-decision,
