@@ -22,6 +22,15 @@
 #   UNARY_CONCS="8 64"          Decide concurrencies
 #   BATCH_CONC=8                BatchDecide and StreamDecide concurrency
 #   BATCHES="100 1000"          findings per BatchDecide call
+#   STREAM_CHUNKS="1 100"       findings per StreamDecide message, one row
+#                               each (treatd-<policy>-stream<N>); 1 is the
+#                               classic one-finding message
+#   STREAM_WINDOW=32            unanswered findings per stream for
+#                               1-finding messages; chunked rows keep 2
+#                               messages in flight (--window 2N); with
+#                               loadgen, treatctl also runs BatchDecide of
+#                               N (treatd-<policy>-treatctl-batchN) for a
+#                               same-client stream/batch ratio
 #   POLICIES="default cerbos"   policies/default.yaml and
 #                               bench/policies/cerbos_equivalent.yaml
 #   PEERS="null cerbos"         peers to run beside treatd ("" for none)
@@ -41,6 +50,8 @@ WARMUP=${WARMUP:-1}
 UNARY_CONCS=${UNARY_CONCS:-"8 64"}
 BATCH_CONC=${BATCH_CONC:-8}
 BATCHES=${BATCHES:-"100 1000"}
+STREAM_CHUNKS=${STREAM_CHUNKS:-"1 100"}
+STREAM_WINDOW=${STREAM_WINDOW:-32}
 POLICIES=${POLICIES:-"default cerbos"}
 PEERS=${PEERS-"null cerbos"}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
@@ -108,7 +119,7 @@ done
   grep -m1 'model name' /proc/cpuinfo || true
   echo "grpc++: $(pkg-config --modversion grpc++ 2>/dev/null)  protobuf: $(pkg-config --modversion protobuf 2>/dev/null)"
   echo "treatd: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
-  echo "DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES POLICIES=$POLICIES PEERS=$PEERS"
+  echo "DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES STREAM_CHUNKS=$STREAM_CHUNKS STREAM_WINDOW=$STREAM_WINDOW POLICIES=$POLICIES PEERS=$PEERS"
 } >"$OUT/env.txt"
 
 # ------------------------------------------------------------------ peers --
@@ -177,6 +188,18 @@ load() {
   show "$line"
 }
 
+# $1 label, then treatctl bench flags; concurrency BATCH_CONC.
+treatctl_load() {
+  local label="unpinned/$1#1" line
+  shift
+  line=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) "$TREATCTL" bench \
+    "$FINDINGS" --target "$TARGET" "$@" -c "$BATCH_CONC" -d "$DURATION" \
+    --warmup "$WARMUP" --json --label "$label") || true
+  [ -n "$line" ] || line="{\"label\":\"$label\",\"concurrency\":$BATCH_CONC,\"first_error\":{\"name\":\"BENCH_FAILED\"}}"
+  echo "$line" >>"$JSONL"
+  show "$line"
+}
+
 for policy in $POLICIES; do
   case "$policy" in
     default) pfile="$ROOT/policies/default.yaml" ;;
@@ -193,19 +216,25 @@ for policy in $POLICIES; do
     load "treatd-$policy-batch$b" /treatd.v1.TreatmentService/BatchDecide \
       "$PAYLOADS/batch_$b.bin" "$b" "$BATCH_CONC" batch
   done
-  # loadgen is unary only: the stream runs under treatctl bench.
-  line=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) "$TREATCTL" bench \
-    "$FINDINGS" --target "$TARGET" --mode stream -c "$BATCH_CONC" \
-    -d "$DURATION" --warmup "$WARMUP" --json \
-    --label "unpinned/treatd-$policy-stream#1") || true
-  [ -n "$line" ] || line="{\"label\":\"unpinned/treatd-$policy-stream#1\",\"concurrency\":$BATCH_CONC,\"first_error\":{\"name\":\"BENCH_FAILED\"}}"
-  echo "$line" >>"$JSONL"
-  show "$line"
+  # loadgen is unary only: the streams run under treatctl bench, one row
+  # per chunk size (findings per message; 1 = one `finding` per message).
+  # With loadgen driving the batches, a treatctl-driven batch of the same
+  # size runs too (treatd-<policy>-treatctl-batch<N>): the stream/batch
+  # ratio compares the same client, which shares the two cores.
+  for n in $STREAM_CHUNKS; do
+    window=$STREAM_WINDOW
+    [ "$n" -gt 1 ] && window=$((2 * n))
+    treatctl_load "treatd-$policy-stream$n" --mode stream --batch "$n" \
+      --window "$window"
+    if [ "$n" -gt 1 ] && [ -n "$LOADGEN" ]; then
+      treatctl_load "treatd-$policy-treatctl-batch$n" --mode batch --batch "$n"
+    fi
+  done
   stop_treatd
 done
 
 echo
 echo "Results: $JSONL   (env: $OUT/env.txt)"
-echo "items = findings per request; cli%/srv% = CPU of load generator/server (100 = one core); treatd stream rows come from treatctl bench (no CPU columns)"
+echo "items = findings per request; cli%/srv% = CPU of load generator/server (100 = one core); treatd stream rows come from treatctl bench (no CPU columns): stream1 sends 1 finding per message, streamN chunks of N, QPS counts messages"
 echo
 python3 "$ROOT/bench/server_report.py" "$JSONL" | tee "$OUT/table.txt"

@@ -2,12 +2,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/memory/memory.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 
 namespace treatd {
 namespace {
@@ -190,6 +197,11 @@ absl::StatusOr<std::vector<v1::DecisionResult>> Client::BatchDecide(
 absl::Status Client::StreamDecide(const FindingSource& next,
                                   const ResultCallback& on_result,
                                   const CallOptions& call) const {
+  if (call.stream_chunk < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stream_chunk: must be at least 1, got ", call.stream_chunk));
+  }
+  const int chunk = std::min(call.stream_chunk, options_.max_batch);
   grpc::ClientContext context;
   Prepare(call, /*unary=*/false, &context);
   std::unique_ptr<grpc::ClientReaderWriter<v1::StreamDecideRequest,
@@ -197,45 +209,146 @@ absl::Status Client::StreamDecide(const FindingSource& next,
       stream = stub_->StreamDecide(&context);
 
   std::atomic<uint64_t> written{0};
+  // The finding ids of each chunk message sent and not yet answered, in
+  // order (unused when chunk == 1): how many results its answer must hold,
+  // and the ids to give a chunk rejected as a whole. Bounded by flow
+  // control like the messages themselves.
+  absl::Mutex mu;
+  std::deque<std::vector<std::string>> pending;
   // Writing and reading run concurrently: a writer that waited for each
-  // answer would pay a round trip per finding, and one that wrote
+  // answer would pay a round trip per message, and one that wrote
   // everything first would deadlock against the server's flow control.
   std::thread writer([&] {
     v1::StreamDecideRequest request;
     if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
     request.set_trace(call.trace);
-    while (true) {
-      request.clear_finding();
-      if (!next(request.mutable_finding())) break;
+    if (chunk == 1) {
+      while (true) {
+        request.clear_finding();
+        if (!next(request.mutable_finding())) break;
+        if (!stream->Write(request)) break;  // The reader sees the status.
+        written.fetch_add(1, std::memory_order_relaxed);
+      }
+      stream->WritesDone();
+      return;
+    }
+    bool more = true;
+    while (more) {
+      // Clear() keeps the findings allocated for the next chunk.
+      request.mutable_findings()->Clear();
+      while (request.findings_size() < chunk) {
+        if (!next(request.add_findings())) {
+          request.mutable_findings()->RemoveLast();
+          more = false;
+          break;
+        }
+      }
+      const int count = request.findings_size();
+      if (count == 0) break;
+      std::vector<std::string> ids;
+      ids.reserve(count);
+      for (const v1::Finding& finding : request.findings()) {
+        ids.push_back(finding.id());
+      }
+      {
+        absl::MutexLock lock(&mu);
+        pending.push_back(std::move(ids));
+      }
       if (!stream->Write(request)) break;  // The reader sees the status.
-      written.fetch_add(1, std::memory_order_relaxed);
+      written.fetch_add(count, std::memory_order_relaxed);
     }
     stream->WritesDone();
   });
 
   v1::StreamDecideResponse response;
-  uint64_t received = 0;
+  uint64_t messages = 0;
+  uint64_t delivered = 0;
   absl::Status order_error;
+  // Hands one finding's result to the caller with its stream position.
+  auto deliver = [&](v1::DecisionResult* result) {
+    if (delivered <=
+        static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+      result->set_index(static_cast<int32_t>(delivered));
+    }
+    on_result(*result, delivered);
+    ++delivered;
+  };
   while (stream->Read(&response)) {
-    if (response.sequence() != received && order_error.ok()) {
+    if (response.sequence() != messages && order_error.ok()) {
       order_error = absl::InternalError(
           absl::StrCat("the server answered sequence ", response.sequence(),
-                       " where ", received, " was due"));
+                       " where ", messages, " was due"));
     }
-    ++received;
-    on_result(response.result(), response.sequence());
+    ++messages;
+    if (chunk == 1) {
+      ++delivered;
+      on_result(response.result(), response.sequence());
+      continue;
+    }
+    std::vector<std::string> ids;
+    {
+      absl::MutexLock lock(&mu);
+      if (!pending.empty()) {
+        ids = std::move(pending.front());
+        pending.pop_front();
+      }
+    }
+    const int count = static_cast<int>(ids.size());
+    if (count > 0 && response.results_size() == count) {
+      for (int i = 0; i < count; ++i) {
+        v1::DecisionResult* result = response.mutable_results(i);
+        if (result->has_error()) {
+          // "findings[i].kind" reads "finding.kind", as if sent alone.
+          const std::string prefix = absl::StrCat("findings[", i, "]");
+          v1::ItemError* error = result->mutable_error();
+          error->set_message(
+              absl::StrReplaceAll(error->message(), {{prefix, "finding"}}));
+          for (v1::FieldViolation& violation :
+               *error->mutable_field_violations()) {
+            if (absl::StartsWith(violation.field(), prefix)) {
+              violation.set_field(absl::StrCat(
+                  "finding", violation.field().substr(prefix.size())));
+            }
+          }
+        }
+        deliver(result);
+      }
+    } else if (count > 0 && response.results_size() == 0 &&
+               response.result().has_error()) {
+      // The server rejected the chunk as a whole (e.g. larger than its
+      // --max-batch): every finding of it gets that error.
+      for (int i = 0; i < count; ++i) {
+        v1::DecisionResult result = response.result();
+        result.set_finding_id(ids[i]);
+        deliver(&result);
+      }
+    } else {
+      if (order_error.ok()) {
+        order_error = absl::InternalError(absl::StrCat(
+            "the server answered message ", response.sequence(), " with ",
+            response.results_size(), " results for ", count, " findings"));
+      }
+      // Results can no longer be matched with findings: stop.
+      context.TryCancel();
+      break;
+    }
   }
   // Once the call is over, the writer's next Write() fails at once, so the
   // join waits at most for the source to return. Cancelling here instead
   // would race with a call that just completed and turn OK into CANCELLED.
   writer.join();
   absl::Status status = ToAbslStatus(stream->Finish());
+  if (!order_error.ok()) {
+    if (!status.ok() && status.code() != absl::StatusCode::kCancelled) {
+      return status;
+    }
+    return order_error;
+  }
   if (!status.ok()) return status;
-  if (!order_error.ok()) return order_error;
-  if (received != written.load()) {
-    return absl::InternalError(absl::StrCat("the stream ended after ", received,
-                                            " answers to ", written.load(),
-                                            " findings"));
+  if (delivered != written.load()) {
+    return absl::InternalError(absl::StrCat("the stream ended after ",
+                                            delivered, " answers to ",
+                                            written.load(), " findings"));
   }
   return absl::OkStatus();
 }

@@ -75,6 +75,14 @@ struct CallOptions {
   std::optional<absl::Time> as_of;
   // Ask for the evaluation trace.
   bool trace = false;
+  // StreamDecide only: findings per stream message. 1 (the default) sends
+  // each finding in its own message (`finding`), as every treatd server
+  // understands; more sends chunks (`findings`), which saves gRPC's
+  // per-message cost (several times the findings/s on a local server) but
+  // needs a server that knows chunks, and holds each finding back until
+  // its chunk is full or the source ends. At most
+  // ClientOptions::max_batch (larger values are lowered to it).
+  int stream_chunk = 1;
 };
 
 class Client {
@@ -82,7 +90,10 @@ class Client {
   // Produces the next finding of a stream into `*finding` (already
   // cleared) and returns true, or returns false at the end.
   using FindingSource = std::function<bool(v1::Finding* finding)>;
-  // Receives each answer of a stream, in request order.
+  // Receives the answer to each finding of a stream, in the order the
+  // source produced them: `sequence` and `result.index()` (while it fits an
+  // int32) are the finding's zero-based position in the stream, whatever
+  // CallOptions::stream_chunk is.
   using ResultCallback =
       std::function<void(const v1::DecisionResult& result, uint64_t sequence)>;
   // Receives the outcome of DecideAsync().
@@ -116,9 +127,15 @@ class Client {
 
   // Streams findings from `next` (called on a writer thread this method
   // starts) and hands every answer to `on_result` (called on the calling
-  // thread) as it arrives. Returns OK once every finding was answered, else
-  // the stream's status. If the stream fails while `next` blocks, this
-  // method returns only when `next` returns.
+  // thread) as it arrives, one per finding. With `call.stream_chunk` > 1
+  // the findings travel in chunks, but each finding's result looks as if
+  // it had been sent alone: field paths in its error start with "finding"
+  // (not "findings[i]"), and a chunk the server rejects as a whole yields
+  // that error for each of its findings. Returns OK once every finding was
+  // answered, else the stream's status (INVALID_ARGUMENT for a
+  // `stream_chunk` below 1; INTERNAL when the server's answers do not match
+  // what was sent). If the stream fails while `next` blocks, this method
+  // returns only when `next` returns.
   absl::Status StreamDecide(const FindingSource& next,
                             const ResultCallback& on_result,
                             const CallOptions& call = {}) const;

@@ -163,6 +163,10 @@ class GovernedCall final : public grpc::experimental::Interceptor {
       if (response->result().has_decision()) {
         metrics->RecordDecision(response->result().decision());
       }
+      // A chunk message is answered with one result per finding.
+      for (const v1::DecisionResult& result : response->results()) {
+        if (result.has_decision()) metrics->RecordDecision(result.decision());
+      }
     }
   }
 

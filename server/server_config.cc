@@ -124,7 +124,8 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
       ->capture_default_str();
   app.add_option("--max-batch", config.max_batch,
-                 "Most findings per BatchDecide call")
+                 "Most findings per BatchDecide call or StreamDecide "
+                 "message")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--max-message-bytes", config.max_message_bytes,

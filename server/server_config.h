@@ -39,7 +39,7 @@ struct ServerConfig {
   // How often the source files are checked for changes; zero disables
   // polling (SIGHUP and AdminService.Reload still work).
   absl::Duration reload_poll = absl::Seconds(1);
-  // Most findings per BatchDecide call.
+  // Most findings per BatchDecide call or StreamDecide message.
   int max_batch = 10000;
   // Largest request or response message.
   int max_message_bytes = 16 * 1024 * 1024;

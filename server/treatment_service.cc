@@ -2,10 +2,12 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "server/decider.h"
 #include "server/logging.h"
 
@@ -18,6 +20,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 namespace {
+
+// The first arena block of a StreamDecide stream: enough for a message of
+// a few findings and their decisions.
+constexpr size_t kStreamArenaFirstBlock = 64 * 1024;
 
 // A request and response on one arena, freed with it.
 template <typename Request, typename Response>
@@ -164,44 +170,130 @@ grpc::Status TreatmentServiceImpl::DecideBatch(
   return grpc::Status::OK;
 }
 
-grpc::Status TreatmentServiceImpl::StreamDecide(
-    grpc::ServerContext* /*context*/,
-    grpc::ServerReaderWriter<v1::StreamDecideResponse, v1::StreamDecideRequest>*
-        stream) {
-  v1::StreamDecideRequest request;
-  v1::StreamDecideResponse response;
-  uint64_t sequence = 0;
-  // Reading the next request only after the answer is written is what
-  // gives the stream its flow control: a slow reader slows the writer.
-  while (stream->Read(&request)) {
-    absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
-        ActiveOrError();
-    if (!active.ok()) return ToGrpcStatus(active.status());
-    response.Clear();
-    response.set_sequence(sequence);
-    v1::DecisionResult* result = response.mutable_result();
+namespace {
+
+// Answers a StreamDecide message as a whole with an ItemError carrying
+// `status`, naming `field` in its one field violation.
+void SetMessageError(const absl::Status& status, absl::string_view field,
+                     v1::DecisionResult* result) {
+  SetItemError(status, result);
+  v1::FieldViolation* violation =
+      result->mutable_error()->add_field_violations();
+  violation->set_field(std::string(field));
+  violation->set_description(std::string(status.message()));
+}
+
+}  // namespace
+
+absl::Status TreatmentServiceImpl::CheckStreamMessage(
+    const v1::StreamDecideRequest& request, std::string* field) const {
+  const int count = request.findings_size();
+  if (request.has_finding() && count > 0) {
+    *field = "findings";
+    return absl::InvalidArgumentError(absl::StrCat(
+        "findings: a StreamDecide message sets either finding (one finding) "
+        "or findings (a chunk), not both; got finding and ",
+        count, " findings"));
+  }
+  if (!request.has_finding() && count == 0) {
+    *field = "finding";
+    return absl::InvalidArgumentError(absl::StrCat(
+        "finding: required; a StreamDecide message sets finding (one "
+        "finding) or findings (1 to ",
+        limits_.max_batch, " findings), got neither"));
+  }
+  if (count > limits_.max_batch) {
+    *field = "findings";
+    return absl::ResourceExhaustedError(
+        absl::StrCat("findings: ", count, " findings exceed the limit of ",
+                     limits_.max_batch,
+                     " per StreamDecide message (--max-batch); send at most ",
+                     limits_.max_batch, " per message"));
+  }
+  return absl::OkStatus();
+}
+
+void TreatmentServiceImpl::DecideStreamMessage(
+    const ActivePolicy& active, const v1::StreamDecideRequest& request,
+    uint64_t sequence, v1::StreamDecideResponse* response) const {
+  response->set_sequence(sequence);
+  std::string field;
+  absl::Status message_status = CheckStreamMessage(request, &field);
+  absl::StatusOr<absl::Time> as_of;
+  if (message_status.ok()) {
+    as_of = ResolveAsOf(request.has_as_of(), request.as_of(), clock_());
+    if (!as_of.ok()) {
+      message_status = as_of.status();
+      field = "as_of";
+    }
+  }
+  if (!message_status.ok() || request.has_finding()) {
+    v1::DecisionResult* result = response->mutable_result();
     if (sequence <=
         static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
       result->set_index(static_cast<int32_t>(sequence));
     }
-    absl::StatusOr<absl::Time> as_of =
-        ResolveAsOf(request.has_as_of(), request.as_of(), clock_());
-    if (as_of.ok()) {
-      const EvalOptions options{*as_of, request.trace()};
-      DecideInto(*(*active)->pipeline, request.finding(), options,
-                 limits_.finding, "finding", result);
-      if (result->has_decision()) {
-        Shadow(**active, request.finding(), options, result->decision());
-      }
-    } else {
+    if (!message_status.ok()) {
       result->set_finding_id(request.finding().id());
-      SetItemError(as_of.status(), result);
-      v1::FieldViolation* violation =
-          result->mutable_error()->add_field_violations();
-      violation->set_field("as_of");
-      violation->set_description(std::string(as_of.status().message()));
+      SetMessageError(message_status, field, result);
+      return;
     }
-    if (!stream->Write(response)) {
+    const EvalOptions options{*as_of, request.trace()};
+    DecideInto(*active.pipeline, request.finding(), options, limits_.finding,
+               "finding", result);
+    if (result->has_decision()) {
+      Shadow(active, request.finding(), options, result->decision());
+    }
+    return;
+  }
+  // A chunk: one result per finding, like BatchDecide.
+  const EvalOptions options{*as_of, request.trace()};
+  const int count = request.findings_size();
+  response->mutable_results()->Reserve(count);
+  std::string prefix;
+  for (int i = 0; i < count; ++i) {
+    v1::DecisionResult* result = response->add_results();
+    result->set_index(i);
+    prefix.assign("findings[");
+    absl::StrAppend(&prefix, i, "]");
+    DecideInto(*active.pipeline, request.findings(i), options, limits_.finding,
+               prefix, result);
+    if (result->has_decision()) {
+      Shadow(active, request.findings(i), options, result->decision());
+    }
+  }
+}
+
+grpc::Status TreatmentServiceImpl::StreamDecide(
+    grpc::ServerContext* /*context*/,
+    grpc::ServerReaderWriter<v1::StreamDecideResponse, v1::StreamDecideRequest>*
+        stream) {
+  // Each message's request and response live on an arena that is freed at
+  // once when the message is answered, like a BatchDecide call's. Its
+  // first block belongs to the stream and is reused message after message,
+  // so a stream of small messages allocates nothing per message.
+  std::unique_ptr<char[]> first_block(new char[kStreamArenaFirstBlock]);
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block.get();
+  arena_options.initial_block_size = kStreamArenaFirstBlock;
+  arena_options.start_block_size = 64 * 1024;
+  arena_options.max_block_size = 256 * 1024;
+  uint64_t sequence = 0;
+  // Reading the next request only after the answer is written is what
+  // gives the stream its flow control: a slow reader slows the writer.
+  while (true) {
+    google::protobuf::Arena arena(arena_options);
+    auto* request =
+        google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(&arena);
+    if (!stream->Read(request)) break;
+    absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
+        ActiveOrError();
+    if (!active.ok()) return ToGrpcStatus(active.status());
+    auto* response =
+        google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
+            &arena);
+    DecideStreamMessage(**active, *request, sequence, response);
+    if (!stream->Write(*response)) {
       return grpc::Status(grpc::StatusCode::CANCELLED,
                           "the client stopped reading the stream");
     }

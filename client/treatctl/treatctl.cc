@@ -71,6 +71,7 @@ struct DecideFlags {
   std::string tls_key_file;
   std::string tls_server_name;
   double timeout_seconds = 0;
+  int stream_chunk = 100;
 };
 
 struct PolicyFlags {
@@ -307,6 +308,7 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
   CallOptions call;
   call.as_of = run.as_of;
   call.trace = flags.decision.trace;
+  call.stream_chunk = flags.stream_chunk;
   if (flags.timeout_seconds > 0) {
     call.deadline = absl::Now() + absl::Seconds(flags.timeout_seconds);
   }
@@ -315,8 +317,9 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
     // The findings sent and not yet answered, in order: the exporters and
     // the gate read them with their results. The source runs on the
     // client's writer thread, results arrive on this one.
-    // Their number is bounded by the stream's flow control: the server
-    // reads the next finding only after writing the previous answer.
+    // Their number is bounded by the stream's flow control (the server
+    // reads the next message only after writing the previous answer) plus
+    // the chunk being filled.
     absl::Mutex mu;
     std::deque<v1::Finding> in_flight;
     auto next = [&](v1::Finding* finding) {
@@ -539,6 +542,13 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
       ->add_option("--timeout", decide_flags.timeout_seconds,
                    "Give up after this many seconds (default: no limit)")
       ->check(CLI::PositiveNumber);
+  decide
+      ->add_option("--stream-chunk", decide_flags.stream_chunk,
+                   "Findings per stream message; 1 sends each finding as "
+                   "soon as it is read, more is faster (at most the "
+                   "server's --max-batch)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
 
   CLI::App* policy = app.add_subcommand("policy", "Work with policy files");
   policy->require_subcommand(1);

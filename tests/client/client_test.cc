@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -81,10 +82,45 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
     uint64_t sequence = 0;
     while (stream->Read(&request)) {
       v1::StreamDecideResponse response;
-      response.set_sequence(sequence++);
-      response.mutable_result()->set_finding_id(request.finding().id());
-      response.mutable_result()->mutable_decision()->set_finding_id(
-          request.finding().id());
+      response.set_sequence(sequence);
+      {
+        absl::MutexLock lock(&mu_);
+        stream_message_sizes_.push_back(
+            request.has_finding() ? 0 : request.findings_size());
+      }
+      if (request.has_finding()) {
+        response.mutable_result()->set_index(static_cast<int32_t>(sequence));
+        response.mutable_result()->set_finding_id(request.finding().id());
+        response.mutable_result()->mutable_decision()->set_finding_id(
+            request.finding().id());
+      } else if (!request.findings().empty() &&
+                 request.findings(0).id() == "reject-chunk") {
+        // Like treatd answering a chunk over its --max-batch.
+        v1::ItemError* error = response.mutable_result()->mutable_error();
+        error->set_code(grpc::StatusCode::RESOURCE_EXHAUSTED);
+        error->set_message("findings: too many");
+        error->add_field_violations()->set_field("findings");
+      } else {
+        // Like treatd: one result per finding; ids starting "bad" have no
+        // kind.
+        for (int i = 0; i < request.findings_size(); ++i) {
+          v1::DecisionResult* result = response.add_results();
+          result->set_index(i);
+          result->set_finding_id(request.findings(i).id());
+          if (absl::StartsWith(request.findings(i).id(), "bad")) {
+            const std::string field = absl::StrCat("findings[", i, "].kind");
+            result->mutable_error()->set_code(
+                grpc::StatusCode::INVALID_ARGUMENT);
+            result->mutable_error()->set_message(
+                absl::StrCat(field, ": required"));
+            result->mutable_error()->add_field_violations()->set_field(field);
+          } else {
+            result->mutable_decision()->set_finding_id(
+                request.findings(i).id());
+          }
+        }
+      }
+      ++sequence;
       if (!stream->Write(response)) break;
     }
     return grpc::Status::OK;
@@ -102,6 +138,11 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
     absl::MutexLock lock(&mu_);
     return authorization_;
   }
+  // Findings per StreamDecide message received; 0 for a `finding` message.
+  std::vector<int> stream_message_sizes() {
+    absl::MutexLock lock(&mu_);
+    return stream_message_sizes_;
+  }
 
  private:
   std::atomic<int> unavailable_attempts_{0};
@@ -109,6 +150,7 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
   absl::Mutex mu_;
   std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
   std::string authorization_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> stream_message_sizes_ ABSL_GUARDED_BY(mu_);
 };
 
 class ClientTest : public ::testing::Test {
@@ -251,6 +293,123 @@ TEST_F(ClientTest, StreamDecideDeliversEveryAnswerInOrder) {
   ASSERT_EQ(answered.size(), static_cast<size_t>(kCount));
   EXPECT_EQ(answered.front(), "s-0");
   EXPECT_EQ(answered.back(), absl::StrCat("s-", kCount - 1));
+}
+
+TEST_F(ClientTest, StreamDecideSendsOneFindingPerMessageByDefault) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  int produced = 0;
+  int answered = 0;
+  absl::Status status = client->StreamDecide(
+      [&](v1::Finding* finding) {
+        if (produced == 3) return false;
+        *finding = MakeFinding(absl::StrCat("s-", produced++));
+        return true;
+      },
+      [&](const v1::DecisionResult&, uint64_t) { ++answered; });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(answered, 3);
+  EXPECT_THAT(service_.stream_message_sizes(), ElementsAre(0, 0, 0));
+}
+
+TEST_F(ClientTest, StreamDecideInChunksDeliversEveryResultInOrder) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  constexpr int kCount = 5003;
+  constexpr int kBad = 150;  // Finding 50 of the second chunk.
+  int produced = 0;
+  std::vector<v1::DecisionResult> answered;
+  CallOptions call;
+  call.stream_chunk = 100;
+  absl::Status status = client->StreamDecide(
+      [&](v1::Finding* finding) {
+        if (produced == kCount) return false;
+        const int i = produced++;
+        *finding = MakeFinding(absl::StrCat(i == kBad ? "bad-" : "s-", i));
+        return true;
+      },
+      [&](const v1::DecisionResult& result, uint64_t sequence) {
+        EXPECT_EQ(sequence, answered.size());
+        answered.push_back(result);
+      },
+      call);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(answered.size(), static_cast<size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_EQ(answered[i].index(), i);
+    ASSERT_EQ(answered[i].finding_id(),
+              absl::StrCat(i == kBad ? "bad-" : "s-", i));
+    ASSERT_EQ(answered[i].has_error(), i == kBad);
+  }
+  // The error reads as if the finding had been sent alone.
+  const v1::ItemError& error = answered[kBad].error();
+  EXPECT_EQ(error.message(), "finding.kind: required");
+  ASSERT_EQ(error.field_violations_size(), 1);
+  EXPECT_EQ(error.field_violations(0).field(), "finding.kind");
+  std::vector<int> sizes = service_.stream_message_sizes();
+  ASSERT_EQ(sizes.size(), 51u);
+  EXPECT_EQ(sizes.front(), 100);
+  EXPECT_EQ(sizes.back(), 3);
+}
+
+TEST_F(ClientTest, StreamDecideGivesEachFindingOfARejectedChunkItsError) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  const std::vector<std::string> ids = {"a", "b", "reject-chunk", "c", "d"};
+  size_t produced = 0;
+  std::vector<v1::DecisionResult> answered;
+  CallOptions call;
+  call.stream_chunk = 2;
+  absl::Status status = client->StreamDecide(
+      [&](v1::Finding* finding) {
+        if (produced == ids.size()) return false;
+        *finding = MakeFinding(ids[produced++]);
+        return true;
+      },
+      [&](const v1::DecisionResult& result, uint64_t) {
+        answered.push_back(result);
+      },
+      call);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(answered.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(answered[i].finding_id(), ids[i]);
+    EXPECT_EQ(answered[i].index(), static_cast<int>(i));
+  }
+  // Chunks: {a, b}, {reject-chunk, c}, {d}.
+  EXPECT_TRUE(answered[1].has_decision());
+  for (size_t i : {2, 3}) {
+    EXPECT_EQ(answered[i].error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(answered[i].error().field_violations(0).field(), "findings");
+  }
+  EXPECT_TRUE(answered[4].has_decision());
+  EXPECT_THAT(service_.stream_message_sizes(), ElementsAre(2, 2, 1));
+}
+
+TEST_F(ClientTest, StreamDecideChunksAreAtMostMaxBatch) {
+  ClientOptions options;
+  options.max_batch = 7;
+  std::unique_ptr<Client> client = MakeClient(options);
+  ASSERT_NE(client, nullptr);
+  int produced = 0;
+  CallOptions call;
+  call.stream_chunk = 1000;
+  absl::Status status = client->StreamDecide(
+      [&](v1::Finding* finding) {
+        if (produced == 20) return false;
+        *finding = MakeFinding(absl::StrCat("s-", produced++));
+        return true;
+      },
+      [](const v1::DecisionResult&, uint64_t) {}, call);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_THAT(service_.stream_message_sizes(), ElementsAre(7, 7, 6));
+
+  call.stream_chunk = 0;
+  status =
+      client->StreamDecide([](v1::Finding*) { return false; },
+                           [](const v1::DecisionResult&, uint64_t) {}, call);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("stream_chunk"));
 }
 
 TEST_F(ClientTest, DecideAsyncRunsTheCallbackWithTheDecision) {

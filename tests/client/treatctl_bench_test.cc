@@ -3,6 +3,7 @@
 // and no errors. No assertion on time or throughput.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -88,6 +89,44 @@ TEST_F(TreatctlBenchTest, EveryModeReportsCallsAndNoErrors) {
     EXPECT_THAT(run.out, HasSubstr("\"first_error\":null"));
     EXPECT_THAT(run.out, Not(HasSubstr("\"ok\":0,")));
   }
+}
+
+// The number after "key": in a JSON line, or -1.
+double JsonNumber(const std::string& line, const std::string& key) {
+  const std::string tag = absl::StrCat("\"", key, "\":");
+  const size_t at = line.find(tag);
+  if (at == std::string::npos) return -1;
+  return std::strtod(line.c_str() + at + tag.size(), nullptr);
+}
+
+TEST_F(TreatctlBenchTest, StreamWithBatchSendsChunksAndCountsFindings) {
+  RunResult run =
+      Bench({"--mode", "stream", "-c", "2", "--batch", "10", "--window", "25"});
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  EXPECT_THAT(run.out, HasSubstr("\"errors\":0,"));
+  EXPECT_THAT(run.out, HasSubstr("\"items\":10,"));
+  const double qps = JsonNumber(run.out, "qps");
+  const double findings = JsonNumber(run.out, "items_per_s");
+  ASSERT_GT(qps, 0);
+  // Every message carries ten findings, all decided; the figures are
+  // printed with one decimal.
+  EXPECT_NEAR(findings, 10 * qps, 1.0) << run.out;
+
+  RunResult text =
+      Treatctl({"bench", findings_, "--target", server_->address(), "--mode",
+                "stream", "-d", "0.3", "--warmup", "0", "--batch", "10"});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out,
+              HasSubstr("StreamDecide, 10 findings per message, window 32"));
+  EXPECT_THAT(text.out, HasSubstr("messages "));
+}
+
+TEST_F(TreatctlBenchTest, StreamWindowSmallerThanAMessageIsAUsageError) {
+  RunResult run =
+      Bench({"--mode", "stream", "--batch", "100", "--window", "50"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("--window 50"));
+  EXPECT_THAT(run.err, HasSubstr("--batch 100"));
 }
 
 TEST_F(TreatctlBenchTest, TextReportNamesTheFigures) {

@@ -291,6 +291,35 @@ TEST_F(TreatctlTest, DecideStreamsFindingsToTheServer) {
   EXPECT_EQ(results[2].decision().treatment(), v1::TREATMENT_REMEDIATE);
 }
 
+TEST_F(TreatctlTest, DecideGivesTheSameOutputWhateverTheStreamChunk) {
+  const std::string address = StartServer();
+  std::string input;
+  for (int i = 0; i < 7; ++i) input += kFindingsJsonl;  // 21 findings.
+  std::string first;
+  for (const char* chunk : {"1", "2", "5", "100"}) {
+    SCOPED_TRACE(chunk);
+    RunResult run =
+        Treatctl({"decide", "--target", address, "--output", "jsonl", "--as-of",
+                  "2026-01-01T00:00:00Z", "--stream-chunk", chunk, "-"},
+                 input);
+    EXPECT_EQ(run.exit_code, 1) << run.err;  // Seven invalid findings.
+    EXPECT_THAT(run.err, HasSubstr("14 decided, 7 failed"));
+    std::vector<v1::DecisionResult> results = ParseJsonl(run.out);
+    ASSERT_EQ(results.size(), 21u);
+    for (int i = 0; i < 21; ++i) {
+      EXPECT_EQ(results[i].index(), i);
+      EXPECT_EQ(results[i].has_error(), i % 3 == 1);
+    }
+    EXPECT_EQ(results[4].error().field_violations(0).field(),
+              "finding.vulnerability.cvss.score");
+    if (first.empty()) {
+      first = run.out;
+    } else {
+      EXPECT_EQ(run.out, first);
+    }
+  }
+}
+
 TEST_F(TreatctlTest, DecideSucceedsWhenEveryFindingIsDecided) {
   const std::string address = StartServer();
   const std::string findings = WriteTempFile(

@@ -671,6 +671,48 @@ TEST_F(SecurityTest, MetricsAreScrapedOverHttp) {
   EXPECT_THAT(page, HasSubstr("treatd_policy_reloads_total{result=\"ok\"}"));
 }
 
+TEST_F(SecurityTest, MetricsCountEveryDecisionOfStreamChunks) {
+  config_.metrics_listen = "127.0.0.1:0";
+  Start();
+  ASSERT_GT(server_->metrics_port(), 0);
+  auto channel = Plaintext();
+  auto stub = v1::TreatmentService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto stream = stub->StreamDecide(&context);
+  v1::StreamDecideResponse response;
+  // A chunk of four (two KEV, one plain, one without kind), one single
+  // finding, and a chunk rejected as a whole (both fields set).
+  v1::StreamDecideRequest chunk;
+  *chunk.add_findings() = Vulnerability("k1", true);
+  *chunk.add_findings() = Vulnerability("p1", false);
+  *chunk.add_findings() = Vulnerability("k2", true);
+  chunk.add_findings()->set_id("no-kind");
+  ASSERT_TRUE(stream->Write(chunk) && stream->Read(&response));
+  ASSERT_EQ(response.results_size(), 4);
+  v1::StreamDecideRequest single;
+  *single.mutable_finding() = Vulnerability("p2", false);
+  ASSERT_TRUE(stream->Write(single) && stream->Read(&response));
+  ASSERT_TRUE(response.result().has_decision());
+  v1::StreamDecideRequest both = chunk;
+  *both.mutable_finding() = Vulnerability("p3", false);
+  ASSERT_TRUE(stream->Write(both) && stream->Read(&response));
+  ASSERT_TRUE(response.result().has_error());
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  const std::string page = HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(page, HasSubstr("200 OK"));
+  EXPECT_THAT(page,
+              HasSubstr("treatd_decisions_total{priority=\"P1\",rule=\"kev\","
+                        "treatment=\"TREATMENT_MITIGATE_THEN_REMEDIATE\"} 2"));
+  EXPECT_THAT(page, HasSubstr("treatd_decisions_total{priority=\"P4\","
+                              "rule=\"default\",treatment="
+                              "\"TREATMENT_REMEDIATE\"} 2"));
+  EXPECT_THAT(page, HasSubstr("treatd_rpc_duration_seconds_count{method=\"/"
+                              "treatd.v1.TreatmentService/StreamDecide\"} 1"));
+}
+
 TEST_F(SecurityTest, DrainReportsNotServingAndFinishesInFlightCalls) {
   config_.drain_delay = absl::Milliseconds(600);
   Start();

@@ -292,6 +292,171 @@ TEST_F(TreatmentServiceTest,
   EXPECT_EQ(errors, (kCount + kBadEvery - 1) / kBadEvery);
 }
 
+TEST_F(TreatmentServiceTest,
+       StreamDecideMixesChunksAndSingleFindingsAndGoesOnAfterBadMessages) {
+  StartServer(/*with_policy=*/true, /*max_batch=*/3);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto stream = stub_->StreamDecide(&context);
+  // Sends one message and reads its answer, checking the sequence.
+  uint64_t sequence = 0;
+  auto exchange = [&](const v1::StreamDecideRequest& request) {
+    v1::StreamDecideResponse response;
+    EXPECT_TRUE(stream->Write(request));
+    EXPECT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.sequence(), sequence++);
+    return response;
+  };
+  auto expect_message_error =
+      [](const v1::StreamDecideResponse& response, grpc::StatusCode code,
+         const std::string& field, const std::string& text) {
+        EXPECT_THAT(response.results(), SizeIs(0));
+        ASSERT_TRUE(response.result().has_error()) << response.DebugString();
+        const v1::ItemError& error = response.result().error();
+        EXPECT_EQ(error.code(), code);
+        EXPECT_THAT(error.message(), HasSubstr(text));
+        EXPECT_TRUE(absl::StartsWith(error.message(), field + ": "))
+            << error.message();
+        ASSERT_THAT(error.field_violations(), SizeIs(1));
+        EXPECT_EQ(error.field_violations(0).field(), field);
+      };
+
+  // 0: one finding, answered as before.
+  v1::StreamDecideRequest single;
+  *single.mutable_finding() = Vulnerability("single-0", /*kev=*/true);
+  v1::StreamDecideResponse response = exchange(single);
+  EXPECT_THAT(response.results(), SizeIs(0));
+  EXPECT_EQ(response.result().index(), 0);
+  EXPECT_EQ(response.result().finding_id(), "single-0");
+  EXPECT_EQ(response.result().decision().treatment(),
+            v1::TREATMENT_MITIGATE_THEN_REMEDIATE);
+
+  // 1: a chunk of three, one bad score and one without kind.
+  v1::StreamDecideRequest chunk;
+  *chunk.add_findings() = Vulnerability("chunk-a", /*kev=*/true);
+  *chunk.add_findings() = Vulnerability("chunk-b", /*kev=*/false);
+  chunk.mutable_findings(1)->mutable_vulnerability()->mutable_epss()->set_score(
+      2);
+  chunk.add_findings()->set_id("chunk-c");
+  response = exchange(chunk);
+  EXPECT_FALSE(response.has_result());
+  ASSERT_THAT(response.results(), SizeIs(3));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(response.results(i).index(), i);
+    EXPECT_EQ(response.results(i).finding_id(), chunk.findings(i).id());
+  }
+  EXPECT_EQ(response.results(0).decision().treatment(),
+            v1::TREATMENT_MITIGATE_THEN_REMEDIATE);
+  EXPECT_EQ(response.results(0).decision().finding_id(), "chunk-a");
+  const v1::ItemError& score_error = response.results(1).error();
+  EXPECT_EQ(score_error.code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_THAT(score_error.field_violations(), SizeIs(1));
+  EXPECT_EQ(score_error.field_violations(0).field(),
+            "findings[1].vulnerability.epss.score");
+  EXPECT_THAT(score_error.message(), HasSubstr("within 0..1, got 2"));
+  const v1::ItemError& kind_error = response.results(2).error();
+  ASSERT_THAT(kind_error.field_violations(), SizeIs(1));
+  EXPECT_EQ(kind_error.field_violations(0).field(), "findings[2].kind");
+
+  // 2: both finding and findings.
+  v1::StreamDecideRequest both = chunk;
+  *both.mutable_finding() = Vulnerability("both", false);
+  expect_message_error(exchange(both), grpc::StatusCode::INVALID_ARGUMENT,
+                       "findings", "either finding");
+
+  // 3: more findings than --max-batch (3).
+  v1::StreamDecideRequest too_many;
+  for (int i = 0; i < 4; ++i) {
+    *too_many.add_findings() = Vulnerability(absl::StrCat("many-", i), false);
+  }
+  response = exchange(too_many);
+  expect_message_error(response, grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       "findings", "4 findings exceed the limit of 3");
+  EXPECT_THAT(response.result().error().message(), HasSubstr("--max-batch"));
+
+  // 4: neither.
+  expect_message_error(exchange(v1::StreamDecideRequest()),
+                       grpc::StatusCode::INVALID_ARGUMENT, "finding",
+                       "got neither");
+
+  // 5: a chunk with an as_of out of range fails as a whole.
+  v1::StreamDecideRequest bad_time = chunk;
+  bad_time.mutable_as_of()->set_nanos(-5);
+  expect_message_error(exchange(bad_time), grpc::StatusCode::INVALID_ARGUMENT,
+                       "as_of", "valid timestamp");
+
+  // 6: a bad single finding keeps its "finding" paths and its sequence index.
+  v1::StreamDecideRequest bad_single;
+  bad_single.mutable_finding()->set_id("single-6");
+  response = exchange(bad_single);
+  EXPECT_EQ(response.result().index(), 6);
+  ASSERT_TRUE(response.result().has_error());
+  ASSERT_THAT(response.result().error().field_violations(), SizeIs(1));
+  EXPECT_EQ(response.result().error().field_violations(0).field(),
+            "finding.kind");
+
+  // 7: the stream goes on, a chunk of one at the as_of asked for.
+  v1::StreamDecideRequest last;
+  *last.add_findings() = Vulnerability("last", false);
+  last.mutable_as_of()->set_seconds(1800000000);
+  response = exchange(last);
+  ASSERT_THAT(response.results(), SizeIs(1));
+  EXPECT_EQ(response.results(0).index(), 0);
+  EXPECT_EQ(response.results(0).decision().treatment(),
+            v1::TREATMENT_REMEDIATE);
+  EXPECT_EQ(response.results(0).decision().evaluated_at().seconds(),
+            1800000000);
+
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_F(TreatmentServiceTest, StreamDecideAnswersAThousandChunksInOrder) {
+  StartServer(/*with_policy=*/true);
+  constexpr int kMessages = 1000;
+  constexpr int kChunk = 100;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  auto stream = stub_->StreamDecide(&context);
+  // The writer runs ahead of the reader: the server's flow control holds it.
+  std::thread writer([&stream] {
+    v1::StreamDecideRequest request;
+    for (int m = 0; m < kMessages; ++m) {
+      request.clear_findings();
+      for (int i = 0; i < kChunk; ++i) {
+        *request.add_findings() =
+            Vulnerability(absl::StrCat("c-", m, "-", i), i % 10 == 0);
+      }
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  v1::StreamDecideResponse response;
+  int messages = 0;
+  int64_t kev = 0;
+  bool in_order = true;
+  while (stream->Read(&response)) {
+    in_order = in_order &&
+               response.sequence() == static_cast<uint64_t>(messages) &&
+               response.results_size() == kChunk;
+    for (int i = 0; in_order && i < response.results_size(); ++i) {
+      const v1::DecisionResult& result = response.results(i);
+      in_order = result.index() == i &&
+                 result.finding_id() == absl::StrCat("c-", messages, "-", i) &&
+                 result.has_decision();
+      if (result.decision().matched_rule() == "kev") ++kev;
+    }
+    ++messages;
+  }
+  writer.join();
+  const grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(messages, kMessages);
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(kev, kMessages * kChunk / 10);
+}
+
 TEST_F(TreatmentServiceTest, CallsFailWithFailedPreconditionWithoutAPolicy) {
   StartServer(/*with_policy=*/false);
   v1::DecideRequest decide;
