@@ -36,6 +36,9 @@
 #   FINDINGS=10000000        stream findings to push through StreamDecide
 #   WARMUP_FINDINGS=1000     findings decided before the stream
 #   STREAMS=8 WINDOW=32      treatctl bench -c and --window (as the server bench)
+#   STREAM_BATCH=1           findings per stream message (100: chunked
+#                            messages, ~5x the findings/s; WINDOW is then
+#                            raised to two messages when smaller)
 #   DISTINCT=20000           distinct findings cycled by the stream
 #   EPSS_ROWS=250000         rows of the generated EPSS file
 #   EPSS= KEV=intel/known_exploited_vulnerabilities.json   feed files
@@ -61,6 +64,8 @@ FINDINGS=${FINDINGS:-10000000}
 WARMUP_FINDINGS=${WARMUP_FINDINGS:-1000}
 STREAMS=${STREAMS:-8}
 WINDOW=${WINDOW:-32}
+STREAM_BATCH=${STREAM_BATCH:-1}
+if [ "$WINDOW" -lt $((2 * STREAM_BATCH)) ]; then WINDOW=$((2 * STREAM_BATCH)); fi
 DISTINCT=${DISTINCT:-20000}
 EPSS_ROWS=${EPSS_ROWS:-250000}
 EPSS=${EPSS:-}
@@ -147,7 +152,7 @@ head -n "$WARMUP_FINDINGS" "$STREAM_FILE" >"$WARMUP_FILE"
   echo "policy: $POLICY"
   echo "kev: $KEV $(sha256sum <"$KEV" | cut -c1-16)"
   echo "epss: $EPSS $(sha256sum <"$EPSS" | cut -c1-16) ($(($(wc -l <"$EPSS") - 2)) rows)"
-  echo "FINDINGS=$FINDINGS WARMUP_FINDINGS=$WARMUP_FINDINGS STREAMS=$STREAMS WINDOW=$WINDOW DISTINCT=$DISTINCT"
+  echo "FINDINGS=$FINDINGS WARMUP_FINDINGS=$WARMUP_FINDINGS STREAMS=$STREAMS WINDOW=$WINDOW STREAM_BATCH=$STREAM_BATCH DISTINCT=$DISTINCT"
   echo "IDLE_SECONDS=$IDLE_SECONDS SAMPLE_INTERVAL=$SAMPLE_INTERVAL CALIBRATE=$CALIBRATE TOLERANCE_MB=$TOLERANCE_MB TIMEOUT=$TIMEOUT"
 } >"$OUT/env.txt"
 
@@ -213,7 +218,8 @@ while :; do
   rc=0
   timeout -k 5 "$(awk -v d="$duration" 'BEGIN { printf "%d", d + 30 }')" \
     "$TREATCTL" bench "$STREAM_FILE" --target "$TARGET" --mode stream \
-    -c "$STREAMS" --window "$WINDOW" -d "$duration" --warmup 0 --json \
+    -c "$STREAMS" --window "$WINDOW" --batch "$STREAM_BATCH" \
+    -d "$duration" --warmup 0 --json \
     --label "memory/stream-round$round" >>"$ROUNDS" 2>>"$OUT/load.log" &
   LOAD_PID=$!
   wait "$LOAD_PID" || rc=$?
@@ -247,7 +253,7 @@ errors=$(python3 -c 'import json,sys; print(sum(json.loads(l).get("errors",0) fo
 {
   echo "treatd memory check: $(basename "$POLICY"), KEV $(sed -n 's/^  feed kev: \([0-9]*\).*/\1/p' "$OUT/env.txt") entries (real)," \
     "EPSS $(sed -n 's/^  feed epss: \([0-9]*\).*/\1/p' "$OUT/env.txt") entries (synthetic scores unless EPSS= was set: $(basename "$EPSS"));" \
-    "$((done_n - BASE)) findings over StreamDecide in $round round(s), $STREAMS streams x window $WINDOW, $DISTINCT distinct findings cycled; stream errors: $errors"
+    "$((done_n - BASE)) findings over StreamDecide in $round round(s), $STREAMS streams x window $WINDOW, $STREAM_BATCH findings per message, $DISTINCT distinct findings cycled; stream errors: $errors"
   echo
   python3 "$REPORT" report "$OUT/rss.csv" --findings "$FINDINGS" --base "$BASE" \
     --warmup "$WARMUP_FINDINGS" --tolerance-mb "$TOLERANCE_MB" \

@@ -37,7 +37,6 @@
 #   BUILD_DIR=build-release     treatd Release build directory
 #   PEER_BENCH_SRC=../shared/bench   the peer harness sources
 #   PEER_BENCH_DIR=/tmp/peer-bench   harness builds, payloads and results
-#   TREATD_THREADS=             treatd --threads (default: the server's)
 # Everything listens on and targets 127.0.0.1 only; every load run is
 # bounded in time and every server is stopped by PID.
 set -euo pipefail
@@ -57,7 +56,6 @@ PEERS=${PEERS-"null cerbos"}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
 PEER_BENCH_SRC=${PEER_BENCH_SRC:-$ROOT/../shared/bench}
 export PEER_BENCH_DIR=${PEER_BENCH_DIR:-/tmp/peer-bench}
-TREATD_THREADS=${TREATD_THREADS:-}
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT="$PEER_BENCH_DIR/treatd-results/$STAMP"
@@ -150,7 +148,6 @@ start_treatd() {  # $1 = policy file
   local args=(--listen 127.0.0.1:0 --policy "$1" --metrics-listen ""
     --max-concurrent-calls 100000 --max-concurrent-streams 100000
     --max-batch 10000 --reload-poll-ms 0 --log-level warning)
-  [ -n "$TREATD_THREADS" ] && args+=(--threads "$TREATD_THREADS")
   "$TREATD" "${args[@]}" >"$slog.out" 2>"$slog" &
   TREATD_PID=$!
   TARGET=""
