@@ -41,11 +41,9 @@ class GovernedCall final : public grpc::experimental::Interceptor {
   GovernedCall(ServerRpcInfo* info, CallGovernor* governor)
       : info_(info),
         governor_(governor),
-        method_(info->method() == nullptr ? "" : info->method()),
-        stream_(info->type() != ServerRpcInfo::Type::UNARY),
-        limited_(RequiredAccess(method_) != Access::kOpen) {}
-
-  ~GovernedCall() override { Finish(grpc::Status::CANCELLED); }
+        account_(governor, info->server_context(),
+                 info->method() == nullptr ? "" : info->method(),
+                 info->type() != ServerRpcInfo::Type::UNARY) {}
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -55,8 +53,9 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) &&
-        !request_id_.empty()) {
-      methods->GetSendInitialMetadata()->emplace("x-request-id", request_id_);
+        !account_.request_id().empty()) {
+      methods->GetSendInitialMetadata()->emplace("x-request-id",
+                                                 account_.request_id());
     }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_RECV_MESSAGE)) {
@@ -68,67 +67,47 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
-      Finish(methods->GetSendStatus());
+      account_.End(methods->GetSendStatus());
     }
     methods->Proceed();
   }
 
  private:
   void Start(const std::multimap<grpc::string_ref, grpc::string_ref>& md) {
-    if (started_) return;
-    started_ = true;
-    start_ = absl::Now();
     absl::string_view header;
     if (auto it = md.find("x-request-id"); it != md.end()) {
       header = absl::string_view(it->second.data(), it->second.size());
     }
-    request_id_ = RequestIdFrom(header);
-    if (ServerMetrics* metrics = governor_->metrics()) {
-      metrics->CallStarted(method_);
-    }
-    if (!limited_) return;
-    if (absl::Status admitted = governor_->Admit(stream_); !admitted.ok()) {
+    if (absl::Status admitted = account_.Begin(header); !admitted.ok()) {
       Reject(grpc::StatusCode::RESOURCE_EXHAUSTED,
              std::string(admitted.message()),
-             stream_ ? "concurrent_streams" : "concurrent_calls");
-      return;
-    }
-    admitted_ = true;
-    const CallLimits& limits = governor_->limits();
-    const absl::Duration ceiling =
-        stream_ ? limits.max_stream_duration : limits.max_call_duration;
-    const absl::Time asked =
-        absl::FromChrono(info_->server_context()->deadline());
-    const absl::Duration idle =
-        stream_ ? limits.stream_idle_timeout : absl::InfiniteDuration();
-    if (asked > start_ + ceiling || idle != absl::InfiniteDuration()) {
-      watch_id_ = governor_->Watch(info_->server_context()->c_call(), stream_,
-                                   start_, start_ + ceiling, idle);
+             account_.stream() ? "concurrent_streams" : "concurrent_calls");
     }
   }
 
   void Received(void* message) {
     if (message == nullptr) return;
-    if (rejected_.has_value()) {
+    if (account_.rejected()) {
       // gRPC runs the handler of a cancelled unary call anyway; an empty
       // request keeps that cheap. Every limited method takes a protobuf.
       static_cast<google::protobuf::Message*>(message)->Clear();
       return;
     }
-    if (watch_id_ != 0) governor_->Touch(watch_id_);
-    if (method_ == kBatchDecide) {
+    if (account_.watch_id() != 0) governor_->Touch(account_.watch_id());
+    const absl::string_view method = account_.method();
+    if (method == kBatchDecide) {
       const auto* request = static_cast<const v1::BatchDecideRequest*>(message);
       if (ServerMetrics* metrics = governor_->metrics()) {
         metrics->RecordBatchSize(request->findings_size());
       }
-    } else if (method_ == kValidatePolicy) {
+    } else if (method == kValidatePolicy) {
       CheckPolicySize(
           static_cast<const v1::ValidatePolicyRequest*>(message)->content());
-    } else if (method_ == kSimulate) {
+    } else if (method == kSimulate) {
       CheckPolicySize(
           static_cast<const v1::SimulateRequest*>(message)->candidate_policy());
     }
-    if (rejected_.has_value()) {
+    if (account_.rejected()) {
       static_cast<google::protobuf::Message*>(message)->Clear();
     }
   }
@@ -144,26 +123,24 @@ class GovernedCall final : public grpc::experimental::Interceptor {
   }
 
   void Sending(const void* message) {
-    if (message != nullptr && watch_id_ != 0) governor_->Touch(watch_id_);
+    if (message != nullptr && account_.watch_id() != 0) {
+      governor_->Touch(account_.watch_id());
+    }
     ServerMetrics* metrics = governor_->metrics();
     if (message == nullptr || metrics == nullptr) return;
-    if (method_ == kDecide) {
-      const auto* response = static_cast<const v1::DecideResponse*>(message);
-      if (response->has_decision())
-        metrics->RecordDecision(response->decision());
-    } else if (method_ == kBatchDecide) {
+    const absl::string_view method = account_.method();
+    if (method == kBatchDecide) {
       const auto* response =
           static_cast<const v1::BatchDecideResponse*>(message);
       for (const v1::DecisionResult& result : response->results()) {
         if (result.has_decision()) metrics->RecordDecision(result.decision());
       }
-    } else if (method_ == kStreamDecide) {
+    } else if (method == kStreamDecide) {
       const auto* response =
           static_cast<const v1::StreamDecideResponse*>(message);
       if (response->result().has_decision()) {
         metrics->RecordDecision(response->result().decision());
       }
-      // A chunk message is answered with one result per finding.
       for (const v1::DecisionResult& result : response->results()) {
         if (result.has_decision()) metrics->RecordDecision(result.decision());
       }
@@ -173,59 +150,16 @@ class GovernedCall final : public grpc::experimental::Interceptor {
   // Ends the call now with `code`; the handler's own status is discarded.
   void Reject(grpc::StatusCode code, std::string message,
               absl::string_view reason) {
-    if (rejected_.has_value()) return;
-    rejected_ = grpc::Status(code, message);
-    if (ServerMetrics* metrics = governor_->metrics()) {
-      metrics->CallRejected(reason);
-    }
+    if (account_.rejected()) return;
+    account_.NoteRejected(grpc::Status(code, message), reason);
     grpc_call_cancel_with_status(info_->server_context()->c_call(),
                                  static_cast<grpc_status_code>(code),
                                  message.c_str(), nullptr);
   }
 
-  void Finish(const grpc::Status& handler_status) {
-    if (finished_ || !started_) return;
-    finished_ = true;
-    const absl::Duration elapsed = absl::Now() - start_;
-    if (watch_id_ != 0 && governor_->Unwatch(watch_id_)) {
-      rejected_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                               "cut off by a server time limit");
-    }
-    if (admitted_) governor_->Release(stream_);
-    const grpc::Status& status =
-        rejected_.has_value() ? *rejected_ : handler_status;
-    if (ServerMetrics* metrics = governor_->metrics()) {
-      metrics->CallFinished(method_, status.error_code(), elapsed);
-    }
-    const bool admin = absl::StartsWith(method_, kAdminPrefix);
-    const LogLevel level =
-        !status.ok() || admin ? LogLevel::kInfo : LogLevel::kDebug;
-    // The caller and peer strings cost allocations: only for a written line.
-    if (!LogEnabled(level)) return;
-    Log(level, "call",
-        {{"method", method_},
-         {"request_id", request_id_},
-         {"caller", CallerIdentity(*info_->server_context())},
-         {"peer", info_->server_context()->peer()},
-         {"code", static_cast<int>(status.error_code())},
-         {"error", status.error_message()},
-         {"duration_ms", absl::ToDoubleMilliseconds(elapsed)}});
-  }
-
   ServerRpcInfo* const info_;
   CallGovernor* const governor_;
-  // gRPC keeps the method name alive for the whole call.
-  const absl::string_view method_;
-  const bool stream_;
-  const bool limited_;
-  // Touched only by the hooks of this call, which gRPC runs one at a time.
-  bool started_ = false;
-  bool admitted_ = false;
-  bool finished_ = false;
-  absl::Time start_;
-  std::string request_id_;
-  uint64_t watch_id_ = 0;
-  std::optional<grpc::Status> rejected_;
+  CallAccount account_;
 };
 
 class GovernorFactory final
@@ -234,6 +168,10 @@ class GovernorFactory final
   explicit GovernorFactory(CallGovernor* governor) : governor_(governor) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       ServerRpcInfo* info) override {
+    if (info->method() != nullptr &&
+        CallGovernor::HandlesInline(info->method())) {
+      return nullptr;
+    }
     return new GovernedCall(info, governor_);
   }
 
@@ -376,6 +314,87 @@ void CallGovernor::WatchdogLoop() {
       if (metrics_ != nullptr) metrics_->CallRejected("time_limit");
     }
   }
+}
+
+bool CallGovernor::HandlesInline(absl::string_view method) {
+  return method == kDecide;
+}
+
+CallAccount::CallAccount(CallGovernor* governor,
+                         grpc::ServerContextBase* context,
+                         absl::string_view method, bool stream)
+    : governor_(governor),
+      context_(context),
+      method_(method),
+      stream_(stream),
+      limited_(RequiredAccess(method) != Access::kOpen) {}
+
+CallAccount::~CallAccount() { End(grpc::Status::CANCELLED); }
+
+absl::Status CallAccount::Begin(absl::string_view request_id_header) {
+  if (begun_) return absl::OkStatus();
+  begun_ = true;
+  start_ = absl::Now();
+  request_id_ = RequestIdFrom(request_id_header);
+  if (ServerMetrics* metrics = governor_->metrics()) {
+    metrics->CallStarted(method_);
+  }
+  if (!limited_) return absl::OkStatus();
+  if (absl::Status admitted = governor_->Admit(stream_); !admitted.ok()) {
+    return admitted;
+  }
+  admitted_ = true;
+  const CallLimits& limits = governor_->limits();
+  const absl::Duration ceiling =
+      stream_ ? limits.max_stream_duration : limits.max_call_duration;
+  const absl::Time asked = absl::FromChrono(context_->deadline());
+  const absl::Duration idle =
+      stream_ ? limits.stream_idle_timeout : absl::InfiniteDuration();
+  if (asked > start_ + ceiling || idle != absl::InfiniteDuration()) {
+    watch_id_ = governor_->Watch(context_->c_call(), stream_, start_,
+                                 start_ + ceiling, idle);
+  }
+  return absl::OkStatus();
+}
+
+void CallAccount::NoteRejected(const grpc::Status& status,
+                               absl::string_view reason) {
+  if (rejected_.has_value()) return;
+  rejected_ = status;
+  if (ServerMetrics* metrics = governor_->metrics()) {
+    metrics->CallRejected(reason);
+  }
+}
+
+grpc::Status CallAccount::End(const grpc::Status& handler_status) {
+  if (ended_ || !begun_) return handler_status;
+  ended_ = true;
+  const absl::Duration elapsed = absl::Now() - start_;
+  if (watch_id_ != 0 && governor_->Unwatch(watch_id_)) {
+    rejected_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                             "cut off by a server time limit");
+  }
+  if (admitted_) governor_->Release(stream_);
+  const grpc::Status status =
+      rejected_.has_value() ? *rejected_ : handler_status;
+  if (ServerMetrics* metrics = governor_->metrics()) {
+    metrics->CallFinished(method_, status.error_code(), elapsed);
+  }
+  const bool admin = absl::StartsWith(method_, kAdminPrefix);
+  const LogLevel level =
+      !status.ok() || admin ? LogLevel::kInfo : LogLevel::kDebug;
+  // The caller and peer strings cost allocations: only for a written line.
+  if (LogEnabled(level)) {
+    Log(level, "call",
+        {{"method", method_},
+         {"request_id", request_id_},
+         {"caller", CallerIdentity(*context_)},
+         {"peer", context_->peer()},
+         {"code", static_cast<int>(status.error_code())},
+         {"error", status.error_message()},
+         {"duration_ms", absl::ToDoubleMilliseconds(elapsed)}});
+  }
+  return status;
 }
 
 }  // namespace treatd

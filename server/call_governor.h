@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -30,7 +31,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/server_interceptor.h"
+#include "grpcpp/support/status.h"
 #include "server/metrics/metrics.h"
 
 namespace treatd {
@@ -63,9 +66,16 @@ class CallGovernor {
   CallGovernor& operator=(const CallGovernor&) = delete;
 
   // A factory for grpc::ServerBuilder::experimental().SetInterceptorCreators.
-  // The governor must outlive the server it is installed in.
+  // The governor must outlive the server it is installed in. Methods for
+  // which HandlesInline() is true get no interceptor: their handlers govern
+  // themselves with a CallAccount.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
   NewInterceptorFactory();
+
+  // Whether `method`'s handler accounts for its calls itself (a
+  // CallAccount) instead of the interceptor: the unary Decide, where gRPC's
+  // interception machinery and the hooks cost about a fifth of the QPS.
+  static bool HandlesInline(absl::string_view method);
 
   const CallLimits& limits() const { return limits_; }
   ServerMetrics* metrics() const { return metrics_; }
@@ -118,6 +128,58 @@ class CallGovernor {
 // A request id from an "x-request-id" value: kept when it is 1-128
 // characters of [A-Za-z0-9._:-], else (or when empty) a fresh random one.
 std::string RequestIdFrom(absl::string_view header);
+
+// One call's accounting under a CallGovernor: its request id, a concurrency
+// slot, the deadline ceiling, call metrics and the call log line. The
+// interceptor keeps one per call; handlers of methods the governor lets
+// handle themselves (CallGovernor::HandlesInline) keep one on the stack.
+// Not thread-safe: one call's hooks or handler use it, one at a time.
+class CallAccount {
+ public:
+  // `governor` and `context` must outlive the account; `method` is kept as
+  // a view and must too (gRPC keeps the method name for the whole call).
+  CallAccount(CallGovernor* governor, grpc::ServerContextBase* context,
+              absl::string_view method, bool stream);
+  // Ends the accounting as CANCELLED if End() was not called.
+  ~CallAccount();
+  CallAccount(const CallAccount&) = delete;
+  CallAccount& operator=(const CallAccount&) = delete;
+
+  // Starts the call: its request id (`request_id_header` when it is a
+  // valid one, else a new one), metrics, a concurrency slot for governed
+  // methods and the deadline watch. Returns RESOURCE_EXHAUSTED, saying
+  // which limit, when no slot is free; the caller then refuses the call
+  // (NoteRejected) and ends it.
+  absl::Status Begin(absl::string_view request_id_header);
+  // Records that the call is refused with `status`; `reason` labels
+  // treatd_rpc_rejected_total. Only the first refusal counts.
+  void NoteRejected(const grpc::Status& status, absl::string_view reason);
+  // Ends the accounting: releases the slot, stops the watch, records the
+  // metrics and writes the log line. Returns the status the call ends with:
+  // the refusal or the cut-off (DEADLINE_EXCEEDED) when there was one,
+  // else `handler_status`.
+  grpc::Status End(const grpc::Status& handler_status);
+
+  bool rejected() const { return rejected_.has_value(); }
+  const std::string& request_id() const { return request_id_; }
+  uint64_t watch_id() const { return watch_id_; }
+  absl::string_view method() const { return method_; }
+  bool stream() const { return stream_; }
+
+ private:
+  CallGovernor* const governor_;
+  grpc::ServerContextBase* const context_;
+  const absl::string_view method_;
+  const bool stream_;
+  const bool limited_;
+  bool begun_ = false;
+  bool admitted_ = false;
+  bool ended_ = false;
+  absl::Time start_;
+  std::string request_id_;
+  uint64_t watch_id_ = 0;
+  std::optional<grpc::Status> rejected_;
+};
 
 }  // namespace treatd
 

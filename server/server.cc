@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   // instructions per Decide call (three Prometheus families, a histogram).
   std::unique_ptr<CallGovernor> governor = CallGovernor::Create(
       config.call_limits, (*metrics)->port() != 0 ? metrics->get() : nullptr);
+  service->set_governor(governor.get());
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, (*security)->credentials(), &port);

@@ -99,7 +99,33 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     grpc::CallbackServerContext* context, const v1::DecideRequest* request,
     v1::DecideResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(DecideOne(*request, response));
+  if (governor_ == nullptr) {
+    reactor->Finish(DecideOne(*request, response));
+    return reactor;
+  }
+  // The interceptor's work, done here (CallGovernor::HandlesInline).
+  CallAccount call(governor_, context, "/treatd.v1.TreatmentService/Decide",
+                   /*stream=*/false);
+  absl::string_view header;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("x-request-id"); it != metadata.end()) {
+    header = absl::string_view(it->second.data(), it->second.size());
+  }
+  const absl::Status admitted = call.Begin(header);
+  context->AddInitialMetadata("x-request-id", call.request_id());
+  if (!admitted.ok()) {
+    const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               std::string(admitted.message()));
+    call.NoteRejected(refused, "concurrent_calls");
+    reactor->Finish(call.End(refused));
+    return reactor;
+  }
+  const grpc::Status status = DecideOne(*request, response);
+  if (ServerMetrics* metrics = governor_->metrics();
+      metrics != nullptr && status.ok() && response->has_decision()) {
+    metrics->RecordDecision(response->decision());
+  }
+  reactor->Finish(call.End(status));
   return reactor;
 }
 

@@ -21,6 +21,7 @@
 #include "common/validation/finding_validator.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/message_allocator.h"
+#include "server/call_governor.h"
 #include "server/policy_store.h"
 #include "server/shadow.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
@@ -61,6 +62,11 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   TreatmentServiceImpl(const PolicyStore* store, ServiceLimits limits,
                        Clock clock = absl::Now,
                        ShadowRecorder* shadow = nullptr);
+
+  // The governor whose limits, metrics and call log Decide applies itself
+  // (CallGovernor::HandlesInline); may stay null (no governance, as in a
+  // server without the interceptor). Set before the server starts.
+  void set_governor(CallGovernor* governor) { governor_ = governor; }
 
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
                                    const v1::DecideRequest* request,
@@ -127,6 +133,7 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   const ServiceLimits limits_;
   const Clock clock_;
   ShadowRecorder* const shadow_;
+  CallGovernor* governor_ = nullptr;
   BatchArenaAllocator batch_allocator_;
   DecideArenaAllocator decide_allocator_;
 };
