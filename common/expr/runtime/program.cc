@@ -232,15 +232,14 @@ Value DurationResult(absl::Duration d, Frame& frame) {
   return Value::Duration(d);
 }
 
-Value Arithmetic(const Node& node, const Value& a, const Value& b,
+Value Arithmetic(Op op, bool as_double, const Value& a, const Value& b,
                  Frame& frame) {
   const ValueKind ka = a.kind();
   const ValueKind kb = b.kind();
-  if (node.as_double ||
-      (ka == ValueKind::kDouble && kb == ValueKind::kDouble)) {
+  if (as_double || (ka == ValueKind::kDouble && kb == ValueKind::kDouble)) {
     const double x = a.AsDouble();
     const double y = b.AsDouble();
-    switch (node.op) {
+    switch (op) {
       case Op::kAdd:
         return Value::Double(x + y);
       case Op::kSub:
@@ -259,7 +258,7 @@ Value Arithmetic(const Node& node, const Value& a, const Value& b,
     const int64_t y = b.int_value();
     int64_t r = 0;
     bool overflow = false;
-    switch (node.op) {
+    switch (op) {
       case Op::kAdd:
         overflow = __builtin_add_overflow(x, y, &r);
         break;
@@ -272,14 +271,14 @@ Value Arithmetic(const Node& node, const Value& a, const Value& b,
       case Op::kDiv:
       case Op::kMod:
         if (y == 0) {
-          return Value::Error(node.op == Op::kDiv ? "division by zero"
-                                                  : "modulus by zero");
+          return Value::Error(op == Op::kDiv ? "division by zero"
+                                             : "modulus by zero");
         }
         if (x == std::numeric_limits<int64_t>::min() && y == -1) {
           overflow = true;
           break;
         }
-        r = node.op == Op::kDiv ? x / y : x % y;
+        r = op == Op::kDiv ? x / y : x % y;
         break;
       default:
         return frame.Error("invalid int operation");
@@ -291,7 +290,7 @@ Value Arithmetic(const Node& node, const Value& a, const Value& b,
     return Value::String(
         frame.Keep(absl::StrCat(a.string_value(), b.string_value())));
   }
-  const bool add = node.op == Op::kAdd;
+  const bool add = op == Op::kAdd;
   if (ka == ValueKind::kTimestamp && kb == ValueKind::kDuration) {
     return TimeResult(add ? a.timestamp_value() + b.duration_value()
                           : a.timestamp_value() - b.duration_value(),
@@ -392,6 +391,143 @@ Value Convert(const Node& node, const Value& v, Frame& frame) {
   return frame.Error("unsupported conversion");
 }
 
+Value CompareResult(Op op, int c) {
+  switch (op) {
+    case Op::kLt:
+      return Value::Bool(c < 0);
+    case Op::kLe:
+      return Value::Bool(c <= 0);
+    case Op::kGt:
+      return Value::Bool(c > 0);
+    default:
+      return Value::Bool(c >= 0);
+  }
+}
+
+// The operations Combine() runs.
+bool IsCombining(Op op) {
+  switch (op) {
+    case Op::kNot:
+    case Op::kAnd:
+    case Op::kOr:
+    case Op::kCond:
+    case Op::kEq:
+    case Op::kNe:
+    case Op::kLt:
+    case Op::kLe:
+    case Op::kGt:
+    case Op::kGe:
+    case Op::kAdd:
+    case Op::kSub:
+    case Op::kMul:
+    case Op::kDiv:
+    case Op::kMod:
+    case Op::kInList:
+    case Op::kStartsWith:
+    case Op::kEndsWith:
+    case Op::kContains:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The operations both evaluators (the tree's EvaluateNode and the array
+// form's Program::Run) run, written once: `kid(i)` evaluates the
+// operation's i-th operand however the caller evaluates.
+template <typename Kid>
+Value Combine(Op op, bool as_double, const Kid& kid, Frame& frame) {
+  switch (op) {
+    case Op::kNot: {
+      Value v = kid(0);
+      return v.is_error() ? v : Value::Bool(!v.bool_value());
+    }
+    case Op::kAnd:
+    case Op::kOr: {
+      // Short-circuit, and an error on one side yields to a deciding value
+      // on the other (false for &&, true for ||), as in CEL.
+      const bool decisive = op == Op::kOr;
+      Value a = kid(0);
+      if (!a.is_error() && a.bool_value() == decisive) return a;
+      Value b = kid(1);
+      if (!b.is_error() && b.bool_value() == decisive) return b;
+      if (a.is_error()) return a;
+      return b;
+    }
+    case Op::kCond: {
+      Value c = kid(0);
+      if (c.is_error()) return c;
+      Value v = kid(c.bool_value() ? 1 : 2);
+      if (as_double && v.kind() == ValueKind::kInt) {
+        return Value::Double(v.AsDouble());
+      }
+      return v;
+    }
+    case Op::kEq:
+    case Op::kNe: {
+      Value a = kid(0);
+      if (a.is_error()) return a;
+      Value b = kid(1);
+      if (b.is_error()) return b;
+      return Value::Bool(Equal(a, b) == (op == Op::kEq));
+    }
+    case Op::kLt:
+    case Op::kLe:
+    case Op::kGt:
+    case Op::kGe: {
+      Value a = kid(0);
+      if (a.is_error()) return a;
+      Value b = kid(1);
+      if (b.is_error()) return b;
+      bool unordered = false;
+      const int c = Compare(a, b, as_double, &unordered);
+      if (unordered) return Value::Bool(false);
+      return CompareResult(op, c);
+    }
+    case Op::kAdd:
+    case Op::kSub:
+    case Op::kMul:
+    case Op::kDiv:
+    case Op::kMod: {
+      Value a = kid(0);
+      if (a.is_error()) return a;
+      Value b = kid(1);
+      if (b.is_error()) return b;
+      return Arithmetic(op, as_double, a, b, frame);
+    }
+    case Op::kInList: {
+      Value x = kid(0);
+      if (x.is_error()) return x;
+      Value list = kid(1);
+      if (list.is_error()) return list;
+      const size_t n = list.ListSize();
+      for (size_t i = 0; i < n; ++i) {
+        if (Equal(x, list.ListElement(i))) return Value::Bool(true);
+      }
+      return Value::Bool(false);
+    }
+    case Op::kStartsWith:
+    case Op::kEndsWith:
+    case Op::kContains: {
+      Value s = kid(0);
+      if (s.is_error()) return s;
+      Value p = kid(1);
+      if (p.is_error()) return p;
+      if (op == Op::kStartsWith) {
+        return Value::Bool(
+            absl::StartsWith(s.string_value(), p.string_value()));
+      }
+      if (op == Op::kEndsWith) {
+        return Value::Bool(absl::EndsWith(s.string_value(), p.string_value()));
+      }
+      return Value::Bool(absl::StrContains(s.string_value(), p.string_value()));
+    }
+    default:
+      break;
+  }
+  return frame.Error("not a combining operation");
+}
+
 }  // namespace
 
 Value EvaluateNode(const Node& node, Frame& frame) {
@@ -438,10 +574,28 @@ Value EvaluateNode(const Node& node, Frame& frame) {
       return frame.slots()->Resolve(node.index, frame);
     case Op::kLocal:
       return frame.local(node.index);
-    case Op::kNot: {
-      Value v = EvaluateNode(*node.kids[0], frame);
-      return v.is_error() ? v : Value::Bool(!v.bool_value());
-    }
+    case Op::kNot:
+    case Op::kAnd:
+    case Op::kOr:
+    case Op::kCond:
+    case Op::kEq:
+    case Op::kNe:
+    case Op::kLt:
+    case Op::kLe:
+    case Op::kGt:
+    case Op::kGe:
+    case Op::kAdd:
+    case Op::kSub:
+    case Op::kMul:
+    case Op::kDiv:
+    case Op::kMod:
+    case Op::kInList:
+    case Op::kStartsWith:
+    case Op::kEndsWith:
+    case Op::kContains:
+      return Combine(
+          node.op, node.as_double,
+          [&](int i) { return EvaluateNode(*node.kids[i], frame); }, frame);
     case Op::kNeg: {
       Value v = EvaluateNode(*node.kids[0], frame);
       switch (v.kind()) {
@@ -457,79 +611,6 @@ Value EvaluateNode(const Node& node, Frame& frame) {
         default:
           return v;
       }
-    }
-    case Op::kAnd:
-    case Op::kOr: {
-      // Short-circuit, and an error on one side yields to a deciding value
-      // on the other (false for &&, true for ||), as in CEL.
-      const bool decisive = node.op == Op::kOr;
-      Value a = EvaluateNode(*node.kids[0], frame);
-      if (!a.is_error() && a.bool_value() == decisive) return a;
-      Value b = EvaluateNode(*node.kids[1], frame);
-      if (!b.is_error() && b.bool_value() == decisive) return b;
-      if (a.is_error()) return a;
-      return b;
-    }
-    case Op::kCond: {
-      Value c = EvaluateNode(*node.kids[0], frame);
-      if (c.is_error()) return c;
-      Value v = EvaluateNode(*node.kids[c.bool_value() ? 1 : 2], frame);
-      if (node.as_double && v.kind() == ValueKind::kInt) {
-        return Value::Double(v.AsDouble());
-      }
-      return v;
-    }
-    case Op::kEq:
-    case Op::kNe: {
-      Value a = EvaluateNode(*node.kids[0], frame);
-      if (a.is_error()) return a;
-      Value b = EvaluateNode(*node.kids[1], frame);
-      if (b.is_error()) return b;
-      return Value::Bool(Equal(a, b) == (node.op == Op::kEq));
-    }
-    case Op::kLt:
-    case Op::kLe:
-    case Op::kGt:
-    case Op::kGe: {
-      Value a = EvaluateNode(*node.kids[0], frame);
-      if (a.is_error()) return a;
-      Value b = EvaluateNode(*node.kids[1], frame);
-      if (b.is_error()) return b;
-      bool unordered = false;
-      const int c = Compare(a, b, node.as_double, &unordered);
-      if (unordered) return Value::Bool(false);
-      switch (node.op) {
-        case Op::kLt:
-          return Value::Bool(c < 0);
-        case Op::kLe:
-          return Value::Bool(c <= 0);
-        case Op::kGt:
-          return Value::Bool(c > 0);
-        default:
-          return Value::Bool(c >= 0);
-      }
-    }
-    case Op::kAdd:
-    case Op::kSub:
-    case Op::kMul:
-    case Op::kDiv:
-    case Op::kMod: {
-      Value a = EvaluateNode(*node.kids[0], frame);
-      if (a.is_error()) return a;
-      Value b = EvaluateNode(*node.kids[1], frame);
-      if (b.is_error()) return b;
-      return Arithmetic(node, a, b, frame);
-    }
-    case Op::kInList: {
-      Value x = EvaluateNode(*node.kids[0], frame);
-      if (x.is_error()) return x;
-      Value list = EvaluateNode(*node.kids[1], frame);
-      if (list.is_error()) return list;
-      const size_t n = list.ListSize();
-      for (size_t i = 0; i < n; ++i) {
-        if (Equal(x, list.ListElement(i))) return Value::Bool(true);
-      }
-      return Value::Bool(false);
     }
     case Op::kInMap: {
       Value key = EvaluateNode(*node.kids[0], frame);
@@ -578,22 +659,6 @@ Value EvaluateNode(const Node& node, Frame& frame) {
         default:
           return v;
       }
-    }
-    case Op::kStartsWith:
-    case Op::kEndsWith:
-    case Op::kContains: {
-      Value s = EvaluateNode(*node.kids[0], frame);
-      if (s.is_error()) return s;
-      Value p = EvaluateNode(*node.kids[1], frame);
-      if (p.is_error()) return p;
-      if (node.op == Op::kStartsWith) {
-        return Value::Bool(
-            absl::StartsWith(s.string_value(), p.string_value()));
-      }
-      if (node.op == Op::kEndsWith) {
-        return Value::Bool(absl::EndsWith(s.string_value(), p.string_value()));
-      }
-      return Value::Bool(absl::StrContains(s.string_value(), p.string_value()));
     }
     case Op::kMatches: {
       Value s = EvaluateNode(*node.kids[0], frame);
@@ -675,32 +740,8 @@ int32_t Program::Emit(const Node& node) {
   }
   // Ops the array form runs itself need their kids in it; the others
   // evaluate their whole subtree from the tree.
-  switch (node.op) {
-    case Op::kField:
-      if (!code_[at].fast_field) return at;
-      break;
-    case Op::kNot:
-    case Op::kAnd:
-    case Op::kOr:
-    case Op::kCond:
-    case Op::kEq:
-    case Op::kNe:
-    case Op::kLt:
-    case Op::kLe:
-    case Op::kGt:
-    case Op::kGe:
-    case Op::kAdd:
-    case Op::kSub:
-    case Op::kMul:
-    case Op::kDiv:
-    case Op::kMod:
-    case Op::kInList:
-    case Op::kStartsWith:
-    case Op::kEndsWith:
-    case Op::kContains:
-      break;
-    default:
-      return at;
+  if (node.op == Op::kField ? !code_[at].fast_field : !IsCombining(node.op)) {
+    return at;
   }
   if (node.kids.size() > 3) return at;
   for (size_t i = 0; i < node.kids.size(); ++i) {
@@ -735,19 +776,6 @@ inline Value ReadFastField(const Instr& in, const Message* m) {
   return Value::Enum(last.enum_number(*m), in.node->enum_type);
 }
 
-inline Value CompareResult(Op op, int c) {
-  switch (op) {
-    case Op::kLt:
-      return Value::Bool(c < 0);
-    case Op::kLe:
-      return Value::Bool(c <= 0);
-    case Op::kGt:
-      return Value::Bool(c > 0);
-    default:
-      return Value::Bool(c >= 0);
-  }
-}
-
 }  // namespace
 
 // The array form of EvaluateNode() for the operations most policies spend
@@ -779,104 +807,33 @@ Value Program::Run(int32_t at, Frame& frame) const {
       }
       return ReadFastField(in, m);
     }
-    case Op::kNot: {
-      const Value v = Run(in.kid[0], frame);
-      return v.is_error() ? v : Value::Bool(!v.bool_value());
-    }
-    case Op::kAnd:
-    case Op::kOr: {
-      const bool decisive = in.op == Op::kOr;
-      const Value a = Run(in.kid[0], frame);
-      if (!a.is_error() && a.bool_value() == decisive) return a;
-      const Value b = Run(in.kid[1], frame);
-      if (!b.is_error() && b.bool_value() == decisive) return b;
-      if (a.is_error()) return a;
-      return b;
-    }
-    case Op::kCond: {
-      const Value c = Run(in.kid[0], frame);
-      if (c.is_error()) return c;
-      const Value v = Run(in.kid[c.bool_value() ? 1 : 2], frame);
-      if (in.as_double && v.kind() == ValueKind::kInt) {
-        return Value::Double(v.AsDouble());
-      }
-      return v;
-    }
     case Op::kEq:
-    case Op::kNe: {
-      if (in.field_vs_const) {
-        const Value a = ReadFastField(code_[in.kid[0]], frame.root());
-        if (a.is_error()) return a;
-        return Value::Bool(Equal(a, code_[in.kid[1]].constant) ==
-                           (in.op == Op::kEq));
-      }
-      const Value a = Run(in.kid[0], frame);
-      if (a.is_error()) return a;
-      const Value b = Run(in.kid[1], frame);
-      if (b.is_error()) return b;
-      return Value::Bool(Equal(a, b) == (in.op == Op::kEq));
-    }
+    case Op::kNe:
     case Op::kLt:
     case Op::kLe:
     case Op::kGt:
     case Op::kGe: {
-      bool unordered = false;
-      if (in.field_vs_const) {
-        const Value a = ReadFastField(code_[in.kid[0]], frame.root());
-        if (a.is_error()) return a;
-        const int c =
-            Compare(a, code_[in.kid[1]].constant, in.as_double, &unordered);
-        if (unordered) return Value::Bool(false);
-        return CompareResult(in.op, c);
+      if (!in.field_vs_const) break;
+      // The fused form of Combine's comparisons: the field and the
+      // constant are read in place.
+      const Value a = ReadFastField(code_[in.kid[0]], frame.root());
+      const Value& b = code_[in.kid[1]].constant;
+      if (in.op == Op::kEq || in.op == Op::kNe) {
+        return Value::Bool(Equal(a, b) == (in.op == Op::kEq));
       }
-      const Value a = Run(in.kid[0], frame);
-      if (a.is_error()) return a;
-      const Value b = Run(in.kid[1], frame);
-      if (b.is_error()) return b;
+      bool unordered = false;
       const int c = Compare(a, b, in.as_double, &unordered);
       if (unordered) return Value::Bool(false);
       return CompareResult(in.op, c);
     }
-    case Op::kAdd:
-    case Op::kSub:
-    case Op::kMul:
-    case Op::kDiv:
-    case Op::kMod: {
-      const Value a = Run(in.kid[0], frame);
-      if (a.is_error()) return a;
-      const Value b = Run(in.kid[1], frame);
-      if (b.is_error()) return b;
-      return Arithmetic(*in.node, a, b, frame);
-    }
-    case Op::kInList: {
-      const Value x = Run(in.kid[0], frame);
-      if (x.is_error()) return x;
-      const Value list = Run(in.kid[1], frame);
-      if (list.is_error()) return list;
-      const size_t n = list.ListSize();
-      for (size_t i = 0; i < n; ++i) {
-        if (Equal(x, list.ListElement(i))) return Value::Bool(true);
-      }
-      return Value::Bool(false);
-    }
-    case Op::kStartsWith:
-    case Op::kEndsWith:
-    case Op::kContains: {
-      const Value s = Run(in.kid[0], frame);
-      if (s.is_error()) return s;
-      const Value p = Run(in.kid[1], frame);
-      if (p.is_error()) return p;
-      if (in.op == Op::kStartsWith) {
-        return Value::Bool(
-            absl::StartsWith(s.string_value(), p.string_value()));
-      }
-      if (in.op == Op::kEndsWith) {
-        return Value::Bool(absl::EndsWith(s.string_value(), p.string_value()));
-      }
-      return Value::Bool(absl::StrContains(s.string_value(), p.string_value()));
-    }
     default:
       break;
+  }
+  if (IsCombining(in.op)) {
+    // Emit() put their operands in the array.
+    return Combine(
+        in.op, in.as_double, [&](int i) { return Run(in.kid[i], frame); },
+        frame);
   }
   return EvaluateNode(*in.node, frame);
 }
