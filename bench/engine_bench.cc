@@ -5,21 +5,17 @@
 // per second are decisions per second.
 //
 //   build/bench/engine_bench --benchmark_filter=BM_Decide
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "bench/bench_data.h"
 #include "benchmark/benchmark.h"
 #include "common/intel/intel_snapshot.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/pipeline/decision_pipeline.h"
-#include "google/protobuf/util/json_util.h"
 #include "treatd/v1/decision.pb.h"
 #include "treatd/v1/finding.pb.h"
 
@@ -29,17 +25,8 @@ namespace {
 // 2026-12-01T00:00:00Z, the as-of of the golden tests.
 const absl::Time kAsOf = absl::FromUnixSeconds(1796083200);
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "engine_bench: %s\n", what.c_str());
-  std::abort();
-}
-
-std::string ReadSource(const std::string& relative) {
-  std::ifstream in(std::string(TREATD_SOURCE_DIR) + "/" + relative);
-  if (!in) Die("cannot read " + relative);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
+using bench::Die;
+using bench::ReadSource;
 
 std::shared_ptr<const CompiledPolicy> MustCompile(const std::string& yaml,
                                                   const std::string& name) {
@@ -51,26 +38,7 @@ std::shared_ptr<const CompiledPolicy> MustCompile(const std::string& yaml,
   return *policy;
 }
 
-// The example findings: every kind, KEV and non-KEV vulnerabilities,
-// exceptions, malware, secrets and misconfigurations.
-const std::vector<v1::Finding>& Findings() {
-  static const auto* findings = [] {
-    auto* out = new std::vector<v1::Finding>;
-    std::ifstream in(std::string(TREATD_SOURCE_DIR) +
-                     "/examples/findings.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      v1::Finding finding;
-      auto status = google::protobuf::util::JsonStringToMessage(line, &finding);
-      if (!status.ok()) Die("bad finding: " + status.ToString());
-      out->push_back(std::move(finding));
-    }
-    if (out->empty()) Die("examples/findings.jsonl has no findings");
-    return out;
-  }();
-  return *findings;
-}
+const std::vector<v1::Finding>& Findings() { return bench::ExampleFindings(); }
 
 const CompiledPolicy& DefaultPolicy() {
   static const auto* policy = new std::shared_ptr<const CompiledPolicy>(

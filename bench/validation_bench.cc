@@ -2,46 +2,21 @@
 //
 //   build/bench/validation_bench
 //   build/bench/validation_bench --benchmark_filter=BM_ValidateValid
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_data.h"
 #include "benchmark/benchmark.h"
 #include "common/validation/finding_validator.h"
-#include "google/protobuf/util/json_util.h"
 #include "treatd/v1/finding.pb.h"
 #include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd {
 namespace {
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "validation_bench: %s\n", what.c_str());
-  std::abort();
-}
+using bench::Die;
 
-// The example findings: every kind, with nested messages, lists, maps and
-// timestamps set. All of them are valid.
-const std::vector<v1::Finding>& Findings() {
-  static const auto* findings = [] {
-    auto* out = new std::vector<v1::Finding>;
-    std::ifstream in(std::string(TREATD_SOURCE_DIR) +
-                     "/examples/findings.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      v1::Finding finding;
-      auto status = google::protobuf::util::JsonStringToMessage(line, &finding);
-      if (!status.ok()) Die("bad finding: " + status.ToString());
-      out->push_back(std::move(finding));
-    }
-    if (out->empty()) Die("examples/findings.jsonl has no findings");
-    return out;
-  }();
-  return *findings;
-}
+const std::vector<v1::Finding>& Findings() { return bench::ExampleFindings(); }
 
 // The example findings with one problem each: a CVSS score out of range.
 const std::vector<v1::Finding>& InvalidFindings() {
