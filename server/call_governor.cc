@@ -21,7 +21,6 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::ServerRpcInfo;
 
-constexpr absl::string_view kDecide = "/treatd.v1.TreatmentService/Decide";
 constexpr absl::string_view kBatchDecide =
     "/treatd.v1.TreatmentService/BatchDecide";
 constexpr absl::string_view kStreamDecide =
@@ -74,11 +73,7 @@ class GovernedCall final : public grpc::experimental::Interceptor {
 
  private:
   void Start(const std::multimap<grpc::string_ref, grpc::string_ref>& md) {
-    absl::string_view header;
-    if (auto it = md.find("x-request-id"); it != md.end()) {
-      header = absl::string_view(it->second.data(), it->second.size());
-    }
-    if (absl::Status admitted = account_.Begin(header); !admitted.ok()) {
+    if (absl::Status admitted = account_.Begin(md); !admitted.ok()) {
       Reject(grpc::StatusCode::RESOURCE_EXHAUSTED,
              std::string(admitted.message()),
              account_.stream() ? "concurrent_streams" : "concurrent_calls");
@@ -317,7 +312,7 @@ void CallGovernor::WatchdogLoop() {
 }
 
 bool CallGovernor::HandlesInline(absl::string_view method) {
-  return method == kDecide;
+  return method == kDecideMethod;
 }
 
 CallAccount::CallAccount(CallGovernor* governor,
@@ -331,11 +326,16 @@ CallAccount::CallAccount(CallGovernor* governor,
 
 CallAccount::~CallAccount() { End(grpc::Status::CANCELLED); }
 
-absl::Status CallAccount::Begin(absl::string_view request_id_header) {
+absl::Status CallAccount::Begin(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
   if (begun_) return absl::OkStatus();
   begun_ = true;
   start_ = absl::Now();
-  request_id_ = RequestIdFrom(request_id_header);
+  absl::string_view header;
+  if (auto it = metadata.find("x-request-id"); it != metadata.end()) {
+    header = absl::string_view(it->second.data(), it->second.size());
+  }
+  request_id_ = RequestIdFrom(header);
   if (ServerMetrics* metrics = governor_->metrics()) {
     metrics->CallStarted(method_);
   }

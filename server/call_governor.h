@@ -39,6 +39,11 @@
 namespace treatd {
 
 // The limits; defaults are the server's defaults (docs/server.md).
+// The unary Decide method, which accounts for its calls itself (see
+// CallGovernor::HandlesInline).
+inline constexpr absl::string_view kDecideMethod =
+    "/treatd.v1.TreatmentService/Decide";
+
 struct CallLimits {
   // Calls handled at once, server-wide (streams included).
   int max_concurrent_calls = 256;
@@ -145,12 +150,13 @@ class CallAccount {
   CallAccount(const CallAccount&) = delete;
   CallAccount& operator=(const CallAccount&) = delete;
 
-  // Starts the call: its request id (`request_id_header` when it is a
-  // valid one, else a new one), metrics, a concurrency slot for governed
-  // methods and the deadline watch. Returns RESOURCE_EXHAUSTED, saying
-  // which limit, when no slot is free; the caller then refuses the call
-  // (NoteRejected) and ends it.
-  absl::Status Begin(absl::string_view request_id_header);
+  // Starts the call: its request id (the client's x-request-id in
+  // `metadata` when it is a valid one, else a new one), metrics, a
+  // concurrency slot for governed methods and the deadline watch. Returns
+  // RESOURCE_EXHAUSTED, saying which limit, when no slot is free; the
+  // caller then refuses the call (NoteRejected) and ends it.
+  absl::Status Begin(
+      const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
   // Records that the call is refused with `status`; `reason` labels
   // treatd_rpc_rejected_total. Only the first refusal counts.
   void NoteRejected(const grpc::Status& status, absl::string_view reason);

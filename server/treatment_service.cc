@@ -104,14 +104,8 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     return reactor;
   }
   // The interceptor's work, done here (CallGovernor::HandlesInline).
-  CallAccount call(governor_, context, "/treatd.v1.TreatmentService/Decide",
-                   /*stream=*/false);
-  absl::string_view header;
-  const auto& metadata = context->client_metadata();
-  if (auto it = metadata.find("x-request-id"); it != metadata.end()) {
-    header = absl::string_view(it->second.data(), it->second.size());
-  }
-  const absl::Status admitted = call.Begin(header);
+  CallAccount call(governor_, context, kDecideMethod, /*stream=*/false);
+  const absl::Status admitted = call.Begin(context->client_metadata());
   context->AddInitialMetadata("x-request-id", call.request_id());
   if (!admitted.ok()) {
     const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
