@@ -8,19 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/intel/enrich.h"
 #include "common/policy/simulate/simulate.h"
-#include "server/decider.h"
+#include "common/time/proto_time.h"
+#include "server/request_checks.h"
 
 namespace treatd {
 namespace {
 
 constexpr int kDefaultMaxMoved = 100;
-
-void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-}
 
 }  // namespace
 
@@ -59,7 +53,7 @@ grpc::Status AdminServiceImpl::GetStatus(
   }
   *response->mutable_policy() = active->policy->ref();
   response->set_policy_source(active->source);
-  ToProto(active->loaded_at, response->mutable_policy_loaded_at());
+  ToProtoTime(active->loaded_at, response->mutable_policy_loaded_at());
   if (const auto& intel = active->pipeline->intel(); intel != nullptr) {
     const intel::IntelFreshness fresh = intel::CheckFreshness(
         *intel, active->pipeline->settings().max_age, clock_());
@@ -70,7 +64,7 @@ grpc::Status AdminServiceImpl::GetStatus(
       feed->set_source(kev->source());
       feed->set_entries(static_cast<int64_t>(kev->size()));
       feed->set_malformed_count(kev->malformed().count());
-      ToProto(kev->loaded_at(), feed->mutable_loaded_at());
+      ToProtoTime(kev->loaded_at(), feed->mutable_loaded_at());
       feed->set_stale(fresh.kev.stale);
     }
     if (const intel::EpssFeed* epss = intel->epss(); epss != nullptr) {
@@ -80,7 +74,7 @@ grpc::Status AdminServiceImpl::GetStatus(
       feed->set_source(epss->source());
       feed->set_entries(static_cast<int64_t>(epss->size()));
       feed->set_malformed_count(epss->malformed().count());
-      ToProto(epss->loaded_at(), feed->mutable_loaded_at());
+      ToProtoTime(epss->loaded_at(), feed->mutable_loaded_at());
       feed->set_stale(fresh.epss.stale);
     }
   }

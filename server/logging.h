@@ -41,9 +41,6 @@ class LogField {
   std::string json_value_;
 };
 
-// Writes `text` as a JSON string literal (with quotes) to `out`.
-void AppendJsonString(absl::string_view text, std::string* out);
-
 // Formats one log line (without the trailing newline).
 std::string FormatLogLine(absl::Time ts, LogLevel level, absl::string_view msg,
                           std::initializer_list<LogField> fields);

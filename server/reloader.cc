@@ -9,9 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/digest/sha256.h"
 #include "common/intel/intel_snapshot.h"
-#include "common/intel/read_file.h"
-#include "common/policy/engine/digest.h"
+#include "common/io/read_file.h"
+#include "common/time/proto_time.h"
 #include "server/logging.h"
 
 namespace treatd {
@@ -32,13 +33,6 @@ void ReleaseFreeMemory() {
     return;
   }
   malloc_trim(0);
-}
-
-void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
 }
 
 void ToProto(absl::Duration d, google::protobuf::Duration* out) {
@@ -123,14 +117,14 @@ bool Reloader::LoadPolicy(const char* name, bool force, PolicySource* source,
     return false;
   }
   source->seen = fp;
-  absl::StatusOr<std::string> content = intel::ReadFileToString(source->path);
+  absl::StatusOr<std::string> content =
+      ReadFileToString(source->path, "policy");
   if (!content.ok()) {
     Reject(out, content.status().message());
     return false;
   }
-  absl::StatusOr<std::string> hash = Sha256Hex({*content});
-  if (!force && hash.ok() && source->policy != nullptr &&
-      *hash == source->content_hash) {
+  const std::string hash = Sha256Hex(*content);
+  if (!force && source->policy != nullptr && hash == source->content_hash) {
     out->set_outcome(v1::SOURCE_RELOAD_OUTCOME_UNCHANGED);
     out->set_version(source->policy->ref().digest());
     return false;
@@ -147,7 +141,7 @@ bool Reloader::LoadPolicy(const char* name, bool force, PolicySource* source,
     return false;
   }
   source->policy = *std::move(compiled);
-  source->content_hash = hash.ok() ? *hash : "";
+  source->content_hash = hash;
   source->loaded_at = absl::Now();
   out->set_outcome(v1::SOURCE_RELOAD_OUTCOME_LOADED);
   out->set_version(source->policy->ref().digest());
@@ -159,63 +153,36 @@ bool Reloader::LoadPolicy(const char* name, bool force, PolicySource* source,
   return true;
 }
 
-bool Reloader::LoadKev(bool force, v1::SourceReload* out) {
-  out->set_source("kev");
-  out->set_path(kev_source_.path);
-  const Fingerprint fp = Stat(kev_source_.path);
-  if (!force && kev_ != nullptr && fp == kev_source_.seen) {
+template <typename Feed>
+bool Reloader::LoadFeed(const char* name, bool force, FeedSource* source,
+                        std::shared_ptr<const Feed>* feed,
+                        v1::SourceReload* out) {
+  out->set_source(name);
+  out->set_path(source->path);
+  const Fingerprint fp = Stat(source->path);
+  if (!force && *feed != nullptr && fp == source->seen) {
     out->set_outcome(v1::SOURCE_RELOAD_OUTCOME_UNCHANGED);
-    out->set_version(kev_->description());
+    out->set_version((*feed)->description());
     return false;
   }
-  kev_source_.seen = fp;
-  absl::StatusOr<std::shared_ptr<const intel::KevFeed>> feed =
-      intel::KevFeed::LoadFile(kev_source_.path);
-  if (!feed.ok()) {
-    Reject(out, feed.status().message());
-    if (kev_ != nullptr) out->set_version(kev_->description());
+  source->seen = fp;
+  absl::StatusOr<std::shared_ptr<const Feed>> loaded =
+      Feed::LoadFile(source->path);
+  if (!loaded.ok()) {
+    Reject(out, loaded.status().message());
+    if (*feed != nullptr) out->set_version((*feed)->description());
     return false;
   }
-  kev_ = *std::move(feed);
+  *feed = *std::move(loaded);
   out->set_outcome(v1::SOURCE_RELOAD_OUTCOME_LOADED);
-  out->set_version(kev_->description());
-  AddMalformed(kev_->malformed(), out);
+  out->set_version((*feed)->description());
+  AddMalformed((*feed)->malformed(), out);
   LogInfo("feed loaded",
-          {{"source", "kev"},
-           {"path", kev_source_.path},
-           {"version", kev_->description()},
-           {"entries", static_cast<uint64_t>(kev_->size())},
-           {"load_ms", absl::ToDoubleMilliseconds(kev_->load_duration())}});
-  return true;
-}
-
-bool Reloader::LoadEpss(bool force, v1::SourceReload* out) {
-  out->set_source("epss");
-  out->set_path(epss_source_.path);
-  const Fingerprint fp = Stat(epss_source_.path);
-  if (!force && epss_ != nullptr && fp == epss_source_.seen) {
-    out->set_outcome(v1::SOURCE_RELOAD_OUTCOME_UNCHANGED);
-    out->set_version(epss_->description());
-    return false;
-  }
-  epss_source_.seen = fp;
-  absl::StatusOr<std::shared_ptr<const intel::EpssFeed>> feed =
-      intel::EpssFeed::LoadFile(epss_source_.path);
-  if (!feed.ok()) {
-    Reject(out, feed.status().message());
-    if (epss_ != nullptr) out->set_version(epss_->description());
-    return false;
-  }
-  epss_ = *std::move(feed);
-  out->set_outcome(v1::SOURCE_RELOAD_OUTCOME_LOADED);
-  out->set_version(epss_->description());
-  AddMalformed(epss_->malformed(), out);
-  LogInfo("feed loaded",
-          {{"source", "epss"},
-           {"path", epss_source_.path},
-           {"version", epss_->description()},
-           {"entries", static_cast<uint64_t>(epss_->size())},
-           {"load_ms", absl::ToDoubleMilliseconds(epss_->load_duration())}});
+          {{"source", name},
+           {"path", source->path},
+           {"version", (*feed)->description()},
+           {"entries", static_cast<uint64_t>((*feed)->size())},
+           {"load_ms", absl::ToDoubleMilliseconds((*feed)->load_duration())}});
   return true;
 }
 
@@ -223,16 +190,18 @@ v1::ReloadResult Reloader::Reload(absl::string_view trigger, bool force) {
   const absl::Time start = absl::Now();
   v1::ReloadResult result;
   result.set_trigger(std::string(trigger));
-  ToProto(start, result.mutable_started_at());
+  ToProtoTime(start, result.mutable_started_at());
   {
     absl::MutexLock lock(&mu_);
     bool changed = LoadPolicy("policy", force, &policy_, result.add_sources());
     bool intel_changed = false;
     if (!kev_source_.path.empty()) {
-      intel_changed |= LoadKev(force, result.add_sources());
+      intel_changed |=
+          LoadFeed("kev", force, &kev_source_, &kev_, result.add_sources());
     }
     if (!epss_source_.path.empty()) {
-      intel_changed |= LoadEpss(force, result.add_sources());
+      intel_changed |=
+          LoadFeed("epss", force, &epss_source_, &epss_, result.add_sources());
     }
     if (!shadow_.path.empty()) {
       changed |=

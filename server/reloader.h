@@ -106,9 +106,12 @@ class Reloader {
   // policy was loaded.
   bool LoadPolicy(const char* name, bool force, PolicySource* source,
                   v1::SourceReload* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool LoadKev(bool force, v1::SourceReload* out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool LoadEpss(bool force, v1::SourceReload* out)
+  // Loads a feed (intel::KevFeed or intel::EpssFeed) named `name` from
+  // `source` into `*feed` unless unchanged; fills `out`. Returns true when
+  // a new feed was loaded; a failed load keeps the old one.
+  template <typename Feed>
+  bool LoadFeed(const char* name, bool force, FeedSource* source,
+                std::shared_ptr<const Feed>* feed, v1::SourceReload* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True when any source file's fingerprint differs from the last read.
   bool AnyChanged() ABSL_LOCKS_EXCLUDED(mu_);

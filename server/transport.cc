@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "grpcpp/resource_quota.h"
+#include "server/call_interceptor.h"
 
 namespace treatd {
 namespace {
@@ -21,7 +22,7 @@ void ConfigureTransport(const ServerConfig& config, CallGovernor* governor,
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       creators;
-  creators.push_back(governor->NewInterceptorFactory());
+  creators.push_back(NewCallInterceptorFactory(governor));
   builder->experimental().SetInterceptorCreators(std::move(creators));
 
   // The governor refuses calls over its limit with a clear message; the

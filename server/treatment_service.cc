@@ -8,8 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "server/decider.h"
+#include "common/policy/pipeline/decide_item.h"
 #include "server/logging.h"
+#include "server/policy_description.h"
+#include "server/request_checks.h"
 
 namespace treatd {
 
@@ -173,21 +175,29 @@ grpc::Status TreatmentServiceImpl::DecideBatch(
   if (!as_of.ok()) return ToGrpcStatus(as_of.status());
   const EvalOptions options{*as_of, request.trace()};
 
-  const DecisionPipeline& pipeline = *(*active)->pipeline;
-  response->mutable_results()->Reserve(count);
+  DecideAll(**active, request.findings(), options, response->mutable_results());
+  return grpc::Status::OK;
+}
+
+void TreatmentServiceImpl::DecideAll(
+    const ActivePolicy& active,
+    const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
+    const EvalOptions& options,
+    google::protobuf::RepeatedPtrField<v1::DecisionResult>* results) const {
+  const int count = findings.size();
+  results->Reserve(count);
   std::string prefix;
   for (int i = 0; i < count; ++i) {
-    v1::DecisionResult* result = response->add_results();
+    v1::DecisionResult* result = results->Add();
     result->set_index(i);
     prefix.assign("findings[");
     absl::StrAppend(&prefix, i, "]");
-    DecideInto(pipeline, request.findings(i), options, limits_.finding, prefix,
+    DecideInto(*active.pipeline, findings[i], options, limits_.finding, prefix,
                result);
     if (result->has_decision()) {
-      Shadow(**active, request.findings(i), options, result->decision());
+      Shadow(active, findings[i], options, result->decision());
     }
   }
-  return grpc::Status::OK;
 }
 
 namespace {
@@ -268,20 +278,7 @@ void TreatmentServiceImpl::DecideStreamMessage(
   }
   // A chunk: one result per finding, like BatchDecide.
   const EvalOptions options{*as_of, request.trace()};
-  const int count = request.findings_size();
-  response->mutable_results()->Reserve(count);
-  std::string prefix;
-  for (int i = 0; i < count; ++i) {
-    v1::DecisionResult* result = response->add_results();
-    result->set_index(i);
-    prefix.assign("findings[");
-    absl::StrAppend(&prefix, i, "]");
-    DecideInto(*active.pipeline, request.findings(i), options, limits_.finding,
-               prefix, result);
-    if (result->has_decision()) {
-      Shadow(active, request.findings(i), options, result->decision());
-    }
-  }
+  DecideAll(active, request.findings(), options, response->mutable_results());
 }
 
 grpc::Status TreatmentServiceImpl::StreamDecide(

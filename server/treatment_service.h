@@ -21,6 +21,7 @@
 #include "common/validation/finding_validator.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/message_allocator.h"
+#include "server/call_account.h"
 #include "server/call_governor.h"
 #include "server/policy_store.h"
 #include "server/shadow.h"
@@ -109,6 +110,14 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // The body of BatchDecide.
   grpc::Status DecideBatch(const v1::BatchDecideRequest& request,
                            v1::BatchDecideResponse* response) const;
+  // Decides `findings` (a BatchDecide call's or a StreamDecide chunk's)
+  // into `results`, one per finding in order, each with its index; field
+  // paths are "findings[i]...".
+  void DecideAll(
+      const ActivePolicy& active,
+      const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
+      const EvalOptions& options,
+      google::protobuf::RepeatedPtrField<v1::DecisionResult>* results) const;
   // Checks what a StreamDecide message carries as a whole: one finding or
   // a chunk of 1..max_batch findings. On error, `field` names the field.
   absl::Status CheckStreamMessage(const v1::StreamDecideRequest& request,

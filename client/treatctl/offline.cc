@@ -8,19 +8,16 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/policy/pipeline/decide_item.h"
+#include "common/time/proto_time.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace treatd {
 namespace {
 
-absl::Time FromProto(const google::protobuf::Timestamp& time) {
-  return absl::FromUnixSeconds(time.seconds()) +
-         absl::Nanoseconds(time.nanos());
-}
-
 std::string TimeText(bool set, const google::protobuf::Timestamp& time) {
   if (!set) return "(unset)";
-  return absl::FormatTime(absl::RFC3339_full, FromProto(time),
+  return absl::FormatTime(absl::RFC3339_full, FromProtoTime(time),
                           absl::UTCTimeZone());
 }
 
@@ -41,38 +38,6 @@ void CompareTime(absl::string_view field, bool want_set,
 }
 
 }  // namespace
-
-void DecideOffline(const CompiledPolicy& policy, const v1::Finding& finding,
-                   const EvalOptions& options, const FindingLimits& limits,
-                   v1::DecisionResult* result) {
-  result->set_finding_id(finding.id());
-  google::protobuf::RepeatedPtrField<v1::FieldViolation> violations;
-  absl::Status status = ValidateFinding(finding, limits, "", &violations);
-  if (status.ok()) {
-    status = policy.Evaluate(finding, options, result->mutable_decision());
-    if (status.ok()) return;
-  }
-  v1::ItemError* error = result->mutable_error();
-  error->set_code(static_cast<int32_t>(status.code()));
-  error->set_message(std::string(status.message()));
-  error->mutable_field_violations()->Swap(&violations);
-}
-
-void DecideOffline(const DecisionPipeline& pipeline, const v1::Finding& finding,
-                   const EvalOptions& options, const FindingLimits& limits,
-                   v1::DecisionResult* result) {
-  result->set_finding_id(finding.id());
-  google::protobuf::RepeatedPtrField<v1::FieldViolation> violations;
-  absl::Status status = ValidateFinding(finding, limits, "", &violations);
-  if (status.ok()) {
-    status = pipeline.Decide(finding, options, result->mutable_decision());
-    if (status.ok()) return;
-  }
-  v1::ItemError* error = result->mutable_error();
-  error->set_code(static_cast<int32_t>(status.code()));
-  error->set_message(std::string(status.message()));
-  error->mutable_field_violations()->Swap(&violations);
-}
 
 std::vector<std::string> CompareDecision(
     const v1::PolicyTestExpectation& expect, const v1::Decision& decision) {
@@ -140,12 +105,12 @@ std::vector<TestCaseOutcome> RunPolicyTests(const CompiledPolicy& policy,
     outcome.name = test_case.name().empty() ? absl::StrCat("cases[", i, "]")
                                             : test_case.name();
     EvalOptions options;
-    options.as_of = test_case.has_as_of() ? FromProto(test_case.as_of())
-                    : suite.has_as_of()   ? FromProto(suite.as_of())
+    options.as_of = test_case.has_as_of() ? FromProtoTime(test_case.as_of())
+                    : suite.has_as_of()   ? FromProtoTime(suite.as_of())
                                           : fallback_as_of;
     v1::DecisionResult result;
-    DecideOffline(policy, test_case.finding(), options, FindingLimits(),
-                  &result);
+    DecideInto(policy, test_case.finding(), options, FindingLimits(),
+               /*field_prefix=*/"", &result);
     if (result.has_error()) {
       outcome.problems.push_back(
           absl::StrCat("error: ", result.error().message()));

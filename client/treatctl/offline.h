@@ -1,5 +1,6 @@
-// Offline use of a compiled policy in treatctl: deciding findings without a
-// server (`policy eval`) and running policy test suites (`policy test`).
+// Offline use of a compiled policy in treatctl: running policy test suites
+// (`policy test`). Findings are decided as the server decides them, with
+// DecideInto (common/policy/pipeline/decide_item.h).
 //
 // Stateless functions; safe from any thread (CompiledPolicy is immutable).
 #ifndef TREATD_CLIENT_TREATCTL_OFFLINE_H_
@@ -16,19 +17,6 @@
 #include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd {
-
-// Validates `finding` and, when valid, decides it under `policy`; writes the
-// finding id and the decision or an ItemError (with field violations) into
-// `result`, as the server would. Never fails.
-void DecideOffline(const CompiledPolicy& policy, const v1::Finding& finding,
-                   const EvalOptions& options, const FindingLimits& limits,
-                   v1::DecisionResult* result);
-
-// As above, deciding with `pipeline` (feed enrichment and revisit
-// conditions included).
-void DecideOffline(const DecisionPipeline& pipeline, const v1::Finding& finding,
-                   const EvalOptions& options, const FindingLimits& limits,
-                   v1::DecisionResult* result);
 
 // Compares the fields set in `expect` with `decision`; returns one line per
 // mismatch, "FIELD: want X, got Y", empty when everything matches.

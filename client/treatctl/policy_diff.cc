@@ -1,7 +1,6 @@
 #include "client/treatctl/policy_diff.h"
 
 #include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,29 +9,15 @@
 #include "client/treatctl/finding_reader.h"
 #include "client/treatctl/treatctl.h"
 #include "common/intel/intel_snapshot.h"
+#include "common/io/read_file.h"
 #include "common/policy/simulate/simulate.h"
+#include "common/text/treatment_name.h"
+#include "common/time/proto_time.h"
 #include "common/time/time_text.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace treatd {
 namespace {
-
-std::string ShortTreatment(v1::Treatment t) {
-  std::string name = v1::Treatment_Name(t);
-  constexpr absl::string_view kPrefix = "TREATMENT_";
-  if (absl::string_view(name).substr(0, kPrefix.size()) == kPrefix) {
-    name.erase(0, kPrefix.size());
-  }
-  return name;
-}
-
-absl::StatusOr<std::string> ReadWhole(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
 
 // Reads every finding of `path`; unreadable records are reported to `err`
 // and counted in `*unreadable`.
@@ -181,7 +166,7 @@ int RunPolicyDiff(const PolicyDiffFlags& flags, std::ostream& out,
   const std::string& new_path = flags.args[want - 2];
 
   if (remote) {
-    absl::StatusOr<std::string> content = ReadWhole(new_path);
+    absl::StatusOr<std::string> content = ReadFileToString(new_path, "policy");
     if (!content.ok()) {
       err << "treatctl: " << content.status().message() << "\n";
       return kExitUsage;
@@ -196,10 +181,7 @@ int RunPolicyDiff(const PolicyDiffFlags& flags, std::ostream& out,
     request.set_candidate_policy(*content);
     request.set_candidate_filename(new_path);
     for (v1::Finding& f : *findings) *request.add_findings() = std::move(f);
-    const int64_t seconds = absl::ToUnixSeconds(as_of);
-    request.mutable_as_of()->set_seconds(seconds);
-    request.mutable_as_of()->set_nanos(static_cast<int32_t>(
-        absl::ToInt64Nanoseconds(as_of - absl::FromUnixSeconds(seconds))));
+    ToProtoTime(as_of, request.mutable_as_of());
     request.set_max_moved(flags.max_moved);
     absl::StatusOr<v1::SimulateResponse> response =
         (*client)->Simulate(request);
@@ -252,10 +234,10 @@ void PrintSimulationReport(const v1::SimulationReport& report,
   if (report.transitions_size() > 0) {
     out << "\nchanges (treatment priority -> treatment priority: count):\n";
     for (const v1::TreatmentTransition& t : report.transitions()) {
-      out << absl::StrFormat(
-          "  %s %s -> %s %s: %d\n", ShortTreatment(t.from_treatment()),
-          t.from_priority(), ShortTreatment(t.to_treatment()), t.to_priority(),
-          t.count());
+      out << absl::StrFormat("  %s %s -> %s %s: %d\n",
+                             TreatmentName(t.from_treatment()),
+                             t.from_priority(), TreatmentName(t.to_treatment()),
+                             t.to_priority(), t.count());
     }
   }
   if (report.moved_size() > 0) {
@@ -263,8 +245,8 @@ void PrintSimulationReport(const v1::SimulationReport& report,
     for (const v1::MovedFinding& m : report.moved()) {
       out << absl::StrFormat(
           "  %s: %s %s (%s) -> %s %s (%s)\n", m.finding_id(),
-          ShortTreatment(m.from_treatment()), m.from_priority(), m.from_rule(),
-          ShortTreatment(m.to_treatment()), m.to_priority(), m.to_rule());
+          TreatmentName(m.from_treatment()), m.from_priority(), m.from_rule(),
+          TreatmentName(m.to_treatment()), m.to_priority(), m.to_rule());
     }
     if (report.moved_truncated()) out << "  ... (more not listed)\n";
   }

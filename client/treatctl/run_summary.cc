@@ -4,20 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/text/treatment_name.h"
+#include "common/time/proto_time.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace treatd {
 namespace {
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-std::string TreatmentName(v1::Treatment treatment) {
-  absl::string_view name = v1::Treatment_Name(treatment);
-  absl::ConsumePrefix(&name, "TREATMENT_");
-  return std::string(name);
-}
 
 std::string Day(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%MZ", t, absl::UTCTimeZone());
@@ -74,14 +66,14 @@ void RunSummary::Add(const v1::Finding* finding,
   priority.first = decision.priority_rank();
   ++priority.second;
   if (decision.has_remediate_by()) {
-    const absl::Time at = ToTime(decision.remediate_by());
+    const absl::Time at = FromProtoTime(decision.remediate_by());
     if (earliest_remediate_.size() < max_deadlines_ ||
         at < earliest_remediate_.front().at) {
       Keep(&earliest_remediate_, {at, order_, Describe(finding, result)});
     }
   }
   if (decision.has_mitigate_by()) {
-    const absl::Time at = ToTime(decision.mitigate_by());
+    const absl::Time at = FromProtoTime(decision.mitigate_by());
     if (earliest_mitigate_.size() < max_deadlines_ ||
         at < earliest_mitigate_.front().at) {
       Keep(&earliest_mitigate_, {at, order_, Describe(finding, result)});

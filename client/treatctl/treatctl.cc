@@ -3,12 +3,10 @@
 #include <unistd.h>
 
 #include <deque>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,8 +28,10 @@
 #include "client/treatctl/run_summary.h"
 #include "common/assets/inventory.h"
 #include "common/exporters/exporter.h"
+#include "common/io/read_file.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/loader/yaml_proto.h"
+#include "common/policy/pipeline/decide_item.h"
 
 namespace treatd {
 namespace {
@@ -78,16 +78,6 @@ struct PolicyFlags {
   std::string policy;
   std::string cases;
 };
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  }
-  std::ostringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
 
 // FormatIssues() output, ending with a newline.
 void PrintIssues(const std::vector<v1::PolicyIssue>& issues,
@@ -278,7 +268,8 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
   options.use_tls = flags.tls;
   options.bearer_token = flags.token;
   if (!flags.tls_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(flags.tls_ca_file);
+    absl::StatusOr<std::string> ca =
+        ReadFileToString(flags.tls_ca_file, "CA file");
     if (!ca.ok()) {
       err << "treatctl: --tls-ca: " << ca.status().message() << "\n";
       return kExitUsage;
@@ -291,7 +282,7 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
         std::make_tuple(&flags.tls_key_file, &options.tls_client_key_pem,
                         "--tls-key")}) {
     if (path->empty()) continue;
-    absl::StatusOr<std::string> content = ReadFile(*path);
+    absl::StatusOr<std::string> content = ReadFileToString(*path, "policy");
     if (!content.ok()) {
       err << "treatctl: " << flag << ": " << content.status().message() << "\n";
       return kExitUsage;
@@ -415,7 +406,8 @@ int RunPolicyEval(const PolicyFlags& policy_flags, const DecisionFlags& flags,
     while (input.Next(&finding)) {
       result.Clear();
       result.set_index(index++);
-      DecideOffline(**pipeline, finding, options, FindingLimits(), &result);
+      DecideInto(**pipeline, finding, options, FindingLimits(),
+                 /*field_prefix=*/"", &result);
       sink(&finding, result);
       finding.Clear();
     }
@@ -426,7 +418,8 @@ int RunPolicyEval(const PolicyFlags& policy_flags, const DecisionFlags& flags,
 
 int RunPolicyTest(const PolicyFlags& flags, std::ostream& out,
                   std::ostream& err) {
-  absl::StatusOr<std::string> cases = ReadFile(flags.cases);
+  absl::StatusOr<std::string> cases =
+      ReadFileToString(flags.cases, "test cases");
   if (!cases.ok()) {
     err << "treatctl: " << cases.status().message() << "\n";
     return kExitUsage;

@@ -12,14 +12,13 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "common/finding/attributes.h"
 #include "treatd/v1/finding.pb.h"
 
 namespace treatd::assets {
 
-// Attribute listing, comma-separated in input order, the ids of the
-// findings merged into a finding (its own id excluded). Exporters use it to
-// map a decision back to every original result.
-inline constexpr absl::string_view kAttrMergedIds = "dedup.merged_ids";
+// The merged ids go into the attribute kAttrMergedIds.
+using ::treatd::kAttrMergedIds;
 
 // Merges duplicates in `findings` in place and returns how many findings
 // were removed.

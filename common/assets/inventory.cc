@@ -2,9 +2,6 @@
 
 #include <fnmatch.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -17,7 +14,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/assets/enum_text.h"
-#include "common/exporters/csv.h"
+#include "common/csv/csv.h"
+#include "common/io/read_file.h"
 #include "common/status/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
@@ -528,20 +526,12 @@ absl::StatusOr<AssetInventory> AssetInventory::FromCsv(
 }
 
 absl::StatusOr<AssetInventory> AssetInventory::Load(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    int error = errno;
-    std::string message = absl::StrCat("cannot read asset inventory ", path,
-                                       ": ", std::strerror(error));
-    return error == EACCES ? absl::PermissionDeniedError(message)
-                           : absl::NotFoundError(message);
-  }
-  std::stringstream contents;
-  contents << file.rdbuf();
+  TREATD_ASSIGN_OR_RETURN(std::string contents,
+                          ReadFileToString(path, "asset inventory"));
   if (absl::EndsWithIgnoreCase(path, ".csv")) {
-    return FromCsv(contents.str(), path);
+    return FromCsv(contents, path);
   }
-  return FromYaml(contents.str(), path);
+  return FromYaml(contents, path);
 }
 
 std::pair<const AssetEntry*, absl::string_view> AssetInventory::FindExact(

@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/exporters/csv.h"
+#include "common/csv/csv.h"
 #include "common/exporters/exporter.h"
 
 namespace treatd::exporters {

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/text/treatment_name.h"
+#include "common/time/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace treatd::exporters::internal {
@@ -47,7 +49,9 @@ std::string FindingIdOf(const DecidedFinding& decided) {
 }
 
 std::string TreatmentName(v1::Treatment treatment) {
-  return ShortName(v1::Treatment_descriptor(), treatment, "TREATMENT_");
+  // An empty cell, not "UNSPECIFIED", for a decision without a treatment.
+  if (treatment == v1::TREATMENT_UNSPECIFIED) return "";
+  return std::string(treatd::TreatmentName(treatment));
 }
 
 std::string KindName(v1::FindingKind kind) {
@@ -135,8 +139,7 @@ absl::Time DocumentTime(absl::Span<const DecidedFinding> decisions,
     if (decided.result == nullptr || !decided.result->has_decision()) continue;
     if (!decided.result->decision().has_evaluated_at()) continue;
     const auto& evaluated = decided.result->decision().evaluated_at();
-    absl::Time time = absl::FromUnixSeconds(evaluated.seconds()) +
-                      absl::Nanoseconds(evaluated.nanos());
+    absl::Time time = FromProtoTime(evaluated);
     if (time > latest) latest = time;
   }
   return latest;

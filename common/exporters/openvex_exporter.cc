@@ -1,6 +1,4 @@
 // OpenVEX 0.2: one statement per decided vulnerability finding.
-#include <openssl/evp.h>
-
 #include <ostream>
 #include <string>
 
@@ -10,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/digest/sha256.h"
 #include "common/exporters/decision_fields.h"
 #include "common/exporters/document_writers.h"
 #include "common/exporters/openvex.h"
@@ -20,18 +19,6 @@ namespace internal {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-// Hex SHA-256 of `data`, or "" if OpenSSL fails (out of memory).
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(),
-                 nullptr) != 1) {
-    return "";
-  }
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length));
-}
 
 // Percent-encodes what may not appear in a URN's specific string.
 std::string UrnEscape(absl::string_view text) {

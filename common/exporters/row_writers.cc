@@ -8,11 +8,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/exporters/csv.h"
+#include "common/csv/csv.h"
 #include "common/exporters/decision_csv.h"
 #include "common/exporters/decision_fields.h"
 #include "common/exporters/document_writers.h"
 #include "common/status/status_macros.h"
+#include "common/time/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace treatd::exporters::internal {
@@ -123,8 +124,7 @@ std::string OneLine(absl::string_view text) {
 std::string TableTime(const std::string& rfc3339,
                       const google::protobuf::Timestamp& timestamp) {
   if (rfc3339.empty()) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%MZ",
-                          absl::FromUnixSeconds(timestamp.seconds()),
+  return absl::FormatTime("%Y-%m-%d %H:%MZ", FromProtoTime(timestamp),
                           absl::UTCTimeZone());
 }
 

@@ -8,10 +8,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/assets/dedup.h"
 #include "common/exporters/decision_fields.h"
 #include "common/exporters/document_writers.h"
 #include "common/exporters/sarif.h"
+#include "common/finding/attributes.h"
 #include "common/importers/importer.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
@@ -184,8 +184,7 @@ absl::StatusOr<SarifAnnotationStats> AnnotateSarif(
   for (const DecidedFinding& decided : decisions) {
     by_id.try_emplace(internal::FindingIdOf(decided), &decided);
     const v1::Finding& finding = internal::FindingOf(decided);
-    auto merged =
-        finding.attributes().find(std::string(assets::kAttrMergedIds));
+    auto merged = finding.attributes().find(std::string(kAttrMergedIds));
     if (merged == finding.attributes().end()) continue;
     for (absl::string_view id :
          absl::StrSplit(merged->second, ',', absl::SkipEmpty())) {

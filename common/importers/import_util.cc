@@ -1,7 +1,5 @@
 #include "common/importers/import_util.h"
 
-#include <openssl/evp.h>
-
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -16,6 +14,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/digest/sha256.h"
+#include "common/time/proto_time.h"
 
 namespace treatd::importers {
 namespace {
@@ -33,17 +33,7 @@ void TruncateUtf8(size_t max_bytes, std::string* text) {
 
 // The first 8 bytes of SHA-256(`data`) as 16 lower-case hex digits.
 std::string ShortDigest(absl::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(),
-                 nullptr) != 1 ||
-      length < 8) {
-    // SHA-256 of an in-memory buffer cannot fail short of memory exhaustion;
-    // fall back to the identity itself rather than emit a colliding id.
-    return absl::BytesToHexString(data);
-  }
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), 8));
+  return absl::BytesToHexString(Sha256(data).substr(0, 8));
 }
 
 // Lower rank is preferred; see PreferredCvss().
@@ -284,10 +274,7 @@ bool ParseTimestamp(absl::string_view text, google::protobuf::Timestamp* out) {
       !absl::ParseTime("%Y-%m-%d", input, &time, &error)) {
     return false;
   }
-  int64_t seconds = absl::ToUnixSeconds(time);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>((time - absl::FromUnixSeconds(seconds)) /
-                                      absl::Nanoseconds(1)));
+  ToProtoTime(time, out);
   return true;
 }
 

@@ -5,19 +5,13 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "common/time/proto_time.h"
 
 namespace treatd::intel {
 namespace {
 
-void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(time);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
-}
-
 void SetDay(absl::CivilDay day, google::protobuf::Timestamp* out) {
-  SetTimestamp(absl::FromCivil(day, absl::UTCTimeZone()), out);
+  ToProtoTime(absl::FromCivil(day, absl::UTCTimeZone()), out);
 }
 
 FeedFreshness Freshness(const std::string& feed, absl::Time published,
@@ -161,7 +155,7 @@ void EnrichEpss(const EpssFeed& feed, const CveList& cves,
   epss->set_score(best->score);
   epss->set_percentile(best->percentile);
   epss->set_model_version(feed.model_version());
-  SetTimestamp(feed.score_date(), epss->mutable_score_date());
+  ToProtoTime(feed.score_date(), epss->mutable_score_date());
   report->epss_from_feed = true;
   report->facts.push_back(absl::StrCat("vulnerability.epss from ",
                                        feed.description(), " for ",

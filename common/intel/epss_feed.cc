@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/intel/read_file.h"
+#include "common/io/read_file.h"
 #include "common/status/status_macros.h"
 
 namespace treatd::intel {
@@ -149,7 +149,8 @@ size_t StringHeap(const std::string& s) {
 
 absl::StatusOr<std::shared_ptr<const EpssFeed>> EpssFeed::LoadFile(
     const std::string& path) {
-  TREATD_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  TREATD_ASSIGN_OR_RETURN(std::string text,
+                          ReadFileToString(path, "EPSS file"));
   return Parse(text, path);
 }
 

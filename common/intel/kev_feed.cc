@@ -8,7 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/intel/read_file.h"
+#include "common/io/read_file.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -144,7 +144,8 @@ size_t StringHeap(const std::string& s) {
 
 absl::StatusOr<std::shared_ptr<const KevFeed>> KevFeed::LoadFile(
     const std::string& path) {
-  TREATD_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  TREATD_ASSIGN_OR_RETURN(std::string text,
+                          ReadFileToString(path, "KEV catalog"));
   return Parse(text, path);
 }
 

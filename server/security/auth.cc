@@ -1,13 +1,12 @@
 #include "server/security/auth.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/io/read_file.h"
 #include "server/logging.h"
 
 namespace treatd {
@@ -17,17 +16,13 @@ constexpr absl::string_view kBearerPrefix = "Bearer ";
 
 absl::StatusOr<std::string> ReadPem(const std::string& path,
                                     absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (!absl::StrContains(content.str(), "-----BEGIN ")) {
+  absl::StatusOr<std::string> content = ReadFileToString(path, what);
+  if (!content.ok()) return content.status();
+  if (!absl::StrContains(*content, "-----BEGIN ")) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " ", path, " is not PEM"));
   }
-  return content.str();
+  return content;
 }
 
 std::vector<std::string> Values(const grpc::AuthContext& context,

@@ -1,10 +1,7 @@
 #include "server/security/token_store.h"
 
-#include <openssl/sha.h>
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -13,18 +10,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/digest/sha256.h"
+#include "common/io/read_file.h"
 
 namespace treatd {
 namespace {
 
 constexpr absl::string_view kSha256Prefix = "sha256:";
-
-std::string Sha256Raw(absl::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(),
-         digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
 
 bool IsLowerHex(absl::string_view text) {
   for (char c : text) {
@@ -34,10 +26,6 @@ bool IsLowerHex(absl::string_view text) {
 }
 
 }  // namespace
-
-std::string Sha256Hex(absl::string_view text) {
-  return absl::BytesToHexString(Sha256Raw(text));
-}
 
 absl::StatusOr<TokenTable> ParseTokenTable(absl::string_view content,
                                            absl::string_view filename) {
@@ -71,7 +59,7 @@ absl::StatusOr<TokenTable> ParseTokenTable(absl::string_view content,
         if (words[3].size() < 16) {
           return error("token too short (at least 16 characters)");
         }
-        digest = Sha256Raw(words[3]);
+        digest = Sha256(words[3]);
       }
       const bool inserted =
           table.tokens
@@ -117,13 +105,9 @@ absl::StatusOr<std::pair<TokenTable, TokenStore::FileStamp>> TokenStore::Load()
     stamp.mtime = st.st_mtim;
     stamp.size = st.st_size;
   }
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read tokens file ", path_));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  absl::StatusOr<TokenTable> table = ParseTokenTable(content.str(), path_);
+  absl::StatusOr<std::string> content = ReadFileToString(path_, "tokens file");
+  if (!content.ok()) return content.status();
+  absl::StatusOr<TokenTable> table = ParseTokenTable(*content, path_);
   if (!table.ok()) return table.status();
   return std::make_pair(*std::move(table), stamp);
 }
@@ -165,7 +149,7 @@ absl::StatusOr<bool> TokenStore::ReloadIfChanged() {
 }
 
 std::optional<Principal> TokenStore::FindToken(absl::string_view token) const {
-  const std::string digest = Sha256Raw(token);
+  const std::string digest = Sha256(token);
   std::shared_ptr<const TokenTable> table;
   {
     absl::MutexLock lock(&mu_);

@@ -54,9 +54,6 @@ struct TokenTable {
 absl::StatusOr<TokenTable> ParseTokenTable(absl::string_view content,
                                            absl::string_view filename);
 
-// Lowercase hex SHA-256 of `text`.
-std::string Sha256Hex(absl::string_view text);
-
 class TokenStore {
  public:
   // Reads `path`. NOT_FOUND when it cannot be read, INVALID_ARGUMENT when

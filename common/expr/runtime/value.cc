@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/text/escape.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace treatd::expr {
@@ -232,29 +233,6 @@ void AppendDouble(double d, std::string* out) {
   out->append(buf, result.ptr);
 }
 
-void AppendQuoted(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
-  out->push_back('"');
-}
-
 }  // namespace
 
 void AppendValue(const Value& v, bool quote_strings, std::string* out) {
@@ -273,7 +251,7 @@ void AppendValue(const Value& v, bool quote_strings, std::string* out) {
       return;
     case ValueKind::kString:
       if (quote_strings) {
-        AppendQuoted(v.string_value(), out);
+        AppendJsonString(v.string_value(), out);
       } else {
         out->append(v.string_value().data(), v.string_value().size());
       }
@@ -317,7 +295,7 @@ void AppendValue(const Value& v, bool quote_strings, std::string* out) {
         if (i > 0) out->append(", ");
         absl::StrAppend(out, entries[i].first, ": ");
         if (quote_strings) {
-          AppendQuoted(entries[i].second, out);
+          AppendJsonString(entries[i].second, out);
         } else {
           absl::StrAppend(out, entries[i].second);
         }

@@ -1,14 +1,14 @@
+// Building a CompiledPolicy: from YAML text or a file, through the loader
+// and the compiler (policy_compiler.cc). Evaluation starts in evaluate.cc.
 #include "common/policy/engine/compiled_policy.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/digest/sha256.h"
+#include "common/io/read_file.h"
 #include "common/policy/engine/compiled_policy_impl.h"
-#include "common/policy/engine/digest.h"
 #include "common/policy/engine/policy_compiler.h"
 #include "common/policy/loader/yaml_proto.h"
 #include "common/status/status_macros.h"
@@ -41,10 +41,9 @@ absl::StatusOr<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(
                                           ? std::string(impl.status().message())
                                           : FormatIssues(errors));
   }
-  TREATD_ASSIGN_OR_RETURN(std::string digest, Sha256Hex({yaml}));
   (*impl)->ref.set_name(policy.name());
   (*impl)->ref.set_version(policy.version());
-  (*impl)->ref.set_digest(absl::StrCat("sha256:", digest));
+  (*impl)->ref.set_digest(absl::StrCat("sha256:", Sha256Hex(yaml)));
   return std::shared_ptr<const CompiledPolicy>(
       new CompiledPolicy(*std::move(impl)));
 }
@@ -52,43 +51,8 @@ absl::StatusOr<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(
 absl::StatusOr<std::shared_ptr<const CompiledPolicy>>
 CompiledPolicy::CompileFile(const std::string& path,
                             std::vector<v1::PolicyIssue>* issues) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    const int err = errno;
-    const std::string message =
-        absl::StrCat("cannot read policy ", path, ": ", std::strerror(err));
-    if (err == ENOENT) return absl::NotFoundError(message);
-    if (err == EACCES || err == EPERM)
-      return absl::PermissionDeniedError(message);
-    return absl::UnavailableError(message);
-  }
-  std::string yaml;
-  char buffer[1 << 14];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
-    yaml.append(buffer, n);
-  }
-  const bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) {
-    return absl::UnavailableError(absl::StrCat("error reading policy ", path));
-  }
+  TREATD_ASSIGN_OR_RETURN(std::string yaml, ReadFileToString(path, "policy"));
   return Compile(yaml, path, issues);
-}
-
-absl::Status CompiledPolicy::Evaluate(const v1::Finding& finding,
-                                      const EvalOptions& options,
-                                      v1::Decision* decision,
-                                      EvaluationMemo* memo) const {
-  return impl_->Evaluate(finding, options, decision, memo);
-}
-
-absl::Status CompiledPolicy::DecideTreatment(const v1::Finding& finding,
-                                             const EvalOptions& options,
-                                             TreatmentOutcome* outcome,
-                                             const EvaluationMemo* base,
-                                             uint32_t changed) const {
-  return impl_->DecideTreatment(finding, options, outcome, base, changed);
 }
 
 EvaluationMemo::EvaluationMemo() : data_(std::make_unique<Data>()) {}

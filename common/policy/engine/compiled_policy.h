@@ -106,7 +106,8 @@ class CompiledPolicy {
       std::vector<v1::PolicyIssue>* issues = nullptr);
 
   // Reads `path` and calls Compile(). NOT_FOUND / PERMISSION_DENIED when the
-  // file cannot be read.
+  // file cannot be read, FAILED_PRECONDITION for a directory, another code
+  // from errno (common/io/read_file.h) for other read errors.
   static absl::StatusOr<std::shared_ptr<const CompiledPolicy>> CompileFile(
       const std::string& path, std::vector<v1::PolicyIssue>* issues = nullptr);
 

@@ -1,6 +1,7 @@
 // The compiled form of a policy that CompiledPolicy wraps: every expression
 // planned into an expr::Program, every id resolved to an index. Built by
-// PolicyCompiler, read by the decision code in decide.cc.
+// the compiler (policy_compiler.cc and the files policy_compiler_internal.h
+// names; slot_facts.cc), read by the decision code in evaluate.cc.
 //
 // Thread safety: immutable once built; Evaluate() is const and lock-free.
 #ifndef TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_IMPL_H_
@@ -40,6 +41,22 @@ struct CompiledPriority {
   std::string review_source;  // Always from as_of.
 };
 
+// Whether a table input equals a (non-"*") cell of its column.
+inline bool CellMatches(const expr::Value& in, const expr::Value& cell) {
+  switch (in.kind()) {
+    case expr::ValueKind::kBool:
+      return in.bool_value() == cell.bool_value();
+    case expr::ValueKind::kInt:
+      return in.int_value() == cell.int_value();
+    case expr::ValueKind::kEnum:
+      return in.enum_number() == cell.enum_number();
+    case expr::ValueKind::kString:
+      return in.string_value() == cell.string_value();
+    default:
+      return false;
+  }
+}
+
 struct CompiledTable {
   struct Input {
     std::string name;
@@ -74,8 +91,10 @@ struct CompiledTable {
 
   // Builds `columns` and `first_row` once the rows are final (they must not
   // move afterwards). Leaves them empty when the table is too large.
+  // Compile time: table_compiler.cc.
   void BuildIndex();
   // The first row matching `inputs` (one value per input), or -1.
+  // Evaluation time: evaluate.cc.
   int FindRow(const expr::Value* inputs) const;
 };
 
@@ -144,10 +163,10 @@ class CompiledPolicyImpl {
                                const EvaluationMemo* base,
                                uint32_t changed) const;
 
-  // Computes slot_facts once the slots are compiled.
+  // Computes slot_facts once the slots are compiled (slot_facts.cc).
   void ComputeSlotFacts();
   // Renders the per-priority and per-rule text of decisions once the
-  // rules and priorities are compiled.
+  // rules and priorities are compiled (policy_compiler.cc).
   void ComputeTexts();
 
   v1::Policy policy;

@@ -10,6 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "common/expr/parser/ast.h"
 #include "common/expr/parser/parser.h"
+#include "common/text/treatment_name.h"
+#include "common/time/proto_time.h"
 
 namespace treatd {
 namespace {
@@ -106,19 +108,6 @@ void CollectExpressions(const v1::Policy& policy,
   for (const auto& a : policy.actions()) out->emplace_back("", a.when());
 }
 
-std::string TreatmentText(v1::Treatment t) {
-  std::string name = v1::Treatment_Name(t);
-  constexpr absl::string_view kPrefix = "TREATMENT_";
-  if (absl::string_view(name).substr(0, kPrefix.size()) == kPrefix) {
-    name.erase(0, kPrefix.size());
-  }
-  return name;
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 }  // namespace
 
 RevisitAnalyzer::RevisitAnalyzer(std::shared_ptr<const CompiledPolicy> policy,
@@ -182,7 +171,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
     c->set_new_treatment(flipped.treatment);
     c->set_new_priority(std::string(flipped.priority));
     c->set_text(absl::StrCat(
-        what(), ": the treatment becomes ", TreatmentText(flipped.treatment),
+        what(), ": the treatment becomes ", TreatmentName(flipped.treatment),
         " (", flipped.priority, ", rule ", flipped.matched_rule, ")"));
     return true;
   };
@@ -280,7 +269,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   if (decision->match_kind() == v1::MATCH_KIND_EXCEPTION &&
       decision->exception().applied()) {
     EvalOptions later = flipped_options;
-    later.as_of = FromProto(decision->exception().expires());
+    later.as_of = FromProtoTime(decision->exception().expires());
     absl::StatusOr<bool> added =
         try_flip(later, kFactAsOf, v1::REVISIT_KIND_EXCEPTION_EXPIRES, [&] {
           return absl::StrCat("Exception ", decision->exception().id(),

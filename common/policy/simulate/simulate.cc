@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/time/proto_time.h"
+
 namespace treatd {
 
 bool DecisionsDiffer(const v1::Decision& a, const v1::Decision& b) {
@@ -17,9 +19,7 @@ void CountWorkload(const v1::Decision& decision, absl::Time as_of,
                                           1);
     return;
   }
-  const absl::Time due =
-      absl::FromUnixSeconds(decision.remediate_by().seconds()) +
-      absl::Nanoseconds(decision.remediate_by().nanos());
+  const absl::Time due = FromProtoTime(decision.remediate_by());
   const absl::Duration left = due - as_of;
   if (left <= absl::Hours(24 * 3)) {
     workload->set_within_3_days(workload->within_3_days() + 1);

@@ -1,4 +1,4 @@
-#include "common/intel/read_file.h"
+#include "common/io/read_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,29 +9,33 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace treatd::intel {
+namespace treatd {
 namespace {
 
-absl::Status ErrnoStatus(int error, const std::string& what,
+absl::Status ErrnoStatus(int error, absl::string_view what,
                          const std::string& path) {
-  return absl::ErrnoToStatus(error, absl::StrCat(what, " ", path));
+  return absl::ErrnoToStatus(error,
+                             absl::StrCat("cannot read ", what, " ", path));
 }
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             absl::string_view what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
+  if (fd < 0) return ErrnoStatus(errno, what, path);
   struct stat info;
   if (::fstat(fd, &info) != 0) {
     const int error = errno;
     ::close(fd);
-    return ErrnoStatus(error, "cannot stat", path);
+    return ErrnoStatus(error, what, path);
   }
-  if (!S_ISREG(info.st_mode)) {
+  // Pipes and devices (`<(...)`, /dev/stdin) are read to their end; a
+  // directory opens but cannot be read.
+  if (S_ISDIR(info.st_mode)) {
     ::close(fd);
     return absl::FailedPreconditionError(
-        absl::StrCat(path, " is not a regular file"));
+        absl::StrCat("cannot read ", what, " ", path, ": is a directory"));
   }
   std::string data;
   // The size is a hint (the file may change while we read it); one spare
@@ -45,7 +49,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
       if (errno == EINTR) continue;
       const int error = errno;
       ::close(fd);
-      return ErrnoStatus(error, "cannot read", path);
+      return ErrnoStatus(error, what, path);
     }
     if (n == 0) break;
     filled += static_cast<size_t>(n);
@@ -55,4 +59,4 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   return data;
 }
 
-}  // namespace treatd::intel
+}  // namespace treatd

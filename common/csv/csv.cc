@@ -1,4 +1,4 @@
-#include "common/exporters/csv.h"
+#include "common/csv/csv.h"
 
 #include <string>
 #include <vector>

@@ -4,8 +4,8 @@
 //
 // Both classes hold a borrowed stream and per-stream state: one instance per
 // stream and thread. The stream must outlive the instance.
-#ifndef TREATD_COMMON_EXPORTERS_CSV_H_
-#define TREATD_COMMON_EXPORTERS_CSV_H_
+#ifndef TREATD_COMMON_CSV_CSV_H_
+#define TREATD_COMMON_CSV_CSV_H_
 
 #include <istream>
 #include <ostream>
@@ -74,4 +74,4 @@ class CsvReader {
 
 }  // namespace treatd::csv
 
-#endif  // TREATD_COMMON_EXPORTERS_CSV_H_
+#endif  // TREATD_COMMON_CSV_CSV_H_

@@ -1,7 +1,9 @@
-// Decision assembly: "How a decision is made" in docs/policy-language.md,
-// step by step, over a compiled policy.
+// Evaluation: "How a decision is made" in docs/policy-language.md, step by
+// step, over a compiled policy (CompiledPolicy::Evaluate and
+// DecideTreatment start here). Compile-time work lives with the compiler:
+// policy_compiler.cc, table_compiler.cc, slot_facts.cc.
 #include <algorithm>
-#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,7 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/policy/engine/compiled_policy.h"
 #include "common/policy/engine/compiled_policy_impl.h"
+#include "common/status/status_macros.h"
+#include "common/text/treatment_name.h"
+#include "common/time/proto_time.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "xxhash.h"
@@ -22,42 +28,10 @@ namespace {
 using expr::Value;
 using expr::ValueKind;
 
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-}
-
 std::string Rfc3339(absl::Time t) { return expr::RenderTimestamp(t); }
-
-absl::string_view TreatmentName(v1::Treatment t) {
-  static const auto* const kTreatment = v1::Treatment_descriptor();
-  return expr::EnumShortName(kTreatment, t);
-}
 
 bool IsTrue(const Value& v) {
   return v.kind() == ValueKind::kBool && v.bool_value();
-}
-
-// Whether a table input equals a (non-"*") cell of its column.
-bool CellMatches(const Value& in, const Value& cell) {
-  switch (in.kind()) {
-    case ValueKind::kBool:
-      return in.bool_value() == cell.bool_value();
-    case ValueKind::kInt:
-      return in.int_value() == cell.int_value();
-    case ValueKind::kEnum:
-      return in.enum_number() == cell.enum_number();
-    case ValueKind::kString:
-      return in.string_value() == cell.string_value();
-    default:
-      return false;
-  }
 }
 
 double Clamp(double d) {
@@ -319,126 +293,21 @@ void Remember(const expr::Frame& frame, const EvalState& state,
   }
 }
 
-// The FactBits a root field path reads: the watched fact itself, a message
-// that contains it, or (never in practice) a field below it.
-uint32_t PathFacts(
-    const std::vector<const google::protobuf::FieldDescriptor*>& path) {
-  struct Watched {
-    std::vector<absl::string_view> names;
-    uint32_t bit;
-  };
-  static const auto* const kWatched = new std::vector<Watched>{
-      {{"fix", "availability"}, kFactFixAvailability},
-      {{"vulnerability", "kev", "listed"}, kFactKevListed},
-      {{"vulnerability", "epss", "score"}, kFactEpssScore},
-      {{"asset", "exposure"}, kFactExposure},
-  };
-  uint32_t facts = 0;
-  for (const Watched& w : *kWatched) {
-    const size_t n = std::min(path.size(), w.names.size());
-    bool match = n > 0;
-    for (size_t i = 0; i < n && match; ++i) {
-      match = path[i]->name() == w.names[i];
-    }
-    if (match) facts |= w.bit;
-  }
-  return facts;
-}
-
 }  // namespace
 
-void CompiledPolicyImpl::ComputeSlotFacts() {
-  // -1: not computed yet. Slots never depend on themselves (the compiler
-  // rejects cycles), so the recursion ends.
-  std::vector<int64_t> memo(slots.size(), -1);
-  std::function<uint32_t(int)> slot_facts_of;
-  std::function<uint32_t(const expr::Node&)> node_facts =
-      [&](const expr::Node& node) -> uint32_t {
-    uint32_t facts = 0;
-    switch (node.op) {
-      case expr::Op::kNow:
-        facts |= kFactAsOf;
-        break;
-      case expr::Op::kSlot:
-        facts |= slot_facts_of(node.index);
-        break;
-      case expr::Op::kField:
-      case expr::Op::kHas:
-        // A path from a computed base reads below whatever the base read.
-        if (node.kids.empty()) facts |= PathFacts(node.path);
-        break;
-      default:
-        break;
-    }
-    for (const auto& kid : node.kids) facts |= node_facts(*kid);
-    return facts;
-  };
-  slot_facts_of = [&](int i) -> uint32_t {
-    if (i < 0 || static_cast<size_t>(i) >= slots.size()) return kAllFacts;
-    if (memo[i] >= 0) return static_cast<uint32_t>(memo[i]);
-    const Slot& slot = slots[i];
-    uint32_t facts = 0;
-    if (slot.program != nullptr) facts |= node_facts(slot.program->root());
-    if (slot.kind == Slot::Kind::kRiskResidual && slot.program == nullptr) {
-      facts |= slot_facts_of(inherent_slot);
-    }
-    if (slot.kind == Slot::Kind::kTable) {
-      for (const auto& input : tables[slot.table].inputs) {
-        facts |= node_facts(input.program->root());
-      }
-    }
-    memo[i] = facts;
-    return facts;
-  };
-  slot_facts.resize(slots.size());
-  for (size_t i = 0; i < slots.size(); ++i) {
-    slot_facts[i] = slot_facts_of(static_cast<int>(i));
-  }
+absl::Status CompiledPolicy::Evaluate(const v1::Finding& finding,
+                                      const EvalOptions& options,
+                                      v1::Decision* decision,
+                                      EvaluationMemo* memo) const {
+  return impl_->Evaluate(finding, options, decision, memo);
 }
 
-namespace {}  // namespace
-
-void CompiledTable::BuildIndex() {
-  columns.clear();
-  first_row.clear();
-  // Beyond this many combinations (or rows times combinations to fill
-  // them) the rows are scanned instead.
-  constexpr size_t kMaxCombinations = 1 << 16;
-  constexpr size_t kMaxWork = 1 << 24;
-  std::vector<Column> built(inputs.size());
-  size_t combinations = 1;
-  for (size_t c = 0; c < inputs.size(); ++c) {
-    for (const Row& row : rows) {
-      if (row.cells.size() != inputs.size()) return;
-      const Cell& cell = row.cells[c];
-      if (cell.any) continue;
-      bool seen = false;
-      for (const Value& key : built[c].keys) {
-        if (CellMatches(cell.value, key)) seen = true;
-      }
-      if (!seen) built[c].keys.push_back(cell.value);
-    }
-    built[c].stride = combinations;
-    combinations *= built[c].keys.size() + 1;
-    if (combinations > kMaxCombinations) return;
-  }
-  if (combinations * rows.size() > kMaxWork) return;
-  std::vector<int> index(combinations, -1);
-  for (size_t code = 0; code < combinations; ++code) {
-    for (size_t r = 0; r < rows.size() && index[code] < 0; ++r) {
-      bool match = true;
-      for (size_t c = 0; c < inputs.size() && match; ++c) {
-        const Cell& cell = rows[r].cells[c];
-        if (cell.any) continue;
-        const size_t key = code / built[c].stride % (built[c].keys.size() + 1);
-        match = key < built[c].keys.size() &&
-                CellMatches(cell.value, built[c].keys[key]);
-      }
-      if (match) index[code] = static_cast<int>(r);
-    }
-  }
-  columns = std::move(built);
-  first_row = std::move(index);
+absl::Status CompiledPolicy::DecideTreatment(const v1::Finding& finding,
+                                             const EvalOptions& options,
+                                             TreatmentOutcome* outcome,
+                                             const EvaluationMemo* base,
+                                             uint32_t changed) const {
+  return impl_->DecideTreatment(finding, options, outcome, base, changed);
 }
 
 int CompiledTable::FindRow(const Value* values) const {
@@ -463,15 +332,13 @@ int CompiledTable::FindRow(const Value* values) const {
   return -1;
 }
 
-absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
-                                          const EvalOptions& options,
-                                          v1::Decision* decision,
-                                          EvaluationMemo* memo) const {
-  if (memo != nullptr) memo->data().done.clear();
-  // Every decision has a policy and an evaluated_at; Clear() would free
-  // them only for this decision to allocate them again. They are taken out
-  // and put back (on the decision's own arena or heap, so ownership does
-  // not change).
+namespace {
+
+// Before step 2: `decision` emptied for reuse. Every decision has a policy
+// and an evaluated_at; Clear() would free them only for this decision to
+// allocate them again. They are taken out and put back (on the decision's
+// own arena or heap, so ownership does not change).
+void ResetDecision(const v1::PolicyRef& ref, v1::Decision* decision) {
   v1::PolicyRef* policy_ref = decision->unsafe_arena_release_policy();
   google::protobuf::Timestamp* evaluated_at =
       decision->unsafe_arena_release_evaluated_at();
@@ -490,18 +357,16 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
     evaluated_at->Clear();
     decision->unsafe_arena_set_allocated_evaluated_at(evaluated_at);
   }
-  EvalState state(*this, options);
-  expr::Frame frame(&finding, options.as_of, &state);
-  frame.set_memo(state.values(), state.done());
-  Choice choice;
-  absl::Status chosen = Choose(*this, frame, options,
-                               options.trace ? decision : nullptr, &choice);
-  if (!chosen.ok()) return chosen;
-  if (memo != nullptr) Remember(frame, state, &memo->data());
+}
+
+// Steps 2 and 3 written down: treatment, priority, match kind, rule and
+// the exception shown (the applied one, else the first expired one).
+void WriteChoice(const CompiledPolicyImpl& policy, const v1::Finding& finding,
+                 const Choice& choice, v1::Decision* decision) {
   const CompiledRule* rule = choice.rule;
   const bool by_default = choice.by_default;
   const int priority = choice.priority;
-  const CompiledPriority& prio = priorities[priority];
+  const CompiledPriority& prio = policy.priorities[priority];
   const CompiledException* applied = choice.applied;
   const auto& expired = choice.expired;
   const CompiledException* shown = applied != nullptr ? applied
@@ -526,11 +391,31 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
     ref->set_applied(shown == applied);
     ref->set_ticket(shown->ticket);
   }
+}
 
-  // 4. Deadlines.
+struct Deadlines {
+  std::optional<absl::Time> mitigate_by, remediate_by, review_by;
+};
+
+// Step 4: the deadlines the treatment needs and where each comes from.
+// Adds to `reasons` when a KEV due date wins. INTERNAL when a treatment
+// that needs a review has no review_within (the compiler rules that out).
+absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
+                          const v1::Finding& finding,
+                          const EvalOptions& options, const Choice& choice,
+                          Deadlines* out, std::vector<std::string>* reasons,
+                          v1::Decision* decision) {
+  const CompiledRule* rule = choice.rule;
+  const CompiledPriority& prio = policy.priorities[choice.priority];
+  const CompiledException* applied = choice.applied;
+  const v1::Treatment treatment = choice.treatment;
+  std::optional<absl::Time>& mitigate_by = out->mitigate_by;
+  std::optional<absl::Time>& remediate_by = out->remediate_by;
+  std::optional<absl::Time>& review_by = out->review_by;
+
   const bool from_first_seen = finding.has_first_seen();
   const absl::Time start =
-      from_first_seen ? FromProto(finding.first_seen()) : options.as_of;
+      from_first_seen ? FromProtoTime(finding.first_seen()) : options.as_of;
   const char* clock = from_first_seen ? "first_seen" : "as_of";
   const int clock_index = from_first_seen ? 0 : 1;
   const bool mitigates = treatment == v1::TREATMENT_MITIGATE ||
@@ -539,8 +424,6 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
                           treatment == v1::TREATMENT_MITIGATE_THEN_REMEDIATE;
   const bool reviews =
       treatment == v1::TREATMENT_MITIGATE || treatment == v1::TREATMENT_ACCEPT;
-  std::optional<absl::Time> mitigate_by, remediate_by, review_by;
-  std::vector<std::string> reasons;
   if (mitigates && prio.mitigate_within.has_value()) {
     mitigate_by = start + *prio.mitigate_within;
     decision->add_deadline_sources(prio.mitigate_source[clock_index]);
@@ -549,14 +432,14 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
     remediate_by = start + *prio.remediate_within;
     std::string* source = decision->add_deadline_sources();
     const auto& kev = finding.vulnerability().kev();
-    if (kev.has_due_date() && FromProto(kev.due_date()) < *remediate_by) {
-      remediate_by = FromProto(kev.due_date());
+    if (kev.has_due_date() && FromProtoTime(kev.due_date()) < *remediate_by) {
+      remediate_by = FromProtoTime(kev.due_date());
       source->append("remediate_by: CISA KEV due date ");
       expr::AppendTimestamp(*remediate_by, source);
       absl::StrAppend(source, " (earlier than ", prio.name,
                       " remediate_within ", prio.remediate_text, " from ",
                       clock, ")");
-      reasons.push_back(absl::StrCat(
+      reasons->push_back(absl::StrCat(
           "The CISA KEV due date ", Rfc3339(*remediate_by),
           " comes before the ", prio.name, " deadline and sets remediate_by"));
     } else {
@@ -583,15 +466,27 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
         " needs a review_within, which neither the rule nor priority ",
         prio.name, " sets"));
   }
-  if (mitigate_by) ToProto(*mitigate_by, decision->mutable_mitigate_by());
-  if (remediate_by) ToProto(*remediate_by, decision->mutable_remediate_by());
-  if (review_by) ToProto(*review_by, decision->mutable_review_by());
+  if (mitigate_by) ToProtoTime(*mitigate_by, decision->mutable_mitigate_by());
+  if (remediate_by) {
+    ToProtoTime(*remediate_by, decision->mutable_remediate_by());
+  }
+  if (review_by) ToProtoTime(*review_by, decision->mutable_review_by());
+  return absl::OkStatus();
+}
 
-  // Actions, from the exception when one applies.
-  const std::vector<int>& action_ids =
-      applied != nullptr ? applied->actions : rule->actions;
+// The actions of the rule, or of the exception when one applies, each due
+// by the deadline of its category.
+void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
+                const Deadlines& deadlines, expr::Frame& frame,
+                v1::Decision* decision) {
+  const std::optional<absl::Time>& mitigate_by = deadlines.mitigate_by;
+  const std::optional<absl::Time>& remediate_by = deadlines.remediate_by;
+  const std::optional<absl::Time>& review_by = deadlines.review_by;
+  const std::vector<int>& action_ids = choice.applied != nullptr
+                                           ? choice.applied->actions
+                                           : choice.rule->actions;
   for (int index : action_ids) {
-    const CompiledAction& a = actions[index];
+    const CompiledAction& a = policy.actions[index];
     if (a.when != nullptr && !IsTrue(a.when->Evaluate(frame))) continue;
     v1::Action* out = decision->add_actions();
     out->set_id(a.id);
@@ -614,27 +509,39 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
               : remediate_by ? remediate_by
                              : review_by;
     }
-    if (due) ToProto(*due, out->mutable_due_by());
+    if (due) ToProtoTime(*due, out->mutable_due_by());
   }
+}
 
-  // 5. Risk.
-  for (int slot : {inherent_slot, residual_slot}) {
+// Step 5: inherent and residual risk; a score that cannot be computed is
+// reported as 0 with a reason.
+void SetRisk(const CompiledPolicyImpl& policy, EvalState& state,
+             expr::Frame& frame, std::vector<std::string>* reasons,
+             v1::Decision* decision) {
+  for (int slot : {policy.inherent_slot, policy.residual_slot}) {
     const Value v = state.Resolve(slot, frame);
     const double score = v.is_error() ? 0 : v.double_value();
     if (v.is_error()) {
-      reasons.push_back(absl::StrCat(slots[slot].name,
-                                     " could not be computed (", v.error(),
-                                     "); it is reported as 0"));
+      reasons->push_back(absl::StrCat(policy.slots[slot].name,
+                                      " could not be computed (", v.error(),
+                                      "); it is reported as 0"));
     }
-    if (slot == inherent_slot) {
+    if (slot == policy.inherent_slot) {
       decision->set_inherent_risk(score);
     } else {
       decision->set_residual_risk(score);
     }
   }
+}
 
+// Every decision table's outcome, the row that gave it and its inputs.
+// INTERNAL when a table fails (the compiler's coverage check warns of it).
+absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
+                              EvalState& state, expr::Frame& frame,
+                              v1::Decision* decision) {
+  const std::vector<CompiledTable>& tables = policy.tables;
   for (size_t t = 0; t < tables.size(); ++t) {
-    const Value v = state.Resolve(table_slots[t], frame);
+    const Value v = state.Resolve(policy.table_slots[t], frame);
     if (v.is_error()) return absl::InternalError(std::string(v.error()));
     v1::TableOutcome* out = decision->add_table_outcomes();
     out->set_table(tables[t].name);
@@ -645,67 +552,73 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
       expr::AppendValue(inputs[i], /*quote_strings=*/false, out->add_inputs());
     }
   }
+  return absl::OkStatus();
+}
 
-  // Reasons: the rule's own words first, then how the decision came about.
+// Reasons: the rule's own words first, then how the decision came about,
+// then what the steps above found (`reasons`).
+void AddReasons(const Choice& choice, expr::Frame& frame,
+                std::vector<std::string>* reasons, v1::Decision* decision) {
+  const CompiledRule* rule = choice.rule;
+  const CompiledException* applied = choice.applied;
+  const v1::Treatment treatment = choice.treatment;
   if (!rule->reason.empty()) {
     rule->reason.RenderTo(frame, decision->add_reasons());
   }
-  decision->add_reasons(rule->reason_by_priority[priority]);
+  decision->add_reasons(rule->reason_by_priority[choice.priority]);
   if (applied != nullptr) {
     decision->add_reasons(absl::StrCat(
         "Exception ", applied->id, " applies: ", TreatmentName(treatment),
         " approved by ", applied->approver, " until ",
         Rfc3339(applied->expires), " (", applied->reason, ")"));
   }
-  for (const CompiledException* e : expired) {
+  for (const CompiledException* e : choice.expired) {
     decision->add_reasons(
         absl::StrCat("Exception ", e->id, " matches but expired on ",
                      Rfc3339(e->expires), "; it does not apply"));
   }
-  for (std::string& r : reasons) decision->add_reasons(std::move(r));
-
-  if (!decision->has_policy()) *decision->mutable_policy() = ref;
-  ToProto(options.as_of, decision->mutable_evaluated_at());
-  DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());
-  return absl::OkStatus();
+  for (std::string& r : *reasons) decision->add_reasons(std::move(r));
 }
 
-void CompiledPolicyImpl::ComputeTexts() {
-  for (CompiledPriority& p : priorities) {
-    for (int c = 0; c < 2; ++c) {
-      const char* clock = c == 0 ? "first_seen" : "as_of";
-      p.mitigate_source[c] =
-          absl::StrCat("mitigate_by: priority ", p.name, " mitigate_within ",
-                       p.mitigate_text, " from ", clock);
-      p.remediate_source[c] =
-          absl::StrCat("remediate_by: priority ", p.name, " remediate_within ",
-                       p.remediate_text, " from ", clock);
-    }
-    p.review_source =
-        absl::StrCat("review_by: priority ", p.name, " review_within ",
-                     p.review_text, " from as_of");
-  }
-  auto texts = [this](CompiledRule& rule, bool is_default) {
-    rule.reason_by_priority.clear();
-    for (const CompiledPriority& p : priorities) {
-      rule.reason_by_priority.push_back(
-          is_default
-              ? absl::StrCat("No rule matched; the default applies: ",
-                             TreatmentName(rule.treatment), " with priority ",
-                             p.name)
-              : absl::StrCat(
-                    "Rule ", rule.id, " matched: `", rule.when->source(), "`; ",
-                    TreatmentName(rule.treatment), " with priority ", p.name));
-    }
-    if (rule.review_within.has_value()) {
-      rule.review_source = absl::StrCat(
-          "review_by: rule ", is_default ? "default" : rule.id,
-          " review_within ", expr::RenderDuration(*rule.review_within),
-          " from as_of");
-    }
-  };
-  for (CompiledRule& rule : rules) texts(rule, false);
-  texts(default_rule, true);
+}  // namespace
+
+// "How a decision is made" (docs/policy-language.md), step by step. Step 1,
+// validation, is the caller's (common/validation).
+absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
+                                          const EvalOptions& options,
+                                          v1::Decision* decision,
+                                          EvaluationMemo* memo) const {
+  if (memo != nullptr) memo->data().done.clear();
+  ResetDecision(ref, decision);
+  EvalState state(*this, options);
+  expr::Frame frame(&finding, options.as_of, &state);
+  frame.set_memo(state.values(), state.done());
+
+  // 2 and 3. The rule that matched (or the default), its priority, and the
+  // exception that applies.
+  Choice choice;
+  TREATD_RETURN_IF_ERROR(Choose(*this, frame, options,
+                                options.trace ? decision : nullptr, &choice));
+  if (memo != nullptr) Remember(frame, state, &memo->data());
+  WriteChoice(*this, finding, choice, decision);
+
+  // 4. Deadlines, and the actions due by them.
+  std::vector<std::string> reasons;
+  Deadlines deadlines;
+  TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
+                                      &deadlines, &reasons, decision));
+  AddActions(*this, choice, deadlines, frame, decision);
+
+  // 5. Risk, and the outcomes of the decision tables.
+  SetRisk(*this, state, frame, &reasons, decision);
+  TREATD_RETURN_IF_ERROR(AddTableOutcomes(*this, state, frame, decision));
+
+  // Why, in words; then the policy, the time and the decision's id.
+  AddReasons(choice, frame, &reasons, decision);
+  if (!decision->has_policy()) *decision->mutable_policy() = ref;
+  ToProtoTime(options.as_of, decision->mutable_evaluated_at());
+  DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());
+  return absl::OkStatus();
 }
 
 absl::Status CompiledPolicyImpl::DecideTreatment(const v1::Finding& finding,

@@ -1,33 +1,22 @@
-// The work behind each TreatmentService method, in absl types only: request
-// checks, finding validation, evaluation and policy descriptions. The gRPC
-// handlers in treatment_service.h are thin wrappers over these functions, so
-// a faster transport (async/callback API) can reuse them unchanged.
+// One finding of a request decided into its answer: validated first (step 1
+// of docs/policy-language.md), then decided, with a bad or undecidable
+// finding turned into the item's own error. The server's Decide,
+// BatchDecide and StreamDecide and treatctl's offline `policy eval` and
+// `policy test` all answer this way, so they answer alike.
 //
 // Stateless functions; thread-safe as long as their arguments are not
-// mutated concurrently.
-#ifndef TREATD_SERVER_DECIDER_H_
-#define TREATD_SERVER_DECIDER_H_
+// mutated concurrently (pipelines and policies are immutable).
+#ifndef TREATD_COMMON_POLICY_PIPELINE_DECIDE_ITEM_H_
+#define TREATD_COMMON_POLICY_PIPELINE_DECIDE_ITEM_H_
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/pipeline/decision_pipeline.h"
 #include "common/validation/finding_validator.h"
-#include "google/protobuf/timestamp.pb.h"
-#include "server/policy_store.h"
 #include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd {
-
-// The evaluation time of a request: `as_of` when the request set it
-// (`has_as_of`), else `now`. INVALID_ARGUMENT naming `field` when `as_of`
-// is outside the range google.protobuf.Timestamp allows.
-absl::StatusOr<absl::Time> ResolveAsOf(bool has_as_of,
-                                       const google::protobuf::Timestamp& as_of,
-                                       absl::Time now,
-                                       absl::string_view field = "as_of");
 
 // Validates `finding` (field paths start with `field_prefix`) and, when it
 // is valid, decides it with `pipeline` (enrichment, policy, revisit
@@ -46,19 +35,15 @@ void DecideInto(const DecisionPipeline& pipeline, const v1::Finding& finding,
                 const EvalOptions& options, const FindingLimits& limits,
                 absl::string_view field_prefix, v1::DecisionResult* result);
 
+// As above with `policy` alone: no feed enrichment, no revisit conditions
+// (`treatctl policy test`, whose cases state their facts).
+void DecideInto(const CompiledPolicy& policy, const v1::Finding& finding,
+                const EvalOptions& options, const FindingLimits& limits,
+                absl::string_view field_prefix, v1::DecisionResult* result);
+
 // Sets `result` to an ItemError carrying `status` (which must not be OK).
 void SetItemError(const absl::Status& status, v1::DecisionResult* result);
 
-// Describes `active` for GetPolicy.
-void DescribePolicy(const ActivePolicy& active, v1::GetPolicyResponse* out);
-
-// Compiles `content` without activating it and reports every issue, and the
-// policy's name, version and digest whenever the document parsed.
-// `filename` names the document in issue positions ("policy.yaml" when
-// empty).
-void CheckPolicyDocument(absl::string_view content, absl::string_view filename,
-                         v1::ValidatePolicyResponse* out);
-
 }  // namespace treatd
 
-#endif  // TREATD_SERVER_DECIDER_H_
+#endif  // TREATD_COMMON_POLICY_PIPELINE_DECIDE_ITEM_H_

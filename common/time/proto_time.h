@@ -1,0 +1,35 @@
+// Conversions between absl::Time and google.protobuf.Timestamp, the one
+// place treatd does them. Inline: the decision path converts several times
+// per finding. Stateless, thread-safe.
+#ifndef TREATD_COMMON_TIME_PROTO_TIME_H_
+#define TREATD_COMMON_TIME_PROTO_TIME_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace treatd {
+
+// The range google/protobuf/timestamp.proto allows: 0001-01-01T00:00:00Z to
+// 9999-12-31T23:59:59Z, in seconds since the Unix epoch.
+inline constexpr int64_t kMinProtoTimestampSeconds = -62135596800;
+inline constexpr int64_t kMaxProtoTimestampSeconds = 253402300799;
+
+// The instant `t` names. Does not check the Timestamp's range.
+inline absl::Time FromProtoTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+// Writes `t` into `*out`, nanos in [0, 1e9) as the proto requires (an
+// instant before the epoch has negative seconds and positive nanos).
+inline void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+}
+
+}  // namespace treatd
+
+#endif  // TREATD_COMMON_TIME_PROTO_TIME_H_

@@ -1,0 +1,98 @@
+#include "server/call_account.h"
+
+#include "absl/strings/match.h"
+#include "server/logging.h"
+#include "server/request_id.h"
+#include "server/security/auth.h"
+#include "server/security/roles.h"
+
+namespace treatd {
+namespace {
+
+constexpr absl::string_view kAdminPrefix = "/treatd.v1.AdminService/";
+
+}  // namespace
+
+CallAccount::CallAccount(CallGovernor* governor,
+                         grpc::ServerContextBase* context,
+                         absl::string_view method, bool stream)
+    : governor_(governor),
+      context_(context),
+      method_(method),
+      stream_(stream),
+      limited_(RequiredAccess(method) != Access::kOpen) {}
+
+CallAccount::~CallAccount() { End(grpc::Status::CANCELLED); }
+
+absl::Status CallAccount::Begin(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  if (begun_) return absl::OkStatus();
+  begun_ = true;
+  start_ = absl::Now();
+  absl::string_view header;
+  if (auto it = metadata.find("x-request-id"); it != metadata.end()) {
+    header = absl::string_view(it->second.data(), it->second.size());
+  }
+  request_id_ = RequestIdFrom(header);
+  if (ServerMetrics* metrics = governor_->metrics()) {
+    metrics->CallStarted(method_);
+  }
+  if (!limited_) return absl::OkStatus();
+  if (absl::Status admitted = governor_->Admit(stream_); !admitted.ok()) {
+    return admitted;
+  }
+  admitted_ = true;
+  const CallLimits& limits = governor_->limits();
+  const absl::Duration ceiling =
+      stream_ ? limits.max_stream_duration : limits.max_call_duration;
+  const absl::Time asked = absl::FromChrono(context_->deadline());
+  const absl::Duration idle =
+      stream_ ? limits.stream_idle_timeout : absl::InfiniteDuration();
+  if (asked > start_ + ceiling || idle != absl::InfiniteDuration()) {
+    watch_id_ = governor_->Watch(context_->c_call(), stream_, start_,
+                                 start_ + ceiling, idle);
+  }
+  return absl::OkStatus();
+}
+
+void CallAccount::NoteRejected(const grpc::Status& status,
+                               absl::string_view reason) {
+  if (rejected_.has_value()) return;
+  rejected_ = status;
+  if (ServerMetrics* metrics = governor_->metrics()) {
+    metrics->CallRejected(reason);
+  }
+}
+
+grpc::Status CallAccount::End(const grpc::Status& handler_status) {
+  if (ended_ || !begun_) return handler_status;
+  ended_ = true;
+  const absl::Duration elapsed = absl::Now() - start_;
+  if (watch_id_ != 0 && governor_->Unwatch(watch_id_)) {
+    rejected_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                             "cut off by a server time limit");
+  }
+  if (admitted_) governor_->Release(stream_);
+  const grpc::Status status =
+      rejected_.has_value() ? *rejected_ : handler_status;
+  if (ServerMetrics* metrics = governor_->metrics()) {
+    metrics->CallFinished(method_, status.error_code(), elapsed);
+  }
+  const bool admin = absl::StartsWith(method_, kAdminPrefix);
+  const LogLevel level =
+      !status.ok() || admin ? LogLevel::kInfo : LogLevel::kDebug;
+  // The caller and peer strings cost allocations: only for a written line.
+  if (LogEnabled(level)) {
+    Log(level, "call",
+        {{"method", method_},
+         {"request_id", request_id_},
+         {"caller", CallerIdentity(*context_)},
+         {"peer", context_->peer()},
+         {"code", static_cast<int>(status.error_code())},
+         {"error", status.error_message()},
+         {"duration_ms", absl::ToDoubleMilliseconds(elapsed)}});
+  }
+  return status;
+}
+
+}  // namespace treatd

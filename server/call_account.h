@@ -1,0 +1,77 @@
+// CallAccount: one call's accounting under a CallGovernor, from its first
+// metadata to its status: the request id, a concurrency slot, the deadline
+// watch, the call metrics and the call's log line (info for admin calls
+// and failures, debug otherwise).
+#ifndef TREATD_SERVER_CALL_ACCOUNT_H_
+#define TREATD_SERVER_CALL_ACCOUNT_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+#include "server/call_governor.h"
+
+namespace treatd {
+
+// One call's accounting under a CallGovernor: its request id, a concurrency
+// slot, the deadline ceiling, call metrics and the call log line. The
+// interceptor keeps one per call; handlers of methods the governor lets
+// handle themselves (CallGovernor::HandlesInline) keep one on the stack.
+// Not thread-safe: one call's hooks or handler use it, one at a time.
+class CallAccount {
+ public:
+  // `governor` and `context` must outlive the account; `method` is kept as
+  // a view and must too (gRPC keeps the method name for the whole call).
+  CallAccount(CallGovernor* governor, grpc::ServerContextBase* context,
+              absl::string_view method, bool stream);
+  // Ends the accounting as CANCELLED if End() was not called.
+  ~CallAccount();
+  CallAccount(const CallAccount&) = delete;
+  CallAccount& operator=(const CallAccount&) = delete;
+
+  // Starts the call: its request id (the client's x-request-id in
+  // `metadata` when it is a valid one, else a new one), metrics, a
+  // concurrency slot for governed methods and the deadline watch. Returns
+  // RESOURCE_EXHAUSTED, saying which limit, when no slot is free; the
+  // caller then refuses the call (NoteRejected) and ends it.
+  absl::Status Begin(
+      const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+  // Records that the call is refused with `status`; `reason` labels
+  // treatd_rpc_rejected_total. Only the first refusal counts.
+  void NoteRejected(const grpc::Status& status, absl::string_view reason);
+  // Ends the accounting: releases the slot, stops the watch, records the
+  // metrics and writes the log line. Returns the status the call ends with:
+  // the refusal or the cut-off (DEADLINE_EXCEEDED) when there was one,
+  // else `handler_status`.
+  grpc::Status End(const grpc::Status& handler_status);
+
+  bool rejected() const { return rejected_.has_value(); }
+  const std::string& request_id() const { return request_id_; }
+  uint64_t watch_id() const { return watch_id_; }
+  absl::string_view method() const { return method_; }
+  bool stream() const { return stream_; }
+
+ private:
+  CallGovernor* const governor_;
+  grpc::ServerContextBase* const context_;
+  const absl::string_view method_;
+  const bool stream_;
+  const bool limited_;
+  bool begun_ = false;
+  bool admitted_ = false;
+  bool ended_ = false;
+  absl::Time start_;
+  std::string request_id_;
+  uint64_t watch_id_ = 0;
+  std::optional<grpc::Status> rejected_;
+};
+
+}  // namespace treatd
+
+#endif  // TREATD_SERVER_CALL_ACCOUNT_H_

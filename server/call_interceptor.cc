@@ -1,0 +1,172 @@
+#include "server/call_interceptor.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/message.h"
+#include "server/call_account.h"
+#include "treatd/v1/admin_service.pb.h"
+#include "treatd/v1/treatment_service.pb.h"
+
+namespace treatd {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::ServerRpcInfo;
+
+constexpr absl::string_view kBatchDecide =
+    "/treatd.v1.TreatmentService/BatchDecide";
+constexpr absl::string_view kStreamDecide =
+    "/treatd.v1.TreatmentService/StreamDecide";
+constexpr absl::string_view kValidatePolicy =
+    "/treatd.v1.TreatmentService/ValidatePolicy";
+constexpr absl::string_view kSimulate = "/treatd.v1.AdminService/Simulate";
+
+// One call's view of the governor; lives as long as the call.
+class GovernedCall final : public grpc::experimental::Interceptor {
+ public:
+  GovernedCall(ServerRpcInfo* info, CallGovernor* governor)
+      : info_(info),
+        governor_(governor),
+        account_(governor, info->server_context(),
+                 info->method() == nullptr ? "" : info->method(),
+                 info->type() != ServerRpcInfo::Type::UNARY) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      Start(*methods->GetRecvInitialMetadata());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) &&
+        !account_.request_id().empty()) {
+      methods->GetSendInitialMetadata()->emplace("x-request-id",
+                                                 account_.request_id());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      Received(methods->GetRecvMessage());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      Sending(methods->GetSendMessage());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      account_.End(methods->GetSendStatus());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Start(const std::multimap<grpc::string_ref, grpc::string_ref>& md) {
+    if (absl::Status admitted = account_.Begin(md); !admitted.ok()) {
+      Reject(grpc::StatusCode::RESOURCE_EXHAUSTED,
+             std::string(admitted.message()),
+             account_.stream() ? "concurrent_streams" : "concurrent_calls");
+    }
+  }
+
+  void Received(void* message) {
+    if (message == nullptr) return;
+    if (account_.rejected()) {
+      // gRPC runs the handler of a cancelled unary call anyway; an empty
+      // request keeps that cheap. Every limited method takes a protobuf.
+      static_cast<google::protobuf::Message*>(message)->Clear();
+      return;
+    }
+    if (account_.watch_id() != 0) governor_->Touch(account_.watch_id());
+    const absl::string_view method = account_.method();
+    if (method == kBatchDecide) {
+      const auto* request = static_cast<const v1::BatchDecideRequest*>(message);
+      if (ServerMetrics* metrics = governor_->metrics()) {
+        metrics->RecordBatchSize(request->findings_size());
+      }
+    } else if (method == kValidatePolicy) {
+      CheckPolicySize(
+          static_cast<const v1::ValidatePolicyRequest*>(message)->content());
+    } else if (method == kSimulate) {
+      CheckPolicySize(
+          static_cast<const v1::SimulateRequest*>(message)->candidate_policy());
+    }
+    if (account_.rejected()) {
+      static_cast<google::protobuf::Message*>(message)->Clear();
+    }
+  }
+
+  void CheckPolicySize(const std::string& policy) {
+    const int limit = governor_->limits().max_policy_bytes;
+    if (policy.size() <= static_cast<size_t>(limit)) return;
+    Reject(grpc::StatusCode::INVALID_ARGUMENT,
+           absl::StrCat("policy document is ", policy.size(),
+                        " bytes; the server accepts at most ", limit,
+                        " (--max-policy-bytes)"),
+           "policy_bytes");
+  }
+
+  void Sending(const void* message) {
+    if (message != nullptr && account_.watch_id() != 0) {
+      governor_->Touch(account_.watch_id());
+    }
+    ServerMetrics* metrics = governor_->metrics();
+    if (message == nullptr || metrics == nullptr) return;
+    const absl::string_view method = account_.method();
+    if (method == kBatchDecide) {
+      const auto* response =
+          static_cast<const v1::BatchDecideResponse*>(message);
+      for (const v1::DecisionResult& result : response->results()) {
+        if (result.has_decision()) metrics->RecordDecision(result.decision());
+      }
+    } else if (method == kStreamDecide) {
+      const auto* response =
+          static_cast<const v1::StreamDecideResponse*>(message);
+      if (response->result().has_decision()) {
+        metrics->RecordDecision(response->result().decision());
+      }
+      for (const v1::DecisionResult& result : response->results()) {
+        if (result.has_decision()) metrics->RecordDecision(result.decision());
+      }
+    }
+  }
+
+  // Ends the call now with `code`; the handler's own status is discarded.
+  void Reject(grpc::StatusCode code, std::string message,
+              absl::string_view reason) {
+    if (account_.rejected()) return;
+    account_.NoteRejected(grpc::Status(code, message), reason);
+    grpc_call_cancel_with_status(info_->server_context()->c_call(),
+                                 static_cast<grpc_status_code>(code),
+                                 message.c_str(), nullptr);
+  }
+
+  ServerRpcInfo* const info_;
+  CallGovernor* const governor_;
+  CallAccount account_;
+};
+
+class GovernorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit GovernorFactory(CallGovernor* governor) : governor_(governor) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      ServerRpcInfo* info) override {
+    if (info->method() != nullptr &&
+        CallGovernor::HandlesInline(info->method())) {
+      return nullptr;
+    }
+    return new GovernedCall(info, governor_);
+  }
+
+ private:
+  CallGovernor* const governor_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+NewCallInterceptorFactory(CallGovernor* governor) {
+  return std::make_unique<GovernorFactory>(governor);
+}
+
+}  // namespace treatd
