@@ -1,6 +1,10 @@
 // TreatmentServiceImpl: the gRPC handlers of treatd.v1.TreatmentService.
-// Each handler only translates between the wire and decider.h, and between
-// absl::Status and grpc::Status.
+// The handlers check what a request carries as a whole (batch size, a
+// stream message's shape, as_of: request_checks.h), decide each finding
+// with DecideInto (common/policy/pipeline/decide_item.h), record shadow
+// decisions, and convert absl::Status to grpc::Status. Decide also does
+// its own call accounting (a CallAccount, in place of the interceptor) and
+// Decide and BatchDecide put request and response on one arena per call.
 //
 // Thread-safe: the handlers keep no per-call state of their own. Decide and
 // BatchDecide take one PolicyStore snapshot (policy + feeds + shadow) per
@@ -47,7 +51,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // response live on one protobuf arena per call (the allocators below): the
 // findings and decisions are then freed at once instead of message by
 // message and string by string, and no sync-API thread hand-off is paid.
-// Measured on 2 cores (README, Performance): Decide QPS about doubled.
+// Measured on 2 cores (docs/performance.md): Decide QPS about doubled.
 // StreamDecide stays on the sync API, where a callback reactor measured
 // slower, with an arena per stream message instead (about 12% less server
 // CPU per finding than reusing one request and response for the stream);

@@ -4,7 +4,10 @@
 // templates, and cycles between lets, tables and risk scores. Every problem
 // is reported, each with its file position, element id and document path.
 //
-// Thread safety: a PolicyCompiler is used once, by one thread.
+// The work is split by job: policy_compiler_internal.h lists the files.
+//
+// Thread safety: CompilePolicy() is reentrant; each call has its own
+// compiler.
 #ifndef TREATD_COMMON_POLICY_ENGINE_POLICY_COMPILER_H_
 #define TREATD_COMMON_POLICY_ENGINE_POLICY_COMPILER_H_
 

@@ -45,7 +45,7 @@ v1::Finding Sample() {
   return f;
 }
 
-TEST(EvaluatorTest, ComparesAndCombinesScalars) {
+TEST(ProgramTest, ComparesAndCombinesScalars) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("vulnerability.cvss.score >= 9 && asset.id == \"web-1\"", f),
             "true");
@@ -55,7 +55,7 @@ TEST(EvaluatorTest, ComparesAndCombinesScalars) {
   EXPECT_EQ(Eval("\"abc\" < \"abd\"", f), "true");
 }
 
-TEST(EvaluatorTest, ComparesEnumsByNameAndOrder) {
+TEST(ProgramTest, ComparesEnumsByNameAndOrder) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("asset.exposure == \"INTERNAL\"", f), "true");
   EXPECT_EQ(Eval("asset.criticality >= \"HIGH\"", f), "true");
@@ -64,7 +64,7 @@ TEST(EvaluatorTest, ComparesEnumsByNameAndOrder) {
             "true");
 }
 
-TEST(EvaluatorTest, DoesArithmeticWithIntDoubleMixing) {
+TEST(ProgramTest, DoesArithmeticWithIntDoubleMixing) {
   EXPECT_EQ(Eval("7 / 2"), "3");
   EXPECT_EQ(Eval("7 % 3"), "1");
   EXPECT_EQ(Eval("7 / 2.0"), "3.5");
@@ -73,23 +73,23 @@ TEST(EvaluatorTest, DoesArithmeticWithIntDoubleMixing) {
   EXPECT_EQ(Eval("\"a\" + \"b\""), "\"ab\"");
 }
 
-TEST(EvaluatorTest, IntegerDivisionByZeroIsAnError) {
+TEST(ProgramTest, IntegerDivisionByZeroIsAnError) {
   EXPECT_EQ(Eval("1 / 0"), "error: division by zero");
   EXPECT_EQ(Eval("1 % 0"), "error: modulus by zero");
   EXPECT_EQ(Eval("1.0 / 0"), "inf");
 }
 
-TEST(EvaluatorTest, IntegerOverflowIsAnError) {
+TEST(ProgramTest, IntegerOverflowIsAnError) {
   EXPECT_EQ(Eval("9223372036854775807 + 1"), "error: integer overflow");
 }
 
-TEST(EvaluatorTest, LogicalOperatorsAbsorbErrorsLikeCel) {
+TEST(ProgramTest, LogicalOperatorsAbsorbErrorsLikeCel) {
   EXPECT_EQ(Eval("1 / 0 == 1 && false"), "false");
   EXPECT_EQ(Eval("true || 1 / 0 == 1"), "true");
   EXPECT_EQ(Eval("1 / 0 == 1 || false"), "error: division by zero");
 }
 
-TEST(EvaluatorTest, ReadsDefaultsThroughUnsetMessages) {
+TEST(ProgramTest, ReadsDefaultsThroughUnsetMessages) {
   v1::Finding empty;
   EXPECT_EQ(Eval("vulnerability.cvss.score", empty), "0");
   EXPECT_EQ(Eval("asset.exposure", empty), "UNSPECIFIED");
@@ -97,7 +97,7 @@ TEST(EvaluatorTest, ReadsDefaultsThroughUnsetMessages) {
   EXPECT_EQ(Eval("vulnerability.cve_id", empty), "\"\"");
 }
 
-TEST(EvaluatorTest, HasReportsPresence) {
+TEST(ProgramTest, HasReportsPresence) {
   v1::Finding f = Sample();
   EXPECT_EQ(Eval("has(vulnerability.cvss.score)", f), "true");
   EXPECT_EQ(Eval("has(vulnerability.epss.score)", f), "false");
@@ -110,7 +110,7 @@ TEST(EvaluatorTest, HasReportsPresence) {
   EXPECT_EQ(Eval("has(vulnerability.cvss.score)", f), "true");
 }
 
-TEST(EvaluatorTest, IndexesListsAndMaps) {
+TEST(ProgramTest, IndexesListsAndMaps) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("package.fixed_versions[1]", f), "\"5.4.6\"");
   EXPECT_EQ(Eval("package.fixed_versions[2]", f),
@@ -123,14 +123,14 @@ TEST(EvaluatorTest, IndexesListsAndMaps) {
   EXPECT_EQ(Eval("\"pci\" in asset.tags", f), "true");
 }
 
-TEST(EvaluatorTest, SizeCountsBytesElementsAndEntries) {
+TEST(ProgramTest, SizeCountsBytesElementsAndEntries) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("size(asset.id)", f), "5");
   EXPECT_EQ(Eval("package.fixed_versions.size()", f), "2");
   EXPECT_EQ(Eval("size(attributes)", f), "1");
 }
 
-TEST(EvaluatorTest, StringMethods) {
+TEST(ProgramTest, StringMethods) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("vulnerability.cve_id.startsWith(\"CVE-2024\")", f), "true");
   EXPECT_EQ(Eval("vulnerability.cve_id.endsWith(\"3094\")", f), "true");
@@ -140,7 +140,7 @@ TEST(EvaluatorTest, StringMethods) {
   EXPECT_EQ(Eval("asset.id.matches(\"^db\")", f), "false");
 }
 
-TEST(EvaluatorTest, ExistsAndAllIterateRepeatedMessages) {
+TEST(ProgramTest, ExistsAndAllIterateRepeatedMessages) {
   const v1::Finding f = Sample();
   EXPECT_EQ(
       Eval("compensating_controls.exists(c, c.effectiveness == \"FULL\")", f),
@@ -155,12 +155,12 @@ TEST(EvaluatorTest, ExistsAndAllIterateRepeatedMessages) {
   EXPECT_EQ(Eval("compensating_controls.exists(c, true)", empty), "false");
 }
 
-TEST(EvaluatorTest, ExistsYieldsTrueDespiteErrorsInOtherElements) {
+TEST(ProgramTest, ExistsYieldsTrueDespiteErrorsInOtherElements) {
   EXPECT_EQ(Eval("[0, 1].exists(x, 1 / x == 1)"), "true");
   EXPECT_EQ(Eval("[0, 2].exists(x, 1 / x == 1)"), "error: division by zero");
 }
 
-TEST(EvaluatorTest, ConvertsBetweenTypes) {
+TEST(ProgramTest, ConvertsBetweenTypes) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("int(9.9)"), "9");
   EXPECT_EQ(Eval("int(\"42\")"), "42");
@@ -171,13 +171,13 @@ TEST(EvaluatorTest, ConvertsBetweenTypes) {
   EXPECT_EQ(Eval("string(2.5) + string(1)"), "\"2.51\"");
 }
 
-TEST(EvaluatorTest, MinAndMaxMixNumbers) {
+TEST(ProgramTest, MinAndMaxMixNumbers) {
   EXPECT_EQ(Eval("min(3, 4)"), "3");
   EXPECT_EQ(Eval("max(3, 4.5)"), "4.5");
   EXPECT_EQ(Eval("min(10.0, 12) * 2"), "20");
 }
 
-TEST(EvaluatorTest, TimeArithmeticAgainstNow) {
+TEST(ProgramTest, TimeArithmeticAgainstNow) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("now - first_seen", f), "7d");
   EXPECT_EQ(Eval("now - first_seen > duration(\"6d\")", f), "true");
@@ -188,7 +188,7 @@ TEST(EvaluatorTest, TimeArithmeticAgainstNow) {
   EXPECT_EQ(Eval("duration(\"36h\") + duration(\"12h\")"), "2d");
 }
 
-TEST(EvaluatorTest, ConditionalPicksBranchAndWidensToDouble) {
+TEST(ProgramTest, ConditionalPicksBranchAndWidensToDouble) {
   const v1::Finding f = Sample();
   EXPECT_EQ(
       Eval("has(vulnerability.cvss.score) ? vulnerability.cvss.score : 5", f),
@@ -196,12 +196,12 @@ TEST(EvaluatorTest, ConditionalPicksBranchAndWidensToDouble) {
   EXPECT_EQ(Eval("false ? 1.5 : 5"), "5");
 }
 
-TEST(EvaluatorTest, ReadsSlotsThroughTheResolver) {
+TEST(ProgramTest, ReadsSlotsThroughTheResolver) {
   EXPECT_EQ(Eval("answer + 1"), "43");
   EXPECT_EQ(Eval("tables.t == \"act\""), "true");
 }
 
-TEST(EvaluatorTest, ExplainsFirstFalseConjunctWithOperandValues) {
+TEST(ProgramTest, ExplainsFirstFalseConjunctWithOperandValues) {
   const v1::Finding f = Sample();
   TestEnv env;
   auto checked = CheckAndPlan(
@@ -216,7 +216,7 @@ TEST(EvaluatorTest, ExplainsFirstFalseConjunctWithOperandValues) {
             "INTERNAL");
 }
 
-TEST(EvaluatorTest, ExplainsFailingConjunct) {
+TEST(ProgramTest, ExplainsFailingConjunct) {
   const v1::Finding f = Sample();
   TestEnv env;
   auto checked = CheckAndPlan("package.fixed_versions[5] == \"x\"", env,
@@ -230,7 +230,7 @@ TEST(EvaluatorTest, ExplainsFailingConjunct) {
             "out of range for a list of size 2");
 }
 
-TEST(EvaluatorTest, RendersValuesForTemplates) {
+TEST(ProgramTest, RendersValuesForTemplates) {
   EXPECT_EQ(ValueToString(Value::Double(0.1)), "0.1");
   EXPECT_EQ(ValueToString(Value::Double(10)), "10");
   EXPECT_EQ(ValueToString(Value::Duration(absl::Hours(36))), "36h");
@@ -239,7 +239,7 @@ TEST(EvaluatorTest, RendersValuesForTemplates) {
   EXPECT_EQ(Eval("package.fixed_versions", f), "[\"5.6.2\", \"5.4.6\"]");
 }
 
-TEST(EvaluatorTest, RendersTimestampsLikeAbslFormatTime) {
+TEST(ProgramTest, RendersTimestampsLikeAbslFormatTime) {
   const auto expected = [](absl::Time t) {
     return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
   };

@@ -142,7 +142,7 @@ std::string Time(const google::protobuf::Timestamp& t) {
                           absl::UTCTimeZone());
 }
 
-TEST(DecideTest, FirstMatchingRuleDecidesWithPriorityFromTable) {
+TEST(EvaluateTest, FirstMatchingRuleDecidesWithPriorityFromTable) {
   const v1::Decision d = Decide(Finding(kLog4Shell));
   EXPECT_EQ(d.match_kind(), v1::MATCH_KIND_RULE);
   EXPECT_EQ(d.matched_rule(), "kev-internet");
@@ -157,7 +157,7 @@ TEST(DecideTest, FirstMatchingRuleDecidesWithPriorityFromTable) {
   EXPECT_EQ(absl::StrJoin(d.table_outcomes(0).inputs(), ","), "ACTIVE,true");
 }
 
-TEST(DecideTest, SlaClockStartsAtFirstSeenAndKevDueDateWinsWhenEarlier) {
+TEST(EvaluateTest, SlaClockStartsAtFirstSeenAndKevDueDateWinsWhenEarlier) {
   const v1::Decision d = Decide(Finding(kLog4Shell));
   // first_seen 2026-11-29 + 24h; + 7d would be 2026-12-06 but KEV says 12-04.
   EXPECT_EQ(Time(d.mitigate_by()), "2026-11-30T00:00:00Z");
@@ -170,7 +170,7 @@ TEST(DecideTest, SlaClockStartsAtFirstSeenAndKevDueDateWinsWhenEarlier) {
       "P1 remediate_within 7d from first_seen)");
 }
 
-TEST(DecideTest, KevDueDateLaterThanSlaDoesNotMoveTheDeadline) {
+TEST(EvaluateTest, KevDueDateLaterThanSlaDoesNotMoveTheDeadline) {
   v1::Finding f = Finding(kLog4Shell);
   f.mutable_vulnerability()->mutable_kev()->mutable_due_date()->set_seconds(
       1798761600);  // 2027-01-01
@@ -178,7 +178,7 @@ TEST(DecideTest, KevDueDateLaterThanSlaDoesNotMoveTheDeadline) {
   EXPECT_EQ(Time(d.remediate_by()), "2026-12-06T00:00:00Z");
 }
 
-TEST(DecideTest, SlaClockStartsAtAsOfWithoutFirstSeen) {
+TEST(EvaluateTest, SlaClockStartsAtAsOfWithoutFirstSeen) {
   v1::Finding f = Finding(kLog4Shell);
   f.clear_first_seen();
   f.mutable_vulnerability()->mutable_kev()->clear_due_date();
@@ -187,7 +187,7 @@ TEST(DecideTest, SlaClockStartsAtAsOfWithoutFirstSeen) {
   EXPECT_EQ(Time(d.remediate_by()), "2026-12-08T00:00:00Z");
 }
 
-TEST(DecideTest, RendersActionsWithDueDatesAndSkipsActionsWhoseWhenFails) {
+TEST(EvaluateTest, RendersActionsWithDueDatesAndSkipsActionsWhoseWhenFails) {
   const v1::Decision d = Decide(Finding(kLog4Shell));
   ASSERT_EQ(d.actions_size(), 3);
   EXPECT_EQ(d.actions(0).id(), "waf-rule");
@@ -208,7 +208,7 @@ TEST(DecideTest, RendersActionsWithDueDatesAndSkipsActionsWhoseWhenFails) {
   EXPECT_EQ(d2.actions(1).id(), "watch");
 }
 
-TEST(DecideTest, ComputesAndClampsRisk) {
+TEST(EvaluateTest, ComputesAndClampsRisk) {
   v1::Finding f = Finding(kLog4Shell);
   EXPECT_DOUBLE_EQ(Decide(f).inherent_risk(), 10.0);  // 12 clamped.
   auto* control = f.add_compensating_controls();
@@ -218,7 +218,7 @@ TEST(DecideTest, ComputesAndClampsRisk) {
   EXPECT_DOUBLE_EQ(Decide(v1::Finding()).inherent_risk(), 5.0);
 }
 
-TEST(DecideTest, ReasonsStartWithTheRuleReason) {
+TEST(EvaluateTest, ReasonsStartWithTheRuleReason) {
   const v1::Decision d = Decide(Finding(kLog4Shell));
   ASSERT_GE(d.reasons_size(), 3);
   EXPECT_EQ(d.reasons(0),
@@ -231,7 +231,7 @@ TEST(DecideTest, ReasonsStartWithTheRuleReason) {
             "deadline and sets remediate_by");
 }
 
-TEST(DecideTest, DefaultDecidesWhenNoRuleMatches) {
+TEST(EvaluateTest, DefaultDecidesWhenNoRuleMatches) {
   const v1::Decision d = Decide(Finding(R"pb(
     id: "f-2"
     package { fixed_versions: "1.2" }
@@ -249,7 +249,7 @@ TEST(DecideTest, DefaultDecidesWhenNoRuleMatches) {
   EXPECT_EQ(d.table_outcomes(0).row(), -1);
 }
 
-TEST(DecideTest, AcceptAlwaysCarriesReviewBy) {
+TEST(EvaluateTest, AcceptAlwaysCarriesReviewBy) {
   const v1::Decision d = Decide(Finding(R"pb(
     id: "f-3"
     vulnerability { cvss { score: 3.1 } }
@@ -263,7 +263,7 @@ TEST(DecideTest, AcceptAlwaysCarriesReviewBy) {
   EXPECT_EQ(Time(d.actions(0).due_by()), "2026-12-15T00:00:00Z");
 }
 
-TEST(DecideTest, UnexpiredExceptionReplacesTreatmentAndNamesExpiredOne) {
+TEST(EvaluateTest, UnexpiredExceptionReplacesTreatmentAndNamesExpiredOne) {
   v1::Finding f = Finding(kLog4Shell);
   f.mutable_asset()->set_id("kiosk-7");
   const v1::Decision d = Decide(f);
@@ -286,7 +286,7 @@ TEST(DecideTest, UnexpiredExceptionReplacesTreatmentAndNamesExpiredOne) {
             std::string::npos);
 }
 
-TEST(DecideTest, ExpiredExceptionDoesNotApplyButIsNamed) {
+TEST(EvaluateTest, ExpiredExceptionDoesNotApplyButIsNamed) {
   v1::Finding f = Finding(kLog4Shell);
   f.mutable_asset()->set_id("kiosk-8");
   // After EXC-NEW's expiry as well.
@@ -300,7 +300,7 @@ TEST(DecideTest, ExpiredExceptionDoesNotApplyButIsNamed) {
 // DecideTreatment is what the revisit analysis decides flipped findings
 // with: it must choose exactly what Evaluate() chooses, for rules, the
 // default, priority_expr and exceptions.
-TEST(DecideTest, DecideTreatmentAgreesWithEvaluate) {
+TEST(EvaluateTest, DecideTreatmentAgreesWithEvaluate) {
   struct Case {
     const char* asset;
     double cvss;
@@ -334,7 +334,7 @@ TEST(DecideTest, DecideTreatmentAgreesWithEvaluate) {
   }
 }
 
-TEST(DecideTest, TraceExplainsWhyEarlierRulesDidNotMatch) {
+TEST(EvaluateTest, TraceExplainsWhyEarlierRulesDidNotMatch) {
   v1::Finding f = Finding(R"pb(
     id: "f-4"
     vulnerability {
@@ -358,7 +358,7 @@ TEST(DecideTest, TraceExplainsWhyEarlierRulesDidNotMatch) {
   EXPECT_TRUE(Decide(f).trace().empty());
 }
 
-TEST(DecideTest, TraceNamesFirstFalseConjunctWithOperandValues) {
+TEST(EvaluateTest, TraceNamesFirstFalseConjunctWithOperandValues) {
   v1::Finding f = Finding(R"pb(
     id: "f-5"
     vulnerability { cvss { score: 5.0 } }
@@ -371,7 +371,7 @@ TEST(DecideTest, TraceNamesFirstFalseConjunctWithOperandValues) {
       "is 5");
 }
 
-TEST(DecideTest, DecisionIdIsDeterministicAndDependsOnInputs) {
+TEST(EvaluateTest, DecisionIdIsDeterministicAndDependsOnInputs) {
   const v1::Finding f = Finding(kLog4Shell);
   const v1::Decision a = Decide(f);
   const v1::Decision b = Decide(f);
@@ -388,7 +388,7 @@ TEST(DecideTest, DecisionIdIsDeterministicAndDependsOnInputs) {
   EXPECT_EQ(a.evaluated_at().seconds(), absl::ToUnixSeconds(kAsOf));
 }
 
-TEST(DecideTest, TableWithoutMatchingRowAndDefaultFailsTheDecision) {
+TEST(EvaluateTest, TableWithoutMatchingRowAndDefaultFailsTheDecision) {
   auto policy = CompiledPolicy::Compile(R"(name: t
 priorities: [{name: P1, remediate_within: 1d}]
 tables:
@@ -409,7 +409,7 @@ default: {treatment: REMEDIATE, priority: P1}
             "default");
 }
 
-TEST(DecideTest, DecisionIdIsXxh3OfDigestAsOfAndSerializedFinding) {
+TEST(EvaluateTest, DecisionIdIsXxh3OfDigestAsOfAndSerializedFinding) {
   const v1::Finding f = Finding(kLog4Shell);
   std::string bytes;
   ASSERT_TRUE(f.SerializeToString(&bytes));  // No map entries: stable.
@@ -423,7 +423,7 @@ TEST(DecideTest, DecisionIdIsXxh3OfDigestAsOfAndSerializedFinding) {
                 reinterpret_cast<const char*>(canonical.digest), 16)));
 }
 
-TEST(DecideTest, ReusedDecisionEqualsAFreshOne) {
+TEST(EvaluateTest, ReusedDecisionEqualsAFreshOne) {
   EvalOptions options;
   options.as_of = kAsOf;
   options.trace = true;
@@ -435,7 +435,7 @@ TEST(DecideTest, ReusedDecisionEqualsAFreshOne) {
   }
 }
 
-TEST(DecideTest, TableTakesTheFirstRowThatMatchesWithWildcards) {
+TEST(EvaluateTest, TableTakesTheFirstRowThatMatchesWithWildcards) {
   auto policy = CompiledPolicy::Compile(R"(name: t
 priorities: [{name: P1, remediate_within: 1d}]
 let:
@@ -492,7 +492,7 @@ default: {treatment: REMEDIATE, priority: P1}
   EXPECT_EQ(d.table_outcomes(0).outcome(), "r0");
 }
 
-TEST(DecideTest, NeverFailsOnAnEmptyFinding) {
+TEST(EvaluateTest, NeverFailsOnAnEmptyFinding) {
   const v1::Decision d = Decide(v1::Finding(), /*trace=*/true);
   EXPECT_EQ(d.match_kind(), v1::MATCH_KIND_DEFAULT);
   EXPECT_EQ(d.reasons(0), "Fix ? when convenient");

@@ -1,0 +1,142 @@
+// `intel.*` names in policies and the decision pipeline's enrichment from
+// the shipped feeds.
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "common/intel/intel_snapshot.h"
+#include "common/policy/pipeline/decision_pipeline.h"
+#include "common/policy/revisit/revisit.h"
+#include "common/policy/simulate/simulate.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/common/policy/pipeline_test_util.h"
+
+namespace treatd {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using testing_util::At;
+using testing_util::kAsOf;
+using testing_util::kEpss;
+using testing_util::kIntelPolicy;
+using testing_util::kKev;
+using testing_util::MustCompile;
+using testing_util::MustPipeline;
+using testing_util::ShippedIntel;
+using testing_util::WithCve;
+
+TEST(IntelNamesTest, PolicyReadsStaleAndAgesFromEvalOptions) {
+  auto policy = MustCompile(kIntelPolicy);
+  ASSERT_NE(policy, nullptr);
+  v1::Finding finding = WithCve("f", "CVE-2024-99999");
+  v1::Decision decision;
+  EvalOptions options = At(kAsOf);
+  ASSERT_TRUE(policy->Evaluate(finding, options, &decision).ok());
+  EXPECT_EQ(decision.matched_rule(), "default");
+  options.intel_stale = true;
+  ASSERT_TRUE(policy->Evaluate(finding, options, &decision).ok());
+  EXPECT_EQ(decision.matched_rule(), "stale-unscored");
+  options.intel_stale = false;
+  options.intel_epss_age = absl::Hours(24 * 4000);
+  ASSERT_TRUE(policy->Evaluate(finding, options, &decision).ok());
+  EXPECT_EQ(decision.matched_rule(), "old-epss");
+}
+
+TEST(IntelNamesTest, UnknownIntelNameIsReportedWithTheKnownOnes) {
+  std::string yaml = kIntelPolicy;
+  yaml.replace(yaml.find("intel.stale"), 11, "intel.fresh");
+  std::vector<v1::PolicyIssue> issues;
+  auto policy = CompiledPolicy::Compile(yaml, "test.yaml", &issues);
+  ASSERT_FALSE(policy.ok());
+  EXPECT_THAT(std::string(policy.status().message()),
+              HasSubstr("use intel.stale, intel.kev_age or intel.epss_age"));
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    policy_ = MustCompile(kIntelPolicy);
+    intel_ = ShippedIntel();
+    ASSERT_NE(policy_, nullptr);
+    ASSERT_NE(intel_, nullptr);
+  }
+  v1::Decision Decide(const v1::Finding& finding, IntelSettings settings = {}) {
+    auto pipeline = MustPipeline(policy_, intel_, settings);
+    v1::Decision decision;
+    absl::Status status = pipeline->Decide(finding, At(kAsOf), &decision);
+    EXPECT_TRUE(status.ok()) << status;
+    return decision;
+  }
+  std::shared_ptr<const CompiledPolicy> policy_;
+  std::shared_ptr<const intel::IntelSnapshot> intel_;
+};
+
+TEST_F(PipelineTest, EnrichesFromTheFeedsAndNamesTheirVersions) {
+  const v1::Decision d = Decide(WithCve("f", "CVE-2021-44228"));
+  EXPECT_EQ(d.matched_rule(), "kev");
+  EXPECT_THAT(d.intel().feed_versions(), ElementsAre(kKev, kEpss));
+  EXPECT_THAT(d.intel().facts(),
+              Contains(absl::StrCat("vulnerability.kev from ", kKev,
+                                    " for CVE-2021-44228")));
+  EXPECT_THAT(d.intel().facts(),
+              Contains(HasSubstr("vulnerability.epss from FIRST EPSS")));
+  EXPECT_FALSE(d.intel().stale());
+}
+
+TEST_F(PipelineTest, CallerFactsWinUnlessTheFeedWins) {
+  v1::Finding finding = WithCve("f", "CVE-2021-44228");
+  finding.mutable_vulnerability()->mutable_kev()->set_listed(false);
+  const v1::Decision caller = Decide(finding);
+  EXPECT_EQ(caller.matched_rule(), "default");
+  EXPECT_THAT(caller.intel().caller_facts_kept(),
+              Contains(HasSubstr("vulnerability.kev kept from the caller")));
+  IntelSettings feed_wins;
+  feed_wins.feed_wins = true;
+  const v1::Decision feed = Decide(finding, feed_wins);
+  EXPECT_EQ(feed.matched_rule(), "kev");
+  EXPECT_THAT(feed.intel().caller_facts_kept(), IsEmpty());
+}
+
+TEST_F(PipelineTest, SeveralCveIdsUseTheListedOne) {
+  v1::Finding finding = WithCve("f", "CVE-1999-0001");
+  finding.mutable_vulnerability()->add_aliases("GHSA-xxxx-yyyy-zzzz");
+  finding.mutable_vulnerability()->add_aliases("CVE-2021-44228");
+  const v1::Decision d = Decide(finding);
+  EXPECT_EQ(d.matched_rule(), "kev");
+  EXPECT_THAT(d.intel().facts(), Contains(HasSubstr("for CVE-2021-44228")));
+}
+
+TEST_F(PipelineTest, CveMissingFromTheFeedsIsNotEnriched) {
+  const v1::Decision d = Decide(WithCve("f", "CVE-2024-99999"));
+  EXPECT_EQ(d.matched_rule(), "default");
+  EXPECT_THAT(d.intel().facts(),
+              ElementsAre(absl::StrCat("vulnerability.kev from ", kKev,
+                                       ": not listed")));
+}
+
+TEST_F(PipelineTest, StaleFeedsAreReportedAndVisibleToThePolicy) {
+  IntelSettings settings;
+  settings.max_age = absl::Hours(24 * 30);
+  const v1::Decision d = Decide(WithCve("f", "CVE-2024-99999"), settings);
+  EXPECT_EQ(d.matched_rule(), "stale-unscored");
+  EXPECT_TRUE(d.intel().stale());
+  EXPECT_EQ(d.intel().stale_feeds_size(), 2);
+  EXPECT_THAT(d.intel().stale_feeds(0), HasSubstr(kKev));
+  EXPECT_THAT(d.reasons(), Contains(HasSubstr("Threat-intel feeds are stale")));
+  // Scored by the (stale) EPSS feed: the stale rule does not apply.
+  EXPECT_EQ(Decide(WithCve("f", "CVE-1999-0001"), settings).matched_rule(),
+            "default");
+}
+
+}  // namespace
+}  // namespace treatd
