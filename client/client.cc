@@ -27,6 +27,8 @@ absl::Status ToAbslStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
+// common/time/proto_time.h's ToProtoTime; the client library links no
+// common/ library (it is installed on its own), so it keeps this copy.
 void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
   const int64_t seconds = absl::ToUnixSeconds(time);
   out->set_seconds(seconds);

@@ -22,6 +22,7 @@
 #include "client/client.h"
 #include "client/treatctl/finding_input.h"
 #include "client/treatctl/treatctl.h"
+#include "common/io/read_file.h"
 #include "grpcpp/grpcpp.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
@@ -438,14 +439,13 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
   options.use_tls = flags.tls;
   options.max_attempts = 1;
   if (!flags.tls_ca_file.empty()) {
-    std::ifstream file(flags.tls_ca_file, std::ios::binary);
-    std::ostringstream pem;
-    pem << file.rdbuf();
-    if (!file) {
-      err << "treatctl: --tls-ca: cannot read " << flags.tls_ca_file << "\n";
+    absl::StatusOr<std::string> pem =
+        ReadFileToString(flags.tls_ca_file, "CA file");
+    if (!pem.ok()) {
+      err << "treatctl: --tls-ca: " << pem.status().message() << "\n";
       return kExitUsage;
     }
-    options.tls_root_ca_pem = pem.str();
+    options.tls_root_ca_pem = *std::move(pem);
   }
   // The bench adds the token itself; the client only checks it needs TLS.
   options.bearer_token = flags.token;
