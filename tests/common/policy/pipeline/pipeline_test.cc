@@ -1,20 +1,14 @@
 // `intel.*` names in policies and the decision pipeline's enrichment from
 // the shipped feeds.
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "common/intel/intel_snapshot.h"
 #include "common/policy/pipeline/decision_pipeline.h"
-#include "common/policy/revisit/revisit.h"
-#include "common/policy/simulate/simulate.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/common/policy/pipeline_test_util.h"
 

@@ -3,16 +3,13 @@
 
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "common/intel/intel_snapshot.h"
 #include "common/policy/pipeline/decision_pipeline.h"
-#include "common/policy/simulate/simulate.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
