@@ -5,6 +5,7 @@
 #include <map>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -89,9 +90,20 @@ std::optional<double> Ratio(int64_t numerator, int64_t denominator) {
   return static_cast<double>(numerator) / static_cast<double>(denominator);
 }
 
-std::string KindName(v1::FindingKind kind) {
-  return absl::AsciiStrToLower(
-      expr::EnumShortName(v1::FindingKind_descriptor(), kind));
+// "vulnerability" for FINDING_KIND_VULNERABILITY. Names are looked up once:
+// this runs for every episode of a KPI query.
+const std::string& KindName(v1::FindingKind kind) {
+  static const auto* const names = [] {
+    auto* out = new std::vector<std::string>;
+    for (int k = 0; k <= v1::FindingKind_MAX; ++k) {
+      out->push_back(absl::AsciiStrToLower(
+          expr::EnumShortName(v1::FindingKind_descriptor(), k)));
+    }
+    return out;
+  }();
+  static const std::string unknown = "unknown";
+  return kind >= 0 && kind < static_cast<int>(names->size()) ? (*names)[kind]
+                                                             : unknown;
 }
 
 // Adds one episode to a group's counters and samples.
