@@ -61,9 +61,27 @@ using WaitFn = void (*)(absl::CondVar*, absl::Mutex*);
 using WaitTimeoutFn = bool (*)(absl::CondVar*, absl::Mutex*, absl::Duration);
 using WaitDeadlineFn = bool (*)(absl::CondVar*, absl::Mutex*, absl::Time);
 
+// The real functions call public ones too (AwaitWithTimeout calls
+// AwaitWithDeadline, waits call Lock and Unlock), which the dynamic linker
+// binds to the definitions below as well: only the outermost call on a
+// thread is annotated, the nested ones are part of it.
+thread_local int nesting = 0;
+
+class Outermost {
+ public:
+  Outermost() : outermost_(nesting++ == 0) {}
+  ~Outermost() { --nesting; }
+  explicit operator bool() const { return outermost_; }
+
+ private:
+  const bool outermost_;
+};
+
 // Annotated acquisition around `call` (which returns whether it locked).
 template <typename Call>
 bool Acquire(absl::Mutex* mu, unsigned flags, Call call) {
+  Outermost outermost;
+  if (!outermost) return call();
   __tsan_mutex_pre_lock(mu, flags);
   const bool locked = call();
   __tsan_mutex_post_lock(
@@ -72,6 +90,8 @@ bool Acquire(absl::Mutex* mu, unsigned flags, Call call) {
 }
 
 void Release(absl::Mutex* mu, unsigned flags, VoidFn real) {
+  Outermost outermost;
+  if (!outermost) return real(mu);
   __tsan_mutex_pre_unlock(mu, flags);
   real(mu);
   __tsan_mutex_post_unlock(mu, flags);
@@ -81,6 +101,8 @@ void Release(absl::Mutex* mu, unsigned flags, VoidFn real) {
 // before the real call, an acquisition after it.
 template <typename Call>
 auto ReleaseAndReacquire(absl::Mutex* mu, Call call) {
+  Outermost outermost;
+  if (!outermost) return call();
   __tsan_mutex_pre_unlock(mu, 0);
   __tsan_mutex_post_unlock(mu, 0);
   __tsan_mutex_pre_lock(mu, 0);
