@@ -16,8 +16,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "client/faults/raw_calls.h"
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/logging.h"
@@ -205,28 +205,10 @@ class ReloadTest : public ::testing::Test {
   // grpc.health.v1.Health/Check for "" as raw bytes (the health protos are
   // not installed): "\x08\x01" is status SERVING.
   std::string HealthCheck() {
-    grpc::GenericStub stub(channel_);
-    grpc::CompletionQueue cq;
-    auto context = Context();
-    grpc::Slice empty(std::string{});  // An empty HealthCheckRequest.
-    grpc::ByteBuffer request(&empty, 1);
-    std::unique_ptr<grpc::GenericClientAsyncResponseReader> call =
-        stub.PrepareUnaryCall(context.get(), "/grpc.health.v1.Health/Check",
-                              request, &cq);
-    call->StartCall();
-    grpc::ByteBuffer response;
-    grpc::Status status;
-    call->Finish(&response, &status, reinterpret_cast<void*>(1));
-    void* tag = nullptr;
-    bool ok = false;
-    if (!cq.Next(&tag, &ok) || !ok || !status.ok()) return "failed";
-    std::vector<grpc::Slice> slices;
-    if (!response.Dump(&slices).ok()) return "failed";
-    std::string bytes;
-    for (const grpc::Slice& slice : slices) {
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-    return bytes;
+    std::string response;
+    const grpc::Status status = RawUnaryCall(
+        channel_.get(), "/grpc.health.v1.Health/Check", "", &response);
+    return status.ok() ? response : "failed";
   }
 
   v1::ReloadResult ReloadRpc(bool force) {

@@ -20,9 +20,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "client/faults/raw_calls.h"
 #include "common/digest/sha256.h"
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/call_governor.h"
@@ -241,28 +241,11 @@ class SecurityTest : public ::testing::Test {
   // grpc.health.v1.Health/Check for "", raw: "\x08\x01" is SERVING,
   // "\x08\x02" NOT_SERVING.
   static std::string Health(grpc::Channel* channel) {
-    grpc::GenericStub stub(channel->shared_from_this());
-    grpc::CompletionQueue cq;
-    auto context = Context();
-    grpc::Slice empty(std::string{});
-    grpc::ByteBuffer request(&empty, 1);
-    auto call = stub.PrepareUnaryCall(
-        context.get(), "/grpc.health.v1.Health/Check", request, &cq);
-    call->StartCall();
-    grpc::ByteBuffer response;
-    grpc::Status status;
-    call->Finish(&response, &status, reinterpret_cast<void*>(1));
-    void* tag = nullptr;
-    bool ok = false;
-    if (!cq.Next(&tag, &ok) || !ok) return "failed";
+    std::string response;
+    const grpc::Status status =
+        RawUnaryCall(channel, "/grpc.health.v1.Health/Check", "", &response);
     if (!status.ok()) return absl::StrCat("error ", status.error_code());
-    std::vector<grpc::Slice> slices;
-    if (!response.Dump(&slices).ok()) return "failed";
-    std::string bytes;
-    for (const grpc::Slice& slice : slices) {
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-    return bytes;
+    return response;
   }
 
   PolicyStore store_;

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "client/faults/raw_calls.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -34,39 +35,6 @@ v1::Finding Vulnerability(const std::string& id, bool kev) {
   finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
   finding.mutable_vulnerability()->mutable_kev()->set_listed(kev);
   return finding;
-}
-
-// Sends `request` bytes to a unary `method` and returns the response bytes.
-grpc::Status RawUnaryCall(grpc::Channel* channel, const std::string& method,
-                          const std::string& request, std::string* response) {
-  grpc::GenericStub stub(channel->shared_from_this());
-  grpc::CompletionQueue cq;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  grpc::Slice slice(request);
-  grpc::ByteBuffer request_buffer(&slice, 1);
-  std::unique_ptr<grpc::GenericClientAsyncResponseReader> call =
-      stub.PrepareUnaryCall(&context, method, request_buffer, &cq);
-  call->StartCall();
-  grpc::ByteBuffer response_buffer;
-  grpc::Status status;
-  call->Finish(&response_buffer, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  if (!cq.Next(&tag, &ok) || !ok) {
-    return grpc::Status(grpc::StatusCode::UNKNOWN, "completion queue failed");
-  }
-  std::vector<grpc::Slice> slices;
-  response->clear();
-  if (status.ok() && response_buffer.Dump(&slices).ok()) {
-    for (const grpc::Slice& s : slices) {
-      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-  }
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return status;
 }
 
 class TreatmentServiceTest : public ::testing::Test {
