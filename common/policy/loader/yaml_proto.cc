@@ -114,8 +114,12 @@ class Converter {
     }
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      // Copies, not references: yaml-cpp's map iterator returns its pair in
+      // a temporary proxy, so `const YAML::Node& key = it->first` dangles
+      // at the end of the statement (ASan: stack-use-after-scope). A Node
+      // is a handle to the document's shared node, so a copy is cheap.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
       if (!key.IsScalar()) {
         Error(key, path, "keys must be plain names");
         continue;

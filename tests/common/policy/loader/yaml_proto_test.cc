@@ -110,6 +110,24 @@ TEST(YamlToMessageTest, RejectsDuplicateKeys) {
   EXPECT_NE(issues[0].message().find("duplicate key"), std::string::npos);
 }
 
+// Regression (ASan stack-use-after-scope): the key node of a mapping entry
+// outlives the iterator's temporary proxy, so a non-scalar key is reported
+// at its own position after the loop has moved on to read the next keys.
+TEST(YamlToMessageTest, RejectsNonScalarKeyAtItsPosition) {
+  v1::Policy policy;
+  std::vector<v1::PolicyIssue> issues;
+  absl::Status status = YamlToMessage("name: a\n? [x, y]\n: b\nversion: c\n",
+                                      "k.yaml", &policy, nullptr, &issues);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(issues.size(), 1u) << FormatIssues(issues);
+  EXPECT_EQ(issues[0].line(), 2);
+  EXPECT_EQ(issues[0].column(), 3);
+  EXPECT_NE(issues[0].message().find("keys must be plain names"),
+            std::string::npos);
+  EXPECT_EQ(policy.name(), "a");
+  EXPECT_EQ(policy.version(), "c");
+}
+
 TEST(YamlToMessageTest, FillsFindingFromYaml) {
   constexpr char kYaml[] = R"(id: f-1
 kind: VULNERABILITY
