@@ -32,8 +32,9 @@ if [[ $# -gt 0 ]]; then
   targets=("$@")
 else
   targets=()
+  # Each target is a fuzz_<target> link to the one binary, treatd_fuzz.
   for binary in "$build"/tests/fuzz/fuzz_*; do
-    [[ -x $binary && ! -d $binary ]] || continue
+    [[ -L $binary ]] || continue
     targets+=("$(basename "$binary" | sed 's/^fuzz_//')")
   done
 fi
