@@ -24,7 +24,15 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_re
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-.PHONY: all setup configure build run test test-release test-asan test-tsan bench format clean
+# Fuzzing (tests/fuzz, README "Fuzzing"): clang + libFuzzer + ASan/UBSan in
+# a build directory of its own, system allocator.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_JOBS ?= $(JOBS)
+FUZZ_TARGETS ?=
+
+.PHONY: all setup configure build run test test-release test-asan test-tsan bench format clean fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -40,9 +48,9 @@ build: configure
 run: build
 	./$(BUILD)/server/treatd --listen $(LISTEN) --policy $(POLICY)
 
-# The whole suite on the release build, again under ASan + UBSan, then the
-# concurrency tests under TSan.
-test: test-release test-asan test-tsan
+# The whole suite on the release build, again under ASan + UBSan, the
+# concurrency tests under TSan, then every fuzzer briefly (fuzz-smoke).
+test: test-release test-asan test-tsan fuzz-smoke
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -62,8 +70,26 @@ test-tsan: setup
 bench: build
 	./$(BUILD)/bench/engine_bench
 
+fuzz-build: setup
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTREATD_BUILD_FUZZERS=ON \
+	  -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF \
+	  -DTREATD_TCMALLOC=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target treatd_fuzzers
+
+# Every fuzzer for FUZZ_SECONDS (FUZZ_TARGETS="policy_yaml expression" for
+# some), FUZZ_JOBS at a time.
+fuzz: fuzz-build
+	@FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Every fuzzer for FUZZ_SMOKE_SECONDS on top of its seeds and checked-in
+# corpus (not the corpus earlier runs grew, so the time stays bounded): the
+# CI check.
+fuzz-smoke: fuzz-build
+	@FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_FRESH_CORPUS=1 tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

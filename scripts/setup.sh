@@ -11,6 +11,7 @@ packages=(
   libabsl-dev libyaml-cpp-dev libre2-dev libssl-dev libcli11-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libxxhash-dev prometheus-cpp-dev libgoogle-perftools-dev postgresql libpq-dev
+  clang libclang-rt-14-dev  # libFuzzer + sanitizers (make fuzz)
 )
 # npm only when no Node.js/npm is installed already (the Debian npm package
 # brings Node.js 18; a machine may have a newer Node.js of its own).

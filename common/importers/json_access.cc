@@ -34,7 +34,9 @@ absl::StatusOr<nlohmann::json> ParseJsonDocument(absl::string_view text) {
   // the position of the error, which is what a user needs to fix the file.
   try {
     return nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error for bad syntax, out_of_range for a number no double holds
+    // ("1e400"): both are the document's fault.
     return JsonPathError("$", absl::StrCat("not a JSON document: ", e.what()));
   }
 }

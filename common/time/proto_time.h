@@ -30,6 +30,16 @@ inline void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
       absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
 }
 
+// `t` moved into the Timestamp range (infinite times too): the last
+// nanosecond of 9999 for anything later, the first instant of year 1 for
+// anything earlier. For instants computed from data, such as deadlines.
+inline absl::Time ClampToProtoTimeRange(absl::Time t) {
+  const absl::Time min = absl::FromUnixSeconds(kMinProtoTimestampSeconds);
+  const absl::Time max = absl::FromUnixSeconds(kMaxProtoTimestampSeconds) +
+                         absl::Nanoseconds(999999999);
+  return t < min ? min : (t > max ? max : t);
+}
+
 }  // namespace treatd
 
 #endif  // TREATD_COMMON_TIME_PROTO_TIME_H_

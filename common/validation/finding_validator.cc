@@ -649,15 +649,14 @@ std::vector<std::string> FastPathSchemaMismatches() {
   return ComputeSchemaMismatches();
 }
 
-}  // namespace finding_validator_internal
+bool FastPathAccepts(const v1::Finding& finding, const FindingLimits& limits) {
+  return FastPathEnabled() && FastCheck(limits).Finding(finding);
+}
 
-absl::Status ValidateFinding(
+absl::Status ValidateByReflection(
     const v1::Finding& finding, const FindingLimits& limits,
     absl::string_view prefix,
     google::protobuf::RepeatedPtrField<v1::FieldViolation>* violations) {
-  if (FastPathEnabled() && FastCheck(limits).Finding(finding)) {
-    return absl::OkStatus();
-  }
   FindingChecker checker(limits, prefix);
   checker.CheckRequired(finding);
   checker.CheckMessage(finding);
@@ -689,6 +688,19 @@ absl::Status ValidateFinding(
   }
   return any_invalid ? absl::InvalidArgumentError(message)
                      : absl::ResourceExhaustedError(message);
+}
+
+}  // namespace finding_validator_internal
+
+absl::Status ValidateFinding(
+    const v1::Finding& finding, const FindingLimits& limits,
+    absl::string_view prefix,
+    google::protobuf::RepeatedPtrField<v1::FieldViolation>* violations) {
+  if (finding_validator_internal::FastPathAccepts(finding, limits)) {
+    return absl::OkStatus();
+  }
+  return finding_validator_internal::ValidateByReflection(finding, limits,
+                                                          prefix, violations);
 }
 
 }  // namespace treatd

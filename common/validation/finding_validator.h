@@ -44,6 +44,19 @@ namespace finding_validator_internal {
 // reflection walk. For tests.
 std::vector<std::string> FastPathSchemaMismatches();
 
+// Whether the fast path alone accepts `finding`: false when it sees a
+// problem, and when it is disabled (FastPathSchemaMismatches() not empty).
+// For the differential tests against ValidateByReflection().
+bool FastPathAccepts(const v1::Finding& finding, const FindingLimits& limits);
+
+// ValidateFinding() without the fast path: the reflection walk's verdict,
+// with the same codes, messages and `violations`. For tests.
+absl::Status ValidateByReflection(
+    const v1::Finding& finding, const FindingLimits& limits,
+    absl::string_view prefix = "finding",
+    google::protobuf::RepeatedPtrField<v1::FieldViolation>* violations =
+        nullptr);
+
 }  // namespace finding_validator_internal
 
 }  // namespace treatd

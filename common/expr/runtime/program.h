@@ -249,6 +249,9 @@ class Program {
   ValueKind kind() const { return root_->kind; }
   // Slots this program reads directly, for cycle detection.
   const std::vector<int>& slot_refs() const { return slot_refs_; }
+  // The array form, in preorder (for tests: which instructions it holds,
+  // e.g. whether a comparison was fused).
+  const std::vector<Instr>& code() const { return code_; }
   // True when the program is the literal `true`.
   bool IsConstantTrue() const {
     return root_->op == Op::kConst && root_->kind == ValueKind::kBool &&

@@ -28,6 +28,14 @@ namespace {
 using expr::Value;
 using expr::ValueKind;
 
+// Deadlines are computed from the finding's times and the policy's
+// durations and may fall outside what a Timestamp can hold (a finding first
+// seen on 9999-12-31): they are clamped to its range, so that every decision
+// can be written as JSON and RFC 3339.
+void DeadlineToProto(absl::Time t, google::protobuf::Timestamp* out) {
+  ToProtoTime(ClampToProtoTimeRange(t), out);
+}
+
 std::string Rfc3339(absl::Time t) { return expr::RenderTimestamp(t); }
 
 bool IsTrue(const Value& v) {
@@ -466,11 +474,12 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
         " needs a review_within, which neither the rule nor priority ",
         prio.name, " sets"));
   }
-  if (mitigate_by) ToProtoTime(*mitigate_by, decision->mutable_mitigate_by());
+  if (mitigate_by)
+    DeadlineToProto(*mitigate_by, decision->mutable_mitigate_by());
   if (remediate_by) {
-    ToProtoTime(*remediate_by, decision->mutable_remediate_by());
+    DeadlineToProto(*remediate_by, decision->mutable_remediate_by());
   }
-  if (review_by) ToProtoTime(*review_by, decision->mutable_review_by());
+  if (review_by) DeadlineToProto(*review_by, decision->mutable_review_by());
   return absl::OkStatus();
 }
 
@@ -509,7 +518,7 @@ void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
               : remediate_by ? remediate_by
                              : review_by;
     }
-    if (due) ToProtoTime(*due, out->mutable_due_by());
+    if (due) DeadlineToProto(*due, out->mutable_due_by());
   }
 }
 

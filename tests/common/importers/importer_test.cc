@@ -56,6 +56,24 @@ TEST(ImporterTest, RejectsDocumentThatIsNotJson) {
   EXPECT_FALSE(DetectFormat("{\"matches\": [").ok());
 }
 
+// Found by fuzz_import_trivy (tests/fuzz/corpus/import_trivy/): a number
+// no double can hold made nlohmann::json throw out_of_range, which was not
+// caught and terminated treatctl.
+TEST(ImporterTest, RejectsNumberOutOfDoubleRange) {
+  for (ScannerFormat format : {ScannerFormat::kAuto, ScannerFormat::kTrivy}) {
+    absl::StatusOr<ImportResult> result = ImportFindings(
+        R"json({"SchemaVersion": 2, "Results": [{"Target": 8e364}]})json",
+        format);
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(result.status().message()),
+                StartsWith("$: not a JSON document"));
+    EXPECT_THAT(std::string(result.status().message()),
+                HasSubstr("number overflow"));
+  }
+  EXPECT_FALSE(DetectFormat("[-1e400]").ok());
+}
+
 TEST(ImporterTest, RejectsJsonOfUnknownShape) {
   absl::StatusOr<ImportResult> result =
       ImportFindings(R"json({"findings": [{"id": "x"}]})json");

@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "treatd/v1/decision.pb.h"
 #include "treatd/v1/finding.pb.h"
@@ -185,6 +186,25 @@ TEST(EvaluateTest, SlaClockStartsAtAsOfWithoutFirstSeen) {
   const v1::Decision d = Decide(f);
   EXPECT_EQ(Time(d.mitigate_by()), "2026-12-02T00:00:00Z");
   EXPECT_EQ(Time(d.remediate_by()), "2026-12-08T00:00:00Z");
+}
+
+// Found by the exporter differential test: a finding first seen on the
+// last day a Timestamp can hold got deadlines past year 9999, which the
+// JSONL exporter could not write and the CSV exporter wrote as
+// "InvalidTime". Deadlines are clamped to the Timestamp range.
+TEST(EvaluateTest, DeadlinesPastYear9999AreClampedToTheTimestampRange) {
+  v1::Finding f = Finding(kLog4Shell);
+  f.mutable_first_seen()->set_seconds(253402300799);  // 9999-12-31T23:59:59Z
+  f.mutable_vulnerability()->mutable_kev()->clear_due_date();
+  const v1::Decision d = Decide(f);
+  EXPECT_EQ(d.mitigate_by().seconds(), 253402300799);
+  EXPECT_EQ(d.mitigate_by().nanos(), 999999999);
+  EXPECT_EQ(d.remediate_by().seconds(), 253402300799);
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(d, &json).ok());
+  EXPECT_NE(json.find("\"mitigateBy\":\"9999-12-31T23:59:59.999999999Z\""),
+            std::string::npos)
+      << json;
 }
 
 TEST(EvaluateTest, RendersActionsWithDueDatesAndSkipsActionsWhoseWhenFails) {
