@@ -36,17 +36,6 @@ std::string GroupKey(const v1::Finding& finding) {
                       finding.package().installed_version());
 }
 
-std::vector<std::string> VulnerabilityIds(const v1::Finding& finding) {
-  std::vector<std::string> ids;
-  if (!finding.vulnerability().cve_id().empty()) {
-    ids.push_back(absl::AsciiStrToUpper(finding.vulnerability().cve_id()));
-  }
-  for (const std::string& alias : finding.vulnerability().aliases()) {
-    if (!alias.empty()) ids.push_back(absl::AsciiStrToUpper(alias));
-  }
-  return ids;
-}
-
 // Union-find whose root is always the smallest index of its set, so the
 // first finding of a group (input order) is the one kept.
 class Groups {
@@ -304,6 +293,17 @@ size_t DeduplicateFindings(std::vector<v1::Finding>* findings) {
   size_t removed = n - out;
   findings->resize(out);
   return removed;
+}
+
+std::vector<std::string> VulnerabilityIds(const v1::Finding& finding) {
+  std::vector<std::string> ids;
+  if (!finding.vulnerability().cve_id().empty()) {
+    ids.push_back(absl::AsciiStrToUpper(finding.vulnerability().cve_id()));
+  }
+  for (const std::string& alias : finding.vulnerability().aliases()) {
+    if (!alias.empty()) ids.push_back(absl::AsciiStrToUpper(alias));
+  }
+  return ids;
 }
 
 }  // namespace treatd::assets
