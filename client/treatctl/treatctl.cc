@@ -28,6 +28,7 @@
 #include "client/treatctl/run_summary.h"
 #include "common/assets/inventory.h"
 #include "common/exporters/exporter.h"
+#include "common/install/data_files.h"
 #include "common/io/read_file.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/loader/yaml_proto.h"
@@ -453,18 +454,24 @@ int RunPolicyTest(const PolicyFlags& flags, std::ostream& out,
   return failed > 0 ? kExitFailures : kExitOk;
 }
 
+// Replaces the word "default" in `value` by the path of the shipped `file`.
+void ResolveShipped(DataFile file, std::string* value) {
+  if (*value == "default") *value = DataFilePath(file);
+}
+
 void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
   command
       ->add_option("FILE", flags->inputs,
                    "Inputs, - for stdin: findings (a JSON object, a JSON "
                    "array or JSON Lines in the protobuf JSON mapping) or "
-                   "scanner documents (Trivy, Grype, SARIF, CycloneDX, "
-                   "OpenVEX)")
+                   "scanner documents (Trivy incl. Kubernetes cluster "
+                   "reports, Grype, SARIF, CycloneDX, OpenVEX, CSAF)")
       ->capture_default_str();
   command
       ->add_option("--input-format", flags->input_format,
-                   "auto, json, jsonl, trivy, grype, sarif, cyclonedx or "
-                   "openvex (auto: detected per input from its content)")
+                   "auto, json, jsonl, trivy, grype, sarif, cyclonedx, "
+                   "openvex or csaf (auto: detected per input from its "
+                   "content)")
       ->capture_default_str();
   command
       ->add_option("--output,--format", flags->output,
@@ -548,19 +555,18 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   PolicyFlags policy_flags;
   CLI::App* validate = policy->add_subcommand(
       "validate", "Check a policy file and list every issue as file:line:col");
-  validate->add_option("POLICY", policy_flags.policy, "Policy YAML file")
-      ->required();
+  constexpr char kPolicyHelp[] =
+      "Policy YAML file; \"default\" is the shipped default policy";
+  validate->add_option("POLICY", policy_flags.policy, kPolicyHelp)->required();
   CLI::App* test = policy->add_subcommand(
       "test", "Run a PolicyTestSuite YAML file against a policy");
-  test->add_option("POLICY", policy_flags.policy, "Policy YAML file")
-      ->required();
+  test->add_option("POLICY", policy_flags.policy, kPolicyHelp)->required();
   test->add_option("CASES", policy_flags.cases, "Test suite YAML file")
       ->required();
   DecisionFlags eval_flags;
   CLI::App* eval = policy->add_subcommand(
       "eval", "Decide findings with a local policy file, without a server");
-  eval->add_option("POLICY", policy_flags.policy, "Policy YAML file")
-      ->required();
+  eval->add_option("POLICY", policy_flags.policy, kPolicyHelp)->required();
   AddDecisionFlags(eval, &eval_flags);
   IntelFlags eval_intel;
   AddIntelFlags(eval, &eval_intel);
@@ -574,6 +580,19 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e, out, err);
     return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  // "default" names the files shipped with treatctl, found relative to the
+  // binary (common/install/data_files.h): any directory, any install.
+  ResolveShipped(DataFile::kDefaultPolicy, &policy_flags.policy);
+  for (IntelFlags* intel : {&eval_intel, &diff_flags.intel}) {
+    ResolveShipped(DataFile::kKevSnapshot, &intel->kev);
+    ResolveShipped(DataFile::kEpssSnapshot, &intel->epss);
+  }
+  for (std::string& arg : diff_flags.args) {
+    if (&arg != &diff_flags.args.back()) {
+      ResolveShipped(DataFile::kDefaultPolicy, &arg);
+    }
   }
 
   if (decide->parsed()) {
