@@ -28,6 +28,7 @@
 #include "client/treatctl/run_summary.h"
 #include "common/assets/inventory.h"
 #include "common/exporters/exporter.h"
+#include "common/importers/vex_statements.h"
 #include "common/install/data_files.h"
 #include "common/io/read_file.h"
 #include "common/policy/engine/compiled_policy.h"
@@ -53,6 +54,7 @@ struct DecisionFlags {
   std::string output = "table";
   std::string output_file;
   std::string inventory;
+  std::vector<std::string> vex;
   bool no_dedup = false;
   bool annotate_sarif = false;
   std::string fail_on;
@@ -103,6 +105,8 @@ absl::StatusOr<std::optional<absl::Time>> ParseAsOf(const std::string& text) {
 struct PreparedRun {
   FindingInputOptions input;
   std::optional<assets::AssetInventory> inventory;
+  // The statements of the --vex documents, when any.
+  std::optional<importers::VexStatements> vex;
   std::optional<FailOnGate> gate;
   DecisionOutputOptions output;
   bool progress = false;
@@ -158,6 +162,25 @@ bool PrepareRun(const DecisionFlags& flags, bool err_is_terminal,
     }
     run->inventory = *std::move(inventory);
   }
+  if (!flags.vex.empty()) {
+    run->vex.emplace();
+    for (const std::string& path : flags.vex) {
+      absl::StatusOr<std::string> document =
+          ReadFileToString(path, "VEX document");
+      if (!document.ok()) return fail(document.status());
+      absl::StatusOr<importers::ImportResult> imported =
+          run->vex->AddDocument(*document);
+      if (!imported.ok()) {
+        return fail(absl::Status(
+            imported.status().code(),
+            absl::StrCat("--vex ", path, ": ", imported.status().message())));
+      }
+      for (const importers::ImportIssue& issue : imported->skipped) {
+        err << "--vex " << path << ": skipped " << issue.json_path << ": "
+            << issue.message << "\n";
+      }
+    }
+  }
   if (!flags.fail_on.empty()) {
     absl::StatusOr<FailOnGate> gate = FailOnGate::Compile(flags.fail_on);
     if (!gate.ok()) return fail(gate.status());
@@ -185,6 +208,7 @@ int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
     return input_ptr != nullptr ? input_ptr->fraction() : -1.0;
   });
   if (run.inventory.has_value()) run.input.inventory = &*run.inventory;
+  if (run.vex.has_value()) run.input.vex = &*run.vex;
   absl::StatusOr<std::unique_ptr<FindingInput>> input = FindingInput::Open(
       flags.inputs, in, run.input,
       [&progress](absl::string_view line) { progress.Log(line); });
@@ -248,6 +272,10 @@ int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
   if (run.inventory.has_value()) {
     err << "inventory: " << stats.inventory_matched
         << " findings matched an asset entry\n";
+  }
+  if (run.vex.has_value()) {
+    err << "vex: " << stats.vex_matched << " findings matched one of "
+        << run.vex->size() << " VEX statements\n";
   }
   if (!note.empty()) err << note << "\n";
   summary.Print(stats.unreadable, flags.fail_on, err);
@@ -483,6 +511,11 @@ void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
   command->add_option("--inventory", flags->inventory,
                       "Asset inventory (YAML, or CSV when the name ends in "
                       ".csv) applied to every finding");
+  command->add_option(
+      "--vex", flags->vex,
+      "VEX document (OpenVEX, CycloneDX VEX or CSAF; repeatable) whose "
+      "statements are matched to the findings by vulnerability and "
+      "product/purl: a matched finding is decided with the statement");
   command->add_flag("--no-dedup", flags->no_dedup,
                     "Do not merge duplicate findings of scanner documents");
   command->add_flag("--annotate-sarif", flags->annotate_sarif,
