@@ -216,10 +216,9 @@ TEST_F(TreatctlPipelineTest, DecidesEveryScannerSampleWithExactCounts) {
 TEST_F(TreatctlPipelineTest, VexStatementsDecideTheMatchingScanFindings) {
   // The shipped default policy ("default") over the Trivy scan, with an
   // in-house OpenVEX document about three of its packages.
-  RunResult run = Treatctl(
-      {"policy", "eval", "default", "--as-of", kAsOf, "--output", "jsonl",
-       Sample("trivy/alpine-39.json"), "--vex",
-       Sample("../vex/alpine-39.openvex.json")});
+  RunResult run = Treatctl({"policy", "eval", "default", "--as-of", kAsOf,
+                            "--output", "jsonl", Sample("trivy/alpine-39.json"),
+                            "--vex", Sample("../vex/alpine-39.openvex.json")});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.err,
               HasSubstr("vex: 4 findings matched one of 4 VEX statements"));
@@ -276,8 +275,8 @@ default:
 
 TEST_F(TreatctlPipelineTest, DecideSendsTheMatchedVexStatementToTheServer) {
   const std::string address = StartServer(kVexPolicy);
-  RunResult run = Treatctl({"decide", "--target", address, "--output",
-                            "jsonl", Sample("trivy/alpine-39.json"), "--vex",
+  RunResult run = Treatctl({"decide", "--target", address, "--output", "jsonl",
+                            Sample("trivy/alpine-39.json"), "--vex",
                             Sample("../vex/alpine-39.openvex.json")});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.err,

@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -225,8 +226,34 @@ TEST_F(VexGoldenTest, NotAffectedWithoutAReasonIsDecidedAsUsual) {
   ASSERT_FALSE(decision.reasons().empty());
   EXPECT_EQ(decision.reasons(0),
             "The VEX author states that CVE-2021-44228 does not affect the "
-            "product: JNDI lookup class removed. Accepted until the review; "
+            "product: JNDI lookup class removed — accepted until the review; "
             "decide again when the statement is revised");
+}
+
+// The typed part is checked against the schema like any field: a policy
+// that misspells a status is rejected at load, naming the values.
+TEST(VexPolicyTest, PoliciesReadTheTypedVexPartCheckedAgainstTheSchema) {
+  constexpr char kPolicy[] = R"yaml(name: vex
+version: "1"
+priorities:
+  - {name: P4, remediate_within: 90d, review_within: 30d}
+rules:
+  - id: vendor-not-affected
+    when: 'vex.status == "%s" && vex.justification == "COMPONENT_NOT_PRESENT"'
+    treatment: ACCEPT
+    priority: P4
+default: {treatment: REMEDIATE, priority: P4}
+)yaml";
+  auto good = CompiledPolicy::Compile(absl::StrFormat(kPolicy, "NOT_AFFECTED"),
+                                      "vex.yaml");
+  ASSERT_TRUE(good.ok()) << good.status();
+  auto bad = CompiledPolicy::Compile(absl::StrFormat(kPolicy, "NOT_AFECTED"),
+                                     "vex.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(),
+                                "'NOT_AFECTED' is not a value of "
+                                "treatd.v1.VexStatus"))
+      << bad.status();
 }
 
 }  // namespace
