@@ -79,7 +79,8 @@ TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
 // `working_directory`, decides a KEV-listed CVE and stops it. Returns the
 // log, or "" after a failed expectation.
 std::string ServeWithShippedDefaults(const std::string& binary,
-                                     const std::string& working_directory) {
+                                     const std::string& working_directory,
+                                     std::string* banner_out = nullptr) {
   auto process =
       Subprocess::Start({binary, "--listen", "127.0.0.1:0", "--metrics-listen",
                          "", "--shutdown-grace-seconds", "1"},
@@ -91,6 +92,7 @@ std::string ServeWithShippedDefaults(const std::string& binary,
     ADD_FAILURE() << "no banner: " << process->stderr_text();
     return "";
   }
+  if (banner_out != nullptr) *banner_out = banner;
   const std::string address = AddressFromBanner(banner);
   auto stub = v1::TreatmentService::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -131,8 +133,12 @@ TEST(TreatdProcessTest, InstalledBinariesFindTheirShareDirectoryFromAnywhere) {
   ASSERT_NE(install, nullptr);
   ASSERT_EQ(install->Wait(absl::Seconds(60)), 0) << install->stderr_text();
 
-  const std::string log =
-      ServeWithShippedDefaults(absl::StrCat(prefix, "/bin/treatd"), "/");
+  std::string banner;
+  const std::string log = ServeWithShippedDefaults(
+      absl::StrCat(prefix, "/bin/treatd"), "/", &banner);
+  // The hint names the installed treatctl beside it.
+  EXPECT_THAT(banner,
+              HasSubstr(absl::StrCat("; try: ", prefix, "/bin/treatctl ")));
   EXPECT_THAT(log, HasSubstr(absl::StrCat("\"path\":\"", prefix,
                                           "/share/treatd/default.yaml\"")));
 
@@ -154,7 +160,6 @@ TEST(TreatdProcessTest, InstalledBinariesFindTheirShareDirectoryFromAnywhere) {
        "--metrics-listen", "", "--policy", policy, "--epss", ""},
       "/");
   ASSERT_NE(overridden, nullptr);
-  std::string banner;
   ASSERT_TRUE(overridden->ReadStdoutLine(&banner, absl::Seconds(30)))
       << overridden->stderr_text();
   overridden->Signal(SIGTERM);
