@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message.h"
 #include "server/call_account.h"
+#include "server/request_decoding.h"
 #include "treatd/v1/admin_service.pb.h"
 #include "treatd/v1/treatment_service.pb.h"
 
@@ -54,6 +55,7 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
+      if (undecodable_) AnswerUndecodable(methods);
       account_.End(methods->GetSendStatus());
     }
     methods->Proceed();
@@ -69,7 +71,12 @@ class GovernedCall final : public grpc::experimental::Interceptor {
   }
 
   void Received(void* message) {
-    if (message == nullptr) return;
+    // A unary request that arrived but did not parse (for a stream, the end
+    // of the stream looks the same; StreamDecide tells them apart itself).
+    if (message == nullptr) {
+      undecodable_ = !account_.stream() && !account_.rejected();
+      return;
+    }
     if (account_.rejected()) {
       // gRPC runs the handler of a cancelled unary call anyway; an empty
       // request keeps that cheap. Every limited method takes a protobuf.
@@ -130,6 +137,21 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
   }
 
+  // gRPC answers a request that did not parse with UNIMPLEMENTED (callback
+  // methods) or INTERNAL (sync ones) without running the handler; say what
+  // happened instead (request_decoding.h).
+  void AnswerUndecodable(grpc::experimental::InterceptorBatchMethods* methods) {
+    const grpc::StatusCode code = methods->GetSendStatus().error_code();
+    if (code != grpc::StatusCode::UNIMPLEMENTED &&
+        code != grpc::StatusCode::INTERNAL) {
+      return;
+    }
+    const grpc::Status status =
+        UndecodableRequest(RequestTypeOf(account_.method()));
+    methods->ModifySendStatus(status);
+    account_.NoteRejected(status, kUndecodableReason);
+  }
+
   // Ends the call now with `code`; the handler's own status is discarded.
   void Reject(grpc::StatusCode code, std::string message,
               absl::string_view reason) {
@@ -143,6 +165,7 @@ class GovernedCall final : public grpc::experimental::Interceptor {
   ServerRpcInfo* const info_;
   CallGovernor* const governor_;
   CallAccount account_;
+  bool undecodable_ = false;
 };
 
 class GovernorFactory final

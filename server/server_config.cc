@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/install/data_files.h"
 #include "common/time/time_text.h"
 
 namespace treatd {
@@ -87,6 +88,10 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
                                    std::ostream& out, std::ostream& err) {
   ParsedServerFlags parsed;
   ServerConfig& config = parsed.config;
+  // The shipped files, wherever treatd is started from; flags override.
+  config.policy_path = DataFilePath(DataFile::kDefaultPolicy);
+  config.kev_path = DataFilePath(DataFile::kKevSnapshot);
+  config.epss_path = DataFilePath(DataFile::kEpssSnapshot);
 
   CLI::App app("treatd: decides how to treat security findings (gRPC).",
                "treatd");

@@ -22,10 +22,14 @@ struct ServerConfig {
   // host:port to bind; loopback unless told otherwise. Port 0 picks a free
   // port (the real one is logged).
   std::string listen = "127.0.0.1:50051";
-  // The policy to load at start (and reload on change).
+  // The policy to load at start (and reload on change). The treatd flag
+  // defaults to the shipped default policy, found relative to the binary
+  // (common/install/data_files.h); relative paths here are relative to
+  // the working directory.
   std::string policy_path = "policies/default.yaml";
   // CISA KEV catalog JSON and FIRST EPSS CSV to enrich findings from; empty
-  // disables a feed. The defaults are the snapshot shipped in intel/.
+  // disables a feed. The treatd flags default to the snapshot shipped with
+  // the binary, like the policy.
   std::string kev_path = "intel/known_exploited_vulnerabilities.json";
   std::string epss_path = "intel/epss_scores_sample.csv";
   // Feeds older than this are stale (decisions say so, policies see

@@ -1,5 +1,9 @@
 #include "server/startup_banner.h"
 
+#include <unistd.h>
+
+#include <string>
+
 #include "absl/strings/str_cat.h"
 
 namespace treatd {
@@ -7,7 +11,10 @@ namespace treatd {
 std::string SiblingTreatctlPath(absl::string_view argv0) {
   const size_t slash = argv0.rfind('/');
   if (slash == absl::string_view::npos) return "treatctl";
-  absl::string_view dir = argv0.substr(0, slash);  // .../server
+  absl::string_view dir = argv0.substr(0, slash);  // .../server or .../bin
+  // Installed, treatctl sits next to treatd in <prefix>/bin.
+  const std::string beside = absl::StrCat(dir, "/treatctl");
+  if (access(beside.c_str(), X_OK) == 0) return beside;
   const size_t parent_slash = dir.rfind('/');
   if (parent_slash == absl::string_view::npos) {
     // "server/treatd" -> "client/treatctl"; "./treatd" -> "./../client/...".

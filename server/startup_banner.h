@@ -1,5 +1,5 @@
 // The one line treatd prints when it is ready: where it listens and the exact
-// next command to try. Stateless.
+// next command to try. Stateless (it only looks at the file system).
 #ifndef TREATD_SERVER_STARTUP_BANNER_H_
 #define TREATD_SERVER_STARTUP_BANNER_H_
 
@@ -9,8 +9,10 @@
 
 namespace treatd {
 
-// The treatctl binary that sits next to the treatd binary `argv0` in a build
-// tree ("./build/server/treatd" -> "./build/client/treatctl"), or plain
+// The treatctl binary that goes with the treatd binary `argv0`: beside it
+// when it is there (an install: "/opt/treatd/bin/treatd" ->
+// "/opt/treatd/bin/treatctl"), else where a build tree has it
+// ("./build/server/treatd" -> "./build/client/treatctl"), or plain
 // "treatctl" when treatd was found on PATH.
 std::string SiblingTreatctlPath(absl::string_view argv0);
 

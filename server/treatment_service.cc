@@ -9,9 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/policy/pipeline/decide_item.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "server/logging.h"
 #include "server/policy_description.h"
 #include "server/request_checks.h"
+#include "server/request_decoding.h"
 
 namespace treatd {
 
@@ -27,11 +29,20 @@ namespace {
 // a few findings and their decisions.
 constexpr size_t kStreamArenaFirstBlock = 64 * 1024;
 
+// The arena of one unary call. Blocks grow to 256 KiB: a 1,000-finding
+// batch takes a few dozen.
+google::protobuf::ArenaOptions CallArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 8 * 1024;
+  options.max_block_size = 256 * 1024;
+  return options;
+}
+
 // A request and response on one arena, freed with it.
 template <typename Request, typename Response>
 class ArenaHolder final : public grpc::MessageHolder<Request, Response> {
  public:
-  ArenaHolder() : arena_(Options()) {
+  ArenaHolder() : arena_(CallArenaOptions()) {
     this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
     this->set_response(
         google::protobuf::Arena::CreateMessage<Response>(&arena_));
@@ -39,14 +50,6 @@ class ArenaHolder final : public grpc::MessageHolder<Request, Response> {
   void Release() override { delete this; }
 
  private:
-  // Blocks grow to 256 KiB: a 1,000-finding batch takes a few dozen.
-  static google::protobuf::ArenaOptions Options() {
-    google::protobuf::ArenaOptions options;
-    options.start_block_size = 8 * 1024;
-    options.max_block_size = 256 * 1024;
-    return options;
-  }
-
   google::protobuf::Arena arena_;
 };
 
@@ -57,11 +60,6 @@ TreatmentServiceImpl::BatchArenaAllocator::AllocateMessages() {
   return new ArenaHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>();
 }
 
-grpc::MessageHolder<v1::DecideRequest, v1::DecideResponse>*
-TreatmentServiceImpl::DecideArenaAllocator::AllocateMessages() {
-  return new ArenaHolder<v1::DecideRequest, v1::DecideResponse>();
-}
-
 TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
                                            ServiceLimits limits, Clock clock,
                                            ShadowRecorder* shadow)
@@ -70,7 +68,6 @@ TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
       clock_(std::move(clock)),
       shadow_(shadow) {
   SetMessageAllocatorFor_BatchDecide(&batch_allocator_);
-  SetMessageAllocatorFor_Decide(&decide_allocator_);
 }
 
 void TreatmentServiceImpl::Shadow(const ActivePolicy& snapshot,
@@ -98,11 +95,11 @@ TreatmentServiceImpl::ActiveOrError() const {
 }
 
 grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
-    grpc::CallbackServerContext* context, const v1::DecideRequest* request,
-    v1::DecideResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (governor_ == nullptr) {
-    reactor->Finish(DecideOne(*request, response));
+    reactor->Finish(DecideBytes(*request, response));
     return reactor;
   }
   // The interceptor's work, done here (CallGovernor::HandlesInline).
@@ -116,13 +113,39 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     reactor->Finish(call.End(refused));
     return reactor;
   }
-  const grpc::Status status = DecideOne(*request, response);
-  if (ServerMetrics* metrics = governor_->metrics();
-      metrics != nullptr && status.ok() && response->has_decision()) {
-    metrics->RecordDecision(response->decision());
+  google::protobuf::Arena arena(CallArenaOptions());
+  auto* parsed =
+      google::protobuf::Arena::CreateMessage<v1::DecideRequest>(&arena);
+  grpc::Status status = ParseRequest(*request, parsed);
+  if (!status.ok()) {
+    call.NoteRejected(status, kUndecodableReason);
+    reactor->Finish(call.End(status));
+    return reactor;
   }
+  auto* answer =
+      google::protobuf::Arena::CreateMessage<v1::DecideResponse>(&arena);
+  status = DecideOne(*parsed, answer);
+  if (ServerMetrics* metrics = governor_->metrics();
+      metrics != nullptr && status.ok() && answer->has_decision()) {
+    metrics->RecordDecision(answer->decision());
+  }
+  if (status.ok()) status = SerializeResponse(*answer, response);
   reactor->Finish(call.End(status));
   return reactor;
+}
+
+grpc::Status TreatmentServiceImpl::DecideBytes(
+    const grpc::ByteBuffer& request, grpc::ByteBuffer* response) const {
+  google::protobuf::Arena arena(CallArenaOptions());
+  auto* parsed =
+      google::protobuf::Arena::CreateMessage<v1::DecideRequest>(&arena);
+  grpc::Status status = ParseRequest(request, parsed);
+  if (!status.ok()) return status;
+  auto* answer =
+      google::protobuf::Arena::CreateMessage<v1::DecideResponse>(&arena);
+  status = DecideOne(*parsed, answer);
+  if (!status.ok()) return status;
+  return SerializeResponse(*answer, response);
 }
 
 grpc::Status TreatmentServiceImpl::DecideOne(
@@ -201,6 +224,40 @@ void TreatmentServiceImpl::DecideAll(
 }
 
 namespace {
+
+// The mark MarkUnread() leaves: an unknown field no StreamDecideRequest
+// has, holding a value no client sends (a parse of real bytes could only
+// bring it back by carrying this exact field and value).
+constexpr int kUnreadMarkField = 536870911;  // The largest field number.
+constexpr uint64_t kUnreadMarkValue = 0x7472656174645f31;  // "treatd_1"
+
+void MarkUnread(v1::StreamDecideRequest* request) {
+  request->GetReflection()->MutableUnknownFields(request)->AddVarint(
+      kUnreadMarkField, kUnreadMarkValue);
+}
+
+bool IsMarkedUnread(const v1::StreamDecideRequest& request) {
+  const google::protobuf::UnknownFieldSet& unknown =
+      request.GetReflection()->GetUnknownFields(request);
+  return unknown.field_count() == 1 &&
+         unknown.field(0).number() == kUnreadMarkField &&
+         unknown.field(0).type() ==
+             google::protobuf::UnknownField::TYPE_VARINT &&
+         unknown.field(0).varint() == kUnreadMarkValue;
+}
+
+// Answers the `sequence`th StreamDecide message, whose bytes did not
+// parse, with an INVALID_ARGUMENT result; the stream goes on.
+void AnswerUndecodable(uint64_t sequence, v1::StreamDecideResponse* response) {
+  response->set_sequence(sequence);
+  v1::DecisionResult* result = response->mutable_result();
+  if (sequence <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+    result->set_index(static_cast<int32_t>(sequence));
+  }
+  const grpc::Status status =
+      UndecodableRequest(v1::StreamDecideRequest::descriptor()->full_name());
+  SetItemError(absl::InvalidArgumentError(status.error_message()), result);
+}
 
 // Answers a StreamDecide message as a whole with an ItemError carrying
 // `status`, naming `field` in its one field violation.
@@ -302,7 +359,27 @@ grpc::Status TreatmentServiceImpl::StreamDecide(
     google::protobuf::Arena arena(arena_options);
     auto* request =
         google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(&arena);
-    if (!stream->Read(request)) break;
+    // gRPC's Read() is false both at the end of the stream and for a
+    // message that does not parse. Only a parse touches the message (it
+    // clears it first), so a mark left in it tells the two apart: kept,
+    // the stream ended; gone, the message was broken.
+    MarkUnread(request);
+    if (!stream->Read(request)) {
+      if (IsMarkedUnread(*request)) break;
+      if (governor_ != nullptr && governor_->metrics() != nullptr) {
+        governor_->metrics()->CallRejected(kUndecodableReason);
+      }
+      auto* response =
+          google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
+              &arena);
+      AnswerUndecodable(sequence, response);
+      if (!stream->Write(*response)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED,
+                            "the client stopped reading the stream");
+      }
+      ++sequence;
+      continue;
+    }
     absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
         ActiveOrError();
     if (!active.ok()) return ToGrpcStatus(active.status());

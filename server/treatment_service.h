@@ -56,7 +56,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // slower, with an arena per stream message instead (about 12% less server
 // CPU per finding than reusing one request and response for the stream);
 // the other methods are not on the hot path.
-using TreatmentServiceBase = v1::TreatmentService::WithCallbackMethod_Decide<
+//
+// Decide takes its request as bytes (a raw callback method) and parses it
+// itself, onto a per-call arena: a request that does not parse is then
+// answered INVALID_ARGUMENT naming the type (request_decoding.h), where
+// gRPC answers UNIMPLEMENTED. The other methods get that answer from the
+// call interceptor (call_governor.h), which Decide does without.
+using TreatmentServiceBase = v1::TreatmentService::WithRawCallbackMethod_Decide<
     v1::TreatmentService::WithCallbackMethod_BatchDecide<
         v1::TreatmentService::Service>>;
 
@@ -74,8 +80,8 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   void set_governor(CallGovernor* governor) { governor_ = governor; }
 
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
-                                   const v1::DecideRequest* request,
-                                   v1::DecideResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* BatchDecide(
       grpc::CallbackServerContext* context,
       const v1::BatchDecideRequest* request,
@@ -101,14 +107,11 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
     AllocateMessages() override;
   };
 
-  class DecideArenaAllocator final
-      : public grpc::MessageAllocator<v1::DecideRequest, v1::DecideResponse> {
-   public:
-    grpc::MessageHolder<v1::DecideRequest, v1::DecideResponse>*
-    AllocateMessages() override;
-  };
-
-  // The body of Decide.
+  // The body of Decide: parses `request`, decides and serializes the
+  // answer into `response`.
+  grpc::Status DecideBytes(const grpc::ByteBuffer& request,
+                           grpc::ByteBuffer* response) const;
+  // Decides a parsed Decide request.
   grpc::Status DecideOne(const v1::DecideRequest& request,
                          v1::DecideResponse* response) const;
   // The body of BatchDecide.
@@ -148,7 +151,6 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   ShadowRecorder* const shadow_;
   CallGovernor* governor_ = nullptr;
   BatchArenaAllocator batch_allocator_;
-  DecideArenaAllocator decide_allocator_;
 };
 
 }  // namespace treatd

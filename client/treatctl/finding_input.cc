@@ -39,7 +39,7 @@ absl::StatusOr<InputFormat> ParseInputFormat(absl::string_view name) {
   if (!scanner.ok() || *scanner == importers::ScannerFormat::kAuto) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--input-format: must be auto, json, jsonl, trivy, grype, sarif, "
-        "cyclonedx or openvex, got \"",
+        "cyclonedx, openvex or csaf, got \"",
         name, "\""));
   }
   format.scanner = *scanner;
@@ -151,6 +151,9 @@ absl::StatusOr<std::unique_ptr<FindingInput>> FindingInput::Open(
 }
 
 void FindingInput::Apply(v1::Finding* finding) {
+  if (options_.vex != nullptr && options_.vex->Apply(finding)) {
+    ++stats_.vex_matched;
+  }
   if (options_.inventory != nullptr &&
       assets::ApplyAssetContext(*options_.inventory, finding)) {
     ++stats_.inventory_matched;

@@ -6,9 +6,10 @@
 //     docs/importers.md), which are parsed whole and imported with
 //     common/importers.
 // The kind of each input is detected from its first JSON value unless the
-// input format is given. The asset inventory, when given, is applied to
-// every finding; findings imported from scanner documents are
-// de-duplicated across all of them (common/assets) unless disabled.
+// input format is given. The VEX statements (--vex) and the asset inventory,
+// when given, are applied to every finding; findings imported from scanner
+// documents are de-duplicated across all of them (common/assets) unless
+// disabled.
 //
 // Order: the findings of every scanner document come first (the documents
 // are read when the input is opened, so that duplicates across them merge),
@@ -33,6 +34,7 @@
 #include "client/treatctl/finding_reader.h"
 #include "common/assets/inventory.h"
 #include "common/importers/importer.h"
+#include "common/importers/vex_statements.h"
 #include "treatd/v1/finding.pb.h"
 
 namespace treatd {
@@ -55,6 +57,9 @@ struct FindingInputOptions {
   InputFormat format;
   // Applied to every finding when set (borrowed; must outlive the input).
   const assets::AssetInventory* inventory = nullptr;
+  // VEX statements matched to every finding when set (borrowed; must
+  // outlive the input): a match sets the finding's `vex`.
+  const importers::VexStatements* vex = nullptr;
   // Merge duplicates among the findings of scanner documents.
   bool dedup = true;
   // Keep the text of a SARIF input, for --annotate-sarif.
@@ -71,6 +76,8 @@ struct FindingInputStats {
   int64_t skipped = 0;
   // Findings the inventory gave an asset context.
   int64_t inventory_matched = 0;
+  // Findings a --vex statement was matched to.
+  int64_t vex_matched = 0;
   // JSON records that were not valid findings (reported).
   int64_t unreadable = 0;
 };

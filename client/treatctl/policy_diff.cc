@@ -76,9 +76,11 @@ int Finish(const v1::SimulationReport& report, const v1::PolicyRef& baseline,
 
 void AddIntelFlags(CLI::App* command, IntelFlags* flags) {
   command->add_option("--kev", flags->kev,
-                      "CISA KEV catalog JSON to enrich findings from");
+                      "CISA KEV catalog JSON to enrich findings from; "
+                      "\"default\" is the snapshot shipped with treatctl");
   command->add_option("--epss", flags->epss,
-                      "FIRST EPSS scores CSV to enrich findings from");
+                      "FIRST EPSS scores CSV to enrich findings from; "
+                      "\"default\" is the snapshot shipped with treatctl");
   command
       ->add_option("--intel-max-age", flags->max_age,
                    "Feeds older than this are stale (e.g. 7d); 0s: no limit")

@@ -28,6 +28,8 @@
 #include "client/treatctl/run_summary.h"
 #include "common/assets/inventory.h"
 #include "common/exporters/exporter.h"
+#include "common/importers/vex_statements.h"
+#include "common/install/data_files.h"
 #include "common/io/read_file.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/loader/yaml_proto.h"
@@ -52,6 +54,7 @@ struct DecisionFlags {
   std::string output = "table";
   std::string output_file;
   std::string inventory;
+  std::vector<std::string> vex;
   bool no_dedup = false;
   bool annotate_sarif = false;
   std::string fail_on;
@@ -102,6 +105,8 @@ absl::StatusOr<std::optional<absl::Time>> ParseAsOf(const std::string& text) {
 struct PreparedRun {
   FindingInputOptions input;
   std::optional<assets::AssetInventory> inventory;
+  // The statements of the --vex documents, when any.
+  std::optional<importers::VexStatements> vex;
   std::optional<FailOnGate> gate;
   DecisionOutputOptions output;
   bool progress = false;
@@ -157,6 +162,25 @@ bool PrepareRun(const DecisionFlags& flags, bool err_is_terminal,
     }
     run->inventory = *std::move(inventory);
   }
+  if (!flags.vex.empty()) {
+    run->vex.emplace();
+    for (const std::string& path : flags.vex) {
+      absl::StatusOr<std::string> document =
+          ReadFileToString(path, "VEX document");
+      if (!document.ok()) return fail(document.status());
+      absl::StatusOr<importers::ImportResult> imported =
+          run->vex->AddDocument(*document);
+      if (!imported.ok()) {
+        return fail(absl::Status(
+            imported.status().code(),
+            absl::StrCat("--vex ", path, ": ", imported.status().message())));
+      }
+      for (const importers::ImportIssue& issue : imported->skipped) {
+        err << "--vex " << path << ": skipped " << issue.json_path << ": "
+            << issue.message << "\n";
+      }
+    }
+  }
   if (!flags.fail_on.empty()) {
     absl::StatusOr<FailOnGate> gate = FailOnGate::Compile(flags.fail_on);
     if (!gate.ok()) return fail(gate.status());
@@ -184,6 +208,7 @@ int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
     return input_ptr != nullptr ? input_ptr->fraction() : -1.0;
   });
   if (run.inventory.has_value()) run.input.inventory = &*run.inventory;
+  if (run.vex.has_value()) run.input.vex = &*run.vex;
   absl::StatusOr<std::unique_ptr<FindingInput>> input = FindingInput::Open(
       flags.inputs, in, run.input,
       [&progress](absl::string_view line) { progress.Log(line); });
@@ -247,6 +272,10 @@ int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
   if (run.inventory.has_value()) {
     err << "inventory: " << stats.inventory_matched
         << " findings matched an asset entry\n";
+  }
+  if (run.vex.has_value()) {
+    err << "vex: " << stats.vex_matched << " findings matched one of "
+        << run.vex->size() << " VEX statements\n";
   }
   if (!note.empty()) err << note << "\n";
   summary.Print(stats.unreadable, flags.fail_on, err);
@@ -453,18 +482,24 @@ int RunPolicyTest(const PolicyFlags& flags, std::ostream& out,
   return failed > 0 ? kExitFailures : kExitOk;
 }
 
+// Replaces the word "default" in `value` by the path of the shipped `file`.
+void ResolveShipped(DataFile file, std::string* value) {
+  if (*value == "default") *value = DataFilePath(file);
+}
+
 void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
   command
       ->add_option("FILE", flags->inputs,
                    "Inputs, - for stdin: findings (a JSON object, a JSON "
                    "array or JSON Lines in the protobuf JSON mapping) or "
-                   "scanner documents (Trivy, Grype, SARIF, CycloneDX, "
-                   "OpenVEX)")
+                   "scanner documents (Trivy incl. Kubernetes cluster "
+                   "reports, Grype, SARIF, CycloneDX, OpenVEX, CSAF)")
       ->capture_default_str();
   command
       ->add_option("--input-format", flags->input_format,
-                   "auto, json, jsonl, trivy, grype, sarif, cyclonedx or "
-                   "openvex (auto: detected per input from its content)")
+                   "auto, json, jsonl, trivy, grype, sarif, cyclonedx, "
+                   "openvex or csaf (auto: detected per input from its "
+                   "content)")
       ->capture_default_str();
   command
       ->add_option("--output,--format", flags->output,
@@ -476,6 +511,11 @@ void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
   command->add_option("--inventory", flags->inventory,
                       "Asset inventory (YAML, or CSV when the name ends in "
                       ".csv) applied to every finding");
+  command->add_option(
+      "--vex", flags->vex,
+      "VEX document (OpenVEX, CycloneDX VEX or CSAF; repeatable) whose "
+      "statements are matched to the findings by vulnerability and "
+      "product/purl: a matched finding is decided with the statement");
   command->add_flag("--no-dedup", flags->no_dedup,
                     "Do not merge duplicate findings of scanner documents");
   command->add_flag("--annotate-sarif", flags->annotate_sarif,
@@ -548,19 +588,18 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   PolicyFlags policy_flags;
   CLI::App* validate = policy->add_subcommand(
       "validate", "Check a policy file and list every issue as file:line:col");
-  validate->add_option("POLICY", policy_flags.policy, "Policy YAML file")
-      ->required();
+  constexpr char kPolicyHelp[] =
+      "Policy YAML file; \"default\" is the shipped default policy";
+  validate->add_option("POLICY", policy_flags.policy, kPolicyHelp)->required();
   CLI::App* test = policy->add_subcommand(
       "test", "Run a PolicyTestSuite YAML file against a policy");
-  test->add_option("POLICY", policy_flags.policy, "Policy YAML file")
-      ->required();
+  test->add_option("POLICY", policy_flags.policy, kPolicyHelp)->required();
   test->add_option("CASES", policy_flags.cases, "Test suite YAML file")
       ->required();
   DecisionFlags eval_flags;
   CLI::App* eval = policy->add_subcommand(
       "eval", "Decide findings with a local policy file, without a server");
-  eval->add_option("POLICY", policy_flags.policy, "Policy YAML file")
-      ->required();
+  eval->add_option("POLICY", policy_flags.policy, kPolicyHelp)->required();
   AddDecisionFlags(eval, &eval_flags);
   IntelFlags eval_intel;
   AddIntelFlags(eval, &eval_intel);
@@ -574,6 +613,19 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e, out, err);
     return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  // "default" names the files shipped with treatctl, found relative to the
+  // binary (common/install/data_files.h): any directory, any install.
+  ResolveShipped(DataFile::kDefaultPolicy, &policy_flags.policy);
+  for (IntelFlags* intel : {&eval_intel, &diff_flags.intel}) {
+    ResolveShipped(DataFile::kKevSnapshot, &intel->kev);
+    ResolveShipped(DataFile::kEpssSnapshot, &intel->epss);
+  }
+  for (std::string& arg : diff_flags.args) {
+    if (&arg != &diff_flags.args.back()) {
+      ResolveShipped(DataFile::kDefaultPolicy, &arg);
+    }
   }
 
   if (decide->parsed()) {

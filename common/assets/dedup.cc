@@ -290,4 +290,15 @@ size_t DeduplicateFindings(std::vector<v1::Finding>* findings) {
   return removed;
 }
 
+std::vector<std::string> VulnerabilityIds(const v1::Finding& finding) {
+  std::vector<std::string> ids;
+  if (!finding.vulnerability().cve_id().empty()) {
+    ids.push_back(absl::AsciiStrToUpper(finding.vulnerability().cve_id()));
+  }
+  for (const std::string& alias : finding.vulnerability().aliases()) {
+    if (!alias.empty()) ids.push_back(absl::AsciiStrToUpper(alias));
+  }
+  return ids;
+}
+
 }  // namespace treatd::assets

@@ -9,6 +9,7 @@
 #define TREATD_COMMON_ASSETS_DEDUP_H_
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -44,6 +45,11 @@ using ::treatd::kAttrMergedIds;
 // attributes, labels, title and description). Findings that are not
 // duplicates are left as they are, in order.
 size_t DeduplicateFindings(std::vector<v1::Finding>* findings);
+
+// The ids `finding`'s vulnerability is known by, upper-cased: the CVE id,
+// then the aliases, empty ones left out. Duplicates and VEX statements
+// (common/importers/vex_statements.h) are matched on them.
+std::vector<std::string> VulnerabilityIds(const v1::Finding& finding);
 
 }  // namespace treatd::assets
 

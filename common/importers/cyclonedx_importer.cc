@@ -26,6 +26,10 @@ struct BomContext {
   v1::AssetType asset_type = v1::ASSET_TYPE_UNSPECIFIED;
   absl::flat_hash_map<std::string, JsonNode> components_by_ref;
   std::optional<JsonNode> timestamp;
+  // For VEX statements: serialNumber and the first author, manufacturer or
+  // supplier named in metadata.
+  std::string serial_number;
+  std::string author;
 };
 
 v1::AssetType AssetTypeFromComponentType(absl::string_view type) {
@@ -49,16 +53,30 @@ std::optional<std::string> VersionFromMethod(absl::string_view method) {
   return std::nullopt;
 }
 
-// CycloneDX analysis.state in the OpenVEX status vocabulary, so one policy
-// condition on `vex.status` covers both formats.
-std::string VexStatusFromState(absl::string_view state) {
-  if (state == "resolved" || state == "resolved_with_pedigree") return "fixed";
-  if (state == "exploitable") return "affected";
-  if (state == "in_triage") return "under_investigation";
-  if (state == "false_positive" || state == "not_affected") {
-    return "not_affected";
+// CycloneDX analysis.state as a VEX status, so one policy condition on
+// `vex.status` covers every format; nullopt for an unknown state.
+std::optional<v1::VexStatus> VexStatusFromState(absl::string_view state) {
+  if (state == "resolved" || state == "resolved_with_pedigree") {
+    return v1::VEX_STATUS_FIXED;
   }
-  return "";
+  if (state == "exploitable") return v1::VEX_STATUS_AFFECTED;
+  if (state == "in_triage") return v1::VEX_STATUS_UNDER_INVESTIGATION;
+  if (state == "false_positive" || state == "not_affected") {
+    return v1::VEX_STATUS_NOT_AFFECTED;
+  }
+  return std::nullopt;
+}
+
+// The author of the BOM's statements: metadata.authors[0], else the
+// manufacturer (1.6: manufacturer, earlier: manufacture), else the supplier.
+absl::StatusOr<std::string> BomAuthor(const JsonNode& metadata) {
+  TREATD_ASSIGN_OR_RETURN(std::string author,
+                          metadata["authors"][0]["name"].OptionalString());
+  for (const char* key : {"manufacturer", "manufacture", "supplier"}) {
+    if (!author.empty()) break;
+    TREATD_ASSIGN_OR_RETURN(author, metadata[key]["name"].OptionalString());
+  }
+  return author;
 }
 
 // Indexes components (nested ones too) by bom-ref.
@@ -225,10 +243,42 @@ absl::Status MapVulnerability(const JsonNode& entry, const BomContext& bom,
   TREATD_ASSIGN_OR_RETURN(std::string analysis_detail,
                           analysis["detail"].OptionalString());
   SetAttribute("cyclonedx.analysis.state", state, finding);
-  SetAttribute(kAttrVexStatus, VexStatusFromState(state), finding);
-  SetAttribute(kAttrVexJustification, justification, finding);
-  SetAttribute("vex.response", absl::StrJoin(responses, ","), finding);
-  SetAttribute("vex.detail", analysis_detail, finding);
+  SetAttribute("cyclonedx.analysis.response", absl::StrJoin(responses, ","),
+               finding);
+  if (!state.empty()) {
+    std::optional<v1::VexStatus> vex_status = VexStatusFromState(state);
+    if (!vex_status.has_value()) {
+      context.Warn(analysis["state"].Error(absl::StrCat(
+          "unknown analysis state \"", state,
+          "\": expected resolved, resolved_with_pedigree, exploitable, "
+          "in_triage, false_positive or not_affected")));
+    } else {
+      v1::Vex& vex = *finding->mutable_vex();
+      vex.set_status(*vex_status);
+      SetVexJustification(justification, analysis["justification"], context,
+                          &vex);
+      // The detail explains a not-affected verdict; otherwise it is a note.
+      if (*vex_status == v1::VEX_STATUS_NOT_AFFECTED) {
+        vex.set_impact_statement(analysis_detail);
+      } else {
+        vex.set_status_notes(analysis_detail);
+      }
+      TREATD_ASSIGN_OR_RETURN(std::string workaround,
+                              entry["workaround"].OptionalString());
+      vex.set_action_statement(recommendation);
+      vex.set_mitigation_statement(workaround);
+      JsonNode updated = analysis["lastUpdated"];
+      SetVexTimestamp(!updated.IsMissing()
+                          ? updated
+                          : (!analysis["firstIssued"].IsMissing()
+                                 ? analysis["firstIssued"]
+                                 : bom.timestamp.value_or(JsonNode::Missing(
+                                       "$.metadata.timestamp"))),
+                      context, &vex);
+      vex.set_document_id(bom.serial_number);
+      vex.set_author(bom.author);
+    }
+  }
 
   v1::FixAvailability availability = v1::FIX_AVAILABILITY_UNSPECIFIED;
   if (state == "resolved" || state == "resolved_with_pedigree") {
@@ -275,6 +325,9 @@ absl::Status ImportCycloneDx(const JsonNode& root, ImportContext& context) {
   TREATD_RETURN_IF_ERROR(IndexComponents(root["components"], bom));
   JsonNode timestamp = metadata["timestamp"];
   if (!timestamp.IsMissing()) bom.timestamp = timestamp;
+  TREATD_ASSIGN_OR_RETURN(bom.serial_number,
+                          root["serialNumber"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(bom.author, BomAuthor(metadata));
 
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> vulnerabilities,
                           root["vulnerabilities"].OptionalArray());

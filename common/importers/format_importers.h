@@ -13,14 +13,21 @@
 #include "absl/strings/string_view.h"
 #include "common/importers/import_util.h"
 #include "common/importers/json_access.h"
+#include "nlohmann/json.hpp"
 
 namespace treatd::importers {
 
+// Reads a Trivy report: schema 2, the legacy list, or a Kubernetes cluster
+// report (IsTrivyClusterReport), one asset per cluster resource.
 absl::Status ImportTrivy(const JsonNode& root, ImportContext& context);
+// True for a `trivy k8s --format json` report: an object with a string
+// ClusterName and a Vulnerabilities or Misconfigurations list.
+bool IsTrivyClusterReport(const nlohmann::json& document);
 absl::Status ImportGrype(const JsonNode& root, ImportContext& context);
 absl::Status ImportSarif(const JsonNode& root, ImportContext& context);
 absl::Status ImportCycloneDx(const JsonNode& root, ImportContext& context);
 absl::Status ImportOpenVex(const JsonNode& root, ImportContext& context);
+absl::Status ImportCsaf(const JsonNode& root, ImportContext& context);
 
 // A title for formats that carry none: "CVE-2021-32626 in redis 4.0.2",
 // or just the id when there is no package.

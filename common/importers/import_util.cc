@@ -151,6 +151,15 @@ void ImportContext::AddFinding(v1::Finding finding,
       std::string(entry_path);
   TruncateUtf8(max_text_bytes_, finding.mutable_title());
   TruncateUtf8(max_text_bytes_, finding.mutable_description());
+  if (finding.has_vex()) {
+    v1::Vex& vex = *finding.mutable_vex();
+    for (std::string* text :
+         {vex.mutable_impact_statement(), vex.mutable_action_statement(),
+          vex.mutable_mitigation_statement(), vex.mutable_status_notes(),
+          vex.mutable_author()}) {
+      TruncateUtf8(max_text_bytes_, text);
+    }
+  }
   for (auto& [unused_key, value] : *finding.mutable_attributes()) {
     TruncateUtf8(max_text_bytes_, &value);
   }
@@ -337,6 +346,75 @@ void AddUnique(absl::string_view value,
     if (existing == value) return;
   }
   field->Add(std::string(value));
+}
+
+std::optional<v1::VexStatus> VexStatusFromWord(absl::string_view word) {
+  if (word == "not_affected") return v1::VEX_STATUS_NOT_AFFECTED;
+  if (word == "affected") return v1::VEX_STATUS_AFFECTED;
+  if (word == "fixed") return v1::VEX_STATUS_FIXED;
+  if (word == "under_investigation") {
+    return v1::VEX_STATUS_UNDER_INVESTIGATION;
+  }
+  return std::nullopt;
+}
+
+std::optional<v1::VexJustification> VexJustificationFromLabel(
+    absl::string_view label) {
+  static constexpr std::pair<absl::string_view, v1::VexJustification> kLabels[] = {
+      // OpenVEX and CSAF.
+      {"component_not_present", v1::VEX_JUSTIFICATION_COMPONENT_NOT_PRESENT},
+      {"vulnerable_code_not_present",
+       v1::VEX_JUSTIFICATION_VULNERABLE_CODE_NOT_PRESENT},
+      {"vulnerable_code_not_in_execute_path",
+       v1::VEX_JUSTIFICATION_VULNERABLE_CODE_NOT_IN_EXECUTE_PATH},
+      {"vulnerable_code_cannot_be_controlled_by_adversary",
+       v1::VEX_JUSTIFICATION_VULNERABLE_CODE_CANNOT_BE_CONTROLLED_BY_ADVERSARY},
+      {"inline_mitigations_already_exist",
+       v1::VEX_JUSTIFICATION_INLINE_MITIGATIONS_ALREADY_EXIST},
+      // CycloneDX analysis.justification.
+      {"code_not_present", v1::VEX_JUSTIFICATION_VULNERABLE_CODE_NOT_PRESENT},
+      {"code_not_reachable",
+       v1::VEX_JUSTIFICATION_VULNERABLE_CODE_NOT_IN_EXECUTE_PATH},
+      {"requires_dependency", v1::VEX_JUSTIFICATION_COMPONENT_NOT_PRESENT},
+      {"requires_configuration",
+       v1::VEX_JUSTIFICATION_VULNERABLE_CODE_CANNOT_BE_CONTROLLED_BY_ADVERSARY},
+      {"requires_environment",
+       v1::VEX_JUSTIFICATION_VULNERABLE_CODE_CANNOT_BE_CONTROLLED_BY_ADVERSARY},
+      {"protected_by_compiler",
+       v1::VEX_JUSTIFICATION_INLINE_MITIGATIONS_ALREADY_EXIST},
+      {"protected_at_runtime",
+       v1::VEX_JUSTIFICATION_INLINE_MITIGATIONS_ALREADY_EXIST},
+      {"protected_at_perimeter",
+       v1::VEX_JUSTIFICATION_INLINE_MITIGATIONS_ALREADY_EXIST},
+      {"protected_by_mitigating_control",
+       v1::VEX_JUSTIFICATION_INLINE_MITIGATIONS_ALREADY_EXIST},
+  };
+  for (const auto& [name, value] : kLabels) {
+    if (label == name) return value;
+  }
+  return std::nullopt;
+}
+
+void SetVexJustification(absl::string_view label, const JsonNode& node,
+                         ImportContext& context, v1::Vex* vex) {
+  if (label.empty()) return;
+  vex->set_justification_label(std::string(label));
+  std::optional<v1::VexJustification> justification =
+      VexJustificationFromLabel(label);
+  if (justification.has_value()) {
+    vex->set_justification(*justification);
+  } else {
+    context.Warn(
+        node.Error(absl::StrCat("unknown VEX justification \"", label, "\"")));
+  }
+}
+
+void SetVexTimestamp(const JsonNode& node, ImportContext& context,
+                     v1::Vex* vex) {
+  google::protobuf::Timestamp when;
+  when.set_nanos(-1);  // Marks "not set": a parsed time has nanos >= 0.
+  SetTimestampOrWarn(node, context, &when);
+  if (when.nanos() >= 0) *vex->mutable_timestamp() = when;
 }
 
 void SetAttribute(absl::string_view key, absl::string_view value,

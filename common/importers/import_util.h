@@ -31,10 +31,6 @@ inline constexpr absl::string_view kAttrCvssSource = "cvss.source";
 inline constexpr absl::string_view kAttrFixState = "fix.state";
 inline constexpr absl::string_view kAttrPrimaryUrl = "primary_url";
 inline constexpr absl::string_view kAttrLocation = "location";
-inline constexpr absl::string_view kAttrVexStatus = "vex.status";
-inline constexpr absl::string_view kAttrVexJustification = "vex.justification";
-inline constexpr absl::string_view kAttrVexImpact = "vex.impact_statement";
-inline constexpr absl::string_view kAttrVexAction = "vex.action_statement";
 
 // Collects the output of one import: findings with stable, unique ids,
 // skipped entries and warnings.
@@ -150,6 +146,33 @@ std::string NormalizeCweId(absl::string_view text);
 // Appends `value` to `field` unless it is empty or already present.
 void AddUnique(absl::string_view value,
                google::protobuf::RepeatedPtrField<std::string>* field);
+
+// The VexStatus of an OpenVEX or CSAF status word ("not_affected",
+// "affected", "fixed", "under_investigation"), or nullopt for any other.
+std::optional<v1::VexStatus> VexStatusFromWord(absl::string_view word);
+
+// The VexJustification of a justification label as OpenVEX, CSAF flags
+// (the same five labels) or CycloneDX (code_not_present,
+// code_not_reachable, requires_*, protected_*) write it; nullopt for an
+// unknown label. CycloneDX labels map to the nearest OpenVEX one:
+// code_not_present → vulnerable_code_not_present, code_not_reachable →
+// vulnerable_code_not_in_execute_path, requires_dependency →
+// component_not_present, requires_configuration / requires_environment →
+// vulnerable_code_cannot_be_controlled_by_adversary, protected_* →
+// inline_mitigations_already_exist.
+std::optional<v1::VexJustification> VexJustificationFromLabel(
+    absl::string_view label);
+
+// Sets vex.justification and vex.justification_label from `label` (empty:
+// nothing). An unknown label is kept as the label only, and reported
+// through `context` as a warning at `node`.
+void SetVexJustification(absl::string_view label, const JsonNode& node,
+                         ImportContext& context, v1::Vex* vex);
+
+// Sets vex.timestamp from the string at `node` like SetTimestampOrWarn(),
+// leaving it absent (has_timestamp() false) when `node` is missing or bad.
+void SetVexTimestamp(const JsonNode& node, ImportContext& context,
+                     v1::Vex* vex);
 
 // Sets attribute `key` to `value` unless `value` is empty.
 void SetAttribute(absl::string_view key, absl::string_view value,

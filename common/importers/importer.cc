@@ -48,6 +48,10 @@ absl::StatusOr<ScannerFormat> DetectParsed(const nlohmann::json& document) {
         "$", absl::StrCat("unrecognized document: expected an object, got ",
                           document.type_name()));
   }
+  if (HasMember(document, "document") &&
+      IsStringMember(document["document"], "csaf_version")) {
+    return ScannerFormat::kCsaf;
+  }
   if (IsStringMember(document, "bomFormat") &&
       document["bomFormat"].get_ref<const std::string&>() == "CycloneDX") {
     return ScannerFormat::kCycloneDx;
@@ -69,6 +73,7 @@ absl::StatusOr<ScannerFormat> DetectParsed(const nlohmann::json& document) {
     return ScannerFormat::kSarif;
   }
   if (IsArrayMember(document, "matches")) return ScannerFormat::kGrype;
+  if (IsTrivyClusterReport(document)) return ScannerFormat::kTrivy;
   if (HasMember(document, "SchemaVersion") &&
       (HasMember(document, "Results") || HasMember(document, "ArtifactName"))) {
     return ScannerFormat::kTrivy;
@@ -77,7 +82,9 @@ absl::StatusOr<ScannerFormat> DetectParsed(const nlohmann::json& document) {
       "$",
       "unrecognized document: not Trivy (SchemaVersion + Results), Grype "
       "(matches), SARIF ($schema or version 2.1.0 + runs), CycloneDX "
-      "(bomFormat) or OpenVEX (@context https://openvex.dev/ns/...)");
+      "(bomFormat), OpenVEX (@context https://openvex.dev/ns/...), CSAF "
+      "(document.csaf_version) or a Trivy Kubernetes report (ClusterName + "
+      "Vulnerabilities or Misconfigurations)");
 }
 
 }  // namespace
@@ -108,6 +115,9 @@ absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
     case ScannerFormat::kOpenVex:
       TREATD_RETURN_IF_ERROR(ImportOpenVex(root, context));
       break;
+    case ScannerFormat::kCsaf:
+      TREATD_RETURN_IF_ERROR(ImportCsaf(root, context));
+      break;
     case ScannerFormat::kAuto:
       return absl::InternalError("format detection returned kAuto");
   }
@@ -131,13 +141,13 @@ absl::StatusOr<ScannerFormat> ParseScannerFormat(absl::string_view name) {
   for (ScannerFormat format :
        {ScannerFormat::kAuto, ScannerFormat::kTrivy, ScannerFormat::kGrype,
         ScannerFormat::kSarif, ScannerFormat::kCycloneDx,
-        ScannerFormat::kOpenVex}) {
+        ScannerFormat::kOpenVex, ScannerFormat::kCsaf}) {
     if (lower == ScannerFormatName(format)) return format;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown scanner format \"", name,
-                   "\": expected auto, trivy, grype, sarif, cyclonedx or "
-                   "openvex"));
+                   "\": expected auto, trivy, grype, sarif, cyclonedx, "
+                   "openvex or csaf"));
 }
 
 absl::string_view ScannerFormatName(ScannerFormat format) {
@@ -154,6 +164,8 @@ absl::string_view ScannerFormatName(ScannerFormat format) {
       return "cyclonedx";
     case ScannerFormat::kOpenVex:
       return "openvex";
+    case ScannerFormat::kCsaf:
+      return "csaf";
   }
   return "unknown";
 }

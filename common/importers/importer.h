@@ -1,5 +1,6 @@
-// Scanner importers: turn the documents real scanners write (Trivy JSON,
-// Grype JSON, SARIF 2.1.0, CycloneDX BOM/VEX, OpenVEX 0.2) into
+// Scanner importers: turn the documents real scanners and vendors write
+// (Trivy JSON, Grype JSON, SARIF 2.1.0, CycloneDX BOM/VEX, OpenVEX 0.2,
+// CSAF 2.0 advisories and VEX) into
 // treatd.v1.Finding messages a policy can decide on. docs/importers.md has
 // the field mapping of every format, the attribute keys and the detection
 // rules.
@@ -41,6 +42,8 @@ enum class ScannerFormat {
   kCycloneDx,
   // OpenVEX 0.2 document.
   kOpenVex,
+  // CSAF 2.0 document (security advisory or VEX profile).
+  kCsaf,
 };
 
 // A problem with one part of a document, located by JSON path.
@@ -90,7 +93,8 @@ absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
 absl::StatusOr<ScannerFormat> DetectFormat(absl::string_view document);
 
 // Parses a format name as a user types it on a command line ("auto",
-// "trivy", "grype", "sarif", "cyclonedx", "openvex"; case-insensitive).
+// "trivy", "grype", "sarif", "cyclonedx", "openvex", "csaf";
+// case-insensitive).
 // Returns INVALID_ARGUMENT listing the accepted names otherwise.
 absl::StatusOr<ScannerFormat> ParseScannerFormat(absl::string_view name);
 

@@ -1,6 +1,7 @@
 // OpenVEX 0.2 documents: one finding per statement, product and
-// subcomponent. The statement's status and justification become
-// `vex.*` attributes a policy can read (docs/importers.md).
+// subcomponent. The statement itself (status, justification, impact and
+// action statements, author, time, document id) becomes the finding's
+// typed `vex` part, which policies read (docs/importers.md).
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,13 +23,8 @@ constexpr absl::string_view kSource = "openvex";
 struct DocumentContext {
   std::string id;
   std::string author;
-  std::string timestamp;
+  JsonNode timestamp = JsonNode::Missing("$.timestamp");
 };
-
-bool IsKnownStatus(absl::string_view status) {
-  return status == "not_affected" || status == "affected" ||
-         status == "fixed" || status == "under_investigation";
-}
 
 // A product or subcomponent: "@id" (0.2) or a bare string (0.0.x), with
 // an optional identifiers.purl.
@@ -78,7 +74,7 @@ void SetProduct(absl::string_view product_id, v1::Finding* finding) {
 // subcomponent) and the list of (product, subcomponent) pairs it covers.
 absl::Status MapStatement(
     const JsonNode& statement, const DocumentContext& document,
-    v1::Finding* base, std::string* vulnerability_name,
+    ImportContext& context, v1::Finding* base, std::string* vulnerability_name,
     std::vector<std::pair<std::string, std::string>>* targets) {
   TREATD_RETURN_IF_ERROR(statement.ExpectObject());
   base->set_kind(v1::FINDING_KIND_VULNERABILITY);
@@ -115,34 +111,31 @@ absl::Status MapStatement(
 
   JsonNode status_node = statement["status"];
   TREATD_ASSIGN_OR_RETURN(std::string status, status_node.RequiredString());
-  if (!IsKnownStatus(status)) {
+  std::optional<v1::VexStatus> vex_status = VexStatusFromWord(status);
+  if (!vex_status.has_value()) {
     return status_node.Error(absl::StrCat(
         "unknown status \"", status,
         "\": expected not_affected, affected, fixed or under_investigation"));
   }
-  SetAttribute(kAttrVexStatus, status, base);
-  if (status == "fixed") {
+  v1::Vex& vex = *base->mutable_vex();
+  vex.set_status(*vex_status);
+  if (*vex_status == v1::VEX_STATUS_FIXED) {
     base->mutable_fix()->set_availability(v1::FIX_AVAILABILITY_AVAILABLE);
   }
-  for (const auto& [field, attribute] :
-       {std::pair<const char*, absl::string_view>{"justification",
-                                                  kAttrVexJustification},
-        std::pair<const char*, absl::string_view>{"impact_statement",
-                                                  kAttrVexImpact},
-        std::pair<const char*, absl::string_view>{"action_statement",
-                                                  kAttrVexAction},
-        std::pair<const char*, absl::string_view>{"status_notes",
-                                                  "vex.status_notes"}}) {
-    TREATD_ASSIGN_OR_RETURN(std::string value,
-                            statement[field].OptionalString());
-    SetAttribute(attribute, value, base);
-  }
-  TREATD_ASSIGN_OR_RETURN(std::string timestamp,
-                          statement["timestamp"].OptionalString());
-  SetAttribute("vex.timestamp",
-               timestamp.empty() ? document.timestamp : timestamp, base);
-  SetAttribute("vex.document", document.id, base);
-  SetAttribute("vex.author", document.author, base);
+  TREATD_ASSIGN_OR_RETURN(std::string justification,
+                          statement["justification"].OptionalString());
+  SetVexJustification(justification, statement["justification"], context, &vex);
+  TREATD_ASSIGN_OR_RETURN(*vex.mutable_impact_statement(),
+                          statement["impact_statement"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(*vex.mutable_action_statement(),
+                          statement["action_statement"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(*vex.mutable_status_notes(),
+                          statement["status_notes"].OptionalString());
+  JsonNode timestamp = statement["timestamp"];
+  SetVexTimestamp(timestamp.IsMissing() ? document.timestamp : timestamp,
+                  context, &vex);
+  vex.set_document_id(document.id);
+  vex.set_author(document.author);
 
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> products,
                           statement["products"].RequiredArray());
@@ -182,8 +175,7 @@ absl::Status ImportOpenVex(const JsonNode& root, ImportContext& context) {
   DocumentContext document;
   TREATD_ASSIGN_OR_RETURN(document.id, root["@id"].OptionalString());
   TREATD_ASSIGN_OR_RETURN(document.author, root["author"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(document.timestamp,
-                          root["timestamp"].OptionalString());
+  document.timestamp = root["timestamp"];
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> statements,
                           root["statements"].RequiredArray());
 
@@ -192,7 +184,7 @@ absl::Status ImportOpenVex(const JsonNode& root, ImportContext& context) {
     std::string name;
     std::vector<std::pair<std::string, std::string>> targets;
     absl::Status status =
-        MapStatement(statement, document, &base, &name, &targets);
+        MapStatement(statement, document, context, &base, &name, &targets);
     if (!status.ok()) {
       context.Skip(status);
       continue;

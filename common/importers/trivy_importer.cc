@@ -28,6 +28,11 @@ struct ReportContext {
   v1::AssetType asset_type = v1::ASSET_TYPE_UNSPECIFIED;
   std::string artifact_type;
   const JsonNode* created_at = nullptr;  // Null in the legacy format.
+  // A resource of a Kubernetes cluster report (all empty otherwise).
+  std::string cluster;
+  std::string k8s_namespace;
+  std::string k8s_kind;
+  std::string k8s_name;
 };
 
 // What every finding of one Results[] entry shares.
@@ -151,6 +156,10 @@ void SetCommon(const ReportContext& report, const ResultContext& result,
   SetAttribute("trivy.class", result.result_class, finding);
   SetAttribute("trivy.type", result.type, finding);
   SetAttribute("trivy.artifact_type", report.artifact_type, finding);
+  SetAttribute("k8s.cluster", report.cluster, finding);
+  SetAttribute("k8s.namespace", report.k8s_namespace, finding);
+  SetAttribute("k8s.kind", report.k8s_kind, finding);
+  SetAttribute("k8s.name", report.k8s_name, finding);
 }
 
 absl::Status AddCvss(const JsonNode& cvss_map,
@@ -427,9 +436,77 @@ absl::Status ImportResultEntry(const JsonNode& node,
   return absl::OkStatus();
 }
 
+// Kinds whose pods run containers; a finding on one is on a running
+// workload. Other kinds (Service, Role, ConfigMap...) are cluster objects.
+bool IsWorkloadKind(absl::string_view kind) {
+  return kind == "Pod" || kind == "Deployment" || kind == "StatefulSet" ||
+         kind == "DaemonSet" || kind == "ReplicaSet" || kind == "Job" ||
+         kind == "CronJob" || kind == "ReplicationController";
+}
+
+// One resource of a cluster report: {Namespace, Kind, Name, Results[]}.
+absl::Status ImportClusterResource(const JsonNode& resource,
+                                   const std::string& cluster,
+                                   ImportContext& context) {
+  TREATD_RETURN_IF_ERROR(resource.ExpectObject());
+  ReportContext report;
+  report.cluster = cluster;
+  TREATD_ASSIGN_OR_RETURN(report.k8s_namespace,
+                          resource["Namespace"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(report.k8s_kind, resource["Kind"].RequiredString());
+  TREATD_ASSIGN_OR_RETURN(report.k8s_name, resource["Name"].RequiredString());
+  // One asset per workload: "namespace/Kind/name" (cluster-scoped
+  // resources have no namespace).
+  report.asset_name = report.k8s_namespace.empty()
+                          ? absl::StrCat(report.k8s_kind, "/", report.k8s_name)
+                          : absl::StrCat(report.k8s_namespace, "/",
+                                         report.k8s_kind, "/", report.k8s_name);
+  report.asset_type = IsWorkloadKind(report.k8s_kind)
+                          ? v1::ASSET_TYPE_CONTAINER
+                          : v1::ASSET_TYPE_CLOUD_RESOURCE;
+  report.artifact_type = "kubernetes";
+  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> results,
+                          resource["Results"].OptionalArray());
+  for (const JsonNode& result : results) {
+    absl::Status status = ImportResultEntry(result, report, context);
+    if (!status.ok()) context.Skip(status);
+  }
+  return absl::OkStatus();
+}
+
+// `trivy k8s --format json`: {ClusterName, Vulnerabilities[],
+// Misconfigurations[]}, each a list of resources with their own Results[].
+absl::Status ImportTrivyCluster(const JsonNode& root, ImportContext& context) {
+  TREATD_ASSIGN_OR_RETURN(std::string cluster,
+                          root["ClusterName"].OptionalString());
+  for (const char* section : {"Vulnerabilities", "Misconfigurations"}) {
+    TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> resources,
+                            root[section].OptionalArray());
+    for (const JsonNode& resource : resources) {
+      absl::Status status = ImportClusterResource(resource, cluster, context);
+      if (!status.ok()) context.Skip(status);
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
+bool IsTrivyClusterReport(const nlohmann::json& document) {
+  if (!document.is_object()) return false;
+  auto cluster = document.find("ClusterName");
+  if (cluster == document.end() || !cluster->is_string()) return false;
+  for (const char* section : {"Vulnerabilities", "Misconfigurations"}) {
+    auto it = document.find(section);
+    if (it != document.end() && (it->is_array() || it->is_null())) return true;
+  }
+  return false;
+}
+
 absl::Status ImportTrivy(const JsonNode& root, ImportContext& context) {
+  if (IsTrivyClusterReport(root.IsMissing() ? nlohmann::json() : root.json())) {
+    return ImportTrivyCluster(root, context);
+  }
   ReportContext report;
   std::vector<JsonNode> results;
   JsonNode created_at = root["CreatedAt"];

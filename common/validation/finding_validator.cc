@@ -343,6 +343,7 @@ constexpr absl::string_view kFastPathFields[] = {
     "treatd.v1.Finding.last_seen = 23: message google.protobuf.Timestamp",
     "treatd.v1.Finding.attributes = 24: map<string, string>",
     "treatd.v1.Finding.identity_key = 25: string",
+    "treatd.v1.Finding.vex = 26: message treatd.v1.Vex",
     "treatd.v1.Vulnerability.cve_id = 1: string",
     "treatd.v1.Vulnerability.aliases = 2: repeated string",
     "treatd.v1.Vulnerability.cwe_ids = 3: repeated string",
@@ -408,6 +409,16 @@ constexpr absl::string_view kFastPathFields[] = {
     "treatd.v1.Malware.sha256 = 3: string",
     "treatd.v1.Malware.quarantined = 4: bool",
     "treatd.v1.Malware.active = 5: bool",
+    "treatd.v1.Vex.status = 1: enum treatd.v1.VexStatus",
+    "treatd.v1.Vex.justification = 2: enum treatd.v1.VexJustification",
+    "treatd.v1.Vex.impact_statement = 3: string",
+    "treatd.v1.Vex.action_statement = 4: string",
+    "treatd.v1.Vex.status_notes = 5: string",
+    "treatd.v1.Vex.author = 6: string",
+    "treatd.v1.Vex.timestamp = 7: message google.protobuf.Timestamp",
+    "treatd.v1.Vex.document_id = 8: string",
+    "treatd.v1.Vex.justification_label = 9: string",
+    "treatd.v1.Vex.mitigation_statement = 10: string",
 };
 
 std::string RenderType(const FieldDescriptor* field) {
@@ -506,6 +517,7 @@ class FastCheck {
     }
     if (finding.has_secret() && !Secret(finding.secret())) return false;
     if (finding.has_malware() && !Malware(finding.malware())) return false;
+    if (finding.has_vex() && !Vex(finding.vex())) return false;
     if (!Size(finding.compensating_controls().size())) return false;
     for (const v1::CompensatingControl& control :
          finding.compensating_controls()) {
@@ -636,6 +648,16 @@ class FastCheck {
   bool Malware(const v1::Malware& malware) const {
     return String(malware.family()) && String(malware.path()) &&
            String(malware.sha256());
+  }
+
+  bool Vex(const v1::Vex& vex) const {
+    return v1::VexStatus_IsValid(vex.status()) &&
+           v1::VexJustification_IsValid(vex.justification()) &&
+           String(vex.impact_statement()) && String(vex.action_statement()) &&
+           String(vex.status_notes()) && String(vex.author()) &&
+           (!vex.has_timestamp() || Timestamp(vex.timestamp())) &&
+           String(vex.document_id()) && String(vex.justification_label()) &&
+           String(vex.mitigation_statement());
   }
 
   const FindingLimits& limits_;

@@ -140,8 +140,8 @@ class TreatctlPipelineTest : public ::testing::Test {
     return Treatctl(all);
   }
 
-  std::string StartServer() {
-    auto policy = CompiledPolicy::Compile(kPolicy, "policy.yaml");
+  std::string StartServer(const char* policy_text = kPolicy) {
+    auto policy = CompiledPolicy::Compile(policy_text, "policy.yaml");
     EXPECT_TRUE(policy.ok()) << policy.status();
     store_.Set(*policy, "policy.yaml", absl::Now());
     ServerConfig config;
@@ -178,6 +178,17 @@ TEST_F(TreatctlPipelineTest, DecidesEveryScannerSampleWithExactCounts) {
       {"cyclonedx/trivy-npm-cyclonedx.json", "cyclonedx", 1, 1},
       {"openvex/go-vex-v0.2.0.json", "openvex", 10, 10},
       {"openvex/sample-2vulns.openvex.json", "openvex", 2, 2},
+      // trivy k8s: one asset per workload, so nothing merges.
+      {"trivy/k8s-cluster-report.json", "trivy", 13, 13},
+      {"csaf/2022-evd-uc-01-a-001.json", "csaf", 1, 1},
+      {"csaf/2022-evd-uc-01-f-001.json", "csaf", 1, 1},
+      {"csaf/2022-evd-uc-01-na-001.json", "csaf", 1, 1},
+      {"csaf/2022-evd-uc-01-ui-001.json", "csaf", 1, 1},
+      {"csaf/2022-evd-uc-02-na-001.json", "csaf", 19, 19},
+      {"csaf/2022-evd-uc-04-001.json", "csaf", 3, 3},
+      {"csaf/2022-evd-uc-05-001.json", "csaf", 1, 1},
+      {"csaf/bsi-2022-0001.json", "csaf", 6, 6},
+      {"csaf/rhsa-2022_0011.json", "csaf", 15, 15},
   };
   for (const SampleCount& sample : kSamples) {
     SCOPED_TRACE(sample.file);
@@ -200,6 +211,83 @@ TEST_F(TreatctlPipelineTest, DecidesEveryScannerSampleWithExactCounts) {
     EXPECT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(ParseJsonl(run.out).size(), static_cast<size_t>(sample.findings));
   }
+}
+
+TEST_F(TreatctlPipelineTest, VexStatementsDecideTheMatchingScanFindings) {
+  // The shipped default policy ("default") over the Trivy scan, with an
+  // in-house OpenVEX document about three of its packages.
+  RunResult run = Treatctl({"policy", "eval", "default", "--as-of", kAsOf,
+                            "--output", "jsonl", Sample("trivy/alpine-39.json"),
+                            "--vex", Sample("../vex/alpine-39.openvex.json")});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.err,
+              HasSubstr("vex: 4 findings matched one of 4 VEX statements"));
+  int accepted = 0;
+  for (const v1::DecisionResult& result : ParseJsonl(run.out)) {
+    const v1::Decision& decision = result.decision();
+    const std::string actions = [&] {
+      std::string text;
+      for (const v1::Action& action : decision.actions()) {
+        absl::StrAppend(&text, action.id(), ": ", action.text(), "\n");
+      }
+      return text;
+    }();
+    if (decision.matched_rule() == "vex-not-affected") {
+      ++accepted;
+      EXPECT_EQ(decision.treatment(), v1::TREATMENT_ACCEPT);
+      EXPECT_THAT(decision.reasons(0),
+                  HasSubstr("Example Platform Security <psirt@example.com> "
+                            "states that CVE-2019-1549 does not affect"));
+      EXPECT_THAT(decision.reasons(0),
+                  HasSubstr("vulnerable_code_not_in_execute_path"));
+    } else if (absl::StrContains(result.finding_id(), "CVE-2019-1551") &&
+               absl::StrContains(actions, "libssl1.1")) {
+      EXPECT_THAT(actions, HasSubstr("vex-vendor-action: Rebuild on the "
+                                     "alpine 3.9.5 base image"));
+    }
+  }
+  // libssl1.1 and libcrypto1.1 for CVE-2019-1549.
+  EXPECT_EQ(accepted, 2);
+
+  // A plain scan is no VEX document.
+  run = Eval({Sample("trivy/alpine-39.json"), "--vex",
+              Sample("trivy/alpine-39.json")});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("no VEX statement in this trivy document"));
+}
+
+// A server policy that decides on the VEX statement alone.
+constexpr char kVexPolicy[] = R"yaml(name: vex-test
+version: "1"
+priorities:
+  - name: P4
+    remediate_within: 90d
+    review_within: 30d
+rules:
+  - id: vendor-says-not-affected
+    when: vex.status == "NOT_AFFECTED" && vex.justification != "UNSPECIFIED"
+    treatment: ACCEPT
+    priority: P4
+default:
+  treatment: REMEDIATE
+  priority: P4
+)yaml";
+
+TEST_F(TreatctlPipelineTest, DecideSendsTheMatchedVexStatementToTheServer) {
+  const std::string address = StartServer(kVexPolicy);
+  RunResult run = Treatctl({"decide", "--target", address, "--output", "jsonl",
+                            Sample("trivy/alpine-39.json"), "--vex",
+                            Sample("../vex/alpine-39.openvex.json")});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.err,
+              HasSubstr("vex: 4 findings matched one of 4 VEX statements"));
+  int accepted = 0;
+  for (const v1::DecisionResult& result : ParseJsonl(run.out)) {
+    if (result.decision().matched_rule() == "vendor-says-not-affected") {
+      ++accepted;
+    }
+  }
+  EXPECT_EQ(accepted, 2);
 }
 
 TEST_F(TreatctlPipelineTest, TheWrongExplicitInputFormatIsAUsageError) {

@@ -656,6 +656,47 @@ TEST_F(SecurityTest, MetricsAreScrapedOverHttp) {
   EXPECT_THAT(page, HasSubstr("treatd_policy_reloads_total{result=\"ok\"}"));
 }
 
+TEST_F(SecurityTest, MetricsCountUndecodableRequestsAsRefusals) {
+  config_.metrics_listen = "127.0.0.1:0";
+  Start();
+  ASSERT_GT(server_->metrics_port(), 0);
+  auto channel = Plaintext();
+  // A truncated protobuf: field 1 claims 5 bytes, 2 follow.
+  const std::string broken(
+      "\x0a\x05"
+      "ab",
+      4);
+  for (const char* method : {"/treatd.v1.TreatmentService/Decide",
+                             "/treatd.v1.TreatmentService/BatchDecide",
+                             "/treatd.v1.TreatmentService/GetPolicy"}) {
+    grpc::GenericStub stub(channel);
+    grpc::CompletionQueue cq;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Slice slice(broken);
+    grpc::ByteBuffer request(&slice, 1);
+    auto call = stub.PrepareUnaryCall(&context, method, request, &cq);
+    call->StartCall();
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    call->Finish(&response, &status, reinterpret_cast<void*>(1));
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method;
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
+  const std::string page = HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(page, HasSubstr("treatd_rpc_rejected_total{reason="
+                              "\"undecodable_request\"} 3"));
+  EXPECT_THAT(page, HasSubstr("treatd_rpc_errors_total{code="
+                              "\"INVALID_ARGUMENT\",method=\"/treatd.v1."
+                              "TreatmentService/GetPolicy\"} 1"));
+}
+
 TEST_F(SecurityTest, MetricsCountEveryDecisionOfStreamChunks) {
   config_.metrics_listen = "127.0.0.1:0";
   Start();

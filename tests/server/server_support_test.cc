@@ -1,8 +1,16 @@
 // Flags and config, log lines and the startup banner of the server.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <sstream>
+#include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/install/data_files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/logging.h"
@@ -25,11 +33,37 @@ TEST(ServerConfigTest, DefaultsBindLoopbackWithDocumentedLimits) {
   ParsedServerFlags parsed = Parse({}, out, err);
   ASSERT_FALSE(parsed.exit_code.has_value()) << err.str();
   EXPECT_EQ(parsed.config.listen, "127.0.0.1:50051");
-  EXPECT_EQ(parsed.config.policy_path, "policies/default.yaml");
+  // The shipped files, found from the binary (here: its source tree), so
+  // the defaults work from any directory.
+  EXPECT_EQ(parsed.config.policy_path, DataFilePath(DataFile::kDefaultPolicy));
+  EXPECT_TRUE(absl::StartsWith(parsed.config.policy_path, "/"));
+  EXPECT_TRUE(
+      absl::EndsWith(parsed.config.policy_path, "/policies/default.yaml"));
+  EXPECT_TRUE(absl::EndsWith(parsed.config.kev_path,
+                             "/intel/known_exploited_vulnerabilities.json"));
+  EXPECT_TRUE(
+      absl::EndsWith(parsed.config.epss_path, "/intel/epss_scores_sample.csv"));
   EXPECT_EQ(parsed.config.max_batch, 10000);
   EXPECT_EQ(parsed.config.max_message_bytes, 16 * 1024 * 1024);
   EXPECT_EQ(parsed.config.finding_limits.max_string_bytes, 4096u);
   EXPECT_EQ(parsed.config.finding_limits.max_repeated, 256u);
+}
+
+TEST(DataFilesTest, AnInstallPrefixWinsOverTheSourceTree) {
+  const std::string prefix =
+      absl::StrCat(::testing::TempDir(), "/data_files_test_", getpid());
+  std::filesystem::create_directories(prefix + "/bin");
+  std::filesystem::create_directories(prefix + "/share/treatd/intel");
+  std::ofstream(prefix + "/share/treatd/default.yaml") << "name: x\n";
+  EXPECT_EQ(DataFilePathFrom(DataFile::kDefaultPolicy, prefix + "/bin"),
+            prefix + "/share/treatd/default.yaml");
+  // Not installed there: the source tree the binary was built from.
+  EXPECT_TRUE(
+      absl::EndsWith(DataFilePathFrom(DataFile::kKevSnapshot, prefix + "/bin"),
+                     "/intel/known_exploited_vulnerabilities.json"));
+  EXPECT_TRUE(std::filesystem::exists(
+      DataFilePathFrom(DataFile::kKevSnapshot, prefix + "/bin")));
+  std::filesystem::remove_all(prefix);
 }
 
 TEST(ServerConfigTest, FlagsOverrideDefaults) {

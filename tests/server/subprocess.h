@@ -25,9 +25,11 @@ namespace treatd::testing {
 class Subprocess {
  public:
   // Starts `argv` (argv[0] is a path) with stdin, stdout and stderr on
-  // pipes. Returns nullptr if fork or exec fails.
+  // pipes, in `working_directory` when not empty (else in this process's).
+  // Returns nullptr if fork or exec fails.
   static std::unique_ptr<Subprocess> Start(
-      const std::vector<std::string>& argv) {
+      const std::vector<std::string>& argv,
+      const std::string& working_directory = "") {
     int in[2], out[2], err[2];
     if (pipe(in) != 0 || pipe(out) != 0 || pipe(err) != 0) return nullptr;
     std::vector<char*> args;
@@ -41,6 +43,9 @@ class Subprocess {
       dup2(out[1], 1);
       dup2(err[1], 2);
       for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+      if (!working_directory.empty() && chdir(working_directory.c_str()) != 0) {
+        _exit(126);
+      }
       execv(args[0], args.data());
       _exit(127);
     }

@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -71,6 +73,100 @@ TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
   EXPECT_THAT(process->stderr_text(),
               HasSubstr(R"("level":"info","msg":"listening")"));
   EXPECT_THAT(process->stderr_text(), HasSubstr(R"("msg":"stopped")"));
+}
+
+// Starts `binary` (treatd) with its default policy and feeds in
+// `working_directory`, decides a KEV-listed CVE and stops it. Returns the
+// log, or "" after a failed expectation.
+std::string ServeWithShippedDefaults(const std::string& binary,
+                                     const std::string& working_directory,
+                                     std::string* banner_out = nullptr) {
+  auto process =
+      Subprocess::Start({binary, "--listen", "127.0.0.1:0", "--metrics-listen",
+                         "", "--shutdown-grace-seconds", "1"},
+                        working_directory);
+  EXPECT_NE(process, nullptr);
+  if (process == nullptr) return "";
+  std::string banner;
+  if (!process->ReadStdoutLine(&banner, absl::Seconds(30))) {
+    ADD_FAILURE() << "no banner: " << process->stderr_text();
+    return "";
+  }
+  if (banner_out != nullptr) *banner_out = banner;
+  const std::string address = AddressFromBanner(banner);
+  auto stub = v1::TreatmentService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::DecideRequest request;
+  request.mutable_finding()->set_id("log4shell");
+  request.mutable_finding()->set_kind(v1::FINDING_KIND_VULNERABILITY);
+  // Only the CVE id: the shipped KEV snapshot must supply the listing.
+  request.mutable_finding()->mutable_vulnerability()->set_cve_id(
+      "CVE-2021-44228");
+  v1::DecideResponse response;
+  grpc::Status status = stub->Decide(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.decision().policy().name(), "default");
+  EXPECT_THAT(absl::StrJoin(response.decision().intel().feed_versions(), ","),
+              HasSubstr("CISA KEV"));
+  process->Signal(SIGTERM);
+  EXPECT_EQ(process->Wait(absl::Seconds(20)), 0);
+  return process->stderr_text();
+}
+
+TEST(TreatdProcessTest, StartsFromTheRootDirectoryWithTheShippedFiles) {
+  const std::string log = ServeWithShippedDefaults(TREATD_BINARY, "/");
+  // A build-tree binary uses the files of its source tree.
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("\"path\":\"", TREATD_SOURCE_DIR,
+                                          "/policies/default.yaml\"")));
+}
+
+TEST(TreatdProcessTest, InstalledBinariesFindTheirShareDirectoryFromAnywhere) {
+  // TempDir() ends with a slash; the binaries report clean paths.
+  std::string prefix = ::testing::TempDir();
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  absl::StrAppend(&prefix, "/treatd_process_test_", getpid(), "_prefix");
+  auto install =
+      Subprocess::Start({CMAKE_COMMAND, "--install", TREATD_BUILD_DIR,
+                         "--prefix", prefix, "--component", "server"});
+  ASSERT_NE(install, nullptr);
+  ASSERT_EQ(install->Wait(absl::Seconds(60)), 0) << install->stderr_text();
+
+  std::string banner;
+  const std::string log = ServeWithShippedDefaults(
+      absl::StrCat(prefix, "/bin/treatd"), "/", &banner);
+  // The hint names the installed treatctl beside it.
+  EXPECT_THAT(banner,
+              HasSubstr(absl::StrCat("; try: ", prefix, "/bin/treatctl ")));
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("\"path\":\"", prefix,
+                                          "/share/treatd/default.yaml\"")));
+
+  // treatctl names the same shipped policy "default", from any directory.
+  auto validate = Subprocess::Start(
+      {absl::StrCat(prefix, "/bin/treatctl"), "policy", "validate", "default"},
+      "/");
+  ASSERT_NE(validate, nullptr);
+  EXPECT_EQ(validate->Wait(absl::Seconds(30)), 0) << validate->stderr_text();
+  EXPECT_THAT(
+      validate->stdout_text(),
+      HasSubstr(absl::StrCat(prefix, "/share/treatd/default.yaml: OK")));
+
+  // A flag still overrides the shipped file.
+  const std::string policy =
+      WriteTempFile("override.yaml", testing::kGoodPolicy);
+  auto overridden = Subprocess::Start(
+      {absl::StrCat(prefix, "/bin/treatd"), "--listen", "127.0.0.1:0",
+       "--metrics-listen", "", "--policy", policy, "--epss", ""},
+      "/");
+  ASSERT_NE(overridden, nullptr);
+  ASSERT_TRUE(overridden->ReadStdoutLine(&banner, absl::Seconds(30)))
+      << overridden->stderr_text();
+  overridden->Signal(SIGTERM);
+  EXPECT_EQ(overridden->Wait(absl::Seconds(20)), 0);
+  EXPECT_THAT(overridden->stderr_text(),
+              HasSubstr(absl::StrCat("\"path\":\"", policy, "\"")));
+  std::filesystem::remove_all(prefix);
 }
 
 TEST(TreatdProcessTest, ExitsWithThreeWhenThePolicyIsInvalid) {

@@ -584,6 +584,108 @@ TEST_F(TreatmentServiceTest, ReflectionListsTheTreatmentService) {
   }
 }
 
+// Bytes that parse as no protobuf message: field 1, length-delimited, says
+// 5 bytes follow and 2 do (a truncated request).
+constexpr absl::string_view kBrokenBytes(
+    "\x0a\x05"
+    "ab",
+    4);
+
+TEST_F(TreatmentServiceTest,
+       UndecodableRequestsGetInvalidArgumentOnEveryMethod) {
+  StartServer(/*with_policy=*/true);
+  const std::pair<const char*, const char*> kMethods[] = {
+      {"/treatd.v1.TreatmentService/Decide", "treatd.v1.DecideRequest"},
+      {"/treatd.v1.TreatmentService/BatchDecide",
+       "treatd.v1.BatchDecideRequest"},
+      {"/treatd.v1.TreatmentService/GetPolicy", "treatd.v1.GetPolicyRequest"},
+      {"/treatd.v1.TreatmentService/ValidatePolicy",
+       "treatd.v1.ValidatePolicyRequest"},
+      {"/treatd.v1.AdminService/Reload", "treatd.v1.ReloadRequest"},
+      {"/treatd.v1.AdminService/GetStatus", "treatd.v1.GetStatusRequest"},
+      {"/treatd.v1.AdminService/Simulate", "treatd.v1.SimulateRequest"},
+  };
+  for (const auto& [method, type] : kMethods) {
+    SCOPED_TRACE(method);
+    std::string response;
+    const grpc::Status status = RawUnaryCall(
+        channel_.get(), method, std::string(kBrokenBytes), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(
+        status.error_message(),
+        HasSubstr(absl::StrCat("request bytes do not parse as ", type)));
+  }
+  // The server is fine: the same methods answer well-formed requests.
+  v1::DecideRequest decide;
+  *decide.mutable_finding() = Vulnerability("after", true);
+  std::string response;
+  EXPECT_TRUE(RawUnaryCall(channel_.get(), "/treatd.v1.TreatmentService/Decide",
+                           decide.SerializeAsString(), &response)
+                  .ok());
+  v1::DecideResponse decided;
+  ASSERT_TRUE(decided.ParseFromString(response));
+  EXPECT_EQ(decided.decision().matched_rule(), "kev");
+}
+
+TEST_F(TreatmentServiceTest,
+       UndecodableStreamMessageGetsAnErrorAndTheStreamGoesOn) {
+  StartServer(/*with_policy=*/true);
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto call = stub.PrepareCall(&context,
+                               "/treatd.v1.TreatmentService/StreamDecide", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto next = [&] { return cq.Next(&tag, &ok) && ok; };
+  auto write = [&](absl::string_view bytes, intptr_t id) {
+    grpc::Slice slice{std::string(bytes)};
+    grpc::ByteBuffer buffer(&slice, 1);
+    call->Write(buffer, reinterpret_cast<void*>(id));
+    return next();
+  };
+  auto read = [&](v1::StreamDecideResponse* response, intptr_t id) {
+    grpc::ByteBuffer buffer;
+    call->Read(&buffer, reinterpret_cast<void*>(id));
+    if (!next()) return false;
+    std::vector<grpc::Slice> slices;
+    if (!buffer.Dump(&slices).ok()) return false;
+    std::string bytes;
+    for (const grpc::Slice& s : slices) {
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    return response->ParseFromString(bytes);
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(next());
+  v1::StreamDecideResponse response;
+  ASSERT_TRUE(write(kBrokenBytes, 2));
+  ASSERT_TRUE(read(&response, 3));
+  EXPECT_EQ(response.sequence(), 0u);
+  ASSERT_TRUE(response.result().has_error());
+  EXPECT_EQ(response.result().error().code(),
+            static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(response.result().error().message(),
+              HasSubstr("request bytes do not parse as "
+                        "treatd.v1.StreamDecideRequest"));
+  v1::StreamDecideRequest good;
+  *good.mutable_finding() = Vulnerability("next", true);
+  ASSERT_TRUE(write(good.SerializeAsString(), 4));
+  ASSERT_TRUE(read(&response, 5));
+  EXPECT_EQ(response.sequence(), 1u);
+  EXPECT_EQ(response.result().decision().matched_rule(), "kev");
+  call->WritesDone(reinterpret_cast<void*>(6));
+  ASSERT_TRUE(next());
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(7));
+  ASSERT_TRUE(next());
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 TEST(TreatdServerTest, StartFailsWhenTheAddressIsTaken) {
   PolicyStore store;
   ServerConfig config;

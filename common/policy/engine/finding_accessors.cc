@@ -116,6 +116,7 @@ const Table& FindingTable() {
     t->Bool<&Finding::active_incident>("active_incident");
     t->Sub<&Finding::first_seen, &Finding::has_first_seen>("first_seen");
     t->Sub<&Finding::last_seen, &Finding::has_last_seen>("last_seen");
+    t->Sub<&Finding::vex, &Finding::has_vex>("vex");
 
     t->String<&Vulnerability::cve_id>("cve_id");
     t->Sub<&Vulnerability::cvss, &Vulnerability::has_cvss>("cvss");
@@ -183,6 +184,17 @@ const Table& FindingTable() {
     t->String<&Malware::sha256>("sha256");
     t->Bool<&Malware::quarantined>("quarantined");
     t->Bool<&Malware::active>("active");
+
+    t->Enum<&Vex::status>("status");
+    t->Enum<&Vex::justification>("justification");
+    t->String<&Vex::impact_statement>("impact_statement");
+    t->String<&Vex::action_statement>("action_statement");
+    t->String<&Vex::status_notes>("status_notes");
+    t->String<&Vex::author>("author");
+    t->Sub<&Vex::timestamp, &Vex::has_timestamp>("timestamp");
+    t->String<&Vex::document_id>("document_id");
+    t->String<&Vex::justification_label>("justification_label");
+    t->String<&Vex::mitigation_statement>("mitigation_statement");
     return t;
   }();
   return *table;

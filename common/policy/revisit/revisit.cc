@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/expr/parser/ast.h"
@@ -108,6 +109,17 @@ void CollectExpressions(const v1::Policy& policy,
   for (const auto& a : policy.actions()) out->emplace_back("", a.when());
 }
 
+// "not_affected", "affected", "fixed", "under_investigation": the status
+// as VEX documents spell it.
+std::string VexStatusText(v1::VexStatus status) {
+  std::string name = v1::VexStatus_Name(status);
+  constexpr absl::string_view kPrefix = "VEX_STATUS_";
+  if (absl::string_view(name).substr(0, kPrefix.size()) == kPrefix) {
+    name.erase(0, kPrefix.size());
+  }
+  return absl::AsciiStrToLower(name);
+}
+
 }  // namespace
 
 RevisitAnalyzer::RevisitAnalyzer(std::shared_ptr<const CompiledPolicy> policy,
@@ -143,10 +155,13 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
                                             v1::Decision* decision,
                                             const EvaluationMemo* base) const {
   const v1::Treatment treatment = decision->treatment();
-  if (treatment != v1::TREATMENT_MITIGATE &&
-      treatment != v1::TREATMENT_ACCEPT) {
-    return absl::OkStatus();
-  }
+  const bool temporary =
+      treatment == v1::TREATMENT_MITIGATE || treatment == v1::TREATMENT_ACCEPT;
+  // A statement still under investigation will change: whatever the
+  // treatment, say what each final status would make of it.
+  const bool investigating =
+      finding.vex().status() == v1::VEX_STATUS_UNDER_INVESTIGATION;
+  if (!temporary && !investigating) return absl::OkStatus();
   EvalOptions flipped_options = options;
   flipped_options.trace = false;
   // The finding with one fact changed at a time, each change undone before
@@ -155,6 +170,9 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   thread_local v1::Finding changed;
   changed.CopyFrom(finding);
   TreatmentOutcome flipped;
+  // What each variation may reuse: `base`, except where the changed fact
+  // is one the memo does not track (the VEX statement).
+  const EvaluationMemo* memo = base;
   // Decides `changed` and, when its treatment differs, adds a condition.
   // Returns whether it did.
   // `what` renders the change's description, only when it alters the
@@ -163,7 +181,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
                       v1::RevisitKind kind,
                       const auto& what) -> absl::StatusOr<bool> {
     absl::Status status =
-        policy_->DecideTreatment(changed, opts, &flipped, base, fact);
+        policy_->DecideTreatment(changed, opts, &flipped, memo, fact);
     if (!status.ok()) return status;
     if (flipped.treatment == treatment) return false;
     v1::RevisitCondition* c = decision->add_revisit_conditions();
@@ -175,6 +193,59 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
         " (", flipped.priority, ", rule ", flipped.matched_rule, ")"));
     return true;
   };
+
+  if (finding.has_vex()) {
+    // Each other status the statement could be revised to. A revision to
+    // not_affected comes with a reason (the policy may ignore a bare one).
+    const v1::Vex& vex = finding.vex();
+    const bool says_why =
+        vex.justification() != v1::VEX_JUSTIFICATION_UNSPECIFIED ||
+        !vex.justification_label().empty() || !vex.impact_statement().empty();
+    bool any = false;
+    memo = nullptr;  // The memo tracks no VEX field: evaluate afresh.
+    for (v1::VexStatus status :
+         {v1::VEX_STATUS_NOT_AFFECTED, v1::VEX_STATUS_AFFECTED,
+          v1::VEX_STATUS_FIXED, v1::VEX_STATUS_UNDER_INVESTIGATION}) {
+      if (status == vex.status()) continue;
+      changed.mutable_vex()->set_status(status);
+      if (status == v1::VEX_STATUS_NOT_AFFECTED && !says_why) {
+        changed.mutable_vex()->set_justification(
+            v1::VEX_JUSTIFICATION_VULNERABLE_CODE_NOT_PRESENT);
+      }
+      const std::string& name = v1::VexStatus_Name(status);
+      absl::StatusOr<bool> added = try_flip(
+          flipped_options, kAllFacts, v1::REVISIT_KIND_VEX_STATUS_CHANGED, [&] {
+            return absl::StrCat(
+                "The VEX statement", vex.author().empty() ? "" : " of ",
+                vex.author(), " is revised to ", VexStatusText(status),
+                status == v1::VEX_STATUS_NOT_AFFECTED && !says_why
+                    ? " (with a justification)"
+                    : "");
+          });
+      *changed.mutable_vex() = vex;
+      if (!added.ok()) return added.status();
+      if (*added) {
+        any = true;
+        decision
+            ->mutable_revisit_conditions(decision->revisit_conditions_size() -
+                                         1)
+            ->set_value(name);
+      }
+    }
+    memo = base;
+    if (investigating && !any) {
+      // No final status alters the treatment, but its deadlines, actions
+      // and reasons still follow the statement: decide again then.
+      v1::RevisitCondition* c = decision->add_revisit_conditions();
+      c->set_kind(v1::REVISIT_KIND_VEX_STATUS_CHANGED);
+      c->set_new_treatment(treatment);
+      c->set_new_priority(decision->priority());
+      c->set_text(
+          "The VEX statement under investigation gets its final status: "
+          "decide again");
+    }
+  }
+  if (!temporary) return absl::OkStatus();
 
   const v1::Vulnerability& vuln = finding.vulnerability();
   const bool names_cve = !vuln.cve_id().empty() ||

@@ -12,6 +12,12 @@
 // of exposure values) + (EPSS thresholds above the current score) for
 // MITIGATE/ACCEPT decisions only; none for other treatments.
 //
+// A finding with a VEX statement is also decided with the statement
+// revised to each other status (not_affected, affected, fixed,
+// under_investigation); a finding whose statement is still under
+// investigation gets these conditions whatever its treatment, and at least
+// one saying to decide again once the final status is known.
+//
 // Immutable after Create(): AddConditions() is const and safe to call from
 // any number of threads.
 #ifndef TREATD_COMMON_POLICY_REVISIT_REVISIT_H_
@@ -58,7 +64,8 @@ class RevisitAnalyzer {
   }
 
   // When `decision` (decided by this analyzer's policy from `finding` at
-  // `options`) is MITIGATE or ACCEPT, appends its revisit conditions to
+  // `options`) is MITIGATE or ACCEPT, or the finding's VEX status is
+  // under investigation, appends its revisit conditions to
   // decision->revisit_conditions; otherwise does nothing. Returns the
   // engine's error if a re-evaluation fails; conditions found before the
   // error stay. `base` (optional), filled when `decision` was evaluated,

@@ -25,7 +25,7 @@ TEST(CycloneDxImporterTest, ImportsEveryVulnerabilityOfCisaCase3Vex) {
   EXPECT_TRUE(result->skipped.empty());
   int not_affected = 0;
   for (const v1::Finding& finding : result->findings) {
-    if (Attribute(finding, "vex.status") == "not_affected") ++not_affected;
+    if (finding.vex().status() == v1::VEX_STATUS_NOT_AFFECTED) ++not_affected;
   }
   EXPECT_EQ(not_affected, 6);  // analysis.state == "not_affected"
 }
@@ -37,9 +37,11 @@ TEST(CycloneDxImporterTest, MapsAnalysisOfCisaCase3Vex) {
 
   const v1::Finding* not_affected = FindFinding(*result, "CVE-2020-11897");
   ASSERT_NE(not_affected, nullptr);
-  EXPECT_EQ(Attribute(*not_affected, "vex.status"), "not_affected");
-  EXPECT_EQ(Attribute(*not_affected, "vex.justification"), "code_not_present");
-  EXPECT_EQ(Attribute(*not_affected, "vex.detail"),
+  EXPECT_EQ(not_affected->vex().status(), v1::VEX_STATUS_NOT_AFFECTED);
+  EXPECT_EQ(not_affected->vex().justification(),
+            v1::VEX_JUSTIFICATION_VULNERABLE_CODE_NOT_PRESENT);
+  EXPECT_EQ(not_affected->vex().justification_label(), "code_not_present");
+  EXPECT_EQ(not_affected->vex().impact_statement(),
             "IPv6 is not supported and code is not present.");
   EXPECT_EQ(Attribute(*not_affected, "cyclonedx.analysis.state"),
             "not_affected");
@@ -56,7 +58,7 @@ TEST(CycloneDxImporterTest, MapsAnalysisOfCisaCase3Vex) {
 
   const v1::Finding* exploitable = FindFinding(*result, "CVE-2020-11896");
   ASSERT_NE(exploitable, nullptr);
-  EXPECT_EQ(Attribute(*exploitable, "vex.status"), "under_investigation");
+  EXPECT_EQ(exploitable->vex().status(), v1::VEX_STATUS_UNDER_INVESTIGATION);
   EXPECT_DOUBLE_EQ(exploitable->vulnerability().cvss().score(), 10.0);
   EXPECT_EQ(exploitable->vulnerability().cvss().version(), "3.1");
   EXPECT_EQ(exploitable->severity(), v1::SEVERITY_CRITICAL);
@@ -64,11 +66,11 @@ TEST(CycloneDxImporterTest, MapsAnalysisOfCisaCase3Vex) {
 
   const v1::Finding* affected = FindFinding(*result, "CVE-2020-11907");
   ASSERT_NE(affected, nullptr);
-  EXPECT_EQ(Attribute(*affected, "vex.status"), "affected");
+  EXPECT_EQ(affected->vex().status(), v1::VEX_STATUS_AFFECTED);
 
   const v1::Finding* resolved = FindFinding(*result, "CVE-2020-11901");
   ASSERT_NE(resolved, nullptr);
-  EXPECT_EQ(Attribute(*resolved, "vex.status"), "fixed");
+  EXPECT_EQ(resolved->vex().status(), v1::VEX_STATUS_FIXED);
   EXPECT_EQ(resolved->fix().availability(), v1::FIX_AVAILABILITY_AVAILABLE);
 }
 

@@ -32,11 +32,15 @@ TEST(OpenVexImporterTest, MakesNotAffectedJustificationVisibleToPolicies) {
   const v1::Finding* finding = FindFinding(*result, "CVE-2023-3446", "libssl3");
   ASSERT_NE(finding, nullptr);
   EXPECT_EQ(finding->source(), "openvex");
-  EXPECT_EQ(Attribute(*finding, "vex.status"), "not_affected");
-  EXPECT_EQ(Attribute(*finding, "vex.justification"),
+  EXPECT_EQ(finding->vex().status(), v1::VEX_STATUS_NOT_AFFECTED);
+  EXPECT_EQ(finding->vex().justification(),
+            v1::VEX_JUSTIFICATION_VULNERABLE_CODE_NOT_PRESENT);
+  EXPECT_EQ(finding->vex().justification_label(),
             "vulnerable_code_not_present");
-  EXPECT_EQ(Attribute(*finding, "vex.impact_statement"),
+  EXPECT_EQ(finding->vex().impact_statement(),
             "affected functions were removed before packaging");
+  // Typed, no longer a loose attribute.
+  EXPECT_EQ(Attribute(*finding, "vex.status"), "");
   EXPECT_EQ(finding->package().installed_version(), "3.0.8-r3");
   EXPECT_EQ(finding->package().ecosystem(), "apk");
   EXPECT_EQ(finding->package().purl(), "pkg:apk/alpine/libssl3@3.0.8-r3");
@@ -45,15 +49,15 @@ TEST(OpenVexImporterTest, MakesNotAffectedJustificationVisibleToPolicies) {
             "372cc1d138a3126");
   EXPECT_EQ(finding->asset().type(), v1::ASSET_TYPE_CONTAINER_IMAGE);
   EXPECT_EQ(finding->fix().availability(), v1::FIX_AVAILABILITY_UNSPECIFIED);
-  EXPECT_EQ(Attribute(*finding, "vex.author"),
+  EXPECT_EQ(finding->vex().author(),
             "The OpenVEX Project <openvex@openssf.org>");
 
   const v1::Finding* fixed =
       FindFinding(*result, "CVE-2023-1255", "libcrypto3");
   ASSERT_NE(fixed, nullptr);
-  EXPECT_EQ(Attribute(*fixed, "vex.status"), "fixed");
+  EXPECT_EQ(fixed->vex().status(), v1::VEX_STATUS_FIXED);
   EXPECT_EQ(fixed->fix().availability(), v1::FIX_AVAILABILITY_AVAILABLE);
-  EXPECT_EQ(Attribute(*fixed, "vex.justification"), "");
+  EXPECT_EQ(fixed->vex().justification(), v1::VEX_JUSTIFICATION_UNSPECIFIED);
 }
 
 TEST(OpenVexImporterTest, ImportsProductsWithoutSubcomponentsOfSample) {
@@ -65,20 +69,21 @@ TEST(OpenVexImporterTest, ImportsProductsWithoutSubcomponentsOfSample) {
   EXPECT_EQ(first.vulnerability().cve_id(), "CVE-2023-27103");
   EXPECT_THAT(first.vulnerability().aliases(),
               ElementsAre("SNYK-DEBIAN12-LIBDE265-3361563"));
-  EXPECT_EQ(Attribute(first, "vex.status"), "not_affected");
-  EXPECT_EQ(Attribute(first, "vex.justification"), "component_not_present");
-  EXPECT_EQ(Attribute(first, "vex.timestamp"),
-            "2023-08-15T19:55:22.076684217-06:00");
+  EXPECT_EQ(first.vex().status(), v1::VEX_STATUS_NOT_AFFECTED);
+  EXPECT_EQ(first.vex().justification(),
+            v1::VEX_JUSTIFICATION_COMPONENT_NOT_PRESENT);
+  // 2023-08-15T19:55:22.076684217-06:00
+  EXPECT_EQ(first.vex().timestamp().seconds(), 1692150922);
+  EXPECT_EQ(first.vex().timestamp().nanos(), 76684217);
   EXPECT_FALSE(first.has_package());
   EXPECT_THAT(first.asset().name(), ::testing::StartsWith("nginx@sha256:"));
 
   const v1::Finding& second = result->findings[1];
   EXPECT_EQ(second.description(),
             "Access Restriction Bypass vulnerability in shadow");
-  EXPECT_EQ(Attribute(second, "vex.status"), "fixed");
+  EXPECT_EQ(second.vex().status(), v1::VEX_STATUS_FIXED);
   // The document's timestamp stands in for a statement without one.
-  EXPECT_EQ(Attribute(second, "vex.timestamp"),
-            "2023-08-16T19:55:22.076684217-06:00");
+  EXPECT_EQ(second.vex().timestamp().seconds(), 1692150922 + 86400);
 }
 
 TEST(OpenVexImporterTest, SkipsStatementWithUnknownStatusAndKeepsTheRest) {
@@ -101,11 +106,12 @@ TEST(OpenVexImporterTest, SkipsStatementWithUnknownStatusAndKeepsTheRest) {
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->findings.size(), 1u);
   const v1::Finding& finding = result->findings[0];
-  EXPECT_EQ(Attribute(finding, "vex.action_statement"),
-            "Upgrade curl to 8.5.0");
+  EXPECT_EQ(finding.vex().status(), v1::VEX_STATUS_AFFECTED);
+  EXPECT_EQ(finding.vex().action_statement(), "Upgrade curl to 8.5.0");
+  EXPECT_EQ(finding.vex().author(), "Acme PSIRT");
   EXPECT_EQ(finding.package().name(), "curl");
   EXPECT_EQ(finding.package().ecosystem(), "deb");
-  EXPECT_EQ(Attribute(finding, "vex.document"), "https://example.com/vex/1");
+  EXPECT_EQ(finding.vex().document_id(), "https://example.com/vex/1");
   ASSERT_EQ(result->skipped.size(), 2u);
   EXPECT_EQ(result->skipped[0].json_path, "$.statements[1].status");
   EXPECT_THAT(result->skipped[0].message, HasSubstr("probably_fine"));

@@ -1,5 +1,8 @@
+#include <map>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/importers/importer.h"
 #include "gmock/gmock.h"
@@ -167,6 +170,76 @@ TEST(TrivyImporterTest, ImportsMisconfigurationsAndSecrets) {
   EXPECT_EQ(secret.secret().location(), "src/config.py:12");
   EXPECT_EQ(secret.severity(), v1::SEVERITY_CRITICAL);
   EXPECT_EQ(Attribute(secret, "secret.category"), "AWS");
+}
+
+TEST(TrivyImporterTest, ImportsKubernetesClusterReportOneAssetPerWorkload) {
+  absl::StatusOr<ImportResult> result =
+      ImportFindings(ReadScannerSample("trivy/k8s-cluster-report.json"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->format, ScannerFormat::kTrivy);
+  EXPECT_TRUE(result->skipped.empty());
+  // Image findings: 3 in redis-follower, 4 in redis-leader; failed checks:
+  // 1 and 5 (the two Services have none).
+  ASSERT_EQ(result->findings.size(), 13u);
+  std::map<std::string, std::pair<int, int>> per_asset;
+  for (const v1::Finding& finding : result->findings) {
+    auto& [vulnerabilities, misconfigurations] =
+        per_asset[finding.asset().name()];
+    if (finding.kind() == v1::FINDING_KIND_VULNERABILITY) ++vulnerabilities;
+    if (finding.kind() == v1::FINDING_KIND_MISCONFIGURATION) {
+      ++misconfigurations;
+    }
+    EXPECT_EQ(finding.asset().type(), v1::ASSET_TYPE_CONTAINER);
+    EXPECT_EQ(Attribute(finding, "k8s.cluster"),
+              "arn:aws:eks:us-east-1:576036489467:cluster/"
+              "monitoring-test-cluster");
+    EXPECT_EQ(Attribute(finding, "k8s.namespace"), "default");
+    EXPECT_EQ(Attribute(finding, "k8s.kind"), "Deployment");
+  }
+  EXPECT_EQ(per_asset["default/Deployment/redis-follower"],
+            std::make_pair(3, 1));
+  EXPECT_EQ(per_asset["default/Deployment/redis-leader"], std::make_pair(4, 5));
+
+  // The same CVE in the images of both Deployments: two findings, two ids.
+  std::vector<const v1::Finding*> apt;
+  for (const v1::Finding& finding : result->findings) {
+    if (finding.vulnerability().cve_id() == "CVE-2020-27350") {
+      apt.push_back(&finding);
+    }
+  }
+  ASSERT_EQ(apt.size(), 2u);
+  EXPECT_EQ(apt[1]->asset().name(), "default/Deployment/redis-leader");
+  EXPECT_EQ(Attribute(*apt[1], "import.target"),
+            "docker.io/redis:6.0.5 (debian 10.4)");
+  EXPECT_EQ(Attribute(*apt[1], "k8s.name"), "redis-leader");
+  EXPECT_NE(apt[0]->id(), apt[1]->id());
+}
+
+TEST(TrivyImporterTest, ClusterReportFindingsOfTwoWorkloadsHaveDistinctIds) {
+  constexpr absl::string_view kReport = R"json({
+    "ClusterName": "kind-kind",
+    "Vulnerabilities": [
+      {"Namespace": "shop", "Kind": "Deployment", "Name": "web",
+       "Results": [{"Target": "nginx:1.25", "Class": "os-pkgs",
+         "Vulnerabilities": [{"VulnerabilityID": "CVE-2023-44487",
+           "PkgName": "libnghttp2-14", "InstalledVersion": "1.52.0-1",
+           "Severity": "HIGH"}]}]},
+      {"Namespace": "shop", "Kind": "Deployment", "Name": "api",
+       "Results": [{"Target": "nginx:1.25", "Class": "os-pkgs",
+         "Vulnerabilities": [{"VulnerabilityID": "CVE-2023-44487",
+           "PkgName": "libnghttp2-14", "InstalledVersion": "1.52.0-1",
+           "Severity": "HIGH"}]}]},
+      {"Namespace": "shop", "Name": "no-kind", "Results": []}
+    ],
+    "Misconfigurations": null})json";
+  absl::StatusOr<ImportResult> result = ImportFindings(kReport);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 2u);
+  EXPECT_EQ(result->findings[0].asset().name(), "shop/Deployment/web");
+  EXPECT_EQ(result->findings[1].asset().name(), "shop/Deployment/api");
+  EXPECT_NE(result->findings[0].id(), result->findings[1].id());
+  ASSERT_EQ(result->skipped.size(), 1u);
+  EXPECT_EQ(result->skipped[0].json_path, "$.Vulnerabilities[2].Kind");
 }
 
 TEST(TrivyImporterTest, ImportsLegacyTopLevelList) {
