@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace {

@@ -39,7 +39,8 @@ void DecideAndCheck(const CompiledPolicy& policy,
       policy.Evaluate(finding, options, &decision, &memo);
   ExpectOkOr(absl::StatusCode::kInternal, evaluated, "Evaluate");
   if (!evaluated.ok()) return;
-  for (const uint32_t changed : {uint32_t{kAllFacts}, uint32_t{kFactExposure}}) {
+  for (const uint32_t changed :
+       {uint32_t{kAllFacts}, uint32_t{kFactExposure}}) {
     TreatmentOutcome outcome;
     const absl::Status decided =
         policy.DecideTreatment(finding, options, &outcome,
