@@ -91,7 +91,8 @@ struct MixedLoadOptions {
   // A thread that cycles through the faults.
   bool faults = true;
   size_t garbage_bytes = 64 * 1024;
-  // The late batch: this many findings (with trace) and this deadline.
+  // The late batch: this many findings (with trace) and this deadline
+  // (DEADLINE_EXCEEDED, or OK when it beats the deadline).
   int late_batch_size = 1000;
   absl::Duration late_deadline = absl::Milliseconds(2);
   // A silent stream ends at the server's --stream-idle-seconds or at this

@@ -479,6 +479,8 @@ TEST_F(WireFaultsTest, PolicySwapEveryFewMillisecondsUnderLoadAndFaults) {
       {policy_a_->ref().digest(), v1::TREATMENT_MITIGATE_THEN_REMEDIATE},
       {policy_b_->ref().digest(), v1::TREATMENT_MITIGATE}};
   std::atomic<int64_t> inconsistent{0};
+  // (The late batch, 1000 findings with a 2 ms deadline, now and then
+  // beats its deadline on a fast build: then it is OK.)
   // Each decision is the one its policy makes (KEV findings only: the
   // batches' other findings fall to the default in both), and a batch is
   // decided under one snapshot.
@@ -526,7 +528,7 @@ TEST_F(WireFaultsTest, PolicySwapEveryFewMillisecondsUnderLoadAndFaults) {
                   {kBatchCall, {Code::OK}},
                   {kStreamCall, {Code::OK}},
                   {kCancelledStreamFault, {Code::CANCELLED}},
-                  {kLateBatchFault, {Code::DEADLINE_EXCEEDED}},
+                  {kLateBatchFault, {Code::DEADLINE_EXCEEDED, Code::OK}},
                   {kGarbageFault, {Code::UNIMPLEMENTED}},
                   {kSilentStreamFault, {Code::DEADLINE_EXCEEDED}},
                   {kResetStreamFault, {Code::UNAVAILABLE}}});
@@ -605,7 +607,7 @@ TEST(TreatdUnderFaultsTest, SigtermDuringLoadReloadsAndFaults) {
        {kBatchCall, with_ending({Code::OK})},
        {kStreamCall, with_ending({Code::OK})},
        {kCancelledStreamFault, with_ending({})},
-       {kLateBatchFault, with_ending({Code::DEADLINE_EXCEEDED})},
+       {kLateBatchFault, with_ending({Code::DEADLINE_EXCEEDED, Code::OK})},
        {kGarbageFault, with_ending({Code::UNIMPLEMENTED})},
        {kSilentStreamFault, with_ending({Code::DEADLINE_EXCEEDED})}});
   std::remove(policy_path.c_str());
