@@ -415,37 +415,37 @@ TEST_F(WireFaultsTest, SixteenMebibytesOfGarbage) {
   Start();
   const std::string garbage = GarbageBytes(16 * 1024 * 1024, 12);
   std::string response;
-  // Exactly at --max-message-bytes: the server reads it and cannot parse
-  // it. gRPC 1.51's callback API (Decide, BatchDecide) answers a request it
-  // cannot parse UNIMPLEMENTED with no message, before any treatd code runs.
+  // Exactly at --max-message-bytes: the server reads it, cannot parse it and
+  // says so, naming the message type it expected.
   for (const char* method : {kDecide, kBatchDecide}) {
     const grpc::Status status = RawUnaryCall(channel_.get(), method, garbage,
                                              &response, absl::Seconds(30));
-    EXPECT_EQ(status.error_code(), Code::UNIMPLEMENTED)
+    EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT)
         << method << ": " << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("do not parse as treatd.v1."))
+        << method;
   }
   // One byte over the limit: refused while reading.
   const grpc::Status over = RawUnaryCall(channel_.get(), kDecide, garbage + "x",
                                          &response, absl::Seconds(30));
   EXPECT_EQ(over.error_code(), Code::RESOURCE_EXHAUSTED)
       << over.error_message();
-  // On a stream, after a good message: gRPC's sync API reads a message it
-  // cannot parse as the end of the stream, so the stream ends OK with the
-  // good message answered and the garbage not (its answer is missing by
-  // `sequence`).
+  // On a stream, between good messages: the garbage gets an INVALID_ARGUMENT
+  // result of its own and the stream goes on, so every message is answered.
   v1::StreamDecideRequest good;
   *good.mutable_finding() = Vulnerability("g", true);
   int responses = 0;
   const grpc::Status stream_status = RawStreamCall(
-      channel_.get(), kStreamDecide, {good.SerializeAsString(), garbage},
-      &responses, absl::Seconds(30));
+      channel_.get(), kStreamDecide,
+      {good.SerializeAsString(), garbage, good.SerializeAsString()}, &responses,
+      absl::Seconds(30));
   EXPECT_EQ(stream_status.error_code(), Code::OK)
       << stream_status.error_message();
-  EXPECT_EQ(responses, 1);
+  EXPECT_EQ(responses, 3);
   // Small garbage too (a truncated varint).
   EXPECT_EQ(
       RawUnaryCall(channel_.get(), kDecide, "\x0a\xff", &response).error_code(),
-      Code::UNIMPLEMENTED);
+      Code::INVALID_ARGUMENT);
   ExpectRecovered(2);
 }
 
@@ -529,7 +529,7 @@ TEST_F(WireFaultsTest, PolicySwapEveryFewMillisecondsUnderLoadAndFaults) {
                   {kStreamCall, {Code::OK}},
                   {kCancelledStreamFault, {Code::CANCELLED}},
                   {kLateBatchFault, {Code::DEADLINE_EXCEEDED, Code::OK}},
-                  {kGarbageFault, {Code::UNIMPLEMENTED}},
+                  {kGarbageFault, {Code::INVALID_ARGUMENT}},
                   {kSilentStreamFault, {Code::DEADLINE_EXCEEDED}},
                   {kResetStreamFault, {Code::UNAVAILABLE}}});
   // The heap is back at its idle level: what the calls allocated was
@@ -608,7 +608,7 @@ TEST(TreatdUnderFaultsTest, SigtermDuringLoadReloadsAndFaults) {
        {kStreamCall, with_ending({Code::OK})},
        {kCancelledStreamFault, with_ending({})},
        {kLateBatchFault, with_ending({Code::DEADLINE_EXCEEDED, Code::OK})},
-       {kGarbageFault, with_ending({Code::UNIMPLEMENTED})},
+       {kGarbageFault, with_ending({Code::INVALID_ARGUMENT})},
        {kSilentStreamFault, with_ending({Code::DEADLINE_EXCEEDED})}});
   std::remove(policy_path.c_str());
 }
