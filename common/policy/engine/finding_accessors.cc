@@ -117,6 +117,7 @@ const Table& FindingTable() {
     t->Sub<&Finding::first_seen, &Finding::has_first_seen>("first_seen");
     t->Sub<&Finding::last_seen, &Finding::has_last_seen>("last_seen");
     t->Sub<&Finding::vex, &Finding::has_vex>("vex");
+    t->String<&Finding::identity_key>("identity_key");
 
     t->String<&Vulnerability::cve_id>("cve_id");
     t->Sub<&Vulnerability::cvss, &Vulnerability::has_cvss>("cvss");
