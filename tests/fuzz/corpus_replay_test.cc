@@ -4,6 +4,8 @@
 // target bodies, under whatever build runs the suite: a regression comes
 // back as a failing test, and a body whose invariant is wrong fails here on
 // real inputs rather than in a fuzzing run.
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/fuzz/fuzz_seeds.h"
 #include "tests/fuzz/fuzz_targets.h"
@@ -27,16 +30,30 @@ void AddFiles(const fs::path& dir, std::vector<fs::path>* files) {
   }
 }
 
-// The seeds, written once per test binary run.
+// The seeds, written once per test process into a folder of its own
+// (ctest runs each target's test as a process of its own, in parallel) and
+// removed when the process exits.
+class SeedFolder {
+ public:
+  SeedFolder()
+      : path_(fs::path(::testing::TempDir()) /
+              absl::StrCat("treatd_fuzz_seeds_", getpid())) {
+    fs::remove_all(path_);
+    WriteSeeds(TREATD_SOURCE_DIR, path_.string());
+  }
+  ~SeedFolder() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  const fs::path path_;
+};
+
 const fs::path& SeedDir() {
-  static const fs::path* const dir = [] {
-    auto* path =
-        new fs::path(fs::path(::testing::TempDir()) / "treatd_fuzz_seeds");
-    fs::remove_all(*path);
-    WriteSeeds(TREATD_SOURCE_DIR, path->string());
-    return path;
-  }();
-  return *dir;
+  static const SeedFolder folder;
+  return folder.path();
 }
 
 std::vector<fs::path> ReplayFiles(absl::string_view target) {
