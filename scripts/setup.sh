@@ -10,7 +10,7 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libyaml-cpp-dev libre2-dev libssl-dev libcli11-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
-  libxxhash-dev prometheus-cpp-dev libgoogle-perftools-dev
+  libxxhash-dev prometheus-cpp-dev libgoogle-perftools-dev postgresql libpq-dev
 )
 # npm only when no Node.js/npm is installed already (the Debian npm package
 # brings Node.js 18; a machine may have a newer Node.js of its own).

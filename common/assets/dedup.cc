@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/assets/finding_keys.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace treatd::assets {
@@ -24,27 +25,10 @@ using google::protobuf::util::MessageDifferencer;
 // "\x1f"-joined identity of asset and package, or "" when the finding
 // cannot be matched (no asset, no package).
 std::string GroupKey(const v1::Finding& finding) {
-  const v1::Asset& asset = finding.asset();
-  std::string asset_key;
-  if (!asset.id().empty()) {
-    asset_key = absl::StrCat("id\x1f", asset.id());
-  } else if (!asset.name().empty()) {
-    asset_key = absl::StrCat("name\x1f", asset.name());
-  }
+  std::string asset_key = AssetIdentity(finding.asset());
   if (asset_key.empty() || finding.package().name().empty()) return "";
   return absl::StrCat(asset_key, "\x1f", finding.package().name(), "\x1f",
                       finding.package().installed_version());
-}
-
-std::vector<std::string> VulnerabilityIds(const v1::Finding& finding) {
-  std::vector<std::string> ids;
-  if (!finding.vulnerability().cve_id().empty()) {
-    ids.push_back(absl::AsciiStrToUpper(finding.vulnerability().cve_id()));
-  }
-  for (const std::string& alias : finding.vulnerability().aliases()) {
-    if (!alias.empty()) ids.push_back(absl::AsciiStrToUpper(alias));
-  }
-  return ids;
 }
 
 // Union-find whose root is always the smallest index of its set, so the
@@ -257,7 +241,7 @@ size_t DeduplicateFindings(std::vector<v1::Finding>* findings) {
     if (members.size() < 2) continue;
     absl::flat_hash_map<std::string, size_t> first_with_id;
     for (size_t i : members) {
-      for (std::string& id : VulnerabilityIds((*findings)[i])) {
+      for (std::string& id : VulnerabilityIds((*findings)[i].vulnerability())) {
         auto [it, inserted] = first_with_id.try_emplace(std::move(id), i);
         if (!inserted) {
           groups.Join(it->second, i);
