@@ -342,6 +342,7 @@ constexpr absl::string_view kFastPathFields[] = {
     "treatd.v1.Finding.first_seen = 22: message google.protobuf.Timestamp",
     "treatd.v1.Finding.last_seen = 23: message google.protobuf.Timestamp",
     "treatd.v1.Finding.attributes = 24: map<string, string>",
+    "treatd.v1.Finding.identity_key = 25: string",
     "treatd.v1.Vulnerability.cve_id = 1: string",
     "treatd.v1.Vulnerability.aliases = 2: repeated string",
     "treatd.v1.Vulnerability.cwe_ids = 3: repeated string",
@@ -488,7 +489,8 @@ class FastCheck {
       return false;
     }
     if (!String(finding.id()) || !String(finding.source()) ||
-        !String(finding.title()) || !String(finding.description())) {
+        !String(finding.title()) || !String(finding.description()) ||
+        !String(finding.identity_key())) {
       return false;
     }
     if (finding.has_vulnerability() &&
