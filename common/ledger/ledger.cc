@@ -1,74 +1,366 @@
 #include "common/ledger/ledger.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/ledger/appender.h"
+#include "common/ledger/chain.h"
+#include "common/ledger/committer.h"
+#include "common/ledger/postgres_store.h"
+#include "common/ledger/sqlite_store.h"
 #include "common/ledger/store.h"
+#include "common/policy/engine/digest.h"
+#include "common/status/status_macros.h"
 
 namespace treatd::ledger {
-
-// The group-commit thread (written in the next step).
-class Committer {};
-
 namespace {
-absl::Status NotYet() {
-  return absl::UnimplementedError("ledger: not implemented yet");
+
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+constexpr int kMaxEventsPerCall = 10000;
+constexpr int kVerifyPage = 10000;
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const LedgerOptions& options) {
+  absl::string_view url = options.url;
+  if (url.empty()) {
+    return absl::InvalidArgumentError(
+        "ledger url: empty; use a file path, sqlite:PATH or "
+        "postgresql://...");
+  }
+  if (absl::StartsWith(url, "postgresql://") ||
+      absl::StartsWith(url, "postgres://")) {
+    return OpenPostgresStore({std::string(url), options.lock_timeout});
+  }
+  if (absl::ConsumePrefix(&url, "postgresql:")) {
+    return OpenPostgresStore({std::string(url), options.lock_timeout});
+  }
+  if (absl::StrContains(url, "://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ledger url '", options.url,
+        "': unknown scheme; use a file path, sqlite:PATH or postgresql://..."));
+  }
+  absl::ConsumePrefix(&url, "sqlite:");
+  if (url.empty()) {
+    return absl::InvalidArgumentError("ledger url 'sqlite:': no file path");
+  }
+  if (options.sqlite_synchronous != "full" &&
+      options.sqlite_synchronous != "normal") {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite_synchronous: '",
+                                                   options.sqlite_synchronous,
+                                                   "'; allowed: full, normal"));
+  }
+  return OpenSqliteStore({std::string(url),
+                          options.sqlite_synchronous == "full",
+                          options.lock_timeout});
 }
+
+absl::StatusOr<Event> DecodeStored(const StoredEvent& stored) {
+  absl::StatusOr<Event> event = DecodeCanonical(stored.body);
+  if (!event.ok()) {
+    return absl::DataLossError(absl::StrCat("ledger event ", stored.seq, ": ",
+                                            event.status().message()));
+  }
+  event->hash = stored.hash;
+  return event;
+}
+
+// The filter, as the part of a page token that must not change between
+// pages.
+std::string FilterFingerprint(const FindingFilter& f) {
+  std::string text = absl::StrCat(
+      f.state.has_value() ? static_cast<int>(*f.state) : 0, "\n", f.priority,
+      "\n", f.owner, "\n", f.asset, "\n", f.kind.has_value() ? *f.kind : -1,
+      "\n", f.vulnerability, "\n", f.overdue, f.review_due, "\n",
+      f.changed_since.has_value() ? absl::ToUnixMicros(*f.changed_since) : -1,
+      "\n", absl::ToUnixMicros(f.as_of));
+  absl::StatusOr<std::string> digest = Sha256Hex({text});
+  return digest.ok() ? digest->substr(0, 16) : text;
+}
+
+std::string EncodePageToken(const FindingFilter& filter,
+                            const std::string& last_key) {
+  std::string token;
+  absl::WebSafeBase64Escape(
+      absl::StrCat(FilterFingerprint(filter), "\n", last_key), &token);
+  return token;
+}
+
+absl::StatusOr<std::string> DecodePageToken(const FindingFilter& filter,
+                                            const std::string& token) {
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) {
+    return absl::InvalidArgumentError(
+        "page_token: not a token this API issued");
+  }
+  std::pair<std::string, std::string> parts =
+      absl::StrSplit(raw, absl::MaxSplits('\n', 1));
+  if (parts.first != FilterFingerprint(filter) || parts.second.empty()) {
+    return absl::InvalidArgumentError(
+        "page_token: issued for a different filter; repeat the same filter "
+        "with a page token, or start again without one");
+  }
+  return parts.second;
+}
+
 }  // namespace
 
-Ledger::Ledger(LedgerOptions options, std::unique_ptr<Store> store)
-    : options_(std::move(options)), store_(std::move(store)) {}
+Ledger::Ledger(LedgerOptions options, std::unique_ptr<Store> store,
+               int64_t head_seq)
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      appender_(std::make_unique<Appender>(
+          store_.get(), options_.future_tolerance, options_.clock)),
+      committer_(std::make_unique<Committer>(
+          appender_.get(), options_.max_batch_events, head_seq)) {}
 
 Ledger::~Ledger() = default;
 
 absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(LedgerOptions options) {
-  (void)options;
-  return NotYet();
+  if (options.max_batch_events <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_batch_events: ", options.max_batch_events, "; must be positive"));
+  }
+  if (!options.clock) options.clock = absl::Now;
+  TREATD_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(options));
+  TREATD_ASSIGN_OR_RETURN(ChainHead head, store->StoredHead());
+  return std::unique_ptr<Ledger>(
+      new Ledger(std::move(options), std::move(store), head.seq));
 }
 
 std::vector<absl::StatusOr<Appended>> Ledger::Append(
     std::vector<Event> events) {
-  return std::vector<absl::StatusOr<Appended>>(events.size(), NotYet());
+  std::vector<WorkItem> items(events.size());
+  std::vector<WorkItem*> pointers;
+  pointers.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    items[i].event = std::move(events[i]);
+    pointers.push_back(&items[i]);
+  }
+  committer_->Submit(pointers);
+  std::vector<absl::StatusOr<Appended>> results;
+  results.reserve(items.size());
+  for (WorkItem& item : items) results.push_back(std::move(item.appended));
+  return results;
 }
 
-absl::StatusOr<ScanResult> Ledger::RecordScan(ScanObservation) {
-  return NotYet();
+absl::StatusOr<ScanResult> Ledger::RecordScan(ScanObservation scan) {
+  WorkItem item;
+  item.scan = std::move(scan);
+  committer_->Submit({&item});
+  return std::move(item.scanned);
 }
-absl::StatusOr<FindingHistory> Ledger::GetFinding(const std::string&) const {
-  return NotYet();
+
+absl::StatusOr<FindingHistory> Ledger::GetFinding(
+    const std::string& key) const {
+  TREATD_ASSIGN_OR_RETURN(std::optional<FindingRecord> finding,
+                          store_->GetFinding(key));
+  if (!finding.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("finding '", key, "' is not in the ledger"));
+  }
+  FindingHistory history;
+  history.finding = *std::move(finding);
+  int64_t after = 0;
+  while (true) {
+    TREATD_ASSIGN_OR_RETURN(std::vector<Event> page,
+                            ListEvents(after, kMaxEventsPerCall, key));
+    if (page.empty()) break;
+    after = page.back().seq;
+    for (Event& event : page) history.events.push_back(std::move(event));
+  }
+  return history;
 }
-absl::StatusOr<FindingPage> Ledger::ListFindings(const FindingFilter&,
-                                                 const PageRequest&) const {
-  return NotYet();
+
+absl::StatusOr<FindingPage> Ledger::ListFindings(
+    const FindingFilter& filter, const PageRequest& page) const {
+  if (page.page_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size: ", page.page_size, "; must be 0 (default) or positive"));
+  }
+  if ((filter.overdue || filter.review_due) &&
+      filter.as_of == absl::InfinitePast()) {
+    return absl::InvalidArgumentError(
+        "as_of: unset; required with overdue or review_due");
+  }
+  FindingQuery query;
+  query.filter = filter;
+  const int size = page.page_size == 0 ? kDefaultPageSize
+                                       : std::min(page.page_size, kMaxPageSize);
+  query.limit = size + 1;  // one more tells whether a next page exists
+  if (!page.page_token.empty()) {
+    TREATD_ASSIGN_OR_RETURN(query.after_key,
+                            DecodePageToken(filter, page.page_token));
+  }
+  TREATD_ASSIGN_OR_RETURN(std::vector<FindingRecord> rows,
+                          store_->ListFindings(query));
+  FindingPage result;
+  if (static_cast<int>(rows.size()) > size) {
+    rows.resize(size);
+    result.next_page_token = EncodePageToken(filter, rows.back().key);
+  }
+  result.findings = std::move(rows);
+  return result;
 }
+
 absl::StatusOr<std::vector<Event>> Ledger::ListEvents(
-    int64_t, int, const std::string&) const {
-  return NotYet();
+    int64_t after_seq, int limit, const std::string& finding_key) const {
+  if (limit < 1 || limit > kMaxEventsPerCall) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", limit, "; allowed 1..", kMaxEventsPerCall));
+  }
+  TREATD_ASSIGN_OR_RETURN(std::vector<StoredEvent> stored,
+                          store_->ListEvents(after_seq, limit, finding_key));
+  std::vector<Event> events;
+  events.reserve(stored.size());
+  for (const StoredEvent& row : stored) {
+    TREATD_ASSIGN_OR_RETURN(Event event, DecodeStored(row));
+    if (!events.empty() && events.back().seq + 1 == event.seq) {
+      event.prev_hash = events.back().hash;
+    } else if (event.seq == 1) {
+      event.prev_hash = std::string(kGenesisHash);
+    }
+    events.push_back(std::move(event));
+  }
+  return events;
 }
-absl::StatusOr<std::vector<FindingRecord>> Ledger::SweepCandidates(absl::Time,
-                                                                   int) const {
-  return NotYet();
+
+absl::StatusOr<std::vector<FindingRecord>> Ledger::SweepCandidates(
+    absl::Time as_of, int limit) const {
+  if (limit < 1 || limit > kMaxEventsPerCall) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", limit, "; allowed 1..", kMaxEventsPerCall));
+  }
+  return store_->SweepCandidates(as_of, limit);
 }
-absl::StatusOr<std::string> Ledger::FindingSnapshot(const std::string&) const {
-  return NotYet();
+
+absl::StatusOr<std::string> Ledger::FindingSnapshot(
+    const std::string& key) const {
+  TREATD_ASSIGN_OR_RETURN(std::optional<std::string> snapshot,
+                          store_->FindingSnapshot(key));
+  if (!snapshot.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("no finding snapshot for '", key, "' in the ledger"));
+  }
+  return *std::move(snapshot);
 }
-absl::StatusOr<bool> Ledger::AcquireLease(const std::string&,
-                                          const std::string&, absl::Duration) {
-  return NotYet();
+
+absl::StatusOr<bool> Ledger::AcquireLease(const std::string& name,
+                                          const std::string& holder,
+                                          absl::Duration ttl) {
+  if (name.empty() || holder.empty() || ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "lease: name and holder must be set and ttl positive");
+  }
+  absl::Time now = options_.clock();
+  return store_->AcquireLease(name, holder, now, now + ttl);
 }
-absl::Status Ledger::ReleaseLease(const std::string&, const std::string&) {
-  return NotYet();
+
+absl::Status Ledger::ReleaseLease(const std::string& name,
+                                  const std::string& holder) {
+  return store_->ReleaseLease(name, holder);
 }
-absl::StatusOr<KpiReport> Ledger::Kpis(const KpiQuery&) const {
-  return NotYet();
+
+absl::StatusOr<KpiReport> Ledger::Kpis(const KpiQuery& query) const {
+  // ComputeKpis checks the query too; checking first avoids reading rows
+  // for a query that will be refused.
+  if (query.as_of == absl::InfinitePast() ||
+      query.window <= absl::ZeroDuration()) {
+    return ComputeKpis(query, {});
+  }
+  TREATD_ASSIGN_OR_RETURN(
+      std::vector<EpisodeRow> episodes,
+      store_->KpiEpisodes(query.as_of - query.window, query.as_of));
+  return ComputeKpis(query, episodes);
 }
-absl::StatusOr<LedgerGauges> Ledger::Gauges(absl::Time) const {
-  return NotYet();
+
+absl::StatusOr<LedgerGauges> Ledger::Gauges(absl::Time as_of) const {
+  return store_->Gauges(as_of);
 }
-absl::StatusOr<VerifyReport> Ledger::Verify() const { return NotYet(); }
-int64_t Ledger::WaitForEvents(int64_t after_seq, absl::Duration) const {
-  return after_seq;
+
+absl::StatusOr<VerifyReport> Ledger::Verify() const {
+  // Read the head first: events committed after this point are beyond it
+  // and not checked; events before it must all be there.
+  TREATD_ASSIGN_OR_RETURN(ChainHead head, store_->StoredHead());
+  VerifyReport report;
+  std::string prev_hash(kGenesisHash);
+  int64_t prev_seq = 0;
+  auto broken = [&report](int64_t seq, std::string problem) {
+    report.ok = false;
+    report.first_bad_seq = seq;
+    report.problem = std::move(problem);
+  };
+  while (report.ok && prev_seq < head.seq) {
+    TREATD_ASSIGN_OR_RETURN(
+        std::vector<StoredEvent> page,
+        store_->ListEvents(prev_seq, kVerifyPage, /*finding_key=*/""));
+    if (page.empty()) break;
+    for (const StoredEvent& row : page) {
+      if (row.seq > head.seq) break;
+      if (row.seq != prev_seq + 1) {
+        broken(prev_seq + 1,
+               absl::StrCat("event ", prev_seq + 1,
+                            " is missing (deleted); the next stored event is ",
+                            row.seq));
+        break;
+      }
+      TREATD_ASSIGN_OR_RETURN(std::string hash, LinkHash(prev_hash, row.body));
+      if (hash != row.hash) {
+        broken(row.seq,
+               absl::StrCat("event ", row.seq,
+                            " does not hash to its stored hash: it was edited, "
+                            "or the events before it were changed"));
+        break;
+      }
+      absl::StatusOr<Event> event = DecodeCanonical(row.body);
+      if (!event.ok() || event->seq != row.seq ||
+          event->finding_key != row.finding_key || event->kind != row.kind ||
+          absl::ToUnixMicros(event->occurred_at) != row.occurred_us ||
+          event->idempotency_key != row.idempotency_key) {
+        broken(row.seq, absl::StrCat("event ", row.seq,
+                                     ": its columns differ from its hashed "
+                                     "body (edited)"));
+        break;
+      }
+      ++report.events_checked;
+      prev_seq = row.seq;
+      prev_hash = row.hash;
+    }
+  }
+  if (report.ok && prev_seq != head.seq) {
+    broken(prev_seq + 1,
+           absl::StrCat("events ", prev_seq + 1, "..", head.seq,
+                        " are missing at the end of the chain (deleted)"));
+  } else if (report.ok && prev_hash != head.hash) {
+    broken(head.seq, absl::StrCat("event ", head.seq,
+                                  " differs from the stored chain head"));
+  }
+  if (report.ok) {
+    // An event beyond the head that a commit since did not account for was
+    // added outside the ledger.
+    TREATD_ASSIGN_OR_RETURN(std::vector<StoredEvent> extra,
+                            store_->ListEvents(head.seq, 1, ""));
+    TREATD_ASSIGN_OR_RETURN(ChainHead now, store_->StoredHead());
+    if (!extra.empty() && extra.front().seq > now.seq) {
+      broken(extra.front().seq,
+             absl::StrCat("event ", extra.front().seq,
+                          " lies beyond the stored chain head ", head.seq,
+                          " (inserted)"));
+    }
+  }
+  report.head_hash = head.hash;
+  return report;
 }
-LedgerStats Ledger::Stats() const { return {}; }
+
+int64_t Ledger::WaitForEvents(int64_t after_seq, absl::Duration timeout) const {
+  return committer_->WaitForCommit(after_seq, timeout);
+}
+
+LedgerStats Ledger::Stats() const { return committer_->Stats(); }
+
 const char* Ledger::backend() const { return store_->backend(); }
 
 }  // namespace treatd::ledger

@@ -54,8 +54,9 @@
 
 namespace treatd::ledger {
 
-class Store;
+class Appender;
 class Committer;
+class Store;
 
 struct LedgerOptions {
   // Where the ledger lives:
@@ -151,6 +152,8 @@ class Ledger {
   absl::StatusOr<FindingHistory> GetFinding(const std::string& key) const;
 
   // Findings matching `filter`, ordered by key, one page at a time.
+  // updated_at (and so changed_since) is the ledger's clock when the
+  // finding's last event was recorded.
   // INVALID_ARGUMENT for a bad page token or page size, or overdue /
   // review_due without as_of.
   absl::StatusOr<FindingPage> ListFindings(const FindingFilter& filter,
@@ -202,11 +205,12 @@ class Ledger {
   const char* backend() const;
 
  private:
-  Ledger(LedgerOptions options, std::unique_ptr<Store> store);
+  Ledger(LedgerOptions options, std::unique_ptr<Store> store, int64_t head_seq);
 
   const LedgerOptions options_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<Committer> committer_;
+  std::unique_ptr<Appender> appender_;    // used by the committer thread
+  std::unique_ptr<Committer> committer_;  // declared last: stops first
 };
 
 }  // namespace treatd::ledger

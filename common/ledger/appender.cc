@@ -1,0 +1,429 @@
+#include "common/ledger/appender.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/ledger/chain.h"
+#include "common/ledger/lifecycle.h"
+#include "common/policy/engine/digest.h"
+#include "common/status/status_macros.h"
+
+namespace treatd::ledger {
+namespace {
+
+constexpr size_t kMaxFindingKeyBytes = 1024;
+constexpr size_t kMaxIdempotencyKeyBytes = 200;
+
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime(t, absl::UTCTimeZone());
+}
+
+bool IsDecision(EventKind kind) {
+  return kind == EventKind::kDecision || kind == EventKind::kSweepDecision;
+}
+
+bool Unresolved(FindingState state) {
+  return state == FindingState::kOpen || state == FindingState::kMitigated ||
+         state == FindingState::kAccepted;
+}
+
+// Copies what a decision says onto the finding's current row.
+void ApplyDecisionFacts(const DecisionFacts& d, FindingRecord& row) {
+  row.treatment = d.treatment;
+  row.priority = d.priority;
+  row.priority_rank = d.priority_rank;
+  row.rule = d.rule;
+  row.decision_id = d.decision_id;
+  row.policy_digest = d.policy_digest;
+  row.mitigate_by = d.mitigate_by;
+  row.remediate_by = d.remediate_by;
+  // An acceptance's expiry is its review date; a later decision does not
+  // move it.
+  if (row.state != FindingState::kAccepted) row.review_by = d.review_by;
+  row.residual_risk = d.residual_risk;
+  if (d.kind != v1::FINDING_KIND_UNSPECIFIED) row.kind = d.kind;
+  if (!d.owner.empty()) row.owner = d.owner;
+  if (!d.asset.empty()) row.asset = d.asset;
+  if (!d.vulnerability.empty()) row.vulnerability = d.vulnerability;
+}
+
+// The row's part of an outcome: when it was mitigated, accepted, closed.
+void ApplyOutcome(const Event& e, const Transition& t, FindingRecord& row) {
+  switch (e.kind) {
+    case EventKind::kMitigated:
+      if (!row.mitigated_at.has_value()) row.mitigated_at = e.occurred_at;
+      row.accepted_at.reset();
+      row.accepted_until.reset();
+      if (e.until.has_value()) row.review_by = e.until;
+      break;
+    case EventKind::kAccepted:
+      row.accepted_at = e.occurred_at;
+      row.accepted_until = e.until;
+      row.review_by = e.until;
+      break;
+    case EventKind::kRemediated:
+    case EventKind::kScanRemediated:
+    case EventKind::kFalsePositive:
+      if (t.closes) row.closed_at = e.occurred_at;
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> DerivedIdempotencyKey(const Event& event) {
+  Event reported = event;
+  reported.seq = 0;
+  reported.recorded_at = absl::UnixEpoch();
+  reported.state_before.reset();
+  reported.state_after = FindingState::kOpen;
+  reported.recurrence = false;
+  TREATD_ASSIGN_OR_RETURN(std::string digest,
+                          Sha256Hex({CanonicalEncoding(reported)}));
+  return absl::StrCat("auto:", digest);
+}
+
+struct Appender::Batch {
+  absl::Time now;
+  ChainHead head;
+  // Idempotency key -> seq, from the database and from this batch.
+  absl::flat_hash_map<std::string, int64_t> seen_keys;
+  // Working copies of every finding this batch reads or writes.
+  absl::flat_hash_map<std::string, FindingRecord> findings;
+  std::vector<std::string> dirty;  // keys to save, first-touch order
+  absl::flat_hash_set<std::string> dirty_set;
+  std::vector<StoredEvent> events;
+  std::vector<std::pair<FindingRecord, absl::Time>> archived;
+  std::vector<std::pair<std::string, std::string>> snapshots;
+  int64_t duplicates = 0;
+};
+
+Appender::Appender(Store* store, absl::Duration future_tolerance,
+                   std::function<absl::Time()> clock)
+    : store_(store),
+      future_tolerance_(future_tolerance),
+      clock_(std::move(clock)) {}
+
+absl::StatusOr<BatchOutcome> Appender::Apply(
+    const std::vector<WorkItem*>& items) {
+  Batch batch;
+  batch.now = clock_();
+  absl::Status status = store_->BeginAppend();
+  if (status.ok()) {
+    status = Run(items, batch);
+    if (status.ok()) {
+      status = store_->CommitAppend();
+    } else {
+      store_->RollbackAppend();
+    }
+  }
+  if (!status.ok()) {
+    for (WorkItem* item : items) {
+      item->appended = status;
+      item->scanned = status;
+    }
+    return status;
+  }
+  BatchOutcome outcome;
+  outcome.events_written = static_cast<int64_t>(batch.events.size());
+  outcome.duplicates = batch.duplicates;
+  outcome.last_seq = batch.head.seq;
+  return outcome;
+}
+
+absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
+  TREATD_ASSIGN_OR_RETURN(batch.head, store_->ReadHead());
+  const int64_t head_before = batch.head.seq;
+
+  // Read everything the batch depends on up front, in few statements.
+  std::vector<std::string> idempotency_keys;
+  std::vector<std::string> finding_keys;
+  for (WorkItem* item : items) {
+    if (!item->event.has_value()) continue;
+    Event& event = *item->event;
+    if (event.idempotency_key.empty()) {
+      TREATD_ASSIGN_OR_RETURN(event.idempotency_key,
+                              DerivedIdempotencyKey(event));
+    }
+    idempotency_keys.push_back(event.idempotency_key);
+    finding_keys.push_back(event.finding_key);
+  }
+  TREATD_ASSIGN_OR_RETURN(batch.seen_keys,
+                          store_->FindIdempotencyKeys(idempotency_keys));
+  TREATD_ASSIGN_OR_RETURN(batch.findings, store_->LoadFindings(finding_keys));
+  for (WorkItem* item : items) {
+    if (!item->scan.has_value() || item->scan->scope.empty()) continue;
+    TREATD_ASSIGN_OR_RETURN(
+        std::vector<FindingRecord> rows,
+        store_->LoadScope(item->scan->scope, item->scan->kinds));
+    for (FindingRecord& row : rows) {
+      std::string key = row.key;
+      batch.findings.try_emplace(std::move(key), std::move(row));
+    }
+  }
+
+  for (WorkItem* item : items) {
+    if (item->event.has_value()) {
+      item->appended = ApplyEvent(std::move(*item->event), batch);
+      item->event.reset();
+    } else if (item->scan.has_value()) {
+      item->scanned = ApplyScan(*item->scan, batch);
+    }
+  }
+
+  if (!batch.events.empty()) {
+    TREATD_RETURN_IF_ERROR(store_->InsertEvents(batch.events));
+  }
+  for (const auto& [episode, reopened_at] : batch.archived) {
+    TREATD_RETURN_IF_ERROR(store_->ArchiveEpisode(episode, reopened_at));
+  }
+  if (!batch.dirty.empty()) {
+    std::vector<const FindingRecord*> rows;
+    rows.reserve(batch.dirty.size());
+    for (const std::string& key : batch.dirty) {
+      rows.push_back(&batch.findings.at(key));
+    }
+    TREATD_RETURN_IF_ERROR(store_->SaveFindings(rows));
+  }
+  if (!batch.snapshots.empty()) {
+    std::vector<std::pair<std::string, const std::string*>> snapshots;
+    for (const auto& [key, bytes] : batch.snapshots) {
+      snapshots.emplace_back(key, &bytes);
+    }
+    TREATD_RETURN_IF_ERROR(store_->SaveSnapshots(snapshots));
+  }
+  if (batch.head.seq != head_before) {
+    TREATD_RETURN_IF_ERROR(store_->WriteHead(batch.head));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Appender::Validate(const Event& e, absl::Time now) const {
+  if (e.finding_key.empty()) {
+    return absl::InvalidArgumentError("finding_key: empty; required");
+  }
+  if (e.finding_key.size() > kMaxFindingKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("finding_key: ", e.finding_key.size(), " bytes; at most ",
+                     kMaxFindingKeyBytes, " allowed"));
+  }
+  if (e.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("idempotency_key: ", e.idempotency_key.size(),
+                     " bytes; at most ", kMaxIdempotencyKeyBytes, " allowed"));
+  }
+  if (e.occurred_at == absl::InfinitePast() ||
+      e.occurred_at == absl::InfiniteFuture()) {
+    return absl::InvalidArgumentError("occurred_at: unset; required");
+  }
+  if (!IsDecision(e.kind) && e.occurred_at > now + future_tolerance_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("occurred_at: ", TimeText(e.occurred_at),
+                     " is in the future (ledger clock ", TimeText(now),
+                     "); an outcome reports what has happened"));
+  }
+  if (e.kind == EventKind::kAccepted) {
+    if (!e.until.has_value()) {
+      return absl::InvalidArgumentError(
+          "until: unset; an acceptance needs an expiry");
+    }
+    if (*e.until <= e.occurred_at) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("until: ", TimeText(*e.until),
+                       " is not after occurred_at ", TimeText(e.occurred_at)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
+  auto found = batch.findings.find(e.finding_key);
+  FindingRecord* row = found == batch.findings.end() ? nullptr : &found->second;
+
+  if (auto seen = batch.seen_keys.find(e.idempotency_key);
+      seen != batch.seen_keys.end()) {
+    ++batch.duplicates;
+    Appended appended;
+    appended.seq = seen->second;
+    appended.duplicate = true;
+    if (row != nullptr) appended.state = row->state;
+    return appended;
+  }
+  TREATD_RETURN_IF_ERROR(Validate(e, batch.now));
+  std::optional<FindingState> before;
+  if (row != nullptr) before = row->state;
+  TREATD_ASSIGN_OR_RETURN(Transition t, NextState(before, e.kind));
+  if (row != nullptr && !IsDecision(e.kind) && e.occurred_at < row->opened_at) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "occurred_at: ", TimeText(e.occurred_at), " is before the finding ",
+        row->episode == 1 ? "was first seen (" : "was reopened (",
+        TimeText(row->opened_at), ")"));
+  }
+
+  if (t.new_finding) {
+    FindingRecord fresh;
+    fresh.key = e.finding_key;
+    fresh.first_seen = e.decision.first_seen.value_or(e.occurred_at);
+    fresh.opened_at = fresh.first_seen;
+    fresh.state_since = fresh.first_seen;
+    row =
+        &batch.findings.emplace(e.finding_key, std::move(fresh)).first->second;
+  }
+  if (t.new_episode) {
+    batch.archived.emplace_back(*row, e.occurred_at);
+    row->opened_at = e.occurred_at;
+    row->mitigated_at.reset();
+    row->accepted_at.reset();
+    row->accepted_until.reset();
+    row->closed_at.reset();
+    ++row->episode;
+    if (t.recurrence) ++row->recurrences;
+  }
+  if (row->state != t.to && !t.new_finding) row->state_since = e.occurred_at;
+  row->state = t.to;
+  if (IsDecision(e.kind)) {
+    ApplyDecisionFacts(e.decision, *row);
+  } else {
+    ApplyOutcome(e, t, *row);
+  }
+
+  e.seq = batch.head.seq + 1;
+  e.recorded_at = batch.now;
+  e.state_before = before;
+  e.state_after = t.to;
+  e.recurrence = t.recurrence;
+  StoredEvent stored;
+  stored.seq = e.seq;
+  stored.finding_key = e.finding_key;
+  stored.kind = e.kind;
+  stored.occurred_us = absl::ToUnixMicros(e.occurred_at);
+  stored.recorded_us = absl::ToUnixMicros(e.recorded_at);
+  stored.idempotency_key = e.idempotency_key;
+  stored.body = CanonicalEncoding(e);
+  TREATD_ASSIGN_OR_RETURN(stored.hash, LinkHash(batch.head.hash, stored.body));
+  batch.head = {stored.seq, stored.hash};
+  batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
+  batch.events.push_back(std::move(stored));
+
+  row->last_seq = e.seq;
+  row->updated_at = batch.now;
+  if (batch.dirty_set.insert(row->key).second) batch.dirty.push_back(row->key);
+  if (IsDecision(e.kind) && !e.decision.finding_snapshot.empty()) {
+    batch.snapshots.emplace_back(e.finding_key,
+                                 std::move(e.decision.finding_snapshot));
+  }
+
+  Appended appended;
+  appended.seq = e.seq;
+  appended.state = t.to;
+  appended.recurrence = t.recurrence;
+  return appended;
+}
+
+absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
+                                               Batch& batch) {
+  if (scan.scope.empty()) {
+    return absl::InvalidArgumentError("scope: empty; required");
+  }
+  if (scan.scanned_at == absl::InfinitePast() ||
+      scan.scanned_at == absl::InfiniteFuture()) {
+    return absl::InvalidArgumentError("scanned_at: unset; required");
+  }
+  if (scan.scanned_at > batch.now + future_tolerance_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scanned_at: ", TimeText(scan.scanned_at),
+        " is in the future (ledger clock ", TimeText(batch.now), ")"));
+  }
+  const absl::flat_hash_set<std::string> present(scan.present_keys.begin(),
+                                                 scan.present_keys.end());
+  std::string scan_key = scan.idempotency_key;
+  if (scan_key.empty()) {
+    std::vector<std::string> sorted(present.begin(), present.end());
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int> kinds(scan.kinds.begin(), scan.kinds.end());
+    std::sort(kinds.begin(), kinds.end());
+    TREATD_ASSIGN_OR_RETURN(
+        std::string digest,
+        Sha256Hex({scan.scope, "\n", TimeText(scan.scanned_at), "\n",
+                   absl::StrJoin(kinds, ","), "\n",
+                   absl::StrJoin(sorted, "\n")}));
+    scan_key = absl::StrCat("scan:", digest);
+  }
+
+  // The scope's findings as of this point of the batch, in key order.
+  std::vector<std::string> candidates;
+  for (const auto& [key, row] : batch.findings) {
+    if (row.asset != scan.scope) continue;
+    if (!scan.kinds.empty() && std::find(scan.kinds.begin(), scan.kinds.end(),
+                                         row.kind) == scan.kinds.end()) {
+      continue;
+    }
+    candidates.push_back(key);
+  }
+  std::sort(candidates.begin(), candidates.end());
+
+  ScanResult result;
+  std::vector<Event> derived;
+  for (const std::string& key : candidates) {
+    const FindingRecord& row = batch.findings.at(key);
+    const bool seen = present.contains(key);
+    EventKind kind;
+    if (seen && row.state == FindingState::kRemediated &&
+        row.closed_at.has_value() && scan.scanned_at > *row.closed_at) {
+      kind = EventKind::kReopened;
+    } else if (!seen && Unresolved(row.state) &&
+               row.opened_at <= scan.scanned_at) {
+      kind = EventKind::kScanRemediated;
+    } else {
+      if (seen && Unresolved(row.state)) ++result.still_present;
+      continue;
+    }
+    Event e;
+    e.kind = kind;
+    e.finding_key = key;
+    e.occurred_at = scan.scanned_at;
+    e.idempotency_key = absl::StrCat(scan_key, "/", key);
+    e.actor = scan.scanner;
+    e.scope = scan.scope;
+    derived.push_back(std::move(e));
+  }
+  for (const std::string& key : present) {
+    if (!std::binary_search(candidates.begin(), candidates.end(), key)) {
+      ++result.unknown;
+    }
+  }
+
+  std::vector<std::string> derived_keys;
+  for (const Event& e : derived) derived_keys.push_back(e.idempotency_key);
+  TREATD_ASSIGN_OR_RETURN(auto already,
+                          store_->FindIdempotencyKeys(derived_keys));
+  batch.seen_keys.insert(already.begin(), already.end());
+
+  int64_t duplicates = 0;
+  for (Event& e : derived) {
+    const EventKind kind = e.kind;
+    TREATD_ASSIGN_OR_RETURN(Appended appended, ApplyEvent(std::move(e), batch));
+    if (appended.duplicate) {
+      ++duplicates;
+      continue;
+    }
+    result.seqs.push_back(appended.seq);
+    if (kind == EventKind::kReopened) {
+      ++result.reopened;
+    } else {
+      ++result.remediated;
+    }
+  }
+  result.duplicate =
+      !derived.empty() && duplicates == static_cast<int64_t>(derived.size());
+  return result;
+}
+
+}  // namespace treatd::ledger

@@ -1,0 +1,69 @@
+// The ledger's write semantics, written once for every store: idempotency,
+// validation, lifecycle transitions, episodes, scan observations and the
+// hash chain, applied to one batch inside one store transaction.
+//
+// Thread safety: not thread-safe; the committer owns the one instance.
+#ifndef TREATD_COMMON_LEDGER_APPENDER_H_
+#define TREATD_COMMON_LEDGER_APPENDER_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/ledger/event.h"
+#include "common/ledger/ledger.h"
+#include "common/ledger/store.h"
+
+namespace treatd::ledger {
+
+// One unit of work of a batch: an event to append or a scan to record.
+struct WorkItem {
+  std::optional<Event> event;           // set for an append
+  std::optional<ScanObservation> scan;  // set for a scan
+  absl::StatusOr<Appended> appended = absl::UnknownError("not applied");
+  absl::StatusOr<ScanResult> scanned = absl::UnknownError("not applied");
+};
+
+struct BatchOutcome {
+  int64_t events_written = 0;
+  int64_t duplicates = 0;
+  int64_t last_seq = 0;  // the chain head after the batch
+};
+
+class Appender {
+ public:
+  // `store` must outlive the appender.
+  Appender(Store* store, absl::Duration future_tolerance,
+           std::function<absl::Time()> clock);
+
+  // Applies `items` in order in one transaction and sets each item's
+  // result. Returns the transaction's status: when it is not OK nothing was
+  // written and every item's result is that status (UNAVAILABLE for a
+  // database that cannot commit).
+  absl::StatusOr<BatchOutcome> Apply(const std::vector<WorkItem*>& items);
+
+ private:
+  struct Batch;
+
+  absl::Status Run(const std::vector<WorkItem*>& items, Batch& batch);
+  absl::StatusOr<Appended> ApplyEvent(Event event, Batch& batch);
+  absl::StatusOr<ScanResult> ApplyScan(const ScanObservation& scan,
+                                       Batch& batch);
+  absl::Status Validate(const Event& event, absl::Time now) const;
+
+  Store* const store_;
+  const absl::Duration future_tolerance_;
+  const std::function<absl::Time()> clock_;
+};
+
+// The idempotency key the ledger derives for an event reported without one:
+// "auto:" + hex SHA-256 of its canonical encoding (reported fields only).
+absl::StatusOr<std::string> DerivedIdempotencyKey(const Event& event);
+
+}  // namespace treatd::ledger
+
+#endif  // TREATD_COMMON_LEDGER_APPENDER_H_

@@ -1,0 +1,210 @@
+#include "common/ledger/chain.h"
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/policy/engine/digest.h"
+#include "nlohmann/json.hpp"
+
+namespace treatd::ledger {
+namespace {
+
+using Json = nlohmann::json;  // std::map objects: keys come out sorted
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+void PutString(Json& j, const char* key, const std::string& value) {
+  if (!value.empty()) j[key] = value;
+}
+
+void PutTime(Json& j, const char* key, const std::optional<absl::Time>& t) {
+  if (t.has_value()) j[key] = Micros(*t);
+}
+
+Json EncodeDecision(const DecisionFacts& d) {
+  Json j = Json::object();
+  PutString(j, "id", d.decision_id);
+  if (d.treatment != v1::TREATMENT_UNSPECIFIED) {
+    j["treatment"] = v1::Treatment_Name(d.treatment);
+  }
+  PutString(j, "priority", d.priority);
+  if (d.priority_rank != 0) j["priority_rank"] = d.priority_rank;
+  PutString(j, "rule", d.rule);
+  PutTime(j, "mitigate_by", d.mitigate_by);
+  PutTime(j, "remediate_by", d.remediate_by);
+  PutTime(j, "review_by", d.review_by);
+  if (d.residual_risk != 0) j["residual_risk"] = d.residual_risk;
+  PutString(j, "policy_digest", d.policy_digest);
+  if (d.kind != v1::FINDING_KIND_UNSPECIFIED) {
+    j["kind"] = v1::FindingKind_Name(d.kind);
+  }
+  PutString(j, "owner", d.owner);
+  PutString(j, "asset", d.asset);
+  PutString(j, "vulnerability", d.vulnerability);
+  PutTime(j, "first_seen", d.first_seen);
+  return j;
+}
+
+// Typed reads that fail with the key's name instead of throwing.
+class Reader {
+ public:
+  explicit Reader(const Json& j) : j_(j) {}
+
+  std::string String(const char* key) {
+    auto it = j_.find(key);
+    if (it == j_.end()) return "";
+    if (!it->is_string()) return Fail(key, "a string"), "";
+    return it->get<std::string>();
+  }
+  int64_t Int(const char* key) {
+    auto it = j_.find(key);
+    if (it == j_.end()) return 0;
+    if (!it->is_number_integer()) return Fail(key, "an integer"), 0;
+    return it->get<int64_t>();
+  }
+  double Double(const char* key) {
+    auto it = j_.find(key);
+    if (it == j_.end()) return 0;
+    if (!it->is_number()) return Fail(key, "a number"), 0;
+    return it->get<double>();
+  }
+  std::optional<absl::Time> Time(const char* key) {
+    if (j_.find(key) == j_.end()) return std::nullopt;
+    return FromMicros(Int(key));
+  }
+  template <typename Enum>
+  Enum ProtoEnum(const char* key, bool (*parse)(const std::string&, Enum*),
+                 Enum fallback) {
+    std::string name = String(key);
+    if (name.empty()) return fallback;
+    Enum value = fallback;
+    if (!parse(name, &value)) Fail(key, "a known enum name");
+    return value;
+  }
+  void Fail(const char* key, const char* expected) {
+    if (status_.ok()) {
+      status_ = absl::InvalidArgumentError(
+          absl::StrCat("ledger event: field '", key, "' is not ", expected));
+    }
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  const Json& j_;
+  absl::Status status_;
+};
+
+DecisionFacts DecodeDecision(Reader& r) {
+  DecisionFacts d;
+  d.decision_id = r.String("id");
+  d.treatment = r.ProtoEnum<v1::Treatment>("treatment", v1::Treatment_Parse,
+                                           v1::TREATMENT_UNSPECIFIED);
+  d.priority = r.String("priority");
+  d.priority_rank = static_cast<int>(r.Int("priority_rank"));
+  d.rule = r.String("rule");
+  d.mitigate_by = r.Time("mitigate_by");
+  d.remediate_by = r.Time("remediate_by");
+  d.review_by = r.Time("review_by");
+  d.residual_risk = r.Double("residual_risk");
+  d.policy_digest = r.String("policy_digest");
+  d.kind = r.ProtoEnum<v1::FindingKind>("kind", v1::FindingKind_Parse,
+                                        v1::FINDING_KIND_UNSPECIFIED);
+  d.owner = r.String("owner");
+  d.asset = r.String("asset");
+  d.vulnerability = r.String("vulnerability");
+  d.first_seen = r.Time("first_seen");
+  return d;
+}
+
+}  // namespace
+
+std::string CanonicalEncoding(const Event& event) {
+  Json j = Json::object();
+  j["v"] = 1;
+  j["seq"] = event.seq;
+  j["kind"] = std::string(EventKindName(event.kind));
+  j["finding"] = event.finding_key;
+  j["occurred_at"] = Micros(event.occurred_at);
+  j["recorded_at"] = Micros(event.recorded_at);
+  PutString(j, "idempotency_key", event.idempotency_key);
+  PutString(j, "actor", event.actor);
+  PutString(j, "note", event.note);
+  PutString(j, "control", event.control);
+  PutString(j, "evidence", event.evidence);
+  PutTime(j, "until", event.until);
+  PutString(j, "scope", event.scope);
+  if (event.state_before.has_value()) {
+    j["state_before"] = std::string(FindingStateName(*event.state_before));
+  }
+  j["state_after"] = std::string(FindingStateName(event.state_after));
+  if (event.recurrence) j["recurrence"] = true;
+  if (event.kind == EventKind::kDecision ||
+      event.kind == EventKind::kSweepDecision) {
+    j["decision"] = EncodeDecision(event.decision);
+  }
+  return j.dump();
+}
+
+absl::StatusOr<Event> DecodeCanonical(absl::string_view body) {
+  Json j = Json::parse(body.begin(), body.end(), nullptr,
+                       /*allow_exceptions=*/false);
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(
+        "ledger event: body is not a JSON object");
+  }
+  Reader r(j);
+  if (r.Int("v") != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ledger event: encoding version ", r.Int("v"), "; this build reads 1"));
+  }
+  Event e;
+  e.seq = r.Int("seq");
+  std::optional<EventKind> kind = ParseEventKind(r.String("kind"));
+  if (!kind.has_value()) r.Fail("kind", "a known event kind");
+  e.kind = kind.value_or(EventKind::kDecision);
+  e.finding_key = r.String("finding");
+  e.occurred_at = FromMicros(r.Int("occurred_at"));
+  e.recorded_at = FromMicros(r.Int("recorded_at"));
+  e.idempotency_key = r.String("idempotency_key");
+  e.actor = r.String("actor");
+  e.note = r.String("note");
+  e.control = r.String("control");
+  e.evidence = r.String("evidence");
+  e.until = r.Time("until");
+  e.scope = r.String("scope");
+  std::string before = r.String("state_before");
+  if (!before.empty()) {
+    e.state_before = ParseFindingState(before);
+    if (!e.state_before.has_value()) r.Fail("state_before", "a known state");
+  }
+  std::optional<FindingState> after =
+      ParseFindingState(r.String("state_after"));
+  if (!after.has_value()) r.Fail("state_after", "a known state");
+  e.state_after = after.value_or(FindingState::kOpen);
+  auto recurrence = j.find("recurrence");
+  e.recurrence = recurrence != j.end() && recurrence->is_boolean() &&
+                 recurrence->get<bool>();
+  auto decision = j.find("decision");
+  if (decision != j.end()) {
+    if (!decision->is_object()) {
+      r.Fail("decision", "an object");
+    } else {
+      Reader dr(*decision);
+      e.decision = DecodeDecision(dr);
+      if (!dr.status().ok()) return dr.status();
+    }
+  }
+  if (!r.status().ok()) return r.status();
+  return e;
+}
+
+absl::StatusOr<std::string> LinkHash(absl::string_view prev_hash,
+                                     absl::string_view body) {
+  return Sha256Hex({prev_hash, "\n", body});
+}
+
+}  // namespace treatd::ledger

@@ -1,0 +1,39 @@
+// The hash chain: the canonical encoding of an event (the bytes that are
+// stored and hashed) and the link hash. docs/ledger.md describes the
+// encoding so that anyone can re-verify an export without treatd.
+//
+// Pure functions; thread-safe.
+#ifndef TREATD_COMMON_LEDGER_CHAIN_H_
+#define TREATD_COMMON_LEDGER_CHAIN_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/ledger/event.h"
+
+namespace treatd::ledger {
+
+// The previous hash of the first event.
+inline constexpr absl::string_view kGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// The canonical encoding of `event`: compact JSON, keys sorted, absent and
+// empty fields left out, times as integer microseconds since the Unix epoch,
+// enums by name. Covers every reported and assigned field except `hash`,
+// `prev_hash` and decision.finding_snapshot. Deterministic: the same event
+// gives the same bytes on every platform this builds on.
+std::string CanonicalEncoding(const Event& event);
+
+// Decodes a canonical encoding (as stored) back into an event; `hash` and
+// `prev_hash` are left empty. INVALID_ARGUMENT when `body` is not one.
+absl::StatusOr<Event> DecodeCanonical(absl::string_view body);
+
+// Lower-case hex SHA-256 of prev_hash + "\n" + body. INTERNAL only when
+// OpenSSL fails.
+absl::StatusOr<std::string> LinkHash(absl::string_view prev_hash,
+                                     absl::string_view body);
+
+}  // namespace treatd::ledger
+
+#endif  // TREATD_COMMON_LEDGER_CHAIN_H_

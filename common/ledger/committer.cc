@@ -1,0 +1,95 @@
+#include "common/ledger/committer.h"
+
+#include <algorithm>
+
+namespace treatd::ledger {
+
+Committer::Committer(Appender* appender, int max_batch_items, int64_t head_seq)
+    : appender_(appender),
+      max_batch_items_(static_cast<size_t>(std::max(1, max_batch_items))),
+      last_seq_(head_seq),
+      thread_([this] { Loop(); }) {}
+
+Committer::~Committer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void Committer::Submit(const std::vector<WorkItem*>& items) {
+  if (items.empty()) return;
+  // Large submissions go in chunks so one transaction stays bounded; the
+  // chunks are queued together, so they commit in order.
+  std::vector<Request> requests;
+  for (size_t i = 0; i < items.size(); i += max_batch_items_) {
+    size_t end = std::min(items.size(), i + max_batch_items_);
+    requests.push_back(Request{
+        std::vector<WorkItem*>(items.begin() + i, items.begin() + end)});
+  }
+  absl::MutexLock lock(&mu_);
+  for (Request& request : requests) queue_.push_back(&request);
+  for (Request& request : requests) {
+    mu_.Await(absl::Condition(&request.done));
+  }
+}
+
+void Committer::Loop() {
+  while (true) {
+    std::vector<Request*> batch;
+    std::vector<WorkItem*> items;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+            return c->stopping_ || !c->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) return;  // stopping, nothing left
+      while (!queue_.empty() &&
+             (items.empty() || items.size() + queue_.front()->items.size() <=
+                                   max_batch_items_)) {
+        Request* request = queue_.front();
+        queue_.pop_front();
+        batch.push_back(request);
+        items.insert(items.end(), request->items.begin(), request->items.end());
+      }
+    }
+
+    absl::Time start = absl::Now();
+    absl::StatusOr<BatchOutcome> outcome = appender_->Apply(items);
+    absl::Duration took = absl::Now() - start;
+
+    absl::MutexLock lock(&mu_);
+    stats_.commit_time += took;
+    if (outcome.ok()) {
+      ++stats_.commits;
+      stats_.events += outcome->events_written;
+      stats_.duplicates += outcome->duplicates;
+      stats_.largest_batch =
+          std::max(stats_.largest_batch, outcome->events_written);
+      last_seq_ = std::max(last_seq_, outcome->last_seq);
+    } else {
+      ++stats_.failed_commits;
+    }
+    for (Request* request : batch) request->done = true;
+  }
+}
+
+int64_t Committer::WaitForCommit(int64_t after_seq,
+                                 absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto newer = [this, after_seq]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return last_seq_ > after_seq;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&newer), timeout);
+  return last_seq_;
+}
+
+LedgerStats Committer::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace treatd::ledger

@@ -1,0 +1,74 @@
+// A pool of read connections for a store: a query takes an idle connection
+// or opens a new one, and gives it back afterwards. The pool grows to the
+// number of concurrent readers and never shrinks (connections live as long
+// as the store).
+//
+// Thread safety: With() may be called from any thread.
+#ifndef TREATD_COMMON_LEDGER_CONNECTION_POOL_H_
+#define TREATD_COMMON_LEDGER_CONNECTION_POOL_H_
+
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace treatd::ledger {
+
+template <typename Connection>
+class ConnectionPool {
+ public:
+  using Opener = std::function<absl::StatusOr<std::unique_ptr<Connection>>()>;
+  // `revive` runs on an idle connection before reuse (e.g. reconnect).
+  using Reviver = std::function<absl::Status(Connection&)>;
+
+  explicit ConnectionPool(Opener open, Reviver revive = nullptr)
+      : open_(std::move(open)), revive_(std::move(revive)) {}
+
+  // Runs f(Connection&) on a connection of the pool and returns its result
+  // (an absl::Status or StatusOr); the error of opening one otherwise.
+  template <typename F>
+  auto With(F f) const -> decltype(f(std::declval<Connection&>())) {
+    std::unique_ptr<Connection> connection;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!idle_.empty()) {
+        connection = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (connection == nullptr) {
+      absl::StatusOr<std::unique_ptr<Connection>> opened = open_();
+      if (!opened.ok()) return opened.status();
+      connection = *std::move(opened);
+    } else if (revive_) {
+      absl::Status revived = revive_(*connection);
+      if (!revived.ok()) {
+        Give(std::move(connection));
+        return revived;
+      }
+    }
+    auto result = f(*connection);
+    Give(std::move(connection));
+    return result;
+  }
+
+ private:
+  void Give(std::unique_ptr<Connection> connection) const {
+    absl::MutexLock lock(&mu_);
+    idle_.push_back(std::move(connection));
+  }
+
+  const Opener open_;
+  const Reviver revive_;
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace treatd::ledger
+
+#endif  // TREATD_COMMON_LEDGER_CONNECTION_POOL_H_

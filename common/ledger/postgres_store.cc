@@ -1,0 +1,587 @@
+#include "common/ledger/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "common/ledger/connection_pool.h"
+#include "common/ledger/schema.h"
+#include "common/ledger/sql_rows.h"
+#include "common/status/status_macros.h"
+
+namespace treatd::ledger {
+namespace {
+
+// Advisory lock keys ("treatd" chain / migration), fixed forever.
+constexpr int64_t kChainLockKey = 0x7472656174640001;
+constexpr int64_t kMigrationLockKey = 0x7472656174640002;
+
+std::string ConnectionMessage(PGconn* conn) {
+  std::string message =
+      conn != nullptr ? PQerrorMessage(conn) : "out of memory";
+  return std::string(absl::StripTrailingAsciiWhitespace(message));
+}
+
+// Maps a failed result to the status the ledger promises, by SQLSTATE.
+absl::Status ResultError(PGconn* conn, PGresult* result) {
+  const char* state = result != nullptr
+                          ? PQresultErrorField(result, PG_DIAG_SQLSTATE)
+                          : nullptr;
+  std::string message =
+      absl::StrCat("ledger postgresql: ",
+                   absl::StripTrailingAsciiWhitespace(
+                       result != nullptr ? PQresultErrorMessage(result) : ""),
+                   result == nullptr || *PQresultErrorMessage(result) == '\0'
+                       ? ConnectionMessage(conn)
+                       : "");
+  absl::string_view code = state != nullptr ? state : "";
+  if (PQstatus(conn) != CONNECTION_OK || absl::StartsWith(code, "08") ||
+      code == "55P03" || code == "57014" || code == "40001" ||
+      code == "40P01" || absl::StartsWith(code, "57P")) {
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+// Parameters in libpq's text format (bytes in binary format).
+class Params : public sql::ParamWriter {
+ public:
+  void Null(int n) override { Slot(n).null = true; }
+  void Int(int n, int64_t value) override {
+    Slot(n).text = absl::StrCat(value);
+  }
+  void Double(int n, double value) override {
+    char text[32];
+    snprintf(text, sizeof(text), "%.17g", value);  // round-trips exactly
+    Slot(n).text = text;
+  }
+  void Text(int n, absl::string_view value) override {
+    Slot(n).text = std::string(value);
+  }
+  void Bytes(int n, absl::string_view value) override {
+    Slot(n).text = std::string(value);
+    Slot(n).binary = true;
+  }
+
+  int count() const { return static_cast<int>(slots_.size()); }
+  // Pointers stay valid while this object is unchanged.
+  void Arrays(std::vector<const char*>* values, std::vector<int>* lengths,
+              std::vector<int>* formats) const {
+    for (const Param& p : slots_) {
+      values->push_back(p.null ? nullptr : p.text.c_str());
+      lengths->push_back(static_cast<int>(p.text.size()));
+      formats->push_back(p.binary ? 1 : 0);
+    }
+  }
+
+ private:
+  struct Param {
+    std::string text;
+    bool null = false;
+    bool binary = false;
+  };
+  Param& Slot(int n) {
+    if (static_cast<int>(slots_.size()) < n) slots_.resize(n);
+    return slots_[n - 1];
+  }
+  std::vector<Param> slots_;
+};
+
+// One row of a text-format result.
+class Row : public sql::ColumnReader {
+ public:
+  Row(const PGresult* result, int row) : result_(result), row_(row) {}
+  bool IsNull(int i) const override { return PQgetisnull(result_, row_, i); }
+  int64_t Int(int i) const override {
+    int64_t value = 0;
+    (void)absl::SimpleAtoi(PQgetvalue(result_, row_, i), &value);
+    return value;
+  }
+  double Double(int i) const override {
+    return std::strtod(PQgetvalue(result_, row_, i), nullptr);
+  }
+  std::string Text(int i) const override {
+    return std::string(PQgetvalue(result_, row_, i),
+                       PQgetlength(result_, row_, i));
+  }
+
+ private:
+  const PGresult* result_;
+  int row_;
+};
+
+// A connection with its prepared statements. Used by one thread at a time.
+class Connection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(
+      const std::string& conninfo) {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    auto connection = std::unique_ptr<Connection>(new Connection(conn));
+    if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+      return absl::UnavailableError(absl::StrCat(
+          "ledger postgresql: cannot connect: ", ConnectionMessage(conn)));
+    }
+    return connection;
+  }
+  ~Connection() { PQfinish(conn_); }
+
+  // Re-establishes a connection that broke (server restart, network).
+  absl::Status EnsureConnected() {
+    if (PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
+    prepared_.clear();
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      return absl::UnavailableError(absl::StrCat(
+          "ledger postgresql: cannot reconnect: ", ConnectionMessage(conn_)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Exec(const std::string& sql) {
+    Result result(PQexec(conn_, sql.c_str()));
+    ExecStatusType status = PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      return ResultError(conn_, result.get());
+    }
+    return absl::OkStatus();
+  }
+
+  // Runs one statement with `params`; binary_result for bytea columns.
+  absl::StatusOr<Result> Query(const std::string& sql, const Params& params,
+                               bool binary_result = false) {
+    TREATD_ASSIGN_OR_RETURN(std::string name, Prepared(sql));
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    params.Arrays(&values, &lengths, &formats);
+    Result result(PQexecPrepared(conn_, name.c_str(), params.count(),
+                                 values.data(), lengths.data(), formats.data(),
+                                 binary_result ? 1 : 0));
+    ExecStatusType status = PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      return ResultError(conn_, result.get());
+    }
+    return result;
+  }
+
+  // Runs the same statement once per parameter set in pipeline mode: all
+  // sent, then all read, one round trip. Results in order.
+  absl::StatusOr<std::vector<Result>> Pipeline(
+      const std::string& sql, const std::vector<Params>& param_sets) {
+    std::vector<Result> results;
+    if (param_sets.empty()) return results;
+    if (param_sets.size() == 1) {
+      TREATD_ASSIGN_OR_RETURN(Result one, Query(sql, param_sets.front()));
+      results.push_back(std::move(one));
+      return results;
+    }
+    TREATD_ASSIGN_OR_RETURN(std::string name, Prepared(sql));
+    if (PQenterPipelineMode(conn_) != 1) {
+      return absl::UnavailableError(absl::StrCat(
+          "ledger postgresql: pipeline mode: ", ConnectionMessage(conn_)));
+    }
+    absl::Status status;
+    for (const Params& params : param_sets) {
+      std::vector<const char*> values;
+      std::vector<int> lengths, formats;
+      params.Arrays(&values, &lengths, &formats);
+      if (PQsendQueryPrepared(conn_, name.c_str(), params.count(),
+                              values.data(), lengths.data(), formats.data(),
+                              0) != 1) {
+        status = absl::UnavailableError(absl::StrCat(
+            "ledger postgresql: send: ", ConnectionMessage(conn_)));
+        break;
+      }
+    }
+    if (PQpipelineSync(conn_) != 1 && status.ok()) {
+      status = absl::UnavailableError(
+          absl::StrCat("ledger postgresql: sync: ", ConnectionMessage(conn_)));
+    }
+    // Drain every result up to the sync, keeping the first error.
+    while (true) {
+      Result result(PQgetResult(conn_));
+      if (result == nullptr) {
+        if (PQstatus(conn_) != CONNECTION_OK) break;
+        continue;  // end of one query's results
+      }
+      ExecStatusType type = PQresultStatus(result.get());
+      if (type == PGRES_PIPELINE_SYNC) break;
+      if (type == PGRES_COMMAND_OK || type == PGRES_TUPLES_OK) {
+        results.push_back(std::move(result));
+      } else if (type != PGRES_PIPELINE_ABORTED && status.ok()) {
+        status = ResultError(conn_, result.get());
+      }
+    }
+    PQexitPipelineMode(conn_);
+    if (status.ok() && results.size() != param_sets.size()) {
+      status = absl::UnavailableError(
+          "ledger postgresql: pipeline ended early (connection lost)");
+    }
+    if (!status.ok()) return status;
+    return results;
+  }
+
+ private:
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+
+  absl::StatusOr<std::string> Prepared(const std::string& sql) {
+    auto it = prepared_.find(sql);
+    if (it != prepared_.end()) return it->second;
+    std::string name = absl::StrCat("treatd_", prepared_.size());
+    Result result(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
+    if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+      return ResultError(conn_, result.get());
+    }
+    prepared_.emplace(sql, name);
+    return name;
+  }
+
+  PGconn* conn_;
+  absl::flat_hash_map<std::string, std::string> prepared_;
+};
+
+std::vector<FindingRecord> ReadFindings(const PGresult* result) {
+  std::vector<FindingRecord> rows;
+  for (int i = 0; i < PQntuples(result); ++i) {
+    rows.push_back(sql::ReadFinding(Row(result, i)));
+  }
+  return rows;
+}
+
+class PostgresStore : public Store {
+ public:
+  PostgresStore(PostgresOptions options, std::unique_ptr<Connection> writer)
+      : options_(std::move(options)),
+        writer_(std::move(writer)),
+        readers_([this] { return Connection::Open(options_.conninfo); },
+                 [](Connection& c) { return c.EnsureConnected(); }) {}
+
+  const char* backend() const override { return "postgresql"; }
+
+  absl::Status Migrate() {
+    absl::MutexLock lock(&writer_mu_);
+    TREATD_RETURN_IF_ERROR(writer_->Exec("BEGIN"));
+    absl::Status status = writer_->Exec(LockStatements(kMigrationLockKey));
+    if (status.ok()) {
+      status = ledger::Migrate(
+          SqlDialect::kPostgres, "postgresql",
+          [this](const std::string& sql) { return writer_->Exec(sql); },
+          [this]() -> absl::StatusOr<int> {
+            TREATD_ASSIGN_OR_RETURN(Result r,
+                                    writer_->Query(sql::kSchemaVersion, {}));
+            return PQntuples(r.get()) > 0
+                       ? static_cast<int>(Row(r.get(), 0).Int(0))
+                       : 0;
+          });
+    }
+    if (status.ok()) status = writer_->Exec("COMMIT");
+    if (!status.ok()) (void)writer_->Exec("ROLLBACK");
+    return status;
+  }
+
+  // --- write side ---
+
+  absl::Status BeginAppend() override {
+    writer_mu_.Lock();
+    absl::Status status = writer_->EnsureConnected();
+    if (status.ok()) status = writer_->Exec("BEGIN");
+    if (status.ok()) status = writer_->Exec(LockStatements(kChainLockKey));
+    if (!status.ok()) {
+      (void)writer_->Exec("ROLLBACK");
+      writer_mu_.Unlock();
+    }
+    return status;
+  }
+
+  absl::StatusOr<ChainHead> ReadHead() override {
+    TREATD_ASSIGN_OR_RETURN(Result r, writer_->Query(sql::kReadHead, {}));
+    if (PQntuples(r.get()) == 0) {
+      return absl::DataLossError("ledger: chain_head row missing");
+    }
+    Row row(r.get(), 0);
+    return ChainHead{row.Int(0), row.Text(1)};
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> FindIdempotencyKeys(
+      const std::vector<std::string>& keys) override {
+    std::vector<Params> sets(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) sets[i].Text(1, keys[i]);
+    TREATD_ASSIGN_OR_RETURN(std::vector<Result> results,
+                            writer_->Pipeline(sql::kFindIdempotencyKey, sets));
+    absl::flat_hash_map<std::string, int64_t> found;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (PQntuples(results[i].get()) > 0) {
+        found.emplace(keys[i], Row(results[i].get(), 0).Int(0));
+      }
+    }
+    return found;
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, FindingRecord>> LoadFindings(
+      const std::vector<std::string>& keys) override {
+    std::vector<Params> sets(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) sets[i].Text(1, keys[i]);
+    TREATD_ASSIGN_OR_RETURN(std::vector<Result> results,
+                            writer_->Pipeline(sql::kSelectFinding, sets));
+    absl::flat_hash_map<std::string, FindingRecord> found;
+    for (const Result& result : results) {
+      if (PQntuples(result.get()) > 0) {
+        FindingRecord row = sql::ReadFinding(Row(result.get(), 0));
+        std::string key = row.key;
+        found.emplace(std::move(key), std::move(row));
+      }
+    }
+    return found;
+  }
+
+  absl::StatusOr<std::vector<FindingRecord>> LoadScope(
+      const std::string& scope,
+      const std::vector<v1::FindingKind>& kinds) override {
+    (void)kinds;  // the appender filters by kind
+    Params params;
+    params.Text(1, scope);
+    TREATD_ASSIGN_OR_RETURN(Result r,
+                            writer_->Query(sql::kSelectScope, params));
+    return ReadFindings(r.get());
+  }
+
+  absl::Status InsertEvents(const std::vector<StoredEvent>& events) override {
+    std::vector<Params> sets(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      sql::BindEvent(events[i], sets[i]);
+    }
+    return writer_->Pipeline(sql::kInsertEvent, sets).status();
+  }
+
+  absl::Status SaveFindings(
+      const std::vector<const FindingRecord*>& findings) override {
+    std::vector<Params> sets(findings.size());
+    for (size_t i = 0; i < findings.size(); ++i) {
+      sql::BindFinding(*findings[i], sets[i]);
+    }
+    return writer_->Pipeline(sql::UpsertFindingSql(), sets).status();
+  }
+
+  absl::Status ArchiveEpisode(const FindingRecord& episode,
+                              absl::Time reopened_at) override {
+    Params params;
+    sql::BindEpisode(episode, reopened_at, params);
+    return writer_->Query(sql::kInsertEpisode, params).status();
+  }
+
+  absl::Status SaveSnapshots(
+      const std::vector<std::pair<std::string, const std::string*>>& snapshots)
+      override {
+    std::vector<Params> sets(snapshots.size());
+    for (size_t i = 0; i < snapshots.size(); ++i) {
+      sets[i].Text(1, snapshots[i].first);
+      sets[i].Bytes(2, *snapshots[i].second);
+    }
+    return writer_->Pipeline(sql::kUpsertSnapshot, sets).status();
+  }
+
+  absl::Status WriteHead(const ChainHead& head) override {
+    Params params;
+    params.Int(1, head.seq);
+    params.Text(2, head.hash);
+    return writer_->Query(sql::kWriteHead, params).status();
+  }
+
+  absl::Status CommitAppend() override {
+    absl::Status status = writer_->Exec("COMMIT");
+    if (!status.ok()) (void)writer_->Exec("ROLLBACK");
+    writer_mu_.Unlock();
+    return status;
+  }
+
+  void RollbackAppend() override {
+    (void)writer_->Exec("ROLLBACK");
+    writer_mu_.Unlock();
+  }
+
+  // --- read side ---
+
+  absl::StatusOr<std::optional<FindingRecord>> GetFinding(
+      const std::string& key) const override {
+    Params params;
+    params.Text(1, key);
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<FindingRecord>> {
+          TREATD_ASSIGN_OR_RETURN(Result r,
+                                  c.Query(sql::kSelectFinding, params));
+          if (PQntuples(r.get()) == 0) return std::nullopt;
+          return sql::ReadFinding(Row(r.get(), 0));
+        });
+  }
+
+  absl::StatusOr<std::vector<FindingRecord>> ListFindings(
+      const FindingQuery& query) const override {
+    sql::FindingListSql statement = sql::ListFindingsSql(query);
+    Params params;
+    statement.Bind(query, params);
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
+          TREATD_ASSIGN_OR_RETURN(Result r, c.Query(statement.text, params));
+          return ReadFindings(r.get());
+        });
+  }
+
+  absl::StatusOr<std::vector<StoredEvent>> ListEvents(
+      int64_t after_seq, int limit,
+      const std::string& finding_key) const override {
+    Params params;
+    const char* statement = sql::kSelectEvents;
+    if (finding_key.empty()) {
+      params.Int(1, after_seq);
+      params.Int(2, limit);
+    } else {
+      statement = sql::kSelectFindingEvents;
+      params.Text(1, finding_key);
+      params.Int(2, after_seq);
+      params.Int(3, limit);
+    }
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<StoredEvent>> {
+          TREATD_ASSIGN_OR_RETURN(Result r, c.Query(statement, params));
+          std::vector<StoredEvent> events;
+          for (int i = 0; i < PQntuples(r.get()); ++i) {
+            events.push_back(sql::ReadEvent(Row(r.get(), i)));
+          }
+          return events;
+        });
+  }
+
+  absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
+      absl::Time as_of, int limit) const override {
+    Params params;
+    params.Int(1, sql::ToMicros(as_of));
+    params.Int(2, limit);
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
+          TREATD_ASSIGN_OR_RETURN(Result r,
+                                  c.Query(sql::kSweepCandidates, params));
+          return ReadFindings(r.get());
+        });
+  }
+
+  absl::StatusOr<std::optional<std::string>> FindingSnapshot(
+      const std::string& key) const override {
+    Params params;
+    params.Text(1, key);
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+          TREATD_ASSIGN_OR_RETURN(Result r,
+                                  c.Query(sql::kSelectSnapshot, params,
+                                          /*binary_result=*/true));
+          if (PQntuples(r.get()) == 0) return std::nullopt;
+          return Row(r.get(), 0).Text(0);
+        });
+  }
+
+  absl::StatusOr<std::vector<EpisodeRow>> KpiEpisodes(
+      absl::Time window_start, absl::Time as_of) const override {
+    Params params;
+    params.Int(1, sql::ToMicros(window_start));
+    params.Int(2, sql::ToMicros(as_of));
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<EpisodeRow>> {
+          TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kKpiEpisodes, params));
+          std::vector<EpisodeRow> rows;
+          rows.reserve(PQntuples(r.get()));
+          for (int i = 0; i < PQntuples(r.get()); ++i) {
+            rows.push_back(sql::ReadEpisode(Row(r.get(), i)));
+          }
+          return rows;
+        });
+  }
+
+  absl::StatusOr<LedgerGauges> Gauges(absl::Time as_of) const override {
+    Params params;
+    params.Int(1, sql::ToMicros(as_of));
+    return readers_.With([&](Connection& c) -> absl::StatusOr<LedgerGauges> {
+      TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kGauges, params));
+      LedgerGauges gauges;
+      if (PQntuples(r.get()) > 0) {
+        Row row(r.get(), 0);
+        gauges.open = row.Int(0);
+        gauges.overdue = row.Int(1);
+        gauges.mitigation_debt = row.Int(2);
+        gauges.events = row.Int(3);
+      }
+      return gauges;
+    });
+  }
+
+  absl::StatusOr<ChainHead> StoredHead() const override {
+    return readers_.With([&](Connection& c) -> absl::StatusOr<ChainHead> {
+      TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kReadHead, {}));
+      if (PQntuples(r.get()) == 0) {
+        return absl::DataLossError("ledger: chain_head row missing");
+      }
+      Row row(r.get(), 0);
+      return ChainHead{row.Int(0), row.Text(1)};
+    });
+  }
+
+  absl::StatusOr<bool> AcquireLease(const std::string& name,
+                                    const std::string& holder, absl::Time now,
+                                    absl::Time expires) override {
+    Params params;
+    params.Text(1, name);
+    params.Text(2, holder);
+    params.Int(3, sql::ToMicros(now));
+    params.Int(4, sql::ToMicros(expires));
+    return readers_.With([&](Connection& c) -> absl::StatusOr<bool> {
+      TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kAcquireLease, params));
+      return PQntuples(r.get()) > 0 && Row(r.get(), 0).Text(0) == holder;
+    });
+  }
+
+  absl::Status ReleaseLease(const std::string& name,
+                            const std::string& holder) override {
+    Params params;
+    params.Text(1, name);
+    params.Text(2, holder);
+    return readers_.With([&](Connection& c) -> absl::Status {
+      return c.Query(sql::kReleaseLease, params).status();
+    });
+  }
+
+ private:
+  std::string LockStatements(int64_t key) const {
+    return absl::StrCat("SET LOCAL lock_timeout = ",
+                        absl::ToInt64Milliseconds(options_.lock_timeout),
+                        "; SELECT pg_advisory_xact_lock(", key, ")");
+  }
+
+  const PostgresOptions options_;
+  absl::Mutex writer_mu_;  // held from BeginAppend to Commit/Rollback
+  std::unique_ptr<Connection> writer_;
+  ConnectionPool<Connection> readers_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(
+    const PostgresOptions& options) {
+  TREATD_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
+                          Connection::Open(options.conninfo));
+  auto store = std::make_unique<PostgresStore>(options, std::move(writer));
+  TREATD_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+}  // namespace treatd::ledger

@@ -1,0 +1,143 @@
+#include "common/ledger/schema.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/status/status_macros.h"
+
+namespace treatd::ledger {
+namespace {
+
+// Written once with placeholders for the types that differ:
+// {i64} 64-bit integer, {real} double, {blob} bytes.
+// State numbers in partial indexes: 1 open, 2 mitigated, 4 accepted
+// (event.h; never renumbered).
+const char* const kVersion1[] = {
+    R"(CREATE TABLE events (
+  seq {i64} PRIMARY KEY,
+  finding_key TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  occurred_us {i64} NOT NULL,
+  recorded_us {i64} NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  body TEXT NOT NULL,
+  hash TEXT NOT NULL))",
+    "CREATE INDEX events_by_finding ON events (finding_key, seq)",
+    R"(CREATE TABLE chain_head (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq {i64} NOT NULL,
+  hash TEXT NOT NULL))",
+    "INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, "
+    "'0000000000000000000000000000000000000000000000000000000000000000')",
+    R"(CREATE TABLE findings (
+  finding_key TEXT PRIMARY KEY,
+  state INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  owner TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  vulnerability TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  priority_rank INTEGER NOT NULL,
+  treatment INTEGER NOT NULL,
+  rule TEXT NOT NULL,
+  decision_id TEXT NOT NULL,
+  policy_digest TEXT NOT NULL,
+  first_seen_us {i64} NOT NULL,
+  opened_us {i64} NOT NULL,
+  state_us {i64} NOT NULL,
+  updated_us {i64} NOT NULL,
+  mitigated_us {i64},
+  accepted_us {i64},
+  closed_us {i64},
+  mitigate_by_us {i64},
+  remediate_by_us {i64},
+  review_by_us {i64},
+  accepted_until_us {i64},
+  residual_risk {real} NOT NULL,
+  recurrences INTEGER NOT NULL,
+  episode INTEGER NOT NULL,
+  last_seq {i64} NOT NULL))",
+    "CREATE INDEX findings_by_state ON findings (state, finding_key)",
+    "CREATE INDEX findings_by_owner ON findings (owner, finding_key)",
+    "CREATE INDEX findings_by_asset ON findings (asset, finding_key)",
+    "CREATE INDEX findings_by_priority ON findings (priority, finding_key)",
+    "CREATE INDEX findings_by_vulnerability ON findings (vulnerability)",
+    "CREATE INDEX findings_by_updated ON findings (updated_us)",
+    "CREATE INDEX findings_by_closed ON findings (closed_us)",
+    "CREATE INDEX findings_review_due ON findings (review_by_us) "
+    "WHERE state IN (2, 4)",
+    "CREATE INDEX findings_due ON findings (remediate_by_us) "
+    "WHERE state IN (1, 2)",
+    R"(CREATE TABLE episodes (
+  finding_key TEXT NOT NULL,
+  episode INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  owner TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  opened_us {i64} NOT NULL,
+  mitigated_us {i64},
+  accepted_us {i64},
+  closed_us {i64},
+  remediate_by_us {i64},
+  review_by_us {i64},
+  residual_risk {real} NOT NULL,
+  reopened_us {i64} NOT NULL,
+  PRIMARY KEY (finding_key, episode)))",
+    "CREATE INDEX episodes_by_closed ON episodes (closed_us)",
+    R"(CREATE TABLE snapshots (
+  finding_key TEXT PRIMARY KEY,
+  finding {blob} NOT NULL))",
+    R"(CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_us {i64} NOT NULL))",
+};
+
+std::string Render(const char* statement, SqlDialect dialect) {
+  const bool pg = dialect == SqlDialect::kPostgres;
+  return absl::StrReplaceAll(statement,
+                             {{"{i64}", pg ? "BIGINT" : "INTEGER"},
+                              {"{real}", pg ? "DOUBLE PRECISION" : "REAL"},
+                              {"{blob}", pg ? "BYTEA" : "BLOB"}});
+}
+
+}  // namespace
+
+std::vector<Migration> Migrations(SqlDialect dialect) {
+  std::vector<Migration> migrations;
+  Migration v1{1, {}};
+  for (const char* statement : kVersion1) {
+    v1.statements.push_back(Render(statement, dialect));
+  }
+  migrations.push_back(std::move(v1));
+  return migrations;
+}
+
+int LatestSchemaVersion() { return 1; }
+
+absl::Status Migrate(
+    SqlDialect dialect, absl::string_view database,
+    const std::function<absl::Status(const std::string&)>& exec,
+    const std::function<absl::StatusOr<int>()>& query_version) {
+  TREATD_RETURN_IF_ERROR(exec(
+      "CREATE TABLE IF NOT EXISTS ledger_schema (version INTEGER NOT NULL)"));
+  TREATD_ASSIGN_OR_RETURN(int current, query_version());
+  if (current > LatestSchemaVersion()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ledger ", database, ": schema version ", current,
+                     " is newer than this treatd knows (",
+                     LatestSchemaVersion(), "); upgrade treatd"));
+  }
+  for (const Migration& migration : Migrations(dialect)) {
+    if (migration.version <= current) continue;
+    for (const std::string& statement : migration.statements) {
+      TREATD_RETURN_IF_ERROR(exec(statement));
+    }
+    TREATD_RETURN_IF_ERROR(
+        exec(absl::StrCat("INSERT INTO ledger_schema (version) VALUES (",
+                          migration.version, ")")));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace treatd::ledger

@@ -1,0 +1,88 @@
+// The SQL both stores run and the mapping between rows and ledger values,
+// written once. Statements use $1, $2, ... placeholders, which PostgreSQL
+// takes natively and SQLite takes as named parameters numbered in order of
+// appearance. A store supplies a ColumnReader / ParamWriter over its own
+// client library.
+//
+// Pure; thread-safe.
+#ifndef TREATD_COMMON_LEDGER_SQL_ROWS_H_
+#define TREATD_COMMON_LEDGER_SQL_ROWS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/ledger/kpi.h"
+#include "common/ledger/query.h"
+#include "common/ledger/store.h"
+
+namespace treatd::ledger::sql {
+
+// Reads column `i` (0-based) of the current row.
+class ColumnReader {
+ public:
+  virtual ~ColumnReader() = default;
+  virtual bool IsNull(int i) const = 0;
+  virtual int64_t Int(int i) const = 0;
+  virtual double Double(int i) const = 0;
+  virtual std::string Text(int i) const = 0;
+};
+
+// Binds parameter $n (1-based) of a statement.
+class ParamWriter {
+ public:
+  virtual ~ParamWriter() = default;
+  virtual void Null(int n) = 0;
+  virtual void Int(int n, int64_t value) = 0;
+  virtual void Double(int n, double value) = 0;
+  virtual void Text(int n, absl::string_view value) = 0;
+  virtual void Bytes(int n, absl::string_view value) = 0;
+};
+
+// --- statements ---
+extern const char* const kSchemaVersion;        // -> version
+extern const char* const kReadHead;             // -> seq, hash
+extern const char* const kWriteHead;            // $1 seq, $2 hash
+extern const char* const kFindIdempotencyKey;   // $1 key -> seq
+extern const char* const kInsertEvent;          // BindEvent
+extern const char* const kSelectFinding;        // $1 key -> finding columns
+extern const char* const kSelectScope;          // $1 asset -> finding columns
+const std::string& UpsertFindingSql();          // BindFinding
+extern const char* const kInsertEpisode;        // BindEpisode
+extern const char* const kUpsertSnapshot;       // $1 key, $2 bytes
+extern const char* const kSelectSnapshot;       // $1 key -> bytes
+extern const char* const kSelectEvents;         // $1 after, $2 limit -> event
+extern const char* const kSelectFindingEvents;  // $1 key, $2 after, $3 limit
+extern const char* const kSweepCandidates;      // $1 as_of_us, $2 limit
+extern const char* const kKpiEpisodes;          // $1 window_start, $2 as_of
+extern const char* const kGauges;               // $1 as_of -> 4 counts
+// Lease: $1 name, $2 holder, $3 now_us, $4 expires_us; a row back = held.
+extern const char* const kAcquireLease;
+extern const char* const kReleaseLease;  // $1 name, $2 holder
+
+// A ListFindings statement for `query` with its parameters bound through
+// `params` when they are applied (ParamBinder). Columns: finding columns.
+struct FindingListSql {
+  std::string text;
+  // Call after preparing `text`.
+  void Bind(const FindingQuery& query, ParamWriter& params) const;
+};
+FindingListSql ListFindingsSql(const FindingQuery& query);
+
+// --- row mapping ---
+FindingRecord ReadFinding(const ColumnReader& row);  // finding columns
+StoredEvent ReadEvent(const ColumnReader& row);      // event columns
+EpisodeRow ReadEpisode(const ColumnReader& row);     // kKpiEpisodes columns
+void BindEvent(const StoredEvent& event, ParamWriter& params);
+void BindFinding(const FindingRecord& finding, ParamWriter& params);
+void BindEpisode(const FindingRecord& episode, absl::Time reopened_at,
+                 ParamWriter& params);
+
+int64_t ToMicros(absl::Time t);
+absl::Time FromMicros(int64_t us);
+
+}  // namespace treatd::ledger::sql
+
+#endif  // TREATD_COMMON_LEDGER_SQL_ROWS_H_

@@ -1,0 +1,492 @@
+#include "common/ledger/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/ledger/connection_pool.h"
+#include "common/ledger/schema.h"
+#include "common/ledger/sql_rows.h"
+#include "common/status/status_macros.h"
+
+namespace treatd::ledger {
+namespace {
+
+// Maps a SQLite result code to the status the ledger promises.
+absl::Status SqliteError(int code, absl::string_view what, sqlite3* db) {
+  std::string message = absl::StrCat(
+      what, ": ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(code));
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(
+          absl::StrCat(message, " (locked by another connection or process)"));
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      return absl::DataLossError(message);
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return absl::UnavailableError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+// One prepared statement, reset and unbound when the Query ends. Binds
+// "$n" by name, so a statement may use a parameter more than once.
+class Query : public sql::ColumnReader, public sql::ParamWriter {
+ public:
+  Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Query() override {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  // True with a row, false when done.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(rc, "ledger sqlite", db_);
+  }
+  absl::Status Run() {
+    TREATD_ASSIGN_OR_RETURN(bool row, Step());
+    while (row) {
+      TREATD_ASSIGN_OR_RETURN(row, Step());
+    }
+    return absl::OkStatus();
+  }
+
+  bool IsNull(int i) const override {
+    return sqlite3_column_type(stmt_, i) == SQLITE_NULL;
+  }
+  int64_t Int(int i) const override { return sqlite3_column_int64(stmt_, i); }
+  double Double(int i) const override {
+    return sqlite3_column_double(stmt_, i);
+  }
+  std::string Text(int i) const override {
+    const void* data = sqlite3_column_blob(stmt_, i);
+    int size = sqlite3_column_bytes(stmt_, i);
+    return data == nullptr ? std::string()
+                           : std::string(static_cast<const char*>(data), size);
+  }
+
+  void Null(int n) override { sqlite3_bind_null(stmt_, Index(n)); }
+  void Int(int n, int64_t value) override {
+    sqlite3_bind_int64(stmt_, Index(n), value);
+  }
+  void Double(int n, double value) override {
+    sqlite3_bind_double(stmt_, Index(n), value);
+  }
+  void Text(int n, absl::string_view value) override {
+    sqlite3_bind_text(stmt_, Index(n), value.data(),
+                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  }
+  void Bytes(int n, absl::string_view value) override {
+    sqlite3_bind_blob(stmt_, Index(n), value.data(),
+                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  }
+
+ private:
+  int Index(int n) const {
+    char name[16];
+    snprintf(name, sizeof(name), "$%d", n);
+    return sqlite3_bind_parameter_index(stmt_, name);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+// A connection with its prepared-statement cache. Used by one thread at a
+// time (the owner serializes).
+class Connection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(
+      const SqliteOptions& options, bool read_only) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(
+        options.path.c_str(), &db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        nullptr);
+    auto connection = std::unique_ptr<Connection>(new Connection(db));
+    if (rc != SQLITE_OK) {
+      return SqliteError(rc, absl::StrCat("ledger ", options.path), db);
+    }
+    sqlite3_busy_timeout(
+        db, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
+    TREATD_RETURN_IF_ERROR(connection->Exec("PRAGMA journal_mode = WAL"));
+    TREATD_RETURN_IF_ERROR(connection->Exec(
+        options.synchronous_full ? "PRAGMA synchronous = FULL"
+                                 : "PRAGMA synchronous = NORMAL"));
+    TREATD_RETURN_IF_ERROR(connection->Exec("PRAGMA cache_size = -65536"));
+    if (read_only) {
+      TREATD_RETURN_IF_ERROR(connection->Exec("PRAGMA query_only = 1"));
+    }
+    return connection;
+  }
+
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  absl::Status Exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    if (error != nullptr) sqlite3_free(error);
+    if (rc != SQLITE_OK) return SqliteError(rc, "ledger sqlite", db_);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<Query>> Prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1,
+                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return SqliteError(rc, "ledger sqlite", db_);
+      it = cache_.emplace(sql, stmt).first;
+    }
+    return std::make_unique<Query>(db_, it->second);
+  }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+
+  sqlite3* db_;
+  absl::flat_hash_map<std::string, sqlite3_stmt*> cache_;
+};
+
+class SqliteStore : public Store {
+ public:
+  SqliteStore(SqliteOptions options, std::unique_ptr<Connection> writer)
+      : options_(std::move(options)),
+        writer_(std::move(writer)),
+        readers_([this] {
+          return Connection::Open(options_, /*read_only=*/true);
+        }) {}
+
+  const char* backend() const override { return "sqlite"; }
+
+  absl::Status Migrate() {
+    absl::MutexLock lock(&writer_mu_);
+    TREATD_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+    absl::Status status = ledger::Migrate(
+        SqlDialect::kSqlite, options_.path,
+        [this](const std::string& sql) { return writer_->Exec(sql); },
+        [this]() -> absl::StatusOr<int> {
+          TREATD_ASSIGN_OR_RETURN(auto q,
+                                  writer_->Prepare(sql::kSchemaVersion));
+          TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+          return row ? static_cast<int>(q->Int(0)) : 0;
+        });
+    if (status.ok()) status = writer_->Exec("COMMIT");
+    if (!status.ok()) (void)writer_->Exec("ROLLBACK");
+    return status;
+  }
+
+  // --- write side ---
+
+  absl::Status BeginAppend() override {
+    writer_mu_.Lock();
+    absl::Status status = writer_->Exec("BEGIN IMMEDIATE");
+    if (!status.ok()) writer_mu_.Unlock();
+    return status;
+  }
+
+  absl::StatusOr<ChainHead> ReadHead() override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kReadHead));
+    TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+    if (!row) return absl::DataLossError("ledger: chain_head row missing");
+    return ChainHead{q->Int(0), q->Text(1)};
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> FindIdempotencyKeys(
+      const std::vector<std::string>& keys) override {
+    absl::flat_hash_map<std::string, int64_t> found;
+    for (const std::string& key : keys) {
+      TREATD_ASSIGN_OR_RETURN(auto q,
+                              writer_->Prepare(sql::kFindIdempotencyKey));
+      q->Text(1, key);
+      TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+      if (row) found.emplace(key, q->Int(0));
+    }
+    return found;
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, FindingRecord>> LoadFindings(
+      const std::vector<std::string>& keys) override {
+    absl::flat_hash_map<std::string, FindingRecord> found;
+    for (const std::string& key : keys) {
+      if (found.contains(key)) continue;
+      TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kSelectFinding));
+      q->Text(1, key);
+      TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+      if (row) found.emplace(key, sql::ReadFinding(*q));
+    }
+    return found;
+  }
+
+  absl::StatusOr<std::vector<FindingRecord>> LoadScope(
+      const std::string& scope,
+      const std::vector<v1::FindingKind>& kinds) override {
+    (void)kinds;  // the appender filters by kind
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kSelectScope));
+    q->Text(1, scope);
+    return ReadFindings(*q);
+  }
+
+  absl::Status InsertEvents(const std::vector<StoredEvent>& events) override {
+    for (const StoredEvent& event : events) {
+      TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kInsertEvent));
+      sql::BindEvent(event, *q);
+      TREATD_RETURN_IF_ERROR(q->Run());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SaveFindings(
+      const std::vector<const FindingRecord*>& findings) override {
+    for (const FindingRecord* finding : findings) {
+      TREATD_ASSIGN_OR_RETURN(auto q,
+                              writer_->Prepare(sql::UpsertFindingSql()));
+      sql::BindFinding(*finding, *q);
+      TREATD_RETURN_IF_ERROR(q->Run());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ArchiveEpisode(const FindingRecord& episode,
+                              absl::Time reopened_at) override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kInsertEpisode));
+    sql::BindEpisode(episode, reopened_at, *q);
+    return q->Run();
+  }
+
+  absl::Status SaveSnapshots(
+      const std::vector<std::pair<std::string, const std::string*>>& snapshots)
+      override {
+    for (const auto& [key, bytes] : snapshots) {
+      TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kUpsertSnapshot));
+      q->Text(1, key);
+      q->Bytes(2, *bytes);
+      TREATD_RETURN_IF_ERROR(q->Run());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteHead(const ChainHead& head) override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kWriteHead));
+    q->Int(1, head.seq);
+    q->Text(2, head.hash);
+    return q->Run();
+  }
+
+  absl::Status CommitAppend() override {
+    absl::Status status = writer_->Exec("COMMIT");
+    if (!status.ok()) (void)writer_->Exec("ROLLBACK");
+    writer_mu_.Unlock();
+    return status;
+  }
+
+  void RollbackAppend() override {
+    (void)writer_->Exec("ROLLBACK");
+    writer_mu_.Unlock();
+  }
+
+  // --- read side ---
+
+  absl::StatusOr<std::optional<FindingRecord>> GetFinding(
+      const std::string& key) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<FindingRecord>> {
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kSelectFinding));
+          q->Text(1, key);
+          TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+          if (!row) return std::nullopt;
+          return sql::ReadFinding(*q);
+        });
+  }
+
+  absl::StatusOr<std::vector<FindingRecord>> ListFindings(
+      const FindingQuery& query) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
+          sql::FindingListSql statement = sql::ListFindingsSql(query);
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(statement.text));
+          statement.Bind(query, *q);
+          return ReadFindings(*q);
+        });
+  }
+
+  absl::StatusOr<std::vector<StoredEvent>> ListEvents(
+      int64_t after_seq, int limit,
+      const std::string& finding_key) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<StoredEvent>> {
+          std::unique_ptr<Query> q;
+          if (finding_key.empty()) {
+            TREATD_ASSIGN_OR_RETURN(q, c.Prepare(sql::kSelectEvents));
+            q->Int(1, after_seq);
+            q->Int(2, limit);
+          } else {
+            TREATD_ASSIGN_OR_RETURN(q, c.Prepare(sql::kSelectFindingEvents));
+            q->Text(1, finding_key);
+            q->Int(2, after_seq);
+            q->Int(3, limit);
+          }
+          std::vector<StoredEvent> events;
+          while (true) {
+            TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+            if (!row) break;
+            events.push_back(sql::ReadEvent(*q));
+          }
+          return events;
+        });
+  }
+
+  absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
+      absl::Time as_of, int limit) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kSweepCandidates));
+          q->Int(1, sql::ToMicros(as_of));
+          q->Int(2, limit);
+          return ReadFindings(*q);
+        });
+  }
+
+  absl::StatusOr<std::optional<std::string>> FindingSnapshot(
+      const std::string& key) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kSelectSnapshot));
+          q->Text(1, key);
+          TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+          if (!row) return std::nullopt;
+          return q->Text(0);
+        });
+  }
+
+  absl::StatusOr<std::vector<EpisodeRow>> KpiEpisodes(
+      absl::Time window_start, absl::Time as_of) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::vector<EpisodeRow>> {
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kKpiEpisodes));
+          q->Int(1, sql::ToMicros(window_start));
+          q->Int(2, sql::ToMicros(as_of));
+          std::vector<EpisodeRow> rows;
+          while (true) {
+            TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+            if (!row) break;
+            rows.push_back(sql::ReadEpisode(*q));
+          }
+          return rows;
+        });
+  }
+
+  absl::StatusOr<LedgerGauges> Gauges(absl::Time as_of) const override {
+    return readers_.With([&](Connection& c) -> absl::StatusOr<LedgerGauges> {
+      TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kGauges));
+      q->Int(1, sql::ToMicros(as_of));
+      TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+      LedgerGauges gauges;
+      if (row) {
+        gauges.open = q->Int(0);
+        gauges.overdue = q->Int(1);
+        gauges.mitigation_debt = q->Int(2);
+        gauges.events = q->Int(3);
+      }
+      return gauges;
+    });
+  }
+
+  absl::StatusOr<ChainHead> StoredHead() const override {
+    return readers_.With([&](Connection& c) -> absl::StatusOr<ChainHead> {
+      TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kReadHead));
+      TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+      if (!row) return absl::DataLossError("ledger: chain_head row missing");
+      return ChainHead{q->Int(0), q->Text(1)};
+    });
+  }
+
+  absl::StatusOr<bool> AcquireLease(const std::string& name,
+                                    const std::string& holder, absl::Time now,
+                                    absl::Time expires) override {
+    absl::MutexLock lock(&writer_mu_);
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kAcquireLease));
+    q->Text(1, name);
+    q->Text(2, holder);
+    q->Int(3, sql::ToMicros(now));
+    q->Int(4, sql::ToMicros(expires));
+    TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+    bool held = row && q->Text(0) == holder;
+    TREATD_RETURN_IF_ERROR(q->Run());
+    return held;
+  }
+
+  absl::Status ReleaseLease(const std::string& name,
+                            const std::string& holder) override {
+    absl::MutexLock lock(&writer_mu_);
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kReleaseLease));
+    q->Text(1, name);
+    q->Text(2, holder);
+    return q->Run();
+  }
+
+ private:
+  static absl::StatusOr<std::vector<FindingRecord>> ReadFindings(Query& q) {
+    std::vector<FindingRecord> rows;
+    while (true) {
+      TREATD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      rows.push_back(sql::ReadFinding(q));
+    }
+    return rows;
+  }
+
+  const SqliteOptions options_;
+  // Held from BeginAppend to CommitAppend/RollbackAppend, and by leases.
+  absl::Mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+  ConnectionPool<Connection> readers_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(
+    const SqliteOptions& options) {
+  auto where = [&options](const absl::Status& status) {
+    absl::StatusCode code = status.code();
+    if (code == absl::StatusCode::kDataLoss ||
+        code == absl::StatusCode::kInternal) {
+      code = absl::StatusCode::kFailedPrecondition;
+    }
+    return absl::Status(
+        code,
+        absl::StrCat("ledger ", options.path,
+                     ": cannot open the SQLite database: ", status.message()));
+  };
+  absl::StatusOr<std::unique_ptr<Connection>> writer =
+      Connection::Open(options, /*read_only=*/false);
+  if (!writer.ok()) return where(writer.status());
+  auto store = std::make_unique<SqliteStore>(options, *std::move(writer));
+  absl::Status migrated = store->Migrate();
+  if (!migrated.ok()) {
+    if (migrated.code() == absl::StatusCode::kFailedPrecondition) {
+      return migrated;  // newer schema: already names the file
+    }
+    return where(migrated);
+  }
+  return store;
+}
+
+}  // namespace treatd::ledger
