@@ -102,6 +102,13 @@ struct Appender::Batch {
   std::vector<StoredEvent> events;
   std::vector<std::pair<FindingRecord, absl::Time>> archived;
   std::vector<std::pair<std::string, std::string>> snapshots;
+  struct Scan {
+    std::string key;
+    std::string scope;
+    absl::Time scanned_at;
+  };
+  std::vector<Scan> scans;
+  absl::flat_hash_set<std::string> seen_scans;
   int64_t duplicates = 0;
 };
 
@@ -198,6 +205,10 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
       snapshots.emplace_back(key, &bytes);
     }
     TREATD_RETURN_IF_ERROR(store_->SaveSnapshots(snapshots));
+  }
+  for (const Batch::Scan& scan : batch.scans) {
+    TREATD_RETURN_IF_ERROR(
+        store_->SaveScan(scan.key, scan.scope, scan.scanned_at, batch.now));
   }
   if (batch.head.seq != head_before) {
     TREATD_RETURN_IF_ERROR(store_->WriteHead(batch.head));
@@ -357,6 +368,19 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
     scan_key = absl::StrCat("scan:", digest);
   }
 
+  ScanResult result;
+  if (batch.seen_scans.contains(scan_key)) {
+    result.duplicate = true;
+    return result;
+  }
+  TREATD_ASSIGN_OR_RETURN(bool recorded, store_->ScanRecorded(scan_key));
+  if (recorded) {
+    result.duplicate = true;
+    return result;
+  }
+  batch.seen_scans.insert(scan_key);
+  batch.scans.push_back({scan_key, scan.scope, scan.scanned_at});
+
   // The scope's findings as of this point of the batch, in key order.
   std::vector<std::string> candidates;
   for (const auto& [key, row] : batch.findings) {
@@ -369,7 +393,6 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
   }
   std::sort(candidates.begin(), candidates.end());
 
-  ScanResult result;
   std::vector<Event> derived;
   for (const std::string& key : candidates) {
     const FindingRecord& row = batch.findings.at(key);
@@ -406,14 +429,10 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
                           store_->FindIdempotencyKeys(derived_keys));
   batch.seen_keys.insert(already.begin(), already.end());
 
-  int64_t duplicates = 0;
   for (Event& e : derived) {
     const EventKind kind = e.kind;
     TREATD_ASSIGN_OR_RETURN(Appended appended, ApplyEvent(std::move(e), batch));
-    if (appended.duplicate) {
-      ++duplicates;
-      continue;
-    }
+    if (appended.duplicate) continue;
     result.seqs.push_back(appended.seq);
     if (kind == EventKind::kReopened) {
       ++result.reopened;
@@ -421,8 +440,6 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
       ++result.remediated;
     }
   }
-  result.duplicate =
-      !derived.empty() && duplicates == static_cast<int64_t>(derived.size());
   return result;
 }
 

@@ -135,6 +135,10 @@ class Connection {
       return absl::UnavailableError(absl::StrCat(
           "ledger postgresql: cannot connect: ", ConnectionMessage(conn)));
     }
+    // NOTICEs ("relation already exists, skipping") are not errors; libpq
+    // would print them on stderr.
+    PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);
     return connection;
   }
   ~Connection() { PQfinish(conn_); }
@@ -391,6 +395,24 @@ class PostgresStore : public Store {
       sets[i].Bytes(2, *snapshots[i].second);
     }
     return writer_->Pipeline(sql::kUpsertSnapshot, sets).status();
+  }
+
+  absl::StatusOr<bool> ScanRecorded(const std::string& key) override {
+    Params params;
+    params.Text(1, key);
+    TREATD_ASSIGN_OR_RETURN(Result r, writer_->Query(sql::kFindScan, params));
+    return PQntuples(r.get()) > 0;
+  }
+
+  absl::Status SaveScan(const std::string& key, const std::string& scope,
+                        absl::Time scanned_at,
+                        absl::Time recorded_at) override {
+    Params params;
+    params.Text(1, key);
+    params.Text(2, scope);
+    params.Int(3, sql::ToMicros(scanned_at));
+    params.Int(4, sql::ToMicros(recorded_at));
+    return writer_->Query(sql::kInsertScan, params).status();
   }
 
   absl::Status WriteHead(const ChainHead& head) override {

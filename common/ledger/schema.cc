@@ -87,6 +87,11 @@ const char* const kVersion1[] = {
     R"(CREATE TABLE snapshots (
   finding_key TEXT PRIMARY KEY,
   finding {blob} NOT NULL))",
+    R"(CREATE TABLE scans (
+  idempotency_key TEXT PRIMARY KEY,
+  scope TEXT NOT NULL,
+  scanned_us {i64} NOT NULL,
+  recorded_us {i64} NOT NULL))",
     R"(CREATE TABLE leases (
   name TEXT PRIMARY KEY,
   holder TEXT NOT NULL,

@@ -10,6 +10,7 @@
 //   findings     current state: one row per finding, its latest episode
 //   episodes     earlier episodes of reopened findings, for the KPIs
 //   snapshots    the latest v1::Finding per finding, for the revisit sweep
+//   scans        idempotency keys of recorded scans
 //   leases       named leases (the sweep) with holder and expiry
 //
 // Pure data; thread-safe.

@@ -102,6 +102,10 @@ const char* const kUpsertSnapshot =
     "ON CONFLICT (finding_key) DO UPDATE SET finding = excluded.finding";
 const char* const kSelectSnapshot =
     "SELECT finding FROM snapshots WHERE finding_key = $1";
+const char* const kFindScan = "SELECT 1 FROM scans WHERE idempotency_key = $1";
+const char* const kInsertScan =
+    "INSERT INTO scans (idempotency_key, scope, scanned_us, recorded_us) "
+    "VALUES ($1, $2, $3, $4)";
 const char* const kSelectEvents = "SELECT " TREATD_EVENT_COLUMNS
                                   " FROM events WHERE seq > $1 "
                                   "ORDER BY seq LIMIT $2";

@@ -42,17 +42,20 @@ class ParamWriter {
 };
 
 // --- statements ---
-extern const char* const kSchemaVersion;        // -> version
-extern const char* const kReadHead;             // -> seq, hash
-extern const char* const kWriteHead;            // $1 seq, $2 hash
-extern const char* const kFindIdempotencyKey;   // $1 key -> seq
-extern const char* const kInsertEvent;          // BindEvent
-extern const char* const kSelectFinding;        // $1 key -> finding columns
-extern const char* const kSelectScope;          // $1 asset -> finding columns
-const std::string& UpsertFindingSql();          // BindFinding
-extern const char* const kInsertEpisode;        // BindEpisode
-extern const char* const kUpsertSnapshot;       // $1 key, $2 bytes
-extern const char* const kSelectSnapshot;       // $1 key -> bytes
+extern const char* const kSchemaVersion;       // -> version
+extern const char* const kReadHead;            // -> seq, hash
+extern const char* const kWriteHead;           // $1 seq, $2 hash
+extern const char* const kFindIdempotencyKey;  // $1 key -> seq
+extern const char* const kInsertEvent;         // BindEvent
+extern const char* const kSelectFinding;       // $1 key -> finding columns
+extern const char* const kSelectScope;         // $1 asset -> finding columns
+const std::string& UpsertFindingSql();         // BindFinding
+extern const char* const kInsertEpisode;       // BindEpisode
+extern const char* const kUpsertSnapshot;      // $1 key, $2 bytes
+extern const char* const kSelectSnapshot;      // $1 key -> bytes
+extern const char* const kFindScan;            // $1 key -> a row when recorded
+// $1 key, $2 scope, $3 scanned_us, $4 recorded_us
+extern const char* const kInsertScan;
 extern const char* const kSelectEvents;         // $1 after, $2 limit -> event
 extern const char* const kSelectFindingEvents;  // $1 key, $2 after, $3 limit
 extern const char* const kSweepCandidates;      // $1 as_of_us, $2 limit

@@ -283,6 +283,23 @@ class SqliteStore : public Store {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<bool> ScanRecorded(const std::string& key) override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kFindScan));
+    q->Text(1, key);
+    return q->Step();
+  }
+
+  absl::Status SaveScan(const std::string& key, const std::string& scope,
+                        absl::Time scanned_at,
+                        absl::Time recorded_at) override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kInsertScan));
+    q->Text(1, key);
+    q->Text(2, scope);
+    q->Int(3, sql::ToMicros(scanned_at));
+    q->Int(4, sql::ToMicros(recorded_at));
+    return q->Run();
+  }
+
   absl::Status WriteHead(const ChainHead& head) override {
     TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kWriteHead));
     q->Int(1, head.seq);

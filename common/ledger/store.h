@@ -84,6 +84,12 @@ class Store {
   virtual absl::Status SaveSnapshots(
       const std::vector<std::pair<std::string, const std::string*>>&
           snapshots) = 0;
+  // Whether a scan with this idempotency key was recorded, and recording
+  // one.
+  virtual absl::StatusOr<bool> ScanRecorded(const std::string& key) = 0;
+  virtual absl::Status SaveScan(const std::string& key,
+                                const std::string& scope, absl::Time scanned_at,
+                                absl::Time recorded_at) = 0;
   virtual absl::Status WriteHead(const ChainHead& head) = 0;
   virtual absl::Status CommitAppend() = 0;
   virtual void RollbackAppend() = 0;

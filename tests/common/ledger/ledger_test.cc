@@ -1,0 +1,524 @@
+// The ledger over both stores: every test runs on a real SQLite file in a
+// temporary directory and on a real PostgreSQL server started for the suite
+// (skipped, with the reason, when the PostgreSQL binaries are absent).
+#include "common/ledger/ledger.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/common/ledger/kpi_scenario.h"
+#include "tests/support/postgres_server.h"
+
+namespace treatd::ledger {
+namespace {
+
+using testing::Day;
+
+enum class Backend { kSqlite, kPostgres };
+
+class LedgerTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  static void SetUpTestSuite() {
+    pg_ = treatd::testing::PostgresServer::Start(&pg_why_).release();
+  }
+  static void TearDownTestSuite() {
+    delete pg_;
+    pg_ = nullptr;
+  }
+
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    const int n = counter++;
+    if (GetParam() == Backend::kPostgres) {
+      if (pg_ == nullptr) GTEST_SKIP() << pg_why_;
+      database_ = absl::StrCat("ledger_", getpid(), "_", n);
+      std::string conninfo = pg_->CreateDatabase(database_);
+      ASSERT_FALSE(conninfo.empty()) << "CREATE DATABASE failed";
+      url_ = "postgresql:" + conninfo;
+    } else {
+      dir_ = std::filesystem::temp_directory_path() /
+             absl::StrCat("treatd-ledger-", getpid(), "-", n);
+      std::filesystem::create_directories(dir_);
+      url_ = (dir_ / "ledger.db").string();
+    }
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::unique_ptr<Ledger> Open(absl::Time now = Day(1)) {
+    LedgerOptions options;
+    options.url = url_;
+    options.clock = [now] { return now; };
+    absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(options);
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    return ledger.ok() ? *std::move(ledger) : nullptr;
+  }
+
+  // Runs SQL on the database behind the ledger, outside the ledger (to
+  // tamper with it).
+  void Tamper(const std::string& sql) {
+    if (GetParam() == Backend::kPostgres) {
+      ASSERT_TRUE(pg_->Execute(sql, database_)) << sql;
+      return;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(url_.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    std::string message = error != nullptr ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << message;
+  }
+
+  static Event Decision(const std::string& key, absl::Time at,
+                        const std::string& priority = "p1") {
+    Event e;
+    e.kind = EventKind::kDecision;
+    e.finding_key = key;
+    e.occurred_at = at;
+    e.decision.decision_id = absl::StrCat(key, "@", absl::ToUnixSeconds(at));
+    e.decision.treatment = v1::TREATMENT_REMEDIATE;
+    e.decision.priority = priority;
+    e.decision.kind = v1::FINDING_KIND_VULNERABILITY;
+    e.decision.owner = "team-a";
+    e.decision.asset = "id=host-1";
+    e.decision.remediate_by = at + absl::Hours(24 * 7);
+    return e;
+  }
+  static Event Outcome(EventKind kind, const std::string& key, absl::Time at) {
+    Event e;
+    e.kind = kind;
+    e.finding_key = key;
+    e.occurred_at = at;
+    e.actor = "alice";
+    if (kind == EventKind::kAccepted) e.until = at + absl::Hours(24 * 30);
+    return e;
+  }
+
+  static absl::StatusOr<Appended> One(Ledger& ledger, Event e) {
+    std::vector<Event> events;
+    events.push_back(std::move(e));
+    return std::move(ledger.Append(std::move(events))[0]);
+  }
+
+  static treatd::testing::PostgresServer* pg_;
+  static std::string pg_why_;
+  std::string url_;
+  std::string database_;
+  std::filesystem::path dir_;
+};
+
+treatd::testing::PostgresServer* LedgerTest::pg_ = nullptr;
+std::string LedgerTest::pg_why_;
+
+TEST_P(LedgerTest, DecisionCreatesTheFindingWithItsFacts) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  Event e = Decision("k1", Day(-3));
+  e.decision.first_seen = Day(-10);
+  e.decision.finding_snapshot = "snapshot-bytes";
+  absl::StatusOr<Appended> a = One(*ledger, e);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->seq, 1);
+  EXPECT_FALSE(a->duplicate);
+  EXPECT_EQ(a->state, FindingState::kOpen);
+
+  absl::StatusOr<FindingHistory> h = ledger->GetFinding("k1");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->finding.state, FindingState::kOpen);
+  EXPECT_EQ(h->finding.first_seen, Day(-10));
+  EXPECT_EQ(h->finding.priority, "p1");
+  EXPECT_EQ(h->finding.owner, "team-a");
+  EXPECT_EQ(h->finding.remediate_by, Day(4));
+  ASSERT_EQ(h->events.size(), 1u);
+  EXPECT_EQ(h->events[0].decision.decision_id, e.decision.decision_id);
+  EXPECT_EQ(h->events[0].prev_hash, std::string(64, '0'));
+  EXPECT_EQ(*ledger->FindingSnapshot("k1"), "snapshot-bytes");
+  EXPECT_EQ(ledger->GetFinding("nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(LedgerTest, TheSameReportTwiceIsOneEvent) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(One(*ledger, Decision("k1", Day(-3))).ok());
+  Event keyed = Outcome(EventKind::kMitigated, "k1", Day(-2));
+  keyed.idempotency_key = "report-17";
+  absl::StatusOr<Appended> first = One(*ledger, keyed);
+  keyed.note = "a retry may differ; the key decides";
+  absl::StatusOr<Appended> retry = One(*ledger, keyed);
+  ASSERT_TRUE(first.ok() && retry.ok());
+  EXPECT_FALSE(first->duplicate);
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->seq, first->seq);
+
+  // Without a key, identical content is the key; both copies in one call too.
+  std::vector<Event> twice = {Decision("k2", Day(-1)), Decision("k2", Day(-1))};
+  auto results = ledger->Append(twice);
+  ASSERT_TRUE(results[0].ok() && results[1].ok());
+  EXPECT_FALSE(results[0]->duplicate);
+  EXPECT_TRUE(results[1]->duplicate);
+  EXPECT_EQ(results[1]->seq, results[0]->seq);
+  EXPECT_TRUE(One(*ledger, Decision("k2", Day(-1)))->duplicate);
+
+  absl::StatusOr<std::vector<Event>> all = ledger->ListEvents(0, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+}
+
+TEST_P(LedgerTest, BadReportsGetClearErrors) {
+  auto ledger = Open(/*now=*/Day(0));
+  ASSERT_NE(ledger, nullptr);
+  absl::StatusOr<Appended> unknown =
+      One(*ledger, Outcome(EventKind::kRemediated, "ghost", Day(-1)));
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+
+  ASSERT_TRUE(One(*ledger, Decision("k1", Day(-5))).ok());
+  absl::StatusOr<Appended> future =
+      One(*ledger, Outcome(EventKind::kRemediated, "k1", Day(2)));
+  EXPECT_EQ(future.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(future.status().message().find("future"), absl::string_view::npos)
+      << future.status();
+  absl::StatusOr<Appended> early =
+      One(*ledger, Outcome(EventKind::kRemediated, "k1", Day(-6)));
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(early.status().message().find("first seen"),
+            absl::string_view::npos)
+      << early.status();
+  Event no_until = Outcome(EventKind::kAccepted, "k1", Day(-1));
+  no_until.until.reset();
+  EXPECT_EQ(One(*ledger, no_until).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // One bad event does not fail the others of its call.
+  auto results =
+      ledger->Append({Outcome(EventKind::kMitigated, "ghost", Day(-1)),
+                      Outcome(EventKind::kMitigated, "k1", Day(-1))});
+  EXPECT_EQ(results[0].status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(results[1].ok()) << results[1].status();
+  EXPECT_EQ(results[1]->state, FindingState::kMitigated);
+
+  ASSERT_TRUE(
+      One(*ledger, Outcome(EventKind::kRemediated, "k1", Day(-1))).ok());
+  Event late_mitigation = Outcome(EventKind::kMitigated, "k1", Day(-1));
+  late_mitigation.control = "waf";  // not the same report as before
+  EXPECT_EQ(One(*ledger, late_mitigation).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(LedgerTest, RemediatedFindingSeenAgainIsReopenedAsARecurrence) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(One(*ledger, Decision("k1", Day(-30))).ok());
+  ASSERT_TRUE(
+      One(*ledger, Outcome(EventKind::kMitigated, "k1", Day(-29))).ok());
+  ASSERT_TRUE(One(*ledger, Outcome(EventKind::kAccepted, "k1", Day(-28))).ok());
+  ASSERT_TRUE(
+      One(*ledger, Outcome(EventKind::kRemediated, "k1", Day(-20))).ok());
+  absl::StatusOr<Appended> again = One(*ledger, Decision("k1", Day(-10)));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->recurrence);
+  EXPECT_EQ(again->state, FindingState::kOpen);
+
+  absl::StatusOr<FindingHistory> h = ledger->GetFinding("k1");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->finding.recurrences, 1);
+  EXPECT_EQ(h->finding.episode, 2);
+  EXPECT_EQ(h->finding.opened_at, Day(-10));
+  EXPECT_EQ(h->finding.first_seen, Day(-30));
+  EXPECT_FALSE(h->finding.closed_at.has_value());
+  ASSERT_EQ(h->events.size(), 5u);
+  EXPECT_EQ(h->events[4].state_before, FindingState::kRemediated);
+  EXPECT_TRUE(h->events[4].recurrence);
+}
+
+TEST_P(LedgerTest, ScanRemediatesAbsentFindingsAndReopensPresentOnes) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  for (const char* key : {"a", "b", "c"}) {
+    ASSERT_TRUE(One(*ledger, Decision(key, Day(-10))).ok());
+  }
+  Event other = Decision("elsewhere", Day(-10));
+  other.decision.asset = "id=host-2";
+  ASSERT_TRUE(One(*ledger, other).ok());
+  ASSERT_TRUE(One(*ledger, Outcome(EventKind::kRemediated, "c", Day(-8))).ok());
+
+  ScanObservation scan;
+  scan.scope = "id=host-1";
+  scan.scanned_at = Day(-5);
+  scan.present_keys = {"a", "c", "new-one"};
+  scan.scanner = "trivy";
+  absl::StatusOr<ScanResult> result = ledger->RecordScan(scan);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->remediated, 1);     // b
+  EXPECT_EQ(result->reopened, 1);       // c
+  EXPECT_EQ(result->still_present, 1);  // a
+  EXPECT_EQ(result->unknown, 1);        // new-one
+  EXPECT_EQ(ledger->GetFinding("b")->finding.state, FindingState::kRemediated);
+  EXPECT_EQ(ledger->GetFinding("c")->finding.state, FindingState::kOpen);
+  EXPECT_EQ(ledger->GetFinding("c")->finding.recurrences, 1);
+  EXPECT_EQ(ledger->GetFinding("elsewhere")->finding.state,
+            FindingState::kOpen);
+
+  absl::StatusOr<ScanResult> replay = ledger->RecordScan(scan);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_TRUE(replay->duplicate);
+  EXPECT_TRUE(replay->seqs.empty());
+
+  scan.scanned_at = Day(30);
+  EXPECT_EQ(ledger->RecordScan(scan).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(LedgerTest, ListsFindingsByFilterPageByPage) {
+  auto ledger = Open(/*now=*/Day(0));
+  ASSERT_NE(ledger, nullptr);
+  std::vector<Event> events;
+  for (int i = 0; i < 25; ++i) {
+    events.push_back(Decision(absl::StrCat("k", i / 10, i % 10), Day(-20),
+                              i % 2 ? "p1" : "p2"));
+  }
+  for (const auto& r : ledger->Append(events)) ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(
+      One(*ledger, Outcome(EventKind::kMitigated, "k03", Day(-1))).ok());
+
+  FindingFilter p1;
+  p1.priority = "p1";
+  std::vector<std::string> keys;
+  PageRequest page{5, ""};
+  do {
+    absl::StatusOr<FindingPage> got = ledger->ListFindings(p1, page);
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (const FindingRecord& f : got->findings) keys.push_back(f.key);
+    page.page_token = got->next_page_token;
+  } while (!page.page_token.empty());
+  ASSERT_EQ(keys.size(), 12u);
+  EXPECT_EQ(keys.front(), "k01");
+  EXPECT_EQ(keys.back(), "k23");
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+
+  FindingFilter mitigated;
+  mitigated.state = FindingState::kMitigated;
+  EXPECT_EQ(ledger->ListFindings(mitigated, {})->findings.size(), 1u);
+
+  FindingFilter overdue;  // due at day -13, so every open one is overdue
+  overdue.overdue = true;
+  overdue.as_of = Day(0);
+  EXPECT_EQ(ledger->ListFindings(overdue, {100, ""})->findings.size(), 25u);
+  overdue.as_of = Day(-14);
+  EXPECT_TRUE(ledger->ListFindings(overdue, {})->findings.empty());
+
+  overdue.as_of = absl::InfinitePast();
+  EXPECT_EQ(ledger->ListFindings(overdue, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<FindingPage> first = ledger->ListFindings(p1, {5, ""});
+  FindingFilter other;
+  other.priority = "p2";
+  EXPECT_EQ(
+      ledger->ListFindings(other, {5, first->next_page_token}).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(LedgerTest, EventsResumeFromTheLastSequenceSeen) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(One(*ledger, Decision(absl::StrCat("k", i), Day(-2))).ok());
+  }
+  absl::StatusOr<std::vector<Event>> head = ledger->ListEvents(0, 3);
+  ASSERT_TRUE(head.ok());
+  ASSERT_EQ(head->size(), 3u);
+  absl::StatusOr<std::vector<Event>> rest =
+      ledger->ListEvents(head->back().seq, 100);
+  ASSERT_EQ(rest->size(), 4u);
+  EXPECT_EQ(rest->front().seq, 4);
+  EXPECT_EQ(ledger->WaitForEvents(6, absl::Milliseconds(10)), 7);
+  EXPECT_EQ(ledger->ListEvents(0, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(LedgerTest, SweepCandidatesAreMitigationsAndAcceptancesPastReview) {
+  auto ledger = Open(/*now=*/Day(0));
+  ASSERT_NE(ledger, nullptr);
+  Event mitigate = Decision("m", Day(-20));
+  mitigate.decision.review_by = Day(-5);
+  ASSERT_TRUE(One(*ledger, mitigate).ok());
+  ASSERT_TRUE(One(*ledger, Outcome(EventKind::kMitigated, "m", Day(-19))).ok());
+  ASSERT_TRUE(One(*ledger, Decision("a", Day(-20))).ok());
+  Event accept = Outcome(EventKind::kAccepted, "a", Day(-19));
+  accept.until = Day(-1);
+  ASSERT_TRUE(One(*ledger, accept).ok());
+  Event open = Decision("o", Day(-20));
+  open.decision.review_by = Day(-5);
+  ASSERT_TRUE(One(*ledger, open).ok());
+
+  absl::StatusOr<std::vector<FindingRecord>> due =
+      ledger->SweepCandidates(Day(0), 10);
+  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].key, "m");  // oldest review first
+  EXPECT_EQ((*due)[1].key, "a");
+  EXPECT_EQ(ledger->SweepCandidates(Day(-3), 10)->size(), 1u);
+  absl::StatusOr<LedgerGauges> gauges = ledger->Gauges(Day(0));
+  ASSERT_TRUE(gauges.ok());
+  EXPECT_EQ(gauges->open, 3);
+  EXPECT_EQ(gauges->mitigation_debt, 2);
+  EXPECT_EQ(gauges->overdue, 2);  // m and o: due day -13; a is accepted
+  EXPECT_EQ(gauges->events, 5);
+}
+
+TEST_P(LedgerTest, OnlyOneHolderHasTheSweepLease) {
+  auto first = Open();
+  auto second = Open();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_TRUE(*first->AcquireLease("sweep", "replica-1", absl::Minutes(1)));
+  EXPECT_FALSE(*second->AcquireLease("sweep", "replica-2", absl::Minutes(1)));
+  EXPECT_TRUE(*first->AcquireLease("sweep", "replica-1", absl::Minutes(1)));
+  ASSERT_TRUE(first->ReleaseLease("sweep", "replica-1").ok());
+  EXPECT_TRUE(*second->AcquireLease("sweep", "replica-2", absl::Minutes(1)));
+  // An expired lease is free: a later clock takes it over.
+  auto later = Open(/*now=*/Day(2));
+  EXPECT_TRUE(*later->AcquireLease("sweep", "replica-3", absl::Minutes(1)));
+}
+
+TEST_P(LedgerTest, ConcurrentAppendersRecordEveryEventExactlyOnce) {
+  // Two ledgers on one database (two replicas), eight threads each; every
+  // event is sent twice (a retry), some by the other replica.
+  auto a = Open();
+  auto b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  constexpr int kThreads = 8, kPerThread = 60;
+  std::atomic<int> failures{0}, duplicates{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Event e = Decision(absl::StrCat("k", t, "-", i % 20), Day(-1));
+        e.idempotency_key = absl::StrCat("req-", t, "-", i);
+        for (Ledger* ledger : {a.get(), b.get()}) {
+          absl::StatusOr<Appended> r = One(*ledger, e);
+          if (!r.ok()) ++failures;
+          if (r.ok() && r->duplicate) ++duplicates;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(duplicates, kThreads * kPerThread);
+  absl::StatusOr<VerifyReport> report = a->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, kThreads * kPerThread);
+}
+
+TEST_P(LedgerTest, VerifyPassesOnAnUntouchedChain) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(One(*ledger, Decision(absl::StrCat("k", i), Day(-2))).ok());
+  }
+  absl::StatusOr<VerifyReport> report = ledger->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, 5);
+  EXPECT_EQ(report->head_hash.size(), 64u);
+}
+
+struct Tampering {
+  const char* name;
+  const char* sql;
+  int64_t first_bad_seq;
+};
+
+TEST_P(LedgerTest, VerifyNamesTheFirstEditedInsertedOrDeletedEvent) {
+  const std::vector<Tampering> cases = {
+      {"edit body",
+       "UPDATE events SET body = replace(body, 'p1', 'p9') "
+       "WHERE seq = 3",
+       3},
+      {"edit column", "UPDATE events SET finding_key = 'x' WHERE seq = 2", 2},
+      {"delete middle", "DELETE FROM events WHERE seq = 4", 4},
+      {"delete tail", "DELETE FROM events WHERE seq >= 5", 5},
+      {"insert after head",
+       "INSERT INTO events SELECT seq + 100, finding_key, kind, occurred_us, "
+       "recorded_us, idempotency_key || 'x', body, hash FROM events "
+       "WHERE seq = 6",
+       106},
+      {"insert middle",
+       "UPDATE events SET seq = seq + 100 WHERE seq >= 3; "
+       "UPDATE events SET seq = seq - 99 WHERE seq >= 103; "
+       "INSERT INTO events SELECT 3, finding_key, kind, occurred_us, "
+       "recorded_us, idempotency_key || 'x', body, hash FROM events "
+       "WHERE seq = 2; UPDATE chain_head SET seq = 7",
+       3},
+  };
+  for (const Tampering& c : cases) {
+    SCOPED_TRACE(c.name);
+    TearDown();
+    SetUp();  // a fresh database per case
+    auto ledger = Open();
+    ASSERT_NE(ledger, nullptr);
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_TRUE(One(*ledger, Decision(absl::StrCat("k", i), Day(-2))).ok());
+    }
+    Tamper(c.sql);
+    absl::StatusOr<VerifyReport> report = ledger->Verify();
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_FALSE(report->ok);
+    EXPECT_EQ(report->first_bad_seq, c.first_bad_seq) << report->problem;
+    EXPECT_FALSE(report->problem.empty());
+  }
+}
+
+TEST_P(LedgerTest, KpiScenarioThroughTheStoreGivesTheHandComputedFigures) {
+  auto ledger = Open(/*now=*/Day(1));
+  ASSERT_NE(ledger, nullptr);
+  for (Event& e : testing::ScenarioEvents()) {
+    absl::StatusOr<Appended> a = One(*ledger, e);
+    ASSERT_TRUE(a.ok()) << e.finding_key << " " << EventKindName(e.kind) << ": "
+                        << a.status();
+  }
+  absl::StatusOr<KpiReport> report =
+      ledger->Kpis(testing::ScenarioQuery({KpiGroupBy::kPriority}));
+  ASSERT_TRUE(report.ok()) << report.status();
+  testing::ExpectScenarioFigures(*report);
+}
+
+TEST_P(LedgerTest, EventsSurviveReopening) {
+  {
+    auto ledger = Open();
+    ASSERT_NE(ledger, nullptr);
+    ASSERT_TRUE(One(*ledger, Decision("k1", Day(-2))).ok());
+  }
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  EXPECT_EQ(ledger->GetFinding("k1")->events.size(), 1u);
+  ASSERT_TRUE(One(*ledger, Decision("k2", Day(-2))).ok());
+  EXPECT_TRUE(ledger->Verify()->ok);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, LedgerTest,
+                         ::testing::Values(Backend::kSqlite,
+                                           Backend::kPostgres),
+                         [](const auto& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite"
+                                                                 : "Postgres";
+                         });
+
+}  // namespace
+}  // namespace treatd::ledger
