@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -74,6 +75,20 @@ void ApplyOutcome(const Event& e, const Transition& t, FindingRecord& row) {
     default:
       break;
   }
+}
+
+// Whether two rows of one finding say the same, apart from which decision
+// and event last touched them.
+bool SameFacts(const FindingRecord& a, const FindingRecord& b) {
+  auto facts = [](const FindingRecord& f) {
+    return std::tie(f.state, f.kind, f.owner, f.asset, f.vulnerability,
+                    f.priority, f.priority_rank, f.treatment, f.rule,
+                    f.policy_digest, f.first_seen, f.opened_at, f.state_since,
+                    f.mitigated_at, f.accepted_at, f.closed_at, f.mitigate_by,
+                    f.remediate_by, f.review_by, f.accepted_until,
+                    f.residual_risk, f.recurrences, f.episode);
+  };
+  return facts(a) == facts(b);
 }
 
 }  // namespace
@@ -297,6 +312,9 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
     ++row->episode;
     if (t.recurrence) ++row->recurrences;
   }
+  // Re-deciding an unchanged finding is the common case (every scan decides
+  // it again); it writes only its event, not the row.
+  const FindingRecord unchanged = *row;
   if (row->state != t.to && !t.new_finding) row->state_since = e.occurred_at;
   row->state = t.to;
   if (IsDecision(e.kind)) {
@@ -323,12 +341,18 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
   batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
   batch.events.push_back(std::move(stored));
 
-  row->last_seq = e.seq;
-  row->updated_at = batch.now;
-  if (batch.dirty_set.insert(row->key).second) batch.dirty.push_back(row->key);
-  if (IsDecision(e.kind) && !e.decision.finding_snapshot.empty()) {
-    batch.snapshots.emplace_back(e.finding_key,
-                                 std::move(e.decision.finding_snapshot));
+  if (t.new_finding || !SameFacts(unchanged, *row)) {
+    row->last_seq = e.seq;
+    row->updated_at = batch.now;
+    if (batch.dirty_set.insert(row->key).second) {
+      batch.dirty.push_back(row->key);
+    }
+    if (IsDecision(e.kind) && !e.decision.finding_snapshot.empty()) {
+      batch.snapshots.emplace_back(e.finding_key,
+                                   std::move(e.decision.finding_snapshot));
+    }
+  } else {
+    *row = unchanged;  // keeps the decision id that set these facts
   }
 
   Appended appended;

@@ -73,8 +73,9 @@ struct DecisionFacts {
   // The finding's own first_seen: the SLA clock starts there. Absent: the
   // decision's occurred_at when the finding is new.
   std::optional<absl::Time> first_seen;
-  // Optional serialized v1::Finding: the latest snapshot, kept so the revisit
-  // sweep can decide the finding again. Not part of the hash chain.
+  // Optional serialized v1::Finding, kept so the revisit sweep can decide
+  // the finding again; stored when the finding is new or the decision
+  // changed its facts. Not part of the hash chain.
   std::string finding_snapshot;
 };
 

@@ -27,7 +27,7 @@ struct FindingRecord {
   int priority_rank = 0;
   v1::Treatment treatment = v1::TREATMENT_UNSPECIFIED;
   std::string rule;
-  std::string decision_id;
+  std::string decision_id;  // the decision that set the current facts
   std::string policy_digest;
   absl::Time first_seen = absl::InfinitePast();   // of the finding, ever
   absl::Time opened_at = absl::InfinitePast();    // start of this episode

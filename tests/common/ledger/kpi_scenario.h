@@ -160,7 +160,9 @@ inline void ExpectDuration(const DurationStats& s, int64_t count,
   auto near = [](std::optional<double> got, std::optional<double> want,
                  const char* what) {
     ASSERT_EQ(got.has_value(), want.has_value()) << what;
-    if (want.has_value()) EXPECT_NEAR(*got, *want, 1e-9) << what;
+    if (want.has_value()) {
+      EXPECT_NEAR(*got, *want, 1e-9) << what;
+    }
   };
   near(s.mean_days, mean, "mean");
   near(s.median_days, median, "median");

@@ -1,0 +1,261 @@
+// The ledger: append throughput with group commit, and the KPI query over a
+// large SQLite ledger.
+//
+//   build/bench/ledger_bench --benchmark_filter=BM_Append
+//   build/bench/ledger_bench --benchmark_filter=BM_Kpis     # builds the file
+//
+// BM_Kpis needs a ledger of 1,000,000 findings and 5,000,000 events. It is
+// built once through Ledger::Append (the real write path: hash chain,
+// lifecycle, current state) into $TREATD_LEDGER_BENCH_DB (default
+// /tmp/treatd-ledger-bench-1m.db) and reused by later runs; building takes
+// minutes. TREATD_LEDGER_BENCH_FINDINGS makes it smaller for a quick look.
+// BM_Append writes into a fresh temporary file per run, or into the
+// database at $TREATD_LEDGER_BENCH_URL (e.g. a postgresql:// URL).
+// TREATD_LEDGER_BENCH_SYNC=normal runs SQLite with synchronous=NORMAL.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "benchmark/benchmark.h"
+#include "common/ledger/ledger.h"
+
+namespace treatd::ledger {
+namespace {
+
+void Die(const std::string& what) {
+  std::fprintf(stderr, "ledger_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+std::unique_ptr<Ledger> OpenOrDie(const std::string& url,
+                                  absl::Time now = absl::Now()) {
+  LedgerOptions options;
+  options.url = url;
+  options.clock = [now] { return now; };
+  if (const char* sync = std::getenv("TREATD_LEDGER_BENCH_SYNC")) {
+    options.sqlite_synchronous = sync;
+  }
+  absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(options);
+  if (!ledger.ok()) Die(ledger.status().ToString());
+  return *std::move(ledger);
+}
+
+Event Decision(const std::string& key, absl::Time at, int priority, int owner) {
+  Event e;
+  e.kind = EventKind::kDecision;
+  e.finding_key = key;
+  e.occurred_at = at;
+  e.decision.decision_id = absl::StrCat(key, "@", absl::ToUnixMicros(at));
+  e.decision.treatment = v1::TREATMENT_REMEDIATE;
+  e.decision.priority = absl::StrCat("p", priority);
+  e.decision.priority_rank = priority;
+  e.decision.rule = "bench";
+  e.decision.kind = priority % 2 ? v1::FINDING_KIND_VULNERABILITY
+                                 : v1::FINDING_KIND_MISCONFIGURATION;
+  e.decision.owner = absl::StrCat("team-", owner);
+  e.decision.asset = absl::StrCat("id=host-", owner * 7);
+  e.decision.remediate_by = at + absl::Hours(24 * 15 * priority);
+  e.decision.review_by = at + absl::Hours(24 * 30);
+  e.decision.residual_risk = 0.5 * priority;
+  e.decision.policy_digest = "sha256:bench";
+  return e;
+}
+
+// --- append throughput -----------------------------------------------------
+
+Ledger* append_ledger = nullptr;
+std::filesystem::path append_dir;
+std::atomic<int64_t> append_counter{0};
+
+// Each iteration appends `batch` decisions (a BatchDecide's worth) from
+// each benchmark thread; items/s counts events. Half the events decide a
+// finding again, half a new one.
+void BM_Append(benchmark::State& state) {
+  const int batch = static_cast<int>(state.range(0));
+  if (state.thread_index() == 0) {
+    append_dir = std::filesystem::temp_directory_path() /
+                 absl::StrCat("treatd-ledger-bench-", getpid());
+    std::filesystem::create_directories(append_dir);
+    const char* url = std::getenv("TREATD_LEDGER_BENCH_URL");
+    append_ledger =
+        OpenOrDie(url != nullptr ? url : (append_dir / "ledger.db").string())
+            .release();
+  }
+  const absl::Time now = absl::Now();
+  for (auto _ : state) {
+    std::vector<Event> events;
+    events.reserve(batch);
+    for (int i = 0; i < batch; ++i) {
+      int64_t n = append_counter++;
+      events.push_back(Decision(absl::StrCat("k", n % 2 ? n : n / 2), now,
+                                1 + n % 4, n % 50));
+    }
+    for (const auto& r : append_ledger->Append(std::move(events))) {
+      if (!r.ok()) Die(r.status().ToString());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  if (state.thread_index() == 0) {
+    LedgerStats stats = append_ledger->Stats();
+    state.counters["events_per_commit"] =
+        stats.commits ? static_cast<double>(stats.events) / stats.commits : 0;
+    state.counters["events"] = static_cast<double>(stats.events);
+    state.counters["commit_s"] = absl::ToDoubleSeconds(stats.commit_time);
+    delete append_ledger;
+    append_ledger = nullptr;
+    std::error_code ignored;
+    std::filesystem::remove_all(append_dir, ignored);
+  }
+}
+BENCHMARK(BM_Append)
+    ->ArgName("batch")
+    ->Arg(1)
+    ->Arg(100)
+    ->Threads(1)
+    ->Threads(8)
+    ->Threads(32)
+    ->UseRealTime();
+
+// --- KPIs over a large ledger ----------------------------------------------
+
+const absl::Time kAsOf =
+    absl::FromCivil(absl::CivilDay(2026, 7, 1), absl::UTCTimeZone());
+
+// Five events per finding over the year before kAsOf: a decision, a
+// re-decision, and an outcome path chosen at random (remediated 55 %,
+// mitigated then remediated 15 %, mitigated and open 10 %, accepted 5 %,
+// false positive 5 %, open 10 %), padded with re-decisions; 2 % of the
+// remediated ones come back (a recurrence).
+std::vector<Event> FindingHistory(int64_t i, std::mt19937_64& rng) {
+  auto day = [](double d) { return absl::Hours(24) * d; };
+  std::uniform_real_distribution<double> unit(0, 1);
+  const std::string key = absl::StrCat("finding-", i);
+  const int priority = 1 + static_cast<int>(rng() % 4);
+  const int owner = static_cast<int>(rng() % 40);
+  const absl::Time opened = kAsOf - day(1 + 364 * unit(rng));
+  const double span = std::max(0.1, absl::ToDoubleHours(kAsOf - opened) / 24);
+  auto at = [&](double fraction) { return opened + day(span * fraction); };
+
+  std::vector<Event> events;
+  events.push_back(Decision(key, opened, priority, owner));
+  events.push_back(Decision(key, at(0.05), priority, owner));
+  auto outcome = [&](EventKind kind, double fraction) {
+    Event e;
+    e.kind = kind;
+    e.finding_key = key;
+    e.occurred_at = at(fraction);
+    e.actor = "bench";
+    if (kind == EventKind::kAccepted) e.until = e.occurred_at + day(90);
+    events.push_back(std::move(e));
+  };
+  const double path = unit(rng);
+  if (path < 0.55) {
+    outcome(EventKind::kRemediated, 0.2 + 0.6 * unit(rng));
+    if (unit(rng) < 0.02) {
+      events.push_back(Decision(key, at(0.95), priority, owner));
+    }
+  } else if (path < 0.70) {
+    outcome(EventKind::kMitigated, 0.1);
+    outcome(EventKind::kRemediated, 0.3 + 0.6 * unit(rng));
+  } else if (path < 0.80) {
+    outcome(EventKind::kMitigated, 0.1 + 0.2 * unit(rng));
+  } else if (path < 0.85) {
+    outcome(EventKind::kAccepted, 0.2);
+  } else if (path < 0.90) {
+    outcome(EventKind::kFalsePositive, 0.3);
+  }
+  while (events.size() < 5) {
+    events.push_back(
+        Decision(key, at(0.06 + 0.01 * events.size()), priority, owner));
+  }
+  return events;
+}
+
+std::string BenchDbPath() {
+  const char* env = std::getenv("TREATD_LEDGER_BENCH_DB");
+  return env != nullptr ? env : "/tmp/treatd-ledger-bench-1m.db";
+}
+
+int64_t BenchFindings() {
+  const char* env = std::getenv("TREATD_LEDGER_BENCH_FINDINGS");
+  return env != nullptr ? std::atoll(env) : 1000000;
+}
+
+// Builds the file when it is absent (or has fewer events than wanted).
+Ledger& KpiLedger() {
+  static Ledger* ledger = [] {
+    const std::string path = BenchDbPath();
+    const int64_t findings = BenchFindings();
+    std::unique_ptr<Ledger> opened = OpenOrDie(path, kAsOf + absl::Hours(24));
+    absl::StatusOr<LedgerGauges> gauges = opened->Gauges(kAsOf);
+    if (!gauges.ok()) Die(gauges.status().ToString());
+    if (gauges->events >= findings * 5) return opened.release();
+    if (gauges->events > 0) Die(path + " is partly built; delete it");
+    std::fprintf(stderr, "ledger_bench: building %s (%lld findings)...\n",
+                 path.c_str(), static_cast<long long>(findings));
+    const absl::Time start = absl::Now();
+    std::mt19937_64 rng(20260701);
+    std::vector<Event> pending;
+    for (int64_t i = 0; i < findings; ++i) {
+      for (Event& e : FindingHistory(i, rng)) pending.push_back(std::move(e));
+      if (pending.size() >= 20000 || i + 1 == findings) {
+        for (const auto& r : opened->Append(std::move(pending))) {
+          if (!r.ok()) Die(r.status().ToString());
+        }
+        pending.clear();
+      }
+    }
+    std::fprintf(stderr, "ledger_bench: built in %.0f s\n",
+                 absl::ToDoubleSeconds(absl::Now() - start));
+    return opened.release();
+  }();
+  return *ledger;
+}
+
+void BM_Kpis(benchmark::State& state) {
+  Ledger& ledger = KpiLedger();
+  KpiQuery query;
+  query.as_of = kAsOf;
+  query.window = absl::Hours(24 * state.range(0));
+  query.group_by = {KpiGroupBy::kPriority, KpiGroupBy::kKind};
+  int64_t open = 0;
+  for (auto _ : state) {
+    absl::StatusOr<KpiReport> report = ledger.Kpis(query);
+    if (!report.ok()) Die(report.status().ToString());
+    open = report->total.open;
+    benchmark::DoNotOptimize(report);
+  }
+  absl::StatusOr<LedgerGauges> gauges = ledger.Gauges(kAsOf);
+  state.counters["events"] = static_cast<double>(gauges->events);
+  state.counters["open"] = static_cast<double>(open);
+}
+BENCHMARK(BM_Kpis)
+    ->ArgName("window_days")
+    ->Arg(90)
+    ->Arg(365)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_Gauges(benchmark::State& state) {
+  Ledger& ledger = KpiLedger();
+  for (auto _ : state) {
+    absl::StatusOr<LedgerGauges> gauges = ledger.Gauges(kAsOf);
+    if (!gauges.ok()) Die(gauges.status().ToString());
+    benchmark::DoNotOptimize(gauges);
+  }
+}
+BENCHMARK(BM_Gauges)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace treatd::ledger
+
+BENCHMARK_MAIN();
