@@ -13,6 +13,7 @@
 #include "common/ledger/lifecycle.h"
 #include "common/policy/engine/digest.h"
 #include "common/status/status_macros.h"
+#include "google/protobuf/stubs/common.h"
 
 namespace treatd::ledger {
 namespace {
@@ -239,6 +240,16 @@ absl::Status Appender::Validate(const Event& e, absl::Time now) const {
     return absl::InvalidArgumentError(
         absl::StrCat("finding_key: ", e.finding_key.size(), " bytes; at most ",
                      kMaxFindingKeyBytes, " allowed"));
+  }
+  // Both are stored as columns beside the canonical body, which holds only
+  // valid UTF-8; proto3 strings are checked on parse, library callers here.
+  if (!google::protobuf::internal::IsStructurallyValidUTF8(
+          e.finding_key.data(), static_cast<int>(e.finding_key.size())) ||
+      !google::protobuf::internal::IsStructurallyValidUTF8(
+          e.idempotency_key.data(),
+          static_cast<int>(e.idempotency_key.size()))) {
+    return absl::InvalidArgumentError(
+        "finding_key / idempotency_key: not valid UTF-8");
   }
   if (e.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
     return absl::InvalidArgumentError(

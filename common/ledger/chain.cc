@@ -146,7 +146,9 @@ std::string CanonicalEncoding(const Event& event) {
       event.kind == EventKind::kSweepDecision) {
     j["decision"] = EncodeDecision(event.decision);
   }
-  return j.dump();
+  // Invalid UTF-8 (only possible from a library caller: proto3 strings are
+  // checked on parse) becomes U+FFFD instead of throwing.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 absl::StatusOr<Event> DecodeCanonical(absl::string_view body) {

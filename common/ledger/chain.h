@@ -20,7 +20,8 @@ inline constexpr absl::string_view kGenesisHash =
 
 // The canonical encoding of `event`: compact JSON, keys sorted, absent and
 // empty fields left out, times as integer microseconds since the Unix epoch,
-// enums by name. Covers every reported and assigned field except `hash`,
+// enums by name; invalid UTF-8 in a string is replaced by U+FFFD. Covers
+// every reported and assigned field except `hash`,
 // `prev_hash` and decision.finding_snapshot. Deterministic: the same event
 // gives the same bytes on every platform this builds on.
 std::string CanonicalEncoding(const Event& event);

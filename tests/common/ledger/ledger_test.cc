@@ -197,6 +197,8 @@ TEST_P(LedgerTest, BadReportsGetClearErrors) {
   EXPECT_NE(early.status().message().find("first seen"),
             absl::string_view::npos)
       << early.status();
+  EXPECT_EQ(One(*ledger, Decision("bad\xff", Day(-1))).status().code(),
+            absl::StatusCode::kInvalidArgument);
   Event no_until = Outcome(EventKind::kAccepted, "k1", Day(-1));
   no_until.until.reset();
   EXPECT_EQ(One(*ledger, no_until).status().code(),
