@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/ledger/chain.h"
@@ -78,6 +79,11 @@ void ApplyOutcome(const Event& e, const Transition& t, FindingRecord& row) {
   }
 }
 
+bool ValidUtf8(const std::string& text) {
+  return google::protobuf::internal::IsStructurallyValidUTF8(
+      text.data(), static_cast<int>(text.size()));
+}
+
 // Whether two rows of one finding say the same, apart from which decision
 // and event last touched them.
 bool SameFacts(const FindingRecord& a, const FindingRecord& b) {
@@ -90,6 +96,48 @@ bool SameFacts(const FindingRecord& a, const FindingRecord& b) {
                     f.residual_risk, f.recurrences, f.episode);
   };
   return facts(a) == facts(b);
+}
+
+// The keys of an event, checked before they reach a statement: a key the
+// database refuses (PostgreSQL rejects invalid UTF-8) would otherwise fail
+// the whole batch. Proto3 strings are checked on parse; library callers
+// here.
+absl::Status CheckKeys(const Event& e) {
+  if (e.finding_key.empty()) {
+    return absl::InvalidArgumentError("finding_key: empty; required");
+  }
+  if (e.finding_key.size() > kMaxFindingKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("finding_key: ", e.finding_key.size(), " bytes; at most ",
+                     kMaxFindingKeyBytes, " allowed"));
+  }
+  if (e.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("idempotency_key: ", e.idempotency_key.size(),
+                     " bytes; at most ", kMaxIdempotencyKeyBytes, " allowed"));
+  }
+  const DecisionFacts& d = e.decision;
+  for (const std::string* text :
+       {&e.finding_key, &e.idempotency_key, &d.decision_id, &d.priority,
+        &d.rule, &d.policy_digest, &d.owner, &d.asset, &d.vulnerability}) {
+    if (!ValidUtf8(*text)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "not valid UTF-8: \"", absl::CHexEscape(*text),
+          "\" (finding_key, idempotency_key and decision facts are text)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckScanKeys(const ScanObservation& scan) {
+  bool valid = ValidUtf8(scan.scope) && ValidUtf8(scan.idempotency_key);
+  for (const std::string& key : scan.present_keys)
+    valid = valid && ValidUtf8(key);
+  if (!valid) {
+    return absl::InvalidArgumentError(
+        "scope / present_keys / idempotency_key: not valid UTF-8");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -169,8 +217,22 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
   std::vector<std::string> idempotency_keys;
   std::vector<std::string> finding_keys;
   for (WorkItem* item : items) {
+    if (item->scan.has_value()) {
+      absl::Status keys = CheckScanKeys(*item->scan);
+      if (!keys.ok()) {
+        item->scanned = keys;
+        item->scan.reset();
+      }
+      continue;
+    }
     if (!item->event.has_value()) continue;
     Event& event = *item->event;
+    absl::Status keys = CheckKeys(event);
+    if (!keys.ok()) {
+      item->appended = keys;
+      item->event.reset();  // answered; takes no part in the batch
+      continue;
+    }
     if (event.idempotency_key.empty()) {
       TREATD_ASSIGN_OR_RETURN(event.idempotency_key,
                               DerivedIdempotencyKey(event));
@@ -233,29 +295,6 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
 }
 
 absl::Status Appender::Validate(const Event& e, absl::Time now) const {
-  if (e.finding_key.empty()) {
-    return absl::InvalidArgumentError("finding_key: empty; required");
-  }
-  if (e.finding_key.size() > kMaxFindingKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("finding_key: ", e.finding_key.size(), " bytes; at most ",
-                     kMaxFindingKeyBytes, " allowed"));
-  }
-  // Both are stored as columns beside the canonical body, which holds only
-  // valid UTF-8; proto3 strings are checked on parse, library callers here.
-  if (!google::protobuf::internal::IsStructurallyValidUTF8(
-          e.finding_key.data(), static_cast<int>(e.finding_key.size())) ||
-      !google::protobuf::internal::IsStructurallyValidUTF8(
-          e.idempotency_key.data(),
-          static_cast<int>(e.idempotency_key.size()))) {
-    return absl::InvalidArgumentError(
-        "finding_key / idempotency_key: not valid UTF-8");
-  }
-  if (e.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("idempotency_key: ", e.idempotency_key.size(),
-                     " bytes; at most ", kMaxIdempotencyKeyBytes, " allowed"));
-  }
   if (e.occurred_at == absl::InfinitePast() ||
       e.occurred_at == absl::InfiniteFuture()) {
     return absl::InvalidArgumentError("occurred_at: unset; required");
