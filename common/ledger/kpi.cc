@@ -95,7 +95,8 @@ std::string KindName(v1::FindingKind kind) {
 }
 
 // Adds one episode to a group's counters and samples.
-void Add(const KpiQuery& q, const EpisodeRow& e, KpiRow& row, Samples& s) {
+void AddEpisode(const KpiQuery& q, const EpisodeRow& e, KpiRow& row,
+                Samples& s) {
   const int64_t as_of = absl::ToUnixMicros(q.as_of);
   const int64_t start = absl::ToUnixMicros(q.as_of - q.window);
   const int64_t within = absl::ToInt64Microseconds(q.recurrence_within);
@@ -150,7 +151,7 @@ void Add(const KpiQuery& q, const EpisodeRow& e, KpiRow& row, Samples& s) {
   row.residual_risk_sum += e.residual_risk;
 }
 
-void Finish(Samples& s, KpiRow& row) {
+void FinishRow(Samples& s, KpiRow& row) {
   row.time_to_remediate =
       Stats(std::move(s.remediate), std::move(s.remediate_censored));
   row.time_to_mitigate =
@@ -166,8 +167,7 @@ void Finish(Samples& s, KpiRow& row) {
 
 }  // namespace
 
-absl::StatusOr<KpiReport> ComputeKpis(const KpiQuery& query,
-                                      const std::vector<EpisodeRow>& episodes) {
+absl::Status ValidateKpiQuery(const KpiQuery& query) {
   if (query.as_of == absl::InfinitePast() ||
       query.as_of == absl::InfiniteFuture()) {
     return absl::InvalidArgumentError("as_of: unset; required");
@@ -178,47 +178,73 @@ absl::StatusOr<KpiReport> ComputeKpis(const KpiQuery& query,
   if (query.recurrence_within <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("recurrence_within: must be positive");
   }
+  return absl::OkStatus();
+}
+
+struct KpiBuilder::Groups {
+  using Key = std::tuple<std::string, std::string, std::string>;
+  std::map<Key, std::pair<KpiRow, Samples>> by_key;
+  KpiRow total;
+  Samples total_samples;
+  bool by_priority = false, by_kind = false, by_owner = false;
+  int64_t as_of_us = 0, start_us = 0;
+};
+
+KpiBuilder::KpiBuilder(const KpiQuery& query)
+    : query_(query), groups_(std::make_unique<Groups>()) {
   auto grouped = [&query](KpiGroupBy g) {
     return std::find(query.group_by.begin(), query.group_by.end(), g) !=
            query.group_by.end();
   };
-  const bool by_priority = grouped(KpiGroupBy::kPriority);
-  const bool by_kind = grouped(KpiGroupBy::kKind);
-  const bool by_owner = grouped(KpiGroupBy::kOwner);
-  const int64_t as_of = absl::ToUnixMicros(query.as_of);
-  const int64_t start = absl::ToUnixMicros(query.as_of - query.window);
+  groups_->by_priority = grouped(KpiGroupBy::kPriority);
+  groups_->by_kind = grouped(KpiGroupBy::kKind);
+  groups_->by_owner = grouped(KpiGroupBy::kOwner);
+  groups_->as_of_us = absl::ToUnixMicros(query.as_of);
+  groups_->start_us = absl::ToUnixMicros(query.as_of - query.window);
+}
 
-  using Key = std::tuple<std::string, std::string, std::string>;
-  std::map<Key, std::pair<KpiRow, Samples>> groups;
-  KpiRow total;
-  Samples total_samples;
-  for (const EpisodeRow& e : episodes) {
-    // Not relevant to this window: opened later, or closed before it.
-    if (e.opened_us > as_of || (e.closed_us != 0 && e.closed_us <= start)) {
-      continue;
-    }
-    Add(query, e, total, total_samples);
-    if (query.group_by.empty()) continue;
-    Key key{by_priority ? e.priority : "", by_kind ? KindName(e.kind) : "",
-            by_owner ? e.owner : ""};
-    auto& [row, samples] = groups[key];
-    Add(query, e, row, samples);
+KpiBuilder::~KpiBuilder() = default;
+
+void KpiBuilder::Add(const EpisodeRow& e) {
+  Groups& g = *groups_;
+  // Not relevant to this window: opened later, or closed before it.
+  if (e.opened_us > g.as_of_us ||
+      (e.closed_us != 0 && e.closed_us <= g.start_us)) {
+    return;
   }
+  AddEpisode(query_, e, g.total, g.total_samples);
+  if (query_.group_by.empty()) return;
+  Groups::Key key{g.by_priority ? e.priority : "",
+                  g.by_kind ? KindName(e.kind) : "", g.by_owner ? e.owner : ""};
+  auto& [row, samples] = g.by_key[std::move(key)];
+  AddEpisode(query_, e, row, samples);
+}
 
+KpiReport KpiBuilder::Finish() {
+  Groups& g = *groups_;
   KpiReport report;
-  report.as_of = query.as_of;
-  report.window = query.window;
-  report.recurrence_within = query.recurrence_within;
-  report.group_by = query.group_by;
-  for (auto& [key, group] : groups) {
+  report.as_of = query_.as_of;
+  report.window = query_.window;
+  report.recurrence_within = query_.recurrence_within;
+  report.group_by = query_.group_by;
+  for (auto& [key, group] : g.by_key) {
     auto& [row, samples] = group;
     std::tie(row.priority, row.kind, row.owner) = key;
-    Finish(samples, row);
+    FinishRow(samples, row);
     report.rows.push_back(std::move(row));
   }
-  Finish(total_samples, total);
-  report.total = std::move(total);
+  FinishRow(g.total_samples, g.total);
+  report.total = std::move(g.total);
   return report;
+}
+
+absl::StatusOr<KpiReport> ComputeKpis(const KpiQuery& query,
+                                      const std::vector<EpisodeRow>& episodes) {
+  absl::Status valid = ValidateKpiQuery(query);
+  if (!valid.ok()) return valid;
+  KpiBuilder builder(query);
+  for (const EpisodeRow& e : episodes) builder.Add(e);
+  return builder.Finish();
 }
 
 const char* KpiGroupByName(KpiGroupBy group_by) {

@@ -2,14 +2,16 @@
 // mitigation debt and residual risk, grouped by priority, kind and owner.
 // docs/ledger.md gives the exact formulas; the comments here are summaries.
 //
-// ComputeKpis is a pure function of the episode rows and the query: the same
-// rows and the same as_of/window give the same report (no clock is read).
+// ComputeKpis (KpiBuilder) is a pure function of the episode rows and the
+// query: the same rows and the same as_of/window give the same report (no
+// clock is read).
 // The stores select the rows (indexed SQL) and this file does the arithmetic,
 // so SQLite and PostgreSQL agree to the last digit.
 #ifndef TREATD_COMMON_LEDGER_KPI_H_
 #define TREATD_COMMON_LEDGER_KPI_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -98,9 +100,34 @@ struct EpisodeRow {
   double residual_risk = 0;
 };
 
-// Computes the report over `episodes` (any order; rows not relevant to the
-// window are ignored). INVALID_ARGUMENT when as_of is unset or window or
+// Checks a query: INVALID_ARGUMENT when as_of is unset or window or
 // recurrence_within is not positive.
+absl::Status ValidateKpiQuery(const KpiQuery& query);
+
+// Accumulates episodes one at a time (any order; rows not relevant to the
+// window are ignored), so a store can stream a million rows without holding
+// them: memory grows with the groups and two doubles per relevant episode
+// (the medians need the durations). Not thread-safe.
+class KpiBuilder {
+ public:
+  // `query` must be valid (ValidateKpiQuery).
+  explicit KpiBuilder(const KpiQuery& query);
+  ~KpiBuilder();
+  KpiBuilder(const KpiBuilder&) = delete;
+  KpiBuilder& operator=(const KpiBuilder&) = delete;
+
+  void Add(const EpisodeRow& episode);
+  // The report; the builder is spent afterwards.
+  KpiReport Finish();
+
+ private:
+  struct Groups;
+  const KpiQuery query_;
+  std::unique_ptr<Groups> groups_;
+};
+
+// The report over `episodes`: a KpiBuilder fed with every row. Errors as
+// ValidateKpiQuery.
 absl::StatusOr<KpiReport> ComputeKpis(const KpiQuery& query,
                                       const std::vector<EpisodeRow>& episodes);
 

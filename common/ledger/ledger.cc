@@ -265,16 +265,12 @@ absl::Status Ledger::ReleaseLease(const std::string& name,
 }
 
 absl::StatusOr<KpiReport> Ledger::Kpis(const KpiQuery& query) const {
-  // ComputeKpis checks the query too; checking first avoids reading rows
-  // for a query that will be refused.
-  if (query.as_of == absl::InfinitePast() ||
-      query.window <= absl::ZeroDuration()) {
-    return ComputeKpis(query, {});
-  }
-  TREATD_ASSIGN_OR_RETURN(
-      std::vector<EpisodeRow> episodes,
-      store_->KpiEpisodes(query.as_of - query.window, query.as_of));
-  return ComputeKpis(query, episodes);
+  TREATD_RETURN_IF_ERROR(ValidateKpiQuery(query));
+  KpiBuilder builder(query);
+  TREATD_RETURN_IF_ERROR(store_->KpiEpisodes(
+      query.as_of - query.window, query.as_of,
+      [&builder](const EpisodeRow& episode) { builder.Add(episode); }));
+  return builder.Finish();
 }
 
 absl::StatusOr<LedgerGauges> Ledger::Gauges(absl::Time as_of) const {

@@ -181,6 +181,34 @@ class Connection {
     return result;
   }
 
+  // Runs one statement and calls `each` per row as it arrives (libpq
+  // single-row mode), so a large result is never held whole.
+  absl::Status QueryRows(const std::string& sql, const Params& params,
+                         const std::function<void(const Row&)>& each) {
+    TREATD_ASSIGN_OR_RETURN(std::string name, Prepared(sql));
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    params.Arrays(&values, &lengths, &formats);
+    if (PQsendQueryPrepared(conn_, name.c_str(), params.count(), values.data(),
+                            lengths.data(), formats.data(), 0) != 1) {
+      return absl::UnavailableError(
+          absl::StrCat("ledger postgresql: send: ", ConnectionMessage(conn_)));
+    }
+    PQsetSingleRowMode(conn_);
+    absl::Status status;
+    while (true) {
+      Result result(PQgetResult(conn_));
+      if (result == nullptr) break;
+      ExecStatusType type = PQresultStatus(result.get());
+      if (type == PGRES_SINGLE_TUPLE) {
+        if (status.ok()) each(Row(result.get(), 0));
+      } else if (type != PGRES_TUPLES_OK && status.ok()) {
+        status = ResultError(conn_, result.get());
+      }
+    }
+    return status;
+  }
+
   // Runs the same statement once per parameter set in pipeline mode: all
   // sent, then all read, one round trip. Results in order.
   absl::StatusOr<std::vector<Result>> Pipeline(
@@ -513,21 +541,18 @@ class PostgresStore : public Store {
         });
   }
 
-  absl::StatusOr<std::vector<EpisodeRow>> KpiEpisodes(
-      absl::Time window_start, absl::Time as_of) const override {
+  absl::Status KpiEpisodes(
+      absl::Time window_start, absl::Time as_of,
+      const std::function<void(const EpisodeRow&)>& visit) const override {
     Params params;
     params.Int(1, sql::ToMicros(window_start));
     params.Int(2, sql::ToMicros(as_of));
-    return readers_.With(
-        [&](Connection& c) -> absl::StatusOr<std::vector<EpisodeRow>> {
-          TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kKpiEpisodes, params));
-          std::vector<EpisodeRow> rows;
-          rows.reserve(PQntuples(r.get()));
-          for (int i = 0; i < PQntuples(r.get()); ++i) {
-            rows.push_back(sql::ReadEpisode(Row(r.get(), i)));
-          }
-          return rows;
-        });
+    return readers_.With([&](Connection& c) -> absl::Status {
+      // Single-row mode: rows arrive one at a time instead of the whole
+      // result in client memory.
+      return c.QueryRows(sql::kKpiEpisodes, params,
+                         [&](const Row& row) { visit(sql::ReadEpisode(row)); });
+    });
   }
 
   absl::StatusOr<LedgerGauges> Gauges(absl::Time as_of) const override {

@@ -397,21 +397,19 @@ class SqliteStore : public Store {
         });
   }
 
-  absl::StatusOr<std::vector<EpisodeRow>> KpiEpisodes(
-      absl::Time window_start, absl::Time as_of) const override {
-    return readers_.With(
-        [&](Connection& c) -> absl::StatusOr<std::vector<EpisodeRow>> {
-          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kKpiEpisodes));
-          q->Int(1, sql::ToMicros(window_start));
-          q->Int(2, sql::ToMicros(as_of));
-          std::vector<EpisodeRow> rows;
-          while (true) {
-            TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
-            if (!row) break;
-            rows.push_back(sql::ReadEpisode(*q));
-          }
-          return rows;
-        });
+  absl::Status KpiEpisodes(
+      absl::Time window_start, absl::Time as_of,
+      const std::function<void(const EpisodeRow&)>& visit) const override {
+    return readers_.With([&](Connection& c) -> absl::Status {
+      TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kKpiEpisodes));
+      q->Int(1, sql::ToMicros(window_start));
+      q->Int(2, sql::ToMicros(as_of));
+      while (true) {
+        TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+        if (!row) return absl::OkStatus();
+        visit(sql::ReadEpisode(*q));
+      }
+    });
   }
 
   absl::StatusOr<LedgerGauges> Gauges(absl::Time as_of) const override {

@@ -11,6 +11,7 @@
 #define TREATD_COMMON_LEDGER_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -108,10 +109,12 @@ class Store {
       absl::Time as_of, int limit) const = 0;
   virtual absl::StatusOr<std::optional<std::string>> FindingSnapshot(
       const std::string& key) const = 0;
-  // Episodes relevant to a KPI window: every episode (current or archived)
-  // opened by as_of that was not closed by window_start.
-  virtual absl::StatusOr<std::vector<EpisodeRow>> KpiEpisodes(
-      absl::Time window_start, absl::Time as_of) const = 0;
+  // Calls `visit` for every episode (current or archived) relevant to a KPI
+  // window: opened by as_of and not closed by window_start. Rows are
+  // streamed, not collected.
+  virtual absl::Status KpiEpisodes(
+      absl::Time window_start, absl::Time as_of,
+      const std::function<void(const EpisodeRow&)>& visit) const = 0;
   virtual absl::StatusOr<LedgerGauges> Gauges(absl::Time as_of) const = 0;
   // The stored head (to detect events deleted at the end of the chain).
   virtual absl::StatusOr<ChainHead> StoredHead() const = 0;
