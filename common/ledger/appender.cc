@@ -151,7 +151,8 @@ absl::StatusOr<std::string> DerivedIdempotencyKey(const Event& event) {
   reported.recurrence = false;
   TREATD_ASSIGN_OR_RETURN(std::string digest,
                           Sha256Hex({CanonicalEncoding(reported)}));
-  return absl::StrCat("auto:", digest);
+  // 128 bits are plenty against collisions and keep the unique index small.
+  return absl::StrCat("auto:", digest.substr(0, 32));
 }
 
 struct Appender::Batch {
