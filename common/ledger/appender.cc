@@ -337,6 +337,18 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
   std::optional<FindingState> before;
   if (row != nullptr) before = row->state;
   TREATD_ASSIGN_OR_RETURN(Transition t, NextState(before, e.kind));
+  if (t.new_episode && row->closed_at.has_value() &&
+      e.occurred_at <= *row->closed_at) {
+    // Seen again means seen after it was closed. A decision dated before
+    // the close is a late record of an earlier one, not a recurrence.
+    if (e.kind != EventKind::kDecision) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "occurred_at: ", TimeText(e.occurred_at),
+          " is not after the finding was closed (", TimeText(*row->closed_at),
+          "); a reopen follows the close"));
+    }
+    t = Transition{row->state};
+  }
   if (row != nullptr && !IsDecision(e.kind) && e.occurred_at < row->opened_at) {
     return absl::InvalidArgumentError(absl::StrCat(
         "occurred_at: ", TimeText(e.occurred_at), " is before the finding ",

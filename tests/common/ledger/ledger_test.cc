@@ -244,6 +244,21 @@ TEST_P(LedgerTest, RemediatedFindingSeenAgainIsReopenedAsARecurrence) {
   ASSERT_EQ(h->events.size(), 5u);
   EXPECT_EQ(h->events[4].state_before, FindingState::kRemediated);
   EXPECT_TRUE(h->events[4].recurrence);
+
+  // A decision recorded late, dated before the remediation, reopens nothing;
+  // a reopen dated then is refused.
+  ASSERT_TRUE(
+      One(*ledger, Outcome(EventKind::kRemediated, "k1", Day(-9))).ok());
+  absl::StatusOr<Appended> late =
+      One(*ledger, Decision("k1", Day(-10) + absl::Hours(12)));
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_FALSE(late->recurrence);
+  EXPECT_EQ(late->state, FindingState::kRemediated);
+  EXPECT_EQ(One(*ledger, Outcome(EventKind::kReopened, "k1", Day(-9)))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger->GetFinding("k1")->finding.recurrences, 1);
 }
 
 TEST_P(LedgerTest, ScanRemediatesAbsentFindingsAndReopensPresentOnes) {
