@@ -68,7 +68,6 @@ const char* const kVersion1[] = {
     "CREATE INDEX findings_by_vulnerability ON findings (vulnerability) "
     "WHERE vulnerability <> ''",
     "CREATE INDEX findings_by_updated ON findings (updated_us)",
-    "CREATE INDEX findings_by_closed ON findings (closed_us)",
     "CREATE INDEX findings_review_due ON findings (review_by_us) "
     "WHERE state IN (2, 4)",
     "CREATE INDEX findings_due ON findings (remediate_by_us) "

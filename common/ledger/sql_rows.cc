@@ -116,10 +116,13 @@ const char* const kSweepCandidates =
     "SELECT " TREATD_FINDING_COLUMNS
     " FROM findings WHERE state IN (2, 4) AND review_by_us <= $1 "
     "ORDER BY review_by_us, finding_key LIMIT $2";
+// The current episodes are read by a full scan: most rows qualify (every
+// open finding does), and the unary + keeps SQLite from an OR over the
+// closed_us index, which reads the same rows in random order.
 const char* const kKpiEpisodes =
     "SELECT " TREATD_KPI_COLUMNS
     ", 0 FROM findings WHERE opened_us <= $2 AND "
-    "(closed_us IS NULL OR closed_us > $1) "
+    "(+closed_us IS NULL OR +closed_us > $1) "
     "UNION ALL SELECT " TREATD_KPI_COLUMNS
     ", reopened_us FROM episodes WHERE opened_us <= $2 AND "
     "(closed_us IS NULL OR closed_us > $1)";
