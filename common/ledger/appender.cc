@@ -10,9 +10,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/digest/sha256.h"
 #include "common/ledger/chain.h"
 #include "common/ledger/lifecycle.h"
-#include "common/policy/engine/digest.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/stubs/common.h"
 
@@ -142,15 +142,14 @@ absl::Status CheckScanKeys(const ScanObservation& scan) {
 
 }  // namespace
 
-absl::StatusOr<std::string> DerivedIdempotencyKey(const Event& event) {
+std::string DerivedIdempotencyKey(const Event& event) {
   Event reported = event;
   reported.seq = 0;
   reported.recorded_at = absl::UnixEpoch();
   reported.state_before.reset();
   reported.state_after = FindingState::kOpen;
   reported.recurrence = false;
-  TREATD_ASSIGN_OR_RETURN(std::string digest,
-                          Sha256Hex({CanonicalEncoding(reported)}));
+  std::string digest = Sha256Hex(CanonicalEncoding(reported));
   // 128 bits are plenty against collisions and keep the unique index small.
   return absl::StrCat("auto:", digest.substr(0, 32));
 }
@@ -235,8 +234,7 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
       continue;
     }
     if (event.idempotency_key.empty()) {
-      TREATD_ASSIGN_OR_RETURN(event.idempotency_key,
-                              DerivedIdempotencyKey(event));
+      event.idempotency_key = DerivedIdempotencyKey(event);
     }
     idempotency_keys.push_back(event.idempotency_key);
     finding_keys.push_back(event.finding_key);
@@ -399,7 +397,7 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
   stored.recorded_us = absl::ToUnixMicros(e.recorded_at);
   stored.idempotency_key = e.idempotency_key;
   stored.body = CanonicalEncoding(e);
-  TREATD_ASSIGN_OR_RETURN(stored.hash, LinkHash(batch.head.hash, stored.body));
+  stored.hash = LinkHash(batch.head.hash, stored.body);
   batch.head = {stored.seq, stored.hash};
   batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
   batch.events.push_back(std::move(stored));
@@ -447,11 +445,9 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
     std::sort(sorted.begin(), sorted.end());
     std::vector<int> kinds(scan.kinds.begin(), scan.kinds.end());
     std::sort(kinds.begin(), kinds.end());
-    TREATD_ASSIGN_OR_RETURN(
-        std::string digest,
-        Sha256Hex({scan.scope, "\n", TimeText(scan.scanned_at), "\n",
-                   absl::StrJoin(kinds, ","), "\n",
-                   absl::StrJoin(sorted, "\n")}));
+    std::string digest = Sha256Hex(absl::StrCat(
+        scan.scope, "\n", TimeText(scan.scanned_at), "\n",
+        absl::StrJoin(kinds, ","), "\n", absl::StrJoin(sorted, "\n")));
     scan_key = absl::StrCat("scan:", digest);
   }
 

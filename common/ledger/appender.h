@@ -63,7 +63,7 @@ class Appender {
 // The idempotency key the ledger derives for an event reported without one:
 // "auto:" + the first 32 hex digits of the SHA-256 of its canonical encoding
 // (reported fields only).
-absl::StatusOr<std::string> DerivedIdempotencyKey(const Event& event);
+std::string DerivedIdempotencyKey(const Event& event);
 
 }  // namespace treatd::ledger
 

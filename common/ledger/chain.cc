@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/policy/engine/digest.h"
+#include "common/digest/sha256.h"
 #include "nlohmann/json.hpp"
 
 namespace treatd::ledger {
@@ -204,9 +204,8 @@ absl::StatusOr<Event> DecodeCanonical(absl::string_view body) {
   return e;
 }
 
-absl::StatusOr<std::string> LinkHash(absl::string_view prev_hash,
-                                     absl::string_view body) {
-  return Sha256Hex({prev_hash, "\n", body});
+std::string LinkHash(absl::string_view prev_hash, absl::string_view body) {
+  return Sha256Hex(absl::StrCat(prev_hash, "\n", body));
 }
 
 }  // namespace treatd::ledger

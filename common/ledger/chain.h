@@ -30,10 +30,8 @@ std::string CanonicalEncoding(const Event& event);
 // `prev_hash` are left empty. INVALID_ARGUMENT when `body` is not one.
 absl::StatusOr<Event> DecodeCanonical(absl::string_view body);
 
-// Lower-case hex SHA-256 of prev_hash + "\n" + body. INTERNAL only when
-// OpenSSL fails.
-absl::StatusOr<std::string> LinkHash(absl::string_view prev_hash,
-                                     absl::string_view body);
+// Lower-case hex SHA-256 of prev_hash + "\n" + body.
+std::string LinkHash(absl::string_view prev_hash, absl::string_view body);
 
 }  // namespace treatd::ledger
 

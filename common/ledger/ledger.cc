@@ -7,13 +7,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/digest/sha256.h"
 #include "common/ledger/appender.h"
 #include "common/ledger/chain.h"
 #include "common/ledger/committer.h"
 #include "common/ledger/postgres_store.h"
 #include "common/ledger/sqlite_store.h"
 #include "common/ledger/store.h"
-#include "common/policy/engine/digest.h"
 #include "common/status/status_macros.h"
 
 namespace treatd::ledger {
@@ -77,8 +77,7 @@ std::string FilterFingerprint(const FindingFilter& f) {
       "\n", f.vulnerability, "\n", f.overdue, f.review_due, "\n",
       f.changed_since.has_value() ? absl::ToUnixMicros(*f.changed_since) : -1,
       "\n", absl::ToUnixMicros(f.as_of));
-  absl::StatusOr<std::string> digest = Sha256Hex({text});
-  return digest.ok() ? digest->substr(0, 16) : text;
+  return Sha256Hex(text).substr(0, 16);
 }
 
 std::string EncodePageToken(const FindingFilter& filter,
@@ -303,8 +302,7 @@ absl::StatusOr<VerifyReport> Ledger::Verify() const {
                             row.seq));
         break;
       }
-      TREATD_ASSIGN_OR_RETURN(std::string hash, LinkHash(prev_hash, row.body));
-      if (hash != row.hash) {
+      if (LinkHash(prev_hash, row.body) != row.hash) {
         broken(row.seq,
                absl::StrCat("event ", row.seq,
                             " does not hash to its stored hash: it was edited, "
