@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
 #include "server/logging.h"
 #include "server/policy_description.h"
@@ -101,27 +102,51 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     grpc::CallbackServerContext* context, const v1::DecideRequest* request,
     v1::DecideResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (governor_ == nullptr) {
-    reactor->Finish(DecideOne(*request, response));
-    return reactor;
+  std::shared_ptr<CallAccount> call;
+  if (governor_ != nullptr) {
+    // The interceptor's work, done here (CallGovernor::HandlesInline).
+    call = std::make_shared<CallAccount>(governor_, context, kDecideMethod,
+                                         /*stream=*/false);
+    const absl::Status admitted = call->Begin(context->client_metadata());
+    context->AddInitialMetadata("x-request-id", call->request_id());
+    if (!admitted.ok()) {
+      const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 std::string(admitted.message()));
+      call->NoteRejected(refused, "concurrent_calls");
+      reactor->Finish(call->End(refused));
+      return reactor;
+    }
   }
-  // The interceptor's work, done here (CallGovernor::HandlesInline).
-  CallAccount call(governor_, context, kDecideMethod, /*stream=*/false);
-  const absl::Status admitted = call.Begin(context->client_metadata());
-  context->AddInitialMetadata("x-request-id", call.request_id());
-  if (!admitted.ok()) {
-    const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               std::string(admitted.message()));
-    call.NoteRejected(refused, "concurrent_calls");
-    reactor->Finish(call.End(refused));
-    return reactor;
-  }
+  // Ends the call with `status` (the recorder's thread may do it).
+  auto finish = [this, reactor, call, response](grpc::Status status) {
+    if (call == nullptr) {
+      reactor->Finish(status);
+      return;
+    }
+    if (ServerMetrics* metrics = governor_->metrics();
+        metrics != nullptr && status.ok() && response->has_decision()) {
+      metrics->RecordDecision(response->decision());
+    }
+    reactor->Finish(call->End(status));
+  };
   const grpc::Status status = DecideOne(*request, response);
-  if (ServerMetrics* metrics = governor_->metrics();
-      metrics != nullptr && status.ok() && response->has_decision()) {
-    metrics->RecordDecision(response->decision());
+  if (!status.ok() || recorder_ == nullptr || request->skip_record()) {
+    finish(status);
+    return reactor;
   }
-  reactor->Finish(call.End(status));
+  absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
+      request->finding(), response->decision(), /*snapshot=*/true);
+  if (!event.ok()) {
+    recorder_->CountRejected(1);
+    finish(ToGrpcStatus(UnidentifiedFindingError(event.status())));
+    return reactor;
+  }
+  std::vector<ledger::Event> events;
+  events.push_back(*std::move(event));
+  recorder_->RecordAsync(std::move(events),
+                         [finish](std::vector<absl::Status> recorded) {
+                           finish(ToGrpcStatus(recorded.front()));
+                         });
   return reactor;
 }
 
@@ -150,7 +175,20 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     grpc::CallbackServerContext* context, const v1::BatchDecideRequest* request,
     v1::BatchDecideResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(DecideBatch(*request, response));
+  const grpc::Status status = DecideBatch(*request, response);
+  if (!status.ok() || recorder_ == nullptr || request->skip_record()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  auto batch = std::make_shared<BatchEvents>(CollectBatchEvents(
+      request->findings(), response->mutable_results(), recorder_));
+  std::vector<ledger::Event> events = std::move(batch->events);
+  recorder_->RecordAsync(
+      std::move(events),
+      [reactor, batch, response](std::vector<absl::Status> recorded) {
+        reactor->Finish(ToGrpcStatus(ApplyRecordStatuses(
+            *batch, recorded, response->mutable_results())));
+      });
   return reactor;
 }
 
@@ -281,6 +319,44 @@ void TreatmentServiceImpl::DecideStreamMessage(
   DecideAll(active, request.findings(), options, response->mutable_results());
 }
 
+void TreatmentServiceImpl::RecordStreamMessage(
+    const v1::StreamDecideRequest& request,
+    v1::StreamDecideResponse* response) const {
+  if (response->has_result()) {
+    // One finding (or an error of the whole message).
+    v1::DecisionResult* result = response->mutable_result();
+    if (!result->has_decision()) return;
+    absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
+        request.finding(), result->decision(), /*snapshot=*/true);
+    if (!event.ok()) {
+      recorder_->CountRejected(1);
+      SetItemError(UnidentifiedFindingError(event.status()), result);
+      return;
+    }
+    std::vector<ledger::Event> events;
+    events.push_back(*std::move(event));
+    const absl::Status recorded = recorder_->Record(std::move(events)).front();
+    if (!recorded.ok()) SetItemError(recorded, result);
+    return;
+  }
+  BatchEvents batch = CollectBatchEvents(
+      request.findings(), response->mutable_results(), recorder_);
+  std::vector<ledger::Event> events = std::move(batch.events);
+  const std::vector<absl::Status> recorded =
+      recorder_->Record(std::move(events));
+  const absl::Status down =
+      ApplyRecordStatuses(batch, recorded, response->mutable_results());
+  if (down.ok()) return;
+  // A stream goes on after a failed message: every decision of the chunk
+  // that the database did not take becomes an UNAVAILABLE item error.
+  for (size_t i = 0; i < recorded.size(); ++i) {
+    if (recorded[i].code() == absl::StatusCode::kUnavailable) {
+      SetItemError(recorded[i],
+                   response->mutable_results()->Mutable(batch.result_index[i]));
+    }
+  }
+}
+
 grpc::Status TreatmentServiceImpl::StreamDecide(
     grpc::ServerContext* /*context*/,
     grpc::ServerReaderWriter<v1::StreamDecideResponse, v1::StreamDecideRequest>*
@@ -310,6 +386,9 @@ grpc::Status TreatmentServiceImpl::StreamDecide(
         google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
             &arena);
     DecideStreamMessage(**active, *request, sequence, response);
+    if (recorder_ != nullptr && !request->skip_record()) {
+      RecordStreamMessage(*request, response);
+    }
     if (!stream->Write(*response)) {
       return grpc::Status(grpc::StatusCode::CANCELLED,
                           "the client stopped reading the stream");

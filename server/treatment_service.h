@@ -23,6 +23,7 @@
 #include "grpcpp/support/message_allocator.h"
 #include "server/call_account.h"
 #include "server/call_governor.h"
+#include "server/ledger/decision_recorder.h"
 #include "server/policy_store.h"
 #include "server/shadow.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
@@ -68,6 +69,14 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // (CallGovernor::HandlesInline); may stay null (no governance, as in a
   // server without the interceptor). Set before the server starts.
   void set_governor(CallGovernor* governor) { governor_ = governor; }
+
+  // The ledger recorder (may stay null: the ledger is off). With one, every
+  // decision of Decide, BatchDecide and StreamDecide whose request does not
+  // set skip_record is recorded before it is answered; Decide and
+  // BatchDecide hand their events over and are finished by the recorder
+  // once they are durable, so no gRPC thread waits for a commit. Set
+  // before the server starts.
+  void set_recorder(DecisionRecorder* recorder) { recorder_ = recorder; }
 
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
                                    const v1::DecideRequest* request,
@@ -125,6 +134,10 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // Answers one StreamDecide message (the `sequence`th) into `response`
   // (cleared): `result` for a single finding or an error of the message as
   // a whole, else one of `results` per finding of the chunk.
+  // Records the decisions of a StreamDecide `response` to `request` (blocks
+  // until they are durable); unrecorded ones become item errors.
+  void RecordStreamMessage(const v1::StreamDecideRequest& request,
+                           v1::StreamDecideResponse* response) const;
   void DecideStreamMessage(const ActivePolicy& active,
                            const v1::StreamDecideRequest& request,
                            uint64_t sequence,
@@ -143,6 +156,7 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   const Clock clock_;
   ShadowRecorder* const shadow_;
   CallGovernor* governor_ = nullptr;
+  DecisionRecorder* recorder_ = nullptr;
   BatchArenaAllocator batch_allocator_;
   DecideArenaAllocator decide_allocator_;
 };

@@ -42,8 +42,8 @@ std::string AddressFromBanner(const std::string& banner) {
 TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
   const std::string policy = WriteTempFile("good.yaml", testing::kGoodPolicy);
   auto process = Subprocess::Start(
-      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy,
-       "--shutdown-grace-seconds", "2", "--kev", "", "--epss", ""});
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       policy, "--shutdown-grace-seconds", "2", "--kev", "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
@@ -76,9 +76,9 @@ TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
 TEST(TreatdProcessTest, ExitsWithThreeWhenThePolicyIsInvalid) {
   const std::string policy =
       WriteTempFile("broken.yaml", testing::kBrokenPolicy);
-  auto process =
-      Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy",
-                         policy, "--kev", "", "--epss", ""});
+  auto process = Subprocess::Start({TREATD_BINARY, "--ledger-off", "--listen",
+                                    "127.0.0.1:0", "--policy", policy, "--kev",
+                                    "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);
   EXPECT_THAT(process->stderr_text(), HasSubstr("cannot load policy"));
@@ -96,8 +96,8 @@ TEST(TreatdProcessTest, ReadsOptionsFromAConfigFile) {
   const std::string config = WriteTempFile(
       "treatd.toml", absl::StrCat("listen = \"127.0.0.1:0\"\npolicy = \"",
                                   policy, "\"\nmax-batch = 7\n"));
-  auto process = Subprocess::Start(
-      {TREATD_BINARY, "--config", config, "--kev", "", "--epss", ""});
+  auto process = Subprocess::Start({TREATD_BINARY, "--ledger-off", "--config",
+                                    config, "--kev", "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
@@ -113,8 +113,8 @@ TEST(TreatdProcessTest, ReadsOptionsFromAConfigFile) {
 TEST(TreatdProcessTest, ReloadsOnSighup) {
   const std::string policy = WriteTempFile("hup.yaml", testing::kGoodPolicy);
   auto process = Subprocess::Start(
-      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy,
-       "--reload-poll-ms", "0", "--kev",
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       policy, "--reload-poll-ms", "0", "--kev",
        absl::StrCat(TREATD_SOURCE_DIR,
                     "/intel/known_exploited_vulnerabilities.json"),
        "--epss",
@@ -157,8 +157,8 @@ TEST(TreatdProcessTest, ReloadsOnSighup) {
 
 TEST(TreatdProcessTest, ExitsWithThreeWhenAFeedCannotBeLoaded) {
   const std::string policy = WriteTempFile("feed.yaml", testing::kGoodPolicy);
-  auto process = Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0",
-                                    "--policy", policy, "--kev",
+  auto process = Subprocess::Start({TREATD_BINARY, "--ledger-off", "--listen",
+                                    "127.0.0.1:0", "--policy", policy, "--kev",
                                     "/nonexistent/kev.json", "--epss", ""});
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);
