@@ -15,8 +15,8 @@ namespace {
 absl::StatusOr<absl::Time> CheckedTime(
     const google::protobuf::Timestamp& timestamp, absl::string_view field) {
   if (timestamp.seconds() < kMinProtoTimestampSeconds ||
-      timestamp.seconds() > kMaxProtoTimestampSeconds || timestamp.nanos() < 0 ||
-      timestamp.nanos() > 999999999) {
+      timestamp.seconds() > kMaxProtoTimestampSeconds ||
+      timestamp.nanos() < 0 || timestamp.nanos() > 999999999) {
     return absl::InvalidArgumentError(absl::StrCat(
         field,
         ": must be a valid timestamp between 0001-01-01T00:00:00Z and "
