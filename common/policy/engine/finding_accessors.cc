@@ -116,6 +116,7 @@ const Table& FindingTable() {
     t->Bool<&Finding::active_incident>("active_incident");
     t->Sub<&Finding::first_seen, &Finding::has_first_seen>("first_seen");
     t->Sub<&Finding::last_seen, &Finding::has_last_seen>("last_seen");
+    t->String<&Finding::identity_key>("identity_key");
 
     t->String<&Vulnerability::cve_id>("cve_id");
     t->Sub<&Vulnerability::cvss, &Vulnerability::has_cvss>("cvss");
