@@ -112,6 +112,10 @@ void BM_Append(benchmark::State& state) {
         stats.commits ? static_cast<double>(stats.events) / stats.commits : 0;
     state.counters["events"] = static_cast<double>(stats.events);
     state.counters["commit_s"] = absl::ToDoubleSeconds(stats.commit_time);
+    state.counters["syncs"] = static_cast<double>(stats.syncs);
+    state.counters["ms_per_sync"] =
+        stats.syncs ? absl::ToDoubleMilliseconds(stats.sync_time) / stats.syncs
+                    : 0;
     delete append_ledger;
     append_ledger = nullptr;
     std::error_code ignored;

@@ -1,14 +1,22 @@
 #include "common/ledger/committer.h"
 
 #include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace treatd::ledger {
 
-Committer::Committer(Appender* appender, int max_batch_items, int64_t head_seq)
+Committer::Committer(Appender* appender, Store* store, int max_batch_items,
+                     int64_t head_seq)
     : appender_(appender),
+      store_(store),
       max_batch_items_(static_cast<size_t>(std::max(1, max_batch_items))),
-      last_seq_(head_seq),
-      thread_([this] { Loop(); }) {}
+      defers_sync_(store->DefersSync()),
+      last_seq_(head_seq) {
+  thread_ = std::thread([this] { Loop(); });
+  if (defers_sync_) sync_thread_ = std::thread([this] { SyncLoop(); });
+}
 
 Committer::~Committer() {
   {
@@ -16,6 +24,11 @@ Committer::~Committer() {
     stopping_ = true;
   }
   thread_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    committer_done_ = true;
+  }
+  if (sync_thread_.joinable()) sync_thread_.join();
 }
 
 void Committer::Submit(const std::vector<WorkItem*>& items) {
@@ -33,6 +46,23 @@ void Committer::Submit(const std::vector<WorkItem*>& items) {
   for (Request& request : requests) {
     mu_.Await(absl::Condition(&request.done));
   }
+}
+
+void Committer::Finish(const std::vector<Request*>& batch,
+                       const absl::StatusOr<BatchOutcome>& outcome,
+                       absl::Duration took) {
+  stats_.commit_time += took;
+  if (outcome.ok()) {
+    ++stats_.commits;
+    stats_.events += outcome->events_written;
+    stats_.duplicates += outcome->duplicates;
+    stats_.largest_batch =
+        std::max(stats_.largest_batch, outcome->events_written);
+    last_seq_ = std::max(last_seq_, outcome->last_seq);
+  } else {
+    ++stats_.failed_commits;
+  }
+  for (Request* request : batch) request->done = true;
 }
 
 void Committer::Loop() {
@@ -62,18 +92,56 @@ void Committer::Loop() {
     absl::Duration took = absl::Now() - start;
 
     absl::MutexLock lock(&mu_);
-    stats_.commit_time += took;
-    if (outcome.ok()) {
-      ++stats_.commits;
-      stats_.events += outcome->events_written;
-      stats_.duplicates += outcome->duplicates;
-      stats_.largest_batch =
-          std::max(stats_.largest_batch, outcome->events_written);
-      last_seq_ = std::max(last_seq_, outcome->last_seq);
-    } else {
-      ++stats_.failed_commits;
+    if (defers_sync_ && outcome.ok()) {
+      // Durable only once synced: the sync thread wakes these callers.
+      unsynced_.push_back(Committed{std::move(batch), *outcome, took});
+      continue;
     }
-    for (Request* request : batch) request->done = true;
+    Finish(batch, outcome, took);
+  }
+}
+
+void Committer::SyncLoop() {
+  while (true) {
+    std::vector<Committed> committed;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+            return c->committer_done_ || !c->unsynced_.empty();
+          },
+          this));
+      if (unsynced_.empty()) return;  // the committer stopped, all synced
+      committed.swap(unsynced_);
+    }
+    // Every transaction taken above committed before this sync starts, so
+    // this one sync makes all of them durable.
+    const absl::Time start = absl::Now();
+    const absl::Status synced = store_->SyncCommitted();
+    const absl::Duration took = absl::Now() - start;
+
+    absl::MutexLock lock(&mu_);
+    stats_.sync_time += took;
+    ++stats_.syncs;
+    for (Committed& one : committed) {
+      if (synced.ok()) {
+        Finish(one.batch, one.outcome, one.took);
+        continue;
+      }
+      // Committed but not known to be durable: the callers are told to
+      // retry; their idempotency keys make a retry record nothing twice.
+      const absl::Status failed = absl::UnavailableError(absl::StrCat(
+          "the transaction committed but could not be made durable (",
+          synced.message(),
+          "); retry: a retry with the same idempotency key is recorded once"));
+      for (Request* request : one.batch) {
+        for (WorkItem* item : request->items) {
+          item->appended = failed;
+          item->scanned = failed;
+        }
+      }
+      Finish(one.batch, failed, one.took);
+    }
   }
 }
 

@@ -5,8 +5,15 @@
 // fsync on SQLite, a round trip on PostgreSQL) is shared by every caller
 // that arrived meanwhile.
 //
+// When the store defers its sync (Store::DefersSync: the SQLite store under
+// "full"), a second thread makes the commits durable: the committer goes on
+// to write the next transaction while the previous ones are fsynced, and
+// one fsync covers every transaction committed before it started. Callers
+// are still woken only once their transaction is durable.
+//
 // Thread safety: Submit, WaitForCommit and Stats may be called from any
-// thread. The destructor commits what is queued, then joins the thread.
+// thread. The destructor commits and syncs what is queued, then joins the
+// threads.
 #ifndef TREATD_COMMON_LEDGER_COMMITTER_H_
 #define TREATD_COMMON_LEDGER_COMMITTER_H_
 
@@ -16,18 +23,22 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/ledger/appender.h"
 #include "common/ledger/ledger.h"
+#include "common/ledger/store.h"
 
 namespace treatd::ledger {
 
 class Committer {
  public:
-  // `appender` must outlive the committer. `head_seq` is the chain head at
-  // open (what WaitForCommit reports until the first commit).
-  Committer(Appender* appender, int max_batch_items, int64_t head_seq);
+  // `appender` and `store` (the appender's) must outlive the committer.
+  // `head_seq` is the chain head at open (what WaitForCommit reports until
+  // the first commit).
+  Committer(Appender* appender, Store* store, int max_batch_items,
+            int64_t head_seq);
   ~Committer();
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
@@ -46,18 +57,34 @@ class Committer {
     std::vector<WorkItem*> items;
     bool done = false;
   };
+  // A committed transaction waiting for its sync.
+  struct Committed {
+    std::vector<Request*> batch;
+    BatchOutcome outcome;
+    absl::Duration took;
+  };
 
   void Loop();
+  void SyncLoop();
+  // Counts a transaction and wakes its callers. Requires mu_.
+  void Finish(const std::vector<Request*>& batch,
+              const absl::StatusOr<BatchOutcome>& outcome, absl::Duration took)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Appender* const appender_;
+  Store* const store_;
   const size_t max_batch_items_;
+  const bool defers_sync_;
 
   mutable absl::Mutex mu_;
   std::deque<Request*> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<Committed> unsynced_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
   int64_t last_seq_ ABSL_GUARDED_BY(mu_);
   LedgerStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
+  std::thread sync_thread_;  // only when defers_sync_
 };
 
 }  // namespace treatd::ledger

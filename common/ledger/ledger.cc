@@ -114,7 +114,8 @@ Ledger::Ledger(LedgerOptions options, std::unique_ptr<Store> store,
       appender_(std::make_unique<Appender>(
           store_.get(), options_.future_tolerance, options_.clock)),
       committer_(std::make_unique<Committer>(
-          appender_.get(), options_.max_batch_events, head_seq)) {}
+          appender_.get(), store_.get(), options_.max_batch_events, head_seq)) {
+}
 
 Ledger::~Ledger() = default;
 

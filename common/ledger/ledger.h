@@ -7,16 +7,19 @@
 // What is durable when
 // --------------------
 // - Append()/RecordScan() return only after the transaction holding their
-//   events has committed. Concurrent calls are batched into one transaction
-//   by a single committer thread (group commit): a caller waits for at most
-//   the batch in flight plus its own.
-// - SQLite runs in WAL mode with synchronous=FULL by default: COMMIT appends
-//   the transaction's frames to the -wal file and fsyncs it before
-//   returning, so an acknowledged event survives kill -9 of the process (the
-//   frames are in the file, replayed at the next open) and also an OS crash
-//   or power cut. synchronous=NORMAL (option) skips that fsync: it still
-//   survives kill -9 — the frames were written to the OS before COMMIT
-//   returned — but may lose the last commits on power loss.
+//   events has committed and is durable. Concurrent calls are batched into
+//   one transaction by a single committer thread (group commit): a caller
+//   waits for at most the batch in flight plus its own.
+// - SQLite runs in WAL mode. "full" (default): COMMIT appends the
+//   transaction's frames to the -wal file, then a sync thread fdatasyncs
+//   that file, and only then does Append return — the sync SQLite's own
+//   synchronous=FULL performs inside COMMIT, moved off the committer so
+//   that the next transaction is written while the previous ones sync (one
+//   fsync covers all of them). An acknowledged event survives kill -9 (the
+//   frames are in the file, replayed at the next open) and an OS crash or
+//   power cut. "normal" (option) skips that fsync: it still survives
+//   kill -9 — the frames were written to the OS before COMMIT returned —
+//   but may lose the last commits on power loss.
 // - PostgreSQL: COMMIT returns after the server's WAL flush (the server's
 //   synchronous_commit setting applies; the default "on" is durable).
 // - The events, the current-state rows and the chain head change in the
@@ -106,6 +109,8 @@ struct LedgerStats {
   int64_t failed_commits = 0;
   int64_t largest_batch = 0;   // events in the largest transaction
   absl::Duration commit_time;  // total time inside transactions
+  int64_t syncs = 0;           // deferred syncs (SQLite "full")
+  absl::Duration sync_time;    // total time in deferred syncs
 };
 
 class Ledger {

@@ -3,8 +3,14 @@
 // connection (the committer's, also used for leases) and a pool of read
 // connections opened on demand.
 //
-// Durability (see ledger.h): synchronous=FULL fsyncs the WAL at every
-// commit; NORMAL leaves that to the OS and still survives kill -9.
+// Durability (see ledger.h): "full" fsyncs the WAL after every commit;
+// "normal" leaves that to the OS and still survives kill -9. Both run
+// SQLite with synchronous=NORMAL; under "full" the store defers the fsync
+// (DefersSync): SyncCommitted fdatasyncs the -wal file on the committer's
+// sync thread while the next transaction is written, and a commit is
+// acknowledged only after that. It is the sync SQLite's own
+// synchronous=FULL adds at each commit in WAL mode, moved off the writer so
+// that writing and syncing overlap.
 //
 // Thread safety: as Store (store.h).
 #ifndef TREATD_COMMON_LEDGER_SQLITE_STORE_H_
@@ -21,6 +27,8 @@ namespace treatd::ledger {
 
 struct SqliteOptions {
   std::string path;
+  // Fsync the WAL before a commit is acknowledged ("full"); false:
+  // "normal".
   bool synchronous_full = true;
   absl::Duration busy_timeout = absl::Seconds(10);
 };

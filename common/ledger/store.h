@@ -95,6 +95,15 @@ class Store {
   virtual absl::Status CommitAppend() = 0;
   virtual void RollbackAppend() = 0;
 
+  // Whether CommitAppend returns before its transaction is durable. The
+  // committer then calls SyncCommitted, on its own thread and while the
+  // next transaction is written, before any caller learns of the commit.
+  virtual bool DefersSync() const { return false; }
+  // Makes every transaction committed so far durable. May run on one
+  // thread concurrently with the write side. UNAVAILABLE when the sync
+  // fails: the transactions may or may not survive a power loss.
+  virtual absl::Status SyncCommitted() { return absl::OkStatus(); }
+
   // --- read side (any thread) ---
 
   virtual absl::StatusOr<std::optional<FindingRecord>> GetFinding(

@@ -11,14 +11,18 @@ namespace treatd {
 
 DecisionRecorder::DecisionRecorder(ledger::Ledger* ledger,
                                    LedgerDownPolicy down_policy)
-    : ledger_(ledger), down_policy_(down_policy), thread_([this] { Run(); }) {}
+    : ledger_(ledger), down_policy_(down_policy) {
+  for (int i = 0; i < kRecorderThreads; ++i) {
+    threads_.emplace_back([this] { Run(); });
+  }
+}
 
 DecisionRecorder::~DecisionRecorder() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  for (std::thread& thread : threads_) thread.join();
 }
 
 void DecisionRecorder::RecordAsync(std::vector<ledger::Event> events,

@@ -3,13 +3,16 @@
 // commits.
 //
 // A handler hands over the events of its call with a completion callback
-// and returns; one recorder thread takes everything handed over meanwhile,
-// appends it in one Ledger::Append (the ledger commits it in as few
-// transactions as its batch limit allows: group commit across every call in
-// flight), and runs each call's callback with that call's outcome. A call
-// is therefore answered only once its decisions are durable, and the cost
-// of a commit (an fsync on SQLite, a round trip on PostgreSQL) is shared by
-// every call that arrived while the previous one ran.
+// and returns; a free recorder thread takes everything handed over
+// meanwhile, appends it in one Ledger::Append (the ledger commits it in as
+// few transactions as its batch limit allows: group commit across every
+// call in flight), and runs each call's callback with that call's outcome.
+// A call is therefore answered only once its decisions are durable, and the
+// cost of a commit (an fsync on SQLite, a round trip on PostgreSQL) is
+// shared by every call that arrived while the previous one ran. There are
+// kRecorderThreads such threads, so that while one waits for its
+// transaction to be synced the next transaction is already being written
+// (the ledger's committer pipelines them; see common/ledger/committer.h).
 //
 // When the database fails (Append says UNAVAILABLE), the configured
 // LedgerDownPolicy decides: fail closed (the call gets UNAVAILABLE) or
@@ -111,8 +114,13 @@ class DecisionRecorder {
   std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
-  std::thread thread_;  // Last: starts once everything above exists.
+  // Last: start once everything above exists.
+  std::vector<std::thread> threads_;
 };
+
+// Appends in flight at once from one recorder: enough to keep the ledger's
+// committer writing while earlier transactions sync.
+inline constexpr int kRecorderThreads = 4;
 
 // The decisions of a batch (or stream chunk) on their way to the ledger:
 // which result each event came from.
