@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libxxhash-dev prometheus-cpp-dev libgoogle-perftools-dev postgresql libpq-dev
   clang libclang-rt-14-dev  # libFuzzer + sanitizers (make fuzz)
+  chromium fonts-dejavu-core python3  # KPI report render test (headless)
 )
 # npm only when no Node.js/npm is installed already (the Debian npm package
 # brings Node.js 18; a machine may have a newer Node.js of its own).
