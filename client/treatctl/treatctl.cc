@@ -22,6 +22,7 @@
 #include "client/treatctl/decision_output.h"
 #include "client/treatctl/fail_on.h"
 #include "client/treatctl/finding_input.h"
+#include "client/treatctl/health.h"
 #include "client/treatctl/ledger_report.h"
 #include "client/treatctl/offline.h"
 #include "client/treatctl/policy_diff.h"
@@ -611,6 +612,8 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   CLI::App* ledger =
       app.add_subcommand("ledger", "Work with treatd's ledger (KPI report)");
   ledger->require_subcommand(1);
+  HealthFlags health_flags;
+  CLI::App* health = AddHealthCommand(&app, &health_flags);
   LedgerReportFlags report_flags;
   CLI::App* report = AddLedgerReportCommand(ledger, &report_flags);
 
@@ -646,6 +649,7 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   if (diff->parsed()) return RunPolicyDiff(diff_flags, out, err);
   if (bench->parsed()) return RunBench(bench_flags, out, err);
   if (report->parsed()) return RunLedgerReport(report_flags, out, err);
+  if (health->parsed()) return RunHealth(health_flags, out, err);
   err << app.help();
   return kExitUsage;
 }
