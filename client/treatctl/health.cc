@@ -8,7 +8,6 @@
 #include "client/client.h"
 #include "client/faults/raw_calls.h"
 #include "client/treatctl/treatctl.h"
-#include "common/io/read_file.h"
 
 namespace treatd {
 namespace {
@@ -63,17 +62,7 @@ CLI::App* AddHealthCommand(CLI::App* app, HealthFlags* flags) {
       "health",
       "Ask a treatd server's grpc.health.v1 service whether it is serving "
       "(exit 0 when SERVING; for probes and healthchecks)");
-  health
-      ->add_option("--target", flags->target,
-                   "Server address, e.g. 127.0.0.1:50051")
-      ->required();
-  health->add_flag("--tls", flags->tls,
-                   "Use TLS with the system root certificates");
-  health->add_option("--tls-ca", flags->tls_ca_file,
-                     "Use TLS, verifying the server with this PEM CA file");
-  health->add_option("--tls-server-name", flags->tls_server_name,
-                     "Verify the server certificate against this name "
-                     "instead of the --target host");
+  AddConnectionFlags(health, &flags->connection);
   health->add_option("--service", flags->service,
                      "Service name to ask about (default: the server)");
   health
@@ -85,21 +74,8 @@ CLI::App* AddHealthCommand(CLI::App* app, HealthFlags* flags) {
 }
 
 int RunHealth(const HealthFlags& flags, std::ostream& out, std::ostream& err) {
-  ClientOptions options;
-  options.use_tls = flags.tls;
-  options.tls_server_name = flags.tls_server_name;
-  options.max_attempts = 1;  // a probe answers now or fails
-  if (!flags.tls_ca_file.empty()) {
-    absl::StatusOr<std::string> ca =
-        ReadFileToString(flags.tls_ca_file, "CA file");
-    if (!ca.ok()) {
-      err << "treatctl health: --tls-ca: " << ca.status().message() << "\n";
-      return kExitUsage;
-    }
-    options.tls_root_ca_pem = *std::move(ca);
-  }
   absl::StatusOr<std::unique_ptr<Client>> client =
-      Client::Create(flags.target, options);
+      ConnectClient(flags.connection);
   if (!client.ok()) {
     err << "treatctl health: " << client.status().message() << "\n";
     return kExitUsage;
@@ -110,8 +86,8 @@ int RunHealth(const HealthFlags& flags, std::ostream& out, std::ostream& err) {
       EncodeRequest(flags.service), &response,
       absl::Milliseconds(static_cast<int64_t>(flags.timeout_seconds * 1000)));
   if (!status.ok()) {
-    err << "treatctl health: " << flags.target << ": " << status.error_message()
-        << " (code " << status.error_code() << ")\n";
+    err << "treatctl health: " << flags.connection.target << ": "
+        << status.error_message() << " (code " << status.error_code() << ")\n";
     return kExitRpcFailure;
   }
   const int serving = DecodeStatus(response);

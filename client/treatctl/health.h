@@ -10,15 +10,13 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "client/treatctl/connection.h"
 
 namespace treatd {
 
 struct HealthFlags {
-  std::string target;
-  bool tls = false;
-  std::string tls_ca_file;
-  std::string tls_server_name;
-  std::string service;  // "" = the server as a whole
+  ConnectionFlags connection;  // health needs no token; mTLS may apply
+  std::string service;         // "" = the server as a whole
   double timeout_seconds = 5;
 };
 
