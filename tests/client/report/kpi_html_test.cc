@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/report/ledger_history.h"
+#include "tests/support/postgres_server.h"
 
 namespace treatd::report {
 namespace {
@@ -34,7 +35,8 @@ class KpiHtmlTest : public ::testing::Test {
     std::filesystem::remove(path);
     testing::HistoryOptions options;
     options.hostile_owners = hostile;
-    absl::Status written = testing::WriteHistoryLedger(path, options);
+    absl::Status written =
+        testing::WriteHistoryLedger("sqlite:" + path, options);
     EXPECT_TRUE(written.ok()) << written;
     ledger::LedgerOptions ledger_options;
     ledger_options.url = "sqlite:" + path;
@@ -145,6 +147,36 @@ TEST_F(KpiHtmlTest, HostileOwnerNamesAreEscapedEverywhere) {
   // Exactly the SVG elements the renderer opens and closes.
   EXPECT_EQ(CountOf(html, "<svg "), static_cast<int>(KpiChartIds().size()));
   EXPECT_EQ(CountOf(html, "</svg>"), static_cast<int>(KpiChartIds().size()));
+}
+
+// The stores compute KPIs with the same arithmetic: the same history on a
+// real PostgreSQL server gives the same page, figure for figure.
+TEST_F(KpiHtmlTest, PostgresAndSqliteGiveTheSamePage) {
+  std::string why;
+  std::unique_ptr<treatd::testing::PostgresServer> pg =
+      treatd::testing::PostgresServer::Start(&why);
+  if (pg == nullptr) GTEST_SKIP() << why;  // PostgreSQL binaries absent
+  const std::string conninfo = pg->CreateDatabase("report");
+  ASSERT_FALSE(conninfo.empty());
+  const std::string url = "postgresql:" + conninfo;
+  absl::Status written =
+      testing::WriteHistoryLedger(url, testing::HistoryOptions());
+  ASSERT_TRUE(written.ok()) << written;
+  ledger::LedgerOptions options;
+  options.url = url;
+  absl::StatusOr<std::unique_ptr<ledger::Ledger>> postgres =
+      ledger::Ledger::Open(options);
+  ASSERT_TRUE(postgres.ok()) << postgres.status();
+  std::unique_ptr<ledger::Ledger> sqlite = OpenHistory(false);
+  ASSERT_NE(sqlite, nullptr);
+  absl::StatusOr<KpiReportData> a =
+      CollectKpiReport(**postgres, Options(), "ledger");
+  absl::StatusOr<KpiReportData> b =
+      CollectKpiReport(*sqlite, Options(), "ledger");
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_GT(a->by_priority.total.open, 0);
+  EXPECT_EQ(RenderKpiHtml(*a), RenderKpiHtml(*b));
 }
 
 TEST_F(KpiHtmlTest, AnEmptyLedgerRendersWithoutMarks) {

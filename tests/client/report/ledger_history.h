@@ -4,7 +4,7 @@
 // date, accepted until a date, declared false positives, or left open; some
 // remediated ones come back (a decision after the remediation reopens
 // them). Deterministic for a seed. Written through the real Ledger into a
-// real SQLite file.
+// real SQLite file or PostgreSQL database.
 #ifndef TREATD_TESTS_CLIENT_REPORT_LEDGER_HISTORY_H_
 #define TREATD_TESTS_CLIENT_REPORT_LEDGER_HISTORY_H_
 
@@ -153,12 +153,13 @@ inline std::vector<ledger::Event> HistoryEvents(const HistoryOptions& options) {
   return events;
 }
 
-// Writes the history into a new SQLite ledger at `path`. The ledger's clock
-// is pinned a day after HistoryAsOf, so no outcome is "in the future".
-inline absl::Status WriteHistoryLedger(const std::string& path,
+// Writes the history into a new ledger at `url` (LedgerOptions::url: a
+// SQLite path or a PostgreSQL URL). The ledger's clock is pinned a day
+// after HistoryAsOf, so no outcome is "in the future".
+inline absl::Status WriteHistoryLedger(const std::string& url,
                                        const HistoryOptions& options) {
   ledger::LedgerOptions ledger_options;
-  ledger_options.url = "sqlite:" + path;
+  ledger_options.url = url;
   ledger_options.sqlite_synchronous = "normal";
   ledger_options.clock = [] { return HistoryAsOf() + absl::Hours(24); };
   absl::StatusOr<std::unique_ptr<ledger::Ledger>> opened =

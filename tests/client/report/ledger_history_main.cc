@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const absl::Status written =
-      treatd::report::testing::WriteHistoryLedger(argv[1], options);
+  const absl::Status written = treatd::report::testing::WriteHistoryLedger(
+      std::string("sqlite:") + argv[1], options);
   if (!written.ok()) {
     std::cerr << "kpi_report_fixture: " << written << "\n";
     return 1;
