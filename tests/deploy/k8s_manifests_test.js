@@ -24,7 +24,7 @@
 const fs = require("fs");
 const path = require("path");
 
-const [modulesDir, manifestDir] = process.argv.slice(2);
+const [modulesDir, manifestDir] = process.argv.slice(2).map((p) => p && path.resolve(p));
 if (!modulesDir || !manifestDir) {
   console.error("usage: k8s_manifests_test.js MODULES_DIR MANIFEST_DIR");
   process.exit(2);
