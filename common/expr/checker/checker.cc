@@ -1178,4 +1178,13 @@ absl::StatusOr<CheckedProgram> CheckAndPlan(absl::string_view source, Env& env,
   return CheckAndPlan(**parsed, source, env, expected, errors);
 }
 
+bool PrecedenceChangedMeaning(absl::string_view source, Env& env,
+                              std::optional<ValueKind> expected) {
+  if (!PrecedenceChangesMeaning(source)) return false;
+  auto legacy = Parse(source, nullptr, Precedence::kLegacy);
+  std::vector<ExprError> ignored;
+  return legacy.ok() &&
+         CheckAndPlan(**legacy, source, env, expected, &ignored).ok();
+}
+
 }  // namespace treatd::expr

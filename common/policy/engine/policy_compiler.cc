@@ -128,27 +128,11 @@ void PolicyCompiler::ExprErrors(const std::string& path,
   }
 }
 
-bool PolicyCompiler::LegacyPrecedenceMeantOtherwise(
-    const std::string& text, std::optional<ValueKind> expected) {
-  if (!expr::PrecedenceChangesMeaning(text)) return false;
-  // Only a text that also checked under the old grammar had a meaning that
-  // changed; one that did not load before has nothing to warn about.
-  auto legacy = expr::Parse(text, nullptr, expr::Precedence::kLegacy);
-  std::vector<ExprError> ignored;
-  return legacy.ok() &&
-         expr::CheckAndPlan(**legacy, text, *this, expected, &ignored).ok();
-}
-
 std::unique_ptr<expr::Program> PolicyCompiler::CompileExpr(
     const std::string& text, const std::string& path,
     const std::string& element, std::optional<ValueKind> expected, Type* type) {
-  if (LegacyPrecedenceMeantOtherwise(text, expected)) {
-    Warning(path, element,
-            "the meaning of this expression changed: treatd now follows "
-            "CEL's operator precedence, where == != < <= > >= and `in` are "
-            "one level, applied left to right (before, == and != bound "
-            "looser than < <= > >=, and `in` tighter than both); add "
-            "parentheses to say which you mean");
+  if (expr::PrecedenceChangedMeaning(text, *this, expected)) {
+    Warning(path, element, std::string(expr::kPrecedenceChangedWarning));
   }
   std::vector<ExprError> errs;
   auto checked = expr::CheckAndPlan(text, *this, expected, &errs);

@@ -80,11 +80,6 @@ class PolicyCompiler : public expr::Env {
              const std::string& message);
   void Warning(const std::string& path, const std::string& element,
                const std::string& message);
-  // Whether `text` checks under both CEL's operator precedence and the
-  // grammar treatd used before, with different trees: a policy whose
-  // meaning the change of grammar altered (lint: a warning).
-  bool LegacyPrecedenceMeantOtherwise(const std::string& text,
-                                      std::optional<ValueKind> expected);
   void ExprErrors(const std::string& path, const std::string& element,
                   absl::string_view text, const std::vector<ExprError>& errs);
 
