@@ -186,6 +186,7 @@ bool PrepareRun(const DecisionFlags& flags, bool err_is_terminal,
   if (!flags.fail_on.empty()) {
     absl::StatusOr<FailOnGate> gate = FailOnGate::Compile(flags.fail_on);
     if (!gate.ok()) return fail(gate.status());
+    if (!gate->warning().empty()) err << gate->warning() << "\n";
     run->gate = *std::move(gate);
   }
   run->progress = flags.progress || (err_is_terminal && !flags.no_progress);
