@@ -160,7 +160,7 @@ head -n "$WARMUP_FINDINGS" "$STREAM_FILE" >"$WARMUP_FILE"
 PHASE="$OUT/phase"
 echo start >"$PHASE"
 args=(--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --policy "$POLICY"
-  --kev "$KEV" --epss "$EPSS")
+  --kev "$KEV" --epss "$EPSS" --ledger-off)
 "$TREATD" "${args[@]}" >"$OUT/treatd.out" 2>"$OUT/treatd.log" &
 TREATD_PID=$!
 TARGET=""

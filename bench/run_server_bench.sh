@@ -147,7 +147,7 @@ start_treatd() {  # $1 = policy file
   local slog="$OUT/treatd-$(basename "$1" .yaml).log"
   local args=(--listen 127.0.0.1:0 --policy "$1" --metrics-listen ""
     --max-concurrent-calls 100000 --max-concurrent-streams 100000
-    --max-batch 10000 --reload-poll-ms 0 --log-level warning)
+    --max-batch 10000 --reload-poll-ms 0 --log-level warning --ledger-off)
   "$TREATD" "${args[@]}" >"$slog.out" 2>"$slog" &
   TREATD_PID=$!
   TARGET=""

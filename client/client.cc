@@ -148,6 +148,7 @@ absl::StatusOr<v1::Decision> Client::Decide(const v1::Finding& finding,
   *request.mutable_finding() = finding;
   if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
   request.set_trace(call.trace);
+  request.set_skip_record(call.skip_record);
   v1::DecideResponse response;
   grpc::ClientContext context;
   Prepare(call, /*unary=*/true, &context);
@@ -173,6 +174,7 @@ absl::StatusOr<std::vector<v1::DecisionResult>> Client::BatchDecide(
     }
     if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
     request.set_trace(call.trace);
+    request.set_skip_record(call.skip_record);
     v1::BatchDecideResponse response;
     grpc::ClientContext context;
     Prepare(call, /*unary=*/true, &context);
@@ -224,6 +226,7 @@ absl::Status Client::StreamDecide(const FindingSource& next,
     v1::StreamDecideRequest request;
     if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
     request.set_trace(call.trace);
+    request.set_skip_record(call.skip_record);
     if (chunk == 1) {
       while (true) {
         request.clear_finding();
@@ -369,6 +372,7 @@ void Client::DecideAsync(const v1::Finding& finding, const CallOptions& call,
     ToProto(*call.as_of, pending->request.mutable_as_of());
   }
   pending->request.set_trace(call.trace);
+  pending->request.set_skip_record(call.skip_record);
   pending->done = std::move(done);
   Prepare(call, /*unary=*/true, &pending->context);
   {

@@ -83,6 +83,9 @@ struct CallOptions {
   // its chunk is full or the source ends. At most
   // ClientOptions::max_batch (larger values are lowered to it).
   int stream_chunk = 1;
+  // Ask the server not to record the decisions in its ledger (a what-if
+  // call).
+  bool skip_record = false;
 };
 
 class Client {
@@ -172,8 +175,15 @@ class Client {
   absl::StatusOr<v1::SimulateResponse> Simulate(
       const v1::SimulateRequest& request, const CallOptions& call = {}) const;
 
-  // The channel, e.g. for a health check stub.
+  // The channel, e.g. for a health check or LedgerService stub.
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  // Sets `call`'s deadline (the default timeout for `unary` calls when it
+  // sets none) and the credentials metadata on `context`, for calls made
+  // with another stub on channel().
+  void PrepareContext(grpc::ClientContext* context,
+                      const CallOptions& call = {}, bool unary = true) const {
+    Prepare(call, unary, context);
+  }
 
  private:
   Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options);

@@ -48,8 +48,21 @@ int main(int argc, char** argv) {
     return 3;
   }
 
+  absl::StatusOr<std::unique_ptr<treatd::ledger::Ledger>> ledger =
+      treatd::TreatdServer::OpenLedger(config);
+  if (!ledger.ok()) {
+    treatd::LogError(
+        "cannot open the ledger",
+        {{"ledger", treatd::DescribeLedger(config.ledger_url)},
+         {"code", absl::StatusCodeToString(ledger.status().code())},
+         {"error", ledger.status().message()}});
+    std::cerr << "treatd: " << ledger.status().message() << "\n";
+    return 4;
+  }
+
   absl::StatusOr<std::unique_ptr<treatd::TreatdServer>> server =
-      treatd::TreatdServer::Start(config, &store, absl::Now, reloader->get());
+      treatd::TreatdServer::Start(config, &store, absl::Now, reloader->get(),
+                                  *std::move(ledger));
   if (!server.ok()) {
     treatd::LogError("cannot start", {{"listen", config.listen},
                                       {"error", server.status().message()}});
@@ -67,8 +80,11 @@ int main(int argc, char** argv) {
        {"tls", !config.security.tls_cert_path.empty()},
        {"mtls", !config.security.tls_client_ca_path.empty()},
        {"auth", !config.security.tokens_path.empty()},
-       {"max_concurrent_calls", config.call_limits.max_concurrent_calls}});
-  std::cout << treatd::StartupBanner(argv[0], (*server)->address())
+       {"max_concurrent_calls", config.call_limits.max_concurrent_calls},
+       {"ledger", treatd::DescribeLedger(config.ledger_url)}});
+  std::cout << treatd::StartupBanner(argv[0], (*server)->address()) << "\n"
+            << treatd::LedgerBanner(argv[0], (*server)->address(),
+                                    treatd::DescribeLedger(config.ledger_url))
             << std::endl;
 
   int signal_number = treatd::WaitForSignal();

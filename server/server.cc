@@ -7,6 +7,7 @@
 #include "absl/strings/string_view.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/ledger/ledger_metrics.h"
 #include "server/logging.h"
 #include "server/transport.h"
 
@@ -25,9 +26,48 @@ std::string WithPort(absl::string_view listen, int port) {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<ledger::Ledger>> TreatdServer::OpenLedger(
+    const ServerConfig& config) {
+  if (config.ledger_url.empty()) return nullptr;
+  ledger::LedgerOptions options;
+  options.url = config.ledger_url;
+  options.sqlite_synchronous = config.ledger_sqlite_sync;
+  absl::StatusOr<std::unique_ptr<ledger::Ledger>> ledger =
+      ledger::Ledger::Open(std::move(options));
+  if (!ledger.ok()) {
+    return absl::Status(ledger.status().code(),
+                        absl::StrCat("cannot open the ledger (",
+                                     DescribeLedger(config.ledger_url),
+                                     "): ", ledger.status().message()));
+  }
+  return ledger;
+}
+
 absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
     const ServerConfig& config, PolicyStore* store, Clock clock,
-    Reloader* reloader) {
+    Reloader* reloader, std::unique_ptr<ledger::Ledger> ledger) {
+  if (ledger == nullptr) {
+    absl::StatusOr<std::unique_ptr<ledger::Ledger>> opened = OpenLedger(config);
+    if (!opened.ok()) return opened.status();
+    ledger = *std::move(opened);
+  }
+  std::unique_ptr<DecisionRecorder> recorder;
+  std::unique_ptr<RevisitSweep> sweep;
+  if (ledger != nullptr) {
+    recorder =
+        std::make_unique<DecisionRecorder>(ledger.get(), config.ledger_down);
+    if (config.sweep_interval > absl::ZeroDuration()) {
+      SweepOptions sweep_options;
+      sweep_options.interval = config.sweep_interval;
+      sweep_options.lease_ttl = 3 * config.sweep_interval;
+      sweep_options.holder = SweepHolderId();
+      sweep_options.clock = clock;
+      sweep = std::make_unique<RevisitSweep>(ledger.get(), store,
+                                             std::move(sweep_options));
+    }
+  }
+  auto ledger_service =
+      std::make_unique<LedgerServiceImpl>(ledger.get(), clock);
   // Process-wide switches; both must be set before a builder is created.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -55,6 +95,11 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   std::unique_ptr<CallGovernor> governor = CallGovernor::Create(
       config.call_limits, (*metrics)->port() != 0 ? metrics->get() : nullptr);
   service->set_governor(governor.get());
+  service->set_recorder(recorder.get());
+  if (ledger != nullptr) {
+    (*metrics)->AddCollectable(std::make_shared<LedgerCollector>(
+        ledger.get(), recorder.get(), sweep.get()));
+  }
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, (*security)->credentials(), &port);
@@ -66,6 +111,7 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   builder.RegisterService(service.get());
   builder.RegisterService(admin.get());
+  builder.RegisterService(ledger_service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
@@ -76,6 +122,11 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   auto result = absl::WrapUnique(
       new TreatdServer(std::move(shadow), std::move(service), std::move(admin),
                        port, WithPort(config.listen, port)));
+  result->ledger_ = std::move(ledger);
+  result->recorder_ = std::move(recorder);
+  result->sweep_ = std::move(sweep);
+  result->ledger_service_ = std::move(ledger_service);
+  if (result->sweep_ != nullptr) result->sweep_->Start();
   result->security_ = *std::move(security);
   result->metrics_ = *std::move(metrics);
   result->governor_ = std::move(governor);
@@ -133,6 +184,8 @@ void TreatdServer::Shutdown(absl::Duration grace) {
   }
   LogInfo("shutting down", {{"grace_seconds", absl::ToDoubleSeconds(grace)},
                             {"address", address_}});
+  // The sweep stops first: it gives its lease to another replica at once.
+  if (sweep_ != nullptr) sweep_->Stop();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
   LogInfo("stopped", {{"address", address_}});

@@ -18,6 +18,9 @@
 #include "grpcpp/grpcpp.h"
 #include "server/admin_service.h"
 #include "server/call_governor.h"
+#include "server/ledger/decision_recorder.h"
+#include "server/ledger/ledger_service.h"
+#include "server/ledger/revisit_sweep.h"
 #include "server/metrics/metrics.h"
 #include "server/policy_store.h"
 #include "server/reloader.h"
@@ -32,11 +35,22 @@ class TreatdServer {
  public:
   // Binds `config.listen` and starts serving. `store` and `reloader` (may
   // be null: AdminService.Reload is then unavailable) are not owned and
-  // must outlive the server. Returns UNAVAILABLE when the address cannot be
-  // bound (in use, bad host).
+  // must outlive the server. `ledger` is the opened ledger (OpenLedger);
+  // when null, the server opens config.ledger_url itself (if set). Returns
+  // UNAVAILABLE when the address cannot be bound (in use, bad host), or
+  // OpenLedger's error.
   static absl::StatusOr<std::unique_ptr<TreatdServer>> Start(
       const ServerConfig& config, PolicyStore* store, Clock clock = absl::Now,
-      Reloader* reloader = nullptr);
+      Reloader* reloader = nullptr,
+      std::unique_ptr<ledger::Ledger> ledger = nullptr);
+
+  // Opens config.ledger_url (null when it is empty: the ledger is off).
+  // Errors are Ledger::Open's, prefixed with the ledger's description:
+  // FAILED_PRECONDITION for a corrupt file or a newer schema, UNAVAILABLE
+  // for a locked file or an unreachable database, INVALID_ARGUMENT for a
+  // malformed url.
+  static absl::StatusOr<std::unique_ptr<ledger::Ledger>> OpenLedger(
+      const ServerConfig& config);
 
   // Shuts down with no grace period if Shutdown() was not called.
   ~TreatdServer();
@@ -61,6 +75,11 @@ class TreatdServer {
   // The server's metrics (never null). Calls are recorded only while the
   // metrics are served (a metrics listen address is configured).
   ServerMetrics* metrics() const { return metrics_.get(); }
+  // The ledger, its recorder and the revisit sweep; null when the ledger
+  // is off (the sweep also when --ledger-sweep-seconds is 0).
+  ledger::Ledger* ledger() const { return ledger_.get(); }
+  DecisionRecorder* recorder() const { return recorder_.get(); }
+  RevisitSweep* sweep() const { return sweep_.get(); }
   // Re-reads the tokens file (SIGHUP); OK without one.
   absl::Status ReloadCredentials() { return security_->ReloadTokens(); }
 
@@ -76,7 +95,13 @@ class TreatdServer {
                std::unique_ptr<AdminServiceImpl> admin, int port,
                std::string address);
 
-  // Constant after Start().
+  // Constant after Start(). The ledger parts come first so that they are
+  // destroyed last: calls finishing during the server's shutdown are
+  // finished by the recorder, and the metrics read the ledger.
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<DecisionRecorder> recorder_;
+  std::unique_ptr<RevisitSweep> sweep_;
+  std::unique_ptr<LedgerServiceImpl> ledger_service_;
   std::unique_ptr<ShadowRecorder> shadow_;
   std::unique_ptr<TreatmentServiceImpl> service_;
   std::unique_ptr<AdminServiceImpl> admin_;

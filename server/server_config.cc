@@ -2,9 +2,14 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/install/data_files.h"
 #include "common/time/time_text.h"
 
@@ -82,7 +87,96 @@ void AddProductionFlags(CLI::App& app, ServerConfig& config) {
                    "Close connections with no calls for this long");
 }
 
+// The ledger flags (issue 10). Resolved into config.ledger_url after
+// parsing by ResolveLedgerFlags.
+struct LedgerFlags {
+  std::string file = kDefaultLedgerFile;
+  std::string postgres;
+  bool off = false;
+  std::string down = "fail-closed";
+};
+
+void AddLedgerFlags(CLI::App& app, LedgerFlags& flags, ServerConfig& config) {
+  auto* file =
+      app.add_option("--ledger", flags.file,
+                     "SQLite file to record every decision, outcome and scan "
+                     "in (created when absent; WAL mode)")
+          ->capture_default_str();
+  auto* postgres =
+      app.add_option("--ledger-postgres", flags.postgres,
+                     "Record in PostgreSQL instead (a libpq conninfo: "
+                     "\"host=db dbname=treatd user=treatd\" or "
+                     "\"postgresql://treatd@db/treatd\"); several replicas "
+                     "may share one database")
+          ->excludes(file);
+  app.add_flag("--ledger-off", flags.off,
+               "Record nothing (LedgerService answers UNAVAILABLE)")
+      ->excludes(file)
+      ->excludes(postgres);
+  app.add_option("--ledger-down", flags.down,
+                 "When the ledger cannot commit: fail-closed (decide calls "
+                 "get UNAVAILABLE) or answer-and-count (answer, and count "
+                 "each unrecorded decision in "
+                 "treatd_ledger_decisions_unrecorded_total)")
+      ->check(CLI::IsMember({"fail-closed", "answer-and-count"}))
+      ->capture_default_str();
+  app.add_option("--ledger-sqlite-sync", config.ledger_sqlite_sync,
+                 "SQLite ledger durability: full (fsync every commit; "
+                 "survives kill -9 and power loss) or normal (survives kill "
+                 "-9; the last commits may be lost on power loss)")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  AddSecondsOption(app, "--ledger-sweep-seconds", &config.sweep_interval,
+                   "Run the revisit sweep this often (review-due "
+                   "mitigations and acceptances, revisit conditions after a "
+                   "feed reload); 0 disables it");
+}
+
+void ResolveLedgerFlags(const LedgerFlags& flags, ServerConfig& config) {
+  config.ledger_down = flags.down == "answer-and-count"
+                           ? LedgerDownPolicy::kAnswerAndCount
+                           : LedgerDownPolicy::kFailClosed;
+  if (flags.off) {
+    config.ledger_url.clear();
+  } else if (!flags.postgres.empty()) {
+    const absl::string_view conninfo = flags.postgres;
+    config.ledger_url = absl::StartsWith(conninfo, "postgres://") ||
+                                absl::StartsWith(conninfo, "postgresql://")
+                            ? flags.postgres
+                            : absl::StrCat("postgresql:", flags.postgres);
+  } else {
+    config.ledger_url = flags.file;
+  }
+}
+
 }  // namespace
+
+std::string DescribeLedger(const std::string& ledger_url) {
+  absl::string_view url = ledger_url;
+  if (url.empty()) return "off";
+  if (absl::StartsWith(url, "postgres://") ||
+      absl::StartsWith(url, "postgresql://")) {
+    // A URI's password sits between ':' and '@' of the authority.
+    std::string shown(url);
+    const size_t scheme = shown.find("://") + 3;
+    const size_t at = shown.find('@', scheme);
+    const size_t colon = shown.find(':', scheme);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      shown.replace(colon, at - colon, ":***");
+    }
+    return absl::StrCat("PostgreSQL ", shown);
+  }
+  if (absl::ConsumePrefix(&url, "postgresql:")) {
+    std::vector<std::string> parts;
+    for (absl::string_view part : absl::StrSplit(url, ' ', absl::SkipEmpty())) {
+      parts.push_back(absl::StartsWith(part, "password=") ? "password=***"
+                                                          : std::string(part));
+    }
+    return absl::StrCat("PostgreSQL ", absl::StrJoin(parts, " "));
+  }
+  absl::ConsumePrefix(&url, "sqlite:");
+  return absl::StrCat("SQLite file ", url);
+}
 
 ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
                                    std::ostream& out, std::ostream& err) {
@@ -151,6 +245,8 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   AddProductionFlags(app, config);
+  LedgerFlags ledger_flags;
+  AddLedgerFlags(app, ledger_flags, config);
   const std::map<std::string, LogLevel> levels = {
       {"debug", LogLevel::kDebug},
       {"info", LogLevel::kInfo},
@@ -163,7 +259,8 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
   app.footer(
       "Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the "
       "server cannot start (e.g. the address is in use), 2 on a usage error, "
-      "3 when the policy cannot be loaded.");
+      "3 when the policy cannot be loaded, 4 when the ledger cannot be opened "
+      "(corrupt, locked, newer schema, database unreachable).");
 
   try {
     app.parse(argc, argv);
@@ -173,6 +270,7 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
     return parsed;
   }
   config.shutdown_grace = absl::Seconds(grace_seconds);
+  ResolveLedgerFlags(ledger_flags, config);
   config.reload_poll = absl::Milliseconds(poll_ms);
   absl::StatusOr<absl::Duration> age = ParseDurationText(max_age);
   if (!age.ok() || *age < absl::ZeroDuration()) {

@@ -11,12 +11,16 @@
 #include "absl/time/time.h"
 #include "common/validation/finding_validator.h"
 #include "server/call_governor.h"
+#include "server/ledger/decision_recorder.h"
 #include "server/logging.h"
 #include "server/security/auth.h"
 
 namespace treatd {
 
 inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9464";
+// The SQLite ledger file treatd records into when no ledger flag is given,
+// relative to the working directory (the repository root for `make run`).
+inline constexpr char kDefaultLedgerFile[] = "treatd-ledger.db";
 
 struct ServerConfig {
   // host:port to bind; loopback unless told otherwise. Port 0 picks a free
@@ -72,7 +76,25 @@ struct ServerConfig {
   absl::Duration max_connection_idle = absl::Minutes(5);
   // HTTP/2 streams (calls) at once on one connection.
   int max_streams_per_connection = 100;
+  // The ledger (common/ledger/ledger.h LedgerOptions::url): a SQLite file
+  // path, or "postgresql://..." / "postgresql:host=... dbname=...". Empty:
+  // no ledger (decisions are not recorded; LedgerService is UNAVAILABLE).
+  // Empty here so that embedded servers (tests) write no file; the treatd
+  // flags default to kDefaultLedgerFile.
+  std::string ledger_url;
+  // SQLite only: "full" (fsync at every commit: survives kill -9 and power
+  // loss) or "normal" (survives kill -9, may lose the last commits on
+  // power loss); see common/ledger/ledger.h.
+  std::string ledger_sqlite_sync = "full";
+  // What a decide call does when the ledger cannot commit.
+  LedgerDownPolicy ledger_down = LedgerDownPolicy::kFailClosed;
+  // How often the revisit sweep runs; zero disables it.
+  absl::Duration sweep_interval = absl::Minutes(1);
 };
+
+// "SQLite file treatd-ledger.db", "PostgreSQL host=db dbname=treatd" (the
+// password, if any, elided) or "off": for the banner and logs.
+std::string DescribeLedger(const std::string& ledger_url);
 
 // Outcome of parsing the command line.
 struct ParsedServerFlags {

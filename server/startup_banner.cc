@@ -29,4 +29,14 @@ std::string StartupBanner(absl::string_view argv0, absl::string_view address) {
                       " decide --target ", address, " examples/findings.jsonl");
 }
 
+std::string LedgerBanner(absl::string_view argv0, absl::string_view address,
+                         absl::string_view ledger_description) {
+  if (ledger_description == "off") {
+    return "ledger: off (--ledger-off): decisions are not recorded";
+  }
+  return absl::StrCat("ledger: recording decisions in ", ledger_description,
+                      "; try: ", SiblingTreatctlPath(argv0),
+                      " ledger kpi --target ", address);
+}
+
 }  // namespace treatd

@@ -20,6 +20,13 @@ std::string SiblingTreatctlPath(absl::string_view argv0);
 // examples/findings.jsonl" (no trailing newline).
 std::string StartupBanner(absl::string_view argv0, absl::string_view address);
 
+// The line after it: where decisions are recorded and how to look, e.g.
+// "ledger: recording decisions in SQLite file treatd-ledger.db; try:
+// ./build/client/treatctl ledger kpi --target ADDR" or "ledger: off
+// (--ledger-off): decisions are not recorded".
+std::string LedgerBanner(absl::string_view argv0, absl::string_view address,
+                         absl::string_view ledger_description);
+
 }  // namespace treatd
 
 #endif  // TREATD_SERVER_STARTUP_BANNER_H_

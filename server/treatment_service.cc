@@ -5,9 +5,11 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "server/logging.h"
@@ -98,39 +100,75 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (governor_ == nullptr) {
+  if (governor_ == nullptr && recorder_ == nullptr) {
     reactor->Finish(DecideBytes(*request, response));
     return reactor;
   }
-  // The interceptor's work, done here (CallGovernor::HandlesInline).
-  CallAccount call(governor_, context, kDecideMethod, /*stream=*/false);
-  const absl::Status admitted = call.Begin(context->client_metadata());
-  context->AddInitialMetadata("x-request-id", call.request_id());
-  if (!admitted.ok()) {
-    const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               std::string(admitted.message()));
-    call.NoteRejected(refused, "concurrent_calls");
-    reactor->Finish(call.End(refused));
-    return reactor;
+  std::shared_ptr<CallAccount> call;
+  if (governor_ != nullptr) {
+    // The interceptor's work, done here (CallGovernor::HandlesInline).
+    call = std::make_shared<CallAccount>(governor_, context, kDecideMethod,
+                                         /*stream=*/false);
+    const absl::Status admitted = call->Begin(context->client_metadata());
+    context->AddInitialMetadata("x-request-id", call->request_id());
+    if (!admitted.ok()) {
+      const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 std::string(admitted.message()));
+      call->NoteRejected(refused, "concurrent_calls");
+      reactor->Finish(call->End(refused));
+      return reactor;
+    }
   }
-  google::protobuf::Arena arena(CallArenaOptions());
+  // The call's arena outlives this function when the answer waits for the
+  // ledger: the recorder's callback holds it until the call is finished.
+  auto arena = std::make_shared<google::protobuf::Arena>(CallArenaOptions());
   auto* parsed =
-      google::protobuf::Arena::CreateMessage<v1::DecideRequest>(&arena);
+      google::protobuf::Arena::CreateMessage<v1::DecideRequest>(arena.get());
   grpc::Status status = ParseRequest(*request, parsed);
   if (!status.ok()) {
-    call.NoteRejected(status, kUndecodableReason);
-    reactor->Finish(call.End(status));
+    if (call == nullptr) {
+      reactor->Finish(status);
+    } else {
+      call->NoteRejected(status, kUndecodableReason);
+      reactor->Finish(call->End(status));
+    }
     return reactor;
   }
   auto* answer =
-      google::protobuf::Arena::CreateMessage<v1::DecideResponse>(&arena);
+      google::protobuf::Arena::CreateMessage<v1::DecideResponse>(arena.get());
+  // Serializes the answer and ends the call with `status` (the recorder's
+  // thread may do it).
+  auto finish = [this, reactor, call, arena, answer,
+                 response](grpc::Status status) {
+    if (status.ok()) status = SerializeResponse(*answer, response);
+    if (call == nullptr) {
+      reactor->Finish(status);
+      return;
+    }
+    if (ServerMetrics* metrics = governor_->metrics();
+        metrics != nullptr && status.ok() && answer->has_decision()) {
+      metrics->RecordDecision(answer->decision());
+    }
+    reactor->Finish(call->End(status));
+  };
   status = DecideOne(*parsed, answer);
-  if (ServerMetrics* metrics = governor_->metrics();
-      metrics != nullptr && status.ok() && answer->has_decision()) {
-    metrics->RecordDecision(answer->decision());
+  if (!status.ok() || recorder_ == nullptr || parsed->skip_record()) {
+    finish(status);
+    return reactor;
   }
-  if (status.ok()) status = SerializeResponse(*answer, response);
-  reactor->Finish(call.End(status));
+  absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
+      parsed->finding(), answer->decision(), /*snapshot=*/true);
+  if (!event.ok()) {
+    recorder_->CountRejected(1);
+    finish(ToGrpcStatus(UnidentifiedFindingError(event.status())));
+    return reactor;
+  }
+  std::vector<ledger::Event> events;
+  events.push_back(*std::move(event));
+  recorder_->RecordAsync(std::move(events),
+                         [finish](std::vector<absl::Status> recorded) {
+                           finish(ToGrpcStatus(recorded.front()));
+                         });
   return reactor;
 }
 
@@ -173,7 +211,20 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     grpc::CallbackServerContext* context, const v1::BatchDecideRequest* request,
     v1::BatchDecideResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(DecideBatch(*request, response));
+  const grpc::Status status = DecideBatch(*request, response);
+  if (!status.ok() || recorder_ == nullptr || request->skip_record()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  auto batch = std::make_shared<BatchEvents>(CollectBatchEvents(
+      request->findings(), response->mutable_results(), recorder_));
+  std::vector<ledger::Event> events = std::move(batch->events);
+  recorder_->RecordAsync(
+      std::move(events),
+      [reactor, batch, response](std::vector<absl::Status> recorded) {
+        reactor->Finish(ToGrpcStatus(ApplyRecordStatuses(
+            *batch, recorded, response->mutable_results())));
+      });
   return reactor;
 }
 
@@ -338,6 +389,44 @@ void TreatmentServiceImpl::DecideStreamMessage(
   DecideAll(active, request.findings(), options, response->mutable_results());
 }
 
+void TreatmentServiceImpl::RecordStreamMessage(
+    const v1::StreamDecideRequest& request,
+    v1::StreamDecideResponse* response) const {
+  if (response->has_result()) {
+    // One finding (or an error of the whole message).
+    v1::DecisionResult* result = response->mutable_result();
+    if (!result->has_decision()) return;
+    absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
+        request.finding(), result->decision(), /*snapshot=*/true);
+    if (!event.ok()) {
+      recorder_->CountRejected(1);
+      SetItemError(UnidentifiedFindingError(event.status()), result);
+      return;
+    }
+    std::vector<ledger::Event> events;
+    events.push_back(*std::move(event));
+    const absl::Status recorded = recorder_->Record(std::move(events)).front();
+    if (!recorded.ok()) SetItemError(recorded, result);
+    return;
+  }
+  BatchEvents batch = CollectBatchEvents(
+      request.findings(), response->mutable_results(), recorder_);
+  std::vector<ledger::Event> events = std::move(batch.events);
+  const std::vector<absl::Status> recorded =
+      recorder_->Record(std::move(events));
+  const absl::Status down =
+      ApplyRecordStatuses(batch, recorded, response->mutable_results());
+  if (down.ok()) return;
+  // A stream goes on after a failed message: every decision of the chunk
+  // that the database did not take becomes an UNAVAILABLE item error.
+  for (size_t i = 0; i < recorded.size(); ++i) {
+    if (recorded[i].code() == absl::StatusCode::kUnavailable) {
+      SetItemError(recorded[i],
+                   response->mutable_results()->Mutable(batch.result_index[i]));
+    }
+  }
+}
+
 grpc::Status TreatmentServiceImpl::StreamDecide(
     grpc::ServerContext* /*context*/,
     grpc::ServerReaderWriter<v1::StreamDecideResponse, v1::StreamDecideRequest>*
@@ -387,6 +476,9 @@ grpc::Status TreatmentServiceImpl::StreamDecide(
         google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
             &arena);
     DecideStreamMessage(**active, *request, sequence, response);
+    if (recorder_ != nullptr && !request->skip_record()) {
+      RecordStreamMessage(*request, response);
+    }
     if (!stream->Write(*response)) {
       return grpc::Status(grpc::StatusCode::CANCELLED,
                           "the client stopped reading the stream");

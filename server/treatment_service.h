@@ -27,6 +27,7 @@
 #include "grpcpp/support/message_allocator.h"
 #include "server/call_account.h"
 #include "server/call_governor.h"
+#include "server/ledger/decision_recorder.h"
 #include "server/policy_store.h"
 #include "server/shadow.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
@@ -79,6 +80,14 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // server without the interceptor). Set before the server starts.
   void set_governor(CallGovernor* governor) { governor_ = governor; }
 
+  // The ledger recorder (may stay null: the ledger is off). With one, every
+  // decision of Decide, BatchDecide and StreamDecide whose request does not
+  // set skip_record is recorded before it is answered; Decide and
+  // BatchDecide hand their events over and are finished by the recorder
+  // once they are durable, so no gRPC thread waits for a commit. Set
+  // before the server starts.
+  void set_recorder(DecisionRecorder* recorder) { recorder_ = recorder; }
+
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
@@ -129,6 +138,10 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // a chunk of 1..max_batch findings. On error, `field` names the field.
   absl::Status CheckStreamMessage(const v1::StreamDecideRequest& request,
                                   std::string* field) const;
+  // Records the decisions of a StreamDecide `response` to `request` (blocks
+  // until they are durable); unrecorded ones become item errors.
+  void RecordStreamMessage(const v1::StreamDecideRequest& request,
+                           v1::StreamDecideResponse* response) const;
   // Answers one StreamDecide message (the `sequence`th) into `response`
   // (cleared): `result` for a single finding or an error of the message as
   // a whole, else one of `results` per finding of the chunk.
@@ -150,6 +163,7 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   const Clock clock_;
   ShadowRecorder* const shadow_;
   CallGovernor* governor_ = nullptr;
+  DecisionRecorder* recorder_ = nullptr;
   BatchArenaAllocator batch_allocator_;
 };
 

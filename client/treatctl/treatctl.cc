@@ -19,9 +19,11 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/treatctl/bench.h"
+#include "client/treatctl/connection.h"
 #include "client/treatctl/decision_output.h"
 #include "client/treatctl/fail_on.h"
 #include "client/treatctl/finding_input.h"
+#include "client/treatctl/ledger_commands.h"
 #include "client/treatctl/offline.h"
 #include "client/treatctl/policy_diff.h"
 #include "client/treatctl/progress.h"
@@ -66,15 +68,13 @@ struct DecisionFlags {
 
 struct DecideFlags {
   DecisionFlags decision;
-  std::string target;
-  std::string tls_ca_file;
-  bool tls = false;
-  std::string token;
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  std::string tls_server_name;
+  ConnectionFlags connection;
   double timeout_seconds = 0;
   int stream_chunk = 100;
+  // Ledger: skip_record on every message, or report the scans afterwards.
+  bool no_record = false;
+  bool record = false;
+  ScanRecordFlags scan;
 };
 
 struct PolicyFlags {
@@ -293,39 +293,15 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
   if (!PrepareRun(flags.decision, err_is_terminal, err, &run)) {
     return kExitUsage;
   }
-  ClientOptions options;
-  options.use_tls = flags.tls;
-  options.bearer_token = flags.token;
-  if (!flags.tls_ca_file.empty()) {
-    absl::StatusOr<std::string> ca =
-        ReadFileToString(flags.tls_ca_file, "CA file");
-    if (!ca.ok()) {
-      err << "treatctl: --tls-ca: " << ca.status().message() << "\n";
-      return kExitUsage;
-    }
-    options.tls_root_ca_pem = *std::move(ca);
-  }
-  for (const auto& [path, pem, flag] :
-       {std::make_tuple(&flags.tls_cert_file, &options.tls_client_cert_pem,
-                        "--tls-cert"),
-        std::make_tuple(&flags.tls_key_file, &options.tls_client_key_pem,
-                        "--tls-key")}) {
-    if (path->empty()) continue;
-    absl::StatusOr<std::string> content = ReadFileToString(*path, "policy");
-    if (!content.ok()) {
-      err << "treatctl: " << flag << ": " << content.status().message() << "\n";
-      return kExitUsage;
-    }
-    *pem = *std::move(content);
-  }
-  options.tls_server_name = flags.tls_server_name;
   absl::StatusOr<std::unique_ptr<Client>> client =
-      Client::Create(flags.target, options);
+      ConnectClient(flags.connection);
   if (!client.ok()) {
     err << "treatctl: " << client.status().message() << "\n";
     return kExitUsage;
   }
+  ScanRecorder scans(flags.scan);
   CallOptions call;
+  call.skip_record = flags.no_record;
   call.as_of = run.as_of;
   call.trace = flags.decision.trace;
   call.stream_chunk = flags.stream_chunk;
@@ -344,6 +320,7 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
     std::deque<v1::Finding> in_flight;
     auto next = [&](v1::Finding* finding) {
       if (!input.Next(finding)) return false;
+      if (flags.record) scans.Add(*finding);
       absl::MutexLock lock(&mu);
       in_flight.push_back(*finding);
       return true;
@@ -363,9 +340,23 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
     };
     return (*client)->StreamDecide(next, on_result, call);
   };
-  return RunDecisions(flags.decision, run,
-                      absl::StrCat("decide via ", flags.target), decide_all, in,
-                      out, err);
+  const int code = RunDecisions(
+      flags.decision, run, absl::StrCat("decide via ", flags.connection.target),
+      decide_all, in, out, err);
+  if (!flags.record || code == kExitUsage || code == kExitRpcFailure) {
+    return code;
+  }
+  // The decisions are recorded; now what the scans saw (and no longer saw).
+  CallOptions scan_call;
+  scan_call.as_of = run.as_of;
+  const absl::Status recorded = scans.Report(**client, scan_call, err);
+  if (!recorded.ok()) {
+    err << "treatctl: recording the scans failed: "
+        << absl::StatusCodeToString(recorded.code()) << ": "
+        << recorded.message() << "\n";
+    return kExitRpcFailure;
+  }
+  return code;
 }
 
 // Compiles the policy at `path`; on failure prints why and returns the exit
@@ -553,24 +544,20 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   CLI::App* decide = app.add_subcommand(
       "decide", "Stream findings to a treatd server and print its decisions");
   AddDecisionFlags(decide, &decide_flags.decision);
+  AddConnectionFlags(decide, &decide_flags.connection);
+  CLI::Option* no_record = decide->add_flag(
+      "--no-record", decide_flags.no_record,
+      "A what-if run: the server does not record these decisions in its "
+      "ledger (skip_record)");
   decide
-      ->add_option("--target", decide_flags.target,
-                   "Server address, e.g. 127.0.0.1:50051 or "
-                   "dns:///treatd.internal:50051")
-      ->required();
-  decide->add_flag("--tls", decide_flags.tls,
-                   "Use TLS with the system root certificates");
-  decide->add_option("--tls-ca", decide_flags.tls_ca_file,
-                     "Use TLS, verifying the server with this PEM CA file");
-  decide->add_option("--token", decide_flags.token, "Bearer token (needs TLS)")
-      ->envname("TREATD_TOKEN");
-  decide->add_option("--tls-cert", decide_flags.tls_cert_file,
-                     "PEM client certificate for mTLS (with --tls-key)");
-  decide->add_option("--tls-key", decide_flags.tls_key_file,
-                     "PEM private key of --tls-cert");
-  decide->add_option("--tls-server-name", decide_flags.tls_server_name,
-                     "Verify the server certificate against this name "
-                     "instead of the --target host");
+      ->add_flag("--record", decide_flags.record,
+                 "After deciding, record in the ledger that each scanned "
+                 "scope (the assets of the findings, and --scan-scope) was "
+                 "scanned completely: its findings absent from the input are "
+                 "remediated, remediated ones present again reopened; prints "
+                 "what each scan changed")
+      ->excludes(no_record);
+  AddScanRecordFlags(decide, &decide_flags.scan);
   decide
       ->add_option("--timeout", decide_flags.timeout_seconds,
                    "Give up after this many seconds (default: no limit)")
@@ -607,6 +594,8 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   CLI::App* diff = AddPolicyDiffCommand(policy, &diff_flags);
   BenchFlags bench_flags;
   CLI::App* bench = AddBenchCommand(&app, &bench_flags);
+  LedgerCommands ledger_commands;
+  AddLedgerCommands(&app, &ledger_commands);
 
   try {
     app.parse(argc, argv);
@@ -639,6 +628,9 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   }
   if (diff->parsed()) return RunPolicyDiff(diff_flags, out, err);
   if (bench->parsed()) return RunBench(bench_flags, out, err);
+  if (ledger_commands.parsed()) {
+    return RunLedgerCommand(ledger_commands, in, out, err);
+  }
   err << app.help();
   return kExitUsage;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace treatd {
@@ -38,6 +39,18 @@ inline absl::Time ClampToProtoTimeRange(absl::Time t) {
   const absl::Time max = absl::FromUnixSeconds(kMaxProtoTimestampSeconds) +
                          absl::Nanoseconds(999999999);
   return t < min ? min : (t > max ? max : t);
+}
+
+// google.protobuf.Duration to and from absl::Duration, as FromProtoTime and
+// ToProtoTime do for Timestamp.
+inline absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+inline void ToProtoDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
 }
 
 }  // namespace treatd

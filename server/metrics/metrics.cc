@@ -54,8 +54,10 @@ const char* StatusCodeName(grpc::StatusCode code) {
   }
 }
 
+}  // namespace
+
 prometheus::ClientMetric GaugeValue(
-    double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+    double value, std::vector<prometheus::ClientMetric::Label> labels) {
   prometheus::ClientMetric metric;
   metric.label = std::move(labels);
   metric.gauge.value = value;
@@ -69,8 +71,6 @@ prometheus::ClientMetric CounterValue(
   metric.counter.value = value;
   return metric;
 }
-
-}  // namespace
 
 // Reads the PolicyStore on every scrape, so the values can never lag a
 // reload.
@@ -236,10 +236,20 @@ void ServerMetrics::RecordDecision(const v1::Decision& decision) {
       .Increment();
 }
 
+void ServerMetrics::AddCollectable(
+    std::shared_ptr<prometheus::Collectable> collectable) {
+  if (exposer_ != nullptr) exposer_->RegisterCollectable(collectable);
+  extra_collectables_.push_back(std::move(collectable));
+}
+
 std::string ServerMetrics::Render() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   std::vector<prometheus::MetricFamily> policy = policy_collector_->Collect();
   families.insert(families.end(), policy.begin(), policy.end());
+  for (const auto& collectable : extra_collectables_) {
+    std::vector<prometheus::MetricFamily> more = collectable->Collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

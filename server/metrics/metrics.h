@@ -22,21 +22,31 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
+#include "prometheus/metric_family.h"
 #include "prometheus/registry.h"
 #include "server/policy_store.h"
 #include "treatd/v1/decision.pb.h"
 
 namespace treatd {
+
+// One gauge or counter value with `labels`, for collectors that compute
+// their metrics at scrape time.
+prometheus::ClientMetric GaugeValue(
+    double value, std::vector<prometheus::ClientMetric::Label> labels = {});
+prometheus::ClientMetric CounterValue(
+    double value, std::vector<prometheus::ClientMetric::Label> labels = {});
 
 class ServerMetrics {
  public:
@@ -63,6 +73,11 @@ class ServerMetrics {
   void RecordBatchSize(int findings);
   void RecordDecision(const v1::Decision& decision);
 
+  // Adds metrics computed at scrape time by `collectable` (e.g. the
+  // ledger's, server/ledger/ledger_metrics.h), served and rendered with the
+  // others. Call before serving traffic.
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
+
   // The exposition text, as a scrape would see it (for tests and logs).
   std::string Render() const;
 
@@ -75,6 +90,7 @@ class ServerMetrics {
   // Constant after Create().
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<PolicyCollector> policy_collector_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> extra_collectables_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
   prometheus::Family<prometheus::Gauge>* in_flight_;

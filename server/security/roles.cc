@@ -18,6 +18,9 @@ constexpr MethodRule kMethodRules[] = {
     {"/grpc.reflection.v1.ServerReflection/", Access::kOpen},
     {"/treatd.v1.TreatmentService/", Access::kDecide},
     {"/treatd.v1.AdminService/", Access::kAdmin},
+    // Outcome reports, scans and queries come from the same pipelines and
+    // bots that decide.
+    {"/treatd.v1.LedgerService/", Access::kDecide},
 };
 
 }  // namespace

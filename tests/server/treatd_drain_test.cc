@@ -30,8 +30,8 @@ std::string WritePolicy() {
 
 TEST(TreatdDrainTest, SecondSignalExitsAtOnce) {
   auto process = Subprocess::Start(
-      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", WritePolicy(),
-       "--kev", "", "--epss", "", "--metrics-listen", "",
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       WritePolicy(), "--kev", "", "--epss", "", "--metrics-listen", "",
        "--drain-delay-seconds", "30", "--shutdown-grace-seconds", "30"});
   ASSERT_NE(process, nullptr);
   std::string banner;
@@ -47,10 +47,10 @@ TEST(TreatdDrainTest, SecondSignalExitsAtOnce) {
 }
 
 TEST(TreatdDrainTest, TokensWithoutTlsDoNotStart) {
-  auto process = Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0",
-                                    "--policy", WritePolicy(), "--kev", "",
-                                    "--epss", "", "--metrics-listen", "",
-                                    "--tokens-file", "/nonexistent/tokens"});
+  auto process = Subprocess::Start(
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       WritePolicy(), "--kev", "", "--epss", "", "--metrics-listen", "",
+       "--tokens-file", "/nonexistent/tokens"});
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 1);
   EXPECT_THAT(process->stderr_text(), HasSubstr("needs TLS"));

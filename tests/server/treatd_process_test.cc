@@ -44,8 +44,8 @@ std::string AddressFromBanner(const std::string& banner) {
 TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
   const std::string policy = WriteTempFile("good.yaml", testing::kGoodPolicy);
   auto process = Subprocess::Start(
-      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy,
-       "--shutdown-grace-seconds", "2", "--kev", "", "--epss", ""});
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       policy, "--shutdown-grace-seconds", "2", "--kev", "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
@@ -81,10 +81,10 @@ TEST(TreatdProcessTest, ServesAndExitsCleanlyOnSigterm) {
 std::string ServeWithShippedDefaults(const std::string& binary,
                                      const std::string& working_directory,
                                      std::string* banner_out = nullptr) {
-  auto process =
-      Subprocess::Start({binary, "--listen", "127.0.0.1:0", "--metrics-listen",
-                         "", "--shutdown-grace-seconds", "1"},
-                        working_directory);
+  auto process = Subprocess::Start(
+      {binary, "--ledger-off", "--listen", "127.0.0.1:0", "--metrics-listen",
+       "", "--shutdown-grace-seconds", "1"},
+      working_directory);
   EXPECT_NE(process, nullptr);
   if (process == nullptr) return "";
   std::string banner;
@@ -156,8 +156,8 @@ TEST(TreatdProcessTest, InstalledBinariesFindTheirShareDirectoryFromAnywhere) {
   const std::string policy =
       WriteTempFile("override.yaml", testing::kGoodPolicy);
   auto overridden = Subprocess::Start(
-      {absl::StrCat(prefix, "/bin/treatd"), "--listen", "127.0.0.1:0",
-       "--metrics-listen", "", "--policy", policy, "--epss", ""},
+      {absl::StrCat(prefix, "/bin/treatd"), "--ledger-off", "--listen",
+       "127.0.0.1:0", "--metrics-listen", "", "--policy", policy, "--epss", ""},
       "/");
   ASSERT_NE(overridden, nullptr);
   ASSERT_TRUE(overridden->ReadStdoutLine(&banner, absl::Seconds(30)))
@@ -172,9 +172,9 @@ TEST(TreatdProcessTest, InstalledBinariesFindTheirShareDirectoryFromAnywhere) {
 TEST(TreatdProcessTest, ExitsWithThreeWhenThePolicyIsInvalid) {
   const std::string policy =
       WriteTempFile("broken.yaml", testing::kBrokenPolicy);
-  auto process =
-      Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy",
-                         policy, "--kev", "", "--epss", ""});
+  auto process = Subprocess::Start({TREATD_BINARY, "--ledger-off", "--listen",
+                                    "127.0.0.1:0", "--policy", policy, "--kev",
+                                    "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);
   EXPECT_THAT(process->stderr_text(), HasSubstr("cannot load policy"));
@@ -192,8 +192,8 @@ TEST(TreatdProcessTest, ReadsOptionsFromAConfigFile) {
   const std::string config = WriteTempFile(
       "treatd.toml", absl::StrCat("listen = \"127.0.0.1:0\"\npolicy = \"",
                                   policy, "\"\nmax-batch = 7\n"));
-  auto process = Subprocess::Start(
-      {TREATD_BINARY, "--config", config, "--kev", "", "--epss", ""});
+  auto process = Subprocess::Start({TREATD_BINARY, "--ledger-off", "--config",
+                                    config, "--kev", "", "--epss", ""});
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
@@ -209,8 +209,8 @@ TEST(TreatdProcessTest, ReadsOptionsFromAConfigFile) {
 TEST(TreatdProcessTest, ReloadsOnSighup) {
   const std::string policy = WriteTempFile("hup.yaml", testing::kGoodPolicy);
   auto process = Subprocess::Start(
-      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy,
-       "--reload-poll-ms", "0", "--kev",
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       policy, "--reload-poll-ms", "0", "--kev",
        absl::StrCat(TREATD_SOURCE_DIR,
                     "/intel/known_exploited_vulnerabilities.json"),
        "--epss",
@@ -253,8 +253,8 @@ TEST(TreatdProcessTest, ReloadsOnSighup) {
 
 TEST(TreatdProcessTest, ExitsWithThreeWhenAFeedCannotBeLoaded) {
   const std::string policy = WriteTempFile("feed.yaml", testing::kGoodPolicy);
-  auto process = Subprocess::Start({TREATD_BINARY, "--listen", "127.0.0.1:0",
-                                    "--policy", policy, "--kev",
+  auto process = Subprocess::Start({TREATD_BINARY, "--ledger-off", "--listen",
+                                    "127.0.0.1:0", "--policy", policy, "--kev",
                                     "/nonexistent/kev.json", "--epss", ""});
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);

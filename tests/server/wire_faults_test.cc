@@ -554,9 +554,10 @@ TEST(TreatdUnderFaultsTest, SigtermDuringLoadReloadsAndFaults) {
   };
   write_policy(testing::kGoodPolicy);
   auto process = Subprocess::Start(
-      {TREATD_BINARY, "--listen", "127.0.0.1:0", "--policy", policy_path,
-       "--kev", "", "--epss", "", "--metrics-listen", "", "--reload-poll-ms",
-       "5", "--shutdown-grace-seconds", "2", "--stream-idle-seconds", "1"});
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       policy_path, "--kev", "", "--epss", "", "--metrics-listen", "",
+       "--reload-poll-ms", "5", "--shutdown-grace-seconds", "2",
+       "--stream-idle-seconds", "1"});
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(30)))

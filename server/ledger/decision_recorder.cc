@@ -1,0 +1,181 @@
+#include "server/ledger/decision_recorder.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/ledger_wire/ledger_wire.h"
+#include "common/policy/pipeline/decide_item.h"
+#include "server/logging.h"
+
+namespace treatd {
+
+DecisionRecorder::DecisionRecorder(ledger::Ledger* ledger,
+                                   LedgerDownPolicy down_policy)
+    : ledger_(ledger), down_policy_(down_policy), thread_([this] { Run(); }) {}
+
+DecisionRecorder::~DecisionRecorder() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void DecisionRecorder::RecordAsync(std::vector<ledger::Event> events,
+                                   Done done) {
+  if (events.empty()) {
+    done({});
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  pending_.push_back(Pending{std::move(events), std::move(done)});
+}
+
+std::vector<absl::Status> DecisionRecorder::Record(
+    std::vector<ledger::Event> events) {
+  absl::Mutex mu;
+  bool finished = false;
+  std::vector<absl::Status> result;
+  RecordAsync(std::move(events), [&](std::vector<absl::Status> statuses) {
+    absl::MutexLock lock(&mu);
+    result = std::move(statuses);
+    finished = true;
+  });
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(&finished));
+  return result;
+}
+
+RecorderCounts DecisionRecorder::Counts() const {
+  RecorderCounts counts;
+  counts.recorded = recorded_.load();
+  counts.unrecorded = unrecorded_.load();
+  counts.refused = refused_.load();
+  counts.rejected = rejected_.load();
+  counts.commits = commits_.load();
+  return counts;
+}
+
+void DecisionRecorder::Run() {
+  while (true) {
+    std::vector<Pending> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !pending_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (pending_.empty()) return;  // Stopping, nothing left.
+      batch.swap(pending_);
+    }
+    Commit(std::move(batch));
+  }
+}
+
+void DecisionRecorder::Commit(std::vector<Pending> batch) {
+  size_t total = 0;
+  for (const Pending& pending : batch) total += pending.events.size();
+  std::vector<ledger::Event> events;
+  events.reserve(total);
+  for (Pending& pending : batch) {
+    for (ledger::Event& event : pending.events) {
+      events.push_back(std::move(event));
+    }
+  }
+  commits_.fetch_add(1);
+  std::vector<absl::StatusOr<ledger::Appended>> appended =
+      ledger_->Append(std::move(events));
+  size_t next = 0;
+  int64_t recorded = 0, unrecorded = 0, refused = 0, rejected = 0;
+  absl::Status first_down;
+  std::vector<std::vector<absl::Status>> outcomes(batch.size());
+  for (size_t p = 0; p < batch.size(); ++p) {
+    std::vector<absl::Status>& statuses = outcomes[p];
+    statuses.reserve(batch[p].events.size());
+    for (size_t i = 0; i < batch[p].events.size(); ++i, ++next) {
+      const absl::StatusOr<ledger::Appended>& one = appended[next];
+      if (one.ok()) {
+        ++recorded;
+        statuses.push_back(absl::OkStatus());
+      } else if (one.status().code() == absl::StatusCode::kUnavailable) {
+        if (first_down.ok()) first_down = one.status();
+        if (down_policy_ == LedgerDownPolicy::kAnswerAndCount) {
+          ++unrecorded;
+          statuses.push_back(absl::OkStatus());
+        } else {
+          ++refused;
+          statuses.push_back(absl::UnavailableError(absl::StrCat(
+              "the ledger could not record the decision, so it is not "
+              "answered (--ledger-down fail-closed); retry: ",
+              one.status().message())));
+        }
+      } else {
+        ++rejected;
+        statuses.push_back(one.status());
+      }
+    }
+  }
+  // Counted before any call is answered, so a client that sees its answer
+  // also sees it counted.
+  recorded_.fetch_add(recorded);
+  unrecorded_.fetch_add(unrecorded);
+  refused_.fetch_add(refused);
+  rejected_.fetch_add(rejected);
+  if (!first_down.ok()) {
+    LogError("ledger commit failed", {{"error", first_down.message()},
+                                      {"unrecorded_answered", unrecorded},
+                                      {"refused", refused}});
+  }
+  for (size_t p = 0; p < batch.size(); ++p) {
+    batch[p].done(std::move(outcomes[p]));
+  }
+}
+
+absl::Status UnidentifiedFindingError(const absl::Status& identity_error) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the decision cannot be recorded in the ledger: ",
+      identity_error.message(),
+      "; set finding.identity_key, or skip_record for a what-if call"));
+}
+
+BatchEvents CollectBatchEvents(
+    const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
+    google::protobuf::RepeatedPtrField<v1::DecisionResult>* results,
+    DecisionRecorder* recorder) {
+  BatchEvents batch;
+  batch.events.reserve(results->size());
+  batch.result_index.reserve(results->size());
+  int64_t rejected = 0;
+  for (int i = 0; i < results->size(); ++i) {
+    v1::DecisionResult* result = results->Mutable(i);
+    if (!result->has_decision()) continue;
+    absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
+        findings.Get(i), result->decision(), /*snapshot=*/true);
+    if (!event.ok()) {
+      ++rejected;
+      SetItemError(UnidentifiedFindingError(event.status()), result);
+      continue;
+    }
+    batch.events.push_back(*std::move(event));
+    batch.result_index.push_back(i);
+  }
+  if (rejected > 0) recorder->CountRejected(rejected);
+  return batch;
+}
+
+absl::Status ApplyRecordStatuses(
+    const BatchEvents& batch, const std::vector<absl::Status>& statuses,
+    google::protobuf::RepeatedPtrField<v1::DecisionResult>* results) {
+  absl::Status call_status;
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (statuses[i].ok()) continue;
+    if (statuses[i].code() == absl::StatusCode::kUnavailable) {
+      if (call_status.ok()) call_status = statuses[i];
+      continue;
+    }
+    SetItemError(statuses[i], results->Mutable(batch.result_index[i]));
+  }
+  return call_status;
+}
+
+}  // namespace treatd

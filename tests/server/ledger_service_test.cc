@@ -1,0 +1,598 @@
+// LedgerService and the decide handlers with a real SQLite ledger, through
+// gRPC on 127.0.0.1 port 0: decisions recorded before they are answered,
+// outcomes, scans, queries, KPIs, watch, verify, the revisit sweep, bad
+// input, and the database-down flag.
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/ledger/ledger.h"
+#include "common/time/proto_time.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/logging.h"
+#include "server/policy_store.h"
+#include "server/server.h"
+#include "treatd/v1/ledger_service.grpc.pb.h"
+#include "treatd/v1/treatment_service.grpc.pb.h"
+
+namespace treatd {
+namespace {
+
+using ::testing::HasSubstr;
+
+// KEV-listed: MITIGATE_THEN_REMEDIATE P1; low-criticality assets: MITIGATE
+// P3 (review in 7 days); everything else REMEDIATE P3 within 30 days.
+constexpr char kPolicy[] = R"yaml(name: ledger-test
+version: "1"
+priorities:
+  - name: P1
+    mitigate_within: 24h
+    remediate_within: 3d
+    review_within: 7d
+  - name: P3
+    mitigate_within: 7d
+    remediate_within: 30d
+    review_within: 7d
+rules:
+  - id: kev
+    when: vulnerability.kev.listed
+    treatment: MITIGATE_THEN_REMEDIATE
+    priority: P1
+  - id: low-asset
+    when: asset.criticality == "LOW"
+    treatment: MITIGATE
+    priority: P3
+default:
+  treatment: REMEDIATE
+  priority: P3
+)yaml";
+
+const absl::Time kStart = absl::FromUnixSeconds(1798761600);  // 2027-01-01
+
+std::string TempPath(const std::string& name) {
+  return absl::StrCat(::testing::TempDir(), "/ledger_service_test_", getpid(),
+                      "_", name);
+}
+
+v1::Finding Vulnerability(const std::string& id, const std::string& asset,
+                          const std::string& cve) {
+  v1::Finding finding;
+  finding.set_id(id);
+  finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  finding.mutable_asset()->set_id(asset);
+  finding.mutable_asset()->set_owner("team-a");
+  finding.mutable_vulnerability()->set_cve_id(cve);
+  finding.mutable_package()->set_name("openssl");
+  return finding;
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  return context;
+}
+
+class LedgerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetLogSink(&log_, LogLevel::kError);
+    now_ = absl::ToUnixSeconds(kStart);
+    policy_path_ = TempPath("policy.yaml");
+    std::ofstream(policy_path_) << kPolicy;
+    ledger_path_ = TempPath(absl::StrCat(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+        ".db"));
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::remove(absl::StrCat(ledger_path_, suffix).c_str());
+    }
+    ASSERT_TRUE(store_.LoadFile(policy_path_).ok());
+  }
+  void TearDown() override {
+    server_.reset();
+    SetLogSink(nullptr);
+  }
+
+  absl::Time Now() const { return absl::FromUnixSeconds(now_.load()); }
+  void Advance(absl::Duration d) { now_.fetch_add(absl::ToInt64Seconds(d)); }
+
+  void Start(LedgerDownPolicy down = LedgerDownPolicy::kFailClosed,
+             absl::Duration lock_timeout = absl::Seconds(10),
+             bool ledger_on = true) {
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.ledger_down = down;
+    config.sweep_interval = absl::ZeroDuration();  // Tests run it by hand.
+    std::unique_ptr<ledger::Ledger> ledger;
+    if (ledger_on) {
+      ledger::LedgerOptions options;
+      options.url = ledger_path_;
+      options.lock_timeout = lock_timeout;
+      options.clock = [this] { return Now(); };
+      auto opened = ledger::Ledger::Open(std::move(options));
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      ledger = *std::move(opened);
+      config.ledger_url = ledger_path_;
+    }
+    auto server = TreatdServer::Start(
+        config, &store_, [this] { return Now(); }, nullptr, std::move(ledger));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto channel = grpc::CreateChannel(server_->address(),
+                                       grpc::InsecureChannelCredentials());
+    decide_ = v1::TreatmentService::NewStub(channel);
+    ledger_ = v1::LedgerService::NewStub(channel);
+    if (server_->sweep() == nullptr && ledger_on) {
+      SweepOptions options;
+      options.holder = "test";
+      options.clock = [this] { return Now(); };
+      sweep_ =
+          std::make_unique<RevisitSweep>(server_->ledger(), &store_, options);
+    }
+  }
+
+  grpc::Status Decide(const v1::Finding& finding, v1::Decision* decision,
+                      bool skip_record = false) {
+    v1::DecideRequest request;
+    *request.mutable_finding() = finding;
+    request.set_skip_record(skip_record);
+    v1::DecideResponse response;
+    grpc::Status status = decide_->Decide(Context().get(), request, &response);
+    if (decision != nullptr) *decision = response.decision();
+    return status;
+  }
+
+  grpc::Status GetFinding(const std::string& key,
+                          v1::GetFindingResponse* response) {
+    v1::GetFindingRequest request;
+    request.set_identity_key(key);
+    request.set_include_history(true);
+    return ledger_->GetFinding(Context().get(), request, response);
+  }
+
+  grpc::Status Report(const std::string& key, v1::OutcomeKind outcome,
+                      absl::Time at, v1::ReportOutcomeResponse* response,
+                      const std::string& idempotency_key = "") {
+    v1::ReportOutcomeRequest request;
+    request.set_identity_key(key);
+    request.set_outcome(outcome);
+    ToProtoTime(at, request.mutable_occurred_at());
+    request.set_actor("alice");
+    if (outcome == v1::OUTCOME_KIND_MITIGATED) request.set_control("waf");
+    if (outcome == v1::OUTCOME_KIND_REMEDIATED) request.set_evidence("PR-1");
+    if (outcome == v1::OUTCOME_KIND_ACCEPTED) {
+      ToProtoTime(at + absl::Hours(24 * 30), request.mutable_until());
+    }
+    request.set_idempotency_key(idempotency_key);
+    return ledger_->ReportOutcome(Context().get(), request, response);
+  }
+
+  std::vector<v1::LedgerEvent> AllEvents() {
+    std::vector<v1::LedgerEvent> events;
+    v1::ListEventsRequest request;
+    request.set_page_size(2);  // Exercises paging.
+    do {
+      v1::ListEventsResponse response;
+      grpc::Status status =
+          ledger_->ListEvents(Context().get(), request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      for (const auto& event : response.events()) events.push_back(event);
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    return events;
+  }
+
+  std::ostringstream log_;
+  std::atomic<int64_t> now_{0};
+  std::string policy_path_;
+  std::string ledger_path_;
+  PolicyStore store_;
+  std::unique_ptr<TreatdServer> server_;
+  std::unique_ptr<RevisitSweep> sweep_;
+  std::unique_ptr<v1::TreatmentService::Stub> decide_;
+  std::unique_ptr<v1::LedgerService::Stub> ledger_;
+};
+
+constexpr char kKey1[] = "vulnerability|id=web-01|CVE-2027-0001|openssl";
+
+TEST_F(LedgerServiceTest, DecideIsRecordedBeforeItIsAnswered) {
+  Start();
+  v1::Decision decision;
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), &decision).ok());
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.finding().state(), v1::FINDING_STATE_OPEN);
+  EXPECT_EQ(found.finding().priority(), "P3");
+  EXPECT_EQ(found.finding().decision_id(), decision.decision_id());
+  ASSERT_EQ(found.history_size(), 1);
+  EXPECT_EQ(found.history(0).type(), v1::LEDGER_EVENT_TYPE_DECISION);
+  EXPECT_EQ(found.history(0).decision().decision_id(), decision.decision_id());
+  EXPECT_EQ(server_->recorder()->Counts().recorded, 1);
+}
+
+TEST_F(LedgerServiceTest, SkipRecordLeavesNoTrace) {
+  Start();
+  ASSERT_TRUE(Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr,
+                     /*skip_record=*/true)
+                  .ok());
+  v1::GetFindingResponse found;
+  EXPECT_EQ(GetFinding(kKey1, &found).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(AllEvents().empty());
+}
+
+TEST_F(LedgerServiceTest, BatchAndStreamDecisionsAreRecordedPerFinding) {
+  Start();
+  v1::BatchDecideRequest batch;
+  *batch.add_findings() = Vulnerability("b-1", "web-01", "CVE-2027-0001");
+  *batch.add_findings() = Vulnerability("b-2", "web-02", "CVE-2027-0002");
+  v1::Finding nameless;  // No subject: no identity, so not recordable.
+  nameless.set_id("b-3");
+  nameless.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  *batch.add_findings() = nameless;
+  v1::BatchDecideResponse answered;
+  ASSERT_TRUE(decide_->BatchDecide(Context().get(), batch, &answered).ok());
+  ASSERT_EQ(answered.results_size(), 3);
+  EXPECT_TRUE(answered.results(0).has_decision());
+  EXPECT_TRUE(answered.results(1).has_decision());
+  ASSERT_TRUE(answered.results(2).has_error());
+  EXPECT_EQ(answered.results(2).error().code(),
+            static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(answered.results(2).error().message(),
+              HasSubstr("cannot be recorded in the ledger"));
+
+  auto context = Context();
+  auto stream = decide_->StreamDecide(context.get());
+  v1::StreamDecideRequest message;
+  *message.add_findings() = Vulnerability("s-1", "web-03", "CVE-2027-0003");
+  *message.add_findings() = Vulnerability("s-2", "web-04", "CVE-2027-0004");
+  ASSERT_TRUE(stream->Write(message));
+  v1::StreamDecideRequest single;
+  *single.mutable_finding() = Vulnerability("s-3", "web-05", "CVE-2027-0005");
+  ASSERT_TRUE(stream->Write(single));
+  stream->WritesDone();
+  v1::StreamDecideResponse reply;
+  int decided = 0;
+  while (stream->Read(&reply)) {
+    for (const auto& result : reply.results()) decided += result.has_decision();
+    decided += reply.result().has_decision();
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(decided, 3);
+
+  const std::vector<v1::LedgerEvent> events = AllEvents();
+  ASSERT_EQ(events.size(), 5u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence(), i + 1);
+  }
+  EXPECT_EQ(server_->recorder()->Counts().rejected, 1);
+}
+
+TEST_F(LedgerServiceTest, OutcomesMoveTheLifecycleAndBadOnesAreRejected) {
+  Start();
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  Advance(absl::Hours(48));
+
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now() - absl::Hours(1),
+                     &reported, "ticket-7")
+                  .ok());
+  EXPECT_FALSE(reported.duplicate());
+  EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_MITIGATED);
+  EXPECT_EQ(reported.event().control(), "waf");
+  const uint64_t first = reported.event().sequence();
+
+  // The same report twice: one event.
+  v1::ReportOutcomeResponse again;
+  ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now() - absl::Hours(1),
+                     &again, "ticket-7")
+                  .ok());
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(again.event().sequence(), first);
+  EXPECT_EQ(AllEvents().size(), 2u);
+
+  // Unknown finding, future date, before first seen, missing outcome.
+  v1::ReportOutcomeResponse ignored;
+  EXPECT_EQ(Report("vulnerability|id=nowhere|CVE-1|x",
+                   v1::OUTCOME_KIND_REMEDIATED, Now(), &ignored)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::Status future = Report(kKey1, v1::OUTCOME_KIND_REMEDIATED,
+                               Now() + absl::Hours(24), &ignored);
+  EXPECT_EQ(future.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(future.error_message(), HasSubstr("occurred_at"));
+  EXPECT_EQ(Report(kKey1, v1::OUTCOME_KIND_REMEDIATED, kStart - absl::Hours(24),
+                   &ignored)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      Report(kKey1, v1::OUTCOME_KIND_UNSPECIFIED, Now(), &ignored).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+
+  ASSERT_TRUE(
+      Report(kKey1, v1::OUTCOME_KIND_REMEDIATED, Now(), &reported).ok());
+  EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_REMEDIATED);
+  EXPECT_EQ(AllEvents().size(), 3u);
+}
+
+TEST_F(LedgerServiceTest, ScansRemediateAbsentFindingsAndReopenReturningOnes) {
+  Start();
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-2", "web-01", "CVE-2027-0002"), nullptr).ok());
+  Advance(absl::Hours(24 * 5));
+
+  // A complete scan of web-01 that only sees CVE-2027-0002.
+  v1::ObserveScanRequest scan;
+  scan.set_scope("id=web-01");
+  *scan.add_findings() = Vulnerability("x", "web-01", "CVE-2027-0002");
+  scan.set_scanner("trivy");
+  v1::ObserveScanResponse observed;
+  ASSERT_TRUE(ledger_->ObserveScan(Context().get(), scan, &observed).ok());
+  EXPECT_EQ(observed.remediated(), 1);
+  EXPECT_EQ(observed.still_present(), 1);
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.finding().state(), v1::FINDING_STATE_REMEDIATED);
+
+  // It comes back: the next scan reopens it (a recurrence).
+  Advance(absl::Hours(24 * 3));
+  *scan.add_findings() = Vulnerability("y", "web-01", "CVE-2027-0001");
+  ASSERT_TRUE(ledger_->ObserveScan(Context().get(), scan, &observed).ok());
+  EXPECT_EQ(observed.reopened(), 1);
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.finding().state(), v1::FINDING_STATE_OPEN);
+  EXPECT_EQ(found.finding().recurrences(), 1);
+
+  v1::ObserveScanRequest bad;
+  EXPECT_EQ(ledger_->ObserveScan(Context().get(), bad, &observed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(LedgerServiceTest, ListFindingsFiltersAndPages) {
+  Start();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Decide(Vulnerability(absl::StrCat("f-", i), "web-01",
+                                     absl::StrCat("CVE-2027-000", i)),
+                       nullptr)
+                    .ok());
+  }
+  v1::Finding kev = Vulnerability("k", "db-01", "CVE-2027-0100");
+  kev.mutable_vulnerability()->mutable_kev()->set_listed(true);
+  ASSERT_TRUE(Decide(kev, nullptr).ok());
+  Advance(absl::Hours(24 * 4));  // Past the P1 3-day deadline only.
+
+  v1::ListFindingsRequest request;
+  request.set_page_size(2);
+  int pages = 0, total = 0;
+  do {
+    v1::ListFindingsResponse page;
+    ASSERT_TRUE(ledger_->ListFindings(Context().get(), request, &page).ok());
+    ++pages;
+    total += page.findings_size();
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  EXPECT_EQ(total, 6);
+  EXPECT_EQ(pages, 3);
+
+  v1::ListFindingsRequest overdue;
+  overdue.set_overdue(true);
+  v1::ListFindingsResponse found;
+  ASSERT_TRUE(ledger_->ListFindings(Context().get(), overdue, &found).ok());
+  ASSERT_EQ(found.findings_size(), 1);
+  EXPECT_EQ(found.findings(0).priority(), "P1");
+  EXPECT_TRUE(found.findings(0).overdue());
+
+  v1::ListFindingsRequest by_asset;
+  by_asset.set_asset("id=web-01");
+  by_asset.set_priority("P3");
+  ASSERT_TRUE(ledger_->ListFindings(Context().get(), by_asset, &found).ok());
+  EXPECT_EQ(found.findings_size(), 5);
+
+  v1::ListFindingsRequest bad;
+  bad.set_page_size(5000);
+  EXPECT_EQ(ledger_->ListFindings(Context().get(), bad, &found).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(LedgerServiceTest, KpisCountRemediationsAndOpenFindingsAtAsOf) {
+  Start();
+  // Two P3 findings decided at day 0 (due day 30); one remediated at day
+  // 10 (on time), one still open at day 40 (past due).
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-2", "web-01", "CVE-2027-0002"), nullptr).ok());
+  Advance(absl::Hours(24 * 10));
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(
+      Report(kKey1, v1::OUTCOME_KIND_REMEDIATED, Now(), &reported).ok());
+  Advance(absl::Hours(24 * 30));
+
+  v1::GetKpisRequest request;
+  request.add_group_by(v1::KPI_GROUP_BY_PRIORITY);
+  v1::GetKpisResponse kpis;
+  grpc::Status got = ledger_->GetKpis(Context().get(), request, &kpis);
+  ASSERT_TRUE(got.ok()) << got.error_message();
+  const v1::Kpis& total = kpis.total();
+  EXPECT_EQ(total.remediated_in_window(), 1);
+  EXPECT_EQ(total.remediated_on_time(), 1);
+  EXPECT_EQ(total.open_past_due(), 1);
+  EXPECT_EQ(total.open(), 1);
+  ASSERT_TRUE(total.has_sla_compliance());
+  EXPECT_DOUBLE_EQ(total.sla_compliance(), 0.5);
+  EXPECT_EQ(total.time_to_remediate().count(), 1);
+  EXPECT_DOUBLE_EQ(total.time_to_remediate().median_days(), 10.0);
+  EXPECT_EQ(total.age_31_60(), 1);
+  ASSERT_EQ(kpis.groups_size(), 1);
+  EXPECT_EQ(kpis.groups(0).priority(), "P3");
+  EXPECT_EQ(FromProtoTime(kpis.as_of()), Now());
+
+  v1::GetKpisRequest bad;
+  bad.mutable_window()->set_seconds(-5);
+  EXPECT_EQ(ledger_->GetKpis(Context().get(), bad, &kpis).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(LedgerServiceTest, WatchStreamsNewEventsAndResumesAfterTheLastSeen) {
+  Start();
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+
+  uint64_t last = 0;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::WatchEventsRequest request;
+    auto reader = ledger_->WatchEvents(&context, request);
+    v1::WatchEventsResponse response;
+    ASSERT_TRUE(reader->Read(&response));  // Already recorded.
+    EXPECT_EQ(response.event().sequence(), 1u);
+    // One recorded while the watch is open.
+    std::thread decider([this] {
+      Decide(Vulnerability("f-2", "web-02", "CVE-2027-0002"), nullptr);
+    });
+    ASSERT_TRUE(reader->Read(&response));
+    decider.join();
+    last = response.event().sequence();
+    EXPECT_EQ(last, 2u);
+    context.TryCancel();
+    reader->Finish();
+  }
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-3", "web-03", "CVE-2027-0003"), nullptr).ok());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::WatchEventsRequest resume;
+  resume.set_after_sequence(last);
+  auto reader = ledger_->WatchEvents(&context, resume);
+  v1::WatchEventsResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.event().sequence(), 3u);
+  context.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(LedgerServiceTest, VerifyReportsAnIntactChain) {
+  Start();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Decide(Vulnerability(absl::StrCat("f-", i), "web-01",
+                                     absl::StrCat("CVE-2027-000", i)),
+                       nullptr)
+                    .ok());
+  }
+  v1::VerifyLedgerResponse report;
+  ASSERT_TRUE(
+      ledger_->VerifyLedger(Context().get(), v1::VerifyLedgerRequest(), &report)
+          .ok());
+  EXPECT_TRUE(report.ok()) << report.problem();
+  EXPECT_EQ(report.events_checked(), 3u);
+  EXPECT_EQ(report.head_hash().size(), 64u);
+}
+
+TEST_F(LedgerServiceTest, SweepDecidesAgainMitigationsPastReview) {
+  Start();
+  v1::Finding low = Vulnerability("f-1", "web-01", "CVE-2027-0001");
+  low.mutable_asset()->set_criticality(v1::CRITICALITY_LOW);
+  v1::Decision decision;
+  ASSERT_TRUE(Decide(low, &decision).ok());
+  ASSERT_EQ(decision.treatment(), v1::TREATMENT_MITIGATE);
+  Advance(absl::Hours(2));
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now(), &reported).ok());
+
+  absl::StatusOr<SweepReport> early = sweep_->RunOnce();
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_TRUE(early->leader);
+  EXPECT_EQ(early->review_due, 0);
+
+  Advance(absl::Hours(24 * 8));  // Past the 7-day review.
+  v1::ListFindingsRequest due;
+  due.set_review_due(true);
+  v1::ListFindingsResponse found;
+  ASSERT_TRUE(ledger_->ListFindings(Context().get(), due, &found).ok());
+  EXPECT_EQ(found.findings_size(), 1);
+
+  absl::StatusOr<SweepReport> report = sweep_->RunOnce();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->review_due, 1);
+  v1::GetFindingResponse after;
+  ASSERT_TRUE(GetFinding(kKey1, &after).ok());
+  EXPECT_EQ(after.history(after.history_size() - 1).type(),
+            v1::LEDGER_EVENT_TYPE_SWEEP_DECISION);
+  EXPECT_THAT(after.history(after.history_size() - 1).note(),
+              HasSubstr("review due"));
+  EXPECT_FALSE(after.finding().review_due());
+  EXPECT_EQ(sweep_->Counts().review_due, 1);
+}
+
+TEST_F(LedgerServiceTest, LedgerOffAnswersUnavailable) {
+  Start(LedgerDownPolicy::kFailClosed, absl::Seconds(10), /*ledger_on=*/false);
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  v1::GetFindingResponse found;
+  grpc::Status status = GetFinding(kKey1, &found);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("--ledger-off"));
+}
+
+// Holds SQLite's write lock on `path` until destroyed.
+class WriteLock {
+ public:
+  explicit WriteLock(const std::string& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  ~WriteLock() {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST_F(LedgerServiceTest, DatabaseDownFailsClosedByDefault) {
+  Start(LedgerDownPolicy::kFailClosed, absl::Milliseconds(200));
+  WriteLock lock(ledger_path_);
+  grpc::Status status =
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("not answered"));
+  EXPECT_EQ(server_->recorder()->Counts().refused, 1);
+}
+
+TEST_F(LedgerServiceTest, DatabaseDownCanAnswerAndCount) {
+  Start(LedgerDownPolicy::kAnswerAndCount, absl::Milliseconds(200));
+  {
+    WriteLock lock(ledger_path_);
+    EXPECT_TRUE(
+        Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  }
+  EXPECT_EQ(server_->recorder()->Counts().unrecorded, 1);
+  EXPECT_THAT(server_->metrics()->Render(),
+              HasSubstr("treatd_ledger_decisions_unrecorded_total{reason="
+                        "\"database_down_answered\"} 1"));
+  // The database is back: the next decision is recorded.
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-2", "web-01", "CVE-2027-0002"), nullptr).ok());
+  EXPECT_EQ(AllEvents().size(), 1u);
+}
+
+}  // namespace
+}  // namespace treatd
