@@ -13,12 +13,14 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 # The TSan stage: the tests that race threads over shared state without
 # gRPC traffic (policy store swaps under deciding readers, tokens store
-# reloads, call governor slots, intel snapshot readers). Tests with gRPC
-# traffic are left out: Debian's libgrpc is not instrumented, so TSan cannot
-# see the ordering its lock-free queues give and reports races inside
-# gRPC's own HPACK encoder and WorkSerializer (README, Development).
-TSAN_TARGETS ?= concurrency_test intel_snapshot_test
-TSAN_TESTS ?= ^(PolicyStoreConcurrencyTest|TokenStoreConcurrencyTest|CallGovernorConcurrencyTest|IntelSnapshotTest\.ServesConcurrentReaders)
+# reloads, call governor slots, intel snapshot readers, the decision
+# recorder's thread and the ledger's group committer under many callers, on
+# SQLite and PostgreSQL). Tests with gRPC traffic are left out: Debian's
+# libgrpc is not instrumented, so TSan cannot see the ordering its lock-free
+# queues give and reports races inside gRPC's own HPACK encoder and
+# WorkSerializer (README, Development).
+TSAN_TARGETS ?= concurrency_test intel_snapshot_test ledger_test
+TSAN_TESTS ?= ^(PolicyStoreConcurrencyTest|TokenStoreConcurrencyTest|CallGovernorConcurrencyTest|DecisionRecorderConcurrencyTest|IntelSnapshotTest\.ServesConcurrentReaders|LedgerTest\.SqliteAndPostgres)
 # Packaging and lint checks say nothing new under a sanitizer.
 SANITIZER_SKIP ?= ^(Install|Style|ProtoLint)\.
 # The first report fails the test (the build also sets
