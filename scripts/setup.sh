@@ -12,6 +12,8 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libxxhash-dev prometheus-cpp-dev libgoogle-perftools-dev postgresql libpq-dev
   clang libclang-rt-14-dev  # libFuzzer + sanitizers (make fuzz)
+  chromium fonts-dejavu-core python3  # KPI report render test (headless)
+  python3-yaml docker-compose  # deploy/ tests: compose file validation
 )
 # npm only when no Node.js/npm is installed already (the Debian npm package
 # brings Node.js 18; a machine may have a newer Node.js of its own).
@@ -38,4 +40,15 @@ if [ ! -x .cache/buf/node_modules/.bin/buf ] ||
   mkdir -p .cache/buf
   npm install --prefix .cache/buf --no-audit --no-fund --silent \
     "@bufbuild/buf@$BUF_VERSION"
+fi
+
+# Kubernetes API schemas for the deploy/kubernetes manifest test, pinned,
+# from the npm registry (tests/deploy/k8s_manifests_test.js).
+K8S_MODELS_VERSION=4.5.1
+YAML_JS_VERSION=2.9.1
+if [ "$(node -p "require('./.cache/k8s-validate/node_modules/kubernetes-models/package.json').version" 2>/dev/null)" != "$K8S_MODELS_VERSION" ]; then
+  echo "setup: installing kubernetes-models@$K8S_MODELS_VERSION into .cache/k8s-validate"
+  mkdir -p .cache/k8s-validate
+  npm install --prefix .cache/k8s-validate --no-audit --no-fund --silent \
+    "kubernetes-models@$K8S_MODELS_VERSION" "yaml@$YAML_JS_VERSION"
 fi

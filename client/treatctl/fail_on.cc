@@ -79,8 +79,14 @@ absl::StatusOr<FailOnGate> FailOnGate::Compile(absl::string_view expression) {
     if (lines.empty()) lines.push_back(std::string(checked.status().message()));
     return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
   }
+  std::string warning;
+  if (expr::PrecedenceChangedMeaning(expression, env, expr::ValueKind::kBool)) {
+    warning =
+        absl::StrCat("--fail-on: warning: ", expr::kPrecedenceChangedWarning);
+  }
   return FailOnGate(
-      std::shared_ptr<const expr::Program>(std::move(checked->program)));
+      std::shared_ptr<const expr::Program>(std::move(checked->program)),
+      std::move(warning));
 }
 
 absl::StatusOr<bool> FailOnGate::Trips(const v1::Finding* finding,

@@ -40,12 +40,17 @@ class FailOnGate {
                              absl::Time now) const;
 
   const std::string& expression() const { return program_->source(); }
+  // A warning about the expression ("--fail-on: warning: ..."), or empty:
+  // set when CEL's operator precedence gives it another meaning than the
+  // grammar treatd parsed before.
+  const std::string& warning() const { return warning_; }
 
  private:
-  explicit FailOnGate(std::shared_ptr<const expr::Program> program)
-      : program_(std::move(program)) {}
+  FailOnGate(std::shared_ptr<const expr::Program> program, std::string warning)
+      : program_(std::move(program)), warning_(std::move(warning)) {}
 
   std::shared_ptr<const expr::Program> program_;
+  std::string warning_;
 };
 
 }  // namespace treatd

@@ -23,7 +23,9 @@
 #include "client/treatctl/decision_output.h"
 #include "client/treatctl/fail_on.h"
 #include "client/treatctl/finding_input.h"
+#include "client/treatctl/health.h"
 #include "client/treatctl/ledger_commands.h"
+#include "client/treatctl/ledger_report.h"
 #include "client/treatctl/offline.h"
 #include "client/treatctl/policy_diff.h"
 #include "client/treatctl/progress.h"
@@ -184,6 +186,7 @@ bool PrepareRun(const DecisionFlags& flags, bool err_is_terminal,
   if (!flags.fail_on.empty()) {
     absl::StatusOr<FailOnGate> gate = FailOnGate::Compile(flags.fail_on);
     if (!gate.ok()) return fail(gate.status());
+    if (!gate->warning().empty()) err << gate->warning() << "\n";
     run->gate = *std::move(gate);
   }
   run->progress = flags.progress || (err_is_terminal && !flags.no_progress);
@@ -596,6 +599,11 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   CLI::App* bench = AddBenchCommand(&app, &bench_flags);
   LedgerCommands ledger_commands;
   AddLedgerCommands(&app, &ledger_commands);
+  LedgerReportFlags report_flags;
+  CLI::App* report =
+      AddLedgerReportCommand(ledger_commands.ledger, &report_flags);
+  HealthFlags health_flags;
+  CLI::App* health = AddHealthCommand(&app, &health_flags);
 
   try {
     app.parse(argc, argv);
@@ -628,6 +636,10 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   }
   if (diff->parsed()) return RunPolicyDiff(diff_flags, out, err);
   if (bench->parsed()) return RunBench(bench_flags, out, err);
+  if (health->parsed()) return RunHealth(health_flags, out, err);
+  // `ledger report` opens the database itself (client/report); the other
+  // ledger commands talk to the server.
+  if (report->parsed()) return RunLedgerReport(report_flags, out, err);
   if (ledger_commands.parsed()) {
     return RunLedgerCommand(ledger_commands, in, out, err);
   }

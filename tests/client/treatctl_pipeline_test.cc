@@ -505,6 +505,23 @@ TEST_F(TreatctlPipelineTest, ABadFailOnExpressionIsAUsageError) {
   EXPECT_THAT(run.err, HasSubstr("--fail-on:"));
 }
 
+TEST_F(TreatctlPipelineTest, FailOnWarnsWhenCelPrecedenceChangedItsMeaning) {
+  // CEL: (listed == active_incident) in [true]; treatd's old grammar read
+  // listed == (active_incident in [true]). The gate runs, with a warning.
+  RunResult run =
+      Eval({Sample("trivy/alpine-39.json"), "--output", "csv", "--fail-on",
+            "finding.vulnerability.kev.listed == finding.active_incident in "
+            "[true]"});
+  EXPECT_EQ(run.exit_code, 5) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("--fail-on: warning: the meaning of this "
+                                 "expression changed: treatd now follows "
+                                 "CEL's operator precedence"));
+  run = Eval({Sample("trivy/alpine-39.json"), "--output", "csv", "--fail-on",
+              "(finding.vulnerability.kev.listed == finding.active_incident) "
+              "in [true]"});
+  EXPECT_THAT(run.err, Not(HasSubstr("warning")));
+}
+
 TEST_F(TreatctlPipelineTest, SummaryCountsAndEarliestDeadlines) {
   RunResult run = Eval({Sample("trivy/alpine-39.json"), "--inventory",
                         inventory_, "--output", "jsonl"});

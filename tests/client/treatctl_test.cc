@@ -342,6 +342,25 @@ TEST_F(TreatctlTest, DecideReportsUnparsableRecordsAndGoesOn) {
   ASSERT_EQ(ParseJsonl(run.out).size(), 1u);
 }
 
+TEST_F(TreatctlTest, HealthSaysServingAndFailsWhenTheServerIsGone) {
+  const std::string address = StartServer();
+  RunResult run = Treatctl({"health", "--target", address});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "SERVING\n");
+  run = Treatctl({"health", "--target", address, "--service",
+                  "treatd.v1.TreatmentService"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  // The health service does not know this name: NOT_FOUND, a failed call.
+  run = Treatctl({"health", "--target", address, "--service", "no.Such"});
+  EXPECT_EQ(run.exit_code, 4);
+  EXPECT_THAT(run.err, HasSubstr("code 5"));
+  server_->Shutdown(absl::Seconds(1));
+  server_.reset();
+  run = Treatctl({"health", "--target", address, "--timeout", "2"});
+  EXPECT_EQ(run.exit_code, 4);
+  EXPECT_THAT(run.err, HasSubstr(address));
+}
+
 TEST_F(TreatctlTest, DecideExitsFourWhenTheServerIsUnreachable) {
   // A port nothing listens on.
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

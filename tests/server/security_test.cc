@@ -34,6 +34,7 @@
 #include "server/security/token_store.h"
 #include "server/server.h"
 #include "server/server_config.h"
+#include "tests/client/treatctl_runner.h"
 #include "tests/server/test_policies.h"
 #include "treatd/v1/admin_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
@@ -329,6 +330,23 @@ TEST_F(SecurityTest, ClientLibraryTakesTheTlsOptions) {
   options.tls_client_key_pem.clear();
   EXPECT_EQ(Client::Create(server_->address(), options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The Kubernetes probes (deploy/kubernetes/treatd.yaml) run `treatctl
+// health` because the port is TLS with tokens on: it must pass with the CA
+// and fail without it.
+TEST_F(SecurityTest, TreatctlHealthProbesATlsPortWithTokensOn) {
+  UseTls(/*mtls=*/false, /*tokens=*/true);
+  Start();
+  testing::TreatctlRun run = testing::RunTreatctl(
+      {"health", "--target", server_->address(), "--tls-ca",
+       Pki::Get().Path("ca.pem"), "--tls-server-name", "localhost", "--timeout",
+       "5"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "SERVING\n");
+  run = testing::RunTreatctl(
+      {"health", "--target", server_->address(), "--timeout", "2"});
+  EXPECT_EQ(run.exit_code, 4) << run.out;
 }
 
 TEST_F(SecurityTest, TokensAndRoles) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/expr/parser/parser.h"
+#include "common/expr/runtime/operations.h"
 #include "common/time/time_text.h"
 
 namespace treatd::expr {
@@ -26,10 +27,66 @@ bool IsComparable(const Type& t) {
     case ValueKind::kDuration:
     case ValueKind::kTimestamp:
     case ValueKind::kEnum:
+    case ValueKind::kNull:
+    case ValueKind::kType:
       return true;
     default:
       return false;
   }
+}
+
+// Types whose values can be ordered with < <= > >=.
+bool IsOrdered(const Type& t) {
+  return IsComparable(t) && t.kind != ValueKind::kNull &&
+         t.kind != ValueKind::kType;
+}
+
+// Types a map literal's keys may have (CEL also allows uint, which the
+// language does not have).
+bool IsMapKeyType(const Type& t) {
+  return t.kind == ValueKind::kBool || t.kind == ValueKind::kInt ||
+         t.kind == ValueKind::kString;
+}
+
+// CEL's type values that the language has, by the names type() yields and
+// identifiers spell (`type(x) == int`). Static storage: values point into
+// it.
+struct TypeValueEntry {
+  ValueKind kind;
+  absl::string_view name;
+};
+constexpr TypeValueEntry kTypeValues[] = {
+    {ValueKind::kBool, "bool"},
+    {ValueKind::kInt, "int"},
+    {ValueKind::kDouble, "double"},
+    {ValueKind::kString, "string"},
+    {ValueKind::kList, "list"},
+    {ValueKind::kMap, "map"},
+    {ValueKind::kNull, "null_type"},
+    {ValueKind::kType, "type"},
+    // No identifier names these two (CEL qualifies them), but type() of a
+    // duration or timestamp yields them.
+    {ValueKind::kDuration, "google.protobuf.Duration"},
+    {ValueKind::kTimestamp, "google.protobuf.Timestamp"},
+};
+
+// The name of `t`'s type value, or "" when the language has none for it.
+absl::string_view TypeValueName(const Type& t) {
+  for (const TypeValueEntry& e : kTypeValues) {
+    if (e.kind == t.kind) return e.name;
+  }
+  return "";
+}
+
+// The type a bare identifier names, or kError when it names none.
+ValueKind TypeIdentifier(absl::string_view name) {
+  for (const TypeValueEntry& e : kTypeValues) {
+    if (e.name == name && e.kind != ValueKind::kDuration &&
+        e.kind != ValueKind::kTimestamp) {
+      return e.kind;
+    }
+  }
+  return ValueKind::kError;
 }
 
 bool IsStringConst(const Node& n) {
@@ -64,6 +121,8 @@ class Checker {
   }
 
   bool failed() const { return failed_; }
+  size_t error_count() const { return error_count_; }
+  bool read_broken_binding() const { return read_broken_binding_; }
   std::vector<int> TakeSlotRefs() { return std::move(slot_refs_); }
 
  private:
@@ -76,6 +135,7 @@ class Checker {
   // error type, so checking goes on and finds further errors.
   std::unique_ptr<Node> Error(int offset, std::string message, Type* type) {
     failed_ = true;
+    ++error_count_;
     if (errors_ != nullptr) errors_->push_back({offset, std::move(message)});
     *type = Type();
     return std::make_unique<Node>();
@@ -107,6 +167,8 @@ class Checker {
         return CheckCall(e, type);
       case ExprKind::kList:
         return CheckList(e, type);
+      case ExprKind::kMap:
+        return CheckMap(e, type);
       case ExprKind::kUnary:
         return CheckUnary(e, type);
       case ExprKind::kBinary:
@@ -136,6 +198,10 @@ class Checker {
         n->constant_text = e.text;
         n->constant = Value::String(n->constant_text);
         break;
+      case LiteralKind::kNull:
+        n->kind = ValueKind::kNull;
+        n->constant = Value::Null();
+        break;
     }
     *type = Type::Of(n->kind);
     return n;
@@ -153,6 +219,8 @@ class Checker {
 
   std::unique_ptr<Node> FromBinding(const Binding& b, Type* type) {
     *type = b.type;
+    // A broken definition was reported where it is defined.
+    read_broken_binding_ = read_broken_binding_ || b.type.is_error();
     if (b.kind == Binding::Kind::kNow) {
       return MakeNode(Op::kNow, ValueKind::kTimestamp);
     }
@@ -215,6 +283,13 @@ class Checker {
                    absl::StrCat("'", e.text, "' must be followed by .NAME"),
                    type);
     }
+    if (const ValueKind kind = TypeIdentifier(e.text);
+        kind != ValueKind::kError) {
+      auto n = MakeNode(Op::kConst, ValueKind::kType);
+      n->constant = Value::TypeValue(TypeValueName(Type::Of(kind)));
+      *type = Type::Of(ValueKind::kType);
+      return n;
+    }
     return Error(
         e.position,
         absl::StrCat("unknown name '", e.text, "'; names are the fields of ",
@@ -273,11 +348,11 @@ class Checker {
       }
       n = MakeNode(Op::kIndexList, base_type.element->kind);
     } else if (base_type.kind == ValueKind::kMap) {
-      if (index_type.kind != ValueKind::kString) {
-        return Error(
-            e.args[1]->begin,
-            absl::StrCat("map key must be string, got ", index_type.Name()),
-            type);
+      if (!base_type.key->is_error() && !index_type.SameAs(*base_type.key)) {
+        return Error(e.args[1]->begin,
+                     absl::StrCat("map key must be ", base_type.key->Name(),
+                                  ", got ", index_type.Name()),
+                     type);
       }
       n = MakeNode(Op::kIndexMap, base_type.element->kind);
     } else {
@@ -305,15 +380,13 @@ class Checker {
         element = t;
         first = false;
       } else if (!t.SameAs(element)) {
-        if (t.is_numeric() && element.is_numeric()) {
-          element = Type::Of(ValueKind::kDouble);
-        } else {
-          return Error(arg->begin,
-                       absl::StrCat("list elements must have one type; "
-                                    "found ",
-                                    element.Name(), " and ", t.Name()),
-                       type);
-        }
+        // Not even int and double: CEL keeps each element's own type
+        // (list(dyn)), which a strict element type cannot say.
+        return Error(arg->begin,
+                     absl::StrCat("list elements must have one type; found ",
+                                  element.Name(), " and ", t.Name(),
+                                  MixedNumbersHint(element, t)),
+                     type);
       }
       all_const = all_const && kid->op == Op::kConst;
       kids.push_back(std::move(kid));
@@ -330,6 +403,69 @@ class Checker {
     for (const auto& kid : n->kids) n->constant_items.push_back(kid->constant);
     n->constant =
         Value::Array(n->constant_items.data(), n->constant_items.size());
+    return n;
+  }
+
+  static std::string MixedNumbersHint(const Type& a, const Type& b) {
+    return a.is_numeric() && b.is_numeric()
+               ? " (write 1.0 rather than 1 to make every number a double)"
+               : "";
+  }
+
+  std::unique_ptr<Node> CheckMap(const Expr& e, Type* type) {
+    Type key_type, value_type;
+    bool all_const = true;
+    std::vector<std::unique_ptr<Node>> kids;
+    for (size_t i = 0; i < e.args.size(); i += 2) {
+      Type tk, tv;
+      auto key = Check(*e.args[i], &tk);
+      auto value = Check(*e.args[i + 1], &tv);
+      if (tk.is_error() || tv.is_error()) return Poisoned(type);
+      if (!IsMapKeyType(tk)) {
+        return Error(e.args[i]->begin,
+                     absl::StrCat("map keys must be bool, int or string; got ",
+                                  tk.Name()),
+                     type);
+      }
+      if (i > 0 && !tk.SameAs(key_type)) {
+        return Error(e.args[i]->begin,
+                     absl::StrCat("map keys must have one type; found ",
+                                  key_type.Name(), " and ", tk.Name()),
+                     type);
+      }
+      key_type = tk;
+      if (i > 0 && !tv.SameAs(value_type)) {
+        return Error(e.args[i + 1]->begin,
+                     absl::StrCat("map values must have one type; found ",
+                                  value_type.Name(), " and ", tv.Name(),
+                                  MixedNumbersHint(value_type, tv)),
+                     type);
+      }
+      value_type = tv;
+      all_const = all_const && key->op == Op::kConst && value->op == Op::kConst;
+      kids.push_back(std::move(key));
+      kids.push_back(std::move(value));
+    }
+    *type = Type::Map(key_type, value_type);
+    auto n = MakeNode(all_const ? Op::kConst : Op::kMap, ValueKind::kMap);
+    n->kids = std::move(kids);
+    if (!all_const) return n;
+    // A constant map keeps its entries (and their strings) in the node.
+    for (size_t i = 0; i < n->kids.size(); i += 2) {
+      const Value& key = n->kids[i]->constant;
+      for (size_t j = 0; j < i; j += 2) {
+        if (internal::Equal(n->kids[j]->constant, key)) {
+          return Error(e.args[i]->begin,
+                       absl::StrCat("duplicate map key ",
+                                    ValueToString(key, /*quote_strings=*/true)),
+                       type);
+        }
+      }
+      n->constant_items.push_back(key);
+      n->constant_items.push_back(n->kids[i + 1]->constant);
+    }
+    n->constant =
+        Value::Entries(n->constant_items.data(), n->constant_items.size() / 2);
     return n;
   }
 
@@ -404,10 +540,7 @@ class Checker {
     auto a = Check(*e.args[0], &ta);
     auto b = Check(*e.args[1], &tb);
     if (ta.is_error() || tb.is_error()) {
-      // `x in []`: the empty list's element type is open.
-      if (!(e.text == "in" && !ta.is_error() && tb.kind == ValueKind::kList)) {
-        return Poisoned(type);
-      }
+      return Poisoned(type);
     }
     const std::string& op = e.text;
     auto mismatch = [&](absl::string_view what) {
@@ -428,8 +561,8 @@ class Checker {
 
     if (op == "in") {
       if (tb.kind == ValueKind::kMap) {
-        if (ta.kind != ValueKind::kString) {
-          return mismatch("needs a string key for a map");
+        if (!tb.key->is_error() && !ta.SameAs(*tb.key)) {
+          return mismatch("needs a key of the map's key type");
         }
         *type = Type::Of(ValueKind::kBool);
         return Binary(Op::kInMap, ValueKind::kBool, std::move(a), std::move(b));
@@ -441,12 +574,8 @@ class Checker {
         return Poisoned(type);
       }
       const Type& element = *tb.element;
-      if (!element.is_error() && !element.SameAs(ta) &&
-          !(element.is_numeric() && ta.is_numeric())) {
+      if (!element.is_error() && !element.EqualityCompatible(ta)) {
         return mismatch("needs a value of the list's element type");
-      }
-      if (!element.is_error() && !IsComparable(ta)) {
-        return mismatch("cannot look up values of this type");
       }
       *type = Type::Of(ValueKind::kBool);
       return Binary(Op::kInList, ValueKind::kBool, std::move(a), std::move(b));
@@ -461,7 +590,7 @@ class Checker {
         if (!CoerceEnumLiteral(tb, a.get(), &ta)) return Poisoned(type);
       }
       const bool numeric = ta.is_numeric() && tb.is_numeric();
-      if (!numeric && !ta.SameAs(tb)) {
+      if (!ta.EqualityCompatible(tb)) {
         if (ta.kind == ValueKind::kEnum || tb.kind == ValueKind::kEnum) {
           return mismatch(
               "compares an enum only with the same enum or a "
@@ -469,7 +598,9 @@ class Checker {
         }
         return mismatch("needs operands of the same type");
       }
-      if (!IsComparable(ta) || (ordering && ta.kind == ValueKind::kBool)) {
+      const bool aggregate =
+          ta.kind == ValueKind::kList || ta.kind == ValueKind::kMap;
+      if (ordering ? !IsOrdered(ta) : !(IsComparable(ta) || aggregate)) {
         return mismatch(ordering ? "cannot order values of this type"
                                  : "cannot compare values of this type");
       }
@@ -503,6 +634,18 @@ class Checker {
       *type = Type::Of(kind);
       return n;
     }
+    if (o == Op::kAdd && ta.kind == ValueKind::kList &&
+        tb.kind == ValueKind::kList) {
+      // Concatenation; the empty literal's open element type takes the
+      // other side's.
+      const Type& ea = *ta.element;
+      const Type& eb = *tb.element;
+      if (!ea.is_error() && !eb.is_error() && !ea.SameAs(eb)) {
+        return mismatch("concatenates lists of one element type");
+      }
+      *type = ea.is_error() ? tb : ta;
+      return Binary(o, ValueKind::kList, std::move(a), std::move(b));
+    }
     ValueKind result = ValueKind::kError;
     const ValueKind ka = ta.kind;
     const ValueKind kb = tb.kind;
@@ -525,8 +668,8 @@ class Checker {
       }
     }
     if (result == ValueKind::kError) {
-      return mismatch(o == Op::kAdd ? "adds numbers, strings, or durations to "
-                                      "timestamps and durations"
+      return mismatch(o == Op::kAdd ? "adds numbers, strings, lists, or "
+                                      "durations to timestamps and durations"
                       : o == Op::kSub
                           ? "subtracts numbers, durations, or timestamps "
                             "from timestamps"
@@ -589,16 +732,18 @@ class Checker {
       if (f == "has") return arity(1) ? CheckHas(e, type) : Poisoned(type);
       if (f == "size")
         return arity(1) ? CheckSize(*e.args[0], e, type) : Poisoned(type);
-      if (f == "int" || f == "double" || f == "string") {
+      if (f == "int" || f == "double" || f == "string" || f == "bool") {
         return arity(1) ? CheckConversion(e, type) : Poisoned(type);
       }
+      if (f == "type") return arity(1) ? CheckTypeOf(e, type) : Poisoned(type);
       if (f == "min" || f == "max") {
         return arity(2) ? CheckMinMax(e, type) : Poisoned(type);
       }
       if (f == "duration" || f == "timestamp") {
         return arity(1) ? CheckTimeLiteral(e, type) : Poisoned(type);
       }
-      if (f == "exists" || f == "all" || f == "startsWith" || f == "endsWith" ||
+      if (f == "exists" || f == "all" || f == "exists_one" ||
+          f == "existsOne" || f == "startsWith" || f == "endsWith" ||
           f == "contains" || f == "matches") {
         return Error(e.position,
                      absl::StrCat(f, "() is a method: write x.", f, "(...)"),
@@ -607,13 +752,20 @@ class Checker {
       return Error(e.position,
                    absl::StrCat("unknown function '", f,
                                 "'; functions: has, size, int, double, "
-                                "string, min, max, duration, timestamp"),
+                                "string, bool, type, min, max, duration, "
+                                "timestamp"),
                    type);
     }
     if (f == "size")
       return arity(0) ? CheckSize(*e.args[0], e, type) : Poisoned(type);
-    if (f == "exists" || f == "all") {
-      return arity(2) ? CheckMacro(e, type) : Poisoned(type);
+    if (f == "exists" || f == "all" || f == "exists_one" || f == "existsOne") {
+      if (argc == 2 || argc == 3) return CheckMacro(e, type);
+      return Error(e.position,
+                   absl::StrCat(f,
+                                "() takes 2 arguments (x, predicate) or 3 "
+                                "(index or key, value, predicate), got ",
+                                argc),
+                   type);
     }
     if (f == "startsWith" || f == "endsWith" || f == "contains" ||
         f == "matches") {
@@ -621,8 +773,9 @@ class Checker {
     }
     return Error(e.position,
                  absl::StrCat("unknown method '", f,
-                              "'; methods: size, exists, all, startsWith, "
-                              "endsWith, contains, matches"),
+                              "'; methods: size, exists, all, exists_one, "
+                              "existsOne, startsWith, endsWith, contains, "
+                              "matches"),
                  type);
   }
 
@@ -744,46 +897,104 @@ class Checker {
     return Binary(op, ValueKind::kBool, std::move(s), std::move(p));
   }
 
+  // exists, all and exists_one over a list (x: each element; or i, x:
+  // index and element) or a map (k: each key; or k, v: key and value).
   std::unique_ptr<Node> CheckMacro(const Expr& e, Type* type) {
-    Type tl;
-    auto list = Check(*e.args[0], &tl);
-    if (tl.is_error()) return Poisoned(type);
-    if (tl.kind != ValueKind::kList) {
-      return Error(e.position,
-                   absl::StrCat(e.text, "() needs a list, got ", tl.Name()),
-                   type);
-    }
-    const Expr& var = *e.args[1];
-    if (var.kind != ExprKind::kIdent) {
-      return Error(var.begin,
-                   absl::StrCat(e.text,
-                                "() needs a variable name as its "
-                                "first argument, e.g. list.",
-                                e.text, "(x, x > 0)"),
-                   type);
-    }
-    if (locals_.size() >= static_cast<size_t>(kMaxLocals)) {
+    Type range;
+    auto list = Check(*e.args[0], &range);
+    if (range.is_error()) return Poisoned(type);
+    const bool is_map = range.kind == ValueKind::kMap;
+    if (range.kind != ValueKind::kList && !is_map) {
       return Error(
           e.position,
-          absl::StrCat("more than ", kMaxLocals, " nested exists()/all()"),
+          absl::StrCat(e.text, "() needs a list or map, got ", range.Name()),
           type);
     }
-    locals_.push_back({var.text, *tl.element});
-    const int index = static_cast<int>(locals_.size()) - 1;
-    Type tp;
-    auto pred = Check(*e.args[2], &tp);
-    locals_.pop_back();
-    if (tp.is_error()) return Poisoned(type);
-    if (tp.kind != ValueKind::kBool) {
+    const bool two = e.args.size() == 4;
+    std::vector<Local> vars;
+    if (two) {
+      vars.push_back({"", is_map ? *range.key : Type::Of(ValueKind::kInt)});
+      vars.push_back({"", *range.element});
+    } else {
+      vars.push_back({"", is_map ? *range.key : *range.element});
+    }
+    for (size_t i = 0; i < vars.size(); ++i) {
+      const Expr& var = *e.args[1 + i];
+      if (var.kind != ExprKind::kIdent) {
+        return Error(
+            var.begin,
+            absl::StrCat(e.text,
+                         "() needs variable names before the "
+                         "predicate, e.g. list.",
+                         e.text, "(x, x > 0) or map.", e.text, "(k, v, v > 0)"),
+            type);
+      }
+      vars[i].name = var.text;
+    }
+    if (two && vars[0].name == vars[1].name) {
       return Error(e.args[2]->begin,
+                   absl::StrCat(e.text,
+                                "() needs two different variable "
+                                "names"),
+                   type);
+    }
+    if (locals_.size() + vars.size() > static_cast<size_t>(kMaxLocals)) {
+      return Error(e.position,
+                   absl::StrCat("more than ", kMaxLocals,
+                                " variables of nested exists()/all()"),
+                   type);
+    }
+    const int index = static_cast<int>(locals_.size());
+    for (Local& var : vars) locals_.push_back(std::move(var));
+    const size_t errors_before = error_count_;
+    const Expr& predicate = *e.args.back();
+    Type tp;
+    auto pred = Check(predicate, &tp);
+    locals_.resize(index);
+    const Op op = e.text == "exists" ? Op::kExists
+                  : e.text == "all"  ? Op::kAll
+                                     : Op::kExistsOne;
+    if (tp.is_error()) {
+      // A range with an open element type is the empty literal ([] or {}):
+      // a predicate that only failed to type because it reads the open
+      // variable never runs, and the result is known.
+      const bool open =
+          is_map ? range.key->is_error() : range.element->is_error();
+      if (!open || error_count_ != errors_before) return Poisoned(type);
+      auto n = MakeNode(Op::kConst, ValueKind::kBool);
+      n->constant = Value::Bool(op == Op::kAll);
+      *type = Type::Of(ValueKind::kBool);
+      return n;
+    }
+    if (tp.kind != ValueKind::kBool) {
+      return Error(predicate.begin,
                    absl::StrCat("the predicate of ", e.text,
                                 "() must be bool, got ", tp.Name()),
                    type);
     }
-    auto n = Binary(e.text == "exists" ? Op::kExists : Op::kAll,
-                    ValueKind::kBool, std::move(list), std::move(pred));
+    auto n = Binary(op, ValueKind::kBool, std::move(list), std::move(pred));
     n->index = index;
+    n->index2 = two ? index + 1 : -1;
     *type = Type::Of(ValueKind::kBool);
+    return n;
+  }
+
+  // type(x): x's type as a value, once x evaluated without error.
+  std::unique_ptr<Node> CheckTypeOf(const Expr& e, Type* type) {
+    Type t;
+    auto operand = Check(*e.args[0], &t);
+    if (t.is_error()) return Poisoned(type);
+    const absl::string_view name = TypeValueName(t);
+    if (name.empty()) {
+      return Error(e.position,
+                   absl::StrCat("type() of a value of type ", t.Name(),
+                                " is not supported"),
+                   type);
+    }
+    auto n = MakeNode(Op::kTypeOf, ValueKind::kType);
+    n->constant = Value::TypeValue(name);
+    n->kids.push_back(std::move(operand));
+    *type = Type::Of(ValueKind::kType);
     return n;
   }
 
@@ -803,8 +1014,12 @@ class Checker {
       op = Op::kToDouble;
       result = ValueKind::kDouble;
       ok = t.is_numeric() || t.kind == ValueKind::kString;
+    } else if (e.text == "bool") {
+      op = Op::kToBool;
+      result = ValueKind::kBool;
+      ok = t.kind == ValueKind::kBool || t.kind == ValueKind::kString;
     } else {
-      ok = IsComparable(t) || t.kind == ValueKind::kList;
+      ok = IsOrdered(t) || t.kind == ValueKind::kList;
     }
     if (!ok) {
       return Error(
@@ -853,6 +1068,12 @@ class Checker {
       absl::StatusOr<absl::Duration> d = ParseDurationText(arg.text);
       if (!d.ok())
         return Error(arg.begin, std::string(d.status().message()), type);
+      if (!internal::DurationInRange(*d)) {
+        return Error(arg.begin,
+                     "duration out of range (CEL's durations span about "
+                     "+-292 years)",
+                     type);
+      }
       auto n = MakeNode(Op::kConst, ValueKind::kDuration);
       n->constant = Value::Duration(*d);
       *type = Type::Of(ValueKind::kDuration);
@@ -861,6 +1082,10 @@ class Checker {
     absl::StatusOr<absl::Time> t = ParseTimestampText(arg.text);
     if (!t.ok())
       return Error(arg.begin, std::string(t.status().message()), type);
+    if (!internal::TimeInRange(*t)) {
+      return Error(arg.begin,
+                   "timestamp out of range (0001-01-01 to 9999-12-31)", type);
+    }
     auto n = MakeNode(Op::kConst, ValueKind::kTimestamp);
     n->constant = Value::Timestamp(*t);
     *type = Type::Of(ValueKind::kTimestamp);
@@ -873,6 +1098,8 @@ class Checker {
   std::vector<Local> locals_;
   std::vector<int> slot_refs_;
   bool failed_ = false;
+  size_t error_count_ = 0;
+  bool read_broken_binding_ = false;
 };
 
 // Gives every field node the environment's typed accessors for its path,
@@ -906,6 +1133,14 @@ absl::StatusOr<CheckedProgram> CheckAndPlan(const Expr& expr,
   Checker checker(source, env, &local_errors);
   Type type;
   auto root = checker.Check(expr, &type);
+  if (!checker.failed() && type.is_error() && !checker.read_broken_binding()) {
+    // Besides a broken let, only an operand of open type (an element of []
+    // or {}) poisons silently.
+    local_errors.push_back(
+        {expr.begin,
+         "cannot determine the type of this expression: it reads an element "
+         "of an empty [] or {}, whose type is unknown"});
+  }
   if (!checker.failed() && expected.has_value() && !type.is_error() &&
       type.kind != *expected &&
       !(*expected == ValueKind::kDouble && type.kind == ValueKind::kInt)) {
@@ -941,6 +1176,15 @@ absl::StatusOr<CheckedProgram> CheckAndPlan(absl::string_view source, Env& env,
     return parsed.status();
   }
   return CheckAndPlan(**parsed, source, env, expected, errors);
+}
+
+bool PrecedenceChangedMeaning(absl::string_view source, Env& env,
+                              std::optional<ValueKind> expected) {
+  if (!PrecedenceChangesMeaning(source)) return false;
+  auto legacy = Parse(source, nullptr, Precedence::kLegacy);
+  std::vector<ExprError> ignored;
+  return legacy.ok() &&
+         CheckAndPlan(**legacy, source, env, expected, &ignored).ok();
 }
 
 }  // namespace treatd::expr

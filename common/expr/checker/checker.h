@@ -77,6 +77,21 @@ absl::StatusOr<CheckedProgram> CheckAndPlan(const Expr& expr,
                                             std::optional<ValueKind> expected,
                                             std::vector<ExprError>* errors);
 
+// Whether `source` checks (against `env`, as above) both under CEL's
+// operator precedence and under the grammar treatd parsed before it
+// followed CEL (Precedence::kLegacy), and the two parse differently: an
+// expression whose meaning that change altered. Text that did not check
+// under the old grammar had no meaning to change: false.
+bool PrecedenceChangedMeaning(absl::string_view source, Env& env,
+                              std::optional<ValueKind> expected);
+
+// The warning to show for such an expression.
+inline constexpr absl::string_view kPrecedenceChangedWarning =
+    "the meaning of this expression changed: treatd now follows CEL's "
+    "operator precedence, where == != < <= > >= and `in` are one level, "
+    "applied left to right (before, == and != bound looser than < <= > >=, "
+    "and `in` tighter than both); add parentheses to say which you mean";
+
 }  // namespace treatd::expr
 
 #endif  // TREATD_COMMON_EXPR_CHECKER_CHECKER_H_

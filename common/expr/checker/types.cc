@@ -13,10 +13,29 @@ bool Type::SameAs(const Type& other) const {
       message_type != other.message_type) {
     return false;
   }
+  if ((key == nullptr) != (other.key == nullptr) ||
+      (key != nullptr && !key->SameAs(*other.key))) {
+    return false;
+  }
   if (element == nullptr || other.element == nullptr) {
     return element == other.element;
   }
   return element->SameAs(*other.element);
+}
+
+bool Type::EqualityCompatible(const Type& other) const {
+  if (is_numeric() && other.is_numeric()) return true;
+  if (kind != other.kind) return false;
+  if (kind != ValueKind::kList && kind != ValueKind::kMap) {
+    return SameAs(other);
+  }
+  auto open_or_compatible = [](const std::shared_ptr<const Type>& a,
+                               const std::shared_ptr<const Type>& b) {
+    return a == nullptr || b == nullptr || a->is_error() || b->is_error() ||
+           a->EqualityCompatible(*b);
+  };
+  return open_or_compatible(key, other.key) &&
+         open_or_compatible(element, other.element);
 }
 
 std::string Type::Name() const {
@@ -42,7 +61,12 @@ std::string Type::Name() const {
     case ValueKind::kList:
       return absl::StrCat("list(", element->Name(), ")");
     case ValueKind::kMap:
-      return absl::StrCat("map(string, ", element->Name(), ")");
+      return absl::StrCat("map(", key == nullptr ? "string" : key->Name(), ", ",
+                          element->Name(), ")");
+    case ValueKind::kNull:
+      return "null_type";
+    case ValueKind::kType:
+      return "type";
   }
   return "?";
 }

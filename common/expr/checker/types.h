@@ -20,8 +20,11 @@ struct Type {
   ValueKind kind = ValueKind::kError;
   const google::protobuf::EnumDescriptor* enum_type = nullptr;  // kEnum
   const google::protobuf::Descriptor* message_type = nullptr;   // kMessage
-  // kList: the element type; kMap: the value type (keys are strings).
+  // kList: the element type; kMap: the value type. kError inside stands
+  // for the open element type of an empty literal ([] or {}).
   std::shared_ptr<const Type> element;
+  // kMap: the key type (string for map fields).
+  std::shared_ptr<const Type> key;
 
   static Type Of(ValueKind kind) {
     Type t;
@@ -44,7 +47,11 @@ struct Type {
     return t;
   }
   static Type Map(Type value) {
+    return Map(Of(ValueKind::kString), std::move(value));
+  }
+  static Type Map(Type key, Type value) {
     Type t = Of(ValueKind::kMap);
+    t.key = std::make_shared<const Type>(std::move(key));
     t.element = std::make_shared<const Type>(std::move(value));
     return t;
   }
@@ -53,8 +60,12 @@ struct Type {
   bool is_numeric() const {
     return kind == ValueKind::kInt || kind == ValueKind::kDouble;
   }
-  // Same kind, same enum or message, same element types.
+  // Same kind, same enum or message, same element (and key) types.
   bool SameAs(const Type& other) const;
+  // Whether values of the two types may be compared with == and !=: the
+  // same type, numbers of either kind, or lists and maps whose elements
+  // are comparable, where the open element type of [] and {} matches any.
+  bool EqualityCompatible(const Type& other) const;
   // "int", "list(string)", "enum treatd.v1.Exposure", ...
   std::string Name() const;
 };

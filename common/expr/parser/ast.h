@@ -16,18 +16,19 @@
 namespace treatd::expr {
 
 enum class ExprKind {
-  kLiteral,      // bool, int, double or string constant.
+  kLiteral,      // bool, int, double, string or null constant.
   kIdent,        // A bare name: a Finding field, a let, `now`, a namespace.
   kSelect,       // operand.field
   kIndex,        // operand[index]
   kCall,         // f(args) or target.f(args); has(), macros and conversions.
   kList,         // [a, b, ...]
+  kMap,          // {k1: v1, k2: v2, ...}
   kUnary,        // !x, -x
   kBinary,       // Arithmetic, comparison, `in`, && and ||.
   kConditional,  // c ? a : b
 };
 
-enum class LiteralKind { kBool, kInt, kDouble, kString };
+enum class LiteralKind { kBool, kInt, kDouble, kString, kNull };
 
 struct Expr {
   ExprKind kind = ExprKind::kLiteral;
@@ -49,6 +50,7 @@ struct Expr {
 
   // kSelect: {operand}. kIndex: {operand, index}. kCall: the arguments,
   // preceded by the target when `has_target`. kList: the elements.
+  // kMap: keys and values in turn (k1, v1, k2, v2, ...).
   // kUnary: {operand}. kBinary: {lhs, rhs}. kConditional: {cond, a, b}.
   std::vector<std::unique_ptr<Expr>> args;
   // kCall written as a method: target.f(args).

@@ -1,5 +1,7 @@
 #include "common/expr/parser/lexer.h"
 
+#include <cstdint>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
@@ -26,6 +28,11 @@ Token Lexer::Next() {
   if (pos_ >= n) return MakeToken(TokenKind::kEnd, n, n, "");
   const int start = pos_;
   const char c = text_[pos_];
+  if ((c == 'r' || c == 'R') && pos_ + 1 < n &&
+      (text_[pos_ + 1] == '"' || text_[pos_ + 1] == '\'')) {
+    ++pos_;
+    return LexString(start, /*raw=*/true);
+  }
   if (IsIdentStart(c)) {
     while (pos_ < n && IsIdentChar(text_[pos_])) ++pos_;
     return MakeToken(TokenKind::kIdent, start, pos_,
@@ -35,7 +42,7 @@ Token Lexer::Next() {
       (c == '.' && pos_ + 1 < n && absl::ascii_isdigit(text_[pos_ + 1]))) {
     return LexNumber(start);
   }
-  if (c == '"' || c == '\'') return LexString(start);
+  if (c == '"' || c == '\'') return LexString(start, /*raw=*/false);
 
   static constexpr absl::string_view kTwoChar[] = {
       "&&", "||", "==", "!=", "<=", ">="};
@@ -45,7 +52,7 @@ Token Lexer::Next() {
       return MakeToken(TokenKind::kPunct, start, pos_, std::string(op));
     }
   }
-  static constexpr absl::string_view kOneChar = "+-*/%!<>?:.,()[]";
+  static constexpr absl::string_view kOneChar = "+-*/%!<>?:.,()[]{}";
   if (kOneChar.find(c) != absl::string_view::npos) {
     ++pos_;
     return MakeToken(TokenKind::kPunct, start, pos_, std::string(1, c));
@@ -71,14 +78,24 @@ Token Lexer::Next() {
 Token Lexer::LexNumber(int start) {
   const int n = static_cast<int>(text_.size());
   bool is_double = false;
-  while (pos_ < n && absl::ascii_isdigit(text_[pos_])) ++pos_;
-  if (pos_ < n && text_[pos_] == '.' && pos_ + 1 < n &&
+  if (text_[pos_] == '0' && pos_ + 2 < n &&
+      (text_[pos_ + 1] == 'x' || text_[pos_ + 1] == 'X') &&
+      absl::ascii_isxdigit(text_[pos_ + 2])) {
+    // Hexadecimal int: the token keeps its "0x" so the parser knows.
+    pos_ += 2;
+    while (pos_ < n && absl::ascii_isxdigit(text_[pos_])) ++pos_;
+  } else {
+    while (pos_ < n && absl::ascii_isdigit(text_[pos_])) ++pos_;
+  }
+  const bool hex =
+      pos_ - start > 2 && (text_[start + 1] == 'x' || text_[start + 1] == 'X');
+  if (!hex && pos_ < n && text_[pos_] == '.' && pos_ + 1 < n &&
       absl::ascii_isdigit(text_[pos_ + 1])) {
     is_double = true;
     ++pos_;
     while (pos_ < n && absl::ascii_isdigit(text_[pos_])) ++pos_;
   }
-  if (pos_ < n && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+  if (!hex && pos_ < n && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
     int p = pos_ + 1;
     if (p < n && (text_[p] == '+' || text_[p] == '-')) ++p;
     if (p < n && absl::ascii_isdigit(text_[p])) {
@@ -98,21 +115,60 @@ Token Lexer::LexNumber(int start) {
                    pos_, std::string(text_.substr(start, pos_ - start)));
 }
 
-Token Lexer::LexString(int start) {
+namespace {
+
+// Appends code point `cp` in UTF-8; false for surrogates and values beyond
+// U+10FFFF, which no string may hold.
+bool AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+  return true;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+// CEL's string literals: '...' or "...", triple-quoted forms that may span
+// lines, r/R prefixes for raw strings (no escapes), and the escapes \a \b
+// \f \n \r \t \v \\ \' \" \` \? \xHH \uHHHH \UHHHHHHHH and octal \ooo.
+Token Lexer::LexString(int start, bool raw) {
   const int n = static_cast<int>(text_.size());
-  const char quote = text_[pos_++];
+  const char quote = text_[pos_];
+  const bool triple = text_.substr(pos_, 3) == std::string(3, quote);
+  pos_ += triple ? 3 : 1;
   std::string value;
   while (true) {
-    if (pos_ >= n || text_[pos_] == '\n') {
+    if (pos_ >= n || (!triple && text_[pos_] == '\n')) {
       return MakeToken(TokenKind::kError, start, pos_,
                        "unterminated string literal");
     }
     const char c = text_[pos_];
-    if (c == quote) {
-      ++pos_;
+    if (c == quote &&
+        (!triple || text_.substr(pos_, 3) == std::string(3, quote))) {
+      pos_ += triple ? 3 : 1;
       return MakeToken(TokenKind::kString, start, pos_, std::move(value));
     }
-    if (c != '\\') {
+    if (c != '\\' || raw) {
       value.push_back(c);
       ++pos_;
       continue;
@@ -121,29 +177,54 @@ Token Lexer::LexString(int start) {
       return MakeToken(TokenKind::kError, start, n,
                        "unterminated string literal");
     }
+    const int escape = pos_;
     const char e = text_[pos_ + 1];
-    switch (e) {
-      case 'n':
-        value.push_back('\n');
-        break;
-      case 't':
-        value.push_back('\t');
-        break;
-      case 'r':
-        value.push_back('\r');
-        break;
-      case '\\':
-      case '"':
-      case '\'':
-        value.push_back(e);
-        break;
-      default:
-        return MakeToken(
-            TokenKind::kError, pos_, pos_ + 2,
-            absl::StrCat("unknown escape sequence '\\", std::string(1, e),
-                         "'; allowed: \\n \\t \\r \\\\ \\\" \\'"));
-    }
     pos_ += 2;
+    static constexpr absl::string_view kSimple = "abfnrtv\\'\"`?";
+    static constexpr absl::string_view kMeaning = "\a\b\f\n\r\t\v\\'\"`?";
+    if (const size_t i = kSimple.find(e); i != absl::string_view::npos) {
+      value.push_back(kMeaning[i]);
+      continue;
+    }
+    int digits = 0;
+    int base = 16;
+    if (e == 'x' || e == 'X') {
+      digits = 2;
+    } else if (e == 'u') {
+      digits = 4;
+    } else if (e == 'U') {
+      digits = 8;
+    } else if (e >= '0' && e <= '3') {
+      digits = 2;
+      base = 8;
+      --pos_;  // The first octal digit is part of the number.
+      ++digits;
+    } else {
+      return MakeToken(
+          TokenKind::kError, escape, escape + 2,
+          absl::StrCat("unknown escape sequence '\\", std::string(1, e),
+                       "'; allowed: \\a \\b \\f \\n \\r \\t \\v \\\\ \\' \\\" "
+                       "\\` \\? \\xHH \\uHHHH \\UHHHHHHHH \\ooo"));
+    }
+    uint32_t cp = 0;
+    for (int i = 0; i < digits; ++i) {
+      const int d = pos_ < n ? HexDigit(text_[pos_]) : -1;
+      if (d < 0 || d >= base) {
+        return MakeToken(
+            TokenKind::kError, escape, pos_,
+            absl::StrCat("escape '\\", std::string(1, e), "' needs ",
+                         base == 8 ? 3 : digits, base == 8 ? " octal" : " hex",
+                         " digits"));
+      }
+      cp = cp * base + d;
+      ++pos_;
+    }
+    if (!AppendUtf8(cp, &value)) {
+      return MakeToken(
+          TokenKind::kError, escape, pos_,
+          absl::StrCat("escape '", text_.substr(escape, pos_ - escape),
+                       "' is not a Unicode code point"));
+    }
   }
 }
 

@@ -37,7 +37,7 @@ class Lexer {
 
  private:
   Token LexNumber(int start);
-  Token LexString(int start);
+  Token LexString(int start, bool raw);
 
   absl::string_view text_;
   int pos_ = 0;

@@ -14,23 +14,26 @@
 namespace treatd::expr {
 namespace {
 
-// Recursive descent over the grammar, lowest precedence first:
+// Recursive descent over CEL's grammar, lowest precedence first:
 //   expr     = or ['?' or ':' expr]
 //   or       = and {'||' and}
-//   and      = equality {'&&' equality}
-//   equality = relation {('=='|'!=') relation}
-//   relation = in {('<'|'<='|'>'|'>=') in}
-//   in       = add {'in' add}
+//   and      = relation {'&&' relation}
+//   relation = add {('=='|'!='|'<'|'<='|'>'|'>='|'in') add}
 //   add      = mul {('+'|'-') mul}
 //   mul      = unary {('*'|'/'|'%') unary}
 //   unary    = ('!'|'-') unary | member
 //   member   = primary {'.' IDENT ['(' args ')'] | '[' expr ']'}
 //   primary  = literal | IDENT ['(' args ')'] | '(' expr ')' | '[' args ']'
+//            | '{' [expr ':' expr {',' expr ':' expr} [',']] '}'
+// Precedence::kLegacy splits the relation level in three, tightest last:
+// equality (== !=), ordering (< <= > >=), `in` (what treatd parsed before
+// it followed CEL; the policy lint compares the two).
 // Errors stop the parse: the first syntax error is reported, which is what
 // a person fixes first anyway, and later ones would mostly be echoes.
 class Parser {
  public:
-  explicit Parser(absl::string_view text) : text_(text), lexer_(text) {
+  Parser(absl::string_view text, Precedence precedence)
+      : text_(text), lexer_(text), precedence_(precedence) {
     Advance();
   }
 
@@ -175,7 +178,14 @@ class Parser {
     return ParseLevel({"||"}, &Parser::ParseAnd);
   }
   std::unique_ptr<Expr> ParseAnd() {
+    if (precedence_ == Precedence::kCel) {
+      return ParseLevel({"&&"}, &Parser::ParseRelationCel);
+    }
     return ParseLevel({"&&"}, &Parser::ParseEquality);
+  }
+  std::unique_ptr<Expr> ParseRelationCel() {
+    return ParseLevel({"==", "!=", "<", "<=", ">", ">=", "in"},
+                      &Parser::ParseAdd);
   }
   std::unique_ptr<Expr> ParseEquality() {
     return ParseLevel({"==", "!="}, &Parser::ParseRelation);
@@ -224,7 +234,11 @@ class Parser {
     const std::string digits = tok_.text;
     const Token t = tok_;
     uint64_t magnitude = 0;
-    if (!absl::SimpleAtoi(digits, &magnitude) ||
+    const bool hex =
+        digits.size() > 2 && (digits[1] == 'x' || digits[1] == 'X');
+    const bool parsed = hex ? absl::SimpleHexAtoi(digits.substr(2), &magnitude)
+                            : absl::SimpleAtoi(digits, &magnitude);
+    if (!parsed ||
         magnitude > (negative ? uint64_t{1} << 63
                               : static_cast<uint64_t>(
                                     std::numeric_limits<int64_t>::max()))) {
@@ -325,6 +339,34 @@ class Parser {
     return !failed_;
   }
 
+  // Parses "{k: v, ...}" starting at the '{'; keys and values go to `out`
+  // in turn. A trailing comma is allowed.
+  bool ParseEntries(std::vector<std::unique_ptr<Expr>>* out, int* end) {
+    Advance();  // '{'
+    if (failed_) return false;
+    while (!IsPunct("}")) {
+      auto key = ParseExpr();
+      if (key == nullptr || !Expect(":")) return false;
+      auto value = ParseExpr();
+      if (value == nullptr) return false;
+      out->push_back(std::move(key));
+      out->push_back(std::move(value));
+      if (IsPunct(",")) {
+        Advance();
+        if (failed_) return false;
+        continue;
+      }
+      if (!IsPunct("}")) {
+        Fail(tok_.begin,
+             absl::StrCat("expected ',' or '}' but found ", Describe(tok_)));
+        return false;
+      }
+    }
+    *end = tok_.end;
+    Advance();
+    return !failed_;
+  }
+
   std::unique_ptr<Expr> ParsePrimary() {
     if (failed_) return nullptr;
     auto e = std::make_unique<Expr>();
@@ -362,7 +404,13 @@ class Parser {
           Advance();
           return failed_ ? nullptr : std::move(e);
         }
-        if (tok_.text == "in" || tok_.text == "null") {
+        if (tok_.text == "null") {
+          e->kind = ExprKind::kLiteral;
+          e->literal = LiteralKind::kNull;
+          Advance();
+          return failed_ ? nullptr : std::move(e);
+        }
+        if (tok_.text == "in") {
           return Fail(tok_.begin,
                       absl::StrCat("'", tok_.text, "' cannot be used here"));
         }
@@ -390,6 +438,11 @@ class Parser {
           inner->end = end;
           return inner;
         }
+        if (tok_.text == "{") {
+          e->kind = ExprKind::kMap;
+          if (!ParseEntries(&e->args, &e->end)) return nullptr;
+          return e;
+        }
         if (tok_.text == "[") {
           e->kind = ExprKind::kList;
           int end = 0;
@@ -408,6 +461,7 @@ class Parser {
 
   absl::string_view text_;
   Lexer lexer_;
+  Precedence precedence_;
   Token tok_;
   bool failed_ = false;
   ExprError error_;
@@ -417,14 +471,40 @@ class Parser {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Expr>> Parse(absl::string_view text,
-                                            std::vector<ExprError>* errors) {
-  Parser parser(text);
+                                            std::vector<ExprError>* errors,
+                                            Precedence precedence) {
+  Parser parser(text, precedence);
   auto expr = parser.ParseAll();
   if (expr == nullptr) {
     if (errors != nullptr) errors->push_back(parser.error());
     return absl::InvalidArgumentError(parser.error().message);
   }
   return expr;
+}
+
+namespace {
+
+bool SameTree(const Expr& a, const Expr& b) {
+  if (a.kind != b.kind || a.text != b.text || a.literal != b.literal ||
+      a.bool_value != b.bool_value || a.int_value != b.int_value ||
+      a.has_target != b.has_target || a.args.size() != b.args.size() ||
+      !(a.double_value == b.double_value ||
+        (a.double_value != a.double_value &&
+         b.double_value != b.double_value))) {
+    return false;
+  }
+  for (size_t i = 0; i < a.args.size(); ++i) {
+    if (!SameTree(*a.args[i], *b.args[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool PrecedenceChangesMeaning(absl::string_view text) {
+  auto cel = Parse(text, nullptr, Precedence::kCel);
+  auto legacy = Parse(text, nullptr, Precedence::kLegacy);
+  return cel.ok() && legacy.ok() && !SameTree(**cel, **legacy);
 }
 
 }  // namespace treatd::expr

@@ -77,7 +77,8 @@ void Program::ExplainNotTrue(Frame& frame, std::string* out) const {
   }
   // Operands that are not literals show what the finding held.
   bool first = true;
-  const bool is_macro = culprit->op == Op::kExists || culprit->op == Op::kAll;
+  const bool is_macro = culprit->op == Op::kExists || culprit->op == Op::kAll ||
+                        culprit->op == Op::kExistsOne;
   for (size_t i = 0; i < culprit->kids.size(); ++i) {
     const Node& kid = *culprit->kids[i];
     if (kid.op == Op::kConst || (is_macro && i > 0)) continue;

@@ -19,18 +19,23 @@
 namespace treatd::expr::internal {
 
 Value TimeResult(absl::Time t, Frame& frame) {
-  if (t == absl::InfiniteFuture() || t == absl::InfinitePast() ||
-      t < absl::FromUnixSeconds(-62135596800) ||  // 0001-01-01
-      t > absl::FromUnixSeconds(253402300799)) {  // 9999-12-31
-    return frame.Error("timestamp out of range");
-  }
+  if (!TimeInRange(t)) return frame.Error("timestamp out of range");
   return Value::Timestamp(t);
 }
 
+bool DurationInRange(absl::Duration d) {
+  // CEL's durations are int64 nanoseconds: about +-292 years.
+  return d >= absl::Nanoseconds(std::numeric_limits<int64_t>::min()) &&
+         d <= absl::Nanoseconds(std::numeric_limits<int64_t>::max());
+}
+
+bool TimeInRange(absl::Time t) {
+  return t >= absl::FromUnixSeconds(-62135596800) &&  // 0001-01-01
+         t <= absl::FromUnixSeconds(253402300799);    // 9999-12-31T23:59:59
+}
+
 Value DurationResult(absl::Duration d, Frame& frame) {
-  if (d == absl::InfiniteDuration() || d == -absl::InfiniteDuration()) {
-    return frame.Error("duration out of range");
-  }
+  if (!DurationInRange(d)) return frame.Error("duration out of range");
   return Value::Duration(d);
 }
 
@@ -88,6 +93,15 @@ Value Arithmetic(Op op, bool as_double, const Value& a, const Value& b,
     if (overflow) return Value::Error("integer overflow");
     return Value::Int(r);
   }
+  if (ka == ValueKind::kList && kb == ValueKind::kList) {
+    const size_t na = a.ListSize();
+    const size_t nb = b.ListSize();
+    std::vector<Value> items;
+    items.reserve(na + nb);
+    for (size_t i = 0; i < na; ++i) items.push_back(a.ListElement(i));
+    for (size_t i = 0; i < nb; ++i) items.push_back(b.ListElement(i));
+    return Value::Array(frame.KeepValues(std::move(items)), na + nb);
+  }
   if (ka == ValueKind::kString && kb == ValueKind::kString) {
     return Value::String(
         frame.Keep(absl::StrCat(a.string_value(), b.string_value())));
@@ -112,27 +126,88 @@ Value Arithmetic(Op op, bool as_double, const Value& a, const Value& b,
   return frame.Error("unsupported operand types");
 }
 
+bool AggregateEqual(const Value& a, const Value& b) {
+  if (a.kind() == ValueKind::kList) {
+    const size_t n = a.ListSize();
+    if (b.ListSize() != n) return false;
+    for (size_t i = 0; i < n; ++i) {
+      if (!Equal(a.ListElement(i), b.ListElement(i))) return false;
+    }
+    return true;
+  }
+  if (a.MapSize() != b.MapSize()) return false;
+  bool equal = true;
+  a.ForEachEntry([&](const Value& key, const Value& value) {
+    Value other;
+    equal = b.MapFind(key, &other) && Equal(value, other);
+    return equal;
+  });
+  return equal;
+}
+
+namespace {
+
+// Calls f(first, second) for each element of a list (index, element) or
+// entry of a map (key, value) until f returns false.
+template <typename F>
+void ForEachItem(const Value& range, const F& f) {
+  if (range.kind() == ValueKind::kMap) {
+    range.ForEachEntry(f);
+    return;
+  }
+  const size_t n = range.ListSize();
+  for (size_t i = 0; i < n; ++i) {
+    if (!f(Value::Int(static_cast<int64_t>(i)), range.ListElement(i))) return;
+  }
+}
+
+}  // namespace
+
 Value EvalMacro(const Node& node, Frame& frame) {
-  const Value list = EvaluateNode(*node.kids[0], frame);
-  if (list.is_error()) return list;
-  const bool exists = node.op == Op::kExists;
+  const Value range = EvaluateNode(*node.kids[0], frame);
+  if (range.is_error()) return range;
+  // One variable: the element of a list, the key of a map. Two: index and
+  // element, or key and value.
+  const bool two = node.index2 >= 0;
+  const bool is_map = range.kind() == ValueKind::kMap;
+  Value result;
+  bool decided = false;
   Value first_error;
   bool saw_error = false;
-  const size_t n = list.ListSize();
-  for (size_t i = 0; i < n; ++i) {
-    frame.local(node.index) = list.ListElement(i);
+  int64_t count = 0;
+  ForEachItem(range, [&](const Value& first, const Value& second) {
+    frame.local(node.index) = two || is_map ? first : second;
+    if (two) frame.local(node.index2) = second;
     const Value v = EvaluateNode(*node.kids[1], frame);
+    if (node.op == Op::kExistsOne) {
+      // CEL counts without short-circuit: any error is the result.
+      if (v.is_error()) {
+        result = v;
+        decided = true;
+        return false;
+      }
+      count += v.bool_value() ? 1 : 0;
+      return true;
+    }
     if (v.is_error()) {
       if (!saw_error) first_error = v;
       saw_error = true;
-      continue;
+      return true;
     }
     // exists: any true decides; all: any false decides, even if other
     // elements failed (CEL's commutative error semantics).
-    if (v.bool_value() == exists) return Value::Bool(exists);
-  }
+    const bool exists = node.op == Op::kExists;
+    if (v.bool_value() == exists) {
+      result = Value::Bool(exists);
+      decided = true;
+      return false;
+    }
+    return true;
+  });
+  if (decided) return result;
+  if (node.op == Op::kExistsOne) return Value::Bool(count == 1);
   if (saw_error) return first_error;
-  return Value::Bool(!exists);
+  return Value::Bool(node.op == Op::kAll);
 }
 
 Value Convert(const Node& node, const Value& v, Frame& frame) {
@@ -187,6 +262,22 @@ Value Convert(const Node& node, const Value& v, Frame& frame) {
     case Op::kToString:
       if (v.kind() == ValueKind::kString) return v;
       return Value::String(frame.Keep(ValueToString(v)));
+    case Op::kToBool: {
+      if (v.kind() == ValueKind::kBool) return v;
+      // CEL's spellings of the two values.
+      static constexpr absl::string_view kTrue[] = {"1", "t", "true", "TRUE",
+                                                    "True"};
+      static constexpr absl::string_view kFalse[] = {"0", "f", "false", "FALSE",
+                                                     "False"};
+      for (absl::string_view t : kTrue) {
+        if (v.string_value() == t) return Value::Bool(true);
+      }
+      for (absl::string_view f : kFalse) {
+        if (v.string_value() == f) return Value::Bool(false);
+      }
+      return frame.Error(
+          absl::StrCat("cannot convert \"", v.string_value(), "\" to bool"));
+    }
     default:
       break;
   }

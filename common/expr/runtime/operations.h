@@ -16,6 +16,10 @@
 
 namespace treatd::expr::internal {
 
+// Equality of lists (same size, elements equal in order) and maps (same
+// size, every key of one mapped to an equal value in the other).
+bool AggregateEqual(const Value& a, const Value& b);
+
 inline bool Equal(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) {
     const bool numeric =
@@ -38,6 +42,13 @@ inline bool Equal(const Value& a, const Value& b) {
       return a.timestamp_value() == b.timestamp_value();
     case ValueKind::kEnum:
       return a.enum_number() == b.enum_number();
+    case ValueKind::kNull:
+      return true;
+    case ValueKind::kType:
+      return a.string_value() == b.string_value();
+    case ValueKind::kList:
+    case ValueKind::kMap:
+      return AggregateEqual(a, b);
     default:
       return false;
   }
@@ -89,6 +100,11 @@ inline Value CompareResult(Op op, int c) {
   }
 }
 
+// CEL's ranges: timestamps from 0001-01-01 to 9999-12-31 (UTC), durations
+// that fit int64 nanoseconds.
+bool TimeInRange(absl::Time t);
+bool DurationInRange(absl::Duration d);
+
 // A timestamp result, or an error outside 0001-01-01..9999-12-31.
 Value TimeResult(absl::Time t, Frame& frame);
 
@@ -99,10 +115,11 @@ Value DurationResult(absl::Duration d, Frame& frame);
 Value Arithmetic(Op op, bool as_double, const Value& a, const Value& b,
                  Frame& frame);
 
-// exists() and all() over a list; evaluates the predicate on the tree.
+// exists(), all() and exists_one() over a list or map; evaluates the
+// predicate on the tree.
 Value EvalMacro(const Node& node, Frame& frame);
 
-// int(), double(), string(), duration(), timestamp() of `v`.
+// int(), double(), string(), bool() of `v`.
 Value Convert(const Node& node, const Value& v, Frame& frame);
 
 // The operations Combine() runs.

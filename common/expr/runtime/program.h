@@ -37,7 +37,8 @@ class SlotResolver {
   virtual Value Resolve(int slot, Frame& frame) = 0;
 };
 
-// Most macro variables (exists/all) that can be nested in one expression.
+// Most macro variables (exists/all/exists_one, one or two each) that can be
+// in scope at once in one expression.
 inline constexpr int kMaxLocals = 8;
 
 // Per-evaluation state: the finding, `now`, slot values and scratch space
@@ -118,6 +119,7 @@ struct FieldAccessor {
 enum class Op : uint8_t {
   kConst,  // constant
   kList,   // kids: elements (not all constant)
+  kMap,    // kids: keys and values in turn (not all constant)
   kField,  // path from root (kids empty) or from kids[0]
   kHas,    // presence of path.back() in the message reached by path
   kNow,
@@ -148,11 +150,14 @@ enum class Op : uint8_t {
   kEndsWith,
   kContains,
   kMatches,  // regex
-  kExists,   // kids: {list, predicate}; index = local
+  kExists,   // kids: {list or map, predicate}; index (, index2) = locals
   kAll,
+  kExistsOne,
+  kTypeOf,  // kids: {operand}; constant = its type
   kToInt,
   kToDouble,
   kToString,
+  kToBool,
   kMin,
   kMax,
 };
@@ -166,6 +171,9 @@ struct Node {
   // which the checker never allows for a finished program).
   ValueKind kind = ValueKind::kError;
   int index = 0;
+  // kExists, kAll, kExistsOne: the second variable's local (the value of
+  // two-variable forms), or -1.
+  int index2 = -1;
   // Byte range of the node in the program's source, for explanations.
   int begin = 0;
   int end = 0;

@@ -21,6 +21,7 @@ using internal::Combine;
 using internal::Compare;
 using internal::Convert;
 using internal::DurationResult;
+using internal::Equal;
 using internal::EvalMacro;
 using internal::ReadField;
 using internal::ReflectionAt;
@@ -41,6 +42,27 @@ Value EvaluateNode(const Node& node, Frame& frame) {
       }
       const size_t n = items.size();
       return Value::Array(frame.KeepValues(std::move(items)), n);
+    }
+    case Op::kMap: {
+      std::vector<Value> entries;
+      entries.reserve(node.kids.size());
+      for (size_t i = 0; i < node.kids.size(); i += 2) {
+        const Value key = EvaluateNode(*node.kids[i], frame);
+        if (key.is_error()) return key;
+        const Value value = EvaluateNode(*node.kids[i + 1], frame);
+        if (value.is_error()) return value;
+        for (size_t j = 0; j < entries.size(); j += 2) {
+          if (Equal(entries[j], key)) {
+            return frame.Error(
+                absl::StrCat("duplicate map key ",
+                             ValueToString(key, /*quote_strings=*/true)));
+          }
+        }
+        entries.push_back(key);
+        entries.push_back(value);
+      }
+      const size_t n = entries.size() / 2;
+      return Value::Entries(frame.KeepValues(std::move(entries)), n);
     }
     case Op::kField: {
       Value error;
@@ -114,9 +136,8 @@ Value EvaluateNode(const Node& node, Frame& frame) {
       if (key.is_error()) return key;
       Value map = EvaluateNode(*node.kids[1], frame);
       if (map.is_error()) return map;
-      return Value::Bool(map.map()->find(std::string_view(
-                             key.string_value().data(),
-                             key.string_value().size())) != map.map()->end());
+      Value unused;
+      return Value::Bool(map.MapFind(key, &unused));
     }
     case Op::kIndexList: {
       Value list = EvaluateNode(*node.kids[0], frame);
@@ -136,23 +157,29 @@ Value EvaluateNode(const Node& node, Frame& frame) {
       if (map.is_error()) return map;
       Value key = EvaluateNode(*node.kids[1], frame);
       if (key.is_error()) return key;
-      auto it = map.map()->find(std::string_view(key.string_value().data(),
-                                                 key.string_value().size()));
-      if (it == map.map()->end()) {
-        return frame.Error(
-            absl::StrCat("no key \"", key.string_value(), "\" in map"));
+      Value value;
+      if (!map.MapFind(key, &value)) {
+        return frame.Error(absl::StrCat(
+            "no key ", ValueToString(key, /*quote_strings=*/true), " in map"));
       }
-      return Value::String(it->second);
+      return value;
     }
     case Op::kSize: {
       Value v = EvaluateNode(*node.kids[0], frame);
       switch (v.kind()) {
-        case ValueKind::kString:
-          return Value::Int(static_cast<int64_t>(v.string_value().size()));
+        case ValueKind::kString: {
+          // CEL counts code points: every byte but UTF-8 continuation
+          // bytes starts one.
+          int64_t n = 0;
+          for (const char c : v.string_value()) {
+            n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+          }
+          return Value::Int(n);
+        }
         case ValueKind::kList:
           return Value::Int(static_cast<int64_t>(v.ListSize()));
         case ValueKind::kMap:
-          return Value::Int(static_cast<int64_t>(v.map()->size()));
+          return Value::Int(static_cast<int64_t>(v.MapSize()));
         default:
           return v;
       }
@@ -166,10 +193,16 @@ Value EvaluateNode(const Node& node, Frame& frame) {
     }
     case Op::kExists:
     case Op::kAll:
+    case Op::kExistsOne:
       return EvalMacro(node, frame);
+    case Op::kTypeOf: {
+      Value v = EvaluateNode(*node.kids[0], frame);
+      return v.is_error() ? v : node.constant;
+    }
     case Op::kToInt:
     case Op::kToDouble:
-    case Op::kToString: {
+    case Op::kToString:
+    case Op::kToBool: {
       Value v = EvaluateNode(*node.kids[0], frame);
       if (v.is_error()) return v;
       return Convert(node, v, frame);

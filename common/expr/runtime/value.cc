@@ -101,6 +101,31 @@ Value Value::ListElement(size_t i) const {
   return Error("unsupported repeated field");
 }
 
+bool Value::MapFind(const Value& key, Value* value) const {
+  if (!entries_) {
+    if (key.kind() != ValueKind::kString) return false;
+    const absl::string_view k = key.string_value();
+    auto it = map()->find(std::string_view(k.data(), k.size()));
+    if (it == map()->end()) return false;
+    *value = String(it->second);
+    return true;
+  }
+  // Keys are bool, int or string (the checker allows no others).
+  const auto* e = static_cast<const Value*>(p_);
+  for (size_t i = 0; i < n_; ++i) {
+    const Value& k = e[2 * i];
+    if (k.kind() != key.kind()) continue;
+    const bool same = k.kind() == ValueKind::kString
+                          ? k.string_value() == key.string_value()
+                          : k.int_value() == key.int_value();
+    if (same) {
+      *value = e[2 * i + 1];
+      return true;
+    }
+  }
+  return false;
+}
+
 absl::string_view EnumValuePrefix(const EnumDescriptor* type) {
   if (type->value_count() == 0) return "";
   absl::string_view first = type->value(0)->name();
@@ -286,23 +311,29 @@ void AppendValue(const Value& v, bool quote_strings, std::string* out) {
     }
     case ValueKind::kMap: {
       // Protobuf map order is unspecified; sort so output is deterministic.
-      std::vector<std::pair<absl::string_view, absl::string_view>> entries;
-      for (const auto& [key, value] : *v.map())
-        entries.emplace_back(key, value);
-      std::sort(entries.begin(), entries.end());
+      std::vector<std::pair<std::string, Value>> entries;
+      v.ForEachEntry([&](const Value& key, const Value& value) {
+        entries.emplace_back(ValueToString(key, /*quote_strings=*/false),
+                             value);
+        return true;
+      });
+      std::sort(entries.begin(), entries.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
       out->push_back('{');
       for (size_t i = 0; i < entries.size(); ++i) {
         if (i > 0) out->append(", ");
         absl::StrAppend(out, entries[i].first, ": ");
-        if (quote_strings) {
-          AppendJsonString(entries[i].second, out);
-        } else {
-          absl::StrAppend(out, entries[i].second);
-        }
+        AppendValue(entries[i].second, quote_strings, out);
       }
       out->push_back('}');
       return;
     }
+    case ValueKind::kNull:
+      out->append("null");
+      return;
+    case ValueKind::kType:
+      out->append(v.string_value().data(), v.string_value().size());
+      return;
   }
 }
 

@@ -34,6 +34,8 @@ enum class ValueKind : uint8_t {
   kMessage,
   kList,
   kMap,
+  kNull,  // CEL's null.
+  kType,  // A type as a value (type(x), `int`); string_value() is its name.
 };
 
 class Value {
@@ -90,6 +92,25 @@ class Value {
     v.p_ = map;
     return v;
   }
+  // A map held elsewhere (program constants or frame scratch) as `size`
+  // key/value pairs: entries[2i] is a key, entries[2i + 1] its value. Keys
+  // are distinct.
+  static Value Entries(const Value* entries, size_t size) {
+    Value v(ValueKind::kMap);
+    v.entries_ = true;
+    v.p_ = entries;
+    v.n_ = size;
+    return v;
+  }
+  static Value Null() { return Value(ValueKind::kNull); }
+  // `name` ("int", "list", "google.protobuf.Duration") must outlive the
+  // value; the checker hands out static names.
+  static Value TypeValue(absl::string_view name) {
+    Value v(ValueKind::kType);
+    v.p_ = name.data();
+    v.n_ = name.size();
+    return v;
+  }
   // `message` must outlive the value (a literal or frame scratch).
   static Value Error(absl::string_view message) {
     Value v(ValueKind::kError);
@@ -125,11 +146,33 @@ class Value {
   const google::protobuf::Message* message() const {
     return static_cast<const google::protobuf::Message*>(p_);
   }
-  const StringMap* map() const { return static_cast<const StringMap*>(p_); }
+  // A map field's map; null for a map built by the expression (Entries).
+  const StringMap* map() const {
+    return entries_ ? nullptr : static_cast<const StringMap*>(p_);
+  }
 
   // Lists.
   size_t ListSize() const;
   Value ListElement(size_t i) const;
+
+  // Maps, either form. Entry order is the map's iteration order.
+  size_t MapSize() const { return entries_ ? n_ : map()->size(); }
+  // Calls f(key, value) for each entry until f returns false.
+  template <typename F>
+  void ForEachEntry(const F& f) const {
+    if (entries_) {
+      const auto* e = static_cast<const Value*>(p_);
+      for (size_t i = 0; i < n_; ++i) {
+        if (!f(e[2 * i], e[2 * i + 1])) return;
+      }
+      return;
+    }
+    for (const auto& [key, value] : *map()) {
+      if (!f(String(key), String(value))) return;
+    }
+  }
+  // The value of `key`, or false when the map has no such key.
+  bool MapFind(const Value& key, Value* value) const;
 
  private:
   explicit Value(ValueKind kind) : kind_(kind) {}
@@ -139,6 +182,9 @@ class Value {
   // n_ = the message's Reflection) rather than an array (p_ = items, n_ =
   // size).
   bool repeated_ = false;
+  // kMap: true for the Entries() form (p_ = entries, n_ = size), false for
+  // a map field (p_ = StringMap).
+  bool entries_ = false;
   // Nanoseconds of durations and timestamps; enum numbers.
   int32_t aux_ = 0;
   union {

@@ -131,6 +131,9 @@ void PolicyCompiler::ExprErrors(const std::string& path,
 std::unique_ptr<expr::Program> PolicyCompiler::CompileExpr(
     const std::string& text, const std::string& path,
     const std::string& element, std::optional<ValueKind> expected, Type* type) {
+  if (expr::PrecedenceChangedMeaning(text, *this, expected)) {
+    Warning(path, element, std::string(expr::kPrecedenceChangedWarning));
+  }
   std::vector<ExprError> errs;
   auto checked = expr::CheckAndPlan(text, *this, expected, &errs);
   if (!checked.ok()) {

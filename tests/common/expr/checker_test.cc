@@ -53,8 +53,8 @@ TEST(CheckerTest, RejectsMismatchedOperandTypes) {
   EXPECT_EQ(CheckError("asset.id == 3"),
             "1:10: '==' needs operands of the same type; got string and int");
   EXPECT_EQ(CheckError("active_incident + 1"),
-            "1:17: '+' adds numbers, strings, or durations to timestamps and "
-            "durations; got bool and int");
+            "1:17: '+' adds numbers, strings, lists, or durations to "
+            "timestamps and durations; got bool and int");
 }
 
 TEST(CheckerTest, RejectsNonBoolOperandsOfLogicalOperators) {
@@ -114,7 +114,61 @@ TEST(CheckerTest, RejectsIndexingWithWrongKeyType) {
 
 TEST(CheckerTest, RejectsMacroOverNonList) {
   EXPECT_EQ(CheckError("asset.exists(x, true)"),
-            "1:7: exists() needs a list, got message treatd.v1.Asset");
+            "1:7: exists() needs a list or map, got message treatd.v1.Asset");
+}
+
+TEST(CheckerTest, TypesMapLiteralsStrictly) {
+  EXPECT_EQ(CheckError("{'a': 1, 'b': 2}['a'] > 0"), "");
+  EXPECT_EQ(CheckError("{'a': 1, 2: 2}"),
+            "1:10: map keys must have one type; found string and int");
+  EXPECT_EQ(CheckError("{'a': 1, 'b': 'x'}"),
+            "1:15: map values must have one type; found int and string");
+  EXPECT_EQ(CheckError("{1.5: 1}"),
+            "1:2: map keys must be bool, int or string; got double");
+  EXPECT_EQ(CheckError("{'a': 1, 'a': 2}"), "1:10: duplicate map key \"a\"");
+  EXPECT_EQ(CheckError("{1: 'x'}['a']"),
+            "1:10: map key must be int, got string");
+  EXPECT_EQ(CheckError("'a' in {1: 'x'}"),
+            "1:5: 'in' needs a key of the map's key type; got string and "
+            "map(int, string)");
+}
+
+TEST(CheckerTest, ComparesListsMapsAndOrdersBools) {
+  EXPECT_EQ(CheckError("[1, 2] == [1, 2] && {'a': 1} != {} && [] == []"), "");
+  EXPECT_EQ(CheckError("true < false"), "");
+  EXPECT_EQ(CheckError("[1] == ['a']"),
+            "1:5: '==' needs operands of the same type; got list(int) and "
+            "list(string)");
+  EXPECT_EQ(CheckError("[1] < [2]"),
+            "1:5: '<' cannot order values of this type; got list(int) and "
+            "list(int)");
+}
+
+TEST(CheckerTest, MacrosOverTheEmptyLiteralAreConstant) {
+  EXPECT_EQ(CheckError("[].exists(e, e == 2) || [].all(e, e > 0)"), "");
+  EXPECT_EQ(CheckError("[].exists(e, e == nope)").substr(0, 25),
+            "1:19: unknown name 'nope'");
+  EXPECT_EQ(CheckError("[][0] == 1"),
+            "1:1: cannot determine the type of this expression: it reads an "
+            "element of an empty [] or {}, whose type is unknown");
+}
+
+TEST(CheckerTest, ChecksTwoVariableMacrosAndTypeValues) {
+  EXPECT_EQ(CheckError("attributes.all(k, v, k.startsWith('x') && v != '')"),
+            "");
+  EXPECT_EQ(CheckError("[1].exists(i, v, i == 0 && v == 1)"), "");
+  EXPECT_EQ(CheckError("[1].exists_one(x, x == 'a')"),
+            "1:21: '==' needs operands of the same type; got int and string");
+  EXPECT_EQ(CheckError("[1].all(i, i, true)"),
+            "1:12: all() needs two different variable names");
+  EXPECT_EQ(CheckError("type(asset.id) == string && type(1) != double"), "");
+  EXPECT_EQ(CheckError("type(asset)"),
+            "1:1: type() of a value of type message treatd.v1.Asset is not "
+            "supported");
+  EXPECT_EQ(CheckError("bool('true') && null == null"), "");
+  EXPECT_EQ(CheckError("null < null"),
+            "1:6: '<' cannot order values of this type; got null_type and "
+            "null_type");
 }
 
 TEST(CheckerTest, ScopesMacroVariablesToThePredicate) {

@@ -199,7 +199,7 @@ class Generator {
           return Chance(50) ? "true" : "false";
       }
     }
-    switch (Uniform(14)) {
+    switch (Uniform(21)) {
       case 0:
         return absl::StrCat("!(", Bool(depth - 1), ")");
       case 1:
@@ -240,6 +240,63 @@ class Generator {
                             " c.effectiveness >= \"PARTIAL\")");
       case 12:
         return absl::StrCat(String(depth - 1), ".matches(\"^[a-z]+-[0-9]\")");
+      // CEL's forms: map literals, list and map equality, bool ordering,
+      // exists_one and the two-variable macros, type(), bool(), raw
+      // strings and \u escapes.
+      // Map keys are distinct (a duplicate constant key does not check).
+      case 13: {
+        const std::string key = Word();
+        return absl::StrCat(Chance(50) ? String(depth - 1) : Quoted(key),
+                            " in {", Quoted(key), ": ", Int(depth - 1), ", ",
+                            Quoted(key + "~"), ": ", Int(depth - 1), "}");
+      }
+      case 14: {
+        const std::string key = Word();
+        return absl::StrCat("{", Quoted(key), ": ", String(depth - 1), ", ",
+                            Quoted(key + "~"), ": ", String(depth - 1), "}[",
+                            Chance(50) ? Quoted(key) : String(depth - 1), "] ",
+                            CompareOp(Uniform(6)), " ", String(depth - 1));
+      }
+      case 15:
+        return Chance(50)
+                   ? absl::StrCat("[", String(depth - 1), ", ",
+                                  String(depth - 1), "] ",
+                                  Chance(50) ? "==" : "!=", " ", StringList())
+                   : absl::StrCat("{", Quoted(Word()), ": ", Int(depth - 1),
+                                  "} ", Chance(50) ? "==" : "!=", " {",
+                                  Quoted(Word()), ": ", Int(depth - 1), "}");
+      case 16:
+        return absl::StrCat("(", Bool(depth - 1), ") ", CompareOp(Uniform(6)),
+                            " (", Bool(depth - 1), ")");
+      case 17: {
+        const std::string list = Pick(s.string_lists).path;
+        switch (Uniform(3)) {
+          case 0:
+            return absl::StrCat(list, ".exists_one(x, x ",
+                                CompareOp(Uniform(6)), " ", String(depth - 1),
+                                ")");
+          case 1:
+            return absl::StrCat(list, Chance(50) ? ".all" : ".exists",
+                                "(i, v, i < ", Int(depth - 1),
+                                " || v == ", String(depth - 1), ")");
+          default:
+            return absl::StrCat("attributes.", Chance(50) ? "all" : "existsOne",
+                                "(k, v, k.startsWith(", String(depth - 1),
+                                ") && v != \"\")");
+        }
+      }
+      case 18:
+        return Chance(50)
+                   ? absl::StrCat("type(", String(depth - 1),
+                                  ") == ", Chance(70) ? "string" : "int")
+                   : absl::StrCat(
+                         "bool(",
+                         Quoted(Chance(70) ? (Chance(50) ? "true" : "False")
+                                           : Word()),
+                         ")");
+      case 19:
+        return absl::StrCat(String(depth - 1), Chance(50) ? " == " : " < ",
+                            Chance(50) ? "r\"^\\d+\"" : "\"\\u00e9\\x41\"");
       default:
         return absl::StrCat(Time(depth - 1), " ", CompareOp(Uniform(6)), " ",
                             Time(depth - 1));

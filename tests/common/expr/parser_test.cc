@@ -22,6 +22,8 @@ std::string Show(const Expr& e) {
           return absl::StrCat(e.double_value, "d");
         case LiteralKind::kString:
           return absl::StrCat("\"", e.text, "\"");
+        case LiteralKind::kNull:
+          return "null";
       }
       break;
     case ExprKind::kIdent:
@@ -51,6 +53,14 @@ std::string Show(const Expr& e) {
         out += Show(*e.args[i]);
       }
       return out + "]";
+    }
+    case ExprKind::kMap: {
+      std::string out = "{";
+      for (size_t i = 0; i < e.args.size(); i += 2) {
+        if (i > 0) out += ", ";
+        absl::StrAppend(&out, Show(*e.args[i]), ": ", Show(*e.args[i + 1]));
+      }
+      return out + "}";
     }
     case ExprKind::kUnary:
       return absl::StrCat("(", e.text, Show(*e.args[0]), ")");
@@ -83,13 +93,29 @@ TEST(ParserTest, ComparisonBindsTighterThanAnd) {
   EXPECT_EQ(P("a == 1 && b < 2"), "((a == 1) && (b < 2))");
 }
 
-TEST(ParserTest, EqualityIsLooserThanOrdering) {
-  EXPECT_EQ(P("a < b == c > d"), "((a < b) == (c > d))");
+TEST(ParserTest, RelationsShareOneLevelLeftToRightAsInCel) {
+  EXPECT_EQ(P("a < b == c > d"), "(((a < b) == c) > d)");
+  EXPECT_EQ(P("a == b in c"), "((a == b) in c)");
+  EXPECT_EQ(P("x in l == true"), "((x in l) == true)");
 }
 
-TEST(ParserTest, InBindsTighterThanOrderingAndLooserThanAddition) {
+TEST(ParserTest, InBindsLooserThanAddition) {
   EXPECT_EQ(P("a + 1 in b"), "((a + 1) in b)");
-  EXPECT_EQ(P("x in l == true"), "((x in l) == true)");
+}
+
+TEST(ParserTest, LegacyPrecedenceSplitsRelationsForTheLint) {
+  auto legacy = [](absl::string_view text) {
+    auto e = Parse(text, nullptr, Precedence::kLegacy);
+    return e.ok() ? Show(**e) : std::string(e.status().message());
+  };
+  EXPECT_EQ(legacy("a < b == c > d"), "((a < b) == (c > d))");
+  EXPECT_EQ(legacy("a == b in c"), "(a == (b in c))");
+  EXPECT_TRUE(PrecedenceChangesMeaning("a < b == c > d"));
+  EXPECT_TRUE(PrecedenceChangesMeaning("x == y in l"));
+  EXPECT_FALSE(PrecedenceChangesMeaning("a < b && c == d"));
+  EXPECT_FALSE(PrecedenceChangesMeaning("(a < b) == (c > d)"));
+  EXPECT_FALSE(PrecedenceChangesMeaning("x in l == true"));
+  EXPECT_FALSE(PrecedenceChangesMeaning("a == "));
 }
 
 TEST(ParserTest, MultiplicationBindsTighterThanAddition) {
@@ -120,6 +146,9 @@ TEST(ParserTest, ParsesNumberLiterals) {
   EXPECT_EQ(P("9.5"), "9.5d");
   EXPECT_EQ(P("1e-3"), "0.001d");
   EXPECT_EQ(P("-9223372036854775808"), "-9223372036854775808");
+  EXPECT_EQ(P("0x1F + -0X10"), "(31 + -16)");
+  EXPECT_EQ(P("0x"), "error 1:2: syntax error: malformed number '0x'");
+  EXPECT_EQ(P("1u"), "error 1:2: syntax error: malformed number '1u'");
 }
 
 TEST(ParserTest, RejectsIntegerLiteralThatDoesNotFit) {
@@ -139,7 +168,35 @@ TEST(ParserTest, DecodesStringEscapes) {
 TEST(ParserTest, RejectsUnknownEscapeAtItsPosition) {
   EXPECT_EQ(P("x == \"a\\qb\""),
             "error 1:8: syntax error: unknown escape sequence '\\q'; allowed: "
-            "\\n \\t \\r \\\\ \\\" \\'");
+            "\\a \\b \\f \\n \\r \\t \\v \\\\ \\' \\\" \\` \\? "
+            "\\xHH \\uHHHH \\UHHHHHHHH \\ooo");
+}
+
+TEST(ParserTest, DecodesCelEscapesRawAndTripleQuotedStrings) {
+  auto text = [](absl::string_view source) {
+    auto e = Parse(source, nullptr);
+    return e.ok() ? (*e)->text : std::string(e.status().message());
+  };
+  EXPECT_EQ(text(R"("\u00e9\x41\101\U0001F600\a\`\?")"),
+            "\u00e9AA\U0001F600\a`?");
+  EXPECT_EQ(text(R"(r'^CVE-\d{4}-\d+$')"), R"(^CVE-\d{4}-\d+$)");
+  EXPECT_EQ(text(R"(R"a\nb")"), R"(a\nb)");
+  EXPECT_EQ(text("'"
+                 "''two\nlines''"
+                 "'"),
+            "two\nlines");
+  EXPECT_EQ(text("\"\"\"say \"hi\" ok\"\"\""), "say \"hi\" ok");
+  EXPECT_EQ(text(R"("\ud800")"),
+            "syntax error: escape '\\ud800' is not a Unicode code point");
+  EXPECT_EQ(text(R"("\x4")"), "syntax error: escape '\\x' needs 2 hex digits");
+}
+
+TEST(ParserTest, ParsesMapLiteralsAndNull) {
+  EXPECT_EQ(P("{'a': 1, 'b': x}['a']"), "{\"a\": 1, \"b\": x}[\"a\"]");
+  EXPECT_EQ(P("{}"), "{}");
+  EXPECT_EQ(P("x == null"), "(x == null)");
+  EXPECT_EQ(P("{'a' 1}"),
+            "error 1:6: syntax error: expected ':' but found number 1");
 }
 
 TEST(ParserTest, RejectsUnterminatedString) {

@@ -123,11 +123,68 @@ TEST(ProgramTest, IndexesListsAndMaps) {
   EXPECT_EQ(Eval("\"pci\" in asset.tags", f), "true");
 }
 
-TEST(ProgramTest, SizeCountsBytesElementsAndEntries) {
+TEST(ProgramTest, SizeCountsCodePointsElementsAndEntries) {
   const v1::Finding f = Sample();
   EXPECT_EQ(Eval("size(asset.id)", f), "5");
+  EXPECT_EQ(Eval("size('\u00e9t\u00e9')", f), "3");
   EXPECT_EQ(Eval("package.fixed_versions.size()", f), "2");
   EXPECT_EQ(Eval("size(attributes)", f), "1");
+  EXPECT_EQ(Eval("size({'a': 1, 'b': 2})", f), "2");
+}
+
+TEST(ProgramTest, MapLiteralsIndexTestAndCompare) {
+  const v1::Finding f = Sample();
+  EXPECT_EQ(Eval("{'prod': 1, 'dev': 2}['dev']", f), "2");
+  EXPECT_EQ(Eval("{'prod': 1, 'dev': 2}['qa']", f),
+            "error: no key \"qa\" in map");
+  EXPECT_EQ(Eval("{asset.id: 1}[asset.id]", f), "1");
+  EXPECT_EQ(Eval("'dev' in {'prod': 1, 'dev': 2} && !(3 in {1: 'a'})", f),
+            "true");
+  EXPECT_EQ(Eval("{'a': 1, 'b': 2} == {'b': 2, 'a': 1}", f), "true");
+  EXPECT_EQ(Eval("{'a': 1} == {'a': 2}", f), "false");
+  EXPECT_EQ(Eval("{asset.id: 1, 'web-1': 2}", f),
+            "error: duplicate map key \"web-1\"");
+  EXPECT_EQ(Eval("asset.labels == {'team': 'payments'}", f), "true");
+  EXPECT_EQ(Eval("{'a': 1, 'b': 2.5}['a']", f),
+            "check: map values must have one type; found int and double "
+            "(write 1.0 rather than 1 to make every number a double)");
+}
+
+TEST(ProgramTest, ComparesListsAndOrdersBools) {
+  const v1::Finding f = Sample();
+  EXPECT_EQ(Eval("[1, 2] == [1, 2] && [1, 2] != [2, 1] && [] == []", f),
+            "true");
+  EXPECT_EQ(Eval("package.fixed_versions == ['5.6.2', '5.4.6']", f), "true");
+  EXPECT_EQ(Eval("[[1], [2]] == [[1], [2]]", f), "true");
+  EXPECT_EQ(Eval("false < true && !(true < true)", f), "true");
+  EXPECT_EQ(Eval("package.fixed_versions + ['6.0'] + []", f),
+            "[\"5.6.2\", \"5.4.6\", \"6.0\"]");
+}
+
+TEST(ProgramTest, ExistsOneAndTwoVariableMacros) {
+  const v1::Finding f = Sample();
+  EXPECT_EQ(Eval("[1, 2, 3].exists_one(x, x > 2)", f), "true");
+  EXPECT_EQ(Eval("[1, 2, 3].exists_one(x, x > 1)", f), "false");
+  EXPECT_EQ(Eval("[3, 2, 1, 0].existsOne(i, v, v / i > 1)", f),
+            "error: division by zero");
+  EXPECT_EQ(Eval("[5, 7, 8].exists(i, v, v % 5 == i)", f), "true");
+  EXPECT_EQ(Eval("['a', 'b'].all(i, v, i < 2 && v != '')", f), "true");
+  EXPECT_EQ(Eval("asset.labels.exists(k, k == 'team')", f), "true");
+  EXPECT_EQ(Eval("attributes.all(k, v, k == 'owner' && v == 'alice')", f),
+            "true");
+  EXPECT_EQ(Eval("{'a': 1, 'b': 2}.exists_one(k, v, v > 1)", f), "true");
+  EXPECT_EQ(Eval("[].exists(e, e == 2)", f), "false");
+  EXPECT_EQ(Eval("[].all(e, e > 0)", f), "true");
+}
+
+TEST(ProgramTest, TypeBoolAndNull) {
+  const v1::Finding f = Sample();
+  EXPECT_EQ(Eval("type(asset.id) == string && type([1]) == list", f), "true");
+  EXPECT_EQ(Eval("type(1 / 0) == int", f), "error: division by zero");
+  EXPECT_EQ(Eval("type(duration('1h'))", f), "google.protobuf.Duration");
+  EXPECT_EQ(Eval("bool('true') && !bool('f')", f), "true");
+  EXPECT_EQ(Eval("bool('yes')", f), "error: cannot convert \"yes\" to bool");
+  EXPECT_EQ(Eval("null == null", f), "true");
 }
 
 TEST(ProgramTest, StringMethods) {

@@ -224,6 +224,37 @@ TEST(PolicyCompilerTest, WarnsAboutRulesAfterAnAlwaysTrueRule) {
             std::string::npos);
 }
 
+TEST(PolicyCompilerTest, WarnsWhenCelPrecedenceChangedAConditionsMeaning) {
+  // Before treatd followed CEL, `in` bound tighter than `==`: this read
+  // listed == (active_incident in [true]); now (listed == active_incident)
+  // in [true]. Both check, so the meaning changed.
+  const std::string yaml = absl::StrCat(kHeader, R"(rules:
+  - id: chain
+    when: 'vulnerability.kev.listed == active_incident in [true]'
+    treatment: REMEDIATE
+    priority: P1
+  - id: clear
+    when: '(vulnerability.cvss.score < 7.0) == active_incident'
+    treatment: REMEDIATE
+    priority: P1
+  - id: new-only
+    when: 'vulnerability.cvss.score < 7.0 == active_incident'
+    treatment: REMEDIATE
+    priority: P1
+)");
+  bool ok = false;
+  const std::vector<std::string> issues = Issues(yaml, &ok);
+  EXPECT_TRUE(ok);
+  // Only `chain`: `clear` has parentheses, and `new-only` did not check
+  // under the old grammar (7.0 == active_incident), so it meant nothing.
+  ASSERT_EQ(issues.size(), 1u) << absl::StrJoin(issues, "\n");
+  EXPECT_NE(issues[0].find("warning [chain] rules[0].when: the meaning of "
+                           "this expression changed: treatd now follows "
+                           "CEL's operator precedence"),
+            std::string::npos)
+      << issues[0];
+}
+
 TEST(PolicyCompilerTest, RejectsNonPositiveDurations) {
   const std::string yaml =
       "name: x\npriorities: [{name: P1, remediate_within: 0s}]\n"
