@@ -21,8 +21,9 @@ TSAN_BUILD ?= build-tsan
 # WorkSerializer (README, Development).
 TSAN_TARGETS ?= concurrency_test intel_snapshot_test ledger_test
 TSAN_TESTS ?= ^(PolicyStoreConcurrencyTest|TokenStoreConcurrencyTest|CallGovernorConcurrencyTest|DecisionRecorderConcurrencyTest|IntelSnapshotTest\.ServesConcurrentReaders|LedgerTest\.SqliteAndPostgres)
-# Packaging and lint checks say nothing new under a sanitizer.
-SANITIZER_SKIP ?= ^(Install|Style|ProtoLint)\.
+# Packaging, deployment-file and lint checks say nothing new under a
+# sanitizer.
+SANITIZER_SKIP ?= ^(Install|Style|ProtoLint|Deploy)\.
 # The first report fails the test (the build also sets
 # -fno-sanitize-recover); leaks are checked at every process exit.
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_init_order=1 \
