@@ -5,34 +5,40 @@ JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 LISTEN ?= 127.0.0.1:50051
 POLICY ?= policies/default.yaml
-# Sanitizer builds, each in its own directory (ccache serves all three).
+# Sanitizer builds, each in its own directory (cmake/Sanitizers.cmake says
+# how one is made). build-asan/ is one clang build with ASan + UBSan and
+# libFuzzer's coverage instrumentation: it serves both the suite under
+# ASan + UBSan and the fuzzers.
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 # The TSan stage: the tests that race threads over shared state without
 # gRPC traffic (policy store swaps under deciding readers, tokens store
-# reloads, call governor slots, intel snapshot readers). Tests with gRPC
-# traffic are left out: Debian's libgrpc is not instrumented, so TSan cannot
-# see the ordering its lock-free queues give and reports races inside
-# gRPC's own HPACK encoder and WorkSerializer (README, Development).
-TSAN_TARGETS ?= concurrency_test intel_snapshot_test
-TSAN_TESTS ?= ^(PolicyStoreConcurrencyTest|TokenStoreConcurrencyTest|CallGovernorConcurrencyTest|IntelSnapshotTest\.ServesConcurrentReaders)
-# Packaging and lint checks say nothing new under a sanitizer.
-SANITIZER_SKIP ?= ^(Install|Style|ProtoLint)\.
+# reloads, call governor slots, intel snapshot readers, the decision
+# recorder's thread and the ledger's group committer under many callers, on
+# SQLite and PostgreSQL). Tests with gRPC traffic are left out: Debian's
+# libgrpc is not instrumented, so TSan cannot see the ordering its lock-free
+# queues give and reports races inside gRPC's own HPACK encoder and
+# WorkSerializer (README, Development).
+TSAN_TARGETS ?= concurrency_test intel_snapshot_test ledger_test
+TSAN_TESTS ?= ^(PolicyStoreConcurrencyTest|TokenStoreConcurrencyTest|CallGovernorConcurrencyTest|DecisionRecorderConcurrencyTest|IntelSnapshotTest\.ServesConcurrentReaders|LedgerTest\.SqliteAndPostgres)
+# Packaging, deployment-file and lint checks say nothing new under a
+# sanitizer.
+SANITIZER_SKIP ?= ^(Install|Style|ProtoLint|Deploy)\.
 # The first report fails the test (the build also sets
 # -fno-sanitize-recover); leaks are checked at every process exit.
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_init_order=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-# Fuzzing (tests/fuzz, README "Fuzzing"): clang + libFuzzer + ASan/UBSan in
-# a build directory of its own, system allocator.
-FUZZ_BUILD ?= build-fuzz
+# Fuzzing (tests/fuzz, README "Fuzzing"): the libFuzzer binaries of the
+# ASan + UBSan build.
+FUZZ_BUILD ?= $(ASAN_BUILD)
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_JOBS ?= $(JOBS)
 FUZZ_TARGETS ?=
 
-.PHONY: all setup configure build run test test-release test-sanitizers test-asan test-tsan bench format clean fuzz-build fuzz fuzz-smoke
+.PHONY: all setup configure build run test test-release test-sanitizers test-asan test-tsan bench format clean asan-build fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -48,20 +54,25 @@ build: configure
 run: build
 	./$(BUILD)/server/treatd --listen $(LISTEN) --policy $(POLICY)
 
-# The whole suite on the release build. The sanitizer stages (the suite
-# under ASan + UBSan, the concurrency tests under TSan) and every fuzzer
-# briefly are `make test-sanitizers fuzz-smoke`; they join `test` once they
-# have passed on the tree that merged the ledger and VEX work.
-test: test-release
+# Everything CI checks, one stage after the other (README, Development):
+# the whole suite on the release build; the suite under ASan + UBSan; the
+# concurrency tests under TSan; every fuzzer for FUZZ_SMOKE_SECONDS on top of
+# its corpus. Each stage builds only what it runs.
+test: test-release test-asan test-tsan fuzz-smoke
 
 test-sanitizers: test-asan test-tsan
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-test-asan: setup
+# clang: the same build directory makes the fuzzers (fuzz-build), so one
+# compiler and one set of flags serve both.
+asan-build: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-	  -DTREATD_SANITIZE=address,undefined -DTREATD_BUILD_BENCHMARKS=OFF >/dev/null
+	  -DCMAKE_CXX_COMPILER=clang++ -DTREATD_SANITIZE=address,undefined \
+	  -DTREATD_BUILD_FUZZERS=ON -DTREATD_BUILD_BENCHMARKS=OFF >/dev/null
+
+test-asan: asan-build
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && $(ASAN_ENV) ctest --output-on-failure -j$(JOBS) -E '$(SANITIZER_SKIP)'
 
@@ -74,11 +85,7 @@ test-tsan: setup
 bench: build
 	./$(BUILD)/bench/engine_bench
 
-fuzz-build: setup
-	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTREATD_BUILD_FUZZERS=ON \
-	  -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF \
-	  -DTREATD_TCMALLOC=OFF >/dev/null
+fuzz-build: asan-build
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target treatd_fuzzers
 
 # Every fuzzer for FUZZ_SECONDS (FUZZ_TARGETS="policy_yaml expression" for
@@ -96,4 +103,4 @@ format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

@@ -37,10 +37,8 @@ BUILD=${BUILD:-build}
 JOBS=${JOBS:-2}
 
 if [[ -z "${NO_BUILD:-}" ]]; then
-  if [[ ! -f "$SAN_BUILD/CMakeCache.txt" ]]; then
-    cmake -S . -B "$SAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DTREATD_SANITIZE=address,undefined -DTREATD_BUILD_BENCHMARKS=OFF >/dev/null
-  fi
+  # The ASan + UBSan build of `make test-asan` (clang; Makefile asan-build).
+  [[ -f "$SAN_BUILD/CMakeCache.txt" ]] || make asan-build ASAN_BUILD="$SAN_BUILD"
   cmake --build "$SAN_BUILD" -j"$JOBS" --target treatd >/dev/null
   [[ -f "$BUILD/CMakeCache.txt" ]] ||
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

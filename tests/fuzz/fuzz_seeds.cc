@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/io/read_file.h"
@@ -397,6 +398,31 @@ void PolicySeeds(SeedWriter& w) {
   w.Dict("expression", expr_dict);
 }
 
+// `treatctl test` suites: the shipped policy's cases, whole and its first
+// cases alone (the whole file is large for a fuzzer); the dictionary has
+// the suite's schema.
+void PolicyTestsSeeds(SeedWriter& w, const std::string& yaml) {
+  w.Seed("policy_tests_yaml", "default_cases.yaml", yaml);
+  // The header and the first three cases: cut before the fourth "- ".
+  size_t cut = 0;
+  for (int i = 0; i < 4 && cut != std::string::npos; ++i) {
+    cut = yaml.find("\n- ", cut + 1);
+  }
+  if (cut != std::string::npos) {
+    w.Seed("policy_tests_yaml", "default_cases-3.yaml", yaml.substr(0, cut));
+  }
+  std::set<std::string> keys, enum_values;
+  std::set<const Descriptor*> seen;
+  CollectSchema(v1::PolicyTestSuite::descriptor(), &seen, &keys, &enum_values);
+  std::set<std::string> dict(enum_values.begin(), enum_values.end());
+  for (const std::string& key : keys) dict.insert(key + ": ");
+  for (const char* token : {"- ", "\n  ", "\n    ", "\"", "[", "]", "{", "}",
+                            "2026-01-01T00:00:00Z", "72h", "true", "null"}) {
+    dict.insert(token);
+  }
+  w.Dict("policy_tests_yaml", dict);
+}
+
 void FindingSeeds(SeedWriter& w) {
   int n = 0;
   for (absl::string_view line :
@@ -414,7 +440,9 @@ void FindingSeeds(SeedWriter& w) {
   v1::PolicyTestSuite suite;
   std::vector<v1::PolicyIssue> issues;
   const fs::path cases = "tests/testdata/policy_tests/default_cases.yaml";
-  if (YamlToMessage(w.Read(cases), cases.string(), &suite, nullptr, &issues)
+  const std::string cases_yaml = w.Read(cases);
+  PolicyTestsSeeds(w, cases_yaml);
+  if (YamlToMessage(cases_yaml, cases.string(), &suite, nullptr, &issues)
           .ok()) {
     for (const v1::PolicyTestCase& c : suite.cases()) {
       w.Seed("finding_proto", absl::StrCat("case-", n++),
@@ -441,21 +469,86 @@ void ImporterSeeds(SeedWriter& w) {
   const std::pair<const char*, const char*> kFormats[] = {
       {"import_trivy", "trivy"},     {"import_grype", "grype"},
       {"import_sarif", "sarif"},     {"import_cyclonedx", "cyclonedx"},
-      {"import_openvex", "openvex"},
+      {"import_openvex", "openvex"}, {"import_csaf", "csaf"},
   };
+  const fs::path scanners = "tests/testdata/scanners";
   std::set<std::string> all_keys;
   for (const auto& [target, dir] : kFormats) {
     std::set<std::string> dict;
     AddJsonPunctuation(&dict);
-    const fs::path folder = fs::path("tests/testdata/scanners") / dir;
-    std::vector<fs::path> files = w.List(folder, ".json");
-    for (const fs::path& p : w.List(folder, ".sarif")) files.push_back(p);
+    std::vector<fs::path> files = w.List(scanners / dir, ".json");
+    for (const fs::path& p : w.List(scanners / dir, ".sarif")) {
+      files.push_back(p);
+    }
     JsonSeeds(w, target, files, &dict);
     JsonSeeds(w, "detect_format", files, &all_keys);
     w.Dict(target, dict);
   }
   AddJsonPunctuation(&all_keys);
   w.Dict("detect_format", all_keys);
+
+  // `trivy k8s` cluster reports, the only seeds of their own target so
+  // that its time goes to the cluster path.
+  std::set<std::string> cluster_dict;
+  AddJsonPunctuation(&cluster_dict);
+  std::vector<fs::path> clusters;
+  for (const fs::path& p : w.List(scanners / "trivy", ".json")) {
+    if (absl::StartsWith(p.filename().string(), "k8s-")) clusters.push_back(p);
+  }
+  JsonSeeds(w, "import_trivy_cluster", clusters, &cluster_dict);
+  for (const char* kind : {"\"Pod\"", "\"Deployment\"", "\"CronJob\"",
+                           "\"Service\"", "\"ClusterRole\"", "\"Node\""}) {
+    cluster_dict.insert(kind);
+  }
+  w.Dict("import_trivy_cluster", cluster_dict);
+
+  // --vex documents: every format that carries VEX statements.
+  std::set<std::string> vex_dict;
+  AddJsonPunctuation(&vex_dict);
+  std::vector<fs::path> vex = w.List(scanners / "openvex", ".json");
+  for (const fs::path& p : w.List(scanners / "csaf", ".json")) {
+    vex.push_back(p);
+  }
+  vex.push_back(scanners / "cyclonedx" / "cisa-case-3-vex.json");
+  for (const fs::path& p : w.List("tests/testdata/vex", ".json")) {
+    vex.push_back(p);
+  }
+  JsonSeeds(w, "vex_document", vex, &vex_dict);
+  w.Dict("vex_document", vex_dict);
+}
+
+// treatctl's findings input: the example findings as JSON Lines, as one
+// array and one object at a time; the dictionary has the JSON names of the
+// Finding's fields and its enum values.
+void FindingJsonSeeds(SeedWriter& w) {
+  const std::string jsonl = w.Read("examples/findings.jsonl");
+  w.Seed("finding_json", "findings.jsonl", jsonl);
+  std::vector<std::string> objects;
+  for (absl::string_view line : absl::StrSplit(jsonl, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty()) objects.emplace_back(line);
+  }
+  w.Seed("finding_json", "findings-array.json",
+         absl::StrCat("[\n", absl::StrJoin(objects, ",\n"), "\n]\n"));
+  for (size_t i = 0; i < objects.size() && i < 4; ++i) {
+    w.Seed("finding_json", absl::StrCat("finding-", i, ".json"), objects[i]);
+  }
+  std::set<std::string> dict;
+  AddJsonPunctuation(&dict);
+  std::set<std::string> keys, enum_values;
+  std::set<const Descriptor*> seen;
+  CollectSchema(v1::Finding::descriptor(), &seen, &keys, &enum_values);
+  for (const std::string& key : keys) {
+    dict.insert(absl::StrCat("\"", key, "\":"));
+  }
+  for (const std::string& value : enum_values) {
+    dict.insert(absl::StrCat("\"", value, "\""));
+  }
+  for (const char* token :
+       {"\"2026-01-01T00:00:00Z\"", "\"3600s\"", "\\\"", "\\u0041", "\n"}) {
+    dict.insert(token);
+  }
+  w.Dict("finding_json", dict);
 }
 
 void IntelSeeds(SeedWriter& w) {
@@ -560,6 +653,7 @@ std::map<std::string, int> WriteSeeds(const std::string& source_dir,
   PolicySeeds(writer);
   FindingSeeds(writer);
   ImporterSeeds(writer);
+  FindingJsonSeeds(writer);
   IntelSeeds(writer);
   TokenSeeds(writer);
   InventorySeeds(writer);

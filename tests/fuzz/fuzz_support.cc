@@ -61,6 +61,7 @@ absl::Time FuzzNow() { return absl::FromUnixSeconds(1796083200); }
 const std::vector<FuzzTarget>& AllTargets() {
   static const std::vector<FuzzTarget> targets = {
       {"policy_yaml", PolicyYaml},
+      {"policy_tests_yaml", PolicyTestsYaml},
       {"expression", Expression},
       {"finding_proto", FindingProto},
       {"import_trivy", ImportTrivy},
@@ -68,7 +69,11 @@ const std::vector<FuzzTarget>& AllTargets() {
       {"import_sarif", ImportSarif},
       {"import_cyclonedx", ImportCycloneDx},
       {"import_openvex", ImportOpenVex},
+      {"import_csaf", ImportCsaf},
+      {"import_trivy_cluster", ImportTrivyCluster},
       {"detect_format", DetectFormat},
+      {"vex_document", VexDocument},
+      {"finding_json", FindingJson},
       {"kev_json", KevJson},
       {"epss_csv", EpssCsv},
       {"tokens_file", TokensFile},

@@ -1,7 +1,8 @@
 // The bodies of treatd's libFuzzer targets, one per entry point that takes
 // bytes from outside: policy YAML, expressions, Finding protobufs, the
-// scanner importers and format detection, the KEV and EPSS feeds, the
-// tokens file and the asset inventories.
+// scanner importers and format detection, VEX documents (--vex), the
+// findings treatctl reads, the KEV and EPSS feeds, the tokens file and the
+// asset inventories.
 //
 // Each body takes one input and returns 0. It must not crash, hang or trip
 // a sanitizer on any input; where two computations must agree (the tree and
@@ -31,6 +32,9 @@ using FuzzBody = int (*)(const uint8_t* data, size_t size);
 // Policy YAML -> compiled policy; when it compiles, the revisit analysis and
 // a decision (with trace) of each sample finding.
 int PolicyYaml(const uint8_t* data, size_t size);
+// A `treatctl test` suite (PolicyTestSuite YAML); the findings of its first
+// cases go on as FindingProto's input.
+int PolicyTestsYaml(const uint8_t* data, size_t size);
 // Expression text -> parse -> check -> evaluate over the sample findings
 // with both evaluators (which must agree), and the explanation.
 int Expression(const uint8_t* data, size_t size);
@@ -44,7 +48,17 @@ int ImportGrype(const uint8_t* data, size_t size);
 int ImportSarif(const uint8_t* data, size_t size);
 int ImportCycloneDx(const uint8_t* data, size_t size);
 int ImportOpenVex(const uint8_t* data, size_t size);
+int ImportCsaf(const uint8_t* data, size_t size);
+// A Trivy document seeded with `trivy k8s` cluster reports: cluster
+// findings are Kubernetes assets (container or cloud resource).
+int ImportTrivyCluster(const uint8_t* data, size_t size);
 int DetectFormat(const uint8_t* data, size_t size);
+// A --vex document (any VEX format) -> VexStatements, applied to the sample
+// findings and to the document's own statements.
+int VexDocument(const uint8_t* data, size_t size);
+// treatctl's findings input (JSON object, array or JSON Lines) framed by
+// FindingReader; each finding it reads goes on as FindingProto's input.
+int FindingJson(const uint8_t* data, size_t size);
 // Threat-intel feeds.
 int KevJson(const uint8_t* data, size_t size);
 int EpssCsv(const uint8_t* data, size_t size);

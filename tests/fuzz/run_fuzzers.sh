@@ -5,7 +5,7 @@
 #   tests/fuzz/run_fuzzers.sh BUILD_DIR SECONDS [TARGET...]
 #
 # BUILD_DIR is a build configured with -DTREATD_BUILD_FUZZERS=ON (the
-# Makefile's build-fuzz/). Each target reads, in this order: its working
+# Makefile's build-asan/). Each target reads, in this order: its working
 # corpus BUILD_DIR/fuzz/corpus/<target>/ (new inputs go there and it
 # persists between runs), the seeds treatd_fuzz_seeds derives from the
 # repository (BUILD_DIR/fuzz/seeds/<target>/) and the checked-in regression

@@ -568,31 +568,34 @@ absl::Status YamlToMessage(absl::string_view yaml, absl::string_view filename,
   std::vector<v1::PolicyIssue> local;
   if (issues == nullptr) issues = &local;
   const size_t first_issue = issues->size();
+  // Every error is an issue, so that a caller that prints the issues (as
+  // treatctl does) shows why the document was refused.
+  const auto document_error = [&](const YAML::Mark& mark, std::string message) {
+    v1::PolicyIssue issue;
+    issue.set_severity(v1::ISSUE_SEVERITY_ERROR);
+    issue.set_file(std::string(filename));
+    issue.set_line(mark.is_null() ? 1 : mark.line + 1);
+    issue.set_column(mark.is_null() ? 1 : mark.column + 1);
+    issue.set_message(std::move(message));
+    issues->push_back(std::move(issue));
+    return absl::InvalidArgumentError(FormatIssues(std::vector<v1::PolicyIssue>(
+        issues->begin() + first_issue, issues->end())));
+  };
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    v1::PolicyIssue issue;
-    issue.set_severity(v1::ISSUE_SEVERITY_ERROR);
-    issue.set_file(std::string(filename));
-    if (!e.mark.is_null()) {
-      issue.set_line(e.mark.line + 1);
-      issue.set_column(e.mark.column + 1);
-    }
-    issue.set_message(absl::StrCat("YAML syntax error: ", e.msg));
-    issues->push_back(std::move(issue));
-    return absl::InvalidArgumentError(FormatIssues(*issues));
+    return document_error(e.mark, absl::StrCat("YAML syntax error: ", e.msg));
   }
   Converter converter(yaml, filename, source_map, issues);
   if (!root.IsDefined() || root.IsNull()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(filename, ": empty document"));
+    return document_error(YAML::Mark::null_mark(),
+                          "empty document: expected a mapping of fields");
   }
   try {
     converter.ConvertMessage(root, message, "");
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(filename, ": YAML error: ", e.what()));
+    return document_error(e.mark, absl::StrCat("YAML error: ", e.msg));
   }
   if (converter.errors() > 0) {
     std::vector<v1::PolicyIssue> mine(issues->begin() + first_issue,

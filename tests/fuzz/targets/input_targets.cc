@@ -1,7 +1,9 @@
 // Fuzz bodies of the file and document readers: scanner importers and
-// format detection, the KEV and EPSS feeds, the tokens file and the asset
-// inventories (tests/fuzz/fuzz_targets.h).
+// format detection, VEX documents, treatctl's findings input, the KEV and
+// EPSS feeds, the tokens file and the asset inventories
+// (tests/fuzz/fuzz_targets.h).
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -11,8 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "client/treatctl/finding_reader.h"
 #include "common/assets/inventory.h"
+#include "common/importers/format_importers.h"
 #include "common/importers/importer.h"
+#include "common/importers/vex_statements.h"
 #include "common/intel/cve_id.h"
 #include "common/intel/epss_feed.h"
 #include "common/intel/kev_feed.h"
@@ -71,6 +76,96 @@ int ImportCycloneDx(const uint8_t* data, size_t size) {
 }
 int ImportOpenVex(const uint8_t* data, size_t size) {
   return ImportAs(data, size, importers::ScannerFormat::kOpenVex);
+}
+
+int ImportCsaf(const uint8_t* data, size_t size) {
+  return ImportAs(data, size, importers::ScannerFormat::kCsaf);
+}
+
+int ImportTrivyCluster(const uint8_t* data, size_t size) {
+  absl::StatusOr<importers::ImportResult> result =
+      Import(data, size, importers::ScannerFormat::kTrivy);
+  if (!result.ok()) return 0;
+  const nlohmann::json document =
+      nlohmann::json::parse(AsText(data, size), nullptr, false);
+  if (!importers::IsTrivyClusterReport(document)) return 0;
+  // Every finding of a cluster report is on a Kubernetes resource: a
+  // workload (container) or another cluster object (cloud resource).
+  for (const v1::Finding& finding : result->findings) {
+    const auto type = finding.asset().type();
+    if ((type != v1::ASSET_TYPE_CONTAINER &&
+         type != v1::ASSET_TYPE_CLOUD_RESOURCE) ||
+        finding.attributes().count("trivy.artifact_type") == 0 ||
+        finding.attributes().at("trivy.artifact_type") != "kubernetes") {
+      FuzzFail(absl::StrCat("cluster finding not on a Kubernetes asset: ",
+                            finding.ShortDebugString()));
+    }
+  }
+  return 0;
+}
+
+int VexDocument(const uint8_t* data, size_t size) {
+  importers::VexStatements vex;
+  absl::StatusOr<importers::ImportResult> added =
+      vex.AddDocument(AsText(data, size));
+  ExpectOkOr(absl::StatusCode::kInvalidArgument, added.status(),
+             "VexStatements::AddDocument");
+  if (!added.ok()) return 0;
+  if (vex.size() == 0) FuzzFail("AddDocument kept no statement but said OK");
+  std::vector<v1::Finding> findings = SampleFindings();
+  // The document's own findings, without their statements, as a scan that
+  // the document speaks about.
+  for (const v1::Finding& statement : added->findings) {
+    v1::Finding finding = statement;
+    finding.clear_vex();
+    findings.push_back(std::move(finding));
+  }
+  for (v1::Finding& finding : findings) {
+    finding.clear_vex();
+    const bool matched = vex.Apply(&finding);
+    if (matched != finding.has_vex()) {
+      FuzzFail(absl::StrCat("Apply returned ", matched, " but the finding ",
+                            finding.has_vex() ? "has" : "has no",
+                            " VEX statement"));
+    }
+    if (matched && finding.vex().status() == v1::VEX_STATUS_UNSPECIFIED) {
+      FuzzFail("Apply set a statement without a VEX status");
+    }
+  }
+  return 0;
+}
+
+int FindingJson(const uint8_t* data, size_t size) {
+  std::istringstream in(std::string(AsText(data, size)));
+  FindingReader reader(&in, "fuzz.jsonl");
+  FindingReader::Record record;
+  int records = 0;
+  int failures = 0;
+  while (reader.Next(&record)) {
+    ++records;
+    if (records > static_cast<int>(size)) {
+      FuzzFail("FindingReader returned more records than input bytes");
+    }
+    if (!record.status.ok()) {
+      ExpectOkOr(absl::StatusCode::kInvalidArgument, record.status,
+                 "FindingReader::Next");
+      // Only a framing error (which ends the input) leaves no text.
+      if (reader.text().empty()) ++failures;
+      continue;
+    }
+    if (reader.text().empty()) FuzzFail("an OK record without its text");
+    // A few findings per input go on to validation and a decision.
+    if (records <= 4) {
+      const std::string bytes = record.finding.SerializeAsString();
+      FindingProto(reinterpret_cast<const uint8_t*>(bytes.data()),
+                   bytes.size());
+    }
+  }
+  if (failures > 1) FuzzFail("FindingReader read on after a framing error");
+  if (reader.offset() > static_cast<int64_t>(size)) {
+    FuzzFail("FindingReader consumed more bytes than the input has");
+  }
+  return 0;
 }
 
 int DetectFormat(const uint8_t* data, size_t size) {

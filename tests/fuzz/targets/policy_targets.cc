@@ -21,6 +21,7 @@
 #include "tests/fuzz/fuzz_targets.h"
 #include "treatd/v1/decision.pb.h"
 #include "treatd/v1/finding.pb.h"
+#include "treatd/v1/policy.pb.h"
 
 namespace treatd::fuzz {
 namespace {
@@ -198,6 +199,26 @@ int FindingProto(const uint8_t* data, size_t size) {
   v1::Decision decision;
   ExpectOkOr(absl::StatusCode::kInternal,
              pipeline.Decide(finding, options, &decision), "Decide");
+  return 0;
+}
+
+int PolicyTestsYaml(const uint8_t* data, size_t size) {
+  v1::PolicyTestSuite suite;
+  std::vector<v1::PolicyIssue> issues;
+  const absl::Status parsed =
+      YamlToMessage(AsText(data, size), "fuzz.yaml", &suite, nullptr, &issues);
+  ExpectOkOr(absl::StatusCode::kInvalidArgument, parsed, "YamlToMessage");
+  FormatIssues(issues);
+  if (!parsed.ok()) {
+    if (issues.empty()) FuzzFail("a test suite refused without an issue");
+    return 0;
+  }
+  // The first few cases' findings go on as FindingProto's input, as
+  // `treatctl test` validates and decides them.
+  for (int i = 0; i < suite.cases_size() && i < 4; ++i) {
+    const std::string bytes = suite.cases(i).finding().SerializeAsString();
+    FindingProto(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  }
   return 0;
 }
 

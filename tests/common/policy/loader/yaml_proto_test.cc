@@ -100,6 +100,25 @@ TEST(YamlToMessageTest, ReportsYamlSyntaxErrorWithPosition) {
   EXPECT_NE(issues[0].message().find("YAML syntax error"), std::string::npos);
 }
 
+// Found by the policy_tests_yaml fuzzer: an empty file was refused with no
+// issue, so `treatctl policy test` printed "not a valid test suite" and no
+// reason.
+TEST(YamlToMessageTest, EmptyDocumentIsAnIssue) {
+  for (const char* yaml : {"", "\n# only a comment\n", "~\n"}) {
+    SCOPED_TRACE(yaml);
+    v1::PolicyTestSuite suite;
+    std::vector<v1::PolicyIssue> issues;
+    const absl::Status status =
+        YamlToMessage(yaml, "cases.yaml", &suite, nullptr, &issues);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    ASSERT_EQ(issues.size(), 1u);
+    EXPECT_EQ(issues[0].line(), 1);
+    EXPECT_EQ(issues[0].file(), "cases.yaml");
+    EXPECT_NE(issues[0].message().find("empty document"), std::string::npos);
+    EXPECT_EQ(status.message(), FormatIssues(issues));
+  }
+}
+
 TEST(YamlToMessageTest, RejectsDuplicateKeys) {
   v1::Policy policy;
   std::vector<v1::PolicyIssue> issues;
