@@ -75,7 +75,7 @@ void BM_Decide(benchmark::State& state) {
 BENCHMARK(BM_Decide)->Arg(0)->ArgName("trace");
 BENCHMARK(BM_Decide)->Arg(1)->ArgName("trace");
 
-// The BASIC view (DecisionView): the decision without actions, risk,
+// The BASIC view (DecisionView): the decision without actions,
 // reasons, deadline sources and table inputs.
 void BM_DecideBasic(benchmark::State& state) {
   RunDecisions(state, DefaultPolicy(), /*trace=*/false,

@@ -427,7 +427,7 @@ CLI::Option* AddViewOption(CLI::App* command, v1::DecisionView* view) {
           },
           "Fields of each decision: full (default) or basic (treatment, "
           "priority, deadlines, rule, exception id, table outcomes, ids; no "
-          "actions, reasons or risk)")
+          "actions or reasons)")
       ->check(CLI::IsMember({"basic", "full"}, CLI::ignore_case));
 }
 

@@ -44,7 +44,7 @@ struct EvalOptions {
   absl::Duration intel_epss_age = absl::ZeroDuration();
   // Which fields of the decision to build (treatment_service.proto's
   // DecisionView): BASIC leaves out, and does not compute, the actions,
-  // risk scores, reasons, deadline sources, table inputs and the
+  // reasons, deadline sources, table inputs and the
   // exception's details; the pipeline also leaves out intel and revisit
   // conditions. UNSPECIFIED means FULL.
   v1::DecisionView view = v1::DECISION_VIEW_FULL;

@@ -627,7 +627,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   WriteChoice(*this, finding, choice, full, decision);
 
   // 4. Deadlines, and the actions due by them. The BASIC view builds
-  // neither actions, risk nor reasons: most of a decision's strings.
+  // neither actions nor reasons: most of a decision's strings.
   std::vector<std::string> reasons;
   Deadlines deadlines;
   TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
@@ -635,7 +635,8 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   if (full) AddActions(*this, choice, deadlines, frame, decision);
 
   // 5. Risk, and the outcomes of the decision tables.
-  if (full) SetRisk(*this, state, frame, &reasons, decision);
+  // Risk is in both views: the ledger records residual risk.
+  SetRisk(*this, state, frame, &reasons, decision);
   TREATD_RETURN_IF_ERROR(AddTableOutcomes(*this, state, frame, full, decision));
 
   // Why, in words; then the policy, the time and the decision's id.

@@ -144,8 +144,6 @@ v1::DecisionResult BasicPart(v1::DecisionResult result) {
   if (!result.has_decision()) return result;
   v1::Decision* d = result.mutable_decision();
   d->clear_actions();
-  d->clear_inherent_risk();
-  d->clear_residual_risk();
   d->clear_reasons();
   d->clear_deadline_sources();
   d->clear_intel();
@@ -238,7 +236,7 @@ TEST_F(DecisionViewTest, BasicBuildsNoneOfTheLeftOutFields) {
   EXPECT_TRUE(basic.actions().empty());
   EXPECT_TRUE(basic.deadline_sources().empty());
   EXPECT_FALSE(basic.has_intel());
-  EXPECT_EQ(basic.inherent_risk(), 0);
+  EXPECT_EQ(basic.residual_risk(), full.residual_risk());
   EXPECT_EQ(basic.treatment(), full.treatment());
   EXPECT_EQ(basic.decision_id(), full.decision_id());
   EXPECT_EQ(basic.remediate_by().seconds(), full.remediate_by().seconds());
