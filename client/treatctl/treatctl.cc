@@ -66,6 +66,7 @@ struct DecisionFlags {
   bool no_progress = false;
   std::string as_of;
   bool trace = false;
+  v1::DecisionView view = v1::DECISION_VIEW_FULL;
 };
 
 struct DecideFlags {
@@ -307,6 +308,7 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
   call.skip_record = flags.no_record;
   call.as_of = run.as_of;
   call.trace = flags.decision.trace;
+  call.view = flags.decision.view;
   call.stream_chunk = flags.stream_chunk;
   if (flags.timeout_seconds > 0) {
     call.deadline = absl::Now() + absl::Seconds(flags.timeout_seconds);
@@ -422,6 +424,7 @@ int RunPolicyEval(const PolicyFlags& policy_flags, const DecisionFlags& flags,
   EvalOptions options;
   options.as_of = run.as_of.value_or(absl::Now());
   options.trace = flags.trace;
+  options.view = flags.view;
   auto decide_all = [&](FindingInput& input, const ResultSink& sink) {
     v1::Finding finding;
     v1::DecisionResult result;
@@ -530,6 +533,7 @@ void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
                       "Evaluation time, RFC 3339 (default: now)");
   command->add_flag("--trace", flags->trace,
                     "Include why each rule did or did not match (jsonl)");
+  AddViewOption(command, &flags->view);
 }
 
 }  // namespace
