@@ -30,6 +30,7 @@
 #include "client/treatctl/policy_diff.h"
 #include "client/treatctl/progress.h"
 #include "client/treatctl/run_summary.h"
+#include "client/treatctl/status_command.h"
 #include "common/assets/inventory.h"
 #include "common/exporters/exporter.h"
 #include "common/importers/vex_statements.h"
@@ -45,7 +46,8 @@ namespace {
 constexpr char kExitCodesHelp[] =
     "Exit codes:\n"
     "  0  success\n"
-    "  1  some findings could not be decided, or policy test cases failed\n"
+    "  1  some findings could not be decided, policy test cases failed, or\n"
+    "     (status) the replicas run different policies\n"
     "  2  usage error, or an input file that cannot be read or parsed\n"
     "  3  invalid policy\n"
     "  4  server unreachable or RPC failed\n"
@@ -608,6 +610,8 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
       AddLedgerReportCommand(ledger_commands.ledger, &report_flags);
   HealthFlags health_flags;
   CLI::App* health = AddHealthCommand(&app, &health_flags);
+  StatusFlags status_flags;
+  CLI::App* status = AddStatusCommand(&app, &status_flags);
 
   try {
     app.parse(argc, argv);
@@ -644,6 +648,7 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   // `ledger report` opens the database itself (client/report); the other
   // ledger commands talk to the server.
   if (report->parsed()) return RunLedgerReport(report_flags, out, err);
+  if (status->parsed()) return RunStatus(status_flags, out, err);
   if (ledger_commands.parsed()) {
     return RunLedgerCommand(ledger_commands, in, out, err);
   }
