@@ -49,11 +49,12 @@ const CompiledPolicy& DefaultPolicy() {
 // Decides the example findings round robin into one reused Decision, the
 // way a server thread does.
 void RunDecisions(benchmark::State& state, const CompiledPolicy& policy,
-                  bool trace) {
+                  bool trace, v1::DecisionView view = v1::DECISION_VIEW_FULL) {
   const auto& findings = Findings();
   EvalOptions options;
   options.as_of = kAsOf;
   options.trace = trace;
+  options.view = view;
   v1::Decision decision;
   size_t i = 0;
   for (auto _ : state) {
@@ -74,9 +75,17 @@ void BM_Decide(benchmark::State& state) {
 BENCHMARK(BM_Decide)->Arg(0)->ArgName("trace");
 BENCHMARK(BM_Decide)->Arg(1)->ArgName("trace");
 
+// The BASIC view (DecisionView): the decision without actions,
+// reasons, deadline sources and table inputs.
+void BM_DecideBasic(benchmark::State& state) {
+  RunDecisions(state, DefaultPolicy(), /*trace=*/false,
+               v1::DECISION_VIEW_BASIC);
+}
+BENCHMARK(BM_DecideBasic);
+
 // What a server does per finding after validation: the decision pipeline
 // with revisit conditions, and (arg intel=1) enrichment from the shipped
-// KEV catalog and EPSS sample first.
+// KEV catalog and EPSS sample first; basic=1 asks for the BASIC view.
 void BM_Pipeline(benchmark::State& state) {
   std::shared_ptr<const intel::IntelSnapshot> snapshot;
   if (state.range(0) != 0) {
@@ -95,6 +104,7 @@ void BM_Pipeline(benchmark::State& state) {
   const auto& findings = Findings();
   EvalOptions options;
   options.as_of = kAsOf;
+  if (state.range(1) != 0) options.view = v1::DECISION_VIEW_BASIC;
   v1::Decision decision;
   size_t i = 0;
   for (auto _ : state) {
@@ -108,7 +118,9 @@ void BM_Pipeline(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_Pipeline)->Arg(0)->Arg(1)->ArgName("intel");
+BENCHMARK(BM_Pipeline)
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->ArgNames({"intel", "basic"});
 
 void BM_CompileDefault(benchmark::State& state) {
   const std::string yaml = ReadSource("policies/default.yaml");

@@ -46,9 +46,10 @@ JSONL="$OUT/results.jsonl"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# shellcheck source=bench/bench_common.sh
+. "$ROOT/bench/bench_common.sh"
+
 TREATD_PID=""
-PG_DIR=""
-PG_BIN=""
 stop_treatd() {
   [ -n "$TREATD_PID" ] || return 0
   if kill -0 "$TREATD_PID" 2>/dev/null; then
@@ -58,16 +59,6 @@ stop_treatd() {
   fi
   wait "$TREATD_PID" 2>/dev/null || true
   TREATD_PID=""
-}
-as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-stop_postgres() {
-  [ -n "$PG_DIR" ] || return 0
-  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -t 30 stop \
-    >>"$OUT/postgres.log" 2>&1 || true
-  rm -rf "$PG_DIR"
-  PG_DIR=""
 }
 cleanup() { stop_treatd; stop_postgres; }
 trap cleanup EXIT
@@ -85,16 +76,7 @@ TREATD="$BUILD_DIR/server/treatd"
 TREATCTL="$BUILD_DIR/client/treatctl"
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
 
-[ -f "$PEER_BENCH_SRC/loadgen/CMakeLists.txt" ] || {
-  echo "loadgen sources not found at $PEER_BENCH_SRC (set PEER_BENCH_SRC)" >&2
-  exit 2
-}
-log "building the neutral loadgen from $PEER_BENCH_SRC"
-cmake -S "$PEER_BENCH_SRC/loadgen" -B "$PEER_BENCH_DIR/loadgen-build" \
-  -DCMAKE_BUILD_TYPE=Release >"$OUT/build-loadgen.log" 2>&1
-cmake --build "$PEER_BENCH_DIR/loadgen-build" -j2 >>"$OUT/build-loadgen.log" 2>&1 \
-  || { tail -40 "$OUT/build-loadgen.log"; exit 1; }
-LOADGEN="$PEER_BENCH_DIR/loadgen-build/loadgen"
+build_loadgen
 
 # --------------------------------------------------------------- payloads --
 FINDINGS="$ROOT/examples/findings.jsonl"
@@ -113,17 +95,9 @@ mkdir -p "$PAYLOADS"
 } >"$OUT/env.txt"
 
 # ------------------------------------------------------------- PostgreSQL --
-start_postgres() {
-  PG_BIN=${TREATD_TEST_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-  [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL binaries not found (apt-get install postgresql)" >&2; return 1; }
-  PG_DIR=$(mktemp -d /tmp/treatd-bench-pg-XXXXXX)
-  [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
-  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >>"$OUT/postgres.log" 2>&1
-  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -t 60 -w \
-    -o "-k $PG_DIR -c listen_addresses='' -c fsync=on -c synchronous_commit=on" \
-    start >>"$OUT/postgres.log" 2>&1
-  as_postgres "$PG_BIN/createdb" -h "$PG_DIR" -U postgres treatd >>"$OUT/postgres.log" 2>&1
-  PG_CONNINFO="host=$PG_DIR dbname=treatd user=postgres"
+start_postgres_db() {
+  start_postgres || return 1
+  PG_CONNINFO=$(new_database treatd)
 }
 
 # ----------------------------------------------------------------- treatd --
@@ -169,7 +143,7 @@ load() {
 
 for mode in $MODES; do
   if [ "$mode" = postgres ]; then
-    start_postgres || { log "skipping postgres"; continue; }
+    start_postgres_db || { log "skipping postgres"; continue; }
   fi
   start_treatd "$mode"
   log "treatd (ledger $mode) on $TARGET, pid $TREATD_PID"

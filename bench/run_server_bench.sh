@@ -31,6 +31,8 @@
 #                               loadgen, treatctl also runs BatchDecide of
 #                               N (treatd-<policy>-treatctl-batchN) for a
 #                               same-client stream/batch ratio
+#   VIEWS="full basic"          DecisionView of the requests; BASIC rows
+#                               are labelled treatd-<policy>.basic-...
 #   POLICIES="default cerbos"   policies/default.yaml and
 #                               bench/policies/cerbos_equivalent.yaml
 #   PEERS="null cerbos"         peers to run beside treatd ("" for none)
@@ -51,6 +53,7 @@ BATCH_CONC=${BATCH_CONC:-8}
 BATCHES=${BATCHES:-"100 1000"}
 STREAM_CHUNKS=${STREAM_CHUNKS:-"1 100"}
 STREAM_WINDOW=${STREAM_WINDOW:-32}
+VIEWS=${VIEWS:-"full basic"}
 POLICIES=${POLICIES:-"default cerbos"}
 PEERS=${PEERS-"null cerbos"}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
@@ -106,10 +109,14 @@ fi
 
 # --------------------------------------------------------------- payloads --
 FINDINGS="$ROOT/examples/findings.jsonl"
-"$TREATCTL" bench "$FINDINGS" --mode unary --write-request "$PAYLOADS/decide_1.bin" 2>>"$OUT/payloads.log"
-for b in $BATCHES; do
-  "$TREATCTL" bench "$FINDINGS" --mode batch --batch "$b" \
-    --write-request "$PAYLOADS/batch_$b.bin" 2>>"$OUT/payloads.log"
+for view in $VIEWS; do
+  sfx=""; [ "$view" = full ] || sfx="-$view"
+  "$TREATCTL" bench "$FINDINGS" --mode unary --view "$view" \
+    --write-request "$PAYLOADS/decide_1$sfx.bin" 2>>"$OUT/payloads.log"
+  for b in $BATCHES; do
+    "$TREATCTL" bench "$FINDINGS" --mode batch --batch "$b" --view "$view" \
+      --write-request "$PAYLOADS/batch_$b$sfx.bin" 2>>"$OUT/payloads.log"
+  done
 done
 
 {
@@ -117,7 +124,7 @@ done
   grep -m1 'model name' /proc/cpuinfo || true
   echo "grpc++: $(pkg-config --modversion grpc++ 2>/dev/null)  protobuf: $(pkg-config --modversion protobuf 2>/dev/null)"
   echo "treatd: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
-  echo "DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES STREAM_CHUNKS=$STREAM_CHUNKS STREAM_WINDOW=$STREAM_WINDOW POLICIES=$POLICIES PEERS=$PEERS"
+  echo "VIEWS=$VIEWS DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES STREAM_CHUNKS=$STREAM_CHUNKS STREAM_WINDOW=$STREAM_WINDOW POLICIES=$POLICIES PEERS=$PEERS"
 } >"$OUT/env.txt"
 
 # ------------------------------------------------------------------ peers --
@@ -177,7 +184,8 @@ load() {
     local extra=()
     [ "$mode" = batch ] && extra=(--batch "$items")
     line=$(timeout "$limit" "$TREATCTL" bench "$FINDINGS" --target "$TARGET" \
-      --mode "$mode" "${extra[@]}" -c "$c" -d "$DURATION" --warmup "$WARMUP" \
+      --mode "$mode" "${extra[@]}" --view "${view:-full}" -c "$c" \
+      -d "$DURATION" --warmup "$WARMUP" \
       --json --label "unpinned/$label#1") || true
   fi
   [ -n "$line" ] || line="{\"label\":\"unpinned/$label#1\",\"concurrency\":$c,\"first_error\":{\"name\":\"LOADGEN_FAILED\"}}"
@@ -205,13 +213,17 @@ for policy in $POLICIES; do
   esac
   start_treatd "$pfile"
   log "treatd ($policy policy) on $TARGET, pid $TREATD_PID"
+  for view in $VIEWS; do
+  # BASIC rows are another "policy" to the report: treatd-<policy>.basic-...
+  sfx=""; tag=$policy
+  [ "$view" = full ] || { sfx="-$view"; tag="$policy.$view"; }
   for c in $UNARY_CONCS; do
-    load "treatd-$policy-1" /treatd.v1.TreatmentService/Decide \
-      "$PAYLOADS/decide_1.bin" 1 "$c" unary
+    load "treatd-$tag-1" /treatd.v1.TreatmentService/Decide \
+      "$PAYLOADS/decide_1$sfx.bin" 1 "$c" unary
   done
   for b in $BATCHES; do
-    load "treatd-$policy-batch$b" /treatd.v1.TreatmentService/BatchDecide \
-      "$PAYLOADS/batch_$b.bin" "$b" "$BATCH_CONC" batch
+    load "treatd-$tag-batch$b" /treatd.v1.TreatmentService/BatchDecide \
+      "$PAYLOADS/batch_$b$sfx.bin" "$b" "$BATCH_CONC" batch
   done
   # loadgen is unary only: the streams run under treatctl bench, one row
   # per chunk size (findings per message; 1 = one `finding` per message).
@@ -221,11 +233,13 @@ for policy in $POLICIES; do
   for n in $STREAM_CHUNKS; do
     window=$STREAM_WINDOW
     [ "$n" -gt 1 ] && window=$((2 * n))
-    treatctl_load "treatd-$policy-stream$n" --mode stream --batch "$n" \
-      --window "$window"
+    treatctl_load "treatd-$tag-stream$n" --mode stream --batch "$n" \
+      --window "$window" --view "$view"
     if [ "$n" -gt 1 ] && [ -n "$LOADGEN" ]; then
-      treatctl_load "treatd-$policy-treatctl-batch$n" --mode batch --batch "$n"
+      treatctl_load "treatd-$tag-treatctl-batch$n" --mode batch --batch "$n" \
+        --view "$view"
     fi
+  done
   done
   stop_treatd
 done

@@ -128,6 +128,15 @@ def ratios(runs, md):
             if 1 in streams:
                 rows.append((f"[{p}] {scen[len(prefix):]} / {streams[1][len(prefix):]} findings/s", ratio(items, best_items(streams[1])), "-", None, None))
         lines += rows
+    # Issue 15: the BASIC view (rows of "policy" <p>.basic) against FULL.
+    for p in policies:
+        if not p.endswith(".basic") or p[:-len(".basic")] not in policies:
+            continue
+        full = p[:-len(".basic")]
+        q64 = get(f"treatd-{p}-1", 64, "qps")
+        lines.append((f"[{p}] Decide QPS c64 / null-async QPS c64", ratio(q64, get("null-async", 64, "qps")), ">= 0.75", "ge", 0.75))
+        for scen in sorted({s[len(f"treatd-{p}-"):] for s, _ in runs if s.startswith(f"treatd-{p}-")}):
+            lines.append((f"[{p}] {scen} findings/s BASIC / FULL", ratio(best_items(f"treatd-{p}-{scen}"), best_items(f"treatd-{full}-{scen}")), "-", None, None))
     if md:
         print("| ratio | measured | target | met |")
         print("|---|---|---|---|")

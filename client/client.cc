@@ -149,6 +149,7 @@ absl::StatusOr<v1::Decision> Client::Decide(const v1::Finding& finding,
   if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
   request.set_trace(call.trace);
   request.set_skip_record(call.skip_record);
+  request.set_view(call.view);
   v1::DecideResponse response;
   grpc::ClientContext context;
   Prepare(call, /*unary=*/true, &context);
@@ -175,6 +176,7 @@ absl::StatusOr<std::vector<v1::DecisionResult>> Client::BatchDecide(
     if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
     request.set_trace(call.trace);
     request.set_skip_record(call.skip_record);
+    request.set_view(call.view);
     v1::BatchDecideResponse response;
     grpc::ClientContext context;
     Prepare(call, /*unary=*/true, &context);
@@ -227,6 +229,7 @@ absl::Status Client::StreamDecide(const FindingSource& next,
     if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
     request.set_trace(call.trace);
     request.set_skip_record(call.skip_record);
+    request.set_view(call.view);
     if (chunk == 1) {
       while (true) {
         request.clear_finding();
@@ -373,6 +376,7 @@ void Client::DecideAsync(const v1::Finding& finding, const CallOptions& call,
   }
   pending->request.set_trace(call.trace);
   pending->request.set_skip_record(call.skip_record);
+  pending->request.set_view(call.view);
   pending->done = std::move(done);
   Prepare(call, /*unary=*/true, &pending->context);
   {

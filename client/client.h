@@ -75,6 +75,9 @@ struct CallOptions {
   std::optional<absl::Time> as_of;
   // Ask for the evaluation trace.
   bool trace = false;
+  // Which fields of each decision the server builds (DecisionView;
+  // unspecified means FULL).
+  v1::DecisionView view = v1::DECISION_VIEW_FULL;
   // StreamDecide only: findings per stream message. 1 (the default) sends
   // each finding in its own message (`finding`), as every treatd server
   // understands; more sends chunks (`findings`), which saves gRPC's

@@ -11,6 +11,7 @@ packages=(
   libabsl-dev libyaml-cpp-dev libre2-dev libssl-dev libcli11-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libxxhash-dev prometheus-cpp-dev libgoogle-perftools-dev postgresql libpq-dev
+  libsimdjson-dev
   clang libclang-rt-14-dev  # libFuzzer + sanitizers (make fuzz)
   chromium fonts-dejavu-core python3  # KPI report render test (headless)
   python3-yaml docker-compose  # deploy/ tests: compose file validation

@@ -55,6 +55,15 @@ class ArenaHolder final : public grpc::MessageHolder<Request, Response> {
   google::protobuf::Arena arena_;
 };
 
+// The evaluation options a decide request asks for (Decide, BatchDecide and
+// StreamDecide requests all carry trace and view).
+template <typename Request>
+EvalOptions RequestOptions(absl::Time as_of, const Request& request) {
+  EvalOptions options{as_of, request.trace()};
+  options.view = request.view();
+  return options;
+}
+
 }  // namespace
 
 grpc::MessageHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>*
@@ -193,7 +202,7 @@ grpc::Status TreatmentServiceImpl::DecideOne(
   absl::StatusOr<absl::Time> as_of =
       ResolveAsOf(request.has_as_of(), request.as_of(), clock_());
   if (!as_of.ok()) return ToGrpcStatus(as_of.status());
-  const EvalOptions options{*as_of, request.trace()};
+  const EvalOptions options = RequestOptions(*as_of, request);
   absl::Status status = DecideFinding(
       *(*active)->pipeline, request.finding(), options, limits_.finding,
       "finding", response->mutable_decision(), /*violations=*/nullptr);
@@ -247,7 +256,7 @@ grpc::Status TreatmentServiceImpl::DecideBatch(
   absl::StatusOr<absl::Time> as_of =
       ResolveAsOf(request.has_as_of(), request.as_of(), clock_());
   if (!as_of.ok()) return ToGrpcStatus(as_of.status());
-  const EvalOptions options{*as_of, request.trace()};
+  const EvalOptions options = RequestOptions(*as_of, request);
 
   DecideAll(**active, request.findings(), options, response->mutable_results());
   return grpc::Status::OK;
@@ -376,7 +385,7 @@ void TreatmentServiceImpl::DecideStreamMessage(
       SetMessageError(message_status, field, result);
       return;
     }
-    const EvalOptions options{*as_of, request.trace()};
+    const EvalOptions options = RequestOptions(*as_of, request);
     DecideInto(*active.pipeline, request.finding(), options, limits_.finding,
                "finding", result);
     if (result->has_decision()) {
@@ -385,7 +394,7 @@ void TreatmentServiceImpl::DecideStreamMessage(
     return;
   }
   // A chunk: one result per finding, like BatchDecide.
-  const EvalOptions options{*as_of, request.trace()};
+  const EvalOptions options = RequestOptions(*as_of, request);
   DecideAll(active, request.findings(), options, response->mutable_results());
 }
 

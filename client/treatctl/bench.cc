@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -336,10 +337,12 @@ int WriteRequest(const BenchFlags& flags,
   if (flags.mode == "unary") {
     v1::DecideRequest request;
     *request.mutable_finding() = findings.front();
+    request.set_view(flags.view);
     bytes = request.SerializeAsString();
   } else if (flags.mode == "batch") {
     v1::BatchDecideRequest request;
     FillBatch(findings, 0, flags.batch, request.mutable_findings());
+    request.set_view(flags.view);
     bytes = request.SerializeAsString();
   } else {
     err << "treatctl: --write-request needs --mode unary or batch\n";
@@ -406,10 +409,26 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchFlags* flags) {
   bench->add_flag("--json", flags->json,
                   "Print one JSON line instead of the text report");
   bench->add_option("--label", flags->label, "Label of the JSON line");
+  AddViewOption(bench, &flags->view);
   bench->add_option("--write-request", flags->write_request,
                     "Write one serialized DecideRequest (unary) or "
                     "BatchDecideRequest (batch) to this file and exit");
   return bench;
+}
+
+CLI::Option* AddViewOption(CLI::App* command, v1::DecisionView* view) {
+  return command
+      ->add_option_function<std::string>(
+          "--view",
+          [view](const std::string& name) {
+            *view = absl::AsciiStrToLower(name) == "basic"
+                        ? v1::DECISION_VIEW_BASIC
+                        : v1::DECISION_VIEW_FULL;
+          },
+          "Fields of each decision: full (default) or basic (treatment, "
+          "priority, deadlines, rule, exception id, table outcomes, ids; no "
+          "actions or reasons)")
+      ->check(CLI::IsMember({"basic", "full"}, CLI::ignore_case));
 }
 
 int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
@@ -470,6 +489,7 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
     std::vector<v1::DecideRequest> requests(findings->size());
     for (size_t i = 0; i < findings->size(); ++i) {
       *requests[i].mutable_finding() = (*findings)[i];
+      requests[i].set_view(flags.view);
     }
     UnaryLoop<v1::DecideRequest, v1::DecideResponse> loop(
         stub.get(),
@@ -487,6 +507,7 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
     for (int j = 0; j < distinct; ++j) {
       FillBatch(*findings, static_cast<size_t>(j) * flags.batch, flags.batch,
                 requests[j].mutable_findings());
+      requests[j].set_view(flags.view);
     }
     UnaryLoop<v1::BatchDecideRequest, v1::BatchDecideResponse> loop(
         stub.get(),
@@ -515,6 +536,9 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
         FillBatch(*findings, j * flags.batch, flags.batch,
                   requests[j].mutable_findings());
       }
+    }
+    for (v1::StreamDecideRequest& request : requests) {
+      request.set_view(flags.view);
     }
     std::vector<Tally> tallies(flags.concurrency);
     std::vector<std::thread> streams;

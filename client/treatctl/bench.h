@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd {
 
@@ -47,7 +48,13 @@ struct BenchFlags {
   bool json = false;
   std::string label;
   std::string write_request;
+  v1::DecisionView view = v1::DECISION_VIEW_FULL;
 };
+
+// Adds `--view basic|full` (the request's DecisionView, case-insensitive)
+// to `command`, writing into `view`; shared by decide, policy eval and
+// bench.
+CLI::Option* AddViewOption(CLI::App* command, v1::DecisionView* view);
 
 // Adds the `bench` subcommand to `app`; the flags land in `flags`.
 CLI::App* AddBenchCommand(CLI::App* app, BenchFlags* flags);

@@ -83,10 +83,10 @@ absl::StatusOr<std::unique_ptr<FindingInput>> FindingInput::Open(
             importers::DetectFormat(candidate);
         if (detected.ok()) {
           scanner = *detected;
-          document =
-              json.reader->in_array()
-                  ? absl::StrCat("[", json.reader->text(), ReadRest(*stream))
-                  : absl::StrCat(json.reader->text(), ReadRest(*stream));
+          // What the reader framed, what it read ahead, then the rest.
+          document = absl::StrCat(json.reader->in_array() ? "[" : "",
+                                  json.reader->text(), json.reader->buffered(),
+                                  ReadRest(*stream));
         }
       }
       if (!scanner.has_value()) json.pending = std::move(first);

@@ -1,19 +1,42 @@
 #include "client/treatctl/finding_reader.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace treatd {
 
 FindingReader::FindingReader(std::istream* in, std::string name)
     : in_(in), name_(std::move(name)) {}
 
+bool FindingReader::Fill() {
+  if (pos_ < buffer_.size()) return true;
+  // Reading more than the stream holds would wait for a pipe to fill up;
+  // an object typed or trickling in must be framed as soon as it is whole.
+  constexpr std::streamsize kBlock = 64 * 1024;
+  std::streambuf* buf = in_->rdbuf();
+  const std::streamsize available = buf->in_avail();
+  const std::streamsize want =
+      available > 0 ? std::min(available, kBlock) : std::streamsize{1};
+  buffer_.resize(static_cast<size_t>(want));
+  const std::streamsize got = buf->sgetn(buffer_.data(), want);
+  buffer_.resize(static_cast<size_t>(std::max<std::streamsize>(got, 0)));
+  pos_ = 0;
+  return !buffer_.empty();
+}
+
+int FindingReader::Peek() {
+  if (!Fill()) return EOF;
+  return static_cast<unsigned char>(buffer_[pos_]);
+}
+
 int FindingReader::Get() {
-  const int c = in_->rdbuf()->sbumpc();
+  const int c = Peek();
   if (c == EOF) return c;
+  ++pos_;
   ++offset_;
   if (c == '\n') ++line_;
   return c;
@@ -21,7 +44,7 @@ int FindingReader::Get() {
 
 int FindingReader::SkipSeparators() {
   while (true) {
-    const int c = in_->rdbuf()->sgetc();
+    const int c = Peek();
     if (c == EOF) return EOF;
     if (std::isspace(c) || (in_array_ && c == ',')) {
       Get();
@@ -72,47 +95,65 @@ bool FindingReader::Next(Record* record) {
                              std::string(1, static_cast<char>(c)), "'"));
   }
 
-  // Frame one object: count braces outside strings.
+  // Frame one object: count braces outside strings, a buffer at a time.
   const int start_line = line_;
   text_.clear();
   int depth = 0;
   bool in_string = false;
   bool escaped = false;
-  do {
-    c = Get();
-    if (c == EOF) {
+  bool closed = false;
+  while (!closed) {
+    if (!Fill()) {
       return Fail(record, start_line, "the object starting here is not closed");
     }
-    text_.push_back(static_cast<char>(c));
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
+    const char* const begin = buffer_.data() + pos_;
+    const char* const end = buffer_.data() + buffer_.size();
+    const char* p = begin;
+    for (; p < end; ++p) {
+      if (in_string && !escaped) {
+        // Most of a finding is string contents: jump to the closing quote
+        // when no backslash comes before it (memchr is vectorized).
+        const auto* quote =
+            static_cast<const char*>(std::memchr(p, '"', end - p));
+        const char* stop = quote != nullptr ? quote : end;
+        if (std::memchr(p, '\\', stop - p) == nullptr) {
+          line_ += static_cast<int>(std::count(p, stop, '\n'));
+          p = stop;
+          if (p == end) break;
+        }
       }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      --depth;
+      const char c = *p;
+      if (c == '\n') ++line_;
+      if (in_string) {
+        if (escaped) {
+          escaped = false;
+        } else if (c == '\\') {
+          escaped = true;
+        } else if (c == '"') {
+          in_string = false;
+        }
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        ++p;
+        closed = true;
+        break;
+      }
     }
-  } while (depth > 0);
+    text_.append(begin, static_cast<size_t>(p - begin));
+    offset_ += p - begin;
+    pos_ += static_cast<size_t>(p - begin);
+  }
 
   record->line = start_line;
-  record->finding.Clear();
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto parsed = google::protobuf::util::JsonStringToMessage(
-      text_, &record->finding, options);
+  const absl::Status parsed = json_.Read(text_, &record->finding);
   if (parsed.ok()) {
     record->status = absl::OkStatus();
   } else {
     record->status = absl::InvalidArgumentError(absl::StrCat(
-        name_, ":", start_line, ": not a valid Finding: ",
-        absl::string_view(parsed.message().data(), parsed.message().size())));
+        name_, ":", start_line, ": not a valid Finding: ", parsed.message()));
   }
   return true;
 }

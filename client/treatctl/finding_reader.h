@@ -13,6 +13,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/json/proto_json_reader.h"
 #include "treatd/v1/finding.pb.h"
 
 namespace treatd {
@@ -44,12 +46,22 @@ class FindingReader {
   // The raw text of the object Next() last framed (empty after a framing
   // error), e.g. to look at it as something other than a Finding.
   const std::string& text() const { return text_; }
+  // Text the reader took from the stream and has not framed yet: the rest
+  // of the input is this, then what the stream still holds.
+  absl::string_view buffered() const {
+    return absl::string_view(buffer_).substr(pos_);
+  }
   // True when the input is a top-level JSON array of objects.
   bool in_array() const { return in_array_; }
   // Bytes consumed from the input so far.
   int64_t offset() const { return offset_; }
 
  private:
+  // Makes buffer_ hold unread text: reads what the stream has without
+  // waiting (at least one character, waiting for it). False at the end.
+  bool Fill();
+  // The next character, or EOF, without consuming it.
+  int Peek();
   // The next character, or EOF; counts lines.
   int Get();
   // Skips whitespace (and, inside a top-level array, the commas between
@@ -67,6 +79,11 @@ class FindingReader {
   bool in_array_ = false;
   bool done_ = false;
   std::string text_;
+  // Read from the stream and not yet framed: buffer_[pos_, size()).
+  std::string buffer_;
+  size_t pos_ = 0;
+  // protobuf's JSON mapping, read with simdjson.
+  json::ProtoJsonReader json_{v1::Finding::descriptor()};
 };
 
 }  // namespace treatd

@@ -30,6 +30,7 @@
 #include "client/treatctl/policy_diff.h"
 #include "client/treatctl/progress.h"
 #include "client/treatctl/run_summary.h"
+#include "client/treatctl/status_command.h"
 #include "common/assets/inventory.h"
 #include "common/exporters/exporter.h"
 #include "common/importers/vex_statements.h"
@@ -45,7 +46,8 @@ namespace {
 constexpr char kExitCodesHelp[] =
     "Exit codes:\n"
     "  0  success\n"
-    "  1  some findings could not be decided, or policy test cases failed\n"
+    "  1  some findings could not be decided, policy test cases failed, or\n"
+    "     (status) the replicas run different policies\n"
     "  2  usage error, or an input file that cannot be read or parsed\n"
     "  3  invalid policy\n"
     "  4  server unreachable or RPC failed\n"
@@ -66,6 +68,7 @@ struct DecisionFlags {
   bool no_progress = false;
   std::string as_of;
   bool trace = false;
+  v1::DecisionView view = v1::DECISION_VIEW_FULL;
 };
 
 struct DecideFlags {
@@ -307,6 +310,7 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
   call.skip_record = flags.no_record;
   call.as_of = run.as_of;
   call.trace = flags.decision.trace;
+  call.view = flags.decision.view;
   call.stream_chunk = flags.stream_chunk;
   if (flags.timeout_seconds > 0) {
     call.deadline = absl::Now() + absl::Seconds(flags.timeout_seconds);
@@ -422,6 +426,7 @@ int RunPolicyEval(const PolicyFlags& policy_flags, const DecisionFlags& flags,
   EvalOptions options;
   options.as_of = run.as_of.value_or(absl::Now());
   options.trace = flags.trace;
+  options.view = flags.view;
   auto decide_all = [&](FindingInput& input, const ResultSink& sink) {
     v1::Finding finding;
     v1::DecisionResult result;
@@ -530,6 +535,7 @@ void AddDecisionFlags(CLI::App* command, DecisionFlags* flags) {
                       "Evaluation time, RFC 3339 (default: now)");
   command->add_flag("--trace", flags->trace,
                     "Include why each rule did or did not match (jsonl)");
+  AddViewOption(command, &flags->view);
 }
 
 }  // namespace
@@ -604,6 +610,8 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
       AddLedgerReportCommand(ledger_commands.ledger, &report_flags);
   HealthFlags health_flags;
   CLI::App* health = AddHealthCommand(&app, &health_flags);
+  StatusFlags status_flags;
+  CLI::App* status = AddStatusCommand(&app, &status_flags);
 
   try {
     app.parse(argc, argv);
@@ -640,6 +648,7 @@ int RunTreatctl(int argc, const char* const* argv, std::istream& in,
   // `ledger report` opens the database itself (client/report); the other
   // ledger commands talk to the server.
   if (report->parsed()) return RunLedgerReport(report_flags, out, err);
+  if (status->parsed()) return RunStatus(status_flags, out, err);
   if (ledger_commands.parsed()) {
     return RunLedgerCommand(ledger_commands, in, out, err);
   }

@@ -12,6 +12,7 @@
 #include "common/exporters/decision_csv.h"
 #include "common/exporters/decision_fields.h"
 #include "common/exporters/document_writers.h"
+#include "common/json/decision_json_writer.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
 #include "google/protobuf/util/json_util.h"
@@ -26,15 +27,19 @@ class JsonlWriter : public DecisionWriter {
   absl::Status Write(const DecidedFinding& decided) override {
     TREATD_RETURN_IF_ERROR(CheckDecided(decided, index_++));
     line_.clear();
-    auto status =
-        google::protobuf::util::MessageToJsonString(*decided.result, &line_);
+    // protobuf's JSON mapping, written without its descriptor walk.
+    const absl::Status status =
+        json::AppendDecisionResultJson(*decided.result, &line_);
     if (!status.ok()) {
-      // Only a string field that is not valid UTF-8 fails here.
-      return absl::InvalidArgumentError(
-          absl::StrCat("decision for finding \"", FindingIdOf(decided),
-                       "\" cannot be written as JSON: ", status.ToString()));
+      // Only what protobuf's printer fails on fails here; the message is
+      // the one its status gave ("CODE:message").
+      return absl::InvalidArgumentError(absl::StrCat(
+          "decision for finding \"", FindingIdOf(decided),
+          "\" cannot be written as JSON: ",
+          absl::StatusCodeToString(status.code()), ":", status.message()));
     }
-    *out_ << line_ << '\n';
+    line_.push_back('\n');
+    out_->write(line_.data(), static_cast<std::streamsize>(line_.size()));
     return StreamStatus(*out_);
   }
 

@@ -55,6 +55,10 @@ class RandomFindings {
     return parsed;
   }
 
+  // Fills any message the way Next() fills a finding (e.g. a
+  // DecisionResult for the JSON writer's differential test).
+  void FillMessage(google::protobuf::Message* m) { Fill(m, 0); }
+
   int Uniform(int n) {
     return std::uniform_int_distribution<int>(0, n - 1)(rng_);
   }

@@ -42,6 +42,15 @@ struct EvalOptions {
   bool intel_stale = false;
   absl::Duration intel_kev_age = absl::ZeroDuration();
   absl::Duration intel_epss_age = absl::ZeroDuration();
+  // Which fields of the decision to build (treatment_service.proto's
+  // DecisionView): BASIC leaves out, and does not compute, the actions,
+  // reasons, deadline sources, table inputs and the
+  // exception's details; the pipeline also leaves out intel and revisit
+  // conditions. UNSPECIFIED means FULL.
+  v1::DecisionView view = v1::DECISION_VIEW_FULL;
+
+  // True when the view asks for the whole decision.
+  bool full() const { return view != v1::DECISION_VIEW_BASIC; }
 };
 
 // What the rules and exceptions alone decide for a finding: the part of a
@@ -115,12 +124,13 @@ class CompiledPolicy {
   CompiledPolicy(const CompiledPolicy&) = delete;
   CompiledPolicy& operator=(const CompiledPolicy&) = delete;
 
-  // Decides `finding`, writing the whole decision into `*decision` (which is
-  // cleared first). The finding must have passed ValidateFinding(); the
-  // engine does not re-validate. Returns OK, or INTERNAL when the policy
-  // cannot decide (e.g. a table with no matching row and no default); the
-  // message names the rule or table. Deterministic: the same finding,
-  // policy and options give the same decision, byte for byte.
+  // Decides `finding`, writing the decision into `*decision` (which is
+  // cleared first): the whole decision, or the fields of options.view. The
+  // finding must have passed ValidateFinding(); the engine does not
+  // re-validate. Returns OK, or INTERNAL when the policy cannot decide (e.g. a
+  // table with no matching row and no default); the message names the rule or
+  // table. Deterministic: the same finding, policy and options give the same
+  // decision, byte for byte.
   //
   // When `memo` is not null it receives the values computed while choosing
   // the rule, for DecideTreatment().

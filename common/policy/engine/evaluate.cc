@@ -370,7 +370,7 @@ void ResetDecision(const v1::PolicyRef& ref, v1::Decision* decision) {
 // Steps 2 and 3 written down: treatment, priority, match kind, rule and
 // the exception shown (the applied one, else the first expired one).
 void WriteChoice(const CompiledPolicyImpl& policy, const v1::Finding& finding,
-                 const Choice& choice, v1::Decision* decision) {
+                 const Choice& choice, bool full, v1::Decision* decision) {
   const CompiledRule* rule = choice.rule;
   const bool by_default = choice.by_default;
   const int priority = choice.priority;
@@ -393,11 +393,13 @@ void WriteChoice(const CompiledPolicyImpl& policy, const v1::Finding& finding,
   if (shown != nullptr) {
     v1::ExceptionRef* ref = decision->mutable_exception();
     ref->set_id(shown->id);
-    ref->set_approver(shown->approver);
-    ref->set_reason(shown->reason);
-    *ref->mutable_expires() = shown->expires_proto;
     ref->set_applied(shown == applied);
-    ref->set_ticket(shown->ticket);
+    if (full) {
+      ref->set_approver(shown->approver);
+      ref->set_reason(shown->reason);
+      *ref->mutable_expires() = shown->expires_proto;
+      ref->set_ticket(shown->ticket);
+    }
   }
 }
 
@@ -405,9 +407,10 @@ struct Deadlines {
   std::optional<absl::Time> mitigate_by, remediate_by, review_by;
 };
 
-// Step 4: the deadlines the treatment needs and where each comes from.
-// Adds to `reasons` when a KEV due date wins. INTERNAL when a treatment
-// that needs a review has no review_within (the compiler rules that out).
+// Step 4: the deadlines the treatment needs and, in the FULL view, where
+// each comes from. Adds to `reasons` when a KEV due date wins (FULL only).
+// INTERNAL when a treatment that needs a review has no review_within (the
+// compiler rules that out).
 absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
                           const v1::Finding& finding,
                           const EvalOptions& options, const Choice& choice,
@@ -432,16 +435,21 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
                           treatment == v1::TREATMENT_MITIGATE_THEN_REMEDIATE;
   const bool reviews =
       treatment == v1::TREATMENT_MITIGATE || treatment == v1::TREATMENT_ACCEPT;
+  const bool full = options.full();
   if (mitigates && prio.mitigate_within.has_value()) {
     mitigate_by = start + *prio.mitigate_within;
-    decision->add_deadline_sources(prio.mitigate_source[clock_index]);
+    if (full) decision->add_deadline_sources(prio.mitigate_source[clock_index]);
   }
   if (remediates && prio.remediate_within.has_value()) {
     remediate_by = start + *prio.remediate_within;
-    std::string* source = decision->add_deadline_sources();
     const auto& kev = finding.vulnerability().kev();
-    if (kev.has_due_date() && FromProtoTime(kev.due_date()) < *remediate_by) {
-      remediate_by = FromProtoTime(kev.due_date());
+    const bool kev_first =
+        kev.has_due_date() && FromProtoTime(kev.due_date()) < *remediate_by;
+    if (kev_first) remediate_by = FromProtoTime(kev.due_date());
+    std::string* source = full ? decision->add_deadline_sources() : nullptr;
+    if (source == nullptr) {
+      // BASIC: the deadline without its source.
+    } else if (kev_first) {
       source->append("remediate_by: CISA KEV due date ");
       expr::AppendTimestamp(*remediate_by, source);
       absl::StrAppend(source, " (earlier than ", prio.name,
@@ -456,16 +464,20 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
   }
   if (applied != nullptr) {
     review_by = applied->expires;
-    decision->add_deadline_sources(
-        absl::StrCat("review_by: expiry of exception ", applied->id));
+    if (full) {
+      decision->add_deadline_sources(
+          absl::StrCat("review_by: expiry of exception ", applied->id));
+    }
   } else if (reviews) {
     const bool own = rule->review_within.has_value();
     const std::optional<absl::Duration> within =
         own ? rule->review_within : prio.review_within;
     if (within.has_value()) {
       review_by = options.as_of + *within;
-      decision->add_deadline_sources(own ? rule->review_source
-                                         : prio.review_source);
+      if (full) {
+        decision->add_deadline_sources(own ? rule->review_source
+                                           : prio.review_source);
+      }
     }
   }
   if (reviews && !review_by.has_value()) {
@@ -543,10 +555,11 @@ void SetRisk(const CompiledPolicyImpl& policy, EvalState& state,
   }
 }
 
-// Every decision table's outcome, the row that gave it and its inputs.
-// INTERNAL when a table fails (the compiler's coverage check warns of it).
+// Every decision table's outcome, the row that gave it and (`full`) its
+// inputs. INTERNAL when a table fails (the compiler's coverage check warns
+// of it).
 absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
-                              EvalState& state, expr::Frame& frame,
+                              EvalState& state, expr::Frame& frame, bool full,
                               v1::Decision* decision) {
   const std::vector<CompiledTable>& tables = policy.tables;
   for (size_t t = 0; t < tables.size(); ++t) {
@@ -556,6 +569,7 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
     out->set_table(tables[t].name);
     out->set_outcome(std::string(v.string_value()));
     out->set_row(state.table_row(static_cast<int>(t)));
+    if (!full) continue;
     const Value* inputs = state.table_inputs(static_cast<int>(t));
     for (size_t i = 0; i < tables[t].inputs.size(); ++i) {
       expr::AppendValue(inputs[i], /*quote_strings=*/false, out->add_inputs());
@@ -609,21 +623,24 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   TREATD_RETURN_IF_ERROR(Choose(*this, frame, options,
                                 options.trace ? decision : nullptr, &choice));
   if (memo != nullptr) Remember(frame, state, &memo->data());
-  WriteChoice(*this, finding, choice, decision);
+  const bool full = options.full();
+  WriteChoice(*this, finding, choice, full, decision);
 
-  // 4. Deadlines, and the actions due by them.
+  // 4. Deadlines, and the actions due by them. The BASIC view builds
+  // neither actions nor reasons: most of a decision's strings.
   std::vector<std::string> reasons;
   Deadlines deadlines;
   TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
                                       &deadlines, &reasons, decision));
-  AddActions(*this, choice, deadlines, frame, decision);
+  if (full) AddActions(*this, choice, deadlines, frame, decision);
 
   // 5. Risk, and the outcomes of the decision tables.
+  // Risk is in both views: the ledger records residual risk.
   SetRisk(*this, state, frame, &reasons, decision);
-  TREATD_RETURN_IF_ERROR(AddTableOutcomes(*this, state, frame, decision));
+  TREATD_RETURN_IF_ERROR(AddTableOutcomes(*this, state, frame, full, decision));
 
   // Why, in words; then the policy, the time and the decision's id.
-  AddReasons(choice, frame, &reasons, decision);
+  if (full) AddReasons(choice, frame, &reasons, decision);
   if (!decision->has_policy()) *decision->mutable_policy() = ref;
   ToProtoTime(options.as_of, decision->mutable_evaluated_at());
   DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());

@@ -46,11 +46,13 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
                                       const EvalOptions& options,
                                       v1::Decision* decision) const {
   // What the evaluation computed, for the revisit analysis to reuse.
-  thread_local EvaluationMemo memo;
+  thread_local EvaluationMemo thread_memo;
+  // Only the revisit analysis (FULL) reads the memo.
+  EvaluationMemo* memo = options.full() ? &thread_memo : nullptr;
   if (intel_ == nullptr) {
-    absl::Status status = policy_->Evaluate(finding, options, decision, &memo);
-    if (!status.ok()) return status;
-    return revisit_->AddConditions(finding, options, decision, &memo);
+    absl::Status status = policy_->Evaluate(finding, options, decision, memo);
+    if (!status.ok() || !options.full()) return status;
+    return revisit_->AddConditions(finding, options, decision, memo);
   }
   // Enrichment writes into a copy, made only when a feed supplies a fact;
   // one per thread, reused, so that copying reuses its memory.
@@ -71,9 +73,9 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
   if (report.freshness.epss.present) {
     with_intel.intel_epss_age = report.freshness.epss.age;
   }
-  absl::Status status =
-      policy_->Evaluate(enriched, with_intel, decision, &memo);
-  if (!status.ok()) return status;
+  absl::Status status = policy_->Evaluate(enriched, with_intel, decision, memo);
+  // The BASIC view has neither intel nor revisit conditions.
+  if (!status.ok() || !options.full()) return status;
 
   v1::IntelRef* ref = decision->mutable_intel();
   for (std::string& v : report.feed_versions)
@@ -94,7 +96,7 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
         absl::StrCat("Threat-intel feeds are stale (", ref->stale_feeds(0),
                      "): facts from them may be out of date"));
   }
-  return revisit_->AddConditions(enriched, with_intel, decision, &memo);
+  return revisit_->AddConditions(enriched, with_intel, decision, memo);
 }
 
 }  // namespace treatd

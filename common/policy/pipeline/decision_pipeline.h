@@ -49,8 +49,9 @@ class DecisionPipeline {
   DecisionPipeline& operator=(const DecisionPipeline&) = delete;
 
   // Decides `finding` (which must have passed ValidateFinding) into
-  // `*decision`. Returns the engine's status (OK, or INTERNAL when the
-  // policy cannot decide).
+  // `*decision`; under options.view BASIC without intel and revisit
+  // conditions (and what the engine leaves out). Returns the engine's status
+  // (OK, or INTERNAL when the policy cannot decide).
   absl::Status Decide(const v1::Finding& finding, const EvalOptions& options,
                       v1::Decision* decision) const;
 

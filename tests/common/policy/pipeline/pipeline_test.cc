@@ -1,5 +1,6 @@
 // `intel.*` names in policies and the decision pipeline's enrichment from
 // the shipped feeds.
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -7,10 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/intel/intel_snapshot.h"
+#include "common/policy/pipeline/decide_item.h"
 #include "common/policy/pipeline/decision_pipeline.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/common/policy/pipeline_test_util.h"
+#include "tests/common/random_finding.h"
 
 namespace treatd {
 namespace {
@@ -130,6 +134,112 @@ TEST_F(PipelineTest, StaleFeedsAreReportedAndVisibleToThePolicy) {
   // Scored by the (stale) EPSS feed: the stale rule does not apply.
   EXPECT_EQ(Decide(WithCve("f", "CVE-1999-0001"), settings).matched_rule(),
             "default");
+}
+
+// --- DecisionView ----------------------------------------------------------
+
+// The FULL decision with what the BASIC view leaves out cleared: what a
+// BASIC decision must equal, byte for byte.
+v1::DecisionResult BasicPart(v1::DecisionResult result) {
+  if (!result.has_decision()) return result;
+  v1::Decision* d = result.mutable_decision();
+  d->clear_actions();
+  d->clear_reasons();
+  d->clear_deadline_sources();
+  d->clear_intel();
+  d->clear_revisit_conditions();
+  for (v1::TableOutcome& t : *d->mutable_table_outcomes()) t.clear_inputs();
+  if (d->has_exception()) {
+    v1::ExceptionRef* e = d->mutable_exception();
+    e->clear_approver();
+    e->clear_reason();
+    e->clear_expires();
+    e->clear_ticket();
+  }
+  return result;
+}
+
+// Decides `finding` in the three views and checks that UNSPECIFIED is
+// FULL and BASIC is FULL without the parts BASIC leaves out.
+void ExpectViewsAgree(const DecisionPipeline& pipeline,
+                      const v1::Finding& finding, bool trace) {
+  EvalOptions options = At(kAsOf);
+  options.trace = trace;
+  v1::DecisionResult full, unspecified, basic;
+  options.view = v1::DECISION_VIEW_FULL;
+  DecideInto(pipeline, finding, options, FindingLimits(), "", &full);
+  options.view = v1::DECISION_VIEW_UNSPECIFIED;
+  DecideInto(pipeline, finding, options, FindingLimits(), "", &unspecified);
+  options.view = v1::DECISION_VIEW_BASIC;
+  DecideInto(pipeline, finding, options, FindingLimits(), "", &basic);
+  EXPECT_EQ(unspecified.SerializeAsString(), full.SerializeAsString())
+      << finding.ShortDebugString();
+  EXPECT_EQ(basic.SerializeAsString(), BasicPart(full).SerializeAsString())
+      << finding.ShortDebugString() << "\nbasic: " << basic.ShortDebugString();
+}
+
+class DecisionViewTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto policy = CompiledPolicy::CompileFile(
+        absl::StrCat(TREATD_SOURCE_DIR, "/policies/default.yaml"));
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    plain_ = MustPipeline(*policy, nullptr);
+    intel_ = MustPipeline(*policy, ShippedIntel());
+    ASSERT_NE(plain_, nullptr);
+    ASSERT_NE(intel_, nullptr);
+  }
+  std::shared_ptr<const DecisionPipeline> plain_, intel_;
+};
+
+TEST_F(DecisionViewTest, BasicIsFullWithoutTheExplanationOnEveryExample) {
+  std::ifstream in(absl::StrCat(TREATD_SOURCE_DIR, "/examples/findings.jsonl"));
+  std::string line;
+  int examples = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    v1::Finding finding;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(line, &finding).ok());
+    for (bool trace : {false, true}) {
+      ExpectViewsAgree(*plain_, finding, trace);
+      ExpectViewsAgree(*intel_, finding, trace);
+    }
+    ++examples;
+  }
+  EXPECT_GT(examples, 10);
+}
+
+TEST_F(DecisionViewTest, BasicIsFullWithoutTheExplanationOnRandomFindings) {
+  testing::RandomFindings random(15, {});
+  for (int i = 0; i < 2000; ++i) {
+    const v1::Finding finding = random.Next();
+    ExpectViewsAgree(*plain_, finding, /*trace=*/i % 7 == 0);
+    ExpectViewsAgree(*intel_, finding, /*trace=*/false);
+  }
+}
+
+TEST_F(DecisionViewTest, BasicBuildsNoneOfTheLeftOutFields) {
+  // The KEV example: a MITIGATE_THEN_REMEDIATE decision with actions,
+  // reasons, deadline sources and intel in FULL.
+  v1::Finding finding = WithCve("kev-1", "CVE-2025-48384");
+  finding.mutable_asset()->set_exposure(v1::EXPOSURE_INTERNET);
+  EvalOptions options = At(kAsOf);
+  v1::Decision full, basic;
+  ASSERT_TRUE(intel_->Decide(finding, options, &full).ok());
+  options.view = v1::DECISION_VIEW_BASIC;
+  ASSERT_TRUE(intel_->Decide(finding, options, &basic).ok());
+  EXPECT_FALSE(full.reasons().empty());
+  EXPECT_FALSE(full.deadline_sources().empty());
+  EXPECT_TRUE(full.has_intel());
+  EXPECT_TRUE(basic.reasons().empty());
+  EXPECT_TRUE(basic.actions().empty());
+  EXPECT_TRUE(basic.deadline_sources().empty());
+  EXPECT_FALSE(basic.has_intel());
+  EXPECT_EQ(basic.residual_risk(), full.residual_risk());
+  EXPECT_EQ(basic.treatment(), full.treatment());
+  EXPECT_EQ(basic.decision_id(), full.decision_id());
+  EXPECT_EQ(basic.remediate_by().seconds(), full.remediate_by().seconds());
 }
 
 }  // namespace

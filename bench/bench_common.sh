@@ -1,0 +1,55 @@
+# Sourced by the bench scripts that load treatd with the neutral loadgen
+# and record into a throwaway PostgreSQL (run_ledger_bench.sh,
+# run_replicas_bench.sh). Expects OUT (results directory), PEER_BENCH_SRC,
+# PEER_BENCH_DIR and a log() function; sets LOADGEN, PG_BIN, PG_DIR.
+# PostgreSQL: Debian's binaries, a temporary directory, unix socket only,
+# fsync on (durable, like the SQLite ledger's synchronous=FULL).
+
+PG_DIR=""
+PG_BIN=""
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Builds the loadgen from $PEER_BENCH_SRC into $PEER_BENCH_DIR; exits on
+# failure. Sets LOADGEN.
+build_loadgen() {
+  [ -f "$PEER_BENCH_SRC/loadgen/CMakeLists.txt" ] || {
+    echo "loadgen sources not found at $PEER_BENCH_SRC (set PEER_BENCH_SRC)" >&2
+    exit 2
+  }
+  log "building the neutral loadgen from $PEER_BENCH_SRC"
+  cmake -S "$PEER_BENCH_SRC/loadgen" -B "$PEER_BENCH_DIR/loadgen-build" \
+    -DCMAKE_BUILD_TYPE=Release >"$OUT/build-loadgen.log" 2>&1
+  cmake --build "$PEER_BENCH_DIR/loadgen-build" -j2 >>"$OUT/build-loadgen.log" 2>&1 \
+    || { tail -40 "$OUT/build-loadgen.log"; exit 1; }
+  LOADGEN="$PEER_BENCH_DIR/loadgen-build/loadgen"
+}
+
+# Starts a PostgreSQL server; returns 1 when the binaries are missing.
+start_postgres() {
+  PG_BIN=${TREATD_TEST_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+  [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL binaries not found (apt-get install postgresql)" >&2; return 1; }
+  PG_DIR=$(mktemp -d /tmp/treatd-bench-pg-XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
+  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >>"$OUT/postgres.log" 2>&1
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -t 60 -w \
+    -o "-k $PG_DIR -c listen_addresses='' -c fsync=on -c synchronous_commit=on" \
+    start >>"$OUT/postgres.log" 2>&1
+}
+
+# Creates database $1 on the running server; prints its libpq conninfo.
+new_database() {
+  as_postgres "$PG_BIN/createdb" -h "$PG_DIR" -U postgres "$1" >>"$OUT/postgres.log" 2>&1
+  echo "host=$PG_DIR dbname=$1 user=postgres"
+}
+
+# Stops the server and deletes its directory (no-op when none runs).
+stop_postgres() {
+  [ -n "$PG_DIR" ] || return 0
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -t 30 stop \
+    >>"$OUT/postgres.log" 2>&1 || true
+  rm -rf "$PG_DIR"
+  PG_DIR=""
+}

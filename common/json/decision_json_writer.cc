@@ -1,0 +1,489 @@
+#include "common/json/decision_json_writer.h"
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "common/time/proto_time.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace treatd::json {
+namespace {
+
+// Where the JSON goes. `unsure` is set when the hand-written path meets
+// something it does not print the way protobuf does; the caller then
+// throws the text away and protobuf's printer writes the whole result.
+struct Sink {
+  std::string* s;
+  bool unsure = false;
+  void push_back(char c) { s->push_back(c); }
+  Sink* append(const char* p, size_t n) {
+    s->append(p, n);
+    return this;
+  }
+  Sink* append(absl::string_view v) {
+    s->append(v.data(), v.size());
+    return this;
+  }
+};
+
+// What protobuf's JsonEscaping does with each byte below 0xa0 (which
+// covers every one-byte code point): 0 copy, 1 escape (kEscapes), and 2
+// for the lead bytes of multi-byte UTF-8, decoded first.
+constexpr char kHex[] = "0123456789abcdef";
+
+enum : uint8_t { kCopy = 0, kEscape = 1, kMultiByte = 2 };
+
+struct ByteClasses {
+  uint8_t of[256];
+  constexpr ByteClasses() : of() {
+    for (int c = 0; c < 256; ++c) {
+      of[c] =
+          c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == 0x7f
+              ? kEscape
+          : c >= 0x80 ? kMultiByte
+                      : kCopy;
+    }
+  }
+};
+constexpr ByteClasses kClasses;
+
+void Fail(Sink* out) { out->unsure = true; }
+
+void AppendHex4(uint32_t unit, Sink* out) {
+  char buffer[6] = {'\\',
+                    'u',
+                    kHex[(unit >> 12) & 0xf],
+                    kHex[(unit >> 8) & 0xf],
+                    kHex[(unit >> 4) & 0xf],
+                    kHex[unit & 0xf]};
+  out->append(buffer, 6);
+}
+
+// protobuf's EscapeCodePoint for code points of 0x80 and above: C1
+// controls and a list of invisible or separator characters are escaped
+// (supplementary ones as a surrogate pair); the rest are copied.
+bool EscapeWide(uint32_t cp, Sink* out) {
+  if (cp < 0xa0 || cp == 0xfeff || cp == 0xfff9 || cp == 0xfffa ||
+      cp == 0xfffb || cp == 0x00ad || cp == 0x06dd || cp == 0x070f ||
+      cp == 0x17b4 || cp == 0x17b5 || (cp >= 0x0600 && cp <= 0x0603) ||
+      (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+      (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x206a && cp <= 0x206f)) {
+    AppendHex4(cp, out);
+    return true;
+  }
+  if (cp == 0xe0001 || (cp >= 0x1d173 && cp <= 0x1d17a) ||
+      (cp >= 0xe0020 && cp <= 0xe007f)) {
+    const uint32_t v = cp - 0x10000;
+    AppendHex4(0xd800 + (v >> 10), out);
+    AppendHex4(0xdc00 + (v & 0x3ff), out);
+    return true;
+  }
+  return false;
+}
+
+// Appends `s` as a JSON string the way protobuf escapes it. Throws Unsure
+// for anything but strict UTF-8 (protobuf drops or mangles such bytes).
+void AppendString(absl::string_view s, Sink* out) {
+  out->push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const end = p + s.size();
+  while (p < end) {
+    const unsigned char* run = p;
+    while (p < end && kClasses.of[*p] == kCopy) ++p;
+    out->append(reinterpret_cast<const char*>(run), p - run);
+    if (p == end) break;
+    const unsigned char c = *p;
+    if (kClasses.of[c] == kEscape) {
+      switch (c) {
+        case '"':
+          out->append("\\\"");
+          break;
+        case '\\':
+          out->append("\\\\");
+          break;
+        case '\b':
+          out->append("\\b");
+          break;
+        case '\t':
+          out->append("\\t");
+          break;
+        case '\n':
+          out->append("\\n");
+          break;
+        case '\f':
+          out->append("\\f");
+          break;
+        case '\r':
+          out->append("\\r");
+          break;
+        default:
+          AppendHex4(c, out);
+      }
+      ++p;
+      continue;
+    }
+    // Multi-byte UTF-8, strictly: no overlong forms, no surrogates,
+    // nothing above U+10FFFF.
+    int length;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+      length = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      length = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      length = 4;
+      cp = c & 0x07;
+    } else {
+      return Fail(out);
+    }
+    if (end - p < length) return Fail(out);
+    for (int i = 1; i < length; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return Fail(out);
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((length == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (length == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+      return Fail(out);
+    }
+    if (!EscapeWide(cp, out)) {
+      out->append(reinterpret_cast<const char*>(p), length);
+    }
+    p += length;
+  }
+  out->push_back('"');
+}
+
+// protobuf's SimpleDtoa: the shortest of %.15g and %.17g that reads back
+// as `value`; Infinity, -Infinity and NaN quoted.
+void AppendDouble(double value, Sink* out) {
+  if (std::isnan(value)) {
+    out->append("\"NaN\"");
+    return;
+  }
+  if (std::isinf(value)) {
+    out->append(value > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    return;
+  }
+  char buffer[32];
+  int n = std::snprintf(buffer, sizeof(buffer), "%.*g", DBL_DIG, value);
+  if (std::strtod(buffer, nullptr) != value) {
+    n = std::snprintf(buffer, sizeof(buffer), "%.*g", DBL_DIG + 2, value);
+  }
+  // treatd runs in the C locale; a locale with another radix character
+  // would make protobuf's DelocalizeRadix matter.
+  if (std::memchr(buffer, ',', n) != nullptr) return Fail(out);
+  out->append(buffer, static_cast<size_t>(n));
+}
+
+void AppendInt(int64_t value, Sink* out) {
+  char buffer[24];
+  const int n = std::snprintf(buffer, sizeof(buffer), "%lld",
+                              static_cast<long long>(value));
+  out->append(buffer, n);
+}
+
+void AppendDigits(int64_t value, int width, char* at) {
+  for (int i = width - 1; i >= 0; --i) {
+    at[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+// protobuf's FormatTime: "YYYY-MM-DDThh:mm:ss[.fff|.ffffff|.fffffffff]Z".
+void AppendTimestamp(const google::protobuf::Timestamp& t, Sink* out) {
+  const int64_t seconds = t.seconds();
+  const int32_t nanos = t.nanos();
+  if (seconds < kMinProtoTimestampSeconds ||
+      seconds > kMaxProtoTimestampSeconds || nanos < 0 || nanos > 999999999 ||
+      !t.GetReflection()->GetUnknownFields(t).empty()) {
+    return Fail(out);
+  }
+  // Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil,
+  // inverted).
+  int64_t days = seconds / 86400;
+  int64_t rem = seconds % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
+  }
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char buffer[32] = "\"0000-00-00T00:00:00";
+  AppendDigits(year, 4, buffer + 1);
+  AppendDigits(month, 2, buffer + 6);
+  AppendDigits(day, 2, buffer + 9);
+  AppendDigits(rem / 3600, 2, buffer + 12);
+  AppendDigits(rem / 60 % 60, 2, buffer + 15);
+  AppendDigits(rem % 60, 2, buffer + 18);
+  int n = 20;
+  if (nanos != 0) {
+    buffer[n++] = '.';
+    if (nanos % 1000000 == 0) {
+      AppendDigits(nanos / 1000000, 3, buffer + n);
+      n += 3;
+    } else if (nanos % 1000 == 0) {
+      AppendDigits(nanos / 1000, 6, buffer + n);
+      n += 6;
+    } else {
+      AppendDigits(nanos, 9, buffer + n);
+      n += 9;
+    }
+  }
+  buffer[n++] = 'Z';
+  buffer[n++] = '"';
+  out->append(buffer, n);
+}
+
+// One JSON object being written: the separator before each member.
+class Object {
+ public:
+  explicit Object(Sink* out) : out_(out) { out_->push_back('{'); }
+  ~Object() { out_->push_back('}'); }
+  // Writes `"name":`; `quoted_name` is the name with its quotes and colon.
+  Sink* Key(absl::string_view quoted_name) {
+    if (!first_) out_->push_back(',');
+    first_ = false;
+    out_->append(quoted_name.data(), quoted_name.size());
+    return out_;
+  }
+  Sink* sink() { return out_; }
+
+ private:
+  Sink* out_;
+  bool first_ = true;
+};
+
+// The members protobuf writes for proto3 fields without presence: only
+// values other than the default.
+void String(Object& o, absl::string_view key, const std::string& value) {
+  if (!value.empty()) AppendString(value, o.Key(key));
+}
+void Bool(Object& o, absl::string_view key, bool value) {
+  if (value) o.Key(key)->append("true");
+}
+void Int(Object& o, absl::string_view key, int32_t value) {
+  if (value != 0) AppendInt(value, o.Key(key));
+}
+void Double(Object& o, absl::string_view key, double value) {
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if (bits != 0) AppendDouble(value, o.Key(key));
+}
+template <typename Enum>
+void EnumValue(Object& o, absl::string_view key, int value,
+               bool (*is_valid)(int), const std::string& (*name)(Enum)) {
+  if (value == 0) return;
+  if (!is_valid(value)) return Fail(o.sink());
+  o.Key(key)
+      ->append("\"")
+      ->append(name(static_cast<Enum>(value)))
+      ->append("\"");
+}
+void Strings(Object& o, absl::string_view key,
+             const google::protobuf::RepeatedPtrField<std::string>& values) {
+  if (values.empty()) return;
+  Sink* out = o.Key(key);
+  out->push_back('[');
+  for (int i = 0; i < values.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendString(values[i], out);
+  }
+  out->push_back(']');
+}
+void Time(Object& o, absl::string_view key, bool has,
+          const google::protobuf::Timestamp& value) {
+  if (has) AppendTimestamp(value, o.Key(key));
+}
+template <typename Message>
+void Messages(Object& o, absl::string_view key,
+              const google::protobuf::RepeatedPtrField<Message>& values,
+              void (*write)(const Message&, Sink*)) {
+  if (values.empty()) return;
+  Sink* out = o.Key(key);
+  out->push_back('[');
+  for (int i = 0; i < values.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    write(values[i], out);
+  }
+  out->push_back(']');
+}
+
+// Unknown fields are printed by protobuf's printer (it drops them; this
+// path does not need to know how).
+template <typename Message>
+void CheckKnown(const Message& m, Sink* out) {
+  if (!m.GetReflection()->GetUnknownFields(m).empty()) Fail(out);
+}
+
+// Members in field-number order, as protobuf writes them.
+void WriteAction(const v1::Action& a, Sink* out) {
+  CheckKnown(a, out);
+  Object o(out);
+  String(o, "\"id\":", a.id());
+  EnumValue(o, "\"category\":", a.category(), v1::ActionCategory_IsValid,
+            v1::ActionCategory_Name<v1::ActionCategory>);
+  String(o, "\"text\":", a.text());
+  Time(o, "\"dueBy\":", a.has_due_by(), a.due_by());
+}
+
+void WriteTableOutcome(const v1::TableOutcome& t, Sink* out) {
+  CheckKnown(t, out);
+  Object o(out);
+  String(o, "\"table\":", t.table());
+  String(o, "\"outcome\":", t.outcome());
+  Int(o, "\"row\":", t.row());
+  Strings(o, "\"inputs\":", t.inputs());
+}
+
+void WriteException(const v1::ExceptionRef& e, Sink* out) {
+  CheckKnown(e, out);
+  Object o(out);
+  String(o, "\"id\":", e.id());
+  String(o, "\"approver\":", e.approver());
+  String(o, "\"reason\":", e.reason());
+  Time(o, "\"expires\":", e.has_expires(), e.expires());
+  Bool(o, "\"applied\":", e.applied());
+  String(o, "\"ticket\":", e.ticket());
+}
+
+void WriteRuleTrace(const v1::RuleTrace& t, Sink* out) {
+  CheckKnown(t, out);
+  Object o(out);
+  String(o, "\"rule\":", t.rule());
+  Bool(o, "\"matched\":", t.matched());
+  String(o, "\"explanation\":", t.explanation());
+}
+
+void WritePolicyRef(const v1::PolicyRef& p, Sink* out) {
+  CheckKnown(p, out);
+  Object o(out);
+  String(o, "\"name\":", p.name());
+  String(o, "\"version\":", p.version());
+  String(o, "\"digest\":", p.digest());
+}
+
+void WriteIntel(const v1::IntelRef& i, Sink* out) {
+  CheckKnown(i, out);
+  Object o(out);
+  Strings(o, "\"feedVersions\":", i.feed_versions());
+  Strings(o, "\"facts\":", i.facts());
+  Strings(o, "\"callerFactsKept\":", i.caller_facts_kept());
+  Bool(o, "\"stale\":", i.stale());
+  Strings(o, "\"staleFeeds\":", i.stale_feeds());
+}
+
+void WriteRevisit(const v1::RevisitCondition& r, Sink* out) {
+  CheckKnown(r, out);
+  Object o(out);
+  EnumValue(o, "\"kind\":", r.kind(), v1::RevisitKind_IsValid,
+            v1::RevisitKind_Name<v1::RevisitKind>);
+  Double(o, "\"threshold\":", r.threshold());
+  String(o, "\"value\":", r.value());
+  Time(o, "\"at\":", r.has_at(), r.at());
+  EnumValue(o, "\"newTreatment\":", r.new_treatment(), v1::Treatment_IsValid,
+            v1::Treatment_Name<v1::Treatment>);
+  String(o, "\"newPriority\":", r.new_priority());
+  String(o, "\"text\":", r.text());
+}
+
+void WriteDecision(const v1::Decision& d, Sink* out) {
+  CheckKnown(d, out);
+  Object o(out);
+  String(o, "\"decisionId\":", d.decision_id());
+  String(o, "\"findingId\":", d.finding_id());
+  EnumValue(o, "\"treatment\":", d.treatment(), v1::Treatment_IsValid,
+            v1::Treatment_Name<v1::Treatment>);
+  String(o, "\"priority\":", d.priority());
+  Int(o, "\"priorityRank\":", d.priority_rank());
+  Time(o, "\"mitigateBy\":", d.has_mitigate_by(), d.mitigate_by());
+  Time(o, "\"remediateBy\":", d.has_remediate_by(), d.remediate_by());
+  Time(o, "\"reviewBy\":", d.has_review_by(), d.review_by());
+  Messages(o, "\"actions\":", d.actions(), WriteAction);
+  Double(o, "\"inherentRisk\":", d.inherent_risk());
+  Double(o, "\"residualRisk\":", d.residual_risk());
+  Messages(o, "\"tableOutcomes\":", d.table_outcomes(), WriteTableOutcome);
+  EnumValue(o, "\"matchKind\":", d.match_kind(), v1::MatchKind_IsValid,
+            v1::MatchKind_Name<v1::MatchKind>);
+  String(o, "\"matchedRule\":", d.matched_rule());
+  if (d.has_exception()) WriteException(d.exception(), o.Key("\"exception\":"));
+  Strings(o, "\"reasons\":", d.reasons());
+  Messages(o, "\"trace\":", d.trace(), WriteRuleTrace);
+  if (d.has_policy()) WritePolicyRef(d.policy(), o.Key("\"policy\":"));
+  Time(o, "\"evaluatedAt\":", d.has_evaluated_at(), d.evaluated_at());
+  Strings(o, "\"deadlineSources\":", d.deadline_sources());
+  if (d.has_intel()) WriteIntel(d.intel(), o.Key("\"intel\":"));
+  Messages(o, "\"revisitConditions\":", d.revisit_conditions(), WriteRevisit);
+}
+
+void WriteViolation(const v1::FieldViolation& v, Sink* out) {
+  CheckKnown(v, out);
+  Object o(out);
+  String(o, "\"field\":", v.field());
+  String(o, "\"description\":", v.description());
+}
+
+void WriteError(const v1::ItemError& e, Sink* out) {
+  CheckKnown(e, out);
+  Object o(out);
+  Int(o, "\"code\":", e.code());
+  String(o, "\"message\":", e.message());
+  Messages(o, "\"fieldViolations\":", e.field_violations(), WriteViolation);
+}
+
+void WriteResult(const v1::DecisionResult& r, Sink* out) {
+  CheckKnown(r, out);
+  Object o(out);
+  String(o, "\"findingId\":", r.finding_id());
+  Int(o, "\"index\":", r.index());
+  if (r.has_decision()) WriteDecision(r.decision(), o.Key("\"decision\":"));
+  if (r.has_error()) WriteError(r.error(), o.Key("\"error\":"));
+}
+
+}  // namespace
+
+namespace internal {
+
+bool AppendDecisionResultJsonDirect(const v1::DecisionResult& result,
+                                    std::string* out) {
+  const size_t size = out->size();
+  Sink sink{out};
+  WriteResult(result, &sink);
+  if (!sink.unsure) return true;
+  out->resize(size);
+  return false;
+}
+
+}  // namespace internal
+
+absl::Status AppendDecisionResultJson(const v1::DecisionResult& result,
+                                      std::string* out) {
+  if (internal::AppendDecisionResultJsonDirect(result, out)) {
+    return absl::OkStatus();
+  }
+  std::string json;
+  const auto status =
+      google::protobuf::util::MessageToJsonString(result, &json);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::string_view(status.message().data(), status.message().size()));
+  }
+  out->append(json);
+  return absl::OkStatus();
+}
+
+}  // namespace treatd::json

@@ -1,0 +1,43 @@
+// The JSON of a DecisionResult, written field by field by code that knows
+// the message, byte for byte what protobuf's
+// google::protobuf::util::MessageToJsonString(result, &out) writes with its
+// default options (lowerCamelCase names, defaults omitted, enums by name,
+// RFC 3339 timestamps, protobuf's string escaping and double formatting).
+// treatctl's JSONL output writes one per decision: protobuf's printer
+// serializes the message and walks it through descriptors and a type
+// resolver, several times the cost of the decision's bytes.
+//
+// Anything the hand-written path is not sure to print as protobuf does (a
+// string that is not strict UTF-8, an enum number without a name, a
+// timestamp outside 0001..9999, unknown fields) is handed to protobuf's
+// printer, so the output and errors are protobuf's in every case.
+//
+// Stateless; thread-safe.
+#ifndef TREATD_COMMON_JSON_DECISION_JSON_WRITER_H_
+#define TREATD_COMMON_JSON_DECISION_JSON_WRITER_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "treatd/v1/treatment_service.pb.h"
+
+namespace treatd::json {
+
+// Appends the JSON of `result` to `*out`. On error (only what protobuf's
+// printer fails on: a timestamp out of range, a string protobuf cannot
+// print) returns INVALID_ARGUMENT with protobuf's message, and `*out` keeps
+// what it held before the call.
+absl::Status AppendDecisionResultJson(const v1::DecisionResult& result,
+                                      std::string* out);
+
+namespace internal {
+// The hand-written path alone, for tests: appends and returns true, or
+// returns false (leaving `*out` as it was) where protobuf's printer would
+// be asked.
+bool AppendDecisionResultJsonDirect(const v1::DecisionResult& result,
+                                    std::string* out);
+}  // namespace internal
+
+}  // namespace treatd::json
+
+#endif  // TREATD_COMMON_JSON_DECISION_JSON_WRITER_H_

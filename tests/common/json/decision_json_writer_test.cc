@@ -1,0 +1,330 @@
+// AppendDecisionResultJson against protobuf's MessageToJsonString (default
+// options, what treatctl's JSONL output used): the same bytes, or the same
+// error, for the decisions of every example in both views, random findings
+// decided by the shipped policy (errors included) and random results with
+// strings, numbers, enums and timestamps chosen to hit every escaping and
+// formatting rule.
+#include "common/json/decision_json_writer.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/intel/intel_snapshot.h"
+#include "common/policy/engine/compiled_policy.h"
+#include "common/policy/pipeline/decide_item.h"
+#include "common/policy/pipeline/decision_pipeline.h"
+#include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/common/random_finding.h"
+
+namespace treatd::json {
+namespace {
+
+int checked = 0;
+
+void ExpectSameAsProtobuf(const v1::DecisionResult& result) {
+  std::string want;
+  const auto want_status =
+      google::protobuf::util::MessageToJsonString(result, &want);
+  std::string got = "prefix";
+  const absl::Status got_status = AppendDecisionResultJson(result, &got);
+  ++checked;
+  ASSERT_EQ(got_status.ok(), want_status.ok())
+      << got_status << " / " << want_status.ToString() << "\n"
+      << result.ShortDebugString();
+  if (!want_status.ok()) {
+    EXPECT_EQ(got_status.message(), std::string(want_status.message()));
+    EXPECT_EQ(got, "prefix");
+    return;
+  }
+  EXPECT_EQ(got, "prefix" + want) << result.ShortDebugString();
+}
+
+std::shared_ptr<const DecisionPipeline> Pipeline(bool with_intel) {
+  auto policy = CompiledPolicy::CompileFile(
+      absl::StrCat(TREATD_SOURCE_DIR, "/policies/default.yaml"));
+  EXPECT_TRUE(policy.ok()) << policy.status();
+  std::shared_ptr<const intel::IntelSnapshot> snapshot;
+  if (with_intel) {
+    auto loaded = intel::IntelSnapshot::Load(
+        {absl::StrCat(TREATD_SOURCE_DIR,
+                      "/intel/known_exploited_vulnerabilities.json"),
+         absl::StrCat(TREATD_SOURCE_DIR, "/intel/epss_scores_sample.csv")});
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    snapshot = *loaded;
+  }
+  auto pipeline = DecisionPipeline::Create(*policy, snapshot, {});
+  EXPECT_TRUE(pipeline.ok()) << pipeline.status();
+  return *pipeline;
+}
+
+TEST(DecisionJsonWriterTest, WritesEveryExampleDecisionAsProtobufDoes) {
+  std::ifstream in(absl::StrCat(TREATD_SOURCE_DIR, "/examples/findings.jsonl"));
+  std::vector<v1::Finding> findings;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    findings.emplace_back();
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(line, &findings.back())
+            .ok());
+  }
+  ASSERT_GT(findings.size(), 10u);
+  for (bool with_intel : {false, true}) {
+    auto pipeline = Pipeline(with_intel);
+    for (auto view : {v1::DECISION_VIEW_FULL, v1::DECISION_VIEW_BASIC}) {
+      for (bool trace : {false, true}) {
+        EvalOptions options;
+        options.as_of = absl::FromUnixSeconds(1796083200) +
+                        absl::Nanoseconds(trace ? 123000000 : 0);
+        options.trace = trace;
+        options.view = view;
+        for (size_t i = 0; i < findings.size(); ++i) {
+          v1::DecisionResult result;
+          result.set_index(static_cast<int>(i));
+          DecideInto(*pipeline, findings[i], options, FindingLimits(), "",
+                     &result);
+          ASSERT_TRUE(result.has_decision());
+          ExpectSameAsProtobuf(result);
+          std::string direct;
+          EXPECT_TRUE(internal::AppendDecisionResultJsonDirect(result, &direct))
+              << "protobuf's printer was asked for example " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(DecisionJsonWriterTest, WritesDecisionsOfRandomFindingsAsProtobufDoes) {
+  auto pipeline = Pipeline(true);
+  for (bool invalid : {false, true}) {
+    testing::RandomFindingOptions options;
+    options.invalid = invalid;
+    testing::RandomFindings random(invalid ? 31 : 30, options);
+    EvalOptions eval;
+    eval.as_of = absl::FromUnixSeconds(1796083200);
+    for (int i = 0; i < 3000; ++i) {
+      eval.trace = i % 5 == 0;
+      eval.view = i % 3 == 0 ? v1::DECISION_VIEW_BASIC : v1::DECISION_VIEW_FULL;
+      v1::DecisionResult result;
+      result.set_index(i);
+      DecideInto(*pipeline, random.Next(), eval, FindingLimits(),
+                 absl::StrCat("findings[", i, "]"), &result);
+      ExpectSameAsProtobuf(result);
+    }
+  }
+}
+
+// Values that exercise every rule of protobuf's printer.
+class Tricky {
+ public:
+  explicit Tricky(uint32_t seed) : rng_(seed) {}
+
+  // Puts tricky values into about half of the fields `m` has set.
+  void Spice(google::protobuf::Message* m) {
+    using google::protobuf::FieldDescriptor;
+    const auto* r = m->GetReflection();
+    std::vector<const FieldDescriptor*> fields;
+    r->ListFields(*m, &fields);
+    for (const FieldDescriptor* f : fields) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
+          if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+            Spice(r->MutableRepeatedMessage(m, f, i));
+          } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING &&
+                     Chance(50)) {
+            r->SetRepeatedString(m, f, i, String());
+          }
+        }
+        continue;
+      }
+      switch (f->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          if (f->message_type()->full_name() == "google.protobuf.Timestamp") {
+            Time(r->MutableMessage(m, f));
+          } else {
+            Spice(r->MutableMessage(m, f));
+          }
+          break;
+        case FieldDescriptor::CPPTYPE_STRING:
+          if (Chance(50)) r->SetString(m, f, String());
+          break;
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          if (Chance(70)) r->SetDouble(m, f, Double());
+          break;
+        case FieldDescriptor::CPPTYPE_ENUM:
+          if (Chance(10)) r->SetEnumValue(m, f, 57);
+          break;
+        case FieldDescriptor::CPPTYPE_INT32:
+          if (Chance(50)) {
+            r->SetInt32(m, f,
+                        Chance(50) ? std::numeric_limits<int32_t>::min()
+                                   : std::numeric_limits<int32_t>::max());
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    if (Chance(3)) {
+      r->MutableUnknownFields(m)->AddVarint(1000, 7);
+    }
+  }
+
+ private:
+  bool Chance(int percent) {
+    return std::uniform_int_distribution<int>(0, 99)(rng_) < percent;
+  }
+  int Uniform(int n) {
+    return std::uniform_int_distribution<int>(0, n - 1)(rng_);
+  }
+
+  std::string String() {
+    // Code points protobuf escapes and some it does not, each in a word.
+    static const uint32_t kCodePoints[] = {
+        0x0,     0x1,     0x8,     0x9,     0xa,     0xc,     0xd,     0x1f,
+        0x20,    0x22,    0x26,    0x27,    0x2f,    0x3c,    0x3e,    0x5c,
+        0x7e,    0x7f,    0x80,    0x9f,    0xa0,    0xad,    0xe9,    0x5ff,
+        0x600,   0x603,   0x604,   0x6dd,   0x70f,   0x17b4,  0x17b5,  0x200a,
+        0x200b,  0x200f,  0x2010,  0x2027,  0x2028,  0x202e,  0x202f,  0x205f,
+        0x2060,  0x2064,  0x2065,  0x206a,  0x206f,  0x2070,  0xfeff,  0xfff8,
+        0xfff9,  0xfffb,  0xfffc,  0xffff,  0x10000, 0x1d172, 0x1d173, 0x1d17a,
+        0x1d17b, 0x1f600, 0xe0000, 0xe0001, 0xe001f, 0xe0020, 0xe007f, 0xe0080,
+        0x10ffff};
+    static const char* const kBroken[] = {"\xc3",
+                                          "\xc3\x28",
+                                          "\x80",
+                                          "\xc0\x80",
+                                          "\xe0\x80\x80",
+                                          "\xed\xa0\x80",
+                                          "\xf4\x90\x80\x80",
+                                          "\xf8\x88\x80\x80\x80",
+                                          "\xff"};
+    std::string s;
+    const int parts = 1 + Uniform(4);
+    for (int i = 0; i < parts; ++i) {
+      if (Chance(30)) s += "plain-text ";
+      if (Chance(4)) {
+        s += kBroken[Uniform(sizeof(kBroken) / sizeof(*kBroken))];
+        continue;
+      }
+      AppendUtf8(
+          kCodePoints[Uniform(sizeof(kCodePoints) / sizeof(*kCodePoints))], &s);
+    }
+    return s;
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+    } else {
+      out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+    }
+  }
+
+  double Double() {
+    static const double kValues[] = {0.0,
+                                     -0.0,
+                                     0.1,
+                                     0.3,
+                                     0.1 + 0.2,
+                                     1.0 / 3,
+                                     7.5,
+                                     10,
+                                     1e-5,
+                                     1e-7,
+                                     123456789012345678.0,
+                                     1e21,
+                                     1e22,
+                                     5e-324,
+                                     std::numeric_limits<double>::max(),
+                                     std::numeric_limits<double>::min(),
+                                     -2.5,
+                                     std::numeric_limits<double>::infinity(),
+                                     -std::numeric_limits<double>::infinity(),
+                                     std::nan("")};
+    if (Chance(30)) {
+      uint64_t bits = (static_cast<uint64_t>(rng_()) << 32) | rng_();
+      double d;
+      std::memcpy(&d, &bits, sizeof(d));
+      return d;
+    }
+    return kValues[Uniform(sizeof(kValues) / sizeof(*kValues))];
+  }
+
+  void Time(google::protobuf::Message* m) {
+    auto* t = static_cast<google::protobuf::Timestamp*>(m);
+    static const int64_t kSeconds[] = {0,
+                                       -1,
+                                       1796083200,
+                                       -62135596800,
+                                       253402300799,
+                                       -62135596801,
+                                       253402300800,
+                                       951782400,
+                                       68169600,
+                                       -2203891200};
+    static const int32_t kNanos[] = {
+        0, 1, 999999999, 1000, 1000000, 123456789, 120000000, -1, 1000000000};
+    if (Chance(60)) {
+      t->set_seconds(kSeconds[Uniform(sizeof(kSeconds) / sizeof(*kSeconds))]);
+      t->set_nanos(kNanos[Uniform(sizeof(kNanos) / sizeof(*kNanos))]);
+    } else if (Chance(50)) {
+      t->set_seconds(std::uniform_int_distribution<int64_t>(
+          -62135596800, 253402300799)(rng_));
+    }
+  }
+
+  std::mt19937 rng_;
+};
+
+TEST(DecisionJsonWriterTest, WritesRandomResultsAsProtobufDoes) {
+  // protobuf logs every string that is not UTF-8 it serializes.
+  google::protobuf::LogSilencer quiet;
+  testing::RandomFindings random(70, {});
+  Tricky tricky(71);
+  int direct = 0;
+  for (int i = 0; i < 20000; ++i) {
+    v1::DecisionResult result;
+    random.FillMessage(&result);
+    if (i % 2 == 0) tricky.Spice(&result);
+    ExpectSameAsProtobuf(result);
+    if (::testing::Test::HasFailure()) break;
+    std::string json;
+    if (internal::AppendDecisionResultJsonDirect(result, &json)) ++direct;
+  }
+  // Most results, spiced ones too, are written without protobuf's printer.
+  EXPECT_GT(direct, 20000 / 2);
+}
+
+TEST(DecisionJsonWriterTest, AppendsAfterWhatTheStringHolds) {
+  v1::DecisionResult result;
+  result.set_finding_id("f");
+  std::string out = "x";
+  ASSERT_TRUE(AppendDecisionResultJson(result, &out).ok());
+  EXPECT_EQ(out, R"(x{"findingId":"f"})");
+  out.clear();
+  ASSERT_TRUE(AppendDecisionResultJson(v1::DecisionResult(), &out).ok());
+  EXPECT_EQ(out, "{}");
+}
+
+}  // namespace
+}  // namespace treatd::json
