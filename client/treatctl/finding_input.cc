@@ -60,6 +60,14 @@ absl::StatusOr<std::unique_ptr<FindingInput>> FindingInput::Open(
     json.name = "<stdin>";
     if (path != "-") {
       json.name = path;
+      // A directory opens as a stream but throws on the first read.
+      struct stat info;
+      if (stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path,
+            " is a directory; give a findings file (JSON, JSON Lines or a "
+            "scanner report) or - for stdin"));
+      }
       json.file = std::make_unique<std::ifstream>(path, std::ios::binary);
       if (!*json.file) {
         return absl::NotFoundError(absl::StrCat("cannot read ", path));

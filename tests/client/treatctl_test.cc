@@ -155,6 +155,14 @@ TEST_F(TreatctlTest, PolicyValidateOfAMissingFileIsAUsageError) {
   EXPECT_THAT(run.err, HasSubstr("/nonexistent/policy.yaml"));
 }
 
+TEST_F(TreatctlTest, PolicyEvalOfADirectoryIsAnErrorNotACrash) {
+  const std::string dir = ::testing::TempDir();
+  RunResult run = Treatctl({"policy", "eval", good_policy_, dir});
+  EXPECT_GT(run.exit_code, 0);
+  EXPECT_LT(run.exit_code, 128) << "killed by a signal: " << run.err;
+  EXPECT_THAT(run.err, HasSubstr("is a directory"));
+}
+
 TEST_F(TreatctlTest, PolicyTestPassesWhenEveryExpectationHolds) {
   const std::string cases = WriteTempFile("passing.yaml", kPassingSuite);
   RunResult run = Treatctl({"policy", "test", good_policy_, cases});
