@@ -109,7 +109,11 @@ bool Matches(const Value& v, const json& expected) {
   if (v.is_error() || !expected.is_object() || expected.size() != 1) {
     return false;
   }
-  const auto& [kind, want] = *expected.items().begin();
+  // Not `*expected.items().begin()`: that dereferences a temporary
+  // iteration proxy (AddressSanitizer: stack-use-after-scope).
+  const json::const_iterator entry = expected.cbegin();
+  const std::string& kind = entry.key();
+  const json& want = entry.value();
   if (kind == "boolValue") {
     return v.kind() == ValueKind::kBool && v.bool_value() == want.get<bool>();
   }
