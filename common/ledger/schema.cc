@@ -103,6 +103,29 @@ const char* const kVersion1[] = {
   expires_us {i64} NOT NULL))",
 };
 
+// Version 2: indexes that answer the Prometheus gauges and the KPI query
+// from the index alone, so neither reads the findings table (whose pages
+// lie among the events' pages in a large file).
+// - (state, remediate_by_us) and (state, review_by_us) replace the state
+//   index and the two partial indexes: without table statistics SQLite
+//   preferred the state index to a partial one and read the table row of
+//   every open finding to test its deadline (seconds over a million
+//   findings). The gauges (open, overdue, mitigation debt), the overdue and
+//   review-due filters and the sweep now count or seek in one index range.
+// - findings_kpi holds every column the KPI arithmetic reads (EpisodeRow),
+//   led by closed_us: open episodes are the NULL run at its start, those
+//   closed in a window a range at its end.
+const char* const kVersion2[] = {
+    "DROP INDEX findings_by_state",
+    "DROP INDEX findings_due",
+    "DROP INDEX findings_review_due",
+    "CREATE INDEX findings_by_state_due ON findings (state, remediate_by_us)",
+    "CREATE INDEX findings_by_state_review ON findings (state, review_by_us)",
+    "CREATE INDEX findings_kpi ON findings (closed_us, opened_us, priority, "
+    "kind, owner, state, mitigated_us, accepted_us, remediate_by_us, "
+    "review_by_us, residual_risk)",
+};
+
 std::string Render(const char* statement, SqlDialect dialect) {
   const bool pg = dialect == SqlDialect::kPostgres;
   return absl::StrReplaceAll(statement,
@@ -115,15 +138,19 @@ std::string Render(const char* statement, SqlDialect dialect) {
 
 std::vector<Migration> Migrations(SqlDialect dialect) {
   std::vector<Migration> migrations;
-  Migration v1{1, {}};
-  for (const char* statement : kVersion1) {
-    v1.statements.push_back(Render(statement, dialect));
-  }
-  migrations.push_back(std::move(v1));
+  auto add = [&](int version, const auto& statements) {
+    Migration migration{version, {}};
+    for (const char* statement : statements) {
+      migration.statements.push_back(Render(statement, dialect));
+    }
+    migrations.push_back(std::move(migration));
+  };
+  add(1, kVersion1);
+  add(2, kVersion2);
   return migrations;
 }
 
-int LatestSchemaVersion() { return 1; }
+int LatestSchemaVersion() { return 2; }
 
 absl::Status Migrate(
     SqlDialect dialect, absl::string_view database,

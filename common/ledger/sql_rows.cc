@@ -116,13 +116,16 @@ const char* const kSweepCandidates =
     "SELECT " TREATD_FINDING_COLUMNS
     " FROM findings WHERE state IN (2, 4) AND review_by_us <= $1 "
     "ORDER BY review_by_us, finding_key LIMIT $2";
-// The current episodes are read by a full scan: most rows qualify (every
-// open finding does), and the unary + keeps SQLite from an OR over the
-// closed_us index, which reads the same rows in random order.
+// The current episodes come from the covering index findings_kpi (schema
+// v2) in two ranges, open ones (the NULL run) and those closed in the
+// window, never from the table. One OR over both ranges would make SQLite
+// collect and deduplicate rowids first (slower than a full scan); the two
+// ranges are disjoint, so UNION ALL is exact.
 const char* const kKpiEpisodes =
     "SELECT " TREATD_KPI_COLUMNS
-    ", 0 FROM findings WHERE opened_us <= $2 AND "
-    "(+closed_us IS NULL OR +closed_us > $1) "
+    ", 0 FROM findings WHERE closed_us IS NULL AND opened_us <= $2 "
+    "UNION ALL SELECT " TREATD_KPI_COLUMNS
+    ", 0 FROM findings WHERE closed_us > $1 AND opened_us <= $2 "
     "UNION ALL SELECT " TREATD_KPI_COLUMNS
     ", reopened_us FROM episodes WHERE opened_us <= $2 AND "
     "(closed_us IS NULL OR closed_us > $1)";
@@ -298,15 +301,14 @@ EpisodeRow ReadEpisode(const ColumnReader& row) {
   e.kind = static_cast<v1::FindingKind>(row.Int(1));
   e.owner = row.Text(2);
   e.opened_us = row.Int(3);
-  auto opt = [&row](int i) { return row.IsNull(i) ? 0 : row.Int(i); };
-  e.mitigated_us = opt(4);
-  e.accepted_us = opt(5);
-  e.closed_us = opt(6);
+  e.mitigated_us = row.IntOrZero(4);
+  e.accepted_us = row.IntOrZero(5);
+  e.closed_us = row.IntOrZero(6);
   e.closed_remediated =
       e.closed_us != 0 &&
       static_cast<FindingState>(row.Int(7)) == FindingState::kRemediated;
-  e.remediate_by_us = opt(8);
-  e.review_by_us = opt(9);
+  e.remediate_by_us = row.IntOrZero(8);
+  e.review_by_us = row.IntOrZero(9);
   e.residual_risk = row.Double(10);
   e.reopened_us = row.Int(11);
   return e;

@@ -73,6 +73,10 @@ class Query : public sql::ColumnReader, public sql::ParamWriter {
     return sqlite3_column_type(stmt_, i) == SQLITE_NULL;
   }
   int64_t Int(int i) const override { return sqlite3_column_int64(stmt_, i); }
+  // sqlite3_column_int64 reads NULL as 0.
+  int64_t IntOrZero(int i) const override {
+    return sqlite3_column_int64(stmt_, i);
+  }
   double Double(int i) const override {
     return sqlite3_column_double(stmt_, i);
   }

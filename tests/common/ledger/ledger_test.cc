@@ -3,17 +3,23 @@
 // (skipped, with the reason, when the PostgreSQL binaries are absent).
 #include "common/ledger/ledger.h"
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/ledger/schema.h"
 #include "gtest/gtest.h"
 #include "tests/common/ledger/kpi_scenario.h"
 #include "tests/support/postgres_server.h"
@@ -80,6 +86,56 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
     sqlite3_free(error);
     sqlite3_close(db);
     ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << message;
+  }
+
+  // The first column of the first row of `sql` as an integer, read outside
+  // the ledger; -1 when the query fails or returns no row.
+  int64_t QueryInt(const std::string& sql) {
+    int64_t value = -1;
+    if (GetParam() == Backend::kPostgres) {
+      PGconn* conn = PQconnectdb(url_.substr(strlen("postgresql:")).c_str());
+      PGresult* result = PQexec(conn, sql.c_str());
+      if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) > 0) {
+        value = std::atoll(PQgetvalue(result, 0, 0));
+      }
+      PQclear(result);
+      PQfinish(conn);
+      return value;
+    }
+    sqlite3* db = nullptr;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_open(url_.c_str(), &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      value = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
+  }
+
+  // Turns the ledger's database back into schema version 1 as that version
+  // shipped: the tables are unchanged since, so it drops every index a
+  // migration creates, creates version 1's and forgets the later versions.
+  void BackToSchemaVersion1() {
+    const SqlDialect dialect = GetParam() == Backend::kPostgres
+                                   ? SqlDialect::kPostgres
+                                   : SqlDialect::kSqlite;
+    const std::vector<Migration> migrations = Migrations(dialect);
+    constexpr absl::string_view kCreateIndex = "CREATE INDEX ";
+    for (const Migration& migration : migrations) {
+      for (const std::string& statement : migration.statements) {
+        if (!absl::StartsWith(statement, kCreateIndex)) continue;
+        const absl::string_view rest =
+            absl::StripPrefix(statement, kCreateIndex);
+        const std::string name(rest.substr(0, rest.find(' ')));
+        Tamper("DROP INDEX IF EXISTS " + name);
+      }
+    }
+    for (const std::string& statement : migrations[0].statements) {
+      if (absl::StartsWith(statement, kCreateIndex)) Tamper(statement);
+    }
+    Tamper("DELETE FROM ledger_schema WHERE version > 1");
   }
 
   static Event Decision(const std::string& key, absl::Time at,
@@ -514,6 +570,46 @@ TEST_P(LedgerTest, KpiScenarioThroughTheStoreGivesTheHandComputedFigures) {
       ledger->Kpis(testing::ScenarioQuery({KpiGroupBy::kPriority}));
   ASSERT_TRUE(report.ok()) << report.status();
   testing::ExpectScenarioFigures(*report);
+}
+
+TEST_P(LedgerTest, Version1LedgerIsMigratedAndGivesTheSameKpisAndGauges) {
+  absl::StatusOr<LedgerGauges> gauges_before;
+  {
+    auto ledger = Open(/*now=*/Day(1));
+    ASSERT_NE(ledger, nullptr);
+    for (Event& e : testing::ScenarioEvents()) {
+      ASSERT_TRUE(One(*ledger, e).ok()) << e.finding_key;
+    }
+    gauges_before = ledger->Gauges(testing::ScenarioAsOf());
+    ASSERT_TRUE(gauges_before.ok()) << gauges_before.status();
+  }
+  BackToSchemaVersion1();
+  ASSERT_EQ(QueryInt("SELECT MAX(version) FROM ledger_schema"), 1);
+  const std::string count_kpi_index =
+      GetParam() == Backend::kPostgres
+          ? "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'findings_kpi'"
+          : "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'findings_kpi'";
+  ASSERT_EQ(QueryInt(count_kpi_index), 0);
+
+  auto ledger = Open(/*now=*/Day(1));
+  ASSERT_NE(ledger, nullptr);
+  EXPECT_EQ(QueryInt("SELECT MAX(version) FROM ledger_schema"),
+            LatestSchemaVersion());
+  EXPECT_EQ(QueryInt(count_kpi_index), 1);
+  absl::StatusOr<KpiReport> report =
+      ledger->Kpis(testing::ScenarioQuery({KpiGroupBy::kPriority}));
+  ASSERT_TRUE(report.ok()) << report.status();
+  testing::ExpectScenarioFigures(*report);
+  absl::StatusOr<LedgerGauges> gauges = ledger->Gauges(testing::ScenarioAsOf());
+  ASSERT_TRUE(gauges.ok()) << gauges.status();
+  EXPECT_EQ(gauges->open, gauges_before->open);
+  EXPECT_EQ(gauges->overdue, gauges_before->overdue);
+  EXPECT_EQ(gauges->mitigation_debt, gauges_before->mitigation_debt);
+  EXPECT_EQ(gauges->events, gauges_before->events);
+  EXPECT_GT(gauges->open, 0);
+  EXPECT_GT(gauges->overdue, 0);
+  EXPECT_GT(gauges->mitigation_debt, 0);
+  EXPECT_TRUE(ledger->Verify()->ok);
 }
 
 TEST_P(LedgerTest, EventsSurviveReopening) {
