@@ -2,13 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+#include <deque>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/string_view.h"
 #include "common/expr/runtime/value.h"
 
 namespace treatd::ledger {
@@ -33,29 +35,34 @@ double Quantile(const std::vector<double>& sorted, double p) {
 // Kaplan–Meier median: the smallest event time t with S(t) <= 0.5, where
 // S(t) = prod over event times t_i <= t of (1 - d_i / n_i), d_i events at
 // t_i and n_i durations >= t_i (censored at t_i still at risk). nullopt when
-// S never reaches 0.5.
-std::optional<double> KaplanMeierMedian(std::vector<double> events,
-                                        std::vector<double> censored) {
-  std::vector<std::pair<double, bool>> all;  // (time, is_event)
-  for (double t : events) all.emplace_back(t, true);
-  for (double t : censored) all.emplace_back(t, false);
-  std::sort(all.begin(), all.end());
+// S never reaches 0.5. `events` and `censored` are ascending; they are
+// walked together rather than sorted into one list (a KPI query over a
+// million findings has as many durations).
+std::optional<double> KaplanMeierMedian(const std::vector<double>& events,
+                                        const std::vector<double>& censored) {
   double survival = 1.0;
-  size_t at_risk = all.size();
-  size_t i = 0;
-  while (i < all.size()) {
-    const double t = all[i].first;
-    size_t deaths = 0, leaving = 0;
-    while (i < all.size() && all[i].first == t) {
-      if (all[i].second) ++deaths;
-      ++leaving;
+  size_t at_risk = events.size() + censored.size();
+  size_t i = 0, j = 0;
+  while (i < events.size()) {
+    const double t = events[i];
+    // Censored before t leave the risk set without an event.
+    while (j < censored.size() && censored[j] < t) {
+      --at_risk;
+      ++j;
+    }
+    size_t deaths = 0;
+    while (i < events.size() && events[i] == t) {
+      ++deaths;
       ++i;
     }
-    if (deaths > 0) {
-      survival *= 1.0 - static_cast<double>(deaths) / at_risk;
-      if (survival <= 0.5) return t;
+    survival *= 1.0 - static_cast<double>(deaths) / at_risk;
+    if (survival <= 0.5) return t;
+    // Those censored at t were at risk at t; now they leave too.
+    at_risk -= deaths;
+    while (j < censored.size() && censored[j] == t) {
+      --at_risk;
+      ++j;
     }
-    at_risk -= leaving;
   }
   return std::nullopt;
 }
@@ -72,16 +79,16 @@ DurationStats Stats(std::vector<double> done, std::vector<double> censored) {
   DurationStats stats;
   stats.count = static_cast<int64_t>(done.size());
   stats.censored = static_cast<int64_t>(censored.size());
+  std::sort(done.begin(), done.end());
+  std::sort(censored.begin(), censored.end());
   if (!done.empty()) {
-    std::sort(done.begin(), done.end());
     double sum = 0;
     for (double d : done) sum += d;
     stats.mean_days = sum / static_cast<double>(done.size());
     stats.median_days = Quantile(done, 0.5);
     stats.p90_days = Quantile(done, 0.9);
   }
-  stats.km_median_days =
-      KaplanMeierMedian(std::move(done), std::move(censored));
+  stats.km_median_days = KaplanMeierMedian(done, censored);
   return stats;
 }
 
@@ -193,13 +200,61 @@ absl::Status ValidateKpiQuery(const KpiQuery& query) {
   return absl::OkStatus();
 }
 
+// Groups are found by a hash lookup on views of the episode's strings, so
+// adding an episode allocates nothing once its group exists (a KPI query
+// adds every open episode, a million over a large ledger).
 struct KpiBuilder::Groups {
-  using Key = std::tuple<std::string, std::string, std::string>;
-  std::map<Key, std::pair<KpiRow, Samples>> by_key;
+  struct Group {
+    std::string priority;
+    int kind = kNoKind;
+    std::string owner;
+    KpiRow row;
+    Samples samples;
+  };
+  // A group's identity; the views point into a Group (or, for a lookup,
+  // into the episode being added).
+  struct Key {
+    absl::string_view priority;
+    int kind;
+    absl::string_view owner;
+    bool operator==(const Key& o) const {
+      return kind == o.kind && priority == o.priority && owner == o.owner;
+    }
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.priority, k.kind, k.owner);
+    }
+  };
+  // `kind` of a group not grouped by kind.
+  static constexpr int kNoKind = -1;
+
+  std::deque<Group> groups;  // stable addresses for the keys' views
+  absl::flat_hash_map<Key, Group*> by_key;
   KpiRow total;
   Samples total_samples;
   bool by_priority = false, by_kind = false, by_owner = false;
   int64_t as_of_us = 0, start_us = 0;
+
+  Group& Find(const EpisodeRow& e) {
+    static const absl::string_view kNone;
+    int kind = kNoKind;
+    if (by_kind) {
+      // Kinds this build does not know share the one "unknown" group.
+      kind = e.kind >= 0 && e.kind <= v1::FindingKind_MAX
+                 ? static_cast<int>(e.kind)
+                 : v1::FindingKind_MAX + 1;
+    }
+    const Key key{by_priority ? absl::string_view(e.priority) : kNone, kind,
+                  by_owner ? absl::string_view(e.owner) : kNone};
+    auto it = by_key.find(key);
+    if (it != by_key.end()) return *it->second;
+    Group& group = groups.emplace_back();
+    group.priority = std::string(key.priority);
+    group.kind = key.kind;
+    group.owner = std::string(key.owner);
+    by_key.emplace(Key{group.priority, group.kind, group.owner}, &group);
+    return group;
+  }
 };
 
 KpiBuilder::KpiBuilder(const KpiQuery& query)
@@ -226,10 +281,8 @@ void KpiBuilder::Add(const EpisodeRow& e) {
   }
   AddEpisode(query_, e, g.total, g.total_samples);
   if (query_.group_by.empty()) return;
-  Groups::Key key{g.by_priority ? e.priority : "",
-                  g.by_kind ? KindName(e.kind) : "", g.by_owner ? e.owner : ""};
-  auto& [row, samples] = g.by_key[std::move(key)];
-  AddEpisode(query_, e, row, samples);
+  Groups::Group& group = g.Find(e);
+  AddEpisode(query_, e, group.row, group.samples);
 }
 
 KpiReport KpiBuilder::Finish() {
@@ -239,12 +292,22 @@ KpiReport KpiBuilder::Finish() {
   report.window = query_.window;
   report.recurrence_within = query_.recurrence_within;
   report.group_by = query_.group_by;
-  for (auto& [key, group] : g.by_key) {
-    auto& [row, samples] = group;
-    std::tie(row.priority, row.kind, row.owner) = key;
-    FinishRow(samples, row);
+  for (Groups::Group& group : g.groups) {
+    KpiRow& row = group.row;
+    row.priority = std::move(group.priority);
+    row.kind = group.kind == Groups::kNoKind
+                   ? ""
+                   : KindName(static_cast<v1::FindingKind>(group.kind));
+    row.owner = std::move(group.owner);
+    FinishRow(group.samples, row);
     report.rows.push_back(std::move(row));
   }
+  std::sort(report.rows.begin(), report.rows.end(),
+            [](const KpiRow& a, const KpiRow& b) {
+              return std::tie(a.priority, a.kind, a.owner) <
+                     std::tie(b.priority, b.kind, b.owner);
+            });
+  g.by_key.clear();
   FinishRow(g.total_samples, g.total);
   report.total = std::move(g.total);
   return report;
