@@ -6,6 +6,8 @@
 #   bench/run_memory_check.sh                        # 10M findings, ~11 min here
 #   FINDINGS=200000 bench/run_memory_check.sh        # quick try, ~1 min
 #   BUILD=0 BUILD_DIR=build-release bench/run_memory_check.sh   # no rebuild
+#   LEDGER=sqlite FINDINGS=500000 DISTINCT=200000 bench/run_memory_check.sh
+#                                     # RSS while a SQLite ledger grows
 #
 # What it does:
 #   1. builds treatd and treatctl (Release, $BUILD_DIR) unless BUILD=0;
@@ -50,6 +52,11 @@
 #   TIMEOUT=1800             hard limit in seconds for everything after the
 #                            build; rounds are cut to fit it
 #   BUILD=1 BUILD_DIR=build-release   build first (0: use the binaries)
+#   LEDGER=off               off: --ledger-off; sqlite: every decision is
+#                            recorded into OUT/ledger.db (its size is
+#                            reported, then it is deleted)
+#   LEDGER_ARGS=             more treatd flags, word-split (e.g.
+#                            "--ledger-sqlite-cache-mib 64")
 #   PEER_BENCH_DIR=/tmp/peer-bench    results under memory-results/<stamp>/,
 #                            generated inputs under memory-results/data/
 # Exit code 0 when the run completed (whatever the verdict), 1 when it did
@@ -78,6 +85,9 @@ TOLERANCE_MB=${TOLERANCE_MB:-5}
 TARGET_MB=${TARGET_MB:-64}
 TIMEOUT=${TIMEOUT:-1800}
 BUILD=${BUILD:-1}
+LEDGER=${LEDGER:-off}
+LEDGER_ARGS=${LEDGER_ARGS:-}
+case "$LEDGER" in off|sqlite) ;; *) echo "LEDGER=$LEDGER: use off or sqlite" >&2; exit 2 ;; esac
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 PEER_BENCH_DIR=${PEER_BENCH_DIR:-/tmp/peer-bench}
@@ -154,13 +164,21 @@ head -n "$WARMUP_FINDINGS" "$STREAM_FILE" >"$WARMUP_FILE"
   echo "epss: $EPSS $(sha256sum <"$EPSS" | cut -c1-16) ($(($(wc -l <"$EPSS") - 2)) rows)"
   echo "FINDINGS=$FINDINGS WARMUP_FINDINGS=$WARMUP_FINDINGS STREAMS=$STREAMS WINDOW=$WINDOW STREAM_BATCH=$STREAM_BATCH DISTINCT=$DISTINCT"
   echo "IDLE_SECONDS=$IDLE_SECONDS SAMPLE_INTERVAL=$SAMPLE_INTERVAL CALIBRATE=$CALIBRATE TOLERANCE_MB=$TOLERANCE_MB TIMEOUT=$TIMEOUT"
+  echo "LEDGER=$LEDGER LEDGER_ARGS=$LEDGER_ARGS"
 } >"$OUT/env.txt"
 
 # ----------------------------------------------------------------- treatd --
 PHASE="$OUT/phase"
 echo start >"$PHASE"
 args=(--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --policy "$POLICY"
-  --kev "$KEV" --epss "$EPSS" --ledger-off)
+  --kev "$KEV" --epss "$EPSS")
+if [ "$LEDGER" = sqlite ]; then
+  args+=(--ledger "$OUT/ledger.db")
+else
+  args+=(--ledger-off)
+fi
+# shellcheck disable=SC2206  # word-split on purpose: several flags
+args+=($LEDGER_ARGS)
 "$TREATD" "${args[@]}" >"$OUT/treatd.out" 2>"$OUT/treatd.log" &
 TREATD_PID=$!
 TARGET=""
@@ -247,13 +265,19 @@ sleep "$IDLE_SECONDS"
 cat /proc/"$TREATD_PID"/smaps_rollup >"$OUT/smaps-end.txt" 2>/dev/null || true
 stop_pid "$SAMPLER_PID"; SAMPLER_PID=""
 stop_pid "$TREATD_PID"; TREATD_PID=""
+ledger_note="ledger off"
+if [ "$LEDGER" = sqlite ]; then
+  ledger_mb=$(du -cm "$OUT"/ledger.db* 2>/dev/null | awk 'END { print $1 }')
+  ledger_note="SQLite ledger ${LEDGER_ARGS:+($LEDGER_ARGS) }grew to ${ledger_mb} MB"
+  rm -f "$OUT"/ledger.db*
+fi
 
 # ----------------------------------------------------------------- report --
 errors=$(python3 -c 'import json,sys; print(sum(json.loads(l).get("errors",0) for l in open(sys.argv[1]) if l.startswith("{")))' "$ROUNDS")
 {
   echo "treatd memory check: $(basename "$POLICY"), KEV $(sed -n 's/^  feed kev: \([0-9]*\).*/\1/p' "$OUT/env.txt") entries (real)," \
     "EPSS $(sed -n 's/^  feed epss: \([0-9]*\).*/\1/p' "$OUT/env.txt") entries (synthetic scores unless EPSS= was set: $(basename "$EPSS"));" \
-    "$((done_n - BASE)) findings over StreamDecide in $round round(s), $STREAMS streams x window $WINDOW, $STREAM_BATCH findings per message, $DISTINCT distinct findings cycled; stream errors: $errors"
+    "$((done_n - BASE)) findings over StreamDecide in $round round(s), $STREAMS streams x window $WINDOW, $STREAM_BATCH findings per message, $DISTINCT distinct findings cycled; stream errors: $errors; $ledger_note"
   echo
   python3 "$REPORT" report "$OUT/rss.csv" --findings "$FINDINGS" --base "$BASE" \
     --warmup "$WARMUP_FINDINGS" --tolerance-mb "$TOLERANCE_MB" \

@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<ledger::Ledger>> TreatdServer::OpenLedger(
   ledger::LedgerOptions options;
   options.url = config.ledger_url;
   options.sqlite_synchronous = config.ledger_sqlite_sync;
+  options.sqlite_cache_mib = config.ledger_sqlite_cache_mib;
   absl::StatusOr<std::unique_ptr<ledger::Ledger>> ledger =
       ledger::Ledger::Open(std::move(options));
   if (!ledger.ok()) {

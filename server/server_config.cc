@@ -126,6 +126,12 @@ void AddLedgerFlags(CLI::App& app, LedgerFlags& flags, ServerConfig& config) {
                  "-9; the last commits may be lost on power loss)")
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
+  app.add_option("--ledger-sqlite-cache-mib", config.ledger_sqlite_cache_mib,
+                 "SQLite ledger page cache per connection (the writer and "
+                 "each reader), MiB; bounds the server's memory while the "
+                 "ledger grows")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   AddSecondsOption(app, "--ledger-sweep-seconds", &config.sweep_interval,
                    "Run the revisit sweep this often (review-due "
                    "mitigations and acceptances, revisit conditions after a "

@@ -86,6 +86,9 @@ struct ServerConfig {
   // loss) or "normal" (survives kill -9, may lose the last commits on
   // power loss); see common/ledger/ledger.h.
   std::string ledger_sqlite_sync = "full";
+  // SQLite only: page cache per connection in MiB (the writer and each
+  // reader); see common/ledger/ledger.h.
+  int ledger_sqlite_cache_mib = 8;
   // What a decide call does when the ledger cannot commit.
   LedgerDownPolicy ledger_down = LedgerDownPolicy::kFailClosed;
   // How often the revisit sweep runs; zero disables it.

@@ -53,9 +53,14 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const LedgerOptions& options) {
                                                    options.sqlite_synchronous,
                                                    "'; allowed: full, normal"));
   }
+  if (options.sqlite_cache_mib < 1 || options.sqlite_cache_mib > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite_cache_mib: ", options.sqlite_cache_mib,
+                     "; allowed: 1 to 4096 (MiB per connection)"));
+  }
   return OpenSqliteStore({std::string(url),
                           options.sqlite_synchronous == "full",
-                          options.lock_timeout});
+                          options.lock_timeout, options.sqlite_cache_mib});
 }
 
 absl::StatusOr<Event> DecodeStored(const StoredEvent& stored) {

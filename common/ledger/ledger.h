@@ -71,6 +71,10 @@ struct LedgerOptions {
   std::string url;
   // SQLite only: "full" (default) or "normal"; see "What is durable when".
   std::string sqlite_synchronous = "full";
+  // SQLite only: page cache per connection (the writer and each reader) in
+  // MiB, 1..4096. Larger keeps more of a big ledger's index pages in memory
+  // at the cost of RSS; a miss reads from the OS page cache.
+  int sqlite_cache_mib = 8;
   // How long to wait for a database lock (SQLite busy timeout, PostgreSQL
   // lock_timeout for the chain lock) before the commit fails UNAVAILABLE.
   absl::Duration lock_timeout = absl::Seconds(10);

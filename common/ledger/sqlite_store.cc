@@ -161,7 +161,11 @@ class Connection {
     // before a checkpoint, the database after it, the WAL header when the
     // WAL restarts).
     TREATD_RETURN_IF_ERROR(connection->Exec("PRAGMA synchronous = NORMAL"));
-    TREATD_RETURN_IF_ERROR(connection->Exec("PRAGMA cache_size = -65536"));
+    // Negative: KiB. Per connection, so the process holds up to
+    // (1 + readers) times this; the server's RSS then stays flat while the
+    // ledger grows (bench/run_ledger_rss.sh).
+    TREATD_RETURN_IF_ERROR(connection->Exec(
+        absl::StrCat("PRAGMA cache_size = -", options.cache_mib * 1024)));
     // Checkpoint every ~40 MB of WAL instead of 4 MB: index pages that
     // consecutive commits touch again are copied into the database once.
     TREATD_RETURN_IF_ERROR(

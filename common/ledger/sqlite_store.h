@@ -31,6 +31,10 @@ struct SqliteOptions {
   // "normal".
   bool synchronous_full = true;
   absl::Duration busy_timeout = absl::Seconds(10);
+  // Page cache of each connection (the writer and every pooled reader), in
+  // MiB. It holds pages between transactions; a miss reads the page from
+  // the file (the OS page cache), so this bounds memory, not correctness.
+  int cache_mib = 8;
 };
 
 // Opens or creates the file and migrates the schema. FAILED_PRECONDITION

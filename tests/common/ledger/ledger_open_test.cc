@@ -116,6 +116,17 @@ TEST_F(LedgerOpenTest, BadUrlsAndOptionsAreInvalidArgument) {
   options.sqlite_synchronous = "off";
   EXPECT_EQ(Ledger::Open(options).status().code(),
             absl::StatusCode::kInvalidArgument);
+  options.sqlite_synchronous = "full";
+  for (int mib : {0, -8, 4097}) {
+    options.sqlite_cache_mib = mib;
+    absl::Status status = Ledger::Open(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << mib;
+    EXPECT_NE(status.message().find("sqlite_cache_mib"),
+              absl::string_view::npos)
+        << status;
+  }
+  options.sqlite_cache_mib = 1;
+  EXPECT_TRUE(Ledger::Open(options).ok());
 }
 
 TEST_F(LedgerOpenTest, AnUnreachablePostgresIsUnavailable) {
