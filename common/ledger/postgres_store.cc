@@ -607,6 +607,29 @@ class PostgresStore : public Store {
     });
   }
 
+  absl::StatusOr<std::optional<std::string>> GetMark(
+      const std::string& name) const override {
+    Params params;
+    params.Text(1, name);
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+          TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kSelectMark, params));
+          if (PQntuples(r.get()) == 0) return std::nullopt;
+          return Row(r.get(), 0).Text(0);
+        });
+  }
+
+  absl::Status PutMark(const std::string& name, const std::string& value,
+                       absl::Time now) override {
+    Params params;
+    params.Text(1, name);
+    params.Text(2, value);
+    params.Int(3, sql::ToMicros(now));
+    return readers_.With([&](Connection& c) -> absl::Status {
+      return c.Query(sql::kPutMark, params).status();
+    });
+  }
+
  private:
   std::string LockStatements(int64_t key) const {
     return absl::StrCat("SET LOCAL lock_timeout = ",

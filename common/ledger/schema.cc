@@ -103,6 +103,16 @@ const char* const kVersion1[] = {
   expires_us {i64} NOT NULL))",
 };
 
+// Version 3: named marks, small values the server keeps across restarts and
+// shares between replicas (the revisit sweep's feed baseline and overdue
+// watermark).
+const char* const kVersion3[] = {
+    R"(CREATE TABLE marks (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_us {i64} NOT NULL))",
+};
+
 std::string Render(const char* statement, SqlDialect dialect) {
   const bool pg = dialect == SqlDialect::kPostgres;
   return absl::StrReplaceAll(statement,
@@ -120,10 +130,15 @@ std::vector<Migration> Migrations(SqlDialect dialect) {
     v1.statements.push_back(Render(statement, dialect));
   }
   migrations.push_back(std::move(v1));
+  Migration v3{3, {}};
+  for (const char* statement : kVersion3) {
+    v3.statements.push_back(Render(statement, dialect));
+  }
+  migrations.push_back(std::move(v3));
   return migrations;
 }
 
-int LatestSchemaVersion() { return 1; }
+int LatestSchemaVersion() { return 3; }
 
 absl::Status Migrate(
     SqlDialect dialect, absl::string_view database,

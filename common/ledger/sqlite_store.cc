@@ -513,6 +513,28 @@ class SqliteStore : public Store {
     return q->Run();
   }
 
+  absl::StatusOr<std::optional<std::string>> GetMark(
+      const std::string& name) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kSelectMark));
+          q->Text(1, name);
+          TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+          if (!row) return std::nullopt;
+          return q->Text(0);
+        });
+  }
+
+  absl::Status PutMark(const std::string& name, const std::string& value,
+                       absl::Time now) override {
+    absl::MutexLock lock(&writer_mu_);
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kPutMark));
+    q->Text(1, name);
+    q->Text(2, value);
+    q->Int(3, sql::ToMicros(now));
+    return q->Run();
+  }
+
  private:
   static absl::StatusOr<std::vector<FindingRecord>> ReadFindings(Query& q) {
     std::vector<FindingRecord> rows;
