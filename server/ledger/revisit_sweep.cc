@@ -240,10 +240,11 @@ absl::Status RevisitSweep::ReviewPass(const ActivePolicy& active,
   v1::Decision decision;
   for (const ledger::FindingRecord& record : *due) {
     if (!record.review_by.has_value()) continue;
+    // The notice's `until` carries the review date; the decision's note
+    // names it.
     const std::string what =
         absl::StrCat("review due: ", ledger::FindingStateName(record.state),
-                     " since ", absl::FormatTime(record.state_since),
-                     ", review_by ", absl::FormatTime(*record.review_by));
+                     " since ", absl::FormatTime(record.state_since));
     events.push_back(NoticeEvent(ledger::EventKind::kReviewDue, record,
                                  *record.review_by, as_of, what));
     ledger::Event event;
@@ -251,7 +252,8 @@ absl::Status RevisitSweep::ReviewPass(const ActivePolicy& active,
       ++report->skipped;
       continue;
     }
-    event.note = what;
+    event.note =
+        absl::StrCat(what, ", review_by ", absl::FormatTime(*record.review_by));
     event.idempotency_key =
         NoticeKey("sweep:review", record, *record.review_by);
     events.push_back(std::move(event));
@@ -300,8 +302,7 @@ absl::Status RevisitSweep::OverduePass(absl::Time as_of, SweepReport* report) {
           events->push_back(NoticeEvent(
               ledger::EventKind::kOverdue, record, *record.remediate_by, as_of,
               absl::StrCat("overdue: ", ledger::FindingStateName(record.state),
-                           " ", record.priority, ", remediate_by ",
-                           absl::FormatTime(*record.remediate_by))));
+                           " ", record.priority)));
         },
         &appended);
     if (!status.ok()) break;

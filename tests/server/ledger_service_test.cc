@@ -578,7 +578,7 @@ TEST_F(LedgerServiceTest, TreatctlWatchAndExportShowTheNotices) {
                         "note review due: mitigated since 2027-01-01"));
   EXPECT_THAT(watch.out, HasSubstr("review_by 2027-01-08"));
   EXPECT_THAT(watch.out, HasSubstr("overdue  open -> open  by revisit-sweep; "
-                                   "note overdue: open P3, remediate_by "
+                                   "note overdue: open P3; remediate_by "
                                    "2027-01-31"));
   EXPECT_THAT(watch.out, Not(HasSubstr("decision")));
 
