@@ -16,6 +16,7 @@
 #include "common/ledger/connection_pool.h"
 #include "common/ledger/schema.h"
 #include "common/ledger/sql_rows.h"
+#include "common/ledger/write_transaction.h"
 #include "common/status/status_macros.h"
 
 namespace treatd::ledger {
@@ -451,16 +452,10 @@ class PostgresStore : public Store {
   }
 
   absl::Status CommitAppend() override {
-    absl::Status status = writer_->Exec("COMMIT");
-    if (!status.ok()) (void)writer_->Exec("ROLLBACK");
-    writer_mu_.Unlock();
-    return status;
+    return CommitAndUnlock(*writer_, writer_mu_);
   }
 
-  void RollbackAppend() override {
-    (void)writer_->Exec("ROLLBACK");
-    writer_mu_.Unlock();
-  }
+  void RollbackAppend() override { RollbackAndUnlock(*writer_, writer_mu_); }
 
   // --- read side ---
 
