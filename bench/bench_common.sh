@@ -1,7 +1,8 @@
-# Sourced by the bench scripts that load treatd with the neutral loadgen
-# and record into a throwaway PostgreSQL (run_ledger_bench.sh,
-# run_replicas_bench.sh). Expects OUT (results directory), PEER_BENCH_SRC,
-# PEER_BENCH_DIR and a log() function; sets LOADGEN, PG_BIN, PG_DIR.
+# Sourced by the bench scripts that start treatd, load it with the neutral
+# loadgen and record into a throwaway PostgreSQL (run_server_bench.sh,
+# run_ledger_bench.sh, run_replicas_bench.sh, run_memory_check.sh).
+# Expects OUT (results directory), PEER_BENCH_SRC, PEER_BENCH_DIR and a
+# log() function; sets LOADGEN, PG_BIN, PG_DIR, TREATD_PID.
 # PostgreSQL: Debian's binaries, a temporary directory, unix socket only,
 # fsync on (durable, like the SQLite ledger's synchronous=FULL).
 
@@ -12,12 +13,32 @@ as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# Builds the loadgen from $PEER_BENCH_SRC into $PEER_BENCH_DIR; exits on
-# failure. Sets LOADGEN.
+# The treatd a script started (its pid), stopped by stop_treatd.
+TREATD_PID=""
+
+# Stops process $1: SIGTERM (graceful drain), SIGKILL after 10 s; no-op
+# for an empty pid.
+stop_pid() {
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_treatd() { stop_pid "$TREATD_PID"; TREATD_PID=""; }
+
+# Builds the loadgen from $PEER_BENCH_SRC into $PEER_BENCH_DIR and sets
+# LOADGEN. Returns 1 (LOADGEN empty) when the sources are missing; exits
+# when they do not build.
 build_loadgen() {
+  LOADGEN=""
   [ -f "$PEER_BENCH_SRC/loadgen/CMakeLists.txt" ] || {
-    echo "loadgen sources not found at $PEER_BENCH_SRC (set PEER_BENCH_SRC)" >&2
-    exit 2
+    log "loadgen sources not found at $PEER_BENCH_SRC (set PEER_BENCH_SRC)"
+    return 1
   }
   log "building the neutral loadgen from $PEER_BENCH_SRC"
   cmake -S "$PEER_BENCH_SRC/loadgen" -B "$PEER_BENCH_DIR/loadgen-build" \

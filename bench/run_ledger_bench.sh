@@ -49,17 +49,6 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # shellcheck source=bench/bench_common.sh
 . "$ROOT/bench/bench_common.sh"
 
-TREATD_PID=""
-stop_treatd() {
-  [ -n "$TREATD_PID" ] || return 0
-  if kill -0 "$TREATD_PID" 2>/dev/null; then
-    kill -TERM "$TREATD_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$TREATD_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$TREATD_PID" 2>/dev/null && kill -KILL "$TREATD_PID" 2>/dev/null
-  fi
-  wait "$TREATD_PID" 2>/dev/null || true
-  TREATD_PID=""
-}
 cleanup() { stop_treatd; stop_postgres; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -76,7 +65,7 @@ TREATD="$BUILD_DIR/server/treatd"
 TREATCTL="$BUILD_DIR/client/treatctl"
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
 
-build_loadgen
+build_loadgen || exit 2
 
 # --------------------------------------------------------------- payloads --
 FINDINGS="$ROOT/examples/findings.jsonl"

@@ -100,17 +100,10 @@ REPORT="$ROOT/bench/memory_report.py"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log" >&2; }
 
-TREATD_PID="" SAMPLER_PID="" LOAD_PID=""
-stop_pid() {  # $1 = pid; TERM, up to 10 s, then KILL
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  fi
-  wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/bench_common.sh
+. "$ROOT/bench/bench_common.sh"
+
+SAMPLER_PID="" LOAD_PID=""
 cleanup() {
   stop_pid "$LOAD_PID"; LOAD_PID=""
   stop_pid "$TREATD_PID"; TREATD_PID=""

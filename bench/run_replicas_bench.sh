@@ -81,7 +81,7 @@ TREATCTL="$BUILD_DIR/client/treatctl"
 LEDGER_BENCH="$BUILD_DIR/bench/ledger_bench"
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
 
-build_loadgen
+build_loadgen || exit 2
 
 PAYLOAD="$OUT/batch_$BATCH.bin"
 "$TREATCTL" bench "$ROOT/examples/findings.jsonl" --mode batch --batch "$BATCH" \

@@ -70,17 +70,9 @@ mkdir -p "$PAYLOADS"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-TREATD_PID=""
-stop_treatd() {
-  [ -n "$TREATD_PID" ] || return 0
-  if kill -0 "$TREATD_PID" 2>/dev/null; then
-    kill -TERM "$TREATD_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$TREATD_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$TREATD_PID" 2>/dev/null && kill -KILL "$TREATD_PID" 2>/dev/null
-  fi
-  wait "$TREATD_PID" 2>/dev/null || true
-  TREATD_PID=""
-}
+# shellcheck source=bench/bench_common.sh
+. "$ROOT/bench/bench_common.sh"
+
 trap stop_treatd EXIT
 trap 'exit 130' INT TERM
 
@@ -93,17 +85,9 @@ cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 
 TREATD="$BUILD_DIR/server/treatd"
 TREATCTL="$BUILD_DIR/client/treatctl"
 
-LOADGEN=""
-if [ -f "$PEER_BENCH_SRC/loadgen/CMakeLists.txt" ]; then
-  log "building the neutral loadgen from $PEER_BENCH_SRC"
-  cmake -S "$PEER_BENCH_SRC/loadgen" -B "$PEER_BENCH_DIR/loadgen-build" \
-    -DCMAKE_BUILD_TYPE=Release >"$OUT/build-loadgen.log" 2>&1
-  cmake --build "$PEER_BENCH_DIR/loadgen-build" -j2 >>"$OUT/build-loadgen.log" 2>&1 \
-    || { tail -40 "$OUT/build-loadgen.log"; exit 1; }
-  LOADGEN="$PEER_BENCH_DIR/loadgen-build/loadgen"
-else
-  log "peer harness not found at $PEER_BENCH_SRC (set PEER_BENCH_SRC):" \
-    "skipping the null server and Cerbos; loading treatd with treatctl bench"
+if ! build_loadgen; then
+  log "peer harness not found: skipping the null server and Cerbos;" \
+    "loading treatd with treatctl bench"
   PEERS=""
 fi
 

@@ -10,6 +10,13 @@ namespace treatd {
 namespace {
 
 constexpr absl::string_view kAdminPrefix = "/treatd.v1.AdminService/";
+// A watch is quiet until something happens, possibly for hours: cutting it
+// when idle would only make every watcher reconnect. Its client's liveness
+// is checked by HTTP/2 keepalive (--keepalive-seconds) and the handler's
+// cancellation check; max_stream_duration still bounds it (the watcher
+// resumes from the last sequence it saw).
+constexpr absl::string_view kWatchEvents =
+    "/treatd.v1.LedgerService/WatchEvents";
 
 }  // namespace
 
@@ -46,8 +53,9 @@ absl::Status CallAccount::Begin(
   const absl::Duration ceiling =
       stream_ ? limits.max_stream_duration : limits.max_call_duration;
   const absl::Time asked = absl::FromChrono(context_->deadline());
-  const absl::Duration idle =
-      stream_ ? limits.stream_idle_timeout : absl::InfiniteDuration();
+  const absl::Duration idle = stream_ && method_ != kWatchEvents
+                                  ? limits.stream_idle_timeout
+                                  : absl::InfiniteDuration();
   if (asked > start_ + ceiling || idle != absl::InfiniteDuration()) {
     watch_id_ = governor_->Watch(context_->c_call(), stream_, start_,
                                  start_ + ceiling, idle);

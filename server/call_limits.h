@@ -17,7 +17,8 @@ struct CallLimits {
   absl::Duration max_call_duration = absl::Seconds(60);
   // Longest a stream may stay open.
   absl::Duration max_stream_duration = absl::Hours(1);
-  // A stream that sends no message for this long is cut off.
+  // A stream on which no message moves either way for this long is cut
+  // off; WatchEvents, quiet by design, is exempt (call_account.cc).
   absl::Duration stream_idle_timeout = absl::Seconds(60);
   // Largest policy document accepted by ValidatePolicy and Simulate.
   int max_policy_bytes = 1024 * 1024;

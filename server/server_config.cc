@@ -69,7 +69,8 @@ void AddProductionFlags(CLI::App& app, ServerConfig& config) {
   AddSecondsOption(app, "--stream-idle-seconds",
                    &config.call_limits.stream_idle_timeout,
                    "A stream that neither sends nor receives a message for "
-                   "this long is closed (DEADLINE_EXCEEDED)");
+                   "this long is closed (DEADLINE_EXCEEDED); not a "
+                   "WatchEvents watch");
   app.add_option("--max-policy-bytes", config.call_limits.max_policy_bytes,
                  "Largest policy document ValidatePolicy and Simulate take")
       ->check(CLI::Range(1024, 1 << 28))

@@ -500,7 +500,12 @@ void PrintEventLine(const v1::LedgerEvent& e, std::ostream& out) {
     absl::StrAppend(&what, label, " ", *value);
   }
   if (e.has_until() && e.until().seconds() != 0) {
-    absl::StrAppend(&what, "; until ", Day(e.until()));
+    // The sweep's notices carry the date that passed.
+    const char* label = "until";
+    if (e.type() == v1::LEDGER_EVENT_TYPE_REVIEW_DUE) label = "review_by";
+    if (e.type() == v1::LEDGER_EVENT_TYPE_OVERDUE) label = "remediate_by";
+    absl::StrAppend(&what, what.empty() ? "" : "; ", label, " ",
+                    Day(e.until()));
   }
   out << "#" << e.sequence() << "  " << Instant(e.occurred_at()) << "  "
       << TypeName(e.type()) << "  "
@@ -536,7 +541,25 @@ int RunFinding(const LedgerFlags& flags, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+// --types as a set of event types; empty = every type.
+absl::StatusOr<std::vector<v1::LedgerEventType>> ParseTypes(
+    const std::vector<std::string>& types) {
+  std::vector<v1::LedgerEventType> parsed;
+  for (const std::string& type : types) {
+    absl::StatusOr<v1::LedgerEventType> one =
+        ParseShortEnum<v1::LedgerEventType>(type, "LEDGER_EVENT_TYPE_",
+                                            "--types",
+                                            v1::LedgerEventType_descriptor());
+    if (!one.ok()) return one.status();
+    parsed.push_back(*one);
+  }
+  return parsed;
+}
+
 int RunExport(const LedgerFlags& flags, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<std::vector<v1::LedgerEventType>> types =
+      ParseTypes(flags.types);
+  if (!types.ok()) return Fail(types.status(), err, kExitUsage);
   absl::StatusOr<Connected> connected = Connect(flags.connection);
   if (!connected.ok()) return Fail(connected.status(), err, kExitUsage);
   std::ofstream file;
@@ -563,8 +586,12 @@ int RunExport(const LedgerFlags& flags, std::ostream& out, std::ostream& err) {
         connected->stub->ListEvents(&context, request, &response);
     if (!status.ok()) return RpcFail(status, "ledger export", err);
     for (const v1::LedgerEvent& event : response.events()) {
-      *sink << Json(event) << "\n";
       last = event.sequence();
+      if (!types->empty() && std::find(types->begin(), types->end(),
+                                       event.type()) == types->end()) {
+        continue;
+      }
+      *sink << Json(event) << "\n";
       ++written;
     }
     request.set_page_token(response.next_page_token());
@@ -617,14 +644,10 @@ int RunOutcome(const LedgerFlags& flags, std::ostream& out, std::ostream& err) {
 int RunWatch(const LedgerFlags& flags, std::ostream& out, std::ostream& err) {
   v1::WatchEventsRequest request;
   request.set_after_sequence(flags.after);
-  for (const std::string& type : flags.types) {
-    absl::StatusOr<v1::LedgerEventType> parsed =
-        ParseShortEnum<v1::LedgerEventType>(type, "LEDGER_EVENT_TYPE_",
-                                            "--types",
-                                            v1::LedgerEventType_descriptor());
-    if (!parsed.ok()) return Fail(parsed.status(), err, kExitUsage);
-    request.add_types(*parsed);
-  }
+  absl::StatusOr<std::vector<v1::LedgerEventType>> types =
+      ParseTypes(flags.types);
+  if (!types.ok()) return Fail(types.status(), err, kExitUsage);
+  for (v1::LedgerEventType type : *types) request.add_types(type);
   absl::StatusOr<Connected> connected = Connect(flags.connection);
   if (!connected.ok()) return Fail(connected.status(), err, kExitUsage);
   grpc::ClientContext context;
@@ -839,6 +862,10 @@ void AddLedgerCommands(CLI::App* app, LedgerCommands* commands) {
       "--after", f.after, "Only events after this sequence (resume)");
   commands->export_events->add_option("-o,--output-file", f.output_file,
                                       "Write to this file (default: stdout)");
+  commands->export_events
+      ->add_option("--types", f.types,
+                   "Only these event types, e.g. review_due,overdue")
+      ->delimiter(',');
 
   commands->outcome =
       ledger->add_subcommand("outcome", "Report what happened to a finding");
@@ -870,7 +897,8 @@ void AddLedgerCommands(CLI::App* app, LedgerCommands* commands) {
                               "first event)");
   commands->watch
       ->add_option("--types", f.types,
-                   "Only these event types, e.g. reopened,sweep_decision")
+                   "Only these event types, e.g. review_due,overdue,"
+                   "reopened,sweep_decision")
       ->delimiter(',');
   commands->watch->add_option("--output,--format", f.output, "table or jsonl")
       ->capture_default_str();

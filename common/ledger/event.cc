@@ -15,16 +15,19 @@ constexpr std::array<std::pair<FindingState, absl::string_view>, 5>
         {FindingState::kFalsePositive, "false_positive"},
     }};
 
-constexpr std::array<std::pair<EventKind, absl::string_view>, 8> kKindNames = {{
-    {EventKind::kDecision, "decision"},
-    {EventKind::kMitigated, "mitigated"},
-    {EventKind::kRemediated, "remediated"},
-    {EventKind::kAccepted, "accepted"},
-    {EventKind::kFalsePositive, "false_positive"},
-    {EventKind::kScanRemediated, "scan_remediated"},
-    {EventKind::kReopened, "reopened"},
-    {EventKind::kSweepDecision, "sweep_decision"},
-}};
+constexpr std::array<std::pair<EventKind, absl::string_view>, 10> kKindNames = {
+    {
+        {EventKind::kDecision, "decision"},
+        {EventKind::kMitigated, "mitigated"},
+        {EventKind::kRemediated, "remediated"},
+        {EventKind::kAccepted, "accepted"},
+        {EventKind::kFalsePositive, "false_positive"},
+        {EventKind::kScanRemediated, "scan_remediated"},
+        {EventKind::kReopened, "reopened"},
+        {EventKind::kSweepDecision, "sweep_decision"},
+        {EventKind::kReviewDue, "review_due"},
+        {EventKind::kOverdue, "overdue"},
+    }};
 
 template <typename Enum, size_t N>
 absl::string_view NameOf(

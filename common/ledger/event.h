@@ -40,6 +40,12 @@ enum class EventKind : int {
   kReopened = 7,        // remediated and seen again: a recurrence
   // The revisit sweep decided the finding again with the current policy.
   kSweepDecision = 8,
+  // Notices the revisit sweep writes when a date passes; they change
+  // nothing on the finding. `until` is the date that passed, `occurred_at`
+  // when the sweep saw it. One per finding, episode and date (idempotency
+  // key "review-due:..." / "overdue:...", see revisit_sweep.h).
+  kReviewDue = 9,  // mitigated or accepted and review_by has come
+  kOverdue = 10,   // open or mitigated and remediate_by has passed
 };
 
 // Lower-case names used in docs, exports and page tokens: "open",
@@ -48,7 +54,7 @@ absl::string_view FindingStateName(FindingState state);
 // The inverse; nullopt for an unknown name.
 std::optional<FindingState> ParseFindingState(absl::string_view name);
 // "decision", "mitigated", "remediated", "accepted", "false_positive",
-// "scan_remediated", "reopened", "sweep_decision".
+// "scan_remediated", "reopened", "sweep_decision", "review_due", "overdue".
 absl::string_view EventKindName(EventKind kind);
 std::optional<EventKind> ParseEventKind(absl::string_view name);
 
@@ -98,7 +104,9 @@ struct Event {
   std::string note;      // free text (reason, ticket)
   std::string control;   // kMitigated: the control in place, e.g. "waf"
   std::string evidence;  // kRemediated: what proves it (PR, package version)
-  std::optional<absl::Time> until;  // kAccepted: acceptance expiry (required)
+  // kAccepted: acceptance expiry (required); kMitigated: review date
+  // (optional); kReviewDue / kOverdue: the date that passed.
+  std::optional<absl::Time> until;
   std::string scope;       // kScanRemediated / kReopened from a scan: the scope
   DecisionFacts decision;  // kDecision / kSweepDecision only
 

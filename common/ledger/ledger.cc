@@ -81,6 +81,7 @@ std::string FilterFingerprint(const FindingFilter& f) {
       "\n", f.owner, "\n", f.asset, "\n", f.kind.has_value() ? *f.kind : -1,
       "\n", f.vulnerability, "\n", f.overdue, f.review_due, "\n",
       f.changed_since.has_value() ? absl::ToUnixMicros(*f.changed_since) : -1,
+      "\n", f.due_after.has_value() ? absl::ToUnixMicros(*f.due_after) : -1,
       "\n", absl::ToUnixMicros(f.as_of));
   return Sha256Hex(text).substr(0, 16);
 }
@@ -262,6 +263,16 @@ absl::StatusOr<bool> Ledger::AcquireLease(const std::string& name,
   }
   absl::Time now = options_.clock();
   return store_->AcquireLease(name, holder, now, now + ttl);
+}
+
+absl::StatusOr<std::optional<std::string>> Ledger::GetMark(
+    const std::string& name) const {
+  return store_->GetMark(name);
+}
+
+absl::Status Ledger::PutMark(const std::string& name,
+                             const std::string& value) {
+  return store_->PutMark(name, value, options_.clock());
 }
 
 absl::Status Ledger::ReleaseLease(const std::string& name,

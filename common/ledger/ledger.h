@@ -192,6 +192,15 @@ class Ledger {
   // Gives the lease up if `holder` holds it.
   absl::Status ReleaseLease(const std::string& name, const std::string& holder);
 
+  // A named mark: a small value kept across restarts and shared by the
+  // replicas of one database (the revisit sweep keeps its feed baseline and
+  // overdue watermark here). nullopt when never put. UNAVAILABLE when the
+  // database cannot be read or written.
+  absl::StatusOr<std::optional<std::string>> GetMark(
+      const std::string& name) const;
+  // Sets the mark, replacing its value.
+  absl::Status PutMark(const std::string& name, const std::string& value);
+
   // KPIs for query.as_of and query.window (kpi.h, docs/ledger.md).
   absl::StatusOr<KpiReport> Kpis(const KpiQuery& query) const;
 

@@ -41,6 +41,19 @@ absl::StatusOr<Transition> NextState(std::optional<FindingState> from,
       return t;
     case EventKind::kSweepDecision:
       return t;
+    case EventKind::kReviewDue:
+      if (state != FindingState::kMitigated &&
+          state != FindingState::kAccepted) {
+        return Refused(state, kind,
+                       "only a mitigation or acceptance comes up for review");
+      }
+      return t;
+    case EventKind::kOverdue:
+      if (state != FindingState::kOpen && state != FindingState::kMitigated) {
+        return Refused(state, kind,
+                       "only an open or mitigated finding can be overdue");
+      }
+      return t;
     case EventKind::kMitigated:
     case EventKind::kAccepted:
       if (!Unresolved(state)) {

@@ -34,6 +34,8 @@ struct Transition {
 //   open|mitigated|accepted|remediated + false_positive    -> false_positive
 //   false_positive   + reopened              -> open (new episode, not a
 //                                              recurrence)
+//   mitigated|accepted + review_due          -> unchanged (a notice)
+//   open|mitigated   + overdue               -> unchanged (a notice)
 // Everything else is FAILED_PRECONDITION naming the state and the event
 // (e.g. mitigating a remediated finding: report it seen again first).
 absl::StatusOr<Transition> NextState(std::optional<FindingState> from,

@@ -16,6 +16,7 @@
 #include "common/ledger/connection_pool.h"
 #include "common/ledger/schema.h"
 #include "common/ledger/sql_rows.h"
+#include "common/ledger/write_transaction.h"
 #include "common/status/status_macros.h"
 
 namespace treatd::ledger {
@@ -451,16 +452,10 @@ class PostgresStore : public Store {
   }
 
   absl::Status CommitAppend() override {
-    absl::Status status = writer_->Exec("COMMIT");
-    if (!status.ok()) (void)writer_->Exec("ROLLBACK");
-    writer_mu_.Unlock();
-    return status;
+    return CommitAndUnlock(*writer_, writer_mu_);
   }
 
-  void RollbackAppend() override {
-    (void)writer_->Exec("ROLLBACK");
-    writer_mu_.Unlock();
-  }
+  void RollbackAppend() override { RollbackAndUnlock(*writer_, writer_mu_); }
 
   // --- read side ---
 
@@ -604,6 +599,29 @@ class PostgresStore : public Store {
     params.Text(2, holder);
     return readers_.With([&](Connection& c) -> absl::Status {
       return c.Query(sql::kReleaseLease, params).status();
+    });
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetMark(
+      const std::string& name) const override {
+    Params params;
+    params.Text(1, name);
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+          TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kSelectMark, params));
+          if (PQntuples(r.get()) == 0) return std::nullopt;
+          return Row(r.get(), 0).Text(0);
+        });
+  }
+
+  absl::Status PutMark(const std::string& name, const std::string& value,
+                       absl::Time now) override {
+    Params params;
+    params.Text(1, name);
+    params.Text(2, value);
+    params.Int(3, sql::ToMicros(now));
+    return readers_.With([&](Connection& c) -> absl::Status {
+      return c.Query(sql::kPutMark, params).status();
     });
   }
 

@@ -66,6 +66,9 @@ struct FindingFilter {
   bool review_due = false;
   // updated_at >= changed_since.
   std::optional<absl::Time> changed_since;
+  // remediate_by > due_after: with `overdue`, the findings that fell due
+  // after an earlier pass (the revisit sweep's overdue watermark).
+  std::optional<absl::Time> due_after;
   // The "now" that overdue / review_due are judged at. Required when either
   // is set.
   absl::Time as_of = absl::InfinitePast();

@@ -126,6 +126,16 @@ const char* const kVersion2[] = {
     "review_by_us, residual_risk)",
 };
 
+// Version 3: named marks, small values the server keeps across restarts and
+// shares between replicas (the revisit sweep's feed baseline and overdue
+// watermark).
+const char* const kVersion3[] = {
+    R"(CREATE TABLE marks (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_us {i64} NOT NULL))",
+};
+
 std::string Render(const char* statement, SqlDialect dialect) {
   const bool pg = dialect == SqlDialect::kPostgres;
   return absl::StrReplaceAll(statement,
@@ -147,10 +157,11 @@ std::vector<Migration> Migrations(SqlDialect dialect) {
   };
   add(1, kVersion1);
   add(2, kVersion2);
+  add(3, kVersion3);
   return migrations;
 }
 
-int LatestSchemaVersion() { return 2; }
+int LatestSchemaVersion() { return 3; }
 
 absl::Status Migrate(
     SqlDialect dialect, absl::string_view database,

@@ -12,6 +12,8 @@
 //   snapshots    the latest v1::Finding per finding, for the revisit sweep
 //   scans        idempotency keys of recorded scans
 //   leases       named leases (the sweep) with holder and expiry
+//   marks        named values kept across restarts (v3: the sweep's feed
+//                baseline and overdue watermark)
 //
 // Pure data; thread-safe.
 #ifndef TREATD_COMMON_LEDGER_SCHEMA_H_
@@ -34,7 +36,8 @@ struct Migration {
   std::vector<std::string> statements;  // in this dialect
 };
 
-// Every migration in version order (1, 2, ...), rendered for `dialect`.
+// Every migration in version order, rendered for `dialect`. Versions may
+// have gaps (branches add them in parallel); each is applied once.
 std::vector<Migration> Migrations(SqlDialect dialect);
 
 // The newest schema version this build knows.

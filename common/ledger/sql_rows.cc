@@ -144,6 +144,11 @@ const char* const kAcquireLease =
     "RETURNING holder";
 const char* const kReleaseLease =
     "DELETE FROM leases WHERE name = $1 AND holder = $2";
+const char* const kSelectMark = "SELECT value FROM marks WHERE name = $1";
+const char* const kPutMark =
+    "INSERT INTO marks (name, value, updated_us) VALUES ($1, $2, $3) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+    "updated_us = excluded.updated_us";
 
 FindingListSql ListFindingsSql(const FindingQuery& query) {
   const FindingFilter& f = query.filter;
@@ -166,6 +171,7 @@ FindingListSql ListFindingsSql(const FindingQuery& query) {
   if (f.changed_since.has_value()) {
     where.push_back("updated_us >= " + param());
   }
+  if (f.due_after.has_value()) where.push_back("remediate_by_us > " + param());
   std::string text = "SELECT " TREATD_FINDING_COLUMNS " FROM findings";
   if (!where.empty()) {
     absl::StrAppend(&text, " WHERE ", absl::StrJoin(where, " AND "));
@@ -188,6 +194,7 @@ void FindingListSql::Bind(const FindingQuery& query,
   if (f.overdue) params.Int(++n, ToMicros(f.as_of));
   if (f.review_due) params.Int(++n, ToMicros(f.as_of));
   if (f.changed_since.has_value()) params.Int(++n, ToMicros(*f.changed_since));
+  if (f.due_after.has_value()) params.Int(++n, ToMicros(*f.due_after));
   params.Int(++n, query.limit);
 }
 

@@ -68,6 +68,9 @@ extern const char* const kGauges;               // $1 as_of -> 4 counts
 // Lease: $1 name, $2 holder, $3 now_us, $4 expires_us; a row back = held.
 extern const char* const kAcquireLease;
 extern const char* const kReleaseLease;  // $1 name, $2 holder
+extern const char* const kSelectMark;    // $1 name -> value
+// $1 name, $2 value, $3 updated_us; inserts or replaces.
+extern const char* const kPutMark;
 
 // A ListFindings statement for `query` with its parameters bound through
 // `params` when they are applied (ParamBinder). Columns: finding columns.

@@ -16,6 +16,7 @@
 #include "common/ledger/connection_pool.h"
 #include "common/ledger/schema.h"
 #include "common/ledger/sql_rows.h"
+#include "common/ledger/write_transaction.h"
 #include "common/status/status_macros.h"
 
 namespace treatd::ledger {
@@ -351,16 +352,10 @@ class SqliteStore : public Store {
   }
 
   absl::Status CommitAppend() override {
-    absl::Status status = writer_->Exec("COMMIT");
-    if (!status.ok()) (void)writer_->Exec("ROLLBACK");
-    writer_mu_.Unlock();
-    return status;
+    return CommitAndUnlock(*writer_, writer_mu_);
   }
 
-  void RollbackAppend() override {
-    (void)writer_->Exec("ROLLBACK");
-    writer_mu_.Unlock();
-  }
+  void RollbackAppend() override { RollbackAndUnlock(*writer_, writer_mu_); }
 
   bool DefersSync() const override { return options_.synchronous_full; }
 
@@ -518,6 +513,28 @@ class SqliteStore : public Store {
     TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kReleaseLease));
     q->Text(1, name);
     q->Text(2, holder);
+    return q->Run();
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetMark(
+      const std::string& name) const override {
+    return readers_.With(
+        [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kSelectMark));
+          q->Text(1, name);
+          TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+          if (!row) return std::nullopt;
+          return q->Text(0);
+        });
+  }
+
+  absl::Status PutMark(const std::string& name, const std::string& value,
+                       absl::Time now) override {
+    absl::MutexLock lock(&writer_mu_);
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kPutMark));
+    q->Text(1, name);
+    q->Text(2, value);
+    q->Int(3, sql::ToMicros(now));
     return q->Run();
   }
 

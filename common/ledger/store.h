@@ -135,6 +135,12 @@ class Store {
                                             absl::Time expires) = 0;
   virtual absl::Status ReleaseLease(const std::string& name,
                                     const std::string& holder) = 0;
+
+  // Named marks (own short transactions, any thread). nullopt: never put.
+  virtual absl::StatusOr<std::optional<std::string>> GetMark(
+      const std::string& name) const = 0;
+  virtual absl::Status PutMark(const std::string& name,
+                               const std::string& value, absl::Time now) = 0;
 };
 
 }  // namespace treatd::ledger

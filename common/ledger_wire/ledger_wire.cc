@@ -349,6 +349,10 @@ v1::LedgerEventType KindToProto(EventKind kind) {
       return v1::LEDGER_EVENT_TYPE_REOPENED;
     case EventKind::kSweepDecision:
       return v1::LEDGER_EVENT_TYPE_SWEEP_DECISION;
+    case EventKind::kReviewDue:
+      return v1::LEDGER_EVENT_TYPE_REVIEW_DUE;
+    case EventKind::kOverdue:
+      return v1::LEDGER_EVENT_TYPE_OVERDUE;
   }
   return v1::LEDGER_EVENT_TYPE_UNSPECIFIED;
 }

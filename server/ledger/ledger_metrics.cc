@@ -95,6 +95,17 @@ std::vector<prometheus::MetricFamily> LedgerCollector::Collect() const {
         CounterValue(static_cast<double>(counts.feed_changed),
                      {{"reason", "feeds_changed"}}));
     families.push_back(std::move(decided));
+    prometheus::MetricFamily notices =
+        Family("treatd_ledger_sweep_notices_total",
+               "review_due and overdue events the sweep recorded (once per "
+               "finding and date), by type",
+               prometheus::MetricType::Counter);
+    notices.metric.push_back(
+        CounterValue(static_cast<double>(counts.review_due_notices),
+                     {{"type", "review_due"}}));
+    notices.metric.push_back(CounterValue(
+        static_cast<double>(counts.overdue_notices), {{"type", "overdue"}}));
+    families.push_back(std::move(notices));
     prometheus::MetricFamily skipped =
         Family("treatd_ledger_sweep_skipped_total",
                "Findings the sweep could not decide again (no snapshot, policy "

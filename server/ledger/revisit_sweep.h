@@ -1,15 +1,31 @@
 // RevisitSweep: the server's periodic pass that keeps the ledger's promises.
-// Each run decides again, with the current policy and feeds:
-//   - mitigations and acceptances past their review_by
-//     (Ledger::SweepCandidates), every one recorded as a sweep decision;
-//   - after a feed reload (the active snapshot's feeds changed since the
-//     last run), the open, mitigated and accepted findings whose last
-//     decision was MITIGATE or ACCEPT — the decisions that carry revisit
-//     conditions (newly KEV-listed, EPSS over the threshold, ...) — each
-//     recorded as a sweep decision when its treatment or priority changed.
+// Each run:
+//   1. mitigations and acceptances past their review_by
+//      (Ledger::SweepCandidates): a review_due notice, then the finding
+//      decided again and recorded as a sweep decision — both once per
+//      finding, episode and review date (idempotency keys
+//      "review-due:<key>#<episode>:<review_by>" and
+//      "sweep:review:<key>#<episode>:<review_by>"), so an expired
+//      acceptance, whose review date a decision does not move, is not
+//      decided again every run;
+//   2. open and mitigated findings past remediate_by: an overdue notice,
+//      once per finding, episode and deadline ("overdue:<key>#<episode>:
+//      <remediate_by>"). Only findings that fell due or changed since the
+//      previous pass are read (the "sweep.overdue_through" mark);
+//   3. after a feed change, the open, mitigated and accepted findings whose
+//      last decision was MITIGATE or ACCEPT — the decisions that carry
+//      revisit conditions (newly KEV-listed, EPSS over the threshold, ...)
+//      — each recorded as a sweep decision when its treatment or priority
+//      changed. The feeds' versions are kept in the ledger ("sweep.feeds"
+//      mark), so feeds that changed while treatd was down are found after
+//      the restart; within a process a reload of the same versions counts
+//      too.
+// The notices change nothing on the finding; they are what a watcher
+// (WatchEvents, `treatctl ledger watch --types review_due,overdue`) acts on.
 // The findings are decided from the snapshot the ledger kept with their last
 // decision. Only the holder of the ledger's "sweep" lease runs a pass, so on
-// PostgreSQL one replica at a time does.
+// PostgreSQL one replica at a time does; the idempotency keys keep a lease
+// handed over mid-run (or a restart) from writing any event twice.
 //
 // Thread-safe: RunOnce may be called from any thread (tests call it
 // directly); Start runs it every interval on an own thread until Stop or
@@ -20,9 +36,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -49,8 +67,10 @@ struct SweepOptions {
 
 // What one run did.
 struct SweepReport {
-  bool leader = false;     // held the lease and ran
-  int64_t review_due = 0;  // review-due findings decided again
+  bool leader = false;             // held the lease and ran
+  int64_t review_due = 0;          // review-due findings decided again
+  int64_t review_due_notices = 0;  // review_due events written
+  int64_t overdue_notices = 0;     // overdue events written
   bool feeds_changed = false;
   int64_t feed_checked = 0;  // findings checked after a feed reload
   int64_t changed = 0;       // sweep decisions recorded (both kinds)
@@ -62,6 +82,8 @@ struct SweepCounts {
   int64_t runs = 0;  // runs that held the lease
   int64_t review_due = 0;
   int64_t feed_changed = 0;
+  int64_t review_due_notices = 0;
+  int64_t overdue_notices = 0;
   int64_t skipped = 0;
   int64_t failed_runs = 0;
 };
@@ -97,7 +119,27 @@ class RevisitSweep {
   // The feed-reload pass over one state; appends what changed.
   absl::Status FeedPass(const ActivePolicy& active, ledger::FindingState state,
                         absl::Time as_of, SweepReport* report);
-  absl::Status Append(std::vector<ledger::Event> events, int64_t* appended);
+  // Appends `events` and counts the ones newly written (duplicates and
+  // refused events left out) by kind into `appended`.
+  absl::Status Append(std::vector<ledger::Event> events,
+                      std::map<ledger::EventKind, int64_t>* appended);
+  // Pages through the findings matching `filter`, appending per page the
+  // events `make` builds from them; counts what was written in `appended`.
+  absl::Status AppendPages(
+      const ledger::FindingFilter& filter,
+      const std::function<void(const ledger::FindingRecord&,
+                               std::vector<ledger::Event>*)>& make,
+      std::map<ledger::EventKind, int64_t>* appended);
+  // Pass 1: review-due notices and sweep decisions.
+  absl::Status ReviewPass(const ActivePolicy& active, absl::Time as_of,
+                          SweepReport* report);
+  // Pass 2: overdue notices since the stored watermark, then moves it.
+  absl::Status OverduePass(absl::Time as_of, SweepReport* report);
+  // Pass 3 when the feeds changed since the stored baseline or the last
+  // run; stores the new baseline.
+  absl::Status FeedsPass(const ActivePolicy& active, absl::Time as_of,
+                         SweepReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ledger::Ledger* const ledger_;
   const PolicyStore* const store_;
@@ -111,6 +153,8 @@ class RevisitSweep {
   std::atomic<int64_t> runs_{0};
   std::atomic<int64_t> review_due_{0};
   std::atomic<int64_t> feed_changed_{0};
+  std::atomic<int64_t> review_due_notices_{0};
+  std::atomic<int64_t> overdue_notices_{0};
   std::atomic<int64_t> skipped_{0};
   std::atomic<int64_t> failed_runs_{0};
 

@@ -316,10 +316,13 @@ TEST_F(LedgerReplicasTest, ThreeReplicasSurviveSigkillRecordOnceAndAgree) {
   options.url = absl::StrCat("postgresql:", conninfo);
   auto ledger = ledger::Ledger::Open(options);
   ASSERT_TRUE(ledger.ok()) << ledger.status();
+  // review_due notices per finding, filled by count_events.
+  std::map<std::string, int> review_notices;
   auto count_events = [&](std::map<std::string, int>* decisions,
                           std::map<std::string, int>* sweeps) {
     decisions->clear();
     sweeps->clear();
+    review_notices.clear();
     int64_t after = 0;
     while (true) {
       auto events = (*ledger)->ListEvents(after, 10000);
@@ -329,6 +332,8 @@ TEST_F(LedgerReplicasTest, ThreeReplicasSurviveSigkillRecordOnceAndAgree) {
           ++(*decisions)[event.decision.decision_id];
         } else if (event.kind == ledger::EventKind::kSweepDecision) {
           ++(*sweeps)[event.finding_key];
+        } else if (event.kind == ledger::EventKind::kReviewDue) {
+          ++review_notices[event.finding_key];
         }
         after = event.seq;
       }
@@ -397,6 +402,13 @@ TEST_F(LedgerReplicasTest, ThreeReplicasSurviveSigkillRecordOnceAndAgree) {
     EXPECT_EQ(count, 1) << key;
     swept_twice += count != 1;
   }
+  // One review_due notice per mitigation, before its sweep decision.
+  EXPECT_EQ(review_notices.size(), mitigations_reported);
+  int noticed_twice = 0;
+  for (const auto& [key, count] : review_notices) {
+    EXPECT_EQ(count, 1) << key;
+    noticed_twice += count != 1;
+  }
   auto verified = (*ledger)->Verify();
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_TRUE(verified->ok) << verified->problem;
@@ -412,7 +424,9 @@ TEST_F(LedgerReplicasTest, ThreeReplicasSurviveSigkillRecordOnceAndAgree) {
             << ", recorded " << decisions.size() << ", lost " << lost
             << ", duplicates " << duplicates << "; review-due mitigations "
             << mitigations_reported << ", swept " << sweeps.size()
-            << " (twice: " << swept_twice << "); KPIs byte-equal on 3 "
+            << " (twice: " << swept_twice << "), review_due notices "
+            << review_notices.size() << " (twice: " << noticed_twice
+            << "); KPIs byte-equal on 3 "
             << "replicas: " << (kpis[0] == kpis[1] && kpis[0] == kpis[2])
             << "; chain " << (verified->ok ? "verifies" : "BROKEN") << " over "
             << verified->events_checked << " events\n";

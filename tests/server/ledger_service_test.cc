@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -24,6 +25,8 @@
 #include "server/logging.h"
 #include "server/policy_store.h"
 #include "server/server.h"
+#include "tests/client/treatctl_runner.h"
+#include "tests/server/test_policies.h"
 #include "treatd/v1/ledger_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
@@ -31,33 +34,9 @@ namespace treatd {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
-// KEV-listed: MITIGATE_THEN_REMEDIATE P1; low-criticality assets: MITIGATE
-// P3 (review in 7 days); everything else REMEDIATE P3 within 30 days.
-constexpr char kPolicy[] = R"yaml(name: ledger-test
-version: "1"
-priorities:
-  - name: P1
-    mitigate_within: 24h
-    remediate_within: 3d
-    review_within: 7d
-  - name: P3
-    mitigate_within: 7d
-    remediate_within: 30d
-    review_within: 7d
-rules:
-  - id: kev
-    when: vulnerability.kev.listed
-    treatment: MITIGATE_THEN_REMEDIATE
-    priority: P1
-  - id: low-asset
-    when: asset.criticality == "LOW"
-    treatment: MITIGATE
-    priority: P3
-default:
-  treatment: REMEDIATE
-  priority: P3
-)yaml";
+constexpr const char* kPolicy = testing::kLedgerPolicy;
 
 const absl::Time kStart = absl::FromUnixSeconds(1798761600);  // 2027-01-01
 
@@ -114,6 +93,9 @@ class LedgerServiceTest : public ::testing::Test {
     config.listen = "127.0.0.1:0";
     config.ledger_down = down;
     config.sweep_interval = absl::ZeroDuration();  // Tests run it by hand.
+    if (stream_idle_ > absl::ZeroDuration()) {
+      config.call_limits.stream_idle_timeout = stream_idle_;
+    }
     std::unique_ptr<ledger::Ledger> ledger;
     if (ledger_on) {
       ledger::LedgerOptions options;
@@ -194,6 +176,7 @@ class LedgerServiceTest : public ::testing::Test {
   }
 
   std::ostringstream log_;
+  absl::Duration stream_idle_;  // zero: the server's default
   std::atomic<int64_t> now_{0};
   std::string policy_path_;
   std::string ledger_path_;
@@ -485,6 +468,139 @@ TEST_F(LedgerServiceTest, WatchStreamsNewEventsAndResumesAfterTheLastSeen) {
   EXPECT_EQ(response.event().sequence(), 3u);
   context.TryCancel();
   reader->Finish();
+}
+
+TEST_F(LedgerServiceTest, QuietWatchOutlivesTheStreamIdleTimeout) {
+  stream_idle_ = absl::Milliseconds(300);
+  Start();
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  auto reader = ledger_->WatchEvents(&context, v1::WatchEventsRequest());
+  // Nothing happens for several idle timeouts, then a decision.
+  std::thread decider([this] {
+    absl::SleepFor(absl::Milliseconds(1500));
+    Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr);
+  });
+  v1::WatchEventsResponse response;
+  const bool read = reader->Read(&response);
+  decider.join();
+  ASSERT_TRUE(read) << reader->Finish().error_message();
+  EXPECT_EQ(response.event().sequence(), 1u);
+  context.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(LedgerServiceTest, WatchDeliversReviewDueAndOverdueNoticesOnce) {
+  Start();
+  v1::Finding low = Vulnerability("f-1", "web-01", "CVE-2027-0001");
+  low.mutable_asset()->set_criticality(v1::CRITICALITY_LOW);
+  ASSERT_TRUE(Decide(low, nullptr).ok());
+  // REMEDIATE P3 within 30 days (a MITIGATE decision sets no such
+  // deadline).
+  v1::Decision remediate;
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-2", "web-02", "CVE-2027-0002"), &remediate).ok());
+  Advance(absl::Hours(1));
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now(), &reported).ok());
+
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::WatchEventsRequest request;
+  request.add_types(v1::LEDGER_EVENT_TYPE_REVIEW_DUE);
+  request.add_types(v1::LEDGER_EVENT_TYPE_OVERDUE);
+  auto reader = ledger_->WatchEvents(&context, request);
+
+  // Day 8: review due (7 days; the sweep's decision sets the next review
+  // for day 15); day 31: the second review and overdue (30 days). Each pass
+  // runs twice: the second writes nothing.
+  Advance(absl::Hours(24 * 8));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(sweep_->RunOnce().ok());
+  Advance(absl::Hours(24 * 23));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(sweep_->RunOnce().ok());
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-3", "web-03", "CVE-2027-0003"), nullptr).ok());
+
+  v1::WatchEventsResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.event().type(), v1::LEDGER_EVENT_TYPE_REVIEW_DUE);
+  EXPECT_EQ(response.event().identity_key(), kKey1);
+  EXPECT_EQ(FromProtoTime(response.event().until()),
+            FromProtoTime(reported.finding().review_by()));
+  EXPECT_EQ(response.event().state_after(), v1::FINDING_STATE_MITIGATED);
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.event().type(), v1::LEDGER_EVENT_TYPE_REVIEW_DUE);
+  EXPECT_EQ(FromProtoTime(response.event().until()),
+            kStart + absl::Hours(24 * 8 + 1) + absl::Hours(24 * 7));
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.event().type(), v1::LEDGER_EVENT_TYPE_OVERDUE);
+  EXPECT_EQ(response.event().identity_key(),
+            "vulnerability|id=web-02|CVE-2027-0002|openssl");
+  EXPECT_EQ(FromProtoTime(response.event().until()),
+            FromProtoTime(remediate.remediate_by()));
+  EXPECT_THAT(response.event().note(), HasSubstr("overdue: open P3"));
+  const uint64_t overdue_seq = response.event().sequence();
+  context.TryCancel();
+  reader->Finish();
+  // Nothing else of those types, though the sweep ran four times.
+  int notices = 0;
+  for (const v1::LedgerEvent& event : AllEvents()) {
+    notices += event.type() == v1::LEDGER_EVENT_TYPE_REVIEW_DUE ||
+               event.type() == v1::LEDGER_EVENT_TYPE_OVERDUE;
+    if (event.type() == v1::LEDGER_EVENT_TYPE_OVERDUE) {
+      EXPECT_EQ(event.sequence(), overdue_seq);
+    }
+  }
+  EXPECT_EQ(notices, 3);
+  EXPECT_EQ(sweep_->Counts().review_due_notices, 2);
+  EXPECT_EQ(sweep_->Counts().overdue_notices, 1);
+}
+
+TEST_F(LedgerServiceTest, TreatctlWatchAndExportShowTheNotices) {
+  Start();
+  v1::Finding low = Vulnerability("f-1", "web-01", "CVE-2027-0001");
+  low.mutable_asset()->set_criticality(v1::CRITICALITY_LOW);
+  ASSERT_TRUE(Decide(low, nullptr).ok());
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-2", "web-02", "CVE-2027-0002"), nullptr).ok());
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now(), &reported).ok());
+  Advance(absl::Hours(24 * 31));
+  ASSERT_TRUE(sweep_->RunOnce().ok());
+
+  testing::TreatctlRun watch = testing::RunTreatctl(
+      {"ledger", "watch", "--target", server_->address(), "--types",
+       "review_due,overdue", "--max-events", "2"},
+      "", absl::Seconds(30));
+  EXPECT_EQ(watch.exit_code, 0) << watch.err;
+  EXPECT_THAT(watch.out,
+              HasSubstr("review_due  mitigated -> mitigated  by revisit-sweep; "
+                        "note review due: mitigated since 2027-01-01"));
+  EXPECT_THAT(watch.out, HasSubstr("review_by 2027-01-08"));
+  EXPECT_THAT(watch.out, HasSubstr("overdue  open -> open  by revisit-sweep; "
+                                   "note overdue: open P3; remediate_by "
+                                   "2027-01-31"));
+  EXPECT_THAT(watch.out, Not(HasSubstr("decision")));
+
+  testing::TreatctlRun exported =
+      testing::RunTreatctl({"ledger", "export", "--target", server_->address(),
+                            "--types", "overdue"},
+                           "", absl::Seconds(30));
+  EXPECT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(std::count(exported.out.begin(), exported.out.end(), '\n'), 1)
+      << exported.out;
+  EXPECT_THAT(exported.out,
+              HasSubstr("\"type\":\"LEDGER_EVENT_TYPE_OVERDUE\""));
+  EXPECT_THAT(exported.out,
+              HasSubstr("\"idempotency_key\":\"overdue:vulnerability|id=web-02|"
+                        "CVE-2027-0002|openssl#1:2027-01-31T00:00:00Z\""));
+
+  testing::TreatctlRun bad =
+      testing::RunTreatctl({"ledger", "export", "--target", server_->address(),
+                            "--types", "overdew"},
+                           "", absl::Seconds(30));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("overdew"));
 }
 
 TEST_F(LedgerServiceTest, VerifyReportsAnIntactChain) {

@@ -5,6 +5,34 @@
 
 namespace treatd::testing {
 
+// The ledger tests' policy. KEV-listed: MITIGATE_THEN_REMEDIATE P1;
+// low-criticality assets: MITIGATE P3 (review in 7 days); everything else
+// REMEDIATE P3 within 30 days.
+inline constexpr char kLedgerPolicy[] = R"yaml(name: ledger-test
+version: "1"
+priorities:
+  - name: P1
+    mitigate_within: 24h
+    remediate_within: 3d
+    review_within: 7d
+  - name: P3
+    mitigate_within: 7d
+    remediate_within: 30d
+    review_within: 7d
+rules:
+  - id: kev
+    when: vulnerability.kev.listed
+    treatment: MITIGATE_THEN_REMEDIATE
+    priority: P1
+  - id: low-asset
+    when: asset.criticality == "LOW"
+    treatment: MITIGATE
+    priority: P3
+default:
+  treatment: REMEDIATE
+  priority: P3
+)yaml";
+
 // Valid: KEV-listed vulnerabilities are mitigated then remediated (P1),
 // everything else is remediated (P4).
 inline constexpr char kGoodPolicy[] = R"yaml(name: test-policy

@@ -115,8 +115,9 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
   }
 
   // Turns the ledger's database back into schema version 1 as that version
-  // shipped: the tables are unchanged since, so it drops every index a
-  // migration creates, creates version 1's and forgets the later versions.
+  // shipped: version 1's tables are unchanged since, so it drops every index
+  // a migration creates and every table a later one adds, creates version
+  // 1's indexes and forgets the later versions.
   void BackToSchemaVersion1() {
     const SqlDialect dialect = GetParam() == Backend::kPostgres
                                    ? SqlDialect::kPostgres
@@ -130,6 +131,16 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
             absl::StripPrefix(statement, kCreateIndex);
         const std::string name(rest.substr(0, rest.find(' ')));
         Tamper("DROP INDEX IF EXISTS " + name);
+      }
+    }
+    constexpr absl::string_view kCreateTable = "CREATE TABLE ";
+    for (size_t i = 1; i < migrations.size(); ++i) {
+      for (const std::string& statement : migrations[i].statements) {
+        if (!absl::StartsWith(statement, kCreateTable)) continue;
+        const absl::string_view rest =
+            absl::StripPrefix(statement, kCreateTable);
+        const std::string name(rest.substr(0, rest.find_first_of(" (")));
+        Tamper("DROP TABLE IF EXISTS " + name);
       }
     }
     for (const std::string& statement : migrations[0].statements) {
