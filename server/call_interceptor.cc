@@ -15,8 +15,6 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::ServerRpcInfo;
 
-constexpr absl::string_view kBatchDecide =
-    "/treatd.v1.TreatmentService/BatchDecide";
 constexpr absl::string_view kStreamDecide =
     "/treatd.v1.TreatmentService/StreamDecide";
 constexpr absl::string_view kValidatePolicy =
@@ -85,12 +83,7 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
     if (account_.watch_id() != 0) governor_->Touch(account_.watch_id());
     const absl::string_view method = account_.method();
-    if (method == kBatchDecide) {
-      const auto* request = static_cast<const v1::BatchDecideRequest*>(message);
-      if (ServerMetrics* metrics = governor_->metrics()) {
-        metrics->RecordBatchSize(request->findings_size());
-      }
-    } else if (method == kValidatePolicy) {
+    if (method == kValidatePolicy) {
       CheckPolicySize(
           static_cast<const v1::ValidatePolicyRequest*>(message)->content());
     } else if (method == kSimulate) {
@@ -118,14 +111,7 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
     ServerMetrics* metrics = governor_->metrics();
     if (message == nullptr || metrics == nullptr) return;
-    const absl::string_view method = account_.method();
-    if (method == kBatchDecide) {
-      const auto* response =
-          static_cast<const v1::BatchDecideResponse*>(message);
-      for (const v1::DecisionResult& result : response->results()) {
-        if (result.has_decision()) metrics->RecordDecision(result.decision());
-      }
-    } else if (method == kStreamDecide) {
+    if (account_.method() == kStreamDecide) {
       const auto* response =
           static_cast<const v1::StreamDecideResponse*>(message);
       if (response->result().has_decision()) {

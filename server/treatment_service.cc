@@ -16,6 +16,7 @@
 #include "server/policy_description.h"
 #include "server/request_checks.h"
 #include "server/request_decoding.h"
+#include "server/response_encoding.h"
 
 namespace treatd {
 
@@ -40,21 +41,6 @@ google::protobuf::ArenaOptions CallArenaOptions() {
   return options;
 }
 
-// A request and response on one arena, freed with it.
-template <typename Request, typename Response>
-class ArenaHolder final : public grpc::MessageHolder<Request, Response> {
- public:
-  ArenaHolder() : arena_(CallArenaOptions()) {
-    this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
-    this->set_response(
-        google::protobuf::Arena::CreateMessage<Response>(&arena_));
-  }
-  void Release() override { delete this; }
-
- private:
-  google::protobuf::Arena arena_;
-};
-
 // The evaluation options a decide request asks for (Decide, BatchDecide and
 // StreamDecide requests all carry trace and view).
 template <typename Request>
@@ -66,20 +52,13 @@ EvalOptions RequestOptions(absl::Time as_of, const Request& request) {
 
 }  // namespace
 
-grpc::MessageHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>*
-TreatmentServiceImpl::BatchArenaAllocator::AllocateMessages() {
-  return new ArenaHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>();
-}
-
 TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
                                            ServiceLimits limits, Clock clock,
                                            ShadowRecorder* shadow)
     : store_(store),
       limits_(std::move(limits)),
       clock_(std::move(clock)),
-      shadow_(shadow) {
-  SetMessageAllocatorFor_BatchDecide(&batch_allocator_);
-}
+      shadow_(shadow) {}
 
 void TreatmentServiceImpl::Shadow(const ActivePolicy& snapshot,
                                   const v1::Finding& finding,
@@ -105,6 +84,37 @@ TreatmentServiceImpl::ActiveOrError() const {
   return active;
 }
 
+std::shared_ptr<CallAccount> TreatmentServiceImpl::BeginInlineCall(
+    grpc::CallbackServerContext* context, absl::string_view method,
+    grpc::ServerUnaryReactor* reactor, bool* refused) const {
+  *refused = false;
+  if (governor_ == nullptr) return nullptr;
+  // The interceptor's work, done here (CallGovernor::HandlesInline).
+  auto call = std::make_shared<CallAccount>(governor_, context, method,
+                                            /*stream=*/false);
+  const absl::Status admitted = call->Begin(context->client_metadata());
+  context->AddInitialMetadata("x-request-id", call->request_id());
+  if (!admitted.ok()) {
+    const grpc::Status status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              std::string(admitted.message()));
+    call->NoteRejected(status, "concurrent_calls");
+    reactor->Finish(call->End(status));
+    *refused = true;
+  }
+  return call;
+}
+
+void TreatmentServiceImpl::FinishUndecodable(
+    const grpc::Status& status, CallAccount* call,
+    grpc::ServerUnaryReactor* reactor) {
+  if (call == nullptr) {
+    reactor->Finish(status);
+    return;
+  }
+  call->NoteRejected(status, kUndecodableReason);
+  reactor->Finish(call->End(status));
+}
+
 grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
@@ -113,21 +123,10 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     reactor->Finish(DecideBytes(*request, response));
     return reactor;
   }
-  std::shared_ptr<CallAccount> call;
-  if (governor_ != nullptr) {
-    // The interceptor's work, done here (CallGovernor::HandlesInline).
-    call = std::make_shared<CallAccount>(governor_, context, kDecideMethod,
-                                         /*stream=*/false);
-    const absl::Status admitted = call->Begin(context->client_metadata());
-    context->AddInitialMetadata("x-request-id", call->request_id());
-    if (!admitted.ok()) {
-      const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 std::string(admitted.message()));
-      call->NoteRejected(refused, "concurrent_calls");
-      reactor->Finish(call->End(refused));
-      return reactor;
-    }
-  }
+  bool refused = false;
+  std::shared_ptr<CallAccount> call =
+      BeginInlineCall(context, kDecideMethod, reactor, &refused);
+  if (refused) return reactor;
   // The call's arena outlives this function when the answer waits for the
   // ledger: the recorder's callback holds it until the call is finished.
   auto arena = std::make_shared<google::protobuf::Arena>(CallArenaOptions());
@@ -135,12 +134,7 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
       google::protobuf::Arena::CreateMessage<v1::DecideRequest>(arena.get());
   grpc::Status status = ParseRequest(*request, parsed);
   if (!status.ok()) {
-    if (call == nullptr) {
-      reactor->Finish(status);
-    } else {
-      call->NoteRejected(status, kUndecodableReason);
-      reactor->Finish(call->End(status));
-    }
+    FinishUndecodable(status, call.get(), reactor);
     return reactor;
   }
   auto* answer =
@@ -149,7 +143,7 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   // thread may do it).
   auto finish = [this, reactor, call, arena, answer,
                  response](grpc::Status status) {
-    if (status.ok()) status = SerializeResponse(*answer, response);
+    if (status.ok()) status = EncodeResponse(*answer, response);
     if (call == nullptr) {
       reactor->Finish(status);
       return;
@@ -192,7 +186,7 @@ grpc::Status TreatmentServiceImpl::DecideBytes(
       google::protobuf::Arena::CreateMessage<v1::DecideResponse>(&arena);
   status = DecideOne(*parsed, answer);
   if (!status.ok()) return status;
-  return SerializeResponse(*answer, response);
+  return EncodeResponse(*answer, response);
 }
 
 grpc::Status TreatmentServiceImpl::DecideOne(
@@ -217,22 +211,54 @@ grpc::Status TreatmentServiceImpl::DecideOne(
 }
 
 grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
-    grpc::CallbackServerContext* context, const v1::BatchDecideRequest* request,
-    v1::BatchDecideResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const grpc::Status status = DecideBatch(*request, response);
-  if (!status.ok() || recorder_ == nullptr || request->skip_record()) {
-    reactor->Finish(status);
+  bool refused = false;
+  std::shared_ptr<CallAccount> call =
+      BeginInlineCall(context, kBatchDecideMethod, reactor, &refused);
+  if (refused) return reactor;
+  ServerMetrics* metrics =
+      governor_ != nullptr ? governor_->metrics() : nullptr;
+  // The call's arena outlives this function when the answer waits for the
+  // ledger: the recorder's callback holds it until the call is finished.
+  auto arena = std::make_shared<google::protobuf::Arena>(CallArenaOptions());
+  auto* parsed = google::protobuf::Arena::CreateMessage<v1::BatchDecideRequest>(
+      arena.get());
+  grpc::Status status = ParseRequest(*request, parsed);
+  if (!status.ok()) {
+    FinishUndecodable(status, call.get(), reactor);
+    return reactor;
+  }
+  if (metrics != nullptr) metrics->RecordBatchSize(parsed->findings_size());
+  auto* answer =
+      google::protobuf::Arena::CreateMessage<v1::BatchDecideResponse>(
+          arena.get());
+  // Serializes the answer and ends the call with `status` (the recorder's
+  // thread may do it).
+  auto finish = [reactor, call, arena, answer, response,
+                 metrics](grpc::Status status) {
+    if (status.ok()) status = EncodeResponse(*answer, response);
+    if (metrics != nullptr && status.ok()) {
+      for (const v1::DecisionResult& result : answer->results()) {
+        if (result.has_decision()) metrics->RecordDecision(result.decision());
+      }
+    }
+    reactor->Finish(call == nullptr ? status : call->End(status));
+  };
+  status = DecideBatch(*parsed, answer);
+  if (!status.ok() || recorder_ == nullptr || parsed->skip_record()) {
+    finish(status);
     return reactor;
   }
   auto batch = std::make_shared<BatchEvents>(CollectBatchEvents(
-      request->findings(), response->mutable_results(), recorder_));
+      parsed->findings(), answer->mutable_results(), recorder_));
   std::vector<ledger::Event> events = std::move(batch->events);
   recorder_->RecordAsync(
       std::move(events),
-      [reactor, batch, response](std::vector<absl::Status> recorded) {
-        reactor->Finish(ToGrpcStatus(ApplyRecordStatuses(
-            *batch, recorded, response->mutable_results())));
+      [finish, batch, answer](std::vector<absl::Status> recorded) {
+        finish(ToGrpcStatus(
+            ApplyRecordStatuses(*batch, recorded, answer->mutable_results())));
       });
   return reactor;
 }
