@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "server/call_account.h"
 #include "server/request_decoding.h"
 #include "treatd/v1/admin_service.pb.h"
@@ -77,8 +78,13 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
     if (account_.rejected()) {
       // gRPC runs the handler of a cancelled unary call anyway; an empty
-      // request keeps that cheap. Every limited method takes a protobuf.
-      static_cast<google::protobuf::Message*>(message)->Clear();
+      // request keeps that cheap. Every limited method takes a protobuf
+      // but StreamDecide, which takes bytes (treatment_service.h).
+      if (account_.method() == kStreamDecide) {
+        static_cast<grpc::ByteBuffer*>(message)->Clear();
+      } else {
+        static_cast<google::protobuf::Message*>(message)->Clear();
+      }
       return;
     }
     if (account_.watch_id() != 0) governor_->Touch(account_.watch_id());
@@ -105,21 +111,11 @@ class GovernedCall final : public grpc::experimental::Interceptor {
            "policy_bytes");
   }
 
+  // StreamDecide's messages are bytes: its handler records its decisions
+  // in the metrics itself.
   void Sending(const void* message) {
     if (message != nullptr && account_.watch_id() != 0) {
       governor_->Touch(account_.watch_id());
-    }
-    ServerMetrics* metrics = governor_->metrics();
-    if (message == nullptr || metrics == nullptr) return;
-    if (account_.method() == kStreamDecide) {
-      const auto* response =
-          static_cast<const v1::StreamDecideResponse*>(message);
-      if (response->result().has_decision()) {
-        metrics->RecordDecision(response->result().decision());
-      }
-      for (const v1::DecisionResult& result : response->results()) {
-        if (result.has_decision()) metrics->RecordDecision(result.decision());
-      }
     }
   }
 

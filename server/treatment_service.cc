@@ -11,7 +11,8 @@
 #include "absl/strings/string_view.h"
 #include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
-#include "google/protobuf/unknown_field_set.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/support/method_handler.h"
 #include "server/logging.h"
 #include "server/policy_description.h"
 #include "server/request_checks.h"
@@ -58,7 +59,23 @@ TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
     : store_(store),
       limits_(std::move(limits)),
       clock_(std::move(clock)),
-      shadow_(shadow) {}
+      shadow_(shadow) {
+  // StreamDecide's handler, on bytes, in place of the generated one.
+  const int stream_decide =
+      google::protobuf::DescriptorPool::generated_pool()
+          ->FindMethodByName("treatd.v1.TreatmentService.StreamDecide")
+          ->index();
+  MarkMethodStreamed(
+      stream_decide,
+      new grpc::internal::BidiStreamingHandler<
+          TreatmentServiceImpl, grpc::ByteBuffer, grpc::ByteBuffer>(
+          [](TreatmentServiceImpl* service, grpc::ServerContext* context,
+             grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>*
+                 stream) {
+            return service->StreamDecideBytes(context, stream);
+          },
+          this));
+}
 
 void TreatmentServiceImpl::Shadow(const ActivePolicy& snapshot,
                                   const v1::Finding& finding,
@@ -311,27 +328,6 @@ void TreatmentServiceImpl::DecideAll(
 
 namespace {
 
-// The mark MarkUnread() leaves: an unknown field no StreamDecideRequest
-// has, holding a value no client sends (a parse of real bytes could only
-// bring it back by carrying this exact field and value).
-constexpr int kUnreadMarkField = 536870911;  // The largest field number.
-constexpr uint64_t kUnreadMarkValue = 0x7472656174645f31;  // "treatd_1"
-
-void MarkUnread(v1::StreamDecideRequest* request) {
-  request->GetReflection()->MutableUnknownFields(request)->AddVarint(
-      kUnreadMarkField, kUnreadMarkValue);
-}
-
-bool IsMarkedUnread(const v1::StreamDecideRequest& request) {
-  const google::protobuf::UnknownFieldSet& unknown =
-      request.GetReflection()->GetUnknownFields(request);
-  return unknown.field_count() == 1 &&
-         unknown.field(0).number() == kUnreadMarkField &&
-         unknown.field(0).type() ==
-             google::protobuf::UnknownField::TYPE_VARINT &&
-         unknown.field(0).varint() == kUnreadMarkValue;
-}
-
 // Answers the `sequence`th StreamDecide message, whose bytes did not
 // parse, with an INVALID_ARGUMENT result; the stream goes on.
 void AnswerUndecodable(uint64_t sequence, v1::StreamDecideResponse* response) {
@@ -462,10 +458,9 @@ void TreatmentServiceImpl::RecordStreamMessage(
   }
 }
 
-grpc::Status TreatmentServiceImpl::StreamDecide(
+grpc::Status TreatmentServiceImpl::StreamDecideBytes(
     grpc::ServerContext* /*context*/,
-    grpc::ServerReaderWriter<v1::StreamDecideResponse, v1::StreamDecideRequest>*
-        stream) {
+    grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
   // Each message's request and response live on an arena that is freed at
   // once when the message is answered, like a BatchDecide call's. Its
   // first block belongs to the stream and is reused message after message,
@@ -476,45 +471,46 @@ grpc::Status TreatmentServiceImpl::StreamDecide(
   arena_options.initial_block_size = kStreamArenaFirstBlock;
   arena_options.start_block_size = 64 * 1024;
   arena_options.max_block_size = 256 * 1024;
+  ServerMetrics* metrics =
+      governor_ != nullptr ? governor_->metrics() : nullptr;
   uint64_t sequence = 0;
+  grpc::ByteBuffer bytes;
   // Reading the next request only after the answer is written is what
   // gives the stream its flow control: a slow reader slows the writer.
-  while (true) {
+  while (stream->Read(&bytes)) {
     google::protobuf::Arena arena(arena_options);
     auto* request =
         google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(&arena);
-    // gRPC's Read() is false both at the end of the stream and for a
-    // message that does not parse. Only a parse touches the message (it
-    // clears it first), so a mark left in it tells the two apart: kept,
-    // the stream ended; gone, the message was broken.
-    MarkUnread(request);
-    if (!stream->Read(request)) {
-      if (IsMarkedUnread(*request)) break;
-      if (governor_ != nullptr && governor_->metrics() != nullptr) {
-        governor_->metrics()->CallRejected(kUndecodableReason);
-      }
-      auto* response =
-          google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
-              &arena);
-      AnswerUndecodable(sequence, response);
-      if (!stream->Write(*response)) {
-        return grpc::Status(grpc::StatusCode::CANCELLED,
-                            "the client stopped reading the stream");
-      }
-      ++sequence;
-      continue;
-    }
-    absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
-        ActiveOrError();
-    if (!active.ok()) return ToGrpcStatus(active.status());
     auto* response =
         google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
             &arena);
-    DecideStreamMessage(**active, *request, sequence, response);
-    if (recorder_ != nullptr && !request->skip_record()) {
-      RecordStreamMessage(*request, response);
+    if (!ParseRequest(bytes, request).ok()) {
+      // The stream goes on: this message is answered with an error.
+      if (metrics != nullptr) metrics->CallRejected(kUndecodableReason);
+      AnswerUndecodable(sequence, response);
+    } else {
+      absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
+          ActiveOrError();
+      if (!active.ok()) return ToGrpcStatus(active.status());
+      DecideStreamMessage(**active, *request, sequence, response);
+      if (recorder_ != nullptr && !request->skip_record()) {
+        RecordStreamMessage(*request, response);
+      }
+      if (metrics != nullptr) {
+        if (response->result().has_decision()) {
+          metrics->RecordDecision(response->result().decision());
+        }
+        for (const v1::DecisionResult& result : response->results()) {
+          if (result.has_decision()) metrics->RecordDecision(result.decision());
+        }
+      }
     }
-    if (!stream->Write(*response)) {
+    grpc::ByteBuffer answer;
+    if (grpc::Status encoded = EncodeResponse(*response, &answer);
+        !encoded.ok()) {
+      return encoded;
+    }
+    if (!stream->Write(answer)) {
       return grpc::Status(grpc::StatusCode::CANCELLED,
                           "the client stopped reading the stream");
     }

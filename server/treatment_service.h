@@ -63,8 +63,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // interceptor only understands messages.
 // StreamDecide stays on the sync API, where a callback reactor measured
 // slower, with an arena per stream message instead (about 12% less server
-// CPU per finding than reusing one request and response for the stream);
-// the other methods are not on the hot path.
+// CPU per finding than reusing one request and response for the stream).
+// It too reads and writes bytes (its handler is registered over the
+// generated one, MarkMethodStreamed), parsing each message itself and
+// serializing each answer with the response encoder; it records its
+// decisions in the metrics itself. The other methods are not on the hot
+// path.
 using TreatmentServiceBase = v1::TreatmentService::WithRawCallbackMethod_Decide<
     v1::TreatmentService::WithRawCallbackMethod_BatchDecide<
         v1::TreatmentService::Service>>;
@@ -96,10 +100,6 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   grpc::ServerUnaryReactor* BatchDecide(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
-  grpc::Status StreamDecide(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::StreamDecideResponse,
-                               v1::StreamDecideRequest>* stream) override;
   grpc::Status GetPolicy(grpc::ServerContext* context,
                          const v1::GetPolicyRequest* request,
                          v1::GetPolicyResponse* response) override;
@@ -119,6 +119,11 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // undecodable when `call` (may be null) accounts for it.
   static void FinishUndecodable(const grpc::Status& status, CallAccount* call,
                                 grpc::ServerUnaryReactor* reactor);
+
+  // StreamDecide, on bytes (see above).
+  grpc::Status StreamDecideBytes(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
 
   // The body of Decide: parses `request`, decides and serializes the
   // answer into `response`.
