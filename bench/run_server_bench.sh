@@ -39,6 +39,15 @@
 #   BUILD_DIR=build-release     treatd Release build directory
 #   PEER_BENCH_SRC=../shared/bench   the peer harness sources
 #   PEER_BENCH_DIR=/tmp/peer-bench   harness builds, payloads and results
+#   PIN=auto                    with 2+ CPUs: the unary rows (treatd and the
+#                               null server alike) run the server on CPU
+#                               SERVER_CPU=1 and the load generator on CPU
+#                               CLIENT_CPU=0, so neither starves the other
+#                               and the ratios compare one server core with
+#                               one; the BatchDecide and StreamDecide rows
+#                               give treatd every CPU and keep the client on
+#                               CLIENT_CPU (it needs little: loadgen sends a
+#                               prebuilt request). PIN=0: nothing pinned.
 # Everything listens on and targets 127.0.0.1 only; every load run is
 # bounded in time and every server is stopped by PID.
 set -euo pipefail
@@ -57,6 +66,16 @@ VIEWS=${VIEWS:-"full basic"}
 POLICIES=${POLICIES:-"default cerbos"}
 PEERS=${PEERS-"null cerbos"}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
+PIN=${PIN:-auto}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+if [ "$PIN" = auto ]; then
+  if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then PIN=1; else PIN=0; fi
+fi
+SRV_PIN=(); CLI_PIN=(); MODE=unpinned
+if [ "$PIN" = 1 ]; then
+  SRV_PIN=(taskset -c "$SERVER_CPU"); CLI_PIN=(taskset -c "$CLIENT_CPU")
+fi
 PEER_BENCH_SRC=${PEER_BENCH_SRC:-$ROOT/../shared/bench}
 export PEER_BENCH_DIR=${PEER_BENCH_DIR:-/tmp/peer-bench}
 
@@ -108,6 +127,7 @@ done
   grep -m1 'model name' /proc/cpuinfo || true
   echo "grpc++: $(pkg-config --modversion grpc++ 2>/dev/null)  protobuf: $(pkg-config --modversion protobuf 2>/dev/null)"
   echo "treatd: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
+  echo "PIN=$PIN (server CPU $SERVER_CPU, client CPU $CLIENT_CPU for unary rows; client CPU $CLIENT_CPU and a free server for batch/stream rows)"
   echo "VIEWS=$VIEWS DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES STREAM_CHUNKS=$STREAM_CHUNKS STREAM_WINDOW=$STREAM_WINDOW POLICIES=$POLICIES PEERS=$PEERS"
 } >"$OUT/env.txt"
 
@@ -123,7 +143,9 @@ if [ -n "$PEERS" ]; then
   done
   log "peers:$scen (via $PEER_BENCH_SRC/run_peers.sh)"
   before=$(ls -1 "$PEER_BENCH_DIR/results" 2>/dev/null | sort | tail -1 || true)
-  DURATION=$DURATION WARMUP=$WARMUP CONCS="$UNARY_CONCS" MODES=unpinned REPS=1 \
+  peer_mode=unpinned; [ "$PIN" = 1 ] && peer_mode=pinned
+  DURATION=$DURATION WARMUP=$WARMUP CONCS="$UNARY_CONCS" MODES=$peer_mode REPS=1 \
+    SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU \
     SCENARIOS="${scen# }" "$PEER_BENCH_SRC/run_peers.sh" >"$OUT/peers.log" 2>&1 \
     || { tail -30 "$OUT/peers.log"; echo "peer run failed; see $OUT/peers.log" >&2; exit 1; }
   after=$(ls -1 "$PEER_BENCH_DIR/results" | sort | tail -1)
@@ -134,12 +156,13 @@ if [ -n "$PEERS" ]; then
 fi
 
 # ----------------------------------------------------------------- treatd --
-start_treatd() {  # $1 = policy file
-  local slog="$OUT/treatd-$(basename "$1" .yaml).log"
-  local args=(--listen 127.0.0.1:0 --policy "$1" --metrics-listen ""
+start_treatd() {  # $1 = policy file, then the pin prefix (may be none)
+  local pfile=$1; shift
+  local slog="$OUT/treatd-$(basename "$pfile" .yaml)-$MODE.log"
+  local args=(--listen 127.0.0.1:0 --policy "$pfile" --metrics-listen ""
     --max-concurrent-calls 100000 --max-concurrent-streams 100000
     --max-batch 10000 --reload-poll-ms 0 --log-level warning --ledger-off)
-  "$TREATD" "${args[@]}" >"$slog.out" 2>"$slog" &
+  "$@" "$TREATD" "${args[@]}" >"$slog.out" 2>"$slog" &
   TREATD_PID=$!
   TARGET=""
   for _ in $(seq 200); do
@@ -152,7 +175,21 @@ start_treatd() {  # $1 = policy file
 }
 
 show() {
-  /usr/bin/env python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("  %-32s c=%-3s qps=%9.1f items/s=%10.1f p50=%8.1fus p99=%9.1fus err=%s" % (d.get("label"), d.get("concurrency"), d.get("qps",0), d.get("items_per_s",0), d.get("p50_us",0), d.get("p99_us",0), d.get("errors","?")))' "$1" >&2
+  /usr/bin/env python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("  %-40s c=%-3s qps=%9.1f items/s=%10.1f p50=%8.1fus p99=%9.1fus srv=%3.0f%% err=%s" % (d.get("label"), d.get("concurrency"), d.get("qps",0), d.get("items_per_s",0), d.get("p50_us",0), d.get("p99_us",0), d.get("server_cpu_pct",-1), d.get("errors","?")))' "$1" >&2
+}
+
+# CPU ticks (user + system) of process $1 so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# Prints treatd's CPU (100 = one core) over the measured window of a
+# treatctl run that starts now: from WARMUP to WARMUP + DURATION seconds.
+sample_server_cpu() {
+  local hz t0 t1
+  hz=$(getconf CLK_TCK)
+  sleep "$WARMUP"; t0=$(cpu_ticks "$TREATD_PID")
+  sleep "$DURATION"; t1=$(cpu_ticks "$TREATD_PID")
+  awk -v a="$t0" -v b="$t1" -v hz="$hz" -v d="$DURATION" \
+    'BEGIN { printf "%.1f", (b - a) * 100 / hz / d }'
 }
 
 # $1 label, $2 method, $3 payload, $4 items, $5 concurrency, $6 treatctl mode
@@ -160,31 +197,37 @@ load() {
   local label=$1 method=$2 payload=$3 items=$4 c=$5 mode=$6 line
   local limit=$((${DURATION%.*} + ${WARMUP%.*} + 60))
   if [ -n "$LOADGEN" ]; then
-    line=$(timeout "$limit" "$LOADGEN" --target "$TARGET" --method "$method" \
+    line=$(timeout "$limit" "${CLI_PIN[@]}" "$LOADGEN" --target "$TARGET" --method "$method" \
       --payload "$payload" --items "$items" --concurrency "$c" \
       --duration "$DURATION" --warmup "$WARMUP" --server-pid "$TREATD_PID" \
-      --label "unpinned/$label#1") || true
+      --label "$MODE/$label#1") || true
   else
     local extra=()
     [ "$mode" = batch ] && extra=(--batch "$items")
     line=$(timeout "$limit" "$TREATCTL" bench "$FINDINGS" --target "$TARGET" \
       --mode "$mode" "${extra[@]}" --view "${view:-full}" -c "$c" \
       -d "$DURATION" --warmup "$WARMUP" \
-      --json --label "unpinned/$label#1") || true
+      --json --label "$MODE/$label#1") || true
   fi
-  [ -n "$line" ] || line="{\"label\":\"unpinned/$label#1\",\"concurrency\":$c,\"first_error\":{\"name\":\"LOADGEN_FAILED\"}}"
+  [ -n "$line" ] || line="{\"label\":\"$MODE/$label#1\",\"concurrency\":$c,\"first_error\":{\"name\":\"LOADGEN_FAILED\"}}"
   echo "$line" >>"$JSONL"
   show "$line"
 }
 
-# $1 label, then treatctl bench flags; concurrency BATCH_CONC.
+# $1 label, then treatctl bench flags; concurrency BATCH_CONC. The
+# server's CPU over the window is sampled beside it (server_cpu_pct).
 treatctl_load() {
-  local label="unpinned/$1#1" line
+  local label="$MODE/$1#1" line cpu_file="$OUT/cpu.$$"
   shift
-  line=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) "$TREATCTL" bench \
-    "$FINDINGS" --target "$TARGET" "$@" -c "$BATCH_CONC" -d "$DURATION" \
-    --warmup "$WARMUP" --json --label "$label") || true
+  sample_server_cpu >"$cpu_file" &
+  local sampler=$!
+  line=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) "${CLI_PIN[@]}" \
+    "$TREATCTL" bench "$FINDINGS" --target "$TARGET" "$@" -c "$BATCH_CONC" \
+    -d "$DURATION" --warmup "$WARMUP" --json --label "$label") || true
+  wait "$sampler" || true
   [ -n "$line" ] || line="{\"label\":\"$label\",\"concurrency\":$BATCH_CONC,\"first_error\":{\"name\":\"BENCH_FAILED\"}}"
+  line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); c=sys.argv[2]; d["server_cpu_pct"]=float(c) if c else -1.0; print(json.dumps(d, separators=(",", ":")))' "$line" "$(cat "$cpu_file" 2>/dev/null)")
+  rm -f "$cpu_file"
   echo "$line" >>"$JSONL"
   show "$line"
 }
@@ -195,16 +238,27 @@ for policy in $POLICIES; do
     cerbos) pfile="$ROOT/bench/policies/cerbos_equivalent.yaml" ;;
     *) echo "unknown policy $policy (default, cerbos)" >&2; exit 2 ;;
   esac
-  start_treatd "$pfile"
-  log "treatd ($policy policy) on $TARGET, pid $TREATD_PID"
+  # Unary rows: treatd pinned like the null server (PIN).
+  MODE=unpinned; [ "$PIN" = 1 ] && MODE=pinned
+  start_treatd "$pfile" "${SRV_PIN[@]}"
+  log "treatd ($policy policy, $MODE) on $TARGET, pid $TREATD_PID"
   for view in $VIEWS; do
-  # BASIC rows are another "policy" to the report: treatd-<policy>.basic-...
+    # BASIC rows are another "policy" to the report: treatd-<policy>.basic-...
+    sfx=""; tag=$policy
+    [ "$view" = full ] || { sfx="-$view"; tag="$policy.$view"; }
+    for c in $UNARY_CONCS; do
+      load "treatd-$tag-1" /treatd.v1.TreatmentService/Decide \
+        "$PAYLOADS/decide_1$sfx.bin" 1 "$c" unary
+    done
+  done
+  stop_treatd
+  # Throughput rows: treatd on every CPU, the client on CLIENT_CPU (PIN).
+  MODE=unpinned
+  start_treatd "$pfile"
+  log "treatd ($policy policy, all CPUs) on $TARGET, pid $TREATD_PID"
+  for view in $VIEWS; do
   sfx=""; tag=$policy
   [ "$view" = full ] || { sfx="-$view"; tag="$policy.$view"; }
-  for c in $UNARY_CONCS; do
-    load "treatd-$tag-1" /treatd.v1.TreatmentService/Decide \
-      "$PAYLOADS/decide_1$sfx.bin" 1 "$c" unary
-  done
   for b in $BATCHES; do
     load "treatd-$tag-batch$b" /treatd.v1.TreatmentService/BatchDecide \
       "$PAYLOADS/batch_$b$sfx.bin" "$b" "$BATCH_CONC" batch
@@ -230,6 +284,6 @@ done
 
 echo
 echo "Results: $JSONL   (env: $OUT/env.txt)"
-echo "items = findings per request; cli%/srv% = CPU of load generator/server (100 = one core); treatd stream rows come from treatctl bench (no CPU columns): stream1 sends 1 finding per message, streamN chunks of N, QPS counts messages"
+echo "items = findings per request; srv% = CPU of the server over the window (100 = one core; for treatctl rows sampled from /proc beside the run); treatd stream rows come from treatctl bench: stream1 sends 1 finding per message, streamN chunks of N, QPS counts messages; pinned/unpinned: see PIN in env.txt"
 echo
 python3 "$ROOT/bench/server_report.py" "$JSONL" | tee "$OUT/table.txt"

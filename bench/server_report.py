@@ -158,6 +158,81 @@ def ratios(runs, md):
             print(f"  {name:<66} {shown:>10}   target {target:<11} {met}")
 
 
+def issue15(runs, md):
+    """Issue 15, targets 2 (server) and 3: FULL and BASIC side by side."""
+    def ok(scen, conc=None):
+        for (s, c), d in runs.items():
+            if s == scen and (conc is None or c == conc) and d.get("errors", 1) == 0:
+                return d
+        return None
+
+    def items(scen):
+        d = ok(scen)
+        if d is None:
+            return None, None
+        cpu = d.get("server_cpu_pct", -1)
+        return d.get("items_per_s"), (cpu if cpu and cpu > 0 else None)
+
+    def fmt_items(scen):
+        n, cpu = items(scen)
+        if n is None:
+            return "n/a"
+        if cpu is None:
+            return f"{n:,.0f}"
+        return f"{n:,.0f} ({cpu:.0f}% srv, {n * 100 / cpu:,.0f}/srv-s)"
+
+    def ratio(a, b):
+        return None if a is None or not b else a / b
+
+    def met(value, op, bound):
+        if value is None:
+            return "-"
+        return "yes" if (value >= bound if op == "ge" else value <= bound) else "NO"
+
+    null64 = (ok("null-async", 64) or {}).get("qps")
+    null8 = (ok("null-async", 8) or {}).get("p99_us")
+    policies = sorted({s.split("-")[1] for s, _ in runs if s.startswith("treatd-")})
+    out = []
+    for p in policies:
+        if p.endswith(".basic") or f"{p}.basic" not in policies:
+            continue
+        views = {"FULL": p, "BASIC": f"{p}.basic"}
+        for scen, label, targets in (
+                ("batch1000", "BatchDecide 1,000 per call, findings/s", (250000, 500000)),
+                ("batch100", "BatchDecide 100 per call, findings/s", (250000, 500000)),
+                ("stream100", "StreamDecide 100 per message, findings/s", (250000, 500000))):
+            cells, mets = [], []
+            for (view, tag), bound in zip(views.items(), targets):
+                cells.append(fmt_items(f"treatd-{tag}-{scen}"))
+                mets.append(met(items(f"treatd-{tag}-{scen}")[0], "ge", bound))
+            out.append((f"[{p}] {label}", cells, f">= {targets[0]:,} / >= {targets[1]:,}", mets))
+        cells, mets = [], []
+        for (view, tag), bound in zip(views.items(), (0.6, 0.75)):
+            r = ratio((ok(f"treatd-{tag}-1", 64) or {}).get("qps"), null64)
+            cells.append("n/a" if r is None else f"{r:.2f}")
+            mets.append(met(r, "ge", bound))
+        out.append((f"[{p}] Decide QPS c64 / null server QPS c64", cells, ">= 0.6 / >= 0.75", mets))
+        cells, mets = [], []
+        for view, tag in views.items():
+            r = ratio((ok(f"treatd-{tag}-1", 8) or {}).get("p99_us"), null8)
+            cells.append("n/a" if r is None else f"{r:.2f}")
+            mets.append(met(r, "le", 2.0))
+        out.append((f"[{p}] Decide p99 c8 / null server p99 c8", cells, "<= 2 / <= 2", mets))
+    if not out:
+        return
+    if md:
+        print()
+        print("| issue 15 target | FULL | BASIC | target FULL / BASIC | met FULL / BASIC |")
+        print("|---|---|---|---|---|")
+        for name, cells, target, mets in out:
+            print(f"| {name} | {cells[0]} | {cells[1]} | {target} | {' / '.join(mets)} |")
+        return
+    print()
+    print("Issue 15 (targets 2 and 3): FULL | BASIC; srv-s = findings per server CPU-second")
+    for name, cells, target, mets in out:
+        print(f"  {name:<52} {cells[0]:>36} | {cells[1]:>36}   target {target:<22} {' / '.join(mets)}")
+
+
 def main():
     runs = load(sys.argv[1])
     md = "--markdown" in sys.argv
@@ -165,6 +240,7 @@ def main():
     if md:
         print()
     ratios(runs, md)
+    issue15(runs, md)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ void CallGovernor::Release(bool stream) {
 }
 
 bool CallGovernor::HandlesInline(absl::string_view method) {
-  return method == kDecideMethod;
+  return method == kDecideMethod || method == kBatchDecideMethod;
 }
 
 }  // namespace treatd

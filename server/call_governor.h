@@ -5,9 +5,9 @@
 // calls off that run past the duration ceiling or idle streams
 // (DEADLINE_EXCEEDED). One call's side of this is a CallAccount
 // (call_account.h); the interceptor that keeps one per call for every
-// method but the unary Decide is in call_interceptor.h, and Decide's
-// handler keeps its own (HandlesInline). Health checks and reflection are
-// never limited.
+// method but the unary Decide and BatchDecide is in call_interceptor.h,
+// and their handlers keep their own (HandlesInline). Health checks and
+// reflection are never limited.
 //
 // Thread-safe: concurrent calls share one governor. The slot counters are
 // atomics (admitting a call never waits); the watchdog's table is under its
@@ -30,10 +30,12 @@
 
 namespace treatd {
 
-// The unary Decide method, which accounts for its calls itself (see
-// CallGovernor::HandlesInline).
+// The unary Decide and BatchDecide methods, which account for their calls
+// themselves (see CallGovernor::HandlesInline).
 inline constexpr absl::string_view kDecideMethod =
     "/treatd.v1.TreatmentService/Decide";
+inline constexpr absl::string_view kBatchDecideMethod =
+    "/treatd.v1.TreatmentService/BatchDecide";
 
 class CallGovernor {
  public:
@@ -48,7 +50,9 @@ class CallGovernor {
 
   // Whether `method`'s handler accounts for its calls itself (a
   // CallAccount) instead of the interceptor: the unary Decide, where gRPC's
-  // interception machinery and the hooks cost about a fifth of the QPS.
+  // interception machinery and the hooks cost about a fifth of the QPS,
+  // and BatchDecide, which takes and answers bytes (it serializes its
+  // response itself), where the interceptor's hooks would see no message.
   static bool HandlesInline(absl::string_view method);
 
   const CallLimits& limits() const { return limits_; }

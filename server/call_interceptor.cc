@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "server/call_account.h"
 #include "server/request_decoding.h"
 #include "treatd/v1/admin_service.pb.h"
@@ -15,8 +16,6 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::ServerRpcInfo;
 
-constexpr absl::string_view kBatchDecide =
-    "/treatd.v1.TreatmentService/BatchDecide";
 constexpr absl::string_view kStreamDecide =
     "/treatd.v1.TreatmentService/StreamDecide";
 constexpr absl::string_view kValidatePolicy =
@@ -79,18 +78,18 @@ class GovernedCall final : public grpc::experimental::Interceptor {
     }
     if (account_.rejected()) {
       // gRPC runs the handler of a cancelled unary call anyway; an empty
-      // request keeps that cheap. Every limited method takes a protobuf.
-      static_cast<google::protobuf::Message*>(message)->Clear();
+      // request keeps that cheap. Every limited method takes a protobuf
+      // but StreamDecide, which takes bytes (treatment_service.h).
+      if (account_.method() == kStreamDecide) {
+        static_cast<grpc::ByteBuffer*>(message)->Clear();
+      } else {
+        static_cast<google::protobuf::Message*>(message)->Clear();
+      }
       return;
     }
     if (account_.watch_id() != 0) governor_->Touch(account_.watch_id());
     const absl::string_view method = account_.method();
-    if (method == kBatchDecide) {
-      const auto* request = static_cast<const v1::BatchDecideRequest*>(message);
-      if (ServerMetrics* metrics = governor_->metrics()) {
-        metrics->RecordBatchSize(request->findings_size());
-      }
-    } else if (method == kValidatePolicy) {
+    if (method == kValidatePolicy) {
       CheckPolicySize(
           static_cast<const v1::ValidatePolicyRequest*>(message)->content());
     } else if (method == kSimulate) {
@@ -112,28 +111,11 @@ class GovernedCall final : public grpc::experimental::Interceptor {
            "policy_bytes");
   }
 
+  // StreamDecide's messages are bytes: its handler records its decisions
+  // in the metrics itself.
   void Sending(const void* message) {
     if (message != nullptr && account_.watch_id() != 0) {
       governor_->Touch(account_.watch_id());
-    }
-    ServerMetrics* metrics = governor_->metrics();
-    if (message == nullptr || metrics == nullptr) return;
-    const absl::string_view method = account_.method();
-    if (method == kBatchDecide) {
-      const auto* response =
-          static_cast<const v1::BatchDecideResponse*>(message);
-      for (const v1::DecisionResult& result : response->results()) {
-        if (result.has_decision()) metrics->RecordDecision(result.decision());
-      }
-    } else if (method == kStreamDecide) {
-      const auto* response =
-          static_cast<const v1::StreamDecideResponse*>(message);
-      if (response->result().has_decision()) {
-        metrics->RecordDecision(response->result().decision());
-      }
-      for (const v1::DecisionResult& result : response->results()) {
-        if (result.has_decision()) metrics->RecordDecision(result.decision());
-      }
     }
   }
 

@@ -1,9 +1,10 @@
 // The gRPC server interceptor that governs every call of every method but
-// the unary Decide (CallGovernor::HandlesInline): it keeps a CallAccount
-// per call (request id, admission, deadline watch, call metrics and log
-// line), refuses policies over --max-policy-bytes in ValidatePolicy and
-// Simulate, touches stream watches on every message, and records batch
-// sizes and decisions in the metrics.
+// Decide and BatchDecide (CallGovernor::HandlesInline): it keeps a
+// CallAccount per call (request id, admission, deadline watch, call metrics
+// and log line), refuses policies over --max-policy-bytes in
+// ValidatePolicy and Simulate, and touches stream watches on every
+// message. (StreamDecide's handler records its decisions in the metrics:
+// its messages are bytes to gRPC, treatment_service.h.)
 //
 // Thread-safe: the factory is called concurrently by gRPC; each call's
 // interceptor is used by that call only.

@@ -11,11 +11,13 @@
 #include "absl/strings/string_view.h"
 #include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
-#include "google/protobuf/unknown_field_set.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/support/method_handler.h"
 #include "server/logging.h"
 #include "server/policy_description.h"
 #include "server/request_checks.h"
 #include "server/request_decoding.h"
+#include "server/response_encoding.h"
 
 namespace treatd {
 
@@ -40,21 +42,6 @@ google::protobuf::ArenaOptions CallArenaOptions() {
   return options;
 }
 
-// A request and response on one arena, freed with it.
-template <typename Request, typename Response>
-class ArenaHolder final : public grpc::MessageHolder<Request, Response> {
- public:
-  ArenaHolder() : arena_(CallArenaOptions()) {
-    this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
-    this->set_response(
-        google::protobuf::Arena::CreateMessage<Response>(&arena_));
-  }
-  void Release() override { delete this; }
-
- private:
-  google::protobuf::Arena arena_;
-};
-
 // The evaluation options a decide request asks for (Decide, BatchDecide and
 // StreamDecide requests all carry trace and view).
 template <typename Request>
@@ -66,11 +53,6 @@ EvalOptions RequestOptions(absl::Time as_of, const Request& request) {
 
 }  // namespace
 
-grpc::MessageHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>*
-TreatmentServiceImpl::BatchArenaAllocator::AllocateMessages() {
-  return new ArenaHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>();
-}
-
 TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
                                            ServiceLimits limits, Clock clock,
                                            ShadowRecorder* shadow)
@@ -78,7 +60,21 @@ TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
       limits_(std::move(limits)),
       clock_(std::move(clock)),
       shadow_(shadow) {
-  SetMessageAllocatorFor_BatchDecide(&batch_allocator_);
+  // StreamDecide's handler, on bytes, in place of the generated one.
+  const int stream_decide =
+      google::protobuf::DescriptorPool::generated_pool()
+          ->FindMethodByName("treatd.v1.TreatmentService.StreamDecide")
+          ->index();
+  MarkMethodStreamed(
+      stream_decide,
+      new grpc::internal::BidiStreamingHandler<
+          TreatmentServiceImpl, grpc::ByteBuffer, grpc::ByteBuffer>(
+          [](TreatmentServiceImpl* service, grpc::ServerContext* context,
+             grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>*
+                 stream) {
+            return service->StreamDecideBytes(context, stream);
+          },
+          this));
 }
 
 void TreatmentServiceImpl::Shadow(const ActivePolicy& snapshot,
@@ -105,6 +101,37 @@ TreatmentServiceImpl::ActiveOrError() const {
   return active;
 }
 
+std::shared_ptr<CallAccount> TreatmentServiceImpl::BeginInlineCall(
+    grpc::CallbackServerContext* context, absl::string_view method,
+    grpc::ServerUnaryReactor* reactor, bool* refused) const {
+  *refused = false;
+  if (governor_ == nullptr) return nullptr;
+  // The interceptor's work, done here (CallGovernor::HandlesInline).
+  auto call = std::make_shared<CallAccount>(governor_, context, method,
+                                            /*stream=*/false);
+  const absl::Status admitted = call->Begin(context->client_metadata());
+  context->AddInitialMetadata("x-request-id", call->request_id());
+  if (!admitted.ok()) {
+    const grpc::Status status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              std::string(admitted.message()));
+    call->NoteRejected(status, "concurrent_calls");
+    reactor->Finish(call->End(status));
+    *refused = true;
+  }
+  return call;
+}
+
+void TreatmentServiceImpl::FinishUndecodable(
+    const grpc::Status& status, CallAccount* call,
+    grpc::ServerUnaryReactor* reactor) {
+  if (call == nullptr) {
+    reactor->Finish(status);
+    return;
+  }
+  call->NoteRejected(status, kUndecodableReason);
+  reactor->Finish(call->End(status));
+}
+
 grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
@@ -113,21 +140,10 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     reactor->Finish(DecideBytes(*request, response));
     return reactor;
   }
-  std::shared_ptr<CallAccount> call;
-  if (governor_ != nullptr) {
-    // The interceptor's work, done here (CallGovernor::HandlesInline).
-    call = std::make_shared<CallAccount>(governor_, context, kDecideMethod,
-                                         /*stream=*/false);
-    const absl::Status admitted = call->Begin(context->client_metadata());
-    context->AddInitialMetadata("x-request-id", call->request_id());
-    if (!admitted.ok()) {
-      const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 std::string(admitted.message()));
-      call->NoteRejected(refused, "concurrent_calls");
-      reactor->Finish(call->End(refused));
-      return reactor;
-    }
-  }
+  bool refused = false;
+  std::shared_ptr<CallAccount> call =
+      BeginInlineCall(context, kDecideMethod, reactor, &refused);
+  if (refused) return reactor;
   // The call's arena outlives this function when the answer waits for the
   // ledger: the recorder's callback holds it until the call is finished.
   auto arena = std::make_shared<google::protobuf::Arena>(CallArenaOptions());
@@ -135,12 +151,7 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
       google::protobuf::Arena::CreateMessage<v1::DecideRequest>(arena.get());
   grpc::Status status = ParseRequest(*request, parsed);
   if (!status.ok()) {
-    if (call == nullptr) {
-      reactor->Finish(status);
-    } else {
-      call->NoteRejected(status, kUndecodableReason);
-      reactor->Finish(call->End(status));
-    }
+    FinishUndecodable(status, call.get(), reactor);
     return reactor;
   }
   auto* answer =
@@ -149,7 +160,7 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   // thread may do it).
   auto finish = [this, reactor, call, arena, answer,
                  response](grpc::Status status) {
-    if (status.ok()) status = SerializeResponse(*answer, response);
+    if (status.ok()) status = EncodeResponse(*answer, response);
     if (call == nullptr) {
       reactor->Finish(status);
       return;
@@ -192,7 +203,7 @@ grpc::Status TreatmentServiceImpl::DecideBytes(
       google::protobuf::Arena::CreateMessage<v1::DecideResponse>(&arena);
   status = DecideOne(*parsed, answer);
   if (!status.ok()) return status;
-  return SerializeResponse(*answer, response);
+  return EncodeResponse(*answer, response);
 }
 
 grpc::Status TreatmentServiceImpl::DecideOne(
@@ -217,22 +228,54 @@ grpc::Status TreatmentServiceImpl::DecideOne(
 }
 
 grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
-    grpc::CallbackServerContext* context, const v1::BatchDecideRequest* request,
-    v1::BatchDecideResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const grpc::Status status = DecideBatch(*request, response);
-  if (!status.ok() || recorder_ == nullptr || request->skip_record()) {
-    reactor->Finish(status);
+  bool refused = false;
+  std::shared_ptr<CallAccount> call =
+      BeginInlineCall(context, kBatchDecideMethod, reactor, &refused);
+  if (refused) return reactor;
+  ServerMetrics* metrics =
+      governor_ != nullptr ? governor_->metrics() : nullptr;
+  // The call's arena outlives this function when the answer waits for the
+  // ledger: the recorder's callback holds it until the call is finished.
+  auto arena = std::make_shared<google::protobuf::Arena>(CallArenaOptions());
+  auto* parsed = google::protobuf::Arena::CreateMessage<v1::BatchDecideRequest>(
+      arena.get());
+  grpc::Status status = ParseRequest(*request, parsed);
+  if (!status.ok()) {
+    FinishUndecodable(status, call.get(), reactor);
+    return reactor;
+  }
+  if (metrics != nullptr) metrics->RecordBatchSize(parsed->findings_size());
+  auto* answer =
+      google::protobuf::Arena::CreateMessage<v1::BatchDecideResponse>(
+          arena.get());
+  // Serializes the answer and ends the call with `status` (the recorder's
+  // thread may do it).
+  auto finish = [reactor, call, arena, answer, response,
+                 metrics](grpc::Status status) {
+    if (status.ok()) status = EncodeResponse(*answer, response);
+    if (metrics != nullptr && status.ok()) {
+      for (const v1::DecisionResult& result : answer->results()) {
+        if (result.has_decision()) metrics->RecordDecision(result.decision());
+      }
+    }
+    reactor->Finish(call == nullptr ? status : call->End(status));
+  };
+  status = DecideBatch(*parsed, answer);
+  if (!status.ok() || recorder_ == nullptr || parsed->skip_record()) {
+    finish(status);
     return reactor;
   }
   auto batch = std::make_shared<BatchEvents>(CollectBatchEvents(
-      request->findings(), response->mutable_results(), recorder_));
+      parsed->findings(), answer->mutable_results(), recorder_));
   std::vector<ledger::Event> events = std::move(batch->events);
   recorder_->RecordAsync(
       std::move(events),
-      [reactor, batch, response](std::vector<absl::Status> recorded) {
-        reactor->Finish(ToGrpcStatus(ApplyRecordStatuses(
-            *batch, recorded, response->mutable_results())));
+      [finish, batch, answer](std::vector<absl::Status> recorded) {
+        finish(ToGrpcStatus(
+            ApplyRecordStatuses(*batch, recorded, answer->mutable_results())));
       });
   return reactor;
 }
@@ -284,27 +327,6 @@ void TreatmentServiceImpl::DecideAll(
 }
 
 namespace {
-
-// The mark MarkUnread() leaves: an unknown field no StreamDecideRequest
-// has, holding a value no client sends (a parse of real bytes could only
-// bring it back by carrying this exact field and value).
-constexpr int kUnreadMarkField = 536870911;  // The largest field number.
-constexpr uint64_t kUnreadMarkValue = 0x7472656174645f31;  // "treatd_1"
-
-void MarkUnread(v1::StreamDecideRequest* request) {
-  request->GetReflection()->MutableUnknownFields(request)->AddVarint(
-      kUnreadMarkField, kUnreadMarkValue);
-}
-
-bool IsMarkedUnread(const v1::StreamDecideRequest& request) {
-  const google::protobuf::UnknownFieldSet& unknown =
-      request.GetReflection()->GetUnknownFields(request);
-  return unknown.field_count() == 1 &&
-         unknown.field(0).number() == kUnreadMarkField &&
-         unknown.field(0).type() ==
-             google::protobuf::UnknownField::TYPE_VARINT &&
-         unknown.field(0).varint() == kUnreadMarkValue;
-}
 
 // Answers the `sequence`th StreamDecide message, whose bytes did not
 // parse, with an INVALID_ARGUMENT result; the stream goes on.
@@ -436,10 +458,9 @@ void TreatmentServiceImpl::RecordStreamMessage(
   }
 }
 
-grpc::Status TreatmentServiceImpl::StreamDecide(
+grpc::Status TreatmentServiceImpl::StreamDecideBytes(
     grpc::ServerContext* /*context*/,
-    grpc::ServerReaderWriter<v1::StreamDecideResponse, v1::StreamDecideRequest>*
-        stream) {
+    grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
   // Each message's request and response live on an arena that is freed at
   // once when the message is answered, like a BatchDecide call's. Its
   // first block belongs to the stream and is reused message after message,
@@ -450,45 +471,46 @@ grpc::Status TreatmentServiceImpl::StreamDecide(
   arena_options.initial_block_size = kStreamArenaFirstBlock;
   arena_options.start_block_size = 64 * 1024;
   arena_options.max_block_size = 256 * 1024;
+  ServerMetrics* metrics =
+      governor_ != nullptr ? governor_->metrics() : nullptr;
   uint64_t sequence = 0;
+  grpc::ByteBuffer bytes;
   // Reading the next request only after the answer is written is what
   // gives the stream its flow control: a slow reader slows the writer.
-  while (true) {
+  while (stream->Read(&bytes)) {
     google::protobuf::Arena arena(arena_options);
     auto* request =
         google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(&arena);
-    // gRPC's Read() is false both at the end of the stream and for a
-    // message that does not parse. Only a parse touches the message (it
-    // clears it first), so a mark left in it tells the two apart: kept,
-    // the stream ended; gone, the message was broken.
-    MarkUnread(request);
-    if (!stream->Read(request)) {
-      if (IsMarkedUnread(*request)) break;
-      if (governor_ != nullptr && governor_->metrics() != nullptr) {
-        governor_->metrics()->CallRejected(kUndecodableReason);
-      }
-      auto* response =
-          google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
-              &arena);
-      AnswerUndecodable(sequence, response);
-      if (!stream->Write(*response)) {
-        return grpc::Status(grpc::StatusCode::CANCELLED,
-                            "the client stopped reading the stream");
-      }
-      ++sequence;
-      continue;
-    }
-    absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
-        ActiveOrError();
-    if (!active.ok()) return ToGrpcStatus(active.status());
     auto* response =
         google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
             &arena);
-    DecideStreamMessage(**active, *request, sequence, response);
-    if (recorder_ != nullptr && !request->skip_record()) {
-      RecordStreamMessage(*request, response);
+    if (!ParseRequest(bytes, request).ok()) {
+      // The stream goes on: this message is answered with an error.
+      if (metrics != nullptr) metrics->CallRejected(kUndecodableReason);
+      AnswerUndecodable(sequence, response);
+    } else {
+      absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
+          ActiveOrError();
+      if (!active.ok()) return ToGrpcStatus(active.status());
+      DecideStreamMessage(**active, *request, sequence, response);
+      if (recorder_ != nullptr && !request->skip_record()) {
+        RecordStreamMessage(*request, response);
+      }
+      if (metrics != nullptr) {
+        if (response->result().has_decision()) {
+          metrics->RecordDecision(response->result().decision());
+        }
+        for (const v1::DecisionResult& result : response->results()) {
+          if (result.has_decision()) metrics->RecordDecision(result.decision());
+        }
+      }
     }
-    if (!stream->Write(*response)) {
+    grpc::ByteBuffer answer;
+    if (grpc::Status encoded = EncodeResponse(*response, &answer);
+        !encoded.ok()) {
+      return encoded;
+    }
+    if (!stream->Write(answer)) {
       return grpc::Status(grpc::StatusCode::CANCELLED,
                           "the client stopped reading the stream");
     }

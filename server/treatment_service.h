@@ -18,13 +18,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/validation/finding_validator.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/message_allocator.h"
 #include "server/call_account.h"
 #include "server/call_governor.h"
 #include "server/ledger/decision_recorder.h"
@@ -48,23 +49,28 @@ using Clock = std::function<absl::Time()>;
 // Converts an absl::Status to a grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Decide and BatchDecide run on the callback API so that their request and
-// response live on one protobuf arena per call (the allocators below): the
-// findings and decisions are then freed at once instead of message by
-// message and string by string, and no sync-API thread hand-off is paid.
-// Measured on 2 cores (docs/performance.md): Decide QPS about doubled.
+// Decide and BatchDecide run on the callback API and take and answer raw
+// bytes: each call parses its request onto one protobuf arena with its
+// response (the findings and decisions are then freed at once instead of
+// message by message and string by string; no sync-API thread hand-off is
+// paid; measured on 2 cores, docs/performance.md: Decide QPS about
+// doubled), and serializes the response itself (response_encoding.h: the
+// same bytes as protobuf's serializer, without its UTF-8 re-check of the
+// engine's strings, about 7,000 of a FULL decision's instructions). A
+// request that does not parse is answered INVALID_ARGUMENT naming the type
+// (request_decoding.h), where gRPC answers UNIMPLEMENTED. The two do their
+// call accounting inline (CallGovernor::HandlesInline), as the call
+// interceptor only understands messages.
 // StreamDecide stays on the sync API, where a callback reactor measured
 // slower, with an arena per stream message instead (about 12% less server
-// CPU per finding than reusing one request and response for the stream);
-// the other methods are not on the hot path.
-//
-// Decide takes its request as bytes (a raw callback method) and parses it
-// itself, onto a per-call arena: a request that does not parse is then
-// answered INVALID_ARGUMENT naming the type (request_decoding.h), where
-// gRPC answers UNIMPLEMENTED. The other methods get that answer from the
-// call interceptor (call_governor.h), which Decide does without.
+// CPU per finding than reusing one request and response for the stream).
+// It too reads and writes bytes (its handler is registered over the
+// generated one, MarkMethodStreamed), parsing each message itself and
+// serializing each answer with the response encoder; it records its
+// decisions in the metrics itself. The other methods are not on the hot
+// path.
 using TreatmentServiceBase = v1::TreatmentService::WithRawCallbackMethod_Decide<
-    v1::TreatmentService::WithCallbackMethod_BatchDecide<
+    v1::TreatmentService::WithRawCallbackMethod_BatchDecide<
         v1::TreatmentService::Service>>;
 
 class TreatmentServiceImpl final : public TreatmentServiceBase {
@@ -91,14 +97,9 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
-  grpc::ServerUnaryReactor* BatchDecide(
-      grpc::CallbackServerContext* context,
-      const v1::BatchDecideRequest* request,
-      v1::BatchDecideResponse* response) override;
-  grpc::Status StreamDecide(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::StreamDecideResponse,
-                               v1::StreamDecideRequest>* stream) override;
+  grpc::ServerUnaryReactor* BatchDecide(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::Status GetPolicy(grpc::ServerContext* context,
                          const v1::GetPolicyRequest* request,
                          v1::GetPolicyResponse* response) override;
@@ -107,14 +108,22 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
                               v1::ValidatePolicyResponse* response) override;
 
  private:
-  // Allocates each BatchDecide request and response on a fresh arena.
-  class BatchArenaAllocator final
-      : public grpc::MessageAllocator<v1::BatchDecideRequest,
-                                      v1::BatchDecideResponse> {
-   public:
-    grpc::MessageHolder<v1::BatchDecideRequest, v1::BatchDecideResponse>*
-    AllocateMessages() override;
-  };
+  // Starts the accounting of a Decide or BatchDecide call (`method`),
+  // which they do themselves (CallGovernor::HandlesInline): null without a
+  // governor. When the call is refused (no slot free), finishes `reactor`
+  // and sets `*refused`.
+  std::shared_ptr<CallAccount> BeginInlineCall(
+      grpc::CallbackServerContext* context, absl::string_view method,
+      grpc::ServerUnaryReactor* reactor, bool* refused) const;
+  // Finishes a call whose request did not parse with `status`, counted as
+  // undecodable when `call` (may be null) accounts for it.
+  static void FinishUndecodable(const grpc::Status& status, CallAccount* call,
+                                grpc::ServerUnaryReactor* reactor);
+
+  // StreamDecide, on bytes (see above).
+  grpc::Status StreamDecideBytes(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
 
   // The body of Decide: parses `request`, decides and serializes the
   // answer into `response`.
@@ -164,7 +173,6 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   ShadowRecorder* const shadow_;
   CallGovernor* governor_ = nullptr;
   DecisionRecorder* recorder_ = nullptr;
-  BatchArenaAllocator batch_allocator_;
 };
 
 }  // namespace treatd

@@ -23,6 +23,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/common/example_decisions.h"
 #include "tests/common/random_finding.h"
 
 namespace treatd::json {
@@ -49,34 +50,11 @@ void ExpectSameAsProtobuf(const v1::DecisionResult& result) {
 }
 
 std::shared_ptr<const DecisionPipeline> Pipeline(bool with_intel) {
-  auto policy = CompiledPolicy::CompileFile(
-      absl::StrCat(TREATD_SOURCE_DIR, "/policies/default.yaml"));
-  EXPECT_TRUE(policy.ok()) << policy.status();
-  std::shared_ptr<const intel::IntelSnapshot> snapshot;
-  if (with_intel) {
-    auto loaded = intel::IntelSnapshot::Load(
-        {absl::StrCat(TREATD_SOURCE_DIR,
-                      "/intel/known_exploited_vulnerabilities.json"),
-         absl::StrCat(TREATD_SOURCE_DIR, "/intel/epss_scores_sample.csv")});
-    EXPECT_TRUE(loaded.ok()) << loaded.status();
-    snapshot = *loaded;
-  }
-  auto pipeline = DecisionPipeline::Create(*policy, snapshot, {});
-  EXPECT_TRUE(pipeline.ok()) << pipeline.status();
-  return *pipeline;
+  return testing::DefaultPolicyPipeline(with_intel);
 }
 
 TEST(DecisionJsonWriterTest, WritesEveryExampleDecisionAsProtobufDoes) {
-  std::ifstream in(absl::StrCat(TREATD_SOURCE_DIR, "/examples/findings.jsonl"));
-  std::vector<v1::Finding> findings;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    findings.emplace_back();
-    ASSERT_TRUE(
-        google::protobuf::util::JsonStringToMessage(line, &findings.back())
-            .ok());
-  }
+  const std::vector<v1::Finding> findings = testing::ExampleFindings();
   ASSERT_GT(findings.size(), 10u);
   for (bool with_intel : {false, true}) {
     auto pipeline = Pipeline(with_intel);
