@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/json/byte_scan.h"
 
 namespace treatd {
 namespace {
@@ -28,12 +27,22 @@ struct FramingBytes {
 };
 constexpr FramingBytes kFraming;
 
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+// Nonzero when one of the eight bytes of `v` is `byte` (the classic
+// zero-byte test: exact as to whether any byte matches).
+inline uint64_t MatchByte(uint64_t v, unsigned char byte) {
+  const uint64_t x = v ^ (kOnes * byte);
+  return (x - kOnes) & ~x & kHighs;
+}
+
 // The first quote, backslash or newline in [p, end), or end.
 const char* SkipStringContents(const char* p, const char* end) {
   while (end - p >= 8) {
-    const uint64_t v = json::LoadWord(p);
-    if ((json::MatchByte(v, '"') | json::MatchByte(v, '\\') |
-         json::MatchByte(v, '\n')) != 0) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    if ((MatchByte(v, '"') | MatchByte(v, '\\') | MatchByte(v, '\n')) != 0) {
       break;
     }
     p += 8;
