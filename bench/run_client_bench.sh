@@ -17,6 +17,9 @@
 #                           when new, else kept at the type it has (so
 #                           BUILD_DIR=$PWD/build reuses a RelWithDebInfo tree)
 #   DATA_DIR=/tmp/treatd-client-bench   generated findings (kept for reuse)
+# The server runs with --ledger-off, as in run_server_bench.sh: the bench is
+# about the client's JSON, and a ledger in the working directory would grow
+# by every decision of every run.
 # Everything listens on and targets 127.0.0.1 only; the server is stopped by
 # PID; every run is bounded in time.
 set -euo pipefail
@@ -67,7 +70,7 @@ BYTES=$(stat -c %s "$INPUT")
 "$TREATD" --listen 127.0.0.1:0 --policy "$ROOT/policies/default.yaml" \
   --metrics-listen "" --max-concurrent-calls 100000 \
   --max-concurrent-streams 100000 --max-batch 10000 --reload-poll-ms 0 \
-  --log-level warning >"$OUT/treatd.out" 2>"$OUT/treatd.log" &
+  --log-level warning --ledger-off >"$OUT/treatd.out" 2>"$OUT/treatd.log" &
 TREATD_PID=$!
 TARGET=""
 for _ in $(seq 200); do
