@@ -13,8 +13,13 @@
 #   VIEWS="full basic"      DecisionView of each run
 #   OUTPUTS="jsonl csv"     treatctl decide --output formats
 #   DURATION=10             seconds of each treatctl bench run
-#   BUILD_DIR=build-release Release build directory (treatd, treatctl)
+#   BUILD_DIR=build-release build directory (treatd, treatctl): Release
+#                           when new, else kept at the type it has (so
+#                           BUILD_DIR=$PWD/build reuses a RelWithDebInfo tree)
 #   DATA_DIR=/tmp/treatd-client-bench   generated findings (kept for reuse)
+# The server runs with --ledger-off, as in run_server_bench.sh: the bench is
+# about the client's JSON, and a ledger in the working directory would grow
+# by every decision of every run.
 # Everything listens on and targets 127.0.0.1 only; the server is stopped by
 # PID; every run is bounded in time.
 set -euo pipefail
@@ -42,8 +47,10 @@ stop_treatd() {
 trap stop_treatd EXIT
 trap 'exit 130' INT TERM
 
-log "building treatd and treatctl (Release, $BUILD_DIR)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
+BUILD_TYPE=${BUILD_TYPE:-Release}
+log "building treatd and treatctl ($BUILD_TYPE, $BUILD_DIR)"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >"$OUT/build.log" 2>&1
 cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 \
   || { tail -40 "$OUT/build.log"; exit 1; }
 TREATD="$BUILD_DIR/server/treatd"
@@ -63,7 +70,7 @@ BYTES=$(stat -c %s "$INPUT")
 "$TREATD" --listen 127.0.0.1:0 --policy "$ROOT/policies/default.yaml" \
   --metrics-listen "" --max-concurrent-calls 100000 \
   --max-concurrent-streams 100000 --max-batch 10000 --reload-poll-ms 0 \
-  --log-level warning >"$OUT/treatd.out" 2>"$OUT/treatd.log" &
+  --log-level warning --ledger-off >"$OUT/treatd.out" 2>"$OUT/treatd.log" &
 TREATD_PID=$!
 TARGET=""
 for _ in $(seq 200); do
@@ -77,12 +84,15 @@ log "treatd on $TARGET (pid $TREATD_PID); input $INPUT ($BYTES bytes)"
 {
   echo "date: $(date -Is)  nproc: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "treatd: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
-  echo "FINDINGS=$FINDINGS VIEWS=$VIEWS OUTPUTS=$OUTPUTS DURATION=$DURATION"
+  echo "FINDINGS=$FINDINGS VIEWS=$VIEWS OUTPUTS=$OUTPUTS DURATION=$DURATION BUILD_TYPE=$BUILD_TYPE"
 } >"$OUT/env.txt"
 
 declare -A RATE
-printf '%-34s %12s %10s\n' "run" "findings/s" "seconds" | tee "$OUT/table.txt"
-row() { printf '%-34s %12.0f %10.2f\n' "$1" "$2" "$3" | tee -a "$OUT/table.txt"; }
+# client us/f: treatctl's own CPU time (user + system) per finding, which a
+# shared machine's load does not inflate the way it does wall time.
+cat "$OUT/env.txt"
+printf '%-34s %12s %10s %12s\n' "run" "findings/s" "seconds" "client us/f" | tee "$OUT/table.txt"
+row() { printf '%-34s %12.0f %10.2f %12s\n' "$1" "$2" "$3" "${4:--}" | tee -a "$OUT/table.txt"; }
 
 for view in $VIEWS; do
   # Protobuf only: one stream, chunks of 100, two chunks in flight, the
@@ -96,14 +106,16 @@ for view in $VIEWS; do
   row "bench stream c1 ($view)" "$rate" "$DURATION"
   for output in $OUTPUTS; do
     start=$(date +%s.%N)
-    timeout 1800 "$TREATCTL" decide "$INPUT" --target "$TARGET" \
+    /usr/bin/time -f '%U %S' -o "$OUT/decide-$output-$view.time" \
+      timeout 1800 "$TREATCTL" decide "$INPUT" --target "$TARGET" \
       --output "$output" -o /dev/null --no-progress --view "$view" \
       >"$OUT/decide-$output-$view.out" 2>"$OUT/decide-$output-$view.err" || true
     end=$(date +%s.%N)
     secs=$(python3 -c "print($end - $start)")
     rate=$(python3 -c "print($FINDINGS / ($end - $start))")
+    cpu=$(python3 -c "import sys; u, s = open(sys.argv[1]).read().split()[-2:]; print('%.1f' % ((float(u) + float(s)) * 1e6 / $FINDINGS))" "$OUT/decide-$output-$view.time" 2>/dev/null || echo -)
     RATE["decide-$output-$view"]=$rate
-    row "decide $output ($view)" "$rate" "$secs"
+    row "decide $output ($view)" "$rate" "$secs" "$cpu"
   done
 done
 

@@ -102,6 +102,11 @@ class Client {
   // CallOptions::stream_chunk is.
   using ResultCallback =
       std::function<void(const v1::DecisionResult& result, uint64_t sequence)>;
+  // Like ResultCallback, with the finding the answer is for (as the source
+  // produced it). Both are valid only during the call.
+  using DecidedCallback =
+      std::function<void(const v1::Finding& finding,
+                         const v1::DecisionResult& result, uint64_t sequence)>;
   // Receives the outcome of DecideAsync().
   using DecideCallback = std::function<void(absl::StatusOr<v1::Decision>)>;
 
@@ -145,6 +150,13 @@ class Client {
   absl::Status StreamDecide(const FindingSource& next,
                             const ResultCallback& on_result,
                             const CallOptions& call = {}) const;
+  // StreamDecide() that hands each answer over with its finding: the
+  // findings are moved out of each message once it is written (never
+  // copied), so a caller that needs them with their results (exporters, a
+  // gate) keeps no copy of its own.
+  absl::Status StreamDecideFindings(const FindingSource& next,
+                                    const DecidedCallback& on_decided,
+                                    const CallOptions& call = {}) const;
 
   // Decides one finding without blocking; `done` runs exactly once, on a
   // gRPC thread.

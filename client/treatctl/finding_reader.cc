@@ -2,12 +2,62 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace treatd {
+namespace {
+
+// What the framer looks at: inside a string, the quote that ends it, a
+// backslash and newlines (for line numbers); outside, quotes, brackets and
+// newlines.
+struct FramingBytes {
+  bool in_string[256];
+  bool outside[256];
+  constexpr FramingBytes() : in_string(), outside() {
+    for (int c = 0; c < 256; ++c) {
+      in_string[c] = c == '"' || c == '\\' || c == '\n';
+      outside[c] =
+          c == '"' || c == '{' || c == '}' || c == '[' || c == ']' || c == '\n';
+    }
+  }
+};
+constexpr FramingBytes kFraming;
+
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+// Nonzero when one of the eight bytes of `v` is `byte` (the classic
+// zero-byte test: exact as to whether any byte matches).
+inline uint64_t MatchByte(uint64_t v, unsigned char byte) {
+  const uint64_t x = v ^ (kOnes * byte);
+  return (x - kOnes) & ~x & kHighs;
+}
+
+// The first quote, backslash or newline in [p, end), or end.
+const char* SkipStringContents(const char* p, const char* end) {
+  while (end - p >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    if ((MatchByte(v, '"') | MatchByte(v, '\\') | MatchByte(v, '\n')) != 0) {
+      break;
+    }
+    p += 8;
+  }
+  while (p < end && !kFraming.in_string[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
+// The first quote, bracket or newline in [p, end), or end.
+const char* SkipStructure(const char* p, const char* end) {
+  while (p < end && !kFraming.outside[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
+}  // namespace
 
 FindingReader::FindingReader(std::istream* in, std::string name)
     : in_(in), name_(std::move(name)) {}
@@ -109,38 +159,35 @@ bool FindingReader::Next(Record* record) {
     const char* const begin = buffer_.data() + pos_;
     const char* const end = buffer_.data() + buffer_.size();
     const char* p = begin;
-    for (; p < end; ++p) {
-      if (in_string && !escaped) {
-        // Most of a finding is string contents: jump to the closing quote
-        // when no backslash comes before it (memchr is vectorized).
-        const auto* quote =
-            static_cast<const char*>(std::memchr(p, '"', end - p));
-        const char* stop = quote != nullptr ? quote : end;
-        if (std::memchr(p, '\\', stop - p) == nullptr) {
-          line_ += static_cast<int>(std::count(p, stop, '\n'));
-          p = stop;
-          if (p == end) break;
-        }
-      }
-      const char c = *p;
-      if (c == '\n') ++line_;
-      if (in_string) {
-        if (escaped) {
-          escaped = false;
-        } else if (c == '\\') {
-          escaped = true;
-        } else if (c == '"') {
+    while (p < end) {
+      if (escaped) {
+        escaped = false;
+      } else if (in_string) {
+        // Most of a finding is string contents: skip to the next byte
+        // that matters, eight at a time.
+        p = SkipStringContents(p, end);
+        if (p == end) break;
+        if (*p == '"') {
           in_string = false;
+        } else if (*p == '\\') {
+          escaped = true;
         }
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if ((c == '}' || c == ']') && --depth == 0) {
-        ++p;
-        closed = true;
-        break;
+      } else {
+        p = SkipStructure(p, end);
+        if (p == end) break;
+        const char c = *p;
+        if (c == '"') {
+          in_string = true;
+        } else if (c == '{' || c == '[') {
+          ++depth;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+          ++p;
+          closed = true;
+          break;
+        }
       }
+      if (*p == '\n') ++line_;
+      ++p;
     }
     text_.append(begin, static_cast<size_t>(p - begin));
     offset_ += p - begin;

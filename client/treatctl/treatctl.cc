@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <deque>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -15,7 +14,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/treatctl/bench.h"
@@ -317,35 +315,18 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
   }
 
   auto decide_all = [&](FindingInput& input, const ResultSink& sink) {
-    // The findings sent and not yet answered, in order: the exporters and
-    // the gate read them with their results. The source runs on the
-    // client's writer thread, results arrive on this one.
-    // Their number is bounded by the stream's flow control (the server
-    // reads the next message only after writing the previous answer) plus
-    // the chunk being filled.
-    absl::Mutex mu;
-    std::deque<v1::Finding> in_flight;
+    // The source runs on the client's writer thread, results arrive on
+    // this one, each with its finding (which the exporters and the gate
+    // read): the client moves the findings along, no copy is kept here.
     auto next = [&](v1::Finding* finding) {
       if (!input.Next(finding)) return false;
       if (flags.record) scans.Add(*finding);
-      absl::MutexLock lock(&mu);
-      in_flight.push_back(*finding);
       return true;
     };
-    v1::Finding current;
-    auto on_result = [&](const v1::DecisionResult& result, uint64_t) {
-      bool have = false;
-      {
-        absl::MutexLock lock(&mu);
-        if (!in_flight.empty()) {
-          current = std::move(in_flight.front());
-          in_flight.pop_front();
-          have = true;
-        }
-      }
-      sink(have ? &current : nullptr, result);
-    };
-    return (*client)->StreamDecide(next, on_result, call);
+    auto on_decided = [&](const v1::Finding& finding,
+                          const v1::DecisionResult& result,
+                          uint64_t) { sink(&finding, result); };
+    return (*client)->StreamDecideFindings(next, on_decided, call);
   };
   const int code = RunDecisions(
       flags.decision, run, absl::StrCat("decide via ", flags.connection.target),

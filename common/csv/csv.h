@@ -35,6 +35,8 @@ class CsvWriter {
 
  private:
   std::ostream* out_;
+  // The record being written, reused from record to record.
+  std::string record_;
 };
 
 // Reads records one at a time, so a large file never sits in memory whole.

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -517,22 +518,10 @@ void ImporterSeeds(SeedWriter& w) {
   w.Dict("vex_document", vex_dict);
 }
 
-// treatctl's findings input: the example findings as JSON Lines, as one
-// array and one object at a time; the dictionary has the JSON names of the
-// Finding's fields and its enum values.
-void FindingJsonSeeds(SeedWriter& w) {
-  const std::string jsonl = w.Read("examples/findings.jsonl");
-  w.Seed("finding_json", "findings.jsonl", jsonl);
-  std::vector<std::string> objects;
-  for (absl::string_view line : absl::StrSplit(jsonl, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (!line.empty()) objects.emplace_back(line);
-  }
-  w.Seed("finding_json", "findings-array.json",
-         absl::StrCat("[\n", absl::StrJoin(objects, ",\n"), "\n]\n"));
-  for (size_t i = 0; i < objects.size() && i < 4; ++i) {
-    w.Seed("finding_json", absl::StrCat("finding-", i, ".json"), objects[i]);
-  }
+// The JSON names of the Finding's fields and its enum values, JSON
+// punctuation and the forms protobuf's mapping gives timestamps, durations
+// and escapes.
+std::set<std::string> FindingJsonDict() {
   std::set<std::string> dict;
   AddJsonPunctuation(&dict);
   std::set<std::string> keys, enum_values;
@@ -548,7 +537,61 @@ void FindingJsonSeeds(SeedWriter& w) {
        {"\"2026-01-01T00:00:00Z\"", "\"3600s\"", "\\\"", "\\u0041", "\n"}) {
     dict.insert(token);
   }
-  w.Dict("finding_json", dict);
+  return dict;
+}
+
+// The example findings, one JSON object each.
+std::vector<std::string> FindingObjects(const std::string& jsonl) {
+  std::vector<std::string> objects;
+  for (absl::string_view line : absl::StrSplit(jsonl, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty()) objects.emplace_back(line);
+  }
+  return objects;
+}
+
+// treatctl's findings input: the example findings as JSON Lines, as one
+// array and one object at a time.
+void FindingJsonSeeds(SeedWriter& w) {
+  const std::string jsonl = w.Read("examples/findings.jsonl");
+  w.Seed("finding_json", "findings.jsonl", jsonl);
+  const std::vector<std::string> objects = FindingObjects(jsonl);
+  w.Seed("finding_json", "findings-array.json",
+         absl::StrCat("[\n", absl::StrJoin(objects, ",\n"), "\n]\n"));
+  for (size_t i = 0; i < objects.size() && i < 4; ++i) {
+    w.Seed("finding_json", absl::StrCat("finding-", i, ".json"), objects[i]);
+  }
+  w.Dict("finding_json", FindingJsonDict());
+}
+
+// ProtoJsonReader: every example finding as one object, and the shapes its
+// fast path hands to protobuf's parser (null, an enum as a number, a field
+// twice or by both names, an unknown field, a bad timestamp, text that is
+// not strict JSON), so both sides of the reader start covered.
+void ProtoJsonReaderSeeds(SeedWriter& w) {
+  const std::vector<std::string> objects =
+      FindingObjects(w.Read("examples/findings.jsonl"));
+  for (size_t i = 0; i < objects.size(); ++i) {
+    w.Seed("proto_json_reader", absl::StrCat("finding-", i, ".json"),
+           objects[i]);
+  }
+  const std::vector<std::pair<const char*, const char*>> shapes = {
+      {"null-field", R"({"id":"a","title":null})"},
+      {"enum-number", R"({"id":"a","kind":1})"},
+      {"enum-unknown", R"({"id":"a","kind":"FINDING_KIND_NOPE"})"},
+      {"twice", R"({"id":"a","id":"b"})"},
+      {"proto-and-json-name", R"({"id":"a","firstSeen":"2026-01-01T00:00:00Z",)"
+                              R"("first_seen":"2026-01-01T00:00:00Z"})"},
+      {"unknown-field", R"({"id":"a","nope":true})"},
+      {"bad-timestamp", R"({"id":"a","firstSeen":"yesterday"})"},
+      {"trailing-comma", R"({"id":"a",})"},
+      {"not-object", R"(["id"])"},
+      {"escapes", R"({"id":"a\u0041\n\"","title":"\ud83d\ude00"})"},
+  };
+  for (const auto& [name, text] : shapes) {
+    w.Seed("proto_json_reader", absl::StrCat(name, ".json"), text);
+  }
+  w.Dict("proto_json_reader", FindingJsonDict());
 }
 
 void IntelSeeds(SeedWriter& w) {
@@ -654,6 +697,7 @@ std::map<std::string, int> WriteSeeds(const std::string& source_dir,
   FindingSeeds(writer);
   ImporterSeeds(writer);
   FindingJsonSeeds(writer);
+  ProtoJsonReaderSeeds(writer);
   IntelSeeds(writer);
   TokenSeeds(writer);
   InventorySeeds(writer);

@@ -74,6 +74,7 @@ const std::vector<FuzzTarget>& AllTargets() {
       {"detect_format", DetectFormat},
       {"vex_document", VexDocument},
       {"finding_json", FindingJson},
+      {"proto_json_reader", ProtoJsonReader},
       {"kev_json", KevJson},
       {"epss_csv", EpssCsv},
       {"tokens_file", TokensFile},

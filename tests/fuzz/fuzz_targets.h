@@ -59,6 +59,11 @@ int VexDocument(const uint8_t* data, size_t size);
 // treatctl's findings input (JSON object, array or JSON Lines) framed by
 // FindingReader; each finding it reads goes on as FindingProto's input.
 int FindingJson(const uint8_t* data, size_t size);
+// One JSON text read as a Finding by common/json's ProtoJsonReader (the
+// simdjson fast path with protobuf's parser behind it) and by protobuf's
+// JsonStringToMessage: both must accept or reject it alike, with the same
+// message, or the same status code and error text.
+int ProtoJsonReader(const uint8_t* data, size_t size);
 // Threat-intel feeds.
 int KevJson(const uint8_t* data, size_t size);
 int EpssCsv(const uint8_t* data, size_t size);

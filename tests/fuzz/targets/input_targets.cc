@@ -21,6 +21,8 @@
 #include "common/intel/cve_id.h"
 #include "common/intel/epss_feed.h"
 #include "common/intel/kev_feed.h"
+#include "common/json/proto_json_reader.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/security/token_store.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -164,6 +166,43 @@ int FindingJson(const uint8_t* data, size_t size) {
   if (failures > 1) FuzzFail("FindingReader read on after a framing error");
   if (reader.offset() > static_cast<int64_t>(size)) {
     FuzzFail("FindingReader consumed more bytes than the input has");
+  }
+  return 0;
+}
+
+int ProtoJsonReader(const uint8_t* data, size_t size) {
+  // One reader for the process, as treatctl keeps one per input: its
+  // tables and parser buffers carry over from input to input.
+  static json::ProtoJsonReader* const reader =
+      new json::ProtoJsonReader(v1::Finding::descriptor());
+  const absl::string_view text = AsText(data, size);
+  v1::Finding ours;
+  const absl::Status read = reader->Read(text, &ours);
+  ExpectOkOr(absl::StatusCode::kInvalidArgument, read, "ProtoJsonReader");
+  v1::Finding theirs;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const google::protobuf::util::Status expected =
+      google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(text.data(), text.size()), &theirs,
+          options);
+  if (read.ok() != expected.ok()) {
+    FuzzFail(absl::StrCat("ProtoJsonReader says ", read.ToString(),
+                          ", JsonStringToMessage says ", expected.ToString()));
+  }
+  if (!read.ok()) {
+    if (static_cast<int>(read.code()) != static_cast<int>(expected.code()) ||
+        read.message() != absl::string_view(expected.message().data(),
+                                            expected.message().size())) {
+      FuzzFail(absl::StrCat("ProtoJsonReader error ", read.ToString(),
+                            " differs from JsonStringToMessage's ",
+                            expected.ToString()));
+    }
+    return 0;
+  }
+  if (!google::protobuf::util::MessageDifferencer::Equals(ours, theirs)) {
+    FuzzFail(absl::StrCat("ProtoJsonReader read ", ours.ShortDebugString(),
+                          ", JsonStringToMessage ", theirs.ShortDebugString()));
   }
   return 0;
 }

@@ -1,0 +1,152 @@
+// Scanner importers on a large report (issue 15): a 100,000-entry Grype and
+// Trivy document, built from the real reports vendored in
+// tests/testdata/scanners (their entries repeated, each copy with its own
+// vulnerability id so no two findings merge), imported with
+// common/importers beside the plain parse of the same bytes:
+//   - BM_PlainParseNlohmann: nlohmann::json::parse, the DOM the importers
+//     walk, so import / plain parse is what mapping entries to findings
+//     costs on top of reading the document;
+//   - BM_PlainParseSimdjson: simdjson's DOM parse, the fastest plain parse
+//     available here, the floor for any importer.
+// items/s counts entries (findings), bytes/s the document's bytes.
+//
+//   build/bench/importer_bench --benchmark_min_time=1
+//   IMPORTER_BENCH_ENTRIES=2000 valgrind --tool=callgrind \
+//     build/bench/importer_bench --benchmark_filter=BM_Import/1
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "bench/bench_data.h"
+#include "benchmark/benchmark.h"
+#include "common/importers/importer.h"
+#include "nlohmann/json.hpp"
+#include "simdjson.h"
+
+namespace treatd {
+namespace {
+
+// IMPORTER_BENCH_ENTRIES overrides the size, e.g. for a callgrind run.
+const int kEntries = [] {
+  const char* given = std::getenv("IMPORTER_BENCH_ENTRIES");
+  return given != nullptr && std::atoi(given) > 0 ? std::atoi(given) : 100000;
+}();
+
+// The entries of `entries` (an array of the real report) repeated to
+// kEntries, the i-th copy's vulnerability id made unique with `set_id`.
+template <typename SetId>
+nlohmann::json Repeat(const nlohmann::json& entries, SetId set_id) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int i = 0; i < kEntries; ++i) {
+    nlohmann::json entry = entries[static_cast<size_t>(i) % entries.size()];
+    set_id(&entry, absl::StrCat("CVE-2099-", 100000 + i));
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+// grype -o json: matches[] of check_all_fields.json and
+// many_vulns_with_epss_values.json, source/distro/descriptor of the latter.
+const std::string& GrypeDocument() {
+  static const auto* text = [] {
+    nlohmann::json all = nlohmann::json::parse(bench::ReadSource(
+        "tests/testdata/scanners/grype/many_vulns_with_epss_values.json"));
+    const nlohmann::json other = nlohmann::json::parse(bench::ReadSource(
+        "tests/testdata/scanners/grype/check_all_fields.json"));
+    nlohmann::json matches = all["matches"];
+    for (const nlohmann::json& m : other["matches"]) matches.push_back(m);
+    all["matches"] = Repeat(matches, [](nlohmann::json* m, std::string id) {
+      (*m)["vulnerability"]["id"] = std::move(id);
+    });
+    return new std::string(all.dump());
+  }();
+  return *text;
+}
+
+// Trivy SchemaVersion 2: Results[0].Vulnerabilities[] of alpine-39.json and
+// scheme_2_many_vulns.json in one result of the former's report.
+const std::string& TrivyDocument() {
+  static const auto* text = [] {
+    nlohmann::json all = nlohmann::json::parse(
+        bench::ReadSource("tests/testdata/scanners/trivy/alpine-39.json"));
+    const nlohmann::json other = nlohmann::json::parse(bench::ReadSource(
+        "tests/testdata/scanners/trivy/scheme_2_many_vulns.json"));
+    nlohmann::json vulns = all["Results"][0]["Vulnerabilities"];
+    for (const nlohmann::json& result : other["Results"]) {
+      if (!result.contains("Vulnerabilities")) continue;
+      for (const nlohmann::json& v : result["Vulnerabilities"]) {
+        vulns.push_back(v);
+      }
+    }
+    all["Results"] = nlohmann::json::array({all["Results"][0]});
+    all["Results"][0]["Vulnerabilities"] =
+        Repeat(vulns, [](nlohmann::json* v, std::string id) {
+          (*v)["VulnerabilityID"] = std::move(id);
+        });
+    return new std::string(all.dump());
+  }();
+  return *text;
+}
+
+const std::string& Document(int format) {
+  return format == 0 ? GrypeDocument() : TrivyDocument();
+}
+
+void Count(benchmark::State& state, const std::string& text) {
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kEntries);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(text.size()));
+  state.SetLabel(absl::StrCat(state.range(0) == 0 ? "grype " : "trivy ",
+                              kEntries, " entries, ", text.size() / 1000,
+                              " kB"));
+}
+
+void BM_PlainParseNlohmann(benchmark::State& state) {
+  const std::string& text = Document(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
+    if (document.is_discarded()) state.SkipWithError("not JSON");
+    benchmark::DoNotOptimize(document);
+  }
+  Count(state, text);
+}
+BENCHMARK(BM_PlainParseNlohmann)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+void BM_PlainParseSimdjson(benchmark::State& state) {
+  const std::string& text = Document(static_cast<int>(state.range(0)));
+  simdjson::dom::parser parser;
+  for (auto _ : state) {
+    simdjson::dom::element root;
+    if (parser.parse(text).get(root) != simdjson::SUCCESS) {
+      state.SkipWithError("not JSON");
+    }
+    benchmark::DoNotOptimize(root);
+  }
+  Count(state, text);
+}
+BENCHMARK(BM_PlainParseSimdjson)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+void BM_Import(benchmark::State& state) {
+  const std::string& text = Document(static_cast<int>(state.range(0)));
+  const importers::ScannerFormat format =
+      state.range(0) == 0 ? importers::ScannerFormat::kGrype
+                          : importers::ScannerFormat::kTrivy;
+  for (auto _ : state) {
+    absl::StatusOr<importers::ImportResult> result =
+        importers::ImportFindings(text, format);
+    if (!result.ok()) bench::Die(result.status().ToString());
+    if (result->findings.size() != static_cast<size_t>(kEntries)) {
+      bench::Die(absl::StrCat("imported ", result->findings.size(),
+                              " findings, expected ", kEntries));
+    }
+    benchmark::DoNotOptimize(result);
+  }
+  Count(state, text);
+}
+BENCHMARK(BM_Import)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace treatd
+
+BENCHMARK_MAIN();
