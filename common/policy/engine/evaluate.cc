@@ -15,12 +15,10 @@
 #include "absl/time/time.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/engine/compiled_policy_impl.h"
+#include "common/policy/engine/decision_id.h"
 #include "common/status/status_macros.h"
 #include "common/text/treatment_name.h"
 #include "common/time/proto_time.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "xxhash.h"
 
 namespace treatd {
 namespace {
@@ -172,43 +170,6 @@ class EvalState : public expr::SlotResolver {
   absl::InlinedVector<int, 4> table_rows_;
   absl::InlinedVector<Value, 16> table_inputs_;
 };
-
-// Writes the decision id into `*out`: the XXH3 128-bit hash, in hex, of
-// "<policy digest>\n<as_of in RFC 3339>\n<finding, deterministically
-// serialized>". A non-cryptographic hash is enough for an identifier of
-// the decision (nothing is authenticated with it) and is over ten times
-// cheaper than SHA-256 on a typical finding.
-void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
-                const v1::Finding& finding, std::string* out) {
-  // Reused across decisions on this thread: no allocation once warm.
-  thread_local std::string buffer;
-  buffer.clear();
-  buffer.append(ref.digest());
-  buffer.push_back('\n');
-  expr::AppendTimestamp(as_of, &buffer);
-  buffer.push_back('\n');
-  const size_t prefix = buffer.size();
-  const size_t size = finding.ByteSizeLong();
-  buffer.resize(prefix + size);
-  {
-    google::protobuf::io::ArrayOutputStream stream(buffer.data() + prefix,
-                                                   static_cast<int>(size));
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    // Map fields would otherwise serialize in hash order.
-    coded.SetSerializationDeterministic(true);
-    finding.SerializeWithCachedSizes(&coded);
-  }
-  const XXH128_hash_t hash = XXH3_128bits(buffer.data(), buffer.size());
-  static constexpr char kHex[] = "0123456789abcdef";
-  char hex[32];
-  for (int i = 0; i < 16; ++i) {
-    const uint64_t word = i < 8 ? hash.high64 : hash.low64;
-    const int shift = 60 - 4 * (i % 8) * 2;
-    hex[2 * i] = kHex[(word >> shift) & 0xf];
-    hex[2 * i + 1] = kHex[(word >> (shift - 4)) & 0xf];
-  }
-  out->assign(hex, sizeof(hex));
-}
 
 // Steps 2 and 3 of a decision: the rule that matched (or the default),
 // its priority, and the exception that applies.
