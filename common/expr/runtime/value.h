@@ -133,6 +133,13 @@ class Value {
     return absl::string_view(static_cast<const char*>(p_), n_);
   }
   absl::string_view error() const { return string_value(); }
+  // kDuration and kTimestamp as stored: whole seconds and nanoseconds, with
+  // one representation per value (durations truncated toward zero, so the
+  // nanoseconds carry the sign of the seconds; timestamps floored, so they
+  // are in [0, 1e9)). Ordering and equality of (seconds, nanos) pairs are
+  // those of the values, without absl's arithmetic.
+  int64_t seconds() const { return i_; }
+  int32_t nanos() const { return aux_; }
   absl::Duration duration_value() const {
     return absl::Seconds(i_) + absl::Nanoseconds(aux_);
   }
