@@ -80,6 +80,11 @@ class Value {
   // A repeated (non-map) field of `m`.
   static Value RepeatedField(const google::protobuf::Message* m,
                              const google::protobuf::FieldDescriptor* field);
+  // The same with `m`'s Reflection already at hand (m->GetReflection() is
+  // a virtual call through the descriptor table's once-check).
+  static Value RepeatedField(const google::protobuf::Message* m,
+                             const google::protobuf::FieldDescriptor* field,
+                             const google::protobuf::Reflection* reflection);
   // A list of values held elsewhere (program constants or frame scratch).
   static Value Array(const Value* items, size_t size) {
     Value v(ValueKind::kList);
