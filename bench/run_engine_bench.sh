@@ -7,6 +7,8 @@
 #
 #   bench/run_engine_bench.sh                 # Release build in build-perf
 #   BUILD_DIR=build bench/run_engine_bench.sh # an existing build
+#   BENCH=/path/to/engine_bench bench/run_engine_bench.sh  # that binary, no build
+#                                             # (e.g. main's, for a before/after)
 #
 # Environment knobs (defaults):
 #   BUILD_DIR=build-perf   build directory; configured Release and
@@ -27,13 +29,16 @@ CALLGRIND=${CALLGRIND:-1}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-BENCH="$BUILD_DIR/bench/engine_bench"
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  log "configuring $BUILD_DIR (Release)"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+if [ -z "${BENCH:-}" ]; then
+  BENCH="$BUILD_DIR/bench/engine_bench"
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    log "configuring $BUILD_DIR (Release)"
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  log "building engine_bench in $BUILD_DIR"
+  cmake --build "$BUILD_DIR" -j2 --target engine_bench >/dev/null
 fi
-log "building engine_bench in $BUILD_DIR"
-cmake --build "$BUILD_DIR" -j2 --target engine_bench >/dev/null
+[ -x "$BENCH" ] || { echo "no engine_bench at $BENCH" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/treatd-engine-bench-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
