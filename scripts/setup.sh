@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libxxhash-dev prometheus-cpp-dev libgoogle-perftools-dev postgresql libpq-dev
   libsimdjson-dev
+  valgrind  # bench/run_engine_bench.sh: instructions per decision (callgrind)
   clang libclang-rt-14-dev  # libFuzzer + sanitizers (make fuzz)
   chromium fonts-dejavu-core python3  # KPI report render test (headless)
   python3-yaml docker-compose  # deploy/ tests: compose file validation

@@ -54,7 +54,7 @@ Value ReadField(const Node& node, const Message& m) {
     }
   }
   const Reflection* r = ReflectionAt(node, node.path.size() - 1, m);
-  if (field->is_repeated()) return Value::RepeatedField(&m, field);
+  if (field->is_repeated()) return Value::RepeatedField(&m, field, r);
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_BOOL:
       return Value::Bool(r->GetBool(m, field));

@@ -37,9 +37,8 @@ inline bool Equal(const Value& a, const Value& b) {
     case ValueKind::kString:
       return a.string_value() == b.string_value();
     case ValueKind::kDuration:
-      return a.duration_value() == b.duration_value();
     case ValueKind::kTimestamp:
-      return a.timestamp_value() == b.timestamp_value();
+      return a.seconds() == b.seconds() && a.nanos() == b.nanos();
     case ValueKind::kEnum:
       return a.enum_number() == b.enum_number();
     case ValueKind::kNull:
@@ -76,9 +75,10 @@ inline int Compare(const Value& a, const Value& b, bool as_double,
     case ValueKind::kString:
       return sign(a.string_value(), b.string_value());
     case ValueKind::kDuration:
-      return sign(a.duration_value(), b.duration_value());
-    case ValueKind::kTimestamp:
-      return sign(a.timestamp_value(), b.timestamp_value());
+    case ValueKind::kTimestamp: {
+      const int s = sign(a.seconds(), b.seconds());
+      return s != 0 ? s : sign(a.nanos(), b.nanos());
+    }
     case ValueKind::kEnum:
       return sign(a.enum_number(), b.enum_number());
     default:

@@ -37,12 +37,18 @@ Value Value::Timestamp(absl::Time t) {
 
 Value Value::RepeatedField(const google::protobuf::Message* m,
                            const FieldDescriptor* field) {
+  // Looked up once per list rather than once per element.
+  return RepeatedField(m, field, m->GetReflection());
+}
+
+Value Value::RepeatedField(const google::protobuf::Message* m,
+                           const FieldDescriptor* field,
+                           const Reflection* reflection) {
   Value v(ValueKind::kList);
   v.repeated_ = true;
   v.p_ = m;
   v.q_ = field;
-  // Looked up once per list rather than once per element.
-  v.n_ = reinterpret_cast<uintptr_t>(m->GetReflection());
+  v.n_ = reinterpret_cast<uintptr_t>(reflection);
   return v;
 }
 

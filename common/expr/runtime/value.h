@@ -80,6 +80,11 @@ class Value {
   // A repeated (non-map) field of `m`.
   static Value RepeatedField(const google::protobuf::Message* m,
                              const google::protobuf::FieldDescriptor* field);
+  // The same with `m`'s Reflection already at hand (m->GetReflection() is
+  // a virtual call through the descriptor table's once-check).
+  static Value RepeatedField(const google::protobuf::Message* m,
+                             const google::protobuf::FieldDescriptor* field,
+                             const google::protobuf::Reflection* reflection);
   // A list of values held elsewhere (program constants or frame scratch).
   static Value Array(const Value* items, size_t size) {
     Value v(ValueKind::kList);
@@ -133,6 +138,13 @@ class Value {
     return absl::string_view(static_cast<const char*>(p_), n_);
   }
   absl::string_view error() const { return string_value(); }
+  // kDuration and kTimestamp as stored: whole seconds and nanoseconds, with
+  // one representation per value (durations truncated toward zero, so the
+  // nanoseconds carry the sign of the seconds; timestamps floored, so they
+  // are in [0, 1e9)). Ordering and equality of (seconds, nanos) pairs are
+  // those of the values, without absl's arithmetic.
+  int64_t seconds() const { return i_; }
+  int32_t nanos() const { return aux_; }
   absl::Duration duration_value() const {
     return absl::Seconds(i_) + absl::Nanoseconds(aux_);
   }

@@ -15,12 +15,10 @@
 #include "absl/time/time.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/engine/compiled_policy_impl.h"
+#include "common/policy/engine/decision_id.h"
 #include "common/status/status_macros.h"
 #include "common/text/treatment_name.h"
 #include "common/time/proto_time.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "xxhash.h"
 
 namespace treatd {
 namespace {
@@ -56,17 +54,19 @@ class EvalState : public expr::SlotResolver {
         options_(options),
         values_(policy.slots.size()),
         done_(policy.slots.size(), false),
-        table_rows_(policy.tables.size(), -1) {
+        table_rows_(policy.tables.size(), -1),
+        value_at_(values_.data()),
+        done_at_(done_.data()) {
     size_t inputs = 0;
     for (const auto& t : policy.tables) inputs += t.inputs.size();
     table_inputs_.resize(inputs);
   }
 
   Value Resolve(int slot, expr::Frame& frame) override {
-    if (done_[slot]) return values_[slot];
+    if (done_at_[slot]) return value_at_[slot];
     Value v = Compute(slot, frame);
-    values_[slot] = v;
-    done_[slot] = true;
+    value_at_[slot] = v;
+    done_at_[slot] = true;
     return v;
   }
 
@@ -86,8 +86,8 @@ class EvalState : public expr::SlotResolver {
   int table_row(int table) const { return table_rows_[table]; }
   size_t size() const { return values_.size(); }
   // The memo, for expr::Frame::set_memo().
-  const Value* values() const { return values_.data(); }
-  const bool* done() const { return done_.data(); }
+  const Value* values() const { return value_at_; }
+  const bool* done() const { return done_at_; }
   // Input values of `table` after it was resolved.
   const Value* table_inputs(int table) const {
     return table_inputs_.data() + InputOffset(table);
@@ -171,44 +171,12 @@ class EvalState : public expr::SlotResolver {
   absl::InlinedVector<bool, 64> done_;
   absl::InlinedVector<int, 4> table_rows_;
   absl::InlinedVector<Value, 16> table_inputs_;
+  // values_.data() and done_.data(), which do not move after construction:
+  // InlinedVector's data() tests where the elements live on every call,
+  // and Resolve() runs for every let of every decision.
+  Value* const value_at_;
+  bool* const done_at_;
 };
-
-// Writes the decision id into `*out`: the XXH3 128-bit hash, in hex, of
-// "<policy digest>\n<as_of in RFC 3339>\n<finding, deterministically
-// serialized>". A non-cryptographic hash is enough for an identifier of
-// the decision (nothing is authenticated with it) and is over ten times
-// cheaper than SHA-256 on a typical finding.
-void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
-                const v1::Finding& finding, std::string* out) {
-  // Reused across decisions on this thread: no allocation once warm.
-  thread_local std::string buffer;
-  buffer.clear();
-  buffer.append(ref.digest());
-  buffer.push_back('\n');
-  expr::AppendTimestamp(as_of, &buffer);
-  buffer.push_back('\n');
-  const size_t prefix = buffer.size();
-  const size_t size = finding.ByteSizeLong();
-  buffer.resize(prefix + size);
-  {
-    google::protobuf::io::ArrayOutputStream stream(buffer.data() + prefix,
-                                                   static_cast<int>(size));
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    // Map fields would otherwise serialize in hash order.
-    coded.SetSerializationDeterministic(true);
-    finding.SerializeWithCachedSizes(&coded);
-  }
-  const XXH128_hash_t hash = XXH3_128bits(buffer.data(), buffer.size());
-  static constexpr char kHex[] = "0123456789abcdef";
-  char hex[32];
-  for (int i = 0; i < 16; ++i) {
-    const uint64_t word = i < 8 ? hash.high64 : hash.low64;
-    const int shift = 60 - 4 * (i % 8) * 2;
-    hex[2 * i] = kHex[(word >> shift) & 0xf];
-    hex[2 * i + 1] = kHex[(word >> (shift - 4)) & 0xf];
-  }
-  out->assign(hex, sizeof(hex));
-}
 
 // Steps 2 and 3 of a decision: the rule that matched (or the default),
 // its priority, and the exception that applies.
@@ -342,6 +310,39 @@ int CompiledTable::FindRow(const Value* values) const {
 
 namespace {
 
+// The deadline Timestamps of a reused decision, taken out before it is
+// cleared (Clear() frees them, and most decisions set one or two again):
+// Take() hands one back to the deadline that is set; the destructor frees
+// those left over unless the decision's arena owns them.
+class SpareDeadlines {
+ public:
+  enum Which { kMitigate, kRemediate, kReview };
+  explicit SpareDeadlines(v1::Decision* decision)
+      : on_heap_(decision->GetArena() == nullptr),
+        spare_{decision->unsafe_arena_release_mitigate_by(),
+               decision->unsafe_arena_release_remediate_by(),
+               decision->unsafe_arena_release_review_by()} {}
+  ~SpareDeadlines() {
+    if (!on_heap_) return;
+    for (google::protobuf::Timestamp* t : spare_) delete t;
+  }
+  SpareDeadlines(const SpareDeadlines&) = delete;
+  SpareDeadlines& operator=(const SpareDeadlines&) = delete;
+
+  // The spare Timestamp for `which`, cleared, or null; the caller gives it
+  // to the decision it came from.
+  google::protobuf::Timestamp* Take(Which which) {
+    google::protobuf::Timestamp* t = spare_[which];
+    spare_[which] = nullptr;
+    if (t != nullptr) t->Clear();
+    return t;
+  }
+
+ private:
+  const bool on_heap_;
+  google::protobuf::Timestamp* spare_[3];
+};
+
 // Before step 2: `decision` emptied for reuse. Every decision has a policy
 // and an evaluated_at; Clear() would free them only for this decision to
 // allocate them again. They are taken out and put back (on the decision's
@@ -353,7 +354,11 @@ void ResetDecision(const v1::PolicyRef& ref, v1::Decision* decision) {
   decision->Clear();
   if (policy_ref != nullptr) {
     // A decision reused with the same policy already holds its ref.
-    if (!policy_ref->GetReflection()->GetUnknownFields(*policy_ref).empty() ||
+    // The Reflection looked up once: GetReflection() is virtual and goes
+    // through the descriptor table's once-check on every call.
+    static const google::protobuf::Reflection* const reflection =
+        v1::PolicyRef::GetReflection();
+    if (!reflection->GetUnknownFields(*policy_ref).empty() ||
         policy_ref->name() != ref.name() ||
         policy_ref->version() != ref.version() ||
         policy_ref->digest() != ref.digest()) {
@@ -389,7 +394,9 @@ void WriteChoice(const CompiledPolicyImpl& policy, const v1::Finding& finding,
   decision->set_match_kind(applied != nullptr ? v1::MATCH_KIND_EXCEPTION
                            : by_default       ? v1::MATCH_KIND_DEFAULT
                                               : v1::MATCH_KIND_RULE);
-  decision->set_matched_rule(by_default ? "default" : rule->id);
+  // The default rule's id is "default" (policy_compiler.cc); a ternary of
+  // "default" and the id would copy the id into a temporary string.
+  decision->set_matched_rule(rule->id);
   if (shown != nullptr) {
     v1::ExceptionRef* ref = decision->mutable_exception();
     ref->set_id(shown->id);
@@ -410,12 +417,12 @@ struct Deadlines {
 // Step 4: the deadlines the treatment needs and, in the FULL view, where
 // each comes from. Adds to `reasons` when a KEV due date wins (FULL only).
 // INTERNAL when a treatment that needs a review has no review_within (the
-// compiler rules that out).
+// compiler rules that out). The deadlines set reuse `spare`'s Timestamps.
 absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
                           const v1::Finding& finding,
                           const EvalOptions& options, const Choice& choice,
                           Deadlines* out, std::vector<std::string>* reasons,
-                          v1::Decision* decision) {
+                          SpareDeadlines* spare, v1::Decision* decision) {
   const CompiledRule* rule = choice.rule;
   const CompiledPriority& prio = policy.priorities[choice.priority];
   const CompiledException* applied = choice.applied;
@@ -486,12 +493,25 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
         " needs a review_within, which neither the rule nor priority ",
         prio.name, " sets"));
   }
-  if (mitigate_by)
+  using Spare = SpareDeadlines;
+  if (mitigate_by) {
+    if (auto* t = spare->Take(Spare::kMitigate)) {
+      decision->unsafe_arena_set_allocated_mitigate_by(t);
+    }
     DeadlineToProto(*mitigate_by, decision->mutable_mitigate_by());
+  }
   if (remediate_by) {
+    if (auto* t = spare->Take(Spare::kRemediate)) {
+      decision->unsafe_arena_set_allocated_remediate_by(t);
+    }
     DeadlineToProto(*remediate_by, decision->mutable_remediate_by());
   }
-  if (review_by) DeadlineToProto(*review_by, decision->mutable_review_by());
+  if (review_by) {
+    if (auto* t = spare->Take(Spare::kReview)) {
+      decision->unsafe_arena_set_allocated_review_by(t);
+    }
+    DeadlineToProto(*review_by, decision->mutable_review_by());
+  }
   return absl::OkStatus();
 }
 
@@ -567,7 +587,9 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
     if (v.is_error()) return absl::InternalError(std::string(v.error()));
     v1::TableOutcome* out = decision->add_table_outcomes();
     out->set_table(tables[t].name);
-    out->set_outcome(std::string(v.string_value()));
+    // Assigned in place: a reused decision keeps its strings' buffers.
+    const absl::string_view outcome = v.string_value();
+    out->set_outcome(outcome.data(), outcome.size());
     out->set_row(state.table_row(static_cast<int>(t)));
     if (!full) continue;
     const Value* inputs = state.table_inputs(static_cast<int>(t));
@@ -612,6 +634,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
                                           v1::Decision* decision,
                                           EvaluationMemo* memo) const {
   if (memo != nullptr) memo->data().done.clear();
+  SpareDeadlines spare(decision);
   ResetDecision(ref, decision);
   EvalState state(*this, options);
   expr::Frame frame(&finding, options.as_of, &state);
@@ -631,7 +654,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   std::vector<std::string> reasons;
   Deadlines deadlines;
   TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
-                                      &deadlines, &reasons, decision));
+                                      &deadlines, &reasons, &spare, decision));
   if (full) AddActions(*this, choice, deadlines, frame, decision);
 
   // 5. Risk, and the outcomes of the decision tables.

@@ -1,0 +1,414 @@
+// The decision id and the hand-written deterministic encoder of
+// treatd.v1.Finding behind it (see decision_id.h for why it exists).
+#include "common/policy/engine/decision_id.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/string_view.h"
+#include "common/expr/runtime/value.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/map.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "xxhash.h"
+
+namespace treatd {
+namespace {
+
+using google::protobuf::Map;
+using google::protobuf::RepeatedPtrField;
+
+// Protobuf's wire format appended to a string: the subset Finding uses.
+// Bytes are stored through a raw pointer into the string, grown ahead of
+// each field (std::string::append per field cost more than protobuf's own
+// serializer). Messages are written in place with a one-byte length that
+// End() widens when the content turns out longer (a memmove of the
+// content), which spares the size pass protobuf makes first.
+class Encoder {
+ public:
+  explicit Encoder(std::string* out) : out_(out) {
+    const size_t start = out_->size();
+    out_->resize(start + 512);
+    p_ = out_->data() + start;
+    end_ = out_->data() + out_->size();
+  }
+  // Trims the string to the bytes written.
+  ~Encoder() { out_->resize(p_ - out_->data()); }
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
+
+  // Notes that `m` carries fields this encoder does not know (a newer
+  // client's); the caller then lets protobuf write the bytes.
+  template <typename M>
+  void Check(const M& m) {
+    // Generated classes of protobuf 3.21 have no unknown_fields(); their
+    // Reflection, looked up once per type, reads it without a virtual call.
+    static const google::protobuf::Reflection* const reflection =
+        M::GetReflection();
+    unknown_ |= !reflection->GetUnknownFields(m).empty();
+  }
+  bool unknown() const { return unknown_; }
+
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  // Every write below is preceded by Reserve() of its largest size: a tag
+  // (at most 5 bytes) and a varint (at most 10) or 8 fixed bytes, plus the
+  // bytes of strings.
+  static constexpr size_t kMaxHead = 15;
+  void Reserve(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) Grow(n);
+  }
+  void Tag(int field, int wire_type) {
+    Varint(static_cast<uint32_t>(field) << 3 | wire_type);
+  }
+
+  // Singular proto3 fields: nothing when the value is the default.
+  void String(int field, const std::string& s) {
+    if (!s.empty()) Bytes(field, s);
+  }
+  void Bool(int field, bool b) {
+    if (b) {
+      Reserve(kMaxHead);
+      Tag(field, 0);
+      *p_++ = 1;
+    }
+  }
+  // Enums and int32 are sign-extended to 64 bits, as protobuf does.
+  void Int32(int field, int32_t v) {
+    if (v != 0) {
+      Reserve(kMaxHead);
+      Tag(field, 0);
+      Varint(static_cast<uint64_t>(static_cast<int64_t>(v)));
+    }
+  }
+  void Int64(int field, int64_t v) {
+    if (v != 0) {
+      Reserve(kMaxHead);
+      Tag(field, 0);
+      Varint(static_cast<uint64_t>(v));
+    }
+  }
+  // A double with explicit presence (`optional double`): written when set,
+  // whatever its value.
+  void Double(int field, double d) {
+    Reserve(kMaxHead);
+    Tag(field, 1);
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof(bits));
+    for (int i = 0; i < 8; ++i) *p_++ = static_cast<char>(bits >> (8 * i));
+  }
+  // A length-delimited field, always written (repeated elements, map keys
+  // and values).
+  void Bytes(int field, absl::string_view s) {
+    Reserve(kMaxHead + s.size());
+    Tag(field, 2);
+    Varint(s.size());
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void Strings(int field, const RepeatedPtrField<std::string>& list) {
+    for (const std::string& s : list) Bytes(field, s);
+  }
+  // map<string, string>, entries sorted by key as in deterministic
+  // serialization.
+  void StringMap(int field, const Map<std::string, std::string>& map) {
+    if (map.empty()) return;
+    absl::InlinedVector<const Map<std::string, std::string>::value_type*, 8>
+        entries;
+    for (const auto& entry : map) entries.push_back(&entry);
+    std::sort(entries.begin(), entries.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+    for (const auto* entry : entries) {
+      // An entry is a message too, but a Map keeps only its key and value.
+      const size_t at = Begin(field);
+      Bytes(1, entry->first);
+      Bytes(2, entry->second);
+      End(at);
+    }
+  }
+  void Timestamp(int field, const google::protobuf::Timestamp& t) {
+    Check(t);
+    const size_t at = Begin(field);
+    Int64(1, t.seconds());
+    Int32(2, t.nanos());
+    End(at);
+  }
+
+  // Opens a message field; returns where its length goes, for End().
+  size_t Begin(int field) {
+    Reserve(kMaxHead);
+    Tag(field, 2);
+    *p_++ = 0;
+    return p_ - out_->data() - 1;
+  }
+  void End(size_t at) {
+    char* length_at = out_->data() + at;
+    const size_t length = p_ - length_at - 1;
+    if (length < 0x80) {
+      *length_at = static_cast<char>(length);
+      return;
+    }
+    int n = 1;
+    for (uint64_t v = length; v >= 0x80; v >>= 7) ++n;
+    Reserve(n);
+    length_at = out_->data() + at;
+    std::memmove(length_at + n, length_at + 1, length);
+    p_ += n - 1;
+    uint64_t v = length;
+    for (int i = 0; i + 1 < n; ++i, v >>= 7) {
+      length_at[i] = static_cast<char>(v | 0x80);
+    }
+    length_at[n - 1] = static_cast<char>(v);
+  }
+
+ private:
+  void Grow(size_t n) {
+    const size_t used = p_ - out_->data();
+    out_->resize(std::max(2 * out_->size(), used + n));
+    p_ = out_->data() + used;
+    end_ = out_->data() + out_->size();
+  }
+
+  std::string* out_;
+  char* p_;
+  char* end_;
+  bool unknown_ = false;
+};
+
+// One function per message of finding.proto, fields in number order, as
+// protobuf's generated serializers write them.
+void Write(const v1::Cvss& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.version());
+  if (m.has_score()) e.Double(2, m.score());
+  e.String(3, m.vector());
+}
+
+void Write(const v1::Epss& m, Encoder& e) {
+  e.Check(m);
+  if (m.has_score()) e.Double(1, m.score());
+  if (m.has_percentile()) e.Double(2, m.percentile());
+  e.String(3, m.model_version());
+  if (m.has_score_date()) e.Timestamp(4, m.score_date());
+}
+
+void Write(const v1::Kev& m, Encoder& e) {
+  e.Check(m);
+  e.Bool(1, m.listed());
+  if (m.has_date_added()) e.Timestamp(2, m.date_added());
+  if (m.has_due_date()) e.Timestamp(3, m.due_date());
+  e.Bool(4, m.known_ransomware_use());
+  e.String(5, m.required_action());
+}
+
+template <typename M>
+void Sub(int field, const M& m, Encoder& e) {
+  const size_t at = e.Begin(field);
+  Write(m, e);
+  e.End(at);
+}
+
+void Write(const v1::Vulnerability& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.cve_id());
+  e.Strings(2, m.aliases());
+  e.Strings(3, m.cwe_ids());
+  if (m.has_cvss()) Sub(4, m.cvss(), e);
+  if (m.has_epss()) Sub(5, m.epss(), e);
+  if (m.has_kev()) Sub(6, m.kev(), e);
+  e.Int32(7, m.exploit_maturity());
+  e.Int32(8, m.automatable());
+  e.Int32(9, m.technical_impact());
+  if (m.has_published()) e.Timestamp(10, m.published());
+}
+
+void Write(const v1::Package& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.name());
+  e.String(2, m.ecosystem());
+  e.String(3, m.installed_version());
+  e.Strings(4, m.fixed_versions());
+  e.String(5, m.purl());
+}
+
+void Write(const v1::Fix& m, Encoder& e) {
+  e.Check(m);
+  e.Int32(1, m.availability());
+  e.Bool(2, m.change_freeze());
+  e.Bool(3, m.restart_required());
+  if (m.has_next_maintenance_window()) {
+    e.Timestamp(4, m.next_maintenance_window());
+  }
+}
+
+void Write(const v1::Asset& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.id());
+  e.Int32(2, m.type());
+  e.Int32(3, m.environment());
+  e.Int32(4, m.criticality());
+  e.Int32(5, m.exposure());
+  e.Int32(6, m.data_classification());
+  e.String(7, m.owner());
+  e.Strings(8, m.tags());
+  e.StringMap(9, m.labels());
+  e.String(10, m.name());
+}
+
+void Write(const v1::Misconfiguration& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.check_id());
+  e.String(2, m.resource());
+  e.String(3, m.setting());
+  e.String(4, m.actual());
+  e.String(5, m.expected());
+}
+
+void Write(const v1::Secret& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.secret_type());
+  e.String(2, m.location());
+  e.Bool(3, m.verified_active());
+  e.Bool(4, m.publicly_exposed());
+}
+
+void Write(const v1::Malware& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.family());
+  e.String(2, m.path());
+  e.String(3, m.sha256());
+  e.Bool(4, m.quarantined());
+  e.Bool(5, m.active());
+}
+
+void Write(const v1::CompensatingControl& m, Encoder& e) {
+  e.Check(m);
+  e.Int32(1, m.type());
+  e.Int32(2, m.effectiveness());
+  e.String(3, m.description());
+  e.String(4, m.reference());
+}
+
+void Write(const v1::Vex& m, Encoder& e) {
+  e.Check(m);
+  e.Int32(1, m.status());
+  e.Int32(2, m.justification());
+  e.String(3, m.impact_statement());
+  e.String(4, m.action_statement());
+  e.String(5, m.status_notes());
+  e.String(6, m.author());
+  if (m.has_timestamp()) e.Timestamp(7, m.timestamp());
+  e.String(8, m.document_id());
+  e.String(9, m.justification_label());
+  e.String(10, m.mitigation_statement());
+}
+
+void Write(const v1::Finding& m, Encoder& e) {
+  e.Check(m);
+  e.String(1, m.id());
+  e.Int32(2, m.kind());
+  e.String(3, m.source());
+  e.String(4, m.title());
+  e.String(5, m.description());
+  e.Int32(6, m.severity());
+  if (m.has_vulnerability()) Sub(10, m.vulnerability(), e);
+  if (m.has_package()) Sub(11, m.package(), e);
+  if (m.has_fix()) Sub(12, m.fix(), e);
+  if (m.has_asset()) Sub(13, m.asset(), e);
+  if (m.has_misconfiguration()) Sub(14, m.misconfiguration(), e);
+  if (m.has_secret()) Sub(15, m.secret(), e);
+  if (m.has_malware()) Sub(16, m.malware(), e);
+  for (const v1::CompensatingControl& c : m.compensating_controls()) {
+    Sub(20, c, e);
+  }
+  e.Bool(21, m.active_incident());
+  if (m.has_first_seen()) e.Timestamp(22, m.first_seen());
+  if (m.has_last_seen()) e.Timestamp(23, m.last_seen());
+  e.StringMap(24, m.attributes());
+  e.String(25, m.identity_key());
+  if (m.has_vex()) Sub(26, m.vex(), e);
+}
+
+// Protobuf's own deterministic serialization, for findings with unknown
+// fields.
+void AppendProtobufSerialization(const v1::Finding& finding, std::string* out) {
+  const size_t prefix = out->size();
+  const size_t size = finding.ByteSizeLong();
+  out->resize(prefix + size);
+  google::protobuf::io::ArrayOutputStream stream(out->data() + prefix,
+                                                 static_cast<int>(size));
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  // Map fields would otherwise serialize in hash order.
+  coded.SetSerializationDeterministic(true);
+  finding.SerializeWithCachedSizes(&coded);
+}
+
+}  // namespace
+
+void AppendDeterministicFinding(const v1::Finding& finding, std::string* out) {
+  const size_t prefix = out->size();
+  bool unknown;
+  {
+    Encoder encoder(out);
+    Write(finding, encoder);
+    unknown = encoder.unknown();
+  }
+  if (unknown) {
+    out->resize(prefix);
+    AppendProtobufSerialization(finding, out);
+  }
+}
+
+void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
+                const v1::Finding& finding, std::string* out) {
+  // Reused across decisions on this thread: no allocation once warm. The
+  // "<digest>\n<as_of>\n" prefix is kept while the policy and as_of stay
+  // the same (a batch has one as_of), sparing its rendering.
+  struct Buffer {
+    std::string bytes;
+    std::string digest;
+    absl::Time as_of = absl::InfinitePast();
+    size_t prefix = 0;
+  };
+  thread_local Buffer buffer;
+  if (buffer.prefix == 0 || as_of != buffer.as_of ||
+      ref.digest() != buffer.digest) {
+    buffer.digest = ref.digest();
+    buffer.as_of = as_of;
+    buffer.bytes.clear();
+    buffer.bytes.append(ref.digest());
+    buffer.bytes.push_back('\n');
+    expr::AppendTimestamp(as_of, &buffer.bytes);
+    buffer.bytes.push_back('\n');
+    buffer.prefix = buffer.bytes.size();
+  }
+  buffer.bytes.resize(buffer.prefix);
+  AppendDeterministicFinding(finding, &buffer.bytes);
+  const XXH128_hash_t hash =
+      XXH3_128bits(buffer.bytes.data(), buffer.bytes.size());
+  // Canonical form: high64 then low64, each big-endian.
+  static constexpr char kHex[] = "0123456789abcdef";
+  char hex[32];
+  for (int i = 0; i < 8; ++i) {
+    const auto high = static_cast<uint8_t>(hash.high64 >> (56 - 8 * i));
+    const auto low = static_cast<uint8_t>(hash.low64 >> (56 - 8 * i));
+    hex[2 * i] = kHex[high >> 4];
+    hex[2 * i + 1] = kHex[high & 0xf];
+    hex[16 + 2 * i] = kHex[low >> 4];
+    hex[16 + 2 * i + 1] = kHex[low & 0xf];
+  }
+  out->assign(hex, sizeof(hex));
+}
+
+}  // namespace treatd

@@ -1,0 +1,247 @@
+// The decision id's hand-written Finding encoder must write exactly
+// protobuf's deterministic serialization: findings filled through
+// reflection (so a field added to finding.proto is covered without
+// touching this test), one field at a time and all at once, with lengths
+// that need multi-byte varints, and with unknown fields.
+#include "common/policy/engine/decision_id.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/reflection.h"
+#include "google/protobuf/unknown_field_set.h"
+#include "gtest/gtest.h"
+#include "treatd/v1/finding.pb.h"
+#include "xxhash.h"
+
+namespace treatd {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+std::string Protobuf(const v1::Finding& f) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  f.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
+// Where `a` and `b` first differ, for failure messages that do not print
+// kilobytes of bytes.
+size_t FirstDifference(const std::string& a, const std::string& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i;
+}
+
+std::string Ours(const v1::Finding& f) {
+  std::string out = "prefix";
+  AppendDeterministicFinding(f, &out);
+  return out.substr(6);
+}
+
+// A value for one scalar of `field`, varied by `seed` so that repeated
+// elements and map entries differ; strings of `length` bytes.
+void SetScalar(Message* m, const FieldDescriptor* field, int seed,
+               size_t length) {
+  const Reflection* r = m->GetReflection();
+  const bool rep = field->is_repeated();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string s = absl::StrCat(field->name(), "-", seed, "-");
+      while (s.size() < length) s.push_back(static_cast<char>('a' + seed));
+      rep ? r->AddString(m, field, s) : r->SetString(m, field, s);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_BOOL:
+      rep ? r->AddBool(m, field, true) : r->SetBool(m, field, true);
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const int count = field->enum_type()->value_count();
+      const int number =
+          field->enum_type()->value(1 + seed % (count - 1))->number();
+      rep ? r->AddEnumValue(m, field, number)
+          : r->SetEnumValue(m, field, number);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      rep ? r->AddDouble(m, field, 0.25 + seed)
+          : r->SetDouble(m, field, 0.25 + seed);
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      // Timestamps' seconds: negative ones take ten bytes.
+      rep ? r->AddInt64(m, field, -62135596800 + seed)
+          : r->SetInt64(m, field, -62135596800 + seed);
+      break;
+    case FieldDescriptor::CPPTYPE_INT32:
+      rep ? r->AddInt32(m, field, 999999999 - seed)
+          : r->SetInt32(m, field, 999999999 - seed);
+      break;
+    default:
+      FAIL() << "finding.proto has a field of a type the test does not fill: "
+             << field->full_name();
+  }
+}
+
+// Sets every field of `m` and its sub-messages: repeated fields and maps
+// get three elements, in an order that is not sorted.
+void FillAll(Message* m, size_t length) {
+  const Reflection* r = m->GetReflection();
+  const auto* d = m->GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* field = d->field(i);
+    if (field->is_map()) {
+      for (int seed : {2, 0, 1}) {
+        Message* entry = r->AddMessage(m, field);
+        SetScalar(entry, entry->GetDescriptor()->map_key(), seed, length);
+        SetScalar(entry, entry->GetDescriptor()->map_value(), seed, length);
+      }
+    } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      const int n = field->is_repeated() ? 3 : 1;
+      for (int k = 0; k < n; ++k) {
+        FillAll(field->is_repeated() ? r->AddMessage(m, field)
+                                     : r->MutableMessage(m, field),
+                length);
+      }
+    } else {
+      for (int seed = 0; seed < (field->is_repeated() ? 3 : 1); ++seed) {
+        SetScalar(m, field, seed, length);
+      }
+    }
+  }
+}
+
+TEST(DecisionIdTest, EncoderWritesProtobufsBytesForEveryFieldSet) {
+  // 10: one-byte lengths; 200: two-byte lengths (and sub-messages whose
+  // length widens); 20000: three-byte lengths.
+  for (size_t length : {10, 200, 20000}) {
+    v1::Finding f;
+    FillAll(&f, length);
+    const std::string expected = Protobuf(f);
+    ASSERT_GT(expected.size(), length);
+    const std::string ours = Ours(f);
+    EXPECT_TRUE(ours == expected)
+        << "string length " << length << ": " << ours.size() << " bytes, "
+        << expected.size() << " expected, first difference at byte "
+        << FirstDifference(ours, expected);
+  }
+}
+
+// Each field set alone, in every message: the encoder leaves out exactly
+// the fields protobuf leaves out, and writes an empty sub-message that is
+// present.
+TEST(DecisionIdTest, EncoderWritesProtobufsBytesForEachFieldAlone) {
+  v1::Finding all;
+  FillAll(&all, 5);
+  int compared = 0;
+  // Walks `full` (a sub-message of `all`), clearing every other field of
+  // the finding but the one at the current path.
+  struct Walker {
+    int* compared;
+    void Visit(const v1::Finding& all, std::vector<int> path) {
+      const Message* m = &all;
+      for (int index : path) {
+        const auto* field = m->GetDescriptor()->field(index);
+        m = &m->GetReflection()->GetMessage(*m, field);
+      }
+      const auto* d = m->GetDescriptor();
+      for (int i = 0; i < d->field_count(); ++i) {
+        std::vector<int> sub = path;
+        sub.push_back(i);
+        v1::Finding f = Only(all, sub);
+        EXPECT_EQ(Ours(f), Protobuf(f)) << d->field(i)->full_name();
+        ++*compared;
+        const auto* field = d->field(i);
+        if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+            !field->is_repeated()) {
+          Visit(all, sub);
+          // The sub-message present but empty.
+          v1::Finding empty = f;
+          Message* at = &empty;
+          for (int index : sub) {
+            at = at->GetReflection()->MutableMessage(
+                at, at->GetDescriptor()->field(index));
+          }
+          at->Clear();
+          EXPECT_EQ(Ours(empty), Protobuf(empty)) << field->full_name();
+        }
+      }
+    }
+    // `all` with only the field at `path` (and the messages on the way).
+    static v1::Finding Only(const v1::Finding& all,
+                            const std::vector<int>& path) {
+      v1::Finding f = all;
+      Message* m = &f;
+      for (size_t k = 0; k < path.size(); ++k) {
+        const auto* d = m->GetDescriptor();
+        for (int i = 0; i < d->field_count(); ++i) {
+          if (i != path[k]) m->GetReflection()->ClearField(m, d->field(i));
+        }
+        const auto* field = d->field(path[k]);
+        if (k + 1 < path.size()) {
+          m = m->GetReflection()->MutableMessage(m, field);
+        }
+      }
+      return f;
+    }
+  } walker{&compared};
+  walker.Visit(all, {});
+  EXPECT_GT(compared, 80);
+}
+
+TEST(DecisionIdTest, EncoderHandsFindingsWithUnknownFieldsToProtobuf) {
+  v1::Finding f;
+  FillAll(&f, 8);
+  v1::Asset* asset = f.mutable_asset();
+  asset->GetReflection()->MutableUnknownFields(asset)->AddVarint(1000, 7);
+  google::protobuf::Timestamp* seen = f.mutable_first_seen();
+  seen->GetReflection()->MutableUnknownFields(seen)->AddLengthDelimited(99,
+                                                                        "new");
+  const std::string expected = Protobuf(f);
+  EXPECT_NE(expected.find("new"), std::string::npos);
+  EXPECT_EQ(Ours(f), expected);
+}
+
+TEST(DecisionIdTest, IdIsXxh3OfDigestAsOfAndFindingInHex) {
+  v1::Finding f;
+  FillAll(&f, 12);
+  v1::PolicyRef ref;
+  ref.set_digest("sha256:abc");
+  const absl::Time as_of = absl::FromUnixSeconds(1796083200);
+  const std::string input =
+      absl::StrCat("sha256:abc\n2026-12-01T00:00:00Z\n", Protobuf(f));
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical,
+                           XXH3_128bits(input.data(), input.size()));
+  const std::string expected = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(canonical.digest), 16));
+  std::string id;
+  DecisionId(ref, as_of, f, &id);
+  EXPECT_EQ(id, expected);
+  // The cached "<digest>\n<as_of>\n" prefix follows a change of either.
+  std::string other;
+  DecisionId(ref, as_of + absl::Seconds(1), f, &other);
+  EXPECT_NE(other, id);
+  ref.set_digest("sha256:abd");
+  DecisionId(ref, as_of, f, &other);
+  EXPECT_NE(other, id);
+  ref.set_digest("sha256:abc");
+  DecisionId(ref, as_of, f, &other);
+  EXPECT_EQ(other, id);
+}
+
+}  // namespace
+}  // namespace treatd
