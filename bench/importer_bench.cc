@@ -11,7 +11,7 @@
 // items/s counts entries (findings), bytes/s the document's bytes.
 //
 //   build/bench/importer_bench --benchmark_min_time=1
-//   IMPORTER_BENCH_ENTRIES=2000 valgrind --tool=callgrind \
+//   IMPORTER_BENCH_ENTRIES=2000 valgrind --tool=callgrind
 //     build/bench/importer_bench --benchmark_filter=BM_Import/1
 #include <cstdint>
 #include <cstdlib>
