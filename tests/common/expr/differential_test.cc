@@ -107,8 +107,8 @@ class Generator {
   // Literals come from the same pool as the findings' strings, so that
   // comparisons are sometimes equal.
   std::string Word() { return words_.Word(); }
-  // A string literal of the expression language (escapes: \n \t \r \\
-  // \" \').
+  // A string literal of the expression language (escapes: \n \t \r \"
+  // \' and the backslash itself).
   static std::string Quoted(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
