@@ -26,6 +26,12 @@ inline constexpr absl::string_view kGenesisHash =
 // gives the same bytes on every platform this builds on.
 std::string CanonicalEncoding(const Event& event);
 
+// The reference implementation of CanonicalEncoding (a JSON tree dumped by
+// nlohmann::json). CanonicalEncoding writes events whose text is all ASCII
+// directly and must give the same bytes; it uses this one for the rest.
+// Tests compare the two.
+std::string CanonicalEncodingGeneral(const Event& event);
+
 // Decodes a canonical encoding (as stored) back into an event; `hash` and
 // `prev_hash` are left empty. INVALID_ARGUMENT when `body` is not one.
 absl::StatusOr<Event> DecodeCanonical(absl::string_view body);
