@@ -165,7 +165,11 @@ struct Appender::Batch {
   absl::flat_hash_set<std::string> dirty_set;
   std::vector<StoredEvent> events;
   std::vector<std::pair<FindingRecord, absl::Time>> archived;
+  // The latest snapshot of each finding the batch changed, in first-touch
+  // order: a finding decided many times in one transaction (the same
+  // finding from many concurrent calls) is written once.
   std::vector<std::pair<std::string, std::string>> snapshots;
+  absl::flat_hash_map<std::string, size_t> snapshot_index;
   struct Scan {
     std::string key;
     std::string scope;
@@ -409,8 +413,15 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
       batch.dirty.push_back(row->key);
     }
     if (IsDecision(e.kind) && !e.decision.finding_snapshot.empty()) {
-      batch.snapshots.emplace_back(e.finding_key,
-                                   std::move(e.decision.finding_snapshot));
+      auto [at, added] = batch.snapshot_index.try_emplace(
+          e.finding_key, batch.snapshots.size());
+      if (added) {
+        batch.snapshots.emplace_back(e.finding_key,
+                                     std::move(e.decision.finding_snapshot));
+      } else {
+        batch.snapshots[at->second].second =
+            std::move(e.decision.finding_snapshot);
+      }
     }
   } else {
     *row = unchanged;  // keeps the decision id that set these facts
