@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -391,11 +392,11 @@ class SqliteStore : public Store {
     // by name reaches the file the commits went to.
     const std::string wal = options_.path + "-wal";
     absl::Status status = SyncFile(wal);
-    if (status.ok() && !directory_synced_) {
+    if (status.ok() && !directory_synced_.load()) {
       // As SQLite does when it creates a WAL under synchronous=FULL: the
       // directory entry of the new file must survive a power loss too.
       status = SyncFile(DirectoryOf(options_.path));
-      directory_synced_ = status.ok();
+      if (status.ok()) directory_synced_.store(true);
     }
     if (!status.ok()) {
       return absl::UnavailableError(
@@ -576,8 +577,8 @@ class SqliteStore : public Store {
   }
 
   const SqliteOptions options_;
-  // Only touched by the sync thread (SyncCommitted).
-  bool directory_synced_ = false;
+  // Set by SyncCommitted, which runs on several sync threads at once.
+  std::atomic<bool> directory_synced_{false};
   // Held from BeginAppend to CommitAppend/RollbackAppend, and by leases.
   absl::Mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
