@@ -173,7 +173,18 @@ class ObjectWriter {
   void String(absl::string_view key, absl::string_view value) {
     Key(key);
     out_.push_back('"');
-    for (char c : value) Escaped(c);
+    // Runs that need no escape are copied whole.
+    size_t run = 0;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const char c = value[i];
+      if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') {
+        continue;
+      }
+      out_.append(value.data() + run, i - run);
+      Escaped(c);
+      run = i + 1;
+    }
+    out_.append(value.data() + run, value.size() - run);
     out_.push_back('"');
   }
   // Left out when empty (PutString).
@@ -185,8 +196,9 @@ class ObjectWriter {
   }
 
  private:
-  // nlohmann with ensure_ascii = false: the short escapes, \u00xx for other
-  // control characters, everything else as is (0x7f included).
+  // A character String does not copy as is. nlohmann with ensure_ascii =
+  // false: the short escapes, \u00xx for other control characters,
+  // everything else as is (0x7f included).
   void Escaped(char c) {
     switch (c) {
       case '"':
