@@ -239,6 +239,7 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
     }
     if (event.idempotency_key.empty()) {
       event.idempotency_key = DerivedIdempotencyKey(event);
+      item->encoded_prefix.clear();  // encoded without the key
     }
     idempotency_keys.push_back(event.idempotency_key);
     finding_keys.push_back(event.finding_key);
@@ -259,7 +260,8 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
 
   for (WorkItem* item : items) {
     if (item->event.has_value()) {
-      item->appended = ApplyEvent(std::move(*item->event), batch);
+      item->appended = ApplyEvent(std::move(*item->event),
+                                  std::move(item->encoded_prefix), batch);
       item->event.reset();
     } else if (item->scan.has_value()) {
       item->scanned = ApplyScan(*item->scan, batch);
@@ -322,7 +324,8 @@ absl::Status Appender::Validate(const Event& e, absl::Time now) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
+absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
+                                              Batch& batch) {
   auto found = batch.findings.find(e.finding_key);
   FindingRecord* row = found == batch.findings.end() ? nullptr : &found->second;
 
@@ -400,7 +403,9 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
   stored.occurred_us = absl::ToUnixMicros(e.occurred_at);
   stored.recorded_us = absl::ToUnixMicros(e.recorded_at);
   stored.idempotency_key = e.idempotency_key;
-  stored.body = CanonicalEncoding(e);
+  stored.body = prefix.empty()
+                    ? CanonicalEncoding(e)
+                    : CanonicalEncodingFromPrefix(std::move(prefix), e);
   stored.hash = LinkHash(batch.head.hash, stored.body);
   batch.head = {stored.seq, stored.hash};
   batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
@@ -525,7 +530,8 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
 
   for (Event& e : derived) {
     const EventKind kind = e.kind;
-    TREATD_ASSIGN_OR_RETURN(Appended appended, ApplyEvent(std::move(e), batch));
+    TREATD_ASSIGN_OR_RETURN(Appended appended,
+                            ApplyEvent(std::move(e), /*prefix=*/"", batch));
     if (appended.duplicate) continue;
     result.seqs.push_back(appended.seq);
     if (kind == EventKind::kReopened) {

@@ -147,6 +147,11 @@ bool AllTextAscii(const Event& e) {
 class ObjectWriter {
  public:
   explicit ObjectWriter(std::string& out) : out_(out) { out_.push_back('{'); }
+  // Goes on writing an object whose first keys `out` already holds.
+  ObjectWriter(std::string& out, bool continuing)
+      : out_(out), first_(!continuing) {
+    if (!continuing) out_.push_back('{');
+  }
   void Close() { out_.push_back('}'); }
 
   // Opens `key`'s value (a nested object follows).
@@ -239,11 +244,13 @@ class ObjectWriter {
   bool first_ = true;
 };
 
-// The fast path of CanonicalEncoding, for events whose text is ASCII. Keys
-// in sorted order, the same fields and rules as CanonicalEncodingGeneral.
-std::string AsciiEncoding(const Event& event) {
+// The fast path of CanonicalEncoding, for events whose text is ASCII, in
+// two parts. Keys in sorted order, the same fields and rules as
+// CanonicalEncodingGeneral. The prefix holds every key before
+// "recorded_at": reported fields only (the bulk of the bytes).
+std::string AsciiPrefix(const Event& event) {
   std::string out;
-  out.reserve(512);
+  out.reserve(768);
   ObjectWriter j(out);
   j.NonEmpty("actor", event.actor);
   j.NonEmpty("control", event.control);
@@ -274,11 +281,18 @@ std::string AsciiEncoding(const Event& event) {
     o.Close();
   }
   j.NonEmpty("evidence", event.evidence);
-  j.String("finding", event.finding_key);
+  j.String("finding", event.finding_key);  // always there: the object is open
   j.NonEmpty("idempotency_key", event.idempotency_key);
   j.String("kind", EventKindName(event.kind));
   j.NonEmpty("note", event.note);
   j.Int("occurred_at", Micros(event.occurred_at));
+  return out;
+}
+
+// Appends the keys from "recorded_at" on to an AsciiPrefix: the ledger's
+// assigned fields and two short reported ones.
+void AppendAsciiSuffix(const Event& event, std::string& out) {
+  ObjectWriter j(out, /*continuing=*/true);
   j.Int("recorded_at", Micros(event.recorded_at));
   if (event.recurrence) j.True("recurrence");
   j.NonEmpty("scope", event.scope);
@@ -290,17 +304,27 @@ std::string AsciiEncoding(const Event& event) {
   j.Time("until", event.until);
   j.Int("v", 1);
   j.Close();
-  return out;
 }
 
 }  // namespace
 
 std::string CanonicalEncoding(const Event& event) {
-  // Every event is encoded on the ledger's single writer thread: the
-  // general encoder's tree of std::map nodes cost more than the rest of
-  // the append, so ASCII text (the usual case) takes the direct writer.
-  if (AllTextAscii(event)) return AsciiEncoding(event);
-  return CanonicalEncodingGeneral(event);
+  return CanonicalEncodingFromPrefix(CanonicalPrefix(event), event);
+}
+
+std::string CanonicalPrefix(const Event& event) {
+  // The general encoder's tree of std::map nodes cost more than the rest of
+  // an append on the ledger's single writer thread, so ASCII text (the
+  // usual case) takes the direct writer.
+  if (!AllTextAscii(event)) return "";
+  return AsciiPrefix(event);
+}
+
+std::string CanonicalEncodingFromPrefix(std::string prefix,
+                                        const Event& event) {
+  if (prefix.empty()) return CanonicalEncodingGeneral(event);
+  AppendAsciiSuffix(event, prefix);
+  return prefix;
 }
 
 std::string CanonicalEncodingGeneral(const Event& event) {

@@ -71,7 +71,7 @@ TEST(LinkHashTest, ChangesWithThePreviousHashAndEveryByte) {
 // field: otherwise chains written before and after it would not verify
 // against each other. Every optional field is toggled, and the text holds
 // what needs escaping.
-TEST(CanonicalEncodingTest, FastWriterMatchesTheReferenceEncoder) {
+TEST(CanonicalEncodingTest, FastWriterAndPrefixMatchTheReferenceEncoder) {
   std::mt19937 rng(20261206);
   const std::vector<std::string> texts = {
       "",
@@ -125,7 +125,17 @@ TEST(CanonicalEncodingTest, FastWriterMatchesTheReferenceEncoder) {
     d.vulnerability = text();
     d.first_seen = maybe_time();
     d.finding_snapshot = text();
-    ASSERT_EQ(CanonicalEncoding(e), CanonicalEncodingGeneral(e))
+    const std::string reference = CanonicalEncodingGeneral(e);
+    ASSERT_EQ(CanonicalEncoding(e), reference) << "event " << i;
+    // The prefix made before the ledger assigned its fields.
+    Event reported = e;
+    reported.seq = 0;
+    reported.recorded_at = absl::InfinitePast();
+    reported.state_before.reset();
+    reported.state_after = FindingState::kOpen;
+    reported.recurrence = false;
+    ASSERT_EQ(CanonicalEncodingFromPrefix(CanonicalPrefix(reported), e),
+              reference)
         << "event " << i;
   }
 }
