@@ -143,13 +143,7 @@ absl::Status CheckScanKeys(const ScanObservation& scan) {
 }  // namespace
 
 std::string DerivedIdempotencyKey(const Event& event) {
-  Event reported = event;
-  reported.seq = 0;
-  reported.recorded_at = absl::UnixEpoch();
-  reported.state_before.reset();
-  reported.state_after = FindingState::kOpen;
-  reported.recurrence = false;
-  std::string digest = Sha256Hex(CanonicalEncoding(reported));
+  std::string digest = Sha256Hex(CanonicalEncoding(ReportedPart(event)));
   // 128 bits are plenty against collisions and keep the unique index small.
   return absl::StrCat("auto:", digest.substr(0, 32));
 }

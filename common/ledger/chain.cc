@@ -308,6 +308,15 @@ void AppendAsciiSuffix(const Event& event, std::string& out) {
 
 }  // namespace
 
+Event ReportedPart(Event event) {
+  event.seq = 0;
+  event.recorded_at = absl::UnixEpoch();
+  event.state_before.reset();
+  event.state_after = FindingState::kOpen;
+  event.recurrence = false;
+  return event;
+}
+
 std::string CanonicalEncoding(const Event& event) {
   return CanonicalEncodingFromPrefix(CanonicalPrefix(event), event);
 }

@@ -26,6 +26,12 @@ inline constexpr absl::string_view kGenesisHash =
 // gives the same bytes on every platform this builds on.
 std::string CanonicalEncoding(const Event& event);
 
+// `event` with the fields the ledger assigns (seq, recorded_at, states,
+// recurrence) set to fixed values (recorded_at: the Unix epoch): what its
+// reporter said. Its encoding is the content a derived idempotency key
+// hashes, so these values never change.
+Event ReportedPart(Event event);
+
 // CanonicalEncoding in two steps, so that the part an event's reporter
 // fills can be encoded on the reporter's thread and the ledger's single
 // writer only appends what it assigns (seq, recorded_at, states,
