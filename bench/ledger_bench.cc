@@ -63,6 +63,9 @@ Event Decision(const std::string& key, absl::Time at, int priority, int owner) {
   e.finding_key = key;
   e.occurred_at = at;
   e.decision.decision_id = absl::StrCat(key, "@", absl::ToUnixMicros(at));
+  // As the server sends them (ledger::DecisionEvent): the key names the
+  // decision, so the ledger need not derive one from the content.
+  e.idempotency_key = absl::StrCat("decision:", e.decision.decision_id);
   e.decision.treatment = v1::TREATMENT_REMEDIATE;
   e.decision.priority = absl::StrCat("p", priority);
   e.decision.priority_rank = priority;
@@ -104,8 +107,12 @@ void BM_Append(benchmark::State& state) {
     events.reserve(batch);
     for (int i = 0; i < batch; ++i) {
       int64_t n = append_counter++;
-      events.push_back(Decision(absl::StrCat("k", n % 2 ? n : n / 2), now,
-                                1 + n % 4, n % 50));
+      Event e = Decision(absl::StrCat("k", n % 2 ? n : n / 2), now, 1 + n % 4,
+                         n % 50);
+      // One decision per event, as every Decide call makes its own.
+      e.decision.decision_id = absl::StrCat("d", n);
+      e.idempotency_key = absl::StrCat("decision:d", n);
+      events.push_back(std::move(e));
     }
     for (const auto& r : append_ledger->Append(std::move(events))) {
       if (!r.ok()) Die(r.status().ToString());

@@ -183,4 +183,17 @@ for s in scenarios:
         r = by.get((m, s), {})
         cells.append("%.0f→%.0f" % (r.get("rss_before_kb", 0) / 1024.0, r.get("rss_after_kb", 0) / 1024.0))
     print("| %s | %s |" % (s, " | ".join(cells)))
+# Issue 10's target: with the SQLite ledger on, Decide and BatchDecide keep
+# at least half of the same server's findings/s with it off.
+print()
+for m in modes:
+    if m == "off":
+        continue
+    for s in scenarios:
+        off = by.get(("off", s), {}).get("items_per_s", 0)
+        v = by.get((m, s), {}).get("items_per_s", 0)
+        if off:
+            print("%s / off %s: %.0f%%%s" % (m, s, 100.0 * v / off,
+                  "" if m == "postgres" else
+                  (" (target >= 50%: met)" if v >= 0.5 * off else " (target >= 50%: NOT met)")))
 EOF

@@ -143,13 +143,7 @@ absl::Status CheckScanKeys(const ScanObservation& scan) {
 }  // namespace
 
 std::string DerivedIdempotencyKey(const Event& event) {
-  Event reported = event;
-  reported.seq = 0;
-  reported.recorded_at = absl::UnixEpoch();
-  reported.state_before.reset();
-  reported.state_after = FindingState::kOpen;
-  reported.recurrence = false;
-  std::string digest = Sha256Hex(CanonicalEncoding(reported));
+  std::string digest = Sha256Hex(CanonicalEncoding(ReportedPart(event)));
   // 128 bits are plenty against collisions and keep the unique index small.
   return absl::StrCat("auto:", digest.substr(0, 32));
 }
@@ -165,7 +159,11 @@ struct Appender::Batch {
   absl::flat_hash_set<std::string> dirty_set;
   std::vector<StoredEvent> events;
   std::vector<std::pair<FindingRecord, absl::Time>> archived;
+  // The latest snapshot of each finding the batch changed, in first-touch
+  // order: a finding decided many times in one transaction (the same
+  // finding from many concurrent calls) is written once.
   std::vector<std::pair<std::string, std::string>> snapshots;
+  absl::flat_hash_map<std::string, size_t> snapshot_index;
   struct Scan {
     std::string key;
     std::string scope;
@@ -235,6 +233,7 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
     }
     if (event.idempotency_key.empty()) {
       event.idempotency_key = DerivedIdempotencyKey(event);
+      item->encoded_prefix.clear();  // encoded without the key
     }
     idempotency_keys.push_back(event.idempotency_key);
     finding_keys.push_back(event.finding_key);
@@ -255,7 +254,8 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
 
   for (WorkItem* item : items) {
     if (item->event.has_value()) {
-      item->appended = ApplyEvent(std::move(*item->event), batch);
+      item->appended = ApplyEvent(std::move(*item->event),
+                                  std::move(item->encoded_prefix), batch);
       item->event.reset();
     } else if (item->scan.has_value()) {
       item->scanned = ApplyScan(*item->scan, batch);
@@ -318,7 +318,8 @@ absl::Status Appender::Validate(const Event& e, absl::Time now) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
+absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
+                                              Batch& batch) {
   auto found = batch.findings.find(e.finding_key);
   FindingRecord* row = found == batch.findings.end() ? nullptr : &found->second;
 
@@ -396,7 +397,9 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
   stored.occurred_us = absl::ToUnixMicros(e.occurred_at);
   stored.recorded_us = absl::ToUnixMicros(e.recorded_at);
   stored.idempotency_key = e.idempotency_key;
-  stored.body = CanonicalEncoding(e);
+  stored.body = prefix.empty()
+                    ? CanonicalEncoding(e)
+                    : CanonicalEncodingFromPrefix(std::move(prefix), e);
   stored.hash = LinkHash(batch.head.hash, stored.body);
   batch.head = {stored.seq, stored.hash};
   batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
@@ -409,8 +412,15 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, Batch& batch) {
       batch.dirty.push_back(row->key);
     }
     if (IsDecision(e.kind) && !e.decision.finding_snapshot.empty()) {
-      batch.snapshots.emplace_back(e.finding_key,
-                                   std::move(e.decision.finding_snapshot));
+      auto [at, added] = batch.snapshot_index.try_emplace(
+          e.finding_key, batch.snapshots.size());
+      if (added) {
+        batch.snapshots.emplace_back(e.finding_key,
+                                     std::move(e.decision.finding_snapshot));
+      } else {
+        batch.snapshots[at->second].second =
+            std::move(e.decision.finding_snapshot);
+      }
     }
   } else {
     *row = unchanged;  // keeps the decision id that set these facts
@@ -514,7 +524,8 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
 
   for (Event& e : derived) {
     const EventKind kind = e.kind;
-    TREATD_ASSIGN_OR_RETURN(Appended appended, ApplyEvent(std::move(e), batch));
+    TREATD_ASSIGN_OR_RETURN(Appended appended,
+                            ApplyEvent(std::move(e), /*prefix=*/"", batch));
     if (appended.duplicate) continue;
     result.seqs.push_back(appended.seq);
     if (kind == EventKind::kReopened) {

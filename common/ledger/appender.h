@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,7 +23,10 @@ namespace treatd::ledger {
 
 // One unit of work of a batch: an event to append or a scan to record.
 struct WorkItem {
-  std::optional<Event> event;           // set for an append
+  std::optional<Event> event;  // set for an append
+  // CanonicalPrefix(*event), made on the caller's thread (Ledger::Append)
+  // so the committer only appends the assigned fields; empty: encode here.
+  std::string encoded_prefix;
   std::optional<ScanObservation> scan;  // set for a scan
   absl::StatusOr<Appended> appended = absl::UnknownError("not applied");
   absl::StatusOr<ScanResult> scanned = absl::UnknownError("not applied");
@@ -50,7 +54,9 @@ class Appender {
   struct Batch;
 
   absl::Status Run(const std::vector<WorkItem*>& items, Batch& batch);
-  absl::StatusOr<Appended> ApplyEvent(Event event, Batch& batch);
+  // `prefix`: the event's CanonicalPrefix, or empty.
+  absl::StatusOr<Appended> ApplyEvent(Event event, std::string prefix,
+                                      Batch& batch);
   absl::StatusOr<ScanResult> ApplyScan(const ScanObservation& scan,
                                        Batch& batch);
   absl::Status Validate(const Event& event, absl::Time now) const;

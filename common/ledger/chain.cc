@@ -120,9 +120,223 @@ DecisionFacts DecodeDecision(Reader& r) {
   return d;
 }
 
+bool IsAscii(absl::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// Whether every string CanonicalEncoding writes is ASCII: the fast writer
+// below escapes ASCII exactly as nlohmann does; anything else (UTF-8 to
+// copy, or invalid bytes to replace) goes through nlohmann itself.
+bool AllTextAscii(const Event& e) {
+  const DecisionFacts& d = e.decision;
+  for (const std::string* text :
+       {&e.finding_key, &e.idempotency_key, &e.actor, &e.note, &e.control,
+        &e.evidence, &e.scope, &d.decision_id, &d.priority, &d.rule,
+        &d.policy_digest, &d.owner, &d.asset, &d.vulnerability}) {
+    if (!IsAscii(*text)) return false;
+  }
+  return true;
+}
+
+// Writes one JSON object the way nlohmann's compact dump does. The caller
+// names the keys in sorted (std::map) order; the equivalence test in
+// chain_test.cc checks the bytes against CanonicalEncodingGeneral.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_.push_back('{'); }
+  // Goes on writing an object whose first keys `out` already holds.
+  ObjectWriter(std::string& out, bool continuing)
+      : out_(out), first_(!continuing) {
+    if (!continuing) out_.push_back('{');
+  }
+  void Close() { out_.push_back('}'); }
+
+  // Opens `key`'s value (a nested object follows).
+  void Key(absl::string_view key) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    out_.push_back('"');
+    out_.append(key.data(), key.size());
+    out_.append("\":");
+  }
+  void Int(absl::string_view key, int64_t value) {
+    Key(key);
+    absl::StrAppend(&out_, value);
+  }
+  void Double(absl::string_view key, double value) {
+    Key(key);
+    out_.append(Json(value).dump());  // nlohmann's own float formatting
+  }
+  void True(absl::string_view key) {
+    Key(key);
+    out_.append("true");
+  }
+  // Always written, even empty.
+  void String(absl::string_view key, absl::string_view value) {
+    Key(key);
+    out_.push_back('"');
+    // Runs that need no escape are copied whole.
+    size_t run = 0;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const char c = value[i];
+      if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') {
+        continue;
+      }
+      out_.append(value.data() + run, i - run);
+      Escaped(c);
+      run = i + 1;
+    }
+    out_.append(value.data() + run, value.size() - run);
+    out_.push_back('"');
+  }
+  // Left out when empty (PutString).
+  void NonEmpty(absl::string_view key, absl::string_view value) {
+    if (!value.empty()) String(key, value);
+  }
+  void Time(absl::string_view key, const std::optional<absl::Time>& t) {
+    if (t.has_value()) Int(key, Micros(*t));
+  }
+
+ private:
+  // A character String does not copy as is. nlohmann with ensure_ascii =
+  // false: the short escapes, \u00xx for other control characters,
+  // everything else as is (0x7f included).
+  void Escaped(char c) {
+    switch (c) {
+      case '"':
+        out_.append("\\\"");
+        return;
+      case '\\':
+        out_.append("\\\\");
+        return;
+      case '\b':
+        out_.append("\\b");
+        return;
+      case '\f':
+        out_.append("\\f");
+        return;
+      case '\n':
+        out_.append("\\n");
+        return;
+      case '\r':
+        out_.append("\\r");
+        return;
+      case '\t':
+        out_.append("\\t");
+        return;
+      default:
+        break;
+    }
+    if (static_cast<unsigned char>(c) < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out_.append("\\u00");
+      out_.push_back(kHex[(c >> 4) & 0xf]);
+      out_.push_back(kHex[c & 0xf]);
+      return;
+    }
+    out_.push_back(c);
+  }
+
+  std::string& out_;
+  bool first_ = true;
+};
+
+// The fast path of CanonicalEncoding, for events whose text is ASCII, in
+// two parts. Keys in sorted order, the same fields and rules as
+// CanonicalEncodingGeneral. The prefix holds every key before
+// "recorded_at": reported fields only (the bulk of the bytes).
+std::string AsciiPrefix(const Event& event) {
+  std::string out;
+  out.reserve(768);
+  ObjectWriter j(out);
+  j.NonEmpty("actor", event.actor);
+  j.NonEmpty("control", event.control);
+  if (event.kind == EventKind::kDecision ||
+      event.kind == EventKind::kSweepDecision) {
+    const DecisionFacts& d = event.decision;
+    j.Key("decision");
+    ObjectWriter o(out);
+    o.NonEmpty("asset", d.asset);
+    o.Time("first_seen", d.first_seen);
+    o.NonEmpty("id", d.decision_id);
+    if (d.kind != v1::FINDING_KIND_UNSPECIFIED) {
+      o.String("kind", v1::FindingKind_Name(d.kind));
+    }
+    o.Time("mitigate_by", d.mitigate_by);
+    o.NonEmpty("owner", d.owner);
+    o.NonEmpty("policy_digest", d.policy_digest);
+    o.NonEmpty("priority", d.priority);
+    if (d.priority_rank != 0) o.Int("priority_rank", d.priority_rank);
+    o.Time("remediate_by", d.remediate_by);
+    if (d.residual_risk != 0) o.Double("residual_risk", d.residual_risk);
+    o.Time("review_by", d.review_by);
+    o.NonEmpty("rule", d.rule);
+    if (d.treatment != v1::TREATMENT_UNSPECIFIED) {
+      o.String("treatment", v1::Treatment_Name(d.treatment));
+    }
+    o.NonEmpty("vulnerability", d.vulnerability);
+    o.Close();
+  }
+  j.NonEmpty("evidence", event.evidence);
+  j.String("finding", event.finding_key);  // always there: the object is open
+  j.NonEmpty("idempotency_key", event.idempotency_key);
+  j.String("kind", EventKindName(event.kind));
+  j.NonEmpty("note", event.note);
+  j.Int("occurred_at", Micros(event.occurred_at));
+  return out;
+}
+
+// Appends the keys from "recorded_at" on to an AsciiPrefix: the ledger's
+// assigned fields and two short reported ones.
+void AppendAsciiSuffix(const Event& event, std::string& out) {
+  ObjectWriter j(out, /*continuing=*/true);
+  j.Int("recorded_at", Micros(event.recorded_at));
+  if (event.recurrence) j.True("recurrence");
+  j.NonEmpty("scope", event.scope);
+  j.Int("seq", event.seq);
+  j.String("state_after", FindingStateName(event.state_after));
+  if (event.state_before.has_value()) {
+    j.String("state_before", FindingStateName(*event.state_before));
+  }
+  j.Time("until", event.until);
+  j.Int("v", 1);
+  j.Close();
+}
+
 }  // namespace
 
+Event ReportedPart(Event event) {
+  event.seq = 0;
+  event.recorded_at = absl::UnixEpoch();
+  event.state_before.reset();
+  event.state_after = FindingState::kOpen;
+  event.recurrence = false;
+  return event;
+}
+
 std::string CanonicalEncoding(const Event& event) {
+  return CanonicalEncodingFromPrefix(CanonicalPrefix(event), event);
+}
+
+std::string CanonicalPrefix(const Event& event) {
+  // The general encoder's tree of std::map nodes cost more than the rest of
+  // an append on the ledger's single writer thread, so ASCII text (the
+  // usual case) takes the direct writer.
+  if (!AllTextAscii(event)) return "";
+  return AsciiPrefix(event);
+}
+
+std::string CanonicalEncodingFromPrefix(std::string prefix,
+                                        const Event& event) {
+  if (prefix.empty()) return CanonicalEncodingGeneral(event);
+  AppendAsciiSuffix(event, prefix);
+  return prefix;
+}
+
+std::string CanonicalEncodingGeneral(const Event& event) {
   Json j = Json::object();
   j["v"] = 1;
   j["seq"] = event.seq;

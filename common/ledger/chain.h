@@ -26,6 +26,29 @@ inline constexpr absl::string_view kGenesisHash =
 // gives the same bytes on every platform this builds on.
 std::string CanonicalEncoding(const Event& event);
 
+// `event` with the fields the ledger assigns (seq, recorded_at, states,
+// recurrence) set to fixed values (recorded_at: the Unix epoch): what its
+// reporter said. Its encoding is the content a derived idempotency key
+// hashes, so these values never change.
+Event ReportedPart(Event event);
+
+// CanonicalEncoding in two steps, so that the part an event's reporter
+// fills can be encoded on the reporter's thread and the ledger's single
+// writer only appends what it assigns (seq, recorded_at, states,
+// recurrence). CanonicalPrefix encodes the reported fields (an opaque
+// string; empty when the event's text takes the reference encoder);
+// CanonicalEncodingFromPrefix(CanonicalPrefix(e'), e) equals
+// CanonicalEncoding(e) for any e' that differs from e only in assigned
+// fields.
+std::string CanonicalPrefix(const Event& event);
+std::string CanonicalEncodingFromPrefix(std::string prefix, const Event& event);
+
+// The reference implementation of CanonicalEncoding (a JSON tree dumped by
+// nlohmann::json). CanonicalEncoding writes events whose text is all ASCII
+// directly and must give the same bytes; it uses this one for the rest.
+// Tests compare the two.
+std::string CanonicalEncodingGeneral(const Event& event);
+
 // Decodes a canonical encoding (as stored) back into an event; `hash` and
 // `prev_hash` are left empty. INVALID_ARGUMENT when `body` is not one.
 absl::StatusOr<Event> DecodeCanonical(absl::string_view body);

@@ -15,7 +15,11 @@ Committer::Committer(Appender* appender, Store* store, int max_batch_items,
       defers_sync_(store->DefersSync()),
       last_seq_(head_seq) {
   thread_ = std::thread([this] { Loop(); });
-  if (defers_sync_) sync_thread_ = std::thread([this] { SyncLoop(); });
+  if (defers_sync_) {
+    for (int i = 0; i < kSyncThreads; ++i) {
+      sync_threads_.emplace_back([this] { SyncLoop(); });
+    }
+  }
 }
 
 Committer::~Committer() {
@@ -28,7 +32,7 @@ Committer::~Committer() {
     absl::MutexLock lock(&mu_);
     committer_done_ = true;
   }
-  if (sync_thread_.joinable()) sync_thread_.join();
+  for (std::thread& sync_thread : sync_threads_) sync_thread.join();
 }
 
 void Committer::Submit(const std::vector<WorkItem*>& items) {
@@ -94,7 +98,8 @@ void Committer::Loop() {
     absl::MutexLock lock(&mu_);
     if (defers_sync_ && outcome.ok()) {
       // Durable only once synced: the sync thread wakes these callers.
-      unsynced_.push_back(Committed{std::move(batch), *outcome, took});
+      unsynced_.push_back(
+          Committed{++committed_id_, std::move(batch), *outcome, took});
       continue;
     }
     Finish(batch, outcome, took);
@@ -103,19 +108,23 @@ void Committer::Loop() {
 
 void Committer::SyncLoop() {
   while (true) {
-    std::vector<Committed> committed;
+    int64_t target;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-            return c->committer_done_ || !c->unsynced_.empty();
+            return c->committer_done_ || c->committed_id_ > c->sync_claimed_id_;
           },
           this));
-      if (unsynced_.empty()) return;  // the committer stopped, all synced
-      committed.swap(unsynced_);
+      // The committer stopped and every transaction has its sync.
+      if (committed_id_ == sync_claimed_id_) return;
+      target = committed_id_;
+      sync_claimed_id_ = target;
     }
-    // Every transaction taken above committed before this sync starts, so
-    // this one sync makes all of them durable.
+    // Every transaction up to `target` committed before this sync starts,
+    // so this one sync makes all of them durable. Another sync may be
+    // running and finish later: it covers only earlier transactions, and
+    // the kernel's fdatasync also waits for the writeback that one started.
     const absl::Time start = absl::Now();
     const absl::Status synced = store_->SyncCommitted();
     const absl::Duration took = absl::Now() - start;
@@ -123,7 +132,11 @@ void Committer::SyncLoop() {
     absl::MutexLock lock(&mu_);
     stats_.sync_time += took;
     ++stats_.syncs;
-    for (Committed& one : committed) {
+    // Those up to `target` not already answered by a later sync that
+    // finished first.
+    while (!unsynced_.empty() && unsynced_.front().id <= target) {
+      Committed one = std::move(unsynced_.front());
+      unsynced_.pop_front();
       if (synced.ok()) {
         Finish(one.batch, one.outcome, one.took);
         continue;

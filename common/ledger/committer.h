@@ -6,9 +6,12 @@
 // that arrived meanwhile.
 //
 // When the store defers its sync (Store::DefersSync: the SQLite store under
-// "full"), a second thread makes the commits durable: the committer goes on
-// to write the next transaction while the previous ones are fsynced, and
-// one fsync covers every transaction committed before it started. Callers
+// "full"), sync threads make the commits durable: the committer goes on to
+// write the next transaction while the previous ones are fsynced, and one
+// fsync covers every transaction committed before it started. There are
+// kSyncThreads of them, so a transaction committed while a sync runs gets
+// its own sync at once instead of waiting for that one to finish (a caller
+// waits about one commit and one sync, not one and a half syncs). Callers
 // are still woken only once their transaction is durable.
 //
 // Thread safety: Submit, WaitForCommit and Stats may be called from any
@@ -59,6 +62,7 @@ class Committer {
   };
   // A committed transaction waiting for its sync.
   struct Committed {
+    int64_t id;  // 1, 2, ... in commit order
     std::vector<Request*> batch;
     BatchOutcome outcome;
     absl::Duration took;
@@ -78,14 +82,21 @@ class Committer {
 
   mutable absl::Mutex mu_;
   std::deque<Request*> queue_ ABSL_GUARDED_BY(mu_);
-  std::vector<Committed> unsynced_ ABSL_GUARDED_BY(mu_);
+  std::deque<Committed> unsynced_ ABSL_GUARDED_BY(mu_);  // in id order
+  int64_t committed_id_ ABSL_GUARDED_BY(mu_) = 0;        // the last committed
+  // The last transaction that a sync (finished or running) covers.
+  int64_t sync_claimed_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
   int64_t last_seq_ ABSL_GUARDED_BY(mu_);
   LedgerStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
-  std::thread sync_thread_;  // only when defers_sync_
+  std::vector<std::thread> sync_threads_;  // only when defers_sync_
 };
+
+// Syncs in flight at once (see above). Two: a third would only queue
+// behind the device's cache flush.
+inline constexpr int kSyncThreads = 2;
 
 }  // namespace treatd::ledger
 

@@ -143,6 +143,13 @@ std::vector<absl::StatusOr<Appended>> Ledger::Append(
   std::vector<WorkItem*> pointers;
   pointers.reserve(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
+    // Here, on the caller's thread: deriving a key (an encoding and a
+    // hash) and encoding what the caller reported is work the single
+    // committer thread need not do.
+    if (events[i].idempotency_key.empty()) {
+      events[i].idempotency_key = DerivedIdempotencyKey(events[i]);
+    }
+    items[i].encoded_prefix = CanonicalPrefix(events[i]);
     items[i].event = std::move(events[i]);
     pointers.push_back(&items[i]);
   }

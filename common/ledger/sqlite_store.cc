@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/ledger/connection_pool.h"
@@ -45,12 +47,25 @@ absl::Status SqliteError(int code, absl::string_view what, sqlite3* db) {
   }
 }
 
-// One prepared statement, reset and unbound when the Query ends. Binds
-// "$n" by name, so a statement may use a parameter more than once.
+// A prepared statement and where its "$n" parameters sit: SQLite numbers
+// named parameters in order of first appearance, and a statement may use
+// one twice or out of order, so the positions are looked up once, when it
+// is prepared, not on every bind.
+struct Prepared {
+  sqlite3_stmt* stmt = nullptr;
+  std::vector<int> index;  // index[n]: SQLite's index of "$n"; 0 if absent
+};
+
+// One prepared statement, reset and unbound when the Query ends (or on
+// Reset, to run it again with new parameters). Binds "$n" by name.
 class Query : public sql::ColumnReader, public sql::ParamWriter {
  public:
-  Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  ~Query() override {
+  Query(sqlite3* db, const Prepared* prepared)
+      : db_(db), stmt_(prepared->stmt), index_(&prepared->index) {}
+  ~Query() override { Reset(); }
+
+  // Ready to bind and run again.
+  void Reset() {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
@@ -106,13 +121,12 @@ class Query : public sql::ColumnReader, public sql::ParamWriter {
 
  private:
   int Index(int n) const {
-    char name[16];
-    snprintf(name, sizeof(name), "$%d", n);
-    return sqlite3_bind_parameter_index(stmt_, name);
+    return n > 0 && static_cast<size_t>(n) < index_->size() ? (*index_)[n] : 0;
   }
 
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  const std::vector<int>* index_;
 };
 
 // fdatasync of `path` (a file or a directory), opened for the call.
@@ -178,7 +192,7 @@ class Connection {
   }
 
   ~Connection() {
-    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    for (auto& [sql, prepared] : cache_) sqlite3_finalize(prepared.stmt);
     sqlite3_close_v2(db_);
   }
 
@@ -190,23 +204,33 @@ class Connection {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::unique_ptr<Query>> Prepare(const std::string& sql) {
+  absl::StatusOr<std::unique_ptr<Query>> Prepare(absl::string_view sql) {
     auto it = cache_.find(sql);
     if (it == cache_.end()) {
-      sqlite3_stmt* stmt = nullptr;
-      int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1,
-                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      Prepared prepared;
+      int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &prepared.stmt,
+                                  nullptr);
       if (rc != SQLITE_OK) return SqliteError(rc, "ledger sqlite", db_);
-      it = cache_.emplace(sql, stmt).first;
+      const int count = sqlite3_bind_parameter_count(prepared.stmt);
+      prepared.index.assign(count + 1, 0);
+      for (int n = 1; n <= count; ++n) {
+        const std::string name = absl::StrCat("$", n);
+        prepared.index[n] =
+            sqlite3_bind_parameter_index(prepared.stmt, name.c_str());
+      }
+      it = cache_.emplace(std::string(sql), std::move(prepared)).first;
     }
-    return std::make_unique<Query>(db_, it->second);
+    return std::make_unique<Query>(db_, &it->second);
   }
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
 
   sqlite3* db_;
-  absl::flat_hash_map<std::string, sqlite3_stmt*> cache_;
+  // node_hash_map: a Query keeps a pointer to its entry while another
+  // statement is prepared.
+  absl::node_hash_map<std::string, Prepared> cache_;
 };
 
 class SqliteStore : public Store {
@@ -256,12 +280,12 @@ class SqliteStore : public Store {
   absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> FindIdempotencyKeys(
       const std::vector<std::string>& keys) override {
     absl::flat_hash_map<std::string, int64_t> found;
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kFindIdempotencyKey));
     for (const std::string& key : keys) {
-      TREATD_ASSIGN_OR_RETURN(auto q,
-                              writer_->Prepare(sql::kFindIdempotencyKey));
       q->Text(1, key);
       TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
       if (row) found.emplace(key, q->Int(0));
+      q->Reset();
     }
     return found;
   }
@@ -269,12 +293,13 @@ class SqliteStore : public Store {
   absl::StatusOr<absl::flat_hash_map<std::string, FindingRecord>> LoadFindings(
       const std::vector<std::string>& keys) override {
     absl::flat_hash_map<std::string, FindingRecord> found;
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kSelectFinding));
     for (const std::string& key : keys) {
       if (found.contains(key)) continue;
-      TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kSelectFinding));
       q->Text(1, key);
       TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
       if (row) found.emplace(key, sql::ReadFinding(*q));
+      q->Reset();
     }
     return found;
   }
@@ -289,21 +314,22 @@ class SqliteStore : public Store {
   }
 
   absl::Status InsertEvents(const std::vector<StoredEvent>& events) override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kInsertEvent));
     for (const StoredEvent& event : events) {
-      TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kInsertEvent));
       sql::BindEvent(event, *q);
       TREATD_RETURN_IF_ERROR(q->Run());
+      q->Reset();
     }
     return absl::OkStatus();
   }
 
   absl::Status SaveFindings(
       const std::vector<const FindingRecord*>& findings) override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::UpsertFindingSql()));
     for (const FindingRecord* finding : findings) {
-      TREATD_ASSIGN_OR_RETURN(auto q,
-                              writer_->Prepare(sql::UpsertFindingSql()));
       sql::BindFinding(*finding, *q);
       TREATD_RETURN_IF_ERROR(q->Run());
+      q->Reset();
     }
     return absl::OkStatus();
   }
@@ -318,11 +344,12 @@ class SqliteStore : public Store {
   absl::Status SaveSnapshots(
       const std::vector<std::pair<std::string, const std::string*>>& snapshots)
       override {
+    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kUpsertSnapshot));
     for (const auto& [key, bytes] : snapshots) {
-      TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kUpsertSnapshot));
       q->Text(1, key);
       q->Bytes(2, *bytes);
       TREATD_RETURN_IF_ERROR(q->Run());
+      q->Reset();
     }
     return absl::OkStatus();
   }
@@ -365,11 +392,11 @@ class SqliteStore : public Store {
     // by name reaches the file the commits went to.
     const std::string wal = options_.path + "-wal";
     absl::Status status = SyncFile(wal);
-    if (status.ok() && !directory_synced_) {
+    if (status.ok() && !directory_synced_.load()) {
       // As SQLite does when it creates a WAL under synchronous=FULL: the
       // directory entry of the new file must survive a power loss too.
       status = SyncFile(DirectoryOf(options_.path));
-      directory_synced_ = status.ok();
+      if (status.ok()) directory_synced_.store(true);
     }
     if (!status.ok()) {
       return absl::UnavailableError(
@@ -550,8 +577,8 @@ class SqliteStore : public Store {
   }
 
   const SqliteOptions options_;
-  // Only touched by the sync thread (SyncCommitted).
-  bool directory_synced_ = false;
+  // Set by SyncCommitted, which runs on several sync threads at once.
+  std::atomic<bool> directory_synced_{false};
   // Held from BeginAppend to CommitAppend/RollbackAppend, and by leases.
   absl::Mutex writer_mu_;
   std::unique_ptr<Connection> writer_;

@@ -99,9 +99,10 @@ class Store {
   // committer then calls SyncCommitted, on its own thread and while the
   // next transaction is written, before any caller learns of the commit.
   virtual bool DefersSync() const { return false; }
-  // Makes every transaction committed so far durable. May run on one
-  // thread concurrently with the write side. UNAVAILABLE when the sync
-  // fails: the transactions may or may not survive a power loss.
+  // Makes every transaction committed before the call durable. May run
+  // concurrently with the write side and with itself (the committer keeps
+  // more than one sync in flight). UNAVAILABLE when the sync fails: the
+  // transactions may or may not survive a power loss.
   virtual absl::Status SyncCommitted() { return absl::OkStatus(); }
 
   // --- read side (any thread) ---

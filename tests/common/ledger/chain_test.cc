@@ -1,6 +1,9 @@
 #include "common/ledger/chain.h"
 
+#include <optional>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -62,6 +65,73 @@ TEST(LinkHashTest, ChangesWithThePreviousHashAndEveryByte) {
   edited.decision.residual_risk = 0.2;
   EXPECT_NE(h, LinkHash(kGenesisHash, CanonicalEncoding(edited)));
   EXPECT_NE(h, LinkHash(std::string(64, '1'), body));
+}
+
+// The direct writer must give the reference encoder's bytes, field by
+// field: otherwise chains written before and after it would not verify
+// against each other. Every optional field is toggled, and the text holds
+// what needs escaping.
+TEST(CanonicalEncodingTest, FastWriterAndPrefixMatchTheReferenceEncoder) {
+  std::mt19937 rng(20261206);
+  const std::vector<std::string> texts = {
+      "",
+      "plain",
+      "quote\" back\\slash /",
+      std::string("ctl\b\f\n\r\t\x01\x1f\x7f", 12),
+      "caf\xc3\xa9 \xe2\x82\xac",  // UTF-8: the reference path
+      "bad \xff\xfe utf8",         // invalid: the reference path
+  };
+  // Three events in four are all ASCII (the direct writer's own path).
+  bool ascii = true;
+  auto text = [&] { return texts[rng() % (ascii ? 4 : texts.size())]; };
+  auto maybe_time = [&]() -> std::optional<absl::Time> {
+    if (rng() % 2) return std::nullopt;
+    return absl::FromUnixMicros(static_cast<int64_t>(rng() % 4000000000000) -
+                                1000000000000);
+  };
+  for (int i = 0; i < 2000; ++i) {
+    ascii = i % 4 != 0;
+    Event e;
+    e.kind = static_cast<EventKind>(1 + rng() % 8);
+    e.seq = static_cast<int64_t>(rng());
+    e.finding_key = text();
+    e.occurred_at = absl::FromUnixMicros(static_cast<int64_t>(rng()));
+    e.recorded_at = absl::FromUnixMicros(-static_cast<int64_t>(rng() % 1000));
+    e.idempotency_key = text();
+    e.actor = text();
+    e.note = text();
+    e.control = text();
+    e.evidence = text();
+    e.until = maybe_time();
+    e.scope = text();
+    if (rng() % 2) e.state_before = static_cast<FindingState>(1 + rng() % 5);
+    e.state_after = static_cast<FindingState>(1 + rng() % 5);
+    e.recurrence = rng() % 2;
+    DecisionFacts& d = e.decision;
+    d.decision_id = text();
+    d.treatment = static_cast<v1::Treatment>(rng() % 4);
+    d.priority = text();
+    d.priority_rank = static_cast<int>(rng() % 3) - 1;
+    d.rule = text();
+    d.mitigate_by = maybe_time();
+    d.remediate_by = maybe_time();
+    d.review_by = maybe_time();
+    const double risks[] = {0, 0.1, 1.0, 2.5e-7, 123456.789, -3};
+    d.residual_risk = risks[rng() % 6];
+    d.policy_digest = text();
+    d.kind = static_cast<v1::FindingKind>(rng() % 3);
+    d.owner = text();
+    d.asset = text();
+    d.vulnerability = text();
+    d.first_seen = maybe_time();
+    d.finding_snapshot = text();
+    const std::string reference = CanonicalEncodingGeneral(e);
+    ASSERT_EQ(CanonicalEncoding(e), reference) << "event " << i;
+    // The prefix made before the ledger assigned its fields.
+    ASSERT_EQ(CanonicalEncodingFromPrefix(CanonicalPrefix(ReportedPart(e)), e),
+              reference)
+        << "event " << i;
+  }
 }
 
 }  // namespace
