@@ -6,6 +6,7 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/support/slice.h"
 
 namespace treatd {
 
@@ -37,10 +38,22 @@ using ProtoTraits = grpc::SerializationTraits<google::protobuf::Message>;
 
 grpc::Status ParseRequest(const grpc::ByteBuffer& bytes,
                           google::protobuf::Message* message) {
-  // Deserialize consumes its buffer: give it a copy (slices are shared,
-  // not copied).
-  grpc::ByteBuffer copy(bytes);
-  if (!ProtoTraits::Deserialize(&copy, message).ok()) {
+  // A small request (every unary Decide) arrives as one uncompressed
+  // slice: parsing it in place skips the stream adapter gRPC's
+  // deserializer puts around the slices, about 1,000 instructions a call.
+  // The parse itself, and so what it accepts, is the same.
+  grpc::Slice slice;
+  bool parsed;
+  if (bytes.TrySingleSlice(&slice).ok()) {
+    parsed =
+        message->ParseFromArray(slice.begin(), static_cast<int>(slice.size()));
+  } else {
+    // Deserialize consumes its buffer: give it a copy (slices are shared,
+    // not copied).
+    grpc::ByteBuffer copy(bytes);
+    parsed = ProtoTraits::Deserialize(&copy, message).ok();
+  }
+  if (!parsed) {
     return UndecodableRequest(message->GetDescriptor()->full_name(),
                               bytes.Length());
   }
