@@ -57,10 +57,19 @@ absl::Status CallAccount::Begin(
                                   ? limits.stream_idle_timeout
                                   : absl::InfiniteDuration();
   if (asked > start_ + ceiling || idle != absl::InfiniteDuration()) {
-    watch_id_ = governor_->Watch(context_->c_call(), stream_, start_,
-                                 start_ + ceiling, idle);
+    hard_deadline_ = start_ + ceiling;
+    idle_ = idle;
+    watch_pending_ = true;
+    if (!defer_watch_) WatchDeferred();
   }
   return absl::OkStatus();
+}
+
+void CallAccount::WatchDeferred() {
+  if (!watch_pending_) return;
+  watch_pending_ = false;
+  watch_id_ = governor_->Watch(context_->c_call(), stream_, start_,
+                               hard_deadline_, idle_);
 }
 
 void CallAccount::NoteRejected(const grpc::Status& status,

@@ -42,6 +42,15 @@ class CallAccount {
   // caller then refuses the call (NoteRejected) and ends it.
   absl::Status Begin(
       const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+  // Before Begin(): the call's handler answers at once unless it calls
+  // WatchDeferred(), so Begin() leaves the deadline watch (a lock, a table
+  // entry and a call reference; CallWatchdog scans every 100 ms) to
+  // WatchDeferred(), which the handler calls before its answer waits on
+  // something (the unary Decide: the ledger).
+  void DeferWatch() { defer_watch_ = true; }
+  // Starts the deadline watch that Begin() deferred, if the call needs one
+  // (same ceiling, counted from Begin()). No-op otherwise.
+  void WatchDeferred();
   // Records that the call is refused with `status`; `reason` labels
   // treatd_rpc_rejected_total. Only the first refusal counts.
   void NoteRejected(const grpc::Status& status, absl::string_view reason);
@@ -63,6 +72,11 @@ class CallAccount {
   const absl::string_view method_;
   const bool stream_;
   const bool limited_;
+  bool defer_watch_ = false;
+  // Set by a Begin() that deferred a watch the call needs.
+  bool watch_pending_ = false;
+  absl::Time hard_deadline_;
+  absl::Duration idle_ = absl::InfiniteDuration();
   bool begun_ = false;
   bool admitted_ = false;
   bool ended_ = false;

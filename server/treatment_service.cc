@@ -103,12 +103,13 @@ TreatmentServiceImpl::ActiveOrError() const {
 
 std::shared_ptr<CallAccount> TreatmentServiceImpl::BeginInlineCall(
     grpc::CallbackServerContext* context, absl::string_view method,
-    grpc::ServerUnaryReactor* reactor, bool* refused) const {
+    grpc::ServerUnaryReactor* reactor, bool defer_watch, bool* refused) const {
   *refused = false;
   if (governor_ == nullptr) return nullptr;
   // The interceptor's work, done here (CallGovernor::HandlesInline).
   auto call = std::make_shared<CallAccount>(governor_, context, method,
                                             /*stream=*/false);
+  if (defer_watch) call->DeferWatch();
   const absl::Status admitted = call->Begin(context->client_metadata());
   context->AddInitialMetadata("x-request-id", call->request_id());
   if (!admitted.ok()) {
@@ -142,7 +143,11 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   }
   bool refused = false;
   std::shared_ptr<CallAccount> call =
-      BeginInlineCall(context, kDecideMethod, reactor, &refused);
+      // One finding is decided in microseconds, long before the watchdog
+      // (every 100 ms) could cut the call: it watches only a call whose
+      // answer waits for the ledger.
+      BeginInlineCall(context, kDecideMethod, reactor, /*defer_watch=*/true,
+                      &refused);
   if (refused) return reactor;
   // The call's arena outlives this function when the answer waits for the
   // ledger: the recorder's callback holds it until the call is finished.
@@ -185,6 +190,7 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   }
   std::vector<ledger::Event> events;
   events.push_back(*std::move(event));
+  if (call != nullptr) call->WatchDeferred();
   recorder_->RecordAsync(std::move(events),
                          [finish](std::vector<absl::Status> recorded) {
                            finish(ToGrpcStatus(recorded.front()));
@@ -233,7 +239,8 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   bool refused = false;
   std::shared_ptr<CallAccount> call =
-      BeginInlineCall(context, kBatchDecideMethod, reactor, &refused);
+      BeginInlineCall(context, kBatchDecideMethod, reactor,
+                      /*defer_watch=*/false, &refused);
   if (refused) return reactor;
   ServerMetrics* metrics =
       governor_ != nullptr ? governor_->metrics() : nullptr;

@@ -111,10 +111,11 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // Starts the accounting of a Decide or BatchDecide call (`method`),
   // which they do themselves (CallGovernor::HandlesInline): null without a
   // governor. When the call is refused (no slot free), finishes `reactor`
-  // and sets `*refused`.
+  // and sets `*refused`. With `defer_watch`, the deadline watch waits for
+  // CallAccount::WatchDeferred() (see there).
   std::shared_ptr<CallAccount> BeginInlineCall(
       grpc::CallbackServerContext* context, absl::string_view method,
-      grpc::ServerUnaryReactor* reactor, bool* refused) const;
+      grpc::ServerUnaryReactor* reactor, bool defer_watch, bool* refused) const;
   // Finishes a call whose request did not parse with `status`, counted as
   // undecodable when `call` (may be null) accounts for it.
   static void FinishUndecodable(const grpc::Status& status, CallAccount* call,
