@@ -175,19 +175,19 @@ start_treatd() {  # $1 = policy file, then the pin prefix (may be none)
 }
 
 show() {
-  /usr/bin/env python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("  %-40s c=%-3s qps=%9.1f items/s=%10.1f p50=%8.1fus p99=%9.1fus srv=%3.0f%% err=%s" % (d.get("label"), d.get("concurrency"), d.get("qps",0), d.get("items_per_s",0), d.get("p50_us",0), d.get("p99_us",0), d.get("server_cpu_pct",-1), d.get("errors","?")))' "$1" >&2
+  /usr/bin/env python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("  %-40s c=%-3s qps=%9.1f items/s=%10.1f p50=%8.1fus p99=%9.1fus srv=%3.0f%% cli=%3.0f%% err=%s" % (d.get("label"), d.get("concurrency"), d.get("qps",0), d.get("items_per_s",0), d.get("p50_us",0), d.get("p99_us",0), d.get("server_cpu_pct",-1), d.get("client_cpu_pct",-1), d.get("errors","?")))' "$1" >&2
 }
 
 # CPU ticks (user + system) of process $1 so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# Prints treatd's CPU (100 = one core) over the measured window of a
-# treatctl run that starts now: from WARMUP to WARMUP + DURATION seconds.
-sample_server_cpu() {
+# Prints the CPU of process $1 (100 = one core) over the measured window
+# of a load run that starts now: from WARMUP to WARMUP + DURATION seconds.
+sample_cpu() {
   local hz t0 t1
   hz=$(getconf CLK_TCK)
-  sleep "$WARMUP"; t0=$(cpu_ticks "$TREATD_PID")
-  sleep "$DURATION"; t1=$(cpu_ticks "$TREATD_PID")
+  sleep "$WARMUP"; t0=$(cpu_ticks "$1")
+  sleep "$DURATION"; t1=$(cpu_ticks "$1")
   awk -v a="$t0" -v b="$t1" -v hz="$hz" -v d="$DURATION" \
     'BEGIN { printf "%.1f", (b - a) * 100 / hz / d }'
 }
@@ -214,20 +214,34 @@ load() {
   show "$line"
 }
 
-# $1 label, then treatctl bench flags; concurrency BATCH_CONC. The
-# server's CPU over the window is sampled beside it (server_cpu_pct).
+# $1 label, then treatctl bench flags; concurrency BATCH_CONC. The CPU of
+# the server and of treatctl over the window are sampled beside it
+# (server_cpu_pct, client_cpu_pct): the two share the machine's cores, so
+# a row whose client takes as much CPU as the server measures both.
 treatctl_load() {
-  local label="$MODE/$1#1" line cpu_file="$OUT/cpu.$$"
+  local label="$MODE/$1#1" line out_file="$OUT/bench.$$" cli_file="$OUT/cli.$$"
+  local cpu_file="$OUT/cpu.$$"
   shift
-  sample_server_cpu >"$cpu_file" &
+  sample_cpu "$TREATD_PID" >"$cpu_file" &
   local sampler=$!
-  line=$(timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)) "${CLI_PIN[@]}" \
-    "$TREATCTL" bench "$FINDINGS" --target "$TARGET" "$@" -c "$BATCH_CONC" \
-    -d "$DURATION" --warmup "$WARMUP" --json --label "$label") || true
-  wait "$sampler" || true
+  "${CLI_PIN[@]}" "$TREATCTL" bench "$FINDINGS" --target "$TARGET" "$@" \
+    -c "$BATCH_CONC" -d "$DURATION" --warmup "$WARMUP" --json \
+    --label "$label" >"$out_file" &
+  local client=$!
+  sample_cpu "$client" >"$cli_file" &
+  local cli_sampler=$!
+  # Bounded like every load run: stopped by PID if it overstays.
+  local waited=0 limit=$((${DURATION%.*} + ${WARMUP%.*} + 60))
+  while kill -0 "$client" 2>/dev/null && [ "$waited" -lt "$limit" ]; do
+    sleep 1; waited=$((waited + 1))
+  done
+  kill "$client" 2>/dev/null || true
+  wait "$client" || true
+  wait "$sampler" "$cli_sampler" || true
+  line=$(cat "$out_file" 2>/dev/null)
   [ -n "$line" ] || line="{\"label\":\"$label\",\"concurrency\":$BATCH_CONC,\"first_error\":{\"name\":\"BENCH_FAILED\"}}"
-  line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); c=sys.argv[2]; d["server_cpu_pct"]=float(c) if c else -1.0; print(json.dumps(d, separators=(",", ":")))' "$line" "$(cat "$cpu_file" 2>/dev/null)")
-  rm -f "$cpu_file"
+  line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); c=sys.argv[2]; k=sys.argv[3]; d["server_cpu_pct"]=float(c) if c else -1.0; d["client_cpu_pct"]=float(k) if k else -1.0; print(json.dumps(d, separators=(",", ":")))' "$line" "$(cat "$cpu_file" 2>/dev/null)" "$(cat "$cli_file" 2>/dev/null)")
+  rm -f "$cpu_file" "$cli_file" "$out_file"
   echo "$line" >>"$JSONL"
   show "$line"
 }
@@ -284,6 +298,6 @@ done
 
 echo
 echo "Results: $JSONL   (env: $OUT/env.txt)"
-echo "items = findings per request; srv% = CPU of the server over the window (100 = one core; for treatctl rows sampled from /proc beside the run); treatd stream rows come from treatctl bench: stream1 sends 1 finding per message, streamN chunks of N, QPS counts messages; pinned/unpinned: see PIN in env.txt"
+echo "items = findings per request; srv% / cli% = CPU of the server / the load client over the window (100 = one core; for treatctl rows sampled from /proc beside the run); treatd stream rows come from treatctl bench: stream1 sends 1 finding per message, streamN chunks of N, QPS counts messages; pinned/unpinned: see PIN in env.txt"
 echo
 python3 "$ROOT/bench/server_report.py" "$JSONL" | tee "$OUT/table.txt"

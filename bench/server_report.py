@@ -43,7 +43,7 @@ def load(path):
 
 def table(runs, md):
     hdr = ["scenario", "conc", "QPS", "findings/s", "p50", "p90", "p99",
-           "srv%", "errors"]
+           "srv%", "cli%", "errors"]
     rows = []
     for (scen, conc), d in runs.items():
         err = d.get("first_error")
@@ -52,6 +52,7 @@ def table(runs, md):
                      fmt_us(d.get("p50_us", 0)), fmt_us(d.get("p90_us", 0)),
                      fmt_us(d.get("p99_us", 0)),
                      f"{d['server_cpu_pct']:.0f}" if "server_cpu_pct" in d else "-",
+                     f"{d['client_cpu_pct']:.0f}" if d.get("client_cpu_pct", -1) >= 0 else "-",
                      str(d.get("errors", "?")) + (f" ({err.get('name')})" if err else "")])
     if md:
         print("| " + " | ".join(hdr) + " |")
