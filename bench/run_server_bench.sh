@@ -182,13 +182,14 @@ show() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # Prints the CPU of process $1 (100 = one core) over the measured window
-# of a load run that starts now: from WARMUP to WARMUP + DURATION seconds.
+# of a load run that starts now: from WARMUP for $2 seconds (DURATION; a
+# load client that exits at the window's end is sampled over less).
 sample_cpu() {
-  local hz t0 t1
+  local hz t0 t1 window=${2:-$DURATION}
   hz=$(getconf CLK_TCK)
   sleep "$WARMUP"; t0=$(cpu_ticks "$1")
-  sleep "$DURATION"; t1=$(cpu_ticks "$1")
-  awk -v a="$t0" -v b="$t1" -v hz="$hz" -v d="$DURATION" \
+  sleep "$window"; t1=$(cpu_ticks "$1")
+  awk -v a="$t0" -v b="$t1" -v hz="$hz" -v d="$window" \
     'BEGIN { printf "%.1f", (b - a) * 100 / hz / d }'
 }
 
@@ -228,7 +229,8 @@ treatctl_load() {
     -c "$BATCH_CONC" -d "$DURATION" --warmup "$WARMUP" --json \
     --label "$label" >"$out_file" &
   local client=$!
-  sample_cpu "$client" >"$cli_file" &
+  sample_cpu "$client" "$(awk -v d="$DURATION" 'BEGIN { print d * 0.8 }')" \
+    >"$cli_file" &
   local cli_sampler=$!
   # Bounded like every load run: stopped by PID if it overstays.
   local waited=0 limit=$((${DURATION%.*} + ${WARMUP%.*} + 60))
