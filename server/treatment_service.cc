@@ -33,6 +33,10 @@ namespace {
 // a few findings and their decisions.
 constexpr size_t kStreamArenaFirstBlock = 64 * 1024;
 
+// The first arena block of a Decide call without the ledger, one per
+// thread: a request and its FULL decision, traced, fit.
+constexpr size_t kDecideArenaFirstBlock = 16 * 1024;
+
 // The arena of one unary call. Blocks grow to 256 KiB: a 1,000-finding
 // batch takes a few dozen.
 google::protobuf::ArenaOptions CallArenaOptions() {
@@ -101,24 +105,29 @@ TreatmentServiceImpl::ActiveOrError() const {
   return active;
 }
 
+bool TreatmentServiceImpl::AdmitInlineCall(
+    CallAccount* call, grpc::CallbackServerContext* context,
+    grpc::ServerUnaryReactor* reactor) const {
+  // The interceptor's work, done here (CallGovernor::HandlesInline).
+  const absl::Status admitted = call->Begin(context->client_metadata());
+  context->AddInitialMetadata("x-request-id", call->request_id());
+  if (admitted.ok()) return true;
+  const grpc::Status status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            std::string(admitted.message()));
+  call->NoteRejected(status, "concurrent_calls");
+  reactor->Finish(call->End(status));
+  return false;
+}
+
 std::shared_ptr<CallAccount> TreatmentServiceImpl::BeginInlineCall(
     grpc::CallbackServerContext* context, absl::string_view method,
     grpc::ServerUnaryReactor* reactor, bool defer_watch, bool* refused) const {
   *refused = false;
   if (governor_ == nullptr) return nullptr;
-  // The interceptor's work, done here (CallGovernor::HandlesInline).
   auto call = std::make_shared<CallAccount>(governor_, context, method,
                                             /*stream=*/false);
   if (defer_watch) call->DeferWatch();
-  const absl::Status admitted = call->Begin(context->client_metadata());
-  context->AddInitialMetadata("x-request-id", call->request_id());
-  if (!admitted.ok()) {
-    const grpc::Status status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              std::string(admitted.message()));
-    call->NoteRejected(status, "concurrent_calls");
-    reactor->Finish(call->End(status));
-    *refused = true;
-  }
+  *refused = !AdmitInlineCall(call.get(), context, reactor);
   return call;
 }
 
@@ -137,8 +146,19 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (governor_ == nullptr && recorder_ == nullptr) {
-    reactor->Finish(DecideBytes(*request, response));
+  if (recorder_ == nullptr) {
+    // Without the ledger the call is answered before this returns: its
+    // account and arena live here, not in shared objects the answer
+    // would hold (~1,000 instructions a call).
+    if (governor_ == nullptr) {
+      reactor->Finish(DecideBytes(*request, response, nullptr));
+      return reactor;
+    }
+    CallAccount call(governor_, context, kDecideMethod, /*stream=*/false);
+    // Never watched: nothing waits (see the deferred watch below).
+    call.DeferWatch();
+    if (!AdmitInlineCall(&call, context, reactor)) return reactor;
+    reactor->Finish(call.End(DecideBytes(*request, response, &call)));
     return reactor;
   }
   bool refused = false;
@@ -177,7 +197,7 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     reactor->Finish(call->End(status));
   };
   status = DecideOne(*parsed, answer);
-  if (!status.ok() || recorder_ == nullptr || parsed->skip_record()) {
+  if (!status.ok() || parsed->skip_record()) {
     finish(status);
     return reactor;
   }
@@ -198,18 +218,35 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   return reactor;
 }
 
-grpc::Status TreatmentServiceImpl::DecideBytes(
-    const grpc::ByteBuffer& request, grpc::ByteBuffer* response) const {
-  google::protobuf::Arena arena(CallArenaOptions());
+grpc::Status TreatmentServiceImpl::DecideBytes(const grpc::ByteBuffer& request,
+                                               grpc::ByteBuffer* response,
+                                               CallAccount* call) const {
+  // The arena starts in this thread's block, reused call after call (the
+  // arena is gone before this returns, and nothing here runs another
+  // call on this thread meanwhile): no allocation for a common request.
+  thread_local char first_block[kDecideArenaFirstBlock];
+  google::protobuf::ArenaOptions options = CallArenaOptions();
+  options.initial_block = first_block;
+  options.initial_block_size = sizeof(first_block);
+  google::protobuf::Arena arena(options);
   auto* parsed =
       google::protobuf::Arena::CreateMessage<v1::DecideRequest>(&arena);
   grpc::Status status = ParseRequest(request, parsed);
-  if (!status.ok()) return status;
+  if (!status.ok()) {
+    if (call != nullptr) call->NoteRejected(status, kUndecodableReason);
+    return status;
+  }
   auto* answer =
       google::protobuf::Arena::CreateMessage<v1::DecideResponse>(&arena);
   status = DecideOne(*parsed, answer);
-  if (!status.ok()) return status;
-  return EncodeResponse(*answer, response);
+  if (status.ok()) status = EncodeResponse(*answer, response);
+  if (ServerMetrics* metrics =
+          governor_ != nullptr ? governor_->metrics() : nullptr;
+      call != nullptr && metrics != nullptr && status.ok() &&
+      answer->has_decision()) {
+    metrics->RecordDecision(answer->decision());
+  }
+  return status;
 }
 
 grpc::Status TreatmentServiceImpl::DecideOne(

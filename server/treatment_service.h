@@ -113,6 +113,14 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // governor. When the call is refused (no slot free), finishes `reactor`
   // and sets `*refused`. With `defer_watch`, the deadline watch waits for
   // CallAccount::WatchDeferred() (see there).
+  // Starts `call`'s accounting (a Decide or BatchDecide call's, which
+  // they do themselves: CallGovernor::HandlesInline) and sends its request
+  // id. Returns false when the call is refused (no slot free), after
+  // finishing `reactor`.
+  bool AdmitInlineCall(CallAccount* call, grpc::CallbackServerContext* context,
+                       grpc::ServerUnaryReactor* reactor) const;
+  // The same for a call whose answer may outlive the handler: returns its
+  // account, shared.
   std::shared_ptr<CallAccount> BeginInlineCall(
       grpc::CallbackServerContext* context, absl::string_view method,
       grpc::ServerUnaryReactor* reactor, bool defer_watch, bool* refused) const;
@@ -126,10 +134,12 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
 
-  // The body of Decide: parses `request`, decides and serializes the
-  // answer into `response`.
+  // The body of Decide without the ledger: parses `request`, decides and
+  // serializes the answer into `response`. With `call` (may be null), an
+  // undecodable request is noted on it and the decision recorded in the
+  // metrics; the caller ends it with the returned status.
   grpc::Status DecideBytes(const grpc::ByteBuffer& request,
-                           grpc::ByteBuffer* response) const;
+                           grpc::ByteBuffer* response, CallAccount* call) const;
   // Decides a parsed Decide request.
   grpc::Status DecideOne(const v1::DecideRequest& request,
                          v1::DecideResponse* response) const;
