@@ -2,11 +2,12 @@
 // protobuf's JSON mapping does (google::protobuf::util::JsonStringToMessage
 // with unknown fields rejected), at the speed of a SIMD JSON parser.
 //
-// The text is parsed with simdjson and its values are set on the message
-// through a table of the message type's fields (JSON and proto names)
-// built once per reader. Only the common shapes are read this way: string,
-// bool, enum (by value name), double, message, Timestamp and
-// map<string, string> fields, singular or repeated, each given once with a
+// The text is parsed with simdjson and its values are written as the
+// message's protobuf wire format through a table of the message type's
+// fields (JSON and proto names, tags) built once per reader; the generated
+// parser then reads those bytes into the message. Only the common shapes are
+// read this way: string, bool, enum (by value name), double, message, Timestamp
+// and map<string, string> fields, singular or repeated, each given once with a
 // value of its own JSON type. Anything else (null, an enum given as a
 // number, a double given as a string, a field given twice, an unknown
 // field, text that is not strict JSON, a field type the table does not
