@@ -9,6 +9,10 @@
 #include <cstring>
 #include <string>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "absl/strings/string_view.h"
 #include "common/time/proto_time.h"
 #include "google/protobuf/util/json_util.h"
@@ -124,6 +128,39 @@ void AppendString(absl::string_view s, Sink* out) {
     out->Reserve(static_cast<size_t>(end - p));
     char* const start = out->pos();
     char* w = start;
+#ifdef __SSE2__
+    // Sixteen at a time while sixteen remain: a FULL decision is ~2.4 KB
+    // of mostly plain sentences, and the byte loop alone was 11,000
+    // instructions of each (callgrind, treatctl decide, issue 15). The
+    // block is stored whole (the sink has room for the rest of the
+    // string) and the write position advances only past its plain bytes.
+    while (end - p >= 16) {
+      const __m128i block =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      // Signed: below 0x20 is the controls and every byte from 0x80.
+      __m128i special = _mm_cmplt_epi8(block, _mm_set1_epi8(0x20));
+      special =
+          _mm_or_si128(special, _mm_cmpeq_epi8(block, _mm_set1_epi8('"')));
+      special =
+          _mm_or_si128(special, _mm_cmpeq_epi8(block, _mm_set1_epi8('\\')));
+      special =
+          _mm_or_si128(special, _mm_cmpeq_epi8(block, _mm_set1_epi8('<')));
+      special =
+          _mm_or_si128(special, _mm_cmpeq_epi8(block, _mm_set1_epi8('>')));
+      special =
+          _mm_or_si128(special, _mm_cmpeq_epi8(block, _mm_set1_epi8(0x7f)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(w), block);
+      const int mask = _mm_movemask_epi8(special);
+      if (mask != 0) {
+        const int plain = __builtin_ctz(static_cast<unsigned>(mask));
+        p += plain;
+        w += plain;
+        break;
+      }
+      p += 16;
+      w += 16;
+    }
+#endif
     while (p < end && kClasses.of[*p] == kCopy) *w++ = static_cast<char>(*p++);
     out->Advance(static_cast<size_t>(w - start));
     if (p == end) break;

@@ -293,6 +293,46 @@ TEST(DecisionJsonWriterTest, WritesRandomResultsAsProtobufDoes) {
   EXPECT_GT(direct, 20000 / 2);
 }
 
+TEST(DecisionJsonWriterTest,
+     EscapesEachSpecialByteAtEveryPositionOfALongString) {
+  // The writer scans plain text sixteen bytes at a time: every byte class
+  // it must stop at, at every offset of a block and across block ends,
+  // with plain text of every length after it.
+  google::protobuf::LogSilencer quiet;
+  const std::string kSpecial[] = {std::string(1, '\0'),
+                                  "\x01",
+                                  "\n",
+                                  "\x1f",
+                                  "\"",
+                                  "\\",
+                                  "<",
+                                  ">",
+                                  "\x7f",
+                                  "\xc2\x80",
+                                  "\xc2\xa0",
+                                  "\xc3\xa9",
+                                  "\xe2\x80\xa8",
+                                  "\xef\xbb\xbf",
+                                  "\xf0\x9f\x98\x80",
+                                  "\xf3\xa0\x80\x81",
+                                  "\xff",
+                                  "\xc3"};
+  const std::string kPlain = "Restrict network access to host-1100 (0-9 ~ `)";
+  for (const std::string& special : kSpecial) {
+    for (size_t before = 0; before <= 40; ++before) {
+      const size_t after = (before * 7) % 37;
+      v1::DecisionResult result;
+      v1::Decision* decision = result.mutable_decision();
+      decision->set_matched_rule(kPlain.substr(0, before % kPlain.size()) +
+                                 special + kPlain.substr(0, after));
+      decision->add_reasons(std::string(before, 'x') + special + special +
+                            std::string(after, 'y'));
+      ExpectSameAsProtobuf(result);
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
 TEST(DecisionJsonWriterTest, AppendsAfterWhatTheStringHolds) {
   v1::DecisionResult result;
   result.set_finding_id("f");
