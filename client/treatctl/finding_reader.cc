@@ -6,55 +6,119 @@
 #include <cstring>
 #include <utility>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 
 namespace treatd {
 namespace {
 
-// What the framer looks at: inside a string, the quote that ends it, a
-// backslash and newlines (for line numbers); outside, quotes, brackets and
-// newlines.
+// Where framing an object stands between blocks of text.
+struct FrameState {
+  // Brackets open outside strings.
+  int depth = 0;
+  bool in_string = false;
+  // The last block ended with the backslash of an escape.
+  bool escaped = false;
+  // The object's closing bracket was found.
+  bool closed = false;
+};
+
+// What the framer stops at outside escapes: quotes (which open and close
+// strings) and brackets (which count only outside strings). Newlines are
+// counted apart, wherever they are.
 struct FramingBytes {
-  bool in_string[256];
-  bool outside[256];
-  constexpr FramingBytes() : in_string(), outside() {
+  bool stop[256];
+  constexpr FramingBytes() : stop() {
     for (int c = 0; c < 256; ++c) {
-      in_string[c] = c == '"' || c == '\\' || c == '\n';
-      outside[c] =
-          c == '"' || c == '{' || c == '}' || c == '[' || c == ']' || c == '\n';
+      stop[c] =
+          c == '"' || c == '\\' || c == '{' || c == '}' || c == '[' || c == ']';
     }
   }
 };
 constexpr FramingBytes kFraming;
 
-constexpr uint64_t kOnes = 0x0101010101010101ULL;
-constexpr uint64_t kHighs = 0x8080808080808080ULL;
-
-// Nonzero when one of the eight bytes of `v` is `byte` (the classic
-// zero-byte test: exact as to whether any byte matches).
-inline uint64_t MatchByte(uint64_t v, unsigned char byte) {
-  const uint64_t x = v ^ (kOnes * byte);
-  return (x - kOnes) & ~x & kHighs;
-}
-
-// The first quote, backslash or newline in [p, end), or end.
-const char* SkipStringContents(const char* p, const char* end) {
-  while (end - p >= 8) {
-    uint64_t v;
-    std::memcpy(&v, p, sizeof(v));
-    if ((MatchByte(v, '"') | MatchByte(v, '\\') | MatchByte(v, '\n')) != 0) {
-      break;
+// The byte at `i` (one the framer stops at); true when it closed the
+// object. In a string, a backslash makes the scan skip the byte after it
+// (`*skip_until`).
+inline bool Step(char c, size_t i, FrameState* state, size_t* skip_until) {
+  if (state->in_string) {
+    if (c == '"') {
+      state->in_string = false;
+    } else if (c == '\\') {
+      *skip_until = i + 2;
     }
-    p += 8;
+    return false;
   }
-  while (p < end && !kFraming.in_string[static_cast<unsigned char>(*p)]) ++p;
-  return p;
+  if (c == '"') {
+    state->in_string = true;
+  } else if (c == '{' || c == '[') {
+    ++state->depth;
+  } else if ((c == '}' || c == ']') && --state->depth == 0) {
+    return true;
+  }
+  return false;
 }
 
-// The first quote, bracket or newline in [p, end), or end.
-const char* SkipStructure(const char* p, const char* end) {
-  while (p < end && !kFraming.outside[static_cast<unsigned char>(*p)]) ++p;
-  return p;
+// Frames on through the `n` bytes at `text`: returns how many belong to
+// the object (through its closing bracket, `state->closed` then set), or
+// `n`. Adds the newlines it passes to `*lines`.
+size_t ScanObject(const char* text, size_t n, FrameState* state, int* lines) {
+  size_t skip_until = 0;
+  if (state->escaped && n > 0) {
+    // The byte after a backslash that ended the last block of text.
+    state->escaped = false;
+    skip_until = 1;
+  }
+  size_t i = 0;
+#ifdef __SSE2__
+  // Sixteen bytes at a time, visiting only the quotes, backslashes and
+  // brackets among them: the byte-at-a-time framer was 8,300 instructions
+  // of a ~930-byte finding (callgrind of treatctl decide, issue 15).
+  for (; n - i >= 16; i += 16) {
+    const __m128i block =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + i));
+    const __m128i stops = _mm_or_si128(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('"')),
+                                  _mm_cmpeq_epi8(block, _mm_set1_epi8('\\'))),
+                     _mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('{')),
+                                  _mm_cmpeq_epi8(block, _mm_set1_epi8('}')))),
+        _mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('[')),
+                     _mm_cmpeq_epi8(block, _mm_set1_epi8(']'))));
+    const unsigned newlines = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8('\n'))));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(stops));
+    while (mask != 0) {
+      const int bit = __builtin_ctz(mask);
+      mask &= mask - 1;
+      const size_t at = i + static_cast<size_t>(bit);
+      if (at < skip_until) continue;
+      if (Step(text[at], at, state, &skip_until)) {
+        // The newlines up to the closing bracket.
+        *lines += __builtin_popcount(newlines & ((2u << bit) - 1));
+        state->closed = true;
+        return at + 1;
+      }
+    }
+    *lines += __builtin_popcount(newlines);
+  }
+#endif
+  for (; i < n; ++i) {
+    const char c = text[i];
+    if (c == '\n') ++*lines;
+    if (i < skip_until || !kFraming.stop[static_cast<unsigned char>(c)]) {
+      continue;
+    }
+    if (Step(c, i, state, &skip_until)) {
+      state->closed = true;
+      return i + 1;
+    }
+  }
+  // A backslash that was the last byte escapes the first of the next text.
+  state->escaped = skip_until > n;
+  return n;
 }
 
 }  // namespace
@@ -145,53 +209,20 @@ bool FindingReader::Next(Record* record) {
                              std::string(1, static_cast<char>(c)), "'"));
   }
 
-  // Frame one object: count braces outside strings, a buffer at a time.
+  // Frame one object: count brackets outside strings, a buffer at a time.
   const int start_line = line_;
   text_.clear();
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  bool closed = false;
-  while (!closed) {
+  FrameState state;
+  while (!state.closed) {
     if (!Fill()) {
       return Fail(record, start_line, "the object starting here is not closed");
     }
     const char* const begin = buffer_.data() + pos_;
-    const char* const end = buffer_.data() + buffer_.size();
-    const char* p = begin;
-    while (p < end) {
-      if (escaped) {
-        escaped = false;
-      } else if (in_string) {
-        // Most of a finding is string contents: skip to the next byte
-        // that matters, eight at a time.
-        p = SkipStringContents(p, end);
-        if (p == end) break;
-        if (*p == '"') {
-          in_string = false;
-        } else if (*p == '\\') {
-          escaped = true;
-        }
-      } else {
-        p = SkipStructure(p, end);
-        if (p == end) break;
-        const char c = *p;
-        if (c == '"') {
-          in_string = true;
-        } else if (c == '{' || c == '[') {
-          ++depth;
-        } else if ((c == '}' || c == ']') && --depth == 0) {
-          ++p;
-          closed = true;
-          break;
-        }
-      }
-      if (*p == '\n') ++line_;
-      ++p;
-    }
-    text_.append(begin, static_cast<size_t>(p - begin));
-    offset_ += p - begin;
-    pos_ += static_cast<size_t>(p - begin);
+    const size_t framed =
+        ScanObject(begin, buffer_.size() - pos_, &state, &line_);
+    text_.append(begin, framed);
+    offset_ += static_cast<int64_t>(framed);
+    pos_ += framed;
   }
 
   record->line = start_line;
