@@ -97,12 +97,14 @@ size_t ScanObject(const char* text, size_t n, FrameState* state, int* lines) {
       if (at < skip_until) continue;
       if (Step(text[at], at, state, &skip_until)) {
         // The newlines up to the closing bracket.
-        *lines += __builtin_popcount(newlines & ((2u << bit) - 1));
+        const unsigned passed = newlines & ((2u << bit) - 1);
+        if (passed != 0) *lines += __builtin_popcount(passed);
         state->closed = true;
         return at + 1;
       }
     }
-    *lines += __builtin_popcount(newlines);
+    // Rare inside an object; without -mpopcnt the count is a call.
+    if (newlines != 0) *lines += __builtin_popcount(newlines);
   }
 #endif
   for (; i < n; ++i) {
