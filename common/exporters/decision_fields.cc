@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "common/text/treatment_name.h"
 #include "common/time/proto_time.h"
+#include "common/time/time_text.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace treatd::exporters::internal {
@@ -60,7 +61,12 @@ std::string KindName(v1::FindingKind kind) {
 }
 
 std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp) {
-  return google::protobuf::util::TimeUtil::ToString(timestamp);
+  char text[kMaxProtoTimestampTextSize];
+  const size_t n =
+      FormatProtoTimestampText(timestamp.seconds(), timestamp.nanos(), text);
+  // Out of range: protobuf's own text for it.
+  if (n == 0) return google::protobuf::util::TimeUtil::ToString(timestamp);
+  return std::string(text, n);
 }
 
 std::string MitigateBy(const v1::Decision& decision) {

@@ -14,7 +14,7 @@
 #endif
 
 #include "absl/strings/string_view.h"
-#include "common/time/proto_time.h"
+#include "common/time/time_text.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace treatd::json {
@@ -264,63 +264,15 @@ void AppendInt(int64_t value, Sink* out) {
   out->append(buffer, static_cast<size_t>(written.ptr - buffer));
 }
 
-void AppendDigits(int64_t value, int width, char* at) {
-  for (int i = width - 1; i >= 0; --i) {
-    at[i] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  }
-}
-
-// protobuf's FormatTime: "YYYY-MM-DDThh:mm:ss[.fff|.ffffff|.fffffffff]Z".
+// protobuf's FormatTime, quoted.
 void AppendTimestamp(const google::protobuf::Timestamp& t, Sink* out) {
-  const int64_t seconds = t.seconds();
-  const int32_t nanos = t.nanos();
-  if (seconds < kMinProtoTimestampSeconds ||
-      seconds > kMaxProtoTimestampSeconds || nanos < 0 || nanos > 999999999 ||
-      !t.GetReflection()->GetUnknownFields(t).empty()) {
-    return Fail(out);
-  }
-  // Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil,
-  // inverted).
-  int64_t days = seconds / 86400;
-  int64_t rem = seconds % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    --days;
-  }
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  char buffer[32] = "\"0000-00-00T00:00:00";
-  AppendDigits(year, 4, buffer + 1);
-  AppendDigits(month, 2, buffer + 6);
-  AppendDigits(day, 2, buffer + 9);
-  AppendDigits(rem / 3600, 2, buffer + 12);
-  AppendDigits(rem / 60 % 60, 2, buffer + 15);
-  AppendDigits(rem % 60, 2, buffer + 18);
-  int n = 20;
-  if (nanos != 0) {
-    buffer[n++] = '.';
-    if (nanos % 1000000 == 0) {
-      AppendDigits(nanos / 1000000, 3, buffer + n);
-      n += 3;
-    } else if (nanos % 1000 == 0) {
-      AppendDigits(nanos / 1000, 6, buffer + n);
-      n += 6;
-    } else {
-      AppendDigits(nanos, 9, buffer + n);
-      n += 9;
-    }
-  }
-  buffer[n++] = 'Z';
-  buffer[n++] = '"';
-  out->append(buffer, n);
+  if (!t.GetReflection()->GetUnknownFields(t).empty()) return Fail(out);
+  char buffer[kMaxProtoTimestampTextSize + 2];
+  const size_t n = FormatProtoTimestampText(t.seconds(), t.nanos(), buffer + 1);
+  if (n == 0) return Fail(out);
+  buffer[0] = '"';
+  buffer[n + 1] = '"';
+  out->append(buffer, n + 2);
 }
 
 // One JSON object being written: the separator before each member.

@@ -1,12 +1,14 @@
 #include "common/time/time_text.h"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/time/proto_time.h"
 
 namespace treatd {
 namespace {
@@ -14,6 +16,14 @@ namespace {
 constexpr absl::string_view kDurationForms =
     "a duration such as 90s, 15m, 72h, 14d, 2w or 1d12h (units w, d, h, m, "
     "s, ms)";
+
+// `value` as `width` decimal digits at `at`, zero-padded.
+void PutDigits(int64_t value, int width, char* at) {
+  for (int i = width - 1; i >= 0; --i) {
+    at[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
 
 }  // namespace
 
@@ -110,6 +120,54 @@ absl::StatusOr<absl::Time> ParseTimestampText(absl::string_view text) {
       absl::StrCat("invalid timestamp '", input,
                    "'; expected RFC 3339 (2026-12-31T00:00:00Z) or a date "
                    "(2026-12-31)"));
+}
+
+size_t FormatProtoTimestampText(int64_t seconds, int32_t nanos, char* out) {
+  if (seconds < kMinProtoTimestampSeconds ||
+      seconds > kMaxProtoTimestampSeconds || nanos < 0 || nanos > 999999999) {
+    return 0;
+  }
+  // Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil,
+  // inverted).
+  int64_t days = seconds / 86400;
+  int64_t rem = seconds % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
+  }
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  std::memcpy(out, "0000-00-00T00:00:00", 19);
+  PutDigits(year, 4, out);
+  PutDigits(month, 2, out + 5);
+  PutDigits(day, 2, out + 8);
+  PutDigits(rem / 3600, 2, out + 11);
+  PutDigits(rem / 60 % 60, 2, out + 14);
+  PutDigits(rem % 60, 2, out + 17);
+  size_t n = 19;
+  // protobuf's fraction: 3, 6 or 9 digits, the fewest that are exact.
+  if (nanos != 0) {
+    out[n++] = '.';
+    if (nanos % 1000000 == 0) {
+      PutDigits(nanos / 1000000, 3, out + n);
+      n += 3;
+    } else if (nanos % 1000 == 0) {
+      PutDigits(nanos / 1000, 6, out + n);
+      n += 6;
+    } else {
+      PutDigits(nanos, 9, out + n);
+      n += 9;
+    }
+  }
+  out[n++] = 'Z';
+  return n;
 }
 
 }  // namespace treatd
