@@ -36,11 +36,19 @@ void AppendField(absl::string_view field, std::string* out) {
     out->append(field.data(), field.size());
     return;
   }
+  // Runs between quotes are copied whole: a byte at a time, quoting was
+  // 2,500 instructions of a FULL decision's CSV row (its reasons and
+  // errors hold commas and line breaks; callgrind, issue 15).
   out->push_back('"');
-  for (char c : field) {
-    if (c == '"') out->push_back('"');
-    out->push_back(c);
+  size_t copied = 0;
+  for (size_t quote = field.find('"'); quote != absl::string_view::npos;
+       quote = field.find('"', quote + 1)) {
+    // Through the quote, then the quote again.
+    out->append(field.data() + copied, quote + 1 - copied);
+    out->push_back('"');
+    copied = quote + 1;
   }
+  out->append(field.data() + copied, field.size() - copied);
   out->push_back('"');
 }
 

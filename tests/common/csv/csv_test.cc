@@ -45,6 +45,10 @@ TEST(CsvTest, QuotesOnlyFieldsThatNeedIt) {
   EXPECT_EQ(QuoteField("say \"hi\""), "\"say \"\"hi\"\"\"");
   EXPECT_EQ(QuoteField("two\nlines"), "\"two\nlines\"");
   EXPECT_EQ(QuoteField("ünï"), "ünï");
+  // Quotes first, last, alone and in a row are each doubled.
+  EXPECT_EQ(QuoteField("\""), "\"\"\"\"");
+  EXPECT_EQ(QuoteField("\"\"\"x,"), "\"\"\"\"\"\"\"x,\"");
+  EXPECT_EQ(QuoteField("a\"\"b\""), "\"a\"\"\"\"b\"\"\"");
 }
 
 TEST(CsvTest, WriterEndsRecordsWithCrlf) {
