@@ -303,6 +303,28 @@ TEST_F(ProtoJsonReaderTest, EdgeCasesOfTheMappingGiveProtobufsAnswer) {
   EXPECT_EQ(checked_, static_cast<int>(cases.size()));
 }
 
+TEST_F(ProtoJsonReaderTest, ReadsNestedMessagesOfEveryLengthSize) {
+  // The reader writes each nested message with a one-byte length and
+  // widens it when the message turns out longer: lengths of one, two and
+  // three bytes, nested inside each other, and in keys' orders that change
+  // from one object to the next (the reader guesses the order).
+  for (const size_t size : {0, 1, 100, 127, 128, 200, 16383, 16384, 70000}) {
+    const std::string text(size, 'x');
+    const std::string json = absl::StrCat(
+        R"({"id":"big","misconfiguration":{"expected":")", text,
+        R"(","checkId":"c"},"vulnerability":{"cvss":{"vector":")", text,
+        R"(","score":9.5},"aliases":["a",")", text, R"("],"epss":{}},)",
+        R"("compensatingControls":[{"description":")", text,
+        R"("},{}],"asset":{"labels":{"k":")", text, R"(","":""}}})");
+    EXPECT_TRUE(ExpectSameAsProtobuf(json)) << "fell back at " << size;
+    const std::string reordered = absl::StrCat(
+        R"({"asset":{"labels":{"k":")", text, R"("}},"vulnerability":)",
+        R"({"epss":{"score":0.5},"cvss":{"score":1,"vector":")", text,
+        R"("}},"id":"again"})");
+    EXPECT_TRUE(ExpectSameAsProtobuf(reordered)) << "fell back at " << size;
+  }
+}
+
 TEST_F(ProtoJsonReaderTest, ReusesTheMessageAndClearsItFirst) {
   v1::Finding finding;
   finding.set_title("stale");
