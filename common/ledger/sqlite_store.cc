@@ -110,13 +110,15 @@ class Query : public sql::ColumnReader, public sql::ParamWriter {
   void Double(int n, double value) override {
     sqlite3_bind_double(stmt_, Index(n), value);
   }
+  // SQLITE_STATIC: no copy of the value (an event's body is ~1 KB); the
+  // caller keeps it alive until the statement is reset (ParamWriter).
   void Text(int n, absl::string_view value) override {
     sqlite3_bind_text(stmt_, Index(n), value.data(),
-                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+                      static_cast<int>(value.size()), SQLITE_STATIC);
   }
   void Bytes(int n, absl::string_view value) override {
     sqlite3_bind_blob(stmt_, Index(n), value.data(),
-                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+                      static_cast<int>(value.size()), SQLITE_STATIC);
   }
 
  private:
@@ -288,6 +290,15 @@ class SqliteStore : public Store {
       q->Reset();
     }
     return found;
+  }
+
+  absl::StatusOr<bool> AnyIdempotencyKeyBetween(
+      const std::string& from, const std::string& to) override {
+    TREATD_ASSIGN_OR_RETURN(auto q,
+                            writer_->Prepare(sql::kAnyIdempotencyKeyBetween));
+    q->Text(1, from);
+    q->Text(2, to);
+    return q->Step();
   }
 
   absl::StatusOr<absl::flat_hash_map<std::string, FindingRecord>> LoadFindings(
