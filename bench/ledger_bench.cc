@@ -65,7 +65,8 @@ Event Decision(const std::string& key, absl::Time at, int priority, int owner) {
   e.decision.decision_id = absl::StrCat(key, "@", absl::ToUnixMicros(at));
   // As the server sends them (ledger::DecisionEvent): the key names the
   // decision, so the ledger need not derive one from the content.
-  e.idempotency_key = absl::StrCat("decision:", e.decision.decision_id);
+  e.idempotency_key =
+      DecisionIdempotencyKey(/*sweep=*/false, at, e.decision.decision_id);
   e.decision.treatment = v1::TREATMENT_REMEDIATE;
   e.decision.priority = absl::StrCat("p", priority);
   e.decision.priority_rank = priority;

@@ -165,6 +165,7 @@ for r in rows:
         scenarios.append(r["scenario"])
 head = "| scenario | " + " | ".join("%s findings/s" % m for m in modes)
 head += " | " + " | ".join("%s / off" % m for m in modes if m != "off")
+head += " | " + " | ".join("%s server CPU µs/finding" % m for m in modes)
 head += " | " + " | ".join("%s RSS MB before→after" % m for m in modes) + " |"
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
@@ -179,6 +180,12 @@ for s in scenarios:
             continue
         v = by.get((m, s), {}).get("items_per_s", 0)
         cells.append("%.0f%%" % (100.0 * v / off) if off else "-")
+    # Server CPU per finding: what a shared machine's load changes least
+    # (findings/s falls when other processes take the cores; this does not).
+    for m in modes:
+        r = by.get((m, s), {})
+        v = r.get("items_per_s", 0)
+        cells.append("%.1f" % (r.get("server_cpu_pct", 0) * 1e4 / v) if v else "-")
     for m in modes:
         r = by.get((m, s), {})
         cells.append("%.0f→%.0f" % (r.get("rss_before_kb", 0) / 1024.0, r.get("rss_after_kb", 0) / 1024.0))

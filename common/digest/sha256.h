@@ -3,7 +3,8 @@
 // finding ids and API token hashes. (Decision ids are XXH3, not SHA-256:
 // see common/policy/engine/evaluate.cc.)
 //
-// Thread safety: stateless functions.
+// Thread safety: any number of threads may call them at once (each keeps
+// its own OpenSSL context).
 #ifndef TREATD_COMMON_DIGEST_SHA256_H_
 #define TREATD_COMMON_DIGEST_SHA256_H_
 
@@ -18,6 +19,10 @@ std::string Sha256(absl::string_view data);
 
 // SHA-256(`data`) as 64 lowercase hex digits.
 std::string Sha256Hex(absl::string_view data);
+
+// Sha256Hex of a + b + c, without joining them first.
+std::string Sha256Hex(absl::string_view a, absl::string_view b,
+                      absl::string_view c);
 
 }  // namespace treatd
 

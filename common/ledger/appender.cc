@@ -148,6 +148,31 @@ std::string DerivedIdempotencyKey(const Event& event) {
   return absl::StrCat("auto:", digest.substr(0, 32));
 }
 
+namespace {
+
+// The legacy key of `event` when it is a decision recorded under the
+// current decision key, else empty.
+std::string LegacyKeyOf(const Event& event) {
+  if (!IsDecision(event.kind) || event.decision.decision_id.empty()) return "";
+  const bool sweep = event.kind == EventKind::kSweepDecision;
+  if (event.idempotency_key !=
+      DecisionIdempotencyKey(sweep, event.occurred_at,
+                             event.decision.decision_id)) {
+    return "";
+  }
+  return LegacyDecisionIdempotencyKey(sweep, event.decision.decision_id);
+}
+
+// Legacy decision keys are "decision:" / "sweep:" and 32 hex digits (the
+// decision id); the current ones continue with 't', and the sweep's
+// notices with "review:". [prefix + "0", prefix + "g") holds exactly the
+// legacy ones, in byte order and in the usual locales' orders alike (digits
+// before letters, 'g' after the hex letters and before 'r' and 't').
+constexpr absl::string_view kLegacyDecisionRange[2][2] = {
+    {"decision:0", "decision:g"}, {"sweep:0", "sweep:g"}};
+
+}  // namespace
+
 struct Appender::Batch {
   absl::Time now;
   ChainHead head;
@@ -240,6 +265,7 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
   }
   TREATD_ASSIGN_OR_RETURN(batch.seen_keys,
                           store_->FindIdempotencyKeys(idempotency_keys));
+  TREATD_RETURN_IF_ERROR(FindLegacyDecisionKeys(items, batch));
   TREATD_ASSIGN_OR_RETURN(batch.findings, store_->LoadFindings(finding_keys));
   for (WorkItem* item : items) {
     if (!item->scan.has_value() || item->scan->scope.empty()) continue;
@@ -289,6 +315,44 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
   }
   if (batch.head.seq != head_before) {
     TREATD_RETURN_IF_ERROR(store_->WriteHead(batch.head));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Appender::FindLegacyDecisionKeys(
+    const std::vector<WorkItem*>& items, Batch& batch) {
+  // One index seek per kind of decision in the batch: a ledger that an
+  // older treatd never wrote to has no legacy keys, and then its decisions
+  // cost no second lookup (nor the legacy keys' encoding).
+  bool kinds[2] = {false, false};  // decision, sweep decision
+  for (const WorkItem* item : items) {
+    if (item->event.has_value() && IsDecision(item->event->kind)) {
+      kinds[item->event->kind == EventKind::kSweepDecision] = true;
+    }
+  }
+  bool any = false;
+  for (int sweep = 0; sweep < 2 && !any; ++sweep) {
+    if (!kinds[sweep]) continue;
+    TREATD_ASSIGN_OR_RETURN(any,
+                            store_->AnyIdempotencyKeyBetween(
+                                std::string(kLegacyDecisionRange[sweep][0]),
+                                std::string(kLegacyDecisionRange[sweep][1])));
+  }
+  if (!any) return absl::OkStatus();
+  // legacy key -> the current key of the batch's event that has it.
+  absl::flat_hash_map<std::string, std::string> legacy;
+  for (const WorkItem* item : items) {
+    if (!item->event.has_value()) continue;
+    std::string key = LegacyKeyOf(*item->event);
+    if (!key.empty())
+      legacy.emplace(std::move(key), item->event->idempotency_key);
+  }
+  std::vector<std::string> keys;
+  keys.reserve(legacy.size());
+  for (const auto& [key, current] : legacy) keys.push_back(key);
+  TREATD_ASSIGN_OR_RETURN(auto found, store_->FindIdempotencyKeys(keys));
+  for (const auto& [key, seq] : found) {
+    batch.seen_keys.try_emplace(legacy.at(key), seq);
   }
   return absl::OkStatus();
 }

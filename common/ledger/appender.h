@@ -59,6 +59,10 @@ class Appender {
                                       Batch& batch);
   absl::StatusOr<ScanResult> ApplyScan(const ScanObservation& scan,
                                        Batch& batch);
+  // Marks as seen the batch's decisions that an older treatd recorded
+  // under their legacy key (LegacyDecisionIdempotencyKey).
+  absl::Status FindLegacyDecisionKeys(const std::vector<WorkItem*>& items,
+                                      Batch& batch);
   absl::Status Validate(const Event& event, absl::Time now) const;
 
   Store* const store_;

@@ -419,7 +419,7 @@ absl::StatusOr<Event> DecodeCanonical(absl::string_view body) {
 }
 
 std::string LinkHash(absl::string_view prev_hash, absl::string_view body) {
-  return Sha256Hex(absl::StrCat(prev_hash, "\n", body));
+  return Sha256Hex(prev_hash, "\n", body);
 }
 
 }  // namespace treatd::ledger

@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace treatd::ledger {
 namespace {
 
@@ -65,6 +67,19 @@ absl::string_view EventKindName(EventKind kind) {
 
 std::optional<EventKind> ParseEventKind(absl::string_view name) {
   return ValueOf(kKindNames, name);
+}
+
+std::string DecisionIdempotencyKey(bool sweep, absl::Time evaluated_at,
+                                   absl::string_view decision_id) {
+  return absl::StrCat(
+      sweep ? "sweep:t" : "decision:t",
+      absl::Dec(absl::ToUnixMicros(evaluated_at), absl::kZeroPad16), ":",
+      decision_id);
+}
+
+std::string LegacyDecisionIdempotencyKey(bool sweep,
+                                         absl::string_view decision_id) {
+  return absl::StrCat(sweep ? "sweep:" : "decision:", decision_id);
 }
 
 }  // namespace treatd::ledger

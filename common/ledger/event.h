@@ -139,6 +139,25 @@ struct ScanObservation {
   std::string idempotency_key;  // the same scan twice is applied once
 };
 
+// The idempotency key of a decision event: "decision:t<T>:<decision_id>"
+// ("sweep:t<T>:<decision_id>" with `sweep`), T the evaluation time in
+// microseconds since the Unix epoch, zero-padded to 16 digits. The decision
+// id already depends on that time (it hashes the policy, as_of and the
+// finding), so two decisions have the same key exactly when they have the
+// same id; the time in front only orders the keys. Keys that grow with time
+// land at the end of the events' unique key index, so a commit dirties a
+// page or two of it; keys led by a hash would dirty a random page per event
+// once the index outgrows the transaction (docs/performance.md).
+std::string DecisionIdempotencyKey(bool sweep, absl::Time evaluated_at,
+                                   absl::string_view decision_id);
+
+// The key treatd before that recorded the same decision under:
+// "decision:<decision_id>" ("sweep:<decision_id>"). The appender still
+// looks it up while a ledger holds such keys, so a retry of a decision
+// recorded by an older treatd (a rolling upgrade) is recorded once.
+std::string LegacyDecisionIdempotencyKey(bool sweep,
+                                         absl::string_view decision_id);
+
 }  // namespace treatd::ledger
 
 #endif  // TREATD_COMMON_LEDGER_EVENT_H_

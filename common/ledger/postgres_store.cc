@@ -363,6 +363,16 @@ class PostgresStore : public Store {
     return found;
   }
 
+  absl::StatusOr<bool> AnyIdempotencyKeyBetween(
+      const std::string& from, const std::string& to) override {
+    Params params;
+    params.Text(1, from);
+    params.Text(2, to);
+    TREATD_ASSIGN_OR_RETURN(
+        Result r, writer_->Query(sql::kAnyIdempotencyKeyBetween, params));
+    return PQntuples(r.get()) > 0;
+  }
+
   absl::StatusOr<absl::flat_hash_map<std::string, FindingRecord>> LoadFindings(
       const std::vector<std::string>& keys) override {
     std::vector<Params> sets(keys.size());

@@ -86,6 +86,9 @@ const char* const kWriteHead =
     "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1";
 const char* const kFindIdempotencyKey =
     "SELECT seq FROM events WHERE idempotency_key = $1";
+const char* const kAnyIdempotencyKeyBetween =
+    "SELECT 1 FROM events WHERE idempotency_key >= $1 AND "
+    "idempotency_key < $2 LIMIT 1";
 const char* const kInsertEvent = "INSERT INTO events (" TREATD_EVENT_COLUMNS
                                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const char* const kSelectFinding =

@@ -34,7 +34,9 @@ class ColumnReader {
   virtual int64_t IntOrZero(int i) const { return IsNull(i) ? 0 : Int(i); }
 };
 
-// Binds parameter $n (1-based) of a statement.
+// Binds parameter $n (1-based) of a statement. Text and Bytes may keep a
+// view of `value` (the SQLite store does not copy it): it must stay valid
+// until the statement has run.
 class ParamWriter {
  public:
   virtual ~ParamWriter() = default;
@@ -46,18 +48,19 @@ class ParamWriter {
 };
 
 // --- statements ---
-extern const char* const kSchemaVersion;       // -> version
-extern const char* const kReadHead;            // -> seq, hash
-extern const char* const kWriteHead;           // $1 seq, $2 hash
-extern const char* const kFindIdempotencyKey;  // $1 key -> seq
-extern const char* const kInsertEvent;         // BindEvent
-extern const char* const kSelectFinding;       // $1 key -> finding columns
-extern const char* const kSelectScope;         // $1 asset -> finding columns
-const std::string& UpsertFindingSql();         // BindFinding
-extern const char* const kInsertEpisode;       // BindEpisode
-extern const char* const kUpsertSnapshot;      // $1 key, $2 bytes
-extern const char* const kSelectSnapshot;      // $1 key -> bytes
-extern const char* const kFindScan;            // $1 key -> a row when recorded
+extern const char* const kSchemaVersion;             // -> version
+extern const char* const kReadHead;                  // -> seq, hash
+extern const char* const kWriteHead;                 // $1 seq, $2 hash
+extern const char* const kFindIdempotencyKey;        // $1 key -> seq
+extern const char* const kAnyIdempotencyKeyBetween;  // $1 <= key < $2
+extern const char* const kInsertEvent;               // BindEvent
+extern const char* const kSelectFinding;   // $1 key -> finding columns
+extern const char* const kSelectScope;     // $1 asset -> finding columns
+const std::string& UpsertFindingSql();     // BindFinding
+extern const char* const kInsertEpisode;   // BindEpisode
+extern const char* const kUpsertSnapshot;  // $1 key, $2 bytes
+extern const char* const kSelectSnapshot;  // $1 key -> bytes
+extern const char* const kFindScan;        // $1 key -> a row when recorded
 // $1 key, $2 scope, $3 scanned_us, $4 recorded_us
 extern const char* const kInsertScan;
 extern const char* const kSelectEvents;         // $1 after, $2 limit -> event

@@ -4,10 +4,12 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -110,13 +112,15 @@ class Query : public sql::ColumnReader, public sql::ParamWriter {
   void Double(int n, double value) override {
     sqlite3_bind_double(stmt_, Index(n), value);
   }
+  // SQLITE_STATIC: no copy of the value (an event's body is ~1 KB); the
+  // caller keeps it alive until the statement is reset (ParamWriter).
   void Text(int n, absl::string_view value) override {
     sqlite3_bind_text(stmt_, Index(n), value.data(),
-                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+                      static_cast<int>(value.size()), SQLITE_STATIC);
   }
   void Bytes(int n, absl::string_view value) override {
     sqlite3_bind_blob(stmt_, Index(n), value.data(),
-                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+                      static_cast<int>(value.size()), SQLITE_STATIC);
   }
 
  private:
@@ -181,10 +185,9 @@ class Connection {
     // ledger grows (bench/run_ledger_rss.sh).
     TREATD_RETURN_IF_ERROR(connection->Exec(
         absl::StrCat("PRAGMA cache_size = -", options.cache_mib * 1024)));
-    // Checkpoint every ~40 MB of WAL instead of 4 MB: index pages that
-    // consecutive commits touch again are copied into the database once.
-    TREATD_RETURN_IF_ERROR(
-        connection->Exec("PRAGMA wal_autocheckpoint = 10000"));
+    // No automatic checkpoint at commit: the store's Checkpointer runs them
+    // on its own connection (SqliteStore::OnWalCommit).
+    TREATD_RETURN_IF_ERROR(connection->Exec("PRAGMA wal_autocheckpoint = 0"));
     if (read_only) {
       TREATD_RETURN_IF_ERROR(connection->Exec("PRAGMA query_only = 1"));
     }
@@ -195,6 +198,8 @@ class Connection {
     for (auto& [sql, prepared] : cache_) sqlite3_finalize(prepared.stmt);
     sqlite3_close_v2(db_);
   }
+
+  sqlite3* db() const { return db_; }
 
   absl::Status Exec(const std::string& sql) {
     char* error = nullptr;
@@ -233,6 +238,90 @@ class Connection {
   absl::node_hash_map<std::string, Prepared> cache_;
 };
 
+// Copies the WAL back into the database file (checkpoints) mostly on its
+// own connection and thread. SQLite's automatic checkpoint runs inside the
+// commit that crosses the threshold, on the writer: that was the ledger's
+// one serial thread, the committer, reading ~40 MB of frames back and
+// writing them into the database (about a sixth of its CPU under load,
+// docs/performance.md). A PASSIVE checkpoint takes no lock the writer
+// needs, so here it overlaps the next commits on another core.
+//
+// It cannot finish the job alone: SQLite restarts the WAL from its start
+// only when a write transaction begins with every frame copied, which
+// under continuous commits a concurrent checkpoint never sees. So the
+// writer still checkpoints once the WAL reaches the threshold — what the
+// background pass left, the frames of the last commit or two — and the
+// next transaction restarts the WAL. See SqliteStore::WalHook.
+//
+// Thread safety: Wake and OnWriter may be called from any thread.
+class Checkpointer {
+ public:
+  explicit Checkpointer(std::unique_ptr<Connection> connection)
+      : connection_(std::move(connection)), thread_([this] { Loop(); }) {}
+  ~Checkpointer() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // Asks the background thread for a checkpoint (again, when one is
+  // running).
+  void Wake() {
+    absl::MutexLock lock(&mu_);
+    wanted_ = true;
+  }
+
+  // Checkpoints on `db` (the writer's connection) on the calling thread.
+  // Returns at once when the background pass is running, unless `wait`.
+  void OnWriter(sqlite3* db, bool wait) {
+    if (wait) {
+      run_mu_.Lock();
+    } else if (!run_mu_.TryLock()) {
+      return;
+    }
+    Checkpoint(db);
+    run_mu_.Unlock();
+  }
+
+ private:
+  // A failure (an I/O error) leaves the frames in the WAL, where readers
+  // still find them: nothing is lost, and the next commit tries again.
+  static void Checkpoint(sqlite3* db) {
+    (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                    nullptr, nullptr);
+  }
+
+  void Loop() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](Checkpointer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+              return c->stopping_ || c->wanted_;
+            },
+            this));
+        if (stopping_) return;
+        wanted_ = false;
+      }
+      absl::MutexLock run(&run_mu_);
+      Checkpoint(connection_->db());
+    }
+  }
+
+  const std::unique_ptr<Connection> connection_;
+  absl::Mutex mu_;
+  bool wanted_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Held while a checkpoint runs, by either thread: two at once would only
+  // make one of them fail with SQLITE_BUSY.
+  absl::Mutex run_mu_;
+  std::thread thread_;  // last: starts once the rest is constructed
+};
+
 class SqliteStore : public Store {
  public:
   SqliteStore(SqliteOptions options, std::unique_ptr<Connection> writer)
@@ -242,7 +331,23 @@ class SqliteStore : public Store {
           return Connection::Open(options_, /*read_only=*/true);
         }) {}
 
+  ~SqliteStore() override {
+    // The hook points here; the checkpointer goes first (members are
+    // destroyed in reverse order, and it is declared last).
+    sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
+  }
+
   const char* backend() const override { return "sqlite"; }
+
+  // Starts checkpointing the WAL off the writer (Checkpointer), on a
+  // connection of its own. Call once, after Migrate.
+  absl::Status StartCheckpointer() {
+    TREATD_ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
+                            Connection::Open(options_, /*read_only=*/false));
+    checkpointer_ = std::make_unique<Checkpointer>(std::move(connection));
+    sqlite3_wal_hook(writer_->db(), &SqliteStore::WalHook, this);
+    return absl::OkStatus();
+  }
 
   absl::Status Migrate() {
     absl::MutexLock lock(&writer_mu_);
@@ -288,6 +393,15 @@ class SqliteStore : public Store {
       q->Reset();
     }
     return found;
+  }
+
+  absl::StatusOr<bool> AnyIdempotencyKeyBetween(
+      const std::string& from, const std::string& to) override {
+    TREATD_ASSIGN_OR_RETURN(auto q,
+                            writer_->Prepare(sql::kAnyIdempotencyKeyBetween));
+    q->Text(1, from);
+    q->Text(2, to);
+    return q->Step();
   }
 
   absl::StatusOr<absl::flat_hash_map<std::string, FindingRecord>> LoadFindings(
@@ -576,6 +690,22 @@ class SqliteStore : public Store {
     return rows;
   }
 
+  // Called by SQLite on the writer's thread after each of its commits, with
+  // the WAL's size in pages. From half the threshold the background thread
+  // copies frames; from the threshold the writer copies the rest (skipped
+  // while the background pass still runs, until twice the threshold), so
+  // the next transaction restarts the WAL.
+  static int WalHook(void* self, sqlite3* db, const char* /*schema*/,
+                     int pages) {
+    SqliteStore& store = *static_cast<SqliteStore*>(self);
+    const int threshold = std::max(2, store.options_.checkpoint_pages);
+    if (pages >= threshold / 2) store.checkpointer_->Wake();
+    if (pages >= threshold) {
+      store.checkpointer_->OnWriter(db, /*wait=*/pages >= 2 * threshold);
+    }
+    return SQLITE_OK;
+  }
+
   const SqliteOptions options_;
   // Set by SyncCommitted, which runs on several sync threads at once.
   std::atomic<bool> directory_synced_{false};
@@ -583,6 +713,7 @@ class SqliteStore : public Store {
   absl::Mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
   ConnectionPool<Connection> readers_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // set by StartCheckpointer
 };
 
 }  // namespace
@@ -611,6 +742,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(
     }
     return where(migrated);
   }
+  absl::Status checkpointer = store->StartCheckpointer();
+  if (!checkpointer.ok()) return where(checkpointer);
   return store;
 }
 

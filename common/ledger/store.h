@@ -68,6 +68,10 @@ class Store {
   // seq of each of `keys` already recorded (absent ones are left out).
   virtual absl::StatusOr<absl::flat_hash_map<std::string, int64_t>>
   FindIdempotencyKeys(const std::vector<std::string>& keys) = 0;
+  // Whether some event's idempotency key k has from <= k < to, in the
+  // order of the key's unique index (one index seek).
+  virtual absl::StatusOr<bool> AnyIdempotencyKeyBetween(
+      const std::string& from, const std::string& to) = 0;
   // The current rows of `keys` that exist.
   virtual absl::StatusOr<absl::flat_hash_map<std::string, FindingRecord>>
   LoadFindings(const std::vector<std::string>& keys) = 0;

@@ -101,7 +101,7 @@ absl::StatusOr<Event> DecisionEvent(const v1::Finding& finding,
   event.finding_key = std::move(key);
   event.occurred_at = FromProtoTime(decision.evaluated_at());
   event.idempotency_key =
-      absl::StrCat(sweep ? "sweep:" : "decision:", decision.decision_id());
+      DecisionIdempotencyKey(sweep, event.occurred_at, decision.decision_id());
   DecisionFacts& facts = event.decision;
   facts.decision_id = decision.decision_id();
   facts.treatment = decision.treatment();

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/digest/sha256.h"
 #include "gtest/gtest.h"
 
 namespace treatd::ledger {
@@ -54,6 +56,16 @@ TEST(CanonicalEncodingTest, RejectsWhatItDidNotWrite) {
   EXPECT_FALSE(
       DecodeCanonical("{\"v\":1,\"kind\":\"nope\",\"state_after\":\"open\"}")
           .ok());
+}
+
+TEST(LinkHashTest, IsTheSha256OfPreviousHashNewlineAndBody) {
+  // FIPS 180-2 test vector: SHA-256("abc").
+  EXPECT_EQ(Sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex("a", "b", "c"), Sha256Hex("abc"));
+  const std::string body = std::string(900, 'x');
+  EXPECT_EQ(LinkHash(kGenesisHash, body),
+            Sha256Hex(absl::StrCat(kGenesisHash, "\n", body)));
 }
 
 TEST(LinkHashTest, ChangesWithThePreviousHashAndEveryByte) {

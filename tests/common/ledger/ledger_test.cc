@@ -245,6 +245,67 @@ TEST_P(LedgerTest, TheSameReportTwiceIsOneEvent) {
   EXPECT_EQ(all->size(), 3u);
 }
 
+TEST_P(LedgerTest, DecisionKeysGrowWithTheEvaluationTime) {
+  const absl::Time t = absl::FromUnixMicros(1796541499314905);
+  EXPECT_EQ(DecisionIdempotencyKey(false, t, "06b5"),
+            "decision:t1796541499314905:06b5");
+  EXPECT_EQ(DecisionIdempotencyKey(true, t, "06b5"),
+            "sweep:t1796541499314905:06b5");
+  EXPECT_EQ(DecisionIdempotencyKey(false, absl::UnixEpoch(), "x"),
+            "decision:t0000000000000000:x");
+  // Later decisions sort after earlier ones whatever their ids, and every
+  // current key sorts after every legacy one ("decision:<hex id>").
+  EXPECT_LT(DecisionIdempotencyKey(false, t, "ffff"),
+            DecisionIdempotencyKey(false, t + absl::Microseconds(1), "0000"));
+  EXPECT_LT(LegacyDecisionIdempotencyKey(false, "ffffffff"),
+            DecisionIdempotencyKey(false, absl::UnixEpoch(), "0000"));
+  EXPECT_EQ(LegacyDecisionIdempotencyKey(true, "ab"), "sweep:ab");
+}
+
+TEST_P(LedgerTest, RetryOfADecisionRecordedUnderItsLegacyKeyIsADuplicate) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  const std::string id = "0123456789abcdef0123456789abcdef";
+  // As a treatd before time-ordered keys recorded it (a rolling upgrade:
+  // another replica, or this one before the upgrade).
+  Event old = Decision("k1", Day(-3));
+  old.decision.decision_id = id;
+  old.idempotency_key = LegacyDecisionIdempotencyKey(false, id);
+  absl::StatusOr<Appended> first = One(*ledger, old);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_FALSE(first->duplicate);
+
+  // The same call retried here: the same id, now under its current key.
+  Event retry = old;
+  retry.idempotency_key = DecisionIdempotencyKey(false, retry.occurred_at, id);
+  absl::StatusOr<Appended> again = One(*ledger, retry);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->seq, first->seq);
+
+  // Another decision is recorded, and its retry is a duplicate by its
+  // current key; a sweep decision with the same id is another event.
+  Event next = Decision("k2", Day(-2));
+  next.idempotency_key = DecisionIdempotencyKey(false, next.occurred_at,
+                                                next.decision.decision_id);
+  absl::StatusOr<Appended> second = One(*ledger, next);
+  ASSERT_TRUE(second.ok() && !second->duplicate);
+  EXPECT_TRUE(One(*ledger, next)->duplicate);
+  Event sweep = retry;
+  sweep.kind = EventKind::kSweepDecision;
+  sweep.idempotency_key = DecisionIdempotencyKey(true, sweep.occurred_at, id);
+  absl::StatusOr<Appended> swept = One(*ledger, sweep);
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  EXPECT_FALSE(swept->duplicate);
+
+  absl::StatusOr<std::vector<Event>> all = ledger->ListEvents(0, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+  absl::StatusOr<VerifyReport> report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+}
+
 TEST_P(LedgerTest, BadReportsGetClearErrors) {
   auto ledger = Open(/*now=*/Day(0));
   ASSERT_NE(ledger, nullptr);
