@@ -1,6 +1,7 @@
 #include "common/ledger/ledger.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -290,9 +291,7 @@ absl::Status Ledger::ReleaseLease(const std::string& name,
 absl::StatusOr<KpiReport> Ledger::Kpis(const KpiQuery& query) const {
   TREATD_RETURN_IF_ERROR(ValidateKpiQuery(query));
   KpiBuilder builder(query);
-  TREATD_RETURN_IF_ERROR(store_->KpiEpisodes(
-      query.as_of - query.window, query.as_of,
-      [&builder](const EpisodeRow& episode) { builder.Add(episode); }));
+  TREATD_RETURN_IF_ERROR(store_->AddKpiEpisodes(query, builder));
   return builder.Finish();
 }
 
