@@ -243,12 +243,17 @@ absl::StatusOr<std::vector<Event>> Ledger::ListEvents(
 }
 
 absl::StatusOr<std::vector<FindingRecord>> Ledger::SweepCandidates(
-    absl::Time as_of, int limit) const {
+    absl::Time as_of, int limit,
+    const std::optional<SweepPosition>& after) const {
   if (limit < 1 || limit > kMaxEventsPerCall) {
     return absl::InvalidArgumentError(
         absl::StrCat("limit: ", limit, "; allowed 1..", kMaxEventsPerCall));
   }
-  return store_->SweepCandidates(as_of, limit);
+  // Before every candidate: the smallest review date, no key.
+  SweepPosition from{absl::FromUnixMicros(std::numeric_limits<int64_t>::min()),
+                     ""};
+  if (after.has_value()) from = *after;
+  return store_->SweepCandidates(as_of, limit, from);
 }
 
 absl::StatusOr<std::string> Ledger::FindingSnapshot(

@@ -629,10 +629,12 @@ class PostgresStore : public Store {
   }
 
   absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
-      absl::Time as_of, int limit) const override {
+      absl::Time as_of, int limit, const SweepPosition& after) const override {
     Params params;
     params.Int(1, sql::ToMicros(as_of));
     params.Int(2, limit);
+    params.Int(3, sql::ToMicros(after.review_by));
+    params.Text(4, after.key);
     return readers_.With(
         [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
           TREATD_ASSIGN_OR_RETURN(Result r,

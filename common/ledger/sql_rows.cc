@@ -114,7 +114,10 @@ const char* const kSelectFindingEvents =
     " FROM events WHERE finding_key = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 const char* const kSweepCandidates =
     "SELECT " TREATD_FINDING_COLUMNS
-    " FROM findings WHERE state IN (2, 4) AND review_by_us <= $1 "
+    " FROM findings WHERE state IN (2, 4) AND review_by_us <= $1 AND "
+    // The first term keeps the index range (state, review_by_us) seekable;
+    // the second is the exact cursor.
+    "review_by_us >= $3 AND (review_by_us > $3 OR finding_key > $4) "
     "ORDER BY review_by_us, finding_key LIMIT $2";
 // The current episodes come from the covering index findings_kpi (schema
 // v2) in two ranges, open ones (the NULL run) and those closed in the

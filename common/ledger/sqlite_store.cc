@@ -457,12 +457,14 @@ class SqliteStore : public Store {
   }
 
   absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
-      absl::Time as_of, int limit) const override {
+      absl::Time as_of, int limit, const SweepPosition& after) const override {
     return readers_.With(
         [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
           TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kSweepCandidates));
           q->Int(1, sql::ToMicros(as_of));
           q->Int(2, limit);
+          q->Int(3, sql::ToMicros(after.review_by));
+          q->Text(4, after.key);
           return ReadFindings(*q);
         });
   }

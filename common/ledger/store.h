@@ -115,8 +115,10 @@ class Store {
   // finding.
   virtual absl::StatusOr<std::vector<StoredEvent>> ListEvents(
       int64_t after_seq, int limit, const std::string& finding_key) const = 0;
+  // Mitigated/accepted findings with review_by <= as_of after `after` in
+  // (review_by, key) order, at most `limit`.
   virtual absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
-      absl::Time as_of, int limit) const = 0;
+      absl::Time as_of, int limit, const SweepPosition& after) const = 0;
   virtual absl::StatusOr<std::optional<std::string>> FindingSnapshot(
       const std::string& key) const = 0;
   // Adds every episode (current or archived) relevant to the KPI `query`

@@ -455,6 +455,13 @@ TEST_P(LedgerTest, SweepCandidatesAreMitigationsAndAcceptancesPastReview) {
   EXPECT_EQ((*due)[0].key, "m");  // oldest review first
   EXPECT_EQ((*due)[1].key, "a");
   EXPECT_EQ(ledger->SweepCandidates(Day(-3), 10)->size(), 1u);
+  // A page after a position: the next candidate in (review_by, key) order.
+  auto next = ledger->SweepCandidates(Day(0), 1, SweepPosition{Day(-5), "m"});
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ(next->front().key, "a");
+  EXPECT_TRUE(
+      ledger->SweepCandidates(Day(0), 1, SweepPosition{Day(-1), "a"})->empty());
   absl::StatusOr<LedgerGauges> gauges = ledger->Gauges(Day(0));
   ASSERT_TRUE(gauges.ok());
   EXPECT_EQ(gauges->open, 3);
