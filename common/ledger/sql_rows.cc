@@ -123,12 +123,16 @@ const char* const kSweepCandidates =
 // v2) in two ranges, open ones (the NULL run) and those closed in the
 // window, never from the table. One OR over both ranges would make SQLite
 // collect and deduplicate rowids first (slower than a full scan); the two
-// ranges are disjoint, so UNION ALL is exact.
+// ranges are disjoint, so UNION ALL is exact. reopened_us is 0 for the
+// current episodes, typed as the episodes' column so that PostgreSQL
+// appends the three scans as they are instead of converting every row.
 const char* const kKpiEpisodes =
     "SELECT " TREATD_KPI_COLUMNS
-    ", 0 FROM findings WHERE closed_us IS NULL AND opened_us <= $2 "
+    ", CAST(0 AS BIGINT) FROM findings WHERE closed_us IS NULL AND "
+    "opened_us <= $2 "
     "UNION ALL SELECT " TREATD_KPI_COLUMNS
-    ", 0 FROM findings WHERE closed_us > $1 AND opened_us <= $2 "
+    ", CAST(0 AS BIGINT) FROM findings WHERE closed_us > $1 AND "
+    "opened_us <= $2 "
     "UNION ALL SELECT " TREATD_KPI_COLUMNS
     ", reopened_us FROM episodes WHERE opened_us <= $2 AND "
     "(closed_us IS NULL OR closed_us > $1)";
