@@ -49,14 +49,27 @@ build_loadgen() {
 }
 
 # Starts a PostgreSQL server; returns 1 when the binaries are missing.
+# With a directory $1 its data is kept there across runs (initialized when
+# absent; a server left running there is restarted) and stop_postgres
+# leaves it; $2 adds server options.
+PG_KEEP=""
 start_postgres() {
   PG_BIN=${TREATD_TEST_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
   [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL binaries not found (apt-get install postgresql)" >&2; return 1; }
-  PG_DIR=$(mktemp -d /tmp/treatd-bench-pg-XXXXXX)
+  if [ -n "${1:-}" ]; then
+    PG_DIR=$1 PG_KEEP=1
+    mkdir -p "$PG_DIR"
+  else
+    PG_DIR=$(mktemp -d /tmp/treatd-bench-pg-XXXXXX) PG_KEEP=""
+  fi
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
-  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >>"$OUT/postgres.log" 2>&1
+  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+    as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >>"$OUT/postgres.log" 2>&1
+  elif as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -t 60 -w stop >>"$OUT/postgres.log" 2>&1
+  fi
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -t 60 -w \
-    -o "-k $PG_DIR -c listen_addresses='' -c fsync=on -c synchronous_commit=on" \
+    -o "-k $PG_DIR -c listen_addresses='' -c fsync=on -c synchronous_commit=on ${2:-}" \
     start >>"$OUT/postgres.log" 2>&1
 }
 
@@ -66,11 +79,12 @@ new_database() {
   echo "host=$PG_DIR dbname=$1 user=postgres"
 }
 
-# Stops the server and deletes its directory (no-op when none runs).
+# Stops the server and deletes its directory unless it is kept (no-op when
+# none runs).
 stop_postgres() {
   [ -n "$PG_DIR" ] || return 0
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -t 30 stop \
     >>"$OUT/postgres.log" 2>&1 || true
-  rm -rf "$PG_DIR"
+  [ -n "$PG_KEEP" ] || rm -rf "$PG_DIR"
   PG_DIR=""
 }

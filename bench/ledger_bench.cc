@@ -1,8 +1,9 @@
 // The ledger: append throughput with group commit, and the KPI query over a
-// large SQLite ledger.
+// large SQLite ledger and the same ledger on PostgreSQL.
 //
 //   build/bench/ledger_bench --benchmark_filter=BM_Append
 //   build/bench/ledger_bench --benchmark_filter=BM_Kpis     # builds the file
+//   bench/run_ledger_kpi_bench.sh    # BM_Kpis/BM_Gauges on both stores
 //
 // BM_Kpis and BM_Gauges need a ledger of 1,000,000 findings and 5,000,000
 // events. It is built once through Ledger::Append (the real write path:
@@ -11,17 +12,32 @@
 // (a file built by an older treatd is migrated when opened); building takes
 // minutes (about 15 on a loaded 2-core VM). TREATD_LEDGER_BENCH_FINDINGS=N
 // uses or builds a smaller one for a quick look.
+// With TREATD_LEDGER_BENCH_PG=<libpq conninfo or URL> BM_KpisPostgres and
+// BM_GaugesPostgres run the same queries on PostgreSQL. Their database is
+// filled once from the SQLite file with COPY (the findings and episodes
+// tables and the chain head, a minute; the events are not copied: neither
+// query reads them, and PostgreSQL keeps each table in its own files) and
+// reused while it holds as many events as wanted; its report is checked
+// against SQLite's (counter same_as_sqlite = 1). server_cpu_ms is the CPU
+// the local PostgreSQL processes used per query (/proc), the figure to
+// compare on a loaded machine.
 // BM_Append writes into a fresh temporary file per run, or into the
 // database at $TREATD_LEDGER_BENCH_URL (e.g. a postgresql:// URL).
 // TREATD_LEDGER_BENCH_SYNC=normal runs SQLite with synchronous=NORMAL.
+#include <dirent.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -254,45 +270,302 @@ Ledger& KpiLedger() {
   return *ledger;
 }
 
-void BM_Kpis(benchmark::State& state) {
-  Ledger& ledger = KpiLedger();
+// --- the same ledger on PostgreSQL ----------------------------------------
+
+void CheckPg(PGconn* conn, PGresult* result, const std::string& what) {
+  const ExecStatusType status = PQresultStatus(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
+      status != PGRES_COPY_IN) {
+    Die(absl::StrCat(what, ": ", PQerrorMessage(conn)));
+  }
+  PQclear(result);
+}
+
+// Appends `value` to a COPY text line, escaped.
+void AppendCopyText(const char* value, int size, std::string* line) {
+  for (int i = 0; i < size; ++i) {
+    const char c = value[i];
+    if (c == '\\') {
+      line->append("\\\\");
+    } else if (c == '\t') {
+      line->append("\\t");
+    } else if (c == '\n') {
+      line->append("\\n");
+    } else if (c == '\r') {
+      line->append("\\r");
+    } else {
+      line->push_back(c);
+    }
+  }
+}
+
+// Copies `table` (these columns) from the SQLite file into PostgreSQL with
+// COPY, in the text format: integers and text as they are, reals with 17
+// digits (they round-trip), NULL as \N.
+void CopyTable(sqlite3* db, PGconn* pg, const std::string& table,
+               const std::string& columns) {
+  sqlite3_stmt* stmt = nullptr;
+  const std::string select = absl::StrCat("SELECT ", columns, " FROM ", table);
+  if (sqlite3_prepare_v2(db, select.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    Die(absl::StrCat(select, ": ", sqlite3_errmsg(db)));
+  }
+  CheckPg(
+      pg,
+      PQexec(
+          pg,
+          absl::StrCat("COPY ", table, " (", columns, ") FROM STDIN").c_str()),
+      "COPY " + table);
+  std::string buffer;
+  int64_t rows = 0;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const int n = sqlite3_column_count(stmt);
+    for (int i = 0; i < n; ++i) {
+      if (i > 0) buffer.push_back('\t');
+      switch (sqlite3_column_type(stmt, i)) {
+        case SQLITE_NULL:
+          buffer.append("\\N");
+          break;
+        case SQLITE_INTEGER:
+          absl::StrAppend(&buffer, sqlite3_column_int64(stmt, i));
+          break;
+        case SQLITE_FLOAT: {
+          char text[32];
+          std::snprintf(text, sizeof(text), "%.17g",
+                        sqlite3_column_double(stmt, i));
+          buffer.append(text);
+          break;
+        }
+        default:
+          AppendCopyText(static_cast<const char*>(sqlite3_column_blob(stmt, i)),
+                         sqlite3_column_bytes(stmt, i), &buffer);
+      }
+    }
+    buffer.push_back('\n');
+    ++rows;
+    if (buffer.size() > (1 << 20)) {
+      if (PQputCopyData(pg, buffer.data(), static_cast<int>(buffer.size())) !=
+          1) {
+        Die(absl::StrCat("COPY ", table, ": ", PQerrorMessage(pg)));
+      }
+      buffer.clear();
+    }
+  }
+  if (rc != SQLITE_DONE) Die(absl::StrCat(table, ": ", sqlite3_errmsg(db)));
+  sqlite3_finalize(stmt);
+  if ((!buffer.empty() &&
+       PQputCopyData(pg, buffer.data(), static_cast<int>(buffer.size())) !=
+           1) ||
+      PQputCopyEnd(pg, nullptr) != 1) {
+    Die(absl::StrCat("COPY ", table, ": ", PQerrorMessage(pg)));
+  }
+  CheckPg(pg, PQgetResult(pg), "COPY " + table);
+  while (PGresult* rest = PQgetResult(pg)) PQclear(rest);
+  std::fprintf(stderr, "ledger_bench: copied %lld rows of %s\n",
+               static_cast<long long>(rows), table.c_str());
+}
+
+// Fills the (freshly migrated, empty) PostgreSQL ledger at `conninfo` from
+// the SQLite file: the tables the KPI and gauge queries read, and the
+// chain head.
+void LoadPostgresFixture(const std::string& conninfo) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(BenchDbPath().c_str(), &db, SQLITE_OPEN_READONLY,
+                      nullptr) != SQLITE_OK) {
+    Die(absl::StrCat(BenchDbPath(), ": ", sqlite3_errmsg(db)));
+  }
+  PGconn* pg = PQconnectdb(conninfo.c_str());
+  if (PQstatus(pg) != CONNECTION_OK) Die(PQerrorMessage(pg));
+  CopyTable(db, pg, "findings",
+            "finding_key, state, kind, owner, asset, vulnerability, priority, "
+            "priority_rank, treatment, rule, decision_id, policy_digest, "
+            "first_seen_us, opened_us, state_us, updated_us, mitigated_us, "
+            "accepted_us, closed_us, mitigate_by_us, remediate_by_us, "
+            "review_by_us, accepted_until_us, residual_risk, recurrences, "
+            "episode, last_seq");
+  CopyTable(db, pg, "episodes",
+            "finding_key, episode, state, kind, owner, priority, opened_us, "
+            "mitigated_us, accepted_us, closed_us, remediate_by_us, "
+            "review_by_us, residual_risk, reopened_us");
+  sqlite3_stmt* head = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM chain_head", -1, &head,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_step(head) != SQLITE_ROW) {
+    Die(absl::StrCat("chain_head: ", sqlite3_errmsg(db)));
+  }
+  CheckPg(pg,
+          PQexec(pg, absl::StrCat("UPDATE chain_head SET seq = ",
+                                  sqlite3_column_int64(head, 0), ", hash = '",
+                                  reinterpret_cast<const char*>(
+                                      sqlite3_column_text(head, 1)),
+                                  "'")
+                         .c_str()),
+          "chain_head");
+  sqlite3_finalize(head);
+  sqlite3_close(db);
+  // Statistics and the visibility map (index-only scans), as autovacuum
+  // would leave them on a ledger that has been running.
+  CheckPg(pg, PQexec(pg, "VACUUM ANALYZE"), "VACUUM ANALYZE");
+  PQfinish(pg);
+}
+
+// The PostgreSQL ledger at $TREATD_LEDGER_BENCH_PG, filled from the SQLite
+// file (built first when absent) unless it already holds it.
+Ledger& PostgresKpiLedger() {
+  static Ledger* ledger = [] {
+    const char* conninfo = std::getenv("TREATD_LEDGER_BENCH_PG");
+    std::string url = conninfo;
+    if (url.rfind("postgres", 0) != 0) url = absl::StrCat("postgresql:", url);
+    std::unique_ptr<Ledger> opened = OpenOrDie(url, kAsOf + absl::Hours(24));
+    absl::StatusOr<LedgerGauges> gauges = opened->Gauges(kAsOf);
+    if (!gauges.ok()) Die(gauges.status().ToString());
+    if (gauges->events >= BenchFindings() * 5) return opened.release();
+    if (gauges->events > 0) {
+      Die(absl::StrCat(conninfo, " holds another ledger; drop its database"));
+    }
+    absl::StatusOr<LedgerGauges> sqlite = KpiLedger().Gauges(kAsOf);
+    if (!sqlite.ok()) Die(sqlite.status().ToString());
+    std::fprintf(stderr, "ledger_bench: filling %s from %s...\n", conninfo,
+                 BenchDbPath().c_str());
+    const absl::Time start = absl::Now();
+    LoadPostgresFixture(conninfo);
+    std::fprintf(stderr, "ledger_bench: filled in %.0f s\n",
+                 absl::ToDoubleSeconds(absl::Now() - start));
+    return opened.release();
+  }();
+  return *ledger;
+}
+
+// CPU time (user + system) of each of this machine's PostgreSQL server
+// processes so far, by pid, from /proc.
+using CpuByPid = std::map<std::string, double>;
+CpuByPid PostgresCpu() {
+  CpuByPid cpu;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return cpu;
+  while (struct dirent* entry = readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    std::ifstream in(absl::StrCat("/proc/", entry->d_name, "/stat"));
+    std::string stat;
+    std::getline(in, stat);
+    // pid (comm) state ... utime stime: fields 14 and 15.
+    const size_t comm_end = stat.rfind(')');
+    if (comm_end == std::string::npos ||
+        stat.find("(postgres)") == std::string::npos) {
+      continue;
+    }
+    std::istringstream fields(stat.substr(comm_end + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i >= 14) ticks += std::atof(field.c_str());
+    }
+    cpu[entry->d_name] = ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  closedir(proc);
+  return cpu;
+}
+
+// Milliseconds of server CPU since `before`, per iteration: processes
+// that started since count from zero; those that ended are lost (the pooled
+// connections the ledger queries on stay).
+double ServerCpuMsPerIteration(const CpuByPid& before,
+                               const benchmark::State& state) {
+  double seconds = 0;
+  for (const auto& [pid, cpu] : PostgresCpu()) {
+    auto it = before.find(pid);
+    seconds += cpu - (it == before.end() ? 0 : it->second);
+  }
+  return seconds * 1000 / static_cast<double>(state.iterations());
+}
+
+KpiQuery BenchKpiQuery(int window_days) {
   KpiQuery query;
   query.as_of = kAsOf;
-  query.window = absl::Hours(24 * state.range(0));
+  query.window = absl::Hours(24 * window_days);
   query.group_by = {KpiGroupBy::kPriority, KpiGroupBy::kKind};
-  int64_t open = 0;
+  return query;
+}
+
+void RunKpis(benchmark::State& state, Ledger& ledger, bool postgres) {
+  const KpiQuery query = BenchKpiQuery(static_cast<int>(state.range(0)));
+  KpiReport last;
+  const CpuByPid server_cpu = postgres ? PostgresCpu() : CpuByPid();
   for (auto _ : state) {
     absl::StatusOr<KpiReport> report = ledger.Kpis(query);
     if (!report.ok()) Die(report.status().ToString());
-    open = report->total.open;
-    benchmark::DoNotOptimize(report);
+    last = *std::move(report);
+    benchmark::DoNotOptimize(last);
+  }
+  if (postgres) {
+    state.counters["server_cpu_ms"] =
+        ServerCpuMsPerIteration(server_cpu, state);
+    absl::StatusOr<KpiReport> sqlite = KpiLedger().Kpis(query);
+    if (!sqlite.ok()) Die(sqlite.status().ToString());
+    state.counters["same_as_sqlite"] = SameFigures(last, *sqlite) ? 1 : 0;
   }
   absl::StatusOr<LedgerGauges> gauges = ledger.Gauges(kAsOf);
+  if (!gauges.ok()) Die(gauges.status().ToString());
   state.counters["events"] = static_cast<double>(gauges->events);
-  state.counters["open"] = static_cast<double>(open);
+  state.counters["open"] = static_cast<double>(last.total.open);
+}
+
+void BM_Kpis(benchmark::State& state) {
+  RunKpis(state, KpiLedger(), /*postgres=*/false);
+}
+void BM_KpisPostgres(benchmark::State& state) {
+  RunKpis(state, PostgresKpiLedger(), /*postgres=*/true);
 }
 // The warm-up query reads the pages from the file (or the OS cache) into
 // the connection's page cache; the measured ones are what a dashboard
 // refreshing the figures sees.
-BENCHMARK(BM_Kpis)
-    ->ArgName("window_days")
-    ->Arg(90)
-    ->Arg(365)
-    ->MinWarmUpTime(0.1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+void KpiArgs(benchmark::internal::Benchmark* b) {
+  b->ArgName("window_days")
+      ->Arg(90)
+      ->Arg(365)
+      ->MinWarmUpTime(0.1)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+}
+BENCHMARK(BM_Kpis)->Apply(KpiArgs);
 
-void BM_Gauges(benchmark::State& state) {
-  Ledger& ledger = KpiLedger();
+void RunGauges(benchmark::State& state, Ledger& ledger, bool postgres) {
+  const CpuByPid server_cpu = postgres ? PostgresCpu() : CpuByPid();
   for (auto _ : state) {
     absl::StatusOr<LedgerGauges> gauges = ledger.Gauges(kAsOf);
     if (!gauges.ok()) Die(gauges.status().ToString());
     benchmark::DoNotOptimize(gauges);
   }
+  if (postgres) {
+    state.counters["server_cpu_ms"] =
+        ServerCpuMsPerIteration(server_cpu, state);
+  }
+}
+void BM_Gauges(benchmark::State& state) {
+  RunGauges(state, KpiLedger(), /*postgres=*/false);
+}
+void BM_GaugesPostgres(benchmark::State& state) {
+  RunGauges(state, PostgresKpiLedger(), /*postgres=*/true);
 }
 BENCHMARK(BM_Gauges)->MinWarmUpTime(0.1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace treatd::ledger
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  using treatd::ledger::BM_GaugesPostgres;
+  using treatd::ledger::BM_KpisPostgres;
+  // The PostgreSQL twins exist only with a database to run them on.
+  if (std::getenv("TREATD_LEDGER_BENCH_PG") != nullptr) {
+    benchmark::RegisterBenchmark("BM_KpisPostgres", BM_KpisPostgres)
+        ->Apply(treatd::ledger::KpiArgs);
+    benchmark::RegisterBenchmark("BM_GaugesPostgres", BM_GaugesPostgres)
+        ->MinWarmUpTime(0.1)
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
@@ -20,6 +21,11 @@ constexpr double kMicrosPerDay = 86400.0 * 1e6;
 constexpr int64_t kMicrosPerWholeDay = int64_t{86400} * 1000000;
 
 double Days(int64_t micros) {
+  return static_cast<double>(micros) / kMicrosPerDay;
+}
+
+// The same for a sum of durations (exact in 128 bits, rounded once).
+double Days(absl::int128 micros) {
   return static_cast<double>(micros) / kMicrosPerDay;
 }
 
@@ -67,12 +73,15 @@ std::optional<double> KaplanMeierMedian(const std::vector<double>& events,
   return std::nullopt;
 }
 
-// Durations of one group, collected before the statistics are taken.
+// Values of one group collected before the statistics and sums are taken:
+// durations in days, risks of open episodes, days overdue in microseconds.
 struct Samples {
   std::vector<double> remediate;           // completed, days
   std::vector<double> remediate_censored;  // still open at as_of
   std::vector<double> mitigate;
   std::vector<double> mitigate_censored;
+  std::vector<double> residual_risk;  // open episodes
+  absl::int128 debt_us = 0;           // sum of (as_of - review_by)
 };
 
 DurationStats Stats(std::vector<double> done, std::vector<double> censored) {
@@ -165,12 +174,18 @@ void AddEpisode(const KpiQuery& q, const EpisodeRow& e, KpiRow& row,
   if ((mitigated_by_as_of || accepted) && e.review_by_us != 0 &&
       e.review_by_us < as_of) {
     ++row.mitigation_debt;
-    row.mitigation_debt_days += Days(as_of - e.review_by_us);
+    s.debt_us += as_of - e.review_by_us;
   }
-  row.residual_risk_sum += e.residual_risk;
+  s.residual_risk.push_back(e.residual_risk);
 }
 
 void FinishRow(Samples& s, KpiRow& row) {
+  // Summed in ascending order: the same doubles whatever order the store
+  // returned the episodes in.
+  std::sort(s.residual_risk.begin(), s.residual_risk.end());
+  row.residual_risk_sum = 0;
+  for (double risk : s.residual_risk) row.residual_risk_sum += risk;
+  row.mitigation_debt_days = Days(s.debt_us);
   row.time_to_remediate =
       Stats(std::move(s.remediate), std::move(s.remediate_censored));
   row.time_to_mitigate =
@@ -235,17 +250,18 @@ struct KpiBuilder::Groups {
   bool by_priority = false, by_kind = false, by_owner = false;
   int64_t as_of_us = 0, start_us = 0;
 
-  Group& Find(const EpisodeRow& e) {
+  Group& Find(absl::string_view priority, v1::FindingKind finding_kind,
+              absl::string_view owner) {
     static const absl::string_view kNone;
     int kind = kNoKind;
     if (by_kind) {
       // Kinds this build does not know share the one "unknown" group.
-      kind = e.kind >= 0 && e.kind <= v1::FindingKind_MAX
-                 ? static_cast<int>(e.kind)
+      kind = finding_kind >= 0 && finding_kind <= v1::FindingKind_MAX
+                 ? static_cast<int>(finding_kind)
                  : v1::FindingKind_MAX + 1;
     }
-    const Key key{by_priority ? absl::string_view(e.priority) : kNone, kind,
-                  by_owner ? absl::string_view(e.owner) : kNone};
+    const Key key{by_priority ? priority : kNone, kind,
+                  by_owner ? owner : kNone};
     auto it = by_key.find(key);
     if (it != by_key.end()) return *it->second;
     Group& group = groups.emplace_back();
@@ -281,7 +297,7 @@ void KpiBuilder::Add(const EpisodeRow& e) {
   }
   AddEpisode(query_, e, g.total, g.total_samples);
   if (query_.group_by.empty()) return;
-  Groups::Group& group = g.Find(e);
+  Groups::Group& group = g.Find(e.priority, e.kind, e.owner);
   AddEpisode(query_, e, group.row, group.samples);
 }
 
@@ -320,6 +336,41 @@ absl::StatusOr<KpiReport> ComputeKpis(const KpiQuery& query,
   KpiBuilder builder(query);
   for (const EpisodeRow& e : episodes) builder.Add(e);
   return builder.Finish();
+}
+
+namespace {
+
+bool SameRow(const KpiRow& a, const KpiRow& b) {
+  auto same = [](const DurationStats& x, const DurationStats& y) {
+    return x.count == y.count && x.censored == y.censored &&
+           x.mean_days == y.mean_days && x.median_days == y.median_days &&
+           x.p90_days == y.p90_days && x.km_median_days == y.km_median_days;
+  };
+  return a.priority == b.priority && a.kind == b.kind && a.owner == b.owner &&
+         same(a.time_to_remediate, b.time_to_remediate) &&
+         same(a.time_to_mitigate, b.time_to_mitigate) &&
+         a.remediated_in_window == b.remediated_in_window &&
+         a.remediated_on_time == b.remediated_on_time &&
+         a.open_past_due == b.open_past_due &&
+         a.sla_compliance == b.sla_compliance && a.open == b.open &&
+         a.age_0_30 == b.age_0_30 && a.age_31_60 == b.age_31_60 &&
+         a.age_61_90 == b.age_61_90 && a.age_over_90 == b.age_over_90 &&
+         a.recurred == b.recurred && a.recurrence_rate == b.recurrence_rate &&
+         a.mitigation_debt == b.mitigation_debt &&
+         a.mitigation_debt_days == b.mitigation_debt_days &&
+         a.residual_risk_sum == b.residual_risk_sum &&
+         a.residual_risk_mean == b.residual_risk_mean;
+}
+}  // namespace
+
+bool SameFigures(const KpiReport& a, const KpiReport& b) {
+  if (a.rows.size() != b.rows.size() || !SameRow(a.total, b.total)) {
+    return false;
+  }
+  for (size_t i = 0; i < a.rows.size(); ++i) {
+    if (!SameRow(a.rows[i], b.rows[i])) return false;
+  }
+  return true;
 }
 
 const char* KpiGroupByName(KpiGroupBy group_by) {

@@ -6,7 +6,10 @@
 // query: the same rows and the same as_of/window give the same report (no
 // clock is read).
 // The stores select the rows (indexed SQL) and this file does the arithmetic,
-// so SQLite and PostgreSQL agree to the last digit.
+// so SQLite and PostgreSQL agree to the last digit. The stores return the
+// episodes in different orders, so every floating-point figure is computed
+// from values whose order does not matter (sorted durations and risks,
+// integer microsecond sums).
 #ifndef TREATD_COMMON_LEDGER_KPI_H_
 #define TREATD_COMMON_LEDGER_KPI_H_
 
@@ -68,9 +71,12 @@ struct KpiRow {
   int64_t age_over_90 = 0;
   int64_t recurred = 0;  // of remediated_in_window, reopened within R
   std::optional<double> recurrence_rate;  // recurred / remediated_in_window
-  int64_t mitigation_debt = 0;      // mitigated/accepted, review_by < as_of
-  double mitigation_debt_days = 0;  // sum of (as_of - review_by) in days
-  double residual_risk_sum = 0;     // over open episodes
+  int64_t mitigation_debt = 0;  // mitigated/accepted, review_by < as_of
+  // Sum of (as_of - review_by), summed exactly in microseconds, in days.
+  double mitigation_debt_days = 0;
+  // Over open episodes, summed in ascending order (so the figure does not
+  // depend on the order the store returns them in).
+  double residual_risk_sum = 0;
   std::optional<double> residual_risk_mean;
 };
 
@@ -130,6 +136,11 @@ class KpiBuilder {
 // ValidateKpiQuery.
 absl::StatusOr<KpiReport> ComputeKpis(const KpiQuery& query,
                                       const std::vector<EpisodeRow>& episodes);
+
+// Whether two reports have the same rows with exactly the same figures
+// (doubles compared with ==: the stores promise identical values, not
+// close ones). as_of, window and group_by are not compared.
+bool SameFigures(const KpiReport& a, const KpiReport& b);
 
 // "priority", "kind", "owner".
 const char* KpiGroupByName(KpiGroupBy group_by);

@@ -1,6 +1,7 @@
 #include "common/ledger/ledger.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -242,12 +243,17 @@ absl::StatusOr<std::vector<Event>> Ledger::ListEvents(
 }
 
 absl::StatusOr<std::vector<FindingRecord>> Ledger::SweepCandidates(
-    absl::Time as_of, int limit) const {
+    absl::Time as_of, int limit,
+    const std::optional<SweepPosition>& after) const {
   if (limit < 1 || limit > kMaxEventsPerCall) {
     return absl::InvalidArgumentError(
         absl::StrCat("limit: ", limit, "; allowed 1..", kMaxEventsPerCall));
   }
-  return store_->SweepCandidates(as_of, limit);
+  // Before every candidate: the smallest review date, no key.
+  SweepPosition from{absl::FromUnixMicros(std::numeric_limits<int64_t>::min()),
+                     ""};
+  if (after.has_value()) from = *after;
+  return store_->SweepCandidates(as_of, limit, from);
 }
 
 absl::StatusOr<std::string> Ledger::FindingSnapshot(
@@ -290,9 +296,7 @@ absl::Status Ledger::ReleaseLease(const std::string& name,
 absl::StatusOr<KpiReport> Ledger::Kpis(const KpiQuery& query) const {
   TREATD_RETURN_IF_ERROR(ValidateKpiQuery(query));
   KpiBuilder builder(query);
-  TREATD_RETURN_IF_ERROR(store_->KpiEpisodes(
-      query.as_of - query.window, query.as_of,
-      [&builder](const EpisodeRow& episode) { builder.Add(episode); }));
+  TREATD_RETURN_IF_ERROR(store_->AddKpiEpisodes(query, builder));
   return builder.Finish();
 }
 

@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -174,9 +175,13 @@ class Ledger {
       int64_t after_seq, int limit, const std::string& finding_key = "") const;
 
   // Mitigated or accepted findings with review_by <= as_of, oldest review_by
-  // first, at most `limit`: what the revisit sweep decides again.
-  absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(absl::Time as_of,
-                                                             int limit) const;
+  // first (then by key), at most `limit`: what the revisit sweep decides
+  // again. With `after`, the page starts after that position, so a caller
+  // that keeps the last position of each page reaches every candidate
+  // however many there are.
+  absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
+      absl::Time as_of, int limit,
+      const std::optional<SweepPosition>& after = std::nullopt) const;
 
   // The latest serialized v1::Finding recorded for `key` by a decision.
   // NOT_FOUND when the finding or its snapshot is unknown.

@@ -83,6 +83,13 @@ struct PageRequest {
   std::string page_token;
 };
 
+// A position in the sweep candidates' order (review_by, then key): a page
+// of candidates starts after it.
+struct SweepPosition {
+  absl::Time review_by;
+  std::string key;
+};
+
 struct FindingPage {
   std::vector<FindingRecord> findings;  // ordered by key
   std::string next_page_token;          // "" on the last page

@@ -117,18 +117,25 @@ const char* const kSelectFindingEvents =
     " FROM events WHERE finding_key = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 const char* const kSweepCandidates =
     "SELECT " TREATD_FINDING_COLUMNS
-    " FROM findings WHERE state IN (2, 4) AND review_by_us <= $1 "
+    " FROM findings WHERE state IN (2, 4) AND review_by_us <= $1 AND "
+    // The first term keeps the index range (state, review_by_us) seekable;
+    // the second is the exact cursor.
+    "review_by_us >= $3 AND (review_by_us > $3 OR finding_key > $4) "
     "ORDER BY review_by_us, finding_key LIMIT $2";
 // The current episodes come from the covering index findings_kpi (schema
 // v2) in two ranges, open ones (the NULL run) and those closed in the
 // window, never from the table. One OR over both ranges would make SQLite
 // collect and deduplicate rowids first (slower than a full scan); the two
-// ranges are disjoint, so UNION ALL is exact.
+// ranges are disjoint, so UNION ALL is exact. reopened_us is 0 for the
+// current episodes, typed as the episodes' column so that PostgreSQL
+// appends the three scans as they are instead of converting every row.
 const char* const kKpiEpisodes =
     "SELECT " TREATD_KPI_COLUMNS
-    ", 0 FROM findings WHERE closed_us IS NULL AND opened_us <= $2 "
+    ", CAST(0 AS BIGINT) FROM findings WHERE closed_us IS NULL AND "
+    "opened_us <= $2 "
     "UNION ALL SELECT " TREATD_KPI_COLUMNS
-    ", 0 FROM findings WHERE closed_us > $1 AND opened_us <= $2 "
+    ", CAST(0 AS BIGINT) FROM findings WHERE closed_us > $1 AND "
+    "opened_us <= $2 "
     "UNION ALL SELECT " TREATD_KPI_COLUMNS
     ", reopened_us FROM episodes WHERE opened_us <= $2 AND "
     "(closed_us IS NULL OR closed_us > $1)";

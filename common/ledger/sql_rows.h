@@ -65,9 +65,10 @@ extern const char* const kFindScan;        // $1 key -> a row when recorded
 extern const char* const kInsertScan;
 extern const char* const kSelectEvents;         // $1 after, $2 limit -> event
 extern const char* const kSelectFindingEvents;  // $1 key, $2 after, $3 limit
-extern const char* const kSweepCandidates;      // $1 as_of_us, $2 limit
-extern const char* const kKpiEpisodes;          // $1 window_start, $2 as_of
-extern const char* const kGauges;               // $1 as_of -> 4 counts
+// $1 as_of_us, $2 limit, $3 after review_by_us, $4 after key.
+extern const char* const kSweepCandidates;
+extern const char* const kKpiEpisodes;  // $1 window_start, $2 as_of
+extern const char* const kGauges;       // $1 as_of -> 4 counts
 // Lease: $1 name, $2 holder, $3 now_us, $4 expires_us; a row back = held.
 extern const char* const kAcquireLease;
 extern const char* const kReleaseLease;  // $1 name, $2 holder

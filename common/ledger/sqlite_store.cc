@@ -571,12 +571,14 @@ class SqliteStore : public Store {
   }
 
   absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
-      absl::Time as_of, int limit) const override {
+      absl::Time as_of, int limit, const SweepPosition& after) const override {
     return readers_.With(
         [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
           TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kSweepCandidates));
           q->Int(1, sql::ToMicros(as_of));
           q->Int(2, limit);
+          q->Int(3, sql::ToMicros(after.review_by));
+          q->Text(4, after.key);
           return ReadFindings(*q);
         });
   }
@@ -593,17 +595,18 @@ class SqliteStore : public Store {
         });
   }
 
-  absl::Status KpiEpisodes(
-      absl::Time window_start, absl::Time as_of,
-      const std::function<void(const EpisodeRow&)>& visit) const override {
+  // Row by row: SQLite runs in this process, so handing each index row to
+  // the builder costs no more than aggregating it in SQL would.
+  absl::Status AddKpiEpisodes(const KpiQuery& query,
+                              KpiBuilder& builder) const override {
     return readers_.With([&](Connection& c) -> absl::Status {
       TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(sql::kKpiEpisodes));
-      q->Int(1, sql::ToMicros(window_start));
-      q->Int(2, sql::ToMicros(as_of));
+      q->Int(1, sql::ToMicros(query.as_of - query.window));
+      q->Int(2, sql::ToMicros(query.as_of));
       while (true) {
         TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
         if (!row) return absl::OkStatus();
-        visit(sql::ReadEpisode(*q));
+        builder.Add(sql::ReadEpisode(*q));
       }
     });
   }

@@ -119,16 +119,17 @@ class Store {
   // finding.
   virtual absl::StatusOr<std::vector<StoredEvent>> ListEvents(
       int64_t after_seq, int limit, const std::string& finding_key) const = 0;
+  // Mitigated/accepted findings with review_by <= as_of after `after` in
+  // (review_by, key) order, at most `limit`.
   virtual absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(
-      absl::Time as_of, int limit) const = 0;
+      absl::Time as_of, int limit, const SweepPosition& after) const = 0;
   virtual absl::StatusOr<std::optional<std::string>> FindingSnapshot(
       const std::string& key) const = 0;
-  // Calls `visit` for every episode (current or archived) relevant to a KPI
-  // window: opened by as_of and not closed by window_start. Rows are
-  // streamed, not collected.
-  virtual absl::Status KpiEpisodes(
-      absl::Time window_start, absl::Time as_of,
-      const std::function<void(const EpisodeRow&)>& visit) const = 0;
+  // Adds every episode (current or archived) relevant to the KPI `query`
+  // (opened by as_of and not closed by the window's start) to `builder`,
+  // streamed row by row, never collected. `query` is valid.
+  virtual absl::Status AddKpiEpisodes(const KpiQuery& query,
+                                      KpiBuilder& builder) const = 0;
   virtual absl::StatusOr<LedgerGauges> Gauges(absl::Time as_of) const = 0;
   // The stored head (to detect events deleted at the end of the chain).
   virtual absl::StatusOr<ChainHead> StoredHead() const = 0;

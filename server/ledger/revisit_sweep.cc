@@ -24,6 +24,9 @@ constexpr char kLeaseName[] = "sweep";
 // Ledger marks (Ledger::GetMark) the sweep keeps across restarts.
 constexpr char kFeedsMark[] = "sweep.feeds";
 constexpr char kOverdueMark[] = "sweep.overdue_through";
+// Where the next review pass continues: "<review_by µs> <finding key>" of
+// the last candidate handled, "" to start from the oldest review date.
+constexpr char kReviewMark[] = "sweep.review_after";
 constexpr absl::Duration kMarkSlack = absl::Minutes(5);
 // Findings read per page by the overdue and feed passes.
 constexpr int kPassPage = 500;
@@ -233,9 +236,43 @@ absl::Status RevisitSweep::FeedPass(const ActivePolicy& active,
 
 absl::Status RevisitSweep::ReviewPass(const ActivePolicy& active,
                                       absl::Time as_of, SweepReport* report) {
+  // A run takes at most max_review_due candidates, continuing after the
+  // last one the previous run handled: expired acceptances stay candidates
+  // (a decision does not move their review date), and without the cursor
+  // the same oldest ones would come back every run while the rest were
+  // never reached.
+  absl::StatusOr<std::optional<std::string>> mark =
+      ledger_->GetMark(kReviewMark);
+  if (!mark.ok()) return mark.status();
+  std::optional<ledger::SweepPosition> after;
+  if (mark->has_value()) {
+    const std::string& value = **mark;
+    const size_t space = value.find(' ');
+    int64_t review_us = 0;
+    if (space != std::string::npos &&
+        absl::SimpleAtoi(absl::string_view(value).substr(0, space),
+                         &review_us)) {
+      after = ledger::SweepPosition{absl::FromUnixMicros(review_us),
+                                    value.substr(space + 1)};
+    }
+  }
   absl::StatusOr<std::vector<ledger::FindingRecord>> due =
-      ledger_->SweepCandidates(as_of, options_.max_review_due);
+      ledger_->SweepCandidates(as_of, options_.max_review_due, after);
+  if (due.ok() && due->empty() && after.has_value()) {
+    // Past the last candidate: start over from the oldest.
+    after.reset();
+    due = ledger_->SweepCandidates(as_of, options_.max_review_due);
+  }
   if (!due.ok()) return due.status();
+  // A full page: the next run continues after it. A short one reached the
+  // end: the next run starts over, and finds candidates whose review date
+  // lies before this run's (set in the past, or moved back).
+  std::string next;
+  if (static_cast<int>(due->size()) == options_.max_review_due &&
+      due->back().review_by.has_value()) {
+    next = absl::StrCat(absl::ToUnixMicros(*due->back().review_by), " ",
+                        due->back().key);
+  }
   std::vector<ledger::Event> events;
   v1::Decision decision;
   for (const ledger::FindingRecord& record : *due) {
@@ -267,7 +304,10 @@ absl::Status RevisitSweep::ReviewPass(const ActivePolicy& active,
   report->changed += decided;
   review_due_.fetch_add(decided);
   review_due_notices_.fetch_add(notices);
-  return status;
+  TREATD_RETURN_IF_ERROR(status);
+  // Moved only after the page is recorded: a failed run is repeated.
+  if (next == mark->value_or("")) return absl::OkStatus();
+  return ledger_->PutMark(kReviewMark, next);
 }
 
 absl::Status RevisitSweep::OverduePass(absl::Time as_of, SweepReport* report) {

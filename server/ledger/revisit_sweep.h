@@ -7,7 +7,10 @@
 //      "review-due:<key>#<episode>:<review_by>" and
 //      "sweep:review:<key>#<episode>:<review_by>"), so an expired
 //      acceptance, whose review date a decision does not move, is not
-//      decided again every run;
+//      recorded again every run. At most max_review_due candidates per run,
+//      each run continuing after the last one the previous run handled (the
+//      "sweep.review_after" mark) and starting over after the last, so
+//      every candidate is reached however many there are;
 //   2. open and mitigated findings past remediate_by: an overdue notice,
 //      once per finding, episode and deadline ("overdue:<key>#<episode>:
 //      <remediate_by>"). Only findings that fell due or changed since the
@@ -58,7 +61,8 @@ struct SweepOptions {
   absl::Duration interval = absl::Minutes(1);
   // The lease lasts this long; a replica that dies frees it after that.
   absl::Duration lease_ttl = absl::Minutes(3);
-  // Most review-due findings decided again per run.
+  // Most review-due findings decided again per run (the next run goes on
+  // with the following ones).
   int max_review_due = 1000;
   // Who holds the lease: unique per process (host, pid, random).
   std::string holder;

@@ -132,9 +132,11 @@ class RevisitSweepTest : public ::testing::TestWithParam<std::string> {
 
   std::unique_ptr<RevisitSweep> Sweep(ledger::Ledger* ledger,
                                       const PolicyStore* store,
-                                      const std::string& holder) {
+                                      const std::string& holder,
+                                      int max_review_due = 1000) {
     SweepOptions options;
     options.holder = holder;
+    options.max_review_due = max_review_due;
     options.clock = [this] { return now_; };
     return std::make_unique<RevisitSweep>(ledger, store, options);
   }
@@ -298,6 +300,70 @@ TEST_P(RevisitSweepTest, NoticesAreWrittenOncePerFindingAndDateAcrossReplicas) {
             3);
   EXPECT_EQ(
       sweep_a->Counts().overdue_notices + sweep_b->Counts().overdue_notices, 3);
+}
+
+// More expired acceptances than a run takes: each run goes on after the
+// previous one's last candidate, so all of them get their notice and
+// re-decision (before the cursor, the same oldest ones came back every run,
+// recording nothing, and the others were never reached).
+TEST_P(RevisitSweepTest, CandidatesBeyondTheCapAreReachedByLaterRuns) {
+  PolicyStore store;
+  Activate(&store, "");
+  std::unique_ptr<ledger::Ledger> ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  constexpr int kCap = 3;
+  auto sweep = Sweep(ledger.get(), &store, "replica-a", kCap);
+
+  // Seven acceptances ending on days 2..8, one apart.
+  std::vector<std::string> keys;
+  for (int i = 0; i < 7; ++i) {
+    keys.push_back(
+        Record(ledger.get(), store,
+               Vulnerability(absl::StrCat("acc", i), "CVE-2027-0002", true)));
+  }
+  now_ += absl::Hours(1);
+  for (int i = 0; i < 7; ++i) {
+    Outcome(ledger.get(), keys[i], ledger::EventKind::kAccepted,
+            kStart + absl::Hours(24 * (2 + i)));
+  }
+
+  // Day 10: all seven are past their review date; three per run.
+  now_ = kStart + absl::Hours(24 * 10);
+  EXPECT_EQ(Run(*sweep).review_due_notices, kCap);
+  EXPECT_EQ(Run(*sweep).review_due_notices, kCap);
+  EXPECT_EQ(Run(*sweep).review_due_notices, 1);
+  // Every one has been handled; the next runs start over and record
+  // nothing new.
+  EXPECT_EQ(Run(*sweep).review_due_notices, 0);
+  EXPECT_EQ(Run(*sweep).review_due_notices, 0);
+  std::map<std::string, int> once;
+  for (const std::string& key : keys) once[key] = 1;
+  EXPECT_EQ(Count(*ledger, ledger::EventKind::kReviewDue), once);
+  EXPECT_EQ(Count(*ledger, ledger::EventKind::kSweepDecision), once);
+
+  // A new candidate whose review date lies before the cursor's (a late
+  // report of an acceptance that already ended) is reached when the pass
+  // starts over.
+  v1::Finding late_finding = Vulnerability("late", "CVE-2027-0003", true);
+  late_finding.mutable_first_seen()->set_seconds(absl::ToUnixSeconds(kStart));
+  const std::string late = Record(ledger.get(), store, late_finding);
+  ledger::Event accepted;
+  accepted.kind = ledger::EventKind::kAccepted;
+  accepted.finding_key = late;
+  accepted.occurred_at = kStart + absl::Hours(12);
+  accepted.until = kStart + absl::Hours(24);
+  accepted.actor = "alice";
+  std::vector<ledger::Event> events;
+  events.push_back(std::move(accepted));
+  auto appended = ledger->Append(std::move(events));
+  ASSERT_TRUE(appended[0].ok()) << appended[0].status();
+  now_ += absl::Minutes(1);
+  int64_t late_notices = 0;
+  for (int run = 0; run < 4; ++run) {
+    late_notices += Run(*sweep).review_due_notices;
+  }
+  EXPECT_EQ(late_notices, 1);
+  EXPECT_EQ(Count(*ledger, ledger::EventKind::kReviewDue)[late], 1);
 }
 
 TEST_P(RevisitSweepTest, FeedChangeWhileDownIsFoundAfterRestartAndSweptOnce) {

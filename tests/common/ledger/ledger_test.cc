@@ -516,6 +516,13 @@ TEST_P(LedgerTest, SweepCandidatesAreMitigationsAndAcceptancesPastReview) {
   EXPECT_EQ((*due)[0].key, "m");  // oldest review first
   EXPECT_EQ((*due)[1].key, "a");
   EXPECT_EQ(ledger->SweepCandidates(Day(-3), 10)->size(), 1u);
+  // A page after a position: the next candidate in (review_by, key) order.
+  auto next = ledger->SweepCandidates(Day(0), 1, SweepPosition{Day(-5), "m"});
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ(next->front().key, "a");
+  EXPECT_TRUE(
+      ledger->SweepCandidates(Day(0), 1, SweepPosition{Day(-1), "a"})->empty());
   absl::StatusOr<LedgerGauges> gauges = ledger->Gauges(Day(0));
   ASSERT_TRUE(gauges.ok());
   EXPECT_EQ(gauges->open, 3);
@@ -642,6 +649,79 @@ TEST_P(LedgerTest, KpiScenarioThroughTheStoreGivesTheHandComputedFigures) {
       ledger->Kpis(testing::ScenarioQuery({KpiGroupBy::kPriority}));
   ASSERT_TRUE(report.ok()) << report.status();
   testing::ExpectScenarioFigures(*report);
+}
+
+// The store's KPI path (SQLite rows; PostgreSQL's binary COPY) hands the
+// arithmetic exactly the episodes the ledger holds: the report equals
+// ComputeKpis over the current rows read back through ListFindings, to the
+// last bit, with risks and times that are not round numbers.
+TEST_P(LedgerTest, KpisThroughTheStoreEqualTheArithmeticOverItsFindings) {
+  auto ledger = Open(/*now=*/Day(1));
+  ASSERT_NE(ledger, nullptr);
+  std::vector<Event> events;
+  for (int i = 0; i < 120; ++i) {
+    const std::string key = absl::StrCat("f", i);
+    const absl::Time opened = Day(-150) +
+                              absl::Seconds(86400 * (i % 130) + 7 * i) +
+                              absl::Microseconds(i * 1013);
+    Event d = Decision(key, opened, absl::StrCat("p", 1 + i % 3));
+    d.decision.owner = absl::StrCat("team-", i % 4);
+    d.decision.residual_risk = 0.1 * (i % 11) + 0.013 * i;
+    if (i % 4 == 1) d.decision.review_by = opened + absl::Hours(24 * 9 + i);
+    events.push_back(d);
+    const absl::Time later = opened + absl::Seconds(3600 * (1 + i % 300));
+    if (i % 4 == 0) {
+      events.push_back(Outcome(EventKind::kRemediated, key, later));
+    } else if (i % 4 == 1) {
+      events.push_back(Outcome(EventKind::kMitigated, key, later));
+    } else if (i % 8 == 2) {
+      events.push_back(Outcome(EventKind::kAccepted, key, later));
+    } else if (i % 8 == 6) {
+      events.push_back(Outcome(EventKind::kFalsePositive, key, later));
+    }
+  }
+  for (const auto& result : ledger->Append(events)) {
+    ASSERT_TRUE(result.ok()) << result.status();
+  }
+  absl::StatusOr<FindingPage> page = ledger->ListFindings({}, {1000, ""});
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->findings.size(), 120u);
+  auto us = [](const std::optional<absl::Time>& t) {
+    return t.has_value() ? absl::ToUnixMicros(*t) : 0;
+  };
+  std::vector<EpisodeRow> episodes;
+  for (const FindingRecord& f : page->findings) {
+    EpisodeRow e;
+    e.priority = f.priority;
+    e.kind = f.kind;
+    e.owner = f.owner;
+    e.opened_us = absl::ToUnixMicros(f.opened_at);
+    e.mitigated_us = us(f.mitigated_at);
+    e.accepted_us = us(f.accepted_at);
+    e.closed_us = us(f.closed_at);
+    e.closed_remediated =
+        f.closed_at.has_value() && f.state == FindingState::kRemediated;
+    e.remediate_by_us = us(f.remediate_by);
+    e.review_by_us = us(f.review_by);
+    e.residual_risk = f.residual_risk;
+    episodes.push_back(std::move(e));
+  }
+  for (const auto& group_by : std::vector<std::vector<KpiGroupBy>>{
+           {}, {KpiGroupBy::kPriority, KpiGroupBy::kOwner}}) {
+    KpiQuery query = testing::ScenarioQuery(group_by);
+    query.as_of = Day(0) + absl::Microseconds(123457);
+    query.window = absl::Hours(24 * 60);
+    absl::StatusOr<KpiReport> stored = ledger->Kpis(query);
+    absl::StatusOr<KpiReport> computed = ComputeKpis(query, episodes);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    ASSERT_TRUE(computed.ok()) << computed.status();
+    EXPECT_GT(stored->total.remediated_in_window, 5);
+    EXPECT_GT(stored->total.mitigation_debt, 5);
+    EXPECT_TRUE(SameFigures(*stored, *computed))
+        << "open " << stored->total.open << " vs " << computed->total.open
+        << ", risk " << stored->total.residual_risk_sum << " vs "
+        << computed->total.residual_risk_sum;
+  }
 }
 
 TEST_P(LedgerTest, Version1LedgerIsMigratedAndGivesTheSameKpisAndGauges) {

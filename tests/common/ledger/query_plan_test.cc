@@ -78,6 +78,18 @@ TEST_F(SqliteQueryPlanTest, GaugesCountInCoveringIndexRanges) {
   EXPECT_EQ(Count(plan, "SCAN findings"), 0) << plan;
 }
 
+// The sweep's page after its cursor seeks into the (state, review_by_us)
+// range instead of walking every expired candidate before the cursor.
+TEST_F(SqliteQueryPlanTest, SweepCandidatesSeekTheReviewRangeAfterTheCursor) {
+  const std::string plan = Plan(sql::kSweepCandidates);
+  EXPECT_EQ(Count(plan,
+                  "findings_by_state_review (state=? AND "
+                  "review_by_us>? AND review_by_us<?)"),
+            1)
+      << plan;
+  EXPECT_EQ(Count(plan, "SCAN findings"), 0) << plan;
+}
+
 TEST_F(SqliteQueryPlanTest, KpiEpisodesReadTheKpiIndexNotTheTable) {
   const std::string plan = Plan(sql::kKpiEpisodes);
   EXPECT_EQ(Count(plan, "SEARCH findings USING COVERING INDEX findings_kpi"), 2)
