@@ -1,0 +1,132 @@
+// The per-thread store of decision cores (core_cache.h).
+#include "common/policy/engine/core_cache.h"
+
+#include <cstring>
+#include <string>
+
+#include "google/protobuf/message.h"
+
+namespace treatd::internal {
+namespace {
+
+using expr::Value;
+using expr::ValueKind;
+
+void AppendBytes(const void* p, size_t n, std::string* key) {
+  key->append(static_cast<const char*>(p), n);
+}
+
+template <typename T>
+void AppendFixed(T v, std::string* key) {
+  AppendBytes(&v, sizeof(v), key);
+}
+
+void AppendText(absl::string_view s, std::string* key) {
+  AppendFixed<uint64_t>(s.size(), key);
+  key->append(s.data(), s.size());
+}
+
+}  // namespace
+
+CoreCache& CoreCache::ForThisThread() {
+  // Freed when the thread exits. Allocated on a thread's first decision,
+  // so threads that never decide with a cached policy pay nothing.
+  static thread_local CoreCache cache;
+  return cache;
+}
+
+const CoreEntry* CoreCache::Find(absl::string_view key, uint64_t hash) {
+  if (entries_ != nullptr) {
+    const size_t set = hash % kSets;
+    for (size_t way = 0; way < kWays; ++way) {
+      const CoreEntry& e = entries_[set * kWays + way];
+      if (e.valid && e.hash == hash && e.key == key) {
+        last_[set] = static_cast<uint8_t>(way);
+        ++hits_;
+        return &e;
+      }
+    }
+  }
+  ++misses_;
+  return nullptr;
+}
+
+CoreEntry* CoreCache::Insert(absl::string_view key, uint64_t hash) {
+  if (entries_ == nullptr) {
+    entries_ = std::make_unique<CoreEntry[]>(kSets * kWays);
+    last_ = std::make_unique<uint8_t[]>(kSets);
+  }
+  const size_t set = hash % kSets;
+  // The way not used last (an invalid one first).
+  size_t way = kWays - 1 - last_[set];
+  for (size_t w = 0; w < kWays; ++w) {
+    if (!entries_[set * kWays + w].valid) way = w;
+  }
+  last_[set] = static_cast<uint8_t>(way);
+  CoreEntry& e = entries_[set * kWays + way];
+  // assign() and clear() keep the buffers: a warm cache does not allocate.
+  e.valid = false;
+  e.key.assign(key.data(), key.size());
+  e.hash = hash;
+  e.rule = -1;
+  e.priority = -1;
+  e.matched_exceptions.clear();
+  e.values.clear();
+  e.done.clear();
+  e.table_rows.clear();
+  e.table_inputs.clear();
+  e.text.clear();
+  return &e;
+}
+
+void AppendKeyValue(const Value& v, std::string* key) {
+  key->push_back(static_cast<char>(v.kind()));
+  switch (v.kind()) {
+    case ValueKind::kBool:
+    case ValueKind::kInt:
+      AppendFixed<int64_t>(v.int_value(), key);
+      break;
+    case ValueKind::kDouble:
+      AppendFixed<double>(v.double_value(), key);  // The bits: injective.
+      break;
+    case ValueKind::kString:
+    case ValueKind::kType:
+    case ValueKind::kError:
+      AppendText(v.string_value(), key);
+      break;
+    case ValueKind::kDuration:
+    case ValueKind::kTimestamp:
+      AppendFixed<int64_t>(v.seconds(), key);
+      AppendFixed<int32_t>(v.nanos(), key);
+      break;
+    case ValueKind::kEnum:
+      AppendFixed<int32_t>(v.enum_number(), key);
+      break;
+    case ValueKind::kMessage: {
+      // Equal bytes parse to equal messages; unequal bytes for equal
+      // messages (map order) only cost a miss.
+      std::string bytes;
+      v.message()->SerializePartialToString(&bytes);
+      AppendText(bytes, key);
+      break;
+    }
+    case ValueKind::kList: {
+      const size_t n = v.ListSize();
+      AppendFixed<uint64_t>(n, key);
+      for (size_t i = 0; i < n; ++i) AppendKeyValue(v.ListElement(i), key);
+      break;
+    }
+    case ValueKind::kMap:
+      AppendFixed<uint64_t>(v.MapSize(), key);
+      v.ForEachEntry([key](const Value& k, const Value& val) {
+        AppendKeyValue(k, key);
+        AppendKeyValue(val, key);
+        return true;
+      });
+      break;
+    case ValueKind::kNull:
+      break;
+  }
+}
+
+}  // namespace treatd::internal

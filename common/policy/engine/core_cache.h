@@ -1,0 +1,90 @@
+// A bounded, per-thread store of decision cores: what the rules,
+// exceptions, risk scores and tables decided for one projection of a
+// finding (CoreProjection in compiled_policy_impl.h), so that the next
+// finding with the same projection skips the interpreter. Internal to
+// evaluate.cc.
+//
+// Keys are bytes that start with the compiled policy's process-wide id
+// and hold every fact the core can read (core_projection.cc); a policy
+// reload therefore never meets its predecessor's entries, and threat-intel
+// facts (KEV listing, EPSS score, intel.stale) are in the key as the values
+// the finding carries after enrichment, so a feed reload that changes them
+// changes the key.
+//
+// Entries own copies of every string they hold (slot values, table
+// inputs): nothing in an entry points into a finding, a frame or a policy.
+//
+// Thread safety: none needed. ForThisThread() hands each thread its own
+// cache; an entry is valid until that thread's next Insert().
+#ifndef TREATD_COMMON_POLICY_ENGINE_CORE_CACHE_H_
+#define TREATD_COMMON_POLICY_ENGINE_CORE_CACHE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/string_view.h"
+#include "common/expr/runtime/value.h"
+
+namespace treatd::internal {
+
+struct CoreEntry {
+  std::string key;
+  uint64_t hash = 0;
+  bool valid = false;
+  // The rule that matched: its index, or -1 for the default.
+  int rule = -1;
+  int priority = -1;
+  // Exceptions whose condition holds, in policy order (their expiry is
+  // checked per decision: it depends on as_of, which the key may not hold).
+  absl::InlinedVector<int, 2> matched_exceptions;
+  // The evaluation state after the core ran (EvalState in evaluate.cc).
+  std::vector<expr::Value> values;
+  std::vector<char> done;
+  std::vector<int> table_rows;
+  std::vector<expr::Value> table_inputs;
+  // Storage behind the string and error values above.
+  std::string text;
+};
+
+class CoreCache {
+ public:
+  // Entries per thread: 2-way set associative, so a hot key survives one
+  // colliding newcomer. About 1.5 KB each for the default policy, so at
+  // most ~1.5 MB per deciding thread.
+  static constexpr size_t kSets = 512;
+  static constexpr size_t kWays = 2;
+
+  // The calling thread's cache.
+  static CoreCache& ForThisThread();
+
+  // The entry for `key`, or null.
+  const CoreEntry* Find(absl::string_view key, uint64_t hash);
+  // An entry to fill for `key` (the set's least recently used one, reset).
+  // The caller sets `valid` once it is filled.
+  CoreEntry* Insert(absl::string_view key, uint64_t hash);
+
+  // Lookups since the thread started, for benchmarks and tests.
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+
+ private:
+  CoreCache() = default;
+  std::unique_ptr<CoreEntry[]> entries_;
+  // Per set: the way used last.
+  std::unique_ptr<uint8_t[]> last_;
+  uint64_t hits_ = 0;
+  uint64_t misses_ = 0;
+};
+
+// Appends an injective encoding of `v` to `*key`: two values with equal
+// encodings are equal to every expression (lists and maps element by
+// element, messages by their serialized bytes).
+void AppendKeyValue(const expr::Value& v, std::string* key);
+
+}  // namespace treatd::internal
+
+#endif  // TREATD_COMMON_POLICY_ENGINE_CORE_CACHE_H_
