@@ -168,13 +168,35 @@ struct CoreProjection {
     // names that id.
     bool atoms = false;
     std::vector<absl::string_view> constants;
+    // How BuildKey() reads the field: through the node's typed accessors
+    // (one call per hop, no Value for timestamps), or, for paths without
+    // them (maps, repeated fields, reflection-only types), by evaluating
+    // the node.
+    enum class Read : uint8_t {
+      kScalar,
+      kEnum,
+      kHas,
+      kTimestamp,
+      kDuration,
+      kNode
+    };
+    Read read = Read::kNode;
+    // With an accessor read: the node's accessors, and whether the field's
+    // parent message is the previous item's (items are sorted by path, so
+    // that BuildKey() walks to each parent once).
+    const expr::FieldAccessor* accessors = nullptr;
+    uint8_t hops = 0;
+    bool same_parent = false;
   };
   // False when the core reads a fact that is unique per finding (the
   // finding's id): a cache would never hit and only cost.
   bool enabled = false;
   std::vector<Item> items;
-  bool reads_now = false;    // `now`, i.e. EvalOptions.as_of.
-  bool reads_intel = false;  // intel.stale / kev_age / epss_age.
+  bool reads_now = false;  // `now`, i.e. EvalOptions.as_of.
+  // intel.stale, intel.kev_age, intel.epss_age.
+  bool reads_intel_stale = false;
+  bool reads_kev_age = false;
+  bool reads_epss_age = false;
   // Slots the core may resolve, and the expressions it runs, for the
   // description below.
   std::vector<int> slots;
@@ -184,12 +206,14 @@ struct CoreProjection {
 
   // "asset.exposure, vulnerability.cve_id (== 2 constants), now, ..."
   std::string Describe() const;
-  // Replaces `*key` with the key of the finding `frame` evaluates: the
+  // The key of the finding `frame` evaluates: the
   // policy id, then every item's value (or constant index), then as_of
   // and the intel values when the core reads them. Equal keys mean equal
   // cores.
-  void BuildKey(expr::Frame& frame, const EvalOptions& options,
-                std::string* key) const;
+  // Returns the key, a view of `*buffer` (reused: it grows to the largest
+  // key and stays).
+  absl::string_view BuildKey(expr::Frame& frame, const EvalOptions& options,
+                             std::string* buffer) const;
 };
 
 struct EvaluationMemo::Data {

@@ -105,8 +105,9 @@ void AppendKeyValue(const Value& v, std::string* key) {
     case ValueKind::kMessage: {
       // Equal bytes parse to equal messages; unequal bytes for equal
       // messages (map order) only cost a miss.
-      std::string bytes;
-      v.message()->SerializePartialToString(&bytes);
+      static thread_local std::string bytes;  // Keeps its buffer.
+      bytes.clear();
+      v.message()->AppendPartialToString(&bytes);
       AppendText(bytes, key);
       break;
     }

@@ -3,8 +3,10 @@
 // rules, priority expressions, exceptions, risk scores and tables can
 // read, directly or through lets and tables. Computed once at compile
 // time; evaluate.cc keys its cache of decision cores on these facts.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "common/policy/engine/compiled_policy_impl.h"
 #include "common/policy/engine/core_cache.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
 
 namespace treatd {
 namespace {
@@ -62,6 +66,38 @@ bool ComparedWithConstants(const Node& node, const Node* parent,
   }
 }
 
+// The fastest way BuildKey() can read `node` (see CoreProjection::Item).
+CoreProjection::Item::Read HowToRead(const Node& node) {
+  using Read = CoreProjection::Item::Read;
+  const size_t n = node.path.size();
+  if (n == 0 || node.accessors.size() != n || node.map_getter != nullptr) {
+    return Read::kNode;
+  }
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (node.accessors[i].message == nullptr) return Read::kNode;
+  }
+  const expr::FieldAccessor& leaf = node.accessors.back();
+  const google::protobuf::FieldDescriptor* field = node.path.back();
+  if (node.op == Op::kHas) {
+    return leaf.has != nullptr ? Read::kHas : Read::kNode;
+  }
+  if (field->is_repeated()) return Read::kNode;
+  if (leaf.scalar != nullptr) return Read::kScalar;
+  if (leaf.enum_number != nullptr) return Read::kEnum;
+  // Generated Timestamp and Duration fields (the accessor hands out the
+  // generated class, which BuildKey() reads as a Timestamp).
+  const google::protobuf::Descriptor* type = field->message_type();
+  if (leaf.message != nullptr && type != nullptr) {
+    if (type == google::protobuf::Timestamp::descriptor()) {
+      return Read::kTimestamp;
+    }
+    if (type == google::protobuf::Duration::descriptor()) {
+      return Read::kDuration;
+    }
+  }
+  return Read::kNode;
+}
+
 class ProjectionBuilder {
  public:
   explicit ProjectionBuilder(const CompiledPolicyImpl& policy)
@@ -89,7 +125,17 @@ class ProjectionBuilder {
         if (s.program == nullptr) AddSlot(policy_.inherent_slot);
         break;
       case Slot::Kind::kIntel:
-        out_.reads_intel = true;
+        switch (s.intel) {
+          case Slot::IntelValue::kStale:
+            out_.reads_intel_stale = true;
+            break;
+          case Slot::IntelValue::kKevAge:
+            out_.reads_kev_age = true;
+            break;
+          case Slot::IntelValue::kEpssAge:
+            out_.reads_epss_age = true;
+            break;
+        }
         break;
       default:
         break;
@@ -103,7 +149,33 @@ class ProjectionBuilder {
       item.atoms = read.atoms && read.node->op == Op::kField &&
                    read.node->kind == ValueKind::kString;
       if (item.atoms) item.constants = std::move(read.constants);
+      item.read = HowToRead(*read.node);
+      if (item.read != CoreProjection::Item::Read::kNode) {
+        item.accessors = read.node->accessors.data();
+        item.hops = static_cast<uint8_t>(read.node->path.size() - 1);
+      }
       out_.items.push_back(std::move(item));
+    }
+    // By path, so that fields of one message follow each other; each
+    // item's parent is then walked to once.
+    auto numbers = [](const CoreProjection::Item& item) {
+      std::vector<int> path;
+      for (const auto* field : item.node->path) path.push_back(field->number());
+      path.push_back(item.node->op == Op::kHas ? 0 : 1);
+      return path;
+    };
+    std::stable_sort(
+        out_.items.begin(), out_.items.end(),
+        [&](const auto& a, const auto& b) { return numbers(a) < numbers(b); });
+    for (size_t i = 1; i < out_.items.size(); ++i) {
+      const CoreProjection::Item& prev = out_.items[i - 1];
+      CoreProjection::Item& item = out_.items[i];
+      const auto& p = prev.node->path;
+      const auto& q = item.node->path;
+      item.same_parent = prev.read != CoreProjection::Item::Read::kNode &&
+                         item.read != CoreProjection::Item::Read::kNode &&
+                         p.size() == q.size() &&
+                         std::equal(p.begin(), p.end() - 1, q.begin());
     }
     // The finding's id is unique per finding: a key holding it never hits.
     out_.enabled = true;
@@ -172,36 +244,155 @@ std::string CoreProjection::Describe() const {
     parts.push_back(std::move(text));
   }
   if (reads_now) parts.push_back("now");
-  if (reads_intel) parts.push_back("intel");
+  if (reads_intel_stale) parts.push_back("intel.stale");
+  if (reads_kev_age) parts.push_back("intel.kev_age");
+  if (reads_epss_age) parts.push_back("intel.epss_age");
   return absl::StrJoin(parts, ", ");
 }
 
-void CoreProjection::BuildKey(expr::Frame& frame, const EvalOptions& options,
-                              std::string* key) const {
-  key->clear();
-  key->append(reinterpret_cast<const char*>(&policy_id), sizeof(policy_id));
+namespace {
+
+// Writes a key through a raw pointer into a reused buffer, grown ahead of
+// each write: std::string::append per field cost more than reading it.
+class KeyWriter {
+ public:
+  explicit KeyWriter(std::string* buffer) : buffer_(buffer) {
+    if (buffer_->size() < 512) buffer_->resize(512);
+    p_ = buffer_->data();
+    end_ = p_ + buffer_->size();
+  }
+  void Put(const void* data, size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) Grow(n);
+    std::memcpy(p_, data, n);
+    p_ += n;
+  }
+  template <typename T>
+  void Fixed(T v) {
+    Put(&v, sizeof(v));
+  }
+  void Text(absl::string_view s) {
+    Fixed<uint32_t>(static_cast<uint32_t>(s.size()));
+    Put(s.data(), s.size());
+  }
+  absl::string_view key() const {
+    return absl::string_view(buffer_->data(), p_ - buffer_->data());
+  }
+
+ private:
+  void Grow(size_t n) {
+    const size_t used = p_ - buffer_->data();
+    buffer_->resize(std::max(2 * buffer_->size(), used + n));
+    p_ = buffer_->data() + used;
+    end_ = buffer_->data() + buffer_->size();
+  }
+  std::string* buffer_;
+  char* p_;
+  char* end_;
+};
+
+// Which constant `s` equals, or constants.size().
+uint32_t AtomOf(absl::string_view s,
+                const std::vector<absl::string_view>& constants) {
+  uint32_t i = 0;
+  while (i < constants.size() && constants[i] != s) ++i;
+  return i;
+}
+
+}  // namespace
+
+absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
+                                           const EvalOptions& options,
+                                           std::string* buffer) const {
+  // Each item has one type and one way of being read, so the encodings
+  // of its possible values need no tag to stay apart.
+  KeyWriter key(buffer);
+  key.Fixed(policy_id);
+  const google::protobuf::Message& root = *frame.root();
+  const google::protobuf::Message* m = &root;  // The current parent.
   for (const Item& item : items) {
-    const expr::Value v = expr::EvaluateNode(*item.node, frame);
-    if (item.atoms && v.kind() == ValueKind::kString) {
-      uint32_t i = 0;
-      while (i < item.constants.size() &&
-             item.constants[i] != v.string_value()) {
-        ++i;
+    if (item.read == Item::Read::kNode) {
+      static thread_local std::string slow;
+      slow.clear();
+      const expr::Value v = expr::EvaluateNode(*item.node, frame);
+      if (item.atoms && v.kind() == ValueKind::kString) {
+        slow.push_back(static_cast<char>(0x7f));  // No ValueKind's tag.
+        const uint32_t atom = AtomOf(v.string_value(), item.constants);
+        slow.append(reinterpret_cast<const char*>(&atom), sizeof(atom));
+      } else {
+        internal::AppendKeyValue(v, &slow);
       }
-      // A tag no ValueKind uses, then which constant (or none) it equals.
-      key->push_back(static_cast<char>(0x7f));
-      key->append(reinterpret_cast<const char*>(&i), sizeof(i));
-    } else {
-      internal::AppendKeyValue(v, key);
+      key.Put(slow.data(), slow.size());
+      continue;
+    }
+    const expr::FieldAccessor* a = item.accessors;
+    if (!item.same_parent) {
+      m = &root;
+      for (size_t i = 0; i < item.hops; ++i) m = &a[i].message(*m);
+    }
+    const expr::FieldAccessor& leaf = a[item.hops];
+    switch (item.read) {
+      case Item::Read::kScalar: {
+        const expr::Value v = leaf.scalar(*m);
+        switch (v.kind()) {
+          case ValueKind::kString:
+            if (item.atoms) {
+              key.Fixed(AtomOf(v.string_value(), item.constants));
+            } else {
+              key.Text(v.string_value());
+            }
+            break;
+          case ValueKind::kDouble:
+            key.Fixed(v.double_value());  // The bits: injective.
+            break;
+          case ValueKind::kBool:
+            key.Fixed<char>(v.bool_value() ? 1 : 0);
+            break;
+          default:  // kInt.
+            key.Fixed(v.int_value());
+            break;
+        }
+        break;
+      }
+      case Item::Read::kEnum:
+        key.Fixed<int32_t>(leaf.enum_number(*m));
+        break;
+      case Item::Read::kHas:
+        key.Fixed<char>(leaf.has(*m) ? 1 : 0);
+        break;
+      // The raw seconds and nanos decide the Value the expression sees.
+      case Item::Read::kTimestamp: {
+        const auto& t =
+            static_cast<const google::protobuf::Timestamp&>(leaf.message(*m));
+        key.Fixed<int64_t>(t.seconds());
+        key.Fixed<int32_t>(t.nanos());
+        break;
+      }
+      case Item::Read::kDuration: {
+        const auto& d =
+            static_cast<const google::protobuf::Duration&>(leaf.message(*m));
+        key.Fixed<int64_t>(d.seconds());
+        key.Fixed<int32_t>(d.nanos());
+        break;
+      }
+      case Item::Read::kNode:
+        break;
     }
   }
-  if (reads_now) internal::AppendKeyValue(frame.now(), key);
-  if (reads_intel) {
-    internal::AppendKeyValue(expr::Value::Bool(options.intel_stale), key);
-    internal::AppendKeyValue(expr::Value::Duration(options.intel_kev_age), key);
-    internal::AppendKeyValue(expr::Value::Duration(options.intel_epss_age),
-                             key);
+  if (reads_now) {
+    // The Value `now` evaluates to: what the expressions see.
+    key.Fixed(frame.now().seconds());
+    key.Fixed(frame.now().nanos());
   }
+  if (reads_intel_stale) key.Fixed<char>(options.intel_stale ? 1 : 0);
+  for (const auto& [read, age] :
+       {std::pair{reads_kev_age, options.intel_kev_age},
+        std::pair{reads_epss_age, options.intel_epss_age}}) {
+    if (!read) continue;
+    const expr::Value v = expr::Value::Duration(age);  // What the slot yields.
+    key.Fixed(v.seconds());
+    key.Fixed(v.nanos());
+  }
+  return key.key();
 }
 
 void CompiledPolicyImpl::ComputeCoreProjection() {

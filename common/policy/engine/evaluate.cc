@@ -356,8 +356,9 @@ void ApplyMatchedExceptions(const CompiledPolicyImpl& policy,
 absl::Status ChooseCached(const CompiledPolicyImpl& policy,
                           const EvalOptions& options, EvalState& state,
                           expr::Frame& frame, Choice* out) {
-  static thread_local std::string key;
-  policy.core_projection.BuildKey(frame, options, &key);
+  static thread_local std::string buffer;
+  const absl::string_view key =
+      policy.core_projection.BuildKey(frame, options, &buffer);
   const uint64_t hash = XXH3_64bits(key.data(), key.size());
   internal::CoreCache& cache = internal::CoreCache::ForThisThread();
   if (const internal::CoreEntry* hit = cache.Find(key, hash)) {
