@@ -1,7 +1,9 @@
 // The per-thread store of decision cores (core_cache.h).
 #include "common/policy/engine/core_cache.h"
 
+#include <atomic>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "google/protobuf/message.h"
@@ -28,12 +30,33 @@ void AppendText(absl::string_view s, std::string* key) {
 
 }  // namespace
 
-CoreCache& CoreCache::ForThisThread() {
-  // Freed when the thread exits. Allocated on a thread's first decision,
-  // so threads that never decide with a cached policy pay nothing.
-  static thread_local CoreCache cache;
-  return cache;
+thread_local uint64_t thread_hits = 0;
+thread_local uint64_t thread_misses = 0;
+
+CoreCache* CoreCache::ForThisThread() {
+  static std::atomic<int> live{0};
+  struct Holder {
+    std::unique_ptr<CoreCache> cache;
+    ~Holder() {
+      if (cache != nullptr) live.fetch_sub(1, std::memory_order_relaxed);
+    }
+  };
+  static thread_local Holder holder;
+  // A thread without a cache tries again on each decision; the load keeps
+  // the counter's cache line shared while the budget is spent.
+  if (holder.cache == nullptr &&
+      live.load(std::memory_order_relaxed) < kMaxThreads) {
+    if (live.fetch_add(1, std::memory_order_relaxed) < kMaxThreads) {
+      holder.cache = std::make_unique<CoreCache>();
+    } else {
+      live.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  return holder.cache.get();
 }
+
+uint64_t CoreCache::ThreadHits() { return thread_hits; }
+uint64_t CoreCache::ThreadMisses() { return thread_misses; }
 
 const CoreEntry* CoreCache::Find(absl::string_view key, uint64_t hash) {
   if (entries_ != nullptr) {
@@ -42,12 +65,12 @@ const CoreEntry* CoreCache::Find(absl::string_view key, uint64_t hash) {
       const CoreEntry& e = entries_[set * kWays + way];
       if (e.valid && e.hash == hash && e.key == key) {
         last_[set] = static_cast<uint8_t>(way);
-        ++hits_;
+        ++thread_hits;
         return &e;
       }
     }
   }
-  ++misses_;
+  ++thread_misses;
   return nullptr;
 }
 

@@ -14,6 +14,12 @@
 // Entries own copies of every string they hold (slot values, table
 // inputs): nothing in an entry points into a finding, a frame or a policy.
 //
+// Memory is bounded twice: each cache holds at most kSets * kWays entries,
+// and at most kMaxThreads threads hold a cache at once (a server's thread
+// pool can be large); a thread beyond that decides with the plain
+// interpreter until a cache is free again. For the default policy an entry
+// is about 2 KB, so all caches together stay under ~4 MB.
+//
 // Thread safety: none needed. ForThisThread() hands each thread its own
 // cache; an entry is valid until that thread's next Insert().
 #ifndef TREATD_COMMON_POLICY_ENGINE_CORE_CACHE_H_
@@ -53,13 +59,14 @@ struct CoreEntry {
 class CoreCache {
  public:
   // Entries per thread: 2-way set associative, so a hot key survives one
-  // colliding newcomer. About 1.5 KB each for the default policy, so at
-  // most ~1.5 MB per deciding thread.
-  static constexpr size_t kSets = 512;
+  // colliding newcomer.
+  static constexpr size_t kSets = 128;
   static constexpr size_t kWays = 2;
+  static constexpr int kMaxThreads = 8;
 
-  // The calling thread's cache.
-  static CoreCache& ForThisThread();
+  // The calling thread's cache, or null when kMaxThreads other threads
+  // hold one. Freed when the thread exits.
+  static CoreCache* ForThisThread();
 
   // The entry for `key`, or null.
   const CoreEntry* Find(absl::string_view key, uint64_t hash);
@@ -67,17 +74,16 @@ class CoreCache {
   // The caller sets `valid` once it is filled.
   CoreEntry* Insert(absl::string_view key, uint64_t hash);
 
-  // Lookups since the thread started, for benchmarks and tests.
-  uint64_t hits() const { return hits_; }
-  uint64_t misses() const { return misses_; }
+  // Lookups by this thread since it started, for benchmarks and tests.
+  static uint64_t ThreadHits();
+  static uint64_t ThreadMisses();
+
+  CoreCache() = default;
 
  private:
-  CoreCache() = default;
   std::unique_ptr<CoreEntry[]> entries_;
   // Per set: the way used last.
   std::unique_ptr<uint8_t[]> last_;
-  uint64_t hits_ = 0;
-  uint64_t misses_ = 0;
 };
 
 // Appends an injective encoding of `v` to `*key`: two values with equal

@@ -356,12 +356,13 @@ void ApplyMatchedExceptions(const CompiledPolicyImpl& policy,
 absl::Status ChooseCached(const CompiledPolicyImpl& policy,
                           const EvalOptions& options, EvalState& state,
                           expr::Frame& frame, Choice* out) {
+  internal::CoreCache* const cache = internal::CoreCache::ForThisThread();
+  if (cache == nullptr) return Choose(policy, frame, options, nullptr, out);
   static thread_local std::string buffer;
   const absl::string_view key =
       policy.core_projection.BuildKey(frame, options, &buffer);
   const uint64_t hash = XXH3_64bits(key.data(), key.size());
-  internal::CoreCache& cache = internal::CoreCache::ForThisThread();
-  if (const internal::CoreEntry* hit = cache.Find(key, hash)) {
+  if (const internal::CoreEntry* hit = cache->Find(key, hash)) {
     state.RestoreFrom(*hit);
     out->by_default = hit->rule < 0;
     out->rule =
@@ -385,7 +386,7 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
   state.Resolve(policy.inherent_slot, frame);
   state.Resolve(policy.residual_slot, frame);
   for (int slot : policy.table_slots) state.Resolve(slot, frame);
-  internal::CoreEntry* entry = cache.Insert(key, hash);
+  internal::CoreEntry* entry = cache->Insert(key, hash);
   if (!state.SaveTo(entry)) return absl::OkStatus();  // Stays invalid.
   entry->rule =
       out->by_default ? -1 : static_cast<int>(out->rule - policy.rules.data());

@@ -6,10 +6,12 @@
 // expire exceptions, across feed reloads and across policy reloads.
 #include "common/policy/engine/core_cache.h"
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -227,8 +229,8 @@ struct Counts {
   uint64_t hits, misses;
 };
 Counts Now() {
-  const auto& cache = internal::CoreCache::ForThisThread();
-  return {cache.hits(), cache.misses()};
+  return {internal::CoreCache::ThreadHits(),
+          internal::CoreCache::ThreadMisses()};
 }
 
 // Decides every finding with every pipeline, as_of and view, through the
@@ -398,6 +400,54 @@ default:
   const Counts after = Now();
   EXPECT_EQ(decision.matched_rule(), "one");
   EXPECT_EQ(after.hits + after.misses, before.hits + before.misses);
+}
+
+TEST(CoreCacheTest, ThreadsBeyondTheCacheBudgetDecideTheSame) {
+  const auto policy = MustCompile(Source("policies/default.yaml"));
+  ASSERT_NE(policy, nullptr);
+  const std::vector<v1::Finding> findings = Findings(200);
+  EvalOptions options;
+  options.as_of = Day(2026, 12, 1);
+  options.use_core_cache = false;
+  std::vector<std::string> expected;
+  for (const v1::Finding& f : findings) {
+    v1::Decision d;
+    expected.push_back(Bytes(policy->Evaluate(f, options, &d), d));
+  }
+  options.use_core_cache = true;
+  // More threads than caches: some decide through a cache, the rest with
+  // the plain interpreter, all at once.
+  constexpr int kThreads = internal::CoreCache::kMaxThreads + 4;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<uint64_t> hits(kThreads, 0);
+  std::atomic<int> finished{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 3; ++round) {
+        for (size_t i = 0; i < findings.size(); ++i) {
+          v1::Decision d;
+          if (Bytes(policy->Evaluate(findings[i], options, &d), d) !=
+              expected[i]) {
+            ++mismatches[t];
+          }
+        }
+      }
+      hits[t] = internal::CoreCache::ThreadHits();
+      // Keep this thread's cache until every thread is done, so that no
+      // cache changes hands and the budget is visible.
+      finished.fetch_add(1);
+      while (finished.load() < kThreads) std::this_thread::yield();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  int cached_threads = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+    cached_threads += hits[t] > 0;
+  }
+  EXPECT_GE(cached_threads, 1);
+  EXPECT_LE(cached_threads, internal::CoreCache::kMaxThreads);
 }
 
 }  // namespace
