@@ -192,7 +192,9 @@ struct CoreProjection {
   // finding's id): a cache would never hit and only cost.
   bool enabled = false;
   std::vector<Item> items;
-  bool reads_now = false;  // `now`, i.e. EvalOptions.as_of.
+  // `now`, i.e. EvalOptions.as_of. Not in the key: an entry records
+  // whether computing it read `now` (core_cache.h).
+  bool reads_now = false;
   // intel.stale, intel.kev_age, intel.epss_age.
   bool reads_intel_stale = false;
   bool reads_kev_age = false;
@@ -206,10 +208,9 @@ struct CoreProjection {
 
   // "asset.exposure, vulnerability.cve_id (== 2 constants), now, ..."
   std::string Describe() const;
-  // The key of the finding `frame` evaluates: the
-  // policy id, then every item's value (or constant index), then as_of
-  // and the intel values when the core reads them. Equal keys mean equal
-  // cores.
+  // The key of the finding `frame` evaluates: the policy id, then every
+  // item's value (or constant index), then the intel values the core
+  // reads. Equal keys mean equal cores, at one as_of.
   // Returns the key, a view of `*buffer` (reused: it grows to the largest
   // key and stays).
   absl::string_view BuildKey(expr::Frame& frame, const EvalOptions& options,

@@ -66,11 +66,13 @@ const CoreEntry* CoreCache::Find(absl::string_view key, uint64_t hash) {
       if (e.valid && e.hash == hash && e.key == key) {
         last_[set] = static_cast<uint8_t>(way);
         ++thread_hits;
+        Count(true);
         return &e;
       }
     }
   }
   ++thread_misses;
+  Count(false);
   return nullptr;
 }
 
@@ -85,6 +87,10 @@ CoreEntry* CoreCache::Insert(absl::string_view key, uint64_t hash) {
   for (size_t w = 0; w < kWays; ++w) {
     if (!entries_[set * kWays + w].valid) way = w;
   }
+  for (size_t w = 0; w < kWays; ++w) {
+    const CoreEntry& e = entries_[set * kWays + w];
+    if (e.valid && e.hash == hash && e.key == key) way = w;  // Out of date.
+  }
   last_[set] = static_cast<uint8_t>(way);
   CoreEntry& e = entries_[set * kWays + way];
   // assign() and clear() keep the buffers: a warm cache does not allocate.
@@ -93,6 +99,7 @@ CoreEntry* CoreCache::Insert(absl::string_view key, uint64_t hash) {
   e.hash = hash;
   e.rule = -1;
   e.priority = -1;
+  e.read_now = false;
   e.matched_exceptions.clear();
   e.values.clear();
   e.done.clear();

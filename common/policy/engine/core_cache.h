@@ -44,6 +44,13 @@ struct CoreEntry {
   // The rule that matched: its index, or -1 for the default.
   int rule = -1;
   int priority = -1;
+  // Whether computing the core read `now`, and the time it read: such an
+  // entry only serves decisions at that same as_of. (An entry that did
+  // not read `now` serves any as_of: evaluation is deterministic, so a
+  // run that never read it would not have read it at another time.)
+  bool read_now = false;
+  int64_t now_seconds = 0;
+  int32_t now_nanos = 0;
   // Exceptions whose condition holds, in policy order (their expiry is
   // checked per decision: it depends on as_of, which the key may not hold).
   absl::InlinedVector<int, 2> matched_exceptions;
@@ -68,11 +75,26 @@ class CoreCache {
   // hold one. Freed when the thread exits.
   static CoreCache* ForThisThread();
 
-  // The entry for `key`, or null.
+  // The entry for `key`, or null. Counts the lookup for Bypass().
   const CoreEntry* Find(absl::string_view key, uint64_t hash);
-  // An entry to fill for `key` (the set's least recently used one, reset).
-  // The caller sets `valid` once it is filled.
+  // An entry to fill for `key` (the entry already holding `key`, else the
+  // set's least recently used one), reset. The caller sets `valid` once
+  // it is filled.
   CoreEntry* Insert(absl::string_view key, uint64_t hash);
+
+  // Whether this decision should skip the cache: a stream whose cores
+  // all differ would pay for the key and the stored entry on every
+  // decision and never gain. After kWindow lookups with fewer than
+  // kMinHits hits the cache is skipped for the next kBypass decisions,
+  // then tried again. Counts the decision.
+  static constexpr int kWindow = 1024;
+  static constexpr int kMinHits = kWindow / 16;
+  static constexpr int kBypass = 16 * kWindow;
+  bool Bypass() {
+    if (bypass_left_ == 0) return false;
+    --bypass_left_;
+    return true;
+  }
 
   // Lookups by this thread since it started, for benchmarks and tests.
   static uint64_t ThreadHits();
@@ -84,6 +106,18 @@ class CoreCache {
   std::unique_ptr<CoreEntry[]> entries_;
   // Per set: the way used last.
   std::unique_ptr<uint8_t[]> last_;
+  // The current window of lookups, and decisions left to skip.
+  int window_lookups_ = 0;
+  int window_hits_ = 0;
+  int bypass_left_ = 0;
+
+  void Count(bool hit) {
+    window_hits_ += hit;
+    if (++window_lookups_ < kWindow) return;
+    if (window_hits_ < kMinHits) bypass_left_ = kBypass;
+    window_lookups_ = 0;
+    window_hits_ = 0;
+  }
 };
 
 // Appends an injective encoding of `v` to `*key`: two values with equal

@@ -378,11 +378,6 @@ absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
         break;
     }
   }
-  if (reads_now) {
-    // The Value `now` evaluates to: what the expressions see.
-    key.Fixed(frame.now().seconds());
-    key.Fixed(frame.now().nanos());
-  }
   if (reads_intel_stale) key.Fixed<char>(options.intel_stale ? 1 : 0);
   for (const auto& [read, age] :
        {std::pair{reads_kev_age, options.intel_kev_age},

@@ -352,17 +352,27 @@ void ApplyMatchedExceptions(const CompiledPolicyImpl& policy,
 // that core (rule, priority, matching exceptions, and every let, table and
 // risk value it computed) into `state` without running an expression; any
 // other is decided by Choose()'s steps and its core stored. The expiry of
-// exceptions is checked here, per decision, against as_of.
+// exceptions is checked here, per decision, against as_of. Without a
+// cache for this thread, or while a stream that does not hit has it
+// bypassed, this is Choose().
 absl::Status ChooseCached(const CompiledPolicyImpl& policy,
                           const EvalOptions& options, EvalState& state,
                           expr::Frame& frame, Choice* out) {
   internal::CoreCache* const cache = internal::CoreCache::ForThisThread();
-  if (cache == nullptr) return Choose(policy, frame, options, nullptr, out);
+  if (cache == nullptr || cache->Bypass()) {
+    return Choose(policy, frame, options, nullptr, out);
+  }
   static thread_local std::string buffer;
   const absl::string_view key =
       policy.core_projection.BuildKey(frame, options, &buffer);
   const uint64_t hash = XXH3_64bits(key.data(), key.size());
-  if (const internal::CoreEntry* hit = cache->Find(key, hash)) {
+  const internal::CoreEntry* hit = cache->Find(key, hash);
+  if (hit != nullptr && hit->read_now &&
+      (hit->now_seconds != frame.now().seconds() ||
+       hit->now_nanos != frame.now().nanos())) {
+    hit = nullptr;  // Computed at another as_of, and it read `now`.
+  }
+  if (hit != nullptr) {
     state.RestoreFrom(*hit);
     out->by_default = hit->rule < 0;
     out->rule =
@@ -371,6 +381,7 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
     ApplyMatchedExceptions(policy, hit->matched_exceptions, options.as_of, out);
     return absl::OkStatus();
   }
+  frame.forget_now_read();
   TREATD_RETURN_IF_ERROR(ChooseRule(policy, frame, nullptr, out));
   // Every exception's condition, not just up to the first that applies:
   // which one applies depends on as_of, which the key may not hold.
@@ -392,6 +403,11 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
       out->by_default ? -1 : static_cast<int>(out->rule - policy.rules.data());
   entry->priority = out->priority;
   entry->matched_exceptions = matched;
+  entry->read_now = frame.now_read();
+  if (entry->read_now) {
+    entry->now_seconds = frame.now().seconds();
+    entry->now_nanos = frame.now().nanos();
+  }
   entry->valid = true;
   return absl::OkStatus();
 }

@@ -450,5 +450,43 @@ TEST(CoreCacheTest, ThreadsBeyondTheCacheBudgetDecideTheSame) {
   EXPECT_LE(cached_threads, internal::CoreCache::kMaxThreads);
 }
 
+TEST(CoreCacheTest, AStreamThatNeverHitsStopsPayingForTheCache) {
+  const auto policy = MustCompile(Source("policies/default.yaml"));
+  ASSERT_NE(policy, nullptr);
+  // Cores that all differ: every lookup misses.
+  std::vector<v1::Finding> findings;
+  const std::vector<v1::Finding> examples = ExampleFindings();
+  for (int i = 0; i < internal::CoreCache::kWindow + 200; ++i) {
+    v1::Finding f = examples[i % examples.size()];
+    f.mutable_vulnerability()->mutable_epss()->set_score(i / 4096.0);
+    findings.push_back(std::move(f));
+  }
+  uint64_t lookups_in_window = 0, lookups_after = 0;
+  int mismatches = 0;
+  // A thread of its own: a fresh window.
+  std::thread([&] {
+    EvalOptions options;
+    options.as_of = Day(2026, 12, 1);
+    options.view = v1::DECISION_VIEW_BASIC;
+    for (size_t i = 0; i < findings.size(); ++i) {
+      if (i == static_cast<size_t>(internal::CoreCache::kWindow)) {
+        lookups_in_window = Now().hits + Now().misses;
+      }
+      v1::Decision cached, plain;
+      options.use_core_cache = true;
+      const std::string fast =
+          Bytes(policy->Evaluate(findings[i], options, &cached), cached);
+      options.use_core_cache = false;
+      mismatches +=
+          fast != Bytes(policy->Evaluate(findings[i], options, &plain), plain);
+    }
+    lookups_after = Now().hits + Now().misses;
+  }).join();
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(lookups_in_window,
+            static_cast<uint64_t>(internal::CoreCache::kWindow));
+  EXPECT_EQ(lookups_after, lookups_in_window);  // Bypassed since.
+}
+
 }  // namespace
 }  // namespace treatd
