@@ -118,5 +118,5 @@ others = [("BASIC, plain interpreter", "BM_DecidePlain/basic:1", sys.argv[4]),
 for label, name, ipd in others:
     rate, cpu, unit = median(name)
     print(f"{label:<27} {rate:>14,.0f}   {cpu:>12.0f} {unit:<4}   "
-          f"{(int(ipd) if ipd else 0):>12,}")
+          f"{(format(int(ipd), ',') if ipd else '-'):>12}")
 EOF
