@@ -5,7 +5,8 @@
 // evaluate.cc.
 //
 // Keys are bytes that start with the compiled policy's process-wide id
-// and hold every fact the core can read (core_projection.cc); a policy
+// and hold every fact the core can read (core_projection.cc) but `now`,
+// which an entry records it read or not (CoreEntry::read_now); a policy
 // reload therefore never meets its predecessor's entries, and threat-intel
 // facts (KEV listing, EPSS score, intel.stale) are in the key as the values
 // the finding carries after enrichment, so a feed reload that changes them
