@@ -46,15 +46,18 @@ const CompiledPolicy& DefaultPolicy() {
   return **policy;
 }
 
-// Decides the example findings round robin into one reused Decision, the
-// way a server thread does.
+// Decides `findings` (by default the examples) round robin into one
+// reused Decision, the way a server thread does; `cache` false runs the
+// plain interpreter (EvalOptions::use_core_cache).
 void RunDecisions(benchmark::State& state, const CompiledPolicy& policy,
-                  bool trace, v1::DecisionView view = v1::DECISION_VIEW_FULL) {
-  const auto& findings = Findings();
+                  bool trace, v1::DecisionView view = v1::DECISION_VIEW_FULL,
+                  bool cache = true,
+                  const std::vector<v1::Finding>& findings = Findings()) {
   EvalOptions options;
   options.as_of = kAsOf;
   options.trace = trace;
   options.view = view;
+  options.use_core_cache = cache;
   v1::Decision decision;
   size_t i = 0;
   for (auto _ : state) {
@@ -82,6 +85,38 @@ void BM_DecideBasic(benchmark::State& state) {
                v1::DECISION_VIEW_BASIC);
 }
 BENCHMARK(BM_DecideBasic);
+
+// The same decisions by the plain interpreter, every expression run: the
+// engine before decision cores were reused.
+void BM_DecidePlain(benchmark::State& state) {
+  RunDecisions(
+      state, DefaultPolicy(), /*trace=*/false,
+      state.range(0) != 0 ? v1::DECISION_VIEW_BASIC : v1::DECISION_VIEW_FULL,
+      /*cache=*/false);
+}
+BENCHMARK(BM_DecidePlain)->Arg(0)->Arg(1)->ArgName("basic");
+
+// The worst case for the core cache: 4,096 variants of the examples whose
+// EPSS scores all differ, so that no two share a core and every decision
+// misses (the key is built and the core stored for nothing).
+const std::vector<v1::Finding>& DistinctFindings() {
+  static const auto* findings = [] {
+    auto* out = new std::vector<v1::Finding>;
+    for (int i = 0; i < 4096; ++i) {
+      v1::Finding f = Findings()[i % Findings().size()];
+      f.mutable_vulnerability()->mutable_epss()->set_score(i / 4096.0);
+      out->push_back(std::move(f));
+    }
+    return out;
+  }();
+  return *findings;
+}
+
+void BM_DecideBasicDistinct(benchmark::State& state) {
+  RunDecisions(state, DefaultPolicy(), /*trace=*/false, v1::DECISION_VIEW_BASIC,
+               /*cache=*/state.range(0) != 0, DistinctFindings());
+}
+BENCHMARK(BM_DecideBasicDistinct)->Arg(1)->Arg(0)->ArgName("cache");
 
 // What a server does per finding after validation: the decision pipeline
 // with revisit conditions, and (arg intel=1) enrichment from the shipped

@@ -18,7 +18,9 @@
 #   CALLGRIND=1            also count instructions per decision (valgrind)
 # Prints one line per view: decisions/s (CPU time, median), instructions
 # per decision (callgrind: instructions inside CompiledPolicy::Evaluate
-# divided by its calls), and the targets. Takes about two minutes.
+# divided by its calls), and the targets; then the same decisions by the
+# plain interpreter (no reuse of decision cores) and the worst case for
+# the core cache (every finding's core differs). Takes about three minutes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,8 +46,8 @@ WORK=$(mktemp -d /tmp/treatd-engine-bench-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 # Decisions per second: the median over the repetitions of items/s.
-log "timing BM_DecideBasic and BM_Decide/trace:0 (${REPETITIONS} x ${MIN_TIME}s each)"
-"$BENCH" --benchmark_filter='^(BM_DecideBasic|BM_Decide/trace:0)$' \
+log "timing BM_DecideBasic, BM_Decide/trace:0, the plain interpreter and the all-miss case (${REPETITIONS} x ${MIN_TIME}s each)"
+"$BENCH" --benchmark_filter='^(BM_DecideBasic|BM_Decide/trace:0|BM_DecidePlain/basic:[01]|BM_DecideBasicDistinct/cache:[01])$' \
   --benchmark_min_time="$MIN_TIME" --benchmark_repetitions="$REPETITIONS" \
   --benchmark_report_aggregates_only=true --benchmark_format=json \
   >"$WORK/timed.json"
@@ -79,14 +81,18 @@ print(round(total / calls))
 EOF
 }
 
-basic_ipd="" full_ipd=""
+basic_ipd="" full_ipd="" plain_basic_ipd="" plain_full_ipd="" miss_ipd=""
 if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null; then
   log "counting instructions with callgrind"
   basic_ipd=$(instructions '^BM_DecideBasic$' basic)
   full_ipd=$(instructions '^BM_Decide/trace:0$' full)
+  plain_basic_ipd=$(instructions '^BM_DecidePlain/basic:1$' plain_basic)
+  plain_full_ipd=$(instructions '^BM_DecidePlain/basic:0$' plain_full)
+  miss_ipd=$(instructions '^BM_DecideBasicDistinct/cache:1$' miss)
 fi
 
-python3 - "$WORK/timed.json" "$basic_ipd" "$full_ipd" <<'EOF'
+python3 - "$WORK/timed.json" "$basic_ipd" "$full_ipd" "$plain_basic_ipd" \
+  "$plain_full_ipd" "$miss_ipd" <<'EOF'
 import json, sys
 runs = json.load(open(sys.argv[1]))["benchmarks"]
 def median(name):
@@ -101,4 +107,16 @@ for view, name, ipd, target in rows:
     rate, cpu, unit = median(name)
     print(f"{view:<6} {rate:>20,.0f}   {cpu:>12.0f} {unit:<4}   "
           f"{(int(ipd) if ipd else 0):>12,}   {target:>9,}   {rate / target:.2f}")
+# The rows above reuse decision cores (the examples repeat); for
+# comparison, every expression run, and a stream whose cores all differ.
+print("\nwithout reuse / worst case       decisions/s   CPU per decision   instructions")
+others = [("BASIC, plain interpreter", "BM_DecidePlain/basic:1", sys.argv[4]),
+          ("FULL, plain interpreter", "BM_DecidePlain/basic:0", sys.argv[5]),
+          ("BASIC, every core differs", "BM_DecideBasicDistinct/cache:1",
+           sys.argv[6]),
+          ("  same, cache off", "BM_DecideBasicDistinct/cache:0", "")]
+for label, name, ipd in others:
+    rate, cpu, unit = median(name)
+    print(f"{label:<27} {rate:>14,.0f}   {cpu:>12.0f} {unit:<4}   "
+          f"{(format(int(ipd), ',') if ipd else '-'):>12}")
 EOF

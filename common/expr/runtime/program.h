@@ -52,7 +52,15 @@ class Frame {
   Frame& operator=(const Frame&) = delete;
 
   const google::protobuf::Message* root() const { return root_; }
-  const Value& now() const { return now_; }
+  const Value& now() const {
+    now_read_ = true;
+    return now_;
+  }
+  // Whether now() was called since the frame was built or the last
+  // forget_now_read(): a caller that reuses results for other times (the
+  // policy engine's core cache) learns whether they depend on `now`.
+  bool now_read() const { return now_read_; }
+  void forget_now_read() { now_read_ = false; }
   SlotResolver* slots() const { return slots_; }
   // Optional view of the resolver's memo: when `done[i]`, `values[i]` is
   // slot i's value and evaluation reads it without calling the resolver.
@@ -87,6 +95,7 @@ class Frame {
  private:
   const google::protobuf::Message* root_;
   Value now_;
+  mutable bool now_read_ = false;
   SlotResolver* slots_;
   const Value* memo_values_ = nullptr;
   const bool* memo_done_ = nullptr;

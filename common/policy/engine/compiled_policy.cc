@@ -59,6 +59,11 @@ EvaluationMemo::EvaluationMemo() : data_(std::make_unique<Data>()) {}
 
 EvaluationMemo::~EvaluationMemo() = default;
 
+std::string CompiledPolicy::DescribeCoreKey() const {
+  const CoreProjection& projection = impl_->core_projection;
+  return projection.enabled ? projection.Describe() : std::string();
+}
+
 const v1::PolicyRef& CompiledPolicy::ref() const { return impl_->ref; }
 
 const v1::Policy& CompiledPolicy::policy() const { return impl_->policy; }

@@ -49,6 +49,15 @@ struct EvalOptions {
   // conditions. UNSPECIFIED means FULL.
   v1::DecisionView view = v1::DECISION_VIEW_FULL;
 
+  // Whether the engine may reuse the decision core (rule, priority,
+  // matching exceptions, risk, table outcomes) of an earlier finding with
+  // the same projection: the facts the policy's rules, exceptions, risk
+  // and tables read (see docs/performance.md). The decision is the same
+  // byte for byte either way; false runs every expression, for tests and
+  // benchmarks that compare the two. Ignored with `trace`, which needs
+  // every rule's condition run and explained.
+  bool use_core_cache = true;
+
   // True when the view asks for the whole decision.
   bool full() const { return view != v1::DECISION_VIEW_BASIC; }
 };
@@ -153,6 +162,12 @@ class CompiledPolicy {
                                TreatmentOutcome* outcome,
                                const EvaluationMemo* base = nullptr,
                                uint32_t changed = kAllFacts) const;
+
+  // The facts the engine keys reused decision cores on (EvalOptions::
+  // use_core_cache), e.g. "kind, asset.exposure, vulnerability.cve_id (== 2
+  // constants), now"; empty when this policy's cores are not reused (its
+  // rules read the finding's id).
+  std::string DescribeCoreKey() const;
 
   // Name, version and "sha256:<hex>" digest of the source document.
   const v1::PolicyRef& ref() const;

@@ -7,12 +7,14 @@
 #ifndef TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_IMPL_H_
 #define TREATD_COMMON_POLICY_ENGINE_COMPILED_POLICY_IMPL_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/expr/checker/types.h"
 #include "common/expr/runtime/program.h"
@@ -148,6 +150,73 @@ struct Slot {
   IntelValue intel = IntelValue::kStale;  // kIntel.
 };
 
+// What the decision core reads: the facts that decide the rule, its
+// priority, the exceptions that match, the risk scores and the table
+// outcomes (everything but deadlines, texts and the id). Computed once at
+// compile time (core_projection.cc) from the expressions the core can
+// reach; evaluate.cc builds a key from these facts and reuses the core of
+// an earlier decision with the same key (core_cache.h).
+struct CoreProjection {
+  struct Item {
+    // A kField or kHas node that reads from the finding's root, owned by
+    // one of the policy's Programs.
+    const expr::Node* node = nullptr;
+    // For a string field the core only compares with constants (==, !=,
+    // `in` a constant list): those constants. The key then holds which
+    // one the field equals instead of the field's text, so that findings
+    // which differ only in, say, asset.id share a key unless an exception
+    // names that id.
+    bool atoms = false;
+    std::vector<absl::string_view> constants;
+    // How BuildKey() reads the field: through the node's typed accessors
+    // (one call per hop, no Value for timestamps), or, for paths without
+    // them (maps, repeated fields, reflection-only types), by evaluating
+    // the node.
+    enum class Read : uint8_t {
+      kScalar,
+      kEnum,
+      kHas,
+      kTimestamp,
+      kDuration,
+      kNode
+    };
+    Read read = Read::kNode;
+    // With an accessor read: the node's accessors, and whether the field's
+    // parent message is the previous item's (items are sorted by path, so
+    // that BuildKey() walks to each parent once).
+    const expr::FieldAccessor* accessors = nullptr;
+    uint8_t hops = 0;
+    bool same_parent = false;
+  };
+  // False when the core reads a fact that is unique per finding (the
+  // finding's id): a cache would never hit and only cost.
+  bool enabled = false;
+  std::vector<Item> items;
+  // `now`, i.e. EvalOptions.as_of. Not in the key: an entry records
+  // whether computing it read `now` (core_cache.h).
+  bool reads_now = false;
+  // intel.stale, intel.kev_age, intel.epss_age.
+  bool reads_intel_stale = false;
+  bool reads_kev_age = false;
+  bool reads_epss_age = false;
+  // Slots the core may resolve, and the expressions it runs, for the
+  // description below.
+  std::vector<int> slots;
+  // Process-wide unique id of the compiled policy: cached cores are keyed
+  // on it, so a reloaded policy never sees the previous one's entries.
+  uint64_t policy_id = 0;
+
+  // "asset.exposure, vulnerability.cve_id (== 2 constants), now, ..."
+  std::string Describe() const;
+  // The key of the finding `frame` evaluates: the policy id, then every
+  // item's value (or constant index), then the intel values the core
+  // reads. Equal keys mean equal cores, at one as_of.
+  // Returns the key, a view of `*buffer` (reused: it grows to the largest
+  // key and stays).
+  absl::string_view BuildKey(expr::Frame& frame, const EvalOptions& options,
+                             std::string* buffer) const;
+};
+
 struct EvaluationMemo::Data {
   std::vector<expr::Value> values;
   std::vector<char> done;
@@ -165,6 +234,9 @@ class CompiledPolicyImpl {
 
   // Computes slot_facts once the slots are compiled (slot_facts.cc).
   void ComputeSlotFacts();
+  // Computes core_projection once everything is compiled
+  // (core_projection.cc).
+  void ComputeCoreProjection();
   // Renders the per-priority and per-rule text of decisions once the
   // rules and priorities are compiled (policy_compiler.cc).
   void ComputeTexts();
@@ -183,6 +255,7 @@ class CompiledPolicyImpl {
   CompiledRule default_rule;
   std::vector<CompiledException> exceptions;
   std::vector<CompiledAction> actions;
+  CoreProjection core_projection;
 };
 
 }  // namespace treatd

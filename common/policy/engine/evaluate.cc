@@ -13,12 +13,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/engine/compiled_policy_impl.h"
+#include "common/policy/engine/core_cache.h"
 #include "common/policy/engine/decision_id.h"
 #include "common/status/status_macros.h"
 #include "common/text/treatment_name.h"
 #include "common/time/proto_time.h"
+#include "xxhash.h"
 
 namespace treatd {
 namespace {
@@ -81,6 +84,41 @@ class EvalState : public expr::SlotResolver {
         done_[i] = true;
       }
     }
+  }
+
+  // Copies the state into `entry`, strings included. False when a value
+  // cannot outlive this evaluation: lists, maps and messages point into
+  // the finding or the frame.
+  bool SaveTo(internal::CoreEntry* entry) const {
+    size_t text = 0;
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (done_at_[i] && !Storable(value_at_[i], &text)) return false;
+    }
+    for (const Value& v : table_inputs_) {
+      if (!Storable(v, &text)) return false;
+    }
+    entry->text.reserve(text);  // The views below must not move.
+    entry->values.resize(values_.size());
+    entry->done.assign(done_at_, done_at_ + done_.size());
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (done_at_[i]) entry->values[i] = Store(value_at_[i], &entry->text);
+    }
+    entry->table_rows.assign(table_rows_.begin(), table_rows_.end());
+    entry->table_inputs.resize(table_inputs_.size());
+    for (size_t i = 0; i < table_inputs_.size(); ++i) {
+      entry->table_inputs[i] = Store(table_inputs_[i], &entry->text);
+    }
+    return true;
+  }
+
+  // The state SaveTo() saved, for a finding with the same core key.
+  void RestoreFrom(const internal::CoreEntry& entry) {
+    std::copy(entry.values.begin(), entry.values.end(), value_at_);
+    std::copy(entry.done.begin(), entry.done.end(), done_at_);
+    std::copy(entry.table_rows.begin(), entry.table_rows.end(),
+              table_rows_.begin());
+    std::copy(entry.table_inputs.begin(), entry.table_inputs.end(),
+              table_inputs_.begin());
   }
 
   int table_row(int table) const { return table_rows_[table]; }
@@ -157,6 +195,39 @@ class EvalState : public expr::SlotResolver {
                                     ") and the table has no default"));
   }
 
+  static bool HasText(ValueKind kind) {
+    return kind == ValueKind::kString || kind == ValueKind::kType ||
+           kind == ValueKind::kError;
+  }
+  // Adds the bytes `v` needs in an entry to `*text`; false for values
+  // that point into the finding or the frame.
+  static bool Storable(const Value& v, size_t* text) {
+    switch (v.kind()) {
+      case ValueKind::kList:
+      case ValueKind::kMap:
+      case ValueKind::kMessage:
+        return false;
+      default:
+        if (HasText(v.kind())) *text += v.string_value().size();
+        return true;
+    }
+  }
+  // `v` with its text copied to the end of `*text` (reserved).
+  static Value Store(const Value& v, std::string* text) {
+    if (!HasText(v.kind())) return v;
+    const size_t at = text->size();
+    text->append(v.string_value().data(), v.string_value().size());
+    const absl::string_view copy(text->data() + at, v.string_value().size());
+    switch (v.kind()) {
+      case ValueKind::kString:
+        return Value::String(copy);
+      case ValueKind::kType:
+        return Value::TypeValue(copy);
+      default:
+        return Value::Error(copy);
+    }
+  }
+
   size_t InputOffset(int table) const {
     size_t offset = 0;
     for (int i = 0; i < table; ++i) offset += policy_.tables[i].inputs.size();
@@ -190,11 +261,11 @@ struct Choice {
   v1::Treatment treatment = v1::TREATMENT_UNSPECIFIED;
 };
 
-// Fills `*out`; adds a RuleTrace per rule tried to `trace` when not null.
-absl::Status Choose(const CompiledPolicyImpl& policy, expr::Frame& frame,
-                    const EvalOptions& options, v1::Decision* trace,
-                    Choice* out) {
-  // 2. Rules, first match wins; else the default.
+// Step 2: the rule that matched (or the default) and its priority. Adds a
+// RuleTrace per rule tried to `trace` when not null.
+absl::Status ChooseRule(const CompiledPolicyImpl& policy, expr::Frame& frame,
+                        v1::Decision* trace, Choice* out) {
+  // Rules, first match wins; else the default.
   const CompiledRule* rule = nullptr;
   for (const CompiledRule& r : policy.rules) {
     const Value v = r.when->Evaluate(frame);
@@ -236,7 +307,15 @@ absl::Status Choose(const CompiledPolicyImpl& policy, expr::Frame& frame,
     }
   }
   out->priority = priority;
+  return absl::OkStatus();
+}
 
+// Steps 2 and 3: fills `*out`; adds a RuleTrace per rule tried to `trace`
+// when not null.
+absl::Status Choose(const CompiledPolicyImpl& policy, expr::Frame& frame,
+                    const EvalOptions& options, v1::Decision* trace,
+                    Choice* out) {
+  TREATD_RETURN_IF_ERROR(ChooseRule(policy, frame, trace, out));
   // 3. Exceptions: the first matching one that has not expired applies.
   for (const CompiledException& e : policy.exceptions) {
     if (!IsTrue(e.when->Evaluate(frame))) continue;
@@ -247,23 +326,107 @@ absl::Status Choose(const CompiledPolicyImpl& policy, expr::Frame& frame,
     out->expired.push_back(&e);
   }
   out->treatment =
-      out->applied != nullptr ? out->applied->treatment : rule->treatment;
+      out->applied != nullptr ? out->applied->treatment : out->rule->treatment;
+  return absl::OkStatus();
+}
+
+// Step 3 from the exceptions that match (indices in policy order): what
+// Choose() finds, without evaluating a condition.
+void ApplyMatchedExceptions(const CompiledPolicyImpl& policy,
+                            absl::Span<const int> matched, absl::Time as_of,
+                            Choice* out) {
+  for (int index : matched) {
+    const CompiledException& e = policy.exceptions[index];
+    if (as_of < e.expires) {
+      out->applied = &e;
+      break;
+    }
+    out->expired.push_back(&e);
+  }
+  out->treatment =
+      out->applied != nullptr ? out->applied->treatment : out->rule->treatment;
+}
+
+// Steps 2 and 3 through the calling thread's core cache (core_cache.h):
+// a finding whose projection (CoreProjection) was decided before takes
+// that core (rule, priority, matching exceptions, and every let, table and
+// risk value it computed) into `state` without running an expression; any
+// other is decided by Choose()'s steps and its core stored. The expiry of
+// exceptions is checked here, per decision, against as_of. Without a
+// cache for this thread, or while a stream that does not hit has it
+// bypassed, this is Choose().
+absl::Status ChooseCached(const CompiledPolicyImpl& policy,
+                          const EvalOptions& options, EvalState& state,
+                          expr::Frame& frame, Choice* out) {
+  internal::CoreCache* const cache = internal::CoreCache::ForThisThread();
+  if (cache == nullptr || cache->Bypass()) {
+    return Choose(policy, frame, options, nullptr, out);
+  }
+  static thread_local std::string buffer;
+  const absl::string_view key =
+      policy.core_projection.BuildKey(frame, options, &buffer);
+  const uint64_t hash = XXH3_64bits(key.data(), key.size());
+  const internal::CoreEntry* hit = cache->Find(key, hash);
+  if (hit != nullptr && hit->read_now &&
+      (hit->now_seconds != frame.now().seconds() ||
+       hit->now_nanos != frame.now().nanos())) {
+    hit = nullptr;  // Computed at another as_of, and it read `now`.
+  }
+  if (hit != nullptr) {
+    state.RestoreFrom(*hit);
+    out->by_default = hit->rule < 0;
+    out->rule =
+        out->by_default ? &policy.default_rule : &policy.rules[hit->rule];
+    out->priority = hit->priority;
+    ApplyMatchedExceptions(policy, hit->matched_exceptions, options.as_of, out);
+    return absl::OkStatus();
+  }
+  frame.forget_now_read();
+  TREATD_RETURN_IF_ERROR(ChooseRule(policy, frame, nullptr, out));
+  // Every exception's condition, not just up to the first that applies:
+  // which one applies depends on as_of, which the key may not hold.
+  absl::InlinedVector<int, 2> matched;
+  for (size_t i = 0; i < policy.exceptions.size(); ++i) {
+    if (IsTrue(policy.exceptions[i].when->Evaluate(frame))) {
+      matched.push_back(static_cast<int>(i));
+    }
+  }
+  ApplyMatchedExceptions(policy, matched, options.as_of, out);
+  // The risk scores and table outcomes every decision reports, computed
+  // now so that the entry holds them (later steps read them from `state`).
+  state.Resolve(policy.inherent_slot, frame);
+  state.Resolve(policy.residual_slot, frame);
+  for (int slot : policy.table_slots) state.Resolve(slot, frame);
+  internal::CoreEntry* entry = cache->Insert(key, hash);
+  if (!state.SaveTo(entry)) return absl::OkStatus();  // Stays invalid.
+  entry->rule =
+      out->by_default ? -1 : static_cast<int>(out->rule - policy.rules.data());
+  entry->priority = out->priority;
+  entry->matched_exceptions = matched;
+  entry->read_now = frame.now_read();
+  if (entry->read_now) {
+    entry->now_seconds = frame.now().seconds();
+    entry->now_nanos = frame.now().nanos();
+  }
+  entry->valid = true;
   return absl::OkStatus();
 }
 
 // Copies the slot values computed so far into `memo`. Values that may
 // point into the frame's scratch space (built strings, lists, error
-// messages) die with the frame and are left out when it holds any.
-void Remember(const expr::Frame& frame, const EvalState& state,
+// messages) die with the frame and are left out when it holds any; so are
+// those taken from a core cache entry (`from_cache`), which the thread's
+// next decision may overwrite.
+void Remember(const expr::Frame& frame, const EvalState& state, bool from_cache,
               EvaluationMemo::Data* memo) {
   const size_t n = state.size();
   memo->values.assign(state.values(), state.values() + n);
   memo->done.assign(state.done(), state.done() + n);
-  if (!frame.used_scratch()) return;
+  if (!frame.used_scratch() && !from_cache) return;
   for (size_t i = 0; i < n; ++i) {
     const ValueKind kind = memo->values[i].kind();
     if (kind == ValueKind::kString || kind == ValueKind::kList ||
-        kind == ValueKind::kError) {
+        kind == ValueKind::kError || kind == ValueKind::kType) {
       memo->done[i] = 0;
     }
   }
@@ -642,10 +805,17 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
 
   // 2 and 3. The rule that matched (or the default), its priority, and the
   // exception that applies.
+  // A trace needs every rule's condition run, and explained.
   Choice choice;
-  TREATD_RETURN_IF_ERROR(Choose(*this, frame, options,
-                                options.trace ? decision : nullptr, &choice));
-  if (memo != nullptr) Remember(frame, state, &memo->data());
+  const bool cached =
+      core_projection.enabled && options.use_core_cache && !options.trace;
+  if (cached) {
+    TREATD_RETURN_IF_ERROR(ChooseCached(*this, options, state, frame, &choice));
+  } else {
+    TREATD_RETURN_IF_ERROR(Choose(*this, frame, options,
+                                  options.trace ? decision : nullptr, &choice));
+  }
+  if (memo != nullptr) Remember(frame, state, cached, &memo->data());
   const bool full = options.full();
   WriteChoice(*this, finding, choice, full, decision);
 

@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<CompiledPolicyImpl>> PolicyCompiler::Run() {
   }
   out_->ComputeSlotFacts();
   out_->ComputeTexts();
+  out_->ComputeCoreProjection();
   return std::move(out_);
 }
 
