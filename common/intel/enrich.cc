@@ -14,11 +14,13 @@ void SetDay(absl::CivilDay day, google::protobuf::Timestamp* out) {
   ToProtoTime(absl::FromCivil(day, absl::UTCTimeZone()), out);
 }
 
-FeedFreshness Freshness(const std::string& feed, absl::Time published,
-                        absl::Duration max_age, absl::Time as_of) {
+// `feed` is copied only when `name` is set (see EnrichOptions::texts).
+FeedFreshness Freshness(const std::string& feed, bool name,
+                        absl::Time published, absl::Duration max_age,
+                        absl::Time as_of) {
   FeedFreshness f;
   f.present = true;
-  f.feed = feed;
+  if (name) f.feed = feed;
   f.published = published;
   f.age = as_of - published;
   if (max_age > absl::ZeroDuration() && f.age > max_age) {
@@ -99,16 +101,18 @@ void EnrichKev(const KevFeed& feed, const CveList& cves,
     if (!caller_has) {
       writer->Write()->mutable_kev()->set_listed(false);
       report->kev_from_feed = true;
+      if (!options.texts) return;
       report->facts.push_back(absl::StrCat("vulnerability.kev from ",
                                            feed.description(), ": not listed"));
     }
     return;
   }
-  const std::string cve_text = best->cve.ToString();
   if (caller_has && !options.feed_wins) {
-    report->caller_facts_kept.push_back(absl::StrCat(
-        "vulnerability.kev kept from the caller; ", feed.description(),
-        " lists ", cve_text, " due ", absl::FormatCivilTime(best->due_date)));
+    if (!options.texts) return;
+    report->caller_facts_kept.push_back(
+        absl::StrCat("vulnerability.kev kept from the caller; ",
+                     feed.description(), " lists ", best->cve.ToString(),
+                     " due ", absl::FormatCivilTime(best->due_date)));
     return;
   }
   v1::Kev* kev = writer->Write()->mutable_kev();
@@ -119,8 +123,10 @@ void EnrichKev(const KevFeed& feed, const CveList& cves,
   kev->set_known_ransomware_use(any_ransomware);
   kev->set_required_action(best->required_action);
   report->kev_from_feed = true;
+  if (!options.texts) return;
   report->facts.push_back(absl::StrCat("vulnerability.kev from ",
-                                       feed.description(), " for ", cve_text));
+                                       feed.description(), " for ",
+                                       best->cve.ToString()));
 }
 
 void EnrichEpss(const EpssFeed& feed, const CveList& cves,
@@ -141,6 +147,7 @@ void EnrichEpss(const EpssFeed& feed, const CveList& cves,
   const bool caller_has =
       vulnerability.has_epss() && vulnerability.epss().has_score();
   if (caller_has && !options.feed_wins) {
+    if (!options.texts) return;
     char score[32];
     const std::to_chars_result printed = std::to_chars(
         score, score + sizeof(score), best->score, std::chars_format::fixed, 5);
@@ -157,6 +164,7 @@ void EnrichEpss(const EpssFeed& feed, const CveList& cves,
   epss->set_model_version(feed.model_version());
   ToProtoTime(feed.score_date(), epss->mutable_score_date());
   report->epss_from_feed = true;
+  if (!options.texts) return;
   report->facts.push_back(absl::StrCat("vulnerability.epss from ",
                                        feed.description(), " for ",
                                        best_cve.ToString()));
@@ -164,19 +172,29 @@ void EnrichEpss(const EpssFeed& feed, const CveList& cves,
 
 }  // namespace
 
-IntelFreshness CheckFreshness(const IntelSnapshot& snapshot,
-                              absl::Duration max_age, absl::Time as_of) {
+namespace {
+
+// CheckFreshness, with the feeds' names only when `names` is set.
+IntelFreshness FreshnessOf(const IntelSnapshot& snapshot, bool names,
+                           absl::Duration max_age, absl::Time as_of) {
   IntelFreshness freshness;
   if (const KevFeed* kev = snapshot.kev(); kev != nullptr) {
-    freshness.kev =
-        Freshness(kev->description(), kev->date_released(), max_age, as_of);
+    freshness.kev = Freshness(kev->description(), names, kev->date_released(),
+                              max_age, as_of);
   }
   if (const EpssFeed* epss = snapshot.epss(); epss != nullptr) {
-    freshness.epss =
-        Freshness(epss->description(), epss->score_date(), max_age, as_of);
+    freshness.epss = Freshness(epss->description(), names, epss->score_date(),
+                               max_age, as_of);
   }
   freshness.stale = freshness.kev.stale || freshness.epss.stale;
   return freshness;
+}
+
+}  // namespace
+
+IntelFreshness CheckFreshness(const IntelSnapshot& snapshot,
+                              absl::Duration max_age, absl::Time as_of) {
+  return FreshnessOf(snapshot, /*names=*/true, max_age, as_of);
 }
 
 namespace {
@@ -186,19 +204,22 @@ EnrichmentReport Enrich(const IntelSnapshot& snapshot,
                         const v1::Finding& finding,
                         VulnerabilityWriter* writer) {
   EnrichmentReport report;
-  report.freshness = CheckFreshness(snapshot, options.max_age, options.as_of);
+  report.freshness =
+      FreshnessOf(snapshot, options.texts, options.max_age, options.as_of);
   if (!finding.has_vulnerability()) return report;
   const CveList cves = CollectCves(finding.vulnerability());
   if (cves.empty()) return report;
-  report.cve_ids.reserve(cves.size());
-  for (CveId cve : cves) report.cve_ids.push_back(cve.ToString());
+  if (options.texts) {
+    report.cve_ids.reserve(cves.size());
+    for (CveId cve : cves) report.cve_ids.push_back(cve.ToString());
+  }
 
   if (const KevFeed* kev = snapshot.kev(); kev != nullptr) {
-    report.feed_versions.push_back(kev->description());
+    if (options.texts) report.feed_versions.push_back(kev->description());
     EnrichKev(*kev, cves, options, writer, &report);
   }
   if (const EpssFeed* epss = snapshot.epss(); epss != nullptr) {
-    report.feed_versions.push_back(epss->description());
+    if (options.texts) report.feed_versions.push_back(epss->description());
     EnrichEpss(*epss, cves, options, writer, &report);
   }
   return report;

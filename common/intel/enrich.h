@@ -30,6 +30,13 @@ struct EnrichOptions {
   // default, InfiniteFuture, makes every feed stale when max_age is set, so
   // forgetting it errs on the conservative side.
   absl::Time as_of = absl::InfiniteFuture();
+  // When false the report carries no texts: cve_ids, facts,
+  // caller_facts_kept, feed_versions and the freshness' feed names stay
+  // empty, while the finding's facts, kev_from_feed / epss_from_feed and
+  // the freshness figures are the same. For a caller that drops the texts
+  // (a BASIC decision has no intel part): formatting them is most of the
+  // enrichment's cost.
+  bool texts = true;
 };
 
 // How old one feed is.

@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -314,6 +316,61 @@ TEST_F(EnrichFindingTest, MissingAsOfErrsOnTheStaleSide) {
   EnrichmentReport report = EnrichFinding(intel(), options, &finding);
   EXPECT_TRUE(report.freshness.kev.stale);
   EXPECT_TRUE(report.freshness.stale);
+}
+
+// Without texts (a BASIC decision) the finding gets the same facts and the
+// report the same flags and freshness figures, with every text left empty.
+TEST_F(EnrichFindingTest, WithoutTextsWritesTheSameFactsAndNoTexts) {
+  std::vector<v1::Finding> findings = {
+      WithCve("CVE-2021-44228"),  // Listed in KEV, scored by EPSS.
+      WithCve("CVE-1999-0001"),   // Not listed.
+      WithCve("not-a-cve"),
+      v1::Finding(),
+  };
+  v1::Finding caller = WithCve("CVE-2021-44228");  // Facts the caller sent.
+  caller.mutable_vulnerability()->mutable_kev()->set_listed(false);
+  caller.mutable_vulnerability()->mutable_epss()->set_score(0.5);
+  caller.mutable_vulnerability()->add_aliases("CVE-2023-4966");
+  findings.push_back(caller);
+  for (bool feed_wins : {false, true}) {
+    for (const v1::Finding& original : findings) {
+      SCOPED_TRACE(
+          absl::StrCat(original.ShortDebugString(), " feed_wins=", feed_wins));
+      EnrichOptions options;
+      options.feed_wins = feed_wins;
+      options.max_age = absl::Hours(24);
+      options.as_of =
+          absl::FromCivil(absl::CivilDay(2025, 9, 30), absl::UTCTimeZone());
+      v1::Finding with_texts = original;
+      const EnrichmentReport full =
+          EnrichFinding(intel(), options, &with_texts);
+      options.texts = false;
+      v1::Finding scratch;
+      bool copied = false;
+      const EnrichmentReport lean =
+          EnrichFindingCopy(intel(), options, original, &scratch, &copied);
+      const v1::Finding& enriched = copied ? scratch : original;
+      EXPECT_TRUE(MessageDifferencer::Equals(enriched, with_texts))
+          << enriched.ShortDebugString();
+      EXPECT_EQ(lean.kev_from_feed, full.kev_from_feed);
+      EXPECT_EQ(lean.epss_from_feed, full.epss_from_feed);
+      EXPECT_THAT(lean.cve_ids, IsEmpty());
+      EXPECT_THAT(lean.facts, IsEmpty());
+      EXPECT_THAT(lean.caller_facts_kept, IsEmpty());
+      EXPECT_THAT(lean.feed_versions, IsEmpty());
+      EXPECT_EQ(lean.freshness.stale, full.freshness.stale);
+      for (auto [l, f] :
+           {std::pair{&lean.freshness.kev, &full.freshness.kev},
+            std::pair{&lean.freshness.epss, &full.freshness.epss}}) {
+        EXPECT_EQ(l->present, f->present);
+        EXPECT_THAT(l->feed, IsEmpty());
+        EXPECT_EQ(l->published, f->published);
+        EXPECT_EQ(l->age, f->age);
+        EXPECT_EQ(l->stale, f->stale);
+        EXPECT_EQ(l->stale_by, f->stale_by);
+      }
+    }
+  }
 }
 
 TEST(CheckFreshnessTest, OmitsAbsentFeed) {
