@@ -30,17 +30,25 @@ using Wire = google::protobuf::internal::WireFormatLite;
 // does (implicit presence: zero, empty and unset fields are not written)
 // and returns the end. Sizes were computed by ByteSizeLong() before.
 
-uint8_t* String(int field, const std::string& value, uint8_t* p) {
+// A string field, always: protobuf's WriteStringToArray, inline (its
+// out-of-line call was ~20 instructions of each string's ~45).
+inline uint8_t* StringField(int field, const std::string& value, uint8_t* p) {
+  p = Wire::WriteTagToArray(field, Wire::WIRETYPE_LENGTH_DELIMITED, p);
+  p = CodedOutputStream::WriteVarint32ToArray(
+      static_cast<uint32_t>(value.size()), p);
+  std::memcpy(p, value.data(), value.size());
+  return p + value.size();
+}
+
+inline uint8_t* String(int field, const std::string& value, uint8_t* p) {
   if (value.empty()) return p;
-  return Wire::WriteStringToArray(field, value, p);
+  return StringField(field, value, p);
 }
 
 // Repeated strings: every element, empty ones too.
 uint8_t* Strings(int field, const RepeatedPtrField<std::string>& values,
                  uint8_t* p) {
-  for (const std::string& value : values) {
-    p = Wire::WriteStringToArray(field, value, p);
-  }
+  for (const std::string& value : values) p = StringField(field, value, p);
   return p;
 }
 
