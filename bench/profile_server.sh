@@ -10,6 +10,11 @@
 #
 #   bench/profile_server.sh batch full     # BatchDecide of 1,000, FULL view
 #   bench/profile_server.sh unary basic    # Decide, BASIC view
+#   bench/profile_server.sh stream basic   # StreamDecide, chunks of 100
+#
+# The stream mode is driven by `treatctl bench --mode stream` (loadgen is
+# unary only): chunks of CHUNK findings (100), two chunks in flight per
+# stream, CONC streams (2).
 #
 # Environment knobs (defaults): BUILD_DIR=build (RelWithDebInfo: symbols),
 # SECONDS_LOADED=15, CONC (2 for batch, 8 for unary), PEER_BENCH_SRC=
@@ -31,7 +36,9 @@ case "$MODE" in
   batch) METHOD=BatchDecide; ITEMS=1000; CONC=${CONC:-2}
          BENCH_ARGS=(--mode batch --batch 1000) ;;
   unary) METHOD=Decide; ITEMS=1; CONC=${CONC:-8}; BENCH_ARGS=(--mode unary) ;;
-  *) echo "usage: $0 batch|unary full|basic" >&2; exit 2 ;;
+  stream) METHOD=StreamDecide; CHUNK=${CHUNK:-100}; CONC=${CONC:-2}
+          BENCH_ARGS=(--mode batch --batch "$CHUNK") ;;
+  *) echo "usage: $0 batch|unary|stream full|basic" >&2; exit 2 ;;
 esac
 command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 
@@ -68,6 +75,13 @@ for _ in $(seq 600); do
 done
 [ -n "$TARGET" ] || { echo "treatd did not start" >&2; exit 1; }
 load() {
+  if [ "$MODE" = stream ]; then
+    timeout $(($2 + 120)) "$BUILD_DIR/client/treatctl" bench \
+      "$ROOT/examples/findings.jsonl" --target "$TARGET" --mode stream \
+      --batch "$CHUNK" --window $((2 * CHUNK)) --view "$VIEW" \
+      --concurrency "$1" --duration "$2" --warmup 0 --json
+    return
+  fi
   timeout $(($2 + 120)) "$LOADGEN" --target "$TARGET" \
     --method "/treatd.v1.TreatmentService/$METHOD" --payload "$PAYLOAD" \
     --items "$ITEMS" --concurrency "$1" --duration "$2" --warmup 0 \
