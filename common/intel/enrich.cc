@@ -1,6 +1,7 @@
 #include "common/intel/enrich.h"
 
 #include <charconv>
+#include <iterator>
 #include <tuple>
 
 #include "absl/container/inlined_vector.h"
@@ -53,31 +54,45 @@ class VulnerabilityWriter {
  public:
   // In place: writes go to `finding` itself.
   explicit VulnerabilityWriter(v1::Finding* finding)
-      : source_(*finding), target_(finding), copied_(true) {}
-  // Copy on write: `source` is copied into `scratch` on the first write.
-  VulnerabilityWriter(const v1::Finding& source, v1::Finding* scratch)
-      : source_(source), target_(scratch) {}
+      : source_(*finding), in_place_(finding), copied_(true) {}
+  // Copy on write: `source` is assigned to `scratch` on the first write.
+  VulnerabilityWriter(const v1::Finding& source, FindingOverlay* scratch)
+      : source_(source), scratch_(scratch) {}
 
   // The vulnerability as it stands (the copy's once written).
   const v1::Vulnerability& Read() const {
-    return copied_ ? target_->vulnerability() : source_.vulnerability();
+    if (!copied_) return source_.vulnerability();
+    return in_place_ != nullptr ? in_place_->vulnerability()
+                                : scratch_->finding().vulnerability();
   }
   v1::Vulnerability* Write() {
     if (!copied_) {
-      target_->CopyFrom(source_);
+      scratch_->Assign(source_);
       copied_ = true;
     }
     written_ = true;
-    return target_->mutable_vulnerability();
+    return in_place_ != nullptr ? in_place_->mutable_vulnerability()
+                                : scratch_->mutable_vulnerability();
   }
   bool written() const { return written_; }
 
  private:
   const v1::Finding& source_;
-  v1::Finding* const target_;
+  v1::Finding* const in_place_ = nullptr;
+  FindingOverlay* const scratch_ = nullptr;
   bool copied_ = false;
   bool written_ = false;
 };
+
+// Lends `source`'s submessage `field` to `target` (cleared when `source`
+// has none). The const_cast is what lending takes: the overlay only reads
+// lent submessages (FindingOverlay::mutable_vulnerability is the one
+// mutable part) and releases them in Return() without deleting them.
+template <typename M>
+void Lend(bool has, const M& from, void (v1::Finding::*set)(M*),
+          v1::Finding* target) {
+  (target->*set)(has ? const_cast<M*>(&from) : nullptr);
+}
 
 void EnrichKev(const KevFeed& feed, const CveList& cves,
                const EnrichOptions& options, VulnerabilityWriter* writer,
@@ -234,10 +249,88 @@ EnrichmentReport EnrichFinding(const IntelSnapshot& snapshot,
   return Enrich(snapshot, options, *finding, &writer);
 }
 
+bool FindingOverlay::LendsFields() {
+  // The field numbers Assign() handles, in order.
+  static const bool lends = [] {
+    constexpr int kKnown[] = {1,  2,  3,  4,  5,  6,  10, 11, 12, 13,
+                              14, 15, 16, 20, 21, 22, 23, 24, 25, 26};
+    const google::protobuf::Descriptor* d = v1::Finding::descriptor();
+    if (d->field_count() != static_cast<int>(std::size(kKnown))) return false;
+    for (int i = 0; i < d->field_count(); ++i) {
+      if (d->field(i)->number() != kKnown[i]) return false;
+    }
+    return true;
+  }();
+  return lends;
+}
+
+void FindingOverlay::Assign(const v1::Finding& source) {
+  Return();
+  if (!LendsFields()) {
+    finding_.CopyFrom(source);
+    return;
+  }
+  v1::Finding& f = finding_;
+  f.set_id(source.id());
+  f.set_kind(source.kind());
+  f.set_source(source.source());
+  f.set_title(source.title());
+  f.set_description(source.description());
+  f.set_severity(source.severity());
+  if (source.has_vulnerability()) {
+    *f.mutable_vulnerability() = source.vulnerability();
+  } else {
+    f.clear_vulnerability();
+  }
+  *f.mutable_compensating_controls() = source.compensating_controls();
+  f.set_active_incident(source.active_incident());
+  *f.mutable_attributes() = source.attributes();
+  f.set_identity_key(source.identity_key());
+  f.GetReflection()->MutableUnknownFields(&f)->Clear();
+  if (const google::protobuf::UnknownFieldSet& unknown =
+          source.GetReflection()->GetUnknownFields(source);
+      !unknown.empty()) {
+    f.GetReflection()->MutableUnknownFields(&f)->MergeFrom(unknown);
+  }
+  using F = v1::Finding;
+  Lend(source.has_package(), source.package(),
+       &F::unsafe_arena_set_allocated_package, &f);
+  Lend(source.has_fix(), source.fix(), &F::unsafe_arena_set_allocated_fix, &f);
+  Lend(source.has_asset(), source.asset(), &F::unsafe_arena_set_allocated_asset,
+       &f);
+  Lend(source.has_misconfiguration(), source.misconfiguration(),
+       &F::unsafe_arena_set_allocated_misconfiguration, &f);
+  Lend(source.has_secret(), source.secret(),
+       &F::unsafe_arena_set_allocated_secret, &f);
+  Lend(source.has_malware(), source.malware(),
+       &F::unsafe_arena_set_allocated_malware, &f);
+  Lend(source.has_first_seen(), source.first_seen(),
+       &F::unsafe_arena_set_allocated_first_seen, &f);
+  Lend(source.has_last_seen(), source.last_seen(),
+       &F::unsafe_arena_set_allocated_last_seen, &f);
+  Lend(source.has_vex(), source.vex(), &F::unsafe_arena_set_allocated_vex, &f);
+  lent_ = true;
+}
+
+void FindingOverlay::Return() {
+  if (!lent_) return;
+  // Released, not deleted: they belong to the source.
+  (void)finding_.unsafe_arena_release_package();
+  (void)finding_.unsafe_arena_release_fix();
+  (void)finding_.unsafe_arena_release_asset();
+  (void)finding_.unsafe_arena_release_misconfiguration();
+  (void)finding_.unsafe_arena_release_secret();
+  (void)finding_.unsafe_arena_release_malware();
+  (void)finding_.unsafe_arena_release_first_seen();
+  (void)finding_.unsafe_arena_release_last_seen();
+  (void)finding_.unsafe_arena_release_vex();
+  lent_ = false;
+}
+
 EnrichmentReport EnrichFindingCopy(const IntelSnapshot& snapshot,
                                    const EnrichOptions& options,
                                    const v1::Finding& finding,
-                                   v1::Finding* scratch, bool* copied) {
+                                   FindingOverlay* scratch, bool* copied) {
   VulnerabilityWriter writer(finding, scratch);
   EnrichmentReport report = Enrich(snapshot, options, finding, &writer);
   *copied = writer.written();

@@ -99,15 +99,58 @@ EnrichmentReport EnrichFinding(const IntelSnapshot& snapshot,
                                const EnrichOptions& options,
                                v1::Finding* finding);
 
+// The copy EnrichFindingCopy writes to: a finding equal to a source
+// finding, with its own vulnerability (where enrichment writes) but
+// every other submessage lent by the source rather than copied. Copying a
+// whole finding for each enriched one cost ~5,600 instructions; lending
+// cuts it to ~2,600 (callgrind over the example findings).
+//
+// The source must outlive the lending and must not change meanwhile; the
+// lent submessages are only read. A finding type whose fields this class
+// does not know (a field added to treatd.v1.Finding) is copied whole
+// instead, which is correct and slower; FindingOverlay::LendsFields()
+// says which applies (a test requires lending).
+//
+// Not thread-safe; one per thread (it keeps its memory between findings).
+class FindingOverlay {
+ public:
+  FindingOverlay() = default;
+  FindingOverlay(const FindingOverlay&) = delete;
+  FindingOverlay& operator=(const FindingOverlay&) = delete;
+  ~FindingOverlay() { Return(); }
+
+  // Becomes equal to `source` (lending its submessages, see above).
+  void Assign(const v1::Finding& source);
+  // Gives the lent submessages back (they are no longer part of finding());
+  // call before the source goes away. Assign and the destructor do it too.
+  void Return();
+
+  const v1::Finding& finding() const { return finding_; }
+  // Only the vulnerability may be changed (it is the overlay's own).
+  v1::Vulnerability* mutable_vulnerability() {
+    return finding_.mutable_vulnerability();
+  }
+
+  // Whether Assign lends (the compiled-in Finding has exactly the fields
+  // this class knows) or copies.
+  static bool LendsFields();
+
+ private:
+  v1::Finding finding_;  // On the heap: lent pointers are set and released.
+  bool lent_ = false;
+};
+
 // EnrichFinding without touching `finding`: when a feed supplies a fact,
-// `finding` is first copied into `*scratch` and the facts are written
-// there, and `*copied` is set; otherwise `*scratch` is left as it was and
-// `*copied` is false. Most findings need no copy (no CVE id, or the caller
-// sent the facts), which is what makes this cheaper than copying first.
+// `*scratch` is assigned `finding` and the facts are written there, and
+// `*copied` is set; otherwise `*scratch` is left as it was and `*copied`
+// is false. Most findings need no copy (no CVE id, or the caller sent the
+// facts), which is what makes this cheaper than copying first. With
+// `*copied` set, scratch->finding() borrows from `finding`: call
+// scratch->Return() before `finding` goes away.
 EnrichmentReport EnrichFindingCopy(const IntelSnapshot& snapshot,
                                    const EnrichOptions& options,
                                    const v1::Finding& finding,
-                                   v1::Finding* scratch, bool* copied);
+                                   FindingOverlay* scratch, bool* copied);
 
 // The staleness part of EnrichFinding on its own.
 IntelFreshness CheckFreshness(const IntelSnapshot& snapshot,

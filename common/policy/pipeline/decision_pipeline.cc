@@ -55,8 +55,13 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
     return revisit_->AddConditions(finding, options, decision, memo);
   }
   // Enrichment writes into a copy, made only when a feed supplies a fact;
-  // one per thread, reused, so that copying reuses its memory.
-  thread_local v1::Finding scratch;
+  // one per thread, reused, so that copying reuses its memory. The copy
+  // borrows from `finding`: it is given back before this returns.
+  thread_local intel::FindingOverlay scratch;
+  struct GiveBack {
+    intel::FindingOverlay* overlay;
+    ~GiveBack() { overlay->Return(); }
+  } give_back{&scratch};
   intel::EnrichOptions enrich;
   enrich.feed_wins = settings_.feed_wins;
   enrich.max_age = settings_.max_age;
@@ -67,7 +72,7 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
   bool copied = false;
   intel::EnrichmentReport report =
       intel::EnrichFindingCopy(*intel_, enrich, finding, &scratch, &copied);
-  const v1::Finding& enriched = copied ? scratch : finding;
+  const v1::Finding& enriched = copied ? scratch.finding() : finding;
   EvalOptions with_intel = options;
   with_intel.intel_stale = report.freshness.stale;
   if (report.freshness.kev.present) {

@@ -130,13 +130,16 @@ TEST_F(EnrichFindingTest, CopyFormCopiesOnlyWhenAFeedSuppliesAFact) {
       {"caller sent KEV only", epss_only, true},
       {"unknown CVE", WithCve("CVE-1999-99999"), true},
   };
-  v1::Finding scratch;
-  scratch.set_id("left from an earlier finding");
+  v1::Finding earlier;
+  earlier.set_id("left from an earlier finding");
+  earlier.mutable_package()->set_name("lent by the earlier finding");
+  FindingOverlay scratch;
+  scratch.Assign(earlier);
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const v1::Finding sent = c.finding;
     bool copied = !c.expect_copy;
-    const v1::Finding before = scratch;
+    const v1::Finding before = scratch.finding();
     EnrichmentReport report =
         EnrichFindingCopy(intel(), {}, c.finding, &scratch, &copied);
     EXPECT_EQ(copied, c.expect_copy);
@@ -146,10 +149,10 @@ TEST_F(EnrichFindingTest, CopyFormCopiesOnlyWhenAFeedSuppliesAFact) {
     EXPECT_EQ(report.facts, expected.facts);
     EXPECT_EQ(report.caller_facts_kept, expected.caller_facts_kept);
     if (copied) {
-      EXPECT_TRUE(MessageDifferencer::Equals(scratch, in_place))
-          << scratch.DebugString();
+      EXPECT_TRUE(MessageDifferencer::Equals(scratch.finding(), in_place))
+          << scratch.finding().DebugString();
     } else {
-      EXPECT_TRUE(MessageDifferencer::Equals(scratch, before));
+      EXPECT_TRUE(MessageDifferencer::Equals(scratch.finding(), before));
       EXPECT_TRUE(MessageDifferencer::Equals(in_place, sent));
     }
   }
@@ -345,11 +348,11 @@ TEST_F(EnrichFindingTest, WithoutTextsWritesTheSameFactsAndNoTexts) {
       const EnrichmentReport full =
           EnrichFinding(intel(), options, &with_texts);
       options.texts = false;
-      v1::Finding scratch;
+      FindingOverlay scratch;
       bool copied = false;
       const EnrichmentReport lean =
           EnrichFindingCopy(intel(), options, original, &scratch, &copied);
-      const v1::Finding& enriched = copied ? scratch : original;
+      const v1::Finding& enriched = copied ? scratch.finding() : original;
       EXPECT_TRUE(MessageDifferencer::Equals(enriched, with_texts))
           << enriched.ShortDebugString();
       EXPECT_EQ(lean.kev_from_feed, full.kev_from_feed);
@@ -371,6 +374,78 @@ TEST_F(EnrichFindingTest, WithoutTextsWritesTheSameFactsAndNoTexts) {
       }
     }
   }
+}
+
+// A finding with every field of treatd.v1.Finding set, and an unknown
+// field: what the overlay must reproduce.
+v1::Finding EveryField() {
+  v1::Finding f;
+  const google::protobuf::Descriptor* d = v1::Finding::descriptor();
+  f.set_id("every-field");
+  f.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  f.set_source("test");
+  f.set_title("a title long enough to live on the heap");
+  f.set_description("a description");
+  f.set_severity(v1::SEVERITY_HIGH);
+  f.mutable_vulnerability()->set_cve_id("CVE-2021-44228");
+  f.mutable_vulnerability()->mutable_cvss()->set_score(9.8);
+  f.mutable_package()->set_name("log4j-core");
+  f.mutable_fix()->set_restart_required(true);
+  f.mutable_asset()->set_id("asset-1");
+  (*f.mutable_asset()->mutable_labels())["team"] = "payments";
+  f.mutable_misconfiguration()->set_check_id("rule-1");
+  f.mutable_secret()->set_secret_type("secret-1");
+  f.mutable_malware()->set_family("malware-1");
+  f.add_compensating_controls()->set_description("waf");
+  f.set_active_incident(true);
+  f.mutable_first_seen()->set_seconds(1700000000);
+  f.mutable_last_seen()->set_seconds(1700086400);
+  (*f.mutable_attributes())["k"] = "v";
+  f.set_identity_key("identity");
+  f.mutable_vex()->set_impact_statement("not reachable");
+  f.GetReflection()->MutableUnknownFields(&f)->AddVarint(999, 7);
+  // Every field is set (so a field added later fails here first).
+  std::vector<const google::protobuf::FieldDescriptor*> set;
+  f.GetReflection()->ListFields(f, &set);
+  EXPECT_EQ(static_cast<int>(set.size()), d->field_count());
+  return f;
+}
+
+TEST(FindingOverlayTest, LendsEveryFieldItKnows) {
+  // Fails when treatd.v1.Finding gains a field: add it to Assign() (lent
+  // or copied) and to LendsFields().
+  EXPECT_TRUE(FindingOverlay::LendsFields());
+}
+
+TEST(FindingOverlayTest, EqualsTheSourceAndGivesItBackUntouched) {
+  const v1::Finding full = EveryField();
+  const v1::Finding sparse = [] {
+    v1::Finding f;
+    f.set_id("sparse");
+    f.mutable_vulnerability()->set_cve_id("CVE-2021-44228");
+    return f;
+  }();
+  FindingOverlay overlay;
+  // Full after sparse after full: fields are lent, copied and cleared in
+  // turn.
+  for (const v1::Finding* source : {&full, &sparse, &full, &sparse}) {
+    const v1::Finding before = *source;
+    overlay.Assign(*source);
+    EXPECT_TRUE(MessageDifferencer::Equals(overlay.finding(), *source))
+        << overlay.finding().DebugString();
+    EXPECT_EQ(overlay.finding().SerializeAsString(),
+              source->SerializeAsString());
+    // The vulnerability is the overlay's own: writing it leaves the
+    // source as it was.
+    overlay.mutable_vulnerability()->mutable_kev()->set_listed(true);
+    EXPECT_TRUE(MessageDifferencer::Equals(*source, before));
+    if (source->has_package()) {
+      EXPECT_EQ(&overlay.finding().package(), &source->package());  // Lent.
+    }
+  }
+  overlay.Return();
+  EXPECT_FALSE(overlay.finding().has_package());
+  EXPECT_TRUE(MessageDifferencer::Equals(full, EveryField()));
 }
 
 TEST(CheckFreshnessTest, OmitsAbsentFeed) {
