@@ -203,12 +203,15 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     return reactor;
   }
   absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
-      parsed->finding(), answer->decision(), /*snapshot=*/true);
+      parsed->finding(), answer->decision(), /*snapshot=*/false);
   if (!event.ok()) {
     recorder_->CountRejected(1);
     finish(ToGrpcStatus(UnidentifiedFindingError(event.status())));
     return reactor;
   }
+  // Serialized only if the ledger stores it: `finish` holds the arena of
+  // `parsed` until the recorder's callback has run.
+  event->decision.snapshot_source = &parsed->finding();
   std::vector<ledger::Event> events;
   events.push_back(*std::move(event));
   if (call != nullptr) call->WatchDeferred();
@@ -478,12 +481,14 @@ void TreatmentServiceImpl::RecordStreamMessage(
     v1::DecisionResult* result = response->mutable_result();
     if (!result->has_decision()) return;
     absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
-        request.finding(), result->decision(), /*snapshot=*/true);
+        request.finding(), result->decision(), /*snapshot=*/false);
     if (!event.ok()) {
       recorder_->CountRejected(1);
       SetItemError(UnidentifiedFindingError(event.status()), result);
       return;
     }
+    // Serialized only if the ledger stores it; Record returns first.
+    event->decision.snapshot_source = &request.finding();
     std::vector<ledger::Event> events;
     events.push_back(*std::move(event));
     const absl::Status recorded = recorder_->Record(std::move(events)).front();

@@ -187,7 +187,14 @@ struct Appender::Batch {
   // The latest snapshot of each finding the batch changed, in first-touch
   // order: a finding decided many times in one transaction (the same
   // finding from many concurrent calls) is written once.
-  std::vector<std::pair<std::string, std::string>> snapshots;
+  // Serialized from `source` (valid until Apply returns) when the batch
+  // saves it, so each finding is serialized at most once.
+  struct Snapshot {
+    std::string key;
+    std::string bytes;
+    const v1::Finding* source = nullptr;
+  };
+  std::vector<Snapshot> snapshots;
   absl::flat_hash_map<std::string, size_t> snapshot_index;
   struct Scan {
     std::string key;
@@ -304,8 +311,11 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
   }
   if (!batch.snapshots.empty()) {
     std::vector<std::pair<std::string, const std::string*>> snapshots;
-    for (const auto& [key, bytes] : batch.snapshots) {
-      snapshots.emplace_back(key, &bytes);
+    for (Batch::Snapshot& snapshot : batch.snapshots) {
+      if (snapshot.source != nullptr) {
+        snapshot.source->SerializeToString(&snapshot.bytes);
+      }
+      snapshots.emplace_back(snapshot.key, &snapshot.bytes);
     }
     TREATD_RETURN_IF_ERROR(store_->SaveSnapshots(snapshots));
   }
@@ -475,16 +485,16 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
     if (batch.dirty_set.insert(row->key).second) {
       batch.dirty.push_back(row->key);
     }
-    if (IsDecision(e.kind) && !e.decision.finding_snapshot.empty()) {
+    DecisionFacts& d = e.decision;
+    if (IsDecision(e.kind) &&
+        (!d.finding_snapshot.empty() || d.snapshot_source != nullptr)) {
       auto [at, added] = batch.snapshot_index.try_emplace(
           e.finding_key, batch.snapshots.size());
-      if (added) {
-        batch.snapshots.emplace_back(e.finding_key,
-                                     std::move(e.decision.finding_snapshot));
-      } else {
-        batch.snapshots[at->second].second =
-            std::move(e.decision.finding_snapshot);
-      }
+      if (added) batch.snapshots.emplace_back();
+      Batch::Snapshot& snapshot = batch.snapshots[at->second];
+      snapshot.key = e.finding_key;
+      snapshot.bytes = std::move(d.finding_snapshot);
+      snapshot.source = snapshot.bytes.empty() ? d.snapshot_source : nullptr;
     }
   } else {
     *row = unchanged;  // keeps the decision id that set these facts

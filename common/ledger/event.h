@@ -83,6 +83,13 @@ struct DecisionFacts {
   // the finding again; stored when the finding is new or the decision
   // changed its facts. Not part of the hash chain.
   std::string finding_snapshot;
+  // Instead of finding_snapshot: the finding, serialized by the ledger only
+  // if it stores the snapshot (most decisions re-decide an unchanged
+  // finding and store none, so serializing each on the caller's thread was
+  // wasted). Not owned: must stay valid until the Append that carries the
+  // event returns (DecisionRecorder::RecordAsync: until its callback runs).
+  // Ignored when finding_snapshot is set.
+  const v1::Finding* snapshot_source = nullptr;
 };
 
 // One ledger event. The caller fills the "reported" part; the ledger fills

@@ -154,12 +154,15 @@ BatchEvents CollectBatchEvents(
     v1::DecisionResult* result = results->Mutable(i);
     if (!result->has_decision()) continue;
     absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
-        findings.Get(i), result->decision(), /*snapshot=*/true);
+        findings.Get(i), result->decision(), /*snapshot=*/false);
     if (!event.ok()) {
       ++rejected;
       SetItemError(UnidentifiedFindingError(event.status()), result);
       continue;
     }
+    // Serialized by the ledger only if it stores it; the request outlives
+    // the recording (BatchEvents' contract).
+    event->decision.snapshot_source = &findings.Get(i);
     batch.events.push_back(*std::move(event));
     batch.result_index.push_back(i);
   }

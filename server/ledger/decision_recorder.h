@@ -131,7 +131,9 @@ struct BatchEvents {
 
 // The decision events of `results` (answers to `findings`, same order).
 // A result whose finding has no identity becomes an INVALID_ARGUMENT item
-// error saying so (counted with `recorder`'s CountRejected).
+// error saying so (counted with `recorder`'s CountRejected). Each event
+// refers to its finding for the snapshot (Event's snapshot_source), so
+// `findings` must stay valid until the events are recorded.
 BatchEvents CollectBatchEvents(
     const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
     google::protobuf::RepeatedPtrField<v1::DecisionResult>* results,

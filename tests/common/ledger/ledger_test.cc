@@ -217,6 +217,45 @@ TEST_P(LedgerTest, DecisionCreatesTheFindingWithItsFacts) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_P(LedgerTest, ASnapshotSourceIsSerializedOnlyWhenTheRowChanges) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  v1::Finding first, second, third;
+  first.set_id("first");
+  second.set_id("second");
+  third.set_id("third");
+  Event e = Decision("k1", Day(-3));
+  e.decision.snapshot_source = &first;
+  ASSERT_TRUE(One(*ledger, e).ok());
+  EXPECT_EQ(*ledger->FindingSnapshot("k1"), first.SerializeAsString());
+
+  // The same facts again: only the event is written, the snapshot stays.
+  Event same = Decision("k1", Day(-2));
+  same.decision.remediate_by = e.decision.remediate_by;
+  same.decision.snapshot_source = &second;
+  ASSERT_TRUE(One(*ledger, same).ok());
+  EXPECT_EQ(*ledger->FindingSnapshot("k1"), first.SerializeAsString());
+
+  // New facts: the row and the snapshot are rewritten. Within one append
+  // the last decision's finding wins; bytes given directly still count.
+  Event changed = Decision("k1", Day(-1), "p2");
+  changed.decision.snapshot_source = &second;
+  Event again = Decision("k1", Day(0), "p3");
+  again.decision.snapshot_source = &third;
+  Event other = Decision("k2", Day(0));
+  other.decision.finding_snapshot = "bytes";
+  other.decision.snapshot_source = &third;  // ignored: bytes are set
+  std::vector<Event> events;
+  events.push_back(changed);
+  events.push_back(again);
+  events.push_back(other);
+  for (const auto& appended : ledger->Append(std::move(events))) {
+    ASSERT_TRUE(appended.ok()) << appended.status();
+  }
+  EXPECT_EQ(*ledger->FindingSnapshot("k1"), third.SerializeAsString());
+  EXPECT_EQ(*ledger->FindingSnapshot("k2"), "bytes");
+}
+
 TEST_P(LedgerTest, TheSameReportTwiceIsOneEvent) {
   auto ledger = Open();
   ASSERT_NE(ledger, nullptr);
