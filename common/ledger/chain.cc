@@ -1,6 +1,7 @@
 #include "common/ledger/chain.h"
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <utility>
 
@@ -178,16 +179,24 @@ class ObjectWriter {
   void String(absl::string_view key, absl::string_view value) {
     Key(key);
     out_.push_back('"');
-    // Runs that need no escape are copied whole.
+    // Runs that need no escape are copied whole; eight bytes are tested at
+    // once (this loop was most of an event's encoding, on the ledger's
+    // path for every decision).
     size_t run = 0;
-    for (size_t i = 0; i < value.size(); ++i) {
+    size_t i = 0;
+    while (i < value.size()) {
+      if (i + 8 <= value.size() && !AnyEscaped(Load8(value.data() + i))) {
+        i += 8;
+        continue;
+      }
       const char c = value[i];
       if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') {
+        ++i;
         continue;
       }
       out_.append(value.data() + run, i - run);
       Escaped(c);
-      run = i + 1;
+      run = ++i;
     }
     out_.append(value.data() + run, value.size() - run);
     out_.push_back('"');
@@ -201,6 +210,26 @@ class ObjectWriter {
   }
 
  private:
+  static uint64_t Load8(const char* p) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    return word;
+  }
+  // Whether one of the eight bytes of `word` is a control character
+  // (< 0x20), '"' or '\\': the classic "has a zero byte" test applied to
+  // word - 0x20.., word ^ '"'.. and word ^ '\\'... Exact for bytes below
+  // 0x80; a byte from 0x80 up is never flagged (String copies it as is).
+  static bool AnyEscaped(uint64_t word) {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr uint64_t kHigh = 0x8080808080808080ULL;
+    const uint64_t quote = word ^ (kOnes * '"');
+    const uint64_t backslash = word ^ (kOnes * '\\');
+    const uint64_t found = ((word - kOnes * 0x20) & ~word) |
+                           ((quote - kOnes) & ~quote) |
+                           ((backslash - kOnes) & ~backslash);
+    return (found & kHigh) != 0;
+  }
+
   // A character String does not copy as is. nlohmann with ensure_ascii =
   // false: the short escapes, \u00xx for other control characters,
   // everything else as is (0x7f included).

@@ -86,16 +86,17 @@ TEST(LinkHashTest, ChangesWithThePreviousHashAndEveryByte) {
 TEST(CanonicalEncodingTest, FastWriterAndPrefixMatchTheReferenceEncoder) {
   std::mt19937 rng(20261206);
   const std::vector<std::string> texts = {
-      "",
-      "plain",
-      "quote\" back\\slash /",
+      "", "plain", "quote\" back\\slash /",
       std::string("ctl\b\f\n\r\t\x01\x1f\x7f", 12),
+      // Long enough for the eight-byte scan, escapes at odd offsets.
+      "a long plain identifier|with:no/escapes#at-all 0123456789",
+      "0123456789abc\"efghij\\klmnopqrstu\x1fvwxyz~\x7f!",
       "caf\xc3\xa9 \xe2\x82\xac",  // UTF-8: the reference path
       "bad \xff\xfe utf8",         // invalid: the reference path
   };
   // Three events in four are all ASCII (the direct writer's own path).
   bool ascii = true;
-  auto text = [&] { return texts[rng() % (ascii ? 4 : texts.size())]; };
+  auto text = [&] { return texts[rng() % (ascii ? 6 : texts.size())]; };
   auto maybe_time = [&]() -> std::optional<absl::Time> {
     if (rng() % 2) return std::nullopt;
     return absl::FromUnixMicros(static_cast<int64_t>(rng() % 4000000000000) -
