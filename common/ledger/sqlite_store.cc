@@ -202,6 +202,12 @@ class Connection {
   sqlite3* db() const { return db_; }
 
   absl::Status Exec(const std::string& sql) {
+    // The transaction statements run once or twice per append: prepared
+    // once and kept, not parsed on every commit.
+    if (sql == "BEGIN IMMEDIATE" || sql == "COMMIT" || sql == "ROLLBACK") {
+      TREATD_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, Prepare(sql));
+      return q->Run();
+    }
     char* error = nullptr;
     int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
     if (error != nullptr) sqlite3_free(error);
