@@ -301,6 +301,49 @@ TEST_P(LedgerTest, DecisionKeysGrowWithTheEvaluationTime) {
   EXPECT_EQ(LegacyDecisionIdempotencyKey(true, "ab"), "sweep:ab");
 }
 
+// The appender probes ranges of decision keys instead of looking each up:
+// retries anywhere in a batch's key order, of decisions and sweep
+// decisions, among new ones, are still found (on both stores' orders).
+TEST_P(LedgerTest, RetriedDecisionKeysAmongNewerOnesAreDuplicates) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  auto decision = [](int i, bool sweep) {
+    Event e = Decision(absl::StrCat("k", i % 3), Day(-3) + absl::Seconds(i));
+    e.kind = sweep ? EventKind::kSweepDecision : EventKind::kDecision;
+    e.decision.decision_id = absl::StrCat("00ab", i, "cd");
+    e.idempotency_key =
+        DecisionIdempotencyKey(sweep, e.occurred_at, e.decision.decision_id);
+    return e;
+  };
+  std::vector<Event> earlier;
+  for (int i : {1, 3, 5, 8}) earlier.push_back(decision(i, i == 8));
+  for (const auto& a : ledger->Append(std::move(earlier))) {
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_FALSE(a->duplicate);
+  }
+  std::vector<Event> batch;
+  std::vector<bool> expect_duplicate;
+  for (int i = 9; i >= 0; --i) {  // not in key order
+    for (bool sweep : {false, true}) {
+      batch.push_back(decision(i, sweep));
+      expect_duplicate.push_back((!sweep && (i == 1 || i == 3 || i == 5)) ||
+                                 (sweep && i == 8));
+    }
+  }
+  // A retry within the batch itself.
+  batch.push_back(decision(9, false));
+  expect_duplicate.push_back(true);
+  const auto appended = ledger->Append(std::move(batch));
+  ASSERT_EQ(appended.size(), expect_duplicate.size());
+  for (size_t i = 0; i < appended.size(); ++i) {
+    ASSERT_TRUE(appended[i].ok()) << appended[i].status();
+    EXPECT_EQ(appended[i]->duplicate, expect_duplicate[i]) << "event " << i;
+  }
+  absl::StatusOr<LedgerGauges> gauges = ledger->Gauges(Day(0));
+  ASSERT_TRUE(gauges.ok()) << gauges.status();
+  EXPECT_EQ(gauges->events, 4 + 20 - 4);
+}
+
 TEST_P(LedgerTest, RetryOfADecisionRecordedUnderItsLegacyKeyIsADuplicate) {
   auto ledger = Open();
   ASSERT_NE(ledger, nullptr);
