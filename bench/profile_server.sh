@@ -19,7 +19,10 @@
 # Environment knobs (defaults): BUILD_DIR=build (RelWithDebInfo: symbols),
 # SECONDS_LOADED=15, CONC (2 for batch, 8 for unary), PEER_BENCH_SRC=
 # ../shared/bench, PEER_BENCH_DIR=/tmp/peer-bench, OUT=/tmp/treatd-profile;
-# ANALYZE=FILE only prints the table of a callgrind file of an earlier run.
+# ANALYZE=FILE only prints the table of a callgrind file of an earlier run;
+# LEDGER=off (default), sqlite or sqlite-normal: the ledger the server
+# records into (a fresh file in $OUT; --ledger-sqlite-sync full or normal),
+# and the table then also shows the ledger's parts (issue 10).
 # 127.0.0.1 only; treatd is stopped by PID; about a minute per run.
 set -euo pipefail
 
@@ -31,7 +34,16 @@ SECONDS_LOADED=${SECONDS_LOADED:-15}
 PEER_BENCH_SRC=${PEER_BENCH_SRC:-$ROOT/../shared/bench}
 PEER_BENCH_DIR=${PEER_BENCH_DIR:-/tmp/peer-bench}
 OUT=${OUT:-/tmp/treatd-profile}
+LEDGER=${LEDGER:-off}
 mkdir -p "$OUT"
+case "$LEDGER" in
+  off) LEDGER_ARGS=(--ledger-off) ;;
+  sqlite|sqlite-normal)
+    rm -f "$OUT/ledger.db" "$OUT/ledger.db-wal" "$OUT/ledger.db-shm"
+    LEDGER_ARGS=(--ledger "$OUT/ledger.db" --ledger-sweep-seconds 0)
+    [ "$LEDGER" = sqlite-normal ] && LEDGER_ARGS+=(--ledger-sqlite-sync normal) ;;
+  *) echo "LEDGER: off, sqlite or sqlite-normal" >&2; exit 2 ;;
+esac
 case "$MODE" in
   batch) METHOD=BatchDecide; ITEMS=1000; CONC=${CONC:-2}
          BENCH_ARGS=(--mode batch --batch 1000) ;;
@@ -55,14 +67,14 @@ PAYLOAD="$OUT/$MODE-$VIEW.bin"
 [ -n "${ANALYZE:-}" ] || "$BUILD_DIR/client/treatctl" bench "$ROOT/examples/findings.jsonl" \
   "${BENCH_ARGS[@]}" --view "$VIEW" --write-request "$PAYLOAD" 2>/dev/null
 
-PROFILE="$OUT/callgrind-$MODE-$VIEW.out"
+PROFILE="$OUT/callgrind-$MODE-$VIEW-$LEDGER.out"
 if [ -n "${ANALYZE:-}" ]; then PROFILE=$ANALYZE; else
 LOG="$OUT/treatd-$MODE-$VIEW.log"
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$PROFILE" \
   "$BUILD_DIR/server/treatd" --listen 127.0.0.1:0 \
   --policy "$ROOT/policies/default.yaml" --metrics-listen "" \
   --max-concurrent-calls 100000 --max-concurrent-streams 100000 \
-  --max-batch 10000 --reload-poll-ms 0 --log-level warning --ledger-off \
+  --max-batch 10000 --reload-poll-ms 0 --log-level warning "${LEDGER_ARGS[@]}" \
   >"$LOG.out" 2>"$LOG" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
@@ -132,6 +144,14 @@ parts = [
      r"treatd::(EncodeResponse|SerializeResponse)\(|grpc::GenericSerialize<"),
     ("arena release (~ThreadSafeArena)", r"ThreadSafeArena::~ThreadSafeArena"),
 ]
+# The ledger's threads and its work on the handlers' (none with it off).
+ledger_parts = [
+    ("ledger: events of a call (DecisionEvent)", r"treatd::ledger::DecisionEvent\("),
+    ("ledger: recorder thread (DecisionRecorder::Run)", r"treatd::DecisionRecorder::Run\("),
+    ("ledger: committer thread (Committer::Loop)", r"treatd::ledger::Committer::Loop\("),
+    ("ledger: sync threads (Committer::SyncLoop)", r"treatd::ledger::Committer::SyncLoop\("),
+    ("ledger: WAL checkpoint thread (Checkpointer)", r"Checkpointer::Loop\("),
+]
 print(f"{path}: {findings} findings decided while instrumented")
 if not findings:
     sys.exit(1)
@@ -142,4 +162,13 @@ for name, pattern in parts:
     rest -= n
     print(f"  {name:<44} {n / findings:>10,.0f}")
 print(f"  {'the rest (gRPC, HTTP/2, threads)':<44} {rest / findings:>10,.0f}")
+if incl(ledger_parts[2][1]):
+    # Inclusive, so they overlap the rows above: the recorder thread also
+    # encodes and finishes the calls it answers. User-space instructions
+    # only: the kernel's share of a commit (WAL writes, fdatasync) is not
+    # counted here (perf or the loadgen's server CPU show it).
+    print("  ledger (inclusive; the recorder's part includes encoding and "
+          "finishing its calls):")
+    for name, pattern in ledger_parts:
+        print(f"    {name:<48} {incl(pattern) / findings:>10,.0f}")
 EOF
