@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/ledger/identity.h"
 #include "common/ledger/ledger.h"
 #include "common/time/proto_time.h"
 #include "gmock/gmock.h"
@@ -255,12 +256,29 @@ TEST_F(LedgerServiceTest, BatchAndStreamDecisionsAreRecordedPerFinding) {
   ASSERT_TRUE(stream->Finish().ok());
   EXPECT_EQ(decided, 3);
 
+  const v1::Finding unary = Vulnerability("u-1", "web-06", "CVE-2027-0006");
+  ASSERT_TRUE(Decide(unary, nullptr).ok());
+
   const std::vector<v1::LedgerEvent> events = AllEvents();
-  ASSERT_EQ(events.size(), 5u);
+  ASSERT_EQ(events.size(), 6u);
   for (size_t i = 0; i < events.size(); ++i) {
     EXPECT_EQ(events[i].sequence(), i + 1);
   }
   EXPECT_EQ(server_->recorder()->Counts().rejected, 1);
+  // Each new finding's snapshot (for the revisit sweep) is the finding as
+  // its call sent it: the ledger serialized it from the request.
+  for (const v1::Finding* sent :
+       {&batch.findings(0), &batch.findings(1), &message.findings(0),
+        &message.findings(1), &single.finding(), &unary}) {
+    absl::StatusOr<std::string> key = ledger::FindingIdentityKey(*sent);
+    ASSERT_TRUE(key.ok()) << key.status();
+    absl::StatusOr<std::string> snapshot =
+        server_->ledger()->FindingSnapshot(*key);
+    ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+    v1::Finding stored;
+    ASSERT_TRUE(stored.ParseFromString(*snapshot));
+    EXPECT_EQ(stored.SerializeAsString(), sent->SerializeAsString());
+  }
 }
 
 TEST_F(LedgerServiceTest, OutcomesMoveTheLifecycleAndBadOnesAreRejected) {
