@@ -262,7 +262,10 @@ while :; do
 try: print("%.0f" % json.loads(sys.stdin.read()).get("items_per_s", 0))
 except ValueError: print(0)')
   [ "$measured" -gt 0 ] && rate=$measured
-  duration=$(awk -v r=$((GOAL - done_n)) -v s="$rate" 'BEGIN { printf "%.1f", r / s }')
+  # At most 4x the last round: a short first round under-measures the rate
+  # (treatctl reads the findings file first; batch calls are coarse).
+  duration=$(awk -v r=$((GOAL - done_n)) -v s="$rate" -v last="$duration" \
+    'BEGIN { d = r / s; if (d > 4 * last) d = 4 * last; printf "%.1f", d }')
 done
 echo after >"$PHASE"
 sleep "$IDLE_SECONDS"
