@@ -5,6 +5,15 @@
 # BM_KpisPostgres / BM_GaugesPostgres on the same ledger copied into
 # PostgreSQL (same_as_sqlite=1: the two reports are identical;
 # server_cpu_ms: the PostgreSQL processes' CPU per query).
+# What is measured (bench/ledger_bench.cc):
+#   BM_KpisCold / BM_KpisPostgresCold   the first KPI query of the process:
+#       for PostgreSQL the first after this script (re)started the server,
+#       its shared_buffers empty (the OS page cache is not dropped);
+#   BM_Kpis / BM_KpisPostgres           warm: one untimed query first, then
+#       the mean of three, as a dashboard or `treatctl ledger kpi` sees a
+#       running server.
+# On a shared machine compare CPU (treatd's "CPU" column + server_cpu_ms),
+# not wall time.
 #
 #   bench/run_ledger_kpi_bench.sh        # ~1 minute with both fixtures cached
 #

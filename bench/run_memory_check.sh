@@ -8,6 +8,10 @@
 #   BUILD=0 BUILD_DIR=build-release bench/run_memory_check.sh   # no rebuild
 #   LEDGER=sqlite FINDINGS=500000 DISTINCT=200000 bench/run_memory_check.sh
 #                                     # RSS while a SQLite ledger grows
+#   LEDGER=sqlite MODE=batch STREAM_BATCH=1000 FINDINGS=2000000 \
+#     DISTINCT=200000 bench/run_memory_check.sh
+#                                     # the same under BatchDecide bursts
+#                                     # (8 calls of 1,000 findings in flight)
 #
 # What it does:
 #   1. builds treatd and treatctl (Release, $BUILD_DIR) unless BUILD=0;
@@ -37,6 +41,9 @@
 # Environment knobs (defaults):
 #   FINDINGS=10000000        stream findings to push through StreamDecide
 #   WARMUP_FINDINGS=1000     findings decided before the stream
+#   MODE=stream              stream: StreamDecide; batch: BatchDecide calls of
+#                            STREAM_BATCH findings, STREAMS in flight (WINDOW
+#                            unused)
 #   STREAMS=8 WINDOW=32      treatctl bench -c and --window (as the server bench)
 #   STREAM_BATCH=1           findings per stream message (100: chunked
 #                            messages, ~5x the findings/s; WINDOW is then
@@ -69,6 +76,8 @@ cd "$ROOT"
 
 FINDINGS=${FINDINGS:-10000000}
 WARMUP_FINDINGS=${WARMUP_FINDINGS:-1000}
+MODE=${MODE:-stream}
+case "$MODE" in stream|batch) ;; *) echo "MODE=$MODE: use stream or batch" >&2; exit 2 ;; esac
 STREAMS=${STREAMS:-8}
 WINDOW=${WINDOW:-32}
 STREAM_BATCH=${STREAM_BATCH:-1}
@@ -155,7 +164,7 @@ head -n "$WARMUP_FINDINGS" "$STREAM_FILE" >"$WARMUP_FILE"
   echo "policy: $POLICY"
   echo "kev: $KEV $(sha256sum <"$KEV" | cut -c1-16)"
   echo "epss: $EPSS $(sha256sum <"$EPSS" | cut -c1-16) ($(($(wc -l <"$EPSS") - 2)) rows)"
-  echo "FINDINGS=$FINDINGS WARMUP_FINDINGS=$WARMUP_FINDINGS STREAMS=$STREAMS WINDOW=$WINDOW STREAM_BATCH=$STREAM_BATCH DISTINCT=$DISTINCT"
+  echo "MODE=$MODE FINDINGS=$FINDINGS WARMUP_FINDINGS=$WARMUP_FINDINGS STREAMS=$STREAMS WINDOW=$WINDOW STREAM_BATCH=$STREAM_BATCH DISTINCT=$DISTINCT"
   echo "IDLE_SECONDS=$IDLE_SECONDS SAMPLE_INTERVAL=$SAMPLE_INTERVAL CALIBRATE=$CALIBRATE TOLERANCE_MB=$TOLERANCE_MB TIMEOUT=$TIMEOUT"
   echo "LEDGER=$LEDGER LEDGER_ARGS=$LEDGER_ARGS"
 } >"$OUT/env.txt"
@@ -213,6 +222,8 @@ log "warm-up done: server decided $BASE findings so far"
 # ----------------------------------------------------------------- stream --
 echo stream >"$PHASE"
 GOAL=$((BASE + FINDINGS))
+window_args=()
+[ "$MODE" = stream ] && window_args=(--window "$WINDOW")
 ROUNDS="$OUT/load.jsonl"
 : >"$ROUNDS"
 duration=$CALIBRATE
@@ -227,11 +238,11 @@ while :; do
   before=$done_n
   t0=$(date +%s.%N)
   rc=0
-  timeout -k 5 "$(awk -v d="$duration" 'BEGIN { printf "%d", d + 30 }')" \
-    "$TREATCTL" bench "$STREAM_FILE" --target "$TARGET" --mode stream \
-    -c "$STREAMS" --window "$WINDOW" --batch "$STREAM_BATCH" \
+  timeout -k 5 "$(awk -v d="$duration" 'BEGIN { printf "%d", d + 120 }')" \
+    "$TREATCTL" bench "$STREAM_FILE" --target "$TARGET" --mode "$MODE" \
+    -c "$STREAMS" "${window_args[@]}" --batch "$STREAM_BATCH" \
     -d "$duration" --warmup 0 --json \
-    --label "memory/stream-round$round" >>"$ROUNDS" 2>>"$OUT/load.log" &
+    --label "memory/$MODE-round$round" >>"$ROUNDS" 2>>"$OUT/load.log" &
   LOAD_PID=$!
   wait "$LOAD_PID" || rc=$?
   LOAD_PID=""
@@ -251,11 +262,18 @@ while :; do
 try: print("%.0f" % json.loads(sys.stdin.read()).get("items_per_s", 0))
 except ValueError: print(0)')
   [ "$measured" -gt 0 ] && rate=$measured
-  duration=$(awk -v r=$((GOAL - done_n)) -v s="$rate" 'BEGIN { printf "%.1f", r / s }')
+  # At most 4x the last round: a short first round under-measures the rate
+  # (treatctl reads the findings file first; batch calls are coarse).
+  duration=$(awk -v r=$((GOAL - done_n)) -v s="$rate" -v last="$duration" \
+    'BEGIN { d = r / s; if (d > 4 * last) d = 4 * last; printf "%.1f", d }')
 done
 echo after >"$PHASE"
 sleep "$IDLE_SECONDS"
 cat /proc/"$TREATD_PID"/smaps_rollup >"$OUT/smaps-end.txt" 2>/dev/null || true
+# treatd's CPU time over the whole run (user + system): what returning
+# memory costs shows here (--memory-release-ms 0 in LEDGER_ARGS to compare).
+cpu_s=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' \
+  "/proc/$TREATD_PID/stat" 2>/dev/null || echo 0)
 stop_pid "$SAMPLER_PID"; SAMPLER_PID=""
 stop_pid "$TREATD_PID"; TREATD_PID=""
 ledger_note="ledger off"
@@ -270,7 +288,9 @@ errors=$(python3 -c 'import json,sys; print(sum(json.loads(l).get("errors",0) fo
 {
   echo "treatd memory check: $(basename "$POLICY"), KEV $(sed -n 's/^  feed kev: \([0-9]*\).*/\1/p' "$OUT/env.txt") entries (real)," \
     "EPSS $(sed -n 's/^  feed epss: \([0-9]*\).*/\1/p' "$OUT/env.txt") entries (synthetic scores unless EPSS= was set: $(basename "$EPSS"));" \
-    "$((done_n - BASE)) findings over StreamDecide in $round round(s), $STREAMS streams x window $WINDOW, $STREAM_BATCH findings per message, $DISTINCT distinct findings cycled; stream errors: $errors; $ledger_note"
+    "$(if [ "$MODE" = stream ]; then echo "$((done_n - BASE)) findings over StreamDecide in $round round(s), $STREAMS streams x window $WINDOW, $STREAM_BATCH findings per message"; else echo "$((done_n - BASE)) findings over BatchDecide in $round round(s), $STREAMS calls of $STREAM_BATCH findings in flight"; fi)," \
+    "$DISTINCT distinct findings cycled; errors: $errors; $ledger_note;" \
+    "treatd CPU ${cpu_s} s ($(awk -v c="$cpu_s" -v n=$((done_n - BASE)) 'BEGIN { if (n > 0) printf "%.1f", c * 1e6 / n; else print "-" }') µs per finding)"
   echo
   python3 "$REPORT" report "$OUT/rss.csv" --findings "$FINDINGS" --base "$BASE" \
     --warmup "$WARMUP_FINDINGS" --tolerance-mb "$TOLERANCE_MB" \

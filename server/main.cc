@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "server/logging.h"
+#include "server/memory_release.h"
 #include "server/policy_store.h"
 #include "server/reloader.h"
 #include "server/server.h"
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   (*reloader)->StartPolling(config.reload_poll);
+  treatd::FreeMemoryReleaser memory_releaser(config.memory_release_interval,
+                                             config.memory_keep_free_bytes);
   treatd::LogInfo(
       "listening",
       {{"address", (*server)->address()},
@@ -76,6 +79,8 @@ int main(int argc, char** argv) {
        {"max_batch", config.max_batch},
        {"max_message_bytes", config.max_message_bytes},
        {"reload_poll_ms", absl::ToInt64Milliseconds(config.reload_poll)},
+       {"memory_release_ms",
+        absl::ToInt64Milliseconds(config.memory_release_interval)},
        {"metrics_port", (*server)->metrics_port()},
        {"tls", !config.security.tls_cert_path.empty()},
        {"mtls", !config.security.tls_client_ca_path.empty()},

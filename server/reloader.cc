@@ -1,7 +1,5 @@
 #include "server/reloader.h"
 
-#include <dlfcn.h>
-#include <malloc.h>
 #include <sys/stat.h>
 
 #include <utility>
@@ -14,26 +12,10 @@
 #include "common/io/read_file.h"
 #include "common/time/proto_time.h"
 #include "server/logging.h"
+#include "server/memory_release.h"
 
 namespace treatd {
 namespace {
-
-// Hands memory the allocator holds free back to the operating system.
-// Loading the feeds peaks at about twice what the loaded snapshot keeps
-// (JSON and CSV parse buffers); without this the process keeps that peak
-// as its resident size for good (tcmalloc, which treatd links, keeps freed
-// pages for reuse; so does glibc malloc, less so). tcmalloc is looked up at
-// run time so the library does not depend on it.
-void ReleaseFreeMemory() {
-  using Release = void (*)();
-  static const Release tcmalloc_release = reinterpret_cast<Release>(
-      dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
-  if (tcmalloc_release != nullptr) {
-    tcmalloc_release();
-    return;
-  }
-  malloc_trim(0);
-}
 
 void ToProto(absl::Duration d, google::protobuf::Duration* out) {
   const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
@@ -251,6 +233,8 @@ v1::ReloadResult Reloader::Reload(absl::string_view trigger, bool force) {
   const absl::Duration took = absl::Now() - start;
   ToProto(took, result.mutable_duration());
   store_->RecordReload(result);
+  // Loading the feeds peaks at about twice what the loaded snapshot keeps
+  // (JSON and CSV parse buffers): hand the peak back at once.
   ReleaseFreeMemory();
   LogInfo("reload finished", {{"trigger", result.trigger()},
                               {"ok", result.ok()},

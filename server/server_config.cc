@@ -229,6 +229,20 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
                  "reload)")
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
       ->capture_default_str();
+  int64_t release_ms =
+      absl::ToInt64Milliseconds(config.memory_release_interval);
+  app.add_option("--memory-release-ms", release_ms,
+                 "Every N ms, return memory the allocator holds free beyond "
+                 "--memory-keep-free-mib to the system (RSS falls back after "
+                 "a burst of large calls); 0 disables")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
+      ->capture_default_str();
+  int64_t keep_free_mib =
+      static_cast<int64_t>(config.memory_keep_free_bytes >> 20);
+  app.add_option("--memory-keep-free-mib", keep_free_mib,
+                 "Free memory kept for reuse by --memory-release-ms, in MiB")
+      ->check(CLI::Range(int64_t{0}, int64_t{65536}))
+      ->capture_default_str();
   app.add_option("--max-batch", config.max_batch,
                  "Most findings per BatchDecide call or StreamDecide "
                  "message")
@@ -279,6 +293,8 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
   config.shutdown_grace = absl::Seconds(grace_seconds);
   ResolveLedgerFlags(ledger_flags, config);
   config.reload_poll = absl::Milliseconds(poll_ms);
+  config.memory_release_interval = absl::Milliseconds(release_ms);
+  config.memory_keep_free_bytes = static_cast<size_t>(keep_free_mib) << 20;
   absl::StatusOr<absl::Duration> age = ParseDurationText(max_age);
   if (!age.ok() || *age < absl::ZeroDuration()) {
     err << "--intel-max-age: " << max_age

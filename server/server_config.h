@@ -47,6 +47,10 @@ struct ServerConfig {
   // How often the source files are checked for changes; zero disables
   // polling (SIGHUP and AdminService.Reload still work).
   absl::Duration reload_poll = absl::Seconds(1);
+  // How often memory the allocator holds free beyond memory_keep_free_bytes
+  // is returned to the system (server/memory_release.h); zero: never.
+  absl::Duration memory_release_interval = absl::Seconds(5);
+  size_t memory_keep_free_bytes = size_t{16} << 20;
   // Most findings per BatchDecide call or StreamDecide message.
   int max_batch = 10000;
   // Largest request or response message.

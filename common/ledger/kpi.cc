@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <deque>
 #include <tuple>
 #include <utility>
@@ -36,6 +38,52 @@ double Quantile(const std::vector<double>& sorted, double p) {
   size_t lo = static_cast<size_t>(std::floor(h));
   size_t hi = std::min(lo + 1, sorted.size() - 1);
   return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+// Sorts `values` ascending, as std::sort would: the same sequence of
+// doubles (NaN never occurs here; -0.0 sorts before +0.0, which changes no
+// sum or quantile). A KPI query sorts a million durations or more, where
+// std::sort took a fifth of the whole query after the last row arrived;
+// an LSD radix sort on the doubles' bits, 16 bits a pass, passes whose
+// digit is the same for every value skipped (the exponent of durations of
+// similar size), takes a few milliseconds.
+void SortAscending(std::vector<double>& values) {
+  const size_t n = values.size();
+  if (n < 4096) {
+    std::sort(values.begin(), values.end());
+    return;
+  }
+  // Bits whose unsigned order is the doubles' order: flip the sign bit of
+  // non-negatives, every bit of negatives.
+  std::vector<uint64_t> keys(n), scratch(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t bits;
+    std::memcpy(&bits, &values[i], sizeof(bits));
+    keys[i] = (bits >> 63) != 0 ? ~bits : bits | (uint64_t{1} << 63);
+  }
+  constexpr int kBits = 16;
+  constexpr size_t kBuckets = size_t{1} << kBits;
+  std::vector<size_t> counts(kBuckets);
+  for (int shift = 0; shift < 64; shift += kBits) {
+    std::fill(counts.begin(), counts.end(), 0);
+    for (uint64_t key : keys) ++counts[(key >> shift) & (kBuckets - 1)];
+    if (counts[(keys[0] >> shift) & (kBuckets - 1)] == n) continue;
+    size_t offset = 0;
+    for (size_t& count : counts) {
+      const size_t c = count;
+      count = offset;
+      offset += c;
+    }
+    for (uint64_t key : keys) {
+      scratch[counts[(key >> shift) & (kBuckets - 1)]++] = key;
+    }
+    keys.swap(scratch);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t key = keys[i];
+    const uint64_t bits = (key >> 63) != 0 ? key & ~(uint64_t{1} << 63) : ~key;
+    std::memcpy(&values[i], &bits, sizeof(bits));
+  }
 }
 
 // Kaplan–Meier median: the smallest event time t with S(t) <= 0.5, where
@@ -88,8 +136,8 @@ DurationStats Stats(std::vector<double> done, std::vector<double> censored) {
   DurationStats stats;
   stats.count = static_cast<int64_t>(done.size());
   stats.censored = static_cast<int64_t>(censored.size());
-  std::sort(done.begin(), done.end());
-  std::sort(censored.begin(), censored.end());
+  SortAscending(done);
+  SortAscending(censored);
   if (!done.empty()) {
     double sum = 0;
     for (double d : done) sum += d;
@@ -182,7 +230,7 @@ void AddEpisode(const KpiQuery& q, const EpisodeRow& e, KpiRow& row,
 void FinishRow(Samples& s, KpiRow& row) {
   // Summed in ascending order: the same doubles whatever order the store
   // returned the episodes in.
-  std::sort(s.residual_risk.begin(), s.residual_risk.end());
+  SortAscending(s.residual_risk);
   row.residual_risk_sum = 0;
   for (double risk : s.residual_risk) row.residual_risk_sum += risk;
   row.mitigation_debt_days = Days(s.debt_us);

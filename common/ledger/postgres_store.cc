@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/ledger/connection_pool.h"
@@ -669,21 +669,28 @@ class PostgresStore : public Store {
 
   // The episode rows as one binary COPY: as rows of a query (text, one
   // PGresult each) the ~700k episodes of a 1M-finding ledger took seconds
-  // of the server's and libpq's time. COPY takes no parameters, so the two
-  // times (integers) are written into the statement.
+  // of the server's and libpq's time. COPY takes no parameters, so the
+  // times (integers) are written into the statement. Rows are decoded and
+  // added as they arrive, while the server is still sending.
+  // enable_seqscan is off for this one transaction: with a long window
+  // the planner preferred reading the whole findings table (every column
+  // of every row) to the covering index findings_kpi, which cost the
+  // server a third more CPU (a 365-day KPI over 1M findings: 530-660 ms
+  // against 410-470 ms).
   absl::Status AddKpiEpisodes(const KpiQuery& query,
                               KpiBuilder& builder) const override {
     const std::string copy = absl::StrCat(
-        "COPY (",
-        absl::StrReplaceAll(
-            sql::kKpiEpisodes,
-            {{"$1", absl::StrCat(sql::ToMicros(query.as_of - query.window))},
-             {"$2", absl::StrCat(sql::ToMicros(query.as_of))}}),
+        "COPY (", absl::StrJoin(sql::KpiEpisodeSelects(query), " UNION ALL "),
         ") TO STDOUT (FORMAT binary)");
     return readers_.With([&](Connection& c) -> absl::Status {
-      return c.CopyOut(copy, [&builder](const sql::ColumnReader& row) {
-        builder.Add(sql::ReadEpisode(row));
-      });
+      TREATD_RETURN_IF_ERROR(
+          c.Exec("BEGIN READ ONLY; SET LOCAL enable_seqscan = off"));
+      absl::Status status =
+          c.CopyOut(copy, [&builder](const sql::ColumnReader& row) {
+            builder.Add(sql::ReadEpisode(row));
+          });
+      absl::Status ended = c.Exec(status.ok() ? "COMMIT" : "ROLLBACK");
+      return status.ok() ? ended : status;
     });
   }
 

@@ -1,5 +1,6 @@
 #include "common/ledger/sql_rows.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -139,6 +140,52 @@ const char* const kKpiEpisodes =
     "UNION ALL SELECT " TREATD_KPI_COLUMNS
     ", reopened_us FROM episodes WHERE opened_us <= $2 AND "
     "(closed_us IS NULL OR closed_us > $1)";
+
+std::vector<std::string> KpiEpisodeSelects(const KpiQuery& query) {
+  const std::string start = absl::StrCat(ToMicros(query.as_of - query.window));
+  const std::string as_of = absl::StrCat(ToMicros(query.as_of));
+  auto grouped = [&query](KpiGroupBy g) {
+    return std::find(query.group_by.begin(), query.group_by.end(), g) !=
+           query.group_by.end();
+  };
+  // NULL reads as "" / 0 (ReadEpisode), which KpiBuilder never looks at
+  // for a dimension not grouped by.
+  const std::string group_columns = absl::StrCat(
+      grouped(KpiGroupBy::kPriority) ? "priority" : "CAST(NULL AS TEXT)", ", ",
+      grouped(KpiGroupBy::kKind) ? "kind" : "CAST(NULL AS INTEGER)", ", ",
+      grouped(KpiGroupBy::kOwner) ? "owner" : "CAST(NULL AS TEXT)");
+  const std::string opened = absl::StrCat(" AND opened_us <= ", as_of);
+  return {
+      // Open now (so at as_of): no closed_us, state or reopened_us.
+      absl::StrCat("SELECT ", group_columns,
+                   ", opened_us, mitigated_us, accepted_us, "
+                   "CAST(NULL AS BIGINT), CAST(NULL AS INTEGER), "
+                   "remediate_by_us, review_by_us, residual_risk, "
+                   "CAST(NULL AS BIGINT) FROM findings WHERE closed_us IS NULL",
+                   opened),
+      // Closed in the window, so closed at as_of: only the remediation and
+      // mitigation figures read them (no acceptance, review or risk).
+      absl::StrCat("SELECT ", group_columns,
+                   ", opened_us, mitigated_us, CAST(NULL AS BIGINT), "
+                   "closed_us, state, remediate_by_us, CAST(NULL AS BIGINT), "
+                   "CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS BIGINT) "
+                   "FROM findings WHERE closed_us > ",
+                   start, " AND closed_us <= ", as_of, opened),
+      // Closed after as_of (open at as_of: a KPI of the past): everything.
+      absl::StrCat("SELECT ", group_columns,
+                   ", opened_us, mitigated_us, accepted_us, closed_us, state, "
+                   "remediate_by_us, review_by_us, residual_risk, "
+                   "CAST(NULL AS BIGINT) FROM findings WHERE closed_us > ",
+                   as_of, opened),
+      absl::StrCat("SELECT ", group_columns,
+                   ", opened_us, mitigated_us, accepted_us, closed_us, state, "
+                   "remediate_by_us, review_by_us, residual_risk, reopened_us "
+                   "FROM episodes WHERE opened_us <= ",
+                   as_of, " AND (closed_us IS NULL OR closed_us > ", start,
+                   ")"),
+  };
+}
+
 const char* const kGauges =
     "SELECT (SELECT COUNT(*) FROM findings WHERE state IN (1, 2, 4)), "
     "(SELECT COUNT(*) FROM findings WHERE state IN (1, 2) AND "

@@ -107,6 +107,56 @@ TEST(ComputeKpisTest, NoFigureDependsOnTheOrderOfTheEpisodes) {
   }
 }
 
+// Over thousands of durations the report sorts them with a radix sort
+// (common/ledger/kpi.cc); its mean, quantiles and sums must be exactly
+// those of std::sort's order, computed here by the documented formulas.
+TEST(ComputeKpisTest, LargeSamplesGiveTheFiguresOfASortedList) {
+  const KpiQuery query = ScenarioQuery({});
+  const int64_t as_of = absl::ToUnixMicros(query.as_of);
+  std::mt19937_64 rng(11);
+  std::vector<EpisodeRow> episodes;
+  std::vector<double> remediate, risks;
+  for (int i = 0; i < 20000; ++i) {
+    EpisodeRow e;
+    e.priority = "p1";
+    e.kind = v1::FINDING_KIND_VULNERABILITY;
+    e.opened_us = as_of - static_cast<int64_t>(rng() % 86400000000000);
+    e.residual_risk = static_cast<double>(rng() % 100000) / 7.0;
+    if (i % 3 != 0) {  // remediated in the window, a few equal durations
+      const int64_t took =
+          i % 50 == 0 ? 86400000000
+                      : static_cast<int64_t>(rng() % 1000) * 3600000000;
+      e.opened_us = as_of - 86400000000 * 5 - took;
+      e.closed_us = e.opened_us + took;
+      e.closed_remediated = true;
+      remediate.push_back(static_cast<double>(took) / (86400.0 * 1e6));
+    } else {
+      risks.push_back(e.residual_risk);
+    }
+    episodes.push_back(std::move(e));
+  }
+  absl::StatusOr<KpiReport> report = ComputeKpis(query, episodes);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::sort(remediate.begin(), remediate.end());
+  std::sort(risks.begin(), risks.end());
+  double sum = 0;
+  for (double d : remediate) sum += d;
+  auto quantile = [&remediate](double p) {
+    const double h = (static_cast<double>(remediate.size()) - 1) * p;
+    const size_t lo = static_cast<size_t>(h);
+    return remediate[lo] +
+           (h - static_cast<double>(lo)) * (remediate[lo + 1] - remediate[lo]);
+  };
+  double risk_sum = 0;
+  for (double r : risks) risk_sum += r;
+  const DurationStats& ttr = report->total.time_to_remediate;
+  ASSERT_EQ(ttr.count, static_cast<int64_t>(remediate.size()));
+  EXPECT_EQ(ttr.mean_days, sum / static_cast<double>(remediate.size()));
+  EXPECT_EQ(ttr.median_days, quantile(0.5));
+  EXPECT_EQ(ttr.p90_days, quantile(0.9));
+  EXPECT_EQ(report->total.residual_risk_sum, risk_sum);
+}
+
 TEST(ComputeKpisTest, RejectsAQueryWithoutAsOfOrWindow) {
   KpiQuery q = ScenarioQuery({});
   q.as_of = absl::InfinitePast();

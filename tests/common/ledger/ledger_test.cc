@@ -788,21 +788,28 @@ TEST_P(LedgerTest, KpisThroughTheStoreEqualTheArithmeticOverItsFindings) {
     e.residual_risk = f.residual_risk;
     episodes.push_back(std::move(e));
   }
-  for (const auto& group_by : std::vector<std::vector<KpiGroupBy>>{
-           {}, {KpiGroupBy::kPriority, KpiGroupBy::kOwner}}) {
-    KpiQuery query = testing::ScenarioQuery(group_by);
-    query.as_of = Day(0) + absl::Microseconds(123457);
-    query.window = absl::Hours(24 * 60);
-    absl::StatusOr<KpiReport> stored = ledger->Kpis(query);
-    absl::StatusOr<KpiReport> computed = ComputeKpis(query, episodes);
-    ASSERT_TRUE(stored.ok()) << stored.status();
-    ASSERT_TRUE(computed.ok()) << computed.status();
-    EXPECT_GT(stored->total.remediated_in_window, 5);
-    EXPECT_GT(stored->total.mitigation_debt, 5);
-    EXPECT_TRUE(SameFigures(*stored, *computed))
-        << "open " << stored->total.open << " vs " << computed->total.open
-        << ", risk " << stored->total.residual_risk_sum << " vs "
-        << computed->total.residual_risk_sum;
+  // as_of now, and 40 days back (findings closed since are open at as_of,
+  // others not yet opened: the PostgreSQL store reads those rows apart).
+  for (const absl::Time as_of :
+       {Day(0) + absl::Microseconds(123457), Day(-40) + absl::Seconds(1)}) {
+    for (const auto& group_by : std::vector<std::vector<KpiGroupBy>>{
+             {},
+             {KpiGroupBy::kPriority, KpiGroupBy::kOwner},
+             {KpiGroupBy::kKind}}) {
+      KpiQuery query = testing::ScenarioQuery(group_by);
+      query.as_of = as_of;
+      query.window = absl::Hours(24 * 60);
+      absl::StatusOr<KpiReport> stored = ledger->Kpis(query);
+      absl::StatusOr<KpiReport> computed = ComputeKpis(query, episodes);
+      ASSERT_TRUE(stored.ok()) << stored.status();
+      ASSERT_TRUE(computed.ok()) << computed.status();
+      EXPECT_GT(stored->total.remediated_in_window, 5);
+      EXPECT_GT(stored->total.mitigation_debt, 3);
+      EXPECT_TRUE(SameFigures(*stored, *computed))
+          << "open " << stored->total.open << " vs " << computed->total.open
+          << ", risk " << stored->total.residual_risk_sum << " vs "
+          << computed->total.residual_risk_sum;
+    }
   }
 }
 
