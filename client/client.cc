@@ -15,11 +15,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
+#include "grpcpp/support/sync_stream.h"
 
 namespace treatd {
 namespace {
 
 constexpr char kServiceName[] = "treatd.v1.TreatmentService";
+constexpr char kStreamDecideMethod[] =
+    "/treatd.v1.TreatmentService/StreamDecide";
 
 absl::Status ToAbslStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -34,6 +41,33 @@ void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_seconds(seconds);
   out->set_nanos(static_cast<int32_t>(
       absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+}
+
+// Appends field `field` of a StreamDecideRequest holding `finding`, whose
+// wire bytes are `wire` when not empty, to the request bytes `*out`.
+void AppendFindingField(int field, const v1::Finding& finding,
+                        absl::string_view wire, std::string* out) {
+  using google::protobuf::io::CodedOutputStream;
+  const size_t size = wire.empty() ? finding.ByteSizeLong() : wire.size();
+  uint8_t head[10];  // A tag and a length: two varints of 5 bytes at most.
+  uint8_t* end = CodedOutputStream::WriteTagToArray(
+      google::protobuf::internal::WireFormatLite::MakeTag(
+          field, google::protobuf::internal::WireFormatLite::
+                     WIRETYPE_LENGTH_DELIMITED),
+      head);
+  end =
+      CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(size), end);
+  out->append(reinterpret_cast<const char*>(head),
+              static_cast<size_t>(end - head));
+  if (!wire.empty()) {
+    out->append(wire.data(), wire.size());
+    return;
+  }
+  const size_t at = out->size();
+  out->resize(at + size);
+  // ByteSizeLong() above cached the sizes this serialization reads.
+  finding.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(&(*out)[at]));
 }
 
 std::string ProtoDuration(absl::Duration duration) {
@@ -120,6 +154,9 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
       stub_(v1::TreatmentService::NewStub(channel_)),
       admin_stub_(v1::AdminService::NewStub(channel_)),
+      stream_decide_method_(kStreamDecideMethod,
+                            grpc::internal::RpcMethod::BIDI_STREAMING,
+                            channel_),
       options_(std::move(options)) {}
 
 Client::~Client() {
@@ -213,6 +250,14 @@ absl::Status Client::StreamDecide(const FindingSource& next,
 absl::Status Client::StreamDecideFindings(const FindingSource& next,
                                           const DecidedCallback& on_decided,
                                           const CallOptions& call) const {
+  return StreamDecideEncoded(
+      [&next](v1::Finding* finding, std::string*) { return next(finding); },
+      on_decided, call);
+}
+
+absl::Status Client::StreamDecideEncoded(const EncodedFindingSource& next,
+                                         const DecidedCallback& on_decided,
+                                         const CallOptions& call) const {
   if (call.stream_chunk < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "stream_chunk: must be at least 1, got ", call.stream_chunk));
@@ -220,9 +265,17 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
   const int chunk = std::min(call.stream_chunk, options_.max_batch);
   grpc::ClientContext context;
   Prepare(call, /*unary=*/false, &context);
-  std::unique_ptr<grpc::ClientReaderWriter<v1::StreamDecideRequest,
-                                           v1::StreamDecideResponse>>
-      stream = stub_->StreamDecide(&context);
+  // The requests go as bytes the writer encodes (the generated stub would
+  // serialize every finding, whose bytes the source may already hold); the
+  // answers are parsed by gRPC as usual. This is what the generated
+  // TreatmentService::Stub::StreamDecide() does, with ByteBuffer requests.
+  std::unique_ptr<
+      grpc::ClientReaderWriter<grpc::ByteBuffer, v1::StreamDecideResponse>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             grpc::ByteBuffer,
+             v1::StreamDecideResponse>::Create(channel_.get(),
+                                               stream_decide_method_,
+                                               &context));
 
   std::atomic<uint64_t> written{0};
   // The messages sent and not yet answered, in order: how many results
@@ -231,9 +284,7 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
   // control like the messages themselves.
   struct SentMessage {
     int count = 0;
-    // Moved out of the request once Write() returned; `ready` then.
     google::protobuf::RepeatedPtrField<v1::Finding> findings;
-    bool ready = false;
   };
   absl::Mutex mu;
   std::deque<SentMessage> pending;  // Guarded by mu.
@@ -241,48 +292,44 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
   // answer would pay a round trip per message, and one that wrote
   // everything first would deadlock against the server's flow control.
   std::thread writer([&] {
-    v1::StreamDecideRequest request;
-    if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
-    request.set_trace(call.trace);
-    request.set_skip_record(call.skip_record);
-    request.set_view(call.view);
+    // What every message repeats, encoded once; a message is these bytes
+    // followed by its findings (`finding`, or `findings` in chunks).
+    v1::StreamDecideRequest header;
+    if (call.as_of.has_value()) ToProto(*call.as_of, header.mutable_as_of());
+    header.set_trace(call.trace);
+    header.set_skip_record(call.skip_record);
+    header.set_view(call.view);
+    const std::string prefix = header.SerializeAsString();
+    const int field = chunk == 1
+                          ? v1::StreamDecideRequest::kFindingFieldNumber
+                          : v1::StreamDecideRequest::kFindingsFieldNumber;
+    std::string bytes;
+    std::string wire;
     while (true) {
-      int count = 0;
-      if (chunk == 1) {
-        // One finding per message, in `finding`: the classic stream.
-        if (!next(request.mutable_finding())) break;
-        count = 1;
-      } else {
-        while (request.findings_size() < chunk) {
-          if (!next(request.add_findings())) {
-            request.mutable_findings()->RemoveLast();
-            break;
-          }
+      google::protobuf::RepeatedPtrField<v1::Finding> findings;
+      bytes.assign(prefix);
+      while (findings.size() < chunk) {
+        wire.clear();
+        v1::Finding* finding = findings.Add();
+        if (!next(finding, &wire)) {
+          findings.RemoveLast();
+          break;
         }
-        count = request.findings_size();
+        AppendFindingField(field, *finding, wire, &bytes);
       }
+      const int count = findings.size();
       if (count == 0) break;
-      SentMessage* sent = nullptr;
       {
         // Queued before writing: the answer may arrive before Write()
         // returns.
         absl::MutexLock lock(&mu);
-        sent = &pending.emplace_back();
-        sent->count = count;
+        SentMessage& sent = pending.emplace_back();
+        sent.count = count;
+        sent.findings.Swap(&findings);
       }
-      const bool ok = stream->Write(request);
-      {
-        // The message is serialized: its findings move to the reader
-        // (deque elements keep their address while others are added).
-        absl::MutexLock lock(&mu);
-        if (chunk == 1) {
-          sent->findings.AddAllocated(request.release_finding());
-        } else {
-          sent->findings.Swap(request.mutable_findings());
-        }
-        sent->ready = true;
-      }
-      if (!ok) break;  // The reader sees the status.
+      grpc::Slice slice(bytes);
+      grpc::ByteBuffer buffer(&slice, 1);
+      if (!stream->Write(buffer)) break;  // The reader sees the status.
       written.fetch_add(count, std::memory_order_relaxed);
       if (count < chunk) break;  // The source ended inside this chunk.
     }
@@ -319,11 +366,6 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
     {
       absl::MutexLock lock(&mu);
       if (!pending.empty()) {
-        mu.Await(absl::Condition(
-            +[](std::deque<SentMessage>* queue) {
-              return queue->front().ready;
-            },
-            &pending));
         sent = std::move(pending.front());
         pending.pop_front();
       }

@@ -87,6 +87,9 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
         absl::MutexLock lock(&mu_);
         stream_message_sizes_.push_back(
             request.has_finding() ? 0 : request.findings_size());
+        last_stream_options_ = request;
+        last_stream_options_.clear_finding();
+        last_stream_options_.clear_findings();
       }
       if (request.has_finding()) {
         response.mutable_result()->set_index(static_cast<int32_t>(sequence));
@@ -143,6 +146,11 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
     absl::MutexLock lock(&mu_);
     return stream_message_sizes_;
   }
+  // The last StreamDecide message received, without its findings.
+  v1::StreamDecideRequest last_stream_options() {
+    absl::MutexLock lock(&mu_);
+    return last_stream_options_;
+  }
 
  private:
   std::atomic<int> unavailable_attempts_{0};
@@ -151,6 +159,7 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
   std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
   std::string authorization_ ABSL_GUARDED_BY(mu_);
   std::vector<int> stream_message_sizes_ ABSL_GUARDED_BY(mu_);
+  v1::StreamDecideRequest last_stream_options_ ABSL_GUARDED_BY(mu_);
 };
 
 class ClientTest : public ::testing::Test {
@@ -410,6 +419,57 @@ TEST_F(ClientTest, StreamDecideChunksAreAtMostMaxBatch) {
                            [](const v1::DecisionResult&, uint64_t) {}, call);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("stream_chunk"));
+}
+
+TEST_F(ClientTest, StreamDecideEncodedSendsTheSourcesBytesAsTheyAre) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  for (int chunk : {1, 3}) {
+    SCOPED_TRACE(absl::StrCat("stream_chunk ", chunk));
+    constexpr int kCount = 8;
+    int produced = 0;
+    std::vector<std::pair<std::string, std::string>> answered;
+    CallOptions call;
+    call.stream_chunk = chunk;
+    call.as_of = absl::FromUnixSeconds(1767225600);
+    call.view = v1::DECISION_VIEW_BASIC;
+    call.trace = true;
+    call.skip_record = true;
+    absl::Status status = client->StreamDecideEncoded(
+        [&](v1::Finding* finding, std::string* wire) {
+          EXPECT_TRUE(wire->empty());
+          if (produced == kCount) return false;
+          const int i = produced++;
+          *finding = MakeFinding(absl::StrCat("object-", i));
+          // Even findings come with bytes of their own, which the server
+          // must see instead of the message; odd ones are serialized.
+          if (i % 2 == 0) {
+            *wire = MakeFinding(absl::StrCat("wire-", i)).SerializeAsString();
+          }
+          return true;
+        },
+        [&](const v1::Finding& finding, const v1::DecisionResult& result,
+            uint64_t sequence) {
+          EXPECT_EQ(sequence, answered.size());
+          EXPECT_EQ(result.index(), static_cast<int>(sequence));
+          answered.emplace_back(finding.id(), result.finding_id());
+        },
+        call);
+    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_EQ(answered.size(), static_cast<size_t>(kCount));
+    for (int i = 0; i < kCount; ++i) {
+      EXPECT_EQ(answered[i].first, absl::StrCat("object-", i));
+      EXPECT_EQ(answered[i].second,
+                absl::StrCat(i % 2 == 0 ? "wire-" : "object-", i));
+    }
+    const v1::StreamDecideRequest options = service_.last_stream_options();
+    EXPECT_EQ(options.as_of().seconds(), 1767225600);
+    EXPECT_EQ(options.view(), v1::DECISION_VIEW_BASIC);
+    EXPECT_TRUE(options.trace());
+    EXPECT_TRUE(options.skip_record());
+  }
+  EXPECT_THAT(service_.stream_message_sizes(),
+              ElementsAre(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2));
 }
 
 TEST_F(ClientTest, DecideAsyncRunsTheCallbackWithTheDecision) {
