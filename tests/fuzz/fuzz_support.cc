@@ -75,6 +75,7 @@ const std::vector<FuzzTarget>& AllTargets() {
       {"vex_document", VexDocument},
       {"finding_json", FindingJson},
       {"proto_json_reader", ProtoJsonReader},
+      {"decision_result_wire", DecisionResultWire},
       {"kev_json", KevJson},
       {"epss_csv", EpssCsv},
       {"tokens_file", TokensFile},

@@ -64,6 +64,11 @@ int FindingJson(const uint8_t* data, size_t size);
 // JsonStringToMessage: both must accept or reject it alike, with the same
 // message, or the same status code and error text.
 int ProtoJsonReader(const uint8_t* data, size_t size);
+// The wire bytes of a DecisionResult (as a server answers) written as JSON
+// by common/json's AppendDecisionResultJsonFromWire and by protobuf's parser
+// and MessageToJsonString: the same JSON or both refusing, and the notes it
+// hands out equal to the parsed message's fields.
+int DecisionResultWire(const uint8_t* data, size_t size);
 // Threat-intel feeds.
 int KevJson(const uint8_t* data, size_t size);
 int EpssCsv(const uint8_t* data, size_t size);

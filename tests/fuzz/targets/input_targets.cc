@@ -3,6 +3,7 @@
 // EPSS feeds, the tokens file and the asset inventories
 // (tests/fuzz/fuzz_targets.h).
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "common/intel/cve_id.h"
 #include "common/intel/epss_feed.h"
 #include "common/intel/kev_feed.h"
+#include "common/json/decision_json_writer.h"
 #include "common/json/proto_json_reader.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -28,6 +30,7 @@
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "treatd/v1/finding.pb.h"
+#include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd::fuzz {
 namespace {
@@ -203,6 +206,61 @@ int ProtoJsonReader(const uint8_t* data, size_t size) {
   if (!google::protobuf::util::MessageDifferencer::Equals(ours, theirs)) {
     FuzzFail(absl::StrCat("ProtoJsonReader read ", ours.ShortDebugString(),
                           ", JsonStringToMessage ", theirs.ShortDebugString()));
+  }
+  return 0;
+}
+
+int DecisionResultWire(const uint8_t* data, size_t size) {
+  // The first byte picks whether an index replaces the bytes' own; the
+  // rest are the answer's bytes, as a server (or anything on the wire)
+  // sent them.
+  if (size == 0) return 0;
+  const std::optional<int32_t> index =
+      data[0] % 2 == 0 ? std::nullopt
+                       : std::optional<int32_t>(static_cast<int32_t>(data[0]));
+  const absl::string_view wire = AsText(data + 1, size - 1);
+  std::string ours = "x";
+  v1::DecisionResult notes;
+  const absl::Status written =
+      json::AppendDecisionResultJsonFromWire(wire, index, &ours, &notes);
+  ExpectOkOr(absl::StatusCode::kInvalidArgument, written,
+             "AppendDecisionResultJsonFromWire");
+  v1::DecisionResult parsed;
+  const bool parses =
+      parsed.ParseFromArray(wire.data(), static_cast<int>(wire.size()));
+  if (index.has_value()) parsed.set_index(*index);
+  std::string theirs;
+  const bool printed =
+      parses &&
+      google::protobuf::util::MessageToJsonString(parsed, &theirs).ok();
+  if (written.ok() != printed) {
+    FuzzFail(absl::StrCat("AppendDecisionResultJsonFromWire says ",
+                          written.ToString(), ", protobuf ",
+                          parses ? "parses and prints: " : "does not parse",
+                          printed ? "ok" : ""));
+  }
+  if (!written.ok()) {
+    if (ours != "x") FuzzFail("a refused answer left output behind");
+    return 0;
+  }
+  if (ours != "x" + theirs) {
+    FuzzFail(absl::StrCat("from the wire: ", ours.substr(1),
+                          "\nprotobuf:      ", theirs));
+  }
+  if (notes.finding_id() != parsed.finding_id() ||
+      notes.has_decision() != parsed.has_decision() ||
+      notes.has_error() != parsed.has_error() ||
+      notes.decision().treatment() != parsed.decision().treatment() ||
+      notes.decision().priority() != parsed.decision().priority() ||
+      notes.decision().priority_rank() != parsed.decision().priority_rank() ||
+      notes.decision().remediate_by().SerializeAsString() !=
+          parsed.decision().remediate_by().SerializeAsString() ||
+      notes.decision().mitigate_by().SerializeAsString() !=
+          parsed.decision().mitigate_by().SerializeAsString() ||
+      notes.error().code() != parsed.error().code()) {
+    FuzzFail(absl::StrCat("notes ", notes.ShortDebugString(),
+                          " differ from the parsed result ",
+                          parsed.ShortDebugString()));
   }
   return 0;
 }
