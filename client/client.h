@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -114,6 +115,15 @@ class Client {
   // finding again. Left empty, the finding is serialized.
   using EncodedFindingSource =
       std::function<bool(v1::Finding* finding, std::string* wire)>;
+  // Receives the answer to each finding of a stream as the wire bytes of
+  // its DecisionResult (valid only during the call), with the finding, for
+  // a caller that writes answers without parsing them
+  // (json::AppendDecisionResultJsonFromWire). When `index` is set, the
+  // result is the one with that `index` in place of the bytes' own (which
+  // is then the finding's position in its chunk).
+  using DecidedBytesCallback =
+      std::function<void(const v1::Finding& finding, absl::string_view result,
+                         std::optional<int32_t> index, uint64_t sequence)>;
   // Receives the outcome of DecideAsync().
   using DecideCallback = std::function<void(absl::StatusOr<v1::Decision>)>;
 
@@ -171,6 +181,13 @@ class Client {
   absl::Status StreamDecideEncoded(const EncodedFindingSource& next,
                                    const DecidedCallback& on_decided,
                                    const CallOptions& call = {}) const;
+  // StreamDecideEncoded() that hands over each answer as bytes
+  // (DecidedBytesCallback): the results of chunks are not parsed, except
+  // errors, whose field paths are rewritten as StreamDecide() does.
+  // INTERNAL when an answer does not parse.
+  absl::Status StreamDecideEncodedBytes(const EncodedFindingSource& next,
+                                        const DecidedBytesCallback& on_decided,
+                                        const CallOptions& call = {}) const;
 
   // Decides one finding without blocking; `done` runs exactly once, on a
   // gRPC thread.

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -470,6 +471,68 @@ TEST_F(ClientTest, StreamDecideEncodedSendsTheSourcesBytesAsTheyAre) {
   }
   EXPECT_THAT(service_.stream_message_sizes(),
               ElementsAre(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2));
+}
+
+TEST_F(ClientTest, StreamDecideEncodedBytesHandsOverWhatStreamDecideDoes) {
+  // The same findings (one of them bad, one chunk rejected as a whole)
+  // through both APIs: each answer's bytes, with the index given, are the
+  // result StreamDecide delivers.
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  for (int chunk : {1, 3}) {
+    SCOPED_TRACE(absl::StrCat("stream_chunk ", chunk));
+    const std::vector<std::string> ids = {"a", "bad-b", "c", "reject-chunk",
+                                          "d", "e",     "f"};
+    CallOptions call;
+    call.stream_chunk = chunk;
+    size_t produced = 0;
+    std::vector<v1::DecisionResult> typed;
+    ASSERT_TRUE(client
+                    ->StreamDecide(
+                        [&](v1::Finding* finding) {
+                          if (produced == ids.size()) return false;
+                          *finding = MakeFinding(ids[produced++]);
+                          return true;
+                        },
+                        [&](const v1::DecisionResult& result, uint64_t) {
+                          typed.push_back(result);
+                        },
+                        call)
+                    .ok());
+    produced = 0;
+    std::vector<v1::DecisionResult> from_bytes;
+    ASSERT_TRUE(client
+                    ->StreamDecideEncodedBytes(
+                        [&](v1::Finding* finding, std::string*) {
+                          if (produced == ids.size()) return false;
+                          *finding = MakeFinding(ids[produced++]);
+                          return true;
+                        },
+                        [&](const v1::Finding& finding, absl::string_view bytes,
+                            std::optional<int32_t> index, uint64_t sequence) {
+                          EXPECT_EQ(sequence, from_bytes.size());
+                          EXPECT_EQ(finding.id(), ids[sequence]);
+                          v1::DecisionResult& result =
+                              from_bytes.emplace_back();
+                          ASSERT_TRUE(result.ParseFromArray(
+                              bytes.data(), static_cast<int>(bytes.size())));
+                          if (index.has_value()) result.set_index(*index);
+                        },
+                        call)
+                    .ok());
+    ASSERT_EQ(from_bytes.size(), ids.size());
+    ASSERT_EQ(typed.size(), ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(from_bytes[i].SerializeAsString(), typed[i].SerializeAsString())
+          << i << ": " << from_bytes[i].ShortDebugString() << " / "
+          << typed[i].ShortDebugString();
+      EXPECT_EQ(typed[i].index(), static_cast<int>(i));
+    }
+    if (chunk == 3) {
+      EXPECT_EQ(typed[1].error().field_violations(0).field(), "finding.kind");
+      EXPECT_EQ(typed[4].error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    }
+  }
 }
 
 TEST_F(ClientTest, DecideAsyncRunsTheCallbackWithTheDecision) {

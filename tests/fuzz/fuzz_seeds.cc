@@ -637,6 +637,20 @@ void DecisionResultWireSeeds(SeedWriter& w) {
   w.Seed("decision_result_wire", "error", std::string(1, '\0') + b);
   w.Seed("decision_result_wire", "merged", std::string(1, '\0') + a + b);
   w.Seed("decision_result_wire", "empty", std::string(1, '\1'));
+  // The same results as StreamDecide answers: a chunk's, a single
+  // finding's, and a chunk rejected as a whole.
+  v1::StreamDecideResponse chunk;
+  chunk.set_sequence(7);
+  *chunk.add_results() = decided;
+  *chunk.add_results() = failed;
+  w.Seed("stream_answer", "chunk", chunk.SerializeAsString());
+  v1::StreamDecideResponse single;
+  single.set_sequence(1);
+  *single.mutable_result() = decided;
+  w.Seed("stream_answer", "single", single.SerializeAsString());
+  v1::StreamDecideResponse rejected;
+  *rejected.mutable_result() = failed;
+  w.Seed("stream_answer", "rejected", rejected.SerializeAsString());
 }
 
 void IntelSeeds(SeedWriter& w) {

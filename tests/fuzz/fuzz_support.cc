@@ -76,6 +76,7 @@ const std::vector<FuzzTarget>& AllTargets() {
       {"finding_json", FindingJson},
       {"proto_json_reader", ProtoJsonReader},
       {"decision_result_wire", DecisionResultWire},
+      {"stream_answer", StreamAnswer},
       {"kev_json", KevJson},
       {"epss_csv", EpssCsv},
       {"tokens_file", TokensFile},

@@ -69,6 +69,10 @@ int ProtoJsonReader(const uint8_t* data, size_t size);
 // and MessageToJsonString: the same JSON or both refusing, and the notes it
 // hands out equal to the parsed message's fields.
 int DecisionResultWire(const uint8_t* data, size_t size);
+// A StreamDecideResponse's bytes split by the client's SplitStreamAnswer
+// and parsed by protobuf: the same sequence and results (each view parses
+// to protobuf's field), or protobuf refusing only what a view shows wrong.
+int StreamAnswer(const uint8_t* data, size_t size);
 // Threat-intel feeds.
 int KevJson(const uint8_t* data, size_t size);
 int EpssCsv(const uint8_t* data, size_t size);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "client/stream_answer.h"
 #include "client/treatctl/finding_reader.h"
 #include "common/assets/inventory.h"
 #include "common/importers/format_importers.h"
@@ -261,6 +262,54 @@ int DecisionResultWire(const uint8_t* data, size_t size) {
     FuzzFail(absl::StrCat("notes ", notes.ShortDebugString(),
                           " differ from the parsed result ",
                           parsed.ShortDebugString()));
+  }
+  return 0;
+}
+
+int StreamAnswer(const uint8_t* data, size_t size) {
+  const absl::string_view bytes = AsText(data, size);
+  internal::StreamAnswer answer;
+  const bool split = internal::SplitStreamAnswer(bytes, &answer);
+  v1::StreamDecideResponse parsed;
+  const bool parses =
+      parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  if (parses && !split) FuzzFail("SplitStreamAnswer refused what parses");
+  if (!split) return 0;
+  // Each view parses to protobuf's field; where one does not, protobuf
+  // must have refused the whole answer.
+  auto same = [&](absl::string_view view, const v1::DecisionResult& want,
+                  const char* what) {
+    v1::DecisionResult got;
+    if (!got.ParseFromArray(view.data(), static_cast<int>(view.size()))) {
+      if (parses) FuzzFail(absl::StrCat(what, " does not parse"));
+      return false;
+    }
+    if (internal::HasItemError(view) != got.has_error()) {
+      FuzzFail(absl::StrCat("HasItemError differs for ", what));
+    }
+    if (parses &&
+        !google::protobuf::util::MessageDifferencer::Equals(got, want)) {
+      FuzzFail(absl::StrCat(what, " reads ", got.ShortDebugString(),
+                            ", protobuf ", want.ShortDebugString()));
+    }
+    return true;
+  };
+  bool all_parse = same(answer.result, parsed.result(), "result");
+  if (parses &&
+      static_cast<int>(answer.results.size()) != parsed.results_size()) {
+    FuzzFail("SplitStreamAnswer found another number of results");
+  }
+  for (size_t i = 0; i < answer.results.size(); ++i) {
+    const v1::DecisionResult& want =
+        parses ? parsed.results(static_cast<int>(i))
+               : v1::DecisionResult::default_instance();
+    all_parse = same(answer.results[i], want, "a result") && all_parse;
+  }
+  if (parses && answer.sequence != parsed.sequence()) {
+    FuzzFail("SplitStreamAnswer read another sequence");
+  }
+  if (!parses && all_parse) {
+    FuzzFail("SplitStreamAnswer accepted bytes protobuf refuses");
   }
   return 0;
 }
