@@ -69,19 +69,26 @@ bool SplitStreamAnswer(absl::string_view bytes, StreamAnswer* answer) {
 }
 
 bool HasItemError(absl::string_view bytes) {
+  using google::protobuf::internal::WireFormatLite;
   google::protobuf::io::CodedInputStream in(
       reinterpret_cast<const uint8_t*>(bytes.data()),
       static_cast<int>(bytes.size()));
+  // `decision` and `error` are a oneof: the last one given is the one set.
+  bool error = false;
   while (true) {
     const uint32_t tag = in.ReadTag();
-    if (tag == 0) return false;
-    if (google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag) ==
-        v1::DecisionResult::kErrorFieldNumber) {
-      return true;
+    if (tag == 0) return error;
+    // With another wire type the field is an unknown one to protobuf.
+    if (tag ==
+        WireFormatLite::MakeTag(v1::DecisionResult::kErrorFieldNumber,
+                                WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      error = true;
+    } else if (tag == WireFormatLite::MakeTag(
+                          v1::DecisionResult::kDecisionFieldNumber,
+                          WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      error = false;
     }
-    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
-      return false;
-    }
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
   }
 }
 

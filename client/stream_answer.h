@@ -39,8 +39,9 @@ struct StreamAnswer {
 // whole answer means that some view does not parse.
 bool SplitStreamAnswer(absl::string_view bytes, StreamAnswer* answer);
 
-// Whether a DecisionResult's bytes set `error` (false for bytes that do
-// not parse: their parse reports them).
+// Whether a DecisionResult's bytes set `error`, as protobuf's parser
+// reads them (the oneof's last member given wins); false for bytes that do
+// not parse, whose parse reports them.
 bool HasItemError(absl::string_view bytes);
 
 }  // namespace treatd::internal
