@@ -15,16 +15,28 @@ bool SplitStreamAnswer(absl::string_view bytes, StreamAnswer* answer) {
       static_cast<int>(bytes.size()));
   bool has_result = false;
   bool plain = true;
-  // Reads a length-delimited value's bytes.
+  // Reads a length-delimited value's bytes. protobuf's parser reads a
+  // length of at most 5 bytes (CodedInputStream would read 10).
   auto delimited = [&](absl::string_view* value) {
     uint32_t size;
-    if (!in.ReadVarint32(&size)) return false;
+    const int start = in.CurrentPosition();
+    if (!in.ReadVarint32(&size) || in.CurrentPosition() - start > 5) {
+      return false;
+    }
     const int at = in.CurrentPosition();
     if (size > bytes.size() - static_cast<size_t>(at)) return false;
     *value = bytes.substr(static_cast<size_t>(at), size);
     return in.Skip(static_cast<int>(size));
   };
   while (plain && in.CurrentPosition() < static_cast<int>(bytes.size())) {
+    // treatd's serializer writes these three tags in one byte each; a
+    // longer encoding goes to protobuf's parser, which refuses some that
+    // CodedInputStream reads.
+    if (static_cast<uint8_t>(
+            bytes[static_cast<size_t>(in.CurrentPosition())]) >= 0x80) {
+      plain = false;
+      break;
+    }
     const uint32_t tag = in.ReadTag();
     absl::string_view value;
     if (tag == WireFormatLite::MakeTag(

@@ -506,9 +506,11 @@ class WireIn {
         end_(p_ + bytes.size()) {}
   bool done() const { return p_ == end_; }
 
-  bool Varint(uint64_t* value) {
+  // A varint of at most `max_bytes` bytes (10 for values; protobuf's
+  // parser reads keys and lengths as 32-bit varints of at most 5).
+  bool Varint(uint64_t* value, int max_bytes = 10) {
     uint64_t v = 0;
-    for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
+    for (int shift = 0; shift < 7 * max_bytes && p_ < end_; shift += 7) {
       const uint8_t byte = *p_++;
       v |= static_cast<uint64_t>(byte & 0x7f) << shift;
       if (byte < 0x80) {
@@ -521,7 +523,7 @@ class WireIn {
   // A key: a field number from 1 and a wire type.
   bool Key(uint32_t* field, uint32_t* type) {
     uint64_t key;
-    if (!Varint(&key) || key > 0xffffffffu) return false;
+    if (!Varint(&key, 5) || key > 0xffffffffu) return false;
     *field = static_cast<uint32_t>(key >> 3);
     *type = static_cast<uint32_t>(key & 7);
     return *field != 0;
@@ -537,7 +539,7 @@ class WireIn {
   bool Delimited(absl::string_view* bytes) {
     uint64_t size;
     // protobuf reads lengths as int32.
-    if (!Varint(&size) || size > 0x7fffffffu ||
+    if (!Varint(&size, 5) || size > 0x7fffffffu ||
         size > static_cast<uint64_t>(end_ - p_)) {
       return false;
     }

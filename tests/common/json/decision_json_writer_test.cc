@@ -453,6 +453,23 @@ TEST(DecisionJsonWriterTest, WritesMutatedWireBytesAsProtobufReadsThem) {
   EXPECT_GT(wire_direct, direct_before);
 }
 
+TEST(DecisionJsonWriterTest, ReadsKeysAndLengthsAsProtobufDoes) {
+  // Keys and lengths are 32-bit varints of at most 5 bytes to protobuf's
+  // parser; overlong encodings within that are read, longer ones refused.
+  // Values are varints of up to 10 bytes.
+  const std::string id = "\x0a\x01x";  // finding_id "x"
+  const std::string key5 = "\x8a\x80\x80\x80\x00\x01x";
+  const std::string key6 = "\x8a\x80\x80\x80\x80\x00\x01x";
+  const std::string length5 = "\x0a\x81\x80\x80\x80\x00x";
+  const std::string length6 = "\x0a\x81\x80\x80\x80\x80\x00x";
+  const std::string index10 =
+      "\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01";  // -1
+  for (const std::string& wire :
+       {id, key5, key6, length5, length6, index10, id + index10}) {
+    ExpectWireSameAsProtobuf(wire, std::nullopt);
+  }
+}
+
 TEST(DecisionJsonWriterTest, AppendsAfterWhatTheStringHolds) {
   v1::DecisionResult result;
   result.set_finding_id("f");
