@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,11 +16,23 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "client/stream_answer.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
+#include "grpcpp/support/sync_stream.h"
 
 namespace treatd {
 namespace {
 
+using internal::HasItemError;
+using internal::SplitStreamAnswer;
+using internal::StreamAnswer;
+
 constexpr char kServiceName[] = "treatd.v1.TreatmentService";
+constexpr char kStreamDecideMethod[] =
+    "/treatd.v1.TreatmentService/StreamDecide";
 
 absl::Status ToAbslStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -34,6 +47,51 @@ void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_seconds(seconds);
   out->set_nanos(static_cast<int32_t>(
       absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+}
+
+// Appends field `field` of a StreamDecideRequest holding `finding`, whose
+// wire bytes are `wire` when not empty, to the request bytes `*out`.
+void AppendFindingField(int field, const v1::Finding& finding,
+                        absl::string_view wire, std::string* out) {
+  using google::protobuf::io::CodedOutputStream;
+  const size_t size = wire.empty() ? finding.ByteSizeLong() : wire.size();
+  uint8_t head[10];  // A tag and a length: two varints of 5 bytes at most.
+  uint8_t* end = CodedOutputStream::WriteTagToArray(
+      google::protobuf::internal::WireFormatLite::MakeTag(
+          field, google::protobuf::internal::WireFormatLite::
+                     WIRETYPE_LENGTH_DELIMITED),
+      head);
+  end =
+      CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(size), end);
+  out->append(reinterpret_cast<const char*>(head),
+              static_cast<size_t>(end - head));
+  if (!wire.empty()) {
+    out->append(wire.data(), wire.size());
+    return;
+  }
+  const size_t at = out->size();
+  out->resize(at + size);
+  // ByteSizeLong() above cached the sizes this serialization reads.
+  finding.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(&(*out)[at]));
+}
+
+// The bytes of a received message, in one piece (`*flat` holds them when
+// gRPC delivered several slices).
+absl::string_view FlattenByteBuffer(grpc::ByteBuffer* buffer,
+                                    std::string* flat) {
+  grpc::Slice single;
+  if (buffer->TrySingleSlice(&single).ok()) {
+    flat->assign(reinterpret_cast<const char*>(single.begin()), single.size());
+    return *flat;
+  }
+  std::vector<grpc::Slice> slices;
+  flat->clear();
+  if (!buffer->Dump(&slices).ok()) return *flat;
+  for (const grpc::Slice& slice : slices) {
+    flat->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return *flat;
 }
 
 std::string ProtoDuration(absl::Duration duration) {
@@ -120,6 +178,9 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
       stub_(v1::TreatmentService::NewStub(channel_)),
       admin_stub_(v1::AdminService::NewStub(channel_)),
+      stream_decide_method_(kStreamDecideMethod,
+                            grpc::internal::RpcMethod::BIDI_STREAMING,
+                            channel_),
       options_(std::move(options)) {}
 
 Client::~Client() {
@@ -213,6 +274,52 @@ absl::Status Client::StreamDecide(const FindingSource& next,
 absl::Status Client::StreamDecideFindings(const FindingSource& next,
                                           const DecidedCallback& on_decided,
                                           const CallOptions& call) const {
+  return StreamDecideEncoded(
+      [&next](v1::Finding* finding, std::string*) { return next(finding); },
+      on_decided, call);
+}
+
+absl::Status Client::StreamDecideEncoded(const EncodedFindingSource& next,
+                                         const DecidedCallback& on_decided,
+                                         const CallOptions& call) const {
+  // Each answer is parsed into an arena reset for each result: a result is
+  // dozens of strings, and freeing them one by one cost the reader more
+  // than parsing them (callgrind, issue 15).
+  constexpr size_t kArenaBlock = size_t{1} << 16;
+  auto arena_block = std::make_unique<char[]>(kArenaBlock);
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = arena_block.get();
+  arena_options.initial_block_size = kArenaBlock;
+  google::protobuf::Arena arena(arena_options);
+  absl::Status parse_error;
+  absl::Status status = StreamDecideEncodedBytes(
+      next,
+      [&](const v1::Finding& finding, absl::string_view bytes,
+          std::optional<int32_t> index, uint64_t sequence) {
+        arena.Reset();
+        auto* result =
+            google::protobuf::Arena::CreateMessage<v1::DecisionResult>(&arena);
+        if (!result->ParseFromArray(bytes.data(),
+                                    static_cast<int>(bytes.size()))) {
+          // Only the server's answer can be at fault (gRPC would have
+          // failed the call on a response it could not parse).
+          if (parse_error.ok()) {
+            parse_error = absl::InternalError(absl::StrCat(
+                "the server's answer ", sequence, " does not parse"));
+          }
+          return;
+        }
+        if (index.has_value()) result->set_index(*index);
+        on_decided(finding, *result, sequence);
+      },
+      call);
+  if (!status.ok()) return status;
+  return parse_error;
+}
+
+absl::Status Client::StreamDecideEncodedBytes(
+    const EncodedFindingSource& next, const DecidedBytesCallback& on_decided,
+    const CallOptions& call) const {
   if (call.stream_chunk < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "stream_chunk: must be at least 1, got ", call.stream_chunk));
@@ -220,9 +327,17 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
   const int chunk = std::min(call.stream_chunk, options_.max_batch);
   grpc::ClientContext context;
   Prepare(call, /*unary=*/false, &context);
-  std::unique_ptr<grpc::ClientReaderWriter<v1::StreamDecideRequest,
-                                           v1::StreamDecideResponse>>
-      stream = stub_->StreamDecide(&context);
+  // Requests and answers go as bytes: the writer encodes the requests (the
+  // generated stub would serialize every finding, whose bytes the source
+  // may already hold) and the answers are split into their results'
+  // bytes, which the caller may write without parsing them. This is what
+  // the generated TreatmentService::Stub::StreamDecide() does, with
+  // ByteBuffer messages.
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel_.get(),
+                                                         stream_decide_method_,
+                                                         &context));
 
   std::atomic<uint64_t> written{0};
   // The messages sent and not yet answered, in order: how many results
@@ -231,9 +346,7 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
   // control like the messages themselves.
   struct SentMessage {
     int count = 0;
-    // Moved out of the request once Write() returned; `ready` then.
     google::protobuf::RepeatedPtrField<v1::Finding> findings;
-    bool ready = false;
   };
   absl::Mutex mu;
   std::deque<SentMessage> pending;  // Guarded by mu.
@@ -241,77 +354,72 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
   // answer would pay a round trip per message, and one that wrote
   // everything first would deadlock against the server's flow control.
   std::thread writer([&] {
-    v1::StreamDecideRequest request;
-    if (call.as_of.has_value()) ToProto(*call.as_of, request.mutable_as_of());
-    request.set_trace(call.trace);
-    request.set_skip_record(call.skip_record);
-    request.set_view(call.view);
+    // What every message repeats, encoded once; a message is these bytes
+    // followed by its findings (`finding`, or `findings` in chunks).
+    v1::StreamDecideRequest header;
+    if (call.as_of.has_value()) ToProto(*call.as_of, header.mutable_as_of());
+    header.set_trace(call.trace);
+    header.set_skip_record(call.skip_record);
+    header.set_view(call.view);
+    const std::string prefix = header.SerializeAsString();
+    const int field = chunk == 1
+                          ? v1::StreamDecideRequest::kFindingFieldNumber
+                          : v1::StreamDecideRequest::kFindingsFieldNumber;
+    std::string bytes;
+    std::string wire;
     while (true) {
-      int count = 0;
-      if (chunk == 1) {
-        // One finding per message, in `finding`: the classic stream.
-        if (!next(request.mutable_finding())) break;
-        count = 1;
-      } else {
-        while (request.findings_size() < chunk) {
-          if (!next(request.add_findings())) {
-            request.mutable_findings()->RemoveLast();
-            break;
-          }
+      google::protobuf::RepeatedPtrField<v1::Finding> findings;
+      bytes.assign(prefix);
+      while (findings.size() < chunk) {
+        wire.clear();
+        v1::Finding* finding = findings.Add();
+        if (!next(finding, &wire)) {
+          findings.RemoveLast();
+          break;
         }
-        count = request.findings_size();
+        AppendFindingField(field, *finding, wire, &bytes);
       }
+      const int count = findings.size();
       if (count == 0) break;
-      SentMessage* sent = nullptr;
       {
         // Queued before writing: the answer may arrive before Write()
         // returns.
         absl::MutexLock lock(&mu);
-        sent = &pending.emplace_back();
-        sent->count = count;
+        SentMessage& sent = pending.emplace_back();
+        sent.count = count;
+        sent.findings.Swap(&findings);
       }
-      const bool ok = stream->Write(request);
-      {
-        // The message is serialized: its findings move to the reader
-        // (deque elements keep their address while others are added).
-        absl::MutexLock lock(&mu);
-        if (chunk == 1) {
-          sent->findings.AddAllocated(request.release_finding());
-        } else {
-          sent->findings.Swap(request.mutable_findings());
-        }
-        sent->ready = true;
-      }
-      if (!ok) break;  // The reader sees the status.
+      grpc::Slice slice(bytes);
+      grpc::ByteBuffer buffer(&slice, 1);
+      if (!stream->Write(buffer)) break;  // The reader sees the status.
       written.fetch_add(count, std::memory_order_relaxed);
       if (count < chunk) break;  // The source ended inside this chunk.
     }
     stream->WritesDone();
   });
 
-  // Answers are parsed into an arena reset for each message: a chunk's
-  // results are hundreds of strings, and freeing them one by one cost the
-  // reader more than parsing them (callgrind, issue 15).
-  constexpr size_t kArenaBlock = size_t{1} << 20;
-  auto arena_block = std::make_unique<char[]>(kArenaBlock);
-  google::protobuf::ArenaOptions arena_options;
-  arena_options.initial_block = arena_block.get();
-  arena_options.initial_block_size = kArenaBlock;
-  arena_options.start_block_size = kArenaBlock;
-  arena_options.max_block_size = kArenaBlock;
-  google::protobuf::Arena arena(arena_options);
   uint64_t messages = 0;
   uint64_t delivered = 0;
   absl::Status order_error;
-  while (true) {
-    arena.Reset();
-    auto* response =
-        google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
-            &arena);
-    if (!stream->Read(response)) break;
-    if (response->sequence() != messages && order_error.ok()) {
+  grpc::ByteBuffer buffer;
+  std::string flat;
+  StreamAnswer answer;
+  // Results rewritten or re-encoded here (errors of a chunk, a rejected
+  // chunk, an answer in another encoding), kept while they are delivered.
+  std::string rewritten;
+  v1::DecisionResult result;
+  while (stream->Read(&buffer)) {
+    if (!SplitStreamAnswer(FlattenByteBuffer(&buffer, &flat), &answer)) {
+      if (order_error.ok()) {
+        order_error = absl::InternalError(absl::StrCat(
+            "the server's answer to message ", messages, " does not parse"));
+      }
+      context.TryCancel();
+      break;
+    }
+    if (answer.sequence != messages && order_error.ok()) {
       order_error = absl::InternalError(
-          absl::StrCat("the server answered sequence ", response->sequence(),
+          absl::StrCat("the server answered sequence ", answer.sequence,
                        " where ", messages, " was due"));
     }
     ++messages;
@@ -319,64 +427,68 @@ absl::Status Client::StreamDecideFindings(const FindingSource& next,
     {
       absl::MutexLock lock(&mu);
       if (!pending.empty()) {
-        mu.Await(absl::Condition(
-            +[](std::deque<SentMessage>* queue) {
-              return queue->front().ready;
-            },
-            &pending));
         sent = std::move(pending.front());
         pending.pop_front();
       }
     }
     const int count = sent.count;
+    const int results = static_cast<int>(answer.results.size());
     if (chunk == 1 && count == 1) {
-      on_decided(sent.findings.Get(0), response->result(),
-                 response->sequence());
+      on_decided(sent.findings.Get(0), answer.result, std::nullopt,
+                 answer.sequence);
       ++delivered;
       continue;
     }
     // Hands one finding's result to the caller with its stream position.
-    auto deliver = [&](int i, v1::DecisionResult* result) {
+    auto deliver = [&](int i, absl::string_view bytes) {
+      std::optional<int32_t> index;
       if (delivered <=
           static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
-        result->set_index(static_cast<int32_t>(delivered));
+        index = static_cast<int32_t>(delivered);
       }
-      on_decided(sent.findings.Get(i), *result, delivered);
+      on_decided(sent.findings.Get(i), bytes, index, delivered);
       ++delivered;
     };
-    if (count > 0 && response->results_size() == count) {
+    if (count > 0 && results == count) {
       for (int i = 0; i < count; ++i) {
-        v1::DecisionResult* result = response->mutable_results(i);
-        if (result->has_error()) {
-          // "findings[i].kind" reads "finding.kind", as if sent alone.
-          const std::string prefix = absl::StrCat("findings[", i, "]");
-          v1::ItemError* error = result->mutable_error();
-          error->set_message(
-              absl::StrReplaceAll(error->message(), {{prefix, "finding"}}));
-          for (v1::FieldViolation& violation :
-               *error->mutable_field_violations()) {
-            if (absl::StartsWith(violation.field(), prefix)) {
-              violation.set_field(absl::StrCat(
-                  "finding", violation.field().substr(prefix.size())));
-            }
+        const absl::string_view bytes = answer.results[i];
+        if (!HasItemError(bytes)) {
+          deliver(i, bytes);
+          continue;
+        }
+        // "findings[i].kind" reads "finding.kind", as if sent alone.
+        result.Clear();
+        result.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+        const std::string prefix = absl::StrCat("findings[", i, "]");
+        v1::ItemError* error = result.mutable_error();
+        error->set_message(
+            absl::StrReplaceAll(error->message(), {{prefix, "finding"}}));
+        for (v1::FieldViolation& violation :
+             *error->mutable_field_violations()) {
+          if (absl::StartsWith(violation.field(), prefix)) {
+            violation.set_field(absl::StrCat(
+                "finding", violation.field().substr(prefix.size())));
           }
         }
-        deliver(i, result);
+        result.SerializeToString(&rewritten);
+        deliver(i, rewritten);
       }
-    } else if (count > 0 && response->results_size() == 0 &&
-               response->result().has_error()) {
+    } else if (count > 0 && results == 0 && HasItemError(answer.result)) {
       // The server rejected the chunk as a whole (e.g. larger than its
       // --max-batch): every finding of it gets that error.
       for (int i = 0; i < count; ++i) {
-        v1::DecisionResult result = response->result();
+        result.Clear();
+        result.ParseFromArray(answer.result.data(),
+                              static_cast<int>(answer.result.size()));
         result.set_finding_id(sent.findings.Get(i).id());
-        deliver(i, &result);
+        result.SerializeToString(&rewritten);
+        deliver(i, rewritten);
       }
     } else {
       if (order_error.ok()) {
         order_error = absl::InternalError(absl::StrCat(
-            "the server answered message ", response->sequence(), " with ",
-            response->results_size(), " results for ", count, " findings"));
+            "the server answered message ", answer.sequence, " with ", results,
+            " results for ", count, " findings"));
       }
       // Results can no longer be matched with findings: stop.
       context.TryCancel();

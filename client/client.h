@@ -22,10 +22,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/rpc_method.h"
 #include "treatd/v1/admin_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
@@ -107,6 +109,21 @@ class Client {
   using DecidedCallback =
       std::function<void(const v1::Finding& finding,
                          const v1::DecisionResult& result, uint64_t sequence)>;
+  // Like FindingSource, and may also set `*wire` (already cleared) to wire
+  // bytes that parse to exactly `*finding`, e.g. the bytes a JSON reader
+  // built it from: they are sent as they are instead of serializing the
+  // finding again. Left empty, the finding is serialized.
+  using EncodedFindingSource =
+      std::function<bool(v1::Finding* finding, std::string* wire)>;
+  // Receives the answer to each finding of a stream as the wire bytes of
+  // its DecisionResult (valid only during the call), with the finding, for
+  // a caller that writes answers without parsing them
+  // (json::AppendDecisionResultJsonFromWire). When `index` is set, the
+  // result is the one with that `index` in place of the bytes' own (which
+  // is then the finding's position in its chunk).
+  using DecidedBytesCallback =
+      std::function<void(const v1::Finding& finding, absl::string_view result,
+                         std::optional<int32_t> index, uint64_t sequence)>;
   // Receives the outcome of DecideAsync().
   using DecideCallback = std::function<void(absl::StatusOr<v1::Decision>)>;
 
@@ -157,6 +174,20 @@ class Client {
   absl::Status StreamDecideFindings(const FindingSource& next,
                                     const DecidedCallback& on_decided,
                                     const CallOptions& call = {}) const;
+  // StreamDecideFindings() whose source may hand over each finding's wire
+  // bytes with it (EncodedFindingSource), which saves serializing it. The
+  // caller vouches that the bytes are the finding's: the server decides
+  // what the bytes say, `on_decided` receives the Finding.
+  absl::Status StreamDecideEncoded(const EncodedFindingSource& next,
+                                   const DecidedCallback& on_decided,
+                                   const CallOptions& call = {}) const;
+  // StreamDecideEncoded() that hands over each answer as bytes
+  // (DecidedBytesCallback): the results of chunks are not parsed, except
+  // errors, whose field paths are rewritten as StreamDecide() does.
+  // INTERNAL when an answer does not parse.
+  absl::Status StreamDecideEncodedBytes(const EncodedFindingSource& next,
+                                        const DecidedBytesCallback& on_decided,
+                                        const CallOptions& call = {}) const;
 
   // Decides one finding without blocking; `done` runs exactly once, on a
   // gRPC thread.
@@ -211,6 +242,9 @@ class Client {
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::TreatmentService::Stub> stub_;
   const std::unique_ptr<v1::AdminService::Stub> admin_stub_;
+  // TreatmentService.StreamDecide, called with requests the client
+  // encodes itself (StreamDecideEncoded).
+  const grpc::internal::RpcMethod stream_decide_method_;
   const ClientOptions options_;
 
   absl::Mutex async_mu_;

@@ -7,7 +7,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/exporters/document_writers.h"
 #include "common/exporters/sarif.h"
+#include "common/json/decision_json_writer.h"
 
 namespace treatd {
 
@@ -56,6 +58,29 @@ absl::Status DecisionOutput::Write(const v1::Finding* finding,
   has_finding_.push_back(finding != nullptr);
   results_.push_back(result);
   return absl::OkStatus();
+}
+
+absl::Status DecisionOutput::WriteJsonLine(const v1::Finding* finding,
+                                           absl::string_view result,
+                                           std::optional<int32_t> index,
+                                           v1::DecisionResult* notes) {
+  line_.clear();
+  if (!json::AppendDecisionResultJsonFromWire(result, index, &line_, notes)
+           .ok()) {
+    // What the JSONL writer says of the parsed result, word for word.
+    notes->Clear();
+    if (!notes->ParseFromArray(result.data(),
+                               static_cast<int>(result.size()))) {
+      return absl::InternalError(
+          absl::StrCat("the server's answer for finding ", notes->finding_id(),
+                       " does not parse"));
+    }
+    if (index.has_value()) notes->set_index(*index);
+    return Write(finding, *notes);
+  }
+  line_.push_back('\n');
+  out_->write(line_.data(), static_cast<std::streamsize>(line_.size()));
+  return exporters::internal::StreamStatus(*out_);
 }
 
 absl::Status DecisionOutput::Finish(const std::string& sarif_document,

@@ -17,12 +17,14 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/exporters/exporter.h"
 #include "treatd/v1/finding.pb.h"
 #include "treatd/v1/treatment_service.pb.h"
@@ -54,6 +56,21 @@ class DecisionOutput {
   absl::Status Write(const v1::Finding* finding,
                      const v1::DecisionResult& result);
 
+  // Whether the output is JSON Lines, which WriteJsonLine() writes.
+  bool WritesJsonLines() const {
+    return !IsDocument() && options_.format == exporters::ExportFormat::kJsonl;
+  }
+  // Write() for JSON Lines, of the DecisionResult whose wire bytes are
+  // `result` (with `index` in place of their own when set), written from
+  // the bytes (json::AppendDecisionResultJsonFromWire): the same line as
+  // Write() of the parsed result. `*notes` receives at least the fields
+  // that function notes. UNAVAILABLE when the output failed;
+  // INVALID_ARGUMENT as Write(); INTERNAL when the bytes do not parse.
+  absl::Status WriteJsonLine(const v1::Finding* finding,
+                             absl::string_view result,
+                             std::optional<int32_t> index,
+                             v1::DecisionResult* notes);
+
   // Ends the output: writes the document (annotating `sarif_document` with
   // --annotate-sarif), flushes, and renames the file into place. Returns a
   // line for the summary in `note` (e.g. how many SARIF results were
@@ -80,6 +97,8 @@ class DecisionOutput {
   std::vector<v1::Finding> findings_;
   std::vector<bool> has_finding_;
   std::vector<v1::DecisionResult> results_;
+  // The line WriteJsonLine() writes (reused).
+  std::string line_;
 };
 
 }  // namespace treatd

@@ -168,7 +168,10 @@ void FindingInput::Apply(v1::Finding* finding) {
   }
 }
 
-bool FindingInput::Next(v1::Finding* finding) {
+bool FindingInput::Next(v1::Finding* finding) { return Next(finding, nullptr); }
+
+bool FindingInput::Next(v1::Finding* finding, std::string* wire) {
+  if (wire != nullptr) wire->clear();
   if (next_imported_ < imported_.size()) {
     // Handed out once: move instead of copying.
     *finding = std::move(imported_[next_imported_++]);
@@ -178,7 +181,7 @@ bool FindingInput::Next(v1::Finding* finding) {
     }
     return true;
   }
-  FindingReader::Record record;
+  FindingReader::Record& record = record_;
   while (current_ < json_inputs_.size()) {
     JsonInput& json = json_inputs_[current_];
     bool have = false;
@@ -204,6 +207,12 @@ bool FindingInput::Next(v1::Finding* finding) {
     }
     *finding = std::move(record.finding);
     Apply(finding);
+    // The reader's bytes are the finding only while nothing changed it
+    // (VEX and the inventory may).
+    if (wire != nullptr && options_.vex == nullptr &&
+        options_.inventory == nullptr) {
+      wire->swap(record.wire);
+    }
     return true;
   }
   return false;

@@ -99,6 +99,12 @@ class FindingInput {
   // The next finding, or false at the end. Unreadable JSON records are
   // reported and skipped.
   bool Next(v1::Finding* finding);
+  // Next() that also gives, when it has them, wire bytes that parse to
+  // exactly `*finding` (see FindingReader::Record::wire), to send instead
+  // of serializing the finding; `*wire` is left empty when the finding must
+  // be serialized (imported, changed by VEX or the inventory, or read by
+  // protobuf's parser).
+  bool Next(v1::Finding* finding, std::string* wire);
 
   // The number of findings Next() will return in all, when known (only
   // scanner documents); -1 otherwise.
@@ -142,6 +148,8 @@ class FindingInput {
   int64_t total_bytes_ = -1;
   std::atomic<int64_t> consumed_bytes_{0};
   std::string sarif_document_;
+  // The record Next() reads into, kept so its buffers are reused.
+  FindingReader::Record record_;
 };
 
 }  // namespace treatd

@@ -175,6 +175,7 @@ bool FindingReader::Fail(Record* record, int line, absl::string_view what) {
   text_.clear();
   record->line = line;
   record->finding.Clear();
+  record->wire.clear();
   record->status =
       absl::InvalidArgumentError(absl::StrCat(name_, ":", line, ": ", what));
   return true;
@@ -228,7 +229,8 @@ bool FindingReader::Next(Record* record) {
   }
 
   record->line = start_line;
-  const absl::Status parsed = json_.Read(text_, &record->finding);
+  const absl::Status parsed =
+      json_.Read(text_, &record->finding, &record->wire);
   if (parsed.ok()) {
     record->status = absl::OkStatus();
   } else {

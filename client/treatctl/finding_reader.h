@@ -30,6 +30,10 @@ class FindingReader {
     // is not framed as objects. `finding` is meaningful only when OK.
     absl::Status status;
     v1::Finding finding;
+    // When not empty, wire bytes that parse to exactly `finding` (what the
+    // JSON reader built it from), to send instead of serializing it again;
+    // empty when the finding must be serialized.
+    std::string wire;
   };
 
   // Reads from `in` (not owned; must outlive the reader). `name` prefixes

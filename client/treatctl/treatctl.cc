@@ -197,10 +197,18 @@ bool PrepareRun(const DecisionFlags& flags, bool err_is_terminal,
 // Hands each decided finding (may be null) and its result to a run.
 using ResultSink =
     std::function<void(const v1::Finding* finding, const v1::DecisionResult&)>;
-// Decides every finding of the input, in order, handing each result to the
-// sink; returns a non-OK status only when deciding as a whole failed (RPC).
-using DecideAll =
-    std::function<absl::Status(FindingInput& input, const ResultSink& sink)>;
+// Hands each decided finding and its DecisionResult's wire bytes (with
+// the index to show in place of theirs, when set) to a run whose output is
+// JSON Lines and which reads nothing else of the result than what the
+// JSON writer notes (no --fail-on gate).
+using BytesSink =
+    std::function<void(const v1::Finding* finding, absl::string_view result,
+                       std::optional<int32_t> index)>;
+// Decides every finding of the input, in order, handing each result to
+// `bytes_sink` when it is given and the decider can, else to `sink`;
+// returns a non-OK status only when deciding as a whole failed (RPC).
+using DecideAll = std::function<absl::Status(
+    FindingInput& input, const ResultSink& sink, const BytesSink* bytes_sink)>;
 
 // The body of decide and policy eval: opens inputs and output, decides with
 // `decide_all`, writes results, checks the gate, prints the summary.
@@ -256,7 +264,25 @@ int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
     summary.Add(finding, result, tripped);
     progress.Add(1);
   };
-  const absl::Status status = decide_all(**input, sink);
+  // JSON Lines are written from the answers' bytes: parsing each answer
+  // into messages cost ~20,000 instructions of a FULL decision, more than
+  // writing its JSON (callgrind, issue 15). The summary reads the fields
+  // the writer notes.
+  v1::DecisionResult notes;
+  const BytesSink bytes_sink = [&](const v1::Finding* finding,
+                                   absl::string_view result,
+                                   std::optional<int32_t> index) {
+    if (write_status.ok()) {
+      write_status = (*output)->WriteJsonLine(finding, result, index, &notes);
+    } else {
+      notes.ParseFromArray(result.data(), static_cast<int>(result.size()));
+    }
+    summary.Add(finding, notes, /*tripped=*/false);
+    progress.Add(1);
+  };
+  const bool by_bytes = !run.gate.has_value() && (*output)->WritesJsonLines();
+  const absl::Status status =
+      decide_all(**input, sink, by_bytes ? &bytes_sink : nullptr);
   progress.Finish();
   if (!status.ok()) {
     err << "treatctl: " << what
@@ -314,19 +340,31 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
     call.deadline = absl::Now() + absl::Seconds(flags.timeout_seconds);
   }
 
-  auto decide_all = [&](FindingInput& input, const ResultSink& sink) {
+  auto decide_all = [&](FindingInput& input, const ResultSink& sink,
+                        const BytesSink* bytes_sink) {
     // The source runs on the client's writer thread, results arrive on
     // this one, each with its finding (which the exporters and the gate
     // read): the client moves the findings along, no copy is kept here.
-    auto next = [&](v1::Finding* finding) {
-      if (!input.Next(finding)) return false;
+    // The reader's wire bytes of each finding go on the stream as they
+    // are: serializing the finding again cost ~4,500 instructions of it
+    // (callgrind, issue 15).
+    auto next = [&](v1::Finding* finding, std::string* wire) {
+      if (!input.Next(finding, wire)) return false;
       if (flags.record) scans.Add(*finding);
       return true;
     };
+    if (bytes_sink != nullptr) {
+      return (*client)->StreamDecideEncodedBytes(
+          next,
+          [&](const v1::Finding& finding, absl::string_view result,
+              std::optional<int32_t> index,
+              uint64_t) { (*bytes_sink)(&finding, result, index); },
+          call);
+    }
     auto on_decided = [&](const v1::Finding& finding,
                           const v1::DecisionResult& result,
                           uint64_t) { sink(&finding, result); };
-    return (*client)->StreamDecideFindings(next, on_decided, call);
+    return (*client)->StreamDecideEncoded(next, on_decided, call);
   };
   const int code = RunDecisions(
       flags.decision, run, absl::StrCat("decide via ", flags.connection.target),
@@ -408,7 +446,8 @@ int RunPolicyEval(const PolicyFlags& policy_flags, const DecisionFlags& flags,
   options.as_of = run.as_of.value_or(absl::Now());
   options.trace = flags.trace;
   options.view = flags.view;
-  auto decide_all = [&](FindingInput& input, const ResultSink& sink) {
+  auto decide_all = [&](FindingInput& input, const ResultSink& sink,
+                        const BytesSink*) {
     v1::Finding finding;
     v1::DecisionResult result;
     int index = 0;

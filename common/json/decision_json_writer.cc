@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <cfloat>
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <optional>
 #include <string>
 
 #ifdef __SSE2__
@@ -265,14 +268,18 @@ void AppendInt(int64_t value, Sink* out) {
 }
 
 // protobuf's FormatTime, quoted.
-void AppendTimestamp(const google::protobuf::Timestamp& t, Sink* out) {
-  if (!t.GetReflection()->GetUnknownFields(t).empty()) return Fail(out);
+void AppendTimestampValue(int64_t seconds, int32_t nanos, Sink* out) {
   char buffer[kMaxProtoTimestampTextSize + 2];
-  const size_t n = FormatProtoTimestampText(t.seconds(), t.nanos(), buffer + 1);
+  const size_t n = FormatProtoTimestampText(seconds, nanos, buffer + 1);
   if (n == 0) return Fail(out);
   buffer[0] = '"';
   buffer[n + 1] = '"';
   out->append(buffer, n + 2);
+}
+
+void AppendTimestamp(const google::protobuf::Timestamp& t, Sink* out) {
+  if (!t.GetReflection()->GetUnknownFields(t).empty()) return Fail(out);
+  AppendTimestampValue(t.seconds(), t.nanos(), out);
 }
 
 // One JSON object being written: the separator before each member.
@@ -480,6 +487,437 @@ void WriteResult(const v1::DecisionResult& r, Sink* out) {
   if (r.has_error()) WriteError(r.error(), o.Key("\"error\":"));
 }
 
+// ---------------------------------------------------------------------------
+// From the wire bytes of a DecisionResult, without parsing it into messages.
+//
+// Only the bytes protobuf's serializer writes are walked: every field known,
+// in field-number order, each singular field at most once and the elements
+// of a repeated field together, each with its declared wire type, at most one
+// member of the oneof. For such bytes protobuf's parser builds a message
+// whose set fields are exactly the ones read here, so the JSON is the same.
+// Anything else (an unknown field, another order, a field twice, malformed
+// bytes) makes the walk unsure and the message path answers.
+
+// Reads wire-format values from a byte range; every read checks bounds.
+class WireIn {
+ public:
+  explicit WireIn(absl::string_view bytes)
+      : p_(reinterpret_cast<const uint8_t*>(bytes.data())),
+        end_(p_ + bytes.size()) {}
+  bool done() const { return p_ == end_; }
+
+  // A varint of at most `max_bytes` bytes (10 for values; protobuf's
+  // parser reads keys and lengths as 32-bit varints of at most 5).
+  bool Varint(uint64_t* value, int max_bytes = 10) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 7 * max_bytes && p_ < end_; shift += 7) {
+      const uint8_t byte = *p_++;
+      v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        *value = v;
+        return true;
+      }
+    }
+    return false;
+  }
+  // A key: a field number from 1 and a wire type.
+  bool Key(uint32_t* field, uint32_t* type) {
+    uint64_t key;
+    if (!Varint(&key, 5) || key > 0xffffffffu) return false;
+    *field = static_cast<uint32_t>(key >> 3);
+    *type = static_cast<uint32_t>(key & 7);
+    return *field != 0;
+  }
+  bool Fixed64(uint64_t* value) {
+    if (end_ - p_ < 8) return false;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p_[i]) << (8 * i);
+    p_ += 8;
+    *value = v;
+    return true;
+  }
+  bool Delimited(absl::string_view* bytes) {
+    uint64_t size;
+    // protobuf reads lengths as int32.
+    if (!Varint(&size, 5) || size > 0x7fffffffu ||
+        size > static_cast<uint64_t>(end_ - p_)) {
+      return false;
+    }
+    *bytes = absl::string_view(reinterpret_cast<const char*>(p_), size);
+    p_ += size;
+    return true;
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* const end_;
+};
+
+enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kDelimited = 2 };
+
+enum class Kind : uint8_t {
+  kString,
+  kBool,
+  kInt32,
+  kDouble,
+  kEnum,
+  kTime,
+  kMessage,
+};
+
+// What a run summary reads of a result, noted as the fields pass.
+enum class Note : uint8_t {
+  kNone,
+  kFindingId,
+  kTreatment,
+  kPriority,
+  kPriorityRank,
+  kMitigateBy,
+  kRemediateBy,
+  kDecision,
+  kError,
+  kErrorCode,
+};
+
+struct WireMessage;
+struct WireField {
+  absl::string_view key;  // `"jsonName":`
+  Kind kind;
+  bool repeated = false;
+  const WireMessage* message = nullptr;  // kMessage
+  // kEnum: whether a number is a value, and its name.
+  bool (*is_valid)(int) = nullptr;
+  const std::string& (*name)(int) = nullptr;
+  Note note = Note::kNone;
+};
+// A message's fields, numbered from 1 without gaps (all of treatd's result
+// messages are), and the numbers of its one oneof, if any.
+struct WireMessage {
+  const WireField* fields;
+  uint32_t count;
+  uint32_t oneof_first = 0;
+  uint32_t oneof_last = 0;
+};
+
+template <typename Enum, const std::string& (*kName)(Enum)>
+const std::string& NameOf(int value) {
+  return kName(static_cast<Enum>(value));
+}
+
+#define TREATD_ENUM(E) v1::E##_IsValid, &NameOf<v1::E, &v1::E##_Name<v1::E>>
+
+constexpr WireField kActionFields[] = {
+    {"\"id\":", Kind::kString},
+    {"\"category\":", Kind::kEnum, false, nullptr, TREATD_ENUM(ActionCategory)},
+    {"\"text\":", Kind::kString},
+    {"\"dueBy\":", Kind::kTime},
+};
+constexpr WireField kTableOutcomeFields[] = {
+    {"\"table\":", Kind::kString},
+    {"\"outcome\":", Kind::kString},
+    {"\"row\":", Kind::kInt32},
+    {"\"inputs\":", Kind::kString, true},
+};
+constexpr WireField kExceptionFields[] = {
+    {"\"id\":", Kind::kString},     {"\"approver\":", Kind::kString},
+    {"\"reason\":", Kind::kString}, {"\"expires\":", Kind::kTime},
+    {"\"applied\":", Kind::kBool},  {"\"ticket\":", Kind::kString},
+};
+constexpr WireField kRuleTraceFields[] = {
+    {"\"rule\":", Kind::kString},
+    {"\"matched\":", Kind::kBool},
+    {"\"explanation\":", Kind::kString},
+};
+constexpr WireField kPolicyRefFields[] = {
+    {"\"name\":", Kind::kString},
+    {"\"version\":", Kind::kString},
+    {"\"digest\":", Kind::kString},
+};
+constexpr WireField kIntelFields[] = {
+    {"\"feedVersions\":", Kind::kString, true},
+    {"\"facts\":", Kind::kString, true},
+    {"\"callerFactsKept\":", Kind::kString, true},
+    {"\"stale\":", Kind::kBool},
+    {"\"staleFeeds\":", Kind::kString, true},
+};
+constexpr WireField kRevisitFields[] = {
+    {"\"kind\":", Kind::kEnum, false, nullptr, TREATD_ENUM(RevisitKind)},
+    {"\"threshold\":", Kind::kDouble},
+    {"\"value\":", Kind::kString},
+    {"\"at\":", Kind::kTime},
+    {"\"newTreatment\":", Kind::kEnum, false, nullptr, TREATD_ENUM(Treatment)},
+    {"\"newPriority\":", Kind::kString},
+    {"\"text\":", Kind::kString},
+};
+constexpr WireMessage kAction = {kActionFields, std::size(kActionFields)};
+constexpr WireMessage kTableOutcome = {kTableOutcomeFields,
+                                       std::size(kTableOutcomeFields)};
+constexpr WireMessage kException = {kExceptionFields,
+                                    std::size(kExceptionFields)};
+constexpr WireMessage kRuleTrace = {kRuleTraceFields,
+                                    std::size(kRuleTraceFields)};
+constexpr WireMessage kPolicyRef = {kPolicyRefFields,
+                                    std::size(kPolicyRefFields)};
+constexpr WireMessage kIntel = {kIntelFields, std::size(kIntelFields)};
+constexpr WireMessage kRevisit = {kRevisitFields, std::size(kRevisitFields)};
+
+constexpr WireField kDecisionFields[] = {
+    {"\"decisionId\":", Kind::kString},
+    {"\"findingId\":", Kind::kString},
+    {"\"treatment\":", Kind::kEnum, false, nullptr, TREATD_ENUM(Treatment),
+     Note::kTreatment},
+    {"\"priority\":", Kind::kString, false, nullptr, nullptr, nullptr,
+     Note::kPriority},
+    {"\"priorityRank\":", Kind::kInt32, false, nullptr, nullptr, nullptr,
+     Note::kPriorityRank},
+    {"\"mitigateBy\":", Kind::kTime, false, nullptr, nullptr, nullptr,
+     Note::kMitigateBy},
+    {"\"remediateBy\":", Kind::kTime, false, nullptr, nullptr, nullptr,
+     Note::kRemediateBy},
+    {"\"reviewBy\":", Kind::kTime},
+    {"\"actions\":", Kind::kMessage, true, &kAction},
+    {"\"inherentRisk\":", Kind::kDouble},
+    {"\"residualRisk\":", Kind::kDouble},
+    {"\"tableOutcomes\":", Kind::kMessage, true, &kTableOutcome},
+    {"\"matchKind\":", Kind::kEnum, false, nullptr, TREATD_ENUM(MatchKind)},
+    {"\"matchedRule\":", Kind::kString},
+    {"\"exception\":", Kind::kMessage, false, &kException},
+    {"\"reasons\":", Kind::kString, true},
+    {"\"trace\":", Kind::kMessage, true, &kRuleTrace},
+    {"\"policy\":", Kind::kMessage, false, &kPolicyRef},
+    {"\"evaluatedAt\":", Kind::kTime},
+    {"\"deadlineSources\":", Kind::kString, true},
+    {"\"intel\":", Kind::kMessage, false, &kIntel},
+    {"\"revisitConditions\":", Kind::kMessage, true, &kRevisit},
+};
+constexpr WireMessage kDecision = {kDecisionFields, std::size(kDecisionFields)};
+
+constexpr WireField kViolationFields[] = {
+    {"\"field\":", Kind::kString},
+    {"\"description\":", Kind::kString},
+};
+constexpr WireMessage kViolation = {kViolationFields,
+                                    std::size(kViolationFields)};
+constexpr WireField kErrorFields[] = {
+    {"\"code\":", Kind::kInt32, false, nullptr, nullptr, nullptr,
+     Note::kErrorCode},
+    {"\"message\":", Kind::kString},
+    {"\"fieldViolations\":", Kind::kMessage, true, &kViolation},
+};
+constexpr WireMessage kError = {kErrorFields, std::size(kErrorFields)};
+
+constexpr WireField kResultFields[] = {
+    {"\"findingId\":", Kind::kString, false, nullptr, nullptr, nullptr,
+     Note::kFindingId},
+    {"\"index\":", Kind::kInt32},
+    {"\"decision\":", Kind::kMessage, false, &kDecision, nullptr, nullptr,
+     Note::kDecision},
+    {"\"error\":", Kind::kMessage, false, &kError, nullptr, nullptr,
+     Note::kError},
+};
+constexpr WireMessage kResult = {kResultFields, std::size(kResultFields), 3, 4};
+constexpr uint32_t kResultIndexField = 2;
+
+#undef TREATD_ENUM
+
+// A google.protobuf.Timestamp's bytes: seconds (1) then nanos (2), each at
+// most once.
+bool ReadTimestamp(absl::string_view bytes, int64_t* seconds, int32_t* nanos) {
+  WireIn in(bytes);
+  *seconds = 0;
+  *nanos = 0;
+  uint32_t last = 0;
+  while (!in.done()) {
+    uint32_t field, type;
+    uint64_t value;
+    if (!in.Key(&field, &type) || type != kVarint || field <= last ||
+        field > 2 || !in.Varint(&value)) {
+      return false;
+    }
+    last = field;
+    if (field == 1) {
+      *seconds = static_cast<int64_t>(value);
+    } else {
+      // protobuf keeps the low 32 bits of an int32's varint.
+      *nanos = static_cast<int32_t>(static_cast<uint32_t>(value));
+    }
+  }
+  return true;
+}
+
+google::protobuf::Timestamp* NotedTime(Note note, v1::DecisionResult* notes) {
+  if (note == Note::kMitigateBy) {
+    return notes->mutable_decision()->mutable_mitigate_by();
+  }
+  if (note == Note::kRemediateBy) {
+    return notes->mutable_decision()->mutable_remediate_by();
+  }
+  return nullptr;
+}
+
+void NoteScalar(Note note, int64_t value, v1::DecisionResult* notes) {
+  switch (note) {
+    case Note::kTreatment:
+      notes->mutable_decision()->set_treatment(
+          static_cast<v1::Treatment>(value));
+      break;
+    case Note::kPriorityRank:
+      notes->mutable_decision()->set_priority_rank(static_cast<int32_t>(value));
+      break;
+    case Note::kErrorCode:
+      notes->mutable_error()->set_code(static_cast<int32_t>(value));
+      break;
+    default:
+      break;
+  }
+}
+
+void NoteString(Note note, absl::string_view value, v1::DecisionResult* notes) {
+  if (note == Note::kFindingId) {
+    notes->set_finding_id(std::string(value));
+  } else if (note == Note::kPriority) {
+    notes->mutable_decision()->set_priority(std::string(value));
+  }
+}
+
+void WriteWireObject(const WireMessage& m, absl::string_view bytes,
+                     const int32_t* index, v1::DecisionResult* notes,
+                     Sink* out);
+
+// Writes the value read for `f` where the sink stands, and notes it. The
+// key (and a list's bracket or comma) is written by the caller.
+void WriteWireElement(const WireField& f, absl::string_view bytes,
+                      v1::DecisionResult* notes, Sink* out) {
+  switch (f.kind) {
+    case Kind::kString:
+      return AppendString(bytes, out);
+    case Kind::kMessage:
+      return WriteWireObject(*f.message, bytes, nullptr, notes, out);
+    default:
+      // Only strings and messages are repeated in these messages.
+      return Fail(out);
+  }
+}
+
+// Writes the object of message `m` from its wire bytes. `index` (the
+// result only) replaces the bytes' own field 2 when not null.
+void WriteWireObject(const WireMessage& m, absl::string_view bytes,
+                     const int32_t* index, v1::DecisionResult* notes,
+                     Sink* out) {
+  WireIn in(bytes);
+  Object o(out);
+  uint32_t last = 0;
+  bool in_list = false;
+  bool oneof_seen = false;
+  bool index_written = index == nullptr;
+  while (!in.done()) {
+    uint32_t number, type;
+    if (!in.Key(&number, &type) || number > m.count || number < last) {
+      return Fail(out);
+    }
+    const WireField& f = m.fields[number - 1];
+    const bool again = number == last;
+    if (again && !f.repeated) return Fail(out);
+    if (!again && in_list) {
+      out->push_back(']');
+      in_list = false;
+    }
+    if (!again && m.oneof_first != 0 && number >= m.oneof_first &&
+        number <= m.oneof_last) {
+      if (oneof_seen) return Fail(out);
+      oneof_seen = true;
+    }
+    last = number;
+    uint64_t value = 0;
+    absl::string_view value_bytes;
+    switch (f.kind) {
+      case Kind::kString:
+      case Kind::kMessage:
+      case Kind::kTime:
+        if (type != kDelimited || !in.Delimited(&value_bytes)) {
+          return Fail(out);
+        }
+        break;
+      case Kind::kDouble:
+        if (type != kFixed64 || !in.Fixed64(&value)) return Fail(out);
+        break;
+      default:
+        if (type != kVarint || !in.Varint(&value)) return Fail(out);
+    }
+    if (!index_written && number >= kResultIndexField) {
+      Int(o, "\"index\":", *index);
+      index_written = true;
+      if (number == kResultIndexField) continue;
+    }
+    if (f.repeated) {
+      if (again) {
+        out->push_back(',');
+      } else {
+        o.Key(f.key)->push_back('[');
+        in_list = true;
+      }
+      WriteWireElement(f, value_bytes, notes, out);
+      continue;
+    }
+    switch (f.kind) {
+      case Kind::kString:
+        if (!value_bytes.empty()) {
+          AppendString(value_bytes, o.Key(f.key));
+          if (notes != nullptr) NoteString(f.note, value_bytes, notes);
+        }
+        break;
+      case Kind::kBool:
+        if (value != 0) o.Key(f.key)->append("true");
+        break;
+      case Kind::kInt32:
+      case Kind::kEnum: {
+        // protobuf keeps the low 32 bits of an int32's or enum's varint.
+        const int32_t v = static_cast<int32_t>(static_cast<uint32_t>(value));
+        if (v == 0) break;
+        if (f.kind == Kind::kInt32) {
+          AppendInt(v, o.Key(f.key));
+        } else if (f.is_valid(v)) {
+          o.Key(f.key)->append("\"")->append(f.name(v))->append("\"");
+        } else {
+          return Fail(out);
+        }
+        if (notes != nullptr) NoteScalar(f.note, v, notes);
+        break;
+      }
+      case Kind::kDouble:
+        if (value != 0) {
+          double d;
+          std::memcpy(&d, &value, sizeof(d));
+          AppendDouble(d, o.Key(f.key));
+        }
+        break;
+      case Kind::kTime: {
+        int64_t seconds;
+        int32_t nanos;
+        if (!ReadTimestamp(value_bytes, &seconds, &nanos)) return Fail(out);
+        AppendTimestampValue(seconds, nanos, o.Key(f.key));
+        if (notes != nullptr) {
+          if (google::protobuf::Timestamp* t = NotedTime(f.note, notes)) {
+            t->set_seconds(seconds);
+            t->set_nanos(nanos);
+          }
+        }
+        break;
+      }
+      case Kind::kMessage:
+        if (notes != nullptr && f.note == Note::kDecision) {
+          notes->mutable_decision();
+        } else if (notes != nullptr && f.note == Note::kError) {
+          notes->mutable_error();
+        }
+        WriteWireObject(*f.message, value_bytes, nullptr, notes, o.Key(f.key));
+        break;
+    }
+  }
+  if (in_list) out->push_back(']');
+  if (!index_written) Int(o, "\"index\":", *index);
+}
+
 }  // namespace
 
 namespace internal {
@@ -489,6 +927,21 @@ bool AppendDecisionResultJsonDirect(const v1::DecisionResult& result,
   const size_t size = out->size();
   Sink sink(out);
   WriteResult(result, &sink);
+  sink.Finish();
+  if (!sink.unsure) return true;
+  out->resize(size);
+  return false;
+}
+
+bool AppendDecisionResultJsonFromWireDirect(absl::string_view wire,
+                                            std::optional<int32_t> index,
+                                            std::string* out,
+                                            v1::DecisionResult* notes) {
+  const size_t size = out->size();
+  if (notes != nullptr) notes->Clear();
+  Sink sink(out);
+  WriteWireObject(kResult, wire, index.has_value() ? &*index : nullptr, notes,
+                  &sink);
   sink.Finish();
   if (!sink.unsure) return true;
   out->resize(size);
@@ -511,6 +964,26 @@ absl::Status AppendDecisionResultJson(const v1::DecisionResult& result,
   }
   out->append(json);
   return absl::OkStatus();
+}
+
+absl::Status AppendDecisionResultJsonFromWire(absl::string_view wire,
+                                              std::optional<int32_t> index,
+                                              std::string* out,
+                                              v1::DecisionResult* notes) {
+  if (internal::AppendDecisionResultJsonFromWireDirect(wire, index, out,
+                                                       notes)) {
+    return absl::OkStatus();
+  }
+  v1::DecisionResult parsed;
+  v1::DecisionResult* result = notes != nullptr ? notes : &parsed;
+  if (wire.size() > static_cast<size_t>(INT_MAX) ||
+      !result->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) {
+    result->Clear();
+    return absl::InvalidArgumentError(
+        "the bytes are not a DecisionResult (protobuf's parser refuses them)");
+  }
+  if (index.has_value()) result->set_index(*index);
+  return AppendDecisionResultJson(*result, out);
 }
 
 }  // namespace treatd::json

@@ -16,9 +16,12 @@
 #ifndef TREATD_COMMON_JSON_DECISION_JSON_WRITER_H_
 #define TREATD_COMMON_JSON_DECISION_JSON_WRITER_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd::json {
@@ -30,12 +33,36 @@ namespace treatd::json {
 absl::Status AppendDecisionResultJson(const v1::DecisionResult& result,
                                       std::string* out);
 
+// AppendDecisionResultJson() for the DecisionResult whose wire bytes are
+// `wire` (e.g. one of a StreamDecideResponse's `results`, not parsed), with
+// `index`, when set, in place of the bytes' own index. Bytes as protobuf's
+// serializer writes them (known fields in field-number order) are written
+// as they are read, without building messages; any others are parsed and
+// written as the message, so the output is byte for byte
+// MessageToJsonString's of the parsed message in every case.
+// `notes`, when not null, receives at least the result's finding_id, the
+// presence of its decision or error, the error's code and the decision's
+// treatment, priority, priority_rank, mitigate_by and remediate_by (what a
+// run summary reads); the whole message when the bytes were parsed.
+// INVALID_ARGUMENT when protobuf's parser refuses the bytes (`*out` as it
+// was), or as AppendDecisionResultJson().
+absl::Status AppendDecisionResultJsonFromWire(absl::string_view wire,
+                                              std::optional<int32_t> index,
+                                              std::string* out,
+                                              v1::DecisionResult* notes);
+
 namespace internal {
 // The hand-written path alone, for tests: appends and returns true, or
 // returns false (leaving `*out` as it was) where protobuf's printer would
 // be asked.
 bool AppendDecisionResultJsonDirect(const v1::DecisionResult& result,
                                     std::string* out);
+// The bytes walk alone: appends and returns true, or returns false
+// (leaving `*out` as it was) where the bytes would be parsed.
+bool AppendDecisionResultJsonFromWireDirect(absl::string_view wire,
+                                            std::optional<int32_t> index,
+                                            std::string* out,
+                                            v1::DecisionResult* notes);
 }  // namespace internal
 
 }  // namespace treatd::json

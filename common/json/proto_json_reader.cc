@@ -447,6 +447,12 @@ ProtoJsonReader::ProtoJsonReader(const Descriptor* type)
 ProtoJsonReader::~ProtoJsonReader() = default;
 
 absl::Status ProtoJsonReader::Read(absl::string_view json, Message* message) {
+  return Read(json, message, nullptr);
+}
+
+absl::Status ProtoJsonReader::Read(absl::string_view json, Message* message,
+                                   std::string* wire_out) {
+  if (wire_out != nullptr) wire_out->clear();
   message->Clear();
   if (message->GetDescriptor() == tables_->root) {
     simdjson::dom::element document;
@@ -462,6 +468,7 @@ absl::Status ProtoJsonReader::Read(absl::string_view json, Message* message) {
       if (ReadObject(object, *tables_->types.at(tables_->root), &wire) &&
           wire.size() <= static_cast<size_t>(INT_MAX) &&
           message->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) {
+        if (wire_out != nullptr) wire_out->assign(wire.data(), wire.size());
         return absl::OkStatus();
       }
     }

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -42,6 +43,14 @@ class ProtoJsonReader {
   // (INVALID_ARGUMENT naming the field and what is wrong); after an error
   // `*message` holds whatever protobuf's parser left in it.
   absl::Status Read(absl::string_view json, google::protobuf::Message* message);
+  // Read() that also hands back the wire bytes the message was parsed from
+  // when the fast path read it: `*wire` then holds bytes that parse to
+  // exactly `*message` (fields in the JSON's order, not necessarily what
+  // SerializeToString() writes), so a caller that sends the message can
+  // send them instead of serializing it again. `*wire` is empty when
+  // protobuf's parser answered or on error: serialize the message then.
+  absl::Status Read(absl::string_view json, google::protobuf::Message* message,
+                    std::string* wire);
 
   // How many Read() calls protobuf's parser answered (for tests and
   // benchmarks: the fast path should answer nearly all valid input).

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,6 +88,9 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
         absl::MutexLock lock(&mu_);
         stream_message_sizes_.push_back(
             request.has_finding() ? 0 : request.findings_size());
+        last_stream_options_ = request;
+        last_stream_options_.clear_finding();
+        last_stream_options_.clear_findings();
       }
       if (request.has_finding()) {
         response.mutable_result()->set_index(static_cast<int32_t>(sequence));
@@ -143,6 +147,11 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
     absl::MutexLock lock(&mu_);
     return stream_message_sizes_;
   }
+  // The last StreamDecide message received, without its findings.
+  v1::StreamDecideRequest last_stream_options() {
+    absl::MutexLock lock(&mu_);
+    return last_stream_options_;
+  }
 
  private:
   std::atomic<int> unavailable_attempts_{0};
@@ -151,6 +160,7 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
   std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
   std::string authorization_ ABSL_GUARDED_BY(mu_);
   std::vector<int> stream_message_sizes_ ABSL_GUARDED_BY(mu_);
+  v1::StreamDecideRequest last_stream_options_ ABSL_GUARDED_BY(mu_);
 };
 
 class ClientTest : public ::testing::Test {
@@ -410,6 +420,119 @@ TEST_F(ClientTest, StreamDecideChunksAreAtMostMaxBatch) {
                            [](const v1::DecisionResult&, uint64_t) {}, call);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("stream_chunk"));
+}
+
+TEST_F(ClientTest, StreamDecideEncodedSendsTheSourcesBytesAsTheyAre) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  for (int chunk : {1, 3}) {
+    SCOPED_TRACE(absl::StrCat("stream_chunk ", chunk));
+    constexpr int kCount = 8;
+    int produced = 0;
+    std::vector<std::pair<std::string, std::string>> answered;
+    CallOptions call;
+    call.stream_chunk = chunk;
+    call.as_of = absl::FromUnixSeconds(1767225600);
+    call.view = v1::DECISION_VIEW_BASIC;
+    call.trace = true;
+    call.skip_record = true;
+    absl::Status status = client->StreamDecideEncoded(
+        [&](v1::Finding* finding, std::string* wire) {
+          EXPECT_TRUE(wire->empty());
+          if (produced == kCount) return false;
+          const int i = produced++;
+          *finding = MakeFinding(absl::StrCat("object-", i));
+          // Even findings come with bytes of their own, which the server
+          // must see instead of the message; odd ones are serialized.
+          if (i % 2 == 0) {
+            *wire = MakeFinding(absl::StrCat("wire-", i)).SerializeAsString();
+          }
+          return true;
+        },
+        [&](const v1::Finding& finding, const v1::DecisionResult& result,
+            uint64_t sequence) {
+          EXPECT_EQ(sequence, answered.size());
+          EXPECT_EQ(result.index(), static_cast<int>(sequence));
+          answered.emplace_back(finding.id(), result.finding_id());
+        },
+        call);
+    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_EQ(answered.size(), static_cast<size_t>(kCount));
+    for (int i = 0; i < kCount; ++i) {
+      EXPECT_EQ(answered[i].first, absl::StrCat("object-", i));
+      EXPECT_EQ(answered[i].second,
+                absl::StrCat(i % 2 == 0 ? "wire-" : "object-", i));
+    }
+    const v1::StreamDecideRequest options = service_.last_stream_options();
+    EXPECT_EQ(options.as_of().seconds(), 1767225600);
+    EXPECT_EQ(options.view(), v1::DECISION_VIEW_BASIC);
+    EXPECT_TRUE(options.trace());
+    EXPECT_TRUE(options.skip_record());
+  }
+  EXPECT_THAT(service_.stream_message_sizes(),
+              ElementsAre(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2));
+}
+
+TEST_F(ClientTest, StreamDecideEncodedBytesHandsOverWhatStreamDecideDoes) {
+  // The same findings (one of them bad, one chunk rejected as a whole)
+  // through both APIs: each answer's bytes, with the index given, are the
+  // result StreamDecide delivers.
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  for (int chunk : {1, 3}) {
+    SCOPED_TRACE(absl::StrCat("stream_chunk ", chunk));
+    const std::vector<std::string> ids = {"a", "bad-b", "c", "reject-chunk",
+                                          "d", "e",     "f"};
+    CallOptions call;
+    call.stream_chunk = chunk;
+    size_t produced = 0;
+    std::vector<v1::DecisionResult> typed;
+    ASSERT_TRUE(client
+                    ->StreamDecide(
+                        [&](v1::Finding* finding) {
+                          if (produced == ids.size()) return false;
+                          *finding = MakeFinding(ids[produced++]);
+                          return true;
+                        },
+                        [&](const v1::DecisionResult& result, uint64_t) {
+                          typed.push_back(result);
+                        },
+                        call)
+                    .ok());
+    produced = 0;
+    std::vector<v1::DecisionResult> from_bytes;
+    ASSERT_TRUE(client
+                    ->StreamDecideEncodedBytes(
+                        [&](v1::Finding* finding, std::string*) {
+                          if (produced == ids.size()) return false;
+                          *finding = MakeFinding(ids[produced++]);
+                          return true;
+                        },
+                        [&](const v1::Finding& finding, absl::string_view bytes,
+                            std::optional<int32_t> index, uint64_t sequence) {
+                          EXPECT_EQ(sequence, from_bytes.size());
+                          EXPECT_EQ(finding.id(), ids[sequence]);
+                          v1::DecisionResult& result =
+                              from_bytes.emplace_back();
+                          ASSERT_TRUE(result.ParseFromArray(
+                              bytes.data(), static_cast<int>(bytes.size())));
+                          if (index.has_value()) result.set_index(*index);
+                        },
+                        call)
+                    .ok());
+    ASSERT_EQ(from_bytes.size(), ids.size());
+    ASSERT_EQ(typed.size(), ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(from_bytes[i].SerializeAsString(), typed[i].SerializeAsString())
+          << i << ": " << from_bytes[i].ShortDebugString() << " / "
+          << typed[i].ShortDebugString();
+      EXPECT_EQ(typed[i].index(), static_cast<int>(i));
+    }
+    if (chunk == 3) {
+      EXPECT_EQ(typed[1].error().field_violations(0).field(), "finding.kind");
+      EXPECT_EQ(typed[4].error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    }
+  }
 }
 
 TEST_F(ClientTest, DecideAsyncRunsTheCallbackWithTheDecision) {

@@ -26,6 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "treatd/v1/finding.pb.h"
 #include "treatd/v1/policy.pb.h"
+#include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd::fuzz {
 namespace {
@@ -594,6 +595,64 @@ void ProtoJsonReaderSeeds(SeedWriter& w) {
   w.Dict("proto_json_reader", FindingJsonDict());
 }
 
+// The wire bytes of DecisionResults (after a first byte choosing the index
+// override): a decision with every kind of field, an error with field
+// paths, two results concatenated (protobuf merges them) and an empty one.
+void DecisionResultWireSeeds(SeedWriter& w) {
+  v1::DecisionResult decided;
+  decided.set_finding_id("f-1");
+  decided.set_index(3);
+  v1::Decision* d = decided.mutable_decision();
+  d->set_decision_id("dec-1");
+  d->set_finding_id("f-1");
+  d->set_treatment(v1::TREATMENT_REMEDIATE);
+  d->set_priority("P1 <high> \"now\"");
+  d->set_priority_rank(1);
+  d->mutable_remediate_by()->set_seconds(1796083200);
+  d->mutable_mitigate_by()->set_nanos(5);
+  v1::Action* action = d->add_actions();
+  action->set_id("a");
+  action->set_category(v1::ACTION_CATEGORY_MITIGATION);
+  action->mutable_due_by()->set_seconds(-1);
+  d->set_inherent_risk(0.1);
+  d->set_residual_risk(-0.0);
+  d->add_table_outcomes()->add_inputs("x");
+  d->set_match_kind(v1::MATCH_KIND_RULE);
+  d->mutable_exception()->set_applied(true);
+  d->add_reasons("r\u00e9");
+  d->add_reasons("");
+  d->add_trace()->set_matched(true);
+  d->mutable_policy()->set_digest("sha256:00");
+  d->mutable_intel()->add_facts("kev");
+  d->add_revisit_conditions()->set_threshold(0.5);
+  v1::DecisionResult failed;
+  failed.set_finding_id("f-2");
+  failed.mutable_error()->set_code(3);
+  failed.mutable_error()->set_message("finding.kind: required");
+  failed.mutable_error()->add_field_violations()->set_field("finding.kind");
+  const std::string a = decided.SerializeAsString();
+  const std::string b = failed.SerializeAsString();
+  w.Seed("decision_result_wire", "decision", std::string(1, '\0') + a);
+  w.Seed("decision_result_wire", "decision-index", std::string(1, '\7') + a);
+  w.Seed("decision_result_wire", "error", std::string(1, '\0') + b);
+  w.Seed("decision_result_wire", "merged", std::string(1, '\0') + a + b);
+  w.Seed("decision_result_wire", "empty", std::string(1, '\1'));
+  // The same results as StreamDecide answers: a chunk's, a single
+  // finding's, and a chunk rejected as a whole.
+  v1::StreamDecideResponse chunk;
+  chunk.set_sequence(7);
+  *chunk.add_results() = decided;
+  *chunk.add_results() = failed;
+  w.Seed("stream_answer", "chunk", chunk.SerializeAsString());
+  v1::StreamDecideResponse single;
+  single.set_sequence(1);
+  *single.mutable_result() = decided;
+  w.Seed("stream_answer", "single", single.SerializeAsString());
+  v1::StreamDecideResponse rejected;
+  *rejected.mutable_result() = failed;
+  w.Seed("stream_answer", "rejected", rejected.SerializeAsString());
+}
+
 void IntelSeeds(SeedWriter& w) {
   const std::string kev = w.Read("intel/known_exploited_vulnerabilities.json");
   const nlohmann::json doc = nlohmann::json::parse(kev, nullptr, false);
@@ -698,6 +757,7 @@ std::map<std::string, int> WriteSeeds(const std::string& source_dir,
   ImporterSeeds(writer);
   FindingJsonSeeds(writer);
   ProtoJsonReaderSeeds(writer);
+  DecisionResultWireSeeds(writer);
   IntelSeeds(writer);
   TokenSeeds(writer);
   InventorySeeds(writer);

@@ -75,6 +75,8 @@ const std::vector<FuzzTarget>& AllTargets() {
       {"vex_document", VexDocument},
       {"finding_json", FindingJson},
       {"proto_json_reader", ProtoJsonReader},
+      {"decision_result_wire", DecisionResultWire},
+      {"stream_answer", StreamAnswer},
       {"kev_json", KevJson},
       {"epss_csv", EpssCsv},
       {"tokens_file", TokensFile},

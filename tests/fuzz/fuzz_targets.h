@@ -64,6 +64,15 @@ int FindingJson(const uint8_t* data, size_t size);
 // JsonStringToMessage: both must accept or reject it alike, with the same
 // message, or the same status code and error text.
 int ProtoJsonReader(const uint8_t* data, size_t size);
+// The wire bytes of a DecisionResult (as a server answers) written as JSON
+// by common/json's AppendDecisionResultJsonFromWire and by protobuf's parser
+// and MessageToJsonString: the same JSON or both refusing, and the notes it
+// hands out equal to the parsed message's fields.
+int DecisionResultWire(const uint8_t* data, size_t size);
+// A StreamDecideResponse's bytes split by the client's SplitStreamAnswer
+// and parsed by protobuf: the same sequence and results (each view parses
+// to protobuf's field), or protobuf refusing only what a view shows wrong.
+int StreamAnswer(const uint8_t* data, size_t size);
 // Threat-intel feeds.
 int KevJson(const uint8_t* data, size_t size);
 int EpssCsv(const uint8_t* data, size_t size);

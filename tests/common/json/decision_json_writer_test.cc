@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -31,7 +32,66 @@ namespace {
 
 int checked = 0;
 
+int wire_checked = 0;
+int wire_direct = 0;
+
+// AppendDecisionResultJsonFromWire over `wire` against protobuf: the bytes
+// parsed, `index` set when given, and MessageToJsonString; the same bytes
+// or the same refusal, and the notes a run summary reads.
+void ExpectWireSameAsProtobuf(const std::string& wire,
+                              std::optional<int32_t> index) {
+  v1::DecisionResult parsed;
+  const bool parses = parsed.ParseFromString(wire);
+  if (index.has_value()) parsed.set_index(*index);
+  std::string want;
+  const auto want_status =
+      google::protobuf::util::MessageToJsonString(parsed, &want);
+  std::string got = "prefix";
+  v1::DecisionResult notes;
+  notes.mutable_decision()->set_priority_rank(-1);  // Cleared by the call.
+  const absl::Status got_status =
+      AppendDecisionResultJsonFromWire(wire, index, &got, &notes);
+  ++wire_checked;
+  std::string direct;
+  if (internal::AppendDecisionResultJsonFromWireDirect(wire, index, &direct,
+                                                       nullptr)) {
+    ++wire_direct;
+    // What the walk accepts, protobuf's parser reads.
+    EXPECT_TRUE(parses) << parsed.ShortDebugString();
+  }
+  ASSERT_EQ(got_status.ok(), parses && want_status.ok())
+      << got_status << " / " << want_status.ToString() << "\n"
+      << parsed.ShortDebugString();
+  if (!got_status.ok()) {
+    if (parses) {
+      EXPECT_EQ(got_status.message(), std::string(want_status.message()));
+    }
+    EXPECT_EQ(got, "prefix");
+    return;
+  }
+  EXPECT_EQ(got, "prefix" + want) << parsed.ShortDebugString();
+  EXPECT_EQ(notes.finding_id(), parsed.finding_id());
+  EXPECT_EQ(notes.has_decision(), parsed.has_decision());
+  EXPECT_EQ(notes.has_error(), parsed.has_error());
+  EXPECT_EQ(notes.error().code(), parsed.error().code());
+  const v1::Decision& a = notes.decision();
+  const v1::Decision& b = parsed.decision();
+  EXPECT_EQ(a.treatment(), b.treatment());
+  EXPECT_EQ(a.priority(), b.priority());
+  EXPECT_EQ(a.priority_rank(), b.priority_rank());
+  EXPECT_EQ(a.has_mitigate_by(), b.has_mitigate_by());
+  EXPECT_EQ(a.mitigate_by().SerializeAsString(),
+            b.mitigate_by().SerializeAsString());
+  EXPECT_EQ(a.has_remediate_by(), b.has_remediate_by());
+  EXPECT_EQ(a.remediate_by().SerializeAsString(),
+            b.remediate_by().SerializeAsString());
+}
+
 void ExpectSameAsProtobuf(const v1::DecisionResult& result) {
+  // The same result from its wire bytes, with its index and another.
+  const std::string wire = result.SerializeAsString();
+  ExpectWireSameAsProtobuf(wire, std::nullopt);
+  ExpectWireSameAsProtobuf(wire, static_cast<int32_t>(checked % 3) * 1000);
   std::string want;
   const auto want_status =
       google::protobuf::util::MessageToJsonString(result, &want);
@@ -75,6 +135,10 @@ TEST(DecisionJsonWriterTest, WritesEveryExampleDecisionAsProtobufDoes) {
           std::string direct;
           EXPECT_TRUE(internal::AppendDecisionResultJsonDirect(result, &direct))
               << "protobuf's printer was asked for example " << i;
+          direct.clear();
+          EXPECT_TRUE(internal::AppendDecisionResultJsonFromWireDirect(
+              result.SerializeAsString(), std::nullopt, &direct, nullptr))
+              << "the bytes of example " << i << " were parsed";
         }
       }
     }
@@ -330,6 +394,79 @@ TEST(DecisionJsonWriterTest,
       ExpectSameAsProtobuf(result);
       if (::testing::Test::HasFailure()) return;
     }
+  }
+}
+
+TEST(DecisionJsonWriterTest, WritesMutatedWireBytesAsProtobufReadsThem) {
+  // Bytes protobuf's serializer would not write: two results concatenated
+  // (protobuf merges them: fields twice, messages merged, both oneof
+  // members), fields out of order, bytes flipped, cut short, unknown
+  // fields. Each is written as protobuf parses it, or refused like it.
+  google::protobuf::LogSilencer quiet;
+  testing::RandomFindings random(72, {});
+  std::mt19937 rng(73);
+  std::vector<std::string> wires;
+  for (int i = 0; i < 200; ++i) {
+    v1::DecisionResult result;
+    random.FillMessage(&result);
+    wires.push_back(result.SerializeAsString());
+  }
+  auto pick = [&] { return wires[rng() % wires.size()]; };
+  const int direct_before = wire_direct;
+  for (int i = 0; i < 6000; ++i) {
+    std::string wire = pick();
+    switch (i % 6) {
+      case 0:
+        wire += pick();
+        break;
+      case 1:
+        if (!wire.empty()) wire[rng() % wire.size()] ^= 1 << (rng() % 8);
+        break;
+      case 2:
+        wire.resize(wire.empty() ? 0 : rng() % wire.size());
+        break;
+      case 3: {
+        // The result's own fields in reverse order.
+        v1::DecisionResult result;
+        ASSERT_TRUE(result.ParseFromString(wire));
+        v1::DecisionResult a, b;
+        a.set_finding_id(result.finding_id());
+        a.set_index(result.index());
+        b = result;
+        b.clear_finding_id();
+        b.clear_index();
+        wire = b.SerializeAsString() + a.SerializeAsString();
+        break;
+      }
+      case 4:
+        // An unknown field (number 9, varint) at the front or back.
+        wire = (rng() % 2 == 0) ? "\x48\x01" + wire : wire + "\x48\x01";
+        break;
+      default:
+        if (!wire.empty()) wire[rng() % wire.size()] = static_cast<char>(rng());
+    }
+    ExpectWireSameAsProtobuf(
+        wire, i % 4 == 0 ? std::optional<int32_t>(i) : std::nullopt);
+    if (::testing::Test::HasFailure()) return;
+  }
+  // Some mutants are still canonical (a flipped byte inside a string).
+  EXPECT_GT(wire_direct, direct_before);
+}
+
+TEST(DecisionJsonWriterTest, ReadsKeysAndLengthsAsProtobufDoes) {
+  // Keys and lengths are 32-bit varints of at most 5 bytes to protobuf's
+  // parser; overlong encodings within that are read, longer ones refused.
+  // Values are varints of up to 10 bytes.
+  const std::string id = "\x0a\x01x";  // finding_id "x"
+  const std::string key5 = "\x8a\x80\x80\x80\x00\x01x";
+  const std::string key6 = "\x8a\x80\x80\x80\x80\x00\x01x";
+  const std::string length5 = "\x0a\x81\x80\x80\x80\x00x";
+  const std::string length6 = "\x0a\x81\x80\x80\x80\x80\x00x";
+  const std::string index10 =
+      "\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01";  // -1
+  for (const std::string& wire :
+       {id, key5, key6, length5, length6, index10, id + index10}) {
+    ExpectWireSameAsProtobuf(wire, std::nullopt);
   }
 }
 

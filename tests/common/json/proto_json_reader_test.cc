@@ -37,7 +37,18 @@ class ProtoJsonReaderTest : public ::testing::Test {
   bool ExpectSameAsProtobuf(const std::string& json) {
     v1::Finding fast, slow;
     const int64_t before = reader_.fallbacks();
-    const absl::Status got = reader_.Read(json, &fast);
+    std::string wire = "left over";
+    const absl::Status got = reader_.Read(json, &fast, &wire);
+    // The bytes handed back are the message's: they parse to what
+    // protobuf's parser reads from the JSON, and there are none when the
+    // fast path did not answer.
+    if (got.ok() && reader_.fallbacks() == before) {
+      v1::Finding from_wire;
+      EXPECT_TRUE(from_wire.ParseFromString(wire)) << json;
+      EXPECT_EQ(Bytes(from_wire), Bytes(fast)) << json;
+    } else {
+      EXPECT_EQ(wire, "") << json;
+    }
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = false;
     const auto want =

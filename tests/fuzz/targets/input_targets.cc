@@ -3,6 +3,7 @@
 // EPSS feeds, the tokens file and the asset inventories
 // (tests/fuzz/fuzz_targets.h).
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "client/stream_answer.h"
 #include "client/treatctl/finding_reader.h"
 #include "common/assets/inventory.h"
 #include "common/importers/format_importers.h"
@@ -21,6 +23,7 @@
 #include "common/intel/cve_id.h"
 #include "common/intel/epss_feed.h"
 #include "common/intel/kev_feed.h"
+#include "common/json/decision_json_writer.h"
 #include "common/json/proto_json_reader.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -28,6 +31,7 @@
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "treatd/v1/finding.pb.h"
+#include "treatd/v1/treatment_service.pb.h"
 
 namespace treatd::fuzz {
 namespace {
@@ -203,6 +207,109 @@ int ProtoJsonReader(const uint8_t* data, size_t size) {
   if (!google::protobuf::util::MessageDifferencer::Equals(ours, theirs)) {
     FuzzFail(absl::StrCat("ProtoJsonReader read ", ours.ShortDebugString(),
                           ", JsonStringToMessage ", theirs.ShortDebugString()));
+  }
+  return 0;
+}
+
+int DecisionResultWire(const uint8_t* data, size_t size) {
+  // The first byte picks whether an index replaces the bytes' own; the
+  // rest are the answer's bytes, as a server (or anything on the wire)
+  // sent them.
+  if (size == 0) return 0;
+  const std::optional<int32_t> index =
+      data[0] % 2 == 0 ? std::nullopt
+                       : std::optional<int32_t>(static_cast<int32_t>(data[0]));
+  const absl::string_view wire = AsText(data + 1, size - 1);
+  std::string ours = "x";
+  v1::DecisionResult notes;
+  const absl::Status written =
+      json::AppendDecisionResultJsonFromWire(wire, index, &ours, &notes);
+  ExpectOkOr(absl::StatusCode::kInvalidArgument, written,
+             "AppendDecisionResultJsonFromWire");
+  v1::DecisionResult parsed;
+  const bool parses =
+      parsed.ParseFromArray(wire.data(), static_cast<int>(wire.size()));
+  if (index.has_value()) parsed.set_index(*index);
+  std::string theirs;
+  const bool printed =
+      parses &&
+      google::protobuf::util::MessageToJsonString(parsed, &theirs).ok();
+  if (written.ok() != printed) {
+    FuzzFail(absl::StrCat("AppendDecisionResultJsonFromWire says ",
+                          written.ToString(), ", protobuf ",
+                          parses ? "parses and prints: " : "does not parse",
+                          printed ? "ok" : ""));
+  }
+  if (!written.ok()) {
+    if (ours != "x") FuzzFail("a refused answer left output behind");
+    return 0;
+  }
+  if (ours != "x" + theirs) {
+    FuzzFail(absl::StrCat("from the wire: ", ours.substr(1),
+                          "\nprotobuf:      ", theirs));
+  }
+  if (notes.finding_id() != parsed.finding_id() ||
+      notes.has_decision() != parsed.has_decision() ||
+      notes.has_error() != parsed.has_error() ||
+      notes.decision().treatment() != parsed.decision().treatment() ||
+      notes.decision().priority() != parsed.decision().priority() ||
+      notes.decision().priority_rank() != parsed.decision().priority_rank() ||
+      notes.decision().remediate_by().SerializeAsString() !=
+          parsed.decision().remediate_by().SerializeAsString() ||
+      notes.decision().mitigate_by().SerializeAsString() !=
+          parsed.decision().mitigate_by().SerializeAsString() ||
+      notes.error().code() != parsed.error().code()) {
+    FuzzFail(absl::StrCat("notes ", notes.ShortDebugString(),
+                          " differ from the parsed result ",
+                          parsed.ShortDebugString()));
+  }
+  return 0;
+}
+
+int StreamAnswer(const uint8_t* data, size_t size) {
+  const absl::string_view bytes = AsText(data, size);
+  internal::StreamAnswer answer;
+  const bool split = internal::SplitStreamAnswer(bytes, &answer);
+  v1::StreamDecideResponse parsed;
+  const bool parses =
+      parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  if (parses && !split) FuzzFail("SplitStreamAnswer refused what parses");
+  if (!split) return 0;
+  // Each view parses to protobuf's field; where one does not, protobuf
+  // must have refused the whole answer.
+  auto same = [&](absl::string_view view, const v1::DecisionResult& want,
+                  const char* what) {
+    v1::DecisionResult got;
+    if (!got.ParseFromArray(view.data(), static_cast<int>(view.size()))) {
+      if (parses) FuzzFail(absl::StrCat(what, " does not parse"));
+      return false;
+    }
+    if (internal::HasItemError(view) != got.has_error()) {
+      FuzzFail(absl::StrCat("HasItemError differs for ", what));
+    }
+    if (parses &&
+        !google::protobuf::util::MessageDifferencer::Equals(got, want)) {
+      FuzzFail(absl::StrCat(what, " reads ", got.ShortDebugString(),
+                            ", protobuf ", want.ShortDebugString()));
+    }
+    return true;
+  };
+  bool all_parse = same(answer.result, parsed.result(), "result");
+  if (parses &&
+      static_cast<int>(answer.results.size()) != parsed.results_size()) {
+    FuzzFail("SplitStreamAnswer found another number of results");
+  }
+  for (size_t i = 0; i < answer.results.size(); ++i) {
+    const v1::DecisionResult& want =
+        parses ? parsed.results(static_cast<int>(i))
+               : v1::DecisionResult::default_instance();
+    all_parse = same(answer.results[i], want, "a result") && all_parse;
+  }
+  if (parses && answer.sequence != parsed.sequence()) {
+    FuzzFail("SplitStreamAnswer read another sequence");
+  }
+  if (!parses && all_parse) {
+    FuzzFail("SplitStreamAnswer accepted bytes protobuf refuses");
   }
   return 0;
 }
