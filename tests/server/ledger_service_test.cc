@@ -1,7 +1,8 @@
 // LedgerService and the decide handlers with a real SQLite ledger, through
 // gRPC on 127.0.0.1 port 0: decisions recorded before they are answered,
 // outcomes, scans, queries, KPIs, watch, verify, the revisit sweep, bad
-// input, and the database-down flag.
+// input, the database-down flag, and the call ceiling on a Decide that
+// waits for the ledger.
 #include <sqlite3.h>
 #include <unistd.h>
 
