@@ -69,6 +69,7 @@ class CallGovernor {
   }
   void Touch(uint64_t id) { watchdog_.Touch(id); }
   bool Unwatch(uint64_t id) { return watchdog_.Unwatch(id); }
+  uint64_t watches_started() { return watchdog_.watches_started(); }
 
  private:
   CallGovernor(const CallLimits& limits, ServerMetrics* metrics)

@@ -55,6 +55,11 @@ bool CallWatchdog::Unwatch(uint64_t id) {
   return fired;
 }
 
+uint64_t CallWatchdog::watches_started() {
+  absl::MutexLock lock(&mu_);
+  return next_id_ - 1;
+}
+
 void CallWatchdog::Loop() {
   struct Cut {
     grpc_call* call;

@@ -46,6 +46,10 @@ class CallWatchdog {
   void Touch(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   // Stops watching. Returns true when the watchdog already cut the call off.
   bool Unwatch(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // How many watches Watch() has started so far: which calls are watched
+  // at all is part of the cost contract (the unary Decide is watched only
+  // while its answer waits for the ledger), and tests check it here.
+  uint64_t watches_started() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Watched {

@@ -80,6 +80,8 @@ class TreatdServer {
   ledger::Ledger* ledger() const { return ledger_.get(); }
   DecisionRecorder* recorder() const { return recorder_.get(); }
   RevisitSweep* sweep() const { return sweep_.get(); }
+  // The call limits and their watchdog (never null).
+  CallGovernor* governor() const { return governor_.get(); }
   // Re-reads the tokens file (SIGHUP); OK without one.
   absl::Status ReloadCredentials() { return security_->ReloadTokens(); }
 

@@ -1,7 +1,8 @@
 // LedgerService and the decide handlers with a real SQLite ledger, through
 // gRPC on 127.0.0.1 port 0: decisions recorded before they are answered,
 // outcomes, scans, queries, KPIs, watch, verify, the revisit sweep, bad
-// input, and the database-down flag.
+// input, the database-down flag, and the call ceiling on a Decide that
+// waits for the ledger.
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/ledger/identity.h"
@@ -97,6 +99,10 @@ class LedgerServiceTest : public ::testing::Test {
     if (stream_idle_ > absl::ZeroDuration()) {
       config.call_limits.stream_idle_timeout = stream_idle_;
     }
+    if (max_call_ > absl::ZeroDuration()) {
+      config.call_limits.max_call_duration = max_call_;
+      config.metrics_listen = "127.0.0.1:0";  // Counts the cut-offs.
+    }
     std::unique_ptr<ledger::Ledger> ledger;
     if (ledger_on) {
       ledger::LedgerOptions options;
@@ -178,6 +184,8 @@ class LedgerServiceTest : public ::testing::Test {
 
   std::ostringstream log_;
   absl::Duration stream_idle_;  // zero: the server's default
+  // Non-zero: --max-call-seconds, with the metrics served.
+  absl::Duration max_call_;
   std::atomic<int64_t> now_{0};
   std::string policy_path_;
   std::string ledger_path_;
@@ -726,6 +734,83 @@ TEST_F(LedgerServiceTest, DatabaseDownCanAnswerAndCount) {
   ASSERT_TRUE(
       Decide(Vulnerability("f-2", "web-01", "CVE-2027-0002"), nullptr).ok());
   EXPECT_EQ(AllEvents().size(), 1u);
+}
+
+// A unary Decide is watched only while its answer waits for the ledger's
+// commit (TreatmentServiceImpl::Decide); that watch is what ends a call
+// stuck behind a locked database at --max-call-seconds, and the decision is
+// still recorded, once, when the database is back (docs/ledger.md).
+TEST_F(LedgerServiceTest, DecideWaitingForTheLedgerIsCutOffAtTheCallCeiling) {
+  max_call_ = absl::Milliseconds(300);
+  // The commit waits for the lock far longer than the ceiling.
+  Start(LedgerDownPolicy::kFailClosed, /*lock_timeout=*/absl::Seconds(10));
+  v1::DecideRequest request;
+  *request.mutable_finding() = Vulnerability("f-1", "web-01", "CVE-2027-0001");
+  // Set so that the retry below is the same decision (docs/ledger.md).
+  ToProtoTime(Now(), request.mutable_as_of());
+  const uint64_t watches = server_->governor()->watches_started();
+  {
+    WriteLock lock(ledger_path_);
+    grpc::ClientContext context;
+    // The client allows more than the server: only the ceiling can end it.
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::DecideResponse response;
+    const absl::Time start = absl::Now();
+    const grpc::Status status = decide_->Decide(&context, request, &response);
+    const absl::Duration took = absl::Now() - start;
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_THAT(status.error_message(), HasSubstr("--max-call-seconds"));
+    // The ceiling plus at most one 100 ms scan, with slack for a busy machine.
+    EXPECT_GE(took, absl::Milliseconds(300));
+    EXPECT_LT(took, absl::Seconds(2));
+    EXPECT_EQ(server_->governor()->watches_started(), watches + 1);
+  }
+  // The lock is gone: the held-up decision commits although its caller
+  // was cut off. (The watchdog counts its cut-off just after cancelling.)
+  const std::string cut_off =
+      "treatd_rpc_rejected_total{reason=\"time_limit\"} 1";
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while ((server_->recorder()->Counts().recorded < 1 ||
+          !absl::StrContains(server_->metrics()->Render(), cut_off)) &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_THAT(server_->metrics()->Render(), HasSubstr(cut_off));
+  ASSERT_EQ(server_->recorder()->Counts().recorded, 1);
+  // The client's retry is answered and recorded nothing twice.
+  v1::DecideResponse retried;
+  ASSERT_TRUE(decide_->Decide(Context().get(), request, &retried).ok());
+  const std::vector<v1::LedgerEvent> events = AllEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].decision().decision_id(),
+            retried.decision().decision_id());
+  EXPECT_EQ(server_->recorder()->Counts().refused, 0);
+}
+
+// Without the ledger nothing waits: a Decide whose deadline is past the
+// ceiling is answered at once and never watched (the watch costs a lock, a
+// table entry and a call reference per call). A BatchDecide is.
+TEST_F(LedgerServiceTest, LedgerOffDecideIsNeverWatched) {
+  max_call_ = absl::Milliseconds(300);
+  Start(LedgerDownPolicy::kFailClosed, absl::Seconds(10), /*ledger_on=*/false);
+  const uint64_t watches = server_->governor()->watches_started();
+  for (int i = 0; i < 20; ++i) {
+    v1::Decision decision;
+    // Context(): a 20 s deadline, past the 300 ms ceiling.
+    ASSERT_TRUE(
+        Decide(Vulnerability(absl::StrCat("f-", i), "web-01", "CVE-2027-0001"),
+               &decision)
+            .ok());
+    EXPECT_FALSE(decision.decision_id().empty());
+  }
+  EXPECT_EQ(server_->governor()->watches_started(), watches);
+  v1::BatchDecideRequest batch;
+  *batch.add_findings() = Vulnerability("f-b", "web-01", "CVE-2027-0001");
+  v1::BatchDecideResponse answered;
+  ASSERT_TRUE(decide_->BatchDecide(Context().get(), batch, &answered).ok());
+  EXPECT_EQ(server_->governor()->watches_started(), watches + 1);
+  EXPECT_THAT(server_->metrics()->Render(),
+              Not(HasSubstr("reason=\"time_limit\"")));
 }
 
 }  // namespace
