@@ -473,10 +473,11 @@ int CompiledTable::FindRow(const Value* values) const {
 
 namespace {
 
-// The deadline Timestamps of a reused decision, taken out before it is
-// cleared (Clear() frees them, and most decisions set one or two again):
-// Take() hands one back to the deadline that is set; the destructor frees
-// those left over unless the decision's arena owns them.
+// The deadline Timestamps of a reused decision, and the due_by ones of
+// its actions, taken out before it is cleared (Clear() frees them, and
+// most decisions set as many again): Take() hands one back to the deadline
+// that is set, TakeDue() one to an action; the destructor frees those left
+// over unless the decision's arena owns them.
 class SpareDeadlines {
  public:
   enum Which { kMitigate, kRemediate, kReview };
@@ -484,10 +485,16 @@ class SpareDeadlines {
       : on_heap_(decision->GetArena() == nullptr),
         spare_{decision->unsafe_arena_release_mitigate_by(),
                decision->unsafe_arena_release_remediate_by(),
-               decision->unsafe_arena_release_review_by()} {}
+               decision->unsafe_arena_release_review_by()} {
+    for (v1::Action& action : *decision->mutable_actions()) {
+      if (action.has_due_by())
+        due_.push_back(action.unsafe_arena_release_due_by());
+    }
+  }
   ~SpareDeadlines() {
     if (!on_heap_) return;
     for (google::protobuf::Timestamp* t : spare_) delete t;
+    for (google::protobuf::Timestamp* t : due_) delete t;
   }
   SpareDeadlines(const SpareDeadlines&) = delete;
   SpareDeadlines& operator=(const SpareDeadlines&) = delete;
@@ -500,10 +507,20 @@ class SpareDeadlines {
     if (t != nullptr) t->Clear();
     return t;
   }
+  // A spare Timestamp for an action's due_by, cleared, or null; the caller
+  // gives it to an action of the decision it came from.
+  google::protobuf::Timestamp* TakeDue() {
+    if (due_.empty()) return nullptr;
+    google::protobuf::Timestamp* t = due_.back();
+    due_.pop_back();
+    t->Clear();
+    return t;
+  }
 
  private:
   const bool on_heap_;
   google::protobuf::Timestamp* spare_[3];
+  absl::InlinedVector<google::protobuf::Timestamp*, 8> due_;
 };
 
 // Before step 2: `decision` emptied for reuse. Every decision has a policy
@@ -679,10 +696,10 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
 }
 
 // The actions of the rule, or of the exception when one applies, each due
-// by the deadline of its category.
+// by the deadline of its category (a Timestamp of `spare` when it has one).
 void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
                 const Deadlines& deadlines, expr::Frame& frame,
-                v1::Decision* decision) {
+                SpareDeadlines* spare, v1::Decision* decision) {
   const std::optional<absl::Time>& mitigate_by = deadlines.mitigate_by;
   const std::optional<absl::Time>& remediate_by = deadlines.remediate_by;
   const std::optional<absl::Time>& review_by = deadlines.review_by;
@@ -713,7 +730,10 @@ void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
               : remediate_by ? remediate_by
                              : review_by;
     }
-    if (due) DeadlineToProto(*due, out->mutable_due_by());
+    if (due) {
+      if (auto* t = spare->TakeDue()) out->unsafe_arena_set_allocated_due_by(t);
+      DeadlineToProto(*due, out->mutable_due_by());
+    }
   }
 }
 
@@ -825,7 +845,7 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   Deadlines deadlines;
   TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
                                       &deadlines, &reasons, &spare, decision));
-  if (full) AddActions(*this, choice, deadlines, frame, decision);
+  if (full) AddActions(*this, choice, deadlines, frame, &spare, decision);
 
   // 5. Risk, and the outcomes of the decision tables.
   // Risk is in both views: the ledger records residual risk.

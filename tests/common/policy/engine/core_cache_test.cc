@@ -24,6 +24,7 @@
 #include "common/intel/intel_snapshot.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/pipeline/decision_pipeline.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/struct.pb.h"
@@ -311,6 +312,50 @@ TEST(CoreCacheTest, DecisionsEqualThePlainInterpretersAcrossFeedsAndAsOf) {
     // The comparison means something only if both paths ran.
     EXPECT_GT(after.hits - before.hits, compared / 4) << policy->ref().name();
     EXPECT_GT(after.misses - before.misses, 100u) << policy->ref().name();
+  }
+}
+
+// A server thread decides into one reused Decision (on the heap, or on a
+// request's arena), whose actions' and deadlines' Timestamps the engine
+// recycles: every decision must equal one made into a fresh message,
+// whatever the previous one held.
+TEST(CoreCacheTest, AReusedDecisionEqualsAFreshOne) {
+  const std::vector<v1::Finding> findings = Findings(300);
+  for (const std::string& yaml :
+       {Source("policies/default.yaml"), std::string(kWidePolicy)}) {
+    const auto policy = MustCompile(yaml);
+    ASSERT_NE(policy, nullptr);
+    for (const v1::DecisionView view :
+         {v1::DECISION_VIEW_FULL, v1::DECISION_VIEW_BASIC}) {
+      for (const bool cache : {true, false}) {
+        EvalOptions options;
+        options.as_of = Day(2026, 12, 1);
+        options.view = view;
+        options.use_core_cache = cache;
+        google::protobuf::Arena arena;
+        auto* on_arena =
+            google::protobuf::Arena::CreateMessage<v1::Decision>(&arena);
+        v1::Decision on_heap;
+        // Forward, then backward: each decision follows one with other
+        // actions and deadlines.
+        for (int pass = 0; pass < 2; ++pass) {
+          for (size_t n = 0; n < findings.size(); ++n) {
+            const size_t i = pass == 0 ? n : findings.size() - 1 - n;
+            v1::Decision fresh;
+            const std::string want =
+                Bytes(policy->Evaluate(findings[i], options, &fresh), fresh);
+            ASSERT_EQ(Bytes(policy->Evaluate(findings[i], options, &on_heap),
+                            on_heap),
+                      want)
+                << "finding " << i << " view " << view << " cache " << cache;
+            ASSERT_EQ(Bytes(policy->Evaluate(findings[i], options, on_arena),
+                            *on_arena),
+                      want)
+                << "finding " << i << " view " << view << " cache " << cache;
+          }
+        }
+      }
+    }
   }
 }
 
