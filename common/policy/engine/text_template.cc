@@ -37,7 +37,17 @@ absl::StatusOr<TextTemplate> TextTemplate::Compile(
       errors->push_back(std::move(e));
     }
     if (checked.ok()) {
-      out.parts_.push_back({"", std::move(checked->program)});
+      Part part{"", std::move(checked->program)};
+      // The root instruction reads a string field from the finding
+      // through accessors alone (Program's fast_field, from the root).
+      const expr::Instr& root = part.program->code().front();
+      if (root.op == expr::Op::kField && root.fast_field && root.kid[0] < 0 &&
+          root.node->kind == expr::ValueKind::kString &&
+          root.node->accessors.back().scalar != nullptr) {
+        part.accessors = root.node->accessors.data();
+        part.hops = root.hops;
+      }
+      out.parts_.push_back(std::move(part));
     } else {
       failed = true;
     }
@@ -57,6 +67,13 @@ void TextTemplate::RenderTo(expr::Frame& frame, std::string* out) const {
   for (const Part& part : parts_) {
     if (part.program == nullptr) {
       out->append(part.literal);
+    } else if (part.accessors != nullptr) {
+      const google::protobuf::Message* m = frame.root();
+      for (int i = 0; i + 1 < part.hops; ++i) {
+        m = &part.accessors[i].message(*m);
+      }
+      expr::AppendValue(part.accessors[part.hops - 1].scalar(*m),
+                        /*quote_strings=*/false, out);
     } else {
       expr::AppendValue(part.program->Evaluate(frame), /*quote_strings=*/false,
                         out);

@@ -1,8 +1,10 @@
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/policy/engine/compiled_policy.h"
 #include "google/protobuf/text_format.h"
@@ -267,6 +269,41 @@ TEST(EvaluateTest, DefaultDecidesWhenNoRuleMatches) {
             "No rule matched; the default applies: REMEDIATE with priority P3");
   EXPECT_EQ(d.table_outcomes(0).outcome(), "track");
   EXPECT_EQ(d.table_outcomes(0).row(), -1);
+}
+
+// Placeholders that are a plain string field are read straight through
+// the field's accessors (text_template.cc); they must render what the
+// same field renders through the expression evaluator ('' + field), set,
+// empty, or in a sub-message the finding does not have.
+TEST(EvaluateTest, PlainFieldPlaceholdersRenderAsEvaluatedOnes) {
+  auto policy = CompiledPolicy::Compile(R"(name: t
+priorities: [{name: P1, remediate_within: 1d}]
+default:
+  treatment: REMEDIATE
+  priority: P1
+  reason: "{{asset.id}}|{{title}}|{{malware.family}}|{{vulnerability.cvss.vector}}|{{asset.owner}}#{{'' + asset.id}}|{{'' + title}}|{{'' + malware.family}}|{{'' + vulnerability.cvss.vector}}|{{'' + asset.owner}}"
+)",
+                                        "t.yaml");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  int checked = 0;
+  for (absl::string_view text :
+       {kLog4Shell, absl::string_view(), absl::string_view(R"pb(
+          title: "Ünïcode — title"
+          malware { family: "Emotet" }
+          vulnerability { cvss { vector: "CVSS:3.1/AV:N" } }
+          asset { owner: "" }
+        )pb")}) {
+    v1::Decision d;
+    EvalOptions options;
+    options.as_of = kAsOf;
+    ASSERT_TRUE((*policy)->Evaluate(Finding(text), options, &d).ok());
+    ASSERT_GE(d.reasons_size(), 1);
+    const std::vector<std::string> halves = absl::StrSplit(d.reasons(0), '#');
+    ASSERT_EQ(halves.size(), 2u) << d.reasons(0);
+    EXPECT_EQ(halves[0], halves[1]);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
 }
 
 TEST(EvaluateTest, AcceptAlwaysCarriesReviewBy) {
