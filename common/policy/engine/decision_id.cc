@@ -354,7 +354,66 @@ void AppendProtobufSerialization(const v1::Finding& finding, std::string* out) {
   finding.SerializeWithCachedSizes(&coded);
 }
 
+// Writes `m`, which must be an M, with the encoder; false (and `*out`
+// unchanged) when it carries unknown fields.
+template <typename M>
+bool WriteKnown(const google::protobuf::Message& m, std::string* out) {
+  const size_t prefix = out->size();
+  bool unknown;
+  {
+    Encoder encoder(out);
+    Write(static_cast<const M&>(m), encoder);
+    unknown = encoder.unknown();
+  }
+  if (unknown) out->resize(prefix);
+  return !unknown;
+}
+
+// A Timestamp as its own message (Encoder::Timestamp writes it as a
+// field).
+void Write(const google::protobuf::Timestamp& t, Encoder& e) {
+  e.Check(t);
+  e.Int64(1, t.seconds());
+  e.Int32(2, t.nanos());
+}
+
 }  // namespace
+
+bool AppendDeterministicMessage(const google::protobuf::Message& m,
+                                std::string* out) {
+  using Writer = bool (*)(const google::protobuf::Message&, std::string*);
+  struct Type {
+    const google::protobuf::Reflection* reflection;
+    Writer write;
+  };
+  // Looked up once: GetReflection() goes through the file's once-check.
+  static const Type kTypes[] = {
+      {v1::Finding::GetReflection(), &WriteKnown<v1::Finding>},
+      {v1::CompensatingControl::GetReflection(),
+       &WriteKnown<v1::CompensatingControl>},
+      {v1::Vulnerability::GetReflection(), &WriteKnown<v1::Vulnerability>},
+      {v1::Cvss::GetReflection(), &WriteKnown<v1::Cvss>},
+      {v1::Epss::GetReflection(), &WriteKnown<v1::Epss>},
+      {v1::Kev::GetReflection(), &WriteKnown<v1::Kev>},
+      {v1::Package::GetReflection(), &WriteKnown<v1::Package>},
+      {v1::Fix::GetReflection(), &WriteKnown<v1::Fix>},
+      {v1::Asset::GetReflection(), &WriteKnown<v1::Asset>},
+      {v1::Misconfiguration::GetReflection(),
+       &WriteKnown<v1::Misconfiguration>},
+      {v1::Secret::GetReflection(), &WriteKnown<v1::Secret>},
+      {v1::Malware::GetReflection(), &WriteKnown<v1::Malware>},
+      {v1::Vex::GetReflection(), &WriteKnown<v1::Vex>},
+      {google::protobuf::Timestamp::GetReflection(),
+       &WriteKnown<google::protobuf::Timestamp>},
+  };
+  // The generated class's Reflection: a dynamic message of the same type
+  // has another, and is not the class the writer reads.
+  const google::protobuf::Reflection* reflection = m.GetReflection();
+  for (const Type& type : kTypes) {
+    if (type.reflection == reflection) return type.write(m, out);
+  }
+  return false;
+}
 
 void AppendDeterministicFinding(const v1::Finding& finding, std::string* out) {
   const size_t prefix = out->size();

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "google/protobuf/message.h"
 #include "treatd/v1/finding.pb.h"
 #include "treatd/v1/policy.pb.h"
 
@@ -36,6 +37,16 @@ void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
 // the same bytes as SerializeToString() with SetSerializationDeterministic.
 // Exposed for the test that holds the encoder to protobuf's.
 void AppendDeterministicFinding(const v1::Finding& finding, std::string* out);
+
+// The same for a message of one of the types a Finding holds (Finding,
+// its sub-messages, google.protobuf.Timestamp), written as its own
+// top-level message: appends its deterministic serialization and returns
+// true. Returns false, appending nothing, for any other type, a dynamic
+// message, or a message with unknown fields. Skips the UTF-8 checks
+// protobuf's serializer makes, which cost more than the encoding (the
+// core cache's keys hold compensating controls this way).
+bool AppendDeterministicMessage(const google::protobuf::Message& m,
+                                std::string* out);
 
 }  // namespace treatd
 

@@ -6,6 +6,7 @@
 #include "common/policy/engine/decision_id.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/reflection.h"
@@ -29,7 +32,7 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-std::string Protobuf(const v1::Finding& f) {
+std::string Protobuf(const Message& f) {
   std::string out;
   google::protobuf::io::StringOutputStream stream(&out);
   google::protobuf::io::CodedOutputStream coded(&stream);
@@ -213,6 +216,60 @@ TEST(DecisionIdTest, EncoderHandsFindingsWithUnknownFieldsToProtobuf) {
   const std::string expected = Protobuf(f);
   EXPECT_NE(expected.find("new"), std::string::npos);
   EXPECT_EQ(Ours(f), expected);
+}
+
+// Every message a filled finding holds (the finding, each sub-message, each
+// compensating control, each Timestamp), written on its own by
+// AppendDeterministicMessage: protobuf's bytes, or false with nothing
+// appended when it carries unknown fields or is a dynamic message.
+TEST(DecisionIdTest, EachMessageOfAFindingIsWrittenAsProtobufWritesIt) {
+  v1::Finding f;
+  FillAll(&f, 40);
+  std::vector<const Message*> messages;
+  std::vector<const Message*> todo = {&f};
+  while (!todo.empty()) {
+    const Message* m = todo.back();
+    todo.pop_back();
+    messages.push_back(m);
+    const auto* d = m->GetDescriptor();
+    const Reflection* r = m->GetReflection();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const FieldDescriptor* field = d->field(i);
+      if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+          field->is_map()) {
+        continue;
+      }
+      if (field->is_repeated()) {
+        for (int k = 0; k < r->FieldSize(*m, field); ++k) {
+          todo.push_back(&r->GetRepeatedMessage(*m, field, k));
+        }
+      } else if (r->HasField(*m, field)) {
+        todo.push_back(&r->GetMessage(*m, field));
+      }
+    }
+  }
+  ASSERT_GT(messages.size(), 15u);
+  for (const Message* m : messages) {
+    std::string ours = "prefix";
+    ASSERT_TRUE(AppendDeterministicMessage(*m, &ours))
+        << m->GetDescriptor()->full_name();
+    EXPECT_EQ(ours.substr(6), Protobuf(*m)) << m->GetDescriptor()->full_name();
+  }
+
+  v1::CompensatingControl control = f.compensating_controls(0);
+  control.GetReflection()->MutableUnknownFields(&control)->AddVarint(77, 1);
+  std::string out = "x";
+  EXPECT_FALSE(AppendDeterministicMessage(control, &out));
+  EXPECT_EQ(out, "x");
+  google::protobuf::DynamicMessageFactory factory;  // Not the generated class.
+  const std::unique_ptr<Message> dynamic(
+      factory.GetPrototype(v1::CompensatingControl::descriptor())->New());
+  EXPECT_FALSE(AppendDeterministicMessage(*dynamic, &out));
+  EXPECT_EQ(out, "x");
+  google::protobuf::Duration other;  // Not a type a finding holds.
+  other.set_seconds(5);
+  EXPECT_FALSE(AppendDeterministicMessage(other, &out));
+  EXPECT_EQ(out, "x");
 }
 
 TEST(DecisionIdTest, IdIsXxh3OfDigestAsOfAndFindingInHex) {
