@@ -187,6 +187,16 @@ struct CoreProjection {
     const expr::FieldAccessor* accessors = nullptr;
     uint8_t hops = 0;
     bool same_parent = false;
+    // Set on the first of a run of items that all read below one
+    // sub-message field of the finding (vulnerability.*, malware.*):
+    // that field's accessor, and the index one past the run. When the
+    // finding does not have that sub-message, every item of the run reads
+    // its default instance and so has one value per policy: BuildKey()
+    // writes a 0 byte for the whole run instead of reading each item (a
+    // 1 byte, then the items, when it has it). Findings of one kind leave
+    // most sub-messages out.
+    const expr::FieldAccessor* group = nullptr;
+    uint32_t group_end = 0;
   };
   // False when the core reads a fact that is unique per finding (the
   // finding's id): a cache would never hit and only cost.

@@ -177,6 +177,34 @@ class ProjectionBuilder {
                          p.size() == q.size() &&
                          std::equal(p.begin(), p.end() - 1, q.begin());
     }
+    // Runs of items under one sub-message of the finding (see
+    // Item::group). An item belongs to the run of its first hop when it
+    // descends through it and that hop has typed accessors; a kNode item
+    // then reads through them as well (Program evaluates such paths
+    // through the same accessors, and the default instance when unset).
+    auto first_hop = [](const CoreProjection::Item& item)
+        -> const google::protobuf::FieldDescriptor* {
+      const Node& node = *item.node;
+      if (node.path.size() < 2 || node.accessors.empty() ||
+          node.accessors[0].message == nullptr ||
+          node.accessors[0].has == nullptr) {
+        return nullptr;
+      }
+      return node.path[0];
+    };
+    for (size_t i = 0; i < out_.items.size();) {
+      const google::protobuf::FieldDescriptor* hop = first_hop(out_.items[i]);
+      size_t end = i + 1;
+      while (hop != nullptr && end < out_.items.size() &&
+             first_hop(out_.items[end]) == hop) {
+        ++end;
+      }
+      if (hop != nullptr) {
+        out_.items[i].group = &out_.items[i].node->accessors[0];
+        out_.items[i].group_end = static_cast<uint32_t>(end);
+      }
+      i = end;
+    }
     // The finding's id is unique per finding: a key holding it never hits.
     out_.enabled = true;
     for (const auto& item : out_.items) {
@@ -309,7 +337,18 @@ absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
   key.Fixed(policy_id);
   const google::protobuf::Message& root = *frame.root();
   const google::protobuf::Message* m = &root;  // The current parent.
-  for (const Item& item : items) {
+  const Item* const begin = items.data();
+  const Item* const end = begin + items.size();
+  for (const Item* at = begin; at != end; ++at) {
+    const Item& item = *at;
+    if (item.group != nullptr) {
+      const bool present = item.group->has(root);
+      key.Fixed<char>(present ? 1 : 0);
+      if (!present) {
+        at = begin + item.group_end - 1;  // The run's last item.
+        continue;
+      }
+    }
     if (item.read == Item::Read::kNode) {
       static thread_local std::string slow;
       slow.clear();

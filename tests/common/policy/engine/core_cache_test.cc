@@ -359,6 +359,58 @@ TEST(CoreCacheTest, AReusedDecisionEqualsAFreshOne) {
   }
 }
 
+// The key writes one byte for all the fields under a sub-message the
+// finding does not have (CoreProjection::Item::group): findings that
+// differ only in having a sub-message (set, empty, or absent), decided
+// one after the other so that each may hit the other's core, must
+// decide as the plain interpreter does.
+TEST(CoreCacheTest, FindingsWithAndWithoutASubMessageDoNotShareACore) {
+  std::vector<v1::Finding> findings;
+  for (const v1::Finding& f : ExampleFindings()) {
+    const auto* d = f.GetDescriptor();
+    const auto* r = f.GetReflection();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const auto* field = d->field(i);
+      if (field->cpp_type() !=
+              google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
+          field->is_repeated() || !r->HasField(f, field)) {
+        continue;
+      }
+      findings.push_back(f);
+      v1::Finding absent = f;
+      r->ClearField(&absent, field);
+      findings.push_back(absent);
+      v1::Finding empty = f;
+      r->MutableMessage(&empty, field)->Clear();
+      findings.push_back(empty);
+      findings.push_back(f);
+    }
+  }
+  ASSERT_GT(findings.size(), 100u);
+  for (const std::string& yaml :
+       {Source("policies/default.yaml"), std::string(kWidePolicy)}) {
+    const auto policy = MustCompile(yaml);
+    ASSERT_NE(policy, nullptr);
+    for (const v1::DecisionView view :
+         {v1::DECISION_VIEW_BASIC, v1::DECISION_VIEW_FULL}) {
+      for (size_t i = 0; i < findings.size(); ++i) {
+        EvalOptions options;
+        options.as_of = Day(2026, 12, 1);
+        options.view = view;
+        v1::Decision cached, plain;
+        const std::string fast =
+            Bytes(policy->Evaluate(findings[i], options, &cached), cached);
+        options.use_core_cache = false;
+        ASSERT_EQ(fast,
+                  Bytes(policy->Evaluate(findings[i], options, &plain), plain))
+            << "finding " << i << " view " << view
+            << "\ncached: " << cached.DebugString()
+            << "\nplain: " << plain.DebugString();
+      }
+    }
+  }
+}
+
 TEST(CoreCacheTest, AReloadedPolicyNeverSeesItsPredecessorsCores) {
   const std::string yaml = Source("policies/default.yaml");
   // The same document with the default rule deciding MITIGATE: a cache
