@@ -770,9 +770,10 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
     if (v.is_error()) return absl::InternalError(std::string(v.error()));
     v1::TableOutcome* out = decision->add_table_outcomes();
     out->set_table(tables[t].name);
-    // Assigned in place: a reused decision keeps its strings' buffers.
+    // Assigned in place: a reused decision keeps its strings' buffers
+    // (set_outcome(data, size) would build a temporary std::string).
     const absl::string_view outcome = v.string_value();
-    out->set_outcome(outcome.data(), outcome.size());
+    out->mutable_outcome()->assign(outcome.data(), outcome.size());
     out->set_row(state.table_row(static_cast<int>(t)));
     if (!full) continue;
     const Value* inputs = state.table_inputs(static_cast<int>(t));
