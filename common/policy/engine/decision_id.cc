@@ -32,14 +32,23 @@ using google::protobuf::RepeatedPtrField;
 // content), which spares the size pass protobuf makes first.
 class Encoder {
  public:
-  explicit Encoder(std::string* out) : out_(out) {
-    const size_t start = out_->size();
-    out_->resize(start + 512);
+  // Appends to `*out`; the destructor trims it to the bytes written.
+  explicit Encoder(std::string* out) : Encoder(out, out->size()) {
+    trim_ = true;
+  }
+  // Writes into `*out` from byte `start` on, over whatever it holds, and
+  // leaves it as long as it grew (end() says where the bytes end): a
+  // buffer reused this way is not zero-filled again on every call, which
+  // resize() would do.
+  Encoder(std::string* out, size_t start) : out_(out) {
+    if (out_->size() < start + 512) out_->resize(start + 512);
     p_ = out_->data() + start;
     end_ = out_->data() + out_->size();
   }
-  // Trims the string to the bytes written.
-  ~Encoder() { out_->resize(p_ - out_->data()); }
+  ~Encoder() {
+    if (trim_) out_->resize(end());
+  }
+  size_t end() const { return p_ - out_->data(); }
   Encoder(const Encoder&) = delete;
   Encoder& operator=(const Encoder&) = delete;
 
@@ -184,6 +193,7 @@ class Encoder {
   char* p_;
   char* end_;
   bool unknown_ = false;
+  bool trim_ = false;
 };
 
 // One function per message of finding.proto, fields in number order, as
@@ -429,6 +439,29 @@ void AppendDeterministicFinding(const v1::Finding& finding, std::string* out) {
   }
 }
 
+namespace {
+
+// AppendDeterministicFinding() written into `*buffer` from `start` on, in
+// place (Encoder's second constructor); returns where the bytes end. The
+// buffer may be longer.
+size_t WriteDeterministicFinding(const v1::Finding& finding, size_t start,
+                                 std::string* buffer) {
+  size_t end;
+  bool unknown;
+  {
+    Encoder encoder(buffer, start);
+    Write(finding, encoder);
+    unknown = encoder.unknown();
+    end = encoder.end();
+  }
+  if (!unknown) return end;
+  buffer->resize(start);
+  AppendProtobufSerialization(finding, buffer);
+  return buffer->size();
+}
+
+}  // namespace
+
 void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
                 const v1::Finding& finding, std::string* out) {
   // Reused across decisions on this thread: no allocation once warm. The
@@ -452,10 +485,9 @@ void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
     buffer.bytes.push_back('\n');
     buffer.prefix = buffer.bytes.size();
   }
-  buffer.bytes.resize(buffer.prefix);
-  AppendDeterministicFinding(finding, &buffer.bytes);
-  const XXH128_hash_t hash =
-      XXH3_128bits(buffer.bytes.data(), buffer.bytes.size());
+  const size_t end =
+      WriteDeterministicFinding(finding, buffer.prefix, &buffer.bytes);
+  const XXH128_hash_t hash = XXH3_128bits(buffer.bytes.data(), end);
   // Canonical form: high64 then low64, each big-endian.
   static constexpr char kHex[] = "0123456789abcdef";
   char hex[32];
