@@ -178,6 +178,10 @@ struct CoreProjection {
       kHas,
       kTimestamp,
       kDuration,
+      // The finding's compensating_controls, through the generated class
+      // (Reflection's FieldSize alone cost ~200 instructions) and each
+      // control's deterministic bytes.
+      kControls,
       kNode
     };
     Read read = Read::kNode;

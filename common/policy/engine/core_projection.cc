@@ -14,8 +14,10 @@
 #include "absl/strings/str_join.h"
 #include "common/policy/engine/compiled_policy_impl.h"
 #include "common/policy/engine/core_cache.h"
+#include "common/policy/engine/decision_id.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "treatd/v1/finding.pb.h"
 
 namespace treatd {
 namespace {
@@ -70,6 +72,13 @@ bool ComparedWithConstants(const Node& node, const Node* parent,
 CoreProjection::Item::Read HowToRead(const Node& node) {
   using Read = CoreProjection::Item::Read;
   const size_t n = node.path.size();
+  // Repeated fields have no accessors; this one is read through the
+  // generated class.
+  if (n == 1 && node.op == Op::kField &&
+      node.path[0] ==
+          v1::Finding::descriptor()->FindFieldByName("compensating_controls")) {
+    return Read::kControls;
+  }
   if (n == 0 || node.accessors.size() != n || node.map_getter != nullptr) {
     return Read::kNode;
   }
@@ -150,7 +159,8 @@ class ProjectionBuilder {
                    read.node->kind == ValueKind::kString;
       if (item.atoms) item.constants = std::move(read.constants);
       item.read = HowToRead(*read.node);
-      if (item.read != CoreProjection::Item::Read::kNode) {
+      if (item.read != CoreProjection::Item::Read::kNode &&
+          item.read != CoreProjection::Item::Read::kControls) {
         item.accessors = read.node->accessors.data();
         item.hops = static_cast<uint8_t>(read.node->path.size() - 1);
       }
@@ -361,6 +371,21 @@ absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
         internal::AppendKeyValue(v, &slow);
       }
       key.Put(slow.data(), slow.size());
+      continue;
+    }
+    if (item.read == Item::Read::kControls) {
+      m = &root;  // The parent of any root-level item that follows.
+      const auto& controls =
+          static_cast<const v1::Finding&>(root).compensating_controls();
+      key.Fixed<uint32_t>(static_cast<uint32_t>(controls.size()));
+      static thread_local std::string bytes;  // Keeps its buffer.
+      for (const v1::CompensatingControl& control : controls) {
+        bytes.clear();
+        if (!AppendDeterministicMessage(control, &bytes)) {
+          control.AppendPartialToString(&bytes);
+        }
+        key.Text(bytes);
+      }
       continue;
     }
     const expr::FieldAccessor* a = item.accessors;
