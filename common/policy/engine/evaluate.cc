@@ -473,54 +473,75 @@ int CompiledTable::FindRow(const Value* values) const {
 
 namespace {
 
-// The deadline Timestamps of a reused decision, and the due_by ones of
-// its actions, taken out before it is cleared (Clear() frees them, and
-// most decisions set as many again): Take() hands one back to the deadline
-// that is set, TakeDue() one to an action; the destructor frees those left
-// over unless the decision's arena owns them.
+// The Timestamps of a reused decision (its deadlines and its actions'
+// due_by), taken out before it is cleared: Clear() would free them, and
+// most decisions set about as many again. Take() hands one to a deadline
+// or an action of the same decision. Those left over are freed with the
+// decision's arena, or, on the heap, kept for the thread's next decisions
+// (up to kKept; a decision with more actions than the last one then does
+// not allocate either).
 class SpareDeadlines {
  public:
-  enum Which { kMitigate, kRemediate, kReview };
   explicit SpareDeadlines(v1::Decision* decision)
-      : on_heap_(decision->GetArena() == nullptr),
-        spare_{decision->unsafe_arena_release_mitigate_by(),
-               decision->unsafe_arena_release_remediate_by(),
-               decision->unsafe_arena_release_review_by()} {
+      : on_heap_(decision->GetArena() == nullptr) {
+    Keep(decision->unsafe_arena_release_mitigate_by());
+    Keep(decision->unsafe_arena_release_remediate_by());
+    Keep(decision->unsafe_arena_release_review_by());
     for (v1::Action& action : *decision->mutable_actions()) {
-      if (action.has_due_by())
-        due_.push_back(action.unsafe_arena_release_due_by());
+      Keep(action.unsafe_arena_release_due_by());
     }
   }
   ~SpareDeadlines() {
     if (!on_heap_) return;
-    for (google::protobuf::Timestamp* t : spare_) delete t;
-    for (google::protobuf::Timestamp* t : due_) delete t;
+    std::vector<google::protobuf::Timestamp*>& kept = Kept().timestamps;
+    for (google::protobuf::Timestamp* t : spare_) {
+      if (kept.size() < kKept) {
+        kept.push_back(t);
+      } else {
+        delete t;
+      }
+    }
   }
   SpareDeadlines(const SpareDeadlines&) = delete;
   SpareDeadlines& operator=(const SpareDeadlines&) = delete;
 
-  // The spare Timestamp for `which`, cleared, or null; the caller gives it
-  // to the decision it came from.
-  google::protobuf::Timestamp* Take(Which which) {
-    google::protobuf::Timestamp* t = spare_[which];
-    spare_[which] = nullptr;
-    if (t != nullptr) t->Clear();
-    return t;
-  }
-  // A spare Timestamp for an action's due_by, cleared, or null; the caller
-  // gives it to an action of the decision it came from.
-  google::protobuf::Timestamp* TakeDue() {
-    if (due_.empty()) return nullptr;
-    google::protobuf::Timestamp* t = due_.back();
-    due_.pop_back();
+  // A spare Timestamp, cleared, or null; the caller gives it to the
+  // decision this was built from (or, on the heap, to any).
+  google::protobuf::Timestamp* Take() {
+    google::protobuf::Timestamp* t = nullptr;
+    if (!spare_.empty()) {
+      t = spare_.back();
+      spare_.pop_back();
+    } else if (on_heap_ && !Kept().timestamps.empty()) {
+      t = Kept().timestamps.back();
+      Kept().timestamps.pop_back();
+    } else {
+      return nullptr;
+    }
     t->Clear();
     return t;
   }
 
  private:
+  static constexpr size_t kKept = 32;
+  // Heap Timestamps left over by this thread's decisions; freed when the
+  // thread exits.
+  struct KeptTimestamps {
+    std::vector<google::protobuf::Timestamp*> timestamps;
+    ~KeptTimestamps() {
+      for (google::protobuf::Timestamp* t : timestamps) delete t;
+    }
+  };
+  static KeptTimestamps& Kept() {
+    static thread_local KeptTimestamps kept;
+    return kept;
+  }
+  void Keep(google::protobuf::Timestamp* t) {
+    if (t != nullptr) spare_.push_back(t);
+  }
+
   const bool on_heap_;
-  google::protobuf::Timestamp* spare_[3];
-  absl::InlinedVector<google::protobuf::Timestamp*, 8> due_;
+  absl::InlinedVector<google::protobuf::Timestamp*, 12> spare_;
 };
 
 // Before step 2: `decision` emptied for reuse. Every decision has a policy
@@ -673,21 +694,20 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
         " needs a review_within, which neither the rule nor priority ",
         prio.name, " sets"));
   }
-  using Spare = SpareDeadlines;
   if (mitigate_by) {
-    if (auto* t = spare->Take(Spare::kMitigate)) {
+    if (auto* t = spare->Take()) {
       decision->unsafe_arena_set_allocated_mitigate_by(t);
     }
     DeadlineToProto(*mitigate_by, decision->mutable_mitigate_by());
   }
   if (remediate_by) {
-    if (auto* t = spare->Take(Spare::kRemediate)) {
+    if (auto* t = spare->Take()) {
       decision->unsafe_arena_set_allocated_remediate_by(t);
     }
     DeadlineToProto(*remediate_by, decision->mutable_remediate_by());
   }
   if (review_by) {
-    if (auto* t = spare->Take(Spare::kReview)) {
+    if (auto* t = spare->Take()) {
       decision->unsafe_arena_set_allocated_review_by(t);
     }
     DeadlineToProto(*review_by, decision->mutable_review_by());
@@ -731,7 +751,7 @@ void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
                              : review_by;
     }
     if (due) {
-      if (auto* t = spare->TakeDue()) out->unsafe_arena_set_allocated_due_by(t);
+      if (auto* t = spare->Take()) out->unsafe_arena_set_allocated_due_by(t);
       DeadlineToProto(*due, out->mutable_due_by());
     }
   }
