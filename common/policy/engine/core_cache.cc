@@ -136,8 +136,9 @@ void AppendKeyValue(const Value& v, std::string* key) {
     case ValueKind::kMessage: {
       // Equal bytes parse to equal messages; unequal bytes for equal
       // messages (map order) only cost a miss.
-      // The engine's own encoder for the finding's types (no UTF-8
-      // check, which cost ~4,000 instructions per compensating control).
+      // The engine's own encoder for the finding's types: no UTF-8
+      // check or size pass (~600 instructions for a compensating control
+      // where protobuf's serializer took ~1,600).
       static thread_local std::string bytes;  // Keeps its buffer.
       bytes.clear();
       if (!AppendDeterministicMessage(*v.message(), &bytes)) {

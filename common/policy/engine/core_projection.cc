@@ -188,10 +188,11 @@ class ProjectionBuilder {
                          std::equal(p.begin(), p.end() - 1, q.begin());
     }
     // Runs of items under one sub-message of the finding (see
-    // Item::group). An item belongs to the run of its first hop when it
-    // descends through it and that hop has typed accessors; a kNode item
-    // then reads through them as well (Program evaluates such paths
-    // through the same accessors, and the default instance when unset).
+    // Item::group): an item belongs to the run of its first hop when it
+    // descends through it and that hop has a typed presence accessor.
+    // Whichever way an item is read (accessors or kNode), below a
+    // sub-message the finding does not have it sees the default
+    // instance, so its value is fixed by the policy alone.
     auto first_hop = [](const CoreProjection::Item& item)
         -> const google::protobuf::FieldDescriptor* {
       const Node& node = *item.node;
