@@ -17,6 +17,7 @@
 #include "common/assets/inventory.h"
 #include "common/importers/format_importers.h"
 #include "common/importers/importer.h"
+#include "common/importers/json_access.h"
 #include "common/importers/vex_statements.h"
 #include "common/intel/cve_id.h"
 #include "common/intel/epss_feed.h"
@@ -88,9 +89,10 @@ int ImportTrivyCluster(const uint8_t* data, size_t size) {
   absl::StatusOr<importers::ImportResult> result =
       Import(data, size, importers::ScannerFormat::kTrivy);
   if (!result.ok()) return 0;
-  const nlohmann::json document =
-      nlohmann::json::parse(AsText(data, size), nullptr, false);
-  if (!importers::IsTrivyClusterReport(document)) return 0;
+  absl::StatusOr<std::unique_ptr<importers::JsonDocument>> document =
+      importers::ParseJsonDocument(AsText(data, size));
+  if (!document.ok()) FuzzFail("imported a document that does not parse");
+  if (!importers::IsTrivyClusterReport((*document)->Root())) return 0;
   // Every finding of a cluster report is on a Kubernetes resource: a
   // workload (container) or another cluster object (cloud resource).
   for (const v1::Finding& finding : result->findings) {
