@@ -261,10 +261,11 @@ absl::StatusOr<v1::Finding> MapVulnerability(const JsonNode& entry,
     AddUnique(NormalizeCweId(cwe), vulnerability.mutable_cwe_ids());
   }
   TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
-  finding.set_title(title.empty() ? DefaultTitle(id, name, installed) : title);
+  finding.set_title(title.empty() ? DefaultTitle(id, name, installed)
+                                  : std::move(title));
   TREATD_ASSIGN_OR_RETURN(std::string description,
                           entry["Description"].OptionalString());
-  finding.set_description(description);
+  finding.set_description(std::move(description));
   TREATD_ASSIGN_OR_RETURN(std::string url,
                           entry["PrimaryURL"].OptionalString());
   SetAttribute(kAttrPrimaryUrl, url, &finding);
@@ -325,7 +326,7 @@ absl::StatusOr<v1::Finding> MapMisconfiguration(const JsonNode& entry,
   finding.set_title(title.empty() ? *check_id : title);
   TREATD_ASSIGN_OR_RETURN(std::string description,
                           entry["Description"].OptionalString());
-  finding.set_description(description);
+  finding.set_description(std::move(description));
   TREATD_ASSIGN_OR_RETURN(std::string message,
                           entry["Message"].OptionalString());
   SetAttribute("trivy.message", message, &finding);
