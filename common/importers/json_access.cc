@@ -1,7 +1,6 @@
 #include "common/importers/json_access.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -10,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/memory/memory.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -96,8 +96,8 @@ double NumberAt(const uint64_t* tape, uint32_t index) {
 bool IsPlainKey(absl::string_view key) {
   if (key.empty()) return false;
   for (char c : key) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' &&
-        c != '@' && c != '$') {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' &&
+        c != '-' && c != '@' && c != '$') {
       return false;
     }
   }
@@ -111,10 +111,14 @@ std::string QuotedJson(absl::string_view text) {
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The path step for member `key`: ".key", or `["odd key"]`.
-std::string KeyStep(absl::string_view key) {
-  return IsPlainKey(key) ? absl::StrCat(".", key)
-                         : absl::StrCat("[", QuotedJson(key), "]");
+// Appends the path step for member `key` to `path`: ".key", or
+// `["odd key"]`.
+void AppendKeyStep(absl::string_view key, std::string* path) {
+  if (IsPlainKey(key)) {
+    absl::StrAppend(path, ".", key);
+  } else {
+    absl::StrAppend(path, "[", QuotedJson(key), "]");
+  }
 }
 
 absl::Status NotJson(absl::string_view why) {
@@ -172,7 +176,7 @@ std::string JsonDocument::PathOf(uint32_t index) const {
       }
     }
     if (object) {
-      absl::StrAppend(&path, KeyStep(StringAt(tape_, strings_, child - 1)));
+      AppendKeyStep(StringAt(tape_, strings_, child - 1), &path);
     } else {
       absl::StrAppend(&path, "[", position, "]");
     }
@@ -258,7 +262,7 @@ JsonNode JsonNode::MissingChild(Step step, absl::string_view key,
   child.step_ = Step::kRendered;
   child.step_text_ = RenderedStep();
   if (step == Step::kKey) {
-    absl::StrAppend(&child.step_text_, KeyStep(key));
+    AppendKeyStep(key, &child.step_text_);
   } else {
     absl::StrAppend(&child.step_text_, "[", index, "]");
   }
@@ -269,8 +273,11 @@ std::string JsonNode::RenderedStep() const {
   switch (step_) {
     case Step::kNone:
       return "";
-    case Step::kKey:
-      return KeyStep(step_text_);
+    case Step::kKey: {
+      std::string step;
+      AppendKeyStep(step_text_, &step);
+      return step;
+    }
     case Step::kIndex:
       return absl::StrCat("[", step_index_, "]");
     case Step::kRendered:
