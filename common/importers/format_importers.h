@@ -13,7 +13,6 @@
 #include "absl/strings/string_view.h"
 #include "common/importers/import_util.h"
 #include "common/importers/json_access.h"
-#include "nlohmann/json.hpp"
 
 namespace treatd::importers {
 
@@ -22,7 +21,7 @@ namespace treatd::importers {
 absl::Status ImportTrivy(const JsonNode& root, ImportContext& context);
 // True for a `trivy k8s --format json` report: an object with a string
 // ClusterName and a Vulnerabilities or Misconfigurations list.
-bool IsTrivyClusterReport(const nlohmann::json& document);
+bool IsTrivyClusterReport(const JsonNode& document);
 absl::Status ImportGrype(const JsonNode& root, ImportContext& context);
 absl::Status ImportSarif(const JsonNode& root, ImportContext& context);
 absl::Status ImportCycloneDx(const JsonNode& root, ImportContext& context);

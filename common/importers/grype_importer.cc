@@ -231,7 +231,7 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   SetAttribute(kAttrTarget, location, &finding);
 
   finding.set_title(DefaultTitle(id, name, version));
-  finding.set_description(description);
+  finding.set_description(std::move(description));
   TREATD_ASSIGN_OR_RETURN(std::string data_source,
                           vuln["dataSource"].OptionalString());
   SetAttribute(kAttrPrimaryUrl, data_source, &finding);

@@ -1,5 +1,6 @@
 #include "common/importers/importer.h"
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -11,31 +12,27 @@
 #include "common/importers/import_util.h"
 #include "common/importers/json_access.h"
 #include "common/status/status_macros.h"
-#include "nlohmann/json.hpp"
 
 namespace treatd::importers {
 namespace {
 
-bool HasMember(const nlohmann::json& object, const char* key) {
-  return object.is_object() && object.find(key) != object.end();
+bool HasMember(const JsonNode& object, const char* key) {
+  return object[key].Exists();
 }
 
-bool IsStringMember(const nlohmann::json& object, const char* key) {
-  if (!HasMember(object, key)) return false;
-  return object.find(key)->is_string();
+bool IsStringMember(const JsonNode& object, const char* key) {
+  return object[key].IsString();
 }
 
-bool IsArrayMember(const nlohmann::json& object, const char* key) {
-  if (!HasMember(object, key)) return false;
-  return object.find(key)->is_array();
+bool IsArrayMember(const JsonNode& object, const char* key) {
+  return object[key].IsArray();
 }
 
 // The detection rules of docs/importers.md, most specific marker first.
-absl::StatusOr<ScannerFormat> DetectParsed(const nlohmann::json& document) {
-  if (document.is_array()) {
+absl::StatusOr<ScannerFormat> DetectParsed(const JsonNode& document) {
+  if (document.IsArray()) {
     // Trivy before schema 2 wrote a bare list of results.
-    if (!document.empty() && document.front().is_object() &&
-        HasMember(document.front(), "Target")) {
+    if (document[0].IsObject() && HasMember(document[0], "Target")) {
       return ScannerFormat::kTrivy;
     }
     return JsonPathError(
@@ -43,33 +40,31 @@ absl::StatusOr<ScannerFormat> DetectParsed(const nlohmann::json& document) {
         "unrecognized document: a top-level array is only accepted as "
         "a legacy Trivy report (a list of objects with \"Target\")");
   }
-  if (!document.is_object()) {
+  if (!document.IsObject()) {
     return JsonPathError(
         "$", absl::StrCat("unrecognized document: expected an object, got ",
-                          document.type_name()));
+                          document.TypeName()));
   }
   if (HasMember(document, "document") &&
       IsStringMember(document["document"], "csaf_version")) {
     return ScannerFormat::kCsaf;
   }
   if (IsStringMember(document, "bomFormat") &&
-      document["bomFormat"].get_ref<const std::string&>() == "CycloneDX") {
+      document["bomFormat"].StringView() == "CycloneDX") {
     return ScannerFormat::kCycloneDx;
   }
   if (IsStringMember(document, "@context") &&
-      absl::StartsWith(document["@context"].get_ref<const std::string&>(),
+      absl::StartsWith(document["@context"].StringView(),
                        "https://openvex.dev/ns")) {
     return ScannerFormat::kOpenVex;
   }
   if (IsArrayMember(document, "runs") &&
       ((IsStringMember(document, "$schema") &&
         absl::StrContains(
-            absl::AsciiStrToLower(
-                document["$schema"].get_ref<const std::string&>()),
+            absl::AsciiStrToLower(document["$schema"].StringView()),
             "sarif")) ||
        (IsStringMember(document, "version") &&
-        absl::StartsWith(document["version"].get_ref<const std::string&>(),
-                         "2.1")))) {
+        absl::StartsWith(document["version"].StringView(), "2.1")))) {
     return ScannerFormat::kSarif;
   }
   if (IsArrayMember(document, "matches")) return ScannerFormat::kGrype;
@@ -91,14 +86,15 @@ absl::StatusOr<ScannerFormat> DetectParsed(const nlohmann::json& document) {
 
 absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
                                             const ImportOptions& options) {
-  TREATD_ASSIGN_OR_RETURN(nlohmann::json parsed, ParseJsonDocument(document));
+  TREATD_ASSIGN_OR_RETURN(std::unique_ptr<JsonDocument> parsed,
+                          ParseJsonDocument(document));
+  const JsonNode root = parsed->Root();
   ScannerFormat format = options.format;
   if (format == ScannerFormat::kAuto) {
-    TREATD_ASSIGN_OR_RETURN(format, DetectParsed(parsed));
+    TREATD_ASSIGN_OR_RETURN(format, DetectParsed(root));
   }
   ImportResult result;
   ImportContext context(format, options, &result);
-  JsonNode root = JsonNode::Root(parsed);
   switch (format) {
     case ScannerFormat::kTrivy:
       TREATD_RETURN_IF_ERROR(ImportTrivy(root, context));
@@ -132,8 +128,9 @@ absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
 }
 
 absl::StatusOr<ScannerFormat> DetectFormat(absl::string_view document) {
-  TREATD_ASSIGN_OR_RETURN(nlohmann::json parsed, ParseJsonDocument(document));
-  return DetectParsed(parsed);
+  TREATD_ASSIGN_OR_RETURN(std::unique_ptr<JsonDocument> parsed,
+                          ParseJsonDocument(document));
+  return DetectParsed(parsed->Root());
 }
 
 absl::StatusOr<ScannerFormat> ParseScannerFormat(absl::string_view name) {

@@ -2,14 +2,31 @@
 // each value sits, so every error an importer reports names the JSON path of
 // the problem (e.g. "$.Results[2].Vulnerabilities[5].CVSS").
 //
-// A JsonNode is a cheap view: a pointer into a document owned by the caller
-// plus the path from the document root. It never owns or copies the JSON, so
-// the document must outlive every node taken from it. Nodes are immutable;
-// concurrent reads of the same document are safe.
+// The document is parsed by simdjson (DOM) and JsonNode reads simdjson's
+// tape directly: a node is a document pointer and a tape index, so taking a
+// member or an element copies nothing and builds no path. The path of a node
+// is worked out from the tape only when asked for (path(), Error()), which
+// the importers do for errors and once per imported entry.
+//
+// Semantics are those of the nlohmann::json DOM the importers read before
+// (tests/common/importers/json_access_test.cc pins them):
+//   - a duplicate object key: the last one wins (operator[], MemberNames());
+//   - an integer beyond int64/uint64 is read as the nearest double;
+//   - "-0" is the integer 0, "-0.0" the double -0.0; an exponent no double
+//     holds ("1e400") rejects the document;
+//   - a leading UTF-8 byte order mark is skipped;
+//   - a syntax error names its line and column, in nlohmann's words.
+// One deliberate difference: nesting deeper than 1024 arrays/objects is
+// rejected (simdjson's depth limit; no scanner writes such documents).
+//
+// Thread-safety: a JsonDocument and its nodes are immutable to callers;
+// concurrent reads (including path()) of one document are safe.
 #ifndef TREATD_COMMON_IMPORTERS_JSON_ACCESS_H_
 #define TREATD_COMMON_IMPORTERS_JSON_ACCESS_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,15 +35,46 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "nlohmann/json.hpp"
 
 namespace treatd::importers {
 
+class JsonNode;
+
+// A parsed JSON document. Owns the parsed form (not the input text); every
+// JsonNode taken from it points into it, so it must outlive them. Neither
+// copyable nor movable, for the same reason.
+class JsonDocument {
+ public:
+  ~JsonDocument();
+  JsonDocument(const JsonDocument&) = delete;
+  JsonDocument& operator=(const JsonDocument&) = delete;
+
+  // The root value, with path "$".
+  JsonNode Root() const;
+
+ private:
+  friend class JsonNode;
+  friend absl::StatusOr<std::unique_ptr<JsonDocument>> ParseJsonDocument(
+      absl::string_view text);
+  struct Impl;
+
+  JsonDocument();
+
+  // The JSON path of the value at tape index `index`, e.g. "$.a[3]".
+  std::string PathOf(uint32_t index) const;
+
+  std::unique_ptr<Impl> impl_;
+  // Copies of impl_'s simdjson tape and string buffer pointers, for the
+  // node accessors (see json_access.cc for the tape layout).
+  const uint64_t* tape_ = nullptr;
+  const uint8_t* strings_ = nullptr;
+};
+
 // Parses `text` as one JSON document. Returns the document, or
-// INVALID_ARGUMENT naming the line and column of the first syntax error.
-// nlohmann::json reports parse errors by throwing; this is the one place the
-// importers catch a library exception and turn it into a Status.
-absl::StatusOr<nlohmann::json> ParseJsonDocument(absl::string_view text);
+// INVALID_ARGUMENT ("$: not a JSON document: ...") naming the line and column
+// of the first syntax error.
+absl::StatusOr<std::unique_ptr<JsonDocument>> ParseJsonDocument(
+    absl::string_view text);
 
 // Returns INVALID_ARGUMENT with message "<path>: <message>" and the path
 // attached as a payload, so callers can recover it with JsonPathOf().
@@ -41,31 +89,56 @@ std::string JsonPathOf(const absl::Status& status);
 std::string MessageWithoutPath(const absl::Status& status);
 
 // A read-only view of one value (or of a missing member) in a JSON document.
+// Cheap to copy when present (no allocation); a missing node keeps the key
+// it was looked up by, to name it in its path.
 class JsonNode {
  public:
   // The root of `document`, with path "$".
-  static JsonNode Root(const nlohmann::json& document);
+  static JsonNode Root(const JsonDocument& document) { return document.Root(); }
   // A node for a value that is absent, located at `path`.
   static JsonNode Missing(std::string path) {
-    return JsonNode(nullptr, std::move(path));
+    JsonNode node;
+    node.step_ = Step::kRendered;
+    node.step_text_ = std::move(path);
+    return node;
   }
 
-  // The member `key` of this object. When this node is not an object or has
-  // no such member, the result is a missing node (with the would-be path).
+  // The member `key` of this object (the last one when the key repeats).
+  // When this node is not an object or has no such member, the result is a
+  // missing node (with the would-be path).
   JsonNode operator[](absl::string_view key) const;
   // Element `index` of this array, or a missing node.
   JsonNode operator[](size_t index) const;
 
+  // True when there is a value, JSON null included (nlohmann's contains()).
+  bool Exists() const { return present(); }
   // True when the value is absent or JSON null.
-  bool IsMissing() const { return value_ == nullptr || value_->is_null(); }
-  bool IsObject() const { return value_ != nullptr && value_->is_object(); }
-  bool IsArray() const { return value_ != nullptr && value_->is_array(); }
-  bool IsString() const { return value_ != nullptr && value_->is_string(); }
+  bool IsMissing() const { return !present() || TapeType() == 'n'; }
+  bool IsObject() const { return present() && TapeType() == '{'; }
+  bool IsArray() const { return present() && TapeType() == '['; }
+  bool IsString() const { return present() && TapeType() == '"'; }
 
   // The JSON path from the document root, e.g. "$.matches[3].artifact".
-  const std::string& path() const { return path_; }
-  // The underlying value; only valid when !IsMissing().
-  const nlohmann::json& json() const { return *value_; }
+  // Worked out on each call (walking from the root), so call it for errors
+  // and per entry, not per field.
+  std::string path() const;
+
+  // The string value without a copy; only valid when IsString(). Points into
+  // the document.
+  absl::string_view StringView() const;
+  // The value when it is an integer from 0 to 2^64-1 (nlohmann's
+  // is_number_unsigned(); "-0" counts as 0 here), else nullopt.
+  std::optional<uint64_t> UnsignedInteger() const;
+  // The number of elements of an array or members of an object (a repeated
+  // key counts each time), 0 for anything else.
+  size_t size() const;
+  // The distinct member names of an object in byte order (a repeated key
+  // once), as nlohmann::json iterates; empty for anything else. The views
+  // point into the document.
+  std::vector<absl::string_view> MemberNames() const;
+  // The JSON type as nlohmann::json names it: "null", "boolean", "number",
+  // "string", "array" or "object"; "missing" when absent.
+  absl::string_view TypeName() const;
 
   // Returns OK when the value is an object, otherwise INVALID_ARGUMENT with
   // this node's path (also when missing).
@@ -97,14 +170,39 @@ class JsonNode {
   absl::Status Error(absl::string_view message) const;
 
  private:
-  JsonNode(const nlohmann::json* value, std::string path)
-      : value_(value), path_(std::move(path)) {}
+  friend class JsonDocument;
+  static constexpr uint32_t kAbsent = UINT32_MAX;
 
-  // A short name of the value's JSON type for messages ("a number", ...).
-  std::string TypeName() const;
+  // How a missing node's path continues after its anchor.
+  enum class Step : uint8_t {
+    kNone,      // present node: no step
+    kKey,       // member step_text_ (a raw key)
+    kIndex,     // element step_index_
+    kRendered,  // step_text_ is already a path suffix (or a whole path)
+  };
 
-  const nlohmann::json* value_;  // Not owned; null when missing.
-  std::string path_;
+  JsonNode() = default;
+  JsonNode(const JsonDocument* doc, uint32_t index)
+      : doc_(doc), index_(index) {}
+
+  bool present() const { return index_ != kAbsent; }
+  // The simdjson tape type character of a present value ('{', '"', 'l', ...).
+  char TapeType() const { return static_cast<char>(doc_->tape_[index_] >> 56); }
+  // The missing child of this node reached by `step`.
+  JsonNode MissingChild(Step step, absl::string_view key, size_t index) const;
+  // A missing node's path after its anchor.
+  std::string RenderedStep() const;
+  // TypeName() with an article: "an object", "a string", "missing".
+  std::string TypeWithArticle() const;
+
+  const JsonDocument* doc_ = nullptr;  // Not owned; null for Missing(path).
+  uint32_t index_ = kAbsent;           // Tape index; kAbsent when missing.
+  // A missing node: the tape index of the value it was looked up from, or
+  // kAbsent for Missing(path).
+  uint32_t anchor_ = kAbsent;
+  Step step_ = Step::kNone;
+  size_t step_index_ = 0;
+  std::string step_text_;
 };
 
 }  // namespace treatd::importers

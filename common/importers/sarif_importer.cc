@@ -76,11 +76,9 @@ std::string Lookup(
 // else by id among all rules. Returns a missing node when there is none.
 JsonNode FindRule(const JsonNode& result, absl::string_view rule_id,
                   const RunContext& run) {
-  const nlohmann::json& json = result.json();
-  auto index = json.find("ruleIndex");
-  if (index != json.end() && index->is_number_unsigned() &&
-      index->get<uint64_t>() < run.driver_rules.size()) {
-    return run.driver_rules[index->get<uint64_t>()];
+  const std::optional<uint64_t> index = result["ruleIndex"].UnsignedInteger();
+  if (index.has_value() && *index < run.driver_rules.size()) {
+    return run.driver_rules[*index];
   }
   auto it = run.rules_by_id.find(rule_id);
   if (it != run.rules_by_id.end()) return it->second;

@@ -166,7 +166,7 @@ absl::Status AddCvss(const JsonNode& cvss_map,
                      std::vector<CvssCandidate>* candidates) {
   if (cvss_map.IsMissing()) return absl::OkStatus();
   TREATD_RETURN_IF_ERROR(cvss_map.ExpectObject());
-  for (const auto& [source, unused] : cvss_map.json().items()) {
+  for (absl::string_view source : cvss_map.MemberNames()) {
     JsonNode entry = cvss_map[source];
     TREATD_RETURN_IF_ERROR(entry.ExpectObject());
     // Trivy writes one pair of fields per CVSS generation.
@@ -187,7 +187,7 @@ absl::Status AddCvss(const JsonNode& cvss_map,
                               entry[score_key].OptionalNumber());
       if (vector.empty() && !score.has_value()) continue;
       std::string version = CvssVersionFromVector(vector);
-      candidates->push_back({source,
+      candidates->push_back({std::string(source),
                              version.empty() ? fallback_version : version,
                              score, vector});
     }
@@ -261,10 +261,11 @@ absl::StatusOr<v1::Finding> MapVulnerability(const JsonNode& entry,
     AddUnique(NormalizeCweId(cwe), vulnerability.mutable_cwe_ids());
   }
   TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
-  finding.set_title(title.empty() ? DefaultTitle(id, name, installed) : title);
+  finding.set_title(title.empty() ? DefaultTitle(id, name, installed)
+                                  : std::move(title));
   TREATD_ASSIGN_OR_RETURN(std::string description,
                           entry["Description"].OptionalString());
-  finding.set_description(description);
+  finding.set_description(std::move(description));
   TREATD_ASSIGN_OR_RETURN(std::string url,
                           entry["PrimaryURL"].OptionalString());
   SetAttribute(kAttrPrimaryUrl, url, &finding);
@@ -325,7 +326,7 @@ absl::StatusOr<v1::Finding> MapMisconfiguration(const JsonNode& entry,
   finding.set_title(title.empty() ? *check_id : title);
   TREATD_ASSIGN_OR_RETURN(std::string description,
                           entry["Description"].OptionalString());
-  finding.set_description(description);
+  finding.set_description(std::move(description));
   TREATD_ASSIGN_OR_RETURN(std::string message,
                           entry["Message"].OptionalString());
   SetAttribute("trivy.message", message, &finding);
@@ -492,22 +493,17 @@ absl::Status ImportTrivyCluster(const JsonNode& root, ImportContext& context) {
 
 }  // namespace
 
-bool IsTrivyClusterReport(const nlohmann::json& document) {
-  if (!document.is_object()) return false;
-  auto cluster = document.find("ClusterName");
-  if (cluster == document.end() || !cluster->is_string()) return false;
+bool IsTrivyClusterReport(const JsonNode& document) {
+  if (!document["ClusterName"].IsString()) return false;
   for (const char* section : {"Vulnerabilities", "Misconfigurations"}) {
-    auto it = document.find(section);
-    if (it != document.end() && (it->is_array() || it->is_null())) return true;
+    const JsonNode list = document[section];
+    if (list.IsArray() || (list.Exists() && list.IsMissing())) return true;
   }
   return false;
 }
 
 absl::Status ImportTrivy(const JsonNode& root, ImportContext& context) {
-  // Not `IsMissing() ? nlohmann::json() : root.json()`: a conditional with
-  // a temporary on one side copies the whole document (a third of a large
-  // report's import, callgrind, issue 15).
-  if (!root.IsMissing() && IsTrivyClusterReport(root.json())) {
+  if (IsTrivyClusterReport(root)) {
     return ImportTrivyCluster(root, context);
   }
   ReportContext report;

@@ -1,8 +1,14 @@
 #include "common/importers/import_util.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "common/time/proto_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -87,6 +93,80 @@ TEST(ImportUtilTest, ParsesTimestampsAndDates) {
   ASSERT_TRUE(ParseTimestamp("2025-06-18", &timestamp));
   EXPECT_EQ(timestamp.seconds(), 1750204800);
   EXPECT_FALSE(ParseTimestamp("June 18", &timestamp));
+}
+
+// ParseTimestamp reads the common forms itself (issue 15); over edge and
+// random inputs it must agree with absl::ParseTime, which it used alone
+// before: the same accepted inputs and the same instant.
+TEST(ImportUtilTest, TimestampsAgreeWithAbslParseTime) {
+  std::vector<std::string> inputs = {"2021-08-25T12:20:30Z",
+                                     "2021-08-25t12:20:30z",
+                                     "2021-08-25T12:20:30",
+                                     "2021-08-25T12:20:30.1Z",
+                                     "2021-08-25T12:20:30.123456789+05:30",
+                                     "2021-08-25T12:20:30.1234567891Z",
+                                     "2021-08-25T12:20:30.Z",
+                                     "2021-08-25T24:00:00Z",
+                                     "2021-08-25T23:59:60Z",
+                                     "2021-08-25T12:60:00Z",
+                                     "2021-08-25T12:20:30+24:00",
+                                     "2021-08-25T12:20:30+23:59",
+                                     "2021-08-25T12:20:30-00:00",
+                                     "2021-08-25T12:20:30+0530",
+                                     "2020-02-29",
+                                     "2021-02-29",
+                                     "2100-02-29",
+                                     "2000-02-29",
+                                     "2021-04-31",
+                                     "2021-00-10",
+                                     "2021-13-10",
+                                     "2021-01-00",
+                                     "0000-01-01",
+                                     "9999-12-31",
+                                     "1969-12-31T23:59:59.999999999Z",
+                                     "1900-03-01T00:00:00Z",
+                                     " 2021-08-25 ",
+                                     "2021-8-25",
+                                     "2021-08-25 12:20:30Z",
+                                     "20210825",
+                                     "2021-08-25T12:20Z",
+                                     "+2021-08-25",
+                                     "2021-08-25T12:20:30.5-06:00x"};
+  // Random digits in the fixed form: valid and invalid fields alike.
+  uint64_t state = 88172645463325252u;
+  auto next = [&state](int mod) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<int>(state % static_cast<uint64_t>(mod));
+  };
+  for (int i = 0; i < 3000; ++i) {
+    inputs.push_back(absl::StrFormat(
+        "%04d-%02d-%02dT%02d:%02d:%02d%s%s", next(3000), next(14), next(33),
+        next(26), next(62), next(62),
+        next(2) == 0 ? "" : absl::StrCat(".", next(1000000)),
+        next(3) == 0 ? "Z"
+                     : absl::StrFormat("%c%02d:%02d", next(2) ? '+' : '-',
+                                       next(26), next(62))));
+    inputs.push_back(
+        absl::StrFormat("%04d-%02d-%02d", next(3000), next(14), next(33)));
+  }
+  for (const std::string& input : inputs) {
+    SCOPED_TRACE(input);
+    absl::Time want;
+    std::string error;
+    std::string stripped(absl::StripAsciiWhitespace(input));
+    const bool want_ok =
+        absl::ParseTime(absl::RFC3339_full, stripped, &want, &error) ||
+        absl::ParseTime("%Y-%m-%d", stripped, &want, &error);
+    google::protobuf::Timestamp got;
+    ASSERT_EQ(ParseTimestamp(input, &got), want_ok);
+    if (!want_ok) continue;
+    google::protobuf::Timestamp expected;
+    ToProtoTime(want, &expected);
+    EXPECT_EQ(got.seconds(), expected.seconds());
+    EXPECT_EQ(got.nanos(), expected.nanos());
+  }
 }
 
 TEST(ImportUtilTest, RecognizesVulnerabilityAndCweIds) {

@@ -2,6 +2,7 @@
 // format detection, VEX documents, treatctl's findings input, the KEV and
 // EPSS feeds, the tokens file and the asset inventories
 // (tests/fuzz/fuzz_targets.h).
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "common/assets/inventory.h"
 #include "common/importers/format_importers.h"
 #include "common/importers/importer.h"
+#include "common/importers/json_access.h"
 #include "common/importers/vex_statements.h"
 #include "common/intel/cve_id.h"
 #include "common/intel/epss_feed.h"
@@ -27,6 +29,7 @@
 #include "common/json/proto_json_reader.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "nlohmann/json.hpp"
 #include "server/security/token_store.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/fuzz/fuzz_targets.h"
@@ -92,9 +95,10 @@ int ImportTrivyCluster(const uint8_t* data, size_t size) {
   absl::StatusOr<importers::ImportResult> result =
       Import(data, size, importers::ScannerFormat::kTrivy);
   if (!result.ok()) return 0;
-  const nlohmann::json document =
-      nlohmann::json::parse(AsText(data, size), nullptr, false);
-  if (!importers::IsTrivyClusterReport(document)) return 0;
+  absl::StatusOr<std::unique_ptr<importers::JsonDocument>> document =
+      importers::ParseJsonDocument(AsText(data, size));
+  if (!document.ok()) FuzzFail("imported a document that does not parse");
+  if (!importers::IsTrivyClusterReport((*document)->Root())) return 0;
   // Every finding of a cluster report is on a Kubernetes resource: a
   // workload (container) or another cluster object (cloud resource).
   for (const v1::Finding& finding : result->findings) {
@@ -314,7 +318,85 @@ int StreamAnswer(const uint8_t* data, size_t size) {
   return 0;
 }
 
+namespace {
+
+// JsonNode (simdjson) must read outside bytes as nlohmann::json, which the
+// importers used before, did (issue 15): the same documents accepted, with
+// the same message when not, and the same values, member names (sorted,
+// last duplicate wins) and numbers. The one allowed difference: nesting
+// deeper than 1024 is rejected.
+void CompareJsonNode(const nlohmann::json& expected,
+                     const importers::JsonNode& node) {
+  if (node.TypeName() != expected.type_name()) {
+    FuzzFail(absl::StrCat("JsonNode at ", node.path(), " is ", node.TypeName(),
+                          ", nlohmann says ", expected.type_name()));
+  }
+  if (expected.is_string()) {
+    if (node.StringView() != expected.get_ref<const std::string&>()) {
+      FuzzFail(absl::StrCat("JsonNode string differs at ", node.path()));
+    }
+  } else if (expected.is_number()) {
+    absl::StatusOr<std::optional<double>> number = node.OptionalNumber();
+    const double want = expected.get<double>();
+    if (!number.ok() || !number->has_value() ||
+        std::memcmp(&**number, &want, sizeof(want)) != 0) {
+      FuzzFail(absl::StrCat("JsonNode number differs at ", node.path()));
+    }
+  } else if (expected.is_array()) {
+    if (node.size() != expected.size()) {
+      FuzzFail(absl::StrCat("JsonNode array size differs at ", node.path()));
+    }
+    for (size_t i = 0; i < expected.size(); ++i) {
+      CompareJsonNode(expected[i], node[i]);
+    }
+  } else if (expected.is_object()) {
+    std::vector<absl::string_view> names = node.MemberNames();
+    size_t i = 0;
+    for (const auto& [key, value] : expected.items()) {
+      if (i >= names.size() || names[i] != key) {
+        FuzzFail(absl::StrCat("JsonNode member names differ at ", node.path()));
+      }
+      ++i;
+      CompareJsonNode(value, node[key]);
+    }
+    if (i != names.size()) {
+      FuzzFail(absl::StrCat("JsonNode has more members at ", node.path()));
+    }
+  }
+}
+
+void CompareWithNlohmann(absl::string_view text) {
+  absl::StatusOr<std::unique_ptr<importers::JsonDocument>> ours =
+      importers::ParseJsonDocument(text);
+  nlohmann::json theirs;
+  std::string their_error;
+  try {
+    theirs = nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {
+    their_error = absl::StrCat("$: not a JSON document: ", e.what());
+  }
+  if (!their_error.empty()) {
+    if (ours.ok()) FuzzFail("ParseJsonDocument accepted what nlohmann rejects");
+    if (ours.status().message() != their_error) {
+      FuzzFail(absl::StrCat("ParseJsonDocument says ", ours.status().message(),
+                            ", nlohmann ", their_error));
+    }
+    return;
+  }
+  if (!ours.ok()) {
+    if (!absl::StrContains(ours.status().message(), "too deep")) {
+      FuzzFail(absl::StrCat("ParseJsonDocument rejected what nlohmann reads: ",
+                            ours.status().ToString()));
+    }
+    return;
+  }
+  CompareJsonNode(theirs, (*ours)->Root());
+}
+
+}  // namespace
+
 int DetectFormat(const uint8_t* data, size_t size) {
+  CompareWithNlohmann(AsText(data, size));
   absl::StatusOr<importers::ScannerFormat> detected =
       importers::DetectFormat(AsText(data, size));
   ExpectOkOr(absl::StatusCode::kInvalidArgument, detected.status(),
