@@ -9,7 +9,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/io/read_file.h"
+#include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace treatd::fuzz {
@@ -25,6 +27,15 @@ void ExpectOkOr(absl::StatusCode allowed, const absl::Status& status,
   if (!status.ok() && status.code() != allowed) {
     FuzzFail(absl::StrCat(what, ": ", status.ToString()));
   }
+}
+
+bool SameMessage(const google::protobuf::Message& a,
+                 const google::protobuf::Message& b) {
+  google::protobuf::util::DefaultFieldComparator comparator;
+  comparator.set_treat_nan_as_equal(true);
+  google::protobuf::util::MessageDifferencer differencer;
+  differencer.set_field_comparator(&comparator);
+  return differencer.Compare(a, b);
 }
 
 std::string ReadSourceFile(absl::string_view relative_path) {

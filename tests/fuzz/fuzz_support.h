@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "google/protobuf/message.h"
 #include "treatd/v1/finding.pb.h"
 
 namespace treatd::fuzz {
@@ -28,6 +29,12 @@ inline absl::string_view AsText(const uint8_t* data, size_t size) {
 // INTERNAL for a policy that cannot decide); any other is a bug.
 void ExpectOkOr(absl::StatusCode allowed, const absl::Status& status,
                 absl::string_view what);
+
+// Whether `a` and `b` hold the same fields, unknown fields included. Unlike
+// MessageDifferencer::Equals, a NaN equals a NaN: both sides read the same
+// bytes, so a NaN on one side is the same NaN on the other.
+bool SameMessage(const google::protobuf::Message& a,
+                 const google::protobuf::Message& b);
 
 // The evaluation time every body uses, so runs are reproducible:
 // 2026-12-01T00:00:00Z.

@@ -28,7 +28,6 @@
 #include "common/json/decision_json_writer.h"
 #include "common/json/proto_json_reader.h"
 #include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "nlohmann/json.hpp"
 #include "server/security/token_store.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -208,7 +207,7 @@ int ProtoJsonReader(const uint8_t* data, size_t size) {
     }
     return 0;
   }
-  if (!google::protobuf::util::MessageDifferencer::Equals(ours, theirs)) {
+  if (!SameMessage(ours, theirs)) {
     FuzzFail(absl::StrCat("ProtoJsonReader read ", ours.ShortDebugString(),
                           ", JsonStringToMessage ", theirs.ShortDebugString()));
   }
@@ -291,8 +290,7 @@ int StreamAnswer(const uint8_t* data, size_t size) {
     if (internal::HasItemError(view) != got.has_error()) {
       FuzzFail(absl::StrCat("HasItemError differs for ", what));
     }
-    if (parses &&
-        !google::protobuf::util::MessageDifferencer::Equals(got, want)) {
+    if (parses && !SameMessage(got, want)) {
       FuzzFail(absl::StrCat(what, " reads ", got.ShortDebugString(),
                             ", protobuf ", want.ShortDebugString()));
     }
@@ -421,8 +419,7 @@ int DetectFormat(const uint8_t* data, size_t size) {
     }
     for (size_t i = 0; i < imported->findings.size(); ++i) {
       // Not byte for byte: protobuf serializes maps in hash order.
-      if (!google::protobuf::util::MessageDifferencer::Equals(
-              again->findings[i], imported->findings[i])) {
+      if (!SameMessage(again->findings[i], imported->findings[i])) {
         FuzzFail(absl::StrCat("a second import differs at finding ", i));
       }
     }
