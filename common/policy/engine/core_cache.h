@@ -56,8 +56,10 @@ struct CoreEntry {
   // checked per decision: it depends on as_of, which the key may not hold).
   absl::InlinedVector<int, 2> matched_exceptions;
   // The evaluation state after the core ran (EvalState in evaluate.cc).
+  // `done` is an array of bool: a decision reads both in place, through
+  // expr::Frame's memo.
   std::vector<expr::Value> values;
-  std::vector<char> done;
+  absl::InlinedVector<bool, 64> done;
   std::vector<int> table_rows;
   std::vector<expr::Value> table_inputs;
   // Storage behind the string and error values above.

@@ -11,12 +11,13 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "common/expr/runtime/value.h"
+#include "common/policy/engine/unknown_fields.h"
+#include "common/policy/engine/xxh3.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "xxhash.h"
 
 namespace treatd {
 namespace {
@@ -56,8 +57,10 @@ class Encoder {
   // client's); the caller then lets protobuf write the bytes.
   template <typename M>
   void Check(const M& m) {
-    // Generated classes of protobuf 3.21 have no unknown_fields(); their
-    // Reflection, looked up once per type, reads it without a virtual call.
+    // Generated classes of protobuf 3.21 have no unknown_fields(): the
+    // metadata's flag first (inline), then their Reflection, looked up
+    // once per type, which reads the set without a virtual call.
+    if (!internal::UnknownFieldsPeek::MayHave(m)) return;
     static const google::protobuf::Reflection* const reflection =
         M::GetReflection();
     unknown_ |= !reflection->GetUnknownFields(m).empty();
@@ -487,7 +490,8 @@ void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
   }
   const size_t end =
       WriteDeterministicFinding(finding, buffer.prefix, &buffer.bytes);
-  const XXH128_hash_t hash = XXH3_128bits(buffer.bytes.data(), end);
+  const internal::Xxh3Hash128 hash =
+      internal::Xxh3_128(buffer.bytes.data(), end);
   // Canonical form: high64 then low64, each big-endian.
   static constexpr char kHex[] = "0123456789abcdef";
   char hex[32];
@@ -499,7 +503,13 @@ void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
     hex[16 + 2 * i] = kHex[low >> 4];
     hex[16 + 2 * i + 1] = kHex[low & 0xf];
   }
-  out->assign(hex, sizeof(hex));
+  // A reused decision's id has the length already: overwritten in place
+  // (assign() goes through replace()'s general case).
+  if (out->size() == sizeof(hex)) {
+    std::memcpy(out->data(), hex, sizeof(hex));
+  } else {
+    out->assign(hex, sizeof(hex));
+  }
 }
 
 }  // namespace treatd

@@ -18,10 +18,11 @@
 #include "common/policy/engine/compiled_policy_impl.h"
 #include "common/policy/engine/core_cache.h"
 #include "common/policy/engine/decision_id.h"
+#include "common/policy/engine/unknown_fields.h"
+#include "common/policy/engine/xxh3.h"
 #include "common/status/status_macros.h"
 #include "common/text/treatment_name.h"
 #include "common/time/proto_time.h"
-#include "xxhash.h"
 
 namespace treatd {
 namespace {
@@ -49,32 +50,66 @@ double Clamp(double d) {
 }
 
 // Per-evaluation memo of lets, tables and risk scores. Lives on the
-// stack of Evaluate(); small policies need no heap for it.
+// stack of Evaluate(); small policies need no heap for it. Its storage is
+// set up by Own(), or borrowed from a core cache entry by Borrow(): a
+// decision whose core is cached reads the entry's values in place instead
+// of copying them (BASIC then resolves nothing the core did not), and
+// copies them only when it has to compute a slot the core did not.
 class EvalState : public expr::SlotResolver {
  public:
   EvalState(const CompiledPolicyImpl& policy, const EvalOptions& options)
-      : policy_(policy),
-        options_(options),
-        values_(policy.slots.size()),
-        done_(policy.slots.size(), false),
-        table_rows_(policy.tables.size(), -1),
-        value_at_(values_.data()),
-        done_at_(done_.data()) {
-    size_t inputs = 0;
-    for (const auto& t : policy.tables) inputs += t.inputs.size();
-    table_inputs_.resize(inputs);
-  }
+      : policy_(policy), options_(options) {}
 
   Value Resolve(int slot, expr::Frame& frame) override {
-    if (done_at_[slot]) return value_at_[slot];
+    if (done_at_ != nullptr && done_at_[slot]) return value_at_[slot];
+    if (borrowed_ != nullptr || done_at_ == nullptr) {
+      Own();
+      frame.set_memo(values(), done());
+    }
     Value v = Compute(slot, frame);
     value_at_[slot] = v;
     done_at_[slot] = true;
     return v;
   }
 
+  // Gives the state storage of its own (a copy of the borrowed entry's
+  // values, if any; else empty), once.
+  void Own() {
+    if (done_at_ != nullptr && borrowed_ == nullptr) return;
+    const size_t n = policy_.slots.size();
+    values_.resize(n);
+    done_.resize(n, false);
+    table_rows_.resize(policy_.tables.size(), -1);
+    size_t inputs = 0;
+    for (const auto& t : policy_.tables) inputs += t.inputs.size();
+    table_inputs_.resize(inputs);
+    value_at_ = values_.data();
+    done_at_ = done_.data();
+    rows_at_ = table_rows_.data();
+    inputs_at_ = table_inputs_.data();
+    if (const internal::CoreEntry* entry = std::exchange(borrowed_, nullptr)) {
+      std::copy(entry->values.begin(), entry->values.end(), value_at_);
+      std::copy(entry->done.begin(), entry->done.end(), done_at_);
+      std::copy(entry->table_rows.begin(), entry->table_rows.end(), rows_at_);
+      std::copy(entry->table_inputs.begin(), entry->table_inputs.end(),
+                inputs_at_);
+    }
+  }
+
+  // The state SaveTo() saved, for a finding with the same core key, read
+  // in place: `entry` must stay unchanged while this state lives (the
+  // thread's next Insert() may change it).
+  void Borrow(const internal::CoreEntry& entry) {
+    borrowed_ = &entry;
+    // Read only: Resolve() copies before it writes.
+    value_at_ = const_cast<Value*>(entry.values.data());
+    done_at_ = const_cast<bool*>(entry.done.data());
+    rows_at_ = const_cast<int*>(entry.table_rows.data());
+    inputs_at_ = const_cast<Value*>(entry.table_inputs.data());
+  }
+
   // Takes the values of `base` for the slots that do not depend on the
-  // `changed` facts.
+  // `changed` facts. Call after Own().
   void Seed(const EvaluationMemo::Data& base,
             const std::vector<uint32_t>& slot_facts, uint32_t changed) {
     if (base.values.size() != values_.size()) return;
@@ -88,7 +123,7 @@ class EvalState : public expr::SlotResolver {
 
   // Copies the state into `entry`, strings included. False when a value
   // cannot outlive this evaluation: lists, maps and messages point into
-  // the finding or the frame.
+  // the finding or the frame. Call on an owned state.
   bool SaveTo(internal::CoreEntry* entry) const {
     size_t text = 0;
     for (size_t i = 0; i < values_.size(); ++i) {
@@ -111,24 +146,14 @@ class EvalState : public expr::SlotResolver {
     return true;
   }
 
-  // The state SaveTo() saved, for a finding with the same core key.
-  void RestoreFrom(const internal::CoreEntry& entry) {
-    std::copy(entry.values.begin(), entry.values.end(), value_at_);
-    std::copy(entry.done.begin(), entry.done.end(), done_at_);
-    std::copy(entry.table_rows.begin(), entry.table_rows.end(),
-              table_rows_.begin());
-    std::copy(entry.table_inputs.begin(), entry.table_inputs.end(),
-              table_inputs_.begin());
-  }
-
-  int table_row(int table) const { return table_rows_[table]; }
-  size_t size() const { return values_.size(); }
-  // The memo, for expr::Frame::set_memo().
+  int table_row(int table) const { return rows_at_[table]; }
+  size_t size() const { return policy_.slots.size(); }
+  // The memo, for expr::Frame::set_memo() (null before Own() or Borrow()).
   const Value* values() const { return value_at_; }
   const bool* done() const { return done_at_; }
   // Input values of `table` after it was resolved.
   const Value* table_inputs(int table) const {
-    return table_inputs_.data() + InputOffset(table);
+    return inputs_at_ + InputOffset(table);
   }
 
  private:
@@ -167,7 +192,7 @@ class EvalState : public expr::SlotResolver {
 
   Value LookUpTable(int index, expr::Frame& frame) {
     const CompiledTable& t = policy_.tables[index];
-    Value* inputs = table_inputs_.data() + InputOffset(index);
+    Value* inputs = inputs_at_ + InputOffset(index);
     for (size_t i = 0; i < t.inputs.size(); ++i) {
       inputs[i] = t.inputs[i].program->Evaluate(frame);
       if (inputs[i].is_error()) {
@@ -178,11 +203,11 @@ class EvalState : public expr::SlotResolver {
     }
     const int row = t.FindRow(inputs);
     if (row >= 0) {
-      table_rows_[index] = row;
+      rows_at_[index] = row;
       return Value::String(t.rows[row].outcome);
     }
     if (!t.default_outcome.empty()) {
-      table_rows_[index] = -1;
+      rows_at_[index] = -1;
       return Value::String(t.default_outcome);
     }
     std::vector<std::string> shown;
@@ -242,11 +267,15 @@ class EvalState : public expr::SlotResolver {
   absl::InlinedVector<bool, 64> done_;
   absl::InlinedVector<int, 4> table_rows_;
   absl::InlinedVector<Value, 16> table_inputs_;
-  // values_.data() and done_.data(), which do not move after construction:
-  // InlinedVector's data() tests where the elements live on every call,
-  // and Resolve() runs for every let of every decision.
-  Value* const value_at_;
-  bool* const done_at_;
+  // The storage in use: values_.data() etc. after Own() (they do not move
+  // after it: InlinedVector's data() tests where the elements live on
+  // every call, and Resolve() runs for every let of every decision), or
+  // the borrowed entry's.
+  Value* value_at_ = nullptr;
+  bool* done_at_ = nullptr;
+  int* rows_at_ = nullptr;
+  Value* inputs_at_ = nullptr;
+  const internal::CoreEntry* borrowed_ = nullptr;
 };
 
 // Steps 2 and 3 of a decision: the rule that matched (or the default),
@@ -360,12 +389,14 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
                           expr::Frame& frame, Choice* out) {
   internal::CoreCache* const cache = internal::CoreCache::ForThisThread();
   if (cache == nullptr || cache->Bypass()) {
+    state.Own();
+    frame.set_memo(state.values(), state.done());
     return Choose(policy, frame, options, nullptr, out);
   }
   static thread_local std::string buffer;
   const absl::string_view key =
       policy.core_projection.BuildKey(frame, options, &buffer);
-  const uint64_t hash = XXH3_64bits(key.data(), key.size());
+  const uint64_t hash = internal::Xxh3_64(key.data(), key.size());
   const internal::CoreEntry* hit = cache->Find(key, hash);
   if (hit != nullptr && hit->read_now &&
       (hit->now_seconds != frame.now().seconds() ||
@@ -373,7 +404,8 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
     hit = nullptr;  // Computed at another as_of, and it read `now`.
   }
   if (hit != nullptr) {
-    state.RestoreFrom(*hit);
+    state.Borrow(*hit);
+    frame.set_memo(state.values(), state.done());
     out->by_default = hit->rule < 0;
     out->rule =
         out->by_default ? &policy.default_rule : &policy.rules[hit->rule];
@@ -381,6 +413,8 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
     ApplyMatchedExceptions(policy, hit->matched_exceptions, options.as_of, out);
     return absl::OkStatus();
   }
+  state.Own();
+  frame.set_memo(state.values(), state.done());
   frame.forget_now_read();
   TREATD_RETURN_IF_ERROR(ChooseRule(policy, frame, nullptr, out));
   // Every exception's condition, not just up to the first that applies:
@@ -544,33 +578,58 @@ class SpareDeadlines {
   absl::InlinedVector<google::protobuf::Timestamp*, 12> spare_;
 };
 
-// Before step 2: `decision` emptied for reuse. Every decision has a policy
-// and an evaluated_at; Clear() would free them only for this decision to
-// allocate them again. They are taken out and put back (on the decision's
-// own arena or heap, so ownership does not change).
+// `*s` = `v`, for a string a reused decision held before: clear() and
+// append() keep its buffer and skip assign()'s aliasing checks.
+void Replace(absl::string_view v, std::string* s) {
+  s->clear();
+  s->append(v.data(), v.size());
+}
+
+// Before step 2: `decision` emptied for reuse, but for what every decision
+// writes again. Its strings finding_id, priority, matched_rule and
+// decision_id and its table outcomes stay, for the steps below to
+// overwrite, and only where they differ: a thread's decisions mostly
+// repeat the priority, the rule and every table's name and outcome, and
+// clearing them cost more than the rest of a BASIC decision's fill. Its
+// policy and evaluated_at stay too (Clear() would free them only for this
+// decision to allocate them again). Everything else is cleared; a decision
+// with unknown fields is cleared whole. The scalars are all set below.
+// (AReusedDecisionEqualsAFreshOne holds this to a fresh message, from a
+// decision with every field set.)
 void ResetDecision(const v1::PolicyRef& ref, v1::Decision* decision) {
-  v1::PolicyRef* policy_ref = decision->unsafe_arena_release_policy();
-  google::protobuf::Timestamp* evaluated_at =
-      decision->unsafe_arena_release_evaluated_at();
-  decision->Clear();
-  if (policy_ref != nullptr) {
-    // A decision reused with the same policy already holds its ref.
-    // The Reflection looked up once: GetReflection() is virtual and goes
-    // through the descriptor table's once-check on every call.
-    static const google::protobuf::Reflection* const reflection =
-        v1::PolicyRef::GetReflection();
-    if (!reflection->GetUnknownFields(*policy_ref).empty() ||
-        policy_ref->name() != ref.name() ||
-        policy_ref->version() != ref.version() ||
-        policy_ref->digest() != ref.digest()) {
-      *policy_ref = ref;
+  if (internal::HasUnknownFields(*decision)) {
+    v1::PolicyRef* policy_ref = decision->unsafe_arena_release_policy();
+    google::protobuf::Timestamp* evaluated_at =
+        decision->unsafe_arena_release_evaluated_at();
+    decision->Clear();
+    if (policy_ref != nullptr) {
+      decision->unsafe_arena_set_allocated_policy(policy_ref);
     }
-    decision->unsafe_arena_set_allocated_policy(policy_ref);
+    if (evaluated_at != nullptr) {
+      decision->unsafe_arena_set_allocated_evaluated_at(evaluated_at);
+    }
   }
-  if (evaluated_at != nullptr) {
-    evaluated_at->Clear();
-    decision->unsafe_arena_set_allocated_evaluated_at(evaluated_at);
+  // The deadlines were taken out by SpareDeadlines.
+  if (!decision->actions().empty()) decision->clear_actions();
+  if (decision->has_exception()) decision->clear_exception();
+  if (!decision->reasons().empty()) decision->clear_reasons();
+  if (!decision->trace().empty()) decision->clear_trace();
+  if (!decision->deadline_sources().empty()) decision->clear_deadline_sources();
+  if (decision->has_intel()) decision->clear_intel();
+  if (!decision->revisit_conditions().empty()) {
+    decision->clear_revisit_conditions();
   }
+  if (decision->has_policy()) {
+    // A decision reused with the same policy already holds its ref.
+    v1::PolicyRef& policy_ref = *decision->mutable_policy();
+    if (internal::HasUnknownFields(policy_ref) ||
+        policy_ref.name() != ref.name() ||
+        policy_ref.version() != ref.version() ||
+        policy_ref.digest() != ref.digest()) {
+      policy_ref = ref;
+    }
+  }
+  if (decision->has_evaluated_at()) decision->mutable_evaluated_at()->Clear();
 }
 
 // Steps 2 and 3 written down: treatment, priority, match kind, rule and
@@ -588,16 +647,21 @@ void WriteChoice(const CompiledPolicyImpl& policy, const v1::Finding& finding,
                                                       : expired.front();
   const v1::Treatment treatment = choice.treatment;
 
-  decision->set_finding_id(finding.id());
+  if (decision->finding_id() != finding.id()) {
+    Replace(finding.id(), decision->mutable_finding_id());
+  }
   decision->set_treatment(treatment);
-  decision->set_priority(prio.name);
+  if (decision->priority() != prio.name) {
+    Replace(prio.name, decision->mutable_priority());
+  }
   decision->set_priority_rank(priority + 1);
   decision->set_match_kind(applied != nullptr ? v1::MATCH_KIND_EXCEPTION
                            : by_default       ? v1::MATCH_KIND_DEFAULT
                                               : v1::MATCH_KIND_RULE);
-  // The default rule's id is "default" (policy_compiler.cc); a ternary of
-  // "default" and the id would copy the id into a temporary string.
-  decision->set_matched_rule(rule->id);
+  // The default rule's id is "default" (policy_compiler.cc).
+  if (decision->matched_rule() != rule->id) {
+    Replace(rule->id, decision->mutable_matched_rule());
+  }
   if (shown != nullptr) {
     v1::ExceptionRef* ref = decision->mutable_exception();
     ref->set_id(shown->id);
@@ -785,18 +849,26 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
                               EvalState& state, expr::Frame& frame, bool full,
                               v1::Decision* decision) {
   const std::vector<CompiledTable>& tables = policy.tables;
-  for (size_t t = 0; t < tables.size(); ++t) {
+  // A reused decision holds the outcomes of the same tables: overwritten
+  // in place (ResetDecision()).
+  auto* outcomes = decision->mutable_table_outcomes();
+  const int n = static_cast<int>(tables.size());
+  if (outcomes->size() > n) outcomes->DeleteSubrange(n, outcomes->size() - n);
+  for (int t = 0; t < n; ++t) {
     const Value v = state.Resolve(policy.table_slots[t], frame);
     if (v.is_error()) return absl::InternalError(std::string(v.error()));
-    v1::TableOutcome* out = decision->add_table_outcomes();
-    out->set_table(tables[t].name);
-    // Assigned in place: a reused decision keeps its strings' buffers
-    // (set_outcome(data, size) would build a temporary std::string).
+    v1::TableOutcome* out =
+        t < outcomes->size() ? outcomes->Mutable(t) : outcomes->Add();
+    if (internal::HasUnknownFields(*out)) out->Clear();
+    if (out->table() != tables[t].name) {
+      Replace(tables[t].name, out->mutable_table());
+    }
     const absl::string_view outcome = v.string_value();
-    out->mutable_outcome()->assign(outcome.data(), outcome.size());
-    out->set_row(state.table_row(static_cast<int>(t)));
+    if (out->outcome() != outcome) Replace(outcome, out->mutable_outcome());
+    out->set_row(state.table_row(t));
+    if (!out->inputs().empty()) out->clear_inputs();
     if (!full) continue;
-    const Value* inputs = state.table_inputs(static_cast<int>(t));
+    const Value* inputs = state.table_inputs(t);
     for (size_t i = 0; i < tables[t].inputs.size(); ++i) {
       expr::AppendValue(inputs[i], /*quote_strings=*/false, out->add_inputs());
     }
@@ -842,7 +914,6 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   ResetDecision(ref, decision);
   EvalState state(*this, options);
   expr::Frame frame(&finding, options.as_of, &state);
-  frame.set_memo(state.values(), state.done());
 
   // 2 and 3. The rule that matched (or the default), its priority, and the
   // exception that applies.
@@ -853,6 +924,8 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   if (cached) {
     TREATD_RETURN_IF_ERROR(ChooseCached(*this, options, state, frame, &choice));
   } else {
+    state.Own();
+    frame.set_memo(state.values(), state.done());
     TREATD_RETURN_IF_ERROR(Choose(*this, frame, options,
                                   options.trace ? decision : nullptr, &choice));
   }
@@ -887,6 +960,7 @@ absl::Status CompiledPolicyImpl::DecideTreatment(const v1::Finding& finding,
                                                  const EvaluationMemo* base,
                                                  uint32_t changed) const {
   EvalState state(*this, options);
+  state.Own();
   if (base != nullptr) state.Seed(base->data(), slot_facts, changed);
   expr::Frame frame(&finding, options.as_of, &state);
   frame.set_memo(state.values(), state.done());

@@ -30,6 +30,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/common/fill_message.h"
 #include "tests/common/policy/pipeline_test_util.h"
 #include "tests/common/random_finding.h"
 #include "treatd/v1/decision.pb.h"
@@ -354,6 +355,70 @@ TEST(CoreCacheTest, AReusedDecisionEqualsAFreshOne) {
                 << "finding " << i << " view " << view << " cache " << cache;
           }
         }
+      }
+    }
+  }
+}
+
+// The engine overwrites a reused decision's strings and table outcomes
+// in place and clears the rest field by field (ResetDecision in
+// evaluate.cc): whatever the message held before (every field of
+// decision.proto set, filled through reflection so that a field added
+// there is covered; unknown fields on the decision, its policy or a table
+// outcome; the other view's decision), the result must equal a fresh one.
+TEST(CoreCacheTest, ADecisionReusedFromAnyStateEqualsAFreshOne) {
+  const std::vector<v1::Finding> findings = Findings(60);
+  for (const std::string& yaml :
+       {Source("policies/default.yaml"), std::string(kWidePolicy)}) {
+    const auto policy = MustCompile(yaml);
+    ASSERT_NE(policy, nullptr);
+    for (const bool cache : {true, false}) {
+      v1::Decision reused;
+      google::protobuf::Arena arena;
+      auto* on_arena =
+          google::protobuf::Arena::CreateMessage<v1::Decision>(&arena);
+      for (size_t i = 0; i < findings.size(); ++i) {
+        EvalOptions options;
+        options.as_of = Day(2026, 12, 1);
+        // Views alternate, and every third decision starts from a message
+        // with everything set.
+        options.view =
+            i % 2 == 0 ? v1::DECISION_VIEW_BASIC : v1::DECISION_VIEW_FULL;
+        options.use_core_cache = cache;
+        for (v1::Decision* d : {&reused, on_arena}) {
+          switch (i % 6) {
+            case 0:
+              testing_util::FillAll(d, 4 + i % 3);
+              break;
+            case 3:
+              testing_util::FillAll(d, 3);
+              d->GetReflection()->MutableUnknownFields(d)->AddVarint(900, 1);
+              break;
+            case 4:
+              d->mutable_policy()
+                  ->GetReflection()
+                  ->MutableUnknownFields(d->mutable_policy())
+                  ->AddVarint(901, 2);
+              if (d->table_outcomes_size() > 0) {
+                v1::TableOutcome* t = d->mutable_table_outcomes(0);
+                t->GetReflection()->MutableUnknownFields(t)->AddVarint(902, 3);
+              }
+              break;
+            default:
+              break;
+          }
+        }
+        v1::Decision fresh;
+        const std::string want =
+            Bytes(policy->Evaluate(findings[i], options, &fresh), fresh);
+        ASSERT_EQ(
+            Bytes(policy->Evaluate(findings[i], options, &reused), reused),
+            want)
+            << "finding " << i << " cache " << cache;
+        ASSERT_EQ(
+            Bytes(policy->Evaluate(findings[i], options, on_arena), *on_arena),
+            want)
+            << "finding " << i << " cache " << cache;
       }
     }
   }

@@ -1,0 +1,36 @@
+// XXH3 compiled for AVX2 (xxh3.h): xxhash.h's own code, inlined here
+// (XXH_INLINE_ALL keeps every symbol of it local to this file) with its
+// AVX2 kernels. Only this file's functions are built for AVX2 (a target
+// pragma, not a compiler flag): the C headers are included first, so that
+// no inline function another file may share is compiled for AVX2.
+#include <assert.h>
+#include <immintrin.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/policy/engine/xxh3.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2")
+
+#define XXH_INLINE_ALL
+#define XXH_VECTOR XXH_AVX2
+#include "xxhash.h"
+
+namespace treatd::internal {
+
+Xxh3Hash128 Xxh3_128Avx2(const void* data, size_t size) {
+  const XXH128_hash_t h = XXH3_128bits(data, size);
+  return {h.low64, h.high64};
+}
+
+uint64_t Xxh3_64Avx2(const void* data, size_t size) {
+  return XXH3_64bits(data, size);
+}
+
+}  // namespace treatd::internal
+
+#pragma GCC pop_options
