@@ -587,15 +587,15 @@ void Replace(absl::string_view v, std::string* s) {
 
 // Before step 2: `decision` emptied for reuse, but for what every decision
 // writes again. Its strings finding_id, priority, matched_rule and
-// decision_id and its table outcomes stay, for the steps below to
-// overwrite, and only where they differ: a thread's decisions mostly
-// repeat the priority, the rule and every table's name and outcome, and
-// clearing them cost more than the rest of a BASIC decision's fill. Its
-// policy and evaluated_at stay too (Clear() would free them only for this
-// decision to allocate them again). Everything else is cleared; a decision
-// with unknown fields is cleared whole. The scalars are all set below.
-// (AReusedDecisionEqualsAFreshOne holds this to a fresh message, from a
-// decision with every field set.)
+// decision_id, its table outcomes and its exception stay, for the steps below
+// to overwrite, and only where they differ: a thread's decisions mostly repeat
+// the priority, the rule and every table's name and outcome, and clearing them
+// cost more than the rest of a BASIC decision's fill. Its policy and
+// evaluated_at stay too (Clear() would free them only for this decision to
+// allocate them again). Everything else is cleared; a decision with unknown
+// fields is cleared whole. The scalars are all set below.
+// (ADecisionReusedFromAnyStateEqualsAFreshOne in core_cache_test holds this
+// to a fresh message, from a decision with every field set.)
 void ResetDecision(const v1::PolicyRef& ref, v1::Decision* decision) {
   if (internal::HasUnknownFields(*decision)) {
     v1::PolicyRef* policy_ref = decision->unsafe_arena_release_policy();
@@ -611,7 +611,6 @@ void ResetDecision(const v1::PolicyRef& ref, v1::Decision* decision) {
   }
   // The deadlines were taken out by SpareDeadlines.
   if (!decision->actions().empty()) decision->clear_actions();
-  if (decision->has_exception()) decision->clear_exception();
   if (!decision->reasons().empty()) decision->clear_reasons();
   if (!decision->trace().empty()) decision->clear_trace();
   if (!decision->deadline_sources().empty()) decision->clear_deadline_sources();
@@ -662,8 +661,13 @@ void WriteChoice(const CompiledPolicyImpl& policy, const v1::Finding& finding,
   if (decision->matched_rule() != rule->id) {
     Replace(rule->id, decision->mutable_matched_rule());
   }
-  if (shown != nullptr) {
+  // A reused decision's ExceptionRef is cleared in place, not freed and
+  // allocated again (ResetDecision() leaves it to this step).
+  if (shown == nullptr) {
+    if (decision->has_exception()) decision->clear_exception();
+  } else {
     v1::ExceptionRef* ref = decision->mutable_exception();
+    ref->Clear();
     ref->set_id(shown->id);
     ref->set_applied(shown == applied);
     if (full) {
