@@ -6,7 +6,9 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "common/time/proto_time.h"
+#include "common/time/time_text.h"
 
 namespace treatd::intel {
 namespace {
@@ -94,6 +96,21 @@ void Lend(bool has, const M& from, void (v1::Finding::*set)(M*),
   (target->*set)(has ? const_cast<M*>(&from) : nullptr);
 }
 
+// absl::FormatCivilTime(day), "2021-12-24": through
+// FormatProtoTimestampText for the years both write alike (1000..9999),
+// since cctz's formatter costs ~2,500 instructions a call, once per FULL
+// decision whose caller's KEV listing is kept (the server profile).
+std::string DayText(absl::CivilDay day) {
+  if (day.year() < 1000 || day.year() > 9999) {
+    return absl::FormatCivilTime(day);
+  }
+  char text[kMaxProtoTimestampTextSize];
+  const int64_t seconds = (day - absl::CivilDay(1970, 1, 1)) * 86400;
+  const size_t n = FormatProtoTimestampText(seconds, 0, text);
+  if (n < 10) return absl::FormatCivilTime(day);
+  return std::string(text, 10);  // "YYYY-MM-DD" of "YYYY-MM-DDThh:mm:ssZ".
+}
+
 void EnrichKev(const KevFeed& feed, const CveList& cves,
                const EnrichOptions& options, VulnerabilityWriter* writer,
                EnrichmentReport* report) {
@@ -124,10 +141,9 @@ void EnrichKev(const KevFeed& feed, const CveList& cves,
   }
   if (caller_has && !options.feed_wins) {
     if (!options.texts) return;
-    report->caller_facts_kept.push_back(
-        absl::StrCat("vulnerability.kev kept from the caller; ",
-                     feed.description(), " lists ", best->cve.ToString(),
-                     " due ", absl::FormatCivilTime(best->due_date)));
+    report->caller_facts_kept.push_back(absl::StrCat(
+        "vulnerability.kev kept from the caller; ", feed.description(),
+        " lists ", best->cve.ToString(), " due ", DayText(best->due_date)));
     return;
   }
   v1::Kev* kev = writer->Write()->mutable_kev();

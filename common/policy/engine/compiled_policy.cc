@@ -59,6 +59,8 @@ EvaluationMemo::EvaluationMemo() : data_(std::make_unique<Data>()) {}
 
 EvaluationMemo::~EvaluationMemo() = default;
 
+absl::string_view EvaluationMemo::core_key() const { return data_->core_key; }
+
 std::string CompiledPolicy::DescribeCoreKey() const {
   const CoreProjection& projection = impl_->core_projection;
   return projection.enabled ? projection.Describe() : std::string();

@@ -98,6 +98,19 @@ class EvaluationMemo {
   EvaluationMemo(const EvaluationMemo&) = delete;
   EvaluationMemo& operator=(const EvaluationMemo&) = delete;
 
+  // Bytes that identify what the decision core of the finding last
+  // evaluated into this memo depends on: the policy's process-wide id and
+  // every fact its rules, priority expressions, exceptions, risk scores
+  // and tables can read (but `now`, which is not in it). Empty when that
+  // evaluation did not go through the core cache (EvalOptions::
+  // use_core_cache off, a trace, a thread without a cache, a bypass).
+  // Two findings with equal non-empty keys, decided at the same as_of with
+  // the same intel options, have the same DecideTreatment() outcome, and
+  // so do their variations that change one fact the same way (the key
+  // holds every fact Choose() reads, so a variation's key follows from the
+  // finding's and the change). The revisit analysis keys its memo on it.
+  absl::string_view core_key() const;
+
   // The engine's view (compiled_policy_impl.h).
   struct Data;
   Data& data() { return *data_; }

@@ -105,6 +105,10 @@ struct CompiledAction {
   v1::ActionCategory category = v1::ACTION_CATEGORY_UNSPECIFIED;
   TextTemplate text;
   std::unique_ptr<expr::Program> when;  // Null: always.
+  // Whether `when` reads only what the core key holds
+  // (CompiledPolicyImpl::KeyDetermines), so that its value can be kept in
+  // a core cache entry (CoreEntry::action_when).
+  bool when_keyed = false;
 };
 
 struct CompiledRule {
@@ -234,6 +238,8 @@ struct CoreProjection {
 struct EvaluationMemo::Data {
   std::vector<expr::Value> values;
   std::vector<char> done;
+  // EvaluationMemo::core_key(); kept in place, so its buffer is reused.
+  std::string core_key;
 };
 
 class CompiledPolicyImpl {
@@ -251,6 +257,13 @@ class CompiledPolicyImpl {
   // Computes core_projection once everything is compiled
   // (core_projection.cc).
   void ComputeCoreProjection();
+  // Whether `program`'s value is a function of the core key (and `now`,
+  // which an entry that read it pins): it reads no `now` of its own, only
+  // root fields the key holds (a field keyed as "which constant it
+  // equals" only where the program compares it with those constants) and
+  // slots the core may resolve or lets that read only such facts
+  // (core_projection.cc).
+  bool KeyDetermines(const expr::Program& program) const;
   // Renders the per-priority and per-rule text of decisions once the
   // rules and priorities are compiled (policy_compiler.cc).
   void ComputeTexts();

@@ -102,6 +102,7 @@ CoreEntry* CoreCache::Insert(absl::string_view key, uint64_t hash) {
   e.priority = -1;
   e.read_now = false;
   e.matched_exceptions.clear();
+  e.action_when.clear();
   e.values.clear();
   e.done.clear();
   e.table_rows.clear();

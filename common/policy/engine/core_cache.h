@@ -64,6 +64,11 @@ struct CoreEntry {
   std::vector<expr::Value> table_inputs;
   // Storage behind the string and error values above.
   std::string text;
+  // FULL view: what each action's condition (CompiledAction::when) gave,
+  // 0 or 1, for the actions whose condition the key determines
+  // (CompiledAction::when_keyed); -1 (or missing) until a decision this
+  // entry serves evaluates it. Filled by the decisions, hence mutable.
+  mutable std::vector<int8_t> action_when;
 };
 
 class CoreCache {

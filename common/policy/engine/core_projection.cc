@@ -455,6 +455,76 @@ absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
   return key.key();
 }
 
+namespace {
+
+// CompiledPolicyImpl::KeyDetermines, node by node.
+class KeyedCheck {
+ public:
+  explicit KeyedCheck(const CompiledPolicyImpl& policy) : policy_(policy) {}
+
+  bool Keyed(const Node& node, const Node* parent) {
+    const CoreProjection& core = policy_.core_projection;
+    switch (node.op) {
+      case Op::kNow:
+        return false;
+      case Op::kSlot: {
+        if (std::find(core.slots.begin(), core.slots.end(), node.index) !=
+            core.slots.end()) {
+          break;  // Its value follows from the key.
+        }
+        // A let outside the core: keyed when what it reads is.
+        const Slot& slot = policy_.slots[node.index];
+        if (slot.kind != Slot::Kind::kLet || slot.program == nullptr ||
+            ++depth_ > 64 || !Keyed(slot.program->root(), nullptr)) {
+          return false;
+        }
+        --depth_;
+        break;
+      }
+      case Op::kField:
+      case Op::kHas:
+        if (node.kids.empty() && !KeyedRead(node, parent)) return false;
+        break;
+      default:
+        break;
+    }
+    for (const auto& kid : node.kids) {
+      if (!Keyed(*kid, &node)) return false;
+    }
+    return true;
+  }
+
+ private:
+  bool KeyedRead(const Node& node, const Node* parent) const {
+    for (const CoreProjection::Item& item : policy_.core_projection.items) {
+      if (!SamePath(*item.node, node)) continue;
+      if (!item.atoms) return true;
+      // The key says which of the item's constants the field equals:
+      // enough only for a comparison with some of them.
+      std::vector<absl::string_view> constants;
+      if (!ComparedWithConstants(node, parent, &constants)) return false;
+      for (absl::string_view c : constants) {
+        if (std::find(item.constants.begin(), item.constants.end(), c) ==
+            item.constants.end()) {
+          return false;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
+  const CompiledPolicyImpl& policy_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+bool CompiledPolicyImpl::KeyDetermines(const expr::Program& program) const {
+  if (!core_projection.enabled) return false;
+  return KeyedCheck(*this).Keyed(program.root(), nullptr);
+}
+
 void CompiledPolicyImpl::ComputeCoreProjection() {
   ProjectionBuilder builder(*this);
   // Everything Choose() (evaluate.cc) runs: every rule's condition and
@@ -473,6 +543,9 @@ void CompiledPolicyImpl::ComputeCoreProjection() {
   core_projection = builder.Finish();
   static std::atomic<uint64_t> next_policy_id{1};
   core_projection.policy_id = next_policy_id.fetch_add(1);
+  for (CompiledAction& action : actions) {
+    action.when_keyed = action.when != nullptr && KeyDetermines(*action.when);
+  }
 }
 
 }  // namespace treatd

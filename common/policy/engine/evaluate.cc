@@ -383,10 +383,15 @@ void ApplyMatchedExceptions(const CompiledPolicyImpl& policy,
 // other is decided by Choose()'s steps and its core stored. The expiry of
 // exceptions is checked here, per decision, against as_of. Without a
 // cache for this thread, or while a stream that does not hit has it
-// bypassed, this is Choose().
+// bypassed, this is Choose(). `*core_key` is the key looked up (valid
+// until this thread's next decision), or left as it is without one;
+// `*entry` the valid entry that holds the core, if any (valid until the
+// thread's next decision), for the later steps' own memos.
 absl::Status ChooseCached(const CompiledPolicyImpl& policy,
                           const EvalOptions& options, EvalState& state,
-                          expr::Frame& frame, Choice* out) {
+                          expr::Frame& frame, Choice* out,
+                          absl::string_view* core_key,
+                          const internal::CoreEntry** entry_out) {
   internal::CoreCache* const cache = internal::CoreCache::ForThisThread();
   if (cache == nullptr || cache->Bypass()) {
     state.Own();
@@ -396,6 +401,7 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
   static thread_local std::string buffer;
   const absl::string_view key =
       policy.core_projection.BuildKey(frame, options, &buffer);
+  *core_key = key;
   const uint64_t hash = internal::Xxh3_64(key.data(), key.size());
   const internal::CoreEntry* hit = cache->Find(key, hash);
   if (hit != nullptr && hit->read_now &&
@@ -411,6 +417,7 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
         out->by_default ? &policy.default_rule : &policy.rules[hit->rule];
     out->priority = hit->priority;
     ApplyMatchedExceptions(policy, hit->matched_exceptions, options.as_of, out);
+    *entry_out = hit;
     return absl::OkStatus();
   }
   state.Own();
@@ -443,6 +450,7 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
     entry->now_nanos = frame.now().nanos();
   }
   entry->valid = true;
+  *entry_out = entry;
   return absl::OkStatus();
 }
 
@@ -783,11 +791,30 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
   return absl::OkStatus();
 }
 
+// Whether action `index`'s condition holds. With `entry`, the core cache
+// entry this decision's core came from, a condition the key determines
+// (CompiledAction::when_keyed) is evaluated once per entry and kept in it.
+bool ActionApplies(const CompiledPolicyImpl& policy, int index,
+                   const internal::CoreEntry* entry, expr::Frame& frame) {
+  const CompiledAction& a = policy.actions[index];
+  if (a.when == nullptr) return true;
+  if (entry == nullptr || !a.when_keyed) {
+    return IsTrue(a.when->Evaluate(frame));
+  }
+  std::vector<int8_t>& kept = entry->action_when;
+  if (kept.size() != policy.actions.size())
+    kept.assign(policy.actions.size(), -1);
+  if (kept[index] < 0) kept[index] = IsTrue(a.when->Evaluate(frame)) ? 1 : 0;
+  return kept[index] != 0;
+}
+
 // The actions of the rule, or of the exception when one applies, each due
 // by the deadline of its category (a Timestamp of `spare` when it has one).
+// `entry` as for ActionApplies().
 void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
-                const Deadlines& deadlines, expr::Frame& frame,
-                SpareDeadlines* spare, v1::Decision* decision) {
+                const Deadlines& deadlines, const internal::CoreEntry* entry,
+                expr::Frame& frame, SpareDeadlines* spare,
+                v1::Decision* decision) {
   const std::optional<absl::Time>& mitigate_by = deadlines.mitigate_by;
   const std::optional<absl::Time>& remediate_by = deadlines.remediate_by;
   const std::optional<absl::Time>& review_by = deadlines.review_by;
@@ -795,8 +822,8 @@ void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
                                            ? choice.applied->actions
                                            : choice.rule->actions;
   for (int index : action_ids) {
+    if (!ActionApplies(policy, index, entry, frame)) continue;
     const CompiledAction& a = policy.actions[index];
-    if (a.when != nullptr && !IsTrue(a.when->Evaluate(frame))) continue;
     v1::Action* out = decision->add_actions();
     out->set_id(a.id);
     out->set_category(a.category);
@@ -913,7 +940,10 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
                                           const EvalOptions& options,
                                           v1::Decision* decision,
                                           EvaluationMemo* memo) const {
-  if (memo != nullptr) memo->data().done.clear();
+  if (memo != nullptr) {
+    memo->data().done.clear();
+    memo->data().core_key.clear();
+  }
   SpareDeadlines spare(decision);
   ResetDecision(ref, decision);
   EvalState state(*this, options);
@@ -923,10 +953,16 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   // exception that applies.
   // A trace needs every rule's condition run, and explained.
   Choice choice;
+  const internal::CoreEntry* core_entry = nullptr;
   const bool cached =
       core_projection.enabled && options.use_core_cache && !options.trace;
   if (cached) {
-    TREATD_RETURN_IF_ERROR(ChooseCached(*this, options, state, frame, &choice));
+    absl::string_view core_key;
+    TREATD_RETURN_IF_ERROR(ChooseCached(*this, options, state, frame, &choice,
+                                        &core_key, &core_entry));
+    if (memo != nullptr) {
+      memo->data().core_key.assign(core_key.data(), core_key.size());
+    }
   } else {
     state.Own();
     frame.set_memo(state.values(), state.done());
@@ -943,7 +979,9 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   Deadlines deadlines;
   TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
                                       &deadlines, &reasons, &spare, decision));
-  if (full) AddActions(*this, choice, deadlines, frame, &spare, decision);
+  if (full) {
+    AddActions(*this, choice, deadlines, core_entry, frame, &spare, decision);
+  }
 
   // 5. Risk, and the outcomes of the decision tables.
   // Risk is in both views: the ledger records residual risk.

@@ -64,6 +64,22 @@ std::string TextTemplate::Render(expr::Frame& frame) const {
 }
 
 void TextTemplate::RenderTo(expr::Frame& frame, std::string* out) const {
+  // A string with room to spare (a reused decision's) is rendered into in
+  // place. Any other (a new decision's, on a request's arena) gets the
+  // text rendered into a per-thread buffer first and appended in one
+  // piece: it then grows once to its size instead of doubling part by
+  // part (the server profile: ~900 instructions per FULL decision).
+  if (out->capacity() - out->size() >= 128) {
+    RenderParts(frame, out);
+    return;
+  }
+  static thread_local std::string buffer;
+  buffer.clear();
+  RenderParts(frame, &buffer);
+  out->append(buffer);
+}
+
+void TextTemplate::RenderParts(expr::Frame& frame, std::string* out) const {
   for (const Part& part : parts_) {
     if (part.program == nullptr) {
       out->append(part.literal);

@@ -51,6 +51,9 @@ class TextTemplate {
     uint8_t hops = 0;
   };
   std::vector<Part> parts_;
+
+  // Appends each part to `*out`.
+  void RenderParts(expr::Frame& frame, std::string* out) const;
 };
 
 }  // namespace treatd

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -120,6 +124,104 @@ std::string VexStatusText(v1::VexStatus status) {
   return absl::AsciiStrToLower(name);
 }
 
+// The DecideTreatment() outcomes of one AddConditions(), in call order,
+// replayed for the next finding with the same RevisitKey(): which
+// variations are tried and what each decides follow from that key alone
+// (see RevisitKey()), so only the conditions' texts, which quote the
+// finding (its CVE id, the VEX author), are built per finding.
+struct Replay {
+  std::string key;
+  uint64_t hash = 0;
+  bool valid = false;
+  // Their priority and rule names point into the policy, which lives as
+  // long as any key naming its process-wide id can be looked up.
+  std::vector<TreatmentOutcome> outcomes;
+};
+
+// A per-thread, direct-mapped store of Replays. Only threads whose
+// decisions carry a core key (at most CoreCache::kMaxThreads at a time)
+// ever allocate one: kEntries of about 1 KB each for the default policy.
+// An entry is valid until the thread's next Insert().
+class ReplayCache {
+ public:
+  static constexpr size_t kEntries = 256;
+
+  static ReplayCache& ForThisThread() {
+    static thread_local ReplayCache cache;
+    return cache;
+  }
+
+  const Replay* Find(absl::string_view key, uint64_t hash) {
+    if (entries_ == nullptr) return nullptr;
+    const Replay& e = entries_[hash % kEntries];
+    return e.valid && e.hash == hash && e.key == key ? &e : nullptr;
+  }
+  // The entry to record `key` into, reset; the caller sets `valid` once
+  // every outcome is in.
+  Replay* Insert(absl::string_view key, uint64_t hash) {
+    if (entries_ == nullptr) entries_ = std::make_unique<Replay[]>(kEntries);
+    Replay& e = entries_[hash % kEntries];
+    e.valid = false;
+    e.key.assign(key.data(), key.size());
+    e.hash = hash;
+    e.outcomes.clear();
+    return &e;
+  }
+
+ private:
+  std::unique_ptr<Replay[]> entries_;
+};
+
+thread_local uint64_t thread_replays = 0;
+
+template <typename T>
+void PutFixed(T v, std::string* key) {
+  key->append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+// What AddConditions() decides its variations from, as bytes: the
+// evaluation's core key (every fact the rules, exceptions, risk scores
+// and tables read, so that the key of each variation follows from it and
+// the change), the as_of and the decision's treatment and exception
+// (expiry is a variation at another as_of), and every fact of the finding
+// that chooses which variations are tried or what they change (some are
+// in the core key too, but perhaps only as "equals one of the policy's
+// constants"). Empty without a core key.
+absl::string_view RevisitKey(const v1::Finding& finding,
+                             const EvalOptions& options,
+                             const v1::Decision& decision,
+                             absl::string_view core_key, std::string* key) {
+  key->clear();
+  if (core_key.empty()) return {};
+  const int64_t seconds = absl::ToUnixSeconds(options.as_of);
+  PutFixed(seconds, key);
+  PutFixed(
+      absl::ToInt64Nanoseconds(options.as_of - absl::FromUnixSeconds(seconds)),
+      key);
+  PutFixed<char>(options.as_of == absl::InfiniteFuture(), key);
+  PutFixed<int32_t>(decision.treatment(), key);
+  PutFixed<int32_t>(decision.match_kind(), key);
+  PutFixed<char>(decision.exception().applied(), key);
+  PutFixed<int64_t>(decision.exception().expires().seconds(), key);
+  PutFixed<int32_t>(decision.exception().expires().nanos(), key);
+  const v1::Vex& vex = finding.vex();
+  PutFixed<char>(finding.has_vex(), key);
+  PutFixed<int32_t>(vex.status(), key);
+  PutFixed<int32_t>(vex.justification(), key);
+  PutFixed<char>(vex.justification_label().empty(), key);
+  PutFixed<char>(vex.impact_statement().empty(), key);
+  PutFixed<int32_t>(finding.fix().availability(), key);
+  PutFixed<int32_t>(finding.kind(), key);
+  const v1::Vulnerability& vuln = finding.vulnerability();
+  PutFixed<char>(vuln.cve_id().empty(), key);
+  PutFixed<char>(vuln.kev().listed(), key);
+  PutFixed<char>(vuln.epss().has_score(), key);
+  PutFixed<double>(vuln.epss().score(), key);
+  PutFixed<int32_t>(finding.asset().exposure(), key);
+  key->append(core_key.data(), core_key.size());
+  return *key;
+}
+
 }  // namespace
 
 RevisitAnalyzer::RevisitAnalyzer(std::shared_ptr<const CompiledPolicy> policy,
@@ -150,6 +252,8 @@ absl::StatusOr<std::shared_ptr<const RevisitAnalyzer>> RevisitAnalyzer::Create(
       new RevisitAnalyzer(std::move(policy), collector.Take()));
 }
 
+uint64_t RevisitAnalyzer::ThreadReplays() { return thread_replays; }
+
 absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
                                             const EvalOptions& options,
                                             v1::Decision* decision,
@@ -164,11 +268,34 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   if (!temporary && !investigating) return absl::OkStatus();
   EvalOptions flipped_options = options;
   flipped_options.trace = false;
+  // A finding with the same RevisitKey() was analysed before on this
+  // thread: its variations' outcomes are replayed (`replay`) instead of
+  // decided; else they are recorded (`record`) for the next one.
+  thread_local std::string key_buffer;
+  const absl::string_view key = RevisitKey(
+      finding, options, *decision,
+      base != nullptr ? base->core_key() : absl::string_view(), &key_buffer);
+  const Replay* replay = nullptr;
+  Replay* record = nullptr;
+  if (!key.empty()) {
+    ReplayCache& cache = ReplayCache::ForThisThread();
+    const uint64_t hash =
+        std::hash<std::string_view>()(std::string_view(key.data(), key.size()));
+    replay = cache.Find(key, hash);
+    if (replay == nullptr) {
+      record = cache.Insert(key, hash);
+    } else {
+      ++thread_replays;
+    }
+  }
+  size_t replayed = 0;
   // The finding with one fact changed at a time, each change undone before
   // the next. Reused across calls on this thread: copying into it reuses
   // its memory, where a fresh copy per flip allocated every string again.
+  // Not needed when replaying (the changes are then made to a stale copy
+  // and never read).
   thread_local v1::Finding changed;
-  changed.CopyFrom(finding);
+  if (replay == nullptr) changed.CopyFrom(finding);
   TreatmentOutcome flipped;
   // What each variation may reuse: `base`, except where the changed fact
   // is one the memo does not track (the VEX statement).
@@ -180,9 +307,19 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
   auto try_flip = [&](const EvalOptions& opts, uint32_t fact,
                       v1::RevisitKind kind,
                       const auto& what) -> absl::StatusOr<bool> {
-    absl::Status status =
-        policy_->DecideTreatment(changed, opts, &flipped, memo, fact);
-    if (!status.ok()) return status;
+    if (replay != nullptr) {
+      if (replayed >= replay->outcomes.size()) {
+        return absl::InternalError(
+            "revisit analysis: a replayed finding tried more variations "
+            "than the one recorded under its key");
+      }
+      flipped = replay->outcomes[replayed++];
+    } else {
+      absl::Status status =
+          policy_->DecideTreatment(changed, opts, &flipped, memo, fact);
+      if (!status.ok()) return status;
+      if (record != nullptr) record->outcomes.push_back(flipped);
+    }
     if (flipped.treatment == treatment) return false;
     v1::RevisitCondition* c = decision->add_revisit_conditions();
     c->set_kind(kind);
@@ -245,7 +382,10 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
           "decide again");
     }
   }
-  if (!temporary) return absl::OkStatus();
+  if (!temporary) {
+    if (record != nullptr) record->valid = true;
+    return absl::OkStatus();
+  }
 
   const v1::Vulnerability& vuln = finding.vulnerability();
   const bool names_cve = !vuln.cve_id().empty() ||
@@ -369,6 +509,7 @@ absl::Status RevisitAnalyzer::AddConditions(const v1::Finding& finding,
     *c->mutable_at() = decision->review_by();
     c->set_text("The review date is reached: decide the finding again");
   }
+  if (record != nullptr) record->valid = true;
   return absl::OkStatus();
 }
 

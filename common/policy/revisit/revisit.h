@@ -23,6 +23,7 @@
 #ifndef TREATD_COMMON_POLICY_REVISIT_REVISIT_H_
 #define TREATD_COMMON_POLICY_REVISIT_REVISIT_H_
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -70,9 +71,20 @@ class RevisitAnalyzer {
   // engine's error if a re-evaluation fails; conditions found before the
   // error stay. `base` (optional), filled when `decision` was evaluated,
   // lets each variation reuse what does not depend on the changed fact.
+  //
+  // When `base` carries a core key (EvaluationMemo::core_key()), the
+  // variations' outcomes are kept per thread under that key, the as_of,
+  // the decision's treatment and exception, and the finding's facts that
+  // choose which variations are tried; a later finding with the same key
+  // replays them and builds only the conditions' texts (which quote the
+  // finding). The conditions are the same either way.
   absl::Status AddConditions(const v1::Finding& finding,
                              const EvalOptions& options, v1::Decision* decision,
                              const EvaluationMemo* base = nullptr) const;
+
+  // Analyses by this thread that replayed a kept one, for tests and
+  // benchmarks.
+  static uint64_t ThreadReplays();
 
  private:
   RevisitAnalyzer(std::shared_ptr<const CompiledPolicy> policy,

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -103,6 +104,12 @@ TEST_F(EnrichFindingTest, KeepsFactsTheCallerSent) {
       ElementsAre(HasSubstr("vulnerability.kev kept from the caller"),
                   HasSubstr("FIRST EPSS v2023.03.01 (2024-01-13) scores "
                             "CVE-2021-44228 0.97466")));
+  // The due date as absl::FormatCivilTime writes it (enrich.cc formats it
+  // by hand).
+  EXPECT_THAT(report.caller_facts_kept[0],
+              HasSubstr(absl::StrCat(
+                  " lists CVE-2021-44228 due ",
+                  absl::FormatCivilTime(absl::CivilDay(2021, 12, 24)))));
   EXPECT_THAT(report.feed_versions, ElementsAre(kKev, kEpss));
 }
 

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
@@ -648,6 +649,79 @@ TEST(CoreCacheTest, AStreamThatNeverHitsStopsPayingForTheCache) {
   EXPECT_EQ(lookups_in_window,
             static_cast<uint64_t>(internal::CoreCache::kWindow));
   EXPECT_EQ(lookups_after, lookups_in_window);  // Bypassed since.
+}
+
+// FULL decisions keep an action's condition in the core's entry only when
+// the key determines it (CompiledAction::when_keyed): findings that share
+// a core but differ in a field an action's condition reads outside the
+// key (asset.name through a let, asset.id compared with a constant the
+// core does not know, `now`) must still get their own actions, and the
+// texts must quote each finding.
+TEST(CoreCacheTest, ActionConditionsOutsideTheKeyAreDecidedPerFinding) {
+  constexpr char kPolicy[] = R"yaml(name: action-memo
+version: "1"
+priorities:
+  - {name: P1, mitigate_within: 24h, remediate_within: 3d, review_within: 7d}
+let:
+  named_db: 'asset.name == "db"'
+rules:
+  - id: vuln
+    when: 'kind == "VULNERABILITY" && asset.id != "skip"'
+    treatment: REMEDIATE
+    priority: P1
+    actions: [by-kind, by-name, by-other-id, by-same-id, by-now]
+default:
+  treatment: REMEDIATE
+  priority: P1
+actions:
+  - {id: by-kind, category: REMEDIATION, when: 'kind == "VULNERABILITY"', text: "Fix {{asset.id}} ({{asset.name}})"}
+  - {id: by-name, category: REMEDIATION, when: named_db, text: "Database {{asset.name}}"}
+  - {id: by-other-id, category: REMEDIATION, when: 'asset.id == "web-1"', text: "Web one"}
+  - {id: by-same-id, category: REMEDIATION, when: 'asset.id != "skip"', text: "Not skipped"}
+  - {id: by-now, category: MONITORING, when: 'now > timestamp("2027-01-01T00:00:00Z")', text: "Late"}
+)yaml";
+  const auto policy = MustCompile(kPolicy);
+  ASSERT_NE(policy, nullptr);
+  auto ids = [](const v1::Decision& d) {
+    std::vector<std::string> out;
+    for (const auto& a : d.actions()) out.push_back(a.id());
+    return absl::StrJoin(out, ",");
+  };
+  int compared = 0;
+  for (const absl::Time as_of : {Day(2026, 12, 1), Day(2027, 6, 1)}) {
+    // web-2 and web-1 share a core (neither is "skip"), and so do the
+    // names: each decision follows one that filled the entry.
+    for (const char* id : {"web-2", "web-1", "web-2", "skip", "web-1"}) {
+      for (const char* name : {"app", "db", "app"}) {
+        v1::Finding f;
+        f.set_id(absl::StrCat(id, "/", name));
+        f.set_kind(v1::FINDING_KIND_VULNERABILITY);
+        f.mutable_asset()->set_id(id);
+        f.mutable_asset()->set_name(name);
+        EvalOptions options;
+        options.as_of = as_of;
+        v1::Decision cached, plain;
+        const std::string fast =
+            Bytes(policy->Evaluate(f, options, &cached), cached);
+        options.use_core_cache = false;
+        const std::string slow =
+            Bytes(policy->Evaluate(f, options, &plain), plain);
+        ASSERT_EQ(fast, slow) << f.ShortDebugString() << "\n"
+                              << cached.DebugString();
+        ++compared;
+        if (absl::string_view(id) == "skip") continue;
+        std::string want = "by-kind";
+        if (absl::string_view(name) == "db") want += ",by-name";
+        if (absl::string_view(id) == "web-1") want += ",by-other-id";
+        want += ",by-same-id";
+        if (as_of > Day(2027, 1, 1)) want += ",by-now";
+        EXPECT_EQ(ids(cached), want) << f.ShortDebugString();
+        EXPECT_EQ(cached.actions(0).text(),
+                  absl::StrCat("Fix ", id, " (", name, ")"));
+      }
+    }
+  }
+  EXPECT_EQ(compared, 30);
 }
 
 }  // namespace

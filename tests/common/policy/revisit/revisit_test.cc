@@ -14,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/common/policy/pipeline_test_util.h"
+#include "tests/common/random_finding.h"
 
 namespace treatd {
 namespace {
@@ -173,6 +174,106 @@ TEST_F(RevisitTest, OtherTreatmentsCarryNoConditions) {
   EXPECT_THAT(
       Decide(Example("ex-01-log4shell-payments-api")).revisit_conditions(),
       IsEmpty());
+}
+
+// --- Replayed variations (EvaluationMemo::core_key)
+// ---------------------------
+
+// Findings that share a core key replay the outcomes of the variations
+// the first one decided; only the texts are built per finding. Every
+// decision must equal the one made without the core cache (no key, every
+// variation decided), also for findings that differ only in what the
+// conditions quote (the VEX author, the CVE id) or in what the policy
+// reads outside its core (ids, titles, asset ids), with and without
+// feeds, at as_ofs on both sides of an exception's expiry.
+TEST(RevisitReplayTest, ReplayedConditionsEqualDecidedOnes) {
+  auto policy = CompiledPolicy::CompileFile(
+      absl::StrCat(TREATD_SOURCE_DIR, "/policies/default.yaml"));
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const std::vector<std::shared_ptr<const DecisionPipeline>> pipelines = {
+      MustPipeline(*policy, testing_util::ShippedIntel()),
+      MustPipeline(*policy, nullptr)};
+  std::vector<v1::Finding> findings;
+  auto add = [&](v1::Finding f) {
+    // Each finding with variants right after it, so that they meet its
+    // kept outcomes.
+    findings.push_back(f);
+    f.set_id(absl::StrCat(f.id(), "-b"));
+    f.set_title(absl::StrCat("another ", f.title()));
+    f.mutable_asset()->set_id(absl::StrCat(f.asset().id(), "-b"));
+    findings.push_back(f);
+    f.mutable_vex()->set_author(absl::StrCat("Other ", f.vex().author()));
+    findings.push_back(f);
+    if (!f.vulnerability().cve_id().empty()) {
+      f.mutable_vulnerability()->set_cve_id(
+          absl::StrCat(f.vulnerability().cve_id(), "9"));
+      findings.push_back(f);
+    }
+  };
+  std::ifstream in(absl::StrCat(TREATD_SOURCE_DIR, "/examples/findings.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    v1::Finding finding;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(line, &finding).ok());
+    add(finding);
+    // Under investigation, and revised with and without a reason.
+    finding.mutable_vex()->set_status(v1::VEX_STATUS_UNDER_INVESTIGATION);
+    add(finding);
+    finding.mutable_vex()->set_status(v1::VEX_STATUS_AFFECTED);
+    finding.mutable_vex()->set_impact_statement("");
+    finding.mutable_vex()->set_justification_label("");
+    finding.mutable_vex()->clear_justification();
+    add(finding);
+  }
+  testing::RandomFindingOptions options;
+  options.set_percent = 35;
+  testing::RandomFindings gen(20261207, options);
+  for (int i = 0; i < 400; ++i) {
+    v1::Finding f = gen.Next();
+    if (gen.Chance(50)) {
+      f.mutable_fix()->set_availability(v1::FIX_AVAILABILITY_NOT_AVAILABLE);
+    }
+    if (gen.Chance(10)) {
+      f.mutable_vulnerability()->set_cve_id("CVE-2023-48795");
+      f.mutable_asset()->set_id("ot-gateway-04");
+    }
+    add(f);
+  }
+  auto day = [](int y, int m, int d) {
+    return absl::FromCivil(absl::CivilDay(y, m, d), absl::UTCTimeZone());
+  };
+  // EXC-2026-031 expires on 2027-03-01, EXC-2025-112 on 2026-06-30.
+  const absl::Time as_ofs[] = {kAsOf, day(2027, 2, 28), day(2027, 3, 1),
+                               day(2026, 6, 30)};
+  const uint64_t replays_before = RevisitAnalyzer::ThreadReplays();
+  int with_conditions = 0;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    for (const auto& pipeline : pipelines) {
+      for (const absl::Time as_of : as_ofs) {
+        EvalOptions cached = At(as_of);
+        v1::Decision replayed;
+        const absl::Status a = pipeline->Decide(findings[i], cached, &replayed);
+        EvalOptions plain = cached;
+        plain.use_core_cache = false;
+        v1::Decision decided;
+        const absl::Status b = pipeline->Decide(findings[i], plain, &decided);
+        ASSERT_EQ(a, b);
+        if (replayed.SerializeAsString() != decided.SerializeAsString()) {
+          FAIL() << "finding " << i << " at " << absl::FormatTime(as_of) << "\n"
+                 << findings[i].ShortDebugString()
+                 << "\nreplayed: " << replayed.DebugString()
+                 << "\ndecided: " << decided.DebugString();
+        }
+        if (decided.revisit_conditions_size() > 1) ++with_conditions;
+      }
+    }
+  }
+  // Both paths ran, over decisions with conditions from variations.
+  EXPECT_GT(RevisitAnalyzer::ThreadReplays() - replays_before,
+            findings.size() / 2);
+  EXPECT_GT(with_conditions, 200);
 }
 
 }  // namespace
