@@ -27,7 +27,10 @@
 #                               classic one-finding message
 #   STREAM_WINDOW=32            unanswered findings per stream for
 #                               1-finding messages; chunked rows keep 2
-#                               messages in flight (--window 2N); with
+#                               messages in flight (--window 2N), send
+#                               prebuilt bytes (treatctl bench --prebuilt,
+#                               like loadgen) and run again with the typed
+#                               client as stream<N>-typed; with
 #                               loadgen, treatctl also runs BatchDecide of
 #                               N (treatd-<policy>-treatctl-batchN) for a
 #                               same-client stream/batch ratio
@@ -284,11 +287,23 @@ for policy in $POLICIES; do
   # With loadgen driving the batches, a treatctl-driven batch of the same
   # size runs too (treatd-<policy>-treatctl-batch<N>): the stream/batch
   # ratio compares the same client, which shares the two cores.
+  # Chunked rows send prebuilt messages and check answers from their bytes
+  # (--prebuilt), as loadgen sends a prebuilt BatchDecide: the client then
+  # takes little of the two cores the server is measured on. The typed
+  # client (every message serialized, every answer parsed) runs too, as
+  # treatd-<policy>-stream<N>-typed, for the same-client ratio.
   for n in $STREAM_CHUNKS; do
     window=$STREAM_WINDOW
     [ "$n" -gt 1 ] && window=$((2 * n))
-    treatctl_load "treatd-$tag-stream$n" --mode stream --batch "$n" \
-      --window "$window" --view "$view"
+    if [ "$n" -gt 1 ]; then
+      treatctl_load "treatd-$tag-stream$n" --mode stream --batch "$n" \
+        --window "$window" --view "$view" --prebuilt
+      treatctl_load "treatd-$tag-stream$n-typed" --mode stream --batch "$n" \
+        --window "$window" --view "$view"
+    else
+      treatctl_load "treatd-$tag-stream$n" --mode stream --batch "$n" \
+        --window "$window" --view "$view"
+    fi
     if [ "$n" -gt 1 ] && [ -n "$LOADGEN" ]; then
       treatctl_load "treatd-$tag-treatctl-batch$n" --mode batch --batch "$n" \
         --view "$view"
@@ -300,6 +315,6 @@ done
 
 echo
 echo "Results: $JSONL   (env: $OUT/env.txt)"
-echo "items = findings per request; srv% / cli% = CPU of the server / the load client over the window (100 = one core; for treatctl rows sampled from /proc beside the run); treatd stream rows come from treatctl bench: stream1 sends 1 finding per message, streamN chunks of N, QPS counts messages; pinned/unpinned: see PIN in env.txt"
+echo "items = findings per request; srv% / cli% = CPU of the server / the load client over the window (100 = one core; for treatctl rows sampled from /proc beside the run); treatd stream rows come from treatctl bench: stream1 sends 1 finding per message, streamN chunks of N (prebuilt bytes; streamN-typed: protobuf client), QPS counts messages; pinned/unpinned: see PIN in env.txt"
 echo
 python3 "$ROOT/bench/server_report.py" "$JSONL" | tee "$OUT/table.txt"

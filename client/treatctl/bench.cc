@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "client/stream_answer.h"
 #include "client/treatctl/finding_input.h"
 #include "client/treatctl/treatctl.h"
 #include "common/io/read_file.h"
@@ -193,18 +194,15 @@ class UnaryLoop {
 // unanswered (whole messages of `per_message` findings each, at least one
 // message), the calling thread reads the answers. A message counts in QPS
 // and latency unless every finding of it failed; its decided findings count
-// in findings/s.
-void RunStream(v1::TreatmentService::Stub* stub,
-               const std::vector<v1::StreamDecideRequest>& requests,
-               int per_message, int window_findings, const std::string& token,
-               const Window& window, Tally* tally) {
+// in findings/s. `failed(response, tally)` returns how many findings of an
+// answer failed (recording the errors in `tally`). Typed messages
+// (StreamDecideRequest / StreamDecideResponse) or their bytes (--prebuilt).
+template <typename Request, typename Response, typename CountFailed>
+void RunStream(grpc::ClientReaderWriter<Request, Response>* stream,
+               const std::vector<Request>& requests, int per_message,
+               int window_findings, const Window& window, CountFailed&& failed,
+               Tally* tally) {
   const int window_messages = std::max(1, window_findings / per_message);
-  grpc::ClientContext context;
-  context.set_deadline(DeadlineFromSteady(window.end_ns + kDrainGraceNs));
-  AddToken(token, &context);
-  std::unique_ptr<grpc::ClientReaderWriter<v1::StreamDecideRequest,
-                                           v1::StreamDecideResponse>>
-      stream = stub->StreamDecide(&context);
   absl::Mutex mu;
   std::deque<int64_t> sent_ns;  // Per message; guarded by mu.
   bool reader_done = false;     // Guarded by mu.
@@ -225,7 +223,7 @@ void RunStream(v1::TreatmentService::Stub* stub,
     }
     stream->WritesDone();
   });
-  v1::StreamDecideResponse response;
+  Response response;
   while (stream->Read(&response)) {
     const int64_t now = NowNs();
     int64_t sent = now;
@@ -236,18 +234,10 @@ void RunStream(v1::TreatmentService::Stub* stub,
         sent_ns.pop_front();
       }
     }
-    int failed = 0;
-    if (response.results_size() > 0) {
-      failed = CountItemErrors(response.results(), tally);
-    } else if (response.result().has_error()) {
-      // A single finding, or a message rejected as a whole.
-      failed = per_message;
-      tally->Error(absl::StrCat("finding ", response.result().finding_id(),
-                                ": ", response.result().error().message()));
-    }
-    if (failed < per_message && window.Contains(now)) {
+    const int failures = failed(response, tally);
+    if (failures < per_message && window.Contains(now)) {
       ++tally->ok;
-      tally->findings += per_message - failed;
+      tally->findings += per_message - failures;
       tally->latencies_ns.push_back(now - sent);
     }
   }
@@ -258,6 +248,130 @@ void RunStream(v1::TreatmentService::Stub* stub,
   writer.join();
   const grpc::Status status = stream->Finish();
   if (!status.ok()) tally->Error(StatusText(status));
+}
+
+void PrepareStreamContext(const Window& window, const std::string& token,
+                          grpc::ClientContext* context) {
+  context->set_deadline(DeadlineFromSteady(window.end_ns + kDrainGraceNs));
+  AddToken(token, context);
+}
+
+// How many findings of a typed answer failed: its results' errors, or all
+// `per_message` when a single `result` (one finding, or a message rejected
+// as a whole) is an error.
+int FailedInAnswer(const v1::StreamDecideResponse& response, int per_message,
+                   Tally* tally) {
+  if (response.results_size() > 0) {
+    return CountItemErrors(response.results(), tally);
+  }
+  if (!response.result().has_error()) return 0;
+  tally->Error(absl::StrCat("finding ", response.result().finding_id(), ": ",
+                            response.result().error().message()));
+  return per_message;
+}
+
+// FailedInAnswer() on an answer's bytes, without parsing its decisions:
+// split into results (internal::SplitStreamAnswer), and only results that
+// set `error` parsed, for the tally's message. An answer that does not
+// split fails as a whole.
+class AnswerBytesChecker {
+ public:
+  explicit AnswerBytesChecker(int per_message) : per_message_(per_message) {}
+
+  int operator()(const grpc::ByteBuffer& response, Tally* tally) {
+    absl::string_view bytes;
+    grpc::Slice single;
+    if (response.TrySingleSlice(&single).ok()) {
+      bytes = absl::string_view(reinterpret_cast<const char*>(single.begin()),
+                                single.size());
+    } else {
+      flat_.clear();
+      slices_.clear();
+      if (!response.Dump(&slices_).ok()) return Undecodable(tally);
+      for (const grpc::Slice& slice : slices_) {
+        flat_.append(reinterpret_cast<const char*>(slice.begin()),
+                     slice.size());
+      }
+      bytes = flat_;
+    }
+    if (!internal::SplitStreamAnswer(bytes, &answer_))
+      return Undecodable(tally);
+    if (!answer_.results.empty()) {
+      int errors = 0;
+      for (absl::string_view result : answer_.results) {
+        if (internal::HasItemError(result)) {
+          ++errors;
+          ErrorOf(result, tally);
+        }
+      }
+      return errors;
+    }
+    if (!internal::HasItemError(answer_.result)) return 0;
+    ErrorOf(answer_.result, tally);
+    return per_message_;
+  }
+
+ private:
+  int Undecodable(Tally* tally) const {
+    tally->Error("an answer does not parse as a StreamDecideResponse");
+    return per_message_;
+  }
+  static void ErrorOf(absl::string_view bytes, Tally* tally) {
+    v1::DecisionResult result;
+    result.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    tally->Error(absl::StrCat("finding ", result.finding_id(), ": ",
+                              result.error().message()));
+  }
+
+  const int per_message_;
+  internal::StreamAnswer answer_;
+  std::vector<grpc::Slice> slices_;
+  std::string flat_;
+};
+
+// One stream of typed messages, each serialized as it is written and each
+// answer parsed whole, as a protobuf client does.
+void RunTypedStream(v1::TreatmentService::Stub* stub,
+                    const std::vector<v1::StreamDecideRequest>& requests,
+                    int per_message, int window_findings,
+                    const std::string& token, const Window& window,
+                    Tally* tally) {
+  grpc::ClientContext context;
+  PrepareStreamContext(window, token, &context);
+  std::unique_ptr<grpc::ClientReaderWriter<v1::StreamDecideRequest,
+                                           v1::StreamDecideResponse>>
+      stream = stub->StreamDecide(&context);
+  RunStream(
+      stream.get(), requests, per_message, window_findings, window,
+      [per_message](const v1::StreamDecideResponse& response, Tally* t) {
+        return FailedInAnswer(response, per_message, t);
+      },
+      tally);
+}
+
+// One stream of prebuilt messages (--prebuilt): the requests' bytes,
+// serialized once before the run, and answers checked from their bytes
+// (AnswerBytesChecker), the way loadgen drives the unary methods with a
+// prebuilt request: the client costs little beside the server it measures.
+void RunPrebuiltStream(grpc::ChannelInterface* channel,
+                       const std::vector<grpc::ByteBuffer>& requests,
+                       int per_message, int window_findings,
+                       const std::string& token, const Window& window,
+                       Tally* tally) {
+  grpc::ClientContext context;
+  PrepareStreamContext(window, token, &context);
+  // RpcMethod keeps a pointer to its name.
+  const std::string name = absl::StrCat(
+      "/", v1::TreatmentService::service_full_name(), "/StreamDecide");
+  const grpc::internal::RpcMethod method(
+      name.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING);
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel, method,
+                                                         &context));
+  AnswerBytesChecker checker(per_message);
+  RunStream(stream.get(), requests, per_message, window_findings, window,
+            checker, tally);
 }
 
 absl::StatusOr<std::vector<v1::Finding>> ReadFindings(
@@ -400,6 +514,10 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchFlags* flags) {
                    "Unanswered findings per stream, in whole messages "
                    "(stream mode; default 32, or 2 messages when more)")
       ->check(CLI::Range(1, 10000000));
+  bench->add_flag("--prebuilt", flags->prebuilt,
+                  "Stream mode: send each message's bytes serialized once "
+                  "before the run and check answers from their bytes "
+                  "(errors only), to measure the server with a cheap client");
   bench->add_flag("--tls", flags->tls,
                   "Use TLS with the system root certificates");
   bench->add_option("--tls-ca", flags->tls_ca_file,
@@ -446,6 +564,12 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
       ReadFindings(flags.inputs);
   if (!findings.ok()) {
     err << "treatctl: " << findings.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (flags.prebuilt && flags.mode != "stream") {
+    err << "treatctl: --prebuilt needs --mode stream (for unary and batch, "
+           "--write-request writes the bytes a generic load generator "
+           "sends)\n";
     return kExitUsage;
   }
   if (!flags.write_request.empty()) return WriteRequest(flags, *findings, err);
@@ -540,13 +664,27 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
     for (v1::StreamDecideRequest& request : requests) {
       request.set_view(flags.view);
     }
+    std::vector<grpc::ByteBuffer> prebuilt;
+    if (flags.prebuilt) {
+      what += ", prebuilt";
+      for (const v1::StreamDecideRequest& request : requests) {
+        const std::string bytes = request.SerializeAsString();
+        grpc::Slice slice(bytes);
+        prebuilt.emplace_back(&slice, 1);
+      }
+    }
     std::vector<Tally> tallies(flags.concurrency);
     std::vector<std::thread> streams;
     streams.reserve(flags.concurrency);
     for (int i = 0; i < flags.concurrency; ++i) {
       streams.emplace_back([&, i] {
-        RunStream(stub.get(), requests, flags.batch, flags.window, flags.token,
-                  window, &tallies[i]);
+        if (flags.prebuilt) {
+          RunPrebuiltStream((*client)->channel().get(), prebuilt, flags.batch,
+                            flags.window, flags.token, window, &tallies[i]);
+        } else {
+          RunTypedStream(stub.get(), requests, flags.batch, flags.window,
+                         flags.token, window, &tallies[i]);
+        }
       });
     }
     for (std::thread& stream : streams) stream.join();

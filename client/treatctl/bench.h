@@ -9,6 +9,11 @@
 //           findings (1: `finding`, more: a `findings` chunk), each
 //           stream keeping up to `window` findings in flight
 //
+// `--prebuilt` (stream mode) sends each message's bytes serialized once
+// before the run and reads answers as bytes, parsing only the results that
+// are errors: like a generic load generator sending a prebuilt request, the
+// client then costs little beside the server it measures.
+//
 // QPS counts calls (unary, batch) or stream messages answered, findings/s
 // the findings decided, and latency is per call or per message.
 //
@@ -42,6 +47,9 @@ struct BenchFlags {
   // Findings sent and not yet answered, per stream; 0: 32, or two messages
   // when that is more. At least one message.
   int window = 0;
+  // Stream mode: messages serialized once before the run and answers
+  // checked from their bytes (errors only), not parsed.
+  bool prebuilt = false;
   bool tls = false;
   std::string tls_ca_file;
   std::string token;

@@ -170,6 +170,14 @@ void FindingInput::Apply(v1::Finding* finding) {
 
 bool FindingInput::Next(v1::Finding* finding) { return Next(finding, nullptr); }
 
+void FindingInput::set_identity_only(bool on) {
+  identity_only_ =
+      on && options_.vex == nullptr && options_.inventory == nullptr;
+  for (JsonInput& json : json_inputs_) {
+    if (json.reader != nullptr) json.reader->set_identity_only(identity_only_);
+  }
+}
+
 bool FindingInput::Next(v1::Finding* finding, std::string* wire) {
   if (wire != nullptr) wire->clear();
   if (next_imported_ < imported_.size()) {
@@ -206,6 +214,10 @@ bool FindingInput::Next(v1::Finding* finding, std::string* wire) {
       continue;
     }
     *finding = std::move(record.finding);
+    if (identity_only_ && !record.wire.empty() && wire == nullptr) {
+      // The reader left the finding thin; this caller wants all of it.
+      finding->ParseFromString(record.wire);
+    }
     Apply(finding);
     // The reader's bytes are the finding only while nothing changed it
     // (VEX and the inventory may).

@@ -106,6 +106,13 @@ class FindingInput {
   // protobuf's parser).
   bool Next(v1::Finding* finding, std::string* wire);
 
+  // With `on`, Next(finding, wire) that gives wire bytes sets only the id
+  // and vulnerability.cve_id of `*finding` (FindingReader::
+  // set_identity_only), for a caller that sends the bytes and reads no
+  // other field. Without VEX and inventory only (which read and change the
+  // finding); Next(finding) still gives whole findings.
+  void set_identity_only(bool on);
+
   // The number of findings Next() will return in all, when known (only
   // scanner documents); -1 otherwise.
   int64_t total() const { return total_; }
@@ -139,6 +146,8 @@ class FindingInput {
   const FindingInputOptions options_;
   const Reporter reporter_;
   FindingInputStats stats_;
+  // set_identity_only(); false with VEX or the inventory.
+  bool identity_only_ = false;
   std::vector<v1::Finding> imported_;
   size_t next_imported_ = 0;
   std::vector<JsonInput> json_inputs_;

@@ -11,9 +11,52 @@
 #endif
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace treatd {
 namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// Sets the id and vulnerability.cve_id of `finding` from `wire`, a
+// Finding's bytes as the JSON reader wrote them (well formed; a field
+// given again would win, as in protobuf's parser).
+void ReadIdentity(absl::string_view wire, v1::Finding* finding) {
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(wire.data()),
+      static_cast<int>(wire.size()));
+  constexpr uint32_t kId = WireFormatLite::MakeTag(
+      v1::Finding::kIdFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  constexpr uint32_t kVulnerability =
+      WireFormatLite::MakeTag(v1::Finding::kVulnerabilityFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  constexpr uint32_t kCveId =
+      WireFormatLite::MakeTag(v1::Vulnerability::kCveIdFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  while (const uint32_t tag = in.ReadTag()) {
+    if (tag == kId) {
+      if (!WireFormatLite::ReadString(&in, finding->mutable_id())) return;
+    } else if (tag == kVulnerability) {
+      uint32_t size;
+      if (!in.ReadVarint32(&size)) return;
+      const auto limit = in.PushLimit(static_cast<int>(size));
+      while (const uint32_t inner = in.ReadTag()) {
+        if (inner == kCveId) {
+          if (!WireFormatLite::ReadString(
+                  &in, finding->mutable_vulnerability()->mutable_cve_id())) {
+            return;
+          }
+        } else if (!WireFormatLite::SkipField(&in, inner)) {
+          return;
+        }
+      }
+      in.PopLimit(limit);
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return;
+    }
+  }
+}
 
 // Where framing an object stands between blocks of text.
 struct FrameState {
@@ -230,8 +273,13 @@ bool FindingReader::Next(Record* record) {
 
   record->line = start_line;
   const absl::Status parsed =
-      json_.Read(text_, &record->finding, &record->wire);
+      identity_only_
+          ? json_.ReadWireOnly(text_, &record->finding, &record->wire)
+          : json_.Read(text_, &record->finding, &record->wire);
   if (parsed.ok()) {
+    if (identity_only_ && !record->wire.empty()) {
+      ReadIdentity(record->wire, &record->finding);
+    }
     record->status = absl::OkStatus();
   } else {
     record->status = absl::InvalidArgumentError(absl::StrCat(

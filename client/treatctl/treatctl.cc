@@ -354,6 +354,9 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
       return true;
     };
     if (bytes_sink != nullptr) {
+      // The JSON Lines run reads only the findings' ids and CVE ids (chunk
+      // errors, the summary); --record keeps the whole findings.
+      if (!flags.record) input.set_identity_only(true);
       return (*client)->StreamDecideEncodedBytes(
           next,
           [&](const v1::Finding& finding, absl::string_view result,

@@ -452,6 +452,40 @@ absl::Status ProtoJsonReader::Read(absl::string_view json, Message* message) {
 
 absl::Status ProtoJsonReader::Read(absl::string_view json, Message* message,
                                    std::string* wire_out) {
+  return ReadImpl(json, message, wire_out, /*parse=*/true);
+}
+
+absl::Status ProtoJsonReader::ReadWireOnly(absl::string_view json,
+                                           Message* message,
+                                           std::string* wire) {
+  return ReadImpl(json, message, wire, /*parse=*/false);
+}
+
+namespace {
+
+// Whether `json` holds a \u escape of a UTF-16 surrogate (\uD800-\uDFFF),
+// or something that looks like one (an escaped backslash before "uD8"):
+// the one way a string of text simdjson accepted (it checks the text is
+// UTF-8) could decode to bytes protobuf's parser refuses.
+bool MayEscapeSurrogate(absl::string_view json) {
+  for (size_t at = json.find("\\u"); at != absl::string_view::npos;
+       at = json.find("\\u", at + 2)) {
+    if (at + 3 >= json.size()) return false;
+    const char high = json[at + 2];
+    const char next = json[at + 3];
+    if ((high == 'd' || high == 'D') &&
+        ((next >= '8' && next <= '9') || (next >= 'a' && next <= 'f') ||
+         (next >= 'A' && next <= 'F'))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status ProtoJsonReader::ReadImpl(absl::string_view json, Message* message,
+                                       std::string* wire_out, bool parse) {
   if (wire_out != nullptr) wire_out->clear();
   message->Clear();
   if (message->GetDescriptor() == tables_->root) {
@@ -465,9 +499,15 @@ absl::Status ProtoJsonReader::Read(absl::string_view json, Message* message,
       // The generated parser reads the bytes (and refuses what protobuf
       // would not hold, e.g. a string that is not UTF-8, which the JSON
       // parser then reports its own way).
+      // Without the parse (wire bytes only), what the generated parser
+      // would refuse must not be there: no string decoded from a
+      // surrogate escape (the fuzz target proto_json_reader checks that
+      // the bytes then parse to what Read() reads).
       if (ReadObject(object, *tables_->types.at(tables_->root), &wire) &&
           wire.size() <= static_cast<size_t>(INT_MAX) &&
-          message->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) {
+          ((!parse && wire_out != nullptr && !MayEscapeSurrogate(json)) ||
+           message->ParseFromArray(wire.data(),
+                                   static_cast<int>(wire.size())))) {
         if (wire_out != nullptr) wire_out->assign(wire.data(), wire.size());
         return absl::OkStatus();
       }

@@ -51,6 +51,16 @@ class ProtoJsonReader {
   // protobuf's parser answered or on error: serialize the message then.
   absl::Status Read(absl::string_view json, google::protobuf::Message* message,
                     std::string* wire);
+  // Read() with wire bytes for a caller that sends the bytes and reads
+  // nothing of the message: when the fast path reads the text, `*wire`
+  // holds the bytes and `*message` stays cleared (the bytes are not parsed
+  // into it; they parse to what Read() would have read). Text the fast
+  // path leaves to protobuf's parser, and text with a \u escape of a
+  // UTF-16 surrogate (whose bytes protobuf's parser might refuse), is read
+  // as Read() reads it. Same status as Read() for the same text.
+  absl::Status ReadWireOnly(absl::string_view json,
+                            google::protobuf::Message* message,
+                            std::string* wire);
 
   // How many Read() calls protobuf's parser answered (for tests and
   // benchmarks: the fast path should answer nearly all valid input).
@@ -58,6 +68,12 @@ class ProtoJsonReader {
 
  private:
   struct Tables;
+  // Read(json, message, wire), not parsing the wire bytes into `message`
+  // when `parse` is false and nothing in the text calls for it.
+  absl::Status ReadImpl(absl::string_view json,
+                        google::protobuf::Message* message, std::string* wire,
+                        bool parse);
+
   std::unique_ptr<Tables> tables_;
   int64_t fallbacks_ = 0;
 };

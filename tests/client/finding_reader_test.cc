@@ -151,5 +151,39 @@ TEST(FindingReaderTest, AnUnclosedObjectIsAnErrorAtTheLineItStarts) {
   }
 }
 
+TEST(FindingReaderTest, IdentityOnlyKeepsTheIdAndCveAndTheWholeBytes) {
+  const std::string input =
+      R"({"id":"f-1","title":"t","vulnerability":{"cveId":"CVE-2021-44228","cvss":{"score":9.8}},"asset":{"labels":{"a":"b"}}}
+{"id":"f-2","kind":"FINDING_KIND_MISCONFIGURATION"}
+{"id":"f-3","nope":1}
+)";
+  std::istringstream full_in(input), thin_in(input);
+  FindingReader full(&full_in, "in.jsonl");
+  FindingReader thin(&thin_in, "in.jsonl");
+  thin.set_identity_only(true);
+  FindingReader::Record a, b;
+  int read = 0;
+  while (full.Next(&a)) {
+    ASSERT_TRUE(thin.Next(&b));
+    ++read;
+    EXPECT_EQ(a.status, b.status);
+    if (!a.status.ok()) continue;
+    EXPECT_EQ(a.wire, b.wire);
+    ASSERT_FALSE(b.wire.empty());
+    v1::Finding identity;
+    identity.set_id(a.finding.id());
+    if (!a.finding.vulnerability().cve_id().empty()) {
+      identity.mutable_vulnerability()->set_cve_id(
+          a.finding.vulnerability().cve_id());
+    }
+    EXPECT_EQ(b.finding.SerializeAsString(), identity.SerializeAsString());
+    v1::Finding whole;
+    ASSERT_TRUE(whole.ParseFromString(b.wire));
+    EXPECT_EQ(whole.SerializeAsString(), a.finding.SerializeAsString());
+  }
+  EXPECT_FALSE(thin.Next(&b));
+  EXPECT_EQ(read, 3);
+}
+
 }  // namespace
 }  // namespace treatd

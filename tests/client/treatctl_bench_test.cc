@@ -121,6 +121,63 @@ TEST_F(TreatctlBenchTest, StreamWithBatchSendsChunksAndCountsFindings) {
   EXPECT_THAT(text.out, HasSubstr("messages "));
 }
 
+TEST_F(TreatctlBenchTest, PrebuiltStreamCountsWhatTheTypedStreamCounts) {
+  for (const char* batch : {"1", "10"}) {
+    SCOPED_TRACE(batch);
+    RunResult run = Bench({"--mode", "stream", "-c", "2", "--batch", batch,
+                           "--window", "25", "--prebuilt"});
+    ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+    EXPECT_THAT(run.out, HasSubstr("\"errors\":0,"));
+    EXPECT_THAT(run.out, HasSubstr(absl::StrCat("\"items\":", batch, ",")));
+    const double qps = JsonNumber(run.out, "qps");
+    ASSERT_GT(qps, 0);
+    EXPECT_NEAR(JsonNumber(run.out, "items_per_s"), std::atoi(batch) * qps, 1.0)
+        << run.out;
+  }
+}
+
+TEST_F(TreatctlBenchTest, PrebuiltStreamReportsItemErrorsFromTheAnswerBytes) {
+  // The second finding's CVSS score is out of range: every message of two
+  // findings has one error, named with the finding's id and the server's
+  // message, the same in both clients.
+  const std::string mixed = TempPath("mixed.jsonl");
+  std::ofstream(mixed)
+      << R"({"id":"kev-1","kind":"FINDING_KIND_VULNERABILITY","vulnerability":{"kev":{"listed":true}}}
+{"id":"bad-cvss","kind":"FINDING_KIND_VULNERABILITY","vulnerability":{"cvss":{"score":11}}}
+)";
+  std::string typed_error;
+  for (bool prebuilt : {false, true}) {
+    SCOPED_TRACE(prebuilt);
+    std::vector<std::string> args = {
+        "bench",  mixed,    "--target", server_->address(),
+        "--mode", "stream", "--batch",  "2",
+        "-d",     "0.3",    "--warmup", "0",
+        "--json"};
+    if (prebuilt) args.push_back("--prebuilt");
+    RunResult run = Treatctl(args);
+    EXPECT_EQ(run.exit_code, 1) << run.err << run.out;
+    EXPECT_THAT(run.out, Not(HasSubstr("\"errors\":0,")));
+    EXPECT_THAT(run.out, HasSubstr("finding bad-cvss: "));
+    const double qps = JsonNumber(run.out, "qps");
+    ASSERT_GT(qps, 0);
+    // One of each message's two findings is decided.
+    EXPECT_NEAR(JsonNumber(run.out, "items_per_s"), qps, 1.0) << run.out;
+    const size_t at = run.out.find("\"first_error\":");
+    ASSERT_NE(at, std::string::npos);
+    if (!prebuilt) {
+      typed_error = run.out.substr(at);
+    } else {
+      EXPECT_EQ(run.out.substr(at), typed_error);
+    }
+  }
+}
+
+TEST_F(TreatctlBenchTest, PrebuiltNeedsStreamMode) {
+  RunResult run = Bench({"--mode", "batch", "--prebuilt"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("--prebuilt needs --mode stream"));
+}
+
 TEST_F(TreatctlBenchTest, StreamWindowSmallerThanAMessageIsAUsageError) {
   RunResult run =
       Bench({"--mode", "stream", "--batch", "100", "--window", "50"});

@@ -186,6 +186,16 @@ int ProtoJsonReader(const uint8_t* data, size_t size) {
   v1::Finding ours;
   const absl::Status read = reader->Read(text, &ours);
   ExpectOkOr(absl::StatusCode::kInvalidArgument, read, "ProtoJsonReader");
+  // Wire bytes only (treatctl decide's JSON Lines path): the same answer,
+  // and (below) bytes that parse, as generated code parses them, to the
+  // same finding.
+  v1::Finding thin;
+  std::string wire;
+  const absl::Status wire_read = reader->ReadWireOnly(text, &thin, &wire);
+  if (wire_read != read) {
+    FuzzFail(absl::StrCat("ReadWireOnly says ", wire_read.ToString(),
+                          ", Read says ", read.ToString()));
+  }
   v1::Finding theirs;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
@@ -210,6 +220,17 @@ int ProtoJsonReader(const uint8_t* data, size_t size) {
   if (!SameMessage(ours, theirs)) {
     FuzzFail(absl::StrCat("ProtoJsonReader read ", ours.ShortDebugString(),
                           ", JsonStringToMessage ", theirs.ShortDebugString()));
+  }
+  if (!wire.empty()) {
+    v1::Finding from_wire;
+    if (!from_wire.ParseFromString(wire)) {
+      FuzzFail("ReadWireOnly's bytes do not parse as a Finding");
+    }
+    thin = from_wire;
+  }
+  if (!SameMessage(thin, ours)) {
+    FuzzFail(absl::StrCat("ReadWireOnly read ", thin.ShortDebugString(),
+                          ", Read ", ours.ShortDebugString()));
   }
   return 0;
 }
