@@ -22,7 +22,12 @@
 # ANALYZE=FILE only prints the table of a callgrind file of an earlier run;
 # LEDGER=off (default), sqlite or sqlite-normal: the ledger the server
 # records into (a fresh file in $OUT; --ledger-sqlite-sync full or normal),
-# and the table then also shows the ledger's parts (issue 10).
+# and the table then also shows the ledger's parts (issue 10);
+# METRICS_LISTEN (default "": metrics off, so not recorded) e.g.
+# 127.0.0.1:0 to profile with the Prometheus metrics recorded;
+# TREATD_ARGS: more treatd flags, split on spaces (e.g.
+# "--max-connection-idle-seconds 0"), and PROFILE_TAG a suffix for the
+# profile file's name.
 # 127.0.0.1 only; treatd is stopped by PID; about a minute per run.
 set -euo pipefail
 
@@ -67,14 +72,15 @@ PAYLOAD="$OUT/$MODE-$VIEW.bin"
 [ -n "${ANALYZE:-}" ] || "$BUILD_DIR/client/treatctl" bench "$ROOT/examples/findings.jsonl" \
   "${BENCH_ARGS[@]}" --view "$VIEW" --write-request "$PAYLOAD" 2>/dev/null
 
-PROFILE="$OUT/callgrind-$MODE-$VIEW-$LEDGER.out"
+read -r -a EXTRA_ARGS <<<"${TREATD_ARGS:-}"
+PROFILE="$OUT/callgrind-$MODE-$VIEW-$LEDGER${PROFILE_TAG:+-$PROFILE_TAG}.out"
 if [ -n "${ANALYZE:-}" ]; then PROFILE=$ANALYZE; else
 LOG="$OUT/treatd-$MODE-$VIEW.log"
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$PROFILE" \
   "$BUILD_DIR/server/treatd" --listen 127.0.0.1:0 \
-  --policy "$ROOT/policies/default.yaml" --metrics-listen "" \
+  --policy "$ROOT/policies/default.yaml" --metrics-listen "${METRICS_LISTEN:-}" \
   --max-concurrent-calls 100000 --max-concurrent-streams 100000 \
-  --max-batch 10000 --reload-poll-ms 0 --log-level warning "${LEDGER_ARGS[@]}" \
+  --max-batch 10000 --reload-poll-ms 0 --log-level warning "${LEDGER_ARGS[@]}" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} \
   >"$LOG.out" 2>"$LOG" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT

@@ -51,6 +51,14 @@
 #                               give treatd every CPU and keep the client on
 #                               CLIENT_CPU (it needs little: loadgen sends a
 #                               prebuilt request). PIN=0: nothing pinned.
+#   TREATD_ARGS="--max-connection-idle-seconds 0"
+#                               more treatd flags (split on spaces). Like
+#                               the null server, treatd then closes no idle
+#                               connections, and gRPC leaves out the filter
+#                               that tracks every call for it (~4,000
+#                               instructions a Decide call); "" measures
+#                               the default (300 s).
+#   BATCHES= STREAM_CHUNKS=      (both empty) only the unary rows
 # Everything listens on and targets 127.0.0.1 only; every load run is
 # bounded in time and every server is stopped by PID.
 set -euo pipefail
@@ -62,14 +70,16 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 UNARY_CONCS=${UNARY_CONCS:-"8 64"}
 BATCH_CONC=${BATCH_CONC:-8}
-BATCHES=${BATCHES:-"100 1000"}
-STREAM_CHUNKS=${STREAM_CHUNKS:-"1 100"}
+BATCHES=${BATCHES-"100 1000"}
+STREAM_CHUNKS=${STREAM_CHUNKS-"1 100"}
 STREAM_WINDOW=${STREAM_WINDOW:-32}
 VIEWS=${VIEWS:-"full basic"}
 POLICIES=${POLICIES:-"default cerbos"}
 PEERS=${PEERS-"null cerbos"}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
 PIN=${PIN:-auto}
+TREATD_ARGS=${TREATD_ARGS-"--max-connection-idle-seconds 0"}
+read -r -a EXTRA_ARGS <<<"$TREATD_ARGS"
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 if [ "$PIN" = auto ]; then
@@ -131,6 +141,7 @@ done
   echo "grpc++: $(pkg-config --modversion grpc++ 2>/dev/null)  protobuf: $(pkg-config --modversion protobuf 2>/dev/null)"
   echo "treatd: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
   echo "PIN=$PIN (server CPU $SERVER_CPU, client CPU $CLIENT_CPU for unary rows; client CPU $CLIENT_CPU and a free server for batch/stream rows)"
+  echo "TREATD_ARGS=$TREATD_ARGS"
   echo "VIEWS=$VIEWS DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES STREAM_CHUNKS=$STREAM_CHUNKS STREAM_WINDOW=$STREAM_WINDOW POLICIES=$POLICIES PEERS=$PEERS"
 } >"$OUT/env.txt"
 
@@ -164,7 +175,8 @@ start_treatd() {  # $1 = policy file, then the pin prefix (may be none)
   local slog="$OUT/treatd-$(basename "$pfile" .yaml)-$MODE.log"
   local args=(--listen 127.0.0.1:0 --policy "$pfile" --metrics-listen ""
     --max-concurrent-calls 100000 --max-concurrent-streams 100000
-    --max-batch 10000 --reload-poll-ms 0 --log-level warning --ledger-off)
+    --max-batch 10000 --reload-poll-ms 0 --log-level warning --ledger-off
+    ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"})
   "$@" "$TREATD" "${args[@]}" >"$slog.out" 2>"$slog" &
   TREATD_PID=$!
   TARGET=""

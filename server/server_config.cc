@@ -85,7 +85,8 @@ void AddProductionFlags(CLI::App& app, ServerConfig& config) {
                    "Close a connection whose ping goes unanswered this long");
   AddSecondsOption(app, "--max-connection-idle-seconds",
                    &config.max_connection_idle,
-                   "Close connections with no calls for this long");
+                   "Close connections with no calls for this long; 0 never "
+                   "does");
 }
 
 // The ledger flags (issue 10). Resolved into config.ledger_url after

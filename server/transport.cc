@@ -39,8 +39,12 @@ void ConfigureTransport(const ServerConfig& config, CallGovernor* governor,
                               Millis(config.keepalive_time));
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                               Millis(config.keepalive_timeout));
-  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
-                              Millis(config.max_connection_idle));
+  // gRPC closes idle connections with a filter that every call of the
+  // connection passes through (its max-age filter); 0 leaves it out.
+  if (config.max_connection_idle > absl::ZeroDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                                Millis(config.max_connection_idle));
+  }
   // Clients may ping at most every 10 s without data; abusers are dropped
   // after two strikes.
   builder->AddChannelArgument(

@@ -54,6 +54,25 @@ const char* StatusCodeName(grpc::StatusCode code) {
   }
 }
 
+// The call latency buckets, in seconds.
+const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
+  static const auto* const buckets =
+      new prometheus::Histogram::BucketBoundaries{
+          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+          0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
+  return *buckets;
+}
+
+// A decision's labels as one string, written into `key`: the treatment's
+// number, the priority's length, the priority and the rule, so no two
+// label sets share a key whatever their text.
+void DecisionKey(const v1::Decision& decision, std::string* key) {
+  key->clear();
+  absl::StrAppend(key, static_cast<int>(decision.treatment()), ":",
+                  decision.priority().size(), ":", decision.priority(),
+                  decision.matched_rule());
+}
+
 }  // namespace
 
 prometheus::ClientMetric GaugeValue(
@@ -199,23 +218,59 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   return metrics;
 }
 
+ServerMetrics::MethodSeries ServerMetrics::SeriesOf(absl::string_view method) {
+  {
+    absl::ReaderMutexLock lock(&series_mu_);
+    if (auto it = method_series_.find(method); it != method_series_.end()) {
+      return it->second;
+    }
+  }
+  absl::MutexLock lock(&series_mu_);
+  auto [it, added] = method_series_.try_emplace(method);
+  if (added) {
+    const std::string name(method);
+    it->second.in_flight = &in_flight_->Add({{"method", name}});
+    it->second.duration =
+        &duration_->Add({{"method", name}}, DurationBuckets());
+  }
+  return it->second;
+}
+
+prometheus::Counter& ServerMetrics::DecisionSeries(
+    const v1::Decision& decision) {
+  // Reused call after call by this thread: no allocation once grown.
+  thread_local std::string key;
+  DecisionKey(decision, &key);
+  {
+    absl::ReaderMutexLock lock(&series_mu_);
+    if (auto it = decision_series_.find(key); it != decision_series_.end()) {
+      return *it->second;
+    }
+  }
+  absl::MutexLock lock(&series_mu_);
+  prometheus::Counter*& counter = decision_series_[key];
+  if (counter == nullptr) {
+    counter = &decisions_->Add(
+        {{"treatment", v1::Treatment_Name(decision.treatment())},
+         {"priority", decision.priority()},
+         {"rule", decision.matched_rule()}});
+  }
+  return *counter;
+}
+
 void ServerMetrics::CallStarted(absl::string_view method) {
-  in_flight_->Add({{"method", std::string(method)}}).Increment();
+  SeriesOf(method).in_flight->Increment();
 }
 
 void ServerMetrics::CallFinished(absl::string_view method,
                                  grpc::StatusCode code,
                                  absl::Duration elapsed) {
-  const std::string name(method);
-  in_flight_->Add({{"method", name}}).Decrement();
-  duration_
-      ->Add({{"method", name}},
-            prometheus::Histogram::BucketBoundaries{
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                1, 2.5, 5, 10, 30, 60})
-      .Observe(absl::ToDoubleSeconds(elapsed));
+  const MethodSeries series = SeriesOf(method);
+  series.in_flight->Decrement();
+  series.duration->Observe(absl::ToDoubleSeconds(elapsed));
   if (code != grpc::StatusCode::OK) {
-    errors_->Add({{"method", name}, {"code", StatusCodeName(code)}})
+    errors_
+        ->Add({{"method", std::string(method)}, {"code", StatusCodeName(code)}})
         .Increment();
   }
 }
@@ -229,11 +284,7 @@ void ServerMetrics::RecordBatchSize(int findings) {
 }
 
 void ServerMetrics::RecordDecision(const v1::Decision& decision) {
-  decisions_
-      ->Add({{"treatment", v1::Treatment_Name(decision.treatment())},
-             {"priority", decision.priority()},
-             {"rule", decision.matched_rule()}})
-      .Increment();
+  DecisionSeries(decision).Increment();
 }
 
 void ServerMetrics::AddCollectable(

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -500,6 +501,33 @@ TEST_F(LimitsTest, IdleStreamIsClosed) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_THAT(status.error_message(), HasSubstr("--stream-idle-seconds"));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+// A connection without calls for --max-connection-idle-seconds is closed
+// (GOAWAY): the client's channel leaves READY by itself.
+TEST_F(LimitsTest, IdleConnectionIsClosed) {
+  config_.max_connection_idle = absl::Milliseconds(500);
+  StartPlain();
+  ASSERT_TRUE(Decide(channel_.get()).ok());
+  ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_TRUE(channel_->WaitForStateChange(
+      GRPC_CHANNEL_READY,
+      std::chrono::system_clock::now() + std::chrono::seconds(5)));
+  EXPECT_TRUE(Decide(channel_.get()).ok());  // The client reconnects.
+}
+
+// --max-connection-idle-seconds 0: idle connections stay open (and gRPC
+// leaves its idle-tracking filter out of every call).
+TEST_F(LimitsTest, ZeroConnectionIdleKeepsIdleConnectionsOpen) {
+  config_.max_connection_idle = absl::ZeroDuration();
+  StartPlain();
+  ASSERT_TRUE(Decide(channel_.get()).ok());
+  ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_FALSE(channel_->WaitForStateChange(
+      GRPC_CHANNEL_READY,
+      std::chrono::system_clock::now() + std::chrono::milliseconds(1500)));
+  EXPECT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_TRUE(Decide(channel_.get()).ok());
 }
 
 TEST_F(LimitsTest, ClientThatNeverReadsCannotPinTheServer) {

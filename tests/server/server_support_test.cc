@@ -1,4 +1,4 @@
-// Flags and config, log lines and the startup banner of the server.
+// Flags and config, log lines, metrics and the startup banner of the server.
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,6 +14,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/logging.h"
+#include "server/metrics/metrics.h"
+#include "server/policy_store.h"
 #include "server/server_config.h"
 #include "server/startup_banner.h"
 
@@ -119,6 +121,47 @@ TEST(LoggingTest, WritesLinesAtOrAboveTheMinimumLevelToTheSink) {
   EXPECT_THAT(sink.str(), ::testing::Not(HasSubstr("dropped")));
   EXPECT_THAT(sink.str(), HasSubstr(R"("level":"error","msg":"kept")"));
   EXPECT_EQ(sink.str().back(), '\n');
+}
+
+// The series are kept after their first use (metrics.h); repeated calls
+// land on the same series, and label sets whose text runs together stay
+// apart.
+TEST(ServerMetricsTest, KeptSeriesCountLikeFreshOnes) {
+  PolicyStore store;
+  auto metrics = ServerMetrics::Create("", &store, absl::ZeroDuration());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  constexpr char kDecide[] = "/treatd.v1.TreatmentService/Decide";
+  for (int i = 0; i < 3; ++i) {
+    (*metrics)->CallStarted(kDecide);
+    (*metrics)->CallFinished(kDecide, grpc::StatusCode::OK,
+                             absl::Milliseconds(2));
+  }
+  (*metrics)->CallStarted(kDecide);
+  v1::Decision short_priority;
+  short_priority.set_treatment(v1::TREATMENT_REMEDIATE);
+  short_priority.set_priority("P1");
+  short_priority.set_matched_rule("0x");
+  v1::Decision long_priority = short_priority;
+  long_priority.set_priority("P10");
+  long_priority.set_matched_rule("x");
+  (*metrics)->RecordDecision(short_priority);
+  (*metrics)->RecordDecision(long_priority);
+  (*metrics)->RecordDecision(short_priority);
+
+  const std::string page = (*metrics)->Render();
+  EXPECT_THAT(page, HasSubstr("treatd_rpcs_in_flight{method=\"/treatd.v1."
+                              "TreatmentService/Decide\"} 1"));
+  EXPECT_THAT(page, HasSubstr("treatd_rpc_duration_seconds_count{method=\"/"
+                              "treatd.v1.TreatmentService/Decide\"} 3"));
+  EXPECT_THAT(page, HasSubstr("treatd_rpc_duration_seconds_bucket{method=\"/"
+                              "treatd.v1.TreatmentService/Decide\",le="
+                              "\"0.0025\"} 3"));
+  EXPECT_THAT(page,
+              HasSubstr("treatd_decisions_total{priority=\"P1\","
+                        "rule=\"0x\",treatment=\"TREATMENT_REMEDIATE\"} 2"));
+  EXPECT_THAT(page,
+              HasSubstr("treatd_decisions_total{priority=\"P10\","
+                        "rule=\"x\",treatment=\"TREATMENT_REMEDIATE\"} 1"));
 }
 
 TEST(StartupBannerTest, NamesTheAddressAndARunnableTreatctlCommand) {
