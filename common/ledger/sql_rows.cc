@@ -92,6 +92,19 @@ const char* const kAnyIdempotencyKeyBetween =
     "idempotency_key < $2 LIMIT 1";
 const char* const kInsertEvent = "INSERT INTO events (" TREATD_EVENT_COLUMNS
                                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+std::string InsertEventsSql(int rows) {
+  std::string text = "INSERT INTO events (" TREATD_EVENT_COLUMNS ") VALUES ";
+  for (int i = 0; i < rows; ++i) {
+    absl::StrAppend(&text, i == 0 ? "(" : ", (");
+    for (int n = 1; n <= kEventParams; ++n) {
+      absl::StrAppend(&text, n == 1 ? "$" : ", $", i * kEventParams + n);
+    }
+    absl::StrAppend(&text, ")");
+  }
+  return text;
+}
+
 const char* const kSelectFinding =
     "SELECT " TREATD_FINDING_COLUMNS " FROM findings WHERE finding_key = $1";
 const char* const kSelectScope =

@@ -576,6 +576,45 @@ TEST_P(LedgerTest, EventsResumeFromTheLastSequenceSeen) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The SQLite store inserts events in statements of 32, 16, ... 1 rows: every
+// batch size must come out whole, in order, and verify.
+TEST_P(LedgerTest, BatchesOfAnySizeAreStoredInOrder) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  std::vector<std::string> appended;  // finding keys in append order
+  int n = 0;
+  for (int size : {1, 2, 3, 31, 32, 33, 64, 95, 100}) {
+    std::vector<Event> events;
+    for (int i = 0; i < size; ++i, ++n) {
+      events.push_back(Decision(absl::StrCat("k", n % 40), Day(-2)));
+      // Distinct decisions (Decision() derives the id from key and time).
+      events.back().decision.decision_id = absl::StrCat("d", n);
+      events.back().idempotency_key = absl::StrCat("req-", n);
+      appended.push_back(events.back().finding_key);
+    }
+    // A retry inside the batch is no row of its own.
+    if (size > 2) events.push_back(events[1]);
+    std::vector<absl::StatusOr<Appended>> results =
+        ledger->Append(std::move(events));
+    for (size_t i = 0; i < results.size(); ++i) {
+      ASSERT_TRUE(results[i].ok()) << results[i].status();
+      EXPECT_EQ(results[i]->duplicate, i == static_cast<size_t>(size));
+    }
+  }
+  absl::StatusOr<std::vector<Event>> events = ledger->ListEvents(0, 1000);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), appended.size());
+  for (size_t i = 0; i < appended.size(); ++i) {
+    EXPECT_EQ((*events)[i].seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ((*events)[i].finding_key, appended[i]);
+    EXPECT_EQ((*events)[i].idempotency_key, absl::StrCat("req-", i));
+  }
+  absl::StatusOr<VerifyReport> report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, static_cast<int64_t>(appended.size()));
+}
+
 TEST_P(LedgerTest, SweepCandidatesAreMitigationsAndAcceptancesPastReview) {
   auto ledger = Open(/*now=*/Day(0));
   ASSERT_NE(ledger, nullptr);
