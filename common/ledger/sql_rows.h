@@ -79,7 +79,9 @@ extern const char* const kInsertEvent;               // BindEvent
 // kInsertEvent for `rows` events in one statement (multi-row VALUES): row i
 // (0-based) takes $(8i+1) .. $(8i+8), bound by BindEvent through
 // ShiftedParams(params, 8 * i). SQLite then opens the table's and the
-// indexes' cursors once per statement instead of once per event.
+// indexes' cursors once per statement instead of once per event. SQLite's
+// syntax (INSERT OR ROLLBACK; see sql_rows.cc): the PostgreSQL store
+// pipelines kInsertEvent.
 inline constexpr int kEventParams = 8;
 std::string InsertEventsSql(int rows);
 extern const char* const kSelectFinding;   // $1 key -> finding columns
