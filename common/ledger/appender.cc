@@ -538,6 +538,8 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
                     ? CanonicalEncoding(e)
                     : CanonicalEncodingFromPrefix(std::move(prefix), e);
   stored.hash = LinkHash(batch.head.hash, stored.body);
+  // Stored without the values its columns hold (schema version 4).
+  stored.body = ElideColumnValues(stored.body, stored.columns());
   batch.head = {stored.seq, stored.hash};
   batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
   batch.events.push_back(std::move(stored));

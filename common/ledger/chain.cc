@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest/sha256.h"
 #include "nlohmann/json.hpp"
@@ -449,6 +450,142 @@ absl::StatusOr<Event> DecodeCanonical(absl::string_view body) {
 
 std::string LinkHash(absl::string_view prev_hash, absl::string_view body) {
   return Sha256Hex(prev_hash, "\n", body);
+}
+
+namespace {
+
+// The fields whose values ElideColumnValues may leave out, in the order the
+// canonical encoding writes them (sorted keys).
+constexpr absl::string_view kElidable[] = {
+    "finding", "idempotency_key", "kind", "occurred_at", "recorded_at", "seq"};
+
+// A value as the canonical encoding writes it: `open` + `text` + `close`.
+struct Rendered {
+  absl::string_view open, text, close;  // "" or "\"" around text
+  size_t size() const { return open.size() + text.size() + close.size(); }
+  void AppendTo(std::string& out) const {
+    out.append(open.data(), open.size());
+    out.append(text.data(), text.size());
+    out.append(close.data(), close.size());
+  }
+  bool Equals(absl::string_view at) const {
+    return at.size() >= size() && at.substr(0, open.size()) == open &&
+           at.substr(open.size(), text.size()) == text &&
+           at.substr(open.size() + text.size(), close.size()) == close;
+  }
+};
+// The value of `key` (an elidable field) as the canonical encoding writes
+// it from `columns` when the column's text needs no escape: a string
+// between quotes, an integer in decimal (digits in `buffer`). A string
+// with something to escape never matches what the encoder wrote (the two
+// differ from its first escaped character on, and the rendering ends
+// first), so ElideColumnValues leaves such a value in place. False for a
+// key that is not elidable or an empty string.
+bool Render(absl::string_view key, const EventColumns& columns,
+            char (&buffer)[32], Rendered& out) {
+  auto quoted = [&](absl::string_view text) {
+    if (text.empty()) return false;
+    out = Rendered{"\"", text, "\""};
+    return true;
+  };
+  auto number = [&](int64_t value) {
+    char* end = absl::numbers_internal::FastIntToBuffer(value, buffer);
+    out = Rendered{"", absl::string_view(buffer, end - buffer), ""};
+    return true;
+  };
+  if (key == "finding") return quoted(columns.finding_key);
+  if (key == "idempotency_key") return quoted(columns.idempotency_key);
+  if (key == "kind") return quoted(EventKindName(columns.kind));
+  if (key == "occurred_at") return number(columns.occurred_us);
+  if (key == "recorded_at") return number(columns.recorded_us);
+  if (key == "seq") return number(columns.seq);
+  return false;
+}
+
+size_t Find(absl::string_view text, absl::string_view needle, size_t from) {
+  if (from > text.size()) return absl::string_view::npos;
+  const void* at = memmem(text.data() + from, text.size() - from, needle.data(),
+                          needle.size());
+  return at == nullptr ? absl::string_view::npos
+                       : static_cast<const char*>(at) - text.data();
+}
+
+}  // namespace
+
+std::string ElideColumnValues(absl::string_view canonical,
+                              const EventColumns& columns) {
+  std::string out;
+  out.reserve(canonical.size());
+  size_t from = 0;    // copied up to here
+  size_t search = 0;  // the fields come in this order
+  for (absl::string_view key : kElidable) {
+    char buffer[32];
+    Rendered value;
+    if (!Render(key, columns, buffer, value)) continue;
+    char needle_buffer[32];  // "key":
+    const size_t needle_size = key.size() + 3;
+    needle_buffer[0] = '"';
+    std::memcpy(needle_buffer + 1, key.data(), key.size());
+    needle_buffer[key.size() + 1] = '"';
+    needle_buffer[key.size() + 2] = ':';
+    const absl::string_view needle(needle_buffer, needle_size);
+    // A top-level member: after '{' or ',', its value as rendered, then ','
+    // or '}'. The nested decision object (the only one) has none of these
+    // keys but "kind", whose value there is a FINDING_KIND_* name, never an
+    // event kind's; inside a string every '"' is escaped, so `"key":` is a
+    // key.
+    size_t at = Find(canonical, needle, search);
+    while (at != absl::string_view::npos) {
+      const size_t end = at + needle_size + value.size();
+      if (at > 0 && (canonical[at - 1] == ',' || canonical[at - 1] == '{') &&
+          end < canonical.size() &&
+          (canonical[end] == ',' || canonical[end] == '}') &&
+          value.Equals(canonical.substr(at + needle_size))) {
+        break;
+      }
+      at = Find(canonical, needle, at + 1);
+    }
+    // Not there as rendered: the value stays, RestoreColumnValues leaves it.
+    if (at == absl::string_view::npos) continue;
+    out.append(canonical.data() + from, at + needle_size - from);
+    out.push_back('@');
+    from = search = at + needle_size + value.size();
+  }
+  out.append(canonical.data() + from, canonical.size() - from);
+  return out;
+}
+
+absl::StatusOr<std::string> RestoreColumnValues(absl::string_view stored,
+                                                const EventColumns& columns) {
+  std::string out;
+  size_t from = 0;  // copied up to here
+  while (true) {
+    // `":@` occurs in no canonical encoding: outside strings a value never
+    // starts with '@', and inside one a '"' is escaped.
+    const size_t marker = Find(stored, "\":@", from);
+    if (marker == absl::string_view::npos) break;
+    const size_t open =
+        marker == 0 ? absl::string_view::npos : stored.rfind('"', marker - 1);
+    const absl::string_view key =
+        open == absl::string_view::npos
+            ? absl::string_view()
+            : stored.substr(open + 1, marker - open - 1);
+    char buffer[32];
+    Rendered value;
+    if (!Render(key, columns, buffer, value)) {
+      return absl::DataLossError(absl::StrCat(
+          "ledger event ", columns.seq,
+          ": its stored body leaves out a value that is no column (\"", key,
+          "\") or one the column cannot give back"));
+    }
+    if (out.empty()) out.reserve(stored.size() + 192);
+    out.append(stored.data() + from, marker + 2 - from);  // up to ':'
+    value.AppendTo(out);
+    from = marker + 3;
+  }
+  if (from == 0) return std::string(stored);  // a body stored whole
+  out.append(stored.data() + from, stored.size() - from);
+  return out;
 }
 
 }  // namespace treatd::ledger

@@ -6,6 +6,7 @@
 #ifndef TREATD_COMMON_LEDGER_CHAIN_H_
 #define TREATD_COMMON_LEDGER_CHAIN_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -55,6 +56,34 @@ absl::StatusOr<Event> DecodeCanonical(absl::string_view body);
 
 // Lower-case hex SHA-256 of prev_hash + "\n" + body.
 std::string LinkHash(absl::string_view prev_hash, absl::string_view body);
+
+// The fields of an event that the events table also keeps as columns.
+struct EventColumns {
+  int64_t seq = 0;
+  absl::string_view finding_key;
+  EventKind kind = EventKind::kDecision;
+  int64_t occurred_us = 0;
+  int64_t recorded_us = 0;
+  absl::string_view idempotency_key;
+};
+
+// The stored form of a canonical encoding (schema version 4 on): the values
+// of its top-level fields finding, idempotency_key, kind, occurred_at,
+// recorded_at and seq are replaced by '@' where they are exactly what
+// `columns` renders (`"seq":@`), so each is stored once, in its column
+// (~170 bytes of a ~750-byte decision). The chain still hashes the
+// canonical encoding: RestoreColumnValues(ElideColumnValues(c, cols), cols)
+// == c for every canonical encoding c of an event with those columns.
+std::string ElideColumnValues(absl::string_view canonical,
+                              const EventColumns& columns);
+
+// The canonical encoding back from a stored body: every `"key":@` gets the
+// value of `columns`. A body without one (stored whole, as every event
+// before schema version 4) comes back unchanged. DATA_LOSS when a left-out
+// value is not one of the columns (an edited body). An edited column gives
+// different bytes, which no longer hash to the event's hash.
+absl::StatusOr<std::string> RestoreColumnValues(absl::string_view stored,
+                                                const EventColumns& columns);
 
 }  // namespace treatd::ledger
 

@@ -48,6 +48,27 @@ class ParamWriter {
   virtual void Bytes(int n, absl::string_view value) = 0;
 };
 
+// Binds $n of `inner` as $(n + shift): one row of a multi-row statement.
+class ShiftedParams : public ParamWriter {
+ public:
+  ShiftedParams(ParamWriter& inner, int shift) : inner_(inner), shift_(shift) {}
+  void Null(int n) override { inner_.Null(n + shift_); }
+  void Int(int n, int64_t value) override { inner_.Int(n + shift_, value); }
+  void Double(int n, double value) override {
+    inner_.Double(n + shift_, value);
+  }
+  void Text(int n, absl::string_view value) override {
+    inner_.Text(n + shift_, value);
+  }
+  void Bytes(int n, absl::string_view value) override {
+    inner_.Bytes(n + shift_, value);
+  }
+
+ private:
+  ParamWriter& inner_;
+  const int shift_;
+};
+
 // --- statements ---
 extern const char* const kSchemaVersion;             // -> version
 extern const char* const kReadHead;                  // -> seq, hash
@@ -55,6 +76,14 @@ extern const char* const kWriteHead;                 // $1 seq, $2 hash
 extern const char* const kFindIdempotencyKey;        // $1 key -> seq
 extern const char* const kAnyIdempotencyKeyBetween;  // $1 <= key < $2
 extern const char* const kInsertEvent;               // BindEvent
+// kInsertEvent for `rows` events in one statement (multi-row VALUES): row i
+// (0-based) takes $(8i+1) .. $(8i+8), bound by BindEvent through
+// ShiftedParams(params, 8 * i). SQLite then opens the table's and the
+// indexes' cursors once per statement instead of once per event. SQLite's
+// syntax (INSERT OR ROLLBACK; see sql_rows.cc): the PostgreSQL store
+// pipelines kInsertEvent.
+inline constexpr int kEventParams = 8;
+std::string InsertEventsSql(int rows);
 extern const char* const kSelectFinding;   // $1 key -> finding columns
 extern const char* const kSelectScope;     // $1 asset -> finding columns
 const std::string& UpsertFindingSql();     // BindFinding

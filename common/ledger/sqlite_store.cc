@@ -157,6 +157,10 @@ std::string DirectoryOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// Events per INSERT statement at most (a power of two; 8 parameters each,
+// far below SQLite's limit of 32,766).
+constexpr int kMaxRowsPerInsert = 32;
+
 // A connection with its prepared-statement cache. Used by one thread at a
 // time (the owner serializes).
 class Connection {
@@ -433,12 +437,32 @@ class SqliteStore : public Store {
     return ReadFindings(*q);
   }
 
+  // In statements of 32, 16, ... 1 rows (multi-row VALUES): per statement
+  // SQLite opens a cursor on the table and on each of its indexes and runs
+  // its prologue; per row it then only builds the record and inserts it.
+  // Callgrind, BatchDecide x 1,000: docs/performance.md (ledger-batch).
   absl::Status InsertEvents(const std::vector<StoredEvent>& events) override {
-    TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare(sql::kInsertEvent));
-    for (const StoredEvent& event : events) {
-      sql::BindEvent(event, *q);
-      TREATD_RETURN_IF_ERROR(q->Run());
-      q->Reset();
+    static const std::vector<std::string>* const kStatements = [] {
+      auto* statements = new std::vector<std::string>();
+      for (int rows = kMaxRowsPerInsert; rows >= 1; rows /= 2) {
+        statements->push_back(sql::InsertEventsSql(rows));
+      }
+      return statements;
+    }();
+    size_t next = 0;
+    for (int shape = 0, rows = kMaxRowsPerInsert; rows >= 1;
+         ++shape, rows /= 2) {
+      if (events.size() - next < static_cast<size_t>(rows)) continue;
+      TREATD_ASSIGN_OR_RETURN(auto q, writer_->Prepare((*kStatements)[shape]));
+      while (events.size() - next >= static_cast<size_t>(rows)) {
+        for (int i = 0; i < rows; ++i) {
+          sql::ShiftedParams params(*q, i * sql::kEventParams);
+          sql::BindEvent(events[next + i], params);
+        }
+        TREATD_RETURN_IF_ERROR(q->Run());
+        q->Reset();
+        next += rows;
+      }
     }
     return absl::OkStatus();
   }

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/ledger/chain.h"
 #include "common/ledger/event.h"
 #include "common/ledger/kpi.h"
 #include "common/ledger/query.h"
@@ -41,8 +42,16 @@ struct StoredEvent {
   int64_t occurred_us = 0;
   int64_t recorded_us = 0;
   std::string idempotency_key;
-  std::string body;  // canonical encoding
+  // The canonical encoding; in the table, what ElideColumnValues leaves
+  // of it (stores bind and read it as is; sql::ReadEvent restores it).
+  std::string body;
   std::string hash;
+
+  // Views into this event's fields.
+  EventColumns columns() const {
+    return EventColumns{seq,         finding_key, kind,
+                        occurred_us, recorded_us, idempotency_key};
+  }
 };
 
 // Filter, ordering and cursor of one ListFindings page as SQL sees it.

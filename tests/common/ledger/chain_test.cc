@@ -32,6 +32,16 @@ Event SampleEvent() {
   return e;
 }
 
+// The columns the events table keeps of `e` (views into it).
+EventColumns ColumnsOf(const Event& e) {
+  return EventColumns{e.seq,
+                      e.finding_key,
+                      e.kind,
+                      absl::ToUnixMicros(e.occurred_at),
+                      absl::ToUnixMicros(e.recorded_at),
+                      e.idempotency_key};
+}
+
 TEST(CanonicalEncodingTest, RoundTripsEveryChainedField) {
   Event e = SampleEvent();
   std::string body = CanonicalEncoding(e);
@@ -144,7 +154,48 @@ TEST(CanonicalEncodingTest, FastWriterAndPrefixMatchTheReferenceEncoder) {
     ASSERT_EQ(CanonicalEncodingFromPrefix(CanonicalPrefix(ReportedPart(e)), e),
               reference)
         << "event " << i;
+    // Stored without the column values, restored byte for byte.
+    const EventColumns columns = ColumnsOf(e);
+    const std::string stored = ElideColumnValues(reference, columns);
+    ASSERT_EQ(RestoreColumnValues(stored, columns).value_or("(error)"),
+              reference)
+        << "event " << i << ", stored " << stored;
+    // seq, kind and the times are always written, and ASCII.
+    ASSERT_LT(stored.size(), reference.size()) << "event " << i;
   }
+}
+
+TEST(ElideColumnValuesTest, StoresEachColumnOnceAndRestoresTheHashedBytes) {
+  const Event e = SampleEvent();
+  const std::string canonical = CanonicalEncoding(e);
+  const EventColumns columns = ColumnsOf(e);
+  const std::string stored = ElideColumnValues(canonical, columns);
+  EXPECT_EQ(stored.find(e.finding_key), std::string::npos) << stored;
+  EXPECT_EQ(stored.find(e.idempotency_key), std::string::npos) << stored;
+  for (const char* field :
+       {"\"finding\":@", "\"idempotency_key\":@", "\"kind\":@",
+        "\"occurred_at\":@", "\"recorded_at\":@", "\"seq\":@"}) {
+    EXPECT_NE(stored.find(field), std::string::npos) << field << " " << stored;
+  }
+  // The nested decision's own kind stays.
+  EXPECT_NE(stored.find("FINDING_KIND_VULNERABILITY"), std::string::npos);
+  EXPECT_EQ(RestoreColumnValues(stored, columns).value_or(""), canonical);
+  // A body stored whole (before schema version 4) comes back as it is.
+  EXPECT_EQ(RestoreColumnValues(canonical, columns).value_or(""), canonical);
+
+  // An edited column restores other bytes: the chain no longer links.
+  EventColumns edited = columns;
+  edited.finding_key = "vulnerability|id=other|CVE-2024-1|p";
+  const std::string restored = RestoreColumnValues(stored, edited).value_or("");
+  EXPECT_NE(LinkHash(kGenesisHash, restored),
+            LinkHash(kGenesisHash, canonical));
+  // A left-out value that is no column: an edited body.
+  std::string bad = stored;
+  bad.insert(bad.find("\"occurred_at\""), "\"note\":@,");
+  absl::StatusOr<std::string> refused = RestoreColumnValues(bad, columns);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(refused.status().message().find("\"note\""), std::string::npos)
+      << refused.status();
 }
 
 }  // namespace

@@ -18,7 +18,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "common/ledger/chain.h"
 #include "common/ledger/schema.h"
 #include "gtest/gtest.h"
 #include "tests/common/ledger/kpi_scenario.h"
@@ -576,6 +578,45 @@ TEST_P(LedgerTest, EventsResumeFromTheLastSequenceSeen) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The SQLite store inserts events in statements of 32, 16, ... 1 rows: every
+// batch size must come out whole, in order, and verify.
+TEST_P(LedgerTest, BatchesOfAnySizeAreStoredInOrder) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  std::vector<std::string> appended;  // finding keys in append order
+  int n = 0;
+  for (int size : {1, 2, 3, 31, 32, 33, 64, 95, 100}) {
+    std::vector<Event> events;
+    for (int i = 0; i < size; ++i, ++n) {
+      events.push_back(Decision(absl::StrCat("k", n % 40), Day(-2)));
+      // Distinct decisions (Decision() derives the id from key and time).
+      events.back().decision.decision_id = absl::StrCat("d", n);
+      events.back().idempotency_key = absl::StrCat("req-", n);
+      appended.push_back(events.back().finding_key);
+    }
+    // A retry inside the batch is no row of its own.
+    if (size > 2) events.push_back(events[1]);
+    std::vector<absl::StatusOr<Appended>> results =
+        ledger->Append(std::move(events));
+    for (size_t i = 0; i < results.size(); ++i) {
+      ASSERT_TRUE(results[i].ok()) << results[i].status();
+      EXPECT_EQ(results[i]->duplicate, i == static_cast<size_t>(size));
+    }
+  }
+  absl::StatusOr<std::vector<Event>> events = ledger->ListEvents(0, 1000);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), appended.size());
+  for (size_t i = 0; i < appended.size(); ++i) {
+    EXPECT_EQ((*events)[i].seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ((*events)[i].finding_key, appended[i]);
+    EXPECT_EQ((*events)[i].idempotency_key, absl::StrCat("req-", i));
+  }
+  absl::StatusOr<VerifyReport> report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, static_cast<int64_t>(appended.size()));
+}
+
 TEST_P(LedgerTest, SweepCandidatesAreMitigationsAndAcceptancesPastReview) {
   auto ledger = Open(/*now=*/Day(0));
   ASSERT_NE(ledger, nullptr);
@@ -851,6 +892,77 @@ TEST_P(LedgerTest, Version1LedgerIsMigratedAndGivesTheSameKpisAndGauges) {
   EXPECT_GT(gauges->overdue, 0);
   EXPECT_GT(gauges->mitigation_debt, 0);
   EXPECT_TRUE(ledger->Verify()->ok);
+}
+
+// A ledger of schema version 3 (main before this change) stored every body
+// whole. Its events must keep verifying after the migration to version 4,
+// next to new events stored without their column values.
+TEST_P(LedgerTest, Version3LedgerWithWholeBodiesIsMigratedAndVerifies) {
+  constexpr int kOld = 6, kNew = 5;
+  {
+    auto ledger = Open();
+    ASSERT_NE(ledger, nullptr);
+    for (int i = 0; i < kOld; ++i) {
+      Event e = Decision(absl::StrCat("k", i % 4), Day(-3));
+      e.decision.decision_id = absl::StrCat("old-", i);
+      e.idempotency_key = absl::StrCat("old-it's-", i);  // a quote to escape
+      ASSERT_TRUE(One(*ledger, e).ok());
+    }
+    absl::StatusOr<std::vector<Event>> events = ledger->ListEvents(0, 100);
+    ASSERT_TRUE(events.ok()) << events.status();
+    ASSERT_EQ(events->size(), static_cast<size_t>(kOld));
+    // Rewrite each row as version 3 wrote it: the canonical encoding whole.
+    for (const Event& e : *events) {
+      Tamper(
+          absl::StrCat("UPDATE events SET body = '",
+                       absl::StrReplaceAll(CanonicalEncoding(e), {{"'", "''"}}),
+                       "' WHERE seq = ", e.seq));
+    }
+  }
+  Tamper("DELETE FROM ledger_schema WHERE version > 3");
+  const std::string elided =
+      "SELECT COUNT(*) FROM events WHERE body LIKE '%\":@%'";
+  ASSERT_EQ(QueryInt(elided), 0);
+  ASSERT_EQ(QueryInt("SELECT MAX(version) FROM ledger_schema"), 3);
+
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  EXPECT_EQ(QueryInt("SELECT MAX(version) FROM ledger_schema"),
+            LatestSchemaVersion());
+  absl::StatusOr<VerifyReport> report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, kOld);
+  for (int i = 0; i < kNew; ++i) {
+    Event e = Decision(absl::StrCat("k", i % 4), Day(-2));
+    e.decision.decision_id = absl::StrCat("new-", i);
+    e.idempotency_key = absl::StrCat("new-it's-", i);
+    ASSERT_TRUE(One(*ledger, e).ok());
+  }
+  // The old rows stay whole; the new ones keep each column value once.
+  EXPECT_EQ(QueryInt(elided), kNew);
+  report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, kOld + kNew);
+  absl::StatusOr<FindingHistory> history = ledger->GetFinding("k1");
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->events.size(), 3u);  // old 1, old 5, new 1
+  EXPECT_EQ(history->events[0].idempotency_key, "old-it's-1");
+  EXPECT_EQ(history->events[2].idempotency_key, "new-it's-1");
+  EXPECT_EQ(history->events[2].finding_key, "k1");
+  EXPECT_EQ(history->events[2].seq, kOld + 2);
+  EXPECT_EQ(history->events[2].occurred_at, Day(-2));
+
+  // An edited column of a new event breaks the chain there.
+  Tamper(
+      absl::StrCat("UPDATE events SET occurred_us = occurred_us + 1 "
+                   "WHERE seq = ",
+                   kOld + 3));
+  report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->first_bad_seq, kOld + 3) << report->problem;
 }
 
 TEST_P(LedgerTest, EventsSurviveReopening) {
