@@ -197,8 +197,9 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     reactor->Finish(call->End(status));
   };
   status = DecideOne(*parsed, answer);
-  // Encoded here, on gRPC's thread, while the commit is under way: the
-  // answer does not depend on it (a failed commit sends a status only).
+  // Encoded here, on gRPC's thread, before the hand-over, so that the
+  // ledger's thread only ends the call: the answer does not depend on the
+  // commit (a failed commit sends a status only).
   if (status.ok()) status = EncodeResponse(*answer, response);
   if (!status.ok() || parsed->skip_record()) {
     finish(status);
