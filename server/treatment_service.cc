@@ -182,11 +182,10 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   }
   auto* answer =
       google::protobuf::Arena::CreateMessage<v1::DecideResponse>(arena.get());
-  // Serializes the answer and ends the call with `status` (the recorder's
-  // thread may do it).
-  auto finish = [this, reactor, call, arena, answer,
-                 response](grpc::Status status) {
-    if (status.ok()) status = EncodeResponse(*answer, response);
+  // Ends the call with `status`, the answer in `response` already encoded
+  // when it is OK. The ledger's sync thread runs it for every call of a
+  // commit in turn, so it does as little as it can.
+  auto finish = [this, reactor, call, arena, answer](grpc::Status status) {
     if (call == nullptr) {
       reactor->Finish(status);
       return;
@@ -198,6 +197,10 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     reactor->Finish(call->End(status));
   };
   status = DecideOne(*parsed, answer);
+  // Encoded here, on gRPC's thread, before the hand-over, so that the
+  // ledger's thread only ends the call: the answer does not depend on the
+  // commit (a failed commit sends a status only).
+  if (status.ok()) status = EncodeResponse(*answer, response);
   if (!status.ok() || parsed->skip_record()) {
     finish(status);
     return reactor;
@@ -215,10 +218,12 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   std::vector<ledger::Event> events;
   events.push_back(*std::move(event));
   if (call != nullptr) call->WatchDeferred();
-  recorder_->RecordAsync(std::move(events),
-                         [finish](std::vector<absl::Status> recorded) {
-                           finish(ToGrpcStatus(recorded.front()));
-                         });
+  // Straight to the ledger's committer: no recorder thread to wake per
+  // call, and the call ends on the thread that made it durable.
+  recorder_->RecordAsyncDirect(std::move(events),
+                               [finish](std::vector<absl::Status> recorded) {
+                                 finish(ToGrpcStatus(recorded.front()));
+                               });
   return reactor;
 }
 

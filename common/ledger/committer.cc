@@ -52,9 +52,30 @@ void Committer::Submit(const std::vector<WorkItem*>& items) {
   }
 }
 
+void Committer::SubmitAsync(const std::vector<WorkItem*>& items,
+                            std::function<void()> done) {
+  if (items.empty()) {
+    done();
+    return;
+  }
+  // Chunked as in Submit. A chunk may fail at once while an earlier one
+  // still waits for its sync, so the group counts them down.
+  const size_t chunks =
+      (items.size() + max_batch_items_ - 1) / max_batch_items_;
+  auto* group = new AsyncGroup{static_cast<int>(chunks), std::move(done)};
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < items.size(); i += max_batch_items_) {
+    const size_t end = std::min(items.size(), i + max_batch_items_);
+    queue_.push_back(new Request{
+        std::vector<WorkItem*>(items.begin() + i, items.begin() + end),
+        /*done=*/false, group});
+  }
+}
+
 void Committer::Finish(const std::vector<Request*>& batch,
                        const absl::StatusOr<BatchOutcome>& outcome,
-                       absl::Duration took) {
+                       absl::Duration took,
+                       std::vector<std::function<void()>>* callbacks) {
   stats_.commit_time += took;
   if (outcome.ok()) {
     ++stats_.commits;
@@ -66,7 +87,18 @@ void Committer::Finish(const std::vector<Request*>& batch,
   } else {
     ++stats_.failed_commits;
   }
-  for (Request* request : batch) request->done = true;
+  for (Request* request : batch) {
+    AsyncGroup* group = request->group;
+    if (group == nullptr) {
+      request->done = true;
+      continue;
+    }
+    delete request;
+    if (--group->remaining == 0) {
+      callbacks->push_back(std::move(group->done));
+      delete group;
+    }
+  }
 }
 
 void Committer::Loop() {
@@ -95,14 +127,18 @@ void Committer::Loop() {
     absl::StatusOr<BatchOutcome> outcome = appender_->Apply(items);
     absl::Duration took = absl::Now() - start;
 
-    absl::MutexLock lock(&mu_);
-    if (defers_sync_ && outcome.ok()) {
-      // Durable only once synced: the sync thread wakes these callers.
-      unsynced_.push_back(
-          Committed{++committed_id_, std::move(batch), *outcome, took});
-      continue;
+    std::vector<std::function<void()>> callbacks;
+    {
+      absl::MutexLock lock(&mu_);
+      if (defers_sync_ && outcome.ok()) {
+        // Durable only once synced: the sync thread wakes these callers.
+        unsynced_.push_back(
+            Committed{++committed_id_, std::move(batch), *outcome, took});
+        continue;
+      }
+      Finish(batch, outcome, took, &callbacks);
     }
-    Finish(batch, outcome, took);
+    for (std::function<void()>& callback : callbacks) callback();
   }
 }
 
@@ -129,7 +165,8 @@ void Committer::SyncLoop() {
     const absl::Status synced = store_->SyncCommitted();
     const absl::Duration took = absl::Now() - start;
 
-    absl::MutexLock lock(&mu_);
+    std::vector<std::function<void()>> callbacks;
+    absl::ReleasableMutexLock lock(&mu_);
     stats_.sync_time += took;
     ++stats_.syncs;
     // Those up to `target` not already answered by a later sync that
@@ -138,7 +175,7 @@ void Committer::SyncLoop() {
       Committed one = std::move(unsynced_.front());
       unsynced_.pop_front();
       if (synced.ok()) {
-        Finish(one.batch, one.outcome, one.took);
+        Finish(one.batch, one.outcome, one.took, &callbacks);
         continue;
       }
       // Committed but not known to be durable: the callers are told to
@@ -153,8 +190,10 @@ void Committer::SyncLoop() {
           item->scanned = failed;
         }
       }
-      Finish(one.batch, failed, one.took);
+      Finish(one.batch, failed, one.took, &callbacks);
     }
+    lock.Release();
+    for (std::function<void()>& callback : callbacks) callback();
   }
 }
 

@@ -14,14 +14,15 @@
 // waits about one commit and one sync, not one and a half syncs). Callers
 // are still woken only once their transaction is durable.
 //
-// Thread safety: Submit, WaitForCommit and Stats may be called from any
-// thread. The destructor commits and syncs what is queued, then joins the
-// threads.
+// Thread safety: Submit, SubmitAsync, WaitForCommit and Stats may be called
+// from any thread. The destructor commits and syncs what is queued, then joins
+// the threads.
 #ifndef TREATD_COMMON_LEDGER_COMMITTER_H_
 #define TREATD_COMMON_LEDGER_COMMITTER_H_
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -50,15 +51,37 @@ class Committer {
   // and blocks until every one has its result.
   void Submit(const std::vector<WorkItem*>& items);
 
+  // As Submit, but returns at once: `done` runs once every item has its
+  // result, on the thread that made the last of them durable (a sync
+  // thread, or the committer's own when the store does not defer its
+  // sync), after that thread has let go of the committer's lock. So no
+  // thread waits between a caller and the commit: for callers that must
+  // not block and would otherwise need a thread of their own to wait on
+  // (a unary call's handler). `done` must be quick (it delays the next
+  // sync or commit) and must not call Submit (it may run on the
+  // committer's thread). `items` must stay valid until `done` runs; an
+  // empty `items` runs `done` at once, on the caller's thread.
+  void SubmitAsync(const std::vector<WorkItem*>& items,
+                   std::function<void()> done);
+
   // See Ledger::WaitForEvents.
   int64_t WaitForCommit(int64_t after_seq, absl::Duration timeout) const;
 
   LedgerStats Stats() const;
 
  private:
+  // The chunks of one SubmitAsync call: `done` runs when the last one is
+  // finished.
+  struct AsyncGroup {
+    int remaining;  // chunks not finished, guarded by mu_
+    std::function<void()> done;
+  };
   struct Request {
     std::vector<WorkItem*> items;
     bool done = false;
+    // Set by SubmitAsync, which allocates the request (and the group):
+    // Finish deletes them instead of setting `done`.
+    AsyncGroup* group = nullptr;
   };
   // A committed transaction waiting for its sync.
   struct Committed {
@@ -70,9 +93,12 @@ class Committer {
 
   void Loop();
   void SyncLoop();
-  // Counts a transaction and wakes its callers. Requires mu_.
+  // Counts a transaction and wakes its callers; the callbacks of
+  // SubmitAsync requests are appended to `callbacks`, for the caller to run
+  // once it has released mu_. Requires mu_.
   void Finish(const std::vector<Request*>& batch,
-              const absl::StatusOr<BatchOutcome>& outcome, absl::Duration took)
+              const absl::StatusOr<BatchOutcome>& outcome, absl::Duration took,
+              std::vector<std::function<void()>>* callbacks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Appender* const appender_;

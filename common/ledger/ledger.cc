@@ -138,27 +138,54 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(LedgerOptions options) {
       new Ledger(std::move(options), std::move(store), head.seq));
 }
 
+namespace {
+
+// The work items of `events`, and pointers to them for the committer.
+// Prepared on the caller's thread: deriving a key (an encoding and a hash)
+// and encoding what the caller reported is work the single committer
+// thread need not do.
+struct PreparedAppend {
+  explicit PreparedAppend(std::vector<Event> events) : items(events.size()) {
+    pointers.reserve(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (events[i].idempotency_key.empty()) {
+        events[i].idempotency_key = DerivedIdempotencyKey(events[i]);
+      }
+      items[i].encoded_prefix = CanonicalPrefix(events[i]);
+      items[i].event = std::move(events[i]);
+      pointers.push_back(&items[i]);
+    }
+  }
+
+  std::vector<absl::StatusOr<Appended>> TakeResults() {
+    std::vector<absl::StatusOr<Appended>> results;
+    results.reserve(items.size());
+    for (WorkItem& item : items) results.push_back(std::move(item.appended));
+    return results;
+  }
+
+  std::vector<WorkItem> items;
+  std::vector<WorkItem*> pointers;
+};
+
+}  // namespace
+
 std::vector<absl::StatusOr<Appended>> Ledger::Append(
     std::vector<Event> events) {
-  std::vector<WorkItem> items(events.size());
-  std::vector<WorkItem*> pointers;
-  pointers.reserve(events.size());
-  for (size_t i = 0; i < events.size(); ++i) {
-    // Here, on the caller's thread: deriving a key (an encoding and a
-    // hash) and encoding what the caller reported is work the single
-    // committer thread need not do.
-    if (events[i].idempotency_key.empty()) {
-      events[i].idempotency_key = DerivedIdempotencyKey(events[i]);
-    }
-    items[i].encoded_prefix = CanonicalPrefix(events[i]);
-    items[i].event = std::move(events[i]);
-    pointers.push_back(&items[i]);
-  }
-  committer_->Submit(pointers);
-  std::vector<absl::StatusOr<Appended>> results;
-  results.reserve(items.size());
-  for (WorkItem& item : items) results.push_back(std::move(item.appended));
-  return results;
+  PreparedAppend prepared(std::move(events));
+  committer_->Submit(prepared.pointers);
+  return prepared.TakeResults();
+}
+
+void Ledger::AppendAsync(std::vector<Event> events, AppendDone done) {
+  // Owned by the callback, which runs exactly once (and only after the
+  // committer is done with the items).
+  auto prepared = std::make_shared<PreparedAppend>(std::move(events));
+  const std::vector<WorkItem*>& pointers = prepared->pointers;
+  committer_->SubmitAsync(pointers,
+                          [prepared, done = std::move(done)]() mutable {
+                            done(prepared->TakeResults());
+                          });
 }
 
 absl::StatusOr<ScanResult> Ledger::RecordScan(ScanObservation scan) {

@@ -153,6 +153,16 @@ class Ledger {
   // order, contiguously only if they fit one transaction.
   std::vector<absl::StatusOr<Appended>> Append(std::vector<Event> events);
 
+  // Append without waiting: returns at once, and `done` gets the same
+  // results once they are durable (or have failed), on one of the ledger's
+  // own threads (the one that made them durable). No thread of the caller
+  // waits meanwhile. `done` must be quick — the next commit or sync waits
+  // for it — and must not call into this ledger's Append / AppendAsync /
+  // RecordScan. Not after the ledger's destruction has begun.
+  using AppendDone =
+      std::function<void(std::vector<absl::StatusOr<Appended>> results)>;
+  void AppendAsync(std::vector<Event> events, AppendDone done);
+
   // Records a complete scan (see ScanObservation) in one transaction.
   // INVALID_ARGUMENT for an empty scope or unset / future scanned_at;
   // UNAVAILABLE when the commit fails.

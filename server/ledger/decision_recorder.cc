@@ -76,6 +76,62 @@ void DecisionRecorder::Run() {
   }
 }
 
+void DecisionRecorder::RecordAsyncDirect(std::vector<ledger::Event> events,
+                                         Done done) {
+  if (events.empty()) {
+    done({});
+    return;
+  }
+  commits_.fetch_add(1);
+  ledger_->AppendAsync(
+      std::move(events),
+      [this, done = std::move(done)](
+          std::vector<absl::StatusOr<ledger::Appended>> appended) {
+        Tally tally;
+        std::vector<absl::Status> statuses;
+        statuses.reserve(appended.size());
+        for (const absl::StatusOr<ledger::Appended>& one : appended) {
+          statuses.push_back(StatusOf(one, tally));
+        }
+        Count(tally);
+        done(std::move(statuses));
+      });
+}
+
+absl::Status DecisionRecorder::StatusOf(
+    const absl::StatusOr<ledger::Appended>& appended, Tally& tally) const {
+  if (appended.ok()) {
+    ++tally.recorded;
+    return absl::OkStatus();
+  }
+  if (appended.status().code() != absl::StatusCode::kUnavailable) {
+    ++tally.rejected;
+    return appended.status();
+  }
+  if (tally.first_down.ok()) tally.first_down = appended.status();
+  if (down_policy_ == LedgerDownPolicy::kAnswerAndCount) {
+    ++tally.unrecorded;
+    return absl::OkStatus();
+  }
+  ++tally.refused;
+  return absl::UnavailableError(
+      absl::StrCat("the ledger could not record the decision, so it is not "
+                   "answered (--ledger-down fail-closed); retry: ",
+                   appended.status().message()));
+}
+
+void DecisionRecorder::Count(const Tally& tally) {
+  recorded_.fetch_add(tally.recorded);
+  unrecorded_.fetch_add(tally.unrecorded);
+  refused_.fetch_add(tally.refused);
+  rejected_.fetch_add(tally.rejected);
+  if (!tally.first_down.ok()) {
+    LogError("ledger commit failed", {{"error", tally.first_down.message()},
+                                      {"unrecorded_answered", tally.unrecorded},
+                                      {"refused", tally.refused}});
+  }
+}
+
 void DecisionRecorder::Commit(std::vector<Pending> batch) {
   size_t total = 0;
   for (const Pending& pending : batch) total += pending.events.size();
@@ -90,46 +146,16 @@ void DecisionRecorder::Commit(std::vector<Pending> batch) {
   std::vector<absl::StatusOr<ledger::Appended>> appended =
       ledger_->Append(std::move(events));
   size_t next = 0;
-  int64_t recorded = 0, unrecorded = 0, refused = 0, rejected = 0;
-  absl::Status first_down;
+  Tally tally;
   std::vector<std::vector<absl::Status>> outcomes(batch.size());
   for (size_t p = 0; p < batch.size(); ++p) {
     std::vector<absl::Status>& statuses = outcomes[p];
     statuses.reserve(batch[p].events.size());
     for (size_t i = 0; i < batch[p].events.size(); ++i, ++next) {
-      const absl::StatusOr<ledger::Appended>& one = appended[next];
-      if (one.ok()) {
-        ++recorded;
-        statuses.push_back(absl::OkStatus());
-      } else if (one.status().code() == absl::StatusCode::kUnavailable) {
-        if (first_down.ok()) first_down = one.status();
-        if (down_policy_ == LedgerDownPolicy::kAnswerAndCount) {
-          ++unrecorded;
-          statuses.push_back(absl::OkStatus());
-        } else {
-          ++refused;
-          statuses.push_back(absl::UnavailableError(absl::StrCat(
-              "the ledger could not record the decision, so it is not "
-              "answered (--ledger-down fail-closed); retry: ",
-              one.status().message())));
-        }
-      } else {
-        ++rejected;
-        statuses.push_back(one.status());
-      }
+      statuses.push_back(StatusOf(appended[next], tally));
     }
   }
-  // Counted before any call is answered, so a client that sees its answer
-  // also sees it counted.
-  recorded_.fetch_add(recorded);
-  unrecorded_.fetch_add(unrecorded);
-  refused_.fetch_add(refused);
-  rejected_.fetch_add(rejected);
-  if (!first_down.ok()) {
-    LogError("ledger commit failed", {{"error", first_down.message()},
-                                      {"unrecorded_answered", unrecorded},
-                                      {"refused", refused}});
-  }
+  Count(tally);
   for (size_t p = 0; p < batch.size(); ++p) {
     batch[p].done(std::move(outcomes[p]));
   }

@@ -14,13 +14,21 @@
 // transaction to be synced the next transaction is already being written
 // (the ledger's committer pipelines them; see common/ledger/committer.h).
 //
+// A call with a quick answer (a unary Decide) need not pay for that hand-
+// over: RecordAsyncDirect gives its events straight to the ledger
+// (Ledger::AppendAsync) and its callback runs on the ledger's thread that
+// made them durable. The threads of a call's path are then gRPC's handler,
+// the committer and a sync thread, each woken once per transaction rather
+// than once per call.
+//
 // When the database fails (Append says UNAVAILABLE), the configured
 // LedgerDownPolicy decides: fail closed (the call gets UNAVAILABLE) or
 // answer anyway and count the decision in
 // treatd_ledger_decisions_unrecorded_total. Nothing is dropped silently.
 //
-// Thread-safe: Record and RecordAsync may be called from any thread; the
-// callbacks run on the recorder thread and must not block for long.
+// Thread-safe: Record, RecordAsync and RecordAsyncDirect may be called from
+// any thread; the callbacks run on a recorder thread (RecordAsyncDirect's:
+// a ledger thread) and must not block for long.
 #ifndef TREATD_SERVER_LEDGER_DECISION_RECORDER_H_
 #define TREATD_SERVER_LEDGER_DECISION_RECORDER_H_
 
@@ -56,7 +64,7 @@ struct RecorderCounts {
   int64_t unrecorded = 0;  // answered but not recorded (kAnswerAndCount)
   int64_t refused = 0;     // not answered: UNAVAILABLE under kFailClosed
   int64_t rejected = 0;    // not recordable (no identity, ...): item errors
-  int64_t commits = 0;     // Append calls made
+  int64_t commits = 0;     // Append / AppendAsync calls made
 };
 
 class DecisionRecorder {
@@ -79,6 +87,15 @@ class DecisionRecorder {
   // durable or have failed. An empty `events` calls `done` at once.
   void RecordAsync(std::vector<ledger::Event> events, Done done);
 
+  // As RecordAsync, but without a recorder thread: `events` go straight
+  // to the ledger's committer, and `done` runs on the ledger's thread that
+  // made them durable (a sync thread; the committer's under SQLite
+  // "normal" or PostgreSQL), where it delays the next sync or commit —
+  // for a `done` of a few microseconds (finishing a unary call), not for
+  // one that encodes a large answer. Same statuses and counts as
+  // RecordAsync.
+  void RecordAsyncDirect(std::vector<ledger::Event> events, Done done);
+
   // RecordAsync and wait: for callers that may block (streams, the sweep).
   std::vector<absl::Status> Record(std::vector<ledger::Event> events);
 
@@ -96,9 +113,26 @@ class DecisionRecorder {
     Done done;
   };
 
+  // What the statuses of a commit add to the counters.
+  struct Tally {
+    int64_t recorded = 0;
+    int64_t unrecorded = 0;
+    int64_t refused = 0;
+    int64_t rejected = 0;
+    absl::Status first_down;  // the first UNAVAILABLE, if any
+  };
+
   void Run();
   // Appends `batch` and runs its callbacks.
   void Commit(std::vector<Pending> batch);
+  // The status a caller gets for one event's result (see Done), counted in
+  // `tally`.
+  absl::Status StatusOf(const absl::StatusOr<ledger::Appended>& appended,
+                        Tally& tally) const;
+  // Adds `tally` to the counters and logs a database failure. Before any
+  // call of the commit is answered, so a client that sees its answer also
+  // sees it counted.
+  void Count(const Tally& tally);
 
   // Constant after construction.
   ledger::Ledger* const ledger_;

@@ -1,5 +1,6 @@
 #include "server/ledger/ledger_metrics.h"
 
+#include <cstdint>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -11,6 +12,15 @@ namespace {
 prometheus::MetricFamily Family(const char* name, const char* help,
                                 prometheus::MetricType type) {
   return prometheus::MetricFamily{name, help, type, {}};
+}
+
+// A family of one unlabelled counter.
+prometheus::MetricFamily Counter(const char* name, const char* help,
+                                 int64_t value) {
+  prometheus::MetricFamily family =
+      Family(name, help, prometheus::MetricType::Counter);
+  family.metric.push_back(CounterValue(static_cast<double>(value)));
+  return family;
 }
 
 }  // namespace
@@ -72,11 +82,28 @@ std::vector<prometheus::MetricFamily> LedgerCollector::Collect() const {
     families.push_back(std::move(unrecorded));
     prometheus::MetricFamily commits =
         Family("treatd_ledger_commits_total",
-               "Group commits of decisions (one Append each)",
+               "Hand-overs of decisions to the ledger: one per group of "
+               "batch or stream calls, one per unary Decide",
                prometheus::MetricType::Counter);
     commits.metric.push_back(CounterValue(static_cast<double>(counts.commits)));
     families.push_back(std::move(commits));
   }
+  // What group commit achieves: events per transaction and transactions
+  // per sync (the costs that are paid per group, not per decision).
+  const ledger::LedgerStats stats = ledger_->Stats();
+  families.push_back(Counter(
+      "treatd_ledger_transactions_total",
+      "Ledger write transactions committed by this process", stats.commits));
+  families.push_back(
+      Counter("treatd_ledger_events_written_total",
+              "Events this process wrote to the ledger (retries recognised by "
+              "their idempotency key excluded)",
+              stats.events));
+  families.push_back(Counter(
+      "treatd_ledger_syncs_total",
+      "fdatasync calls that made committed transactions durable (SQLite, "
+      "--ledger-sqlite-sync full)",
+      stats.syncs));
   if (sweep_ != nullptr) {
     const SweepCounts counts = sweep_->Counts();
     prometheus::MetricFamily runs =

@@ -9,6 +9,13 @@
 //       database_down_refused (fail-closed: answered UNAVAILABLE),
 //       rejected (not recordable, e.g. no identity: an item error)
 //   treatd_ledger_commits_total                          counter
+//       hand-overs to the ledger (a group of batch calls, a unary Decide)
+//   treatd_ledger_transactions_total                     counter
+//   treatd_ledger_events_written_total                   counter
+//   treatd_ledger_syncs_total                            counter
+//       this process's write transactions, the events they wrote and the
+//       fdatasyncs that made them durable: events per transaction and
+//       transactions per sync are what group commit achieves
 //   treatd_ledger_sweep_runs_total                       counter
 //   treatd_ledger_sweep_decisions_total{reason="review_due|feeds_changed"}
 //   treatd_ledger_sweep_skipped_total                    counter

@@ -214,6 +214,44 @@ TEST_F(LedgerServiceTest, DecideIsRecordedBeforeItIsAnswered) {
   EXPECT_EQ(server_->recorder()->Counts().recorded, 1);
 }
 
+// Unary Decides go straight to the ledger's committer (no recorder
+// thread): many at once are each answered once, all recorded, and the
+// metrics show the transactions and events that group commit made of them.
+TEST_F(LedgerServiceTest, ConcurrentDecidesAreEachRecordedAndAnsweredOnce) {
+  Start();
+  constexpr int kThreads = 16, kPerThread = 5;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        v1::Decision decision;
+        const grpc::Status status =
+            Decide(Vulnerability(absl::StrCat("f-", t, "-", i), "web-01",
+                                 absl::StrCat("CVE-2027-", 1000 + t * 10 + i)),
+                   &decision);
+        if (!status.ok() || decision.decision_id().empty()) ++failures;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures, 0);
+  constexpr int kDecisions = kThreads * kPerThread;
+  EXPECT_EQ(server_->recorder()->Counts().recorded, kDecisions);
+  EXPECT_EQ(AllEvents().size(), static_cast<size_t>(kDecisions));
+  const ledger::LedgerStats stats = server_->ledger()->Stats();
+  EXPECT_EQ(stats.events, kDecisions);
+  EXPECT_GE(stats.commits, 1);
+  EXPECT_LE(stats.commits, kDecisions);
+  const std::string metrics = server_->metrics()->Render();
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "treatd_ledger_events_written_total ", kDecisions)));
+  EXPECT_THAT(metrics,
+              HasSubstr(absl::StrCat("treatd_ledger_transactions_total ",
+                                     stats.commits)));
+  EXPECT_THAT(metrics, HasSubstr("treatd_ledger_syncs_total "));
+}
+
 TEST_F(LedgerServiceTest, SkipRecordLeavesNoTrace) {
   Start();
   ASSERT_TRUE(Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr,

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/ledger/chain.h"
 #include "common/ledger/schema.h"
 #include "gtest/gtest.h"
@@ -699,6 +701,81 @@ TEST_P(LedgerTest, ConcurrentAppendersRecordEveryEventExactlyOnce) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok) << report->problem;
   EXPECT_EQ(report->events_checked, kThreads * kPerThread);
+}
+
+// AppendAsync (a unary Decide's way in) returns at once; each callback
+// runs exactly once, with every event's result, and only once the events
+// are committed; a submission larger than a transaction is split and
+// still answered once.
+TEST_P(LedgerTest, AppendAsyncCallsBackOnceWithEveryResultWhenCommitted) {
+  LedgerOptions options;
+  options.url = url_;
+  options.clock = [] { return Day(1); };
+  options.max_batch_events = 2;  // The five-event call takes three.
+  absl::StatusOr<std::unique_ptr<Ledger>> opened = Ledger::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Ledger& ledger = **opened;
+  constexpr int kCalls = 40;
+  absl::Mutex mu;
+  std::vector<int> answered(kCalls + 1, 0);
+  std::vector<std::vector<absl::StatusOr<Appended>>> results(kCalls + 1);
+  int64_t rows_seen_by_last = -1;
+  for (int call = 0; call <= kCalls; ++call) {
+    std::vector<Event> events;
+    const int n = call == kCalls ? 5 : 1;
+    for (int i = 0; i < n; ++i) {
+      Event e = Decision(absl::StrCat("async-", call, "-", i), Day(-1));
+      // The last call repeats the first one's key: a duplicate.
+      e.idempotency_key = call == kCalls && i == 0
+                              ? std::string("req-0")
+                              : absl::StrCat("req-", call, "-", i);
+      if (call == 0) e.idempotency_key = "req-0";
+      events.push_back(std::move(e));
+    }
+    ledger.AppendAsync(
+        std::move(events),
+        [&, call](std::vector<absl::StatusOr<Appended>> appended) {
+          // On the ledger's thread: read the database outside the ledger
+          // only for the last call (it is the slow part).
+          int64_t rows = -1;
+          if (call == kCalls) rows = QueryInt("SELECT COUNT(*) FROM events");
+          absl::MutexLock lock(&mu);
+          ++answered[call];
+          results[call] = std::move(appended);
+          if (call == kCalls) rows_seen_by_last = rows;
+        });
+  }
+  absl::MutexLock lock(&mu);
+  auto all_answered = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (int count : answered) {
+      if (count == 0) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(
+      mu.AwaitWithTimeout(absl::Condition(&all_answered), absl::Seconds(30)));
+  std::set<int64_t> seqs;
+  for (int call = 0; call <= kCalls; ++call) {
+    EXPECT_EQ(answered[call], 1) << call;
+    ASSERT_EQ(results[call].size(), call == kCalls ? 5u : 1u) << call;
+    for (size_t i = 0; i < results[call].size(); ++i) {
+      const absl::StatusOr<Appended>& r = results[call][i];
+      ASSERT_TRUE(r.ok()) << call << ": " << r.status();
+      if (call == kCalls && i == 0) {
+        EXPECT_TRUE(r->duplicate);
+        EXPECT_EQ(r->seq, results[0][0]->seq);
+        continue;
+      }
+      EXPECT_FALSE(r->duplicate);
+      EXPECT_TRUE(seqs.insert(r->seq).second) << r->seq;
+    }
+  }
+  // Committed before the callback ran: another connection saw every event.
+  EXPECT_EQ(rows_seen_by_last, kCalls + 4);
+  absl::StatusOr<VerifyReport> report = ledger.Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, kCalls + 4);
 }
 
 TEST_P(LedgerTest, VerifyPassesOnAnUntouchedChain) {
