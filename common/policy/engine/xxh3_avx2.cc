@@ -13,8 +13,15 @@
 
 #include "common/policy/engine/xxh3.h"
 
+#if defined(__clang__)
+// clang has no `#pragma GCC target`; this gives every function from here
+// to the pop, xxhash.h's included, the same target.
+#pragma clang attribute push(__attribute__((target("avx2"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2")
+#endif
 
 #define XXH_INLINE_ALL
 #define XXH_VECTOR XXH_AVX2
@@ -33,4 +40,8 @@ uint64_t Xxh3_64Avx2(const void* data, size_t size) {
 
 }  // namespace treatd::internal
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
