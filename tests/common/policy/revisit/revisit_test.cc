@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/common/example_decisions.h"
 #include "tests/common/policy/pipeline_test_util.h"
 #include "tests/common/random_finding.h"
 
@@ -210,13 +211,7 @@ TEST(RevisitReplayTest, ReplayedConditionsEqualDecidedOnes) {
       findings.push_back(f);
     }
   };
-  std::ifstream in(absl::StrCat(TREATD_SOURCE_DIR, "/examples/findings.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    v1::Finding finding;
-    ASSERT_TRUE(
-        google::protobuf::util::JsonStringToMessage(line, &finding).ok());
+  for (v1::Finding finding : testing::ExampleFindings()) {
     add(finding);
     // Under investigation, and revised with and without a reason.
     finding.mutable_vex()->set_status(v1::VEX_STATUS_UNDER_INVESTIGATION);
