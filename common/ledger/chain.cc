@@ -558,12 +558,23 @@ std::string ElideColumnValues(absl::string_view canonical,
 absl::StatusOr<std::string> RestoreColumnValues(absl::string_view stored,
                                                 const EventColumns& columns) {
   std::string out;
-  size_t from = 0;  // copied up to here
+  size_t from = 0;    // copied up to here
+  size_t search = 0;  // looked for markers up to here
   while (true) {
-    // `":@` occurs in no canonical encoding: outside strings a value never
-    // starts with '@', and inside one a '"' is escaped.
-    const size_t marker = Find(stored, "\":@", from);
+    // Outside strings a value never starts with '@', so an unescaped `":@`
+    // is a left-out value. Inside a string a '"' is escaped: `\":@` there
+    // (an odd number of backslashes before the quote) is the string's own
+    // text and stays.
+    const size_t marker = Find(stored, "\":@", search);
     if (marker == absl::string_view::npos) break;
+    size_t backslashes = 0;
+    while (backslashes < marker && stored[marker - 1 - backslashes] == '\\') {
+      ++backslashes;
+    }
+    if (backslashes % 2 == 1) {
+      search = marker + 3;
+      continue;
+    }
     const size_t open =
         marker == 0 ? absl::string_view::npos : stored.rfind('"', marker - 1);
     const absl::string_view key =
@@ -581,7 +592,7 @@ absl::StatusOr<std::string> RestoreColumnValues(absl::string_view stored,
     if (out.empty()) out.reserve(stored.size() + 192);
     out.append(stored.data() + from, marker + 2 - from);  // up to ':'
     value.AppendTo(out);
-    from = marker + 3;
+    from = search = marker + 3;
   }
   if (from == 0) return std::string(stored);  // a body stored whole
   out.append(stored.data() + from, stored.size() - from);

@@ -165,6 +165,29 @@ TEST(CanonicalEncodingTest, FastWriterAndPrefixMatchTheReferenceEncoder) {
   }
 }
 
+// A caller's text may hold the marker itself: inside a string it is
+// escaped (`\":@`) and must come back as it was, beside values left out.
+TEST(ElideColumnValuesTest, TextHoldingTheMarkerRestoresByteForByte) {
+  for (const char* text :
+       {"x\":@y", "\":@", "ends with \\", "a\\\":@b", "\"seq\":@,\"kind\":@"}) {
+    Event e = SampleEvent();
+    e.note = text;
+    e.idempotency_key = absl::StrCat("retry-", text);
+    e.actor = text;
+    const std::string canonical = CanonicalEncoding(e);
+    const EventColumns columns = ColumnsOf(e);
+    const std::string stored = ElideColumnValues(canonical, columns);
+    ASSERT_LT(stored.size(), canonical.size()) << text;
+    EXPECT_EQ(RestoreColumnValues(stored, columns).value_or("(error)"),
+              canonical)
+        << text << "\nstored " << stored;
+    // Stored whole (before schema version 4): unchanged.
+    EXPECT_EQ(RestoreColumnValues(canonical, columns).value_or("(error)"),
+              canonical)
+        << text;
+  }
+}
+
 TEST(ElideColumnValuesTest, StoresEachColumnOnceAndRestoresTheHashedBytes) {
   const Event e = SampleEvent();
   const std::string canonical = CanonicalEncoding(e);
