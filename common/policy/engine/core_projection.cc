@@ -470,7 +470,11 @@ class KeyedCheck {
       case Op::kSlot: {
         if (std::find(core.slots.begin(), core.slots.end(), node.index) !=
             core.slots.end()) {
-          break;  // Its value follows from the key.
+          // Its value follows from the key, unless it reads `now`: the key
+          // leaves `now` out, and an entry whose core skipped the let (a
+          // short-circuit) is not tied to one `now`.
+          if (ReadsNow(node)) return false;
+          break;
         }
         // A let outside the core: keyed when what it reads is.
         const Slot& slot = policy_.slots[node.index];
@@ -495,6 +499,23 @@ class KeyedCheck {
   }
 
  private:
+  // Whether `node` reads `now`, through the lets it reads too (a chain
+  // deeper than 64 counts as reading it).
+  bool ReadsNow(const Node& node, int depth = 0) const {
+    if (depth > 64 || node.op == Op::kNow) return true;
+    if (node.op == Op::kSlot) {
+      const Slot& slot = policy_.slots[node.index];
+      if (slot.kind == Slot::Kind::kLet && slot.program != nullptr &&
+          ReadsNow(slot.program->root(), depth + 1)) {
+        return true;
+      }
+    }
+    for (const auto& kid : node.kids) {
+      if (ReadsNow(*kid, depth + 1)) return true;
+    }
+    return false;
+  }
+
   bool KeyedRead(const Node& node, const Node* parent) const {
     for (const CoreProjection::Item& item : policy_.core_projection.items) {
       if (!SamePath(*item.node, node)) continue;

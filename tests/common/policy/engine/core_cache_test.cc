@@ -724,5 +724,51 @@ actions:
   EXPECT_EQ(compared, 30);
 }
 
+// A let the rules read but a core skipped (a short-circuit) is computed
+// per decision; when it reads `now`, an action condition on it is not kept
+// for the next as_of.
+TEST(CoreCacheTest, ActionConditionsOnACoreLetThatReadsNowFollowAsOf) {
+  constexpr char kPolicy[] = R"yaml(name: action-memo-now
+version: "1"
+priorities:
+  - {name: P1, mitigate_within: 24h, remediate_within: 3d, review_within: 7d}
+let:
+  late: 'now > timestamp("2027-01-01T00:00:00Z")'
+rules:
+  - id: special
+    when: 'asset.id == "special" && late'
+    treatment: MITIGATE
+    priority: P1
+  - id: vuln
+    when: 'kind == "VULNERABILITY"'
+    treatment: REMEDIATE
+    priority: P1
+    actions: [by-late]
+default:
+  treatment: REMEDIATE
+  priority: P1
+actions:
+  - {id: by-late, category: MONITORING, when: late, text: "Late"}
+)yaml";
+  const auto policy = MustCompile(kPolicy);
+  ASSERT_NE(policy, nullptr);
+  v1::Finding f;
+  f.set_id("f");
+  f.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  f.mutable_asset()->set_id("web");
+  for (const absl::Time as_of :
+       {Day(2026, 12, 1), Day(2027, 6, 1), Day(2026, 12, 1)}) {
+    EvalOptions options;
+    options.as_of = as_of;
+    v1::Decision cached, plain;
+    const std::string fast =
+        Bytes(policy->Evaluate(f, options, &cached), cached);
+    options.use_core_cache = false;
+    const std::string slow = Bytes(policy->Evaluate(f, options, &plain), plain);
+    EXPECT_EQ(fast, slow) << cached.DebugString();
+    EXPECT_EQ(cached.actions_size(), as_of > Day(2027, 1, 1) ? 1 : 0);
+  }
+}
+
 }  // namespace
 }  // namespace treatd
