@@ -572,6 +572,7 @@ enum class Note : uint8_t {
   kTreatment,
   kPriority,
   kPriorityRank,
+  kMatchedRule,
   kMitigateBy,
   kRemediateBy,
   kDecision,
@@ -680,7 +681,8 @@ constexpr WireField kDecisionFields[] = {
     {"\"residualRisk\":", Kind::kDouble},
     {"\"tableOutcomes\":", Kind::kMessage, true, &kTableOutcome},
     {"\"matchKind\":", Kind::kEnum, false, nullptr, TREATD_ENUM(MatchKind)},
-    {"\"matchedRule\":", Kind::kString},
+    {"\"matchedRule\":", Kind::kString, false, nullptr, nullptr, nullptr,
+     Note::kMatchedRule},
     {"\"exception\":", Kind::kMessage, false, &kException},
     {"\"reasons\":", Kind::kString, true},
     {"\"trace\":", Kind::kMessage, true, &kRuleTrace},
@@ -777,6 +779,8 @@ void NoteString(Note note, absl::string_view value, v1::DecisionResult* notes) {
     notes->set_finding_id(std::string(value));
   } else if (note == Note::kPriority) {
     notes->mutable_decision()->set_priority(std::string(value));
+  } else if (note == Note::kMatchedRule) {
+    notes->mutable_decision()->set_matched_rule(std::string(value));
   }
 }
 

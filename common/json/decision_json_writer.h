@@ -42,10 +42,10 @@ absl::Status AppendDecisionResultJson(const v1::DecisionResult& result,
 // MessageToJsonString's of the parsed message in every case.
 // `notes`, when not null, receives at least the result's finding_id, the
 // presence of its decision or error, the error's code and the decision's
-// treatment, priority, priority_rank, mitigate_by and remediate_by (what a
-// run summary reads); the whole message when the bytes were parsed.
-// INVALID_ARGUMENT when protobuf's parser refuses the bytes (`*out` as it
-// was), or as AppendDecisionResultJson().
+// treatment, priority, priority_rank, matched_rule, mitigate_by and
+// remediate_by (what a run summary reads); the whole message when the bytes
+// were parsed. INVALID_ARGUMENT when protobuf's parser refuses the bytes
+// (`*out` as it was), or as AppendDecisionResultJson().
 absl::Status AppendDecisionResultJsonFromWire(absl::string_view wire,
                                               std::optional<int32_t> index,
                                               std::string* out,

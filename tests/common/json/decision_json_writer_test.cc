@@ -79,6 +79,7 @@ void ExpectWireSameAsProtobuf(const std::string& wire,
   EXPECT_EQ(a.treatment(), b.treatment());
   EXPECT_EQ(a.priority(), b.priority());
   EXPECT_EQ(a.priority_rank(), b.priority_rank());
+  EXPECT_EQ(a.matched_rule(), b.matched_rule());
   EXPECT_EQ(a.has_mitigate_by(), b.has_mitigate_by());
   EXPECT_EQ(a.mitigate_by().SerializeAsString(),
             b.mitigate_by().SerializeAsString());

@@ -278,6 +278,7 @@ int DecisionResultWire(const uint8_t* data, size_t size) {
       notes.decision().treatment() != parsed.decision().treatment() ||
       notes.decision().priority() != parsed.decision().priority() ||
       notes.decision().priority_rank() != parsed.decision().priority_rank() ||
+      notes.decision().matched_rule() != parsed.decision().matched_rule() ||
       notes.decision().remediate_by().SerializeAsString() !=
           parsed.decision().remediate_by().SerializeAsString() ||
       notes.decision().mitigate_by().SerializeAsString() !=
