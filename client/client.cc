@@ -449,6 +449,7 @@ absl::Status Client::StreamDecideEncodedBytes(
       on_decided(sent.findings.Get(i), bytes, index, delivered);
       ++delivered;
     };
+    bool refused = false;
     if (count > 0 && results == count) {
       for (int i = 0; i < count; ++i) {
         const absl::string_view bytes = answer.results[i];
@@ -458,7 +459,11 @@ absl::Status Client::StreamDecideEncodedBytes(
         }
         // "findings[i].kind" reads "finding.kind", as if sent alone.
         result.Clear();
-        result.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+        if (!result.ParseFromArray(bytes.data(),
+                                   static_cast<int>(bytes.size()))) {
+          refused = true;
+          break;
+        }
         const std::string prefix = absl::StrCat("findings[", i, "]");
         v1::ItemError* error = result.mutable_error();
         error->set_message(
@@ -478,8 +483,11 @@ absl::Status Client::StreamDecideEncodedBytes(
       // --max-batch): every finding of it gets that error.
       for (int i = 0; i < count; ++i) {
         result.Clear();
-        result.ParseFromArray(answer.result.data(),
-                              static_cast<int>(answer.result.size()));
+        if (!result.ParseFromArray(answer.result.data(),
+                                   static_cast<int>(answer.result.size()))) {
+          refused = true;
+          break;
+        }
         result.set_finding_id(sent.findings.Get(i).id());
         result.SerializeToString(&rewritten);
         deliver(i, rewritten);
@@ -491,6 +499,16 @@ absl::Status Client::StreamDecideEncodedBytes(
             " results for ", count, " findings"));
       }
       // Results can no longer be matched with findings: stop.
+      context.TryCancel();
+      break;
+    }
+    if (refused) {
+      // SplitStreamAnswer found an error result protobuf does not parse.
+      if (order_error.ok()) {
+        order_error = absl::InternalError(
+            absl::StrCat("the server's answer to message ", answer.sequence,
+                         " does not parse"));
+      }
       context.TryCancel();
       break;
     }
