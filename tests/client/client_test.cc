@@ -98,15 +98,18 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
         response.mutable_result()->mutable_decision()->set_finding_id(
             request.finding().id());
       } else if (!request.findings().empty() &&
-                 request.findings(0).id() == "reject-chunk") {
-        // Like treatd answering a chunk over its --max-batch.
+                 absl::StartsWith(request.findings(0).id(), "reject-chunk")) {
+        // Like treatd answering a chunk over its --max-batch; "-utf8"
+        // makes the message one protobuf's parser refuses (not UTF-8).
         v1::ItemError* error = response.mutable_result()->mutable_error();
         error->set_code(grpc::StatusCode::RESOURCE_EXHAUSTED);
-        error->set_message("findings: too many");
+        error->set_message(absl::EndsWith(request.findings(0).id(), "-utf8")
+                               ? "findings: too many \xff"
+                               : "findings: too many");
         error->add_field_violations()->set_field("findings");
       } else {
         // Like treatd: one result per finding; ids starting "bad" have no
-        // kind.
+        // kind ("bad-utf8" gets a message protobuf's parser refuses).
         for (int i = 0; i < request.findings_size(); ++i) {
           v1::DecisionResult* result = response.add_results();
           result->set_index(i);
@@ -115,8 +118,10 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
             const std::string field = absl::StrCat("findings[", i, "].kind");
             result->mutable_error()->set_code(
                 grpc::StatusCode::INVALID_ARGUMENT);
-            result->mutable_error()->set_message(
-                absl::StrCat(field, ": required"));
+            result->mutable_error()->set_message(absl::StrCat(
+                field, ": required",
+                absl::StartsWith(request.findings(i).id(), "bad-utf8") ? " \xff"
+                                                                       : ""));
             result->mutable_error()->add_field_violations()->set_field(field);
           } else {
             result->mutable_decision()->set_finding_id(
@@ -194,6 +199,26 @@ class ClientTest : public ::testing::Test {
     finding.set_id(id);
     finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
     return finding;
+  }
+
+  // Streams findings with `ids` in chunks of two, the results into
+  // `*answered`.
+  static absl::Status StreamInChunksOfTwo(
+      const Client& client, const std::vector<std::string>& ids,
+      std::vector<v1::DecisionResult>* answered) {
+    size_t produced = 0;
+    CallOptions call;
+    call.stream_chunk = 2;
+    return client.StreamDecide(
+        [&](v1::Finding* finding) {
+          if (produced == ids.size()) return false;
+          *finding = MakeFinding(ids[produced++]);
+          return true;
+        },
+        [&](const v1::DecisionResult& result, uint64_t) {
+          answered->push_back(result);
+        },
+        call);
   }
 
   FakeTreatmentService service_;
@@ -366,20 +391,8 @@ TEST_F(ClientTest, StreamDecideGivesEachFindingOfARejectedChunkItsError) {
   std::unique_ptr<Client> client = MakeClient();
   ASSERT_NE(client, nullptr);
   const std::vector<std::string> ids = {"a", "b", "reject-chunk", "c", "d"};
-  size_t produced = 0;
   std::vector<v1::DecisionResult> answered;
-  CallOptions call;
-  call.stream_chunk = 2;
-  absl::Status status = client->StreamDecide(
-      [&](v1::Finding* finding) {
-        if (produced == ids.size()) return false;
-        *finding = MakeFinding(ids[produced++]);
-        return true;
-      },
-      [&](const v1::DecisionResult& result, uint64_t) {
-        answered.push_back(result);
-      },
-      call);
+  const absl::Status status = StreamInChunksOfTwo(*client, ids, &answered);
   ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(answered.size(), ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -394,6 +407,27 @@ TEST_F(ClientTest, StreamDecideGivesEachFindingOfARejectedChunkItsError) {
   }
   EXPECT_TRUE(answered[4].has_decision());
   EXPECT_THAT(service_.stream_message_sizes(), ElementsAre(2, 2, 1));
+}
+
+// An error result that SplitStreamAnswer passes (it does not look into
+// results) but protobuf's parser refuses (a message that is not UTF-8, as
+// a server with a broken encoder could send) ends the stream: INTERNAL,
+// not a result re-encoded from a half-parsed message.
+TEST_F(ClientTest, StreamDecideFailsOnAChunkErrorProtobufRefuses) {
+  std::unique_ptr<Client> client = MakeClient();
+  ASSERT_NE(client, nullptr);
+  for (const char* refused : {"bad-utf8", "reject-chunk-utf8"}) {
+    SCOPED_TRACE(refused);
+    std::vector<v1::DecisionResult> answered;
+    const absl::Status status =
+        StreamInChunksOfTwo(*client, {"a", "b", refused, "c", "d"}, &answered);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+    EXPECT_THAT(status.message(),
+                HasSubstr("the server's answer to message 1 does not parse"));
+    // Chunks: {a, b}, {refused, c}: nothing of the second is handed over.
+    ASSERT_EQ(answered.size(), 2u);
+    EXPECT_EQ(answered[1].finding_id(), "b");
+  }
 }
 
 TEST_F(ClientTest, StreamDecideChunksAreAtMostMaxBatch) {
