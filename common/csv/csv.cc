@@ -62,6 +62,16 @@ std::string QuoteField(absl::string_view field) {
 }
 
 absl::Status CsvWriter::WriteRecord(absl::Span<const std::string> fields) {
+  return Write(fields);
+}
+
+absl::Status CsvWriter::WriteRecordViews(
+    absl::Span<const absl::string_view> fields) {
+  return Write(fields);
+}
+
+template <typename Field>
+absl::Status CsvWriter::Write(absl::Span<const Field> fields) {
   // One write per record: a stream insertion and a temporary per field
   // were half of treatctl's CSV output (callgrind, issue 15).
   record_.clear();

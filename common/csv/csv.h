@@ -32,8 +32,12 @@ class CsvWriter {
 
   // Writes one record. Returns OK, or UNAVAILABLE when the stream failed.
   absl::Status WriteRecord(absl::Span<const std::string> fields);
+  absl::Status WriteRecordViews(absl::Span<const absl::string_view> fields);
 
  private:
+  template <typename Field>
+  absl::Status Write(absl::Span<const Field> fields);
+
   std::ostream* out_;
   // The record being written, reused from record to record.
   std::string record_;

@@ -63,6 +63,25 @@ DecisionCsvRecord ToDecisionCsvRecord(const DecidedFinding& decided) {
   return record;
 }
 
+std::array<absl::string_view, kDecisionCsvColumns.size()> DecisionCsvCellViews(
+    const DecisionCsvRecord& record, std::string* reasons) {
+  std::array<absl::string_view, kDecisionCsvColumns.size()> cells;
+  auto fields = Fields(record);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i == kReasonsColumn) {
+      reasons->clear();
+      for (size_t r = 0; r < record.reasons.size(); ++r) {
+        if (r > 0) reasons->push_back('\n');
+        reasons->append(record.reasons[r]);
+      }
+      cells[i] = *reasons;
+    } else {
+      cells[i] = *fields[i];
+    }
+  }
+  return cells;
+}
+
 std::vector<std::string> DecisionCsvCells(const DecisionCsvRecord& record) {
   std::vector<std::string> cells;
   cells.reserve(kDecisionCsvColumns.size());

@@ -55,6 +55,10 @@ DecisionCsvRecord ToDecisionCsvRecord(const DecidedFinding& decided);
 
 // The cells of `record` in kDecisionCsvColumns order.
 std::vector<std::string> DecisionCsvCells(const DecisionCsvRecord& record);
+// The same cells as views into `record`, the reasons cell into `*reasons`
+// (which receives them joined): no copy of the other cells.
+std::array<absl::string_view, kDecisionCsvColumns.size()> DecisionCsvCellViews(
+    const DecisionCsvRecord& record, std::string* reasons);
 
 // Reads a decision CSV record by record. The first record must be the
 // header; columns are looked up by name, so a file with extra columns
