@@ -56,17 +56,27 @@ class DecisionOutput {
   absl::Status Write(const v1::Finding* finding,
                      const v1::DecisionResult& result);
 
-  // Whether the output is JSON Lines, which WriteJsonLine() writes.
-  bool WritesJsonLines() const {
-    return !IsDocument() && options_.format == exporters::ExportFormat::kJsonl;
+  // Whether the output is JSON Lines or CSV, which WriteFromWire() writes.
+  bool WritesFromWire() const {
+    return !IsDocument() &&
+           (options_.format == exporters::ExportFormat::kJsonl ||
+            options_.format == exporters::ExportFormat::kCsv);
   }
-  // Write() for JSON Lines, of the DecisionResult whose wire bytes are
-  // `result` (with `index` in place of their own when set), written from
-  // the bytes (json::AppendDecisionResultJsonFromWire): the same line as
-  // Write() of the parsed result. `*notes` receives at least the fields
-  // that function notes. UNAVAILABLE when the output failed;
-  // INVALID_ARGUMENT as Write(); INTERNAL when the bytes do not parse.
-  absl::Status WriteJsonLine(const v1::Finding* finding,
+  // Whether the output reads more of a finding than its id and
+  // vulnerability.cve_id: the fields a CSV row reads
+  // (FindingInput::set_identity_only's `labels`).
+  bool ReadsFindingLabels() const {
+    return options_.format == exporters::ExportFormat::kCsv;
+  }
+  // Write() for JSON Lines or CSV, of the DecisionResult whose wire bytes
+  // are `result` (with `index` in place of their own when set), written
+  // from the bytes: JSON Lines by json::AppendDecisionResultJsonFromWire,
+  // CSV from what json::ReadDecisionResultNotesFromWire reads; the same
+  // line or row as Write() of the parsed result. `*notes` receives at
+  // least the fields those functions note. UNAVAILABLE when the output
+  // failed; INVALID_ARGUMENT as Write(); INTERNAL when the bytes do not
+  // parse.
+  absl::Status WriteFromWire(const v1::Finding* finding,
                              absl::string_view result,
                              std::optional<int32_t> index,
                              v1::DecisionResult* notes);
@@ -97,7 +107,7 @@ class DecisionOutput {
   std::vector<v1::Finding> findings_;
   std::vector<bool> has_finding_;
   std::vector<v1::DecisionResult> results_;
-  // The line WriteJsonLine() writes (reused).
+  // The line WriteFromWire() writes (reused).
   std::string line_;
 };
 

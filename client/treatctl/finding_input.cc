@@ -170,11 +170,13 @@ void FindingInput::Apply(v1::Finding* finding) {
 
 bool FindingInput::Next(v1::Finding* finding) { return Next(finding, nullptr); }
 
-void FindingInput::set_identity_only(bool on) {
+void FindingInput::set_identity_only(bool on, bool labels) {
   identity_only_ =
       on && options_.vex == nullptr && options_.inventory == nullptr;
   for (JsonInput& json : json_inputs_) {
-    if (json.reader != nullptr) json.reader->set_identity_only(identity_only_);
+    if (json.reader != nullptr) {
+      json.reader->set_identity_only(identity_only_, labels);
+    }
   }
 }
 

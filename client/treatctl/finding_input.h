@@ -107,11 +107,12 @@ class FindingInput {
   bool Next(v1::Finding* finding, std::string* wire);
 
   // With `on`, Next(finding, wire) that gives wire bytes sets only the id
-  // and vulnerability.cve_id of `*finding` (FindingReader::
-  // set_identity_only), for a caller that sends the bytes and reads no
-  // other field. Without VEX and inventory only (which read and change the
-  // finding); Next(finding) still gives whole findings.
-  void set_identity_only(bool on);
+  // and vulnerability.cve_id of `*finding` (and with `labels` the fields a
+  // CSV row reads; FindingReader::set_identity_only), for a caller that
+  // sends the bytes and reads no other field. Without VEX and inventory
+  // only (which read and change the finding); Next(finding) still gives
+  // whole findings.
+  void set_identity_only(bool on, bool labels = false);
 
   // The number of findings Next() will return in all, when known (only
   // scanner documents); -1 otherwise.

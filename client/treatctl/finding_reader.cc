@@ -19,41 +19,86 @@ namespace {
 
 using google::protobuf::internal::WireFormatLite;
 
+constexpr uint32_t StringTag(int field) {
+  return WireFormatLite::MakeTag(field,
+                                 WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+}
+
+// Reads the submessage that starts at `in` (its length first): each field
+// whose tag `target` maps to a string is read into it, the others are
+// skipped. False when the bytes end early.
+template <typename Target>
+bool ReadStrings(google::protobuf::io::CodedInputStream* in, Target target) {
+  uint32_t size;
+  if (!in->ReadVarint32(&size)) return false;
+  const auto limit = in->PushLimit(static_cast<int>(size));
+  while (const uint32_t tag = in->ReadTag()) {
+    std::string* const to = target(tag);
+    if (to != nullptr ? !WireFormatLite::ReadString(in, to)
+                      : !WireFormatLite::SkipField(in, tag)) {
+      return false;
+    }
+  }
+  in->PopLimit(limit);
+  return true;
+}
+
 // Sets the id and vulnerability.cve_id of `finding` from `wire`, a
 // Finding's bytes as the JSON reader wrote them (well formed; a field
-// given again would win, as in protobuf's parser).
-void ReadIdentity(absl::string_view wire, v1::Finding* finding) {
+// given again would win, as in protobuf's parser), and with `labels` also
+// its kind, vulnerability.aliases, package.name and installed_version and
+// asset.id and name.
+void ReadIdentity(absl::string_view wire, bool labels, v1::Finding* finding) {
   google::protobuf::io::CodedInputStream in(
       reinterpret_cast<const uint8_t*>(wire.data()),
       static_cast<int>(wire.size()));
-  constexpr uint32_t kId = WireFormatLite::MakeTag(
-      v1::Finding::kIdFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-  constexpr uint32_t kVulnerability =
-      WireFormatLite::MakeTag(v1::Finding::kVulnerabilityFieldNumber,
-                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-  constexpr uint32_t kCveId =
-      WireFormatLite::MakeTag(v1::Vulnerability::kCveIdFieldNumber,
-                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-  while (const uint32_t tag = in.ReadTag()) {
-    if (tag == kId) {
-      if (!WireFormatLite::ReadString(&in, finding->mutable_id())) return;
-    } else if (tag == kVulnerability) {
-      uint32_t size;
-      if (!in.ReadVarint32(&size)) return;
-      const auto limit = in.PushLimit(static_cast<int>(size));
-      while (const uint32_t inner = in.ReadTag()) {
-        if (inner == kCveId) {
-          if (!WireFormatLite::ReadString(
-                  &in, finding->mutable_vulnerability()->mutable_cve_id())) {
-            return;
-          }
-        } else if (!WireFormatLite::SkipField(&in, inner)) {
-          return;
+  constexpr uint32_t kKind = WireFormatLite::MakeTag(
+      v1::Finding::kKindFieldNumber, WireFormatLite::WIRETYPE_VARINT);
+  bool ok = true;
+  while (ok) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return;
+    if (tag == StringTag(v1::Finding::kIdFieldNumber)) {
+      ok = WireFormatLite::ReadString(&in, finding->mutable_id());
+    } else if (tag == StringTag(v1::Finding::kVulnerabilityFieldNumber)) {
+      ok = ReadStrings(&in, [&](uint32_t inner) -> std::string* {
+        if (inner == StringTag(v1::Vulnerability::kCveIdFieldNumber)) {
+          return finding->mutable_vulnerability()->mutable_cve_id();
         }
-      }
-      in.PopLimit(limit);
-    } else if (!WireFormatLite::SkipField(&in, tag)) {
-      return;
+        if (labels &&
+            inner == StringTag(v1::Vulnerability::kAliasesFieldNumber)) {
+          return finding->mutable_vulnerability()->add_aliases();
+        }
+        return nullptr;
+      });
+    } else if (!labels) {
+      ok = WireFormatLite::SkipField(&in, tag);
+    } else if (tag == kKind) {
+      uint32_t kind;
+      ok = in.ReadVarint32(&kind);
+      finding->set_kind(static_cast<v1::FindingKind>(kind));
+    } else if (tag == StringTag(v1::Finding::kPackageFieldNumber)) {
+      ok = ReadStrings(&in, [&](uint32_t inner) -> std::string* {
+        if (inner == StringTag(v1::Package::kNameFieldNumber)) {
+          return finding->mutable_package()->mutable_name();
+        }
+        if (inner == StringTag(v1::Package::kInstalledVersionFieldNumber)) {
+          return finding->mutable_package()->mutable_installed_version();
+        }
+        return nullptr;
+      });
+    } else if (tag == StringTag(v1::Finding::kAssetFieldNumber)) {
+      ok = ReadStrings(&in, [&](uint32_t inner) -> std::string* {
+        if (inner == StringTag(v1::Asset::kIdFieldNumber)) {
+          return finding->mutable_asset()->mutable_id();
+        }
+        if (inner == StringTag(v1::Asset::kNameFieldNumber)) {
+          return finding->mutable_asset()->mutable_name();
+        }
+        return nullptr;
+      });
+    } else {
+      ok = WireFormatLite::SkipField(&in, tag);
     }
   }
 }
@@ -278,7 +323,7 @@ bool FindingReader::Next(Record* record) {
           : json_.Read(text_, &record->finding, &record->wire);
   if (parsed.ok()) {
     if (identity_only_ && !record->wire.empty()) {
-      ReadIdentity(record->wire, &record->finding);
+      ReadIdentity(record->wire, labels_, &record->finding);
     }
     record->status = absl::OkStatus();
   } else {

@@ -34,7 +34,8 @@ class FindingReader {
     // JSON reader built it from), to send instead of serializing it again;
     // empty when the finding must be serialized. After
     // set_identity_only(true), `finding` may then hold only its id and
-    // vulnerability.cve_id: the full finding is what `wire` parses to.
+    // vulnerability.cve_id (and the labels): the full finding is what
+    // `wire` parses to.
     std::string wire;
   };
 
@@ -66,8 +67,14 @@ class FindingReader {
   // vulnerability.cve_id of its finding set, for a caller that sends the
   // bytes and reads nothing else of the finding: parsing the bytes into the
   // whole Finding was ~7,900 instructions of a finding (callgrind,
-  // treatctl decide, issue 15). What is accepted does not change.
-  void set_identity_only(bool on) { identity_only_ = on; }
+  // treatctl decide, issue 15). With `labels`, also the fields a CSV row
+  // reads: kind, vulnerability.aliases, package.name and
+  // installed_version, asset.id and name. What is accepted does not
+  // change.
+  void set_identity_only(bool on, bool labels = false) {
+    identity_only_ = on;
+    labels_ = labels;
+  }
 
  private:
   // Makes buffer_ hold unread text: reads what the stream has without
@@ -92,6 +99,7 @@ class FindingReader {
   bool in_array_ = false;
   bool done_ = false;
   bool identity_only_ = false;
+  bool labels_ = false;
   std::string text_;
   // Read from the stream and not yet framed: buffer_[pos_, size()).
   std::string buffer_;

@@ -199,16 +199,19 @@ using ResultSink =
     std::function<void(const v1::Finding* finding, const v1::DecisionResult&)>;
 // Hands each decided finding and its DecisionResult's wire bytes (with
 // the index to show in place of theirs, when set) to a run whose output is
-// JSON Lines and which reads nothing else of the result than what the
-// JSON writer notes (no --fail-on gate).
+// JSON Lines or CSV and which reads nothing else of the result than what
+// those writers note (no --fail-on gate).
 using BytesSink =
     std::function<void(const v1::Finding* finding, absl::string_view result,
                        std::optional<int32_t> index)>;
 // Decides every finding of the input, in order, handing each result to
 // `bytes_sink` when it is given and the decider can, else to `sink`;
 // returns a non-OK status only when deciding as a whole failed (RPC).
-using DecideAll = std::function<absl::Status(
-    FindingInput& input, const ResultSink& sink, const BytesSink* bytes_sink)>;
+// With `bytes_sink`, `labels` says whether the output reads the findings'
+// labels (FindingInput::set_identity_only).
+using DecideAll =
+    std::function<absl::Status(FindingInput& input, const ResultSink& sink,
+                               const BytesSink* bytes_sink, bool labels)>;
 
 // The body of decide and policy eval: opens inputs and output, decides with
 // `decide_all`, writes results, checks the gate, prints the summary.
@@ -264,25 +267,26 @@ int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
     summary.Add(finding, result, tripped);
     progress.Add(1);
   };
-  // JSON Lines are written from the answers' bytes: parsing each answer
-  // into messages cost ~20,000 instructions of a FULL decision, more than
-  // writing its JSON (callgrind, issue 15). The summary reads the fields
-  // the writer notes.
+  // JSON Lines and CSV are written from the answers' bytes: parsing each
+  // answer into messages cost ~20,000 instructions of a FULL decision,
+  // more than writing its JSON (callgrind, issue 15). The summary reads
+  // the fields the writer notes.
   v1::DecisionResult notes;
   const BytesSink bytes_sink = [&](const v1::Finding* finding,
                                    absl::string_view result,
                                    std::optional<int32_t> index) {
     if (write_status.ok()) {
-      write_status = (*output)->WriteJsonLine(finding, result, index, &notes);
+      write_status = (*output)->WriteFromWire(finding, result, index, &notes);
     } else {
       notes.ParseFromArray(result.data(), static_cast<int>(result.size()));
     }
     summary.Add(finding, notes, /*tripped=*/false);
     progress.Add(1);
   };
-  const bool by_bytes = !run.gate.has_value() && (*output)->WritesJsonLines();
+  const bool by_bytes = !run.gate.has_value() && (*output)->WritesFromWire();
   const absl::Status status =
-      decide_all(**input, sink, by_bytes ? &bytes_sink : nullptr);
+      decide_all(**input, sink, by_bytes ? &bytes_sink : nullptr,
+                 (*output)->ReadsFindingLabels());
   progress.Finish();
   if (!status.ok()) {
     err << "treatctl: " << what
@@ -341,7 +345,7 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
   }
 
   auto decide_all = [&](FindingInput& input, const ResultSink& sink,
-                        const BytesSink* bytes_sink) {
+                        const BytesSink* bytes_sink, bool labels) {
     // The source runs on the client's writer thread, results arrive on
     // this one, each with its finding (which the exporters and the gate
     // read): the client moves the findings along, no copy is kept here.
@@ -355,8 +359,9 @@ int RunDecide(const DecideFlags& flags, bool err_is_terminal, std::istream& in,
     };
     if (bytes_sink != nullptr) {
       // The JSON Lines run reads only the findings' ids and CVE ids (chunk
-      // errors, the summary); --record keeps the whole findings.
-      if (!flags.record) input.set_identity_only(true);
+      // errors, the summary), a CSV run also their labels; --record keeps
+      // the whole findings.
+      if (!flags.record) input.set_identity_only(true, labels);
       return (*client)->StreamDecideEncodedBytes(
           next,
           [&](const v1::Finding& finding, absl::string_view result,
@@ -450,7 +455,7 @@ int RunPolicyEval(const PolicyFlags& policy_flags, const DecisionFlags& flags,
   options.trace = flags.trace;
   options.view = flags.view;
   auto decide_all = [&](FindingInput& input, const ResultSink& sink,
-                        const BytesSink*) {
+                        const BytesSink*, bool) {
     v1::Finding finding;
     v1::DecisionResult result;
     int index = 0;

@@ -16,9 +16,11 @@
 #include <emmintrin.h>
 #endif
 
+#include "absl/base/attributes.h"
 #include "absl/strings/string_view.h"
 #include "common/time/time_text.h"
 #include "google/protobuf/util/json_util.h"
+#include "simdjson.h"
 
 namespace treatd::json {
 namespace {
@@ -509,6 +511,11 @@ class WireIn {
   // A varint of at most `max_bytes` bytes (10 for values; protobuf's
   // parser reads keys and lengths as 32-bit varints of at most 5).
   bool Varint(uint64_t* value, int max_bytes = 10) {
+    // Most keys, lengths and values are one byte.
+    if (p_ < end_ && *p_ < 0x80) {
+      *value = *p_++;
+      return true;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 7 * max_bytes && p_ < end_; shift += 7) {
       const uint8_t byte = *p_++;
@@ -565,7 +572,9 @@ enum class Kind : uint8_t {
   kMessage,
 };
 
-// What a run summary reads of a result, noted as the fields pass.
+// What a run summary reads of a result, noted as the fields pass; from
+// kReviewBy on, only what a CSV row reads besides
+// (ReadDecisionResultNotesFromWire).
 enum class Note : uint8_t {
   kNone,
   kFindingId,
@@ -578,6 +587,13 @@ enum class Note : uint8_t {
   kDecision,
   kError,
   kErrorCode,
+  kReviewBy,
+  kResidualRisk,
+  kException,
+  kExceptionId,
+  kExceptionApplied,
+  kReasons,
+  kErrorMessage,
 };
 
 struct WireMessage;
@@ -620,9 +636,14 @@ constexpr WireField kTableOutcomeFields[] = {
     {"\"inputs\":", Kind::kString, true},
 };
 constexpr WireField kExceptionFields[] = {
-    {"\"id\":", Kind::kString},     {"\"approver\":", Kind::kString},
-    {"\"reason\":", Kind::kString}, {"\"expires\":", Kind::kTime},
-    {"\"applied\":", Kind::kBool},  {"\"ticket\":", Kind::kString},
+    {"\"id\":", Kind::kString, false, nullptr, nullptr, nullptr,
+     Note::kExceptionId},
+    {"\"approver\":", Kind::kString},
+    {"\"reason\":", Kind::kString},
+    {"\"expires\":", Kind::kTime},
+    {"\"applied\":", Kind::kBool, false, nullptr, nullptr, nullptr,
+     Note::kExceptionApplied},
+    {"\"ticket\":", Kind::kString},
 };
 constexpr WireField kRuleTraceFields[] = {
     {"\"rule\":", Kind::kString},
@@ -675,16 +696,20 @@ constexpr WireField kDecisionFields[] = {
      Note::kMitigateBy},
     {"\"remediateBy\":", Kind::kTime, false, nullptr, nullptr, nullptr,
      Note::kRemediateBy},
-    {"\"reviewBy\":", Kind::kTime},
+    {"\"reviewBy\":", Kind::kTime, false, nullptr, nullptr, nullptr,
+     Note::kReviewBy},
     {"\"actions\":", Kind::kMessage, true, &kAction},
     {"\"inherentRisk\":", Kind::kDouble},
-    {"\"residualRisk\":", Kind::kDouble},
+    {"\"residualRisk\":", Kind::kDouble, false, nullptr, nullptr, nullptr,
+     Note::kResidualRisk},
     {"\"tableOutcomes\":", Kind::kMessage, true, &kTableOutcome},
     {"\"matchKind\":", Kind::kEnum, false, nullptr, TREATD_ENUM(MatchKind)},
     {"\"matchedRule\":", Kind::kString, false, nullptr, nullptr, nullptr,
      Note::kMatchedRule},
-    {"\"exception\":", Kind::kMessage, false, &kException},
-    {"\"reasons\":", Kind::kString, true},
+    {"\"exception\":", Kind::kMessage, false, &kException, nullptr, nullptr,
+     Note::kException},
+    {"\"reasons\":", Kind::kString, true, nullptr, nullptr, nullptr,
+     Note::kReasons},
     {"\"trace\":", Kind::kMessage, true, &kRuleTrace},
     {"\"policy\":", Kind::kMessage, false, &kPolicyRef},
     {"\"evaluatedAt\":", Kind::kTime},
@@ -703,7 +728,8 @@ constexpr WireMessage kViolation = {kViolationFields,
 constexpr WireField kErrorFields[] = {
     {"\"code\":", Kind::kInt32, false, nullptr, nullptr, nullptr,
      Note::kErrorCode},
-    {"\"message\":", Kind::kString},
+    {"\"message\":", Kind::kString, false, nullptr, nullptr, nullptr,
+     Note::kErrorMessage},
     {"\"fieldViolations\":", Kind::kMessage, true, &kViolation},
 };
 constexpr WireMessage kError = {kErrorFields, std::size(kErrorFields)};
@@ -748,13 +774,16 @@ bool ReadTimestamp(absl::string_view bytes, int64_t* seconds, int32_t* nanos) {
 }
 
 google::protobuf::Timestamp* NotedTime(Note note, v1::DecisionResult* notes) {
-  if (note == Note::kMitigateBy) {
-    return notes->mutable_decision()->mutable_mitigate_by();
+  switch (note) {
+    case Note::kMitigateBy:
+      return notes->mutable_decision()->mutable_mitigate_by();
+    case Note::kRemediateBy:
+      return notes->mutable_decision()->mutable_remediate_by();
+    case Note::kReviewBy:
+      return notes->mutable_decision()->mutable_review_by();
+    default:
+      return nullptr;
   }
-  if (note == Note::kRemediateBy) {
-    return notes->mutable_decision()->mutable_remediate_by();
-  }
-  return nullptr;
 }
 
 void NoteScalar(Note note, int64_t value, v1::DecisionResult* notes) {
@@ -769,19 +798,169 @@ void NoteScalar(Note note, int64_t value, v1::DecisionResult* notes) {
     case Note::kErrorCode:
       notes->mutable_error()->set_code(static_cast<int32_t>(value));
       break;
+    case Note::kExceptionApplied:
+      notes->mutable_decision()->mutable_exception()->set_applied(value != 0);
+      break;
     default:
       break;
   }
 }
 
 void NoteString(Note note, absl::string_view value, v1::DecisionResult* notes) {
-  if (note == Note::kFindingId) {
-    notes->set_finding_id(std::string(value));
-  } else if (note == Note::kPriority) {
-    notes->mutable_decision()->set_priority(std::string(value));
-  } else if (note == Note::kMatchedRule) {
-    notes->mutable_decision()->set_matched_rule(std::string(value));
+  switch (note) {
+    case Note::kFindingId:
+      notes->set_finding_id(std::string(value));
+      break;
+    case Note::kPriority:
+      notes->mutable_decision()->set_priority(std::string(value));
+      break;
+    case Note::kMatchedRule:
+      notes->mutable_decision()->set_matched_rule(std::string(value));
+      break;
+    case Note::kExceptionId:
+      notes->mutable_decision()->mutable_exception()->set_id(
+          std::string(value));
+      break;
+    case Note::kErrorMessage:
+      notes->mutable_error()->set_message(std::string(value));
+      break;
+    default:
+      break;
   }
+}
+
+// Notes that message field `note` is present.
+void NoteMessage(Note note, v1::DecisionResult* notes) {
+  switch (note) {
+    case Note::kDecision:
+      notes->mutable_decision();
+      break;
+    case Note::kError:
+      notes->mutable_error();
+      break;
+    case Note::kException:
+      notes->mutable_decision()->mutable_exception();
+      break;
+    default:
+      break;
+  }
+}
+
+// Reads the next field of message `m` from `in` as WriteWireObject()
+// walks it: its number (`*number`), and its value as a varint or fixed64
+// (`*value`) or as bytes (`*bytes`). False where the walk is unsure:
+// malformed bytes, an unknown field, a field out of order or given twice
+// (`*last` is the number read before; `*oneof_seen` whether a member of
+// the oneof was), another wire type than the field's.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ReadWireField(
+    const WireMessage& m, WireIn* in, uint32_t* last, bool* oneof_seen,
+    uint32_t* number, uint64_t* value, absl::string_view* bytes) {
+  uint32_t type;
+  if (!in->Key(number, &type) || *number > m.count || *number < *last) {
+    return false;
+  }
+  const WireField& f = m.fields[*number - 1];
+  const bool again = *number == *last;
+  if (again && !f.repeated) return false;
+  if (!again && m.oneof_first != 0 && *number >= m.oneof_first &&
+      *number <= m.oneof_last) {
+    if (*oneof_seen) return false;
+    *oneof_seen = true;
+  }
+  *last = *number;
+  switch (f.kind) {
+    case Kind::kString:
+    case Kind::kMessage:
+    case Kind::kTime:
+      return type == kDelimited && in->Delimited(bytes);
+    case Kind::kDouble:
+      return type == kFixed64 && in->Fixed64(value);
+    default:
+      return type == kVarint && in->Varint(value);
+  }
+}
+
+// Whether `s` is strict UTF-8, as protobuf's parser wants a proto3 string.
+// Most are ASCII, checked eight bytes at a time here; simdjson (a call
+// through its dispatch) checks the others.
+bool IsUtf8(absl::string_view s) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  uint64_t high = 0;
+  for (; end - p >= 8; p += 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    high |= word;
+  }
+  for (; p < end; ++p) high |= static_cast<unsigned char>(*p);
+  if ((high & 0x8080808080808080u) == 0) return true;
+  return simdjson::validate_utf8(s.data(), s.size());
+}
+
+// Reads the fields of message `m` that have a Note from its wire bytes
+// into `notes`, and checks the others as WriteWireObject() walks them
+// (every string strict UTF-8, as protobuf's parser wants a proto3 string;
+// every enum value named), without writing anything. False where
+// WriteWireObject() would be unsure.
+bool NoteWireObject(const WireMessage& m, absl::string_view bytes,
+                    v1::DecisionResult* notes) {
+  WireIn in(bytes);
+  uint32_t last = 0;
+  bool oneof_seen = false;
+  while (!in.done()) {
+    uint32_t number;
+    uint64_t value = 0;
+    absl::string_view value_bytes;
+    if (!ReadWireField(m, &in, &last, &oneof_seen, &number, &value,
+                       &value_bytes)) {
+      return false;
+    }
+    const WireField& f = m.fields[number - 1];
+    switch (f.kind) {
+      case Kind::kString:
+        if (!IsUtf8(value_bytes)) return false;
+        if (f.note == Note::kReasons) {
+          notes->mutable_decision()->add_reasons(value_bytes.data(),
+                                                 value_bytes.size());
+        } else if (f.note != Note::kNone && !value_bytes.empty()) {
+          NoteString(f.note, value_bytes, notes);
+        }
+        break;
+      case Kind::kBool:
+      case Kind::kInt32:
+      case Kind::kEnum: {
+        // protobuf keeps the low 32 bits of an int32's or enum's varint.
+        const int32_t v = static_cast<int32_t>(static_cast<uint32_t>(value));
+        if (f.kind == Kind::kEnum && v != 0 && !f.is_valid(v)) return false;
+        if (f.note != Note::kNone) {
+          NoteScalar(f.note, f.kind == Kind::kBool ? value != 0 : v, notes);
+        }
+        break;
+      }
+      case Kind::kDouble:
+        if (f.note == Note::kResidualRisk) {
+          double d;
+          std::memcpy(&d, &value, sizeof(d));
+          notes->mutable_decision()->set_residual_risk(d);
+        }
+        break;
+      case Kind::kTime: {
+        int64_t seconds;
+        int32_t nanos;
+        if (!ReadTimestamp(value_bytes, &seconds, &nanos)) return false;
+        if (google::protobuf::Timestamp* t = NotedTime(f.note, notes)) {
+          t->set_seconds(seconds);
+          t->set_nanos(nanos);
+        }
+        break;
+      }
+      case Kind::kMessage:
+        NoteMessage(f.note, notes);
+        if (!NoteWireObject(*f.message, value_bytes, notes)) return false;
+        break;
+    }
+  }
+  return true;
 }
 
 void WriteWireObject(const WireMessage& m, absl::string_view bytes,
@@ -815,38 +994,19 @@ void WriteWireObject(const WireMessage& m, absl::string_view bytes,
   bool oneof_seen = false;
   bool index_written = index == nullptr;
   while (!in.done()) {
-    uint32_t number, type;
-    if (!in.Key(&number, &type) || number > m.count || number < last) {
+    const uint32_t previous = last;
+    uint32_t number;
+    uint64_t value = 0;
+    absl::string_view value_bytes;
+    if (!ReadWireField(m, &in, &last, &oneof_seen, &number, &value,
+                       &value_bytes)) {
       return Fail(out);
     }
     const WireField& f = m.fields[number - 1];
-    const bool again = number == last;
-    if (again && !f.repeated) return Fail(out);
+    const bool again = number == previous;
     if (!again && in_list) {
       out->push_back(']');
       in_list = false;
-    }
-    if (!again && m.oneof_first != 0 && number >= m.oneof_first &&
-        number <= m.oneof_last) {
-      if (oneof_seen) return Fail(out);
-      oneof_seen = true;
-    }
-    last = number;
-    uint64_t value = 0;
-    absl::string_view value_bytes;
-    switch (f.kind) {
-      case Kind::kString:
-      case Kind::kMessage:
-      case Kind::kTime:
-        if (type != kDelimited || !in.Delimited(&value_bytes)) {
-          return Fail(out);
-        }
-        break;
-      case Kind::kDouble:
-        if (type != kFixed64 || !in.Fixed64(&value)) return Fail(out);
-        break;
-      default:
-        if (type != kVarint || !in.Varint(&value)) return Fail(out);
     }
     if (!index_written && number >= kResultIndexField) {
       Int(o, "\"index\":", *index);
@@ -909,11 +1069,7 @@ void WriteWireObject(const WireMessage& m, absl::string_view bytes,
         break;
       }
       case Kind::kMessage:
-        if (notes != nullptr && f.note == Note::kDecision) {
-          notes->mutable_decision();
-        } else if (notes != nullptr && f.note == Note::kError) {
-          notes->mutable_error();
-        }
+        if (notes != nullptr) NoteMessage(f.note, notes);
         WriteWireObject(*f.message, value_bytes, nullptr, notes, o.Key(f.key));
         break;
     }
@@ -952,6 +1108,12 @@ bool AppendDecisionResultJsonFromWireDirect(absl::string_view wire,
   return false;
 }
 
+bool ReadDecisionResultNotesFromWireDirect(absl::string_view wire,
+                                           v1::DecisionResult* notes) {
+  notes->Clear();
+  return NoteWireObject(kResult, wire, notes);
+}
+
 }  // namespace internal
 
 absl::Status AppendDecisionResultJson(const v1::DecisionResult& result,
@@ -988,6 +1150,23 @@ absl::Status AppendDecisionResultJsonFromWire(absl::string_view wire,
   }
   if (index.has_value()) result->set_index(*index);
   return AppendDecisionResultJson(*result, out);
+}
+
+absl::Status ReadDecisionResultNotesFromWire(absl::string_view wire,
+                                             std::optional<int32_t> index,
+                                             v1::DecisionResult* notes) {
+  if (!internal::ReadDecisionResultNotesFromWireDirect(wire, notes)) {
+    notes->Clear();
+    if (wire.size() > static_cast<size_t>(INT_MAX) ||
+        !notes->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) {
+      notes->Clear();
+      return absl::InvalidArgumentError(
+          "the bytes are not a DecisionResult (protobuf's parser refuses "
+          "them)");
+    }
+  }
+  if (index.has_value()) notes->set_index(*index);
+  return absl::OkStatus();
 }
 
 }  // namespace treatd::json

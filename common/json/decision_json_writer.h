@@ -51,6 +51,20 @@ absl::Status AppendDecisionResultJsonFromWire(absl::string_view wire,
                                               std::string* out,
                                               v1::DecisionResult* notes);
 
+// What a CSV row and a run summary read of the DecisionResult whose wire
+// bytes are `wire`, read into `*notes` without writing JSON: its
+// finding_id, `index` when set (else not read), the presence of its
+// decision or error, the error's code and message, and the decision's
+// treatment, priority, priority_rank, matched_rule, mitigate_by,
+// remediate_by, review_by, exception id and applied, residual_risk and
+// reasons, each as protobuf's parser sets it; the whole message when the
+// bytes are not as protobuf's serializer writes them (then parsed).
+// INVALID_ARGUMENT when protobuf's parser refuses the bytes (as
+// AppendDecisionResultJsonFromWire(); `*notes` cleared).
+absl::Status ReadDecisionResultNotesFromWire(absl::string_view wire,
+                                             std::optional<int32_t> index,
+                                             v1::DecisionResult* notes);
+
 namespace internal {
 // The hand-written path alone, for tests: appends and returns true, or
 // returns false (leaving `*out` as it was) where protobuf's printer would
@@ -63,6 +77,10 @@ bool AppendDecisionResultJsonFromWireDirect(absl::string_view wire,
                                             std::optional<int32_t> index,
                                             std::string* out,
                                             v1::DecisionResult* notes);
+// The walk of ReadDecisionResultNotesFromWire() alone: true, or false
+// where the bytes would be parsed (`*notes` then meaningless).
+bool ReadDecisionResultNotesFromWireDirect(absl::string_view wire,
+                                           v1::DecisionResult* notes);
 }  // namespace internal
 
 }  // namespace treatd::json

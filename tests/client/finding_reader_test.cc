@@ -185,5 +185,46 @@ TEST(FindingReaderTest, IdentityOnlyKeepsTheIdAndCveAndTheWholeBytes) {
   EXPECT_EQ(read, 3);
 }
 
+TEST(FindingReaderTest, IdentityWithLabelsKeepsWhatACsvRowReads) {
+  const std::string input =
+      R"({"id":"f-1","kind":"FINDING_KIND_VULNERABILITY","title":"t","vulnerability":{"aliases":["","GHSA-1","GHSA-2"],"cvss":{"score":9.8}},"package":{"name":"log4j","ecosystem":"maven","installedVersion":"2.14"},"asset":{"id":"h-1","name":"web","labels":{"a":"b"}}}
+{"asset":{"name":"db"},"kind":"FINDING_KIND_EXPOSED_SECRET","id":"f-2","vulnerability":{"cveId":"CVE-1"}}
+{"id":"f-3"}
+)";
+  std::istringstream full_in(input), thin_in(input);
+  FindingReader full(&full_in, "in.jsonl");
+  FindingReader thin(&thin_in, "in.jsonl");
+  thin.set_identity_only(true, /*labels=*/true);
+  FindingReader::Record a, b;
+  int read = 0;
+  while (full.Next(&a)) {
+    ASSERT_TRUE(thin.Next(&b));
+    ++read;
+    ASSERT_TRUE(b.status.ok()) << b.status;
+    ASSERT_FALSE(b.wire.empty());
+    EXPECT_EQ(a.wire, b.wire);
+    v1::Finding labels;
+    labels.set_id(a.finding.id());
+    labels.set_kind(a.finding.kind());
+    const v1::Vulnerability& vulnerability = a.finding.vulnerability();
+    if (!vulnerability.cve_id().empty() || !vulnerability.aliases().empty()) {
+      labels.mutable_vulnerability()->set_cve_id(vulnerability.cve_id());
+      *labels.mutable_vulnerability()->mutable_aliases() =
+          vulnerability.aliases();
+    }
+    if (a.finding.has_package()) {
+      labels.mutable_package()->set_name(a.finding.package().name());
+      labels.mutable_package()->set_installed_version(
+          a.finding.package().installed_version());
+    }
+    if (a.finding.has_asset()) {
+      labels.mutable_asset()->set_id(a.finding.asset().id());
+      labels.mutable_asset()->set_name(a.finding.asset().name());
+    }
+    EXPECT_EQ(b.finding.ShortDebugString(), labels.ShortDebugString());
+  }
+  EXPECT_EQ(read, 3);
+}
+
 }  // namespace
 }  // namespace treatd

@@ -637,6 +637,14 @@ void DecisionResultWireSeeds(SeedWriter& w) {
   w.Seed("decision_result_wire", "error", std::string(1, '\0') + b);
   w.Seed("decision_result_wire", "merged", std::string(1, '\0') + a + b);
   w.Seed("decision_result_wire", "empty", std::string(1, '\1'));
+  // Every field a CSV row reads (ReadDecisionResultNotesFromWire).
+  v1::DecisionResult row = decided;
+  row.mutable_decision()->mutable_review_by()->set_seconds(86400);
+  row.mutable_decision()->mutable_exception()->set_id("ex-1");
+  row.mutable_decision()->set_residual_risk(2.5);
+  row.mutable_decision()->set_matched_rule("kev");
+  w.Seed("decision_result_wire", "csv-row",
+         std::string(1, '\0') + row.SerializeAsString());
   // The same results as StreamDecide answers: a chunk's, a single
   // finding's, and a chunk rejected as a whole.
   v1::StreamDecideResponse chunk;

@@ -35,11 +35,79 @@ int checked = 0;
 int wire_checked = 0;
 int wire_direct = 0;
 
+// The fields a run summary reads of a result, in `notes` as in `parsed`.
+void ExpectSummaryNotes(const v1::DecisionResult& notes,
+                        const v1::DecisionResult& parsed) {
+  EXPECT_EQ(notes.finding_id(), parsed.finding_id());
+  EXPECT_EQ(notes.has_decision(), parsed.has_decision());
+  EXPECT_EQ(notes.has_error(), parsed.has_error());
+  EXPECT_EQ(notes.error().code(), parsed.error().code());
+  const v1::Decision& a = notes.decision();
+  const v1::Decision& b = parsed.decision();
+  EXPECT_EQ(a.treatment(), b.treatment());
+  EXPECT_EQ(a.priority(), b.priority());
+  EXPECT_EQ(a.priority_rank(), b.priority_rank());
+  EXPECT_EQ(a.matched_rule(), b.matched_rule());
+  EXPECT_EQ(a.has_mitigate_by(), b.has_mitigate_by());
+  EXPECT_EQ(a.mitigate_by().SerializeAsString(),
+            b.mitigate_by().SerializeAsString());
+  EXPECT_EQ(a.has_remediate_by(), b.has_remediate_by());
+  EXPECT_EQ(a.remediate_by().SerializeAsString(),
+            b.remediate_by().SerializeAsString());
+}
+
+int notes_checked = 0;
+int notes_direct = 0;
+
+// ReadDecisionResultNotesFromWire over `wire` against protobuf's parser:
+// the same refusal, or every field a CSV row and a run summary read set
+// as the parsed message has it.
+void ExpectNotesSameAsProtobuf(const std::string& wire,
+                               std::optional<int32_t> index) {
+  v1::DecisionResult parsed;
+  const bool parses = parsed.ParseFromString(wire);
+  if (index.has_value()) parsed.set_index(*index);
+  v1::DecisionResult notes;
+  notes.mutable_decision()->add_reasons("stale");  // Cleared by the call.
+  const absl::Status status =
+      ReadDecisionResultNotesFromWire(wire, index, &notes);
+  ++notes_checked;
+  v1::DecisionResult direct;
+  if (internal::ReadDecisionResultNotesFromWireDirect(wire, &direct)) {
+    ++notes_direct;
+    // What the walk accepts, protobuf's parser reads.
+    EXPECT_TRUE(parses) << parsed.ShortDebugString();
+  }
+  ASSERT_EQ(status.ok(), parses) << status;
+  if (!parses) return;
+  ExpectSummaryNotes(notes, parsed);
+  if (index.has_value()) {
+    EXPECT_EQ(notes.index(), *index);
+  }
+  EXPECT_EQ(notes.error().message(), parsed.error().message());
+  const v1::Decision& a = notes.decision();
+  const v1::Decision& b = parsed.decision();
+  EXPECT_EQ(a.has_review_by(), b.has_review_by());
+  EXPECT_EQ(a.review_by().SerializeAsString(),
+            b.review_by().SerializeAsString());
+  EXPECT_EQ(a.exception().id(), b.exception().id());
+  EXPECT_EQ(a.exception().applied(), b.exception().applied());
+  // Bit for bit: -0 and NaN print as they are.
+  uint64_t bits_a, bits_b;
+  const double risk_a = a.residual_risk(), risk_b = b.residual_risk();
+  std::memcpy(&bits_a, &risk_a, sizeof(bits_a));
+  std::memcpy(&bits_b, &risk_b, sizeof(bits_b));
+  EXPECT_EQ(bits_a, bits_b);
+  EXPECT_EQ(std::vector<std::string>(a.reasons().begin(), a.reasons().end()),
+            std::vector<std::string>(b.reasons().begin(), b.reasons().end()));
+}
+
 // AppendDecisionResultJsonFromWire over `wire` against protobuf: the bytes
 // parsed, `index` set when given, and MessageToJsonString; the same bytes
 // or the same refusal, and the notes a run summary reads.
 void ExpectWireSameAsProtobuf(const std::string& wire,
                               std::optional<int32_t> index) {
+  ExpectNotesSameAsProtobuf(wire, index);
   v1::DecisionResult parsed;
   const bool parses = parsed.ParseFromString(wire);
   if (index.has_value()) parsed.set_index(*index);
@@ -70,22 +138,7 @@ void ExpectWireSameAsProtobuf(const std::string& wire,
     return;
   }
   EXPECT_EQ(got, "prefix" + want) << parsed.ShortDebugString();
-  EXPECT_EQ(notes.finding_id(), parsed.finding_id());
-  EXPECT_EQ(notes.has_decision(), parsed.has_decision());
-  EXPECT_EQ(notes.has_error(), parsed.has_error());
-  EXPECT_EQ(notes.error().code(), parsed.error().code());
-  const v1::Decision& a = notes.decision();
-  const v1::Decision& b = parsed.decision();
-  EXPECT_EQ(a.treatment(), b.treatment());
-  EXPECT_EQ(a.priority(), b.priority());
-  EXPECT_EQ(a.priority_rank(), b.priority_rank());
-  EXPECT_EQ(a.matched_rule(), b.matched_rule());
-  EXPECT_EQ(a.has_mitigate_by(), b.has_mitigate_by());
-  EXPECT_EQ(a.mitigate_by().SerializeAsString(),
-            b.mitigate_by().SerializeAsString());
-  EXPECT_EQ(a.has_remediate_by(), b.has_remediate_by());
-  EXPECT_EQ(a.remediate_by().SerializeAsString(),
-            b.remediate_by().SerializeAsString());
+  ExpectSummaryNotes(notes, parsed);
 }
 
 void ExpectSameAsProtobuf(const v1::DecisionResult& result) {
@@ -140,6 +193,10 @@ TEST(DecisionJsonWriterTest, WritesEveryExampleDecisionAsProtobufDoes) {
           EXPECT_TRUE(internal::AppendDecisionResultJsonFromWireDirect(
               result.SerializeAsString(), std::nullopt, &direct, nullptr))
               << "the bytes of example " << i << " were parsed";
+          v1::DecisionResult notes;
+          EXPECT_TRUE(internal::ReadDecisionResultNotesFromWireDirect(
+              result.SerializeAsString(), &notes))
+              << "the bytes of example " << i << " were parsed for notes";
         }
       }
     }
@@ -414,6 +471,7 @@ TEST(DecisionJsonWriterTest, WritesMutatedWireBytesAsProtobufReadsThem) {
   }
   auto pick = [&] { return wires[rng() % wires.size()]; };
   const int direct_before = wire_direct;
+  const int notes_direct_before = notes_direct;
   for (int i = 0; i < 6000; ++i) {
     std::string wire = pick();
     switch (i % 6) {
@@ -452,6 +510,7 @@ TEST(DecisionJsonWriterTest, WritesMutatedWireBytesAsProtobufReadsThem) {
   }
   // Some mutants are still canonical (a flipped byte inside a string).
   EXPECT_GT(wire_direct, direct_before);
+  EXPECT_GT(notes_direct, notes_direct_before);
 }
 
 TEST(DecisionJsonWriterTest, ReadsKeysAndLengthsAsProtobufDoes) {
@@ -468,6 +527,36 @@ TEST(DecisionJsonWriterTest, ReadsKeysAndLengthsAsProtobufDoes) {
   for (const std::string& wire :
        {id, key5, key6, length5, length6, index10, id + index10}) {
     ExpectWireSameAsProtobuf(wire, std::nullopt);
+  }
+}
+
+TEST(DecisionJsonWriterTest, NotesRefuseWhatProtobufRefusesInFieldsNotRead) {
+  // A CSV row reads neither actions nor the trace; protobuf's parser still
+  // refuses a proto3 string there that is not UTF-8, and bytes cut short.
+  v1::DecisionResult result;
+  result.set_finding_id("f");
+  v1::Decision* decision = result.mutable_decision();
+  decision->set_priority("P1");
+  decision->add_reasons("why");
+  decision->add_actions()->set_text(std::string("caf\xc3", 4));
+  decision->add_trace()->set_explanation("ok");
+  const std::string bad_utf8 = result.SerializeAsString();
+  v1::DecisionResult notes;
+  EXPECT_FALSE(
+      internal::ReadDecisionResultNotesFromWireDirect(bad_utf8, &notes));
+  EXPECT_EQ(
+      ReadDecisionResultNotesFromWire(bad_utf8, std::nullopt, &notes).code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(notes.decision().priority(), "");
+
+  decision->mutable_actions(0)->set_text("cafe");
+  const std::string good = result.SerializeAsString();
+  ASSERT_TRUE(ReadDecisionResultNotesFromWire(good, 7, &notes).ok());
+  EXPECT_EQ(notes.decision().priority(), "P1");
+  EXPECT_EQ(notes.decision().reasons_size(), 1);
+  EXPECT_EQ(notes.index(), 7);
+  for (size_t cut = 1; cut < good.size(); ++cut) {
+    ExpectNotesSameAsProtobuf(good.substr(0, cut), std::nullopt);
   }
 }
 

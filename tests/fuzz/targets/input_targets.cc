@@ -2,6 +2,7 @@
 // format detection, VEX documents, treatctl's findings input, the KEV and
 // EPSS feeds, the tokens file and the asset inventories
 // (tests/fuzz/fuzz_targets.h).
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -144,16 +145,46 @@ int VexDocument(const uint8_t* data, size_t size) {
   return 0;
 }
 
+// Whether `thin` holds what a CSV row reads of `finding`.
+bool SameRowLabels(const v1::Finding& thin, const v1::Finding& finding) {
+  const v1::Vulnerability& a = thin.vulnerability();
+  const v1::Vulnerability& b = finding.vulnerability();
+  return thin.id() == finding.id() && thin.kind() == finding.kind() &&
+         a.cve_id() == b.cve_id() &&
+         std::equal(a.aliases().begin(), a.aliases().end(), b.aliases().begin(),
+                    b.aliases().end()) &&
+         thin.package().name() == finding.package().name() &&
+         thin.package().installed_version() ==
+             finding.package().installed_version() &&
+         thin.asset().id() == finding.asset().id() &&
+         thin.asset().name() == finding.asset().name();
+}
+
 int FindingJson(const uint8_t* data, size_t size) {
   std::istringstream in(std::string(AsText(data, size)));
   FindingReader reader(&in, "fuzz.jsonl");
   FindingReader::Record record;
+  // The same input read for a CSV run (only what a row reads of each
+  // finding, and its bytes): the same records, the same fields.
+  std::istringstream thin_in(std::string(AsText(data, size)));
+  FindingReader thin(&thin_in, "fuzz.jsonl");
+  thin.set_identity_only(true, /*labels=*/true);
+  FindingReader::Record thin_record;
   int records = 0;
   int failures = 0;
   while (reader.Next(&record)) {
     ++records;
     if (records > static_cast<int>(size)) {
       FuzzFail("FindingReader returned more records than input bytes");
+    }
+    if (!thin.Next(&thin_record) || thin_record.status != record.status) {
+      FuzzFail("FindingReader with labels read another record");
+    }
+    if (record.status.ok() &&
+        !SameRowLabels(thin_record.finding, record.finding)) {
+      FuzzFail(absl::StrCat("FindingReader with labels read ",
+                            thin_record.finding.ShortDebugString(), ", not ",
+                            record.finding.ShortDebugString()));
     }
     if (!record.status.ok()) {
       ExpectOkOr(absl::StatusCode::kInvalidArgument, record.status,
@@ -235,6 +266,40 @@ int ProtoJsonReader(const uint8_t* data, size_t size) {
   return 0;
 }
 
+// Whether `notes` holds every field a CSV row and a run summary read as
+// `parsed` does (and its index, when `index`).
+bool SameRowFields(const v1::DecisionResult& notes,
+                   const v1::DecisionResult& parsed, bool index) {
+  const v1::Decision& a = notes.decision();
+  const v1::Decision& b = parsed.decision();
+  auto same_time = [](bool has_a, const google::protobuf::Timestamp& ta,
+                      bool has_b, const google::protobuf::Timestamp& tb) {
+    return has_a == has_b && ta.seconds() == tb.seconds() &&
+           ta.nanos() == tb.nanos();
+  };
+  double risk_a = a.residual_risk(), risk_b = b.residual_risk();
+  return notes.finding_id() == parsed.finding_id() &&
+         (!index || notes.index() == parsed.index()) &&
+         notes.has_decision() == parsed.has_decision() &&
+         notes.has_error() == parsed.has_error() &&
+         notes.error().code() == parsed.error().code() &&
+         notes.error().message() == parsed.error().message() &&
+         a.treatment() == b.treatment() && a.priority() == b.priority() &&
+         a.priority_rank() == b.priority_rank() &&
+         a.matched_rule() == b.matched_rule() &&
+         same_time(a.has_mitigate_by(), a.mitigate_by(), b.has_mitigate_by(),
+                   b.mitigate_by()) &&
+         same_time(a.has_remediate_by(), a.remediate_by(), b.has_remediate_by(),
+                   b.remediate_by()) &&
+         same_time(a.has_review_by(), a.review_by(), b.has_review_by(),
+                   b.review_by()) &&
+         a.exception().id() == b.exception().id() &&
+         a.exception().applied() == b.exception().applied() &&
+         std::memcmp(&risk_a, &risk_b, sizeof(risk_a)) == 0 &&
+         std::equal(a.reasons().begin(), a.reasons().end(), b.reasons().begin(),
+                    b.reasons().end());
+}
+
 int DecisionResultWire(const uint8_t* data, size_t size) {
   // The first byte picks whether an index replaces the bytes' own; the
   // rest are the answer's bytes, as a server (or anything on the wire)
@@ -254,6 +319,23 @@ int DecisionResultWire(const uint8_t* data, size_t size) {
   const bool parses =
       parsed.ParseFromArray(wire.data(), static_cast<int>(wire.size()));
   if (index.has_value()) parsed.set_index(*index);
+  // What a CSV row reads, from the bytes: OK exactly when protobuf parses
+  // them, each field as parsed.
+  v1::DecisionResult row;
+  const absl::Status noted =
+      json::ReadDecisionResultNotesFromWire(wire, index, &row);
+  ExpectOkOr(absl::StatusCode::kInvalidArgument, noted,
+             "ReadDecisionResultNotesFromWire");
+  if (noted.ok() != parses) {
+    FuzzFail(absl::StrCat("ReadDecisionResultNotesFromWire says ",
+                          noted.ToString(), ", protobuf ",
+                          parses ? "parses" : "does not parse"));
+  }
+  if (noted.ok() && !SameRowFields(row, parsed, index.has_value())) {
+    FuzzFail(absl::StrCat("the row's notes ", row.ShortDebugString(),
+                          " differ from the parsed result ",
+                          parsed.ShortDebugString()));
+  }
   std::string theirs;
   const bool printed =
       parses &&
