@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "client/byte_stream.h"
 #include "client/stream_answer.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -31,8 +32,6 @@ using internal::SplitStreamAnswer;
 using internal::StreamAnswer;
 
 constexpr char kServiceName[] = "treatd.v1.TreatmentService";
-constexpr char kStreamDecideMethod[] =
-    "/treatd.v1.TreatmentService/StreamDecide";
 
 absl::Status ToAbslStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -74,24 +73,6 @@ void AppendFindingField(int field, const v1::Finding& finding,
   // ByteSizeLong() above cached the sizes this serialization reads.
   finding.SerializeWithCachedSizesToArray(
       reinterpret_cast<uint8_t*>(&(*out)[at]));
-}
-
-// The bytes of a received message, in one piece (`*flat` holds them when
-// gRPC delivered several slices).
-absl::string_view FlattenByteBuffer(grpc::ByteBuffer* buffer,
-                                    std::string* flat) {
-  grpc::Slice single;
-  if (buffer->TrySingleSlice(&single).ok()) {
-    flat->assign(reinterpret_cast<const char*>(single.begin()), single.size());
-    return *flat;
-  }
-  std::vector<grpc::Slice> slices;
-  flat->clear();
-  if (!buffer->Dump(&slices).ok()) return *flat;
-  for (const grpc::Slice& slice : slices) {
-    flat->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return *flat;
 }
 
 std::string ProtoDuration(absl::Duration duration) {
@@ -178,9 +159,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
       stub_(v1::TreatmentService::NewStub(channel_)),
       admin_stub_(v1::AdminService::NewStub(channel_)),
-      stream_decide_method_(kStreamDecideMethod,
-                            grpc::internal::RpcMethod::BIDI_STREAMING,
-                            channel_),
+      stream_decide_(std::make_unique<internal::StreamDecideBytes>(channel_)),
       options_(std::move(options)) {}
 
 Client::~Client() {
@@ -330,14 +309,8 @@ absl::Status Client::StreamDecideEncodedBytes(
   // Requests and answers go as bytes: the writer encodes the requests (the
   // generated stub would serialize every finding, whose bytes the source
   // may already hold) and the answers are split into their results'
-  // bytes, which the caller may write without parsing them. This is what
-  // the generated TreatmentService::Stub::StreamDecide() does, with
-  // ByteBuffer messages.
-  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
-      stream(grpc::internal::ClientReaderWriterFactory<
-             grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel_.get(),
-                                                         stream_decide_method_,
-                                                         &context));
+  // bytes, which the caller may write without parsing them.
+  std::unique_ptr<internal::ByteStream> stream = stream_decide_->Open(&context);
 
   std::atomic<uint64_t> written{0};
   // The messages sent and not yet answered, in order: how many results
@@ -402,6 +375,7 @@ absl::Status Client::StreamDecideEncodedBytes(
   uint64_t delivered = 0;
   absl::Status order_error;
   grpc::ByteBuffer buffer;
+  grpc::Slice single;
   std::string flat;
   StreamAnswer answer;
   // Results rewritten or re-encoded here (errors of a chunk, a rejected
@@ -409,7 +383,8 @@ absl::Status Client::StreamDecideEncodedBytes(
   std::string rewritten;
   v1::DecisionResult result;
   while (stream->Read(&buffer)) {
-    if (!SplitStreamAnswer(FlattenByteBuffer(&buffer, &flat), &answer)) {
+    if (!SplitStreamAnswer(internal::MessageBytes(buffer, &single, &flat),
+                           &answer)) {
       if (order_error.ok()) {
         order_error = absl::InternalError(absl::StrCat(
             "the server's answer to message ", messages, " does not parse"));

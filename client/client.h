@@ -27,11 +27,13 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/impl/rpc_method.h"
 #include "treatd/v1/admin_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
 namespace treatd {
+namespace internal {
+class StreamDecideBytes;
+}  // namespace internal
 
 // How the channel is built. The defaults suit a local, plaintext server.
 struct ClientOptions {
@@ -244,7 +246,7 @@ class Client {
   const std::unique_ptr<v1::AdminService::Stub> admin_stub_;
   // TreatmentService.StreamDecide, called with requests the client
   // encodes itself (StreamDecideEncoded).
-  const grpc::internal::RpcMethod stream_decide_method_;
+  const std::unique_ptr<const internal::StreamDecideBytes> stream_decide_;
   const ClientOptions options_;
 
   absl::Mutex async_mu_;

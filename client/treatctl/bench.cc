@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "client/byte_stream.h"
 #include "client/client.h"
 #include "client/stream_answer.h"
 #include "client/treatctl/finding_input.h"
@@ -279,21 +280,8 @@ class AnswerBytesChecker {
   explicit AnswerBytesChecker(int per_message) : per_message_(per_message) {}
 
   int operator()(const grpc::ByteBuffer& response, Tally* tally) {
-    absl::string_view bytes;
-    grpc::Slice single;
-    if (response.TrySingleSlice(&single).ok()) {
-      bytes = absl::string_view(reinterpret_cast<const char*>(single.begin()),
-                                single.size());
-    } else {
-      flat_.clear();
-      slices_.clear();
-      if (!response.Dump(&slices_).ok()) return Undecodable(tally);
-      for (const grpc::Slice& slice : slices_) {
-        flat_.append(reinterpret_cast<const char*>(slice.begin()),
-                     slice.size());
-      }
-      bytes = flat_;
-    }
+    const absl::string_view bytes =
+        internal::MessageBytes(response, &single_, &flat_);
     if (!internal::SplitStreamAnswer(bytes, &answer_))
       return Undecodable(tally);
     if (!answer_.results.empty()) {
@@ -325,7 +313,7 @@ class AnswerBytesChecker {
 
   const int per_message_;
   internal::StreamAnswer answer_;
-  std::vector<grpc::Slice> slices_;
+  grpc::Slice single_;
   std::string flat_;
 };
 
@@ -353,22 +341,14 @@ void RunTypedStream(v1::TreatmentService::Stub* stub,
 // serialized once before the run, and answers checked from their bytes
 // (AnswerBytesChecker), the way loadgen drives the unary methods with a
 // prebuilt request: the client costs little beside the server it measures.
-void RunPrebuiltStream(grpc::ChannelInterface* channel,
+void RunPrebuiltStream(const internal::StreamDecideBytes& stream_decide,
                        const std::vector<grpc::ByteBuffer>& requests,
                        int per_message, int window_findings,
                        const std::string& token, const Window& window,
                        Tally* tally) {
   grpc::ClientContext context;
   PrepareStreamContext(window, token, &context);
-  // RpcMethod keeps a pointer to its name.
-  const std::string name = absl::StrCat(
-      "/", v1::TreatmentService::service_full_name(), "/StreamDecide");
-  const grpc::internal::RpcMethod method(
-      name.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING);
-  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
-      stream(grpc::internal::ClientReaderWriterFactory<
-             grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel, method,
-                                                         &context));
+  std::unique_ptr<internal::ByteStream> stream = stream_decide.Open(&context);
   AnswerBytesChecker checker(per_message);
   RunStream(stream.get(), requests, per_message, window_findings, window,
             checker, tally);
@@ -673,14 +653,15 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
         prebuilt.emplace_back(&slice, 1);
       }
     }
+    const internal::StreamDecideBytes stream_decide((*client)->channel());
     std::vector<Tally> tallies(flags.concurrency);
     std::vector<std::thread> streams;
     streams.reserve(flags.concurrency);
     for (int i = 0; i < flags.concurrency; ++i) {
       streams.emplace_back([&, i] {
         if (flags.prebuilt) {
-          RunPrebuiltStream((*client)->channel().get(), prebuilt, flags.batch,
-                            flags.window, flags.token, window, &tallies[i]);
+          RunPrebuiltStream(stream_decide, prebuilt, flags.batch, flags.window,
+                            flags.token, window, &tallies[i]);
         } else {
           RunTypedStream(stub.get(), requests, flags.batch, flags.window,
                          flags.token, window, &tallies[i]);
