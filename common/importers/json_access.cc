@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "simdjson.h"
 
@@ -325,6 +326,28 @@ JsonNode JsonNode::operator[](size_t index) const {
   return MissingChild(Step::kIndex, "", index);
 }
 
+JsonMembers::JsonMembers(const JsonNode& object) : object_(object) {
+  if (!object_.IsObject()) return;
+  const uint64_t* tape = object_.doc_->tape_;
+  const uint8_t* strings = object_.doc_->strings_;
+  const uint32_t end = After(tape, object_.index_) - 1;
+  for (uint32_t k = object_.index_ + 1; k < end; k = After(tape, k + 1)) {
+    const absl::string_view key = StringAt(tape, strings, k);
+    members_.push_back({key.data(), static_cast<uint32_t>(key.size()), k + 1});
+  }
+}
+
+JsonNode JsonMembers::operator[](absl::string_view key) const {
+  // From the end: the first match is the last of repeated keys.
+  for (auto it = members_.rbegin(); it != members_.rend(); ++it) {
+    if (it->key_size == key.size() &&
+        std::memcmp(it->key, key.data(), key.size()) == 0) {
+      return JsonNode(object_.doc_, it->value);
+    }
+  }
+  return object_.MissingChild(JsonNode::Step::kKey, key, 0);
+}
+
 absl::string_view JsonNode::StringView() const {
   return StringAt(doc_->tape_, doc_->strings_, index_);
 }
@@ -410,11 +433,16 @@ absl::StatusOr<std::string> JsonNode::RequiredString() const {
 }
 
 absl::StatusOr<std::string> JsonNode::OptionalString() const {
-  if (IsMissing()) return std::string();
+  TREATD_ASSIGN_OR_RETURN(absl::string_view value, OptionalStringView());
+  return std::string(value);
+}
+
+absl::StatusOr<absl::string_view> JsonNode::OptionalStringView() const {
+  if (IsMissing()) return absl::string_view();
   if (!IsString()) {
     return Error(absl::StrCat("expected a string, got ", TypeWithArticle()));
   }
-  return std::string(StringView());
+  return StringView();
 }
 
 absl::StatusOr<std::optional<double>> JsonNode::OptionalNumber(

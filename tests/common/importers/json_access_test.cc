@@ -103,6 +103,37 @@ TEST(JsonAccessTest, LastDuplicateKeyWinsAsInNlohmann) {
   ExpectSame(nlohmann::json::parse(text), root);
 }
 
+TEST(JsonAccessTest, MembersFindWhatTheObjectFinds) {
+  const std::string text =
+      R"({"b": 1, "a": "first", "b": 2, "a": "last", "": 3, "ab": 4,
+          "o": {"x": [5]}})";
+  std::unique_ptr<JsonDocument> document = Parse(text);
+  const JsonNode root = document->Root();
+  const JsonMembers members(root);
+  // The last of repeated keys, as root[key].
+  EXPECT_EQ(members["a"].StringView(), "last");
+  EXPECT_EQ(*members["b"].OptionalNumber().value(), 2);
+  EXPECT_EQ(*members[""].OptionalNumber().value(), 3);
+  EXPECT_EQ(*members["ab"].OptionalNumber().value(), 4);
+  EXPECT_EQ(members["o"]["x"][0].path(), "$.o.x[0]");
+  // Missing members keep the path they would have.
+  EXPECT_FALSE(members["c"].Exists());
+  EXPECT_EQ(members["c"].path(), "$.c");
+  EXPECT_EQ(members["odd key"]["z"].path(), "$[\"odd key\"].z");
+  // Members of what is not an object are all missing, as with operator[].
+  for (const JsonNode& node :
+       {root["o"]["x"], root["o"]["x"][0], root["nothing"]}) {
+    const JsonMembers none(node);
+    EXPECT_FALSE(none["x"].Exists());
+    EXPECT_EQ(none["x"].path(), node["x"].path());
+  }
+  const JsonMembers none(JsonNode::Missing("rule \"r1\""));
+  EXPECT_EQ(none["id"].path(), "rule \"r1\".id");
+  for (absl::string_view key : root.MemberNames()) {
+    EXPECT_EQ(members[key].path(), root[key].path());
+  }
+}
+
 TEST(JsonAccessTest, MemberNamesInByteOrderAsStdMap) {
   const std::string text =
       R"({"b": 0, "B": 0, "\u00e9": 0, "a b": 0, "": 0, "a": 0})";

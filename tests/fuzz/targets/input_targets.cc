@@ -453,13 +453,25 @@ void CompareJsonNode(const nlohmann::json& expected,
     }
   } else if (expected.is_object()) {
     std::vector<absl::string_view> names = node.MemberNames();
+    // The importers read members both ways: JsonMembers is walked (it
+    // holds the last of repeated keys as nlohmann does), operator[] must
+    // find a value of the same type and text.
+    const importers::JsonMembers members(node);
     size_t i = 0;
     for (const auto& [key, value] : expected.items()) {
       if (i >= names.size() || names[i] != key) {
         FuzzFail(absl::StrCat("JsonNode member names differ at ", node.path()));
       }
       ++i;
-      CompareJsonNode(value, node[key]);
+      const importers::JsonNode member = members[key];
+      const importers::JsonNode direct = node[key];
+      if (member.TypeName() != direct.TypeName() ||
+          member.path() != direct.path() ||
+          (member.IsString() && member.StringView() != direct.StringView())) {
+        FuzzFail(absl::StrCat("JsonMembers and operator[] differ at ",
+                              member.path()));
+      }
+      CompareJsonNode(value, member);
     }
     if (i != names.size()) {
       FuzzFail(absl::StrCat("JsonNode has more members at ", node.path()));
