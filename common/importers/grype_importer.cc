@@ -52,17 +52,18 @@ absl::Status AddCvss(const JsonNode& array, absl::string_view default_source,
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> ratings, array.OptionalArray());
   for (const JsonNode& rating : ratings) {
     TREATD_RETURN_IF_ERROR(rating.ExpectObject());
+    const JsonMembers fields(rating);
     CvssCandidate candidate;
     TREATD_ASSIGN_OR_RETURN(candidate.source,
-                            rating["source"].OptionalString());
+                            fields["source"].OptionalString());
     if (candidate.source.empty())
       candidate.source = std::string(default_source);
     TREATD_ASSIGN_OR_RETURN(candidate.version,
-                            rating["version"].OptionalString());
+                            fields["version"].OptionalString());
     TREATD_ASSIGN_OR_RETURN(candidate.vector,
-                            rating["vector"].OptionalString());
+                            fields["vector"].OptionalString());
     TREATD_ASSIGN_OR_RETURN(candidate.score,
-                            rating["metrics"]["baseScore"].OptionalNumber());
+                            fields["metrics"]["baseScore"].OptionalNumber());
     candidates->push_back(std::move(candidate));
   }
   return absl::OkStatus();
@@ -120,10 +121,13 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
                                      ImportContext& context,
                                      std::vector<std::string>* key) {
   TREATD_RETURN_IF_ERROR(match.ExpectObject());
-  JsonNode vuln = match["vulnerability"];
-  TREATD_RETURN_IF_ERROR(vuln.ExpectObject());
-  JsonNode artifact = match["artifact"];
-  TREATD_RETURN_IF_ERROR(artifact.ExpectObject());
+  const JsonMembers match_fields(match);
+  const JsonNode vuln_node = match_fields["vulnerability"];
+  TREATD_RETURN_IF_ERROR(vuln_node.ExpectObject());
+  const JsonMembers vuln(vuln_node);
+  const JsonNode artifact_node = match_fields["artifact"];
+  TREATD_RETURN_IF_ERROR(artifact_node.ExpectObject());
+  const JsonMembers artifact(artifact_node);
 
   v1::Finding finding;
   finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
@@ -147,20 +151,22 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   TREATD_RETURN_IF_ERROR(AddCvss(vuln["cvss"], namespace_name, &candidates));
   TREATD_ASSIGN_OR_RETURN(std::string description,
                           vuln["description"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> related,
-                          match["relatedVulnerabilities"].OptionalArray());
+  TREATD_ASSIGN_OR_RETURN(
+      std::vector<JsonNode> related,
+      match_fields["relatedVulnerabilities"].OptionalArray());
   for (const JsonNode& record : related) {
     TREATD_RETURN_IF_ERROR(record.ExpectObject());
+    const JsonMembers record_fields(record);
     TREATD_ASSIGN_OR_RETURN(std::string related_id,
-                            record["id"].RequiredString());
+                            record_fields["id"].RequiredString());
     ids.push_back(related_id);
     TREATD_ASSIGN_OR_RETURN(std::string related_namespace,
-                            record["namespace"].OptionalString());
+                            record_fields["namespace"].OptionalString());
     TREATD_RETURN_IF_ERROR(
-        AddCvss(record["cvss"], related_namespace, &candidates));
+        AddCvss(record_fields["cvss"], related_namespace, &candidates));
     if (description.empty()) {
       TREATD_ASSIGN_OR_RETURN(description,
-                              record["description"].OptionalString());
+                              record_fields["description"].OptionalString());
     }
   }
   std::string cve = id;

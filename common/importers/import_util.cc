@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -145,10 +146,15 @@ void ImportContext::AddFinding(v1::Finding finding,
   if (uses > 1) absl::StrAppend(&id, "~", uses);
   finding.set_id(std::move(id));
 
-  finding.mutable_attributes()->insert(
-      {std::string(kAttrFormat), std::string(ScannerFormatName(format_))});
-  (*finding.mutable_attributes())[std::string(kAttrJsonPath)] =
-      std::string(entry_path);
+  // Keys as std::string_view, for which protobuf's map is transparent: no
+  // temporary strings.
+  const absl::string_view format = ScannerFormatName(format_);
+  finding.mutable_attributes()->try_emplace(
+      std::string_view(kAttrFormat.data(), kAttrFormat.size()), format.data(),
+      format.size());
+  (*finding.mutable_attributes())[std::string_view(kAttrJsonPath.data(),
+                                                   kAttrJsonPath.size())]
+      .assign(entry_path.data(), entry_path.size());
   TruncateUtf8(max_text_bytes_, finding.mutable_title());
   TruncateUtf8(max_text_bytes_, finding.mutable_description());
   if (finding.has_vex()) {
@@ -519,7 +525,11 @@ void SetVexTimestamp(const JsonNode& node, ImportContext& context,
 void SetAttribute(absl::string_view key, absl::string_view value,
                   v1::Finding* finding) {
   if (value.empty()) return;
-  (*finding->mutable_attributes())[std::string(key)] = std::string(value);
+  // Looked up by a std::string_view (protobuf's map is transparent for
+  // them, not for absl::string_view): no temporary copy of the key or of
+  // the value.
+  (*finding->mutable_attributes())[std::string_view(key.data(), key.size())]
+      .assign(value.data(), value.size());
 }
 
 }  // namespace treatd::importers

@@ -141,12 +141,18 @@ absl::Status SetSeverity(const JsonNode& node, ImportContext& context,
   return absl::OkStatus();
 }
 
+// The asset every finding of `result` is on.
+absl::string_view AssetName(const ReportContext& report,
+                            const ResultContext& result) {
+  return report.asset_name.empty() ? result.target : report.asset_name;
+}
+
 // Fills the parts every Trivy finding has.
 void SetCommon(const ReportContext& report, const ResultContext& result,
                ImportContext& context, v1::Finding* finding) {
   finding->set_source(std::string(kSource));
-  finding->mutable_asset()->set_name(
-      report.asset_name.empty() ? result.target : report.asset_name);
+  const absl::string_view asset = AssetName(report, result);
+  finding->mutable_asset()->set_name(asset.data(), asset.size());
   finding->mutable_asset()->set_type(report.asset_type);
   if (report.created_at != nullptr) {
     SetTimestampOrWarn(*report.created_at, context,
@@ -166,9 +172,11 @@ absl::Status AddCvss(const JsonNode& cvss_map,
                      std::vector<CvssCandidate>* candidates) {
   if (cvss_map.IsMissing()) return absl::OkStatus();
   TREATD_RETURN_IF_ERROR(cvss_map.ExpectObject());
+  const JsonMembers sources(cvss_map);
   for (absl::string_view source : cvss_map.MemberNames()) {
-    JsonNode entry = cvss_map[source];
+    JsonNode entry = sources[source];
     TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+    const JsonMembers fields(entry);
     // Trivy writes one pair of fields per CVSS generation.
     struct Generation {
       const char* vector_key;
@@ -182,9 +190,9 @@ absl::Status AddCvss(const JsonNode& cvss_map,
     };
     for (const auto& [vector_key, score_key, fallback_version] : kGenerations) {
       TREATD_ASSIGN_OR_RETURN(std::string vector,
-                              entry[vector_key].OptionalString());
+                              fields[vector_key].OptionalString());
       TREATD_ASSIGN_OR_RETURN(std::optional<double> score,
-                              entry[score_key].OptionalNumber());
+                              fields[score_key].OptionalNumber());
       if (vector.empty() && !score.has_value()) continue;
       std::string version = CvssVersionFromVector(vector);
       candidates->push_back({std::string(source),
@@ -195,12 +203,12 @@ absl::Status AddCvss(const JsonNode& cvss_map,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Finding> MapVulnerability(const JsonNode& entry,
-                                             const ReportContext& report,
-                                             const ResultContext& result,
-                                             ImportContext& context,
-                                             std::vector<std::string>* key) {
+absl::StatusOr<v1::Finding> MapVulnerability(
+    const JsonNode& entry, const ReportContext& report,
+    const ResultContext& result, ImportContext& context,
+    std::vector<absl::string_view>* key) {
   TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+  const JsonMembers fields(entry);
   v1::Finding finding;
   finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
   SetCommon(report, result, context, &finding);
@@ -208,26 +216,28 @@ absl::StatusOr<v1::Finding> MapVulnerability(const JsonNode& entry,
   v1::Package& package = *finding.mutable_package();
 
   TREATD_ASSIGN_OR_RETURN(std::string id,
-                          entry["VulnerabilityID"].RequiredString());
+                          fields["VulnerabilityID"].RequiredString());
   vulnerability.set_cve_id(id);
   TREATD_ASSIGN_OR_RETURN(std::vector<std::string> vendor_ids,
-                          entry["VendorIDs"].OptionalStringArray());
+                          fields["VendorIDs"].OptionalStringArray());
   for (const std::string& alias : vendor_ids) {
     if (alias != id) AddUnique(alias, vulnerability.mutable_aliases());
   }
 
-  TREATD_ASSIGN_OR_RETURN(std::string name, entry["PkgName"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::string installed,
-                          entry["InstalledVersion"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::string fixed,
-                          entry["FixedVersion"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::string purl,
-                          entry["PkgIdentifier"]["PURL"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::string pkg_path,
-                          entry["PkgPath"].OptionalString());
-  package.set_name(name);
-  package.set_installed_version(installed);
-  package.set_purl(purl);
+  // Views into the document: copied once, into the finding.
+  TREATD_ASSIGN_OR_RETURN(absl::string_view name,
+                          fields["PkgName"].OptionalStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view installed,
+                          fields["InstalledVersion"].OptionalStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view fixed,
+                          fields["FixedVersion"].OptionalStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view purl,
+                          fields["PkgIdentifier"]["PURL"].OptionalStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view pkg_path,
+                          fields["PkgPath"].OptionalStringView());
+  package.set_name(name.data(), name.size());
+  package.set_installed_version(installed.data(), installed.size());
+  package.set_purl(purl.data(), purl.size());
   for (absl::string_view version :
        absl::StrSplit(fixed, ',', absl::SkipWhitespace())) {
     AddUnique(absl::StripAsciiWhitespace(version),
@@ -238,45 +248,50 @@ absl::StatusOr<v1::Finding> MapVulnerability(const JsonNode& entry,
                             ? EcosystemFromPurlType(parsed_purl->type)
                             : EcosystemFromResultType(result.type));
 
-  TREATD_ASSIGN_OR_RETURN(std::string status, entry["Status"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view status,
+                          fields["Status"].OptionalStringView());
   finding.mutable_fix()->set_availability(
       FixFromStatus(status, package.fixed_versions_size() > 0));
   SetAttribute(kAttrFixState, status, &finding);
 
-  TREATD_RETURN_IF_ERROR(SetSeverity(entry["Severity"], context, &finding));
-  TREATD_ASSIGN_OR_RETURN(std::string severity_source,
-                          entry["SeveritySource"].OptionalString());
+  TREATD_RETURN_IF_ERROR(SetSeverity(fields["Severity"], context, &finding));
+  TREATD_ASSIGN_OR_RETURN(absl::string_view severity_source,
+                          fields["SeveritySource"].OptionalStringView());
   SetAttribute("severity.source", severity_source, &finding);
 
   std::vector<CvssCandidate> candidates;
-  TREATD_RETURN_IF_ERROR(AddCvss(entry["CVSS"], &candidates));
+  TREATD_RETURN_IF_ERROR(AddCvss(fields["CVSS"], &candidates));
   if (const CvssCandidate* best = PreferredCvss(candidates)) {
     SetCvss(*best, vulnerability.mutable_cvss());
     SetAttribute(kAttrCvssSource, best->source, &finding);
   }
 
   TREATD_ASSIGN_OR_RETURN(std::vector<std::string> cwes,
-                          entry["CweIDs"].OptionalStringArray());
+                          fields["CweIDs"].OptionalStringArray());
   for (const std::string& cwe : cwes) {
     AddUnique(NormalizeCweId(cwe), vulnerability.mutable_cwe_ids());
   }
-  TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
-  finding.set_title(title.empty() ? DefaultTitle(id, name, installed)
-                                  : std::move(title));
-  TREATD_ASSIGN_OR_RETURN(std::string description,
-                          entry["Description"].OptionalString());
-  finding.set_description(std::move(description));
-  TREATD_ASSIGN_OR_RETURN(std::string url,
-                          entry["PrimaryURL"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view title,
+                          fields["Title"].OptionalStringView());
+  if (title.empty()) {
+    finding.set_title(DefaultTitle(id, name, installed));
+  } else {
+    finding.set_title(title.data(), title.size());
+  }
+  TREATD_ASSIGN_OR_RETURN(absl::string_view description,
+                          fields["Description"].OptionalStringView());
+  finding.set_description(description.data(), description.size());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view url,
+                          fields["PrimaryURL"].OptionalStringView());
   SetAttribute(kAttrPrimaryUrl, url, &finding);
   SetAttribute(kAttrLocation, pkg_path, &finding);
-  TREATD_ASSIGN_OR_RETURN(std::string diff_id,
-                          entry["Layer"]["DiffID"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view diff_id,
+                          fields["Layer"]["DiffID"].OptionalStringView());
   SetAttribute("trivy.layer_diff_id", diff_id, &finding);
-  SetTimestampOrWarn(entry["PublishedDate"], context,
+  SetTimestampOrWarn(fields["PublishedDate"], context,
                      vulnerability.mutable_published());
 
-  *key = {name,         installed, purl, pkg_path, finding.asset().name(),
+  *key = {name,         installed, purl, pkg_path, AssetName(report, result),
           result.target};
   return finding;
 }
@@ -288,13 +303,14 @@ absl::StatusOr<v1::Finding> MapMisconfiguration(const JsonNode& entry,
                                                 std::vector<std::string>* key,
                                                 std::string* check_id) {
   TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+  const JsonMembers fields(entry);
   v1::Finding finding;
   finding.set_kind(v1::FINDING_KIND_MISCONFIGURATION);
   SetCommon(report, result, context, &finding);
   v1::Misconfiguration& misconfiguration = *finding.mutable_misconfiguration();
 
-  TREATD_ASSIGN_OR_RETURN(std::string avd_id, entry["AVDID"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::string id, entry["ID"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string avd_id, fields["AVDID"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string id, fields["ID"].OptionalString());
   *check_id = avd_id.empty() ? id : avd_id;
   if (check_id->empty()) {
     return entry.Error("misconfiguration has neither \"AVDID\" nor \"ID\"");
@@ -303,7 +319,7 @@ absl::StatusOr<v1::Finding> MapMisconfiguration(const JsonNode& entry,
   if (!id.empty() && id != *check_id)
     SetAttribute("trivy.check_id", id, &finding);
 
-  JsonNode cause = entry["CauseMetadata"];
+  JsonNode cause = fields["CauseMetadata"];
   TREATD_ASSIGN_OR_RETURN(std::string resource,
                           cause["Resource"].OptionalString());
   misconfiguration.set_resource(resource.empty() ? result.target : resource);
@@ -321,26 +337,26 @@ absl::StatusOr<v1::Finding> MapMisconfiguration(const JsonNode& entry,
                           cause["Service"].OptionalString());
   SetAttribute("trivy.service", service, &finding);
 
-  TREATD_RETURN_IF_ERROR(SetSeverity(entry["Severity"], context, &finding));
-  TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
+  TREATD_RETURN_IF_ERROR(SetSeverity(fields["Severity"], context, &finding));
+  TREATD_ASSIGN_OR_RETURN(std::string title, fields["Title"].OptionalString());
   finding.set_title(title.empty() ? *check_id : title);
   TREATD_ASSIGN_OR_RETURN(std::string description,
-                          entry["Description"].OptionalString());
+                          fields["Description"].OptionalString());
   finding.set_description(std::move(description));
   TREATD_ASSIGN_OR_RETURN(std::string message,
-                          entry["Message"].OptionalString());
+                          fields["Message"].OptionalString());
   SetAttribute("trivy.message", message, &finding);
   TREATD_ASSIGN_OR_RETURN(std::string resolution,
-                          entry["Resolution"].OptionalString());
+                          fields["Resolution"].OptionalString());
   SetAttribute("remediation", resolution, &finding);
   // A configuration can always be changed; Trivy states how when it knows.
   if (!resolution.empty()) {
     finding.mutable_fix()->set_availability(v1::FIX_AVAILABILITY_AVAILABLE);
   }
-  TREATD_ASSIGN_OR_RETURN(std::string type, entry["Type"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(std::string type, fields["Type"].OptionalString());
   SetAttribute("trivy.misconfiguration_type", type, &finding);
   TREATD_ASSIGN_OR_RETURN(std::string url,
-                          entry["PrimaryURL"].OptionalString());
+                          fields["PrimaryURL"].OptionalString());
   SetAttribute(kAttrPrimaryUrl, url, &finding);
 
   *key = {misconfiguration.resource(), location, finding.asset().name()};
@@ -354,25 +370,26 @@ absl::StatusOr<v1::Finding> MapSecret(const JsonNode& entry,
                                       std::vector<std::string>* key,
                                       std::string* rule_id) {
   TREATD_RETURN_IF_ERROR(entry.ExpectObject());
+  const JsonMembers fields(entry);
   v1::Finding finding;
   finding.set_kind(v1::FINDING_KIND_EXPOSED_SECRET);
   SetCommon(report, result, context, &finding);
-  TREATD_ASSIGN_OR_RETURN(*rule_id, entry["RuleID"].RequiredString());
+  TREATD_ASSIGN_OR_RETURN(*rule_id, fields["RuleID"].RequiredString());
   v1::Secret& secret = *finding.mutable_secret();
   secret.set_secret_type(*rule_id);
   TREATD_ASSIGN_OR_RETURN(std::optional<double> start_line,
-                          entry["StartLine"].OptionalNumber());
+                          fields["StartLine"].OptionalNumber());
   std::string location = result.target;
   if (start_line.has_value() && *start_line > 0) {
     absl::StrAppend(&location, ":", static_cast<int64_t>(*start_line));
   }
   secret.set_location(location);
   SetAttribute(kAttrLocation, location, &finding);
-  TREATD_RETURN_IF_ERROR(SetSeverity(entry["Severity"], context, &finding));
-  TREATD_ASSIGN_OR_RETURN(std::string title, entry["Title"].OptionalString());
+  TREATD_RETURN_IF_ERROR(SetSeverity(fields["Severity"], context, &finding));
+  TREATD_ASSIGN_OR_RETURN(std::string title, fields["Title"].OptionalString());
   finding.set_title(title.empty() ? *rule_id : title);
   TREATD_ASSIGN_OR_RETURN(std::string category,
-                          entry["Category"].OptionalString());
+                          fields["Category"].OptionalString());
   SetAttribute("secret.category", category, &finding);
   *key = {location, finding.asset().name()};
   return finding;
@@ -395,8 +412,8 @@ absl::Status ImportResultEntry(const JsonNode& node,
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> secrets,
                           node["Secrets"].OptionalArray());
 
+  std::vector<absl::string_view> key;
   for (const JsonNode& entry : vulnerabilities) {
-    std::vector<std::string> key;
     absl::StatusOr<v1::Finding> finding =
         MapVulnerability(entry, report, result, context, &key);
     if (!finding.ok()) {
@@ -404,8 +421,7 @@ absl::Status ImportResultEntry(const JsonNode& node,
       continue;
     }
     std::string id = finding->vulnerability().cve_id();
-    context.AddFinding(*std::move(finding), id, {key.begin(), key.end()},
-                       entry.path());
+    context.AddFinding(*std::move(finding), id, key, entry.path());
   }
   for (const JsonNode& entry : misconfigurations) {
     // Passed and excepted checks (--include-non-failures) are not findings.

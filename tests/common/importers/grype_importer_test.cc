@@ -183,5 +183,32 @@ TEST(GrypeImporterTest, SkipsMatchWithoutArtifactAndKeepsTheRest) {
             "$.matches[2].vulnerability.epss[0].epss");
 }
 
+TEST(GrypeImporterTest, RepeatedKeysOfAMatchReadTheLastOne) {
+  // As nlohmann::json read them (the importers' reader before issue 15).
+  constexpr absl::string_view kReport = R"json({"matches": [
+    {"artifact": {"name": "old"},
+     "vulnerability": {"id": "CVE-2024-0001", "severity": "Low",
+                       "id": "CVE-2024-0002", "severity": "High",
+                       "cvss": [{"version": "3.1", "metrics": {"baseScore": 1},
+                                 "metrics": {"baseScore": 8.1}}]},
+     "artifact": {"name": "a", "version": "1", "name": "b"},
+     "relatedVulnerabilities": [{"id": "GHSA-0000-0000-0001",
+                                 "id": "CVE-2024-0009"}]},
+    {"vulnerability": {"id": "CVE-2024-0003"}, "artifact": {"name": "c"},
+     "artifact": []}
+  ]})json";
+  absl::StatusOr<ImportResult> result = ImportFindings(kReport);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 1u);
+  const v1::Finding& finding = result->findings[0];
+  EXPECT_EQ(finding.package().name(), "b");
+  EXPECT_EQ(finding.severity(), v1::SEVERITY_HIGH);
+  EXPECT_EQ(finding.vulnerability().cve_id(), "CVE-2024-0002");
+  EXPECT_THAT(finding.vulnerability().aliases(), ElementsAre("CVE-2024-0009"));
+  EXPECT_DOUBLE_EQ(finding.vulnerability().cvss().score(), 8.1);
+  ASSERT_EQ(result->skipped.size(), 1u);
+  EXPECT_EQ(result->skipped[0].json_path, "$.matches[1].artifact");
+}
+
 }  // namespace
 }  // namespace treatd::importers

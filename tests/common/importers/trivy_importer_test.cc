@@ -292,5 +292,32 @@ TEST(TrivyImporterTest, SkipsBrokenVulnerabilityAndKeepsTheRest) {
             "$.Results[0].Vulnerabilities[3].PublishedDate");
 }
 
+TEST(TrivyImporterTest, RepeatedKeysOfAnEntryReadTheLastOne) {
+  // As nlohmann::json read them (the importers' reader before issue 15).
+  constexpr absl::string_view kReport = R"json({
+    "SchemaVersion": 2, "ArtifactName": "img",
+    "Results": [{"Target": "img", "Type": "debian", "Vulnerabilities": [
+      {"VulnerabilityID": "CVE-2024-0001", "PkgName": "first",
+       "Severity": "LOW", "VulnerabilityID": "CVE-2024-0002",
+       "CVSS": {"nvd": {"V3Score": 1.0}, "nvd": {"V3Score": 9.8}},
+       "PkgName": "last", "Severity": "CRITICAL", "Title": 7,
+       "Title": "last title"},
+      {"VulnerabilityID": "CVE-2024-0003", "PkgName": "p", "CVSS": {},
+       "CVSS": "high"}
+    ]}]})json";
+  absl::StatusOr<ImportResult> result = ImportFindings(kReport);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 1u);
+  const v1::Finding& finding = result->findings[0];
+  EXPECT_EQ(finding.vulnerability().cve_id(), "CVE-2024-0002");
+  EXPECT_EQ(finding.package().name(), "last");
+  EXPECT_EQ(finding.severity(), v1::SEVERITY_CRITICAL);
+  EXPECT_DOUBLE_EQ(finding.vulnerability().cvss().score(), 9.8);
+  EXPECT_EQ(finding.title(), "last title");
+  ASSERT_EQ(result->skipped.size(), 1u);
+  EXPECT_EQ(result->skipped[0].json_path,
+            "$.Results[0].Vulnerabilities[1].CVSS");
+}
+
 }  // namespace
 }  // namespace treatd::importers
