@@ -22,7 +22,7 @@ struct ReportContext {
   std::string asset_name;
   v1::AssetType asset_type = v1::ASSET_TYPE_UNSPECIFIED;
   std::string source_type;
-  const JsonNode* timestamp = nullptr;
+  const ReportTimestamp* timestamp = nullptr;  // descriptor.timestamp
 };
 
 // grype's fix.state → Fix.availability; "unknown" or "" says nothing.
@@ -135,7 +135,7 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   finding.mutable_asset()->set_name(report.asset_name);
   finding.mutable_asset()->set_type(report.asset_type);
   if (report.timestamp != nullptr) {
-    SetTimestampOrWarn(*report.timestamp, context, finding.mutable_last_seen());
+    report.timestamp->Set(context, finding.mutable_last_seen());
   }
   SetAttribute("grype.source_type", report.source_type, &finding);
   v1::Vulnerability& vulnerability = *finding.mutable_vulnerability();
@@ -255,8 +255,9 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
 
 absl::Status ImportGrype(const JsonNode& root, ImportContext& context) {
   TREATD_RETURN_IF_ERROR(root.ExpectObject());
+  const JsonNode match_list = root["matches"];
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> matches,
-                          root["matches"].RequiredArray());
+                          match_list.RequiredArray());
   ReportContext report;
   JsonNode source = root["source"];
   TREATD_ASSIGN_OR_RETURN(report.source_type, source["type"].OptionalString());
@@ -271,20 +272,21 @@ absl::Status ImportGrype(const JsonNode& root, ImportContext& context) {
   if (report.source_type == "image") {
     report.asset_type = v1::ASSET_TYPE_CONTAINER_IMAGE;
   }
-  JsonNode timestamp = root["descriptor"]["timestamp"];
+  const ReportTimestamp timestamp(root["descriptor"]["timestamp"]);
   report.timestamp = &timestamp;
 
-  for (const JsonNode& match : matches) {
+  const JsonElementPaths match_paths(match_list);
+  for (size_t i = 0; i < matches.size(); ++i) {
     std::vector<std::string> key;
     absl::StatusOr<v1::Finding> finding =
-        MapMatch(match, report, context, &key);
+        MapMatch(matches[i], report, context, &key);
     if (!finding.ok()) {
       context.Skip(finding.status());
       continue;
     }
     std::string primary = finding->vulnerability().cve_id();
     context.AddFinding(*std::move(finding), primary, {key.begin(), key.end()},
-                       match.path());
+                       match_paths[i]);
   }
   return absl::OkStatus();
 }

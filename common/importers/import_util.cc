@@ -522,6 +522,25 @@ void SetVexTimestamp(const JsonNode& node, ImportContext& context,
   if (when.nanos() >= 0) *vex->mutable_timestamp() = when;
 }
 
+ReportTimestamp::ReportTimestamp(const JsonNode& node) : node_(node) {
+  ImportResult scratch;
+  ImportContext context(ScannerFormat::kAuto, ImportOptions(), &scratch);
+  google::protobuf::Timestamp time;
+  time.set_nanos(-1);  // Marks "not set": a parsed time has nanos >= 0.
+  SetTimestampOrWarn(node_, context, &time);
+  clean_ = scratch.warnings.empty();
+  if (clean_ && time.nanos() >= 0) time_ = time;
+}
+
+void ReportTimestamp::Set(ImportContext& context,
+                          google::protobuf::Timestamp* out) const {
+  if (!clean_) {
+    SetTimestampOrWarn(node_, context, out);
+  } else if (time_.has_value()) {
+    *out = *time_;
+  }
+}
+
 void SetAttribute(absl::string_view key, absl::string_view value,
                   v1::Finding* finding) {
   if (value.empty()) return;

@@ -174,6 +174,24 @@ void SetVexJustification(absl::string_view label, const JsonNode& node,
 void SetVexTimestamp(const JsonNode& node, ImportContext& context,
                      v1::Vex* vex);
 
+// A time every finding of a report carries (Trivy's CreatedAt, Grype's
+// descriptor.timestamp), read once instead of once per finding: Set() gives
+// `out` what SetTimestampOrWarn(node, context, out) would, its warning
+// included. Holds `node`, whose document must outlive it.
+class ReportTimestamp {
+ public:
+  explicit ReportTimestamp(const JsonNode& node);
+
+  void Set(ImportContext& context, google::protobuf::Timestamp* out) const;
+
+ private:
+  JsonNode node_;
+  // False when reading `node_` warns: Set() then reads it each time, for
+  // the warning.
+  bool clean_ = true;
+  std::optional<google::protobuf::Timestamp> time_;
+};
+
 // Sets attribute `key` to `value` unless `value` is empty.
 void SetAttribute(absl::string_view key, absl::string_view value,
                   v1::Finding* finding);

@@ -348,6 +348,10 @@ JsonNode JsonMembers::operator[](absl::string_view key) const {
   return object_.MissingChild(JsonNode::Step::kKey, key, 0);
 }
 
+std::string JsonElementPaths::operator[](size_t index) const {
+  return absl::StrCat(prefix_, "[", index, "]");
+}
+
 absl::string_view JsonNode::StringView() const {
   return StringAt(doc_->tape_, doc_->strings_, index_);
 }

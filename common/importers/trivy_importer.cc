@@ -27,7 +27,8 @@ struct ReportContext {
   std::string asset_name;
   v1::AssetType asset_type = v1::ASSET_TYPE_UNSPECIFIED;
   std::string artifact_type;
-  const JsonNode* created_at = nullptr;  // Null in the legacy format.
+  // CreatedAt; null in the legacy format.
+  const ReportTimestamp* created_at = nullptr;
   // A resource of a Kubernetes cluster report (all empty otherwise).
   std::string cluster;
   std::string k8s_namespace;
@@ -155,8 +156,7 @@ void SetCommon(const ReportContext& report, const ResultContext& result,
   finding->mutable_asset()->set_name(asset.data(), asset.size());
   finding->mutable_asset()->set_type(report.asset_type);
   if (report.created_at != nullptr) {
-    SetTimestampOrWarn(*report.created_at, context,
-                       finding->mutable_last_seen());
+    report.created_at->Set(context, finding->mutable_last_seen());
   }
   SetAttribute(kAttrTarget, result.target, finding);
   SetAttribute("trivy.class", result.result_class, finding);
@@ -405,23 +405,25 @@ absl::Status ImportResultEntry(const JsonNode& node,
   TREATD_ASSIGN_OR_RETURN(result.target, node["Target"].OptionalString());
   TREATD_ASSIGN_OR_RETURN(result.result_class, node["Class"].OptionalString());
   TREATD_ASSIGN_OR_RETURN(result.type, node["Type"].OptionalString());
+  const JsonNode vulnerability_list = node["Vulnerabilities"];
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> vulnerabilities,
-                          node["Vulnerabilities"].OptionalArray());
+                          vulnerability_list.OptionalArray());
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> misconfigurations,
                           node["Misconfigurations"].OptionalArray());
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> secrets,
                           node["Secrets"].OptionalArray());
 
   std::vector<absl::string_view> key;
-  for (const JsonNode& entry : vulnerabilities) {
+  const JsonElementPaths vulnerability_paths(vulnerability_list);
+  for (size_t i = 0; i < vulnerabilities.size(); ++i) {
     absl::StatusOr<v1::Finding> finding =
-        MapVulnerability(entry, report, result, context, &key);
+        MapVulnerability(vulnerabilities[i], report, result, context, &key);
     if (!finding.ok()) {
       context.Skip(finding.status());
       continue;
     }
     std::string id = finding->vulnerability().cve_id();
-    context.AddFinding(*std::move(finding), id, key, entry.path());
+    context.AddFinding(*std::move(finding), id, key, vulnerability_paths[i]);
   }
   for (const JsonNode& entry : misconfigurations) {
     // Passed and excepted checks (--include-non-failures) are not findings.
@@ -524,7 +526,7 @@ absl::Status ImportTrivy(const JsonNode& root, ImportContext& context) {
   }
   ReportContext report;
   std::vector<JsonNode> results;
-  JsonNode created_at = root["CreatedAt"];
+  const ReportTimestamp created_at(root["CreatedAt"]);
   if (root.IsArray()) {
     TREATD_ASSIGN_OR_RETURN(results, root.OptionalArray());
   } else {

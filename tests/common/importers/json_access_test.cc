@@ -246,6 +246,20 @@ TEST(JsonAccessTest, PathsOfPresentAndMissingValues) {
   EXPECT_EQ(root["list"][1500]["i"].path(), "$.list[1500].i");
 }
 
+TEST(JsonAccessTest, ElementPathsAreThoseOfTheElements) {
+  std::string text = R"({"a b": [{"list": [)";
+  for (int i = 0; i < 100; ++i) absl::StrAppend(&text, i == 0 ? "" : ",", i);
+  absl::StrAppend(&text, "]}]}");
+  std::unique_ptr<JsonDocument> document = Parse(text);
+  const JsonNode list = document->Root()["a b"][0]["list"];
+  const JsonElementPaths paths(list);
+  for (size_t i : {0u, 1u, 33u, 99u, 100u}) {
+    EXPECT_EQ(paths[i], list[i].path());
+  }
+  EXPECT_EQ(paths[7], "$[\"a b\"][0].list[7]");
+  EXPECT_EQ(JsonElementPaths(document->Root()["none"])[2], "$.none[2]");
+}
+
 TEST(JsonAccessTest, PathsFromManyThreadsAtOnce) {
   std::string text = "{\"list\": [";
   for (int i = 0; i < 5000; ++i) absl::StrAppend(&text, i == 0 ? "" : ",", i);

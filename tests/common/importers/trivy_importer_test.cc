@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/importers/importer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -290,6 +292,30 @@ TEST(TrivyImporterTest, SkipsBrokenVulnerabilityAndKeepsTheRest) {
   ASSERT_EQ(result->warnings.size(), 1u);
   EXPECT_EQ(result->warnings[0].json_path,
             "$.Results[0].Vulnerabilities[3].PublishedDate");
+}
+
+TEST(TrivyImporterTest, EveryFindingCarriesTheReportTime) {
+  for (const char* created_at : {"2024-05-06T07:08:09.5Z", "yesterday"}) {
+    SCOPED_TRACE(created_at);
+    const std::string report = absl::StrCat(
+        R"json({"SchemaVersion": 2, "CreatedAt": ")json", created_at,
+        R"json(", "Results": [{"Target": "t", "Vulnerabilities": [
+          {"VulnerabilityID": "CVE-2024-0001", "PkgName": "a"},
+          {"VulnerabilityID": "CVE-2024-0002", "PkgName": "b"}]}]})json");
+    absl::StatusOr<ImportResult> result = ImportFindings(report);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->findings.size(), 2u);
+    const bool valid = absl::StartsWith(created_at, "2024");
+    for (const v1::Finding& finding : result->findings) {
+      EXPECT_EQ(finding.last_seen().seconds(), valid ? 1714979289 : 0);
+      EXPECT_EQ(finding.last_seen().nanos(), valid ? 500000000 : 0);
+    }
+    // A time that does not parse warns on every finding, as before.
+    ASSERT_EQ(result->warnings.size(), valid ? 0u : 2u);
+    for (const ImportIssue& warning : result->warnings) {
+      EXPECT_EQ(warning.json_path, "$.CreatedAt");
+    }
+  }
 }
 
 TEST(TrivyImporterTest, RepeatedKeysOfAnEntryReadTheLastOne) {
