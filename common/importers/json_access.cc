@@ -442,7 +442,8 @@ absl::StatusOr<std::string> JsonNode::OptionalString() const {
 }
 
 absl::StatusOr<absl::string_view> JsonNode::OptionalStringView() const {
-  if (IsMissing()) return absl::string_view();
+  // "" rather than a null view: callers pass it on to memcpy (StrJoin).
+  if (IsMissing()) return absl::string_view("");
   if (!IsString()) {
     return Error(absl::StrCat("expected a string, got ", TypeWithArticle()));
   }

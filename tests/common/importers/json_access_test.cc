@@ -246,6 +246,21 @@ TEST(JsonAccessTest, PathsOfPresentAndMissingValues) {
   EXPECT_EQ(root["list"][1500]["i"].path(), "$.list[1500].i");
 }
 
+TEST(JsonAccessTest, OptionalStringViewOfMissingIsEmptyNotNull) {
+  std::unique_ptr<JsonDocument> document = Parse(R"({"s": "x", "e": ""})");
+  const JsonNode root = document->Root();
+  EXPECT_EQ(*root["s"].OptionalStringView(), "x");
+  for (const char* key : {"e", "none"}) {
+    absl::StatusOr<absl::string_view> view = root[key].OptionalStringView();
+    ASSERT_TRUE(view.ok());
+    EXPECT_TRUE(view->empty());
+    // Views end up in memcpy (StrJoin of a finding's identity), which must
+    // not get a null pointer, not even for 0 bytes (UBSan, fuzz_import_trivy).
+    EXPECT_NE(view->data(), nullptr);
+  }
+  EXPECT_FALSE(root.OptionalStringView().ok());
+}
+
 TEST(JsonAccessTest, ElementPathsAreThoseOfTheElements) {
   std::string text = R"({"a b": [{"list": [)";
   for (int i = 0; i < 100; ++i) absl::StrAppend(&text, i == 0 ? "" : ",", i);
