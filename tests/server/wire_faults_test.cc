@@ -242,7 +242,10 @@ TEST_F(WireFaultsTest, CancelMidStreamAndMidBatchEndsCancelled) {
     context.TryCancel();
     EXPECT_EQ(stream->Finish().error_code(), Code::CANCELLED);
   }
-  // A large batch cancelled while the server decides it.
+  // A large batch cancelled before or while the server decides it. A
+  // cancel that comes after the server answered (a quiet machine decides
+  // the 5,000 in a few tens of milliseconds) leaves the call OK, and then
+  // the answer must be whole; at 0 ms the cancel always comes first.
   const v1::BatchDecideRequest batch = Batch(5000, /*trace=*/true);
   for (int delay_ms : {0, 5, 50}) {
     grpc::ClientContext context;
@@ -253,7 +256,12 @@ TEST_F(WireFaultsTest, CancelMidStreamAndMidBatchEndsCancelled) {
     });
     const grpc::Status status = stub_->BatchDecide(&context, batch, &response);
     cancel.join();
-    EXPECT_EQ(status.error_code(), Code::CANCELLED) << delay_ms << " ms";
+    if (delay_ms == 0 || !status.ok()) {
+      EXPECT_EQ(status.error_code(), Code::CANCELLED) << delay_ms << " ms";
+    } else {
+      EXPECT_EQ(response.results_size(), batch.findings_size())
+          << delay_ms << " ms";
+    }
   }
   ExpectRecovered(2);
 }
