@@ -100,6 +100,24 @@ bool SameFacts(const FindingRecord& a, const FindingRecord& b) {
   return facts(a) == facts(b);
 }
 
+// Whether ApplyDecisionFacts(d, row) would leave every fact SameFacts
+// compares as it is: the common re-decision of an unchanged finding, which
+// then costs no copy of the row.
+bool DecisionKeepsFacts(const DecisionFacts& d, const FindingRecord& row) {
+  return row.treatment == d.treatment && row.priority == d.priority &&
+         row.priority_rank == d.priority_rank && row.rule == d.rule &&
+         row.policy_digest == d.policy_digest &&
+         row.mitigate_by == d.mitigate_by &&
+         row.remediate_by == d.remediate_by &&
+         (row.state == FindingState::kAccepted ||
+          row.review_by == d.review_by) &&
+         row.residual_risk == d.residual_risk &&
+         (d.kind == v1::FINDING_KIND_UNSPECIFIED || row.kind == d.kind) &&
+         (d.owner.empty() || row.owner == d.owner) &&
+         (d.asset.empty() || row.asset == d.asset) &&
+         (d.vulnerability.empty() || row.vulnerability == d.vulnerability);
+}
+
 // The keys of an event, checked before they reach a statement: a key the
 // database refuses (PostgreSQL rejects invalid UTF-8) would otherwise fail
 // the whole batch. Proto3 strings are checked on parse; library callers
@@ -350,8 +368,8 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
 
   for (WorkItem* item : items) {
     if (item->event.has_value()) {
-      item->appended = ApplyEvent(std::move(*item->event),
-                                  std::move(item->encoded_prefix), batch);
+      item->appended = ApplyEvent(*item->event, std::move(item->encoded_prefix),
+                                  item->marks, batch);
       item->event.reset();
     } else if (item->scan.has_value()) {
       item->scanned = ApplyScan(*item->scan, batch);
@@ -455,7 +473,8 @@ absl::Status Appender::Validate(const Event& e, absl::Time now) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
+absl::StatusOr<Appended> Appender::ApplyEvent(Event& e, std::string prefix,
+                                              const PrefixMarks& marks,
                                               Batch& batch) {
   auto found = batch.findings.find(e.finding_key);
   FindingRecord* row = found == batch.findings.end() ? nullptr : &found->second;
@@ -512,14 +531,22 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
     if (t.recurrence) ++row->recurrences;
   }
   // Re-deciding an unchanged finding is the common case (every scan decides
-  // it again); it writes only its event, not the row.
-  const FindingRecord unchanged = *row;
-  if (row->state != t.to && !t.new_finding) row->state_since = e.occurred_at;
-  row->state = t.to;
-  if (IsDecision(e.kind)) {
-    ApplyDecisionFacts(e.decision, *row);
-  } else {
-    ApplyOutcome(e, t, *row);
+  // it again); it writes only its event, not the row. Told apart without a
+  // copy of the row when the state stays and the decision repeats the
+  // facts; otherwise by applying the event to the row and comparing.
+  const bool keeps_row = !t.new_finding && !t.new_episode &&
+                         row->state == t.to && IsDecision(e.kind) &&
+                         DecisionKeepsFacts(e.decision, *row);
+  std::optional<FindingRecord> unchanged;
+  if (!keeps_row) {
+    unchanged = *row;
+    if (row->state != t.to && !t.new_finding) row->state_since = e.occurred_at;
+    row->state = t.to;
+    if (IsDecision(e.kind)) {
+      ApplyDecisionFacts(e.decision, *row);
+    } else {
+      ApplyOutcome(e, t, *row);
+    }
   }
 
   e.seq = batch.head.seq + 1;
@@ -529,22 +556,32 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
   e.recurrence = t.recurrence;
   StoredEvent stored;
   stored.seq = e.seq;
-  stored.finding_key = e.finding_key;
   stored.kind = e.kind;
   stored.occurred_us = absl::ToUnixMicros(e.occurred_at);
   stored.recorded_us = absl::ToUnixMicros(e.recorded_at);
-  stored.idempotency_key = e.idempotency_key;
-  stored.body = prefix.empty()
-                    ? CanonicalEncoding(e)
-                    : CanonicalEncodingFromPrefix(std::move(prefix), e);
-  stored.hash = LinkHash(batch.head.hash, stored.body);
-  // Stored without the values its columns hold (schema version 4).
-  stored.body = ElideColumnValues(stored.body, stored.columns());
+  // The chain hashes the canonical encoding; the table keeps it without
+  // the values its columns hold (schema version 4): ElideColumnValues, or
+  // where the prefix says they are.
+  std::string canonical;
+  if (prefix.empty()) {
+    canonical = CanonicalEncoding(e);
+  } else {
+    canonical =
+        CanonicalEncodingFromPrefix(std::move(prefix), marks, e, stored.body);
+  }
+  // The caller's event is spent once encoded (the row keeps the key).
+  stored.finding_key = std::move(e.finding_key);
+  stored.idempotency_key = std::move(e.idempotency_key);
+  stored.hash = LinkHash(batch.head.hash, canonical);
+  if (stored.body.empty()) {
+    stored.body = ElideColumnValues(canonical, stored.columns());
+  }
   batch.head = {stored.seq, stored.hash};
   batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
   batch.events.push_back(std::move(stored));
 
-  if (t.new_finding || !SameFacts(unchanged, *row)) {
+  if (unchanged.has_value() &&
+      (t.new_finding || !SameFacts(*unchanged, *row))) {
     row->last_seq = e.seq;
     row->updated_at = batch.now;
     if (batch.dirty_set.insert(row->key).second) {
@@ -553,16 +590,16 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
     DecisionFacts& d = e.decision;
     if (IsDecision(e.kind) &&
         (!d.finding_snapshot.empty() || d.snapshot_source != nullptr)) {
-      auto [at, added] = batch.snapshot_index.try_emplace(
-          e.finding_key, batch.snapshots.size());
+      auto [at, added] =
+          batch.snapshot_index.try_emplace(row->key, batch.snapshots.size());
       if (added) batch.snapshots.emplace_back();
       Batch::Snapshot& snapshot = batch.snapshots[at->second];
-      snapshot.key = e.finding_key;
+      snapshot.key = row->key;
       snapshot.bytes = std::move(d.finding_snapshot);
       snapshot.source = snapshot.bytes.empty() ? d.snapshot_source : nullptr;
     }
-  } else {
-    *row = unchanged;  // keeps the decision id that set these facts
+  } else if (unchanged.has_value()) {
+    *row = *std::move(unchanged);  // keeps the decision id that set these facts
   }
 
   Appended appended;
@@ -664,7 +701,7 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
   for (Event& e : derived) {
     const EventKind kind = e.kind;
     TREATD_ASSIGN_OR_RETURN(Appended appended,
-                            ApplyEvent(std::move(e), /*prefix=*/"", batch));
+                            ApplyEvent(e, /*prefix=*/"", {}, batch));
     if (appended.duplicate) continue;
     result.seqs.push_back(appended.seq);
     if (kind == EventKind::kReopened) {

@@ -44,6 +44,30 @@ Event ReportedPart(Event event);
 std::string CanonicalPrefix(const Event& event);
 std::string CanonicalEncodingFromPrefix(std::string prefix, const Event& event);
 
+// Where a prefix holds the values that ElideColumnValues leaves out
+// (finding, idempotency_key, kind, occurred_at): [begin, end) byte offsets
+// of each value as written, empty where it stays in the stored body.
+struct PrefixMarks {
+  struct Range {
+    uint32_t begin = 0;
+    uint32_t end = 0;
+  };
+  Range values[4];
+};
+
+// CanonicalPrefix, also saying where the prefix holds those values.
+std::string CanonicalPrefix(const Event& event, PrefixMarks& marks);
+
+// The event's canonical encoding (CanonicalEncodingFromPrefix) and, in
+// `stored`, ElideColumnValues of it for the event's columns, without
+// searching the encoding for the values: `prefix` and `marks` come from
+// one CanonicalPrefix(e', marks) call with e' as for
+// CanonicalEncodingFromPrefix, and `prefix` is not empty.
+std::string CanonicalEncodingFromPrefix(std::string prefix,
+                                        const PrefixMarks& marks,
+                                        const Event& event,
+                                        std::string& stored);
+
 // The reference implementation of CanonicalEncoding (a JSON tree dumped by
 // nlohmann::json). CanonicalEncoding writes events whose text is all ASCII
 // directly and must give the same bytes; it uses this one for the rest.

@@ -151,7 +151,7 @@ struct PreparedAppend {
       if (events[i].idempotency_key.empty()) {
         events[i].idempotency_key = DerivedIdempotencyKey(events[i]);
       }
-      items[i].encoded_prefix = CanonicalPrefix(events[i]);
+      items[i].encoded_prefix = CanonicalPrefix(events[i], items[i].marks);
       items[i].event = std::move(events[i]);
       pointers.push_back(&items[i]);
     }
