@@ -121,8 +121,9 @@ bool DecisionKeepsFacts(const DecisionFacts& d, const FindingRecord& row) {
 // The keys of an event, checked before they reach a statement: a key the
 // database refuses (PostgreSQL rejects invalid UTF-8) would otherwise fail
 // the whole batch. Proto3 strings are checked on parse; library callers
-// here.
-absl::Status CheckKeys(const Event& e) {
+// here. `ascii`: the caller's thread found all of the event's text ASCII
+// (it wrote a CanonicalPrefix, which it only does then), so valid UTF-8.
+absl::Status CheckKeys(const Event& e, bool ascii) {
   if (e.finding_key.empty()) {
     return absl::InvalidArgumentError("finding_key: empty; required");
   }
@@ -136,6 +137,7 @@ absl::Status CheckKeys(const Event& e) {
         absl::StrCat("idempotency_key: ", e.idempotency_key.size(),
                      " bytes; at most ", kMaxIdempotencyKeyBytes, " allowed"));
   }
+  if (ascii) return absl::OkStatus();
   const DecisionFacts& d = e.decision;
   for (const std::string* text :
        {&e.finding_key, &e.idempotency_key, &d.decision_id, &d.priority,
@@ -338,7 +340,7 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
     }
     if (!item->event.has_value()) continue;
     Event& event = *item->event;
-    absl::Status keys = CheckKeys(event);
+    absl::Status keys = CheckKeys(event, !item->encoded_prefix.empty());
     if (!keys.ok()) {
       item->appended = keys;
       item->event.reset();  // answered; takes no part in the batch

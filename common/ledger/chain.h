@@ -37,7 +37,8 @@ Event ReportedPart(Event event);
 // fills can be encoded on the reporter's thread and the ledger's single
 // writer only appends what it assigns (seq, recorded_at, states,
 // recurrence). CanonicalPrefix encodes the reported fields (an opaque
-// string; empty when the event's text takes the reference encoder);
+// string; empty when the event's text takes the reference encoder, so a
+// non-empty prefix also says that all of the event's text is ASCII);
 // CanonicalEncodingFromPrefix(CanonicalPrefix(e'), e) equals
 // CanonicalEncoding(e) for any e' that differs from e only in assigned
 // fields.

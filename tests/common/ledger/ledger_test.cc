@@ -413,6 +413,15 @@ TEST_P(LedgerTest, BadReportsGetClearErrors) {
       << early.status();
   EXPECT_EQ(One(*ledger, Decision("bad\xff", Day(-1))).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // Checked in every text the database keys or stores as text, also when
+  // the rest is ASCII; valid UTF-8 beyond ASCII is recorded.
+  Event bad_rule = Decision("k2", Day(-1));
+  bad_rule.decision.rule = "rule-\xc3";
+  EXPECT_EQ(One(*ledger, bad_rule).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Event accented = Decision("k\xc3\xa9", Day(-1));
+  accented.decision.owner = "\xc3\xa9quipe";
+  EXPECT_TRUE(One(*ledger, accented).ok());
   Event no_until = Outcome(EventKind::kAccepted, "k1", Day(-1));
   no_until.until.reset();
   EXPECT_EQ(One(*ledger, no_until).status().code(),
