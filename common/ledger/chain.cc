@@ -123,11 +123,18 @@ DecisionFacts DecodeDecision(Reader& r) {
   return d;
 }
 
+// Eight bytes at a time: a byte of 0x80 or more has its top bit set.
 bool IsAscii(absl::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  uint64_t high = 0;
+  for (; end - p >= 8; p += 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    high |= word;
   }
-  return true;
+  for (; p < end; ++p) high |= static_cast<unsigned char>(*p);
+  return (high & 0x8080808080808080ULL) == 0;
 }
 
 // Whether every string CanonicalEncoding writes is ASCII: the fast writer
@@ -158,13 +165,25 @@ class ObjectWriter {
   void Close() { out_.push_back('}'); }
 
   // Opens `key`'s value (a nested object follows).
-  void Key(absl::string_view key) {
-    if (!first_) out_.push_back(',');
+  // Writes `,"key":` (no comma first), and with `quote` the '"' that opens
+  // a string value, in one append (the keys are this file's literals).
+  void Key(absl::string_view key, bool quote = false) {
+    char piece[48];
+    if (key.size() > sizeof(piece) - 5) {
+      LongKey(key, quote);
+      return;
+    }
+    size_t n = 0;
+    if (!first_) piece[n++] = ',';
     first_ = false;
-    out_.push_back('"');
-    out_.append(key.data(), key.size());
-    out_.append("\":");
-    value_begin_ = out_.size();
+    piece[n++] = '"';
+    std::memcpy(piece + n, key.data(), key.size());
+    n += key.size();
+    piece[n++] = '"';
+    piece[n++] = ':';
+    value_begin_ = out_.size() + n;
+    if (quote) piece[n++] = '"';
+    out_.append(piece, n);
   }
   // Where the value written last begins (just after its key's ':').
   size_t value_begin() const { return value_begin_; }
@@ -182,8 +201,7 @@ class ObjectWriter {
   }
   // Always written, even empty.
   void String(absl::string_view key, absl::string_view value) {
-    Key(key);
-    out_.push_back('"');
+    Key(key, /*quote=*/true);
     // Runs that need no escape are copied whole; eight bytes are tested at
     // once (this loop was most of an event's encoding, on the ledger's
     // path for every decision).
@@ -215,6 +233,16 @@ class ObjectWriter {
   }
 
  private:
+  void LongKey(absl::string_view key, bool quote) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    out_.push_back('"');
+    out_.append(key.data(), key.size());
+    out_.append("\":");
+    value_begin_ = out_.size();
+    if (quote) out_.push_back('"');
+  }
+
   static uint64_t Load8(const char* p) {
     uint64_t word;
     std::memcpy(&word, p, sizeof(word));
