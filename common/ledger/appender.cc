@@ -370,9 +370,11 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
 
   for (WorkItem* item : items) {
     if (item->event.has_value()) {
-      item->appended = ApplyEvent(*item->event, std::move(item->encoded_prefix),
-                                  item->marks, batch);
-      item->event.reset();
+      // The event and its encoding stay with the item: their memory is
+      // freed by the caller's thread that made them, not by this one
+      // (every commit goes through it).
+      item->appended =
+          ApplyEvent(*item->event, item->encoded_prefix, item->marks, batch);
     } else if (item->scan.has_value()) {
       item->scanned = ApplyScan(*item->scan, batch);
     }
@@ -475,7 +477,7 @@ absl::Status Appender::Validate(const Event& e, absl::Time now) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Appended> Appender::ApplyEvent(Event& e, std::string prefix,
+absl::StatusOr<Appended> Appender::ApplyEvent(Event& e, std::string& prefix,
                                               const PrefixMarks& marks,
                                               Batch& batch) {
   auto found = batch.findings.find(e.finding_key);
@@ -564,13 +566,13 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event& e, std::string prefix,
   // The chain hashes the canonical encoding; the table keeps it without
   // the values its columns hold (schema version 4): ElideColumnValues, or
   // where the prefix says they are.
-  std::string canonical;
   if (prefix.empty()) {
-    canonical = CanonicalEncoding(e);
+    prefix = CanonicalEncoding(e);
   } else {
-    canonical =
+    prefix =
         CanonicalEncodingFromPrefix(std::move(prefix), marks, e, stored.body);
   }
+  const std::string& canonical = prefix;
   // The caller's event is spent once encoded (the row keeps the key).
   stored.finding_key = std::move(e.finding_key);
   stored.idempotency_key = std::move(e.idempotency_key);
@@ -702,8 +704,9 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
 
   for (Event& e : derived) {
     const EventKind kind = e.kind;
+    std::string no_prefix;
     TREATD_ASSIGN_OR_RETURN(Appended appended,
-                            ApplyEvent(e, /*prefix=*/"", {}, batch));
+                            ApplyEvent(e, no_prefix, {}, batch));
     if (appended.duplicate) continue;
     result.seqs.push_back(appended.seq);
     if (kind == EventKind::kReopened) {
