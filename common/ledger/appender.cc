@@ -220,19 +220,25 @@ bool IsDecisionKey(absl::string_view key, absl::string_view prefix) {
 // grow with the evaluation time, so most of a batch's are newer than every
 // key recorded: those are shown absent by a binary search of range probes
 // (log2 n index seeks) instead of one lookup each; the rest are looked up.
+// `keys` are views (into the batch's events): only the keys looked up are
+// copied.
 absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> FindRecordedKeys(
-    Store& store, std::vector<std::string> keys) {
+    Store& store, const std::vector<absl::string_view>& keys) {
   std::vector<std::string> lookup;
-  std::vector<std::string> ranged[2];
-  for (std::string& key : keys) {
+  std::vector<absl::string_view> ranged[2];
+  for (absl::string_view key : keys) {
     int range = -1;
     for (int r = 0; r < 2 && range < 0; ++r) {
       if (IsDecisionKey(key, kDecisionRange[r][0])) range = r;
     }
-    (range < 0 ? lookup : ranged[range]).push_back(std::move(key));
+    if (range < 0) {
+      lookup.emplace_back(key);
+    } else {
+      ranged[range].push_back(key);
+    }
   }
   for (int r = 0; r < 2; ++r) {
-    std::vector<std::string>& sorted = ranged[r];
+    std::vector<absl::string_view>& sorted = ranged[r];
     std::sort(sorted.begin(), sorted.end());
     const std::string end(kDecisionRange[r][1]);
     // The first key from which on none is recorded: no recorded key lies
@@ -240,15 +246,15 @@ absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> FindRecordedKeys(
     size_t first = 0, last = sorted.size();
     while (first < last) {
       const size_t mid = first + (last - first) / 2;
-      TREATD_ASSIGN_OR_RETURN(bool any,
-                              store.AnyIdempotencyKeyBetween(sorted[mid], end));
+      TREATD_ASSIGN_OR_RETURN(bool any, store.AnyIdempotencyKeyBetween(
+                                            std::string(sorted[mid]), end));
       if (any) {
         first = mid + 1;
       } else {
         last = mid;
       }
     }
-    for (size_t i = 0; i < first; ++i) lookup.push_back(std::move(sorted[i]));
+    for (size_t i = 0; i < first; ++i) lookup.emplace_back(sorted[i]);
   }
   if (lookup.empty()) return absl::flat_hash_map<std::string, int64_t>();
   return store.FindIdempotencyKeys(lookup);
@@ -327,8 +333,12 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
   const int64_t head_before = batch.head.seq;
 
   // Read everything the batch depends on up front, in few statements.
-  std::vector<std::string> idempotency_keys;
+  // Views into the items' events, which stay put until the batch is done.
+  std::vector<absl::string_view> idempotency_keys;
+  // Each finding once: a batch often decides one many times (PostgreSQL
+  // sends a query per key).
   std::vector<std::string> finding_keys;
+  absl::flat_hash_set<absl::string_view> distinct_findings;
   for (WorkItem* item : items) {
     if (item->scan.has_value()) {
       absl::Status keys = CheckScanKeys(*item->scan);
@@ -351,10 +361,12 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
       item->encoded_prefix.clear();  // encoded without the key
     }
     idempotency_keys.push_back(event.idempotency_key);
-    finding_keys.push_back(event.finding_key);
+    if (distinct_findings.insert(event.finding_key).second) {
+      finding_keys.push_back(event.finding_key);
+    }
   }
-  TREATD_ASSIGN_OR_RETURN(
-      batch.seen_keys, FindRecordedKeys(*store_, std::move(idempotency_keys)));
+  TREATD_ASSIGN_OR_RETURN(batch.seen_keys,
+                          FindRecordedKeys(*store_, idempotency_keys));
   TREATD_RETURN_IF_ERROR(FindLegacyDecisionKeys(items, batch));
   TREATD_ASSIGN_OR_RETURN(batch.findings, store_->LoadFindings(finding_keys));
   for (WorkItem* item : items) {
