@@ -892,6 +892,20 @@ TEST_P(LedgerTest, KpisThroughTheStoreEqualTheArithmeticOverItsFindings) {
   for (const auto& result : ledger->Append(events)) {
     ASSERT_TRUE(result.ok()) << result.status();
   }
+  // One commit of ~200 events (multi-row inserts of 32, 16, ... rows),
+  // every one stored in order and chained.
+  absl::StatusOr<std::vector<Event>> stored = ledger->ListEvents(0, 1000);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    ASSERT_EQ(stored->at(i).seq, static_cast<int64_t>(i + 1));
+    ASSERT_EQ(stored->at(i).finding_key, events[i].finding_key);
+    ASSERT_EQ(stored->at(i).kind, events[i].kind);
+  }
+  absl::StatusOr<VerifyReport> verified = ledger->Verify();
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok) << verified->problem;
+  EXPECT_EQ(verified->events_checked, static_cast<int64_t>(events.size()));
   absl::StatusOr<FindingPage> page = ledger->ListFindings({}, {1000, ""});
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->findings.size(), 120u);
