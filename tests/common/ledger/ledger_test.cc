@@ -443,6 +443,30 @@ TEST_P(LedgerTest, BadReportsGetClearErrors) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// Several callers' events in one append (the server's recorder): each
+// group gets its own results, in order, and a bad event fails no other.
+TEST_P(LedgerTest, AppendGroupsAnswersEachGroupInOrder) {
+  auto ledger = Open(/*now=*/Day(0));
+  ASSERT_NE(ledger, nullptr);
+  std::vector<std::vector<Event>> groups(3);
+  groups[0] = {Decision("g1", Day(-3)), Decision("g2", Day(-3))};
+  groups[2] = {Outcome(EventKind::kMitigated, "ghost", Day(-1)),
+               Outcome(EventKind::kMitigated, "g1", Day(-1))};
+  auto results = ledger->AppendGroups(std::move(groups));
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_EQ(results[0].size(), 2u);
+  ASSERT_TRUE(results[0][0].ok()) << results[0][0].status();
+  ASSERT_TRUE(results[0][1].ok()) << results[0][1].status();
+  EXPECT_EQ(results[0][0]->seq, 1);
+  EXPECT_EQ(results[0][1]->seq, 2);
+  EXPECT_TRUE(results[1].empty());
+  ASSERT_EQ(results[2].size(), 2u);
+  EXPECT_EQ(results[2][0].status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(results[2][1].ok()) << results[2][1].status();
+  EXPECT_EQ(results[2][1]->seq, 3);
+  EXPECT_EQ(results[2][1]->state, FindingState::kMitigated);
+}
+
 TEST_P(LedgerTest, RemediatedFindingSeenAgainIsReopenedAsARecurrence) {
   auto ledger = Open();
   ASSERT_NE(ledger, nullptr);
