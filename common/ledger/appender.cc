@@ -100,11 +100,30 @@ bool SameFacts(const FindingRecord& a, const FindingRecord& b) {
   return facts(a) == facts(b);
 }
 
+// Whether ApplyDecisionFacts(d, row) would leave every fact SameFacts
+// compares as it is: the common re-decision of an unchanged finding, which
+// then costs no copy of the row.
+bool DecisionKeepsFacts(const DecisionFacts& d, const FindingRecord& row) {
+  return row.treatment == d.treatment && row.priority == d.priority &&
+         row.priority_rank == d.priority_rank && row.rule == d.rule &&
+         row.policy_digest == d.policy_digest &&
+         row.mitigate_by == d.mitigate_by &&
+         row.remediate_by == d.remediate_by &&
+         (row.state == FindingState::kAccepted ||
+          row.review_by == d.review_by) &&
+         row.residual_risk == d.residual_risk &&
+         (d.kind == v1::FINDING_KIND_UNSPECIFIED || row.kind == d.kind) &&
+         (d.owner.empty() || row.owner == d.owner) &&
+         (d.asset.empty() || row.asset == d.asset) &&
+         (d.vulnerability.empty() || row.vulnerability == d.vulnerability);
+}
+
 // The keys of an event, checked before they reach a statement: a key the
 // database refuses (PostgreSQL rejects invalid UTF-8) would otherwise fail
 // the whole batch. Proto3 strings are checked on parse; library callers
-// here.
-absl::Status CheckKeys(const Event& e) {
+// here. `ascii`: the caller's thread found all of the event's text ASCII
+// (it wrote a CanonicalPrefix, which it only does then), so valid UTF-8.
+absl::Status CheckKeys(const Event& e, bool ascii) {
   if (e.finding_key.empty()) {
     return absl::InvalidArgumentError("finding_key: empty; required");
   }
@@ -118,6 +137,7 @@ absl::Status CheckKeys(const Event& e) {
         absl::StrCat("idempotency_key: ", e.idempotency_key.size(),
                      " bytes; at most ", kMaxIdempotencyKeyBytes, " allowed"));
   }
+  if (ascii) return absl::OkStatus();
   const DecisionFacts& d = e.decision;
   for (const std::string* text :
        {&e.finding_key, &e.idempotency_key, &d.decision_id, &d.priority,
@@ -200,19 +220,25 @@ bool IsDecisionKey(absl::string_view key, absl::string_view prefix) {
 // grow with the evaluation time, so most of a batch's are newer than every
 // key recorded: those are shown absent by a binary search of range probes
 // (log2 n index seeks) instead of one lookup each; the rest are looked up.
+// `keys` are views (into the batch's events): only the keys looked up are
+// copied.
 absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> FindRecordedKeys(
-    Store& store, std::vector<std::string> keys) {
+    Store& store, const std::vector<absl::string_view>& keys) {
   std::vector<std::string> lookup;
-  std::vector<std::string> ranged[2];
-  for (std::string& key : keys) {
+  std::vector<absl::string_view> ranged[2];
+  for (absl::string_view key : keys) {
     int range = -1;
     for (int r = 0; r < 2 && range < 0; ++r) {
       if (IsDecisionKey(key, kDecisionRange[r][0])) range = r;
     }
-    (range < 0 ? lookup : ranged[range]).push_back(std::move(key));
+    if (range < 0) {
+      lookup.emplace_back(key);
+    } else {
+      ranged[range].push_back(key);
+    }
   }
   for (int r = 0; r < 2; ++r) {
-    std::vector<std::string>& sorted = ranged[r];
+    std::vector<absl::string_view>& sorted = ranged[r];
     std::sort(sorted.begin(), sorted.end());
     const std::string end(kDecisionRange[r][1]);
     // The first key from which on none is recorded: no recorded key lies
@@ -220,15 +246,15 @@ absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> FindRecordedKeys(
     size_t first = 0, last = sorted.size();
     while (first < last) {
       const size_t mid = first + (last - first) / 2;
-      TREATD_ASSIGN_OR_RETURN(bool any,
-                              store.AnyIdempotencyKeyBetween(sorted[mid], end));
+      TREATD_ASSIGN_OR_RETURN(bool any, store.AnyIdempotencyKeyBetween(
+                                            std::string(sorted[mid]), end));
       if (any) {
         first = mid + 1;
       } else {
         last = mid;
       }
     }
-    for (size_t i = 0; i < first; ++i) lookup.push_back(std::move(sorted[i]));
+    for (size_t i = 0; i < first; ++i) lookup.emplace_back(sorted[i]);
   }
   if (lookup.empty()) return absl::flat_hash_map<std::string, int64_t>();
   return store.FindIdempotencyKeys(lookup);
@@ -307,8 +333,12 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
   const int64_t head_before = batch.head.seq;
 
   // Read everything the batch depends on up front, in few statements.
-  std::vector<std::string> idempotency_keys;
+  // Views into the items' events, which stay put until the batch is done.
+  std::vector<absl::string_view> idempotency_keys;
+  // Each finding once: a batch often decides one many times (PostgreSQL
+  // sends a query per key).
   std::vector<std::string> finding_keys;
+  absl::flat_hash_set<absl::string_view> distinct_findings;
   for (WorkItem* item : items) {
     if (item->scan.has_value()) {
       absl::Status keys = CheckScanKeys(*item->scan);
@@ -320,7 +350,7 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
     }
     if (!item->event.has_value()) continue;
     Event& event = *item->event;
-    absl::Status keys = CheckKeys(event);
+    absl::Status keys = CheckKeys(event, !item->encoded_prefix.empty());
     if (!keys.ok()) {
       item->appended = keys;
       item->event.reset();  // answered; takes no part in the batch
@@ -331,10 +361,12 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
       item->encoded_prefix.clear();  // encoded without the key
     }
     idempotency_keys.push_back(event.idempotency_key);
-    finding_keys.push_back(event.finding_key);
+    if (distinct_findings.insert(event.finding_key).second) {
+      finding_keys.push_back(event.finding_key);
+    }
   }
-  TREATD_ASSIGN_OR_RETURN(
-      batch.seen_keys, FindRecordedKeys(*store_, std::move(idempotency_keys)));
+  TREATD_ASSIGN_OR_RETURN(batch.seen_keys,
+                          FindRecordedKeys(*store_, idempotency_keys));
   TREATD_RETURN_IF_ERROR(FindLegacyDecisionKeys(items, batch));
   TREATD_ASSIGN_OR_RETURN(batch.findings, store_->LoadFindings(finding_keys));
   for (WorkItem* item : items) {
@@ -350,9 +382,11 @@ absl::Status Appender::Run(const std::vector<WorkItem*>& items, Batch& batch) {
 
   for (WorkItem* item : items) {
     if (item->event.has_value()) {
-      item->appended = ApplyEvent(std::move(*item->event),
-                                  std::move(item->encoded_prefix), batch);
-      item->event.reset();
+      // The event and its encoding stay with the item: their memory is
+      // freed by the caller's thread that made them, not by this one
+      // (every commit goes through it).
+      item->appended =
+          ApplyEvent(*item->event, item->encoded_prefix, item->marks, batch);
     } else if (item->scan.has_value()) {
       item->scanned = ApplyScan(*item->scan, batch);
     }
@@ -455,7 +489,8 @@ absl::Status Appender::Validate(const Event& e, absl::Time now) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
+absl::StatusOr<Appended> Appender::ApplyEvent(Event& e, std::string& prefix,
+                                              const PrefixMarks& marks,
                                               Batch& batch) {
   auto found = batch.findings.find(e.finding_key);
   FindingRecord* row = found == batch.findings.end() ? nullptr : &found->second;
@@ -512,14 +547,22 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
     if (t.recurrence) ++row->recurrences;
   }
   // Re-deciding an unchanged finding is the common case (every scan decides
-  // it again); it writes only its event, not the row.
-  const FindingRecord unchanged = *row;
-  if (row->state != t.to && !t.new_finding) row->state_since = e.occurred_at;
-  row->state = t.to;
-  if (IsDecision(e.kind)) {
-    ApplyDecisionFacts(e.decision, *row);
-  } else {
-    ApplyOutcome(e, t, *row);
+  // it again); it writes only its event, not the row. Told apart without a
+  // copy of the row when the state stays and the decision repeats the
+  // facts; otherwise by applying the event to the row and comparing.
+  const bool keeps_row = !t.new_finding && !t.new_episode &&
+                         row->state == t.to && IsDecision(e.kind) &&
+                         DecisionKeepsFacts(e.decision, *row);
+  std::optional<FindingRecord> unchanged;
+  if (!keeps_row) {
+    unchanged = *row;
+    if (row->state != t.to && !t.new_finding) row->state_since = e.occurred_at;
+    row->state = t.to;
+    if (IsDecision(e.kind)) {
+      ApplyDecisionFacts(e.decision, *row);
+    } else {
+      ApplyOutcome(e, t, *row);
+    }
   }
 
   e.seq = batch.head.seq + 1;
@@ -529,22 +572,32 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
   e.recurrence = t.recurrence;
   StoredEvent stored;
   stored.seq = e.seq;
-  stored.finding_key = e.finding_key;
   stored.kind = e.kind;
   stored.occurred_us = absl::ToUnixMicros(e.occurred_at);
   stored.recorded_us = absl::ToUnixMicros(e.recorded_at);
-  stored.idempotency_key = e.idempotency_key;
-  stored.body = prefix.empty()
-                    ? CanonicalEncoding(e)
-                    : CanonicalEncodingFromPrefix(std::move(prefix), e);
-  stored.hash = LinkHash(batch.head.hash, stored.body);
-  // Stored without the values its columns hold (schema version 4).
-  stored.body = ElideColumnValues(stored.body, stored.columns());
+  // The chain hashes the canonical encoding; the table keeps it without
+  // the values its columns hold (schema version 4): ElideColumnValues, or
+  // where the prefix says they are.
+  if (prefix.empty()) {
+    prefix = CanonicalEncoding(e);
+  } else {
+    prefix =
+        CanonicalEncodingFromPrefix(std::move(prefix), marks, e, stored.body);
+  }
+  const std::string& canonical = prefix;
+  // The caller's event is spent once encoded (the row keeps the key).
+  stored.finding_key = std::move(e.finding_key);
+  stored.idempotency_key = std::move(e.idempotency_key);
+  stored.hash = LinkHash(batch.head.hash, canonical);
+  if (stored.body.empty()) {
+    stored.body = ElideColumnValues(canonical, stored.columns());
+  }
   batch.head = {stored.seq, stored.hash};
   batch.seen_keys.emplace(stored.idempotency_key, stored.seq);
   batch.events.push_back(std::move(stored));
 
-  if (t.new_finding || !SameFacts(unchanged, *row)) {
+  if (unchanged.has_value() &&
+      (t.new_finding || !SameFacts(*unchanged, *row))) {
     row->last_seq = e.seq;
     row->updated_at = batch.now;
     if (batch.dirty_set.insert(row->key).second) {
@@ -553,16 +606,16 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event e, std::string prefix,
     DecisionFacts& d = e.decision;
     if (IsDecision(e.kind) &&
         (!d.finding_snapshot.empty() || d.snapshot_source != nullptr)) {
-      auto [at, added] = batch.snapshot_index.try_emplace(
-          e.finding_key, batch.snapshots.size());
+      auto [at, added] =
+          batch.snapshot_index.try_emplace(row->key, batch.snapshots.size());
       if (added) batch.snapshots.emplace_back();
       Batch::Snapshot& snapshot = batch.snapshots[at->second];
-      snapshot.key = e.finding_key;
+      snapshot.key = row->key;
       snapshot.bytes = std::move(d.finding_snapshot);
       snapshot.source = snapshot.bytes.empty() ? d.snapshot_source : nullptr;
     }
-  } else {
-    *row = unchanged;  // keeps the decision id that set these facts
+  } else if (unchanged.has_value()) {
+    *row = *std::move(unchanged);  // keeps the decision id that set these facts
   }
 
   Appended appended;
@@ -663,8 +716,9 @@ absl::StatusOr<ScanResult> Appender::ApplyScan(const ScanObservation& scan,
 
   for (Event& e : derived) {
     const EventKind kind = e.kind;
+    std::string no_prefix;
     TREATD_ASSIGN_OR_RETURN(Appended appended,
-                            ApplyEvent(std::move(e), /*prefix=*/"", batch));
+                            ApplyEvent(e, no_prefix, {}, batch));
     if (appended.duplicate) continue;
     result.seqs.push_back(appended.seq);
     if (kind == EventKind::kReopened) {

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/ledger/chain.h"
 #include "common/ledger/event.h"
 #include "common/ledger/ledger.h"
 #include "common/ledger/store.h"
@@ -26,7 +27,10 @@ struct WorkItem {
   std::optional<Event> event;  // set for an append
   // CanonicalPrefix(*event), made on the caller's thread (Ledger::Append)
   // so the committer only appends the assigned fields; empty: encode here.
+  // Once applied, `event` (less its keys) and the encoding stay here, so
+  // their memory is freed on the caller's thread.
   std::string encoded_prefix;
+  PrefixMarks marks;  // where encoded_prefix holds the column values
   std::optional<ScanObservation> scan;  // set for a scan
   absl::StatusOr<Appended> appended = absl::UnknownError("not applied");
   absl::StatusOr<ScanResult> scanned = absl::UnknownError("not applied");
@@ -54,9 +58,12 @@ class Appender {
   struct Batch;
 
   absl::Status Run(const std::vector<WorkItem*>& items, Batch& batch);
-  // `prefix`: the event's CanonicalPrefix, or empty.
-  absl::StatusOr<Appended> ApplyEvent(Event event, std::string prefix,
-                                      Batch& batch);
+  // `prefix`: the event's CanonicalPrefix (with its `marks`), or empty;
+  // it becomes the event's canonical encoding when the event is recorded.
+  // Takes what it keeps out of `event` (its keys): the caller drops the
+  // event afterwards.
+  absl::StatusOr<Appended> ApplyEvent(Event& event, std::string& prefix,
+                                      const PrefixMarks& marks, Batch& batch);
   absl::StatusOr<ScanResult> ApplyScan(const ScanObservation& scan,
                                        Batch& batch);
   // Marks as seen the batch's decisions that an older treatd recorded

@@ -1,5 +1,6 @@
 #include "common/ledger/chain.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -122,11 +123,18 @@ DecisionFacts DecodeDecision(Reader& r) {
   return d;
 }
 
+// Eight bytes at a time: a byte of 0x80 or more has its top bit set.
 bool IsAscii(absl::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  uint64_t high = 0;
+  for (; end - p >= 8; p += 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    high |= word;
   }
-  return true;
+  for (; p < end; ++p) high |= static_cast<unsigned char>(*p);
+  return (high & 0x8080808080808080ULL) == 0;
 }
 
 // Whether every string CanonicalEncoding writes is ASCII: the fast writer
@@ -157,13 +165,28 @@ class ObjectWriter {
   void Close() { out_.push_back('}'); }
 
   // Opens `key`'s value (a nested object follows).
-  void Key(absl::string_view key) {
-    if (!first_) out_.push_back(',');
+  // Writes `,"key":` (no comma first), and with `quote` the '"' that opens
+  // a string value, in one append (the keys are this file's literals).
+  void Key(absl::string_view key, bool quote = false) {
+    char piece[48];
+    if (key.size() > sizeof(piece) - 5) {
+      LongKey(key, quote);
+      return;
+    }
+    size_t n = 0;
+    if (!first_) piece[n++] = ',';
     first_ = false;
-    out_.push_back('"');
-    out_.append(key.data(), key.size());
-    out_.append("\":");
+    piece[n++] = '"';
+    std::memcpy(piece + n, key.data(), key.size());
+    n += key.size();
+    piece[n++] = '"';
+    piece[n++] = ':';
+    value_begin_ = out_.size() + n;
+    if (quote) piece[n++] = '"';
+    out_.append(piece, n);
   }
+  // Where the value written last begins (just after its key's ':').
+  size_t value_begin() const { return value_begin_; }
   void Int(absl::string_view key, int64_t value) {
     Key(key);
     absl::StrAppend(&out_, value);
@@ -178,8 +201,7 @@ class ObjectWriter {
   }
   // Always written, even empty.
   void String(absl::string_view key, absl::string_view value) {
-    Key(key);
-    out_.push_back('"');
+    Key(key, /*quote=*/true);
     // Runs that need no escape are copied whole; eight bytes are tested at
     // once (this loop was most of an event's encoding, on the ledger's
     // path for every decision).
@@ -211,6 +233,16 @@ class ObjectWriter {
   }
 
  private:
+  void LongKey(absl::string_view key, bool quote) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    out_.push_back('"');
+    out_.append(key.data(), key.size());
+    out_.append("\":");
+    value_begin_ = out_.size();
+    if (quote) out_.push_back('"');
+  }
+
   static uint64_t Load8(const char* p) {
     uint64_t word;
     std::memcpy(&word, p, sizeof(word));
@@ -272,13 +304,32 @@ class ObjectWriter {
 
   std::string& out_;
   bool first_ = true;
+  size_t value_begin_ = 0;
 };
+
+using Range = PrefixMarks::Range;
+
+// The value `j` wrote last, up to the end of `out`.
+Range LastValue(const ObjectWriter& j, const std::string& out) {
+  return Range{static_cast<uint32_t>(j.value_begin()),
+               static_cast<uint32_t>(out.size())};
+}
+
+// As LastValue for a string value `text`, when it went out as it is
+// (nothing escaped: what the column renders, so ElideColumnValues leaves
+// it out); else an empty range.
+Range PlainString(const ObjectWriter& j, const std::string& out,
+                  absl::string_view text) {
+  const Range range = LastValue(j, out);
+  if (text.empty() || range.end - range.begin != text.size() + 2) return {};
+  return range;
+}
 
 // The fast path of CanonicalEncoding, for events whose text is ASCII, in
 // two parts. Keys in sorted order, the same fields and rules as
 // CanonicalEncodingGeneral. The prefix holds every key before
 // "recorded_at": reported fields only (the bulk of the bytes).
-std::string AsciiPrefix(const Event& event) {
+std::string AsciiPrefix(const Event& event, PrefixMarks* marks) {
   std::string out;
   out.reserve(768);
   ObjectWriter j(out);
@@ -311,22 +362,35 @@ std::string AsciiPrefix(const Event& event) {
     o.Close();
   }
   j.NonEmpty("evidence", event.evidence);
+  // The values ElideColumnValues may leave out, in its order.
+  Range values[4];
   j.String("finding", event.finding_key);  // always there: the object is open
-  j.NonEmpty("idempotency_key", event.idempotency_key);
+  values[0] = PlainString(j, out, event.finding_key);
+  if (!event.idempotency_key.empty()) {
+    j.String("idempotency_key", event.idempotency_key);
+    values[1] = PlainString(j, out, event.idempotency_key);
+  }
   j.String("kind", EventKindName(event.kind));
+  values[2] = PlainString(j, out, EventKindName(event.kind));
   j.NonEmpty("note", event.note);
   j.Int("occurred_at", Micros(event.occurred_at));
+  values[3] = LastValue(j, out);
+  if (marks != nullptr) std::copy(values, values + 4, marks->values);
   return out;
 }
 
 // Appends the keys from "recorded_at" on to an AsciiPrefix: the ledger's
 // assigned fields and two short reported ones.
-void AppendAsciiSuffix(const Event& event, std::string& out) {
+// `values` gets where recorded_at's and seq's values are.
+void AppendAsciiSuffix(const Event& event, std::string& out,
+                       Range (&values)[2]) {
   ObjectWriter j(out, /*continuing=*/true);
   j.Int("recorded_at", Micros(event.recorded_at));
+  values[0] = LastValue(j, out);
   if (event.recurrence) j.True("recurrence");
   j.NonEmpty("scope", event.scope);
   j.Int("seq", event.seq);
+  values[1] = LastValue(j, out);
   j.String("state_after", FindingStateName(event.state_after));
   if (event.state_before.has_value()) {
     j.String("state_before", FindingStateName(*event.state_before));
@@ -356,13 +420,42 @@ std::string CanonicalPrefix(const Event& event) {
   // an append on the ledger's single writer thread, so ASCII text (the
   // usual case) takes the direct writer.
   if (!AllTextAscii(event)) return "";
-  return AsciiPrefix(event);
+  return AsciiPrefix(event, nullptr);
+}
+
+std::string CanonicalPrefix(const Event& event, PrefixMarks& marks) {
+  marks = PrefixMarks();
+  if (!AllTextAscii(event)) return "";
+  return AsciiPrefix(event, &marks);
 }
 
 std::string CanonicalEncodingFromPrefix(std::string prefix,
                                         const Event& event) {
   if (prefix.empty()) return CanonicalEncodingGeneral(event);
-  AppendAsciiSuffix(event, prefix);
+  Range suffix_values[2];
+  AppendAsciiSuffix(event, prefix, suffix_values);
+  return prefix;
+}
+
+std::string CanonicalEncodingFromPrefix(std::string prefix,
+                                        const PrefixMarks& marks,
+                                        const Event& event,
+                                        std::string& stored) {
+  Range suffix_values[2];
+  AppendAsciiSuffix(event, prefix, suffix_values);
+  // The ranges come in the order of the encoding: copy what lies between.
+  stored.clear();
+  stored.reserve(prefix.size());
+  size_t from = 0;
+  auto leave_out = [&](const Range& value) {
+    if (value.end == value.begin) return;
+    stored.append(prefix, from, value.begin - from);
+    stored.push_back('@');
+    from = value.end;
+  };
+  for (const Range& value : marks.values) leave_out(value);
+  for (const Range& value : suffix_values) leave_out(value);
+  stored.append(prefix, from, std::string::npos);
   return prefix;
 }
 

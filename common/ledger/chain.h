@@ -37,12 +37,37 @@ Event ReportedPart(Event event);
 // fills can be encoded on the reporter's thread and the ledger's single
 // writer only appends what it assigns (seq, recorded_at, states,
 // recurrence). CanonicalPrefix encodes the reported fields (an opaque
-// string; empty when the event's text takes the reference encoder);
+// string; empty when the event's text takes the reference encoder, so a
+// non-empty prefix also says that all of the event's text is ASCII);
 // CanonicalEncodingFromPrefix(CanonicalPrefix(e'), e) equals
 // CanonicalEncoding(e) for any e' that differs from e only in assigned
 // fields.
 std::string CanonicalPrefix(const Event& event);
 std::string CanonicalEncodingFromPrefix(std::string prefix, const Event& event);
+
+// Where a prefix holds the values that ElideColumnValues leaves out
+// (finding, idempotency_key, kind, occurred_at): [begin, end) byte offsets
+// of each value as written, empty where it stays in the stored body.
+struct PrefixMarks {
+  struct Range {
+    uint32_t begin = 0;
+    uint32_t end = 0;
+  };
+  Range values[4];
+};
+
+// CanonicalPrefix, also saying where the prefix holds those values.
+std::string CanonicalPrefix(const Event& event, PrefixMarks& marks);
+
+// The event's canonical encoding (CanonicalEncodingFromPrefix) and, in
+// `stored`, ElideColumnValues of it for the event's columns, without
+// searching the encoding for the values: `prefix` and `marks` come from
+// one CanonicalPrefix(e', marks) call with e' as for
+// CanonicalEncodingFromPrefix, and `prefix` is not empty.
+std::string CanonicalEncodingFromPrefix(std::string prefix,
+                                        const PrefixMarks& marks,
+                                        const Event& event,
+                                        std::string& stored);
 
 // The reference implementation of CanonicalEncoding (a JSON tree dumped by
 // nlohmann::json). CanonicalEncoding writes events whose text is all ASCII

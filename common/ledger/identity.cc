@@ -14,21 +14,19 @@ namespace {
 
 constexpr size_t kMaxOverrideBytes = 512;
 
-// Percent-escapes the separator and the escape character, so parts that
-// contain '|' cannot make two different findings collide.
-std::string Escape(absl::string_view part) {
-  std::string out;
-  out.reserve(part.size());
-  for (char c : part) {
-    if (c == '|') {
-      out += "%7C";
-    } else if (c == '%') {
-      out += "%25";
-    } else {
-      out += c;
-    }
+// Appends `part` to `out`, percent-escaping the separator and the escape
+// character, so parts that contain '|' cannot make two different findings
+// collide. The runs between them are copied whole (every decision the
+// ledger records computes a key).
+void AppendEscaped(absl::string_view part, std::string& out) {
+  while (true) {
+    const size_t special = part.find_first_of("|%");
+    if (special == absl::string_view::npos) break;
+    out.append(part.data(), special);
+    out.append(part[special] == '|' ? "%7C" : "%25");
+    part.remove_prefix(special + 1);
   }
-  return out;
+  out.append(part.data(), part.size());
 }
 
 absl::Status CheckOverride(absl::string_view key) {
@@ -111,8 +109,17 @@ absl::StatusOr<std::string> FindingIdentityKey(const v1::Finding& finding) {
   }
   std::string asset = assets::AssetIdentity(finding.asset());
   if (asset.empty()) asset = "-";
-  return absl::StrCat(parts.kind, "|", Escape(asset), "|",
-                      Escape(parts.subject), "|", Escape(parts.package));
+  std::string key;
+  key.reserve(parts.kind.size() + asset.size() + parts.subject.size() +
+              parts.package.size() + 8);
+  key.append(parts.kind.data(), parts.kind.size());
+  key.push_back('|');
+  AppendEscaped(asset, key);
+  key.push_back('|');
+  AppendEscaped(parts.subject, key);
+  key.push_back('|');
+  AppendEscaped(parts.package, key);
+  return key;
 }
 
 }  // namespace treatd::ledger

@@ -147,14 +147,26 @@ namespace {
 struct PreparedAppend {
   explicit PreparedAppend(std::vector<Event> events) : items(events.size()) {
     pointers.reserve(events.size());
-    for (size_t i = 0; i < events.size(); ++i) {
-      if (events[i].idempotency_key.empty()) {
-        events[i].idempotency_key = DerivedIdempotencyKey(events[i]);
-      }
-      items[i].encoded_prefix = CanonicalPrefix(events[i]);
-      items[i].event = std::move(events[i]);
-      pointers.push_back(&items[i]);
+    for (size_t i = 0; i < events.size(); ++i) Prepare(events[i], items[i]);
+  }
+  explicit PreparedAppend(std::vector<std::vector<Event>>& groups) {
+    size_t total = 0;
+    for (const std::vector<Event>& group : groups) total += group.size();
+    items.resize(total);
+    pointers.reserve(total);
+    size_t next = 0;
+    for (std::vector<Event>& group : groups) {
+      for (Event& event : group) Prepare(event, items[next++]);
     }
+  }
+
+  void Prepare(Event& event, WorkItem& item) {
+    if (event.idempotency_key.empty()) {
+      event.idempotency_key = DerivedIdempotencyKey(event);
+    }
+    item.encoded_prefix = CanonicalPrefix(event, item.marks);
+    item.event = std::move(event);
+    pointers.push_back(&item);
   }
 
   std::vector<absl::StatusOr<Appended>> TakeResults() {
@@ -175,6 +187,21 @@ std::vector<absl::StatusOr<Appended>> Ledger::Append(
   PreparedAppend prepared(std::move(events));
   committer_->Submit(prepared.pointers);
   return prepared.TakeResults();
+}
+
+std::vector<std::vector<absl::StatusOr<Appended>>> Ledger::AppendGroups(
+    std::vector<std::vector<Event>> groups) {
+  PreparedAppend prepared(groups);
+  committer_->Submit(prepared.pointers);
+  std::vector<std::vector<absl::StatusOr<Appended>>> results(groups.size());
+  size_t next = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    results[g].reserve(groups[g].size());
+    for (size_t i = 0; i < groups[g].size(); ++i) {
+      results[g].push_back(std::move(prepared.items[next++].appended));
+    }
+  }
+  return results;
 }
 
 void Ledger::AppendAsync(std::vector<Event> events, AppendDone done) {

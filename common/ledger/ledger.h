@@ -153,6 +153,13 @@ class Ledger {
   // order, contiguously only if they fit one transaction.
   std::vector<absl::StatusOr<Appended>> Append(std::vector<Event> events);
 
+  // Append of several callers' events at once, `groups` one after the
+  // other, without joining them into one vector first (each event moved
+  // once less: a recorder thread hands over many calls' events per
+  // commit). The results of each group, in order.
+  std::vector<std::vector<absl::StatusOr<Appended>>> AppendGroups(
+      std::vector<std::vector<Event>> groups);
+
   // Append without waiting: returns at once, and `done` gets the same
   // results once they are durable (or have failed), on one of the ledger's
   // own threads (the one that made them durable). No thread of the caller

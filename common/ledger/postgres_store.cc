@@ -24,6 +24,10 @@
 namespace treatd::ledger {
 namespace {
 
+// Events per INSERT statement at most (a power of two; 8 parameters each,
+// far below PostgreSQL's limit of 65,535).
+constexpr int kMaxRowsPerInsert = 32;
+
 // Advisory lock keys ("treatd" chain / migration), fixed forever.
 constexpr int64_t kChainLockKey = 0x7472656174640001;
 constexpr int64_t kMigrationLockKey = 0x7472656174640002;
@@ -333,20 +337,37 @@ class Connection {
   // sent, then all read, one round trip. Results in order.
   absl::StatusOr<std::vector<Result>> Pipeline(
       const std::string& sql, const std::vector<Params>& param_sets) {
+    return Pipeline(std::vector<const std::string*>(param_sets.size(), &sql),
+                    param_sets);
+  }
+
+  // As above, statement `*sqls[i]` with `param_sets[i]`.
+  absl::StatusOr<std::vector<Result>> Pipeline(
+      const std::vector<const std::string*>& sqls,
+      const std::vector<Params>& param_sets) {
     std::vector<Result> results;
     if (param_sets.empty()) return results;
     if (param_sets.size() == 1) {
-      TREATD_ASSIGN_OR_RETURN(Result one, Query(sql, param_sets.front()));
+      TREATD_ASSIGN_OR_RETURN(Result one, Query(*sqls[0], param_sets.front()));
       results.push_back(std::move(one));
       return results;
     }
-    TREATD_ASSIGN_OR_RETURN(std::string name, Prepared(sql));
+    std::vector<std::string> names(sqls.size());
+    for (size_t i = 0; i < sqls.size(); ++i) {
+      if (i > 0 && sqls[i] == sqls[i - 1]) {
+        names[i] = names[i - 1];
+        continue;
+      }
+      TREATD_ASSIGN_OR_RETURN(names[i], Prepared(*sqls[i]));
+    }
     if (PQenterPipelineMode(conn_) != 1) {
       return absl::UnavailableError(absl::StrCat(
           "ledger postgresql: pipeline mode: ", ConnectionMessage(conn_)));
     }
     absl::Status status;
-    for (const Params& params : param_sets) {
+    for (size_t i = 0; i < param_sets.size(); ++i) {
+      const Params& params = param_sets[i];
+      const std::string& name = names[i];
       std::vector<const char*> values;
       std::vector<int> lengths, formats;
       params.Arrays(&values, &lengths, &formats);
@@ -520,12 +541,34 @@ class PostgresStore : public Store {
     return ReadFindings(r.get());
   }
 
+  // In statements of 32, 16, ... 1 rows (multi-row VALUES), pipelined:
+  // PostgreSQL binds, plans and runs one statement per 32 events instead
+  // of one per event.
   absl::Status InsertEvents(const std::vector<StoredEvent>& events) override {
-    std::vector<Params> sets(events.size());
-    for (size_t i = 0; i < events.size(); ++i) {
-      sql::BindEvent(events[i], sets[i]);
+    static const std::vector<std::string>* const kStatements = [] {
+      auto* statements = new std::vector<std::string>();
+      for (int rows = kMaxRowsPerInsert; rows >= 1; rows /= 2) {
+        statements->push_back(
+            sql::InsertEventsSql(rows, SqlDialect::kPostgres));
+      }
+      return statements;
+    }();
+    std::vector<const std::string*> sqls;
+    std::vector<Params> sets;
+    size_t next = 0;
+    for (int shape = 0, rows = kMaxRowsPerInsert; rows >= 1;
+         ++shape, rows /= 2) {
+      while (events.size() - next >= static_cast<size_t>(rows)) {
+        sets.emplace_back();
+        for (int i = 0; i < rows; ++i) {
+          sql::ShiftedParams params(sets.back(), i * sql::kEventParams);
+          sql::BindEvent(events[next + i], params);
+        }
+        sqls.push_back(&(*kStatements)[shape]);
+        next += rows;
+      }
     }
-    return writer_->Pipeline(sql::kInsertEvent, sets).status();
+    return writer_->Pipeline(sqls, sets).status();
   }
 
   absl::Status SaveFindings(

@@ -93,15 +93,16 @@ const char* const kAnyIdempotencyKeyBetween =
 const char* const kInsertEvent = "INSERT INTO events (" TREATD_EVENT_COLUMNS
                                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-std::string InsertEventsSql(int rows) {
+std::string InsertEventsSql(int rows, SqlDialect dialect) {
   // OR ROLLBACK: a statement that writes several rows and may fail half
   // way (ABORT, the default) makes SQLite keep a statement journal, a copy
   // of every page it changes, in a temporary file: it tripled the bytes
   // written per event. A conflict here is a bug (the appender has looked
   // every key up under the write lock) and fails the whole transaction
-  // anyway.
-  std::string text =
-      "INSERT OR ROLLBACK INTO events (" TREATD_EVENT_COLUMNS ") VALUES ";
+  // anyway, as any failed statement does on PostgreSQL.
+  std::string text = absl::StrCat(
+      dialect == SqlDialect::kSqlite ? "INSERT OR ROLLBACK" : "INSERT",
+      " INTO events (" TREATD_EVENT_COLUMNS ") VALUES ");
   for (int i = 0; i < rows; ++i) {
     absl::StrAppend(&text, i == 0 ? "(" : ", (");
     for (int n = 1; n <= kEventParams; ++n) {

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/ledger/kpi.h"
 #include "common/ledger/query.h"
+#include "common/ledger/schema.h"
 #include "common/ledger/store.h"
 
 namespace treatd::ledger::sql {
@@ -79,11 +80,11 @@ extern const char* const kInsertEvent;               // BindEvent
 // kInsertEvent for `rows` events in one statement (multi-row VALUES): row i
 // (0-based) takes $(8i+1) .. $(8i+8), bound by BindEvent through
 // ShiftedParams(params, 8 * i). SQLite then opens the table's and the
-// indexes' cursors once per statement instead of once per event. SQLite's
-// syntax (INSERT OR ROLLBACK; see sql_rows.cc): the PostgreSQL store
-// pipelines kInsertEvent.
+// indexes' cursors once per statement instead of once per event, and
+// PostgreSQL plans and runs one statement instead of one per event.
+// SQLite's is INSERT OR ROLLBACK (see sql_rows.cc).
 inline constexpr int kEventParams = 8;
-std::string InsertEventsSql(int rows);
+std::string InsertEventsSql(int rows, SqlDialect dialect);
 extern const char* const kSelectFinding;   // $1 key -> finding columns
 extern const char* const kSelectScope;     // $1 asset -> finding columns
 const std::string& UpsertFindingSql();     // BindFinding

@@ -445,7 +445,7 @@ class SqliteStore : public Store {
     static const std::vector<std::string>* const kStatements = [] {
       auto* statements = new std::vector<std::string>();
       for (int rows = kMaxRowsPerInsert; rows >= 1; rows /= 2) {
-        statements->push_back(sql::InsertEventsSql(rows));
+        statements->push_back(sql::InsertEventsSql(rows, SqlDialect::kSqlite));
       }
       return statements;
     }();

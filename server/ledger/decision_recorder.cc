@@ -133,26 +133,19 @@ void DecisionRecorder::Count(const Tally& tally) {
 }
 
 void DecisionRecorder::Commit(std::vector<Pending> batch) {
-  size_t total = 0;
-  for (const Pending& pending : batch) total += pending.events.size();
-  std::vector<ledger::Event> events;
-  events.reserve(total);
-  for (Pending& pending : batch) {
-    for (ledger::Event& event : pending.events) {
-      events.push_back(std::move(event));
-    }
-  }
+  std::vector<std::vector<ledger::Event>> groups;
+  groups.reserve(batch.size());
+  for (Pending& pending : batch) groups.push_back(std::move(pending.events));
   commits_.fetch_add(1);
-  std::vector<absl::StatusOr<ledger::Appended>> appended =
-      ledger_->Append(std::move(events));
-  size_t next = 0;
+  const std::vector<std::vector<absl::StatusOr<ledger::Appended>>> appended =
+      ledger_->AppendGroups(std::move(groups));
   Tally tally;
   std::vector<std::vector<absl::Status>> outcomes(batch.size());
   for (size_t p = 0; p < batch.size(); ++p) {
     std::vector<absl::Status>& statuses = outcomes[p];
-    statuses.reserve(batch[p].events.size());
-    for (size_t i = 0; i < batch[p].events.size(); ++i, ++next) {
-      statuses.push_back(StatusOf(appended[next], tally));
+    statuses.reserve(appended[p].size());
+    for (const absl::StatusOr<ledger::Appended>& one : appended[p]) {
+      statuses.push_back(StatusOf(one, tally));
     }
   }
   Count(tally);

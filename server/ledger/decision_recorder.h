@@ -4,15 +4,15 @@
 //
 // A handler hands over the events of its call with a completion callback
 // and returns; a free recorder thread takes everything handed over
-// meanwhile, appends it in one Ledger::Append (the ledger commits it in as
-// few transactions as its batch limit allows: group commit across every
-// call in flight), and runs each call's callback with that call's outcome.
-// A call is therefore answered only once its decisions are durable, and the
-// cost of a commit (an fsync on SQLite, a round trip on PostgreSQL) is
-// shared by every call that arrived while the previous one ran. There are
-// kRecorderThreads such threads, so that while one waits for its
-// transaction to be synced the next transaction is already being written
-// (the ledger's committer pipelines them; see common/ledger/committer.h).
+// meanwhile, appends it in one Ledger::AppendGroups (the ledger commits it in
+// as few transactions as its batch limit allows: group commit across every call
+// in flight), and runs each call's callback with that call's outcome. A call is
+// therefore answered only once its decisions are durable, and the cost of a
+// commit (an fsync on SQLite, a round trip on PostgreSQL) is shared by every
+// call that arrived while the previous one ran. There are kRecorderThreads such
+// threads, so that while one waits for its transaction to be synced the next
+// transaction is already being written (the ledger's committer pipelines them;
+// see common/ledger/committer.h).
 //
 // A call with a quick answer (a unary Decide) need not pay for that hand-
 // over: RecordAsyncDirect gives its events straight to the ledger

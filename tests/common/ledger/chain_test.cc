@@ -162,6 +162,18 @@ TEST(CanonicalEncodingTest, FastWriterAndPrefixMatchTheReferenceEncoder) {
         << "event " << i << ", stored " << stored;
     // seq, kind and the times are always written, and ASCII.
     ASSERT_LT(stored.size(), reference.size()) << "event " << i;
+    // The committer's path: both forms from a prefix that marks where the
+    // column values are, the same bytes as elided by search.
+    PrefixMarks marks;
+    std::string prefix = CanonicalPrefix(ReportedPart(e), marks);
+    if (!prefix.empty()) {
+      std::string stored_from_marks;
+      ASSERT_EQ(CanonicalEncodingFromPrefix(std::move(prefix), marks, e,
+                                            stored_from_marks),
+                reference)
+          << "event " << i;
+      ASSERT_EQ(stored_from_marks, stored) << "event " << i;
+    }
   }
 }
 

@@ -69,6 +69,12 @@ TEST(FindingIdentityKeyTest, OtherKindsUseTheirSubject) {
   misconfig.mutable_misconfiguration()->set_resource("bucket|logs");
   EXPECT_EQ(*FindingIdentityKey(misconfig),
             "misconfiguration|id=acct|AVD-AWS-0086|bucket%7Clogs");
+  // Every '|' and '%' of every part, also next to each other and at the
+  // ends; the rest byte for byte.
+  misconfig.mutable_asset()->set_id("|a%");
+  misconfig.mutable_misconfiguration()->set_resource("%50%|a||b%");
+  EXPECT_EQ(*FindingIdentityKey(misconfig),
+            "misconfiguration|id=%7Ca%25|AVD-AWS-0086|%2550%25%7Ca%7C%7Cb%25");
 
   v1::Finding secret;
   secret.set_kind(v1::FINDING_KIND_EXPOSED_SECRET);

@@ -413,6 +413,15 @@ TEST_P(LedgerTest, BadReportsGetClearErrors) {
       << early.status();
   EXPECT_EQ(One(*ledger, Decision("bad\xff", Day(-1))).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // Checked in every text the database keys or stores as text, also when
+  // the rest is ASCII; valid UTF-8 beyond ASCII is recorded.
+  Event bad_rule = Decision("k2", Day(-1));
+  bad_rule.decision.rule = "rule-\xc3";
+  EXPECT_EQ(One(*ledger, bad_rule).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Event accented = Decision("k\xc3\xa9", Day(-1));
+  accented.decision.owner = "\xc3\xa9quipe";
+  EXPECT_TRUE(One(*ledger, accented).ok());
   Event no_until = Outcome(EventKind::kAccepted, "k1", Day(-1));
   no_until.until.reset();
   EXPECT_EQ(One(*ledger, no_until).status().code(),
@@ -432,6 +441,30 @@ TEST_P(LedgerTest, BadReportsGetClearErrors) {
   late_mitigation.control = "waf";  // not the same report as before
   EXPECT_EQ(One(*ledger, late_mitigation).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Several callers' events in one append (the server's recorder): each
+// group gets its own results, in order, and a bad event fails no other.
+TEST_P(LedgerTest, AppendGroupsAnswersEachGroupInOrder) {
+  auto ledger = Open(/*now=*/Day(0));
+  ASSERT_NE(ledger, nullptr);
+  std::vector<std::vector<Event>> groups(3);
+  groups[0] = {Decision("g1", Day(-3)), Decision("g2", Day(-3))};
+  groups[2] = {Outcome(EventKind::kMitigated, "ghost", Day(-1)),
+               Outcome(EventKind::kMitigated, "g1", Day(-1))};
+  auto results = ledger->AppendGroups(std::move(groups));
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_EQ(results[0].size(), 2u);
+  ASSERT_TRUE(results[0][0].ok()) << results[0][0].status();
+  ASSERT_TRUE(results[0][1].ok()) << results[0][1].status();
+  EXPECT_EQ(results[0][0]->seq, 1);
+  EXPECT_EQ(results[0][1]->seq, 2);
+  EXPECT_TRUE(results[1].empty());
+  ASSERT_EQ(results[2].size(), 2u);
+  EXPECT_EQ(results[2][0].status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(results[2][1].ok()) << results[2][1].status();
+  EXPECT_EQ(results[2][1]->seq, 3);
+  EXPECT_EQ(results[2][1]->state, FindingState::kMitigated);
 }
 
 TEST_P(LedgerTest, RemediatedFindingSeenAgainIsReopenedAsARecurrence) {
@@ -883,6 +916,20 @@ TEST_P(LedgerTest, KpisThroughTheStoreEqualTheArithmeticOverItsFindings) {
   for (const auto& result : ledger->Append(events)) {
     ASSERT_TRUE(result.ok()) << result.status();
   }
+  // One commit of ~200 events (multi-row inserts of 32, 16, ... rows),
+  // every one stored in order and chained.
+  absl::StatusOr<std::vector<Event>> stored = ledger->ListEvents(0, 1000);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    ASSERT_EQ(stored->at(i).seq, static_cast<int64_t>(i + 1));
+    ASSERT_EQ(stored->at(i).finding_key, events[i].finding_key);
+    ASSERT_EQ(stored->at(i).kind, events[i].kind);
+  }
+  absl::StatusOr<VerifyReport> verified = ledger->Verify();
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok) << verified->problem;
+  EXPECT_EQ(verified->events_checked, static_cast<int64_t>(events.size()));
   absl::StatusOr<FindingPage> page = ledger->ListFindings({}, {1000, ""});
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->findings.size(), 120u);
