@@ -151,8 +151,8 @@ class CompiledPolicy {
   // finding must have passed ValidateFinding(); the engine does not
   // re-validate. Returns OK, or INTERNAL when the policy cannot decide (e.g. a
   // table with no matching row and no default); the message names the rule or
-  // table. Deterministic: the same finding, policy and options give the same
-  // decision, byte for byte.
+  // table, and `*decision` is left empty (Clear()). Deterministic: the same
+  // finding, policy and options give the same decision, byte for byte.
   //
   // When `memo` is not null it receives the values computed while choosing
   // the rule, for DecideTreatment().

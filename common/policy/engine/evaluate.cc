@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -480,7 +481,12 @@ absl::Status CompiledPolicy::Evaluate(const v1::Finding& finding,
                                       const EvalOptions& options,
                                       v1::Decision* decision,
                                       EvaluationMemo* memo) const {
-  return impl_->Evaluate(finding, options, decision, memo);
+  absl::Status status = impl_->Evaluate(finding, options, decision, memo);
+  // The steps before the error wrote this finding's choice over what a
+  // reused decision held (its previous finding's id, rule, table outcomes):
+  // none of it is an answer.
+  if (ABSL_PREDICT_FALSE(!status.ok())) decision->Clear();
+  return status;
 }
 
 absl::Status CompiledPolicy::DecideTreatment(const v1::Finding& finding,

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "common/intel/enrich.h"
 #include "common/time/time_text.h"
@@ -15,6 +16,13 @@ std::string StaleLine(const intel::FeedFreshness& feed,
   return absl::StrCat(feed.feed, " is ", FormatDurationText(feed.age), " old, ",
                       FormatDurationText(feed.stale_by),
                       " past the maximum age of ", FormatDurationText(max_age));
+}
+
+// The revisit analysis's status. A decision it failed on is no answer: it
+// is cleared, as the engine clears one it could not finish.
+absl::Status ClearedOnError(absl::Status status, v1::Decision* decision) {
+  if (ABSL_PREDICT_FALSE(!status.ok())) decision->Clear();
+  return status;
 }
 
 }  // namespace
@@ -52,7 +60,8 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
   if (intel_ == nullptr) {
     absl::Status status = policy_->Evaluate(finding, options, decision, memo);
     if (!status.ok() || !options.full()) return status;
-    return revisit_->AddConditions(finding, options, decision, memo);
+    return ClearedOnError(
+        revisit_->AddConditions(finding, options, decision, memo), decision);
   }
   // Enrichment writes into a copy, made only when a feed supplies a fact;
   // one per thread, reused, so that copying reuses its memory. The copy
@@ -104,7 +113,8 @@ absl::Status DecisionPipeline::Decide(const v1::Finding& finding,
         absl::StrCat("Threat-intel feeds are stale (", ref->stale_feeds(0),
                      "): facts from them may be out of date"));
   }
-  return revisit_->AddConditions(enriched, with_intel, decision, memo);
+  return ClearedOnError(
+      revisit_->AddConditions(enriched, with_intel, decision, memo), decision);
 }
 
 }  // namespace treatd

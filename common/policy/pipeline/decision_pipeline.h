@@ -51,7 +51,8 @@ class DecisionPipeline {
   // Decides `finding` (which must have passed ValidateFinding) into
   // `*decision`; under options.view BASIC without intel and revisit
   // conditions (and what the engine leaves out). Returns the engine's status
-  // (OK, or INTERNAL when the policy cannot decide).
+  // (OK, or INTERNAL when the policy cannot decide, the revisit analysis
+  // included); on error `*decision` is left empty.
   absl::Status Decide(const v1::Finding& finding, const EvalOptions& options,
                       v1::Decision* decision) const;
 

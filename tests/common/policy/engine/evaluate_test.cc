@@ -1,6 +1,8 @@
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -445,8 +447,9 @@ TEST(EvaluateTest, DecisionIdIsDeterministicAndDependsOnInputs) {
   EXPECT_EQ(a.evaluated_at().seconds(), absl::ToUnixSeconds(kAsOf));
 }
 
-TEST(EvaluateTest, TableWithoutMatchingRowAndDefaultFailsTheDecision) {
-  auto policy = CompiledPolicy::Compile(R"(name: t
+// A policy whose one table has no row for a finding KEV does not list.
+absl::StatusOr<std::shared_ptr<const CompiledPolicy>> KevListedOnlyPolicy() {
+  return CompiledPolicy::Compile(R"(name: t
 priorities: [{name: P1, remediate_within: 1d}]
 tables:
   - name: kev
@@ -454,7 +457,11 @@ tables:
     rows: [{when: ["yes"], then: act}]
 default: {treatment: REMEDIATE, priority: P1}
 )",
-                                        "t.yaml");
+                                 "t.yaml");
+}
+
+TEST(EvaluateTest, TableWithoutMatchingRowAndDefaultFailsTheDecision) {
+  auto policy = KevListedOnlyPolicy();
   ASSERT_TRUE(policy.ok()) << policy.status();
   v1::Decision d;
   EvalOptions options;
@@ -464,6 +471,41 @@ default: {treatment: REMEDIATE, priority: P1}
   EXPECT_EQ(status.message(),
             "table kev: no row matches (listed=false) and the table has no "
             "default");
+}
+
+// A decision that fails part-way leaves nothing in a reused decision: not
+// the previous finding's id, rule and table outcomes (kept for overwriting
+// by ResetDecision()), nor this finding's choice written before the failing
+// table.
+TEST(EvaluateTest, AFailedDecisionLeavesAReusedDecisionEmpty) {
+  auto policy = KevListedOnlyPolicy();
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  v1::Finding listed;
+  listed.set_id("listed");
+  listed.mutable_vulnerability()->mutable_kev()->set_listed(true);
+  v1::Finding unlisted;
+  unlisted.set_id("unlisted");
+  for (const v1::DecisionView view :
+       {v1::DECISION_VIEW_FULL, v1::DECISION_VIEW_BASIC}) {
+    for (const bool cache : {true, false}) {
+      EvalOptions options;
+      options.as_of = kAsOf;
+      options.view = view;
+      options.use_core_cache = cache;
+      v1::Decision reused;
+      ASSERT_TRUE((*policy)->Evaluate(listed, options, &reused).ok());
+      ASSERT_EQ(reused.table_outcomes_size(), 1);
+      ASSERT_FALSE(reused.decision_id().empty());
+      EXPECT_EQ((*policy)->Evaluate(unlisted, options, &reused).code(),
+                absl::StatusCode::kInternal);
+      EXPECT_EQ(reused.ByteSizeLong(), 0u) << reused.DebugString();
+      // And the decision after it is whole again.
+      ASSERT_TRUE((*policy)->Evaluate(listed, options, &reused).ok());
+      v1::Decision fresh;
+      ASSERT_TRUE((*policy)->Evaluate(listed, options, &fresh).ok());
+      EXPECT_EQ(reused.SerializeAsString(), fresh.SerializeAsString());
+    }
+  }
 }
 
 TEST(EvaluateTest, DecisionIdIsXxh3OfDigestAsOfAndSerializedFinding) {

@@ -60,6 +60,38 @@ TEST(IntelNamesTest, UnknownIntelNameIsReportedWithTheKnownOnes) {
               HasSubstr("use intel.stale, intel.kev_age or intel.epss_age"));
 }
 
+// The revisit analysis decides variations of the finding; one the policy
+// cannot decide (here: listed in KEV, which the table has no row for) fails
+// the decision, and leaves nothing of it in a reused decision.
+TEST(DecisionPipelineTest, AFailedRevisitAnalysisLeavesTheDecisionEmpty) {
+  auto policy = MustCompile(R"(name: t
+priorities: [{name: P1, remediate_within: 1d, review_within: 30d}]
+tables:
+  - name: kev
+    inputs: [{name: listed, expr: vulnerability.kev.listed}]
+    rows: [{when: ["no"], then: P1}]
+rules:
+  - id: accept
+    when: asset.id == "a"
+    treatment: ACCEPT
+    priority_expr: tables.kev
+default: {treatment: REMEDIATE, priority: P1}
+)");
+  ASSERT_NE(policy, nullptr);
+  auto pipeline = MustPipeline(policy, nullptr);
+  ASSERT_NE(pipeline, nullptr);
+  v1::Finding remediated = WithCve("r", "CVE-2024-1");
+  remediated.mutable_asset()->set_id("b");
+  v1::Finding accepted = WithCve("a", "CVE-2024-2");
+  accepted.mutable_asset()->set_id("a");
+  v1::Decision decision;
+  ASSERT_TRUE(pipeline->Decide(remediated, At(kAsOf), &decision).ok());
+  ASSERT_FALSE(decision.decision_id().empty());
+  const absl::Status status = pipeline->Decide(accepted, At(kAsOf), &decision);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+  EXPECT_EQ(decision.ByteSizeLong(), 0u) << decision.DebugString();
+}
+
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
