@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,12 +14,16 @@
 #include "absl/time/time.h"
 #include "common/install/data_files.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/server_builder_option.h"
 #include "gtest/gtest.h"
+#include "server/call_governor.h"
 #include "server/logging.h"
 #include "server/metrics/metrics.h"
 #include "server/policy_store.h"
 #include "server/server_config.h"
 #include "server/startup_banner.h"
+#include "server/transport.h"
 
 namespace treatd {
 namespace {
@@ -82,6 +88,65 @@ TEST(ServerConfigTest, FlagsOverrideDefaults) {
   EXPECT_EQ(parsed.config.finding_limits.max_repeated, 8u);
   EXPECT_EQ(parsed.config.shutdown_grace, absl::Milliseconds(500));
   EXPECT_EQ(parsed.config.log_level, LogLevel::kWarning);
+}
+
+// --max-connection-idle-seconds 0 is "never", not the default (300 s).
+TEST(ServerConfigTest, ZeroConnectionIdleIsKeptAsZero) {
+  std::ostringstream out, err;
+  ParsedServerFlags defaults = Parse({}, out, err);
+  ASSERT_FALSE(defaults.exit_code.has_value()) << err.str();
+  EXPECT_EQ(defaults.config.max_connection_idle, absl::Minutes(5));
+  ParsedServerFlags zero =
+      Parse({"--max-connection-idle-seconds", "0"}, out, err);
+  ASSERT_FALSE(zero.exit_code.has_value()) << err.str();
+  EXPECT_EQ(zero.config.max_connection_idle, absl::ZeroDuration());
+}
+
+// Records the integer channel arguments a ServerBuilder hands its server:
+// added after ConfigureTransport(), it is given them last.
+class IntArgumentsSpy : public grpc::ServerBuilderOption {
+ public:
+  explicit IntArgumentsSpy(std::map<std::string, int>* ints) : ints_(ints) {}
+  void UpdateArguments(grpc::ChannelArguments* args) override {
+    const grpc_channel_args c = args->c_channel_args();
+    for (size_t i = 0; i < c.num_args; ++i) {
+      if (c.args[i].type == GRPC_ARG_INTEGER) {
+        (*ints_)[c.args[i].key] = c.args[i].value.integer;
+      }
+    }
+  }
+  void UpdatePlugins(
+      std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*) override {}
+
+ private:
+  std::map<std::string, int>* ints_;
+};
+
+// The idle limit gRPC is given for --max-connection-idle-seconds, or -1
+// when it is given none (gRPC then never closes an idle connection).
+int ConnectionIdleArgument(absl::Duration idle) {
+  ServerConfig config;
+  config.max_connection_idle = idle;
+  std::unique_ptr<CallGovernor> governor =
+      CallGovernor::Create(config.call_limits, nullptr);
+  grpc::ServerBuilder builder;
+  ConfigureTransport(config, governor.get(), &builder);
+  std::map<std::string, int> ints;
+  builder.SetOption(std::make_unique<IntArgumentsSpy>(&ints));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server != nullptr) server->Shutdown();
+  EXPECT_TRUE(ints.count(GRPC_ARG_KEEPALIVE_TIME_MS)) << "spy saw nothing";
+  const auto it = ints.find(GRPC_ARG_MAX_CONNECTION_IDLE_MS);
+  return it == ints.end() ? -1 : it->second;
+}
+
+// 0 leaves gRPC's idle limit (and its per-call filter) out: neither 0 ms
+// (close at once) nor the default. LimitsTest in security_test.cc checks
+// the behaviour over a connection; 300 s is too long to wait for there.
+TEST(TransportTest, ZeroConnectionIdleGivesGrpcNoIdleLimit) {
+  EXPECT_EQ(ConnectionIdleArgument(absl::ZeroDuration()), -1);
+  EXPECT_EQ(ConnectionIdleArgument(absl::Milliseconds(500)), 500);
+  EXPECT_EQ(ConnectionIdleArgument(ServerConfig().max_connection_idle), 300000);
 }
 
 TEST(ServerConfigTest, RejectsOutOfRangeValuesWithUsageExit) {
