@@ -95,8 +95,6 @@ std::string MessageWithoutPath(const absl::Status& status);
 // it was looked up by, to name it in its path.
 class JsonNode {
  public:
-  // The root of `document`, with path "$".
-  static JsonNode Root(const JsonDocument& document) { return document.Root(); }
   // A node for a value that is absent, located at `path`.
   static JsonNode Missing(std::string path) {
     JsonNode node;

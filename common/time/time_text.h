@@ -25,7 +25,9 @@ absl::StatusOr<absl::Duration> ParseDurationText(absl::string_view text);
 std::string FormatDurationText(absl::Duration d);
 
 // Parses RFC 3339 ("2026-12-31T00:00:00Z", with offset or fraction) or a
-// plain date ("2026-12-31", midnight UTC). INVALID_ARGUMENT otherwise.
+// plain date ("2026-12-31", midnight UTC). INVALID_ARGUMENT otherwise. The
+// forms scanners write are read without absl::ParseTime (the importers
+// parse timestamps with this too).
 absl::StatusOr<absl::Time> ParseTimestampText(absl::string_view text);
 
 // The most bytes FormatProtoTimestampText writes.

@@ -34,10 +34,6 @@ using google::protobuf::RepeatedPtrField;
 // content), which spares the size pass protobuf makes first.
 class Encoder {
  public:
-  // Appends to `*out`; the destructor trims it to the bytes written.
-  explicit Encoder(std::string* out) : Encoder(out, out->size()) {
-    trim_ = true;
-  }
   // Writes into `*out` from byte `start` on, over whatever it holds, and
   // leaves it as long as it grew (end() says where the bytes end): a
   // buffer reused this way is not zero-filled again on every call, which
@@ -46,9 +42,6 @@ class Encoder {
     if (out_->size() < start + 512) out_->resize(start + 512);
     p_ = out_->data() + start;
     end_ = out_->data() + out_->size();
-  }
-  ~Encoder() {
-    if (trim_) out_->resize(end());
   }
   size_t end() const { return p_ - out_->data(); }
   Encoder(const Encoder&) = delete;
@@ -203,7 +196,6 @@ class Encoder {
   char* p_;
   char* end_;
   bool unknown_ = false;
-  bool trim_ = false;
 };
 
 // One function per message of finding.proto, fields in number order, as
@@ -374,19 +366,28 @@ void AppendProtobufSerialization(const v1::Finding& finding, std::string* out) {
   finding.SerializeWithCachedSizes(&coded);
 }
 
+// Writes `m` with the encoder into `*buffer` from byte `start` on, in place
+// (Encoder's second constructor; the buffer may be left longer), and sets
+// `*end` to where the bytes end. False when `m` carries unknown fields: the
+// bytes from `start` on are then not `m`'s, and the caller's fallback
+// replaces them.
+template <typename M>
+bool EncodeKnown(const M& m, size_t start, std::string* buffer, size_t* end) {
+  Encoder encoder(buffer, start);
+  Write(m, encoder);
+  *end = encoder.end();
+  return !encoder.unknown();
+}
+
 // Writes `m`, which must be an M, with the encoder; false (and `*out`
 // unchanged) when it carries unknown fields.
 template <typename M>
 bool WriteKnown(const google::protobuf::Message& m, std::string* out) {
   const size_t prefix = out->size();
-  bool unknown;
-  {
-    Encoder encoder(out);
-    Write(static_cast<const M&>(m), encoder);
-    unknown = encoder.unknown();
-  }
-  if (unknown) out->resize(prefix);
-  return !unknown;
+  size_t end;
+  const bool known = EncodeKnown(static_cast<const M&>(m), prefix, out, &end);
+  out->resize(known ? end : prefix);
+  return known;
 }
 
 // A Timestamp as its own message (Encoder::Timestamp writes it as a
@@ -435,20 +436,6 @@ bool AppendDeterministicMessage(const google::protobuf::Message& m,
   return false;
 }
 
-void AppendDeterministicFinding(const v1::Finding& finding, std::string* out) {
-  const size_t prefix = out->size();
-  bool unknown;
-  {
-    Encoder encoder(out);
-    Write(finding, encoder);
-    unknown = encoder.unknown();
-  }
-  if (unknown) {
-    out->resize(prefix);
-    AppendProtobufSerialization(finding, out);
-  }
-}
-
 namespace {
 
 // AppendDeterministicFinding() written into `*buffer` from `start` on, in
@@ -457,20 +444,17 @@ namespace {
 size_t WriteDeterministicFinding(const v1::Finding& finding, size_t start,
                                  std::string* buffer) {
   size_t end;
-  bool unknown;
-  {
-    Encoder encoder(buffer, start);
-    Write(finding, encoder);
-    unknown = encoder.unknown();
-    end = encoder.end();
-  }
-  if (!unknown) return end;
+  if (EncodeKnown(finding, start, buffer, &end)) return end;
   buffer->resize(start);
   AppendProtobufSerialization(finding, buffer);
   return buffer->size();
 }
 
 }  // namespace
+
+void AppendDeterministicFinding(const v1::Finding& finding, std::string* out) {
+  out->resize(WriteDeterministicFinding(finding, out->size(), out));
+}
 
 void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
                 const v1::Finding& finding, std::string* out) {
