@@ -2,7 +2,12 @@
 // (XXH_INLINE_ALL keeps every symbol of it local to this file) with its
 // AVX2 kernels. Only this file's functions are built for AVX2 (a target
 // pragma, not a compiler flag): the C headers are included first, so that
-// no inline function another file may share is compiled for AVX2.
+// no inline function another file may share is compiled for AVX2. On
+// other targets (xxh3.h: no TREATD_XXH3_AVX2) the file is empty.
+#include "common/policy/engine/xxh3.h"
+
+#ifdef TREATD_XXH3_AVX2
+
 #include <assert.h>
 #include <immintrin.h>
 #include <limits.h>
@@ -10,8 +15,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "common/policy/engine/xxh3.h"
 
 #if defined(__clang__)
 // clang has no `#pragma GCC target`; this gives every function from here
@@ -45,3 +48,5 @@ uint64_t Xxh3_64Avx2(const void* data, size_t size) {
 #else
 #pragma GCC pop_options
 #endif
+
+#endif  // TREATD_XXH3_AVX2
