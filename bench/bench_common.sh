@@ -31,6 +31,18 @@ stop_pid() {
 
 stop_treatd() { stop_pid "$TREATD_PID"; TREATD_PID=""; }
 
+# Prints the address a treatd started with --listen 127.0.0.1:0 wrote to
+# its stdout, file $1, waiting up to 10 s for it; returns 1 without one.
+treatd_address() {
+  local address=""
+  for _ in $(seq 200); do
+    address=$(sed -n 's/^treatd listening on \(127\.0\.0\.1:[0-9]*\);.*/\1/p' "$1")
+    [ -n "$address" ] && { echo "$address"; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+
 # Builds the loadgen from $PEER_BENCH_SRC into $PEER_BENCH_DIR and sets
 # LOADGEN. Returns 1 (LOADGEN empty) when the sources are missing; exits
 # when they do not build.

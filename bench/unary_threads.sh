@@ -19,7 +19,11 @@
 # ("" skips the null server), BUILD_DIR=build (treatd and treatctl are
 # built there), PEER_BENCH_SRC=../shared/bench, PEER_BENCH_DIR=
 # /tmp/peer-bench, SERVER_CPU=1, CLIENT_CPU=0, TREATD_ARGS (more treatd
-# flags, split on spaces). Needs taskset and 2+ CPUs. 127.0.0.1 only;
+# flags, split on spaces), TREATD_WRAP (a command treatd runs under, split
+# on spaces, e.g. "chrt -b 0" for SCHED_BATCH), STRACE=1 (after each
+# measured run, one more of the same length under `strace -c -f` on the
+# server, printing its syscalls per call; strace slows every syscall, so
+# compare servers, not absolute counts). Needs taskset and 2+ CPUs. 127.0.0.1 only;
 # every server is stopped by PID and every load run is bounded.
 set -euo pipefail
 
@@ -34,6 +38,7 @@ PEER_BENCH_DIR=${PEER_BENCH_DIR:-/tmp/peer-bench}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 read -r -a EXTRA_ARGS <<<"${TREATD_ARGS:-}"
+read -r -a WRAP <<<"${TREATD_WRAP:-}"
 OUT="$PEER_BENCH_DIR/unary-threads/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 
@@ -115,6 +120,32 @@ for name, (ticks, vol, invol) in sorted(by_name.items(), key=lambda kv: -kv[1][0
         print(f"      {name:<18} {ticks / hz * 1e6 / calls:6.1f} us  "
               f"{vol / calls:.3f} + {invol / calls:.3f}")
 EOF
+  [ "${STRACE:-0}" = 1 ] || return 0
+  strace -c -f -q -p "$PID" -o "$OUT/$label-c$c.strace" &
+  local tracer=$!
+  sleep 0.5
+  timeout "$limit" taskset -c "$CLIENT_CPU" "$LOADGEN" --target "$target" \
+    --method "$method" --payload "$payload" --concurrency "$c" \
+    --duration "$DURATION" --warmup 0 >"$OUT/$label-c$c.strace.json"
+  kill -INT "$tracer"
+  wait "$tracer" || true
+  python3 - "$OUT/$label-c$c" <<'EOF' | tee -a "$OUT/table.txt"
+import json, sys
+base = sys.argv[1]
+run = json.load(open(base + ".strace.json"))
+calls = run["ok_total"] + run["errors_total"]
+counts = {}
+for line in open(base + ".strace"):
+    f = line.split()
+    # "% time  seconds  usecs/call  calls  [errors]  syscall"
+    if len(f) >= 5 and f[3].isdigit() and f[-1] not in ("total", "syscall"):
+        counts[f[-1]] = int(f[3])
+if calls:
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:6]
+    print(f"    syscalls per call (strace, {calls} calls): "
+          f"{sum(counts.values()) / calls:.2f}: "
+          + ", ".join(f"{name} {n / calls:.3f}" for name, n in top))
+EOF
 }
 
 for mode in $NULL_MODES; do
@@ -134,7 +165,8 @@ for mode in $NULL_MODES; do
   stop
 done
 
-taskset -c "$SERVER_CPU" "$BUILD_DIR/server/treatd" --listen 127.0.0.1:0 \
+taskset -c "$SERVER_CPU" ${WRAP[@]+"${WRAP[@]}"} \
+  "$BUILD_DIR/server/treatd" --listen 127.0.0.1:0 \
   --policy "$ROOT/policies/default.yaml" --metrics-listen "" \
   --max-concurrent-calls 100000 --max-concurrent-streams 100000 \
   --max-batch 10000 --reload-poll-ms 0 --log-level warning --ledger-off \
