@@ -268,11 +268,13 @@ TEST_F(LedgerServiceTest, ConcurrentDecidesAreEachRecordedAndAnsweredOnce) {
     first_round = server_->ledger()->Stats();
   }
   EXPECT_EQ(first_round.events, kThreads);
-  // The transaction that waited for the lock, then one for the calls
-  // queued behind it (a third only for a call that reached the ledger
-  // after the lock went). One a call would be kThreads.
+  // The transaction that waited for the lock (holding the calls that
+  // reached the committer before it began), then one for the calls queued
+  // behind it (a third only for a call that reached the ledger after the
+  // lock went). One a call would be kThreads. How the 16 split between
+  // the first two depends on the threads' timing (10 and 6 was seen on a
+  // busy machine), so only the count of transactions is asserted.
   EXPECT_LE(first_round.commits, 3);
-  EXPECT_GE(first_round.largest_batch, kThreads - 2);
 
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
