@@ -466,11 +466,14 @@ TEST_F(TreatmentServiceTest,
            {v1::DECISION_VIEW_BASIC, false}}) {
     v1::BatchDecideRequest batch;
     batch.mutable_as_of()->set_seconds(1796083200);
+    // Deadlines and evaluated_at with nanoseconds when traced.
+    batch.mutable_as_of()->set_nanos(trace ? 123456789 : 0);
     batch.set_view(view);
     batch.set_trace(trace);
     v1::BatchDecideResponse want;
     EvalOptions options;
-    options.as_of = absl::FromUnixSeconds(1796083200);
+    options.as_of = absl::FromUnixSeconds(1796083200) +
+                    absl::Nanoseconds(batch.as_of().nanos());
     options.view = view;
     options.trace = trace;
     int errors = 0;
