@@ -5,6 +5,9 @@
 // decisions, and convert absl::Status to grpc::Status. Decide also does
 // its own call accounting (a CallAccount, in place of the interceptor) and
 // Decide and BatchDecide put request and response on one arena per call.
+// A BatchDecide call or StreamDecide chunk that no ledger records keeps
+// only its request there: each finding is decided into one reused result
+// per thread and encoded at once (ResultsEncoder).
 //
 // Thread-safe: the handlers keep no per-call state of their own. Decide and
 // BatchDecide take one PolicyStore snapshot (policy + feeds + shadow) per
