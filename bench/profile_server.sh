@@ -147,7 +147,7 @@ parts = [
     ("request parse (ParseRequest)",
      r"treatd::ParseRequest\(|CallbackUnaryHandler<treatd::v1::\w+Request, .*::Deserialize\("),
     ("response serialization (EncodeResponse)",
-     r"treatd::(EncodeResponse|SerializeResponse)\(|grpc::GenericSerialize<"),
+     r"treatd::(EncodeResponse|SerializeResponse|ResultsEncoder::Add)\(|grpc::GenericSerialize<"),
     ("arena release (~ThreadSafeArena)", r"ThreadSafeArena::~ThreadSafeArena"),
 ]
 # The ledger's threads and its work on the handlers' (none with it off).

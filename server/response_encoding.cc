@@ -450,7 +450,73 @@ std::string EncodeForTest(const M& message, bool* by_encoder) {
   return out;
 }
 
+// The slices a ResultsEncoder writes into: a few per 1,000-finding batch.
+constexpr size_t kResultSliceSize = 64 * 1024;
+
+// A field's tag and a length, at most.
+constexpr size_t kMaxHeader = 2 * 5;
+
 }  // namespace
+
+void ResultsEncoder::Close() {
+  if (next_ == nullptr) return;
+  const size_t used = next_ - slice_.begin();
+  if (used > 0) written_.push_back(slice_.sub(0, used));
+  next_ = end_ = nullptr;
+}
+
+void ResultsEncoder::Reserve(size_t size) {
+  if (!started_) {
+    started_ = true;
+    // StreamDecideResponse.sequence comes before the results.
+    if (field_ == 3) {
+      Reserve(kMaxHeader);
+      uint8_t* const start = next_;
+      next_ = UInt64(2, sequence_, start);
+      total_ += next_ - start;
+    }
+  }
+  if (static_cast<size_t>(end_ - next_) >= size) return;
+  Close();
+  slice_ = grpc::Slice(size > kResultSliceSize ? size : kResultSliceSize);
+  next_ = const_cast<uint8_t*>(slice_.begin());
+  end_ = next_ + slice_.size();
+}
+
+void ResultsEncoder::Add(const v1::DecisionResult& result) {
+  // Also caches the size of every submessage, which Header() reads.
+  const size_t size = result.ByteSizeLong();
+  if (size > static_cast<size_t>(INT_MAX) || total_ > INT_MAX) {
+    total_ = static_cast<size_t>(INT_MAX) + 1;  // Finish() refuses it.
+    return;
+  }
+  Reserve(kMaxHeader + size);
+  uint8_t* const start = next_;
+  uint8_t* p = Header(field_, result, start);
+  uint8_t* const body = p;
+  if (SchemaMismatch().empty()) p = Write(result, body);
+  if (!SchemaMismatch().empty() || static_cast<size_t>(p - body) != size) {
+    // protobuf's own bytes for the element (see Encode()).
+    p = result.SerializeWithCachedSizesToArray(body);
+  }
+  next_ = p;
+  total_ += p - start;
+}
+
+grpc::Status ResultsEncoder::Finish(grpc::ByteBuffer* bytes) {
+  if (total_ > static_cast<size_t>(INT_MAX)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        "response is over protobuf's 2 GiB limit");
+  }
+  Reserve(0);  // The sequence of a chunk without results.
+  Close();
+  // An empty message is one empty slice, like Encode()'s.
+  if (written_.empty()) written_.emplace_back(size_t{0});
+  grpc::ByteBuffer buffer(written_.data(), written_.size());
+  bytes->Swap(&buffer);
+  written_.clear();
+  return grpc::Status::OK;
+}
 
 const std::string& SchemaMismatch() {
   static const std::string* const mismatch = new std::string(CheckSchema());

@@ -302,6 +302,13 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     return reactor;
   }
   if (metrics != nullptr) metrics->RecordBatchSize(parsed->findings_size());
+  if (recorder_ == nullptr || parsed->skip_record()) {
+    // Nothing reads the results after they are encoded: each is encoded
+    // as soon as it is decided.
+    status = DecideBatchEncoded(*parsed, metrics, response);
+    reactor->Finish(call == nullptr ? status : call->End(status));
+    return reactor;
+  }
   auto* answer =
       google::protobuf::Arena::CreateMessage<v1::BatchDecideResponse>(
           arena.get());
@@ -334,9 +341,9 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
   return reactor;
 }
 
-grpc::Status TreatmentServiceImpl::DecideBatch(
+grpc::Status TreatmentServiceImpl::PrepareBatch(
     const v1::BatchDecideRequest& request,
-    v1::BatchDecideResponse* response) const {
+    std::shared_ptr<const ActivePolicy>* active, EvalOptions* options) const {
   const int count = request.findings_size();
   if (count == 0) {
     return ToGrpcStatus(
@@ -348,15 +355,69 @@ grpc::Status TreatmentServiceImpl::DecideBatch(
         limits_.max_batch,
         " per BatchDecide call; split the batch or use StreamDecide")));
   }
-  absl::StatusOr<std::shared_ptr<const ActivePolicy>> active = ActiveOrError();
-  if (!active.ok()) return ToGrpcStatus(active.status());
+  absl::StatusOr<std::shared_ptr<const ActivePolicy>> snapshot =
+      ActiveOrError();
+  if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
   absl::StatusOr<absl::Time> as_of =
       ResolveAsOf(request.has_as_of(), request.as_of(), clock_());
   if (!as_of.ok()) return ToGrpcStatus(as_of.status());
-  const EvalOptions options = RequestOptions(*as_of, request);
-
-  DecideAll(**active, request.findings(), options, response->mutable_results());
+  *active = *std::move(snapshot);
+  *options = RequestOptions(*as_of, request);
   return grpc::Status::OK;
+}
+
+grpc::Status TreatmentServiceImpl::DecideBatch(
+    const v1::BatchDecideRequest& request,
+    v1::BatchDecideResponse* response) const {
+  std::shared_ptr<const ActivePolicy> active;
+  EvalOptions options;
+  grpc::Status status = PrepareBatch(request, &active, &options);
+  if (!status.ok()) return status;
+  DecideAll(*active, request.findings(), options, response->mutable_results());
+  return grpc::Status::OK;
+}
+
+grpc::Status TreatmentServiceImpl::DecideBatchEncoded(
+    const v1::BatchDecideRequest& request, ServerMetrics* metrics,
+    grpc::ByteBuffer* response) const {
+  std::shared_ptr<const ActivePolicy> active;
+  EvalOptions options;
+  grpc::Status status = PrepareBatch(request, &active, &options);
+  if (!status.ok()) return status;
+  ResultsEncoder encoder = ResultsEncoder::ForBatch();
+  DecideAllEncoded(*active, request.findings(), options, metrics, &encoder);
+  return encoder.Finish(response);
+}
+
+namespace {
+
+// "findings[<i>]", written in place: StrAppend's resizing cost ~150
+// instructions a finding.
+class ItemPath {
+ public:
+  absl::string_view Of(int i) {
+    const absl::AlphaNum digits(i);
+    std::memcpy(text_ + kHead, digits.data(), digits.size());
+    text_[kHead + digits.size()] = ']';
+    return absl::string_view(text_, kHead + digits.size() + 1);
+  }
+
+ private:
+  static constexpr size_t kHead = sizeof("findings[") - 1;
+  char text_[32] = "findings[";
+};
+
+}  // namespace
+
+void TreatmentServiceImpl::DecideItem(const ActivePolicy& active,
+                                      const v1::Finding& finding,
+                                      const EvalOptions& options,
+                                      absl::string_view path,
+                                      v1::DecisionResult* result) const {
+  DecideInto(*active.pipeline, finding, options, limits_.finding, path, result);
+  if (result->has_decision()) {
+    Shadow(active, finding, options, result->decision());
+  }
 }
 
 void TreatmentServiceImpl::DecideAll(
@@ -366,21 +427,42 @@ void TreatmentServiceImpl::DecideAll(
     google::protobuf::RepeatedPtrField<v1::DecisionResult>* results) const {
   const int count = findings.size();
   results->Reserve(count);
-  // "findings[<i>]", written in place: StrAppend's resizing cost ~150
-  // instructions a finding.
-  char prefix[32] = "findings[";
-  constexpr size_t kHead = sizeof("findings[") - 1;
+  ItemPath path;
   for (int i = 0; i < count; ++i) {
     v1::DecisionResult* result = results->Add();
     result->set_index(i);
-    const absl::AlphaNum digits(i);
-    std::memcpy(prefix + kHead, digits.data(), digits.size());
-    prefix[kHead + digits.size()] = ']';
-    DecideInto(*active.pipeline, findings[i], options, limits_.finding,
-               absl::string_view(prefix, kHead + digits.size() + 1), result);
-    if (result->has_decision()) {
-      Shadow(active, findings[i], options, result->decision());
+    DecideItem(active, findings[i], options, path.Of(i), result);
+  }
+}
+
+void TreatmentServiceImpl::DecideAllEncoded(
+    const ActivePolicy& active,
+    const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
+    const EvalOptions& options, ServerMetrics* metrics,
+    ResultsEncoder* encoder) const {
+  // On the heap, not an arena: Clear() keeps the strings' buffers and the
+  // repeated fields' elements for the next finding. (Bounded by the
+  // largest decision this thread made.) Nothing else runs on this thread
+  // while the loop below does.
+  thread_local v1::DecisionResult result;
+  ItemPath path;
+  const int count = findings.size();
+  for (int i = 0; i < count; ++i) {
+    // The decision is in a oneof, which Clear() would delete: taken out
+    // and put back as it is (a new one after an item error). The engine
+    // empties a reused decision itself, keeping what it would write again
+    // (CompiledPolicy::Evaluate; the pipeline's intel and revisit
+    // conditions only add to what it emptied).
+    v1::Decision* decision =
+        result.has_decision() ? result.release_decision() : new v1::Decision;
+    result.Clear();
+    result.set_allocated_decision(decision);
+    result.set_index(i);
+    DecideItem(active, findings[i], options, path.Of(i), &result);
+    if (metrics != nullptr && result.has_decision()) {
+      metrics->RecordDecision(result.decision());
     }
+    encoder->Add(result);
   }
 }
 
@@ -440,9 +522,10 @@ absl::Status TreatmentServiceImpl::CheckStreamMessage(
   return absl::OkStatus();
 }
 
-void TreatmentServiceImpl::DecideStreamMessage(
+bool TreatmentServiceImpl::DecideStreamMessage(
     const ActivePolicy& active, const v1::StreamDecideRequest& request,
-    uint64_t sequence, v1::StreamDecideResponse* response) const {
+    uint64_t sequence, v1::StreamDecideResponse* response,
+    ServerMetrics* metrics, ResultsEncoder* encoder) const {
   response->set_sequence(sequence);
   std::string field;
   absl::Status message_status = CheckStreamMessage(request, &field);
@@ -463,7 +546,7 @@ void TreatmentServiceImpl::DecideStreamMessage(
     if (!message_status.ok()) {
       result->set_finding_id(request.finding().id());
       SetMessageError(message_status, field, result);
-      return;
+      return false;
     }
     const EvalOptions options = RequestOptions(*as_of, request);
     DecideInto(*active.pipeline, request.finding(), options, limits_.finding,
@@ -471,11 +554,16 @@ void TreatmentServiceImpl::DecideStreamMessage(
     if (result->has_decision()) {
       Shadow(active, request.finding(), options, result->decision());
     }
-    return;
+    return false;
   }
   // A chunk: one result per finding, like BatchDecide.
   const EvalOptions options = RequestOptions(*as_of, request);
+  if (encoder != nullptr) {
+    DecideAllEncoded(active, request.findings(), options, metrics, encoder);
+    return true;
+  }
   DecideAll(active, request.findings(), options, response->mutable_results());
+  return false;
 }
 
 void TreatmentServiceImpl::RecordStreamMessage(
@@ -544,6 +632,9 @@ grpc::Status TreatmentServiceImpl::StreamDecideBytes(
     auto* response =
         google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
             &arena);
+    // A chunk nobody records is encoded as each finding is decided.
+    ResultsEncoder chunk = ResultsEncoder::ForStreamChunk(sequence);
+    bool encoded = false;
     if (!ParseRequest(bytes, request).ok()) {
       // The stream goes on: this message is answered with an error.
       if (metrics != nullptr) metrics->CallRejected(kUndecodableReason);
@@ -552,10 +643,10 @@ grpc::Status TreatmentServiceImpl::StreamDecideBytes(
       absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
           ActiveOrError();
       if (!active.ok()) return ToGrpcStatus(active.status());
-      DecideStreamMessage(**active, *request, sequence, response);
-      if (recorder_ != nullptr && !request->skip_record()) {
-        RecordStreamMessage(*request, response);
-      }
+      const bool record = recorder_ != nullptr && !request->skip_record();
+      encoded = DecideStreamMessage(**active, *request, sequence, response,
+                                    metrics, record ? nullptr : &chunk);
+      if (record) RecordStreamMessage(*request, response);
       if (metrics != nullptr) {
         if (response->result().has_decision()) {
           metrics->RecordDecision(response->result().decision());
@@ -566,9 +657,10 @@ grpc::Status TreatmentServiceImpl::StreamDecideBytes(
       }
     }
     grpc::ByteBuffer answer;
-    if (grpc::Status encoded = EncodeResponse(*response, &answer);
-        !encoded.ok()) {
-      return encoded;
+    if (grpc::Status status = encoded ? chunk.Finish(&answer)
+                                      : EncodeResponse(*response, &answer);
+        !status.ok()) {
+      return status;
     }
     if (!stream->Write(answer)) {
       return grpc::Status(grpc::StatusCode::CANCELLED,

@@ -5,6 +5,9 @@
 // decisions, and convert absl::Status to grpc::Status. Decide also does
 // its own call accounting (a CallAccount, in place of the interceptor) and
 // Decide and BatchDecide put request and response on one arena per call.
+// A BatchDecide call or StreamDecide chunk that no ledger records keeps
+// only its request there: each finding is decided into one reused result
+// per thread and encoded at once (ResultsEncoder).
 //
 // Thread-safe: the handlers keep no per-call state of their own. Decide and
 // BatchDecide take one PolicyStore snapshot (policy + feeds + shadow) per
@@ -30,6 +33,7 @@
 #include "server/call_governor.h"
 #include "server/ledger/decision_recorder.h"
 #include "server/policy_store.h"
+#include "server/response_encoding.h"
 #include "server/shadow.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
@@ -146,6 +150,23 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // The body of BatchDecide.
   grpc::Status DecideBatch(const v1::BatchDecideRequest& request,
                            v1::BatchDecideResponse* response) const;
+  // The same, the answer encoded into `response` as each finding is
+  // decided (DecideAllEncoded), each decision recorded in `metrics` (may
+  // be null): for a call whose answer nothing reads after it is encoded
+  // (no ledger records it).
+  grpc::Status DecideBatchEncoded(const v1::BatchDecideRequest& request,
+                                  ServerMetrics* metrics,
+                                  grpc::ByteBuffer* response) const;
+  // The checks of a BatchDecide request as a whole: on OK, the snapshot
+  // and options to decide it with.
+  grpc::Status PrepareBatch(const v1::BatchDecideRequest& request,
+                            std::shared_ptr<const ActivePolicy>* active,
+                            EvalOptions* options) const;
+  // Decides `finding` into `result` (field paths start with `path`) and
+  // under the shadow policy.
+  void DecideItem(const ActivePolicy& active, const v1::Finding& finding,
+                  const EvalOptions& options, absl::string_view path,
+                  v1::DecisionResult* result) const;
   // Decides `findings` (a BatchDecide call's or a StreamDecide chunk's)
   // into `results`, one per finding in order, each with its index; field
   // paths are "findings[i]...".
@@ -154,6 +175,16 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
       const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
       const EvalOptions& options,
       google::protobuf::RepeatedPtrField<v1::DecisionResult>* results) const;
+  // Like DecideAll, but each result goes to `encoder` (and its decision to
+  // `metrics`, may be null) as soon as it is decided. The findings are
+  // decided into one DecisionResult per thread, reused finding after
+  // finding: its strings and repeated fields keep their memory, where a
+  // fresh decision on the call's arena allocates each of them.
+  void DecideAllEncoded(
+      const ActivePolicy& active,
+      const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
+      const EvalOptions& options, ServerMetrics* metrics,
+      ResultsEncoder* encoder) const;
   // Checks what a StreamDecide message carries as a whole: one finding or
   // a chunk of 1..max_batch findings. On error, `field` names the field.
   absl::Status CheckStreamMessage(const v1::StreamDecideRequest& request,
@@ -164,11 +195,17 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
                            v1::StreamDecideResponse* response) const;
   // Answers one StreamDecide message (the `sequence`th) into `response`
   // (cleared): `result` for a single finding or an error of the message as
-  // a whole, else one of `results` per finding of the chunk.
-  void DecideStreamMessage(const ActivePolicy& active,
+  // a whole, else one of `results` per finding of the chunk. With
+  // `encoder` (may be null; made by ResultsEncoder::ForStreamChunk(
+  // sequence)), a chunk's results go to it instead (DecideAllEncoded,
+  // recorded in `metrics`) and the function returns true; `response` then
+  // holds nothing to send.
+  bool DecideStreamMessage(const ActivePolicy& active,
                            const v1::StreamDecideRequest& request,
                            uint64_t sequence,
-                           v1::StreamDecideResponse* response) const;
+                           v1::StreamDecideResponse* response,
+                           ServerMetrics* metrics,
+                           ResultsEncoder* encoder) const;
 
   // The active policy, or FAILED_PRECONDITION when none is loaded.
   absl::StatusOr<std::shared_ptr<const ActivePolicy>> ActiveOrError() const;

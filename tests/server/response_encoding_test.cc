@@ -3,9 +3,11 @@
 // finding in both views, with and without traces and intel, for random
 // findings (item errors included), for random results filled from the
 // descriptors (every field, negative numbers, -0.0, empty strings in
-// lists), and for messages carrying unknown fields.
+// lists), and for messages carrying unknown fields; and ResultsEncoder's
+// results written one at a time against the whole response's bytes.
 #include "server/response_encoding.h"
 
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <string>
@@ -39,6 +41,40 @@ void ExpectSameAsProtobuf(const M& message, bool by_encoder = true) {
   M parsed;
   ASSERT_TRUE(parsed.ParseFromString(got));
   EXPECT_TRUE(parsed.SerializeAsString() == want);
+}
+
+// What ResultsEncoder writes for `results`, one Add() each: a
+// BatchDecideResponse, or with `sequence` a StreamDecideResponse chunk.
+std::string EncodeOneByOne(
+    const google::protobuf::RepeatedPtrField<v1::DecisionResult>& results,
+    const uint64_t* sequence) {
+  ResultsEncoder encoder = sequence == nullptr
+                               ? ResultsEncoder::ForBatch()
+                               : ResultsEncoder::ForStreamChunk(*sequence);
+  for (const v1::DecisionResult& result : results) encoder.Add(result);
+  grpc::ByteBuffer bytes;
+  EXPECT_TRUE(encoder.Finish(&bytes).ok());
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(bytes.Dump(&slices).ok());
+  std::string out;
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+void ExpectOneByOneAsProtobuf(const v1::BatchDecideResponse& batch) {
+  EXPECT_TRUE(EncodeOneByOne(batch.results(), nullptr) ==
+              batch.SerializeAsString());
+  for (const uint64_t sequence :
+       {uint64_t{0}, uint64_t{1}, std::numeric_limits<uint64_t>::max()}) {
+    v1::StreamDecideResponse chunk;
+    chunk.set_sequence(sequence);
+    *chunk.mutable_results() = batch.results();
+    EXPECT_TRUE(EncodeOneByOne(batch.results(), &sequence) ==
+                chunk.SerializeAsString())
+        << sequence;
+  }
 }
 
 TEST(ResponseEncodingTest, TheEncoderMatchesTheCompiledInSchema) {
@@ -124,6 +160,7 @@ TEST(ResponseEncodingTest, RandomResultsWithEveryFieldEncodeAsProtobuf) {
     v1::BatchDecideResponse batch;
     random.FillMessage(&batch);
     ExpectSameAsProtobuf(batch);
+    ExpectOneByOneAsProtobuf(batch);
   }
 }
 
@@ -160,6 +197,53 @@ TEST(ResponseEncodingTest, MessagesWithUnknownFieldsGoToProtobuf) {
       ->MutableUnknownFields(result->mutable_decision()->mutable_policy())
       ->AddVarint(1000, 7);
   ExpectSameAsProtobuf(batch, /*by_encoder=*/false);
+}
+
+TEST(ResponseEncodingTest, ResultsEncodedOneByOneAreTheWholeResponsesBytes) {
+  // Decisions (traced and not), item errors, and enough of them that the
+  // answer spans several of the encoder's slices.
+  auto pipeline = testing::DefaultPolicyPipeline(true);
+  testing::RandomFindingOptions options;
+  options.invalid = true;
+  testing::RandomFindings random(43, options);
+  const std::vector<v1::Finding> examples = testing::ExampleFindings();
+  v1::BatchDecideResponse batch;
+  int errors = 0;
+  for (int i = 0; i < 600; ++i) {
+    EvalOptions eval;
+    eval.as_of = absl::FromUnixSeconds(1796083200);
+    eval.trace = i % 4 == 0;
+    v1::DecisionResult* result = batch.add_results();
+    result->set_index(i);
+    DecideInto(*pipeline,
+               i % 2 == 0 ? examples[i % examples.size()] : random.Next(), eval,
+               FindingLimits(), absl::StrCat("findings[", i, "]"), result);
+    if (result->has_error()) ++errors;
+  }
+  EXPECT_GT(errors, 10);
+  ASSERT_GT(batch.ByteSizeLong(), 3 * 64 * 1024u);
+  ExpectOneByOneAsProtobuf(batch);
+  // One result, and one larger than a slice.
+  v1::BatchDecideResponse one;
+  *one.add_results() = batch.results(0);
+  ExpectOneByOneAsProtobuf(one);
+  v1::BatchDecideResponse large;
+  v1::Decision* decision = large.add_results()->mutable_decision();
+  decision->add_reasons(std::string(200 * 1024, 'r'));
+  ExpectOneByOneAsProtobuf(large);
+}
+
+TEST(ResponseEncodingTest, AResultWithUnknownFieldsEncodedOneByOneIsProtobufs) {
+  // Protobuf writes that element.
+  v1::BatchDecideResponse unknown;
+  v1::DecisionResult* result = unknown.add_results();
+  result->set_finding_id("f-1");
+  result->mutable_decision()
+      ->GetReflection()
+      ->MutableUnknownFields(result->mutable_decision())
+      ->AddVarint(1000, 7);
+  *unknown.add_results() = *result;
+  ExpectOneByOneAsProtobuf(unknown);
 }
 
 }  // namespace

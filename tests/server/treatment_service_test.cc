@@ -1,8 +1,10 @@
 // TreatmentService over real gRPC on loopback (port 0): every method, the
-// limits, per-item errors, a long stream, health and reflection.
+// limits, per-item errors, a long stream, health and reflection, and the
+// batch and chunk answers against protobuf's bytes.
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -10,6 +12,7 @@
 #include "absl/time/time.h"
 #include "client/faults/raw_calls.h"
 #include "common/policy/engine/compiled_policy.h"
+#include "common/policy/pipeline/decide_item.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -17,6 +20,8 @@
 #include "server/policy_store.h"
 #include "server/server.h"
 #include "server/server_config.h"
+#include "tests/common/example_decisions.h"
+#include "tests/common/random_finding.h"
 #include "tests/server/test_policies.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
@@ -423,6 +428,99 @@ TEST_F(TreatmentServiceTest, StreamDecideAnswersAThousandChunksInOrder) {
   EXPECT_EQ(messages, kMessages);
   EXPECT_TRUE(in_order);
   EXPECT_EQ(kev, kMessages * kChunk / 10);
+}
+
+// Without a ledger, BatchDecide and StreamDecide chunks decide every
+// finding into one reused result and encode it at once: their answers
+// must be the bytes protobuf writes for decisions made afresh, finding
+// after finding (default policy, shipped feeds, FULL with and without
+// traces and BASIC, item errors between decisions).
+TEST_F(TreatmentServiceTest,
+       BatchAndChunkAnswersAreProtobufsBytesOfFreshDecisions) {
+  StartServer(/*with_policy=*/false);
+  auto snapshot = std::make_shared<ActivePolicy>();
+  snapshot->pipeline = testing::DefaultPolicyPipeline(/*with_intel=*/true);
+  snapshot->policy = snapshot->pipeline->shared_policy();
+  snapshot->source = "default.yaml";
+  store_.SetSnapshot(snapshot);
+
+  const std::vector<v1::Finding> examples = testing::ExampleFindings();
+  testing::RandomFindingOptions random_options;
+  random_options.invalid = true;
+  testing::RandomFindings random(45, random_options);
+  std::vector<v1::Finding> findings;
+  for (int i = 0; i < 200; ++i) {
+    findings.push_back(i % 3 == 0 ? random.Next()
+                                  : examples[i % examples.size()]);
+    // The same findings under other ids and titles: the engine's caches
+    // hit, the texts differ.
+    if (i % 5 == 1) {
+      findings.back().set_id(absl::StrCat("renamed-", i));
+      findings.back().set_title(absl::StrCat("title ", i));
+    }
+  }
+  for (const auto& [view, trace] :
+       std::vector<std::pair<v1::DecisionView, bool>>{
+           {v1::DECISION_VIEW_FULL, false},
+           {v1::DECISION_VIEW_FULL, true},
+           {v1::DECISION_VIEW_BASIC, false}}) {
+    v1::BatchDecideRequest batch;
+    batch.mutable_as_of()->set_seconds(1796083200);
+    // Deadlines and evaluated_at with nanoseconds when traced.
+    batch.mutable_as_of()->set_nanos(trace ? 123456789 : 0);
+    batch.set_view(view);
+    batch.set_trace(trace);
+    v1::BatchDecideResponse want;
+    EvalOptions options;
+    options.as_of = absl::FromUnixSeconds(1796083200) +
+                    absl::Nanoseconds(batch.as_of().nanos());
+    options.view = view;
+    options.trace = trace;
+    int errors = 0;
+    for (size_t i = 0; i < findings.size(); ++i) {
+      *batch.add_findings() = findings[i];
+      v1::DecisionResult* result = want.add_results();
+      result->set_index(static_cast<int>(i));
+      DecideInto(*snapshot->pipeline, findings[i], options, FindingLimits(),
+                 absl::StrCat("findings[", i, "]"), result);
+      if (result->has_error()) ++errors;
+    }
+    EXPECT_GT(errors, 3);
+    EXPECT_LT(errors, 60);
+    std::string got;
+    const grpc::Status status =
+        RawUnaryCall(channel_.get(), "/treatd.v1.TreatmentService/BatchDecide",
+                     batch.SerializeAsString(), &got);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(got == want.SerializeAsString()) << view << " " << trace;
+
+    // The same findings as StreamDecide chunks of 50.
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    auto stream = stub_->StreamDecide(&context);
+    for (int m = 0; m < 4; ++m) {
+      v1::StreamDecideRequest chunk;
+      *chunk.mutable_as_of() = batch.as_of();
+      chunk.set_view(view);
+      chunk.set_trace(trace);
+      v1::StreamDecideResponse want_chunk;
+      want_chunk.set_sequence(m);
+      for (int i = 0; i < 50; ++i) {
+        *chunk.add_findings() = findings[m * 50 + i];
+        v1::DecisionResult* result = want_chunk.add_results();
+        result->set_index(i);
+        DecideInto(*snapshot->pipeline, findings[m * 50 + i], options,
+                   FindingLimits(), absl::StrCat("findings[", i, "]"), result);
+      }
+      ASSERT_TRUE(stream->Write(chunk));
+      v1::StreamDecideResponse answer;
+      ASSERT_TRUE(stream->Read(&answer));
+      EXPECT_TRUE(answer.SerializeAsString() == want_chunk.SerializeAsString())
+          << m;
+    }
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
 }
 
 TEST_F(TreatmentServiceTest, CallsFailWithFailedPreconditionWithoutAPolicy) {
