@@ -314,6 +314,14 @@ int RunDecisions(const DecisionFlags& flags, PreparedRun& run,
   if (!note.empty()) err << note << "\n";
   summary.Print(stats.unreadable, flags.fail_on, err);
   if (!write_status.ok()) {
+    if (write_status.code() == absl::StatusCode::kInternal) {
+      // An answer the server sent that protobuf refuses: the server's
+      // fault, like a failed stream, not the output's.
+      err << "treatctl: " << what
+          << " failed: " << absl::StatusCodeToString(write_status.code())
+          << ": " << write_status.message() << "\n";
+      return kExitRpcFailure;
+    }
     err << "treatctl: output: " << write_status.message() << "\n";
     return kExitUsage;
   }

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/client/treatctl_runner.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
 namespace treatd {
@@ -126,6 +127,10 @@ class FakeTreatmentService final : public v1::TreatmentService::Service {
           } else {
             result->mutable_decision()->set_finding_id(
                 request.findings(i).id());
+            // A decision protobuf's parser refuses (a reason not UTF-8).
+            if (absl::StartsWith(request.findings(i).id(), "utf8-reason")) {
+              result->mutable_decision()->add_reasons("reason \xff");
+            }
           }
         }
       }
@@ -427,6 +432,26 @@ TEST_F(ClientTest, StreamDecideFailsOnAChunkErrorProtobufRefuses) {
     // Chunks: {a, b}, {refused, c}: nothing of the second is handed over.
     ASSERT_EQ(answered.size(), 2u);
     EXPECT_EQ(answered[1].finding_id(), "b");
+  }
+}
+
+// `treatctl decide` writing JSON Lines or CSV from the answers' bytes: a
+// decision the server sent that protobuf's parser refuses (a reason not
+// UTF-8) ends the run as a failed call (exit 4, INTERNAL, naming the
+// finding), not as an output error (exit 2), and no row of it is written.
+TEST_F(ClientTest, TreatctlDecideFailsOnADecisionProtobufRefuses) {
+  const std::string input =
+      "{\"id\": \"a\", \"kind\": \"FINDING_KIND_VULNERABILITY\"}\n"
+      "{\"id\": \"utf8-reason\", \"kind\": "
+      "\"FINDING_KIND_VULNERABILITY\"}\n";
+  for (const char* output : {"jsonl", "csv"}) {
+    SCOPED_TRACE(output);
+    const testing::TreatctlRun run = testing::RunTreatctl(
+        {"decide", "--target", target(), "--output", output, "-"}, input);
+    EXPECT_EQ(run.exit_code, 4) << run.err;
+    EXPECT_THAT(run.err, HasSubstr("failed: INTERNAL: the server's answer for "
+                                   "finding utf8-reason does not parse"));
+    EXPECT_THAT(run.out, ::testing::Not(HasSubstr("utf8-reason")));
   }
 }
 
