@@ -302,9 +302,11 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     return reactor;
   }
   if (metrics != nullptr) metrics->RecordBatchSize(parsed->findings_size());
-  if (recorder_ == nullptr || parsed->skip_record()) {
+  if ((recorder_ == nullptr || parsed->skip_record()) &&
+      SchemaMismatch().empty()) {
     // Nothing reads the results after they are encoded: each is encoded
-    // as soon as it is decided.
+    // as soon as it is decided. (ResultsEncoder writes the response's own
+    // fields by hand: only while the schema is the one it was written for.)
     status = DecideBatchEncoded(*parsed, metrics, response);
     reactor->Finish(call == nullptr ? status : call->End(status));
     return reactor;
@@ -644,8 +646,9 @@ grpc::Status TreatmentServiceImpl::StreamDecideBytes(
           ActiveOrError();
       if (!active.ok()) return ToGrpcStatus(active.status());
       const bool record = recorder_ != nullptr && !request->skip_record();
+      const bool by_encoder = !record && SchemaMismatch().empty();
       encoded = DecideStreamMessage(**active, *request, sequence, response,
-                                    metrics, record ? nullptr : &chunk);
+                                    metrics, by_encoder ? &chunk : nullptr);
       if (record) RecordStreamMessage(*request, response);
       if (metrics != nullptr) {
         if (response->result().has_decision()) {
