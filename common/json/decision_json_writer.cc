@@ -18,6 +18,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/strings/string_view.h"
+#include "common/text/ascii.h"
 #include "common/time/time_text.h"
 #include "google/protobuf/util/json_util.h"
 #include "simdjson.h"
@@ -881,20 +882,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ReadWireField(
 }
 
 // Whether `s` is strict UTF-8, as protobuf's parser wants a proto3 string.
-// Most are ASCII, checked eight bytes at a time here; simdjson (a call
+// Most are ASCII (IsAscii, eight bytes at a time); simdjson (a call
 // through its dispatch) checks the others.
 bool IsUtf8(absl::string_view s) {
-  const char* p = s.data();
-  const char* const end = p + s.size();
-  uint64_t high = 0;
-  for (; end - p >= 8; p += 8) {
-    uint64_t word;
-    std::memcpy(&word, p, sizeof(word));
-    high |= word;
-  }
-  for (; p < end; ++p) high |= static_cast<unsigned char>(*p);
-  if ((high & 0x8080808080808080u) == 0) return true;
-  return simdjson::validate_utf8(s.data(), s.size());
+  return IsAscii(s) || simdjson::validate_utf8(s.data(), s.size());
 }
 
 // Reads the fields of message `m` that have a Note from its wire bytes

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest/sha256.h"
+#include "common/text/ascii.h"
 #include "nlohmann/json.hpp"
 
 namespace treatd::ledger {
@@ -121,20 +122,6 @@ DecisionFacts DecodeDecision(Reader& r) {
   d.vulnerability = r.String("vulnerability");
   d.first_seen = r.Time("first_seen");
   return d;
-}
-
-// Eight bytes at a time: a byte of 0x80 or more has its top bit set.
-bool IsAscii(absl::string_view text) {
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  uint64_t high = 0;
-  for (; end - p >= 8; p += 8) {
-    uint64_t word;
-    std::memcpy(&word, p, sizeof(word));
-    high |= word;
-  }
-  for (; p < end; ++p) high |= static_cast<unsigned char>(*p);
-  return (high & 0x8080808080808080ULL) == 0;
 }
 
 // Whether every string CanonicalEncoding writes is ASCII: the fast writer

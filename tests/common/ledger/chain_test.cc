@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/digest/sha256.h"
+#include "common/text/ascii.h"
 #include "gtest/gtest.h"
 
 namespace treatd::ledger {
@@ -231,6 +232,22 @@ TEST(ElideColumnValuesTest, StoresEachColumnOnceAndRestoresTheHashedBytes) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(refused.status().message().find("\"note\""), std::string::npos)
       << refused.status();
+}
+
+// The ASCII test the canonical encoder and the JSON writer take their fast
+// path on: a byte of 0x80 or more anywhere, in a whole eight-byte word or
+// in the tail, makes the text non-ASCII.
+TEST(IsAsciiTest, AHighByteAnywhereIsSeen) {
+  EXPECT_TRUE(IsAscii(""));
+  for (size_t size = 1; size <= 20; ++size) {
+    const std::string ascii(size, '\x7f');
+    EXPECT_TRUE(IsAscii(ascii)) << size;
+    for (size_t at = 0; at < size; ++at) {
+      std::string text = ascii;
+      text[at] = '\x80';
+      EXPECT_FALSE(IsAscii(text)) << size << " " << at;
+    }
+  }
 }
 
 }  // namespace
