@@ -14,6 +14,7 @@
 #include "common/policy/pipeline/decide_item.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/support/method_handler.h"
+#include "prometheus/counter.h"
 #include "server/logging.h"
 #include "server/policy_description.h"
 #include "server/request_checks.h"
@@ -280,6 +281,59 @@ grpc::Status TreatmentServiceImpl::DecideOne(
   return ToGrpcStatus(status);
 }
 
+struct TreatmentServiceImpl::RecordedBatch {
+  RecordedBatch(DecisionRecorder* recorder, int count)
+      : collector(recorder, count) {}
+
+  // The call's status once the ledger answered `statuses` (one per
+  // event): OK with the answer in `response`, where each result whose
+  // event the ledger refused is that refusal as an item error (as
+  // ApplyRecordStatuses); or the UNAVAILABLE of a fail-closed ledger.
+  // Counts the decisions answered.
+  grpc::Status Answer(const std::vector<absl::Status>& statuses,
+                      google::protobuf::Arena* arena,
+                      grpc::ByteBuffer* response) {
+    bool refused_item = false;
+    for (const absl::Status& status : statuses) {
+      if (status.code() == absl::StatusCode::kUnavailable) {
+        return ToGrpcStatus(status);
+      }
+      refused_item = refused_item || !status.ok();
+    }
+    grpc::Status status = encoder.Finish(response);
+    if (!status.ok()) return status;
+    if (refused_item) {
+      // Rare (an event the ledger cannot store, e.g. an identity key over
+      // its limit): the answer is parsed back, those results turned into
+      // item errors, and encoded again, every other result's bytes as
+      // they were.
+      auto* answer =
+          google::protobuf::Arena::CreateMessage<v1::BatchDecideResponse>(
+              arena);
+      if (!ParseRequest(*response, answer).ok()) {
+        return grpc::Status(grpc::StatusCode::INTERNAL,
+                            "the encoded BatchDecide answer does not parse");
+      }
+      status = ToGrpcStatus(
+          ApplyRecordStatuses(batch, statuses, answer->mutable_results()));
+      if (status.ok()) status = EncodeResponse(*answer, response);
+      if (!status.ok()) return status;
+    }
+    for (size_t i = 0; i < counters.size(); ++i) {
+      if (statuses[i].ok()) counters[i]->Increment();
+    }
+    return grpc::Status::OK;
+  }
+
+  ResultsEncoder encoder = ResultsEncoder::ForBatch();
+  BatchEventCollector collector;
+  // What `collector` took once the batch is decided (the events are then
+  // moved out to the recorder).
+  BatchEvents batch;
+  // The decisions' counters, one per event, when the metrics are on.
+  std::vector<prometheus::Counter*> counters;
+};
+
 grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
@@ -302,13 +356,35 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     return reactor;
   }
   if (metrics != nullptr) metrics->RecordBatchSize(parsed->findings_size());
-  if ((recorder_ == nullptr || parsed->skip_record()) &&
-      SchemaMismatch().empty()) {
+  const bool record = recorder_ != nullptr && !parsed->skip_record();
+  if (!record && SchemaMismatch().empty()) {
     // Nothing reads the results after they are encoded: each is encoded
     // as soon as it is decided. (ResultsEncoder writes the response's own
     // fields by hand: only while the schema is the one it was written for.)
     status = DecideBatchEncoded(*parsed, metrics, response);
     reactor->Finish(call == nullptr ? status : call->End(status));
+    return reactor;
+  }
+  if (SchemaMismatch().empty()) {
+    // The same with the ledger: each decision's event is taken before its
+    // result is encoded and reused, and the encoded answer waits for the
+    // commit.
+    auto recorded =
+        std::make_shared<RecordedBatch>(recorder_, parsed->findings_size());
+    status = DecideBatchRecorded(*parsed, metrics, recorded.get());
+    if (!status.ok()) {
+      reactor->Finish(call == nullptr ? status : call->End(status));
+      return reactor;
+    }
+    std::vector<ledger::Event> events = std::move(recorded->batch.events);
+    // `arena` holds the request, whose findings the events refer to.
+    recorder_->RecordAsync(
+        std::move(events), [reactor, call, arena, recorded,
+                            response](std::vector<absl::Status> statuses) {
+          const grpc::Status answered =
+              recorded->Answer(statuses, arena.get(), response);
+          reactor->Finish(call == nullptr ? answered : call->End(answered));
+        });
     return reactor;
   }
   auto* answer =
@@ -331,6 +407,8 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     finish(status);
     return reactor;
   }
+  // A changed schema (SchemaMismatch): the whole answer is built, then
+  // its events taken.
   auto batch = std::make_shared<BatchEvents>(CollectBatchEvents(
       parsed->findings(), answer->mutable_results(), recorder_));
   std::vector<ledger::Event> events = std::move(batch->events);
@@ -391,6 +469,19 @@ grpc::Status TreatmentServiceImpl::DecideBatchEncoded(
   return encoder.Finish(response);
 }
 
+grpc::Status TreatmentServiceImpl::DecideBatchRecorded(
+    const v1::BatchDecideRequest& request, ServerMetrics* metrics,
+    RecordedBatch* recorded) const {
+  std::shared_ptr<const ActivePolicy> active;
+  EvalOptions options;
+  grpc::Status status = PrepareBatch(request, &active, &options);
+  if (!status.ok()) return status;
+  DecideAllEncoded(*active, request.findings(), options, metrics,
+                   &recorded->encoder, recorded);
+  recorded->batch = recorded->collector.Take();
+  return grpc::Status::OK;
+}
+
 namespace {
 
 // "findings[<i>]", written in place: StrAppend's resizing cost ~150
@@ -440,8 +531,8 @@ void TreatmentServiceImpl::DecideAll(
 void TreatmentServiceImpl::DecideAllEncoded(
     const ActivePolicy& active,
     const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
-    const EvalOptions& options, ServerMetrics* metrics,
-    ResultsEncoder* encoder) const {
+    const EvalOptions& options, ServerMetrics* metrics, ResultsEncoder* encoder,
+    RecordedBatch* recorded) const {
   // On the heap, not an arena: Clear() keeps the strings' buffers and the
   // repeated fields' elements for the next finding. (Bounded by the
   // largest decision this thread made.) Nothing else runs on this thread
@@ -461,7 +552,13 @@ void TreatmentServiceImpl::DecideAllEncoded(
     result.set_allocated_decision(decision);
     result.set_index(i);
     DecideItem(active, findings[i], options, path.Of(i), &result);
-    if (metrics != nullptr && result.has_decision()) {
+    if (recorded != nullptr) {
+      if (recorded->collector.Add(findings[i], i, &result) &&
+          metrics != nullptr) {
+        recorded->counters.push_back(
+            metrics->DecisionCounter(result.decision()));
+      }
+    } else if (metrics != nullptr && result.has_decision()) {
       metrics->RecordDecision(result.decision());
     }
     encoder->Add(result);

@@ -5,9 +5,10 @@
 // decisions, and convert absl::Status to grpc::Status. Decide also does
 // its own call accounting (a CallAccount, in place of the interceptor) and
 // Decide and BatchDecide put request and response on one arena per call.
-// A BatchDecide call or StreamDecide chunk that no ledger records keeps
-// only its request there: each finding is decided into one reused result
-// per thread and encoded at once (ResultsEncoder).
+// A BatchDecide call, and a StreamDecide chunk that no ledger records,
+// keep only the request there: each finding is decided into one reused
+// result per thread and encoded at once (ResultsEncoder); with the ledger,
+// a BatchDecide takes each decision's event before the result is reused.
 //
 // Thread-safe: the handlers keep no per-call state of their own. Decide and
 // BatchDecide take one PolicyStore snapshot (policy + feeds + shadow) per
@@ -157,6 +158,15 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   grpc::Status DecideBatchEncoded(const v1::BatchDecideRequest& request,
                                   ServerMetrics* metrics,
                                   grpc::ByteBuffer* response) const;
+  // A BatchDecide whose answer waits for the ledger: its encoded results,
+  // their events and the decision counters to increment once they are
+  // recorded (treatment_service.cc).
+  struct RecordedBatch;
+  // Decides `request` into `recorded`: each result is encoded as it is
+  // decided, after its decision's event was taken (DecideAllEncoded).
+  grpc::Status DecideBatchRecorded(const v1::BatchDecideRequest& request,
+                                   ServerMetrics* metrics,
+                                   RecordedBatch* recorded) const;
   // The checks of a BatchDecide request as a whole: on OK, the snapshot
   // and options to decide it with.
   grpc::Status PrepareBatch(const v1::BatchDecideRequest& request,
@@ -179,12 +189,16 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // `metrics`, may be null) as soon as it is decided. The findings are
   // decided into one DecisionResult per thread, reused finding after
   // finding: its strings and repeated fields keep their memory, where a
-  // fresh decision on the call's arena allocates each of them.
+  // fresh decision on the call's arena allocates each of them. With
+  // `recorded` (may be null), each decision's event is taken into it
+  // before its result is encoded (a finding without identity becomes an
+  // item error), and the decision is counted in `metrics` only once the
+  // ledger has recorded it (its counter kept in `recorded`).
   void DecideAllEncoded(
       const ActivePolicy& active,
       const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
       const EvalOptions& options, ServerMetrics* metrics,
-      ResultsEncoder* encoder) const;
+      ResultsEncoder* encoder, RecordedBatch* recorded = nullptr) const;
   // Checks what a StreamDecide message carries as a whole: one finding or
   // a chunk of 1..max_batch findings. On error, `field` names the field.
   absl::Status CheckStreamMessage(const v1::StreamDecideRequest& request,

@@ -161,32 +161,46 @@ absl::Status UnidentifiedFindingError(const absl::Status& identity_error) {
       "; set finding.identity_key, or skip_record for a what-if call"));
 }
 
+BatchEventCollector::BatchEventCollector(DecisionRecorder* recorder,
+                                         int expected)
+    : recorder_(recorder) {
+  batch_.events.reserve(expected);
+  batch_.result_index.reserve(expected);
+}
+
+bool BatchEventCollector::Add(const v1::Finding& finding, int index,
+                              v1::DecisionResult* result) {
+  if (!result->has_decision()) return false;
+  absl::StatusOr<ledger::Event> event =
+      ledger::DecisionEvent(finding, result->decision(), /*snapshot=*/false);
+  if (!event.ok()) {
+    ++rejected_;
+    SetItemError(UnidentifiedFindingError(event.status()), result);
+    return false;
+  }
+  // Serialized by the ledger only if it stores it; the request outlives
+  // the recording (the class's contract).
+  event->decision.snapshot_source = &finding;
+  batch_.events.push_back(*std::move(event));
+  batch_.result_index.push_back(index);
+  return true;
+}
+
+BatchEvents BatchEventCollector::Take() {
+  if (rejected_ > 0) recorder_->CountRejected(rejected_);
+  rejected_ = 0;
+  return std::move(batch_);
+}
+
 BatchEvents CollectBatchEvents(
     const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
     google::protobuf::RepeatedPtrField<v1::DecisionResult>* results,
     DecisionRecorder* recorder) {
-  BatchEvents batch;
-  batch.events.reserve(results->size());
-  batch.result_index.reserve(results->size());
-  int64_t rejected = 0;
+  BatchEventCollector collector(recorder, results->size());
   for (int i = 0; i < results->size(); ++i) {
-    v1::DecisionResult* result = results->Mutable(i);
-    if (!result->has_decision()) continue;
-    absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
-        findings.Get(i), result->decision(), /*snapshot=*/false);
-    if (!event.ok()) {
-      ++rejected;
-      SetItemError(UnidentifiedFindingError(event.status()), result);
-      continue;
-    }
-    // Serialized by the ledger only if it stores it; the request outlives
-    // the recording (BatchEvents' contract).
-    event->decision.snapshot_source = &findings.Get(i);
-    batch.events.push_back(*std::move(event));
-    batch.result_index.push_back(i);
+    collector.Add(findings.Get(i), i, results->Mutable(i));
   }
-  if (rejected > 0) recorder->CountRejected(rejected);
-  return batch;
+  return collector.Take();
 }
 
 absl::Status ApplyRecordStatuses(

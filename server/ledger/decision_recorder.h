@@ -163,11 +163,37 @@ struct BatchEvents {
   std::vector<int> result_index;  // events[i] answers results[result_index[i]]
 };
 
-// The decision events of `results` (answers to `findings`, same order).
-// A result whose finding has no identity becomes an INVALID_ARGUMENT item
-// error saying so (counted with `recorder`'s CountRejected). Each event
-// refers to its finding for the snapshot (Event's snapshot_source), so
-// `findings` must stay valid until the events are recorded.
+// Builds the decision events of a batch one result at a time, as each
+// finding is decided: the result may then be reused for the next finding
+// (the event copies what it keeps). A result whose finding has no
+// identity becomes an INVALID_ARGUMENT item error saying so (counted with
+// the recorder's CountRejected by Take). Each event refers to its finding
+// for the snapshot (Event's snapshot_source), so the findings must stay
+// valid until the events are recorded.
+//
+// Not thread-safe: one per batch.
+class BatchEventCollector {
+ public:
+  // `recorder` is not owned and must outlive the collector; `expected`
+  // is how many results will be added (reserved).
+  BatchEventCollector(DecisionRecorder* recorder, int expected);
+
+  // Adds the event of `result`, the answer to `finding` at `index` in the
+  // batch; a result without decision (an item error) adds none. Returns
+  // whether an event was added.
+  bool Add(const v1::Finding& finding, int index, v1::DecisionResult* result);
+
+  // The events added, in order; counts the rejected ones.
+  BatchEvents Take();
+
+ private:
+  DecisionRecorder* recorder_;
+  BatchEvents batch_;
+  int64_t rejected_ = 0;
+};
+
+// The decision events of `results` (answers to `findings`, same order),
+// as BatchEventCollector adds them.
 BatchEvents CollectBatchEvents(
     const google::protobuf::RepeatedPtrField<v1::Finding>& findings,
     google::protobuf::RepeatedPtrField<v1::DecisionResult>* results,

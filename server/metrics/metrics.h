@@ -75,6 +75,13 @@ class ServerMetrics {
   void CallRejected(absl::string_view reason);
   void RecordBatchSize(int findings);
   void RecordDecision(const v1::Decision& decision);
+  // The counter RecordDecision(decision) increments, for a caller that
+  // counts the decision later without keeping it (a BatchDecide counts
+  // its decisions once the ledger has recorded them). Lives as long as
+  // this object.
+  prometheus::Counter* DecisionCounter(const v1::Decision& decision) {
+    return &DecisionSeries(decision);
+  }
 
   // Adds metrics computed at scrape time by `collectable` (e.g. the
   // ledger's, server/ledger/ledger_metrics.h), served and rendered with the

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/ledger/identity.h"
 #include "common/ledger/ledger.h"
@@ -103,6 +105,7 @@ class LedgerServiceTest : public ::testing::Test {
       config.call_limits.max_call_duration = max_call_;
       config.metrics_listen = "127.0.0.1:0";  // Counts the cut-offs.
     }
+    if (serve_metrics_) config.metrics_listen = "127.0.0.1:0";
     std::unique_ptr<ledger::Ledger> ledger;
     if (ledger_on) {
       ledger::LedgerOptions options;
@@ -186,6 +189,8 @@ class LedgerServiceTest : public ::testing::Test {
   absl::Duration stream_idle_;  // zero: the server's default
   // Non-zero: --max-call-seconds, with the metrics served.
   absl::Duration max_call_;
+  // The metrics served, so that the decide handlers count decisions.
+  bool serve_metrics_ = false;
   std::atomic<int64_t> now_{0};
   std::string policy_path_;
   std::string ledger_path_;
@@ -375,6 +380,88 @@ TEST_F(LedgerServiceTest, BatchAndStreamDecisionsAreRecordedPerFinding) {
     ASSERT_TRUE(stored.ParseFromString(*snapshot));
     EXPECT_EQ(stored.SerializeAsString(), sent->SerializeAsString());
   }
+}
+
+// The sum of the treatd_decisions_total series in `metrics`.
+int64_t DecisionsCounted(const std::string& metrics) {
+  int64_t total = 0;
+  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
+    if (!absl::StartsWith(line, "treatd_decisions_total{")) continue;
+    double value = 0;
+    EXPECT_TRUE(absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value))
+        << line;
+    total += static_cast<int64_t>(value);
+  }
+  return total;
+}
+
+// A recorded BatchDecide answers what the same what-if call answers,
+// result for result, but for the decisions the ledger could not take:
+// a finding without identity, and an event the ledger itself refuses (an
+// identity key over its 1,024 bytes) after the answer was encoded. Only
+// the recorded decisions are counted in the metrics.
+TEST_F(LedgerServiceTest, RecordedBatchAnswersAsWhatIfButForRefusedItems) {
+  serve_metrics_ = true;
+  Start();
+  v1::BatchDecideRequest batch;
+  ToProtoTime(Now(), batch.mutable_as_of());  // the same decision ids
+  *batch.add_findings() = Vulnerability("b-1", "web-01", "CVE-2027-0001");
+  v1::Finding long_key = Vulnerability("b-2", "web-02", "CVE-2027-0002");
+  long_key.mutable_package()->set_name(std::string(2000, 'p'));
+  *batch.add_findings() = long_key;
+  v1::Finding nameless;
+  nameless.set_id("b-3");
+  nameless.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  *batch.add_findings() = nameless;
+  *batch.add_findings() = Vulnerability("b-4", "web-04", "CVE-2027-0004");
+
+  v1::BatchDecideResponse recorded;
+  ASSERT_TRUE(decide_->BatchDecide(Context().get(), batch, &recorded).ok());
+  EXPECT_EQ(AllEvents().size(), 2u);
+  EXPECT_EQ(DecisionsCounted(server_->metrics()->Render()), 2);
+
+  batch.set_skip_record(true);
+  v1::BatchDecideResponse what_if;
+  ASSERT_TRUE(decide_->BatchDecide(Context().get(), batch, &what_if).ok());
+  ASSERT_EQ(recorded.results_size(), 4);
+  ASSERT_EQ(what_if.results_size(), 4);
+  for (int i : {0, 3}) {
+    ASSERT_TRUE(recorded.results(i).has_decision()) << i;
+    EXPECT_EQ(recorded.results(i).SerializeAsString(),
+              what_if.results(i).SerializeAsString())
+        << i;
+  }
+  ASSERT_TRUE(recorded.results(1).has_error());
+  EXPECT_EQ(recorded.results(1).index(), 1);
+  EXPECT_EQ(recorded.results(1).error().code(),
+            static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(recorded.results(1).error().message(),
+              HasSubstr("finding_key: "));
+  ASSERT_TRUE(recorded.results(2).has_error());
+  EXPECT_THAT(recorded.results(2).error().message(),
+              HasSubstr("cannot be recorded in the ledger"));
+}
+
+// With every decision recorded, the answer is the what-if call's, byte for
+// byte (the recorded batch's results are encoded as they are decided).
+TEST_F(LedgerServiceTest, RecordedBatchAnswersTheWhatIfBytes) {
+  serve_metrics_ = true;
+  Start();
+  v1::BatchDecideRequest batch;
+  ToProtoTime(Now(), batch.mutable_as_of());
+  for (int i = 1; i <= 20; ++i) {
+    *batch.add_findings() =
+        Vulnerability(absl::StrCat("b-", i), absl::StrCat("web-", i % 3),
+                      absl::StrCat("CVE-2027-", 1000 + i));
+  }
+  v1::BatchDecideResponse recorded;
+  ASSERT_TRUE(decide_->BatchDecide(Context().get(), batch, &recorded).ok());
+  batch.set_skip_record(true);
+  v1::BatchDecideResponse what_if;
+  ASSERT_TRUE(decide_->BatchDecide(Context().get(), batch, &what_if).ok());
+  EXPECT_EQ(recorded.SerializeAsString(), what_if.SerializeAsString());
+  EXPECT_EQ(AllEvents().size(), 20u);
+  EXPECT_EQ(DecisionsCounted(server_->metrics()->Render()), 40);
 }
 
 TEST_F(LedgerServiceTest, OutcomesMoveTheLifecycleAndBadOnesAreRejected) {
