@@ -152,7 +152,7 @@ parts = [
 ]
 # The ledger's threads and its work on the handlers' (none with it off).
 ledger_parts = [
-    ("ledger: events of a call (DecisionEvent)", r"treatd::ledger::DecisionEvent\("),
+    ("ledger: events of a call (DecisionEvent)", r"treatd::ledger::DecisionEvent(Into)?\("),
     ("ledger: recorder thread (DecisionRecorder::Run)", r"treatd::DecisionRecorder::Run\("),
     ("ledger: committer thread (Committer::Loop)", r"treatd::ledger::Committer::Loop\("),
     ("ledger: sync threads (Committer::SyncLoop)", r"treatd::ledger::Committer::SyncLoop\("),

@@ -95,14 +95,21 @@ absl::StatusOr<std::string> RequestKey(const std::string& key, bool has_finding,
 absl::StatusOr<Event> DecisionEvent(const v1::Finding& finding,
                                     const v1::Decision& decision, bool snapshot,
                                     bool sweep) {
-  TREATD_ASSIGN_OR_RETURN(std::string key, FindingIdentityKey(finding));
   Event event;
-  event.kind = sweep ? EventKind::kSweepDecision : EventKind::kDecision;
-  event.finding_key = std::move(key);
-  event.occurred_at = FromProtoTime(decision.evaluated_at());
-  event.idempotency_key =
-      DecisionIdempotencyKey(sweep, event.occurred_at, decision.decision_id());
-  DecisionFacts& facts = event.decision;
+  TREATD_RETURN_IF_ERROR(
+      DecisionEventInto(finding, decision, snapshot, sweep, &event));
+  return event;
+}
+
+absl::Status DecisionEventInto(const v1::Finding& finding,
+                               const v1::Decision& decision, bool snapshot,
+                               bool sweep, Event* event) {
+  TREATD_ASSIGN_OR_RETURN(event->finding_key, FindingIdentityKey(finding));
+  event->kind = sweep ? EventKind::kSweepDecision : EventKind::kDecision;
+  event->occurred_at = FromProtoTime(decision.evaluated_at());
+  event->idempotency_key =
+      DecisionIdempotencyKey(sweep, event->occurred_at, decision.decision_id());
+  DecisionFacts& facts = event->decision;
   facts.decision_id = decision.decision_id();
   facts.treatment = decision.treatment();
   facts.priority = decision.priority();
@@ -123,7 +130,7 @@ absl::StatusOr<Event> DecisionEvent(const v1::Finding& finding,
   facts.first_seen =
       OptionalTime(finding.has_first_seen(), finding.first_seen());
   if (snapshot) finding.SerializeToString(&facts.finding_snapshot);
-  return event;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Event> OutcomeEvent(const v1::ReportOutcomeRequest& request,

@@ -32,6 +32,13 @@ namespace treatd::ledger {
 absl::StatusOr<Event> DecisionEvent(const v1::Finding& finding,
                                     const v1::Decision& decision, bool snapshot,
                                     bool sweep = false);
+// The same event written into `event`, which must be default-constructed
+// (e.g. just added to a batch's vector): an event holds some twenty
+// strings, and each move of it costs about as much as copying the short
+// ones. On error `event` is left partly written.
+absl::Status DecisionEventInto(const v1::Finding& finding,
+                               const v1::Decision& decision, bool snapshot,
+                               bool sweep, Event* event);
 
 // The outcome event `request` reports. `now` fills an unset occurred_at.
 // INVALID_ARGUMENT (naming the field) for a missing or unknown outcome,

@@ -171,17 +171,20 @@ BatchEventCollector::BatchEventCollector(DecisionRecorder* recorder,
 bool BatchEventCollector::Add(const v1::Finding& finding, int index,
                               v1::DecisionResult* result) {
   if (!result->has_decision()) return false;
-  absl::StatusOr<ledger::Event> event =
-      ledger::DecisionEvent(finding, result->decision(), /*snapshot=*/false);
-  if (!event.ok()) {
+  // Built in place: no move of the event's strings.
+  ledger::Event& event = batch_.events.emplace_back();
+  const absl::Status made =
+      ledger::DecisionEventInto(finding, result->decision(),
+                                /*snapshot=*/false, /*sweep=*/false, &event);
+  if (!made.ok()) {
+    batch_.events.pop_back();
     ++rejected_;
-    SetItemError(UnidentifiedFindingError(event.status()), result);
+    SetItemError(UnidentifiedFindingError(made), result);
     return false;
   }
   // Serialized by the ledger only if it stores it; the request outlives
   // the recording (the class's contract).
-  event->decision.snapshot_source = &finding;
-  batch_.events.push_back(*std::move(event));
+  event.decision.snapshot_source = &finding;
   batch_.result_index.push_back(index);
   return true;
 }
