@@ -90,8 +90,6 @@ const char* const kFindIdempotencyKey =
 const char* const kAnyIdempotencyKeyBetween =
     "SELECT 1 FROM events WHERE idempotency_key >= $1 AND "
     "idempotency_key < $2 LIMIT 1";
-const char* const kInsertEvent = "INSERT INTO events (" TREATD_EVENT_COLUMNS
-                                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 std::string InsertEventsSql(int rows, SqlDialect dialect) {
   // OR ROLLBACK: a statement that writes several rows and may fail half

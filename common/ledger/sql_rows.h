@@ -76,8 +76,7 @@ extern const char* const kReadHead;                  // -> seq, hash
 extern const char* const kWriteHead;                 // $1 seq, $2 hash
 extern const char* const kFindIdempotencyKey;        // $1 key -> seq
 extern const char* const kAnyIdempotencyKeyBetween;  // $1 <= key < $2
-extern const char* const kInsertEvent;               // BindEvent
-// kInsertEvent for `rows` events in one statement (multi-row VALUES): row i
+// The INSERT of `rows` events in one statement (multi-row VALUES): row i
 // (0-based) takes $(8i+1) .. $(8i+8), bound by BindEvent through
 // ShiftedParams(params, 8 * i). SQLite then opens the table's and the
 // indexes' cursors once per statement instead of once per event, and
