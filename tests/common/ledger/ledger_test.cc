@@ -811,6 +811,106 @@ TEST_P(LedgerTest, AppendAsyncCallsBackOnceWithEveryResultWhenCommitted) {
   EXPECT_EQ(report->events_checked, kCalls + 4);
 }
 
+// Holds the ledger's write lock from outside it until destroyed: SQLite's
+// write lock, or the advisory lock of PostgreSQL's chain.
+class OutsideWriteLock {
+ public:
+  OutsideWriteLock(Backend backend, const std::string& url) {
+    if (backend == Backend::kPostgres) {
+      pg_ = PQconnectdb(url.substr(strlen("postgresql:")).c_str());
+      PGresult* result =
+          PQexec(pg_, "SELECT pg_advisory_lock(8390880524983599105)");
+      EXPECT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(pg_);
+      PQclear(result);
+      return;
+    }
+    EXPECT_EQ(sqlite3_open(url.c_str(), &db_), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  ~OutsideWriteLock() {
+    if (pg_ != nullptr) PQfinish(pg_);
+    if (db_ != nullptr) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      sqlite3_close(db_);
+    }
+  }
+
+ private:
+  PGconn* pg_ = nullptr;
+  sqlite3* db_ = nullptr;
+};
+
+// A batch that cannot take the write lock fails whole and writes nothing;
+// sent again (the caller's retry: the ledger itself retries nothing) it is
+// recorded once, each event encoded and hashed as if the failure had never
+// been: the chain equals that of a ledger that recorded the same events
+// without it.
+TEST_P(LedgerTest, ABatchThatFailedIsRecordedOnceWhenSentAgain) {
+  auto batch = [] {
+    std::vector<Event> events;
+    events.push_back(Decision("k1", Day(-1)));
+    events.push_back(Outcome(EventKind::kMitigated, "k0", Day(-1)));
+    Event keyed = Decision("k2", Day(-1), "p2");
+    keyed.idempotency_key = "req-k2";
+    events.push_back(std::move(keyed));
+    return events;
+  };
+  auto record = [&](const std::string& url, bool fail_first) -> std::string {
+    LedgerOptions options;
+    options.url = url;
+    options.lock_timeout = absl::Milliseconds(200);
+    options.clock = [] { return Day(1); };
+    absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(options);
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    if (!ledger.ok()) return "";
+    EXPECT_TRUE(One(**ledger, Decision("k0", Day(-2))).ok());
+    if (fail_first) {
+      OutsideWriteLock lock(GetParam(), url);
+      for (const absl::StatusOr<Appended>& r : (*ledger)->Append(batch())) {
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable)
+            << r.status();
+      }
+      EXPECT_EQ((*ledger)->Stats().failed_commits, 1);
+      EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM events"), 1);
+    }
+    std::vector<absl::StatusOr<Appended>> sent = (*ledger)->Append(batch());
+    for (size_t i = 0; i < sent.size(); ++i) {
+      EXPECT_TRUE(sent[i].ok()) << sent[i].status();
+      if (!sent[i].ok()) continue;
+      EXPECT_FALSE(sent[i]->duplicate);
+      EXPECT_EQ(sent[i]->seq, static_cast<int64_t>(i) + 2);
+    }
+    // Once more: every event is already there.
+    for (const absl::StatusOr<Appended>& r : (*ledger)->Append(batch())) {
+      EXPECT_TRUE(r.ok() && r->duplicate) << r.status();
+    }
+    absl::StatusOr<VerifyReport> report = (*ledger)->Verify();
+    EXPECT_TRUE(report.ok()) << report.status();
+    if (!report.ok()) return "";
+    EXPECT_TRUE(report->ok) << report->problem;
+    EXPECT_EQ(report->events_checked, 4);
+    absl::StatusOr<FindingHistory> k0 = (*ledger)->GetFinding("k0");
+    EXPECT_TRUE(k0.ok()) << k0.status();
+    if (k0.ok()) {
+      EXPECT_EQ(k0->finding.state, FindingState::kMitigated);
+      EXPECT_EQ(k0->events.size(), 2u);
+    }
+    return report->head_hash;
+  };
+  const std::string retried = record(url_, /*fail_first=*/true);
+  std::string reference_url;
+  if (GetParam() == Backend::kPostgres) {
+    reference_url =
+        "postgresql:" + pg_->CreateDatabase(database_ + "_reference");
+  } else {
+    reference_url = (dir_ / "reference.db").string();
+  }
+  const std::string reference = record(reference_url, /*fail_first=*/false);
+  EXPECT_EQ(retried.size(), 64u);
+  EXPECT_EQ(retried, reference);
+}
+
 TEST_P(LedgerTest, VerifyPassesOnAnUntouchedChain) {
   auto ledger = Open();
   ASSERT_NE(ledger, nullptr);
