@@ -23,22 +23,45 @@ template <typename Connection>
 class ConnectionPool {
  public:
   using Opener = std::function<absl::StatusOr<std::unique_ptr<Connection>>()>;
-  // `revive` runs on an idle connection before reuse (e.g. reconnect).
+  // `revive` runs on an idle connection before reuse (e.g. reconnect a
+  // connection known to be broken). `reconnect` connects one again,
+  // whatever its state (for WithRerun).
   using Reviver = std::function<absl::Status(Connection&)>;
 
-  explicit ConnectionPool(Opener open, Reviver revive = nullptr)
-      : open_(std::move(open)), revive_(std::move(revive)) {}
+  explicit ConnectionPool(Opener open, Reviver revive = nullptr,
+                          Reviver reconnect = nullptr)
+      : open_(std::move(open)),
+        revive_(std::move(revive)),
+        reconnect_(std::move(reconnect)) {}
 
   // Runs f(Connection&) on a connection of the pool and returns its result
   // (an absl::Status or StatusOr); the error of opening one otherwise.
   template <typename F>
   auto With(F f) const -> decltype(f(std::declval<Connection&>())) {
+    return Run(f, /*rerun=*/false);
+  }
+
+  // As With, but when f fails UNAVAILABLE on an idle connection of the
+  // pool, which may have broken while idle unnoticed until f used it (the
+  // server restarted), the connection is made again (`reconnect`) and f
+  // runs once more. For an f that is safe to run twice: a read, an
+  // idempotent write; not one that has handed out rows before it fails.
+  template <typename F>
+  auto WithRerun(F f) const -> decltype(f(std::declval<Connection&>())) {
+    return Run(f, /*rerun=*/true);
+  }
+
+ private:
+  template <typename F>
+  auto Run(F& f, bool rerun) const -> decltype(f(std::declval<Connection&>())) {
     std::unique_ptr<Connection> connection;
+    bool reused = false;
     {
       absl::MutexLock lock(&mu_);
       if (!idle_.empty()) {
         connection = std::move(idle_.back());
         idle_.pop_back();
+        reused = true;
       }
     }
     if (connection == nullptr) {
@@ -53,11 +76,22 @@ class ConnectionPool {
       }
     }
     auto result = f(*connection);
+    if (rerun && reused && reconnect_ &&
+        absl::IsUnavailable(StatusOf(result)) && reconnect_(*connection).ok()) {
+      result = f(*connection);
+    }
     Give(std::move(connection));
     return result;
   }
 
- private:
+  static const absl::Status& StatusOf(const absl::Status& status) {
+    return status;
+  }
+  template <typename T>
+  static const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
+    return result.status();
+  }
+
   void Give(std::unique_ptr<Connection> connection) const {
     absl::MutexLock lock(&mu_);
     idle_.push_back(std::move(connection));
@@ -65,6 +99,7 @@ class ConnectionPool {
 
   const Opener open_;
   const Reviver revive_;
+  const Reviver reconnect_;
   mutable absl::Mutex mu_;
   mutable std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
 };

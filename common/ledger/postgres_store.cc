@@ -51,10 +51,24 @@ absl::Status ResultError(PGconn* conn, PGresult* result) {
                        ? ConnectionMessage(conn)
                        : "");
   absl::string_view code = state != nullptr ? state : "";
-  if (PQstatus(conn) != CONNECTION_OK || absl::StartsWith(code, "08") ||
-      code == "55P03" || code == "57014" || code == "40001" ||
-      code == "40P01" || absl::StartsWith(code, "57P")) {
+  // UNAVAILABLE: the database cannot do it now, a later try may succeed.
+  // No SQLSTATE is libpq's own error, not the server's (the connection
+  // broke; after a server restart libpq may say so before it marks the
+  // connection bad). 08: connection; 53: insufficient resources (disk
+  // full, out of memory, too many connections); 57: operator intervention
+  // (shutdown, cancel); 58: system error (I/O); 55P03 lock timeout; 40001
+  // and 40P01 serialization failure and deadlock; 25006: a read-only
+  // transaction (a standby after a failover).
+  if (code.empty() || PQstatus(conn) != CONNECTION_OK ||
+      absl::StartsWith(code, "08") || absl::StartsWith(code, "53") ||
+      absl::StartsWith(code, "57") || absl::StartsWith(code, "58") ||
+      code == "55P03" || code == "40001" || code == "40P01" ||
+      code == "25006") {
     return absl::UnavailableError(message);
+  }
+  // XX001 data corrupted, XX002 index corrupted: as SQLite's CORRUPT.
+  if (code == "XX001" || code == "XX002") {
+    return absl::DataLossError(message);
   }
   return absl::InternalError(message);
 }
@@ -230,6 +244,11 @@ class Connection {
   // Re-establishes a connection that broke (server restart, network).
   absl::Status EnsureConnected() {
     if (PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
+    return Reconnect();
+  }
+
+  // Connects again, whatever the connection's state.
+  absl::Status Reconnect() {
     prepared_.clear();
     PQreset(conn_);
     if (PQstatus(conn_) != CONNECTION_OK) {
@@ -440,7 +459,8 @@ class PostgresStore : public Store {
       : options_(std::move(options)),
         writer_(std::move(writer)),
         readers_([this] { return Connection::Open(options_.conninfo); },
-                 [](Connection& c) { return c.EnsureConnected(); }) {}
+                 [](Connection& c) { return c.EnsureConnected(); },
+                 [](Connection& c) { return c.Reconnect(); }) {}
 
   const char* backend() const override { return "postgresql"; }
 
@@ -471,6 +491,13 @@ class PostgresStore : public Store {
     writer_mu_.Lock();
     absl::Status status = writer_->EnsureConnected();
     if (status.ok()) status = writer_->Exec("BEGIN");
+    if (absl::IsUnavailable(status)) {
+      // The connection broke while idle (the server restarted since the
+      // last transaction), which libpq learns only now. Nothing of the
+      // transaction ran: connected again, it can begin.
+      status = writer_->Reconnect();
+      if (status.ok()) status = writer_->Exec("BEGIN");
+    }
     if (status.ok()) status = writer_->Exec(LockStatements(kChainLockKey));
     if (!status.ok()) {
       (void)writer_->Exec("ROLLBACK");
@@ -635,7 +662,7 @@ class PostgresStore : public Store {
       const std::string& key) const override {
     Params params;
     params.Text(1, key);
-    return readers_.With(
+    return readers_.WithRerun(
         [&](Connection& c) -> absl::StatusOr<std::optional<FindingRecord>> {
           TREATD_ASSIGN_OR_RETURN(Result r,
                                   c.Query(sql::kSelectFinding, params));
@@ -649,7 +676,7 @@ class PostgresStore : public Store {
     sql::FindingListSql statement = sql::ListFindingsSql(query);
     Params params;
     statement.Bind(query, params);
-    return readers_.With(
+    return readers_.WithRerun(
         [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
           TREATD_ASSIGN_OR_RETURN(Result r, c.Query(statement.text, params));
           return ReadFindings(r.get());
@@ -670,7 +697,7 @@ class PostgresStore : public Store {
       params.Int(2, after_seq);
       params.Int(3, limit);
     }
-    return readers_.With(
+    return readers_.WithRerun(
         [&](Connection& c) -> absl::StatusOr<std::vector<StoredEvent>> {
           TREATD_ASSIGN_OR_RETURN(Result r, c.Query(statement, params));
           std::vector<StoredEvent> events;
@@ -688,7 +715,7 @@ class PostgresStore : public Store {
     params.Int(2, limit);
     params.Int(3, sql::ToMicros(after.review_by));
     params.Text(4, after.key);
-    return readers_.With(
+    return readers_.WithRerun(
         [&](Connection& c) -> absl::StatusOr<std::vector<FindingRecord>> {
           TREATD_ASSIGN_OR_RETURN(Result r,
                                   c.Query(sql::kSweepCandidates, params));
@@ -700,7 +727,7 @@ class PostgresStore : public Store {
       const std::string& key) const override {
     Params params;
     params.Text(1, key);
-    return readers_.With(
+    return readers_.WithRerun(
         [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
           TREATD_ASSIGN_OR_RETURN(Result r,
                                   c.Query(sql::kSelectSnapshot, params,
@@ -725,6 +752,7 @@ class PostgresStore : public Store {
     const std::string copy = absl::StrCat(
         "COPY (", absl::StrJoin(sql::KpiEpisodeSelects(query), " UNION ALL "),
         ") TO STDOUT (FORMAT binary)");
+    // Not rerun: the builder may have rows of the first run.
     return readers_.With([&](Connection& c) -> absl::Status {
       TREATD_RETURN_IF_ERROR(
           c.Exec("BEGIN READ ONLY; SET LOCAL enable_seqscan = off"));
@@ -740,22 +768,23 @@ class PostgresStore : public Store {
   absl::StatusOr<LedgerGauges> Gauges(absl::Time as_of) const override {
     Params params;
     params.Int(1, sql::ToMicros(as_of));
-    return readers_.With([&](Connection& c) -> absl::StatusOr<LedgerGauges> {
-      TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kGauges, params));
-      LedgerGauges gauges;
-      if (PQntuples(r.get()) > 0) {
-        Row row(r.get(), 0);
-        gauges.open = row.Int(0);
-        gauges.overdue = row.Int(1);
-        gauges.mitigation_debt = row.Int(2);
-        gauges.events = row.Int(3);
-      }
-      return gauges;
-    });
+    return readers_.WithRerun(
+        [&](Connection& c) -> absl::StatusOr<LedgerGauges> {
+          TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kGauges, params));
+          LedgerGauges gauges;
+          if (PQntuples(r.get()) > 0) {
+            Row row(r.get(), 0);
+            gauges.open = row.Int(0);
+            gauges.overdue = row.Int(1);
+            gauges.mitigation_debt = row.Int(2);
+            gauges.events = row.Int(3);
+          }
+          return gauges;
+        });
   }
 
   absl::StatusOr<ChainHead> StoredHead() const override {
-    return readers_.With([&](Connection& c) -> absl::StatusOr<ChainHead> {
+    return readers_.WithRerun([&](Connection& c) -> absl::StatusOr<ChainHead> {
       TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kReadHead, {}));
       if (PQntuples(r.get()) == 0) {
         return absl::DataLossError("ledger: chain_head row missing");
@@ -773,7 +802,7 @@ class PostgresStore : public Store {
     params.Text(2, holder);
     params.Int(3, sql::ToMicros(now));
     params.Int(4, sql::ToMicros(expires));
-    return readers_.With([&](Connection& c) -> absl::StatusOr<bool> {
+    return readers_.WithRerun([&](Connection& c) -> absl::StatusOr<bool> {
       TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kAcquireLease, params));
       return PQntuples(r.get()) > 0 && Row(r.get(), 0).Text(0) == holder;
     });
@@ -784,7 +813,7 @@ class PostgresStore : public Store {
     Params params;
     params.Text(1, name);
     params.Text(2, holder);
-    return readers_.With([&](Connection& c) -> absl::Status {
+    return readers_.WithRerun([&](Connection& c) -> absl::Status {
       return c.Query(sql::kReleaseLease, params).status();
     });
   }
@@ -793,7 +822,7 @@ class PostgresStore : public Store {
       const std::string& name) const override {
     Params params;
     params.Text(1, name);
-    return readers_.With(
+    return readers_.WithRerun(
         [&](Connection& c) -> absl::StatusOr<std::optional<std::string>> {
           TREATD_ASSIGN_OR_RETURN(Result r, c.Query(sql::kSelectMark, params));
           if (PQntuples(r.get()) == 0) return std::nullopt;
@@ -807,7 +836,7 @@ class PostgresStore : public Store {
     params.Text(1, name);
     params.Text(2, value);
     params.Int(3, sql::ToMicros(now));
-    return readers_.With([&](Connection& c) -> absl::Status {
+    return readers_.WithRerun([&](Connection& c) -> absl::Status {
       return c.Query(sql::kPutMark, params).status();
     });
   }

@@ -911,6 +911,87 @@ TEST_P(LedgerTest, ABatchThatFailedIsRecordedOnceWhenSentAgain) {
   EXPECT_EQ(retried, reference);
 }
 
+// PostgreSQL restarting under a running ledger: while it is down an
+// append fails UNAVAILABLE and writes nothing; once it is back the next
+// append is recorded (the writer reconnects; its old connection broke while
+// idle, which it learns only when it sends BEGIN), and so is the retry of
+// the one that failed, once.
+TEST_P(LedgerTest, PostgresRestartFailsAppendsUnavailableUntilItIsBack) {
+  if (GetParam() != Backend::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(One(*ledger, Decision("k0", Day(-2))).ok());
+
+  // Restarted between two transactions: the first one after it commits.
+  ASSERT_TRUE(pg_->Stop());
+  ASSERT_TRUE(pg_->Restart());
+  absl::StatusOr<Appended> after_restart =
+      One(*ledger, Decision("k1", Day(-2)));
+  ASSERT_TRUE(after_restart.ok()) << after_restart.status();
+  EXPECT_EQ(after_restart->seq, 2);
+
+  // Down: appends fail, clearly, and nothing is recorded.
+  ASSERT_TRUE(pg_->Stop());
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<Appended> down = One(*ledger, Decision("k2", Day(-2)));
+    EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable)
+        << down.status();
+    EXPECT_TRUE(absl::StrContains(down.status().message(), "postgresql"))
+        << down.status();
+  }
+  ASSERT_TRUE(pg_->Restart());
+  absl::StatusOr<Appended> retried = One(*ledger, Decision("k2", Day(-2)));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_FALSE(retried->duplicate);
+  EXPECT_EQ(retried->seq, 3);
+  EXPECT_EQ(ledger->Stats().failed_commits, 2);
+  absl::StatusOr<VerifyReport> report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, 3);
+}
+
+// What PostgreSQL answers when it cannot write (its disk is full, an I/O
+// error, a standby after a failover) fails the append UNAVAILABLE, which
+// the server's --ledger-down applies to, not INTERNAL; corruption is
+// DATA_LOSS. Each error is raised, with its real SQLSTATE, by a trigger on
+// the events table. The retry once it is gone is recorded once.
+TEST_P(LedgerTest, PostgresWriteFailuresAreUnavailableOrDataLoss) {
+  if (GetParam() != Backend::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(One(*ledger, Decision("k0", Day(-2))).ok());
+  const struct {
+    const char* sqlstate;
+    absl::StatusCode code;
+  } cases[] = {
+      {"53100", absl::StatusCode::kUnavailable},  // disk_full
+      {"58030", absl::StatusCode::kUnavailable},  // io_error
+      {"25006", absl::StatusCode::kUnavailable},  // read_only_sql_transaction
+      {"XX001", absl::StatusCode::kDataLoss},     // data_corrupted
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.sqlstate);
+    Tamper(absl::StrCat(
+        "CREATE OR REPLACE FUNCTION fail_insert() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '",
+        c.sqlstate,
+        "'; END $$ LANGUAGE plpgsql; "
+        "DROP TRIGGER IF EXISTS fail_insert ON events; "
+        "CREATE TRIGGER fail_insert BEFORE INSERT ON events "
+        "FOR EACH ROW EXECUTE FUNCTION fail_insert()"));
+    absl::StatusOr<Appended> failed = One(*ledger, Decision("k1", Day(-2)));
+    EXPECT_EQ(failed.status().code(), c.code) << failed.status();
+    EXPECT_TRUE(absl::StrContains(failed.status().message(), "simulated"))
+        << failed.status();
+  }
+  Tamper("DROP TRIGGER fail_insert ON events");
+  absl::StatusOr<Appended> retried = One(*ledger, Decision("k1", Day(-2)));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->seq, 2);
+  EXPECT_TRUE(ledger->Verify()->ok);
+}
+
 TEST_P(LedgerTest, VerifyPassesOnAnUntouchedChain) {
   auto ledger = Open();
   ASSERT_NE(ledger, nullptr);
