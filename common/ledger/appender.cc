@@ -315,6 +315,16 @@ absl::StatusOr<BatchOutcome> Appender::Apply(
     }
   }
   if (!status.ok()) {
+    // Nothing of the transaction was written, whatever the store's reason
+    // (locked, down, full, corrupt, an unexpected error): the database
+    // could not commit, which is UNAVAILABLE (Ledger::Append); the store's
+    // own code stays in the message. The server's --ledger-down applies to
+    // every such failure, and only to these.
+    if (!absl::IsUnavailable(status)) {
+      status = absl::UnavailableError(
+          absl::StrCat(status.message(), " (",
+                       absl::StatusCodeToString(status.code()), ")"));
+    }
     for (WorkItem* item : items) {
       item->appended = status;
       item->scanned = status;

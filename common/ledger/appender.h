@@ -50,8 +50,8 @@ class Appender {
 
   // Applies `items` in order in one transaction and sets each item's
   // result. Returns the transaction's status: when it is not OK nothing was
-  // written and every item's result is that status (UNAVAILABLE for a
-  // database that cannot commit).
+  // written and every item's result is that status, always UNAVAILABLE
+  // (the store's own code, when another, is named in the message).
   absl::StatusOr<BatchOutcome> Apply(const std::vector<WorkItem*>& items);
 
  private:

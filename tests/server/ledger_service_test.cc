@@ -894,6 +894,86 @@ TEST_F(LedgerServiceTest, DatabaseDownCanAnswerAndCount) {
   EXPECT_EQ(AllEvents().size(), 1u);
 }
 
+// Corrupts the SQLite file at `path` under a running server: every page
+// but the first (the schema) is overwritten once the WAL is checkpointed
+// into the file, and a commit from outside makes the server's connections
+// drop the pages they cache, so its next transaction reads the damage.
+void CorruptUnderTheServer(const std::string& path) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  int busy = -1;
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &stmt,
+                               nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  busy = sqlite3_column_int(stmt, 0);
+  sqlite3_finalize(stmt);
+  ASSERT_EQ(busy, 0) << "the WAL could not be checkpointed";
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  const int64_t page_size = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(0, std::ios::end);
+    const int64_t size = file.tellg();
+    ASSERT_GT(size, 2 * page_size);
+    file.seekp(page_size);
+    file << std::string(size - page_size, '\x7f');
+  }
+  ASSERT_EQ(
+      sqlite3_exec(db, "PRAGMA user_version = 7", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+}
+
+// A database that fails in any way (here a file corrupted while the
+// server runs, which SQLite reports as CORRUPT, not as BUSY or FULL) is a
+// ledger that cannot commit: --ledger-down decides, as for a locked or
+// unreachable one. Fail closed: UNAVAILABLE, saying what is wrong.
+TEST_F(LedgerServiceTest, CorruptedWhileRunningFailsClosed) {
+  Start(LedgerDownPolicy::kFailClosed, absl::Milliseconds(200));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  CorruptUnderTheServer(ledger_path_);
+  grpc::Status status =
+      Decide(Vulnerability("f-2", "web-01", "CVE-2027-0002"), nullptr);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("not answered"));
+  EXPECT_THAT(status.error_message(), HasSubstr("malformed"));
+  EXPECT_EQ(server_->recorder()->Counts().refused, 1);
+  EXPECT_EQ(server_->recorder()->Counts().rejected, 0);
+  // A batch: the call fails whole, as its decisions were not recorded.
+  v1::BatchDecideRequest batch;
+  *batch.add_findings() = Vulnerability("b-1", "web-01", "CVE-2027-0003");
+  v1::BatchDecideResponse answered;
+  EXPECT_EQ(
+      decide_->BatchDecide(Context().get(), batch, &answered).error_code(),
+      grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(server_->recorder()->Counts().refused, 2);
+}
+
+// ... and answer and count: answered, and counted as unrecorded.
+TEST_F(LedgerServiceTest, CorruptedWhileRunningCanAnswerAndCount) {
+  Start(LedgerDownPolicy::kAnswerAndCount, absl::Milliseconds(200));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  CorruptUnderTheServer(ledger_path_);
+  v1::Decision decision;
+  const grpc::Status status =
+      Decide(Vulnerability("f-2", "web-01", "CVE-2027-0002"), &decision);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(decision.decision_id().empty());
+  EXPECT_EQ(server_->recorder()->Counts().unrecorded, 1);
+  EXPECT_EQ(server_->recorder()->Counts().rejected, 0);
+  EXPECT_THAT(server_->metrics()->Render(),
+              HasSubstr("treatd_ledger_decisions_unrecorded_total{reason="
+                        "\"database_down_answered\"} 1"));
+  EXPECT_THAT(log_.str(), HasSubstr("malformed"));
+}
+
 // A unary Decide is watched only while its answer waits for the ledger's
 // commit (TreatmentServiceImpl::Decide); that watch is what ends a call
 // stuck behind a locked database at --max-call-seconds, and the decision is
