@@ -98,6 +98,7 @@ int32_t Program::Emit(const Node& node) {
 namespace {
 
 // Reads a fast_field instruction's field from `m`, its base message.
+// TextTemplate::RenderParts has its own copy (see there for why).
 inline Value ReadFastField(const Instr& in, const Message* m) {
   const FieldAccessor* a = in.node->accessors.data();
   for (int i = 0; i + 1 < in.hops; ++i) m = &a[i].message(*m);

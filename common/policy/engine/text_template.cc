@@ -84,6 +84,10 @@ void TextTemplate::RenderParts(expr::Frame& frame, std::string* out) const {
     if (part.program == nullptr) {
       out->append(part.literal);
     } else if (part.accessors != nullptr) {
+      // Program's ReadFastField (program.cc) again, for a string leaf
+      // only: a helper shared with it was tried and made Program::Run
+      // spill more registers, +50 instructions per decision in the plain
+      // interpreter (callgrind, docs/performance.md), for five lines.
       const google::protobuf::Message* m = frame.root();
       for (int i = 0; i + 1 < part.hops; ++i) {
         m = &part.accessors[i].message(*m);
