@@ -15,6 +15,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/ledger/connection_pool.h"
@@ -26,10 +27,16 @@
 namespace treatd::ledger {
 namespace {
 
-// Maps a SQLite result code to the status the ledger promises.
+// Maps a SQLite result code to the status the ledger promises. The
+// message names the file, so that "disk I/O error" says which disk.
 absl::Status SqliteError(int code, absl::string_view what, sqlite3* db) {
-  std::string message = absl::StrCat(
-      what, ": ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(code));
+  std::string message(what);
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  if (file != nullptr && *file != '\0' && !absl::StrContains(what, file)) {
+    absl::StrAppend(&message, " ", file);
+  }
+  absl::StrAppend(&message, ": ",
+                  db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(code));
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:

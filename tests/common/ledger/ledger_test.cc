@@ -5,9 +5,11 @@
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -999,6 +1001,58 @@ TEST_P(LedgerTest, PostgresWriteFailuresFailTheAppendUnavailable) {
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->seq, 2);
   EXPECT_TRUE(ledger->Verify()->ok);
+}
+
+// A full disk under SQLite (files may not grow past the WAL's size,
+// RLIMIT_FSIZE standing in for the device): appends fail UNAVAILABLE and
+// write nothing, nothing crashes, and once there is room again the same
+// events are recorded once and the chain verifies, also after reopening.
+TEST_P(LedgerTest, SqliteDiskFullFailsAppendsUntilThereIsRoom) {
+  if (GetParam() != Backend::kSqlite) GTEST_SKIP() << "SQLite only";
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(One(*ledger, Decision("k0", Day(-2))).ok());
+  auto batch = [] {
+    std::vector<Event> events;
+    for (int i = 0; i < 300; ++i) {
+      Event e = Decision(absl::StrCat("k", i + 1), Day(-2));
+      e.decision.owner = std::string(400, 'o');
+      events.push_back(std::move(e));
+    }
+    return events;
+  };
+  std::error_code ignored;
+  const uintmax_t wal = std::filesystem::file_size(url_ + "-wal", ignored);
+  const uintmax_t db = std::filesystem::file_size(url_, ignored);
+  rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit full = saved;
+  full.rlim_cur = std::max<uintmax_t>(wal, db) + 4096;
+  // Past the limit write() fails (EFBIG) instead of the process being
+  // killed by SIGXFSZ.
+  auto previous = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &full), 0);
+  std::vector<absl::StatusOr<Appended>> failed = ledger->Append(batch());
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, previous);
+  for (const absl::StatusOr<Appended>& r : failed) {
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    // Which file.
+    EXPECT_TRUE(absl::StrContains(r.status().message(), url_)) << r.status();
+  }
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM events"), 1);
+
+  for (const absl::StatusOr<Appended>& r : ledger->Append(batch())) {
+    EXPECT_TRUE(r.ok() && !r->duplicate) << r.status();
+  }
+  EXPECT_TRUE(ledger->Verify()->ok);
+  ledger.reset();
+  ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  absl::StatusOr<VerifyReport> report = ledger->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->events_checked, 301);
 }
 
 TEST_P(LedgerTest, VerifyPassesOnAnUntouchedChain) {
