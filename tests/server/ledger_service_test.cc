@@ -1,8 +1,8 @@
 // LedgerService and the decide handlers with a real SQLite ledger, through
 // gRPC on 127.0.0.1 port 0: decisions recorded before they are answered,
 // outcomes, scans, queries, KPIs, watch, verify, the revisit sweep, bad
-// input, the database-down flag, and the call ceiling on a Decide that
-// waits for the ledger.
+// input, the database-down flag (also with PostgreSQL restarting under the
+// server), and the call ceiling on a Decide that waits for the ledger.
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -32,6 +32,7 @@
 #include "server/server.h"
 #include "tests/client/treatctl_runner.h"
 #include "tests/server/test_policies.h"
+#include "tests/support/postgres_server.h"
 #include "treatd/v1/ledger_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
@@ -109,7 +110,7 @@ class LedgerServiceTest : public ::testing::Test {
     std::unique_ptr<ledger::Ledger> ledger;
     if (ledger_on) {
       ledger::LedgerOptions options;
-      options.url = ledger_path_;
+      options.url = ledger_url_.empty() ? ledger_path_ : ledger_url_;
       options.lock_timeout = lock_timeout;
       options.clock = [this] { return Now(); };
       auto opened = ledger::Ledger::Open(std::move(options));
@@ -194,6 +195,7 @@ class LedgerServiceTest : public ::testing::Test {
   std::atomic<int64_t> now_{0};
   std::string policy_path_;
   std::string ledger_path_;
+  std::string ledger_url_;  // when set, the ledger instead of ledger_path_
   PolicyStore store_;
   std::unique_ptr<TreatdServer> server_;
   std::unique_ptr<RevisitSweep> sweep_;
@@ -972,6 +974,83 @@ TEST_F(LedgerServiceTest, CorruptedWhileRunningCanAnswerAndCount) {
               HasSubstr("treatd_ledger_decisions_unrecorded_total{reason="
                         "\"database_down_answered\"} 1"));
   EXPECT_THAT(log_.str(), HasSubstr("malformed"));
+}
+
+// PostgreSQL restarting under a running server, with either --ledger-down:
+// while it is down every decision is refused UNAVAILABLE (fail-closed) or
+// answered and counted (answer-and-count), never an INTERNAL item error;
+// once it is back the next decision is recorded, and the client's retry of
+// a refused one is recorded once.
+class PostgresLedgerServiceTest : public LedgerServiceTest {
+ protected:
+  void RestartUnderTheServer(LedgerDownPolicy down) {
+    std::string why;
+    std::unique_ptr<testing::PostgresServer> pg =
+        testing::PostgresServer::Start(&why);
+    if (pg == nullptr) GTEST_SKIP() << why;
+    ledger_url_ = "postgresql:" + pg->CreateDatabase("ledger_down");
+    Start(down, /*lock_timeout=*/absl::Seconds(2));
+    ASSERT_TRUE(
+        Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+
+    // Restarted between two calls: the next one is recorded.
+    ASSERT_TRUE(pg->Stop());
+    ASSERT_TRUE(pg->Restart());
+    ASSERT_TRUE(
+        Decide(Vulnerability("f-2", "web-01", "CVE-2027-0002"), nullptr).ok());
+    EXPECT_EQ(server_->recorder()->Counts().recorded, 2);
+
+    // Down.
+    ASSERT_TRUE(pg->Stop());
+    v1::DecideRequest request;
+    *request.mutable_finding() =
+        Vulnerability("f-3", "web-01", "CVE-2027-0003");
+    ToProtoTime(Now(), request.mutable_as_of());  // a retry is the same
+    for (int i = 0; i < 2; ++i) {
+      v1::DecideResponse response;
+      const grpc::Status status =
+          decide_->Decide(Context().get(), request, &response);
+      if (down == LedgerDownPolicy::kFailClosed) {
+        EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+            << status.error_message();
+        EXPECT_THAT(status.error_message(), HasSubstr("postgresql"));
+      } else {
+        EXPECT_TRUE(status.ok()) << status.error_message();
+        EXPECT_FALSE(response.decision().decision_id().empty());
+      }
+    }
+    const RecorderCounts down_counts = server_->recorder()->Counts();
+    EXPECT_EQ(down_counts.rejected, 0);
+    EXPECT_EQ(down == LedgerDownPolicy::kFailClosed ? down_counts.refused
+                                                    : down_counts.unrecorded,
+              2);
+    EXPECT_THAT(log_.str(), HasSubstr("ledger commit failed"));
+
+    // Back: the retry is recorded, once.
+    ASSERT_TRUE(pg->Restart());
+    for (int i = 0; i < 2; ++i) {
+      v1::DecideResponse response;
+      const grpc::Status status =
+          decide_->Decide(Context().get(), request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+    }
+    EXPECT_EQ(AllEvents().size(), 3u);
+    v1::VerifyLedgerResponse report;
+    ASSERT_TRUE(
+        ledger_
+            ->VerifyLedger(Context().get(), v1::VerifyLedgerRequest(), &report)
+            .ok());
+    EXPECT_TRUE(report.ok()) << report.problem();
+    server_.reset();  // before the database goes
+  }
+};
+
+TEST_F(PostgresLedgerServiceTest, RestartWhileRunningFailsClosed) {
+  RestartUnderTheServer(LedgerDownPolicy::kFailClosed);
+}
+
+TEST_F(PostgresLedgerServiceTest, RestartWhileRunningCanAnswerAndCount) {
+  RestartUnderTheServer(LedgerDownPolicy::kAnswerAndCount);
 }
 
 // A unary Decide is watched only while its answer waits for the ledger's
