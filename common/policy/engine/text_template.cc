@@ -85,9 +85,11 @@ void TextTemplate::RenderParts(expr::Frame& frame, std::string* out) const {
       out->append(part.literal);
     } else if (part.accessors != nullptr) {
       // Program's ReadFastField (program.cc) again, for a string leaf
-      // only: a helper shared with it was tried and made Program::Run
-      // spill more registers, +50 instructions per decision in the plain
-      // interpreter (callgrind, docs/performance.md), for five lines.
+      // only, on purpose: sharing it costs. Shared through a header (the
+      // Part keeping the Instr), Program::Run stays as it is but this loop
+      // takes +59 instructions per FULL decision; an earlier shared helper
+      // made Run spill registers (+50). Callgrind, docs/performance.md
+      // ("Text templates' field read: not shared").
       const google::protobuf::Message* m = frame.root();
       for (int i = 0; i + 1 < part.hops; ++i) {
         m = &part.accessors[i].message(*m);
