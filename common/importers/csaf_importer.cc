@@ -326,11 +326,11 @@ absl::Status MapProductFacts(const JsonNode& vulnerability,
       CvssCandidate candidate;
       candidate.source = document.author;
       TREATD_ASSIGN_OR_RETURN(candidate.version,
-                              cvss["version"].OptionalString());
+                              cvss["version"].OptionalStringView());
       TREATD_ASSIGN_OR_RETURN(candidate.score,
                               cvss["baseScore"].OptionalNumber());
       TREATD_ASSIGN_OR_RETURN(candidate.vector,
-                              cvss["vectorString"].OptionalString());
+                              cvss["vectorString"].OptionalStringView());
       TREATD_ASSIGN_OR_RETURN(std::string severity,
                               cvss["baseSeverity"].OptionalString());
       candidates.push_back(std::move(candidate));

@@ -45,7 +45,7 @@ v1::AssetType AssetTypeFromComponentType(absl::string_view type) {
 
 // The CVSS version a rating method names, or nullopt when the method is not
 // CVSS (OWASP, SSVC, other).
-std::optional<std::string> VersionFromMethod(absl::string_view method) {
+std::optional<absl::string_view> VersionFromMethod(absl::string_view method) {
   if (method == "CVSSv31") return "3.1";
   if (method == "CVSSv3") return "3.0";
   if (method == "CVSSv4" || method == "CVSSv40") return "4.0";
@@ -181,15 +181,15 @@ absl::Status MapVulnerability(const JsonNode& entry, const BomContext& bom,
     TREATD_ASSIGN_OR_RETURN(std::string severity,
                             rating["severity"].OptionalString());
     if (first_severity.empty()) first_severity = severity;
-    std::optional<std::string> version = VersionFromMethod(method);
+    std::optional<absl::string_view> version = VersionFromMethod(method);
     if (!version.has_value()) continue;
     CvssCandidate candidate;
     candidate.version = *version;
     TREATD_ASSIGN_OR_RETURN(candidate.source,
-                            rating["source"]["name"].OptionalString());
+                            rating["source"]["name"].OptionalStringView());
     TREATD_ASSIGN_OR_RETURN(candidate.score, rating["score"].OptionalNumber());
     TREATD_ASSIGN_OR_RETURN(candidate.vector,
-                            rating["vector"].OptionalString());
+                            rating["vector"].OptionalStringView());
     candidates.push_back(std::move(candidate));
     candidate_severities.push_back(severity);
   }

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -46,7 +47,8 @@ std::string EcosystemFromArtifactType(absl::string_view type) {
 }
 
 // Adds the ratings of a cvss[] array; `default_source` (the record's
-// namespace) stands in when a rating names no source.
+// namespace) stands in when a rating names no source. The candidates view
+// the document and `default_source`.
 absl::Status AddCvss(const JsonNode& array, absl::string_view default_source,
                      std::vector<CvssCandidate>* candidates) {
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> ratings, array.OptionalArray());
@@ -55,16 +57,15 @@ absl::Status AddCvss(const JsonNode& array, absl::string_view default_source,
     const JsonMembers fields(rating);
     CvssCandidate candidate;
     TREATD_ASSIGN_OR_RETURN(candidate.source,
-                            fields["source"].OptionalString());
-    if (candidate.source.empty())
-      candidate.source = std::string(default_source);
+                            fields["source"].OptionalStringView());
+    if (candidate.source.empty()) candidate.source = default_source;
     TREATD_ASSIGN_OR_RETURN(candidate.version,
-                            fields["version"].OptionalString());
+                            fields["version"].OptionalStringView());
     TREATD_ASSIGN_OR_RETURN(candidate.vector,
-                            fields["vector"].OptionalString());
+                            fields["vector"].OptionalStringView());
     TREATD_ASSIGN_OR_RETURN(candidate.score,
                             fields["metrics"]["baseScore"].OptionalNumber());
-    candidates->push_back(std::move(candidate));
+    candidates->push_back(candidate);
   }
   return absl::OkStatus();
 }
@@ -77,8 +78,8 @@ absl::StatusOr<JsonNode> EntryForCve(const JsonNode& array,
   if (entries.empty()) return array[0];
   for (const JsonNode& entry : entries) {
     TREATD_RETURN_IF_ERROR(entry.ExpectObject());
-    TREATD_ASSIGN_OR_RETURN(std::string entry_cve,
-                            entry["cve"].OptionalString());
+    TREATD_ASSIGN_OR_RETURN(absl::string_view entry_cve,
+                            entry["cve"].OptionalStringView());
     if (entry_cve == cve) return entry;
   }
   return entries.front();
@@ -107,19 +108,23 @@ absl::Status SetKev(const JsonNode& array, absl::string_view cve,
   kev.set_listed(true);
   SetTimestampOrWarn(entry["dateAdded"], context, kev.mutable_date_added());
   SetTimestampOrWarn(entry["dueDate"], context, kev.mutable_due_date());
-  TREATD_ASSIGN_OR_RETURN(std::string ransomware,
-                          entry["knownRansomwareCampaignUse"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(
+      absl::string_view ransomware,
+      entry["knownRansomwareCampaignUse"].OptionalStringView());
   kev.set_known_ransomware_use(absl::EqualsIgnoreCase(ransomware, "Known"));
-  TREATD_ASSIGN_OR_RETURN(std::string action,
-                          entry["requiredAction"].OptionalString());
-  kev.set_required_action(action);
+  TREATD_ASSIGN_OR_RETURN(absl::string_view action,
+                          entry["requiredAction"].OptionalStringView());
+  kev.set_required_action(action.data(), action.size());
   return absl::OkStatus();
 }
 
+// Maps one match; `primary_id` gets its CVE id (else the match's id) and
+// `key` its identity, views into the document and `report`.
 absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
                                      const ReportContext& report,
                                      ImportContext& context,
-                                     std::vector<std::string>* key) {
+                                     absl::string_view* primary_id,
+                                     std::vector<absl::string_view>* key) {
   TREATD_RETURN_IF_ERROR(match.ExpectObject());
   const JsonMembers match_fields(match);
   const JsonNode vuln_node = match_fields["vulnerability"];
@@ -143,41 +148,43 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
 
   // The match's own record (e.g. a GHSA advisory) and the related records
   // (typically the CVE at NVD) together name every id and rating.
-  TREATD_ASSIGN_OR_RETURN(std::string id, vuln["id"].RequiredString());
-  TREATD_ASSIGN_OR_RETURN(std::string namespace_name,
-                          vuln["namespace"].OptionalString());
-  std::vector<std::string> ids = {id};
+  // Views into the document: copied once, into the finding.
+  TREATD_ASSIGN_OR_RETURN(absl::string_view id,
+                          vuln["id"].RequiredStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view namespace_name,
+                          vuln["namespace"].OptionalStringView());
+  absl::InlinedVector<absl::string_view, 4> ids = {id};
   std::vector<CvssCandidate> candidates;
   TREATD_RETURN_IF_ERROR(AddCvss(vuln["cvss"], namespace_name, &candidates));
-  TREATD_ASSIGN_OR_RETURN(std::string description,
-                          vuln["description"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view description,
+                          vuln["description"].OptionalStringView());
   TREATD_ASSIGN_OR_RETURN(
       std::vector<JsonNode> related,
       match_fields["relatedVulnerabilities"].OptionalArray());
   for (const JsonNode& record : related) {
     TREATD_RETURN_IF_ERROR(record.ExpectObject());
     const JsonMembers record_fields(record);
-    TREATD_ASSIGN_OR_RETURN(std::string related_id,
-                            record_fields["id"].RequiredString());
+    TREATD_ASSIGN_OR_RETURN(absl::string_view related_id,
+                            record_fields["id"].RequiredStringView());
     ids.push_back(related_id);
-    TREATD_ASSIGN_OR_RETURN(std::string related_namespace,
-                            record_fields["namespace"].OptionalString());
+    TREATD_ASSIGN_OR_RETURN(absl::string_view related_namespace,
+                            record_fields["namespace"].OptionalStringView());
     TREATD_RETURN_IF_ERROR(
         AddCvss(record_fields["cvss"], related_namespace, &candidates));
     if (description.empty()) {
-      TREATD_ASSIGN_OR_RETURN(description,
-                              record_fields["description"].OptionalString());
+      TREATD_ASSIGN_OR_RETURN(
+          description, record_fields["description"].OptionalStringView());
     }
   }
-  std::string cve = id;
-  for (const std::string& candidate : ids) {
+  absl::string_view cve = id;
+  for (absl::string_view candidate : ids) {
     if (IsCveId(candidate)) {
       cve = candidate;
       break;
     }
   }
-  vulnerability.set_cve_id(cve);
-  for (const std::string& alias : ids) {
+  vulnerability.set_cve_id(cve.data(), cve.size());
+  for (absl::string_view alias : ids) {
     if (alias != cve) AddUnique(alias, vulnerability.mutable_aliases());
   }
   if (const CvssCandidate* best = PreferredCvss(candidates)) {
@@ -195,8 +202,8 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   }
 
   JsonNode severity_node = vuln["severity"];
-  TREATD_ASSIGN_OR_RETURN(std::string severity_word,
-                          severity_node.OptionalString());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view severity_word,
+                          severity_node.OptionalStringView());
   std::optional<v1::Severity> severity = SeverityFromWord(severity_word);
   if (severity.has_value()) {
     finding.set_severity(*severity);
@@ -210,36 +217,40 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   for (const std::string& version : fixed_versions) {
     AddUnique(version, package.mutable_fixed_versions());
   }
-  TREATD_ASSIGN_OR_RETURN(std::string fix_state,
-                          vuln["fix"]["state"].OptionalString());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view fix_state,
+                          vuln["fix"]["state"].OptionalStringView());
   finding.mutable_fix()->set_availability(FixFromState(fix_state));
   SetAttribute(kAttrFixState, fix_state, &finding);
 
-  TREATD_ASSIGN_OR_RETURN(std::string name, artifact["name"].RequiredString());
-  TREATD_ASSIGN_OR_RETURN(std::string version,
-                          artifact["version"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::string type, artifact["type"].OptionalString());
-  TREATD_ASSIGN_OR_RETURN(std::string purl, artifact["purl"].OptionalString());
-  package.set_name(name);
-  package.set_installed_version(version);
-  package.set_purl(purl);
+  TREATD_ASSIGN_OR_RETURN(absl::string_view name,
+                          artifact["name"].RequiredStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view version,
+                          artifact["version"].OptionalStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view type,
+                          artifact["type"].OptionalStringView());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view purl,
+                          artifact["purl"].OptionalStringView());
+  package.set_name(name.data(), name.size());
+  package.set_installed_version(version.data(), version.size());
+  package.set_purl(purl.data(), purl.size());
   std::optional<PackageUrl> parsed_purl = ParsePackageUrl(purl);
   package.set_ecosystem(parsed_purl.has_value()
                             ? EcosystemFromPurlType(parsed_purl->type)
                             : EcosystemFromArtifactType(type));
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> locations,
                           artifact["locations"].OptionalArray());
-  std::string location;
+  absl::string_view location;
   if (!locations.empty()) {
-    TREATD_ASSIGN_OR_RETURN(location, locations[0]["path"].OptionalString());
+    TREATD_ASSIGN_OR_RETURN(location,
+                            locations[0]["path"].OptionalStringView());
   }
   SetAttribute(kAttrLocation, location, &finding);
   SetAttribute(kAttrTarget, location, &finding);
 
   finding.set_title(DefaultTitle(id, name, version));
-  finding.set_description(std::move(description));
-  TREATD_ASSIGN_OR_RETURN(std::string data_source,
-                          vuln["dataSource"].OptionalString());
+  finding.set_description(description.data(), description.size());
+  TREATD_ASSIGN_OR_RETURN(absl::string_view data_source,
+                          vuln["dataSource"].OptionalStringView());
   SetAttribute(kAttrPrimaryUrl, data_source, &finding);
   SetAttribute("grype.namespace", namespace_name, &finding);
   TREATD_ASSIGN_OR_RETURN(std::optional<double> risk,
@@ -247,6 +258,7 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   if (risk.has_value())
     SetAttribute("grype.risk", absl::StrCat(*risk), &finding);
 
+  *primary_id = cve;
   *key = {id, name, version, purl, location, report.asset_name};
   return finding;
 }
@@ -276,17 +288,17 @@ absl::Status ImportGrype(const JsonNode& root, ImportContext& context) {
   report.timestamp = &timestamp;
 
   const JsonElementPaths match_paths(match_list);
+  context.Reserve(matches.size());
+  absl::string_view primary_id;
+  std::vector<absl::string_view> key;
   for (size_t i = 0; i < matches.size(); ++i) {
-    std::vector<std::string> key;
     absl::StatusOr<v1::Finding> finding =
-        MapMatch(matches[i], report, context, &key);
+        MapMatch(matches[i], report, context, &primary_id, &key);
     if (!finding.ok()) {
       context.Skip(finding.status());
       continue;
     }
-    std::string primary = finding->vulnerability().cve_id();
-    context.AddFinding(*std::move(finding), primary, {key.begin(), key.end()},
-                       match_paths[i]);
+    context.AddFinding(*std::move(finding), primary_id, key, match_paths[i]);
   }
   return absl::OkStatus();
 }

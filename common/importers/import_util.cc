@@ -1,5 +1,6 @@
 #include "common/importers/import_util.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -40,9 +41,9 @@ std::string ShortDigest(absl::string_view data) {
 
 // Lower rank is preferred; see PreferredCvss().
 int CvssRank(const CvssCandidate& candidate) {
-  std::string version = candidate.version.empty()
-                            ? CvssVersionFromVector(candidate.vector)
-                            : candidate.version;
+  const absl::string_view version =
+      candidate.version.empty() ? CvssVersionFromVector(candidate.vector)
+                                : candidate.version;
   int group = 1;
   int tier = 3;
   if (version == "3.1") {
@@ -132,7 +133,7 @@ ImportContext::ImportContext(ScannerFormat format, const ImportOptions& options,
   result_->format = format;
 }
 
-void ImportContext::AddFinding(v1::Finding finding,
+void ImportContext::AddFinding(v1::Finding&& finding,
                                absl::string_view primary_id,
                                const std::vector<absl::string_view>& identity,
                                absl::string_view entry_path) {
@@ -173,6 +174,16 @@ void ImportContext::AddFinding(v1::Finding finding,
   result_->findings.push_back(std::move(finding));
 }
 
+void ImportContext::Reserve(size_t count) {
+  std::vector<v1::Finding>& findings = result_->findings;
+  const size_t needed = findings.size() + count;
+  // Geometric growth still: many small lists (a Trivy report's results)
+  // must not reallocate once each.
+  if (needed > findings.capacity()) {
+    findings.reserve(std::max(needed, 2 * findings.capacity()));
+  }
+}
+
 void ImportContext::Skip(const absl::Status& status) {
   result_->skipped.push_back({JsonPathOf(status), MessageWithoutPath(status)});
 }
@@ -196,18 +207,19 @@ const CvssCandidate* PreferredCvss(
 }
 
 void SetCvss(const CvssCandidate& candidate, v1::Cvss* cvss) {
-  cvss->set_version(candidate.version.empty()
-                        ? CvssVersionFromVector(candidate.vector)
-                        : candidate.version);
+  const absl::string_view version =
+      candidate.version.empty() ? CvssVersionFromVector(candidate.vector)
+                                : candidate.version;
+  cvss->set_version(version.data(), version.size());
   if (candidate.score.has_value()) cvss->set_score(*candidate.score);
-  cvss->set_vector(candidate.vector);
+  cvss->set_vector(candidate.vector.data(), candidate.vector.size());
 }
 
-std::string CvssVersionFromVector(absl::string_view vector) {
+absl::string_view CvssVersionFromVector(absl::string_view vector) {
   if (absl::ConsumePrefix(&vector, "CVSS:")) {
     absl::string_view version = vector.substr(0, vector.find('/'));
     if (version == "3.1" || version == "3.0" || version == "4.0") {
-      return std::string(version);
+      return version;
     }
     return "";
   }

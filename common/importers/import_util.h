@@ -50,9 +50,15 @@ class ImportContext {
   // same id; a repeat within one document gets "~2", "~3", ... appended so
   // ids stay unique within the result. Long text is cut to
   // ImportOptions::max_text_bytes.
-  void AddFinding(v1::Finding finding, absl::string_view primary_id,
+  // `finding` is moved into the result last, so `primary_id` and `identity`
+  // may view strings of it.
+  void AddFinding(v1::Finding&& finding, absl::string_view primary_id,
                   const std::vector<absl::string_view>& identity,
                   absl::string_view entry_path);
+
+  // Makes room for `count` more findings: a large report's findings are
+  // then not moved as the result grows.
+  void Reserve(size_t count);
 
   // Records that the entry in `status` (a JsonPathError) was skipped.
   void Skip(const absl::Status& status);
@@ -66,14 +72,17 @@ class ImportContext {
   absl::flat_hash_map<std::string, int> id_uses_;
 };
 
-// One CVSS rating as a document states it.
+// One CVSS rating as a document states it. The views point into the
+// document (or at literals or strings of the import) and must outlive the
+// candidate: the importers read several ratings per finding and keep one,
+// so none is copied before it is chosen.
 struct CvssCandidate {
   // Who rated it, e.g. "nvd", "redhat", "nvd@nist.gov"; may be empty.
-  std::string source;
+  absl::string_view source;
   // "2.0", "3.0", "3.1", "4.0", or empty when unknown.
-  std::string version;
+  absl::string_view version;
   std::optional<double> score;
-  std::string vector;
+  absl::string_view vector;
 };
 
 // Returns the rating a policy should see, or nullptr when `candidates` is
@@ -87,8 +96,9 @@ const CvssCandidate* PreferredCvss(
 void SetCvss(const CvssCandidate& candidate, v1::Cvss* cvss);
 
 // Returns the CVSS version a vector string declares ("CVSS:3.1/..." gives
-// "3.1"; a v2 vector with "Au:" gives "2.0"), or "" when unknown.
-std::string CvssVersionFromVector(absl::string_view vector);
+// "3.1"; a v2 vector with "Au:" gives "2.0"), or "" when unknown. The view
+// points into `vector` or at a literal.
+absl::string_view CvssVersionFromVector(absl::string_view vector);
 
 // Maps a scanner's severity word (any case): critical, high, medium or
 // moderate, low, negligible/info/informational/none → INFO, unknown or

@@ -427,13 +427,18 @@ absl::Status JsonNode::ExpectObject() const {
 }
 
 absl::StatusOr<std::string> JsonNode::RequiredString() const {
+  TREATD_ASSIGN_OR_RETURN(absl::string_view value, RequiredStringView());
+  return std::string(value);
+}
+
+absl::StatusOr<absl::string_view> JsonNode::RequiredStringView() const {
   if (IsMissing()) return Error("required string is missing");
   if (!IsString()) {
     return Error(absl::StrCat("expected a string, got ", TypeWithArticle()));
   }
   absl::string_view value = StringView();
   if (value.empty()) return Error("required string is empty");
-  return std::string(value);
+  return value;
 }
 
 absl::StatusOr<std::string> JsonNode::OptionalString() const {
@@ -483,6 +488,9 @@ absl::StatusOr<std::vector<JsonNode>> JsonNode::OptionalArray() const {
   }
   const uint64_t* tape = doc_->tape_;
   const uint32_t end = After(tape, index_) - 1;
+  // The element count the tape states (saturated at 2^24 - 1): one
+  // allocation instead of a JsonNode vector regrown and moved.
+  elements.reserve(static_cast<size_t>((tape[index_] >> 32) & 0xFFFFFF));
   for (uint32_t k = index_ + 1; k < end; k = After(tape, k)) {
     elements.push_back(JsonNode(doc_, k));
   }

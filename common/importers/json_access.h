@@ -147,6 +147,8 @@ class JsonNode {
   // Returns the string value, or INVALID_ARGUMENT when missing, not a string
   // or empty.
   absl::StatusOr<std::string> RequiredString() const;
+  // RequiredString() without the copy: a view into the document.
+  absl::StatusOr<absl::string_view> RequiredStringView() const;
   // Returns the string value, "" when missing, or INVALID_ARGUMENT when the
   // value has another type.
   absl::StatusOr<std::string> OptionalString() const;

@@ -214,8 +214,8 @@ absl::StatusOr<v1::Finding> MapResult(const JsonNode& result,
                                               "cvssv40_baseScore"},
           std::pair<const char*, const char*>{"cvssv2_vector",
                                               "cvssv2_score"}}) {
-      TREATD_ASSIGN_OR_RETURN(std::string vector,
-                              properties[vector_key].OptionalString());
+      TREATD_ASSIGN_OR_RETURN(absl::string_view vector,
+                              properties[vector_key].OptionalStringView());
       TREATD_ASSIGN_OR_RETURN(std::optional<double> score,
                               properties[score_key].OptionalNumber(true));
       if (!vector.empty() || score.has_value()) {

@@ -179,9 +179,9 @@ absl::Status AddCvss(const JsonNode& cvss_map,
     const JsonMembers fields(entry);
     // Trivy writes one pair of fields per CVSS generation.
     struct Generation {
-      const char* vector_key;
-      const char* score_key;
-      const char* fallback_version;
+      absl::string_view vector_key;
+      absl::string_view score_key;
+      absl::string_view fallback_version;
     };
     static constexpr Generation kGenerations[] = {
         {"V3Vector", "V3Score", "3"},
@@ -189,13 +189,13 @@ absl::Status AddCvss(const JsonNode& cvss_map,
         {"V2Vector", "V2Score", "2.0"},
     };
     for (const auto& [vector_key, score_key, fallback_version] : kGenerations) {
-      TREATD_ASSIGN_OR_RETURN(std::string vector,
-                              fields[vector_key].OptionalString());
+      TREATD_ASSIGN_OR_RETURN(absl::string_view vector,
+                              fields[vector_key].OptionalStringView());
       TREATD_ASSIGN_OR_RETURN(std::optional<double> score,
                               fields[score_key].OptionalNumber());
       if (vector.empty() && !score.has_value()) continue;
-      std::string version = CvssVersionFromVector(vector);
-      candidates->push_back({std::string(source),
+      const absl::string_view version = CvssVersionFromVector(vector);
+      candidates->push_back({source,
                              version.empty() ? fallback_version : version,
                              score, vector});
     }
@@ -415,6 +415,7 @@ absl::Status ImportResultEntry(const JsonNode& node,
 
   std::vector<absl::string_view> key;
   const JsonElementPaths vulnerability_paths(vulnerability_list);
+  context.Reserve(vulnerabilities.size());
   for (size_t i = 0; i < vulnerabilities.size(); ++i) {
     absl::StatusOr<v1::Finding> finding =
         MapVulnerability(vulnerabilities[i], report, result, context, &key);
