@@ -197,7 +197,8 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> cwes,
                           vuln["cwes"].OptionalArray());
   for (const JsonNode& cwe : cwes) {
-    TREATD_ASSIGN_OR_RETURN(std::string cwe_id, cwe["cwe"].OptionalString());
+    TREATD_ASSIGN_OR_RETURN(absl::string_view cwe_id,
+                            cwe["cwe"].OptionalStringView());
     AddUnique(NormalizeCweId(cwe_id), vulnerability.mutable_cwe_ids());
   }
 
@@ -212,9 +213,9 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
         absl::StrCat("unknown severity \"", severity_word, "\"")));
   }
 
-  TREATD_ASSIGN_OR_RETURN(std::vector<std::string> fixed_versions,
-                          vuln["fix"]["versions"].OptionalStringArray());
-  for (const std::string& version : fixed_versions) {
+  TREATD_ASSIGN_OR_RETURN(std::vector<absl::string_view> fixed_versions,
+                          vuln["fix"]["versions"].OptionalStringViewArray());
+  for (absl::string_view version : fixed_versions) {
     AddUnique(version, package.mutable_fixed_versions());
   }
   TREATD_ASSIGN_OR_RETURN(absl::string_view fix_state,

@@ -340,7 +340,8 @@ JsonMembers::JsonMembers(const JsonNode& object) : object_(object) {
 JsonNode JsonMembers::operator[](absl::string_view key) const {
   // From the end: the first match is the last of repeated keys.
   for (auto it = members_.rbegin(); it != members_.rend(); ++it) {
-    if (it->key_size == key.size() &&
+    // Length and first byte before memcmp: most members differ there.
+    if (it->key_size == key.size() && (key.empty() || it->key[0] == key[0]) &&
         std::memcmp(it->key, key.data(), key.size()) == 0) {
       return JsonNode(object_.doc_, it->value);
     }
@@ -503,16 +504,28 @@ absl::StatusOr<std::vector<JsonNode>> JsonNode::RequiredArray() const {
 }
 
 absl::StatusOr<std::vector<std::string>> JsonNode::OptionalStringArray() const {
-  absl::StatusOr<std::vector<JsonNode>> elements = OptionalArray();
-  if (!elements.ok()) return elements.status();
-  std::vector<std::string> strings;
-  strings.reserve(elements->size());
-  for (const JsonNode& element : *elements) {
-    if (!element.IsString()) {
+  TREATD_ASSIGN_OR_RETURN(std::vector<absl::string_view> views,
+                          OptionalStringViewArray());
+  return std::vector<std::string>(views.begin(), views.end());
+}
+
+absl::StatusOr<std::vector<absl::string_view>>
+JsonNode::OptionalStringViewArray() const {
+  std::vector<absl::string_view> strings;
+  if (IsMissing()) return strings;
+  if (!IsArray()) {
+    return Error(absl::StrCat("expected an array, got ", TypeWithArticle()));
+  }
+  const uint64_t* tape = doc_->tape_;
+  const uint32_t end = After(tape, index_) - 1;
+  strings.reserve(static_cast<size_t>((tape[index_] >> 32) & 0xFFFFFF));
+  for (uint32_t k = index_ + 1; k < end; k = After(tape, k)) {
+    if (TypeAt(tape, k) != '"') {
+      const JsonNode element(doc_, k);
       return element.Error(
           absl::StrCat("expected a string, got ", element.TypeWithArticle()));
     }
-    strings.emplace_back(element.StringView());
+    strings.push_back(StringAt(tape, doc_->strings_, k));
   }
   return strings;
 }

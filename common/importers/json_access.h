@@ -170,6 +170,9 @@ class JsonNode {
   // Returns the strings of an array of strings (empty when missing), or
   // INVALID_ARGUMENT naming the first element that is not a string.
   absl::StatusOr<std::vector<std::string>> OptionalStringArray() const;
+  // OptionalStringArray() without the copies: views into the document.
+  absl::StatusOr<std::vector<absl::string_view>> OptionalStringViewArray()
+      const;
 
   // Returns INVALID_ARGUMENT at this node's path: "<path>: <message>".
   absl::Status Error(absl::string_view message) const;

@@ -203,10 +203,12 @@ absl::Status AddCvss(const JsonNode& cvss_map,
   return absl::OkStatus();
 }
 
+// Maps one vulnerability; `id` gets its VulnerabilityID and `key` its
+// identity, views into the document and `report` / `result`.
 absl::StatusOr<v1::Finding> MapVulnerability(
     const JsonNode& entry, const ReportContext& report,
     const ResultContext& result, ImportContext& context,
-    std::vector<absl::string_view>* key) {
+    absl::string_view* id_out, std::vector<absl::string_view>* key) {
   TREATD_RETURN_IF_ERROR(entry.ExpectObject());
   const JsonMembers fields(entry);
   v1::Finding finding;
@@ -215,12 +217,12 @@ absl::StatusOr<v1::Finding> MapVulnerability(
   v1::Vulnerability& vulnerability = *finding.mutable_vulnerability();
   v1::Package& package = *finding.mutable_package();
 
-  TREATD_ASSIGN_OR_RETURN(std::string id,
-                          fields["VulnerabilityID"].RequiredString());
-  vulnerability.set_cve_id(id);
-  TREATD_ASSIGN_OR_RETURN(std::vector<std::string> vendor_ids,
-                          fields["VendorIDs"].OptionalStringArray());
-  for (const std::string& alias : vendor_ids) {
+  TREATD_ASSIGN_OR_RETURN(absl::string_view id,
+                          fields["VulnerabilityID"].RequiredStringView());
+  vulnerability.set_cve_id(id.data(), id.size());
+  TREATD_ASSIGN_OR_RETURN(std::vector<absl::string_view> vendor_ids,
+                          fields["VendorIDs"].OptionalStringViewArray());
+  for (absl::string_view alias : vendor_ids) {
     if (alias != id) AddUnique(alias, vulnerability.mutable_aliases());
   }
 
@@ -266,9 +268,9 @@ absl::StatusOr<v1::Finding> MapVulnerability(
     SetAttribute(kAttrCvssSource, best->source, &finding);
   }
 
-  TREATD_ASSIGN_OR_RETURN(std::vector<std::string> cwes,
-                          fields["CweIDs"].OptionalStringArray());
-  for (const std::string& cwe : cwes) {
+  TREATD_ASSIGN_OR_RETURN(std::vector<absl::string_view> cwes,
+                          fields["CweIDs"].OptionalStringViewArray());
+  for (absl::string_view cwe : cwes) {
     AddUnique(NormalizeCweId(cwe), vulnerability.mutable_cwe_ids());
   }
   TREATD_ASSIGN_OR_RETURN(absl::string_view title,
@@ -291,6 +293,7 @@ absl::StatusOr<v1::Finding> MapVulnerability(
   SetTimestampOrWarn(fields["PublishedDate"], context,
                      vulnerability.mutable_published());
 
+  *id_out = id;
   *key = {name,         installed, purl, pkg_path, AssetName(report, result),
           result.target};
   return finding;
@@ -413,17 +416,17 @@ absl::Status ImportResultEntry(const JsonNode& node,
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> secrets,
                           node["Secrets"].OptionalArray());
 
+  absl::string_view id;
   std::vector<absl::string_view> key;
   const JsonElementPaths vulnerability_paths(vulnerability_list);
   context.Reserve(vulnerabilities.size());
   for (size_t i = 0; i < vulnerabilities.size(); ++i) {
-    absl::StatusOr<v1::Finding> finding =
-        MapVulnerability(vulnerabilities[i], report, result, context, &key);
+    absl::StatusOr<v1::Finding> finding = MapVulnerability(
+        vulnerabilities[i], report, result, context, &id, &key);
     if (!finding.ok()) {
       context.Skip(finding.status());
       continue;
     }
-    std::string id = finding->vulnerability().cve_id();
     context.AddFinding(*std::move(finding), id, key, vulnerability_paths[i]);
   }
   for (const JsonNode& entry : misconfigurations) {
