@@ -45,8 +45,9 @@ bool Digest(std::initializer_list<absl::string_view> parts,
          size == SHA256_DIGEST_LENGTH;
 }
 
-std::string DigestOf(std::initializer_list<absl::string_view> parts) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
+// SHA-256 of the concatenation of `parts` into `digest`.
+void DigestInto(std::initializer_list<absl::string_view> parts,
+                unsigned char digest[SHA256_DIGEST_LENGTH]) {
   if (!Digest(parts, digest)) {
     // OpenSSL's one-shot SHA256() hashes an in-memory buffer and cannot
     // fail; it needs the parts in one piece.
@@ -57,12 +58,22 @@ std::string DigestOf(std::initializer_list<absl::string_view> parts) {
     SHA256(reinterpret_cast<const unsigned char*>(joined.data()), joined.size(),
            digest);
   }
+}
+
+std::string DigestOf(std::initializer_list<absl::string_view> parts) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  DigestInto(parts, digest);
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
 
 }  // namespace
 
 std::string Sha256(absl::string_view data) { return DigestOf({data}); }
+
+void Sha256Into(absl::string_view data,
+                unsigned char digest[SHA256_DIGEST_LENGTH]) {
+  DigestInto({data}, digest);
+}
 
 std::string Sha256Hex(absl::string_view data) {
   return absl::BytesToHexString(DigestOf({data}));

@@ -17,6 +17,10 @@ namespace treatd {
 // The 32 raw bytes of SHA-256(`data`).
 std::string Sha256(absl::string_view data);
 
+// Sha256() into `digest` instead of a new string, for callers that hash a
+// small input per record (the importers, once per finding).
+void Sha256Into(absl::string_view data, unsigned char digest[32]);
+
 // SHA-256(`data`) as 64 lowercase hex digits.
 std::string Sha256Hex(absl::string_view data);
 

@@ -2,17 +2,16 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -34,9 +33,21 @@ void TruncateUtf8(size_t max_bytes, std::string* text) {
   text->resize(end);
 }
 
-// The first 8 bytes of SHA-256(`data`) as 16 lower-case hex digits.
-std::string ShortDigest(absl::string_view data) {
-  return absl::BytesToHexString(Sha256(data).substr(0, 8));
+// Appends the first 8 bytes of SHA-256(`data`) to `out` as 16 lower-case
+// hex digits and returns them as a number.
+uint64_t AppendShortDigest(absl::string_view data, std::string* out) {
+  unsigned char digest[32];
+  Sha256Into(data, digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  char hex[16];
+  for (int i = 0; i < 8; ++i) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 0xF];
+  }
+  out->append(hex, sizeof(hex));
+  uint64_t prefix;
+  std::memcpy(&prefix, digest, sizeof(prefix));
+  return prefix;
 }
 
 // Lower rank is preferred; see PreferredCvss().
@@ -139,13 +150,25 @@ void ImportContext::AddFinding(v1::Finding&& finding,
                                absl::string_view entry_path) {
   // The unit separator cannot appear in the parts, so distinct identities
   // never join to the same string.
-  std::string key =
-      absl::StrCat(finding.source(), "\x1f", finding.kind(), "\x1f", primary_id,
-                   "\x1f", absl::StrJoin(identity, "\x1f"));
-  std::string id =
-      absl::StrCat(finding.source(), ":", primary_id, ":", ShortDigest(key));
-  int uses = ++id_uses_[id];
-  if (uses > 1) absl::StrAppend(&id, "~", uses);
+  key_.clear();
+  absl::StrAppend(&key_, finding.source(), "\x1f", finding.kind(), "\x1f",
+                  primary_id, "\x1f");
+  for (size_t i = 0; i < identity.size(); ++i) {
+    if (i > 0) key_.push_back('\x1f');
+    key_.append(identity[i].data(), identity[i].size());
+  }
+  std::string id;
+  id.reserve(finding.source().size() + primary_id.size() + 2 + 16);
+  absl::StrAppend(&id, finding.source(), ":", primary_id, ":");
+  const uint64_t prefix = AppendShortDigest(key_, &id);
+  const auto [first, is_new] =
+      first_with_prefix_.try_emplace(prefix, result_->findings.size());
+  if (!is_new) {
+    // A repeat: the first finding with this prefix has its id unsuffixed.
+    id_uses_.try_emplace(result_->findings[first->second].id(), 1);
+    const int uses = ++id_uses_[id];
+    if (uses > 1) absl::StrAppend(&id, "~", uses);
+  }
   finding.set_id(std::move(id));
 
   // Keys as std::string_view, for which protobuf's map is transparent: no
@@ -182,6 +205,7 @@ void ImportContext::Reserve(size_t count) {
   if (needed > findings.capacity()) {
     findings.reserve(std::max(needed, 2 * findings.capacity()));
   }
+  first_with_prefix_.reserve(needed);
 }
 
 void ImportContext::Skip(const absl::Status& status) {

@@ -9,6 +9,7 @@
 #define TREATD_COMMON_IMPORTERS_IMPORT_UTIL_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,6 +70,14 @@ class ImportContext {
   ScannerFormat format_;
   size_t max_text_bytes_;
   ImportResult* result_;  // Not owned.
+  // The identity key of the finding being added, its storage kept.
+  std::string key_;
+  // The first finding (an index into result_->findings) of each 8-byte
+  // digest prefix an id ends with. Equal ids share the prefix, so a finding
+  // whose prefix is new has a new id; only repeats (and, astronomically
+  // rarely, colliding prefixes) count their ids exactly, in id_uses_. A
+  // large report's ids are then neither copied nor hashed as strings.
+  absl::flat_hash_map<uint64_t, size_t> first_with_prefix_;
   absl::flat_hash_map<std::string, int> id_uses_;
 };
 

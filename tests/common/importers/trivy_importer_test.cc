@@ -123,6 +123,42 @@ TEST(TrivyImporterTest, FindingIdsAreStableAndUnique) {
   EXPECT_EQ(ids.size(), first->findings.size());
 }
 
+// Repeats of one identity are numbered in document order, each identity on
+// its own, across results and around a skipped entry (ImportContext counts
+// only ids whose digest prefix it has seen before).
+TEST(TrivyImporterTest, RepeatedIdentitiesAreNumberedInDocumentOrder) {
+  constexpr absl::string_view kReport = R"json({
+    "SchemaVersion": 2, "ArtifactName": "img",
+    "Results": [
+      {"Target": "img", "Type": "debian", "Vulnerabilities": [
+        {"VulnerabilityID": "CVE-2024-0001", "PkgName": "a"},
+        {"VulnerabilityID": "CVE-2024-0002", "PkgName": "b"},
+        {"VulnerabilityID": "CVE-2024-0001", "PkgName": "a"},
+        {"PkgName": "broken"},
+        {"VulnerabilityID": "CVE-2024-0002", "PkgName": "b"},
+        {"VulnerabilityID": "CVE-2024-0001", "PkgName": "a"}]},
+      {"Target": "img", "Type": "debian", "Vulnerabilities": [
+        {"VulnerabilityID": "CVE-2024-0001", "PkgName": "a"},
+        {"VulnerabilityID": "CVE-2024-0001", "PkgName": "other"}]}]})json";
+  absl::StatusOr<ImportResult> result = ImportFindings(kReport);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 7u);
+  EXPECT_EQ(result->skipped.size(), 1u);
+  const std::string a = result->findings[0].id();
+  const std::string b = result->findings[1].id();
+  EXPECT_THAT(a, ::testing::StartsWith("trivy:CVE-2024-0001:"));
+  EXPECT_THAT(b, ::testing::StartsWith("trivy:CVE-2024-0002:"));
+  EXPECT_EQ(result->findings[2].id(), a + "~2");
+  EXPECT_EQ(result->findings[3].id(), b + "~2");
+  EXPECT_EQ(result->findings[4].id(), a + "~3");
+  EXPECT_EQ(result->findings[5].id(), a + "~4");
+  // Another package: another identity, not a repeat.
+  EXPECT_THAT(result->findings[6].id(),
+              ::testing::StartsWith("trivy:CVE-2024-0001:"));
+  EXPECT_NE(result->findings[6].id(), a);
+  EXPECT_FALSE(absl::StrContains(result->findings[6].id(), "~"));
+}
+
 TEST(TrivyImporterTest, ImportsMisconfigurationsAndSecrets) {
   // Shape of `trivy config` / `trivy fs --scanners secret` output.
   constexpr absl::string_view kReport = R"json({
