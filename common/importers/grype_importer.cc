@@ -234,9 +234,9 @@ absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
   package.set_name(name.data(), name.size());
   package.set_installed_version(version.data(), version.size());
   package.set_purl(purl.data(), purl.size());
-  std::optional<PackageUrl> parsed_purl = ParsePackageUrl(purl);
-  package.set_ecosystem(parsed_purl.has_value()
-                            ? EcosystemFromPurlType(parsed_purl->type)
+  std::optional<std::string> purl_ecosystem = EcosystemFromPackageUrl(purl);
+  package.set_ecosystem(purl_ecosystem.has_value()
+                            ? *std::move(purl_ecosystem)
                             : EcosystemFromArtifactType(type));
   TREATD_ASSIGN_OR_RETURN(std::vector<JsonNode> locations,
                           artifact["locations"].OptionalArray());

@@ -273,15 +273,26 @@ v1::Severity SeverityFromScore(double score) {
   return v1::SEVERITY_CRITICAL;
 }
 
-std::optional<PackageUrl> ParsePackageUrl(absl::string_view purl) {
-  if (!absl::ConsumePrefix(&purl, "pkg:")) return std::nullopt;
+namespace {
+
+// The parts of a package URL as written (not yet lower-cased or decoded).
+struct PackageUrlParts {
+  absl::string_view type;
+  absl::string_view name_space;
+  absl::string_view name;
+  absl::string_view version;
+};
+
+// Splits "pkg:type/namespace/name@version?qualifiers#subpath"; false when
+// `purl` is not a package URL (the name is empty, decoded or not).
+bool SplitPackageUrl(absl::string_view purl, PackageUrlParts* parts) {
+  if (!absl::ConsumePrefix(&purl, "pkg:")) return false;
   purl = purl.substr(0, purl.find('#'));
   purl = purl.substr(0, purl.find('?'));
   absl::ConsumePrefix(&purl, "/");
   size_t slash = purl.find('/');
-  if (slash == absl::string_view::npos || slash == 0) return std::nullopt;
-  PackageUrl result;
-  result.type = absl::AsciiStrToLower(purl.substr(0, slash));
+  if (slash == absl::string_view::npos || slash == 0) return false;
+  parts->type = purl.substr(0, slash);
   absl::string_view rest = purl.substr(slash + 1);
   // The version follows the last '@' after the last '/': npm scopes
   // ("%40scope" or "@scope") sit in the namespace, before it.
@@ -289,17 +300,36 @@ std::optional<PackageUrl> ParsePackageUrl(absl::string_view purl) {
   size_t at = rest.rfind('@');
   if (at != absl::string_view::npos &&
       (last_slash == absl::string_view::npos || at > last_slash)) {
-    result.version = PercentDecode(rest.substr(at + 1));
+    parts->version = rest.substr(at + 1);
     rest = rest.substr(0, at);
     last_slash = rest.rfind('/');
   }
   if (last_slash != absl::string_view::npos) {
-    result.name_space = PercentDecode(rest.substr(0, last_slash));
+    parts->name_space = rest.substr(0, last_slash);
     rest = rest.substr(last_slash + 1);
   }
-  result.name = PercentDecode(rest);
-  if (result.name.empty()) return std::nullopt;
+  parts->name = rest;
+  // Decoding keeps a name non-empty: every escape gives one byte.
+  return !parts->name.empty();
+}
+
+}  // namespace
+
+std::optional<PackageUrl> ParsePackageUrl(absl::string_view purl) {
+  PackageUrlParts parts;
+  if (!SplitPackageUrl(purl, &parts)) return std::nullopt;
+  PackageUrl result;
+  result.type = absl::AsciiStrToLower(parts.type);
+  result.version = PercentDecode(parts.version);
+  result.name_space = PercentDecode(parts.name_space);
+  result.name = PercentDecode(parts.name);
   return result;
+}
+
+std::optional<std::string> EcosystemFromPackageUrl(absl::string_view purl) {
+  PackageUrlParts parts;
+  if (!SplitPackageUrl(purl, &parts)) return std::nullopt;
+  return EcosystemFromPurlType(absl::AsciiStrToLower(parts.type));
 }
 
 std::string EcosystemFromPurlType(absl::string_view purl_type) {

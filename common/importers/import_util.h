@@ -134,6 +134,11 @@ std::optional<PackageUrl> ParsePackageUrl(absl::string_view purl);
 // "golang" → "go".
 std::string EcosystemFromPurlType(absl::string_view purl_type);
 
+// EcosystemFromPurlType() of ParsePackageUrl(purl)->type, nullopt when
+// `purl` is not a package URL, without decoding the other parts (the
+// scanner importers need only the ecosystem, once per finding).
+std::optional<std::string> EcosystemFromPackageUrl(absl::string_view purl);
+
 // The package name a person would use: "namespace/name" for npm scopes and
 // Go modules, "group:artifact" for Maven, the bare name otherwise.
 std::string PackageNameFromPurl(const PackageUrl& purl);

@@ -245,9 +245,9 @@ absl::StatusOr<v1::Finding> MapVulnerability(
     AddUnique(absl::StripAsciiWhitespace(version),
               package.mutable_fixed_versions());
   }
-  std::optional<PackageUrl> parsed_purl = ParsePackageUrl(purl);
-  package.set_ecosystem(parsed_purl.has_value()
-                            ? EcosystemFromPurlType(parsed_purl->type)
+  std::optional<std::string> purl_ecosystem = EcosystemFromPackageUrl(purl);
+  package.set_ecosystem(purl_ecosystem.has_value()
+                            ? *std::move(purl_ecosystem)
                             : EcosystemFromResultType(result.type));
 
   TREATD_ASSIGN_OR_RETURN(absl::string_view status,

@@ -1,6 +1,7 @@
 #include "common/importers/import_util.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,38 @@ TEST(ImportUtilTest, ParsesPackageUrls) {
 
   EXPECT_FALSE(ParsePackageUrl("cpe:2.3:a:busybox").has_value());
   EXPECT_FALSE(ParsePackageUrl("pkg:npm").has_value());
+}
+
+// EcosystemFromPackageUrl() is what the scanner importers call instead of
+// ParsePackageUrl(): the same answer for every purl, valid or not.
+TEST(ImportUtilTest, EcosystemFromPackageUrlAgreesWithParsePackageUrl) {
+  for (absl::string_view purl : {
+           "pkg:npm/%40babel/core@7.0.0",
+           "pkg:golang/github.com/a/b@v1.2.3",
+           "pkg:GOLANG/x/y",
+           "pkg:Maven/org.apache/log4j@2.14.1?type=jar#sub/path",
+           "pkg:/deb/debian/libc6@2.28-10?arch=amd64",
+           "pkg:apk/alpine/busybox@1.30.1-r2",
+           "pkg:npm/@scope/name@1.0.0",
+           "pkg:oci/image@sha256%3Aabc",
+           "pkg:npm/name@",
+           "pkg:npm/%41",
+           "pkg:npm/ns/",
+           "pkg:npm/@1.0",
+           "pkg:npm",
+           "pkg:/npm",
+           "pkg:/",
+           "pkg:",
+           "pkg:/a/b?",
+           "pkg:a/#x",
+           "cpe:2.3:a:busybox",
+           "",
+       }) {
+    std::optional<PackageUrl> parsed = ParsePackageUrl(purl);
+    std::optional<std::string> expected;
+    if (parsed.has_value()) expected = EcosystemFromPurlType(parsed->type);
+    EXPECT_EQ(EcosystemFromPackageUrl(purl), expected) << purl;
+  }
 }
 
 TEST(ImportUtilTest, ParsesTimestampsAndDates) {
