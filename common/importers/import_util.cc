@@ -147,7 +147,7 @@ ImportContext::ImportContext(ScannerFormat format, const ImportOptions& options,
 void ImportContext::AddFinding(v1::Finding&& finding,
                                absl::string_view primary_id,
                                const std::vector<absl::string_view>& identity,
-                               absl::string_view entry_path) {
+                               std::string entry_path) {
   // The unit separator cannot appear in the parts, so distinct identities
   // never join to the same string.
   key_.clear();
@@ -177,9 +177,8 @@ void ImportContext::AddFinding(v1::Finding&& finding,
   finding.mutable_attributes()->try_emplace(
       std::string_view(kAttrFormat.data(), kAttrFormat.size()), format.data(),
       format.size());
-  (*finding.mutable_attributes())[std::string_view(kAttrJsonPath.data(),
-                                                   kAttrJsonPath.size())]
-      .assign(entry_path.data(), entry_path.size());
+  (*finding.mutable_attributes())[std::string_view(
+      kAttrJsonPath.data(), kAttrJsonPath.size())] = std::move(entry_path);
   TruncateUtf8(max_text_bytes_, finding.mutable_title());
   TruncateUtf8(max_text_bytes_, finding.mutable_description());
   if (finding.has_vex()) {

@@ -53,9 +53,11 @@ class ImportContext {
   // ImportOptions::max_text_bytes.
   // `finding` is moved into the result last, so `primary_id` and `identity`
   // may view strings of it.
+  // `entry_path` becomes the import.json_path attribute (moved, not
+  // copied).
   void AddFinding(v1::Finding&& finding, absl::string_view primary_id,
                   const std::vector<absl::string_view>& identity,
-                  absl::string_view entry_path);
+                  std::string entry_path);
 
   // Makes room for `count` more findings: a large report's findings are
   // then not moved as the result grows.
