@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/digest/sha256.h"
 #include "common/importers/importer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -121,6 +122,32 @@ TEST(TrivyImporterTest, FindingIdsAreStableAndUnique) {
     ids.insert(first->findings[i].id());
   }
   EXPECT_EQ(ids.size(), first->findings.size());
+}
+
+// A finding id is "<source>:<primary id>:" and the first 16 hex digits of
+// SHA-256 over source, kind, primary id and identity joined by U+001F; ids
+// must not change between versions (the ledger and dedup key on them).
+TEST(TrivyImporterTest, FindingIdIsTheDocumentedDigest) {
+  constexpr absl::string_view kReport = R"json({
+    "SchemaVersion": 2, "ArtifactName": "img",
+    "Results": [{"Target": "lib/x.jar", "Type": "jar", "Vulnerabilities": [
+      {"VulnerabilityID": "CVE-2024-0001", "PkgName": "a",
+       "InstalledVersion": "1.0", "PkgPath": "lib/x.jar",
+       "PkgIdentifier": {"PURL": "pkg:maven/g/a@1.0"}}]}]})json";
+  absl::StatusOr<ImportResult> result = ImportFindings(kReport);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 1u);
+  constexpr absl::string_view kSep = "\x1f";
+  const std::string key = absl::StrCat(
+      "trivy", kSep, v1::FINDING_KIND_VULNERABILITY, kSep, "CVE-2024-0001",
+      kSep, "a", kSep, "1.0", kSep, "pkg:maven/g/a@1.0", kSep, "lib/x.jar",
+      kSep, "img", kSep, "lib/x.jar");
+  EXPECT_EQ(result->findings[0].id(),
+            absl::StrCat("trivy:CVE-2024-0001:", Sha256Hex(key).substr(0, 16)));
+  unsigned char digest[32];
+  Sha256Into(key, digest);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(digest), 32),
+            Sha256(key));
 }
 
 // Repeats of one identity are numbered in document order, each identity on
