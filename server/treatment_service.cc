@@ -2,18 +2,20 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
 #include "google/protobuf/descriptor.h"
-#include "grpcpp/support/method_handler.h"
 #include "prometheus/counter.h"
 #include "server/logging.h"
 #include "server/policy_description.h"
@@ -65,23 +67,7 @@ TreatmentServiceImpl::TreatmentServiceImpl(const PolicyStore* store,
     : store_(store),
       limits_(std::move(limits)),
       clock_(std::move(clock)),
-      shadow_(shadow) {
-  // StreamDecide's handler, on bytes, in place of the generated one.
-  const int stream_decide =
-      google::protobuf::DescriptorPool::generated_pool()
-          ->FindMethodByName("treatd.v1.TreatmentService.StreamDecide")
-          ->index();
-  MarkMethodStreamed(
-      stream_decide,
-      new grpc::internal::BidiStreamingHandler<
-          TreatmentServiceImpl, grpc::ByteBuffer, grpc::ByteBuffer>(
-          [](TreatmentServiceImpl* service, grpc::ServerContext* context,
-             grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>*
-                 stream) {
-            return service->StreamDecideBytes(context, stream);
-          },
-          this));
-}
+      shadow_(shadow) {}
 
 void TreatmentServiceImpl::Shadow(const ActivePolicy& snapshot,
                                   const v1::Finding& finding,
@@ -666,109 +652,294 @@ bool TreatmentServiceImpl::DecideStreamMessage(
 }
 
 void TreatmentServiceImpl::RecordStreamMessage(
-    const v1::StreamDecideRequest& request,
-    v1::StreamDecideResponse* response) const {
+    const v1::StreamDecideRequest& request, v1::StreamDecideResponse* response,
+    std::function<void()> done) const {
   if (response->has_result()) {
     // One finding (or an error of the whole message).
     v1::DecisionResult* result = response->mutable_result();
-    if (!result->has_decision()) return;
+    if (!result->has_decision()) {
+      done();
+      return;
+    }
     absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
         request.finding(), result->decision(), /*snapshot=*/false);
     if (!event.ok()) {
       recorder_->CountRejected(1);
       SetItemError(UnidentifiedFindingError(event.status()), result);
+      done();
       return;
     }
-    // Serialized only if the ledger stores it; Record returns first.
+    // Serialized only if the ledger stores it, before `done` runs.
     event->decision.snapshot_source = &request.finding();
     std::vector<ledger::Event> events;
     events.push_back(*std::move(event));
-    const absl::Status recorded = recorder_->Record(std::move(events)).front();
-    if (!recorded.ok()) SetItemError(recorded, result);
+    recorder_->RecordAsync(
+        std::move(events),
+        [result, done = std::move(done)](std::vector<absl::Status> recorded) {
+          if (!recorded.front().ok()) SetItemError(recorded.front(), result);
+          done();
+        });
     return;
   }
-  BatchEvents batch = CollectBatchEvents(
-      request.findings(), response->mutable_results(), recorder_);
-  std::vector<ledger::Event> events = std::move(batch.events);
-  const std::vector<absl::Status> recorded =
-      recorder_->Record(std::move(events));
-  const absl::Status down =
-      ApplyRecordStatuses(batch, recorded, response->mutable_results());
-  if (down.ok()) return;
-  // A stream goes on after a failed message: every decision of the chunk
-  // that the database did not take becomes an UNAVAILABLE item error.
-  for (size_t i = 0; i < recorded.size(); ++i) {
-    if (recorded[i].code() == absl::StatusCode::kUnavailable) {
-      SetItemError(recorded[i],
-                   response->mutable_results()->Mutable(batch.result_index[i]));
-    }
-  }
+  auto batch = std::make_shared<BatchEvents>(CollectBatchEvents(
+      request.findings(), response->mutable_results(), recorder_));
+  std::vector<ledger::Event> events = std::move(batch->events);
+  recorder_->RecordAsync(
+      std::move(events), [batch, response, done = std::move(done)](
+                             std::vector<absl::Status> recorded) {
+        const absl::Status down =
+            ApplyRecordStatuses(*batch, recorded, response->mutable_results());
+        if (!down.ok()) {
+          // A stream goes on after a failed message: every decision of the
+          // chunk that the database did not take becomes an UNAVAILABLE
+          // item error.
+          for (size_t i = 0; i < recorded.size(); ++i) {
+            if (recorded[i].code() == absl::StatusCode::kUnavailable) {
+              SetItemError(recorded[i], response->mutable_results()->Mutable(
+                                            batch->result_index[i]));
+            }
+          }
+        }
+        done();
+      });
 }
 
-grpc::Status TreatmentServiceImpl::StreamDecideBytes(
-    grpc::ServerContext* /*context*/,
-    grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
-  // Each message's request and response live on an arena that is freed at
-  // once when the message is answered, like a BatchDecide call's. Its
-  // first block belongs to the stream and is reused message after message,
-  // so a stream of small messages allocates nothing per message.
-  std::unique_ptr<char[]> first_block(new char[kStreamArenaFirstBlock]);
-  google::protobuf::ArenaOptions arena_options;
-  arena_options.initial_block = first_block.get();
-  arena_options.initial_block_size = kStreamArenaFirstBlock;
-  arena_options.start_block_size = 64 * 1024;
-  arena_options.max_block_size = 256 * 1024;
-  ServerMetrics* metrics =
-      governor_ != nullptr ? governor_->metrics() : nullptr;
-  uint64_t sequence = 0;
-  grpc::ByteBuffer bytes;
-  // Reading the next request only after the answer is written is what
-  // gives the stream its flow control: a slow reader slows the writer.
-  while (stream->Read(&bytes)) {
-    google::protobuf::Arena arena(arena_options);
-    auto* request =
-        google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(&arena);
-    auto* response =
+// One StreamDecide stream. A message is decided on the thread that read
+// it (OnReadDone), or, when the ledger records it, answered from the
+// recorder's thread once its decisions are durable. Its answer is written
+// at once and the next message read meanwhile; an answer decided while the
+// one before it is still being written waits for it, and nothing more is
+// read until it has been handed to the write: as on the sync API, a client
+// that does not read its answers stops the stream's reading (one answer
+// more is held). Answers go out in the order the messages came.
+class TreatmentServiceImpl::StreamReactor final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit StreamReactor(const TreatmentServiceImpl* service)
+      : service_(service),
+        metrics_(service->governor_ != nullptr ? service->governor_->metrics()
+                                               : nullptr),
+        first_block_(new char[kStreamArenaFirstBlock]) {
+    StartRead(&request_bytes_);
+  }
+
+  void OnReadDone(bool ok) override {
+    bool decide = false;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      // Nothing more is decided once the client is done writing (or the
+      // call is over), nor when the stream ends anyway (a write failed).
+      if (ok && !end_.has_value()) {
+        decide = true;
+      } else {
+        if (!ok) reads_done_ = true;
+        reading_ = false;
+        finish = TakeFinishLocked(&status);
+      }
+    }
+    if (decide) DecideMessage();
+    if (finish) Finish(std::move(status));
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool write_next = false;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        waiting_.reset();
+        if (!end_.has_value()) {
+          end_ = grpc::Status(grpc::StatusCode::CANCELLED,
+                              "the client stopped reading the stream");
+        }
+        finish = TakeFinishLocked(&status);
+      } else if (waiting_.has_value()) {
+        written_ = *std::move(waiting_);
+        waiting_.reset();
+        writing_ = true;
+        reading_ = true;
+        write_next = true;
+      } else {
+        finish = TakeFinishLocked(&status);
+      }
+    }
+    if (write_next) {
+      StartWrite(&written_);
+      StartRead(&request_bytes_);
+    }
+    if (finish) Finish(std::move(status));
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Parses and decides the message in request_bytes_, then answers it
+  // (Answer), or ends the stream with an error of the stream as a whole
+  // (End).
+  void DecideMessage() {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = first_block_.get();
+    options.initial_block_size = kStreamArenaFirstBlock;
+    options.start_block_size = 64 * 1024;
+    options.max_block_size = 256 * 1024;
+    arena_.emplace(options);
+    request_ = google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(
+        &*arena_);
+    response_ =
         google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
-            &arena);
-    // A chunk nobody records is encoded as each finding is decided.
-    ResultsEncoder chunk = ResultsEncoder::ForStreamChunk(sequence);
-    bool encoded = false;
-    if (!ParseRequest(bytes, request).ok()) {
+            &*arena_);
+    const bool parsed = ParseRequest(request_bytes_, request_).ok();
+    request_bytes_.Clear();
+    if (!parsed) {
       // The stream goes on: this message is answered with an error.
-      if (metrics != nullptr) metrics->CallRejected(kUndecodableReason);
-      AnswerUndecodable(sequence, response);
-    } else {
-      absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
-          ActiveOrError();
-      if (!active.ok()) return ToGrpcStatus(active.status());
-      const bool record = recorder_ != nullptr && !request->skip_record();
-      const bool by_encoder = !record && SchemaMismatch().empty();
-      encoded = DecideStreamMessage(**active, *request, sequence, response,
-                                    metrics, by_encoder ? &chunk : nullptr);
-      if (record) RecordStreamMessage(*request, response);
-      if (metrics != nullptr) {
-        if (response->result().has_decision()) {
-          metrics->RecordDecision(response->result().decision());
-        }
-        for (const v1::DecisionResult& result : response->results()) {
-          if (result.has_decision()) metrics->RecordDecision(result.decision());
-        }
+      if (metrics_ != nullptr) metrics_->CallRejected(kUndecodableReason);
+      AnswerUndecodable(sequence_, response_);
+      Answer(nullptr);
+      return;
+    }
+    absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
+        service_->ActiveOrError();
+    if (!active.ok()) {
+      End(ToGrpcStatus(active.status()));
+      return;
+    }
+    const bool record =
+        service_->recorder_ != nullptr && !request_->skip_record();
+    // A chunk nobody records is encoded as each finding is decided.
+    ResultsEncoder chunk = ResultsEncoder::ForStreamChunk(sequence_);
+    const bool by_encoder = !record && SchemaMismatch().empty();
+    const bool encoded =
+        service_->DecideStreamMessage(**active, *request_, sequence_, response_,
+                                      metrics_, by_encoder ? &chunk : nullptr);
+    if (record) {
+      // The request and response stay on the arena until the answer is
+      // encoded (on the recorder's thread); nothing is read meanwhile.
+      service_->RecordStreamMessage(*request_, response_,
+                                    [this] { Answer(nullptr); });
+      return;
+    }
+    Answer(encoded ? &chunk : nullptr);
+  }
+
+  // Encodes the answer, from `chunk` when it holds it, else from response_
+  // (its decisions then recorded in the metrics), frees the message's
+  // arena and sends the answer.
+  void Answer(ResultsEncoder* chunk) {
+    if (chunk == nullptr && metrics_ != nullptr) {
+      if (response_->result().has_decision()) {
+        metrics_->RecordDecision(response_->result().decision());
+      }
+      for (const v1::DecisionResult& result : response_->results()) {
+        if (result.has_decision()) metrics_->RecordDecision(result.decision());
       }
     }
     grpc::ByteBuffer answer;
-    if (grpc::Status status = encoded ? chunk.Finish(&answer)
-                                      : EncodeResponse(*response, &answer);
-        !status.ok()) {
-      return status;
+    grpc::Status status = chunk != nullptr
+                              ? chunk->Finish(&answer)
+                              : EncodeResponse(*response_, &answer);
+    request_ = nullptr;
+    response_ = nullptr;
+    arena_.reset();
+    if (!status.ok()) {
+      End(std::move(status));
+      return;
     }
-    if (!stream->Write(answer)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED,
-                          "the client stopped reading the stream");
-    }
-    ++sequence;
+    ++sequence_;
+    Send(std::move(answer));
   }
-  return grpc::Status::OK;
+
+  // Writes `answer` now and reads the next message, or, while the answer
+  // before it is being written, leaves both to OnWriteDone.
+  void Send(grpc::ByteBuffer answer) {
+    bool write = false;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (end_.has_value()) {
+        // A write failed while this message was decided: not sent.
+        reading_ = false;
+        finish = TakeFinishLocked(&status);
+      } else if (writing_) {
+        waiting_ = std::move(answer);
+        reading_ = false;
+      } else {
+        // reading_ stays set: the next message is read at once.
+        written_ = std::move(answer);
+        writing_ = true;
+        write = true;
+      }
+    }
+    if (write) {
+      StartWrite(&written_);
+      StartRead(&request_bytes_);
+    }
+    if (finish) Finish(std::move(status));
+  }
+
+  // Ends the stream with `status` once the answer being written is out.
+  void End(grpc::Status status) {
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!end_.has_value()) end_ = std::move(status);
+      reading_ = false;
+      finish = TakeFinishLocked(&status);
+    }
+    if (finish) Finish(std::move(status));
+  }
+
+  // Whether to finish the stream now, with `*status`: once no read is
+  // outstanding or decided and no answer is written or waits, when the
+  // client is done writing or something ended the stream; true once.
+  // Finish itself is called without mu_ held: it may run OnDone at once.
+  bool TakeFinishLocked(grpc::Status* status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || reading_ || writing_ || waiting_.has_value()) {
+      return false;
+    }
+    if (!reads_done_ && !end_.has_value()) return false;
+    finished_ = true;
+    *status = end_.has_value() ? *end_ : grpc::Status::OK;
+    return true;
+  }
+
+  const TreatmentServiceImpl* const service_;
+  ServerMetrics* const metrics_;
+  // The first block of every message's arena.
+  const std::unique_ptr<char[]> first_block_;
+
+  // The message being read and decided: one at a time, since the next is
+  // read only once this one's answer is sent, so only the thread deciding
+  // it touches these.
+  grpc::ByteBuffer request_bytes_;
+  std::optional<google::protobuf::Arena> arena_;
+  v1::StreamDecideRequest* request_ = nullptr;
+  v1::StreamDecideResponse* response_ = nullptr;
+  uint64_t sequence_ = 0;
+
+  absl::Mutex mu_;
+  // A read is outstanding or its message is being decided.
+  bool reading_ ABSL_GUARDED_BY(mu_) = true;
+  // The answer being written (set while writing_, read by gRPC).
+  grpc::ByteBuffer written_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // The next answer, decided while written_ was still being written.
+  std::optional<grpc::ByteBuffer> waiting_ ABSL_GUARDED_BY(mu_);
+  // The client is done writing (or the call is over).
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  // The status that ends the stream early.
+  std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+TreatmentServiceImpl::StreamDecide(grpc::CallbackServerContext* /*context*/) {
+  return new StreamReactor(this);
 }
 
 grpc::Status TreatmentServiceImpl::GetPolicy(

@@ -66,17 +66,19 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // (request_decoding.h), where gRPC answers UNIMPLEMENTED. The two do their
 // call accounting inline (CallGovernor::HandlesInline), as the call
 // interceptor only understands messages.
-// StreamDecide stays on the sync API, where a callback reactor measured
-// slower, with an arena per stream message instead (about 12% less server
-// CPU per finding than reusing one request and response for the stream).
-// It too reads and writes bytes (its handler is registered over the
-// generated one, MarkMethodStreamed), parsing each message itself and
-// serializing each answer with the response encoder; it records its
-// decisions in the metrics itself. The other methods are not on the hot
-// path.
+// StreamDecide is a raw callback method too (a ServerBidiReactor per
+// stream, StreamReactor below): each message is parsed, decided and
+// encoded on the gRPC thread that read it, on an arena per message whose
+// first block the stream reuses, and the next message is read while its
+// answer is written. (On the sync API every Read and Write handed the
+// message between gRPC's threads and the stream's own thread: ~3 context
+// switches a message, and the stream threads' CPU per finding 1.4 x
+// BatchDecide's; docs/performance.md.) It records its decisions in the
+// metrics itself. The other methods are not on the hot path.
 using TreatmentServiceBase = v1::TreatmentService::WithRawCallbackMethod_Decide<
     v1::TreatmentService::WithRawCallbackMethod_BatchDecide<
-        v1::TreatmentService::Service>>;
+        v1::TreatmentService::WithRawCallbackMethod_StreamDecide<
+            v1::TreatmentService::Service>>>;
 
 class TreatmentServiceImpl final : public TreatmentServiceBase {
  public:
@@ -105,6 +107,8 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   grpc::ServerUnaryReactor* BatchDecide(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamDecide(
+      grpc::CallbackServerContext* context) override;
   grpc::Status GetPolicy(grpc::ServerContext* context,
                          const v1::GetPolicyRequest* request,
                          v1::GetPolicyResponse* response) override;
@@ -134,10 +138,8 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   static void FinishUndecodable(const grpc::Status& status, CallAccount* call,
                                 grpc::ServerUnaryReactor* reactor);
 
-  // StreamDecide, on bytes (see above).
-  grpc::Status StreamDecideBytes(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
+  // One StreamDecide stream (see above; defined in the .cc).
+  class StreamReactor;
 
   // The body of Decide without the ledger: parses `request`, decides and
   // serializes the answer into `response`. With `call` (may be null), an
@@ -203,10 +205,14 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // a chunk of 1..max_batch findings. On error, `field` names the field.
   absl::Status CheckStreamMessage(const v1::StreamDecideRequest& request,
                                   std::string* field) const;
-  // Records the decisions of a StreamDecide `response` to `request` (blocks
-  // until they are durable); unrecorded ones become item errors.
+  // Records the decisions of a StreamDecide `response` to `request` and
+  // runs `done` once they are durable or have failed (on a recorder
+  // thread, or at once when there is nothing to record); unrecorded ones
+  // have become item errors by then. `request` and `response` must stay
+  // valid until `done` runs.
   void RecordStreamMessage(const v1::StreamDecideRequest& request,
-                           v1::StreamDecideResponse* response) const;
+                           v1::StreamDecideResponse* response,
+                           std::function<void()> done) const;
   // Answers one StreamDecide message (the `sequence`th) into `response`
   // (cleared): `result` for a single finding or an error of the message as
   // a whole, else one of `results` per finding of the chunk. With

@@ -39,6 +39,7 @@
 namespace treatd {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -877,6 +878,43 @@ TEST_F(LedgerServiceTest, DatabaseDownFailsClosedByDefault) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("not answered"));
   EXPECT_EQ(server_->recorder()->Counts().refused, 1);
+}
+
+// A stream goes on while the database is down: a chunk's decisions that
+// were not recorded become UNAVAILABLE item errors, and the next message,
+// with the database back, is recorded and answered in order.
+TEST_F(LedgerServiceTest, StreamGoesOnWhileTheDatabaseIsDown) {
+  Start(LedgerDownPolicy::kFailClosed, absl::Milliseconds(200));
+  auto context = Context();
+  auto stream = decide_->StreamDecide(context.get());
+  v1::StreamDecideRequest chunk;
+  *chunk.add_findings() = Vulnerability("s-1", "web-01", "CVE-2027-0001");
+  *chunk.add_findings() = Vulnerability("s-2", "web-02", "CVE-2027-0002");
+  // The sequence of an answer, then each result's error code (0 for a
+  // decision).
+  auto outcome = [](const v1::StreamDecideResponse& reply) {
+    std::vector<int> codes = {static_cast<int>(reply.sequence())};
+    for (const v1::DecisionResult& result : reply.results()) {
+      codes.push_back(result.has_decision() ? 0 : result.error().code());
+    }
+    return codes;
+  };
+  constexpr int kUnavailable = static_cast<int>(grpc::StatusCode::UNAVAILABLE);
+  v1::StreamDecideResponse reply;
+  {
+    WriteLock lock(ledger_path_);
+    ASSERT_TRUE(stream->Write(chunk));
+    ASSERT_TRUE(stream->Read(&reply));
+  }
+  EXPECT_THAT(outcome(reply), ElementsAre(0, kUnavailable, kUnavailable));
+  ASSERT_TRUE(stream->Write(chunk));
+  ASSERT_TRUE(stream->Read(&reply));
+  EXPECT_THAT(outcome(reply), ElementsAre(1, 0, 0));
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&reply));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(AllEvents().size(), 2u);
+  EXPECT_EQ(server_->recorder()->Counts().refused, 2);
 }
 
 TEST_F(LedgerServiceTest, DatabaseDownCanAnswerAndCount) {

@@ -1,6 +1,7 @@
 // TreatmentService over real gRPC on loopback (port 0): every method, the
 // limits, per-item errors, a long stream, health and reflection, and the
 // batch and chunk answers against protobuf's bytes.
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -428,6 +429,51 @@ TEST_F(TreatmentServiceTest, StreamDecideAnswersAThousandChunksInOrder) {
   EXPECT_EQ(messages, kMessages);
   EXPECT_TRUE(in_order);
   EXPECT_EQ(kev, kMessages * kChunk / 10);
+}
+
+// Threads of this process (the server's and the clients').
+int ThreadCount() {
+  int threads = 0;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    ++threads;
+  }
+  return threads;
+}
+
+// StreamDecide runs on gRPC's callback threads: an open stream holds no
+// thread of its own between its messages (the sync API held one per
+// stream, for as long as the stream was open).
+TEST_F(TreatmentServiceTest, OpenStreamsHoldNoThreadOfTheirOwn) {
+  StartServer(/*with_policy=*/true);
+  constexpr int kStreams = 64;
+  // One stream first, so that gRPC's own threads have started.
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReaderWriter<
+      v1::StreamDecideRequest, v1::StreamDecideResponse>>>
+      streams;
+  auto open_and_exchange = [&](int s) {
+    contexts.push_back(Context());
+    streams.push_back(stub_->StreamDecide(contexts.back().get()));
+    v1::StreamDecideRequest request;
+    *request.add_findings() = Vulnerability(absl::StrCat("t-", s), false);
+    ASSERT_TRUE(streams.back()->Write(request));
+    v1::StreamDecideResponse response;
+    ASSERT_TRUE(streams.back()->Read(&response));
+    ASSERT_EQ(response.results_size(), 1);
+    EXPECT_TRUE(response.results(0).has_decision());
+  };
+  open_and_exchange(0);
+  const int before = ThreadCount();
+  for (int s = 1; s < kStreams; ++s) open_and_exchange(s);
+  // Every stream is open and answered; none has finished.
+  EXPECT_LT(ThreadCount() - before, kStreams / 4);
+  for (int s = 0; s < kStreams; ++s) {
+    streams[s]->WritesDone();
+    v1::StreamDecideResponse response;
+    EXPECT_FALSE(streams[s]->Read(&response));
+    EXPECT_TRUE(streams[s]->Finish().ok());
+  }
 }
 
 // Without a ledger, BatchDecide and StreamDecide chunks decide every
