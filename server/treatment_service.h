@@ -10,7 +10,8 @@
 // result per thread and encoded at once (ResultsEncoder); with the ledger,
 // a BatchDecide takes each decision's event before the result is reused.
 //
-// Thread-safe: the handlers keep no per-call state of their own. Decide and
+// Thread-safe: the handlers share no per-call state (a StreamDecide
+// stream's reactor holds only its own stream's). Decide and
 // BatchDecide take one PolicyStore snapshot (policy + feeds + shadow) per
 // call and finish on it even if a reload swaps in another meanwhile;
 // StreamDecide takes a snapshot per message, so a long stream picks up a
