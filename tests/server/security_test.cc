@@ -15,6 +15,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -486,6 +488,71 @@ TEST_F(LimitsTest, ConcurrentStreams) {
   EXPECT_TRUE(Decide(channel_.get()).ok());  // Unary calls still fit.
   first->WritesDone();
   EXPECT_TRUE(first->Finish().ok());
+}
+
+// Decisions counted in the metrics so far, over every series.
+int64_t DecisionsCounted(const std::string& page) {
+  int64_t total = 0;
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (!absl::StartsWith(line, "treatd_decisions_total{")) continue;
+    int64_t count = 0;
+    if (absl::SimpleAtoi(line.substr(line.rfind(' ') + 1), &count)) {
+      total += count;
+    }
+  }
+  return total;
+}
+
+// A client that writes but stops reading its answers stops the stream:
+// once HTTP/2 flow control holds the server's answers, the server reads
+// and decides nothing more (it holds at most one decided answer besides
+// the one being written), and it goes on where it stopped once the client
+// reads.
+TEST_F(LimitsTest, AStreamWhoseClientStopsReadingIsNotReadFurther) {
+  config_.metrics_listen = "127.0.0.1:0";
+  StartPlain();
+  // Traced answers of 1,000 findings are large: about a dozen fill the
+  // connection's and the stream's windows here.
+  constexpr int kMessages = 80;
+  constexpr int kChunk = 1000;
+  v1::StreamDecideRequest chunk;
+  chunk.set_trace(true);
+  for (int i = 0; i < kChunk; ++i) {
+    *chunk.add_findings() = Vulnerability(absl::StrCat("f-", i), i % 2 == 0);
+  }
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  StreamPtr stream = stub_->StreamDecide(&context);
+  // The requests are small: the writer may finish long before the server
+  // has read them all, or wait for the server's window.
+  std::thread writer([&] {
+    for (int m = 0; m < kMessages; ++m) {
+      if (!stream->Write(chunk)) break;
+    }
+    stream->WritesDone();
+  });
+  // Until the count of decisions stands still for a second.
+  int64_t decided = -1;
+  for (int waited = 0; waited < 60; ++waited) {
+    absl::SleepFor(absl::Seconds(1));
+    const int64_t now = DecisionsCounted(server_->metrics()->Render());
+    if (now == decided) break;
+    decided = now;
+  }
+  EXPECT_GT(decided, 0);
+  EXPECT_LT(decided, kMessages * kChunk / 2)
+      << "the server went on reading while its answers were not read";
+  v1::StreamDecideResponse response;
+  int answered = 0;
+  while (stream->Read(&response)) {
+    EXPECT_EQ(response.sequence(), static_cast<uint64_t>(answered));
+    EXPECT_EQ(response.results_size(), kChunk);
+    ++answered;
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answered, kMessages);
+  EXPECT_EQ(DecisionsCounted(server_->metrics()->Render()), kMessages * kChunk);
 }
 
 TEST_F(LimitsTest, IdleStreamIsClosed) {
