@@ -1,5 +1,6 @@
 #include "server/treatment_service.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -355,8 +356,10 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     // The same with the ledger: each decision's event is taken before its
     // result is encoded and reused, and the encoded answer waits for the
     // commit.
-    auto recorded =
-        std::make_shared<RecordedBatch>(recorder_, parsed->findings_size());
+    // Room for the events of at most --max-batch findings: a larger batch
+    // is refused before any is decided, and must not reserve first.
+    auto recorded = std::make_shared<RecordedBatch>(
+        recorder_, std::min(parsed->findings_size(), limits_.max_batch));
     status = DecideBatchRecorded(*parsed, metrics, recorded.get());
     if (!status.ok()) {
       reactor->Finish(call == nullptr ? status : call->End(status));

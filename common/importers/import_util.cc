@@ -197,8 +197,12 @@ void ImportContext::AddFinding(v1::Finding&& finding,
 }
 
 void ImportContext::Reserve(size_t count) {
+  // An entry of the document may be 2 bytes ("0,") where a reserved
+  // Finding is ~300: beyond the cap the vector grows as entries are kept,
+  // so a hostile list of non-entries costs no more than before.
+  constexpr size_t kMaxReserve = 4096;
   std::vector<v1::Finding>& findings = result_->findings;
-  const size_t needed = findings.size() + count;
+  const size_t needed = findings.size() + std::min(count, kMaxReserve);
   // Geometric growth still: many small lists (a Trivy report's results)
   // must not reallocate once each.
   if (needed > findings.capacity()) {

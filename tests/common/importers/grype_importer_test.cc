@@ -161,6 +161,21 @@ TEST(GrypeImporterTest, ImportsKnownExploitedAndCwes) {
   EXPECT_THAT(result->warnings, IsEmpty());
 }
 
+TEST(GrypeImporterTest, AListOfNonMatchesReservesNoFindingForEach) {
+  // 100,000 two-byte entries: each is skipped, and the result must not
+  // hold ~300 bytes of reserved Finding for every one of them.
+  std::string report = R"json({"matches": [{"vulnerability": {"id": )json"
+                       R"json("CVE-2024-0001", "severity": "Low"}, )json"
+                       R"json("artifact": {"name": "a", "version": "1"}})json";
+  for (int i = 0; i < 100000; ++i) report += ",0";
+  report += "]}";
+  absl::StatusOr<ImportResult> result = ImportFindings(report);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->findings.size(), 1u);
+  EXPECT_EQ(result->skipped.size(), 100000u);
+  EXPECT_LE(result->findings.capacity(), 4096u);
+}
+
 TEST(GrypeImporterTest, SkipsMatchWithoutArtifactAndKeepsTheRest) {
   constexpr absl::string_view kReport = R"json({"matches": [
     {"vulnerability": {"id": "CVE-2024-0001", "severity": "Low"},
