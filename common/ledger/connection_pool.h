@@ -28,11 +28,17 @@ class ConnectionPool {
   // whatever its state (for WithRerun).
   using Reviver = std::function<absl::Status(Connection&)>;
 
+  // `lost` tells whether a connection's last failure was the connection's
+  // own (it broke), after which WithRerun runs f again; without it, any
+  // UNAVAILABLE is.
+  using LostTest = std::function<bool(const Connection&)>;
+
   explicit ConnectionPool(Opener open, Reviver revive = nullptr,
-                          Reviver reconnect = nullptr)
+                          Reviver reconnect = nullptr, LostTest lost = nullptr)
       : open_(std::move(open)),
         revive_(std::move(revive)),
-        reconnect_(std::move(reconnect)) {}
+        reconnect_(std::move(reconnect)),
+        lost_(std::move(lost)) {}
 
   // Runs f(Connection&) on a connection of the pool and returns its result
   // (an absl::Status or StatusOr); the error of opening one otherwise.
@@ -42,9 +48,11 @@ class ConnectionPool {
   }
 
   // As With, but when f fails UNAVAILABLE on an idle connection of the
-  // pool, which may have broken while idle unnoticed until f used it (the
-  // server restarted), the connection is made again (`reconnect`) and f
-  // runs once more. For an f that is safe to run twice: a read, an
+  // pool because the connection broke while idle, unnoticed until f used
+  // it (the server restarted; `lost` says so), the connection is made
+  // again (`reconnect`) and f runs once more. Not on other UNAVAILABLE
+  // failures (a timeout, a lock, no resources), which a second run at once
+  // would only meet again. For an f that is safe to run twice: a read, an
   // idempotent write; not one that has handed out rows before it fails.
   template <typename F>
   auto WithRerun(F f) const -> decltype(f(std::declval<Connection&>())) {
@@ -77,7 +85,8 @@ class ConnectionPool {
     }
     auto result = f(*connection);
     if (rerun && reused && reconnect_ &&
-        absl::IsUnavailable(StatusOf(result)) && reconnect_(*connection).ok()) {
+        absl::IsUnavailable(StatusOf(result)) &&
+        (!lost_ || lost_(*connection)) && reconnect_(*connection).ok()) {
       result = f(*connection);
     }
     Give(std::move(connection));
@@ -100,6 +109,7 @@ class ConnectionPool {
   const Opener open_;
   const Reviver revive_;
   const Reviver reconnect_;
+  const LostTest lost_;
   mutable absl::Mutex mu_;
   mutable std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
 };

@@ -241,15 +241,31 @@ class Connection {
   }
   ~Connection() { PQfinish(conn_); }
 
-  // Re-establishes a connection that broke (server restart, network).
+  // Re-establishes a connection that broke (server restart, network), or
+  // whose server was read-only (SQLSTATE 25006: a standby after a
+  // failover, or a session that defaults to read-only): connected again it
+  // may reach the new primary.
   absl::Status EnsureConnected() {
-    if (PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
+    if (PQstatus(conn_) == CONNECTION_OK && !read_only_) {
+      return absl::OkStatus();
+    }
     return Reconnect();
+  }
+
+  // Whether the last failure was the connection's own (it broke, libpq's
+  // error without a SQLSTATE, class 08, or 57P01-57P05: the server shut
+  // down or was restarting), so that the statement may succeed once
+  // connected again. Not for errors that a new connection meets alike
+  // (57014 statement timeout, 55P03 lock timeout, 40001, 53xxx).
+  bool LostConnection() const {
+    return PQstatus(conn_) != CONNECTION_OK || lost_;
   }
 
   // Connects again, whatever the connection's state.
   absl::Status Reconnect() {
     prepared_.clear();
+    read_only_ = false;
+    lost_ = false;
     PQreset(conn_);
     if (PQstatus(conn_) != CONNECTION_OK) {
       return absl::UnavailableError(absl::StrCat(
@@ -262,7 +278,7 @@ class Connection {
     Result result(PQexec(conn_, sql.c_str()));
     ExecStatusType status = PQresultStatus(result.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      return ResultError(conn_, result.get());
+      return Failed(result.get());
     }
     return absl::OkStatus();
   }
@@ -279,7 +295,7 @@ class Connection {
                                  binary_result ? 1 : 0));
     ExecStatusType status = PQresultStatus(result.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      return ResultError(conn_, result.get());
+      return Failed(result.get());
     }
     return result;
   }
@@ -292,7 +308,7 @@ class Connection {
       const std::function<void(const sql::ColumnReader&)>& each) {
     Result started(PQexec(conn_, copy.c_str()));
     if (PQresultStatus(started.get()) != PGRES_COPY_OUT) {
-      return ResultError(conn_, started.get());
+      return Failed(started.get());
     }
     // The file header (signature, flags, extension) comes with the first
     // tuple; each later message is one tuple, then the end marker. Bytes of
@@ -307,8 +323,8 @@ class Connection {
       const int n = PQgetCopyData(conn_, &chunk, /*async=*/0);
       if (n == -1) break;
       if (n < 0) {
-        status = absl::UnavailableError(absl::StrCat(
-            "ledger postgresql: copy: ", ConnectionMessage(conn_)));
+        status = Lost(absl::StrCat("ledger postgresql: copy: ",
+                                   ConnectionMessage(conn_)));
         break;
       }
       if (status.ok() && !ended) {
@@ -342,7 +358,7 @@ class Connection {
     for (Result r(PQgetResult(conn_)); r != nullptr;
          r.reset(PQgetResult(conn_))) {
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK && status.ok()) {
-        status = ResultError(conn_, r.get());
+        status = Failed(r.get());
       }
     }
     if (status.ok() && !ended) {
@@ -380,8 +396,8 @@ class Connection {
       TREATD_ASSIGN_OR_RETURN(names[i], Prepared(*sqls[i]));
     }
     if (PQenterPipelineMode(conn_) != 1) {
-      return absl::UnavailableError(absl::StrCat(
-          "ledger postgresql: pipeline mode: ", ConnectionMessage(conn_)));
+      return Lost(absl::StrCat("ledger postgresql: pipeline mode: ",
+                               ConnectionMessage(conn_)));
     }
     absl::Status status;
     for (size_t i = 0; i < param_sets.size(); ++i) {
@@ -393,13 +409,13 @@ class Connection {
       if (PQsendQueryPrepared(conn_, name.c_str(), params.count(),
                               values.data(), lengths.data(), formats.data(),
                               0) != 1) {
-        status = absl::UnavailableError(absl::StrCat(
-            "ledger postgresql: send: ", ConnectionMessage(conn_)));
+        status = Lost(absl::StrCat("ledger postgresql: send: ",
+                                   ConnectionMessage(conn_)));
         break;
       }
     }
     if (PQpipelineSync(conn_) != 1 && status.ok()) {
-      status = absl::UnavailableError(
+      status = Lost(
           absl::StrCat("ledger postgresql: sync: ", ConnectionMessage(conn_)));
     }
     // Drain every result up to the sync, keeping the first error.
@@ -414,13 +430,13 @@ class Connection {
       if (type == PGRES_COMMAND_OK || type == PGRES_TUPLES_OK) {
         results.push_back(std::move(result));
       } else if (type != PGRES_PIPELINE_ABORTED && status.ok()) {
-        status = ResultError(conn_, result.get());
+        status = Failed(result.get());
       }
     }
     PQexitPipelineMode(conn_);
     if (status.ok() && results.size() != param_sets.size()) {
-      status = absl::UnavailableError(
-          "ledger postgresql: pipeline ended early (connection lost)");
+      status =
+          Lost("ledger postgresql: pipeline ended early (connection lost)");
     }
     if (!status.ok()) return status;
     return results;
@@ -429,13 +445,33 @@ class Connection {
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
 
+  // ResultError, noting what the failure says about the connection.
+  absl::Status Failed(PGresult* result) {
+    const char* state = result != nullptr
+                            ? PQresultErrorField(result, PG_DIAG_SQLSTATE)
+                            : nullptr;
+    const absl::string_view code = state != nullptr ? state : "";
+    lost_ = code.empty() || absl::StartsWith(code, "08") ||
+            (absl::StartsWith(code, "57P0") && code.size() == 5 &&
+             code[4] >= '1' && code[4] <= '5');
+    if (code == "25006") read_only_ = true;
+    return ResultError(conn_, result);
+  }
+
+  // libpq's own failure to talk to the server: UNAVAILABLE, the
+  // connection's.
+  absl::Status Lost(std::string message) {
+    lost_ = true;
+    return absl::UnavailableError(std::move(message));
+  }
+
   absl::StatusOr<std::string> Prepared(const std::string& sql) {
     auto it = prepared_.find(sql);
     if (it != prepared_.end()) return it->second;
     std::string name = absl::StrCat("treatd_", prepared_.size());
     Result result(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
     if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
-      return ResultError(conn_, result.get());
+      return Failed(result.get());
     }
     prepared_.emplace(sql, name);
     return name;
@@ -443,6 +479,8 @@ class Connection {
 
   PGconn* conn_;
   absl::flat_hash_map<std::string, std::string> prepared_;
+  bool lost_ = false;       // see LostConnection
+  bool read_only_ = false;  // the server said 25006: reconnect before use
 };
 
 std::vector<FindingRecord> ReadFindings(const PGresult* result) {
@@ -460,7 +498,8 @@ class PostgresStore : public Store {
         writer_(std::move(writer)),
         readers_([this] { return Connection::Open(options_.conninfo); },
                  [](Connection& c) { return c.EnsureConnected(); },
-                 [](Connection& c) { return c.Reconnect(); }) {}
+                 [](Connection& c) { return c.Reconnect(); },
+                 [](const Connection& c) { return c.LostConnection(); }) {}
 
   const char* backend() const override { return "postgresql"; }
 
@@ -490,13 +529,17 @@ class PostgresStore : public Store {
   absl::Status BeginAppend() override {
     writer_mu_.Lock();
     absl::Status status = writer_->EnsureConnected();
-    if (status.ok()) status = writer_->Exec("BEGIN");
-    if (absl::IsUnavailable(status)) {
-      // The connection broke while idle (the server restarted since the
-      // last transaction), which libpq learns only now. Nothing of the
-      // transaction ran: connected again, it can begin.
-      status = writer_->Reconnect();
-      if (status.ok()) status = writer_->Exec("BEGIN");
+    if (status.ok()) {
+      status = writer_->Exec("BEGIN");
+      if (!status.ok() && writer_->LostConnection()) {
+        // The connection broke while idle (the server restarted since the
+        // last transaction), which libpq learns only now. Nothing of the
+        // transaction ran: connected again, it can begin. (Not when
+        // EnsureConnected itself failed: the server is down, and a second
+        // attempt at once would only wait for it again.)
+        status = writer_->Reconnect();
+        if (status.ok()) status = writer_->Exec("BEGIN");
+      }
     }
     if (status.ok()) status = writer_->Exec(LockStatements(kChainLockKey));
     if (!status.ok()) {
@@ -752,16 +795,22 @@ class PostgresStore : public Store {
     const std::string copy = absl::StrCat(
         "COPY (", absl::StrJoin(sql::KpiEpisodeSelects(query), " UNION ALL "),
         ") TO STDOUT (FORMAT binary)");
-    // Not rerun: the builder may have rows of the first run.
-    return readers_.With([&](Connection& c) -> absl::Status {
-      TREATD_RETURN_IF_ERROR(
-          c.Exec("BEGIN READ ONLY; SET LOCAL enable_seqscan = off"));
+    // Rerun (a pooled connection that broke while idle) only while the
+    // builder has no row of the first run.
+    int64_t added = 0;
+    absl::Status first_run;
+    return readers_.WithRerun([&](Connection& c) -> absl::Status {
+      if (added > 0) return first_run;
+      first_run = c.Exec("BEGIN READ ONLY; SET LOCAL enable_seqscan = off");
+      TREATD_RETURN_IF_ERROR(first_run);
       absl::Status status =
-          c.CopyOut(copy, [&builder](const sql::ColumnReader& row) {
+          c.CopyOut(copy, [&builder, &added](const sql::ColumnReader& row) {
+            ++added;
             builder.Add(sql::ReadEpisode(row));
           });
       absl::Status ended = c.Exec(status.ok() ? "COMMIT" : "ROLLBACK");
-      return status.ok() ? ended : status;
+      first_run = status.ok() ? ended : status;
+      return first_run;
     });
   }
 
