@@ -23,6 +23,15 @@ namespace {
 
 constexpr size_t kMaxFindingKeyBytes = 1024;
 constexpr size_t kMaxIdempotencyKeyBytes = 200;
+// The decision facts that PostgreSQL keeps in a btree index (schema.cc:
+// findings_by_owner / _asset / _priority / _vulnerability, and owner with
+// priority in findings_kpi) are refused per event above this many bytes.
+// A btree entry holds at most ~2,704 bytes (a third of a page); a longer
+// value fails the upsert with SQLSTATE 54000 and with it the whole
+// transaction, every caller's events of the batch. Owner and priority
+// together (2 x 1,024) and findings_kpi's other columns stay below that.
+// SQLite has no such limit; the bound is the same on both stores.
+constexpr size_t kMaxIndexedTextBytes = 1024;
 
 std::string TimeText(absl::Time t) {
   return absl::FormatTime(t, absl::UTCTimeZone());
@@ -137,8 +146,19 @@ absl::Status CheckKeys(const Event& e, bool ascii) {
         absl::StrCat("idempotency_key: ", e.idempotency_key.size(),
                      " bytes; at most ", kMaxIdempotencyKeyBytes, " allowed"));
   }
-  if (ascii) return absl::OkStatus();
   const DecisionFacts& d = e.decision;
+  for (const auto& [name, text] :
+       {std::pair<const char*, const std::string*>{"owner", &d.owner},
+        {"asset", &d.asset},
+        {"vulnerability", &d.vulnerability},
+        {"priority", &d.priority}}) {
+    if (text->size() > kMaxIndexedTextBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": ", text->size(), " bytes; at most ", kMaxIndexedTextBytes,
+          " allowed (the ledger indexes it)"));
+    }
+  }
+  if (ascii) return absl::OkStatus();
   for (const std::string* text :
        {&e.finding_key, &e.idempotency_key, &d.decision_id, &d.priority,
         &d.rule, &d.policy_digest, &d.owner, &d.asset, &d.vulnerability}) {
@@ -152,6 +172,13 @@ absl::Status CheckKeys(const Event& e, bool ascii) {
 }
 
 absl::Status CheckScanKeys(const ScanObservation& scan) {
+  // Indexed too, in `scans` and, with a finding key, in each derived
+  // event's key.
+  if (scan.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("idempotency_key: ", scan.idempotency_key.size(),
+                     " bytes; at most ", kMaxIdempotencyKeyBytes, " allowed"));
+  }
   bool valid = ValidUtf8(scan.scope) && ValidUtf8(scan.idempotency_key);
   for (const std::string& key : scan.present_keys)
     valid = valid && ValidUtf8(key);
@@ -306,25 +333,43 @@ absl::StatusOr<BatchOutcome> Appender::Apply(
   Batch batch;
   batch.now = clock_();
   absl::Status status = store_->BeginAppend();
+  bool committing = false;
   if (status.ok()) {
     status = Run(items, batch);
     if (status.ok()) {
+      committing = true;
       status = store_->CommitAppend();
     } else {
       store_->RollbackAppend();
     }
   }
   if (!status.ok()) {
-    // Nothing of the transaction was written, whatever the store's reason
-    // (locked, down, full, corrupt, an unexpected error): the database
-    // could not commit, which is UNAVAILABLE (Ledger::Append); the store's
-    // own code stays in the message. The server's --ledger-down applies to
-    // every such failure, and only to these.
+    // The database could not commit, whatever the store's reason (locked,
+    // down, full, corrupt, an unexpected error): UNAVAILABLE
+    // (Ledger::Append); the store's own code stays in the message. The
+    // server's --ledger-down applies to every such failure, and only to
+    // these. Before COMMIT nothing was written. A COMMIT that failed
+    // UNAVAILABLE (the connection broke: its reply was lost) may have
+    // committed or not; a retry with the same idempotency keys is recorded
+    // once either way.
+    // An error of one statement (not UNAVAILABLE) fails every caller of
+    // the transaction alike, also those whose events were fine: the
+    // events are spent by then (ApplyEvent moves their keys into the
+    // batch), so they cannot be applied again group by group here. Such
+    // errors are kept out by the per-event checks (CheckKeys: lengths,
+    // UTF-8), which answer the one event instead.
+    const bool unknown = committing && absl::IsUnavailable(status);
+    std::string message(status.message());
     if (!absl::IsUnavailable(status)) {
-      status = absl::UnavailableError(
-          absl::StrCat(status.message(), " (",
-                       absl::StatusCodeToString(status.code()), ")"));
+      absl::StrAppend(&message, " (", absl::StatusCodeToString(status.code()),
+                      ")");
     }
+    if (unknown) {
+      absl::StrAppend(&message,
+                      "; COMMIT failed, the outcome is unknown; sent again "
+                      "with the same idempotency key it is recorded once");
+    }
+    status = absl::UnavailableError(message);
     for (WorkItem* item : items) {
       item->appended = status;
       item->scanned = status;

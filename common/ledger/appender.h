@@ -49,9 +49,11 @@ class Appender {
            std::function<absl::Time()> clock);
 
   // Applies `items` in order in one transaction and sets each item's
-  // result. Returns the transaction's status: when it is not OK nothing was
-  // written and every item's result is that status, always UNAVAILABLE
-  // (the store's own code, when another, is named in the message).
+  // result. Returns the transaction's status: when it is not OK every
+  // item's result is that status, always UNAVAILABLE (the store's own code,
+  // when another, is named in the message); nothing was written, unless
+  // the COMMIT's reply was lost: then the outcome is unknown (the message
+  // says so) and a retry with the same idempotency keys is recorded once.
   absl::StatusOr<BatchOutcome> Apply(const std::vector<WorkItem*>& items);
 
  private:

@@ -139,16 +139,21 @@ class Ledger {
   // are durable. Per event:
   //   - its idempotency key was recorded before -> that event's seq with
   //     duplicate = true (nothing written);
-  //   - INVALID_ARGUMENT: missing finding_key / occurred_at, a decision
-  //     without facts, kAccepted without `until`, an outcome dated more than
-  //     future_tolerance ahead of the clock or before the finding's
-  //     first_seen (message names the field, the value and the bound);
+  //   - INVALID_ARGUMENT: missing finding_key / occurred_at, a key or an
+  //     indexed decision fact (owner, asset, vulnerability, priority) over
+  //     its bound (docs/ledger.md), text not UTF-8, a decision without facts,
+  //     kAccepted without `until`, an outcome dated more than future_tolerance
+  //     ahead of the clock or before the finding's first_seen (message names
+  //     the field, the value and the bound);
   //   - NOT_FOUND: an outcome, reopen or sweep event for a finding the
   //     ledger has never seen;
   //   - FAILED_PRECONDITION: a transition the lifecycle forbids
   //     (lifecycle.h), e.g. mitigating a remediated finding;
   //   - UNAVAILABLE: the database could not commit (every event of that
-  //     transaction gets it; none of them was recorded).
+  //     transaction gets it). None of them was recorded, unless the
+  //     COMMIT's reply was lost (the connection broke during it): then the
+  //     outcome is unknown and the message says so. Either way, sent again
+  //     with the same idempotency keys they are recorded once.
   // One bad event never fails the others. Events of one call are recorded in
   // order, contiguously only if they fit one transaction.
   std::vector<absl::StatusOr<Appended>> Append(std::vector<Event> events);

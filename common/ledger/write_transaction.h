@@ -15,7 +15,9 @@ namespace treatd::ledger {
 
 // COMMITs, and ROLLBACKs when the COMMIT fails so that the connection is
 // usable for the next transaction; unlocks `writer_mu`. Returns the
-// COMMIT's status (the transaction is not recorded unless OK).
+// COMMIT's status. Not OK does not always mean not recorded: when the
+// connection broke during COMMIT (its reply lost, UNAVAILABLE) the
+// transaction may have committed.
 template <typename Connection>
 absl::Status CommitAndUnlock(Connection& writer, absl::Mutex& writer_mu)
     ABSL_UNLOCK_FUNCTION(writer_mu) {
