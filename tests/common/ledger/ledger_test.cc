@@ -813,6 +813,69 @@ TEST_P(LedgerTest, AppendAsyncCallsBackOnceWithEveryResultWhenCommitted) {
   EXPECT_EQ(report->events_checked, kCalls + 4);
 }
 
+// A decision fact that PostgreSQL indexes, too long for a btree entry
+// (~2,704 bytes; 3,000 bytes of text that does not compress): refused as
+// that event's INVALID_ARGUMENT naming the field, on both stores alike,
+// while the other callers' events of the same transaction are recorded.
+// Before, PostgreSQL failed the upsert (SQLSTATE 54000) and with it every
+// event of the batch, as UNAVAILABLE, which a client retries forever.
+TEST_P(LedgerTest, AnIndexedFactTooLongFailsOnlyItsOwnEvent) {
+  auto ledger = Open(/*now=*/Day(0));
+  ASSERT_NE(ledger, nullptr);
+  std::string noise;
+  uint32_t x = 12345;
+  for (int i = 0; i < 3000; ++i) {
+    x = x * 1103515245 + 12345;
+    noise.push_back(static_cast<char>('!' + (x >> 16) % 94));
+  }
+  std::vector<std::vector<Event>> groups(3);
+  groups[0] = {Decision("fine-1", Day(-3))};
+  for (const char* field : {"owner", "asset", "vulnerability", "priority"}) {
+    Event e = Decision(absl::StrCat("long-", field), Day(-3));
+    DecisionFacts& d = e.decision;
+    std::string* text = field == std::string("owner")   ? &d.owner
+                        : field == std::string("asset") ? &d.asset
+                        : field == std::string("vulnerability")
+                            ? &d.vulnerability
+                            : &d.priority;
+    *text = noise;
+    groups[1].push_back(std::move(e));
+  }
+  Event at_bound = Decision("at-bound", Day(-3));
+  at_bound.decision.owner = noise.substr(0, 1024);
+  groups[1].push_back(std::move(at_bound));
+  groups[2] = {Decision("fine-2", Day(-3))};
+  auto results = ledger->AppendGroups(std::move(groups));
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_EQ(results[0].size(), 1u);
+  EXPECT_TRUE(results[0][0].ok()) << results[0][0].status();
+  ASSERT_EQ(results[1].size(), 5u);
+  const char* fields[] = {"owner", "asset", "vulnerability", "priority"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(results[1][i].status().code(), absl::StatusCode::kInvalidArgument)
+        << results[1][i].status();
+    EXPECT_TRUE(absl::StartsWith(results[1][i].status().message(),
+                                 absl::StrCat(fields[i], ": 3000 bytes")))
+        << results[1][i].status();
+  }
+  EXPECT_TRUE(results[1][4].ok()) << results[1][4].status();
+  ASSERT_EQ(results[2].size(), 1u);
+  EXPECT_TRUE(results[2][0].ok()) << results[2][0].status();
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM events"), 3);
+  EXPECT_EQ(ledger->Stats().failed_commits, 0);
+
+  // A scan's idempotency key is indexed as well (and prefixes its derived
+  // events' keys).
+  ScanObservation scan;
+  scan.scope = "id=host-1";
+  scan.scanned_at = Day(-1);
+  scan.idempotency_key = noise;
+  absl::StatusOr<ScanResult> scanned = ledger->RecordScan(scan);
+  EXPECT_EQ(scanned.status().code(), absl::StatusCode::kInvalidArgument)
+      << scanned.status();
+  EXPECT_TRUE(ledger->Verify()->ok);
+}
+
 // Holds the ledger's write lock from outside it until destroyed: SQLite's
 // write lock, or the advisory lock of PostgreSQL's chain.
 class OutsideWriteLock {
@@ -995,12 +1058,106 @@ TEST_P(LedgerTest, PostgresWriteFailuresFailTheAppendUnavailable) {
     EXPECT_EQ(absl::StrContains(failed.status().message(), "(DATA_LOSS)"),
               c.code == absl::StatusCode::kDataLoss)
         << failed.status();
+    // Failed before COMMIT: known not to be written.
+    EXPECT_FALSE(absl::StrContains(failed.status().message(), "unknown"))
+        << failed.status();
   }
   Tamper("DROP TRIGGER fail_insert ON events");
   absl::StatusOr<Appended> retried = One(*ledger, Decision("k1", Day(-2)));
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->seq, 2);
   EXPECT_TRUE(ledger->Verify()->ok);
+}
+
+// The connection breaking during COMMIT (a deferred trigger terminates the
+// server's own session at COMMIT time): the reply is lost, so whether the
+// transaction committed is unknown, and the message says so instead of
+// "nothing written". Sent again it is recorded once.
+TEST_P(LedgerTest, PostgresCommitWhoseReplyIsLostIsReportedUnknown) {
+  if (GetParam() != Backend::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(One(*ledger, Decision("k0", Day(-2))).ok());
+  Tamper(
+      "CREATE FUNCTION lose_commit() RETURNS trigger AS $$ "
+      "BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; "
+      "END $$ LANGUAGE plpgsql; "
+      "CREATE CONSTRAINT TRIGGER lose_commit AFTER INSERT ON events "
+      "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+      "EXECUTE FUNCTION lose_commit()");
+  absl::StatusOr<Appended> lost = One(*ledger, Decision("k1", Day(-2)));
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable)
+      << lost.status();
+  EXPECT_TRUE(absl::StrContains(lost.status().message(),
+                                "the outcome is unknown; sent again with the "
+                                "same idempotency key it is recorded once"))
+      << lost.status();
+  Tamper("DROP TRIGGER lose_commit ON events");
+  absl::StatusOr<Appended> retried = One(*ledger, Decision("k1", Day(-2)));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->seq, 2);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM events"), 2);
+}
+
+// A writer whose session is read-only (SQLSTATE 25006: connected to a
+// standby after a failover, here a database whose sessions default to
+// read-only) connects again after that error, so once the database takes
+// writes again (the new primary) the next append is recorded instead of
+// failing on the old session forever.
+TEST_P(LedgerTest, PostgresWriterConnectsAgainAfterAReadOnlyError) {
+  if (GetParam() != Backend::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(One(*ledger, Decision("k0", Day(-2))).ok());
+  ASSERT_TRUE(pg_->Execute("ALTER DATABASE " + database_ +
+                           " SET default_transaction_read_only = on"));
+  // The ledger's sessions end; the writer's next one is read-only.
+  ASSERT_TRUE(
+      pg_->Execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE datname = '" +
+                   database_ + "' AND pid <> pg_backend_pid()"));
+  absl::StatusOr<Appended> read_only = One(*ledger, Decision("k1", Day(-2)));
+  EXPECT_EQ(read_only.status().code(), absl::StatusCode::kUnavailable)
+      << read_only.status();
+  EXPECT_TRUE(absl::StrContains(read_only.status().message(), "read-only"))
+      << read_only.status();
+  ASSERT_TRUE(pg_->Execute("ALTER DATABASE " + database_ +
+                           " RESET default_transaction_read_only"));
+  absl::StatusOr<Appended> writable = One(*ledger, Decision("k1", Day(-2)));
+  ASSERT_TRUE(writable.ok()) << writable.status();
+  EXPECT_EQ(writable->seq, 2);
+}
+
+// A read that fails UNAVAILABLE for a reason a new connection meets alike
+// (here SQLSTATE 57014, a statement timeout, raised by the marks the read
+// goes through) runs once, not again on a new connection; a read whose
+// pooled connection broke (the server restarted) runs again and succeeds.
+TEST_P(LedgerTest, PostgresReadsRunAgainOnlyWhenTheConnectionBroke) {
+  if (GetParam() != Backend::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(ledger->PutMark("m", "v").ok());  // a pooled connection
+  Tamper(
+      "CREATE SEQUENCE read_attempts; "
+      "ALTER TABLE marks RENAME TO marks_table; "
+      "CREATE FUNCTION timed_out(text) RETURNS text AS $$ "
+      "BEGIN PERFORM nextval('read_attempts'); "
+      "RAISE EXCEPTION 'simulated' USING ERRCODE = '57014'; "
+      "END $$ LANGUAGE plpgsql; "
+      "CREATE VIEW marks AS SELECT name, timed_out(value) AS value, "
+      "updated_us FROM marks_table");
+  absl::StatusOr<std::optional<std::string>> timed_out = ledger->GetMark("m");
+  EXPECT_EQ(timed_out.status().code(), absl::StatusCode::kUnavailable)
+      << timed_out.status();
+  EXPECT_EQ(QueryInt("SELECT last_value FROM read_attempts"), 1);
+  Tamper("DROP VIEW marks; ALTER TABLE marks_table RENAME TO marks");
+
+  ASSERT_TRUE(pg_->Stop());
+  ASSERT_TRUE(pg_->Restart());
+  absl::StatusOr<std::optional<std::string>> after_restart =
+      ledger->GetMark("m");
+  ASSERT_TRUE(after_restart.ok()) << after_restart.status();
+  EXPECT_EQ(after_restart->value_or(""), "v");
 }
 
 // A full disk under SQLite (files may not grow past the WAL's size,
@@ -1021,9 +1178,16 @@ TEST_P(LedgerTest, SqliteDiskFullFailsAppendsUntilThereIsRoom) {
     }
     return events;
   };
-  std::error_code ignored;
-  const uintmax_t wal = std::filesystem::file_size(url_ + "-wal", ignored);
-  const uintmax_t db = std::filesystem::file_size(url_, ignored);
+  // Both exist (WAL mode, one commit made); a failed size would be -1 and
+  // the limit below would wrap.
+  std::error_code error;
+  const uintmax_t wal = std::filesystem::file_size(url_ + "-wal", error);
+  ASSERT_FALSE(error) << error.message();
+  const uintmax_t db = std::filesystem::file_size(url_, error);
+  ASSERT_FALSE(error) << error.message();
+  // SQLite names the file by its canonical path (symlinks resolved, e.g.
+  // a symlinked TMPDIR).
+  const std::string canonical = std::filesystem::canonical(url_).string();
   rlimit saved;
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
   rlimit full = saved;
@@ -1038,7 +1202,8 @@ TEST_P(LedgerTest, SqliteDiskFullFailsAppendsUntilThereIsRoom) {
   for (const absl::StatusOr<Appended>& r : failed) {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
     // Which file.
-    EXPECT_TRUE(absl::StrContains(r.status().message(), url_)) << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), canonical))
+        << r.status();
   }
   EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM events"), 1);
 
