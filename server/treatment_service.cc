@@ -269,20 +269,27 @@ grpc::Status TreatmentServiceImpl::DecideOne(
 }
 
 struct TreatmentServiceImpl::RecordedBatch {
+  // A BatchDecide answer.
   RecordedBatch(DecisionRecorder* recorder, int count)
       : collector(recorder, count) {}
+  // The answer to the `sequence`th StreamDecide message, a chunk.
+  RecordedBatch(DecisionRecorder* recorder, int count, uint64_t sequence)
+      : encoder(ResultsEncoder::ForStreamChunk(sequence)),
+        stream(true),
+        collector(recorder, count) {}
 
   // The call's status once the ledger answered `statuses` (one per
   // event): OK with the answer in `response`, where each result whose
   // event the ledger refused is that refusal as an item error (as
-  // ApplyRecordStatuses); or the UNAVAILABLE of a fail-closed ledger.
-  // Counts the decisions answered.
+  // ApplyRecordStatuses); or, for a BatchDecide, the UNAVAILABLE of a
+  // fail-closed ledger (a stream goes on: its unrecorded decisions become
+  // UNAVAILABLE item errors). Counts the decisions answered.
   grpc::Status Answer(const std::vector<absl::Status>& statuses,
                       google::protobuf::Arena* arena,
                       grpc::ByteBuffer* response) {
     bool refused_item = false;
     for (const absl::Status& status : statuses) {
-      if (status.code() == absl::StatusCode::kUnavailable) {
+      if (!stream && status.code() == absl::StatusCode::kUnavailable) {
         return ToGrpcStatus(status);
       }
       refused_item = refused_item || !status.ok();
@@ -291,19 +298,12 @@ struct TreatmentServiceImpl::RecordedBatch {
     if (!status.ok()) return status;
     if (refused_item) {
       // Rare (an event the ledger cannot store, e.g. an identity key over
-      // its limit): the answer is parsed back, those results turned into
-      // item errors, and encoded again, every other result's bytes as
-      // they were.
-      auto* answer =
-          google::protobuf::Arena::CreateMessage<v1::BatchDecideResponse>(
-              arena);
-      if (!ParseRequest(*response, answer).ok()) {
-        return grpc::Status(grpc::StatusCode::INTERNAL,
-                            "the encoded BatchDecide answer does not parse");
-      }
-      status = ToGrpcStatus(
-          ApplyRecordStatuses(batch, statuses, answer->mutable_results()));
-      if (status.ok()) status = EncodeResponse(*answer, response);
+      // its limit, or a stream's chunk while the database is down): the
+      // answer is parsed back, those results turned into item errors, and
+      // encoded again, every other result's bytes as they were.
+      status =
+          stream ? Reencode<v1::StreamDecideResponse>(statuses, arena, response)
+                 : Reencode<v1::BatchDecideResponse>(statuses, arena, response);
       if (!status.ok()) return status;
     }
     for (size_t i = 0; i < counters.size(); ++i) {
@@ -312,7 +312,26 @@ struct TreatmentServiceImpl::RecordedBatch {
     return grpc::Status::OK;
   }
 
+  // Turns the results in the encoded `response` whose event was not
+  // recorded into item errors.
+  template <typename Response>
+  grpc::Status Reencode(const std::vector<absl::Status>& statuses,
+                        google::protobuf::Arena* arena,
+                        grpc::ByteBuffer* response) const {
+    auto* answer = google::protobuf::Arena::CreateMessage<Response>(arena);
+    if (!ParseRequest(*response, answer).ok()) {
+      return grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("the encoded ", Response::descriptor()->name(),
+                       " does not parse"));
+    }
+    SetRecordErrors(batch, statuses, answer->mutable_results());
+    return EncodeResponse(*answer, response);
+  }
+
   ResultsEncoder encoder = ResultsEncoder::ForBatch();
+  // A StreamDecide chunk's answer, not a BatchDecide's.
+  bool stream = false;
   BatchEventCollector collector;
   // What `collector` took once the batch is decided (the events are then
   // moved out to the recorder).
@@ -613,7 +632,8 @@ absl::Status TreatmentServiceImpl::CheckStreamMessage(
 bool TreatmentServiceImpl::DecideStreamMessage(
     const ActivePolicy& active, const v1::StreamDecideRequest& request,
     uint64_t sequence, v1::StreamDecideResponse* response,
-    ServerMetrics* metrics, ResultsEncoder* encoder) const {
+    ServerMetrics* metrics, ResultsEncoder* encoder,
+    std::optional<RecordedBatch>* recorded) const {
   response->set_sequence(sequence);
   std::string field;
   absl::Status message_status = CheckStreamMessage(request, &field);
@@ -646,6 +666,15 @@ bool TreatmentServiceImpl::DecideStreamMessage(
   }
   // A chunk: one result per finding, like BatchDecide.
   const EvalOptions options = RequestOptions(*as_of, request);
+  if (recorded != nullptr) {
+    // CheckStreamMessage has bounded the chunk by --max-batch.
+    RecordedBatch& chunk =
+        recorded->emplace(recorder_, request.findings_size(), sequence);
+    DecideAllEncoded(active, request.findings(), options, metrics,
+                     &chunk.encoder, &chunk);
+    chunk.batch = chunk.collector.Take();
+    return true;
+  }
   if (encoder != nullptr) {
     DecideAllEncoded(active, request.findings(), options, metrics, encoder);
     return true;
@@ -690,26 +719,19 @@ void TreatmentServiceImpl::RecordStreamMessage(
   recorder_->RecordAsync(
       std::move(events), [batch, response, done = std::move(done)](
                              std::vector<absl::Status> recorded) {
-        const absl::Status down =
-            ApplyRecordStatuses(*batch, recorded, response->mutable_results());
-        if (!down.ok()) {
-          // A stream goes on after a failed message: every decision of the
-          // chunk that the database did not take becomes an UNAVAILABLE
-          // item error.
-          for (size_t i = 0; i < recorded.size(); ++i) {
-            if (recorded[i].code() == absl::StatusCode::kUnavailable) {
-              SetItemError(recorded[i], response->mutable_results()->Mutable(
-                                            batch->result_index[i]));
-            }
-          }
-        }
+        // A stream goes on after a failed message: every decision of the
+        // chunk that the database did not take becomes an UNAVAILABLE
+        // item error.
+        SetRecordErrors(*batch, recorded, response->mutable_results());
         done();
       });
 }
 
 // One StreamDecide stream. A message is decided on the thread that read
-// it (OnReadDone), or, when the ledger records it, answered from the
-// recorder's thread once its decisions are durable. Its answer is written
+// it (OnReadDone), and, when the ledger records it, answered from the
+// recorder's thread once its decisions are durable (a chunk's answer is
+// encoded on the reading thread already: the recorder's thread only sends
+// it, unless the ledger refused some of its decisions). Its answer is written
 // at once and the next message read meanwhile; an answer decided while the
 // one before it is still being written waits for it, and nothing more is
 // read until it has been handed to the write: as on the sync API, a client
@@ -812,12 +834,25 @@ class TreatmentServiceImpl::StreamReactor final
     }
     const bool record =
         service_->recorder_ != nullptr && !request_->skip_record();
-    // A chunk nobody records is encoded as each finding is decided.
+    // A chunk is encoded as each finding is decided; when it is recorded,
+    // after its decision's event was taken, and the encoded answer waits
+    // for the ledger (in recorded_).
     ResultsEncoder chunk = ResultsEncoder::ForStreamChunk(sequence_);
-    const bool by_encoder = !record && SchemaMismatch().empty();
-    const bool encoded =
-        service_->DecideStreamMessage(**active, *request_, sequence_, response_,
-                                      metrics_, by_encoder ? &chunk : nullptr);
+    const bool by_encoder = SchemaMismatch().empty();
+    const bool encoded = service_->DecideStreamMessage(
+        **active, *request_, sequence_, response_, metrics_,
+        by_encoder && !record ? &chunk : nullptr,
+        by_encoder && record ? &recorded_ : nullptr);
+    if (record && encoded) {
+      std::vector<ledger::Event> events = std::move(recorded_->batch.events);
+      // The recorder's thread only finishes the encoded answer (re-encoded
+      // only when the ledger refused one of its decisions).
+      service_->recorder_->RecordAsync(
+          std::move(events), [this](std::vector<absl::Status> statuses) {
+            AnswerRecorded(statuses);
+          });
+      return;
+    }
     if (record) {
       // The request and response stay on the arena until the answer is
       // encoded (on the recorder's thread); nothing is read meanwhile.
@@ -844,6 +879,21 @@ class TreatmentServiceImpl::StreamReactor final
     grpc::Status status = chunk != nullptr
                               ? chunk->Finish(&answer)
                               : EncodeResponse(*response_, &answer);
+    Deliver(std::move(status), std::move(answer));
+  }
+
+  // Answers a recorded chunk once the ledger returned `statuses` for its
+  // events: the answer is recorded_'s (see RecordedBatch::Answer).
+  void AnswerRecorded(const std::vector<absl::Status>& statuses) {
+    grpc::ByteBuffer answer;
+    grpc::Status status = recorded_->Answer(statuses, &*arena_, &answer);
+    recorded_.reset();
+    Deliver(std::move(status), std::move(answer));
+  }
+
+  // Frees the message's arena and sends `answer`, or ends the stream with
+  // `status` when it is not OK.
+  void Deliver(grpc::Status status, grpc::ByteBuffer answer) {
     request_ = nullptr;
     response_ = nullptr;
     arena_.reset();
@@ -923,6 +973,9 @@ class TreatmentServiceImpl::StreamReactor final
   std::optional<google::protobuf::Arena> arena_;
   v1::StreamDecideRequest* request_ = nullptr;
   v1::StreamDecideResponse* response_ = nullptr;
+  // A recorded chunk's events and encoded answer, until the ledger took
+  // them.
+  std::optional<RecordedBatch> recorded_;
   uint64_t sequence_ = 0;
 
   absl::Mutex mu_;

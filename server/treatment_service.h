@@ -5,10 +5,11 @@
 // decisions, and convert absl::Status to grpc::Status. Decide also does
 // its own call accounting (a CallAccount, in place of the interceptor) and
 // Decide and BatchDecide put request and response on one arena per call.
-// A BatchDecide call, and a StreamDecide chunk that no ledger records,
-// keep only the request there: each finding is decided into one reused
-// result per thread and encoded at once (ResultsEncoder); with the ledger,
-// a BatchDecide takes each decision's event before the result is reused.
+// A BatchDecide call and a StreamDecide chunk keep only the request there: each
+// finding is decided into one reused result per thread and encoded at once
+// (ResultsEncoder); with the ledger, a BatchDecide or a StreamDecide chunk
+// takes each decision's event before the result is reused, and its encoded
+// answer waits for the commit.
 //
 // Thread-safe: the handlers share no per-call state (a StreamDecide
 // stream's reactor holds only its own stream's). Decide and
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -220,13 +222,15 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // `encoder` (may be null; made by ResultsEncoder::ForStreamChunk(
   // sequence)), a chunk's results go to it instead (DecideAllEncoded,
   // recorded in `metrics`) and the function returns true; `response` then
-  // holds nothing to send.
-  bool DecideStreamMessage(const ActivePolicy& active,
-                           const v1::StreamDecideRequest& request,
-                           uint64_t sequence,
-                           v1::StreamDecideResponse* response,
-                           ServerMetrics* metrics,
-                           ResultsEncoder* encoder) const;
+  // holds nothing to send. With `recorded` (may be null; then `encoder`
+  // is not used) a chunk is decided into a new `*recorded` instead, as
+  // DecideBatchRecorded does, and the function returns true: its events
+  // and its encoded answer wait there for the ledger.
+  bool DecideStreamMessage(
+      const ActivePolicy& active, const v1::StreamDecideRequest& request,
+      uint64_t sequence, v1::StreamDecideResponse* response,
+      ServerMetrics* metrics, ResultsEncoder* encoder,
+      std::optional<RecordedBatch>* recorded = nullptr) const;
 
   // The active policy, or FAILED_PRECONDITION when none is loaded.
   absl::StatusOr<std::shared_ptr<const ActivePolicy>> ActiveOrError() const;

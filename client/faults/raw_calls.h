@@ -61,12 +61,13 @@ inline grpc::Status RawUnaryCall(grpc::Channel* channel,
 
 // Opens a bidirectional stream on `method`, sends `messages` (raw bytes
 // each), half-closes, reads every response until the end and returns the
-// stream's status; `responses` (may be null) gets the response count.
-inline grpc::Status RawStreamCall(grpc::Channel* channel,
-                                  const std::string& method,
-                                  const std::vector<std::string>& messages,
-                                  int* responses,
-                                  absl::Duration timeout = absl::Seconds(10)) {
+// stream's status; `responses` (may be null) gets the response count,
+// and `response_bytes` (may be null) each response's bytes, in order.
+inline grpc::Status RawStreamCall(
+    grpc::Channel* channel, const std::string& method,
+    const std::vector<std::string>& messages, int* responses,
+    absl::Duration timeout = absl::Seconds(10),
+    std::vector<std::string>* response_bytes = nullptr) {
   grpc::GenericStub stub(channel->shared_from_this());
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
@@ -96,6 +97,9 @@ inline grpc::Status RawStreamCall(grpc::Channel* channel,
     call->Read(&response, reinterpret_cast<void*>(4));
     if (!step()) break;
     ++count;
+    if (response_bytes != nullptr) {
+      response_bytes->push_back(ByteBufferText(response));
+    }
   }
   if (responses != nullptr) *responses = count;
   grpc::Status status;

@@ -221,4 +221,14 @@ absl::Status ApplyRecordStatuses(
   return call_status;
 }
 
+void SetRecordErrors(
+    const BatchEvents& batch, const std::vector<absl::Status>& statuses,
+    google::protobuf::RepeatedPtrField<v1::DecisionResult>* results) {
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (!statuses[i].ok()) {
+      SetItemError(statuses[i], results->Mutable(batch.result_index[i]));
+    }
+  }
+}
+
 }  // namespace treatd

@@ -207,6 +207,13 @@ absl::Status ApplyRecordStatuses(
     const BatchEvents& batch, const std::vector<absl::Status>& statuses,
     google::protobuf::RepeatedPtrField<v1::DecisionResult>* results);
 
+// Applies the recorder's `statuses` for `batch` to `results`: every event
+// that was not recorded, UNAVAILABLE included, turns its result into an
+// item error (a StreamDecide chunk's answer: the stream goes on).
+void SetRecordErrors(
+    const BatchEvents& batch, const std::vector<absl::Status>& statuses,
+    google::protobuf::RepeatedPtrField<v1::DecisionResult>* results);
+
 // The error a decision gets when its finding cannot be identified.
 absl::Status UnidentifiedFindingError(const absl::Status& identity_error);
 

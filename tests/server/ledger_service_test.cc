@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "client/faults/raw_calls.h"
 #include "common/ledger/identity.h"
 #include "common/ledger/ledger.h"
 #include "common/time/proto_time.h"
@@ -123,10 +124,10 @@ class LedgerServiceTest : public ::testing::Test {
         config, &store_, [this] { return Now(); }, nullptr, std::move(ledger));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    auto channel = grpc::CreateChannel(server_->address(),
-                                       grpc::InsecureChannelCredentials());
-    decide_ = v1::TreatmentService::NewStub(channel);
-    ledger_ = v1::LedgerService::NewStub(channel);
+    channel_ = grpc::CreateChannel(server_->address(),
+                                   grpc::InsecureChannelCredentials());
+    decide_ = v1::TreatmentService::NewStub(channel_);
+    ledger_ = v1::LedgerService::NewStub(channel_);
     if (server_->sweep() == nullptr && ledger_on) {
       SweepOptions options;
       options.holder = "test";
@@ -200,6 +201,7 @@ class LedgerServiceTest : public ::testing::Test {
   PolicyStore store_;
   std::unique_ptr<TreatdServer> server_;
   std::unique_ptr<RevisitSweep> sweep_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TreatmentService::Stub> decide_;
   std::unique_ptr<v1::LedgerService::Stub> ledger_;
 };
@@ -465,6 +467,104 @@ TEST_F(LedgerServiceTest, RecordedBatchAnswersTheWhatIfBytes) {
   EXPECT_EQ(recorded.SerializeAsString(), what_if.SerializeAsString());
   EXPECT_EQ(AllEvents().size(), 20u);
   EXPECT_EQ(DecisionsCounted(server_->metrics()->Render()), 40);
+}
+
+// The bytes of each answer of a StreamDecide stream of `messages`.
+std::vector<std::string> StreamAnswers(
+    grpc::Channel* channel,
+    const std::vector<v1::StreamDecideRequest>& messages) {
+  std::vector<std::string> sent;
+  for (const v1::StreamDecideRequest& message : messages) {
+    sent.push_back(message.SerializeAsString());
+  }
+  std::vector<std::string> answers;
+  const grpc::Status status =
+      RawStreamCall(channel, "/treatd.v1.TreatmentService/StreamDecide", sent,
+                    nullptr, absl::Seconds(20), &answers);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(answers.size(), messages.size());
+  return answers;
+}
+
+// A recorded StreamDecide chunk is answered with the bytes of the same
+// what-if chunk; where the ledger refused decisions (a finding without
+// identity, an identity key over the ledger's limit, or the whole chunk
+// while the database is down under fail-closed), with protobuf's bytes for
+// the answer holding those item errors, every other result's bytes as in
+// the what-if answer. Only the recorded decisions are counted.
+TEST_F(LedgerServiceTest, RecordedStreamAnswersTheWhatIfBytes) {
+  serve_metrics_ = true;
+  Start(LedgerDownPolicy::kFailClosed, absl::Milliseconds(200));
+  v1::StreamDecideRequest chunk;
+  ToProtoTime(Now(), chunk.mutable_as_of());  // the same decision ids
+  for (int i = 1; i <= 20; ++i) {
+    *chunk.add_findings() =
+        Vulnerability(absl::StrCat("s-", i), absl::StrCat("web-", i % 3),
+                      absl::StrCat("CVE-2027-", 1000 + i));
+  }
+  v1::StreamDecideRequest refused;
+  ToProtoTime(Now(), refused.mutable_as_of());
+  *refused.add_findings() = Vulnerability("r-1", "web-01", "CVE-2027-0001");
+  v1::Finding long_key = Vulnerability("r-2", "web-02", "CVE-2027-0002");
+  long_key.mutable_package()->set_name(std::string(2000, 'p'));
+  *refused.add_findings() = long_key;
+  v1::Finding nameless;
+  nameless.set_id("r-3");
+  nameless.set_kind(v1::FINDING_KIND_VULNERABILITY);
+  *refused.add_findings() = nameless;
+  *refused.add_findings() = Vulnerability("r-4", "web-04", "CVE-2027-0004");
+
+  const std::vector<std::string> recorded =
+      StreamAnswers(channel_.get(), {chunk, refused});
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(AllEvents().size(), 22u);
+  EXPECT_EQ(DecisionsCounted(server_->metrics()->Render()), 22);
+
+  chunk.set_skip_record(true);
+  refused.set_skip_record(true);
+  const std::vector<std::string> what_if =
+      StreamAnswers(channel_.get(), {chunk, refused});
+  ASSERT_EQ(what_if.size(), 2u);
+  EXPECT_EQ(recorded[0], what_if[0]);
+
+  // Protobuf's bytes for what was answered.
+  v1::StreamDecideResponse answer;
+  ASSERT_TRUE(answer.ParseFromString(recorded[1]));
+  EXPECT_EQ(recorded[1], answer.SerializeAsString());
+  v1::StreamDecideResponse expected;
+  ASSERT_TRUE(expected.ParseFromString(what_if[1]));
+  EXPECT_EQ(answer.sequence(), 1u);
+  ASSERT_EQ(answer.results_size(), 4);
+  for (int i : {0, 3}) {
+    EXPECT_EQ(answer.results(i).SerializeAsString(),
+              expected.results(i).SerializeAsString())
+        << i;
+  }
+  ASSERT_TRUE(answer.results(1).has_error());
+  EXPECT_EQ(answer.results(1).index(), 1);
+  EXPECT_THAT(answer.results(1).error().message(), HasSubstr("finding_key: "));
+  ASSERT_TRUE(answer.results(2).has_error());
+  EXPECT_THAT(answer.results(2).error().message(),
+              HasSubstr("cannot be recorded in the ledger"));
+
+  // The database down: the chunk's decisions are UNAVAILABLE item errors,
+  // in protobuf's bytes, and the stream goes on.
+  chunk.set_skip_record(false);
+  std::vector<std::string> down;
+  {
+    WriteLock lock(ledger_path_);
+    down = StreamAnswers(channel_.get(), {chunk});
+  }
+  ASSERT_EQ(down.size(), 1u);
+  ASSERT_TRUE(answer.ParseFromString(down[0]));
+  EXPECT_EQ(down[0], answer.SerializeAsString());
+  ASSERT_EQ(answer.results_size(), 20);
+  for (const v1::DecisionResult& result : answer.results()) {
+    EXPECT_EQ(result.error().code(),
+              static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  }
+  EXPECT_EQ(AllEvents().size(), 22u);
+  EXPECT_EQ(DecisionsCounted(server_->metrics()->Render()), 22 + 24);
 }
 
 TEST_F(LedgerServiceTest, OutcomesMoveTheLifecycleAndBadOnesAreRejected) {
