@@ -653,6 +653,31 @@ TEST_F(LimitsTest, StreamDurationCeiling) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+TEST_F(LimitsTest, AStreamInUseOutlivesTheIdleTimeout) {
+  // Idle means no message: a stream that sends one every 100 ms for four
+  // times the idle timeout is never cut off.
+  config_.call_limits.stream_idle_timeout = absl::Milliseconds(300);
+  StartPlain();
+  grpc::ClientContext context;
+  StreamPtr stream = OpenStream(&context);
+  ASSERT_NE(stream, nullptr);
+  v1::StreamDecideRequest request;
+  *request.mutable_finding() = Vulnerability("busy", true);
+  v1::StreamDecideResponse response;
+  int answered = 0;
+  for (const absl::Time end = absl::Now() + absl::Milliseconds(1200);
+       absl::Now() < end; ++answered) {
+    ASSERT_TRUE(stream->Write(request) && stream->Read(&response))
+        << "cut off after " << answered << " answers";
+    EXPECT_TRUE(response.result().has_decision());
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(answered, 8);
+}
+
 TEST_F(LimitsTest, UnaryCallCeilingCutsLongBatches) {
   config_.call_limits.max_call_duration = absl::ZeroDuration();
   StartPlain();

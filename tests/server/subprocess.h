@@ -105,6 +105,16 @@ class Subprocess {
 
   void Signal(int signal_number) { kill(pid_, signal_number); }
 
+  // Collects what the child has written so far without waiting. A test
+  // that runs the child for long calls it now and then: a pipe nobody
+  // reads fills at 64 KiB and then blocks every thread of the child that
+  // logs.
+  void Drain() {
+    // (ReadSome polls for whole milliseconds: 2 ms from now is 1.)
+    while (ReadSome(absl::Now() + absl::Milliseconds(2))) {
+    }
+  }
+
   // Collects the rest of stdout and stderr and waits for the exit. Returns
   // the exit code, 128 + signal when killed by a signal, or -1 when the
   // child was still running at `timeout` (it is then killed).

@@ -587,6 +587,7 @@ TEST(TreatdUnderFaultsTest, SigtermDuringLoadReloadsAndFaults) {
   for (int i = 0; absl::Now() < sigterm_at; ++i) {
     write_policy(i % 2 ? policy_b : std::string(testing::kGoodPolicy));
     if (i % 10 == 0) process->Signal(SIGHUP);
+    process->Drain();  // Its log: a reload and a signal every few ms.
     absl::SleepFor(absl::Milliseconds(5));
   }
   const absl::Time signalled = absl::Now();
