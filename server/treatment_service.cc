@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
 #include "google/protobuf/descriptor.h"
@@ -1006,6 +1007,72 @@ class TreatmentServiceImpl::StreamReactor final
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+grpc::Status TreatmentServiceImpl::StreamDecideBytes(
+    grpc::ServerContext* /*context*/,
+    grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+  // Every message's arena starts in the stream's first block, as in
+  // StreamReactor.
+  std::unique_ptr<char[]> first_block(new char[kStreamArenaFirstBlock]);
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block.get();
+  arena_options.initial_block_size = kStreamArenaFirstBlock;
+  arena_options.start_block_size = 64 * 1024;
+  arena_options.max_block_size = 256 * 1024;
+  ServerMetrics* metrics =
+      governor_ != nullptr ? governor_->metrics() : nullptr;
+  uint64_t sequence = 0;
+  grpc::ByteBuffer bytes;
+  while (stream->Read(&bytes)) {
+    google::protobuf::Arena arena(arena_options);
+    auto* request =
+        google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(&arena);
+    auto* response =
+        google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
+            &arena);
+    ResultsEncoder chunk = ResultsEncoder::ForStreamChunk(sequence);
+    bool encoded = false;
+    if (!ParseRequest(bytes, request).ok()) {
+      // The stream goes on: this message is answered with an error.
+      if (metrics != nullptr) metrics->CallRejected(kUndecodableReason);
+      AnswerUndecodable(sequence, response);
+    } else {
+      absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
+          ActiveOrError();
+      if (!active.ok()) return ToGrpcStatus(active.status());
+      const bool record = recorder_ != nullptr && !request->skip_record();
+      const bool by_encoder = !record && SchemaMismatch().empty();
+      encoded = DecideStreamMessage(**active, *request, sequence, response,
+                                    metrics, by_encoder ? &chunk : nullptr);
+      if (record) {
+        absl::Notification recorded;
+        RecordStreamMessage(*request, response,
+                            [&recorded] { recorded.Notify(); });
+        recorded.WaitForNotification();
+      }
+      if (!encoded && metrics != nullptr) {
+        if (response->result().has_decision()) {
+          metrics->RecordDecision(response->result().decision());
+        }
+        for (const v1::DecisionResult& result : response->results()) {
+          if (result.has_decision()) metrics->RecordDecision(result.decision());
+        }
+      }
+    }
+    grpc::ByteBuffer answer;
+    if (grpc::Status status = encoded ? chunk.Finish(&answer)
+                                      : EncodeResponse(*response, &answer);
+        !status.ok()) {
+      return status;
+    }
+    if (!stream->Write(answer)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "the client stopped reading the stream");
+    }
+    ++sequence;
+  }
+  return grpc::Status::OK;
+}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 TreatmentServiceImpl::StreamDecide(grpc::CallbackServerContext* /*context*/) {

@@ -151,7 +151,10 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   void AnswerBatchDecide(grpc::ServerContextBase* context,
                          const grpc::ByteBuffer& request,
                          grpc::ByteBuffer* response, UnaryEnd end) const;
-  // StreamDecide, on bytes (see above).
+  // StreamDecide on a sync thread, for a server on an event loop
+  // (event_loop_service.h): StreamReactor's work, one message after the
+  // other, waiting while the ledger records a message's decisions. The
+  // next message is read once the answer is written.
   grpc::Status StreamDecideBytes(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
