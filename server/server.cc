@@ -2,6 +2,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -69,8 +70,11 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   }
   auto ledger_service =
       std::make_unique<LedgerServiceImpl>(ledger.get(), clock);
+  const bool event_loop = config.event_loop_threads > 0;
   // Process-wide switches; both must be set before a builder is created.
-  grpc::EnableDefaultHealthCheckService(true);
+  // On an event loop, gRPC's health service (callback API) gives way to
+  // treatd's own.
+  grpc::EnableDefaultHealthCheckService(!event_loop);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   const ServiceLimits limits{config.max_batch, config.finding_limits};
@@ -111,10 +115,36 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
-  builder.RegisterService(service.get());
+  std::unique_ptr<EventLoopTreatmentService> loop_service;
+  std::unique_ptr<HealthService> health_service;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> loop_queues;
+  if (event_loop) {
+    loop_service = std::make_unique<EventLoopTreatmentService>(service.get());
+    health_service = std::make_unique<HealthService>();
+    builder.RegisterService(loop_service.get());
+    builder.RegisterService(health_service.get());
+    for (int i = 0; i < config.event_loop_threads; ++i) {
+      loop_queues.push_back(builder.AddCompletionQueue());
+    }
+  } else {
+    builder.RegisterService(service.get());
+  }
   builder.RegisterService(admin.get());
   builder.RegisterService(ledger_service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (loop_service != nullptr) {
+    if (server != nullptr && port != 0) {
+      loop_service->Start(std::move(loop_queues));
+    } else {
+      for (const auto& queue : loop_queues) queue->Shutdown();
+      for (const auto& queue : loop_queues) {
+        void* tag = nullptr;
+        bool ok = false;
+        while (queue->Next(&tag, &ok)) {
+        }
+      }
+    }
+  }
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config.listen,
@@ -128,6 +158,8 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   result->recorder_ = std::move(recorder);
   result->sweep_ = std::move(sweep);
   result->ledger_service_ = std::move(ledger_service);
+  result->loop_service_ = std::move(loop_service);
+  result->health_service_ = std::move(health_service);
   if (result->sweep_ != nullptr) result->sweep_->Start();
   result->security_ = *std::move(security);
   result->metrics_ = *std::move(metrics);
@@ -137,7 +169,9 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   result->server_ = std::move(server);
   result->health_gate_ = std::make_shared<HealthGate>();
   grpc::HealthCheckServiceInterface* health =
-      result->server_->GetHealthCheckService();
+      result->health_service_ != nullptr
+          ? result->health_service_.get()
+          : result->server_->GetHealthCheckService();
   {
     absl::MutexLock lock(&result->health_gate_->mu);
     result->health_gate_->health = health;
@@ -189,6 +223,7 @@ void TreatdServer::Shutdown(absl::Duration grace) {
   // The sweep stops first: it gives its lease to another replica at once.
   if (sweep_ != nullptr) sweep_->Stop();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  if (loop_service_ != nullptr) loop_service_->Stop();
   server_->Wait();
   LogInfo("stopped", {{"address", address_}});
 }

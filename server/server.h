@@ -18,6 +18,8 @@
 #include "grpcpp/grpcpp.h"
 #include "server/admin_service.h"
 #include "server/call_governor.h"
+#include "server/event_loop_service.h"
+#include "server/health_service.h"
 #include "server/ledger/decision_recorder.h"
 #include "server/ledger/ledger_service.h"
 #include "server/ledger/revisit_sweep.h"
@@ -106,6 +108,10 @@ class TreatdServer {
   std::unique_ptr<LedgerServiceImpl> ledger_service_;
   std::unique_ptr<ShadowRecorder> shadow_;
   std::unique_ptr<TreatmentServiceImpl> service_;
+  // With --event-loop-threads: the TreatmentService the server serves
+  // (over service_) and its health service; null otherwise.
+  std::unique_ptr<EventLoopTreatmentService> loop_service_;
+  std::unique_ptr<HealthService> health_service_;
   std::unique_ptr<AdminServiceImpl> admin_;
   // Declared before server_ so that they outlive it.
   std::unique_ptr<ServerSecurity> security_;

@@ -244,6 +244,12 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
                  "Free memory kept for reuse by --memory-release-ms, in MiB")
       ->check(CLI::Range(int64_t{0}, int64_t{65536}))
       ->capture_default_str();
+  app.add_option("--event-loop-threads", config.event_loop_threads,
+                 "0: Decide on gRPC's callback API; N: the server polls on N "
+                 "threads of its own, which answer Decide (fewer thread "
+                 "hand-offs per call)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   app.add_option("--max-batch", config.max_batch,
                  "Most findings per BatchDecide call or StreamDecide "
                  "message")

@@ -80,6 +80,11 @@ struct ServerConfig {
   absl::Duration max_connection_idle = absl::Minutes(5);
   // HTTP/2 streams (calls) at once on one connection.
   int max_streams_per_connection = 100;
+  // 0: Decide and BatchDecide run on gRPC's callback API. N >= 1: the
+  // server polls on N threads of its own, which answer Decide from
+  // completion queues, and no method is on the callback API
+  // (event_loop_service.h).
+  int event_loop_threads = 0;
   // The ledger (common/ledger/ledger.h LedgerOptions::url): a SQLite file
   // path, or "postgresql://..." / "postgresql:host=... dbname=...". Empty:
   // no ledger (decisions are not recorded; LedgerService is UNAVAILABLE).

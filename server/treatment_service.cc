@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
 #include "google/protobuf/descriptor.h"
@@ -94,9 +95,9 @@ TreatmentServiceImpl::ActiveOrError() const {
   return active;
 }
 
-bool TreatmentServiceImpl::AdmitInlineCall(
-    CallAccount* call, grpc::CallbackServerContext* context,
-    grpc::ServerUnaryReactor* reactor) const {
+bool TreatmentServiceImpl::AdmitInlineCall(CallAccount* call,
+                                           grpc::ServerContextBase* context,
+                                           const UnaryEnd& end) const {
   // The interceptor's work, done here (CallGovernor::HandlesInline).
   const absl::Status admitted = call->Begin(context->client_metadata());
   context->AddInitialMetadata("x-request-id", call->request_id());
@@ -104,85 +105,93 @@ bool TreatmentServiceImpl::AdmitInlineCall(
   const grpc::Status status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             std::string(admitted.message()));
   call->NoteRejected(status, "concurrent_calls");
-  reactor->Finish(call->End(status));
+  end(call->End(status));
   return false;
 }
 
 std::shared_ptr<CallAccount> TreatmentServiceImpl::BeginInlineCall(
-    grpc::CallbackServerContext* context, absl::string_view method,
-    grpc::ServerUnaryReactor* reactor, bool defer_watch, bool* refused) const {
+    grpc::ServerContextBase* context, absl::string_view method,
+    const UnaryEnd& end, bool defer_watch, bool* refused) const {
   *refused = false;
   if (governor_ == nullptr) return nullptr;
   auto call = std::make_shared<CallAccount>(governor_, context, method,
                                             /*stream=*/false);
   if (defer_watch) call->DeferWatch();
-  *refused = !AdmitInlineCall(call.get(), context, reactor);
+  *refused = !AdmitInlineCall(call.get(), context, end);
   return call;
 }
 
-void TreatmentServiceImpl::FinishUndecodable(
-    const grpc::Status& status, CallAccount* call,
-    grpc::ServerUnaryReactor* reactor) {
+void TreatmentServiceImpl::FinishUndecodable(const grpc::Status& status,
+                                             CallAccount* call,
+                                             const UnaryEnd& end) {
   if (call == nullptr) {
-    reactor->Finish(status);
+    end(status);
     return;
   }
   call->NoteRejected(status, kUndecodableReason);
-  reactor->Finish(call->End(status));
+  end(call->End(status));
 }
 
 grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  AnswerDecide(context, *request, response, UnaryEnd(reactor));
+  return reactor;
+}
+
+void TreatmentServiceImpl::AnswerDecide(grpc::ServerContextBase* context,
+                                        const grpc::ByteBuffer& request,
+                                        grpc::ByteBuffer* response,
+                                        UnaryEnd end) const {
   if (recorder_ == nullptr) {
     // Without the ledger the call is answered before this returns: its
     // account and arena live here, not in shared objects the answer
     // would hold (~600 instructions a call).
     if (governor_ == nullptr) {
-      reactor->Finish(DecideBytes(*request, response, nullptr));
-      return reactor;
+      end(DecideBytes(request, response, nullptr));
+      return;
     }
     CallAccount call(governor_, context, kDecideMethod, /*stream=*/false);
     // Never watched: nothing waits (see the deferred watch below).
     call.DeferWatch();
-    if (!AdmitInlineCall(&call, context, reactor)) return reactor;
-    reactor->Finish(call.End(DecideBytes(*request, response, &call)));
-    return reactor;
+    if (!AdmitInlineCall(&call, context, end)) return;
+    end(call.End(DecideBytes(request, response, &call)));
+    return;
   }
   bool refused = false;
   std::shared_ptr<CallAccount> call =
       // One finding is decided in microseconds, long before the watchdog
       // (every 100 ms) could cut the call: it watches only a call whose
       // answer waits for the ledger.
-      BeginInlineCall(context, kDecideMethod, reactor, /*defer_watch=*/true,
+      BeginInlineCall(context, kDecideMethod, end, /*defer_watch=*/true,
                       &refused);
-  if (refused) return reactor;
+  if (refused) return;
   // The call's arena outlives this function when the answer waits for the
   // ledger: the recorder's callback holds it until the call is finished.
   auto arena = std::make_shared<google::protobuf::Arena>(CallArenaOptions());
   auto* parsed =
       google::protobuf::Arena::CreateMessage<v1::DecideRequest>(arena.get());
-  grpc::Status status = ParseRequest(*request, parsed);
+  grpc::Status status = ParseRequest(request, parsed);
   if (!status.ok()) {
-    FinishUndecodable(status, call.get(), reactor);
-    return reactor;
+    FinishUndecodable(status, call.get(), end);
+    return;
   }
   auto* answer =
       google::protobuf::Arena::CreateMessage<v1::DecideResponse>(arena.get());
   // Ends the call with `status`, the answer in `response` already encoded
   // when it is OK. The ledger's sync thread runs it for every call of a
   // commit in turn, so it does as little as it can.
-  auto finish = [this, reactor, call, arena, answer](grpc::Status status) {
+  auto finish = [this, end, call, arena, answer](grpc::Status status) {
     if (call == nullptr) {
-      reactor->Finish(status);
+      end(status);
       return;
     }
     if (ServerMetrics* metrics = governor_->metrics();
         metrics != nullptr && status.ok() && answer->has_decision()) {
       metrics->RecordDecision(answer->decision());
     }
-    reactor->Finish(call->End(status));
+    end(call->End(status));
   };
   status = DecideOne(*parsed, answer);
   // Encoded here, on gRPC's thread, before the hand-over, so that the
@@ -191,14 +200,14 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
   if (status.ok()) status = EncodeResponse(*answer, response);
   if (!status.ok() || parsed->skip_record()) {
     finish(status);
-    return reactor;
+    return;
   }
   absl::StatusOr<ledger::Event> event = ledger::DecisionEvent(
       parsed->finding(), answer->decision(), /*snapshot=*/false);
   if (!event.ok()) {
     recorder_->CountRejected(1);
     finish(ToGrpcStatus(UnidentifiedFindingError(event.status())));
-    return reactor;
+    return;
   }
   // Serialized only if the ledger stores it: `finish` holds the arena of
   // `parsed` until the recorder's callback has run.
@@ -212,7 +221,6 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::Decide(
                                [finish](std::vector<absl::Status> recorded) {
                                  finish(ToGrpcStatus(recorded.front()));
                                });
-  return reactor;
 }
 
 grpc::Status TreatmentServiceImpl::DecideBytes(const grpc::ByteBuffer& request,
@@ -344,11 +352,19 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  AnswerBatchDecide(context, *request, response, UnaryEnd(reactor));
+  return reactor;
+}
+
+void TreatmentServiceImpl::AnswerBatchDecide(grpc::ServerContextBase* context,
+                                             const grpc::ByteBuffer& request,
+                                             grpc::ByteBuffer* response,
+                                             UnaryEnd end) const {
   bool refused = false;
   std::shared_ptr<CallAccount> call =
-      BeginInlineCall(context, kBatchDecideMethod, reactor,
+      BeginInlineCall(context, kBatchDecideMethod, end,
                       /*defer_watch=*/false, &refused);
-  if (refused) return reactor;
+  if (refused) return;
   ServerMetrics* metrics =
       governor_ != nullptr ? governor_->metrics() : nullptr;
   // The call's arena outlives this function when the answer waits for the
@@ -356,10 +372,10 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
   auto arena = std::make_shared<google::protobuf::Arena>(CallArenaOptions());
   auto* parsed = google::protobuf::Arena::CreateMessage<v1::BatchDecideRequest>(
       arena.get());
-  grpc::Status status = ParseRequest(*request, parsed);
+  grpc::Status status = ParseRequest(request, parsed);
   if (!status.ok()) {
-    FinishUndecodable(status, call.get(), reactor);
-    return reactor;
+    FinishUndecodable(status, call.get(), end);
+    return;
   }
   if (metrics != nullptr) metrics->RecordBatchSize(parsed->findings_size());
   const bool record = recorder_ != nullptr && !parsed->skip_record();
@@ -368,8 +384,8 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
     // as soon as it is decided. (ResultsEncoder writes the response's own
     // fields by hand: only while the schema is the one it was written for.)
     status = DecideBatchEncoded(*parsed, metrics, response);
-    reactor->Finish(call == nullptr ? status : call->End(status));
-    return reactor;
+    end(call == nullptr ? status : call->End(status));
+    return;
   }
   if (SchemaMismatch().empty()) {
     // The same with the ledger: each decision's event is taken before its
@@ -381,26 +397,26 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
         recorder_, std::min(parsed->findings_size(), limits_.max_batch));
     status = DecideBatchRecorded(*parsed, metrics, recorded.get());
     if (!status.ok()) {
-      reactor->Finish(call == nullptr ? status : call->End(status));
-      return reactor;
+      end(call == nullptr ? status : call->End(status));
+      return;
     }
     std::vector<ledger::Event> events = std::move(recorded->batch.events);
     // `arena` holds the request, whose findings the events refer to.
     recorder_->RecordAsync(
-        std::move(events), [reactor, call, arena, recorded,
+        std::move(events), [end, call, arena, recorded,
                             response](std::vector<absl::Status> statuses) {
           const grpc::Status answered =
               recorded->Answer(statuses, arena.get(), response);
-          reactor->Finish(call == nullptr ? answered : call->End(answered));
+          end(call == nullptr ? answered : call->End(answered));
         });
-    return reactor;
+    return;
   }
   auto* answer =
       google::protobuf::Arena::CreateMessage<v1::BatchDecideResponse>(
           arena.get());
   // Serializes the answer and ends the call with `status` (the recorder's
   // thread may do it).
-  auto finish = [reactor, call, arena, answer, response,
+  auto finish = [end, call, arena, answer, response,
                  metrics](grpc::Status status) {
     if (status.ok()) status = EncodeResponse(*answer, response);
     if (metrics != nullptr && status.ok()) {
@@ -408,12 +424,12 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
         if (result.has_decision()) metrics->RecordDecision(result.decision());
       }
     }
-    reactor->Finish(call == nullptr ? status : call->End(status));
+    end(call == nullptr ? status : call->End(status));
   };
   status = DecideBatch(*parsed, answer);
   if (!status.ok() || recorder_ == nullptr || parsed->skip_record()) {
     finish(status);
-    return reactor;
+    return;
   }
   // A changed schema (SchemaMismatch): the whole answer is built, then
   // its events taken.
@@ -426,7 +442,6 @@ grpc::ServerUnaryReactor* TreatmentServiceImpl::BatchDecide(
         finish(ToGrpcStatus(
             ApplyRecordStatuses(*batch, recorded, answer->mutable_results())));
       });
-  return reactor;
 }
 
 grpc::Status TreatmentServiceImpl::PrepareBatch(
@@ -992,6 +1007,72 @@ class TreatmentServiceImpl::StreamReactor final
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+grpc::Status TreatmentServiceImpl::StreamDecideBytes(
+    grpc::ServerContext* /*context*/,
+    grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+  // Every message's arena starts in the stream's first block, as in
+  // StreamReactor.
+  std::unique_ptr<char[]> first_block(new char[kStreamArenaFirstBlock]);
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block.get();
+  arena_options.initial_block_size = kStreamArenaFirstBlock;
+  arena_options.start_block_size = 64 * 1024;
+  arena_options.max_block_size = 256 * 1024;
+  ServerMetrics* metrics =
+      governor_ != nullptr ? governor_->metrics() : nullptr;
+  uint64_t sequence = 0;
+  grpc::ByteBuffer bytes;
+  while (stream->Read(&bytes)) {
+    google::protobuf::Arena arena(arena_options);
+    auto* request =
+        google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(&arena);
+    auto* response =
+        google::protobuf::Arena::CreateMessage<v1::StreamDecideResponse>(
+            &arena);
+    ResultsEncoder chunk = ResultsEncoder::ForStreamChunk(sequence);
+    bool encoded = false;
+    if (!ParseRequest(bytes, request).ok()) {
+      // The stream goes on: this message is answered with an error.
+      if (metrics != nullptr) metrics->CallRejected(kUndecodableReason);
+      AnswerUndecodable(sequence, response);
+    } else {
+      absl::StatusOr<std::shared_ptr<const ActivePolicy>> active =
+          ActiveOrError();
+      if (!active.ok()) return ToGrpcStatus(active.status());
+      const bool record = recorder_ != nullptr && !request->skip_record();
+      const bool by_encoder = !record && SchemaMismatch().empty();
+      encoded = DecideStreamMessage(**active, *request, sequence, response,
+                                    metrics, by_encoder ? &chunk : nullptr);
+      if (record) {
+        absl::Notification recorded;
+        RecordStreamMessage(*request, response,
+                            [&recorded] { recorded.Notify(); });
+        recorded.WaitForNotification();
+      }
+      if (!encoded && metrics != nullptr) {
+        if (response->result().has_decision()) {
+          metrics->RecordDecision(response->result().decision());
+        }
+        for (const v1::DecisionResult& result : response->results()) {
+          if (result.has_decision()) metrics->RecordDecision(result.decision());
+        }
+      }
+    }
+    grpc::ByteBuffer answer;
+    if (grpc::Status status = encoded ? chunk.Finish(&answer)
+                                      : EncodeResponse(*response, &answer);
+        !status.ok()) {
+      return status;
+    }
+    if (!stream->Write(answer)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "the client stopped reading the stream");
+    }
+    ++sequence;
+  }
+  return grpc::Status::OK;
+}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 TreatmentServiceImpl::StreamDecide(grpc::CallbackServerContext* /*context*/) {

@@ -57,6 +57,38 @@ using Clock = std::function<absl::Time()>;
 // Converts an absl::Status to a grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// How a unary call answered on bytes is ended: what ends a call that is
+// not a callback reactor's (an async responder, a sync handler waiting).
+class CallFinisher {
+ public:
+  // Ends the call with `status` (and, when OK, the answer already in the
+  // call's response). Called once, from any thread.
+  virtual void Finish(const grpc::Status& status) = 0;
+
+ protected:
+  ~CallFinisher() = default;
+};
+
+// Ends a unary call, through its callback reactor or a CallFinisher; both
+// outlive the call. Cheap to copy.
+class UnaryEnd {
+ public:
+  explicit UnaryEnd(grpc::ServerUnaryReactor* reactor) : reactor_(reactor) {}
+  explicit UnaryEnd(CallFinisher* finisher) : finisher_(finisher) {}
+
+  void operator()(const grpc::Status& status) const {
+    if (reactor_ != nullptr) {
+      reactor_->Finish(status);
+    } else {
+      finisher_->Finish(status);
+    }
+  }
+
+ private:
+  grpc::ServerUnaryReactor* reactor_ = nullptr;
+  CallFinisher* finisher_ = nullptr;
+};
+
 // Decide and BatchDecide run on the callback API and take and answer raw
 // bytes: each call parses its request onto one protobuf arena with its
 // response (the findings and decisions are then freed at once instead of
@@ -107,6 +139,25 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
+  // The work of Decide, whatever API the call came in on: answers
+  // `request` into `response` and ends the call with `end`, at once or,
+  // when the ledger records the decision, from the recorder's thread once
+  // it is durable. `context` and `response` must live until the call has
+  // ended.
+  void AnswerDecide(grpc::ServerContextBase* context,
+                    const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                    UnaryEnd end) const;
+  // The same for BatchDecide.
+  void AnswerBatchDecide(grpc::ServerContextBase* context,
+                         const grpc::ByteBuffer& request,
+                         grpc::ByteBuffer* response, UnaryEnd end) const;
+  // StreamDecide on a sync thread, for a server on an event loop
+  // (event_loop_service.h): StreamReactor's work, one message after the
+  // other, waiting while the ledger records a message's decisions. The
+  // next message is read once the answer is written.
+  grpc::Status StreamDecideBytes(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
   grpc::ServerUnaryReactor* BatchDecide(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
@@ -120,26 +171,24 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
                               v1::ValidatePolicyResponse* response) override;
 
  private:
-  // Starts the accounting of a Decide or BatchDecide call (`method`),
-  // which they do themselves (CallGovernor::HandlesInline): null without a
-  // governor. When the call is refused (no slot free), finishes `reactor`
-  // and sets `*refused`. With `defer_watch`, the deadline watch waits for
-  // CallAccount::WatchDeferred() (see there).
   // Starts `call`'s accounting (a Decide or BatchDecide call's, which
   // they do themselves: CallGovernor::HandlesInline) and sends its request
   // id. Returns false when the call is refused (no slot free), after
-  // finishing `reactor`.
-  bool AdmitInlineCall(CallAccount* call, grpc::CallbackServerContext* context,
-                       grpc::ServerUnaryReactor* reactor) const;
+  // ending it with `end`.
+  bool AdmitInlineCall(CallAccount* call, grpc::ServerContextBase* context,
+                       const UnaryEnd& end) const;
   // The same for a call whose answer may outlive the handler: returns its
-  // account, shared.
-  std::shared_ptr<CallAccount> BeginInlineCall(
-      grpc::CallbackServerContext* context, absl::string_view method,
-      grpc::ServerUnaryReactor* reactor, bool defer_watch, bool* refused) const;
-  // Finishes a call whose request did not parse with `status`, counted as
+  // account, shared (null without a governor). With `defer_watch`, the
+  // deadline watch waits for CallAccount::WatchDeferred() (see there).
+  std::shared_ptr<CallAccount> BeginInlineCall(grpc::ServerContextBase* context,
+                                               absl::string_view method,
+                                               const UnaryEnd& end,
+                                               bool defer_watch,
+                                               bool* refused) const;
+  // Ends a call whose request did not parse with `status`, counted as
   // undecodable when `call` (may be null) accounts for it.
   static void FinishUndecodable(const grpc::Status& status, CallAccount* call,
-                                grpc::ServerUnaryReactor* reactor);
+                                const UnaryEnd& end);
 
   // One StreamDecide stream (see above; defined in the .cc).
   class StreamReactor;

@@ -32,6 +32,7 @@
 #include "server/policy_store.h"
 #include "server/server.h"
 #include "tests/client/treatctl_runner.h"
+#include "tests/server/event_loop_mode.h"
 #include "tests/server/test_policies.h"
 #include "tests/support/postgres_server.h"
 #include "treatd/v1/ledger_service.grpc.pb.h"
@@ -100,6 +101,7 @@ class LedgerServiceTest : public ::testing::Test {
     ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.ledger_down = down;
+    config.event_loop_threads = testing::EventLoopThreadsForTest();
     config.sweep_interval = absl::ZeroDuration();  // Tests run it by hand.
     if (stream_idle_ > absl::ZeroDuration()) {
       config.call_limits.stream_idle_timeout = stream_idle_;

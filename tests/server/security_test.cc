@@ -38,6 +38,7 @@
 #include "server/server.h"
 #include "server/server_config.h"
 #include "tests/client/treatctl_runner.h"
+#include "tests/server/event_loop_mode.h"
 #include "tests/server/test_policies.h"
 #include "treatd/v1/admin_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
@@ -186,6 +187,7 @@ class SecurityTest : public ::testing::Test {
                      "\n", "token root admin sha256:", Sha256Hex(kRootToken),
                      "\n", "identity ci-bot decide\n"));
     config_.listen = "127.0.0.1:0";
+    config_.event_loop_threads = testing::EventLoopThreadsForTest();
   }
 
   void UseTls(bool mtls, bool tokens) {

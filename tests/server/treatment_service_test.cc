@@ -15,6 +15,7 @@
 #include "common/policy/engine/compiled_policy.h"
 #include "common/policy/pipeline/decide_item.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -43,7 +44,9 @@ v1::Finding Vulnerability(const std::string& id, bool kev) {
   return finding;
 }
 
-class TreatmentServiceTest : public ::testing::Test {
+// Every test runs on gRPC's callback API (0) and on an event loop of one
+// thread (--event-loop-threads 1): the answers must be the same.
+class TreatmentServiceTest : public ::testing::TestWithParam<int> {
  protected:
   void StartServer(bool with_policy, int max_batch = 10000) {
     if (with_policy) {
@@ -54,6 +57,7 @@ class TreatmentServiceTest : public ::testing::Test {
     ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.max_batch = max_batch;
+    config.event_loop_threads = GetParam();
     auto server =
         TreatdServer::Start(config, &store_, [] { return kServerNow; });
     ASSERT_TRUE(server.ok()) << server.status();
@@ -96,7 +100,7 @@ class TreatmentServiceTest : public ::testing::Test {
   std::unique_ptr<v1::TreatmentService::Stub> stub_;
 };
 
-TEST_F(TreatmentServiceTest, DecideAnswersWithTheActivePolicy) {
+TEST_P(TreatmentServiceTest, DecideAnswersWithTheActivePolicy) {
   StartServer(/*with_policy=*/true);
   v1::DecideRequest request;
   *request.mutable_finding() = Vulnerability("f-1", /*kev=*/true);
@@ -113,7 +117,7 @@ TEST_F(TreatmentServiceTest, DecideAnswersWithTheActivePolicy) {
             absl::ToUnixSeconds(kServerNow));
 }
 
-TEST_F(TreatmentServiceTest, DecideEvaluatesAtTheRequestedAsOf) {
+TEST_P(TreatmentServiceTest, DecideEvaluatesAtTheRequestedAsOf) {
   StartServer(/*with_policy=*/true);
   v1::DecideRequest request;
   *request.mutable_finding() = Vulnerability("f-1", /*kev=*/false);
@@ -125,7 +129,7 @@ TEST_F(TreatmentServiceTest, DecideEvaluatesAtTheRequestedAsOf) {
   EXPECT_EQ(response.decision().match_kind(), v1::MATCH_KIND_DEFAULT);
 }
 
-TEST_F(TreatmentServiceTest, DecideRejectsAnInvalidFindingNamingTheField) {
+TEST_P(TreatmentServiceTest, DecideRejectsAnInvalidFindingNamingTheField) {
   StartServer(/*with_policy=*/true);
   v1::DecideRequest request;
   *request.mutable_finding() = Vulnerability("f-1", false);
@@ -139,7 +143,7 @@ TEST_F(TreatmentServiceTest, DecideRejectsAnInvalidFindingNamingTheField) {
             "got 11.5");
 }
 
-TEST_F(TreatmentServiceTest, DecideRejectsAnEmptyRequestListingEveryProblem) {
+TEST_P(TreatmentServiceTest, DecideRejectsAnEmptyRequestListingEveryProblem) {
   StartServer(/*with_policy=*/true);
   v1::DecideResponse response;
   grpc::Status status =
@@ -149,7 +153,7 @@ TEST_F(TreatmentServiceTest, DecideRejectsAnEmptyRequestListingEveryProblem) {
   EXPECT_THAT(status.error_message(), HasSubstr("finding.kind: required"));
 }
 
-TEST_F(TreatmentServiceTest, DecideRejectsAnAsOfOutOfRange) {
+TEST_P(TreatmentServiceTest, DecideRejectsAnAsOfOutOfRange) {
   StartServer(/*with_policy=*/true);
   v1::DecideRequest request;
   *request.mutable_finding() = Vulnerability("f-1", false);
@@ -160,7 +164,7 @@ TEST_F(TreatmentServiceTest, DecideRejectsAnAsOfOutOfRange) {
   EXPECT_THAT(status.error_message(), HasSubstr("as_of:"));
 }
 
-TEST_F(TreatmentServiceTest,
+TEST_P(TreatmentServiceTest,
        BatchDecideAnswersBadItemsWithErrorsAndDecidesTheRest) {
   StartServer(/*with_policy=*/true);
   v1::BatchDecideRequest request;
@@ -199,7 +203,7 @@ TEST_F(TreatmentServiceTest,
   EXPECT_EQ(kind_error.field_violations(0).field(), "findings[3].kind");
 }
 
-TEST_F(TreatmentServiceTest, BatchDecideRejectsAnEmptyBatch) {
+TEST_P(TreatmentServiceTest, BatchDecideRejectsAnEmptyBatch) {
   StartServer(/*with_policy=*/true);
   v1::BatchDecideResponse response;
   grpc::Status status =
@@ -208,7 +212,7 @@ TEST_F(TreatmentServiceTest, BatchDecideRejectsAnEmptyBatch) {
   EXPECT_THAT(status.error_message(), HasSubstr("findings"));
 }
 
-TEST_F(TreatmentServiceTest, BatchDecideRejectsBatchesOverTheLimitNamingIt) {
+TEST_P(TreatmentServiceTest, BatchDecideRejectsBatchesOverTheLimitNamingIt) {
   StartServer(/*with_policy=*/true, /*max_batch=*/3);
   v1::BatchDecideRequest request;
   for (int i = 0; i < 3; ++i) {
@@ -222,7 +226,7 @@ TEST_F(TreatmentServiceTest, BatchDecideRejectsBatchesOverTheLimitNamingIt) {
   EXPECT_THAT(status.error_message(), HasSubstr("limit of 3"));
 }
 
-TEST_F(TreatmentServiceTest,
+TEST_P(TreatmentServiceTest,
        StreamDecideAnswersAHundredThousandFindingsInOrder) {
   StartServer(/*with_policy=*/true);
   constexpr int kCount = 100000;
@@ -266,7 +270,7 @@ TEST_F(TreatmentServiceTest,
   EXPECT_EQ(errors, (kCount + kBadEvery - 1) / kBadEvery);
 }
 
-TEST_F(TreatmentServiceTest,
+TEST_P(TreatmentServiceTest,
        StreamDecideMixesChunksAndSingleFindingsAndGoesOnAfterBadMessages) {
   StartServer(/*with_policy=*/true, /*max_batch=*/3);
   grpc::ClientContext context;
@@ -386,7 +390,7 @@ TEST_F(TreatmentServiceTest,
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
-TEST_F(TreatmentServiceTest, StreamDecideAnswersAThousandChunksInOrder) {
+TEST_P(TreatmentServiceTest, StreamDecideAnswersAThousandChunksInOrder) {
   StartServer(/*with_policy=*/true);
   constexpr int kMessages = 1000;
   constexpr int kChunk = 100;
@@ -444,7 +448,11 @@ int ThreadCount() {
 // StreamDecide runs on gRPC's callback threads: an open stream holds no
 // thread of its own between its messages (the sync API held one per
 // stream, for as long as the stream was open).
-TEST_F(TreatmentServiceTest, OpenStreamsHoldNoThreadOfTheirOwn) {
+TEST_P(TreatmentServiceTest, OpenStreamsHoldNoThreadOfTheirOwn) {
+  if (GetParam() > 0) {
+    GTEST_SKIP() << "on an event loop, StreamDecide is a sync handler: a "
+                    "thread per open stream (server/event_loop_service.h)";
+  }
   StartServer(/*with_policy=*/true);
   constexpr int kStreams = 64;
   // One stream first, so that gRPC's own threads have started.
@@ -481,7 +489,7 @@ TEST_F(TreatmentServiceTest, OpenStreamsHoldNoThreadOfTheirOwn) {
 // must be the bytes protobuf writes for decisions made afresh, finding
 // after finding (default policy, shipped feeds, FULL with and without
 // traces and BASIC, item errors between decisions).
-TEST_F(TreatmentServiceTest,
+TEST_P(TreatmentServiceTest,
        BatchAndChunkAnswersAreProtobufsBytesOfFreshDecisions) {
   StartServer(/*with_policy=*/false);
   auto snapshot = std::make_shared<ActivePolicy>();
@@ -569,7 +577,7 @@ TEST_F(TreatmentServiceTest,
   }
 }
 
-TEST_F(TreatmentServiceTest, CallsFailWithFailedPreconditionWithoutAPolicy) {
+TEST_P(TreatmentServiceTest, CallsFailWithFailedPreconditionWithoutAPolicy) {
   StartServer(/*with_policy=*/false);
   v1::DecideRequest decide;
   *decide.mutable_finding() = Vulnerability("f-1", false);
@@ -601,7 +609,7 @@ TEST_F(TreatmentServiceTest, CallsFailWithFailedPreconditionWithoutAPolicy) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
-TEST_F(TreatmentServiceTest, HealthIsNotServingUntilAPolicyLoads) {
+TEST_P(TreatmentServiceTest, HealthIsNotServingUntilAPolicyLoads) {
   StartServer(/*with_policy=*/false);
   EXPECT_EQ(HealthStatus(""), 2);
   EXPECT_EQ(HealthStatus("treatd.v1.TreatmentService"), 2);
@@ -612,12 +620,62 @@ TEST_F(TreatmentServiceTest, HealthIsNotServingUntilAPolicyLoads) {
   EXPECT_EQ(HealthStatus("treatd.v1.TreatmentService"), 1);
 }
 
-TEST_F(TreatmentServiceTest, HealthIsServingWithAPolicy) {
+TEST_P(TreatmentServiceTest, HealthIsServingWithAPolicy) {
   StartServer(/*with_policy=*/true);
   EXPECT_EQ(HealthStatus(""), 1);
 }
 
-TEST_F(TreatmentServiceTest, GetPolicyDescribesTheActivePolicy) {
+TEST_P(TreatmentServiceTest, HealthCheckOfAnUnknownServiceIsNotFound) {
+  StartServer(/*with_policy=*/true);
+  std::string response;
+  const grpc::Status status =
+      RawUnaryCall(channel_.get(), "/grpc.health.v1.Health/Check",
+                   std::string("\x0a\x04nope", 6), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
+  StartServer(/*with_policy=*/false);
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  auto context = Context();
+  grpc::health::v1::HealthCheckRequest request;
+  auto watch = stub->Watch(context.get(), request);
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  auto policy = CompiledPolicy::Compile(testing::kGoodPolicy, "good.yaml");
+  ASSERT_TRUE(policy.ok());
+  store_.Set(*policy, "good.yaml", kServerNow);
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  std::thread stop([this] { server_->Shutdown(absl::Seconds(1)); });
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  context->TryCancel();
+  while (watch->Read(&response)) {
+  }
+  watch->Finish();
+  stop.join();
+}
+
+TEST_P(TreatmentServiceTest, HealthWatchOfAnUnknownServiceSaysSo) {
+  StartServer(/*with_policy=*/true);
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  auto context = Context();
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("nope");
+  auto watch = stub->Watch(context.get(), request);
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(),
+            grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
+  context->TryCancel();
+  watch->Finish();
+}
+
+TEST_P(TreatmentServiceTest, GetPolicyDescribesTheActivePolicy) {
   StartServer(/*with_policy=*/true);
   v1::GetPolicyResponse response;
   grpc::Status status =
@@ -637,7 +695,7 @@ TEST_F(TreatmentServiceTest, GetPolicyDescribesTheActivePolicy) {
   EXPECT_THAT(response.priorities(), ElementsAre("P1", "P4"));
 }
 
-TEST_F(TreatmentServiceTest, ValidatePolicyListsEveryIssueOfABrokenPolicy) {
+TEST_P(TreatmentServiceTest, ValidatePolicyListsEveryIssueOfABrokenPolicy) {
   StartServer(/*with_policy=*/true);
   v1::ValidatePolicyRequest request;
   request.set_content(testing::kBrokenPolicy);
@@ -663,7 +721,7 @@ TEST_F(TreatmentServiceTest, ValidatePolicyListsEveryIssueOfABrokenPolicy) {
   EXPECT_TRUE(absl::StartsWith(response.policy().digest(), "sha256:"));
 }
 
-TEST_F(TreatmentServiceTest,
+TEST_P(TreatmentServiceTest,
        ValidatePolicyAcceptsAGoodPolicyWithoutActivatingIt) {
   StartServer(/*with_policy=*/false);
   v1::ValidatePolicyRequest request;
@@ -675,7 +733,7 @@ TEST_F(TreatmentServiceTest,
   EXPECT_EQ(store_.Get(), nullptr);
 }
 
-TEST_F(TreatmentServiceTest, ValidatePolicyReportsGarbageInsteadOfFailing) {
+TEST_P(TreatmentServiceTest, ValidatePolicyReportsGarbageInsteadOfFailing) {
   StartServer(/*with_policy=*/true);
   v1::ValidatePolicyRequest request;
   request.set_content("{{{ [ : not yaml");
@@ -686,7 +744,7 @@ TEST_F(TreatmentServiceTest, ValidatePolicyReportsGarbageInsteadOfFailing) {
   EXPECT_EQ(response.issues(0).file(), "policy.yaml");
 }
 
-TEST_F(TreatmentServiceTest, ReflectionListsTheTreatmentService) {
+TEST_P(TreatmentServiceTest, ReflectionListsTheTreatmentService) {
   StartServer(/*with_policy=*/true);
   grpc::GenericStub stub(channel_);
   grpc::CompletionQueue cq;
@@ -735,7 +793,7 @@ constexpr absl::string_view kBrokenBytes(
     "ab",
     4);
 
-TEST_F(TreatmentServiceTest,
+TEST_P(TreatmentServiceTest,
        UndecodableRequestsGetInvalidArgumentOnEveryMethod) {
   StartServer(/*with_policy=*/true);
   const std::pair<const char*, const char*> kMethods[] = {
@@ -771,7 +829,7 @@ TEST_F(TreatmentServiceTest,
   EXPECT_EQ(decided.decision().matched_rule(), "kev");
 }
 
-TEST_F(TreatmentServiceTest,
+TEST_P(TreatmentServiceTest,
        UndecodableStreamMessageGetsAnErrorAndTheStreamGoesOn) {
   StartServer(/*with_policy=*/true);
   grpc::GenericStub stub(channel_);
@@ -830,6 +888,13 @@ TEST_F(TreatmentServiceTest,
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(Api, TreatmentServiceTest, ::testing::Values(0, 1),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == 0
+                                      ? std::string("Callback")
+                                      : absl::StrCat("EventLoop", info.param);
+                         });
+
 TEST(TreatdServerTest, StartFailsWhenTheAddressIsTaken) {
   PolicyStore store;
   ServerConfig config;
@@ -840,6 +905,18 @@ TEST(TreatdServerTest, StartFailsWhenTheAddressIsTaken) {
   auto second = TreatdServer::Start(config, &store);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(), HasSubstr(config.listen));
+}
+
+TEST(TreatdServerTest, StartOnAnEventLoopFailsWhenTheAddressIsTaken) {
+  PolicyStore store;
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.event_loop_threads = 2;
+  auto first = TreatdServer::Start(config, &store);
+  ASSERT_TRUE(first.ok()) << first.status();
+  config.listen = (*first)->address();
+  auto second = TreatdServer::Start(config, &store);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

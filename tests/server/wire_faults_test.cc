@@ -40,6 +40,7 @@
 #include "server/policy_store.h"
 #include "server/server.h"
 #include "server/server_config.h"
+#include "tests/server/event_loop_mode.h"
 #include "tests/server/subprocess.h"
 #include "tests/server/test_policies.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
@@ -125,6 +126,7 @@ class WireFaultsTest : public ::testing::Test {
     policy_b_ = *std::move(b);
     store_.Set(policy_a_, "a.yaml", absl::Now());
     config_.listen = "127.0.0.1:0";
+    config_.event_loop_threads = testing::EventLoopThreadsForTest();
     // Metrics on (a loopback port): the in-flight gauge is how the tests
     // see that no call was left behind.
     config_.metrics_listen = "127.0.0.1:0";
@@ -561,11 +563,11 @@ TEST(TreatdUnderFaultsTest, SigtermDuringLoadReloadsAndFaults) {
     std::rename(temporary.c_str(), policy_path.c_str());
   };
   write_policy(testing::kGoodPolicy);
-  auto process = Subprocess::Start(
+  auto process = Subprocess::Start(testing::WithEventLoopFlag(
       {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
        policy_path, "--kev", "", "--epss", "", "--metrics-listen", "",
        "--reload-poll-ms", "5", "--shutdown-grace-seconds", "2",
-       "--stream-idle-seconds", "1"});
+       "--stream-idle-seconds", "1"}));
   ASSERT_NE(process, nullptr);
   std::string banner;
   ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(30)))
