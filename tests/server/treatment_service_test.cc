@@ -660,6 +660,53 @@ TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
   stop.join();
 }
 
+// Shutting down at once, before the server's threads have asked for any
+// call, must not abort.
+TEST_P(TreatmentServiceTest, ShutdownRightAfterStartIsClean) {
+  for (int i = 0; i < 200; ++i) {
+    StartServer(/*with_policy=*/true);
+    server_->Shutdown(absl::ZeroDuration());
+    stub_.reset();
+    channel_.reset();
+    server_.reset();
+  }
+}
+
+// Shutting down with no grace while Decide calls queue up (more than the
+// server's threads have taken) must not abort, and every call ends.
+TEST_P(TreatmentServiceTest, ShutdownUnderDecideLoadIsClean) {
+  constexpr int kCalls = 200;
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE(round);
+    StartServer(/*with_policy=*/true);
+    grpc::CompletionQueue cq;
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    std::vector<v1::DecideResponse> responses(kCalls);
+    std::vector<grpc::Status> statuses(kCalls);
+    v1::DecideRequest request;
+    *request.mutable_finding() = Vulnerability("load", true);
+    for (int i = 0; i < kCalls; ++i) {
+      contexts.push_back(Context());
+      stub_->AsyncDecide(contexts.back().get(), request, &cq)
+          ->Finish(&responses[i], &statuses[i], reinterpret_cast<void*>(i));
+    }
+    // Let part of them reach the server, then stop it at once.
+    absl::SleepFor(absl::Milliseconds(round % 5));
+    server_->Shutdown(absl::ZeroDuration());
+    int ended = 0;
+    void* tag = nullptr;
+    bool ok = false;
+    while (ended < kCalls && cq.Next(&tag, &ok)) ++ended;
+    EXPECT_EQ(ended, kCalls);
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    stub_.reset();
+    channel_.reset();
+    server_.reset();
+  }
+}
+
 TEST_P(TreatmentServiceTest, HealthWatchOfAnUnknownServiceSaysSo) {
   StartServer(/*with_policy=*/true);
   auto stub = grpc::health::v1::Health::NewStub(channel_);
