@@ -94,6 +94,22 @@ class TreatmentServiceTest : public ::testing::TestWithParam<int> {
     return response[1];
   }
 
+  // An open grpc.health.v1.Health/Watch of "" (the server's status).
+  struct HealthWatch {
+    std::unique_ptr<grpc::health::v1::Health::Stub> stub;
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>>
+        reader;
+  };
+  HealthWatch WatchHealth() {
+    HealthWatch watch;
+    watch.stub = grpc::health::v1::Health::NewStub(channel_);
+    watch.context = Context();
+    watch.reader = watch.stub->Watch(watch.context.get(),
+                                     grpc::health::v1::HealthCheckRequest());
+    return watch;
+  }
+
   PolicyStore store_;
   std::unique_ptr<TreatdServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -636,10 +652,9 @@ TEST_P(TreatmentServiceTest, HealthCheckOfAnUnknownServiceIsNotFound) {
 
 TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
   StartServer(/*with_policy=*/false);
-  auto stub = grpc::health::v1::Health::NewStub(channel_);
-  auto context = Context();
-  grpc::health::v1::HealthCheckRequest request;
-  auto watch = stub->Watch(context.get(), request);
+  HealthWatch health = WatchHealth();
+  auto& watch = health.reader;
+  auto& context = health.context;
   grpc::health::v1::HealthCheckResponse response;
   ASSERT_TRUE(watch->Read(&response));
   EXPECT_EQ(response.status(),
@@ -658,6 +673,31 @@ TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
   }
   watch->Finish();
   stop.join();
+}
+
+TEST_P(TreatmentServiceTest, HealthWatchEndsAtShutdownWithoutHoldingTheGrace) {
+  if (GetParam() == 0) {
+    GTEST_SKIP() << "gRPC 1.51's default health service keeps a watch open "
+                    "after NOT_SERVING until the grace cancels it";
+  }
+  StartServer(/*with_policy=*/true);
+  HealthWatch health = WatchHealth();
+  auto& watch = health.reader;
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  const absl::Time start = absl::Now();
+  std::thread stop([this] { server_->Shutdown(absl::Seconds(10)); });
+  while (watch->Read(&response)) {
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  }
+  const grpc::Status status = watch->Finish();
+  stop.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(status.error_message(), "not writing due to shutdown");
+  // The open watch does not keep the server draining for its grace.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
 // Shutting down at once, before the server's threads have asked for any
