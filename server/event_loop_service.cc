@@ -43,12 +43,17 @@ class WaitedEnd final : public CallFinisher {
 }  // namespace
 
 // One Decide call, from gRPC's handing it over to its end. Deletes itself
-// (through Serve) when its last event has come.
+// (through Serve) when its last event has come. Each one has exactly one
+// event pending on its queue, or is being answered and will be given one:
+// while any lives, its queue must stay open.
 class EventLoopTreatmentService::DecideCall final : public CallFinisher {
  public:
   DecideCall(EventLoopTreatmentService* service,
              grpc::ServerCompletionQueue* queue)
-      : service_(service), queue_(queue), responder_(&context_) {
+      : service_(service),
+        live_(&service->live_calls_),
+        queue_(queue),
+        responder_(&context_) {
     service_->RequestDecide(&context_, &request_, &responder_, queue_, queue_,
                             this);
   }
@@ -56,14 +61,14 @@ class EventLoopTreatmentService::DecideCall final : public CallFinisher {
   // This call's event on the queue (`ok` as the queue gave it). Returns
   // false when the call is over.
   bool Proceed(bool ok) {
-    if (answered_) {
-      service_->answering_.fetch_sub(1, std::memory_order_release);
-      return false;
-    }
+    if (answered_) return false;
     if (!ok) return false;  // The server is shutting down.
-    new DecideCall(service_, queue_);
+    // Once Stop() has begun no call is asked for: the server is shut
+    // down and would only fail it.
+    if (!service_->stopping_.load(std::memory_order_acquire)) {
+      new DecideCall(service_, queue_);
+    }
     answered_ = true;
-    service_->answering_.fetch_add(1, std::memory_order_relaxed);
     service_->impl_->AnswerDecide(&context_, request_, &response_,
                                   UnaryEnd(this));
     return true;
@@ -78,7 +83,23 @@ class EventLoopTreatmentService::DecideCall final : public CallFinisher {
   }
 
  private:
+  // Counts the call among the live ones from before its request to after
+  // the last of its members is gone.
+  class Live {
+   public:
+    explicit Live(std::atomic<int>* count) : count_(count) {
+      count_->fetch_add(1, std::memory_order_relaxed);
+    }
+    ~Live() { count_->fetch_sub(1, std::memory_order_release); }
+    Live(const Live&) = delete;
+    Live& operator=(const Live&) = delete;
+
+   private:
+    std::atomic<int>* const count_;
+  };
+
   EventLoopTreatmentService* const service_;
+  const Live live_;  // First member: destroyed last.
   grpc::ServerCompletionQueue* const queue_;
   grpc::ServerContext context_;
   grpc::ByteBuffer request_;
@@ -113,6 +134,13 @@ EventLoopTreatmentService::~EventLoopTreatmentService() { Stop(); }
 void EventLoopTreatmentService::Start(
     std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues) {
   queues_ = std::move(queues);
+  // The first calls are asked for here, not on the queues' threads: a
+  // Stop() right after Start() then finds them counted.
+  for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
+    for (int i = 0; i < kCallsRequestedAhead; ++i) {
+      new DecideCall(this, queue.get());
+    }
+  }
   threads_.reserve(queues_.size());
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
     threads_.emplace_back([this, queue = queue.get()] { Serve(queue); });
@@ -120,7 +148,6 @@ void EventLoopTreatmentService::Start(
 }
 
 void EventLoopTreatmentService::Serve(grpc::ServerCompletionQueue* queue) {
-  for (int i = 0; i < kCallsRequestedAhead; ++i) new DecideCall(this, queue);
   void* tag = nullptr;
   bool ok = false;
   while (queue->Next(&tag, &ok)) {
@@ -131,14 +158,20 @@ void EventLoopTreatmentService::Serve(grpc::ServerCompletionQueue* queue) {
 
 void EventLoopTreatmentService::Stop() {
   if (stopped_.exchange(true)) return;
-  // A call waiting for the ledger is ended by the recorder (cancelled
-  // after the server's grace): its last event must find its queue open.
-  while (answering_.load(std::memory_order_acquire) > 0) {
+  stopping_.store(true, std::memory_order_release);
+  // The server is shut down: each call it had not matched comes back
+  // (ok=false) and it matches no more; calls it matched are answered,
+  // some later by the ledger's recorder (cancelled after the server's
+  // grace). Every one's last event must find its queue open, so the
+  // queues close only once no call lives.
+  while (live_calls_.load(std::memory_order_acquire) > 0) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
     queue->Shutdown();
   }
+  // Each thread takes what is left on its queue until Next says it is
+  // shut down and empty.
   for (std::thread& thread : threads_) thread.join();
 }
 

@@ -46,11 +46,13 @@ class EventLoopTreatmentService final
       delete;
 
   // Serves Decide from `queues` (ServerBuilder::AddCompletionQueue(), the
-  // server built and started), one thread each.
+  // server built and started), one thread each. The first calls are asked
+  // for before Start() returns.
   void Start(std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues);
-  // Once the server's Shutdown() has returned: waits for calls still
-  // being answered (a ledger commit), shuts the queues down and joins
-  // their threads.
+  // Once the server's Shutdown() has returned: asks for no more calls,
+  // waits until every call asked for has ended (those gRPC had not matched
+  // come back failed; a matched one may wait for a ledger commit), then
+  // shuts the queues down and joins their threads.
   void Stop();
 
   grpc::Status GetPolicy(grpc::ServerContext* context,
@@ -74,8 +76,10 @@ class EventLoopTreatmentService final
   TreatmentServiceImpl* const impl_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::vector<std::thread> threads_;
-  // Decide calls taken and not yet ended.
-  std::atomic<int> answering_{0};
+  // DecideCall objects alive: asked for, matched or being answered.
+  std::atomic<int> live_calls_{0};
+  // Set by Stop(): no more calls are asked for.
+  std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};
 };
 

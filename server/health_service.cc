@@ -76,21 +76,31 @@ grpc::Status HealthService::Watch(
   };
   while (!context->IsCancelled()) {
     Status status;
+    bool shut_down;
     {
       absl::MutexLock lock(&mu_);
-      if (sent &&
+      if (sent && !shut_down_ &&
           !mu_.AwaitWithTimeout(absl::Condition(&changed), kWatchCancelPoll)) {
         continue;
       }
       seen = version_;
       status = StatusOf(request->service());
+      shut_down = shut_down_;
     }
-    if (sent && status == last) continue;
-    HealthCheckResponse response;
-    response.set_status(status);
-    if (!writer->Write(response)) break;
-    sent = true;
-    last = status;
+    if (!sent || status != last) {
+      HealthCheckResponse response;
+      response.set_status(status);
+      if (!writer->Write(response)) break;
+      sent = true;
+      last = status;
+    }
+    // The watch ends at shutdown, its last word NOT_SERVING, rather than
+    // hold the server's drain for its grace (as gRPC 1.51's default
+    // service does).
+    if (shut_down) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "not writing due to shutdown");
+    }
   }
   return grpc::Status(grpc::StatusCode::CANCELLED, "the watch ended");
 }

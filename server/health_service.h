@@ -5,7 +5,9 @@
 // default service does: Check answers a known service's status and
 // NOT_FOUND for any other; Watch sends the status at once (SERVICE_UNKNOWN
 // for an unknown service) and again whenever it changes; after Shutdown()
-// every service is NOT_SERVING for good.
+// every service is NOT_SERVING for good, and each Watch, once it has sent
+// that, ends with CANCELLED "not writing due to shutdown" (so open watches
+// do not hold the server's shutdown for its whole grace).
 //
 // Thread-safe.
 #ifndef TREATD_SERVER_HEALTH_SERVICE_H_

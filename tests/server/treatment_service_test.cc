@@ -94,6 +94,22 @@ class TreatmentServiceTest : public ::testing::TestWithParam<int> {
     return response[1];
   }
 
+  // An open grpc.health.v1.Health/Watch of "" (the server's status).
+  struct HealthWatch {
+    std::unique_ptr<grpc::health::v1::Health::Stub> stub;
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>>
+        reader;
+  };
+  HealthWatch WatchHealth() {
+    HealthWatch watch;
+    watch.stub = grpc::health::v1::Health::NewStub(channel_);
+    watch.context = Context();
+    watch.reader = watch.stub->Watch(watch.context.get(),
+                                     grpc::health::v1::HealthCheckRequest());
+    return watch;
+  }
+
   PolicyStore store_;
   std::unique_ptr<TreatdServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -636,10 +652,9 @@ TEST_P(TreatmentServiceTest, HealthCheckOfAnUnknownServiceIsNotFound) {
 
 TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
   StartServer(/*with_policy=*/false);
-  auto stub = grpc::health::v1::Health::NewStub(channel_);
-  auto context = Context();
-  grpc::health::v1::HealthCheckRequest request;
-  auto watch = stub->Watch(context.get(), request);
+  HealthWatch health = WatchHealth();
+  auto& watch = health.reader;
+  auto& context = health.context;
   grpc::health::v1::HealthCheckResponse response;
   ASSERT_TRUE(watch->Read(&response));
   EXPECT_EQ(response.status(),
@@ -658,6 +673,78 @@ TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
   }
   watch->Finish();
   stop.join();
+}
+
+TEST_P(TreatmentServiceTest, HealthWatchEndsAtShutdownWithoutHoldingTheGrace) {
+  if (GetParam() == 0) {
+    GTEST_SKIP() << "gRPC 1.51's default health service keeps a watch open "
+                    "after NOT_SERVING until the grace cancels it";
+  }
+  StartServer(/*with_policy=*/true);
+  HealthWatch health = WatchHealth();
+  auto& watch = health.reader;
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  const absl::Time start = absl::Now();
+  std::thread stop([this] { server_->Shutdown(absl::Seconds(10)); });
+  while (watch->Read(&response)) {
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  }
+  const grpc::Status status = watch->Finish();
+  stop.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(status.error_message(), "not writing due to shutdown");
+  // The open watch does not keep the server draining for its grace.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+// Shutting down at once, before the server's threads have asked for any
+// call, must not abort.
+TEST_P(TreatmentServiceTest, ShutdownRightAfterStartIsClean) {
+  for (int i = 0; i < 200; ++i) {
+    StartServer(/*with_policy=*/true);
+    server_->Shutdown(absl::ZeroDuration());
+    stub_.reset();
+    channel_.reset();
+    server_.reset();
+  }
+}
+
+// Shutting down with no grace while Decide calls queue up (more than the
+// server's threads have taken) must not abort, and every call ends.
+TEST_P(TreatmentServiceTest, ShutdownUnderDecideLoadIsClean) {
+  constexpr int kCalls = 200;
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE(round);
+    StartServer(/*with_policy=*/true);
+    grpc::CompletionQueue cq;
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    std::vector<v1::DecideResponse> responses(kCalls);
+    std::vector<grpc::Status> statuses(kCalls);
+    v1::DecideRequest request;
+    *request.mutable_finding() = Vulnerability("load", true);
+    for (int i = 0; i < kCalls; ++i) {
+      contexts.push_back(Context());
+      stub_->AsyncDecide(contexts.back().get(), request, &cq)
+          ->Finish(&responses[i], &statuses[i], reinterpret_cast<void*>(i));
+    }
+    // Let part of them reach the server, then stop it at once.
+    absl::SleepFor(absl::Milliseconds(round % 5));
+    server_->Shutdown(absl::ZeroDuration());
+    int ended = 0;
+    void* tag = nullptr;
+    bool ok = false;
+    while (ended < kCalls && cq.Next(&tag, &ok)) ++ended;
+    EXPECT_EQ(ended, kCalls);
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    stub_.reset();
+    channel_.reset();
+    server_.reset();
+  }
 }
 
 TEST_P(TreatmentServiceTest, HealthWatchOfAnUnknownServiceSaysSo) {
