@@ -52,6 +52,30 @@ google::protobuf::ArenaOptions CallArenaOptions() {
   return options;
 }
 
+// The arena of one StreamDecide message, starting in the stream's own
+// `first_block` (kStreamArenaFirstBlock bytes).
+google::protobuf::ArenaOptions StreamArenaOptions(char* first_block) {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = first_block;
+  options.initial_block_size = kStreamArenaFirstBlock;
+  options.start_block_size = 64 * 1024;
+  options.max_block_size = 256 * 1024;
+  return options;
+}
+
+// Counts the decisions of a StreamDecide answer built as a message (an
+// answer encoded as decided counted them as it went).
+void RecordStreamDecisions(const v1::StreamDecideResponse& response,
+                           ServerMetrics* metrics) {
+  if (metrics == nullptr) return;
+  if (response.result().has_decision()) {
+    metrics->RecordDecision(response.result().decision());
+  }
+  for (const v1::DecisionResult& result : response.results()) {
+    if (result.has_decision()) metrics->RecordDecision(result.decision());
+  }
+}
+
 // The evaluation options a decide request asks for (Decide, BatchDecide and
 // StreamDecide requests all carry trace and view).
 template <typename Request>
@@ -821,12 +845,7 @@ class TreatmentServiceImpl::StreamReactor final
   // (Answer), or ends the stream with an error of the stream as a whole
   // (End).
   void DecideMessage() {
-    google::protobuf::ArenaOptions options;
-    options.initial_block = first_block_.get();
-    options.initial_block_size = kStreamArenaFirstBlock;
-    options.start_block_size = 64 * 1024;
-    options.max_block_size = 256 * 1024;
-    arena_.emplace(options);
+    arena_.emplace(StreamArenaOptions(first_block_.get()));
     request_ = google::protobuf::Arena::CreateMessage<v1::StreamDecideRequest>(
         &*arena_);
     response_ =
@@ -882,14 +901,7 @@ class TreatmentServiceImpl::StreamReactor final
   // (its decisions then recorded in the metrics), frees the message's
   // arena and sends the answer.
   void Answer(ResultsEncoder* chunk) {
-    if (chunk == nullptr && metrics_ != nullptr) {
-      if (response_->result().has_decision()) {
-        metrics_->RecordDecision(response_->result().decision());
-      }
-      for (const v1::DecisionResult& result : response_->results()) {
-        if (result.has_decision()) metrics_->RecordDecision(result.decision());
-      }
-    }
+    if (chunk == nullptr) RecordStreamDecisions(*response_, metrics_);
     grpc::ByteBuffer answer;
     grpc::Status status = chunk != nullptr
                               ? chunk->Finish(&answer)
@@ -1014,11 +1026,8 @@ grpc::Status TreatmentServiceImpl::StreamDecideBytes(
   // Every message's arena starts in the stream's first block, as in
   // StreamReactor.
   std::unique_ptr<char[]> first_block(new char[kStreamArenaFirstBlock]);
-  google::protobuf::ArenaOptions arena_options;
-  arena_options.initial_block = first_block.get();
-  arena_options.initial_block_size = kStreamArenaFirstBlock;
-  arena_options.start_block_size = 64 * 1024;
-  arena_options.max_block_size = 256 * 1024;
+  const google::protobuf::ArenaOptions arena_options =
+      StreamArenaOptions(first_block.get());
   ServerMetrics* metrics =
       governor_ != nullptr ? governor_->metrics() : nullptr;
   uint64_t sequence = 0;
@@ -1050,14 +1059,7 @@ grpc::Status TreatmentServiceImpl::StreamDecideBytes(
                             [&recorded] { recorded.Notify(); });
         recorded.WaitForNotification();
       }
-      if (!encoded && metrics != nullptr) {
-        if (response->result().has_decision()) {
-          metrics->RecordDecision(response->result().decision());
-        }
-        for (const v1::DecisionResult& result : response->results()) {
-          if (result.has_decision()) metrics->RecordDecision(result.decision());
-        }
-      }
+      if (!encoded) RecordStreamDecisions(*response, metrics);
     }
     grpc::ByteBuffer answer;
     if (grpc::Status status = encoded ? chunk.Finish(&answer)
