@@ -82,8 +82,9 @@ TEST(LedgerProcessTest, KillNineLosesNoAcknowledgedDecision) {
   ASSERT_TRUE(process->ReadStdoutLine(&ledger_line, absl::Seconds(5)));
   EXPECT_THAT(ledger_line, HasSubstr(ledger_path));
 
-  // Eight clients decide as fast as they can (unary and batches of 10);
-  // once 600 decisions are acknowledged, treatd is killed mid-flight.
+  // Eight clients decide as fast as they can (unary, batches of 10 and
+  // stream chunks of 10, each answered only once recorded); once 600
+  // decisions are acknowledged, treatd is killed mid-flight.
   constexpr int kThreads = 8;
   constexpr int kTarget = 600;
   auto channel =
@@ -100,7 +101,29 @@ TEST(LedgerProcessTest, KillNineLosesNoAcknowledgedDecision) {
         context.set_deadline(
             absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
         std::vector<std::string> ids;
-        if (n % 2 == 0) {
+        if (n % 3 == 2) {
+          // A chunk on a stream: its answer is acknowledged as it arrives.
+          auto stream = stub->StreamDecide(&context);
+          v1::StreamDecideRequest request;
+          for (int i = 0; i < 10; ++i) {
+            *request.add_findings() = Numbered(t, n * 10 + i);
+          }
+          v1::StreamDecideResponse response;
+          if (!stream->Write(request) || !stream->Read(&response)) return;
+          for (const auto& result : response.results()) {
+            if (result.has_decision()) {
+              ids.push_back(result.decision().decision_id());
+            }
+          }
+          {
+            absl::MutexLock lock(&mu);
+            acknowledged.insert(ids.begin(), ids.end());
+          }
+          stream->WritesDone();
+          if (!stream->Finish().ok()) return;
+          continue;
+        }
+        if (n % 3 == 0) {
           v1::DecideRequest request;
           *request.mutable_finding() = Numbered(t, n * 10);
           v1::DecideResponse response;
