@@ -292,11 +292,17 @@ TEST_F(ReloadTest, ReloadsWhenThePolicyFileChanges) {
   WriteFile(policy_path_, kPolicyB);
   const std::string digest_b = Digest(kPolicyB);
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (GetPolicy().policy().digest() != digest_b && absl::Now() < deadline) {
+  // The new snapshot serves a moment before the reload's record is
+  // written (Reloader::Reload): wait for both.
+  v1::GetPolicyResponse policy = GetPolicy();
+  while ((policy.policy().digest() != digest_b ||
+          policy.last_reload().trigger() != "file-change") &&
+         absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
+    policy = GetPolicy();
   }
-  EXPECT_EQ(GetPolicy().policy().digest(), digest_b);
-  EXPECT_EQ(GetPolicy().last_reload().trigger(), "file-change");
+  EXPECT_EQ(policy.policy().digest(), digest_b);
+  EXPECT_EQ(policy.last_reload().trigger(), "file-change");
   EXPECT_EQ(Decide(KevFinding("f")).matched_rule(), "kev-remediate");
 }
 
