@@ -14,6 +14,11 @@
 //     through simdjson): a new parser per document and the input copied to
 //     a padded buffer, so the difference to the row above is allocating and
 //     first touching the parser's memory.
+//   - BM_FindingsCopyHeap / BM_FindingsCopyArena: the findings of one
+//     import copied into heap messages (as ImportResult holds them) or onto
+//     one google::protobuf::Arena, then freed: the same messages built and
+//     freed both ways, so the difference bounds what an arena-owned import
+//     result would save (docs/performance.md, importer3).
 // items/s counts entries (findings), bytes/s the document's bytes.
 // Import / plain parse is the ratio of the CPU times of BM_Import and a
 // plain-parse row of the same document (argument 0 Grype, 1 Trivy).
@@ -25,12 +30,15 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_data.h"
 #include "benchmark/benchmark.h"
 #include "common/importers/importer.h"
+#include "google/protobuf/arena.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "nlohmann/json.hpp"
 #include "simdjson.h"
 
@@ -185,6 +193,60 @@ void BM_Import(benchmark::State& state) {
   Count(state, text);
 }
 BENCHMARK(BM_Import)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// The findings of one import of document `format`, kept for the copy rows.
+const std::vector<v1::Finding>& ImportedFindings(int format) {
+  static std::vector<v1::Finding> imported[2];
+  if (imported[format].empty()) {
+    absl::StatusOr<importers::ImportResult> result = importers::ImportFindings(
+        Document(format), format == 0 ? importers::ScannerFormat::kGrype
+                                      : importers::ScannerFormat::kTrivy);
+    if (!result.ok()) bench::Die(result.status().ToString());
+    imported[format] = std::move(result->findings);
+  }
+  return imported[format];
+}
+
+// One copy of `findings` into heap messages and its freeing, on its own
+// for callgrind (--toggle-collect='treatd::(anonymous
+// namespace)::CopyToHeapOnce(*'), as ImportOnce.
+ABSL_ATTRIBUTE_NOINLINE void CopyToHeapOnce(
+    const std::vector<v1::Finding>& findings) {
+  std::vector<v1::Finding> copies;
+  copies.reserve(findings.size());
+  for (const v1::Finding& finding : findings) copies.push_back(finding);
+  benchmark::DoNotOptimize(copies);
+}
+
+// The same onto one arena (CopyToArenaOnce for callgrind).
+ABSL_ATTRIBUTE_NOINLINE void CopyToArenaOnce(
+    const std::vector<v1::Finding>& findings) {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 1 << 20;
+  options.max_block_size = 8 << 20;
+  google::protobuf::Arena arena(options);
+  auto* copies = google::protobuf::Arena::CreateMessage<
+      google::protobuf::RepeatedPtrField<v1::Finding>>(&arena);
+  copies->Reserve(static_cast<int>(findings.size()));
+  for (const v1::Finding& finding : findings) copies->Add()->CopyFrom(finding);
+  benchmark::DoNotOptimize(copies);
+}
+
+void BM_FindingsCopyHeap(benchmark::State& state) {
+  const std::vector<v1::Finding>& findings =
+      ImportedFindings(static_cast<int>(state.range(0)));
+  for (auto _ : state) CopyToHeapOnce(findings);
+  Count(state, Document(static_cast<int>(state.range(0))));
+}
+BENCHMARK(BM_FindingsCopyHeap)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+void BM_FindingsCopyArena(benchmark::State& state) {
+  const std::vector<v1::Finding>& findings =
+      ImportedFindings(static_cast<int>(state.range(0)));
+  for (auto _ : state) CopyToArenaOnce(findings);
+  Count(state, Document(static_cast<int>(state.range(0))));
+}
+BENCHMARK(BM_FindingsCopyArena)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace treatd
