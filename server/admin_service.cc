@@ -47,7 +47,9 @@ grpc::Status AdminServiceImpl::Reload(grpc::ServerContext* context,
 grpc::Status AdminServiceImpl::GetStatus(
     grpc::ServerContext* /*context*/, const v1::GetStatusRequest* /*request*/,
     v1::GetStatusResponse* response) {
-  std::shared_ptr<const ActivePolicy> active = store_->Get();
+  // The policy and the reload record from one moment.
+  const PolicyStoreState state = store_->GetWithHistory();
+  const std::shared_ptr<const ActivePolicy>& active = state.active;
   if (active == nullptr) {
     return ToGrpcStatus(absl::FailedPreconditionError("no policy is loaded"));
   }
@@ -78,7 +80,7 @@ grpc::Status AdminServiceImpl::GetStatus(
       feed->set_stale(fresh.epss.stale);
     }
   }
-  const ReloadHistory history = store_->History();
+  const ReloadHistory& history = state.history;
   if (history.reloads > 0) *response->mutable_last_reload() = history.last;
   if (history.rejected > 0) {
     *response->mutable_last_rejected_reload() = history.last_rejected;

@@ -39,11 +39,30 @@ void PolicyStore::Set(std::shared_ptr<const CompiledPolicy> policy,
 }
 
 void PolicyStore::SetSnapshot(std::shared_ptr<const ActivePolicy> active) {
+  Swap(std::move(active), /*result=*/nullptr);
+}
+
+void PolicyStore::Publish(std::shared_ptr<const ActivePolicy> snapshot,
+                          const v1::ReloadResult& result) {
+  Swap(std::move(snapshot), &result);
+}
+
+void PolicyStore::Swap(std::shared_ptr<const ActivePolicy> active,
+                       const v1::ReloadResult* result) {
   absl::MutexLock write_lock(&write_mu_);
   std::vector<Listener> listeners;
   std::shared_ptr<const ActivePolicy> previous;
   {
     absl::MutexLock lock(&mu_);
+    if (result != nullptr) {
+      history_.last = *result;
+      ++history_.reloads;
+      if (!result->ok()) {
+        history_.last_rejected = *result;
+        ++history_.rejected;
+      }
+    }
+    if (active == nullptr) return;
     // The previous snapshot is released outside the lock: its destructor may
     // be expensive when this was the last reference.
     previous = std::exchange(active_, active);
@@ -67,18 +86,17 @@ void PolicyStore::AddListener(Listener listener) {
 }
 
 void PolicyStore::RecordReload(const v1::ReloadResult& result) {
-  absl::MutexLock lock(&mu_);
-  history_.last = result;
-  ++history_.reloads;
-  if (!result.ok()) {
-    history_.last_rejected = result;
-    ++history_.rejected;
-  }
+  Swap(/*active=*/nullptr, &result);
 }
 
 ReloadHistory PolicyStore::History() const {
   absl::MutexLock lock(&mu_);
   return history_;
+}
+
+PolicyStoreState PolicyStore::GetWithHistory() const {
+  absl::MutexLock lock(&mu_);
+  return PolicyStoreState{active_, history_};
 }
 
 }  // namespace treatd

@@ -49,6 +49,14 @@ struct ReloadHistory {
   int64_t rejected = 0;
 };
 
+// The active policy and the reload record, read together (one lock): a
+// reader never sees a new snapshot with the previous reload's record.
+struct PolicyStoreState {
+  // Null when none has been loaded yet.
+  std::shared_ptr<const ActivePolicy> active;
+  ReloadHistory history;
+};
+
 class PolicyStore {
  public:
   // Called after every swap with the new active policy, outside the lock.
@@ -71,10 +79,21 @@ class PolicyStore {
   void SetSnapshot(std::shared_ptr<const ActivePolicy> snapshot)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Records the outcome of a reload attempt (accepted or not).
+  // Publishes a reload: records `result` (accepted or not) and, when
+  // `snapshot` is non-null, makes it the active one in the same step, so
+  // that no reader (Get, History, GetWithHistory) sees the new snapshot
+  // with the previous reload's record or the record before its snapshot.
+  // Listeners are notified after that, outside the lock, when a snapshot
+  // was swapped in.
+  void Publish(std::shared_ptr<const ActivePolicy> snapshot,
+               const v1::ReloadResult& result) ABSL_LOCKS_EXCLUDED(mu_);
+  // Records the outcome of a reload attempt that changed no snapshot:
+  // Publish(nullptr, result).
   void RecordReload(const v1::ReloadResult& result) ABSL_LOCKS_EXCLUDED(mu_);
   // A copy of the reload record.
   ReloadHistory History() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The active policy and a copy of the reload record, from one moment.
+  PolicyStoreState GetWithHistory() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Compiles the policy file at `path` and activates it. On failure returns
   // the compiler's status (NOT_FOUND, INVALID_ARGUMENT listing every error,
@@ -85,10 +104,16 @@ class PolicyStore {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Registers `listener` for later swaps. Listeners live as long as the
-  // store; they must not call Set() or LoadFile().
+  // store; they may read the store but must not write to it (Set,
+  // SetSnapshot, Publish, RecordReload, LoadFile).
   void AddListener(Listener listener) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // Records `*result` when non-null and swaps in `active` when non-null,
+  // under one lock; then notifies listeners of a swap.
+  void Swap(std::shared_ptr<const ActivePolicy> active,
+            const v1::ReloadResult* result) ABSL_LOCKS_EXCLUDED(mu_);
+
   mutable absl::Mutex mu_;
   std::shared_ptr<const ActivePolicy> active_ ABSL_GUARDED_BY(mu_);
   std::vector<Listener> listeners_ ABSL_GUARDED_BY(mu_);

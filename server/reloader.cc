@@ -173,6 +173,7 @@ v1::ReloadResult Reloader::Reload(absl::string_view trigger, bool force) {
   v1::ReloadResult result;
   result.set_trigger(std::string(trigger));
   ToProtoTime(start, result.mutable_started_at());
+  absl::Duration took;
   {
     absl::MutexLock lock(&mu_);
     bool changed = LoadPolicy("policy", force, &policy_, result.add_sources());
@@ -202,11 +203,12 @@ v1::ReloadResult Reloader::Reload(absl::string_view trigger, bool force) {
       ok &= s.outcome() != v1::SOURCE_RELOAD_OUTCOME_REJECTED;
     }
     result.set_ok(ok);
+    std::shared_ptr<const ActivePolicy> next;
     if (changed && policy_.policy != nullptr) {
-      auto next = std::make_shared<ActivePolicy>();
-      next->policy = policy_.policy;
-      next->source = policy_.path;
-      next->loaded_at = policy_.loaded_at;
+      auto built = std::make_shared<ActivePolicy>();
+      built->policy = policy_.policy;
+      built->source = policy_.path;
+      built->loaded_at = policy_.loaded_at;
       absl::StatusOr<std::shared_ptr<const DecisionPipeline>> pipeline =
           DecisionPipeline::Create(policy_.policy, intel_, sources_.intel);
       absl::StatusOr<std::shared_ptr<const DecisionPipeline>> shadow =
@@ -215,10 +217,10 @@ v1::ReloadResult Reloader::Reload(absl::string_view trigger, bool force) {
               : DecisionPipeline::Create(shadow_.policy, intel_,
                                          sources_.intel);
       if (pipeline.ok() && shadow.ok()) {
-        next->pipeline = *std::move(pipeline);
-        next->shadow = *std::move(shadow);
-        next->shadow_source = shadow_.path;
-        store_->SetSnapshot(std::move(next));
+        built->pipeline = *std::move(pipeline);
+        built->shadow = *std::move(shadow);
+        built->shadow_source = shadow_.path;
+        next = std::move(built);
       } else {
         result.set_ok(false);
         LogError("cannot build the decision pipeline",
@@ -226,13 +228,17 @@ v1::ReloadResult Reloader::Reload(absl::string_view trigger, bool force) {
                                           : pipeline.status().message()}});
       }
     }
+    const std::shared_ptr<const ActivePolicy> active =
+        next != nullptr ? next : store_->Get();
+    if (active != nullptr) {
+      *result.mutable_active_policy() = active->policy->ref();
+    }
+    took = absl::Now() - start;
+    ToProto(took, result.mutable_duration());
+    // The snapshot and its record in one step: no reader sees the new
+    // policy with the previous reload's record.
+    store_->Publish(std::move(next), result);
   }
-  if (std::shared_ptr<const ActivePolicy> active = store_->Get()) {
-    *result.mutable_active_policy() = active->policy->ref();
-  }
-  const absl::Duration took = absl::Now() - start;
-  ToProto(took, result.mutable_duration());
-  store_->RecordReload(result);
   // Loading the feeds peaks at about twice what the loaded snapshot keeps
   // (JSON and CSV parse buffers): hand the peak back at once.
   ReleaseFreeMemory();

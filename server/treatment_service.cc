@@ -35,6 +35,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 namespace {
 
+// What a call that needs the active policy gets before one is loaded.
+absl::Status NoPolicyError() {
+  return absl::FailedPreconditionError(
+      "no policy is loaded; the server decides nothing until a valid "
+      "policy is active");
+}
+
 // The first arena block of a StreamDecide stream: enough for a message of
 // a few findings and their decisions.
 constexpr size_t kStreamArenaFirstBlock = 64 * 1024;
@@ -111,11 +118,7 @@ void TreatmentServiceImpl::Shadow(const ActivePolicy& snapshot,
 absl::StatusOr<std::shared_ptr<const ActivePolicy>>
 TreatmentServiceImpl::ActiveOrError() const {
   std::shared_ptr<const ActivePolicy> active = store_->Get();
-  if (active == nullptr) {
-    return absl::FailedPreconditionError(
-        "no policy is loaded; the server decides nothing until a valid "
-        "policy is active");
-  }
+  if (active == nullptr) return NoPolicyError();
   return active;
 }
 
@@ -1084,11 +1087,13 @@ TreatmentServiceImpl::StreamDecide(grpc::CallbackServerContext* /*context*/) {
 grpc::Status TreatmentServiceImpl::GetPolicy(
     grpc::ServerContext* /*context*/, const v1::GetPolicyRequest* /*request*/,
     v1::GetPolicyResponse* response) {
-  absl::StatusOr<std::shared_ptr<const ActivePolicy>> active = ActiveOrError();
-  if (!active.ok()) return ToGrpcStatus(active.status());
-  DescribePolicy(**active, response);
-  const ReloadHistory history = store_->History();
-  if (history.reloads > 0) *response->mutable_last_reload() = history.last;
+  // The policy and its reload's record from one moment.
+  const PolicyStoreState state = store_->GetWithHistory();
+  if (state.active == nullptr) return ToGrpcStatus(NoPolicyError());
+  DescribePolicy(*state.active, response);
+  if (state.history.reloads > 0) {
+    *response->mutable_last_reload() = state.history.last;
+  }
   return grpc::Status::OK;
 }
 

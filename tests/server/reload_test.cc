@@ -292,18 +292,65 @@ TEST_F(ReloadTest, ReloadsWhenThePolicyFileChanges) {
   WriteFile(policy_path_, kPolicyB);
   const std::string digest_b = Digest(kPolicyB);
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  // The new snapshot serves a moment before the reload's record is
-  // written (Reloader::Reload): wait for both.
+  // The new snapshot and its reload's record are published together: the
+  // answer that shows the one shows the other.
   v1::GetPolicyResponse policy = GetPolicy();
-  while ((policy.policy().digest() != digest_b ||
-          policy.last_reload().trigger() != "file-change") &&
-         absl::Now() < deadline) {
+  while (policy.policy().digest() != digest_b && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
     policy = GetPolicy();
   }
   EXPECT_EQ(policy.policy().digest(), digest_b);
   EXPECT_EQ(policy.last_reload().trigger(), "file-change");
   EXPECT_EQ(Decide(KevFinding("f")).matched_rule(), "kev-remediate");
+}
+
+// A listener runs right after a snapshot is swapped in: by then the store's
+// reload record must already be that reload's (a reader calling GetPolicy
+// or GetStatus at that moment sees the two together). A rejected reload
+// records its result and swaps nothing.
+TEST_F(ReloadTest, SnapshotAndItsReloadRecordArePublishedTogether) {
+  struct Seen {
+    std::string active_digest;
+    std::string recorded_digest;
+    std::string trigger;
+    int64_t reloads = 0;
+  };
+  std::vector<Seen> seen;
+  store_.AddListener([this, &seen](const ActivePolicy& active) {
+    const ReloadHistory history = store_.History();
+    const PolicyStoreState state = store_.GetWithHistory();
+    EXPECT_EQ(state.active->policy->ref().digest(),
+              active.policy->ref().digest());
+    EXPECT_EQ(state.history.reloads, history.reloads);
+    seen.push_back({active.policy->ref().digest(),
+                    history.last.active_policy().digest(),
+                    history.last.trigger(), history.reloads});
+  });
+  ReloadSources sources;
+  sources.policy_path = policy_path_;
+  auto reloader = Reloader::Create(sources, &store_);
+  ASSERT_TRUE(reloader.ok()) << reloader.status();
+  WriteFile(policy_path_, kPolicyB);
+  ASSERT_TRUE((*reloader)->Reload("admin-rpc", /*force=*/false).ok());
+  WriteFile(policy_path_, kPolicyBroken);
+  EXPECT_FALSE((*reloader)->Reload("admin-rpc", /*force=*/false).ok());
+
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].active_digest, Digest(kPolicyA));
+  EXPECT_EQ(seen[0].recorded_digest, Digest(kPolicyA));
+  EXPECT_EQ(seen[0].trigger, "start");
+  EXPECT_EQ(seen[0].reloads, 1);
+  EXPECT_EQ(seen[1].active_digest, Digest(kPolicyB));
+  EXPECT_EQ(seen[1].recorded_digest, Digest(kPolicyB));
+  EXPECT_EQ(seen[1].trigger, "admin-rpc");
+  EXPECT_EQ(seen[1].reloads, 2);
+  // The rejected reload: recorded, B still active, no listener call.
+  const PolicyStoreState state = store_.GetWithHistory();
+  EXPECT_EQ(state.active->policy->ref().digest(), Digest(kPolicyB));
+  EXPECT_EQ(state.history.reloads, 3);
+  EXPECT_EQ(state.history.rejected, 1);
+  EXPECT_FALSE(state.history.last.ok());
+  EXPECT_EQ(state.history.last.active_policy().digest(), Digest(kPolicyB));
 }
 
 TEST_F(ReloadTest, ReloadsThroughTheAdminRpc) {
