@@ -1,13 +1,15 @@
 // HealthService: grpc.health.v1.Health (Check and Watch) on the sync API,
-// for a server on an event loop (--event-loop-threads: gRPC's default
-// health service is on the callback API, whose polling threads such a
-// server is without; see event_loop_service.h). It behaves as gRPC's
-// default service does: Check answers a known service's status and
-// NOT_FOUND for any other; Watch sends the status at once (SERVICE_UNKNOWN
-// for an unknown service) and again whenever it changes; after Shutdown()
-// every service is NOT_SERVING for good, and each Watch, once it has sent
-// that, ends with CANCELLED "not writing due to shutdown" (so open watches
-// do not hold the server's shutdown for its whole grace).
+// treatd's health service in both server modes. gRPC 1.51's default one
+// keeps a Watch open after NOT_SERVING until the shutdown grace cancels
+// it, and is on the callback API, whose polling threads a server on an
+// event loop (--event-loop-threads, see event_loop_service.h) is without.
+// Otherwise it behaves as gRPC's default service does: Check answers a
+// known service's status and NOT_FOUND for any other; Watch sends the
+// status at once (SERVICE_UNKNOWN for an unknown service) and again
+// whenever it changes; after Shutdown() every service is NOT_SERVING for
+// good, and each Watch, once it has sent that, ends with CANCELLED "not
+// writing due to shutdown" (so open watches do not hold the server's
+// shutdown for its whole grace). An open Watch holds a sync thread.
 //
 // Thread-safe.
 #ifndef TREATD_SERVER_HEALTH_SERVICE_H_

@@ -72,9 +72,11 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
       std::make_unique<LedgerServiceImpl>(ledger.get(), clock);
   const bool event_loop = config.event_loop_threads > 0;
   // Process-wide switches; both must be set before a builder is created.
-  // On an event loop, gRPC's health service (callback API) gives way to
-  // treatd's own.
-  grpc::EnableDefaultHealthCheckService(!event_loop);
+  // treatd serves grpc.health.v1 itself (HealthService): gRPC 1.51's
+  // default service keeps a Watch open after NOT_SERVING, which holds the
+  // shutdown for its whole grace, and needs the callback API's threads,
+  // which a server on an event loop is without.
+  grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   const ServiceLimits limits{config.max_batch, config.finding_limits};
@@ -116,13 +118,12 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   std::unique_ptr<EventLoopTreatmentService> loop_service;
-  std::unique_ptr<HealthService> health_service;
+  auto health_service = std::make_unique<HealthService>();
+  builder.RegisterService(health_service.get());
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> loop_queues;
   if (event_loop) {
     loop_service = std::make_unique<EventLoopTreatmentService>(service.get());
-    health_service = std::make_unique<HealthService>();
     builder.RegisterService(loop_service.get());
-    builder.RegisterService(health_service.get());
     for (int i = 0; i < config.event_loop_threads; ++i) {
       loop_queues.push_back(builder.AddCompletionQueue());
     }
@@ -168,10 +169,7 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   result->security_->StartTokenPolling(config.reload_poll);
   result->server_ = std::move(server);
   result->health_gate_ = std::make_shared<HealthGate>();
-  grpc::HealthCheckServiceInterface* health =
-      result->health_service_ != nullptr
-          ? result->health_service_.get()
-          : result->server_->GetHealthCheckService();
+  grpc::HealthCheckServiceInterface* health = result->health_service_.get();
   {
     absl::MutexLock lock(&result->health_gate_->mu);
     result->health_gate_->health = health;

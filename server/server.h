@@ -1,7 +1,9 @@
 // TreatdServer: a running gRPC server with the TreatmentService, the
 // AdminService (reload, status, simulate), the grpc.health.v1 service
-// (SERVING while a policy is loaded; a rejected reload does not change it)
-// and server reflection, bound to the configured address.
+// (treatd's HealthService: SERVING while a policy is loaded, a rejected
+// reload does not change it; NOT_SERVING from the start of Shutdown(),
+// which also ends open Watch streams) and server reflection, bound to the
+// configured address.
 //
 // Thread-safe: Shutdown() may be called from any thread, once or many
 // times; Wait() blocks until the server has stopped.
@@ -109,8 +111,9 @@ class TreatdServer {
   std::unique_ptr<ShadowRecorder> shadow_;
   std::unique_ptr<TreatmentServiceImpl> service_;
   // With --event-loop-threads: the TreatmentService the server serves
-  // (over service_) and its health service; null otherwise.
+  // (over service_); null otherwise.
   std::unique_ptr<EventLoopTreatmentService> loop_service_;
+  // grpc.health.v1, in either mode.
   std::unique_ptr<HealthService> health_service_;
   std::unique_ptr<AdminServiceImpl> admin_;
   // Declared before server_ so that they outlive it.

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/server/subprocess.h"
@@ -259,6 +260,51 @@ TEST(TreatdProcessTest, ExitsWithThreeWhenAFeedCannotBeLoaded) {
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(absl::Seconds(20)), 3);
   EXPECT_THAT(process->stderr_text(), HasSubstr("/nonexistent/kev.json"));
+}
+
+// Kubernetes and load balancers may keep a grpc.health.v1 Watch open: on
+// SIGTERM it gets NOT_SERVING and ends, and the open watch does not keep
+// the process draining for its grace, in either server mode.
+TEST(TreatdProcessTest, SigtermEndsAnOpenHealthWatchWellBeforeTheGrace) {
+  using grpc::health::v1::HealthCheckResponse;
+  const std::string policy = WriteTempFile("good.yaml", testing::kGoodPolicy);
+  for (const char* event_loop_threads : {"0", "1"}) {
+    SCOPED_TRACE(absl::StrCat("--event-loop-threads ", event_loop_threads));
+    auto process = Subprocess::Start(
+        {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+         policy, "--kev", "", "--epss", "", "--metrics-listen", "",
+         "--drain-delay-seconds", "0", "--shutdown-grace-seconds", "20",
+         "--event-loop-threads", event_loop_threads});
+    ASSERT_NE(process, nullptr);
+    std::string banner;
+    ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
+        << process->stderr_text();
+    auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+        AddressFromBanner(banner), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    // Past the grace: a watch held until the grace ends fails below, not
+    // here.
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(25)));
+    auto watch = stub->Watch(&context, grpc::health::v1::HealthCheckRequest());
+    HealthCheckResponse response;
+    ASSERT_TRUE(watch->Read(&response));
+    EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+
+    const absl::Time start = absl::Now();
+    process->Signal(SIGTERM);
+    HealthCheckResponse::ServingStatus last = response.status();
+    while (watch->Read(&response)) last = response.status();
+    const grpc::Status status = watch->Finish();
+    const absl::Duration watch_ended = absl::Now() - start;
+    EXPECT_EQ(last, HealthCheckResponse::NOT_SERVING);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED)
+        << status.error_message();
+    EXPECT_EQ(status.error_message(), "not writing due to shutdown");
+    EXPECT_EQ(process->Wait(absl::Seconds(25)), 0) << process->stderr_text();
+    // Far below the 20 s grace (the drain itself takes milliseconds).
+    EXPECT_LT(watch_ended, absl::Seconds(10));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  }
 }
 
 }  // namespace

@@ -676,10 +676,6 @@ TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
 }
 
 TEST_P(TreatmentServiceTest, HealthWatchEndsAtShutdownWithoutHoldingTheGrace) {
-  if (GetParam() == 0) {
-    GTEST_SKIP() << "gRPC 1.51's default health service keeps a watch open "
-                    "after NOT_SERVING until the grace cancels it";
-  }
   StartServer(/*with_policy=*/true);
   HealthWatch health = WatchHealth();
   auto& watch = health.reader;
