@@ -48,7 +48,9 @@ v1::Finding Vulnerability(const std::string& id, bool kev) {
 // thread (--event-loop-threads 1): the answers must be the same.
 class TreatmentServiceTest : public ::testing::TestWithParam<int> {
  protected:
-  void StartServer(bool with_policy, int max_batch = 10000) {
+  // `max_streams` > 0 sets --max-concurrent-streams.
+  void StartServer(bool with_policy, int max_batch = 10000,
+                   int max_streams = 0) {
     if (with_policy) {
       auto policy = CompiledPolicy::Compile(testing::kGoodPolicy, "good.yaml");
       ASSERT_TRUE(policy.ok()) << policy.status();
@@ -57,6 +59,8 @@ class TreatmentServiceTest : public ::testing::TestWithParam<int> {
     ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.max_batch = max_batch;
+    if (max_streams > 0)
+      config.call_limits.max_concurrent_streams = max_streams;
     config.event_loop_threads = GetParam();
     auto server =
         TreatdServer::Start(config, &store_, [] { return kServerNow; });
@@ -497,6 +501,59 @@ TEST_P(TreatmentServiceTest, OpenStreamsHoldNoThreadOfTheirOwn) {
     v1::StreamDecideResponse response;
     EXPECT_FALSE(streams[s]->Read(&response));
     EXPECT_TRUE(streams[s]->Finish().ok());
+  }
+}
+
+// On an event loop each open StreamDecide holds a sync thread, so open
+// streams are bounded: --max-concurrent-streams refuses the one over the
+// limit at once (RESOURCE_EXHAUSTED naming the flag), whatever
+// --event-loop-threads is; Decide, on the loop's own threads, still
+// answers; a closed stream frees its slot. The same holds on the callback
+// API.
+TEST_P(TreatmentServiceTest, OpenStreamsAreBoundedByTheStreamLimit) {
+  constexpr int kLimit = 3;
+  StartServer(/*with_policy=*/true, /*max_batch=*/10000,
+              /*max_streams=*/kLimit);
+  using Stream = grpc::ClientReaderWriter<v1::StreamDecideRequest,
+                                          v1::StreamDecideResponse>;
+  v1::StreamDecideRequest request;
+  *request.add_findings() = Vulnerability("s", false);
+  // Opens a stream and exchanges one message; returns how it went.
+  auto open = [&](std::unique_ptr<grpc::ClientContext>* context,
+                  std::unique_ptr<Stream>* stream) {
+    *context = Context();
+    *stream = stub_->StreamDecide(context->get());
+    v1::StreamDecideResponse response;
+    return (*stream)->Write(request) && (*stream)->Read(&response) &&
+           response.results_size() == 1;
+  };
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts(kLimit);
+  std::vector<std::unique_ptr<Stream>> streams(kLimit);
+  for (int s = 0; s < kLimit; ++s) {
+    ASSERT_TRUE(open(&contexts[s], &streams[s])) << "stream " << s;
+  }
+  for (int extra = 0; extra < 3; ++extra) {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<Stream> stream;
+    EXPECT_FALSE(open(&context, &stream));
+    const grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr(absl::StrCat("limit of ", kLimit,
+                                       " streams open "
+                                       "(--max-concurrent-streams)")));
+  }
+  v1::DecideRequest decide;
+  *decide.mutable_finding() = Vulnerability("u", true);
+  v1::DecideResponse decided;
+  EXPECT_TRUE(stub_->Decide(Context().get(), decide, &decided).ok());
+  // One stream ends: its slot takes a new one.
+  streams[0]->WritesDone();
+  EXPECT_TRUE(streams[0]->Finish().ok());
+  ASSERT_TRUE(open(&contexts[0], &streams[0]));
+  for (std::unique_ptr<Stream>& stream : streams) {
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
   }
 }
 
