@@ -301,9 +301,12 @@ TEST(TreatdProcessTest, SigtermEndsAnOpenHealthWatchWellBeforeTheGrace) {
         << status.error_message();
     EXPECT_EQ(status.error_message(), "not writing due to shutdown");
     EXPECT_EQ(process->Wait(absl::Seconds(25)), 0) << process->stderr_text();
-    // Far below the 20 s grace (the drain itself takes milliseconds).
-    EXPECT_LT(watch_ended, absl::Seconds(10));
-    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+    // Far below the 20 s grace: the watch ends within milliseconds. The
+    // exit usually follows as fast, but about one run in six
+    // grpc::Server::Shutdown waits some 5 s more with no call in flight,
+    // in either mode (seen before this watch ended at shutdown too).
+    EXPECT_LT(watch_ended, absl::Seconds(5));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(12));
   }
 }
 
