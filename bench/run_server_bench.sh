@@ -6,6 +6,8 @@
 #   bench/run_server_bench.sh                  # ~3 minutes
 #   DURATION=2 WARMUP=1 bench/run_server_bench.sh
 #   PEERS= bench/run_server_bench.sh           # treatd only
+#   ROUNDS=5 PEERS=null POLICIES=default BATCHES= STREAM_CHUNKS= \
+#     bench/run_server_bench.sh                # issue 15's unary verdict, ~4 min
 #
 # What it needs:
 #   - this project's build dependencies (scripts/setup.sh) and python3;
@@ -40,6 +42,9 @@
 #                               bench/policies/cerbos_equivalent.yaml
 #   PEERS="null cerbos"         peers to run beside treatd ("" for none)
 #   BUILD_DIR=build-release     treatd Release build directory
+#   BUILD=1                     BUILD=0: use treatd and treatctl in BUILD_DIR
+#                               as they are (no cmake; e.g. another
+#                               checkout's up-to-date build, read only)
 #   PEER_BENCH_SRC=../shared/bench   the peer harness sources
 #   PEER_BENCH_DIR=/tmp/peer-bench   harness builds, payloads and results
 #   PIN=auto                    with 2+ CPUs: the unary rows (treatd and the
@@ -59,6 +64,25 @@
 #                               instructions a Decide call); "" measures
 #                               the default (300 s).
 #   BATCHES= STREAM_CHUNKS=      (both empty) only the unary rows
+#   ROUNDS=1                    unary rounds. The null server's QPS moves by
+#                               half between runs minutes apart on this
+#                               shared machine, so one null run decides a
+#                               unary ratio. With ROUNDS=N > 1 the null
+#                               server (through the harness) and treatd's
+#                               unary rows (every policy and view) alternate
+#                               N times in the same pinning, and one more
+#                               null run closes the last round: null#1,
+#                               treatd#1, null#2, ..., treatd#N,
+#                               null#N+1. Round r's ratios divide treatd#r
+#                               by the mean of null#r and null#r+1 (the runs
+#                               just before and after it, so a drift in the
+#                               machine's load during the round cancels to
+#                               first order); server_report.py shows every
+#                               round's ratio and judges the median. Cerbos
+#                               runs once, before null#1. The BatchDecide
+#                               and StreamDecide rows run once, after the
+#                               rounds. ROUNDS=1: one null run, treatd's
+#                               ratios against it (as before rounds).
 # Everything listens on and targets 127.0.0.1 only; every load run is
 # bounded in time and every server is stopped by PID.
 set -euo pipefail
@@ -77,8 +101,14 @@ VIEWS=${VIEWS:-"full basic"}
 POLICIES=${POLICIES:-"default cerbos"}
 PEERS=${PEERS-"null cerbos"}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
+BUILD=${BUILD:-1}
 PIN=${PIN:-auto}
 TREATD_ARGS=${TREATD_ARGS-"--max-connection-idle-seconds 0"}
+ROUNDS=${ROUNDS:-1}
+case "$ROUNDS" in
+  '' | *[!0-9]*) ROUNDS=0 ;;
+esac
+[ "$ROUNDS" -ge 1 ] || { echo "ROUNDS must be a positive integer" >&2; exit 2; }
 read -r -a EXTRA_ARGS <<<"$TREATD_ARGS"
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
@@ -109,13 +139,18 @@ trap stop_treatd EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ build --
-log "building treatd and treatctl (Release, $BUILD_DIR)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-  -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF >"$OUT/build.log" 2>&1
-cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 \
-  || { tail -40 "$OUT/build.log"; exit 1; }
+if [ "$BUILD" != 0 ]; then
+  log "building treatd and treatctl (Release, $BUILD_DIR)"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+    -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF >"$OUT/build.log" 2>&1
+  cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 \
+    || { tail -40 "$OUT/build.log"; exit 1; }
+fi
 TREATD="$BUILD_DIR/server/treatd"
 TREATCTL="$BUILD_DIR/client/treatctl"
+for bin in "$TREATD" "$TREATCTL"; do
+  [ -x "$bin" ] || { echo "$bin not found (BUILD=0 needs a built BUILD_DIR)" >&2; exit 1; }
+done
 
 if ! build_loadgen; then
   log "peer harness not found: skipping the null server and Cerbos;" \
@@ -142,37 +177,55 @@ done
   echo "treatd: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
   echo "PIN=$PIN (server CPU $SERVER_CPU, client CPU $CLIENT_CPU for unary rows; client CPU $CLIENT_CPU and a free server for batch/stream rows)"
   echo "TREATD_ARGS=$TREATD_ARGS"
+  echo "ROUNDS=$ROUNDS (unary: null and treatd alternate; round r against the mean of null#r and null#r+1)"
   echo "VIEWS=$VIEWS DURATION=$DURATION WARMUP=$WARMUP UNARY_CONCS=$UNARY_CONCS BATCH_CONC=$BATCH_CONC BATCHES=$BATCHES STREAM_CHUNKS=$STREAM_CHUNKS STREAM_WINDOW=$STREAM_WINDOW POLICIES=$POLICIES PEERS=$PEERS"
 } >"$OUT/env.txt"
 
 # ------------------------------------------------------------------ peers --
-if [ -n "$PEERS" ]; then
-  scen=""
-  for p in $PEERS; do
-    case "$p" in
-      null) scen="$scen null-async" ;;
-      cerbos) scen="$scen cerbos-1 cerbos-100" ;;
-      *) echo "unknown peer $p (null, cerbos)" >&2; exit 2 ;;
-    esac
+for p in $PEERS; do
+  case "$p" in
+    null | cerbos) ;;
+    *) echo "unknown peer $p (null, cerbos)" >&2; exit 2 ;;
+  esac
+done
+HAS_NULL=""
+case " $PEERS " in *" null "*) HAS_NULL=1 ;; esac
+
+# Runs scenarios $1 of the peer harness (one repetition in this script's
+# pinning) and appends their rows to $JSONL labelled as round $2
+# (<mode>/<scenario>#<round>).
+run_peers() {
+  local scen=$1 round=$2 peer_log="$OUT/peers-$2.log" results
+  log "peers: $scen, round $round (via $PEER_BENCH_SRC/run_peers.sh)"
+  local peer_mode=unpinned; [ "$PIN" = 1 ] && peer_mode=pinned
+  # Tried twice: the harness can lose the race between starting a server
+  # and reading the log the server's port goes to ("sed: can't read
+  # .../null-async-pinned.log"), which more null runs make likelier.
+  local try
+  for try in 1 2; do
+    DURATION=$DURATION WARMUP=$WARMUP CONCS="$UNARY_CONCS" MODES=$peer_mode REPS=1 \
+      SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU \
+      SCENARIOS="$scen" "$PEER_BENCH_SRC/run_peers.sh" >"$peer_log" 2>&1 && break
+    tail -5 "$peer_log" >&2
+    [ "$try" = 1 ] || { echo "peer run failed twice; see $peer_log" >&2; exit 1; }
+    log "peer run failed; trying once more"
+    mv "$peer_log" "$peer_log.failed"
   done
-  log "peers:$scen (via $PEER_BENCH_SRC/run_peers.sh)"
-  before=$(ls -1 "$PEER_BENCH_DIR/results" 2>/dev/null | sort | tail -1 || true)
-  peer_mode=unpinned; [ "$PIN" = 1 ] && peer_mode=pinned
-  DURATION=$DURATION WARMUP=$WARMUP CONCS="$UNARY_CONCS" MODES=$peer_mode REPS=1 \
-    SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU \
-    SCENARIOS="${scen# }" "$PEER_BENCH_SRC/run_peers.sh" >"$OUT/peers.log" 2>&1 \
-    || { tail -30 "$OUT/peers.log"; echo "peer run failed; see $OUT/peers.log" >&2; exit 1; }
-  after=$(ls -1 "$PEER_BENCH_DIR/results" | sort | tail -1)
-  if [ "$after" = "$before" ] || [ ! -s "$PEER_BENCH_DIR/results/$after/results.jsonl" ]; then
-    echo "run_peers.sh wrote no results" >&2; exit 1
+  # The harness names its results file ("Results: <file>   (env: ...)").
+  results=$(sed -n 's/^Results: \([^ ]*\).*/\1/p' "$peer_log" | tail -1)
+  if [ -z "$results" ] || [ ! -s "$results" ]; then
+    echo "run_peers.sh wrote no results; see $peer_log" >&2; exit 1
   fi
-  cat "$PEER_BENCH_DIR/results/$after/results.jsonl" >>"$JSONL"
-fi
+  sed "s/\(\"label\":\"[^\"]*#\)1\"/\1$round\"/" "$results" >>"$JSONL"
+}
 
 # ----------------------------------------------------------------- treatd --
+LOG_SUFFIX=""     # added to treatd's log names (the unary round)
+ROUND=1           # the round a load row is labelled with (<label>#<round>)
 start_treatd() {  # $1 = policy file, then the pin prefix (may be none)
   local pfile=$1; shift
-  local slog="$OUT/treatd-$(basename "$pfile" .yaml)-$MODE.log"
+  local slog
+  slog="$OUT/treatd-$(basename "$pfile" .yaml)-$MODE$LOG_SUFFIX.log"
   local args=(--listen 127.0.0.1:0 --policy "$pfile" --metrics-listen ""
     --max-concurrent-calls 100000 --max-concurrent-streams 100000
     --max-batch 10000 --reload-poll-ms 0 --log-level warning --ledger-off
@@ -216,16 +269,16 @@ load() {
     line=$(timeout "$limit" "${CLI_PIN[@]}" "$LOADGEN" --target "$TARGET" --method "$method" \
       --payload "$payload" --items "$items" --concurrency "$c" \
       --duration "$DURATION" --warmup "$WARMUP" --server-pid "$TREATD_PID" \
-      --label "$MODE/$label#1") || true
+      --label "$MODE/$label#$ROUND") || true
   else
     local extra=()
     [ "$mode" = batch ] && extra=(--batch "$items")
     line=$(timeout "$limit" "$TREATCTL" bench "$FINDINGS" --target "$TARGET" \
       --mode "$mode" "${extra[@]}" --view "${view:-full}" -c "$c" \
       -d "$DURATION" --warmup "$WARMUP" \
-      --json --label "$MODE/$label#1") || true
+      --json --label "$MODE/$label#$ROUND") || true
   fi
-  [ -n "$line" ] || line="{\"label\":\"$MODE/$label#1\",\"concurrency\":$c,\"first_error\":{\"name\":\"LOADGEN_FAILED\"}}"
+  [ -n "$line" ] || line="{\"label\":\"$MODE/$label#$ROUND\",\"concurrency\":$c,\"first_error\":{\"name\":\"LOADGEN_FAILED\"}}"
   echo "$line" >>"$JSONL"
   show "$line"
 }
@@ -263,33 +316,73 @@ treatctl_load() {
   show "$line"
 }
 
-for policy in $POLICIES; do
-  case "$policy" in
-    default) pfile="$ROOT/policies/default.yaml" ;;
-    cerbos) pfile="$ROOT/bench/policies/cerbos_equivalent.yaml" ;;
-    *) echo "unknown policy $policy (default, cerbos)" >&2; exit 2 ;;
+policy_file() {  # $1 = policy name
+  case "$1" in
+    default) echo "$ROOT/policies/default.yaml" ;;
+    cerbos) echo "$ROOT/bench/policies/cerbos_equivalent.yaml" ;;
+    *) echo "unknown policy $1 (default, cerbos)" >&2; return 2 ;;
   esac
-  # Unary rows: treatd pinned like the null server (PIN).
+}
+for policy in $POLICIES; do policy_file "$policy" >/dev/null || exit 2; done
+
+# Sets sfx (the payload's suffix) and tag (the row's "policy") for policy
+# $1 in view $2: BASIC rows are another "policy" to the report,
+# treatd-<policy>.basic-...
+view_tag() {
+  sfx=""; tag=$1
+  [ "$2" = full ] || { sfx="-$2"; tag="$1.$2"; }
+}
+
+# Unary rows of every policy and view, round $ROUND: treatd pinned like
+# the null server (PIN).
+unary_round() {
+  local policy pfile
   MODE=unpinned; [ "$PIN" = 1 ] && MODE=pinned
-  start_treatd "$pfile" "${SRV_PIN[@]}"
-  log "treatd ($policy policy, $MODE) on $TARGET, pid $TREATD_PID"
-  for view in $VIEWS; do
-    # BASIC rows are another "policy" to the report: treatd-<policy>.basic-...
-    sfx=""; tag=$policy
-    [ "$view" = full ] || { sfx="-$view"; tag="$policy.$view"; }
-    for c in $UNARY_CONCS; do
-      load "treatd-$tag-1" /treatd.v1.TreatmentService/Decide \
-        "$PAYLOADS/decide_1$sfx.bin" 1 "$c" unary
+  LOG_SUFFIX=""; [ "$ROUNDS" -gt 1 ] && LOG_SUFFIX="-round$ROUND"
+  for policy in $POLICIES; do
+    pfile=$(policy_file "$policy")
+    start_treatd "$pfile" ${SRV_PIN[@]+"${SRV_PIN[@]}"}
+    log "treatd ($policy policy, $MODE, round $ROUND/$ROUNDS) on $TARGET, pid $TREATD_PID"
+    for view in $VIEWS; do
+      view_tag "$policy" "$view"
+      for c in $UNARY_CONCS; do
+        load "treatd-$tag-1" /treatd.v1.TreatmentService/Decide \
+          "$PAYLOADS/decide_1$sfx.bin" 1 "$c" unary
+      done
     done
+    stop_treatd
   done
-  stop_treatd
-  # Throughput rows: treatd on every CPU, the client on CLIENT_CPU (PIN).
+  LOG_SUFFIX=""
+}
+
+# The unary rounds: null#1 (after Cerbos, so the null run is the one next
+# to treatd's), treatd#1, null#2, treatd#2, ..., treatd#N and, for N > 1,
+# null#N+1.
+for ROUND in $(seq "$ROUNDS"); do
+  if [ -n "$PEERS" ]; then
+    scen=""
+    if [ "$ROUND" = 1 ]; then
+      case " $PEERS " in *" cerbos "*) scen="cerbos-1 cerbos-100" ;; esac
+    fi
+    [ -n "$HAS_NULL" ] && scen="$scen null-async"
+    [ -z "${scen# }" ] || run_peers "${scen# }" "$ROUND"
+  fi
+  unary_round
+done
+if [ "$ROUNDS" -gt 1 ] && [ -n "$HAS_NULL" ]; then
+  run_peers null-async $((ROUNDS + 1))
+fi
+ROUND=1
+
+# Throughput rows: treatd on every CPU, the client on CLIENT_CPU (PIN).
+for policy in $POLICIES; do
+  [ -n "$BATCHES$STREAM_CHUNKS" ] || break
+  pfile=$(policy_file "$policy")
   MODE=unpinned
   start_treatd "$pfile"
   log "treatd ($policy policy, all CPUs) on $TARGET, pid $TREATD_PID"
   for view in $VIEWS; do
-  sfx=""; tag=$policy
-  [ "$view" = full ] || { sfx="-$view"; tag="$policy.$view"; }
+  view_tag "$policy" "$view"
   for b in $BATCHES; do
     load "treatd-$tag-batch$b" /treatd.v1.TreatmentService/BatchDecide \
       "$PAYLOADS/batch_$b$sfx.bin" "$b" "$BATCH_CONC" batch

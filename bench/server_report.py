@@ -16,9 +16,18 @@ by the same client (treatd-<policy>-treatctl-batch<N>, or -batch<N> when
 treatctl bench ran the batches). A chunked row sent with prebuilt bytes
 (treatctl bench --prebuilt) has a typed twin, -stream<N>-typed, which the
 same-client ratio uses.
+
+The unary ratios against the null server (issue 15 target 3) may come in
+rounds (run_server_bench.sh ROUNDS=N): <rep> is then the round, the null
+server's runs are null-async#1 .. #N+1 and treatd's treatd-<policy>-1#1 ..
+#N, run alternately. Round r's ratio divides treatd#r by the mean of
+null#r and null#r+1 (null#r alone when there is no null#r+1, as with one
+round); the ratio rows then judge the median over the rounds, and a
+"Unary rounds" section shows every round.
 """
 import json
 import re
+import statistics
 import sys
 
 
@@ -31,24 +40,33 @@ def fmt_us(us):
 
 
 def load(path):
-    runs = {}
+    """(runs, records): runs maps (scenario, concurrency) to the last such
+    row; records lists every row as (scenario, concurrency, rep, row)."""
+    runs, records = {}, []
     with open(path) as fh:
         for line in fh:
             line = line.strip()
             if not line.startswith("{"):
                 continue
             d = json.loads(line)
-            scen = d.get("label", "?/?").partition("/")[2].split("#", 1)[0]
-            runs[(scen, d.get("concurrency", 0))] = d
-    return runs
+            scen, _, rep = d.get("label", "?/?").partition("/")[2].partition("#")
+            conc = d.get("concurrency", 0)
+            runs[(scen, conc)] = d
+            records.append((scen, conc, int(rep) if rep.isdigit() else 1, d))
+    return runs, records
 
 
-def table(runs, md):
+def table(records, md):
     hdr = ["scenario", "conc", "QPS", "findings/s", "p50", "p90", "p99",
            "srv%", "cli%", "errors"]
+    reps = {}
+    for scen, _, rep, _ in records:
+        reps.setdefault(scen, set()).add(rep)
     rows = []
-    for (scen, conc), d in runs.items():
+    for scen, conc, rep, d in records:
         err = d.get("first_error")
+        if len(reps[scen]) > 1:
+            scen = f"{scen} #{rep}"
         rows.append([scen, str(conc), f"{d.get('qps', 0):,.0f}",
                      f"{d.get('items_per_s', 0):,.0f}",
                      fmt_us(d.get("p50_us", 0)), fmt_us(d.get("p90_us", 0)),
@@ -71,7 +89,145 @@ def table(runs, md):
         print(fmt(r))
 
 
-def ratios(runs, md):
+def ok_row(d):
+    return d if d is not None and d.get("errors", 1) == 0 else None
+
+
+def per_cpu(d):
+    """Calls per server CPU-second of row d, or None."""
+    if d is None or not d.get("server_cpu_pct", -1) or d["server_cpu_pct"] <= 0:
+        return None
+    return d.get("qps", 0) * 100 / d["server_cpu_pct"]
+
+
+def value(d, key):
+    d = ok_row(d)
+    if d is None:
+        return None
+    return per_cpu(d) if key == "per_cpu" else d.get(key)
+
+
+class Rounds:
+    """The unary rows by round: {rep: {(scenario, concurrency): row}}."""
+
+    def __init__(self, records):
+        self.by_rep = {}
+        for scen, conc, rep, d in records:
+            self.by_rep.setdefault(rep, {})[(scen, conc)] = d
+
+    def treatd_rounds(self, tag, conc):
+        return sorted(r for r, rows in self.by_rep.items()
+                      if (f"treatd-{tag}-1", conc) in rows)
+
+    def count(self):
+        """The most rounds any treatd unary row ran in."""
+        scens = {k for rows in self.by_rep.values() for k in rows
+                 if k[0].startswith("treatd-") and k[0].endswith("-1")}
+        return max((len(self.treatd_rounds(s[len("treatd-"):-2], c))
+                    for s, c in scens), default=0)
+
+    def get(self, rep, scen, conc, key):
+        return value(self.by_rep.get(rep, {}).get((scen, conc)), key)
+
+    def ratios(self, tag, conc, key):
+        """[(round, treatd#r / mean(null#r, null#r+1) or None)]: key of
+        treatd-<tag>-1 over the null server's, from the null runs either
+        side of the round that have a value."""
+        out = []
+        for r in self.treatd_rounds(tag, conc):
+            t = self.get(r, f"treatd-{tag}-1", conc, key)
+            nulls = [v for v in (self.get(r, "null-async", conc, key),
+                                 self.get(r + 1, "null-async", conc, key))
+                     if v]
+            out.append((r, None if t is None or not nulls
+                        else t / statistics.mean(nulls)))
+        return out
+
+    def median(self, tag, conc, key):
+        """The median over the rounds of ratios(), None without any."""
+        vals = [v for _, v in self.ratios(tag, conc, key) if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def treatd_median(self, tag, conc, key):
+        vals = [v for v in (self.get(r, f"treatd-{tag}-1", conc, key)
+                            for r in self.treatd_rounds(tag, conc))
+                if v is not None]
+        return statistics.median(vals) if vals else None
+
+
+def unary_rounds(rounds, md):
+    """Every round's unary ratio against the null server (issue 15 target
+    3) and their median; only with more than one round."""
+    n = rounds.count()
+    if n < 2:
+        return
+    cols = max(rounds.by_rep)
+
+    def cell(v, qps):
+        if v is None:
+            return "n/a"
+        return f"{v:,.0f}" if qps else (fmt_us(v) if qps is None else f"{v:.2f}")
+
+    out = []  # (name, cells by rep, median, target, met)
+    for conc, key in ((64, "qps"), (8, "p99_us")):
+        vals = {r: rounds.get(r, "null-async", conc, key) for r in rounds.by_rep}
+        if any(v is not None for v in vals.values()):
+            out.append((f"null-async {'QPS' if key == 'qps' else 'p99'} c{conc}",
+                        [cell(vals.get(r), True if key == "qps" else None)
+                         for r in range(1, cols + 1)], "", "", ""))
+    policies = sorted({s.split("-")[1] for rows in rounds.by_rep.values()
+                       for s, _ in rows if s.startswith("treatd-")})
+    for p in policies:
+        if p.endswith(".basic"):
+            continue
+        views = [("FULL", p, 0.6)]
+        if f"{p}.basic" in policies:
+            views.append(("BASIC", f"{p}.basic", 0.75))
+        for conc, key, what, op in ((64, "qps", "Decide QPS c64", "ge"),
+                                    (8, "p99_us", "Decide p99 c8", "le")):
+            for view, tag, qps_bound in views:
+                if not rounds.treatd_rounds(tag, conc):
+                    continue
+                raw = dict((r, rounds.get(r, f"treatd-{tag}-1", conc, key))
+                           for r in rounds.treatd_rounds(tag, conc))
+                out.append((f"[{p}] {view} {what}",
+                            [cell(raw[r], True if key == "qps" else None)
+                             if r in raw else "" for r in range(1, cols + 1)],
+                            "", "", ""))
+                got = dict(rounds.ratios(tag, conc, key))
+                med = rounds.median(tag, conc, key)
+                bound = qps_bound if op == "ge" else 2.0
+                target = f"{'>=' if op == 'ge' else '<='} {bound:g}"
+                met = "-" if med is None else (
+                    "yes" if (med >= bound if op == "ge" else med <= bound) else "NO")
+                out.append((f"[{p}] {view} {what} / null's",
+                            [cell(got[r], False) if r in got else ""
+                             for r in range(1, cols + 1)],
+                            cell(med, False), target, met))
+    hdr = [str(r) for r in range(1, cols + 1)]
+    if md:
+        print()
+        print("| unary round (null#r, treatd#r) | " + " | ".join(hdr)
+              + " | median | target | met |")
+        print("|---|" + "---|" * (len(hdr) + 3))
+        for name, cells, med, target, met in out:
+            print(f"| {name} | " + " | ".join(cells)
+                  + f" | {med} | {target} | {met} |")
+        return
+    print()
+    print(f"Unary rounds (issue 15 target 3): {n} rounds; round r's ratio = "
+          "treatd#r / mean(null#r, null#r+1); met/NO judges the median")
+    w = max(9, max(len(c) for _, cells, *_ in out for c in cells))
+    print(f"  {'round':<40} " + " ".join(h.rjust(w) for h in hdr)
+          + f"   {'median':>6}  target")
+    for name, cells, med, target, met in out:
+        line = f"  {name:<40} " + " ".join(c.rjust(w) for c in cells)
+        if target:
+            line += f"   {med:>6}  {target:<7} {met}"
+        print(line.rstrip())
+
+
+def ratios(runs, md, rounds):
     def get(scen, conc, key):
         d = runs.get((scen, conc))
         return None if d is None or d.get("errors", 1) != 0 else d.get(key)
@@ -87,12 +243,15 @@ def ratios(runs, md):
     lines = []
     policies = sorted({s.split("-")[1] for s, _ in runs if s.startswith("treatd-")})
     cerbos_items = best_items("cerbos-100")
+    # With unary rounds: the median over the rounds (treatd's median QPS
+    # against Cerbos, which runs once).
+    med = " (median)" if rounds.count() > 1 else ""
     for p in policies:
-        q64 = get(f"treatd-{p}-1", 64, "qps")
+        q64 = rounds.treatd_median(p, 64, "qps")
         rows = [
-            (f"[{p}] Decide QPS c64 / null-async QPS c64", ratio(q64, get("null-async", 64, "qps")), ">= 0.6", "ge", 0.6),
-            (f"[{p}] Decide QPS c64 / Cerbos 1-finding QPS c64", ratio(q64, get("cerbos-1", 64, "qps")), "~ 7x", "ge", 7.0),
-            (f"[{p}] Decide p99 c8 / null-async p99 c8", ratio(get(f"treatd-{p}-1", 8, "p99_us"), get("null-async", 8, "p99_us")), "<= 2", "le", 2.0),
+            (f"[{p}] Decide QPS c64 / null-async QPS c64{med}", rounds.median(p, 64, "qps"), ">= 0.6", "ge", 0.6),
+            (f"[{p}] Decide QPS c64 / Cerbos 1-finding QPS c64{med}", ratio(q64, get("cerbos-1", 64, "qps")), "~ 7x", "ge", 7.0),
+            (f"[{p}] Decide p99 c8 / null-async p99 c8{med}", rounds.median(p, 8, "p99_us"), "<= 2", "le", 2.0),
         ]
         prefix = f"treatd-{p}-"
         scens = {s for s, _ in runs if s.startswith(prefix)}
@@ -141,8 +300,7 @@ def ratios(runs, md):
         if not p.endswith(".basic") or p[:-len(".basic")] not in policies:
             continue
         full = p[:-len(".basic")]
-        q64 = get(f"treatd-{p}-1", 64, "qps")
-        lines.append((f"[{p}] Decide QPS c64 / null-async QPS c64", ratio(q64, get("null-async", 64, "qps")), ">= 0.75", "ge", 0.75))
+        lines.append((f"[{p}] Decide QPS c64 / null-async QPS c64{med}", rounds.median(p, 64, "qps"), ">= 0.75", "ge", 0.75))
         for scen in sorted({s[len(f"treatd-{p}-"):] for s, _ in runs if s.startswith(f"treatd-{p}-")}):
             lines.append((f"[{p}] {scen} findings/s BASIC / FULL", ratio(best_items(f"treatd-{p}-{scen}"), best_items(f"treatd-{full}-{scen}")), "-", None, None))
     if md:
@@ -150,7 +308,9 @@ def ratios(runs, md):
         print("|---|---|---|---|")
     else:
         print()
-        print("Ratios (issue 5 targets)")
+        print("Ratios (issue 5 targets)" + (
+            f"; (median): over the {rounds.count()} unary rounds below"
+            if rounds.count() > 1 else ""))
     for name, value, target, op, bound in lines:
         if value is None:
             shown, met = "n/a", "-"
@@ -166,8 +326,9 @@ def ratios(runs, md):
             print(f"  {name:<66} {shown:>10}   target {target:<11} {met}")
 
 
-def issue15(runs, md):
-    """Issue 15, targets 2 (server) and 3: FULL and BASIC side by side."""
+def issue15(runs, md, rounds):
+    """Issue 15, targets 2 (server) and 3: FULL and BASIC side by side; the
+    unary ratios are the median over the rounds (one round: its ratio)."""
     def ok(scen, conc=None):
         for (s, c), d in runs.items():
             if s == scen and (conc is None or c == conc) and d.get("errors", 1) == 0:
@@ -189,21 +350,12 @@ def issue15(runs, md):
             return f"{n:,.0f}"
         return f"{n:,.0f} ({cpu:.0f}% srv, {n * 100 / cpu:,.0f}/srv-s)"
 
-    def ratio(a, b):
-        return None if a is None or not b else a / b
-
     def met(value, op, bound):
         if value is None:
             return "-"
         return "yes" if (value >= bound if op == "ge" else value <= bound) else "NO"
 
-    def per_cpu(d):
-        if d is None or not d.get("server_cpu_pct", -1) or d["server_cpu_pct"] <= 0:
-            return None
-        return d.get("qps", 0) * 100 / d["server_cpu_pct"]
-
-    null64 = (ok("null-async", 64) or {}).get("qps")
-    null8 = (ok("null-async", 8) or {}).get("p99_us")
+    med = f", median of {rounds.count()} rounds" if rounds.count() > 1 else ""
     policies = sorted({s.split("-")[1] for s, _ in runs if s.startswith("treatd-")})
     out = []
     for p in policies:
@@ -221,25 +373,25 @@ def issue15(runs, md):
             out.append((f"[{p}] {label}", cells, f">= {targets[0]:,} / >= {targets[1]:,}", mets))
         cells, mets = [], []
         for (view, tag), bound in zip(views.items(), (0.6, 0.75)):
-            r = ratio((ok(f"treatd-{tag}-1", 64) or {}).get("qps"), null64)
+            r = rounds.median(tag, 64, "qps")
             cells.append("n/a" if r is None else f"{r:.2f}")
             mets.append(met(r, "ge", bound))
-        out.append((f"[{p}] Decide QPS c64 / null server QPS c64", cells, ">= 0.6 / >= 0.75", mets))
+        out.append((f"[{p}] Decide QPS c64 / null server QPS c64{med}", cells, ">= 0.6 / >= 0.75", mets))
         # The same per server CPU-second: on a shared machine the servers
         # get different shares of their pinned core, and this ratio moves
         # less with that than the wall-clock one (a cross-check, no target).
         cells = []
         for view, tag in views.items():
-            r = ratio(per_cpu(ok(f"treatd-{tag}-1", 64)), per_cpu(ok("null-async", 64)))
+            r = rounds.median(tag, 64, "per_cpu")
             cells.append("n/a" if r is None else f"{r:.2f}")
-        out.append((f"[{p}] Decide c64 calls per server CPU-s / null's", cells,
+        out.append((f"[{p}] Decide c64 calls per server CPU-s / null's{med}", cells,
                     "(cross-check)", ["-", "-"]))
         cells, mets = [], []
         for view, tag in views.items():
-            r = ratio((ok(f"treatd-{tag}-1", 8) or {}).get("p99_us"), null8)
+            r = rounds.median(tag, 8, "p99_us")
             cells.append("n/a" if r is None else f"{r:.2f}")
             mets.append(met(r, "le", 2.0))
-        out.append((f"[{p}] Decide p99 c8 / null server p99 c8", cells, "<= 2 / <= 2", mets))
+        out.append((f"[{p}] Decide p99 c8 / null server p99 c8{med}", cells, "<= 2 / <= 2", mets))
     if not out:
         return
     if md:
@@ -251,18 +403,21 @@ def issue15(runs, md):
         return
     print()
     print("Issue 15 (targets 2 and 3): FULL | BASIC; srv-s = findings per server CPU-second")
+    width = max(52, max(len(name) for name, *_ in out))
     for name, cells, target, mets in out:
-        print(f"  {name:<52} {cells[0]:>36} | {cells[1]:>36}   target {target:<22} {' / '.join(mets)}")
+        print(f"  {name:<{width}} {cells[0]:>36} | {cells[1]:>36}   target {target:<22} {' / '.join(mets)}")
 
 
 def main():
-    runs = load(sys.argv[1])
+    runs, records = load(sys.argv[1])
+    rounds = Rounds(records)
     md = "--markdown" in sys.argv
-    table(runs, md)
+    table(records, md)
     if md:
         print()
-    ratios(runs, md)
-    issue15(runs, md)
+    ratios(runs, md, rounds)
+    issue15(runs, md, rounds)
+    unary_rounds(rounds, md)
 
 
 if __name__ == "__main__":
