@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/ledger/thread_name.h"
 
 namespace treatd::ledger {
 
@@ -14,10 +15,16 @@ Committer::Committer(Appender* appender, Store* store, int max_batch_items,
       max_batch_items_(static_cast<size_t>(std::max(1, max_batch_items))),
       defers_sync_(store->DefersSync()),
       last_seq_(head_seq) {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameCurrentThread(kCommitterThreadName);
+    Loop();
+  });
   if (defers_sync_) {
     for (int i = 0; i < kSyncThreads; ++i) {
-      sync_threads_.emplace_back([this] { SyncLoop(); });
+      sync_threads_.emplace_back([this] {
+        NameCurrentThread(kSyncThreadName);
+        SyncLoop();
+      });
     }
   }
 }

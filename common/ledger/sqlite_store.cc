@@ -21,6 +21,7 @@
 #include "common/ledger/connection_pool.h"
 #include "common/ledger/schema.h"
 #include "common/ledger/sql_rows.h"
+#include "common/ledger/thread_name.h"
 #include "common/ledger/write_transaction.h"
 #include "common/status/status_macros.h"
 
@@ -274,7 +275,10 @@ class Connection {
 class Checkpointer {
  public:
   explicit Checkpointer(std::unique_ptr<Connection> connection)
-      : connection_(std::move(connection)), thread_([this] { Loop(); }) {}
+      : connection_(std::move(connection)), thread_([this] {
+          NameCurrentThread(kCheckpointThreadName);
+          Loop();
+        }) {}
   ~Checkpointer() {
     {
       absl::MutexLock lock(&mu_);

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/ledger/thread_name.h"
 #include "common/ledger_wire/ledger_wire.h"
 #include "common/policy/pipeline/decide_item.h"
 #include "server/logging.h"
@@ -13,7 +14,10 @@ DecisionRecorder::DecisionRecorder(ledger::Ledger* ledger,
                                    LedgerDownPolicy down_policy)
     : ledger_(ledger), down_policy_(down_policy) {
   for (int i = 0; i < kRecorderThreads; ++i) {
-    threads_.emplace_back([this] { Run(); });
+    threads_.emplace_back([this] {
+      ledger::NameCurrentThread(ledger::kRecorderThreadName);
+      Run();
+    });
   }
 }
 

@@ -5,10 +5,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/ledger/ledger.h"
+#include "common/ledger/thread_name.h"
 #include "gtest/gtest.h"
 
 namespace treatd::ledger {
@@ -47,6 +51,43 @@ TEST_F(LedgerOpenTest, CreatesAMissingFileAndReopensIt) {
   EXPECT_TRUE(OpenStatus(Path("new.db")).ok());
   EXPECT_TRUE(std::filesystem::exists(Path("new.db")));
   EXPECT_TRUE(OpenStatus("sqlite:" + Path("new.db")).ok());
+}
+
+// The names of this process's threads (/proc/self/task/*/comm).
+std::multiset<std::string> ThreadNames() {
+  std::multiset<std::string> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string name;
+    std::getline(std::ifstream(task.path() / "comm"), name);
+    names.insert(name);
+  }
+  return names;
+}
+
+// bench/ledger_thread_cpu.sh tells the ledger's threads apart by name.
+TEST_F(LedgerOpenTest, AnOpenSqliteLedgerNamesItsThreads) {
+  LedgerOptions options;
+  options.url = Path("named.db");
+  absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  // Each thread names itself once it runs.
+  auto count = [](absl::string_view name) {
+    return ThreadNames().count(std::string(name));
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (count(kCommitterThreadName) + count(kCheckpointThreadName) +
+                 count(kSyncThreadName) <
+             4 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(count(kCommitterThreadName), 1u);
+  EXPECT_EQ(count(kCheckpointThreadName), 1u);
+  // synchronous "full" (the default): the committer's sync threads.
+  EXPECT_EQ(count(kSyncThreadName), 2u);
+  ledger->reset();
+  EXPECT_EQ(count(kCommitterThreadName), 0u);
 }
 
 TEST_F(LedgerOpenTest, AFileThatIsNotADatabaseIsFailedPrecondition) {
