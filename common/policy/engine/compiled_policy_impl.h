@@ -283,6 +283,11 @@ class CompiledPolicyImpl {
   std::vector<CompiledException> exceptions;
   std::vector<CompiledAction> actions;
   CoreProjection core_projection;
+  // How many placeholders of the rules' reasons and the actions' texts
+  // read only what the core key holds (KeyDetermines): numbered by
+  // TextTemplate::NumberKeptParts(), rendered once per core cache entry
+  // (CoreEntry::template_text).
+  int kept_template_parts = 0;
 };
 
 }  // namespace treatd

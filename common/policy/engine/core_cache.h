@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,15 @@ struct CoreEntry {
   // (CompiledAction::when_keyed); -1 (or missing) until a decision this
   // entry serves evaluates it. Filled by the decisions, hence mutable.
   mutable std::vector<int8_t> action_when;
+  // FULL view: every table input in its text form (TableOutcome.inputs),
+  // all tables' in turn, rendered by the first decision this entry serves
+  // that needs them (empty until then); mutable for the same reason.
+  mutable std::vector<std::string> table_input_text;
+  // FULL view: the text of the reasons' and actions' placeholders that
+  // read only what the key holds, by their number
+  // (CompiledPolicyImpl::kept_template_parts; TextTemplate::RenderTo()),
+  // each rendered by the first decision this entry serves that shows it.
+  mutable std::vector<std::optional<std::string>> template_text;
 };
 
 class CoreCache {

@@ -567,6 +567,18 @@ void CompiledPolicyImpl::ComputeCoreProjection() {
   for (CompiledAction& action : actions) {
     action.when_keyed = action.when != nullptr && KeyDetermines(*action.when);
   }
+  kept_template_parts = 0;
+  if (!core_projection.enabled) return;
+  const auto keyed = [this](const expr::Program& program) {
+    return KeyDetermines(program);
+  };
+  for (CompiledRule& rule : rules) {
+    rule.reason.NumberKeptParts(keyed, &kept_template_parts);
+  }
+  default_rule.reason.NumberKeptParts(keyed, &kept_template_parts);
+  for (CompiledAction& action : actions) {
+    action.text.NumberKeptParts(keyed, &kept_template_parts);
+  }
 }
 
 }  // namespace treatd

@@ -797,6 +797,19 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
   return absl::OkStatus();
 }
 
+// The kept placeholder texts (TextTemplate::RenderTo()) of the core cache
+// entry `entry` this decision's core came from, sized for the policy; null
+// without an entry or kept placeholders.
+std::vector<std::optional<std::string>>* KeptText(
+    const CompiledPolicyImpl& policy, const internal::CoreEntry* entry) {
+  if (entry == nullptr || policy.kept_template_parts == 0) return nullptr;
+  auto& text = entry->template_text;
+  if (text.size() != static_cast<size_t>(policy.kept_template_parts)) {
+    text.assign(policy.kept_template_parts, std::nullopt);
+  }
+  return &text;
+}
+
 // Whether action `index`'s condition holds. With `entry`, the core cache
 // entry this decision's core came from, a condition the key determines
 // (CompiledAction::when_keyed) is evaluated once per entry and kept in it.
@@ -827,13 +840,14 @@ void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
   const std::vector<int>& action_ids = choice.applied != nullptr
                                            ? choice.applied->actions
                                            : choice.rule->actions;
+  std::vector<std::optional<std::string>>* kept = KeptText(policy, entry);
   for (int index : action_ids) {
     if (!ActionApplies(policy, index, entry, frame)) continue;
     const CompiledAction& a = policy.actions[index];
     v1::Action* out = decision->add_actions();
     out->set_id(a.id);
     out->set_category(a.category);
-    a.text.RenderTo(frame, out->mutable_text());
+    a.text.RenderTo(frame, out->mutable_text(), kept);
     std::optional<absl::Time> due;
     switch (a.category) {
       case v1::ACTION_CATEGORY_REMEDIATION:
@@ -879,11 +893,31 @@ void SetRisk(const CompiledPolicyImpl& policy, EvalState& state,
   }
 }
 
+// The text form of every table input (TableOutcome.inputs), all tables'
+// in turn, for a decision whose core came from `entry`: rendered once per
+// entry (the inputs are part of the core) and kept in it.
+const std::vector<std::string>& TableInputText(
+    const CompiledPolicyImpl& policy, const EvalState& state,
+    const internal::CoreEntry& entry) {
+  std::vector<std::string>& text = entry.table_input_text;
+  if (!text.empty() || policy.tables.empty()) return text;
+  for (size_t t = 0; t < policy.tables.size(); ++t) {
+    const Value* inputs = state.table_inputs(static_cast<int>(t));
+    for (size_t i = 0; i < policy.tables[t].inputs.size(); ++i) {
+      text.emplace_back();
+      expr::AppendValue(inputs[i], /*quote_strings=*/false, &text.back());
+    }
+  }
+  return text;
+}
+
 // Every decision table's outcome, the row that gave it and (`full`) its
-// inputs. INTERNAL when a table fails (the compiler's coverage check warns
-// of it).
+// inputs (from `entry`, the core cache entry of the decision's core, when
+// there is one). INTERNAL when a table fails (the compiler's coverage
+// check warns of it).
 absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
                               EvalState& state, expr::Frame& frame, bool full,
+                              const internal::CoreEntry* entry,
                               v1::Decision* decision) {
   const std::vector<CompiledTable>& tables = policy.tables;
   // A reused decision holds the outcomes of the same tables: overwritten
@@ -891,6 +925,7 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
   auto* outcomes = decision->mutable_table_outcomes();
   const int n = static_cast<int>(tables.size());
   if (outcomes->size() > n) outcomes->DeleteSubrange(n, outcomes->size() - n);
+  size_t text_at = 0;  // The first input of table t in the kept text.
   for (int t = 0; t < n; ++t) {
     const Value v = state.Resolve(policy.table_slots[t], frame);
     if (v.is_error()) return absl::InternalError(std::string(v.error()));
@@ -903,10 +938,29 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
     const absl::string_view outcome = v.string_value();
     if (out->outcome() != outcome) Replace(outcome, out->mutable_outcome());
     out->set_row(state.table_row(t));
+    const size_t n_inputs = tables[t].inputs.size();
+    if (full && entry != nullptr) {
+      // The kept text, overwritten in place where it differs: a reused
+      // decision holds the same table's inputs.
+      const std::string* text =
+          TableInputText(policy, state, *entry).data() + text_at;
+      text_at += n_inputs;
+      auto* inputs = out->mutable_inputs();
+      if (inputs->size() > static_cast<int>(n_inputs)) inputs->Clear();
+      for (size_t i = 0; i < n_inputs; ++i) {
+        if (i < static_cast<size_t>(inputs->size())) {
+          std::string* in = inputs->Mutable(static_cast<int>(i));
+          if (*in != text[i]) Replace(text[i], in);
+        } else {
+          inputs->Add()->append(text[i]);
+        }
+      }
+      continue;
+    }
     if (!out->inputs().empty()) out->clear_inputs();
     if (!full) continue;
     const Value* inputs = state.table_inputs(t);
-    for (size_t i = 0; i < tables[t].inputs.size(); ++i) {
+    for (size_t i = 0; i < n_inputs; ++i) {
       expr::AppendValue(inputs[i], /*quote_strings=*/false, out->add_inputs());
     }
   }
@@ -915,13 +969,16 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
 
 // Reasons: the rule's own words first, then how the decision came about,
 // then what the steps above found (`reasons`).
-void AddReasons(const Choice& choice, expr::Frame& frame,
+// `entry` as for ActionApplies().
+void AddReasons(const CompiledPolicyImpl& policy, const Choice& choice,
+                const internal::CoreEntry* entry, expr::Frame& frame,
                 std::vector<std::string>* reasons, v1::Decision* decision) {
   const CompiledRule* rule = choice.rule;
   const CompiledException* applied = choice.applied;
   const v1::Treatment treatment = choice.treatment;
   if (!rule->reason.empty()) {
-    rule->reason.RenderTo(frame, decision->add_reasons());
+    rule->reason.RenderTo(frame, decision->add_reasons(),
+                          KeptText(policy, entry));
   }
   decision->add_reasons(rule->reason_by_priority[choice.priority]);
   if (applied != nullptr) {
@@ -992,10 +1049,11 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   // 5. Risk, and the outcomes of the decision tables.
   // Risk is in both views: the ledger records residual risk.
   SetRisk(*this, state, frame, &reasons, decision);
-  TREATD_RETURN_IF_ERROR(AddTableOutcomes(*this, state, frame, full, decision));
+  TREATD_RETURN_IF_ERROR(
+      AddTableOutcomes(*this, state, frame, full, core_entry, decision));
 
   // Why, in words; then the policy, the time and the decision's id.
-  if (full) AddReasons(choice, frame, &reasons, decision);
+  if (full) AddReasons(*this, choice, core_entry, frame, &reasons, decision);
   if (!decision->has_policy()) *decision->mutable_policy() = ref;
   ToProtoTime(options.as_of, decision->mutable_evaluated_at());
   DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());
