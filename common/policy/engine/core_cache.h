@@ -67,8 +67,10 @@ struct CoreEntry {
   std::string text;
   // FULL view: what each action's condition (CompiledAction::when) gave,
   // 0 or 1, for the actions whose condition the key determines
-  // (CompiledAction::when_keyed); -1 (or missing) until a decision this
-  // entry serves evaluates it. Filled by the decisions, hence mutable.
+  // (CompiledAction::when_keyed), and for the others whether every
+  // operand of their keyed guard (CompiledAction::keyed_guard) holds;
+  // -1 (or missing) until a decision this entry serves evaluates it.
+  // Filled by the decisions, hence mutable.
   mutable std::vector<int8_t> action_when;
   // FULL view: every table input in its text form (TableOutcome.inputs),
   // all tables' in turn, rendered by the first decision this entry serves

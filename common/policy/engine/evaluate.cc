@@ -812,19 +812,32 @@ std::vector<std::optional<std::string>>* KeptText(
 
 // Whether action `index`'s condition holds. With `entry`, the core cache
 // entry this decision's core came from, a condition the key determines
-// (CompiledAction::when_keyed) is evaluated once per entry and kept in it.
+// (CompiledAction::when_keyed) is evaluated once per entry and kept in it,
+// and so is the keyed guard of any other (CompiledAction::keyed_guard).
 bool ActionApplies(const CompiledPolicyImpl& policy, int index,
                    const internal::CoreEntry* entry, expr::Frame& frame) {
   const CompiledAction& a = policy.actions[index];
   if (a.when == nullptr) return true;
-  if (entry == nullptr || !a.when_keyed) {
+  if (entry == nullptr || (!a.when_keyed && a.keyed_guard.empty())) {
     return IsTrue(a.when->Evaluate(frame));
   }
   std::vector<int8_t>& kept = entry->action_when;
   if (kept.size() != policy.actions.size())
     kept.assign(policy.actions.size(), -1);
-  if (kept[index] < 0) kept[index] = IsTrue(a.when->Evaluate(frame)) ? 1 : 0;
-  return kept[index] != 0;
+  if (a.when_keyed) {
+    if (kept[index] < 0) kept[index] = IsTrue(a.when->Evaluate(frame)) ? 1 : 0;
+    return kept[index] != 0;
+  }
+  // `when` is true exactly where each of its `&&` operands is: the keyed
+  // ones are checked once per entry, the rest only where those all hold.
+  const auto all_true = [&frame](const std::vector<const expr::Node*>& nodes) {
+    for (const expr::Node* node : nodes) {
+      if (!IsTrue(expr::EvaluateNode(*node, frame))) return false;
+    }
+    return true;
+  };
+  if (kept[index] < 0) kept[index] = all_true(a.keyed_guard) ? 1 : 0;
+  return kept[index] != 0 && all_true(a.unkeyed_rest);
 }
 
 // The actions of the rule, or of the exception when one applies, each due
