@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
@@ -909,7 +910,7 @@ void SetRisk(const CompiledPolicyImpl& policy, EvalState& state,
 // The text form of every table input (TableOutcome.inputs), all tables'
 // in turn, for a decision whose core came from `entry`: rendered once per
 // entry (the inputs are part of the core) and kept in it.
-const std::vector<std::string>& TableInputText(
+ABSL_ATTRIBUTE_NOINLINE const std::vector<std::string>& TableInputText(
     const CompiledPolicyImpl& policy, const EvalState& state,
     const internal::CoreEntry& entry) {
   std::vector<std::string>& text = entry.table_input_text;
@@ -922,6 +923,23 @@ const std::vector<std::string>& TableInputText(
     }
   }
   return text;
+}
+
+// `out`'s inputs = the `n` strings at `text`, overwritten in place where
+// they differ: a reused decision holds the same table's inputs. Not
+// inlined: the BASIC view's loop over the tables stays small.
+ABSL_ATTRIBUTE_NOINLINE void SetKeptInputs(const std::string* text, size_t n,
+                                           v1::TableOutcome* out) {
+  auto* inputs = out->mutable_inputs();
+  if (inputs->size() > static_cast<int>(n)) inputs->Clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (i < static_cast<size_t>(inputs->size())) {
+      std::string* in = inputs->Mutable(static_cast<int>(i));
+      if (*in != text[i]) Replace(text[i], in);
+    } else {
+      inputs->Add()->append(text[i]);
+    }
+  }
 }
 
 // Every decision table's outcome, the row that gave it and (`full`) its
@@ -953,21 +971,9 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
     out->set_row(state.table_row(t));
     const size_t n_inputs = tables[t].inputs.size();
     if (full && entry != nullptr) {
-      // The kept text, overwritten in place where it differs: a reused
-      // decision holds the same table's inputs.
-      const std::string* text =
-          TableInputText(policy, state, *entry).data() + text_at;
+      SetKeptInputs(TableInputText(policy, state, *entry).data() + text_at,
+                    n_inputs, out);
       text_at += n_inputs;
-      auto* inputs = out->mutable_inputs();
-      if (inputs->size() > static_cast<int>(n_inputs)) inputs->Clear();
-      for (size_t i = 0; i < n_inputs; ++i) {
-        if (i < static_cast<size_t>(inputs->size())) {
-          std::string* in = inputs->Mutable(static_cast<int>(i));
-          if (*in != text[i]) Replace(text[i], in);
-        } else {
-          inputs->Add()->append(text[i]);
-        }
-      }
       continue;
     }
     if (!out->inputs().empty()) out->clear_inputs();
@@ -1023,7 +1029,18 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   SpareDeadlines spare(decision);
   ResetDecision(ref, decision);
   EvalState state(*this, options);
-  expr::Frame frame(&finding, options.as_of, &state);
+  // `now` as a Value, kept while as_of stays (a batch, a stream's
+  // decisions at one time).
+  struct Now {
+    absl::Time as_of = absl::InfinitePast();
+    Value value = Value::Timestamp(absl::InfinitePast());
+  };
+  thread_local Now now;
+  if (ABSL_PREDICT_FALSE(now.as_of != options.as_of)) {
+    now.as_of = options.as_of;
+    now.value = Value::Timestamp(options.as_of);
+  }
+  expr::Frame frame(&finding, now.value, &state);
 
   // 2 and 3. The rule that matched (or the default), its priority, and the
   // exception that applies.
