@@ -105,6 +105,7 @@ CoreEntry* CoreCache::Insert(absl::string_view key, uint64_t hash) {
   e.action_when.clear();
   e.table_input_text.clear();
   e.template_text.clear();
+  e.deadlines.valid = false;
   e.values.clear();
   e.done.clear();
   e.table_rows.clear();

@@ -35,6 +35,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/expr/runtime/value.h"
 
 namespace treatd::internal {
@@ -81,6 +82,25 @@ struct CoreEntry {
   // (CompiledPolicyImpl::kept_template_parts; TextTemplate::RenderTo()),
   // each rendered by the first decision this entry serves that shows it.
   mutable std::vector<std::optional<std::string>> template_text;
+  // BASIC view: the deadlines the last decision this entry served wrote
+  // (mitigate_by, remediate_by, review_by: set or not, seconds, nanos),
+  // and what they follow from besides the core: as_of, the finding's
+  // first_seen and its KEV due date (each set or not, seconds, nanos).
+  // A decision with the same three writes the same deadlines.
+  struct Deadlines {
+    bool valid = false;
+    absl::Time as_of;
+    bool has_first_seen = false;
+    int64_t first_seen_seconds = 0;
+    int32_t first_seen_nanos = 0;
+    bool has_kev_due = false;
+    int64_t kev_due_seconds = 0;
+    int32_t kev_due_nanos = 0;
+    bool set[3] = {false, false, false};
+    int64_t seconds[3] = {0, 0, 0};
+    int32_t nanos[3] = {0, 0, 0};
+  };
+  mutable Deadlines deadlines;
 };
 
 class CoreCache {

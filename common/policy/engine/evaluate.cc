@@ -811,6 +811,71 @@ std::vector<std::optional<std::string>>* KeptText(
   return &text;
 }
 
+// SetDeadlines() for a BASIC decision whose core came from `entry`: the
+// deadlines follow from the core (treatment, priority, rule, the
+// exception that applies at as_of), as_of, the finding's first_seen and
+// its KEV due date, so a decision that repeats the last three of the
+// entry's last decision writes that decision's deadlines again
+// (CoreEntry::deadlines) without their arithmetic.
+absl::Status SetBasicDeadlines(const CompiledPolicyImpl& policy,
+                               const v1::Finding& finding,
+                               const EvalOptions& options, const Choice& choice,
+                               const internal::CoreEntry& entry,
+                               SpareDeadlines* spare, v1::Decision* decision) {
+  internal::CoreEntry::Deadlines& memo = entry.deadlines;
+  const bool has_first_seen = finding.has_first_seen();
+  const google::protobuf::Timestamp& first_seen = finding.first_seen();
+  const v1::Kev& kev = finding.vulnerability().kev();
+  const bool has_kev_due = kev.has_due_date();
+  const google::protobuf::Timestamp& kev_due = kev.due_date();
+  using Field = google::protobuf::Timestamp* (v1::Decision::*)();
+  using Setter = void (v1::Decision::*)(google::protobuf::Timestamp*);
+  static constexpr Field kMutable[3] = {&v1::Decision::mutable_mitigate_by,
+                                        &v1::Decision::mutable_remediate_by,
+                                        &v1::Decision::mutable_review_by};
+  static constexpr Setter kSet[3] = {
+      &v1::Decision::unsafe_arena_set_allocated_mitigate_by,
+      &v1::Decision::unsafe_arena_set_allocated_remediate_by,
+      &v1::Decision::unsafe_arena_set_allocated_review_by};
+  if (memo.valid && memo.as_of == options.as_of &&
+      memo.has_first_seen == has_first_seen &&
+      memo.first_seen_seconds == first_seen.seconds() &&
+      memo.first_seen_nanos == first_seen.nanos() &&
+      memo.has_kev_due == has_kev_due &&
+      memo.kev_due_seconds == kev_due.seconds() &&
+      memo.kev_due_nanos == kev_due.nanos()) {
+    for (int i = 0; i < 3; ++i) {
+      if (!memo.set[i]) continue;
+      if (auto* t = spare->Take()) (decision->*kSet[i])(t);
+      google::protobuf::Timestamp* out = (decision->*kMutable[i])();
+      out->set_seconds(memo.seconds[i]);
+      out->set_nanos(memo.nanos[i]);
+    }
+    return absl::OkStatus();
+  }
+  Deadlines deadlines;
+  TREATD_RETURN_IF_ERROR(SetDeadlines(policy, finding, options, choice,
+                                      &deadlines, nullptr, spare, decision));
+  memo.as_of = options.as_of;
+  memo.has_first_seen = has_first_seen;
+  memo.first_seen_seconds = first_seen.seconds();
+  memo.first_seen_nanos = first_seen.nanos();
+  memo.has_kev_due = has_kev_due;
+  memo.kev_due_seconds = kev_due.seconds();
+  memo.kev_due_nanos = kev_due.nanos();
+  const google::protobuf::Timestamp* written[3] = {
+      decision->has_mitigate_by() ? &decision->mitigate_by() : nullptr,
+      decision->has_remediate_by() ? &decision->remediate_by() : nullptr,
+      decision->has_review_by() ? &decision->review_by() : nullptr};
+  for (int i = 0; i < 3; ++i) {
+    memo.set[i] = written[i] != nullptr;
+    memo.seconds[i] = memo.set[i] ? written[i]->seconds() : 0;
+    memo.nanos[i] = memo.set[i] ? written[i]->nanos() : 0;
+  }
+  memo.valid = true;
+  return absl::OkStatus();
+}
+
 // Whether action `index`'s condition holds. With `entry`, the core cache
 // entry this decision's core came from, a condition the key determines
 // (CompiledAction::when_keyed) is evaluated once per entry and kept in it,
@@ -1070,8 +1135,14 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   // neither actions nor reasons: most of a decision's strings.
   std::vector<std::string> reasons;
   Deadlines deadlines;
-  TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
-                                      &deadlines, &reasons, &spare, decision));
+  if (!full && core_entry != nullptr) {
+    TREATD_RETURN_IF_ERROR(SetBasicDeadlines(*this, finding, options, choice,
+                                             *core_entry, &spare, decision));
+  } else {
+    TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
+                                        &deadlines, &reasons, &spare,
+                                        decision));
+  }
   if (full) {
     AddActions(*this, choice, deadlines, core_entry, frame, &spare, decision);
   }
