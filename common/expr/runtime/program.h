@@ -48,6 +48,12 @@ class Frame {
   Frame(const google::protobuf::Message* root, absl::Time now,
         SlotResolver* slots)
       : root_(root), now_(Value::Timestamp(now)), slots_(slots) {}
+  // The same with `now` as the Value::Timestamp() of the time, for a
+  // caller that keeps it across frames of one time (converting costs
+  // several calls into Abseil).
+  Frame(const google::protobuf::Message* root, const Value& now,
+        SlotResolver* slots)
+      : root_(root), now_(now), slots_(slots) {}
   Frame(const Frame&) = delete;
   Frame& operator=(const Frame&) = delete;
 

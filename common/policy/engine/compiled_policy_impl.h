@@ -109,6 +109,14 @@ struct CompiledAction {
   // (CompiledPolicyImpl::KeyDetermines), so that its value can be kept in
   // a core cache entry (CoreEntry::action_when).
   bool when_keyed = false;
+  // When `when` is not keyed but some of its top-level `&&` operands
+  // are: those (`keyed_guard`) and the others (`unkeyed_rest`), nodes of
+  // `when`. `when` holds exactly where every operand does (an error on
+  // one side of && yields to false, never to true), so a core cache entry
+  // keeps whether the keyed ones all do (CoreEntry::action_when), and
+  // only the rest run per decision, and only where those do.
+  std::vector<const expr::Node*> keyed_guard;
+  std::vector<const expr::Node*> unkeyed_rest;
 };
 
 struct CompiledRule {
@@ -264,6 +272,9 @@ class CompiledPolicyImpl {
   // slots the core may resolve or lets that read only such facts
   // (core_projection.cc).
   bool KeyDetermines(const expr::Program& program) const;
+  // The same for one node of a program, evaluated on its own (`node`
+  // must not read a comprehension's variable of an enclosing node).
+  bool KeyDetermines(const expr::Node& node) const;
   // Renders the per-priority and per-rule text of decisions once the
   // rules and priorities are compiled (policy_compiler.cc).
   void ComputeTexts();
@@ -283,6 +294,11 @@ class CompiledPolicyImpl {
   std::vector<CompiledException> exceptions;
   std::vector<CompiledAction> actions;
   CoreProjection core_projection;
+  // How many placeholders of the rules' reasons and the actions' texts
+  // read only what the core key holds (KeyDetermines): numbered by
+  // TextTemplate::NumberKeptParts(), rendered once per core cache entry
+  // (CoreEntry::template_text).
+  int kept_template_parts = 0;
 };
 
 }  // namespace treatd

@@ -103,6 +103,9 @@ CoreEntry* CoreCache::Insert(absl::string_view key, uint64_t hash) {
   e.read_now = false;
   e.matched_exceptions.clear();
   e.action_when.clear();
+  e.table_input_text.clear();
+  e.template_text.clear();
+  e.deadlines.valid = false;
   e.values.clear();
   e.done.clear();
   e.table_rows.clear();

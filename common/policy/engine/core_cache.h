@@ -29,11 +29,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/expr/runtime/value.h"
 
 namespace treatd::internal {
@@ -66,9 +68,39 @@ struct CoreEntry {
   std::string text;
   // FULL view: what each action's condition (CompiledAction::when) gave,
   // 0 or 1, for the actions whose condition the key determines
-  // (CompiledAction::when_keyed); -1 (or missing) until a decision this
-  // entry serves evaluates it. Filled by the decisions, hence mutable.
+  // (CompiledAction::when_keyed), and for the others whether every
+  // operand of their keyed guard (CompiledAction::keyed_guard) holds;
+  // -1 (or missing) until a decision this entry serves evaluates it.
+  // Filled by the decisions, hence mutable.
   mutable std::vector<int8_t> action_when;
+  // FULL view: every table input in its text form (TableOutcome.inputs),
+  // all tables' in turn, rendered by the first decision this entry serves
+  // that needs them (empty until then); mutable for the same reason.
+  mutable std::vector<std::string> table_input_text;
+  // FULL view: the text of the reasons' and actions' placeholders that
+  // read only what the key holds, by their number
+  // (CompiledPolicyImpl::kept_template_parts; TextTemplate::RenderTo()),
+  // each rendered by the first decision this entry serves that shows it.
+  mutable std::vector<std::optional<std::string>> template_text;
+  // BASIC view: the deadlines the last decision this entry served wrote
+  // (mitigate_by, remediate_by, review_by: set or not, seconds, nanos),
+  // and what they follow from besides the core: as_of, the finding's
+  // first_seen and its KEV due date (each set or not, seconds, nanos).
+  // A decision with the same three writes the same deadlines.
+  struct Deadlines {
+    bool valid = false;
+    absl::Time as_of;
+    bool has_first_seen = false;
+    int64_t first_seen_seconds = 0;
+    int32_t first_seen_nanos = 0;
+    bool has_kev_due = false;
+    int64_t kev_due_seconds = 0;
+    int32_t kev_due_nanos = 0;
+    bool set[3] = {false, false, false};
+    int64_t seconds[3] = {0, 0, 0};
+    int32_t nanos[3] = {0, 0, 0};
+  };
+  mutable Deadlines deadlines;
 };
 
 class CoreCache {

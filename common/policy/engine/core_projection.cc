@@ -542,9 +542,27 @@ class KeyedCheck {
 }  // namespace
 
 bool CompiledPolicyImpl::KeyDetermines(const expr::Program& program) const {
-  if (!core_projection.enabled) return false;
-  return KeyedCheck(*this).Keyed(program.root(), nullptr);
+  return KeyDetermines(program.root());
 }
+
+bool CompiledPolicyImpl::KeyDetermines(const expr::Node& node) const {
+  if (!core_projection.enabled) return false;
+  return KeyedCheck(*this).Keyed(node, nullptr);
+}
+
+namespace {
+
+// The operands of the `&&` chain `node` is, or `node` itself.
+void Conjuncts(const expr::Node& node, std::vector<const expr::Node*>* out) {
+  if (node.op == Op::kAnd && node.kids.size() == 2) {
+    Conjuncts(*node.kids[0], out);
+    Conjuncts(*node.kids[1], out);
+  } else {
+    out->push_back(&node);
+  }
+}
+
+}  // namespace
 
 void CompiledPolicyImpl::ComputeCoreProjection() {
   ProjectionBuilder builder(*this);
@@ -566,6 +584,28 @@ void CompiledPolicyImpl::ComputeCoreProjection() {
   core_projection.policy_id = next_policy_id.fetch_add(1);
   for (CompiledAction& action : actions) {
     action.when_keyed = action.when != nullptr && KeyDetermines(*action.when);
+    action.keyed_guard.clear();
+    action.unkeyed_rest.clear();
+    if (action.when == nullptr || action.when_keyed) continue;
+    std::vector<const expr::Node*> conjuncts;
+    Conjuncts(action.when->root(), &conjuncts);
+    for (const expr::Node* c : conjuncts) {
+      (KeyDetermines(*c) ? action.keyed_guard : action.unkeyed_rest)
+          .push_back(c);
+    }
+    if (action.keyed_guard.empty()) action.unkeyed_rest.clear();
+  }
+  kept_template_parts = 0;
+  if (!core_projection.enabled) return;
+  const auto keyed = [this](const expr::Program& program) {
+    return KeyDetermines(program);
+  };
+  for (CompiledRule& rule : rules) {
+    rule.reason.NumberKeptParts(keyed, &kept_template_parts);
+  }
+  default_rule.reason.NumberKeptParts(keyed, &kept_template_parts);
+  for (CompiledAction& action : actions) {
+    action.text.NumberKeptParts(keyed, &kept_template_parts);
   }
 }
 

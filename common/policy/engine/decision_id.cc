@@ -9,6 +9,10 @@
 #include <string>
 #include <utility>
 
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "common/expr/runtime/value.h"
@@ -452,6 +456,52 @@ size_t WriteDeterministicFinding(const v1::Finding& finding, size_t start,
 
 }  // namespace
 
+namespace {
+
+// The hash in canonical form: high64 then low64, each big-endian, as 32
+// lowercase hex digits. On x86-64 with SSE2 (every x86-64 CPU): the 16
+// bytes split into nibbles and turned into digits 16 at a time (~20
+// instructions where the table below took ~75 a decision).
+void HashHex(const internal::Xxh3Hash128& hash, char out[32]) {
+#if defined(__x86_64__) && defined(__SSE2__)
+  const __m128i bytes =
+      _mm_set_epi64x(static_cast<int64_t>(__builtin_bswap64(hash.low64)),
+                     static_cast<int64_t>(__builtin_bswap64(hash.high64)));
+  const __m128i low_nibbles = _mm_set1_epi8(0x0f);
+  const __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibbles);
+  const __m128i low = _mm_and_si128(bytes, low_nibbles);
+  // Nibble n -> '0' + n, and 'a' - 10 + n ('0' + n + 39) from 10 on.
+  const auto digits = [](__m128i n) {
+    const __m128i letter = _mm_cmpgt_epi8(n, _mm_set1_epi8(9));
+    return _mm_add_epi8(_mm_add_epi8(n, _mm_set1_epi8('0')),
+                        _mm_and_si128(letter, _mm_set1_epi8('a' - '0' - 10)));
+  };
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                   digits(_mm_unpacklo_epi8(high, low)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16),
+                   digits(_mm_unpackhi_epi8(high, low)));
+#else
+  // Two hex digits per byte from one table.
+  static constexpr auto kHexPairs = [] {
+    std::array<char, 512> pairs{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      pairs[2 * b] = kHex[b >> 4];
+      pairs[2 * b + 1] = kHex[b & 0xf];
+    }
+    return pairs;
+  }();
+  for (int i = 0; i < 8; ++i) {
+    const auto high = static_cast<uint8_t>(hash.high64 >> (56 - 8 * i));
+    const auto low = static_cast<uint8_t>(hash.low64 >> (56 - 8 * i));
+    std::memcpy(out + 2 * i, &kHexPairs[2 * high], 2);
+    std::memcpy(out + 16 + 2 * i, &kHexPairs[2 * low], 2);
+  }
+#endif
+}
+
+}  // namespace
+
 void AppendDeterministicFinding(const v1::Finding& finding, std::string* out) {
   out->resize(WriteDeterministicFinding(finding, out->size(), out));
 }
@@ -483,24 +533,8 @@ void DecisionId(const v1::PolicyRef& ref, absl::Time as_of,
       WriteDeterministicFinding(finding, buffer.prefix, &buffer.bytes);
   const internal::Xxh3Hash128 hash =
       internal::Xxh3_128(buffer.bytes.data(), end);
-  // Canonical form: high64 then low64, each big-endian; two hex digits per
-  // byte from one table.
-  static constexpr auto kHexPairs = [] {
-    std::array<char, 512> pairs{};
-    constexpr char kHex[] = "0123456789abcdef";
-    for (int b = 0; b < 256; ++b) {
-      pairs[2 * b] = kHex[b >> 4];
-      pairs[2 * b + 1] = kHex[b & 0xf];
-    }
-    return pairs;
-  }();
   char hex[32];
-  for (int i = 0; i < 8; ++i) {
-    const auto high = static_cast<uint8_t>(hash.high64 >> (56 - 8 * i));
-    const auto low = static_cast<uint8_t>(hash.low64 >> (56 - 8 * i));
-    std::memcpy(hex + 2 * i, &kHexPairs[2 * high], 2);
-    std::memcpy(hex + 16 + 2 * i, &kHexPairs[2 * low], 2);
-  }
+  HashHex(hash, hex);
   // A reused decision's id has the length already: overwritten in place
   // (assign() goes through replace()'s general case).
   if (out->size() == sizeof(hex)) {

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
@@ -797,21 +798,112 @@ absl::Status SetDeadlines(const CompiledPolicyImpl& policy,
   return absl::OkStatus();
 }
 
+// The kept placeholder texts (TextTemplate::RenderTo()) of the core cache
+// entry `entry` this decision's core came from, sized for the policy; null
+// without an entry or kept placeholders.
+std::vector<std::optional<std::string>>* KeptText(
+    const CompiledPolicyImpl& policy, const internal::CoreEntry* entry) {
+  if (entry == nullptr || policy.kept_template_parts == 0) return nullptr;
+  auto& text = entry->template_text;
+  if (text.size() != static_cast<size_t>(policy.kept_template_parts)) {
+    text.assign(policy.kept_template_parts, std::nullopt);
+  }
+  return &text;
+}
+
+// SetDeadlines() for a BASIC decision whose core came from `entry`: the
+// deadlines follow from the core (treatment, priority, rule, the
+// exception that applies at as_of), as_of, the finding's first_seen and
+// its KEV due date, so a decision that repeats the last three of the
+// entry's last decision writes that decision's deadlines again
+// (CoreEntry::deadlines) without their arithmetic.
+absl::Status SetBasicDeadlines(const CompiledPolicyImpl& policy,
+                               const v1::Finding& finding,
+                               const EvalOptions& options, const Choice& choice,
+                               const internal::CoreEntry& entry,
+                               SpareDeadlines* spare, v1::Decision* decision) {
+  internal::CoreEntry::Deadlines& memo = entry.deadlines;
+  const bool has_first_seen = finding.has_first_seen();
+  const google::protobuf::Timestamp& first_seen = finding.first_seen();
+  const v1::Kev& kev = finding.vulnerability().kev();
+  const bool has_kev_due = kev.has_due_date();
+  const google::protobuf::Timestamp& kev_due = kev.due_date();
+  using Field = google::protobuf::Timestamp* (v1::Decision::*)();
+  using Setter = void (v1::Decision::*)(google::protobuf::Timestamp*);
+  static constexpr Field kMutable[3] = {&v1::Decision::mutable_mitigate_by,
+                                        &v1::Decision::mutable_remediate_by,
+                                        &v1::Decision::mutable_review_by};
+  static constexpr Setter kSet[3] = {
+      &v1::Decision::unsafe_arena_set_allocated_mitigate_by,
+      &v1::Decision::unsafe_arena_set_allocated_remediate_by,
+      &v1::Decision::unsafe_arena_set_allocated_review_by};
+  if (memo.valid && memo.as_of == options.as_of &&
+      memo.has_first_seen == has_first_seen &&
+      memo.first_seen_seconds == first_seen.seconds() &&
+      memo.first_seen_nanos == first_seen.nanos() &&
+      memo.has_kev_due == has_kev_due &&
+      memo.kev_due_seconds == kev_due.seconds() &&
+      memo.kev_due_nanos == kev_due.nanos()) {
+    for (int i = 0; i < 3; ++i) {
+      if (!memo.set[i]) continue;
+      if (auto* t = spare->Take()) (decision->*kSet[i])(t);
+      google::protobuf::Timestamp* out = (decision->*kMutable[i])();
+      out->set_seconds(memo.seconds[i]);
+      out->set_nanos(memo.nanos[i]);
+    }
+    return absl::OkStatus();
+  }
+  Deadlines deadlines;
+  TREATD_RETURN_IF_ERROR(SetDeadlines(policy, finding, options, choice,
+                                      &deadlines, nullptr, spare, decision));
+  memo.as_of = options.as_of;
+  memo.has_first_seen = has_first_seen;
+  memo.first_seen_seconds = first_seen.seconds();
+  memo.first_seen_nanos = first_seen.nanos();
+  memo.has_kev_due = has_kev_due;
+  memo.kev_due_seconds = kev_due.seconds();
+  memo.kev_due_nanos = kev_due.nanos();
+  const google::protobuf::Timestamp* written[3] = {
+      decision->has_mitigate_by() ? &decision->mitigate_by() : nullptr,
+      decision->has_remediate_by() ? &decision->remediate_by() : nullptr,
+      decision->has_review_by() ? &decision->review_by() : nullptr};
+  for (int i = 0; i < 3; ++i) {
+    memo.set[i] = written[i] != nullptr;
+    memo.seconds[i] = memo.set[i] ? written[i]->seconds() : 0;
+    memo.nanos[i] = memo.set[i] ? written[i]->nanos() : 0;
+  }
+  memo.valid = true;
+  return absl::OkStatus();
+}
+
 // Whether action `index`'s condition holds. With `entry`, the core cache
 // entry this decision's core came from, a condition the key determines
-// (CompiledAction::when_keyed) is evaluated once per entry and kept in it.
+// (CompiledAction::when_keyed) is evaluated once per entry and kept in it,
+// and so is the keyed guard of any other (CompiledAction::keyed_guard).
 bool ActionApplies(const CompiledPolicyImpl& policy, int index,
                    const internal::CoreEntry* entry, expr::Frame& frame) {
   const CompiledAction& a = policy.actions[index];
   if (a.when == nullptr) return true;
-  if (entry == nullptr || !a.when_keyed) {
+  if (entry == nullptr || (!a.when_keyed && a.keyed_guard.empty())) {
     return IsTrue(a.when->Evaluate(frame));
   }
   std::vector<int8_t>& kept = entry->action_when;
   if (kept.size() != policy.actions.size())
     kept.assign(policy.actions.size(), -1);
-  if (kept[index] < 0) kept[index] = IsTrue(a.when->Evaluate(frame)) ? 1 : 0;
-  return kept[index] != 0;
+  if (a.when_keyed) {
+    if (kept[index] < 0) kept[index] = IsTrue(a.when->Evaluate(frame)) ? 1 : 0;
+    return kept[index] != 0;
+  }
+  // `when` is true exactly where each of its `&&` operands is: the keyed
+  // ones are checked once per entry, the rest only where those all hold.
+  const auto all_true = [&frame](const std::vector<const expr::Node*>& nodes) {
+    for (const expr::Node* node : nodes) {
+      if (!IsTrue(expr::EvaluateNode(*node, frame))) return false;
+    }
+    return true;
+  };
+  if (kept[index] < 0) kept[index] = all_true(a.keyed_guard) ? 1 : 0;
+  return kept[index] != 0 && all_true(a.unkeyed_rest);
 }
 
 // The actions of the rule, or of the exception when one applies, each due
@@ -827,13 +919,14 @@ void AddActions(const CompiledPolicyImpl& policy, const Choice& choice,
   const std::vector<int>& action_ids = choice.applied != nullptr
                                            ? choice.applied->actions
                                            : choice.rule->actions;
+  std::vector<std::optional<std::string>>* kept = KeptText(policy, entry);
   for (int index : action_ids) {
     if (!ActionApplies(policy, index, entry, frame)) continue;
     const CompiledAction& a = policy.actions[index];
     v1::Action* out = decision->add_actions();
     out->set_id(a.id);
     out->set_category(a.category);
-    a.text.RenderTo(frame, out->mutable_text());
+    a.text.RenderTo(frame, out->mutable_text(), kept);
     std::optional<absl::Time> due;
     switch (a.category) {
       case v1::ACTION_CATEGORY_REMEDIATION:
@@ -879,11 +972,48 @@ void SetRisk(const CompiledPolicyImpl& policy, EvalState& state,
   }
 }
 
+// The text form of every table input (TableOutcome.inputs), all tables'
+// in turn, for a decision whose core came from `entry`: rendered once per
+// entry (the inputs are part of the core) and kept in it.
+ABSL_ATTRIBUTE_NOINLINE const std::vector<std::string>& TableInputText(
+    const CompiledPolicyImpl& policy, const EvalState& state,
+    const internal::CoreEntry& entry) {
+  std::vector<std::string>& text = entry.table_input_text;
+  if (!text.empty() || policy.tables.empty()) return text;
+  for (size_t t = 0; t < policy.tables.size(); ++t) {
+    const Value* inputs = state.table_inputs(static_cast<int>(t));
+    for (size_t i = 0; i < policy.tables[t].inputs.size(); ++i) {
+      text.emplace_back();
+      expr::AppendValue(inputs[i], /*quote_strings=*/false, &text.back());
+    }
+  }
+  return text;
+}
+
+// `out`'s inputs = the `n` strings at `text`, overwritten in place where
+// they differ: a reused decision holds the same table's inputs. Not
+// inlined: the BASIC view's loop over the tables stays small.
+ABSL_ATTRIBUTE_NOINLINE void SetKeptInputs(const std::string* text, size_t n,
+                                           v1::TableOutcome* out) {
+  auto* inputs = out->mutable_inputs();
+  if (inputs->size() > static_cast<int>(n)) inputs->Clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (i < static_cast<size_t>(inputs->size())) {
+      std::string* in = inputs->Mutable(static_cast<int>(i));
+      if (*in != text[i]) Replace(text[i], in);
+    } else {
+      inputs->Add()->append(text[i]);
+    }
+  }
+}
+
 // Every decision table's outcome, the row that gave it and (`full`) its
-// inputs. INTERNAL when a table fails (the compiler's coverage check warns
-// of it).
+// inputs (from `entry`, the core cache entry of the decision's core, when
+// there is one). INTERNAL when a table fails (the compiler's coverage
+// check warns of it).
 absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
                               EvalState& state, expr::Frame& frame, bool full,
+                              const internal::CoreEntry* entry,
                               v1::Decision* decision) {
   const std::vector<CompiledTable>& tables = policy.tables;
   // A reused decision holds the outcomes of the same tables: overwritten
@@ -891,6 +1021,7 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
   auto* outcomes = decision->mutable_table_outcomes();
   const int n = static_cast<int>(tables.size());
   if (outcomes->size() > n) outcomes->DeleteSubrange(n, outcomes->size() - n);
+  size_t text_at = 0;  // The first input of table t in the kept text.
   for (int t = 0; t < n; ++t) {
     const Value v = state.Resolve(policy.table_slots[t], frame);
     if (v.is_error()) return absl::InternalError(std::string(v.error()));
@@ -903,10 +1034,17 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
     const absl::string_view outcome = v.string_value();
     if (out->outcome() != outcome) Replace(outcome, out->mutable_outcome());
     out->set_row(state.table_row(t));
+    const size_t n_inputs = tables[t].inputs.size();
+    if (full && entry != nullptr) {
+      SetKeptInputs(TableInputText(policy, state, *entry).data() + text_at,
+                    n_inputs, out);
+      text_at += n_inputs;
+      continue;
+    }
     if (!out->inputs().empty()) out->clear_inputs();
     if (!full) continue;
     const Value* inputs = state.table_inputs(t);
-    for (size_t i = 0; i < tables[t].inputs.size(); ++i) {
+    for (size_t i = 0; i < n_inputs; ++i) {
       expr::AppendValue(inputs[i], /*quote_strings=*/false, out->add_inputs());
     }
   }
@@ -915,13 +1053,16 @@ absl::Status AddTableOutcomes(const CompiledPolicyImpl& policy,
 
 // Reasons: the rule's own words first, then how the decision came about,
 // then what the steps above found (`reasons`).
-void AddReasons(const Choice& choice, expr::Frame& frame,
+// `entry` as for ActionApplies().
+void AddReasons(const CompiledPolicyImpl& policy, const Choice& choice,
+                const internal::CoreEntry* entry, expr::Frame& frame,
                 std::vector<std::string>* reasons, v1::Decision* decision) {
   const CompiledRule* rule = choice.rule;
   const CompiledException* applied = choice.applied;
   const v1::Treatment treatment = choice.treatment;
   if (!rule->reason.empty()) {
-    rule->reason.RenderTo(frame, decision->add_reasons());
+    rule->reason.RenderTo(frame, decision->add_reasons(),
+                          KeptText(policy, entry));
   }
   decision->add_reasons(rule->reason_by_priority[choice.priority]);
   if (applied != nullptr) {
@@ -953,7 +1094,18 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   SpareDeadlines spare(decision);
   ResetDecision(ref, decision);
   EvalState state(*this, options);
-  expr::Frame frame(&finding, options.as_of, &state);
+  // `now` as a Value, kept while as_of stays (a batch, a stream's
+  // decisions at one time).
+  struct Now {
+    absl::Time as_of = absl::InfinitePast();
+    Value value = Value::Timestamp(absl::InfinitePast());
+  };
+  thread_local Now now;
+  if (ABSL_PREDICT_FALSE(now.as_of != options.as_of)) {
+    now.as_of = options.as_of;
+    now.value = Value::Timestamp(options.as_of);
+  }
+  expr::Frame frame(&finding, now.value, &state);
 
   // 2 and 3. The rule that matched (or the default), its priority, and the
   // exception that applies.
@@ -983,8 +1135,14 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   // neither actions nor reasons: most of a decision's strings.
   std::vector<std::string> reasons;
   Deadlines deadlines;
-  TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
-                                      &deadlines, &reasons, &spare, decision));
+  if (!full && core_entry != nullptr) {
+    TREATD_RETURN_IF_ERROR(SetBasicDeadlines(*this, finding, options, choice,
+                                             *core_entry, &spare, decision));
+  } else {
+    TREATD_RETURN_IF_ERROR(SetDeadlines(*this, finding, options, choice,
+                                        &deadlines, &reasons, &spare,
+                                        decision));
+  }
   if (full) {
     AddActions(*this, choice, deadlines, core_entry, frame, &spare, decision);
   }
@@ -992,10 +1150,11 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   // 5. Risk, and the outcomes of the decision tables.
   // Risk is in both views: the ledger records residual risk.
   SetRisk(*this, state, frame, &reasons, decision);
-  TREATD_RETURN_IF_ERROR(AddTableOutcomes(*this, state, frame, full, decision));
+  TREATD_RETURN_IF_ERROR(
+      AddTableOutcomes(*this, state, frame, full, core_entry, decision));
 
   // Why, in words; then the policy, the time and the decision's id.
-  if (full) AddReasons(choice, frame, &reasons, decision);
+  if (full) AddReasons(*this, choice, core_entry, frame, &reasons, decision);
   if (!decision->has_policy()) *decision->mutable_policy() = ref;
   ToProtoTime(options.as_of, decision->mutable_evaluated_at());
   DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());

@@ -63,26 +63,49 @@ std::string TextTemplate::Render(expr::Frame& frame) const {
   return out;
 }
 
-void TextTemplate::RenderTo(expr::Frame& frame, std::string* out) const {
+void TextTemplate::NumberKeptParts(
+    const std::function<bool(const expr::Program&)>& keep, int* next) {
+  for (Part& part : parts_) {
+    part.kept = -1;
+    if (part.program != nullptr && part.accessors == nullptr &&
+        keep(*part.program)) {
+      part.kept = (*next)++;
+    }
+  }
+}
+
+void TextTemplate::RenderTo(
+    expr::Frame& frame, std::string* out,
+    std::vector<std::optional<std::string>>* kept) const {
   // A string with room to spare (a reused decision's) is rendered into in
   // place. Any other (a new decision's, on a request's arena) gets the
   // text rendered into a per-thread buffer first and appended in one
   // piece: it then grows once to its size instead of doubling part by
   // part (the server profile: ~900 instructions per FULL decision).
   if (out->capacity() - out->size() >= 128) {
-    RenderParts(frame, out);
+    RenderParts(frame, out, kept);
     return;
   }
   static thread_local std::string buffer;
   buffer.clear();
-  RenderParts(frame, &buffer);
+  RenderParts(frame, &buffer, kept);
   out->append(buffer);
 }
 
-void TextTemplate::RenderParts(expr::Frame& frame, std::string* out) const {
+void TextTemplate::RenderParts(
+    expr::Frame& frame, std::string* out,
+    std::vector<std::optional<std::string>>* kept) const {
   for (const Part& part : parts_) {
     if (part.program == nullptr) {
       out->append(part.literal);
+    } else if (kept != nullptr && part.kept >= 0) {
+      std::optional<std::string>& text = (*kept)[part.kept];
+      if (!text.has_value()) {
+        text.emplace();
+        expr::AppendValue(part.program->Evaluate(frame),
+                          /*quote_strings=*/false, &*text);
+      }
+      out->append(*text);
     } else if (part.accessors != nullptr) {
       // Program's ReadFastField (program.cc) again, for a string leaf
       // only, on purpose: sharing it costs. Shared through a header (the

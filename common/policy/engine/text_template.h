@@ -7,7 +7,9 @@
 #ifndef TREATD_COMMON_POLICY_ENGINE_TEXT_TEMPLATE_H_
 #define TREATD_COMMON_POLICY_ENGINE_TEXT_TEMPLATE_H_
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +39,19 @@ class TextTemplate {
   // "?" (a reason with one unknown fact is still worth reading).
   std::string Render(expr::Frame& frame) const;
   // Render() appended to `*out`, which keeps its capacity across calls.
-  void RenderTo(expr::Frame& frame, std::string* out) const;
+  // With `kept`, the placeholders numbered by NumberKeptParts() are taken
+  // from (*kept)[number], rendered into it first when it holds nothing:
+  // the caller keeps one such vector per set of facts those placeholders
+  // read (a core cache entry's).
+  void RenderTo(expr::Frame& frame, std::string* out,
+                std::vector<std::optional<std::string>>* kept = nullptr) const;
+
+  // Numbers, from `*next` on, the placeholders whose program `keep` says
+  // may be rendered once and kept (see RenderTo()); `*next` ends one past
+  // the last number given. Placeholders read through field accessors are
+  // left out: reading them costs less than the kept copy.
+  void NumberKeptParts(const std::function<bool(const expr::Program&)>& keep,
+                       int* next);
 
  private:
   struct Part {
@@ -49,11 +63,14 @@ class TextTemplate {
     // evaluation (which gives the same value, at several times the cost).
     const expr::FieldAccessor* accessors = nullptr;
     uint8_t hops = 0;
+    // Its number among the kept placeholders (NumberKeptParts()), or -1.
+    int kept = -1;
   };
   std::vector<Part> parts_;
 
   // Appends each part to `*out`.
-  void RenderParts(expr::Frame& frame, std::string* out) const;
+  void RenderParts(expr::Frame& frame, std::string* out,
+                   std::vector<std::optional<std::string>>* kept) const;
 };
 
 }  // namespace treatd

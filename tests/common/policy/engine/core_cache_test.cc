@@ -724,6 +724,83 @@ actions:
   EXPECT_EQ(compared, 30);
 }
 
+// The BASIC view writes a core's last deadlines again when as_of, the
+// finding's first_seen and its KEV due date repeat: findings that share a
+// core (this policy's reads only `kind`) but not those get their own.
+TEST(CoreCacheTest, BasicDeadlinesFollowFirstSeenAndKevDueDateWithinACore) {
+  constexpr char kPolicy[] = R"yaml(name: deadline-memo
+version: "1"
+priorities:
+  - {name: P1, mitigate_within: 24h, remediate_within: 30d, review_within: 7d}
+rules:
+  - id: vuln
+    when: 'kind == "VULNERABILITY"'
+    treatment: MITIGATE_THEN_REMEDIATE
+    priority: P1
+default:
+  treatment: REMEDIATE
+  priority: P1
+)yaml";
+  const auto policy = MustCompile(kPolicy);
+  ASSERT_NE(policy, nullptr);
+  const absl::Time as_of = Day(2026, 12, 1);
+  const absl::Time seen = Day(2026, 11, 1);
+  const absl::Duration within = absl::Hours(24 * 30);
+  const absl::Time none = absl::InfinitePast();  // Field not set.
+  struct Case {
+    absl::Time first_seen;
+    absl::Time kev_due;
+    absl::Time remediate_by;  // What the decision must say.
+  };
+  // Each case follows one that differs from it in one thing only.
+  const Case cases[] = {
+      {seen, none, seen + within},
+      {seen, none, seen + within},
+      {seen + absl::Seconds(1), none, seen + absl::Seconds(1) + within},
+      {seen, none, seen + within},
+      {seen + absl::Nanoseconds(5), none, seen + absl::Nanoseconds(5) + within},
+      {none, none, as_of + within},
+      {absl::UnixEpoch(), none, absl::UnixEpoch() + within},
+      {none, none, as_of + within},
+      {seen, Day(2026, 11, 5), Day(2026, 11, 5)},
+      {seen, Day(2026, 11, 5) + absl::Nanoseconds(7),
+       Day(2026, 11, 5) + absl::Nanoseconds(7)},
+      {seen, Day(2026, 11, 5), Day(2026, 11, 5)},
+      {seen, Day(2026, 11, 6), Day(2026, 11, 6)},
+      {seen, Day(2027, 1, 1), seen + within},
+      {seen, none, seen + within},
+      {seen, absl::UnixEpoch(), absl::UnixEpoch()},
+  };
+  const auto set = [](absl::Time t, google::protobuf::Timestamp* out) {
+    out->set_seconds(absl::ToUnixSeconds(t));
+    out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(
+        t - absl::FromUnixSeconds(absl::ToUnixSeconds(t)))));
+  };
+  for (const Case& c : cases) {
+    v1::Finding f;
+    f.set_id("f");
+    f.set_kind(v1::FINDING_KIND_VULNERABILITY);
+    if (c.first_seen != none) set(c.first_seen, f.mutable_first_seen());
+    if (c.kev_due != none) {
+      set(c.kev_due,
+          f.mutable_vulnerability()->mutable_kev()->mutable_due_date());
+    }
+    EvalOptions options;
+    options.as_of = as_of;
+    options.view = v1::DECISION_VIEW_BASIC;
+    v1::Decision cached, plain;
+    const std::string fast =
+        Bytes(policy->Evaluate(f, options, &cached), cached);
+    options.use_core_cache = false;
+    const std::string slow = Bytes(policy->Evaluate(f, options, &plain), plain);
+    ASSERT_EQ(fast, slow) << f.ShortDebugString();
+    EXPECT_EQ(absl::FromUnixSeconds(cached.remediate_by().seconds()) +
+                  absl::Nanoseconds(cached.remediate_by().nanos()),
+              c.remediate_by)
+        << f.ShortDebugString();
+  }
+}
+
 // A let the rules read but a core skipped (a short-circuit) is computed
 // per decision; when it reads `now`, an action condition on it is not kept
 // for the next as_of.

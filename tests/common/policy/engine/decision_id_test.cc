@@ -233,5 +233,27 @@ TEST(DecisionIdTest, IdIsXxh3OfDigestAsOfAndFindingInHex) {
   EXPECT_EQ(other, id);
 }
 
+// Every hex digit in every position: ids of 2,000 findings, each against
+// libxxhash's canonical bytes in hex.
+TEST(DecisionIdTest, IdsOfManyFindingsAreTheirHashesInHex) {
+  v1::PolicyRef ref;
+  ref.set_digest("sha256:abc");
+  const absl::Time as_of = absl::FromUnixSeconds(1796083200);
+  std::string id;
+  for (int i = 0; i < 2000; ++i) {
+    v1::Finding f;
+    f.set_id(absl::StrCat("finding-", i));
+    const std::string input =
+        absl::StrCat("sha256:abc\n2026-12-01T00:00:00Z\n", Protobuf(f));
+    XXH128_canonical_t canonical;
+    XXH128_canonicalFromHash(&canonical,
+                             XXH3_128bits(input.data(), input.size()));
+    DecisionId(ref, as_of, f, &id);
+    ASSERT_EQ(id, absl::BytesToHexString(absl::string_view(
+                      reinterpret_cast<const char*>(canonical.digest), 16)))
+        << i;
+  }
+}
+
 }  // namespace
 }  // namespace treatd
