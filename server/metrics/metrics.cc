@@ -1,10 +1,20 @@
 #include "server/metrics/metrics.h"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <exception>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "common/intel/enrich.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
@@ -71,6 +81,35 @@ void DecisionKey(const v1::Decision& decision, std::string* key) {
   absl::StrAppend(key, static_cast<int>(decision.treatment()), ":",
                   decision.priority().size(), ":", decision.priority(),
                   decision.matched_rule());
+}
+
+// The host a connection to a listener on `listen` ("127.0.0.1:9464",
+// "[::1]:9464", "0.0.0.0:9464", "9464") goes to: loopback for a wildcard
+// or no host.
+std::string ConnectHost(absl::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == absl::string_view::npos) return "127.0.0.1";
+  absl::string_view host = listen.substr(0, colon);
+  const bool v6 =
+      absl::ConsumePrefix(&host, "[") && absl::ConsumeSuffix(&host, "]");
+  if (host.empty() || host == "0.0.0.0") return "127.0.0.1";
+  if (v6 && host == "::") return "::1";
+  return std::string(host);
+}
+
+// Opens a connection to `address` and closes it (waiting at most `wait`
+// for it to be established); errors are ignored.
+void Knock(const sockaddr_storage& address, socklen_t length,
+           absl::Duration wait) {
+  const int fd =
+      socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 &&
+      errno == EINPROGRESS) {
+    pollfd pending = {fd, POLLOUT, 0};
+    poll(&pending, 1, static_cast<int>(absl::ToInt64Milliseconds(wait)));
+  }
+  close(fd);
 }
 
 }  // namespace
@@ -196,7 +235,25 @@ ServerMetrics::ServerMetrics(const PolicyStore* store,
                                   1, 10, 100, 1000, 10000, 100000});
 }
 
-ServerMetrics::~ServerMetrics() = default;
+// prometheus-cpp's Exposer serves with civetweb, whose listener thread
+// waits for connections in polls of up to 2 s (SOCKET_TIMEOUT_QUANTUM,
+// civetweb 1.15) and sees that it is stopped only between two: deleting the
+// Exposer took 0 to 2 s, at every exit of treatd. A connection ends the
+// poll at once, so one is made every few milliseconds until it is gone
+// (the listener does not take connections made once it is stopping).
+ServerMetrics::~ServerMetrics() {
+  if (exposer_ == nullptr || listener_address_length_ == 0) return;
+  absl::Notification stopped;
+  std::thread knocker([this, &stopped] {
+    constexpr absl::Duration kEvery = absl::Milliseconds(5);
+    do {
+      Knock(listener_address_, listener_address_length_, kEvery);
+    } while (!stopped.WaitForNotificationWithTimeout(kEvery));
+  });
+  exposer_.reset();
+  stopped.Notify();
+  knocker.join();
+}
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
     const std::string& listen, const PolicyStore* store,
@@ -215,6 +272,20 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   metrics->exposer_->RegisterCollectable(metrics->policy_collector_);
   const std::vector<int> ports = metrics->exposer_->GetListeningPorts();
   metrics->port_ = ports.empty() ? 0 : ports.front();
+  // Resolved now rather than at shutdown, where a name lookup could hang.
+  addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (metrics->port_ != 0 && getaddrinfo(ConnectHost(listen).c_str(),
+                                         std::to_string(metrics->port_).c_str(),
+                                         &hints, &found) == 0) {
+    if (found != nullptr && found->ai_addrlen <= sizeof(sockaddr_storage)) {
+      std::memcpy(&metrics->listener_address_, found->ai_addr,
+                  found->ai_addrlen);
+      metrics->listener_address_length_ = found->ai_addrlen;
+    }
+    freeaddrinfo(found);
+  }
   return metrics;
 }
 

@@ -20,6 +20,8 @@
 #ifndef TREATD_SERVER_METRICS_METRICS_H_
 #define TREATD_SERVER_METRICS_METRICS_H_
 
+#include <sys/socket.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +64,8 @@ class ServerMetrics {
       const std::string& listen, const PolicyStore* store,
       absl::Duration intel_max_age);
 
+  // Stops the HTTP endpoint at once (not at the next 2 s tick of its
+  // listener, see metrics.cc).
   ~ServerMetrics();
   ServerMetrics(const ServerMetrics&) = delete;
   ServerMetrics& operator=(const ServerMetrics&) = delete;
@@ -113,6 +117,10 @@ class ServerMetrics {
   std::vector<std::shared_ptr<prometheus::Collectable>> extra_collectables_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
+  // Where a connection reaches the exposer's listening socket (see
+  // ~ServerMetrics); length 0 when unknown.
+  sockaddr_storage listener_address_ = {};
+  socklen_t listener_address_length_ = 0;
   prometheus::Family<prometheus::Gauge>* in_flight_;
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Family<prometheus::Counter>* errors_;

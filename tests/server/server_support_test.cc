@@ -229,6 +229,24 @@ TEST(ServerMetricsTest, KeptSeriesCountLikeFreshOnes) {
                         "rule=\"x\",treatment=\"TREATMENT_REMEDIATE\"} 1"));
 }
 
+// The HTTP endpoint stops at once, on a loopback or a wildcard address (its
+// listener thread took up to 2 s to notice, at every exit of treatd).
+TEST(ServerMetricsTest, StopsServingWithinASecond) {
+  PolicyStore store;
+  for (const char* listen : {"127.0.0.1:0", "0.0.0.0:0"}) {
+    SCOPED_TRACE(listen);
+    auto metrics = ServerMetrics::Create(listen, &store, absl::ZeroDuration());
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    ASSERT_NE((*metrics)->port(), 0);
+    // Time for its listener thread to be waiting for connections.
+    absl::SleepFor(absl::Milliseconds(100));
+    const absl::Time start = absl::Now();
+    metrics->reset();
+    // Milliseconds when idle; a second leaves room for a loaded machine.
+    EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  }
+}
+
 TEST(StartupBannerTest, NamesTheAddressAndARunnableTreatctlCommand) {
   EXPECT_EQ(StartupBanner("./build/server/treatd", "127.0.0.1:50051"),
             "treatd listening on 127.0.0.1:50051; try: "
