@@ -317,7 +317,7 @@ TEST(TreatdProcessTest, SigtermEndsAnOpenHealthWatchWellBeforeTheGrace) {
 // listener thread of its HTTP server noticed the stop only between polls
 // of up to 2 s), at every exit. Eight runs, alternating the server modes,
 // with the default 10 s grace.
-TEST(TreatdProcessTest, ExitsWithinASecondOfSigtermWithNothingInFlight) {
+TEST(TreatdProcessTest, ExitsPromptlyOnSigtermWithNothingInFlight) {
   const std::string policy = WriteTempFile("good.yaml", testing::kGoodPolicy);
   for (int run = 0; run < 8; ++run) {
     const char* event_loop_threads = run % 2 == 0 ? "0" : "1";
@@ -364,8 +364,11 @@ TEST(TreatdProcessTest, ExitsWithinASecondOfSigtermWithNothingInFlight) {
     const absl::Time start = absl::Now();
     process->Signal(SIGTERM);
     ASSERT_EQ(process->Wait(absl::Seconds(15)), 0) << process->stderr_text();
-    // Milliseconds when idle; a second leaves room for a loaded machine.
-    EXPECT_LT(absl::Now() - start, absl::Seconds(1)) << process->stderr_text();
+    // Milliseconds when idle; 1.5 s leaves room for a loaded machine and the
+    // sanitizer builds, and stays under the 2 s the metrics listener's poll
+    // used to hold every exit.
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500))
+        << process->stderr_text();
   }
 }
 
