@@ -13,11 +13,12 @@
 // queues non-polling (gRPC's "hybrid" server), so the queue threads are
 // the only pollers. The work of each method is TreatmentServiceImpl's:
 // answers, errors, call accounting, metrics and ledger recording are the
-// same byte for byte. (grpc.health.v1 is served by HealthService, on the
-// sync API, in either mode.) The price: an open StreamDecide stream holds
-// a sync thread, as it did before StreamDecide moved to the callback API;
-// the call governor's stream limit (--max-concurrent-streams) bounds how
-// many, and the server's thread cap (transport.cc) all sync threads.
+// same byte for byte. (grpc.health.v1 is served by HealthService's
+// sync face here, its callback face in the default mode.) The price: an open
+// StreamDecide stream holds a sync thread, as it did before StreamDecide moved
+// to the callback API; the call governor's stream limit
+// (--max-concurrent-streams) bounds how many, and the server's thread cap
+// (transport.cc) all sync threads.
 //
 // Thread-safe. Start() and Stop() are called once each, by the server.
 #ifndef TREATD_SERVER_EVENT_LOOP_SERVICE_H_

@@ -1,22 +1,33 @@
-// HealthService: grpc.health.v1.Health (Check and Watch) on the sync API,
-// treatd's health service in both server modes. gRPC 1.51's default one
-// keeps a Watch open after NOT_SERVING until the shutdown grace cancels
-// it, and is on the callback API, whose polling threads a server on an
-// event loop (--event-loop-threads, see event_loop_service.h) is without.
-// Otherwise it behaves as gRPC's default service does: Check answers a
-// known service's status and NOT_FOUND for any other; Watch sends the
-// status at once (SERVICE_UNKNOWN for an unknown service) and again
-// whenever it changes; after Shutdown() every service is NOT_SERVING for
-// good, and each Watch, once it has sent that, ends with CANCELLED "not
-// writing due to shutdown" (so open watches do not hold the server's
-// shutdown for its whole grace). An open Watch holds a sync thread.
+// HealthService: grpc.health.v1.Health (Check and Watch), treatd's health
+// service in both server modes. gRPC 1.51's default one keeps a Watch
+// open after NOT_SERVING until the shutdown grace cancels it. Otherwise
+// it behaves as gRPC's default service does: Check answers a known
+// service's status and NOT_FOUND for any other; Watch sends the status at
+// once (SERVICE_UNKNOWN for an unknown service) and again whenever it
+// changes; after Shutdown() every service is NOT_SERVING for good, and
+// each Watch, once it has sent that, ends with CANCELLED "not writing due
+// to shutdown" (so open watches do not hold the server's shutdown for its
+// whole grace).
 //
-// Thread-safe.
+// The server registers one of two faces of the same statuses:
+//  - callback_service(), on the callback API (the default mode): an open
+//    Watch is a reactor that writes when the status changes and holds no
+//    thread, so neither the sync thread cap nor the call governor limits
+//    how many are open;
+//  - sync_service(), on the sync API (--event-loop-threads N): an open
+//    Watch holds a sync thread. A callback method would start gRPC's
+//    "nexting" threads, which poll the event loop's connections too and
+//    double its context switches per Decide (docs/performance.md).
+//
+// Thread-safe. Destroy it after the server's Wait(): the destructor waits
+// until every callback Watch has ended.
 #ifndef TREATD_SERVER_HEALTH_SERVICE_H_
 #define TREATD_SERVER_HEALTH_SERVICE_H_
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -27,10 +38,16 @@
 
 namespace treatd {
 
-class HealthService final : public grpc::health::v1::Health::Service,
-                            public grpc::HealthCheckServiceInterface {
+class HealthService final : public grpc::HealthCheckServiceInterface {
  public:
-  HealthService() = default;
+  HealthService();
+  ~HealthService() override;
+  HealthService(const HealthService&) = delete;
+  HealthService& operator=(const HealthService&) = delete;
+
+  // The service to register (one of them), owned by this.
+  grpc::Service* callback_service();
+  grpc::Service* sync_service();
 
   // grpc::HealthCheckServiceInterface.
   void SetServingStatus(const std::string& service_name, bool serving) override;
@@ -38,26 +55,35 @@ class HealthService final : public grpc::health::v1::Health::Service,
   void SetServingStatus(bool serving) override;
   void Shutdown() override;
 
-  grpc::Status Check(grpc::ServerContext* context,
-                     const grpc::health::v1::HealthCheckRequest* request,
-                     grpc::health::v1::HealthCheckResponse* response) override;
-  grpc::Status Watch(grpc::ServerContext* context,
-                     const grpc::health::v1::HealthCheckRequest* request,
-                     grpc::ServerWriter<grpc::health::v1::HealthCheckResponse>*
-                         writer) override;
-
  private:
+  class CallbackHealth;
+  class SyncHealth;
+  class WatchReactor;
   using Status = grpc::health::v1::HealthCheckResponse::ServingStatus;
 
+  // Check's answer.
+  grpc::Status Check(const grpc::health::v1::HealthCheckRequest& request,
+                     grpc::health::v1::HealthCheckResponse* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The status Watch reports for `service`.
   Status StatusOf(const std::string& service) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A change: tells every open callback watch its service's status and
+  // wakes the sync ones.
+  void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A callback watch registers when it opens (and is told its status at
+  // once) and leaves when it is done.
+  void AddWatcher(WatchReactor* watcher) ABSL_LOCKS_EXCLUDED(mu_);
+  void RemoveWatcher(WatchReactor* watcher) ABSL_LOCKS_EXCLUDED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, Status> statuses_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  // Counts changes, for watchers to wait on.
+  // Counts changes, for sync watchers to wait on.
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<WatchReactor*> watchers_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<CallbackHealth> callback_;
+  std::unique_ptr<SyncHealth> sync_;
 };
 
 }  // namespace treatd

@@ -74,8 +74,8 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   // Process-wide switches; both must be set before a builder is created.
   // treatd serves grpc.health.v1 itself (HealthService): gRPC 1.51's
   // default service keeps a Watch open after NOT_SERVING, which holds the
-  // shutdown for its whole grace, and needs the callback API's threads,
-  // which a server on an event loop is without.
+  // shutdown for its whole grace, and is on the callback API, whose
+  // polling threads a server on an event loop is without.
   grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -119,7 +119,9 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   std::unique_ptr<EventLoopTreatmentService> loop_service;
   auto health_service = std::make_unique<HealthService>();
-  builder.RegisterService(health_service.get());
+  // No callback method on an event loop (health_service.h).
+  builder.RegisterService(event_loop ? health_service->sync_service()
+                                     : health_service->callback_service());
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> loop_queues;
   if (event_loop) {
     loop_service = std::make_unique<EventLoopTreatmentService>(service.get());

@@ -25,6 +25,7 @@
 #include "tests/common/example_decisions.h"
 #include "tests/common/random_finding.h"
 #include "tests/server/test_policies.h"
+#include "treatd/v1/admin_service.grpc.pb.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
 namespace treatd {
@@ -48,9 +49,10 @@ v1::Finding Vulnerability(const std::string& id, bool kev) {
 // thread (--event-loop-threads 1): the answers must be the same.
 class TreatmentServiceTest : public ::testing::TestWithParam<int> {
  protected:
-  // `max_streams` > 0 sets --max-concurrent-streams.
-  void StartServer(bool with_policy, int max_batch = 10000,
-                   int max_streams = 0) {
+  // `max_streams` > 0 sets --max-concurrent-streams, `max_calls` > 0
+  // --max-concurrent-calls.
+  void StartServer(bool with_policy, int max_batch = 10000, int max_streams = 0,
+                   int max_calls = 0) {
     if (with_policy) {
       auto policy = CompiledPolicy::Compile(testing::kGoodPolicy, "good.yaml");
       ASSERT_TRUE(policy.ok()) << policy.status();
@@ -61,6 +63,7 @@ class TreatmentServiceTest : public ::testing::TestWithParam<int> {
     config.max_batch = max_batch;
     if (max_streams > 0)
       config.call_limits.max_concurrent_streams = max_streams;
+    if (max_calls > 0) config.call_limits.max_concurrent_calls = max_calls;
     config.event_loop_threads = GetParam();
     auto server =
         TreatdServer::Start(config, &store_, [] { return kServerNow; });
@@ -751,6 +754,54 @@ TEST_P(TreatmentServiceTest, HealthWatchEndsAtShutdownWithoutHoldingTheGrace) {
   EXPECT_EQ(status.error_message(), "not writing due to shutdown");
   // The open watch does not keep the server draining for its grace.
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+// Clients with client-side health checking keep one Watch open per
+// subchannel, for as long as it lives. Open watches hold no thread, so
+// however many are open, the sync threads (capped at twice
+// --max-concurrent-calls plus 32, transport.cc) stay free for Check and
+// the other calls.
+TEST_P(TreatmentServiceTest, OpenHealthWatchesHoldNoThreadOfTheirOwn) {
+  if (GetParam() > 0) {
+    GTEST_SKIP() << "on an event loop, Watch is a sync handler: a thread "
+                    "per open watch (server/health_service.h)";
+  }
+  StartServer(/*with_policy=*/true, /*max_batch=*/10000, /*max_streams=*/0,
+              /*max_calls=*/2);
+  constexpr int kWatches = 80;  // The thread cap is 36.
+  std::vector<HealthWatch> watches;
+  auto open = [&] {
+    watches.push_back(WatchHealth());
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(watches.back().reader->Read(&response));
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::SERVING);
+  };
+  // One watch first, so that gRPC's own threads have started.
+  open();
+  const int before = ThreadCount();
+  for (int w = 1; w < kWatches; ++w) open();
+  // Every watch is open; none has finished.
+  EXPECT_LT(ThreadCount() - before, kWatches / 4);
+  EXPECT_EQ(HealthStatus(""), 1);
+  v1::DecideRequest request;
+  *request.mutable_finding() = Vulnerability("f-1", /*kev=*/true);
+  v1::DecideResponse response;
+  const grpc::Status status =
+      stub_->Decide(Context().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  v1::GetStatusResponse status_response;
+  const grpc::Status admin_status =
+      v1::AdminService::NewStub(channel_)->GetStatus(
+          Context().get(), v1::GetStatusRequest(), &status_response);
+  EXPECT_TRUE(admin_status.ok()) << admin_status.error_message();
+  for (HealthWatch& watch : watches) watch.context->TryCancel();
+  for (HealthWatch& watch : watches) {
+    grpc::health::v1::HealthCheckResponse ignored;
+    while (watch.reader->Read(&ignored)) {
+    }
+    EXPECT_EQ(watch.reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
 }
 
 // Shutting down at once, before the server's threads have asked for any
