@@ -108,6 +108,8 @@ ROUNDS=${ROUNDS:-1}
 case "$ROUNDS" in
   '' | *[!0-9]*) ROUNDS=0 ;;
 esac
+# Base 10: $((ROUNDS + 1)) would read ROUNDS=08 as octal and abort.
+ROUNDS=$((10#$ROUNDS))
 [ "$ROUNDS" -ge 1 ] || { echo "ROUNDS must be a positive integer" >&2; exit 2; }
 read -r -a EXTRA_ARGS <<<"$TREATD_ARGS"
 SERVER_CPU=${SERVER_CPU:-1}
