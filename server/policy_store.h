@@ -81,8 +81,10 @@ class PolicyStore {
 
   // Publishes a reload: records `result` (accepted or not) and, when
   // `snapshot` is non-null, makes it the active one in the same step, so
-  // that no reader (Get, History, GetWithHistory) sees the new snapshot
-  // with the previous reload's record or the record before its snapshot.
+  // that GetWithHistory never returns the new snapshot with the previous
+  // reload's record or the record before its snapshot. (A reader calling
+  // Get and History one after the other may see a publish between them:
+  // read both with GetWithHistory where they must agree.)
   // Listeners are notified after that, outside the lock, when a snapshot
   // was swapped in.
   void Publish(std::shared_ptr<const ActivePolicy> snapshot,

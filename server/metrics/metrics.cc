@@ -139,7 +139,9 @@ class ServerMetrics::PolicyCollector : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> families;
-    const ReloadHistory history = store_->History();
+    // One read: the reload counters and the policy they led to pair up.
+    const PolicyStoreState state = store_->GetWithHistory();
+    const ReloadHistory& history = state.history;
     prometheus::MetricFamily reloads{
         "treatd_policy_reloads_total",
         "Reloads of the policy and feeds, by result",
@@ -152,7 +154,7 @@ class ServerMetrics::PolicyCollector : public prometheus::Collectable {
                                           {{"result", "rejected"}}));
     families.push_back(std::move(reloads));
 
-    const std::shared_ptr<const ActivePolicy> active = store_->Get();
+    const std::shared_ptr<const ActivePolicy>& active = state.active;
     if (active == nullptr || active->policy == nullptr) return families;
     const v1::PolicyRef& ref = active->policy->ref();
     prometheus::MetricFamily info{

@@ -1,18 +1,24 @@
 // Flags and config, log lines, metrics and the startup banner of the server.
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "common/install/data_files.h"
+#include "common/policy/engine/compiled_policy.h"
+#include "common/policy/pipeline/decision_pipeline.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/server_builder_option.h"
@@ -24,6 +30,7 @@
 #include "server/server_config.h"
 #include "server/startup_banner.h"
 #include "server/transport.h"
+#include "tests/server/test_policies.h"
 
 namespace treatd {
 namespace {
@@ -245,6 +252,56 @@ TEST(ServerMetricsTest, StopsServingWithinASecond) {
     // Milliseconds when idle; a second leaves room for a loaded machine.
     EXPECT_LT(absl::Now() - start, absl::Seconds(1));
   }
+}
+
+// A scrape reads the active policy and the reload counters at one moment:
+// the policy it names is the one the counted reloads led to, even while
+// reloads go on.
+TEST(ServerMetricsTest, AScrapePairsThePolicyWithItsReloadCount) {
+  PolicyStore store;
+  auto metrics = ServerMetrics::Create("", &store, absl::ZeroDuration());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  // Reload n activates version "odd" or "even", as n is.
+  std::shared_ptr<const ActivePolicy> snapshots[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string document = absl::StrReplaceAll(
+        testing::kGoodPolicy,
+        {{"version: \"1.2\"", i == 1 ? "version: odd" : "version: even"}});
+    auto policy = CompiledPolicy::Compile(document, "good.yaml");
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    auto pipeline = DecisionPipeline::Create(*policy, nullptr, {});
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    auto active = std::make_shared<ActivePolicy>();
+    active->policy = *policy;
+    active->pipeline = *pipeline;
+    active->source = "good.yaml";
+    snapshots[i] = std::move(active);
+  }
+  v1::ReloadResult ok;
+  ok.set_ok(true);
+  std::atomic<bool> stop{false};
+  std::thread reloads([&] {
+    for (int n = 1; !stop.load(); ++n) store.Publish(snapshots[n % 2], ok);
+  });
+  const std::string kOk = "treatd_policy_reloads_total{result=\"ok\"} ";
+  int scraped = 0;
+  int mismatched = 0;
+  while (scraped < 20000) {
+    const std::string page = (*metrics)->Render();
+    const bool odd = absl::StrContains(page, "version=\"odd\"");
+    if (!odd && !absl::StrContains(page, "version=\"even\"")) continue;
+    const size_t at = page.find(kOk);
+    ASSERT_NE(at, std::string::npos) << page;
+    int64_t reloads = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(
+        page.substr(at + kOk.size(), page.find('\n', at) - at - kOk.size()),
+        &reloads));
+    ++scraped;
+    if ((reloads % 2 == 1) != odd) ++mismatched;
+  }
+  stop = true;
+  reloads.join();
+  EXPECT_EQ(mismatched, 0) << "of " << scraped << " scrapes";
 }
 
 TEST(StartupBannerTest, NamesTheAddressAndARunnableTreatctlCommand) {
