@@ -236,6 +236,33 @@ Counts Now() {
           internal::CoreCache::ThreadMisses()};
 }
 
+// A decision's action ids, in order, joined with commas.
+std::string ActionIds(const v1::Decision& decision) {
+  std::vector<std::string> out;
+  for (const auto& a : decision.actions()) out.push_back(a.id());
+  return absl::StrJoin(out, ",");
+}
+
+// Decides `finding` through the core cache into `*cached` and with the
+// plain interpreter; true when the two agree byte for byte (a failure
+// otherwise, with both decisions).
+bool CachedEqualsPlain(const CompiledPolicy& policy, const v1::Finding& finding,
+                       EvalOptions options, v1::Decision* cached) {
+  options.use_core_cache = true;
+  const std::string fast =
+      Bytes(policy.Evaluate(finding, options, cached), *cached);
+  options.use_core_cache = false;
+  v1::Decision plain;
+  const std::string slow =
+      Bytes(policy.Evaluate(finding, options, &plain), plain);
+  if (fast == slow) return true;
+  ADD_FAILURE() << finding.ShortDebugString() << " as_of "
+                << absl::FormatTime(options.as_of) << " view " << options.view
+                << "\ncached: " << cached->DebugString()
+                << "\nplain: " << plain.DebugString();
+  return false;
+}
+
 // Decides every finding with every pipeline, as_of and view, through the
 // cache and without it, in an order where a stale entry would be served
 // if keys missed a fact; expects equal bytes. Returns the number compared.
@@ -682,11 +709,6 @@ actions:
 )yaml";
   const auto policy = MustCompile(kPolicy);
   ASSERT_NE(policy, nullptr);
-  auto ids = [](const v1::Decision& d) {
-    std::vector<std::string> out;
-    for (const auto& a : d.actions()) out.push_back(a.id());
-    return absl::StrJoin(out, ",");
-  };
   int compared = 0;
   for (const absl::Time as_of : {Day(2026, 12, 1), Day(2027, 6, 1)}) {
     // web-2 and web-1 share a core (neither is "skip"), and so do the
@@ -715,7 +737,7 @@ actions:
         if (absl::string_view(id) == "web-1") want += ",by-other-id";
         want += ",by-same-id";
         if (as_of > Day(2027, 1, 1)) want += ",by-now";
-        EXPECT_EQ(ids(cached), want) << f.ShortDebugString();
+        EXPECT_EQ(ActionIds(cached), want) << f.ShortDebugString();
         EXPECT_EQ(cached.actions(0).text(),
                   absl::StrCat("Fix ", id, " (", name, ")"));
       }
@@ -724,9 +746,87 @@ actions:
   EXPECT_EQ(compared, 30);
 }
 
+// An action condition that is not keyed as a whole keeps only its keyed
+// top-level `&&` operands in the core's entry (CompiledAction::
+// keyed_guard) and runs the others per decision; `||` and `!` are not
+// split. Placeholders the key determines are rendered once per entry
+// (TextTemplate::NumberKeptParts), the others per decision. Findings that
+// share a core (the policy's reads only `kind`) and differ in asset.name
+// must each get their own actions and texts, from the cache.
+TEST(CoreCacheTest, MixedActionConditionsAndTextsFollowFieldsOutsideTheKey) {
+  constexpr char kPolicy[] = R"yaml(name: mixed-memo
+version: "1"
+priorities:
+  - {name: P1, mitigate_within: 24h, remediate_within: 3d, review_within: 7d}
+rules:
+  - id: vuln
+    when: 'kind == "VULNERABILITY"'
+    treatment: REMEDIATE
+    priority: P1
+    reason: 'Seen on {{asset.name + "?"}} ({{kind == "VULNERABILITY" ? "v" : "o"}})'
+    actions: [and-db, or-malware, or-vuln, not-and]
+default:
+  treatment: REMEDIATE
+  priority: P1
+actions:
+  - id: and-db
+    category: REMEDIATION
+    when: 'kind == "VULNERABILITY" && asset.name == "db"'
+    text: 'Database {{asset.name + "!"}} {{kind == "VULNERABILITY" ? "v" : "o"}}'
+  - id: or-malware
+    category: REMEDIATION
+    when: 'kind == "MALWARE" || asset.name == "db"'
+    text: 'Or {{size(asset.name)}}'
+  - id: or-vuln
+    category: MONITORING
+    when: 'kind == "VULNERABILITY" || asset.name == "db"'
+    text: 'Always'
+  - id: not-and
+    category: MONITORING
+    when: '!(kind == "VULNERABILITY" && asset.name == "db")'
+    text: 'Not {{asset.name + "!"}}'
+)yaml";
+  const auto policy = MustCompile(kPolicy);
+  ASSERT_NE(policy, nullptr);
+  ASSERT_FALSE(policy->DescribeCoreKey().empty());
+  ASSERT_EQ(policy->DescribeCoreKey().find("asset.name"), std::string::npos)
+      << policy->DescribeCoreKey();
+  const Counts before = Now();
+  int compared = 0;
+  for (const absl::Time as_of : {Day(2026, 12, 1), Day(2027, 6, 1)}) {
+    for (const char* name : {"app", "db", "app", "db", "db", "app"}) {
+      v1::Finding f;
+      f.set_id(name);
+      f.set_kind(v1::FINDING_KIND_VULNERABILITY);
+      f.mutable_asset()->set_id("host");
+      f.mutable_asset()->set_name(name);
+      EvalOptions options;
+      options.as_of = as_of;
+      options.view = v1::DECISION_VIEW_FULL;
+      v1::Decision cached;
+      ASSERT_TRUE(CachedEqualsPlain(*policy, f, options, &cached));
+      ++compared;
+      const bool db = absl::string_view(name) == "db";
+      EXPECT_EQ(ActionIds(cached),
+                db ? "and-db,or-malware,or-vuln" : "or-vuln,not-and")
+          << f.ShortDebugString();
+      ASSERT_GE(cached.reasons_size(), 1);
+      EXPECT_EQ(cached.reasons(0), absl::StrCat("Seen on ", name, "? (v)"));
+      EXPECT_EQ(cached.actions(0).text(), db ? "Database db! v" : "Always");
+      EXPECT_EQ(cached.actions(1).text(), db ? "Or 2" : "Not app!");
+    }
+  }
+  const Counts after = Now();
+  EXPECT_EQ(compared, 12);
+  // One core for all: every decision but the first of each as_of (at
+  // most) comes from the cache.
+  EXPECT_GE(after.hits - before.hits, 10u);
+}
+
 // The BASIC view writes a core's last deadlines again when as_of, the
-// finding's first_seen and its KEV due date repeat: findings that share a
-// core (this policy's reads only `kind`) but not those get their own.
+// finding's first_seen and its KEV due date repeat: findings (and as_of
+// values) that share a core (this policy's reads only `kind`, not `now`)
+// but not those get their own, from the cache.
 TEST(CoreCacheTest, BasicDeadlinesFollowFirstSeenAndKevDueDateWithinACore) {
   constexpr char kPolicy[] = R"yaml(name: deadline-memo
 version: "1"
@@ -744,6 +844,7 @@ default:
   const auto policy = MustCompile(kPolicy);
   ASSERT_NE(policy, nullptr);
   const absl::Time as_of = Day(2026, 12, 1);
+  const absl::Time later = Day(2027, 3, 1);
   const absl::Time seen = Day(2026, 11, 1);
   const absl::Duration within = absl::Hours(24 * 30);
   const absl::Time none = absl::InfinitePast();  // Field not set.
@@ -751,31 +852,46 @@ default:
     absl::Time first_seen;
     absl::Time kev_due;
     absl::Time remediate_by;  // What the decision must say.
+    absl::Time as_of;
   };
   // Each case follows one that differs from it in one thing only.
   const Case cases[] = {
-      {seen, none, seen + within},
-      {seen, none, seen + within},
-      {seen + absl::Seconds(1), none, seen + absl::Seconds(1) + within},
-      {seen, none, seen + within},
-      {seen + absl::Nanoseconds(5), none, seen + absl::Nanoseconds(5) + within},
-      {none, none, as_of + within},
-      {absl::UnixEpoch(), none, absl::UnixEpoch() + within},
-      {none, none, as_of + within},
-      {seen, Day(2026, 11, 5), Day(2026, 11, 5)},
+      {seen, none, seen + within, as_of},
+      {seen, none, seen + within, as_of},
+      {seen + absl::Seconds(1), none, seen + absl::Seconds(1) + within, as_of},
+      {seen, none, seen + within, as_of},
+      {seen + absl::Nanoseconds(5), none, seen + absl::Nanoseconds(5) + within,
+       as_of},
+      {none, none, as_of + within, as_of},
+      {absl::UnixEpoch(), none, absl::UnixEpoch() + within, as_of},
+      {none, none, as_of + within, as_of},
+      {seen, Day(2026, 11, 5), Day(2026, 11, 5), as_of},
       {seen, Day(2026, 11, 5) + absl::Nanoseconds(7),
-       Day(2026, 11, 5) + absl::Nanoseconds(7)},
-      {seen, Day(2026, 11, 5), Day(2026, 11, 5)},
-      {seen, Day(2026, 11, 6), Day(2026, 11, 6)},
-      {seen, Day(2027, 1, 1), seen + within},
-      {seen, none, seen + within},
-      {seen, absl::UnixEpoch(), absl::UnixEpoch()},
+       Day(2026, 11, 5) + absl::Nanoseconds(7), as_of},
+      {seen, Day(2026, 11, 5), Day(2026, 11, 5), as_of},
+      {seen, Day(2026, 11, 6), Day(2026, 11, 6), as_of},
+      {seen, Day(2027, 1, 1), seen + within, as_of},
+      {seen, none, seen + within, as_of},
+      {seen, absl::UnixEpoch(), absl::UnixEpoch(), as_of},
+      // as_of alone moves a deadline counted from it, and not one counted
+      // from first_seen or a KEV due date.
+      {none, none, later + within, later},
+      {none, none, as_of + within, as_of},
+      {none, none, as_of + within + absl::Seconds(1), as_of + absl::Seconds(1)},
+      {seen, none, seen + within, later},
+      {seen, none, seen + within, as_of},
+      {seen, Day(2026, 11, 5), Day(2026, 11, 5), later},
+      {none, Day(2026, 11, 5), Day(2026, 11, 5), as_of},
+      {none, Day(2027, 6, 1), later + within, later},
+      {none, Day(2027, 6, 1), Day(2027, 6, 1), as_of + absl::Hours(24 * 200)},
+      {none, none, as_of + within, as_of},
   };
   const auto set = [](absl::Time t, google::protobuf::Timestamp* out) {
     out->set_seconds(absl::ToUnixSeconds(t));
     out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(
         t - absl::FromUnixSeconds(absl::ToUnixSeconds(t)))));
   };
+  const Counts before = Now();
   for (const Case& c : cases) {
     v1::Finding f;
     f.set_id("f");
@@ -786,19 +902,17 @@ default:
           f.mutable_vulnerability()->mutable_kev()->mutable_due_date());
     }
     EvalOptions options;
-    options.as_of = as_of;
+    options.as_of = c.as_of;
     options.view = v1::DECISION_VIEW_BASIC;
-    v1::Decision cached, plain;
-    const std::string fast =
-        Bytes(policy->Evaluate(f, options, &cached), cached);
-    options.use_core_cache = false;
-    const std::string slow = Bytes(policy->Evaluate(f, options, &plain), plain);
-    ASSERT_EQ(fast, slow) << f.ShortDebugString();
+    v1::Decision cached;
+    ASSERT_TRUE(CachedEqualsPlain(*policy, f, options, &cached));
     EXPECT_EQ(absl::FromUnixSeconds(cached.remediate_by().seconds()) +
                   absl::Nanoseconds(cached.remediate_by().nanos()),
               c.remediate_by)
-        << f.ShortDebugString();
+        << f.ShortDebugString() << " as_of " << absl::FormatTime(c.as_of);
   }
+  // One core: every decision but the first is served from its entry.
+  EXPECT_EQ(Now().hits - before.hits, std::size(cases) - 1);
 }
 
 // A let the rules read but a core skipped (a short-circuit) is computed
