@@ -459,11 +459,32 @@ size_t WriteDeterministicFinding(const v1::Finding& finding, size_t start,
 namespace {
 
 // The hash in canonical form: high64 then low64, each big-endian, as 32
-// lowercase hex digits. On x86-64 with SSE2 (every x86-64 CPU): the 16
-// bytes split into nibbles and turned into digits 16 at a time (~20
-// instructions where the table below took ~75 a decision).
-void HashHex(const internal::Xxh3Hash128& hash, char out[32]) {
+// lowercase hex digits. Two hex digits per byte from one table: the
+// digits on targets without SSE2, and the reference the SSE2 version is
+// tested against.
+void HexFromTable(const internal::Xxh3Hash128& hash, char out[32]) {
+  static constexpr auto kHexPairs = [] {
+    std::array<char, 512> pairs{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      pairs[2 * b] = kHex[b >> 4];
+      pairs[2 * b + 1] = kHex[b & 0xf];
+    }
+    return pairs;
+  }();
+  for (int i = 0; i < 8; ++i) {
+    const auto high = static_cast<uint8_t>(hash.high64 >> (56 - 8 * i));
+    const auto low = static_cast<uint8_t>(hash.low64 >> (56 - 8 * i));
+    std::memcpy(out + 2 * i, &kHexPairs[2 * high], 2);
+    std::memcpy(out + 16 + 2 * i, &kHexPairs[2 * low], 2);
+  }
+}
+
 #if defined(__x86_64__) && defined(__SSE2__)
+// The same digits on x86-64 with SSE2 (every x86-64 CPU): the 16 bytes
+// split into nibbles and turned into digits 16 at a time (~20
+// instructions where the table took ~75 a decision).
+void HexWithSse2(const internal::Xxh3Hash128& hash, char out[32]) {
   const __m128i bytes =
       _mm_set_epi64x(static_cast<int64_t>(__builtin_bswap64(hash.low64)),
                      static_cast<int64_t>(__builtin_bswap64(hash.high64)));
@@ -480,27 +501,33 @@ void HashHex(const internal::Xxh3Hash128& hash, char out[32]) {
                    digits(_mm_unpacklo_epi8(high, low)));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16),
                    digits(_mm_unpackhi_epi8(high, low)));
+}
+#endif
+
+// The decision id's digits: SSE2 where there is SSE2, the table elsewhere.
+void HashHex(const internal::Xxh3Hash128& hash, char out[32]) {
+#if defined(__x86_64__) && defined(__SSE2__)
+  HexWithSse2(hash, out);
 #else
-  // Two hex digits per byte from one table.
-  static constexpr auto kHexPairs = [] {
-    std::array<char, 512> pairs{};
-    constexpr char kHex[] = "0123456789abcdef";
-    for (int b = 0; b < 256; ++b) {
-      pairs[2 * b] = kHex[b >> 4];
-      pairs[2 * b + 1] = kHex[b & 0xf];
-    }
-    return pairs;
-  }();
-  for (int i = 0; i < 8; ++i) {
-    const auto high = static_cast<uint8_t>(hash.high64 >> (56 - 8 * i));
-    const auto low = static_cast<uint8_t>(hash.low64 >> (56 - 8 * i));
-    std::memcpy(out + 2 * i, &kHexPairs[2 * high], 2);
-    std::memcpy(out + 16 + 2 * i, &kHexPairs[2 * low], 2);
-  }
+  HexFromTable(hash, out);
 #endif
 }
 
 }  // namespace
+
+namespace internal {
+
+void HashHexScalar(const Xxh3Hash128& hash, char out[32]) {
+  HexFromTable(hash, out);
+}
+
+#if defined(__x86_64__) && defined(__SSE2__)
+void HashHexSse2(const Xxh3Hash128& hash, char out[32]) {
+  HexWithSse2(hash, out);
+}
+#endif
+
+}  // namespace internal
 
 void AppendDeterministicFinding(const v1::Finding& finding, std::string* out) {
   out->resize(WriteDeterministicFinding(finding, out->size(), out));

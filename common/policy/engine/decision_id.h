@@ -22,6 +22,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/policy/engine/xxh3.h"
 #include "google/protobuf/message.h"
 #include "treatd/v1/finding.pb.h"
 #include "treatd/v1/policy.pb.h"
@@ -47,6 +48,20 @@ void AppendDeterministicFinding(const v1::Finding& finding, std::string* out);
 // core cache's keys hold compensating controls this way).
 bool AppendDeterministicMessage(const google::protobuf::Message& m,
                                 std::string* out);
+
+namespace internal {
+
+// The 32 hex digits of a decision id for `hash` (high64 then low64, each
+// big-endian), written to `out` (no terminator). DecisionId() uses
+// HashHexSse2() where it is compiled (x86-64 with SSE2) and
+// HashHexScalar() elsewhere; both are exposed so that a test holds them
+// to the same digits on any machine that has both.
+void HashHexScalar(const Xxh3Hash128& hash, char out[32]);
+#if defined(__x86_64__) && defined(__SSE2__)
+void HashHexSse2(const Xxh3Hash128& hash, char out[32]);
+#endif
+
+}  // namespace internal
 
 }  // namespace treatd
 

@@ -12,6 +12,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
@@ -253,6 +254,48 @@ TEST(DecisionIdTest, IdsOfManyFindingsAreTheirHashesInHex) {
                       reinterpret_cast<const char*>(canonical.digest), 16)))
         << i;
   }
+}
+
+// The id's hex digits from the table (every target without SSE2) and
+// from SSE2 (x86-64), for hashes with every nibble value in every
+// position (on zeros and on ones), 0, all ones and pseudo-random ones,
+// against printf's %016x.
+TEST(DecisionIdTest, HexDigitsOfBothPathsAreTheHashsInBigEndianOrder) {
+  std::vector<internal::Xxh3Hash128> hashes = {{0, 0}, {~0ull, ~0ull}};
+  for (int position = 0; position < 32; ++position) {
+    const int shift = 60 - 4 * (position % 16);
+    for (uint64_t nibble = 0; nibble < 16; ++nibble) {
+      for (const uint64_t rest : {uint64_t{0}, ~uint64_t{0}}) {
+        const uint64_t word =
+            (rest & ~(uint64_t{0xf} << shift)) | (nibble << shift);
+        hashes.push_back(position < 16 ? internal::Xxh3Hash128{rest, word}
+                                       : internal::Xxh3Hash128{word, rest});
+      }
+    }
+  }
+  uint64_t state = 20261207;
+  const auto next = [&state] {  // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (int i = 0; i < 5000; ++i) hashes.push_back({next(), next()});
+  int checked = 0;
+  for (const internal::Xxh3Hash128& hash : hashes) {
+    const std::string want =
+        absl::StrFormat("%016x%016x", hash.high64, hash.low64);
+    char scalar[32];
+    internal::HashHexScalar(hash, scalar);
+    ASSERT_EQ(absl::string_view(scalar, 32), want);
+#if defined(__x86_64__) && defined(__SSE2__)
+    char sse2[32];
+    internal::HashHexSse2(hash, sse2);
+    ASSERT_EQ(absl::string_view(sse2, 32), want);
+#endif
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2 + 32 * 16 * 2 + 5000);
 }
 
 }  // namespace
