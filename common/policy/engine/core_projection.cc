@@ -440,6 +440,7 @@ absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
         break;
       }
       case Item::Read::kNode:
+      case Item::Read::kControls:  // Read above, before the accessors.
         break;
     }
   }
