@@ -43,6 +43,20 @@ treatd_address() {
   return 1
 }
 
+# Builds treatd and treatctl in $BUILD_DIR (from $ROOT), exiting when they
+# do not build. A new build directory is configured lean (Release, no tests,
+# no benchmarks); an existing one keeps its options: reconfiguring it here
+# used to switch off the tests and benchmarks of a user's own build.
+build_treatd() {
+  log "building treatd and treatctl ($BUILD_DIR)"
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+      -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF >"$OUT/build.log" 2>&1
+  fi
+  cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 \
+    || { tail -40 "$OUT/build.log"; exit 1; }
+}
+
 # Builds the loadgen from $PEER_BENCH_SRC into $PEER_BENCH_DIR and sets
 # LOADGEN. Returns 1 (LOADGEN empty) when the sources are missing; exits
 # when they do not build.

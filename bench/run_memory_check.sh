@@ -124,17 +124,7 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------------ build --
 TREATD="$BUILD_DIR/server/treatd"
 TREATCTL="$BUILD_DIR/client/treatctl"
-if [ "$BUILD" = 1 ]; then
-  log "building treatd and treatctl (Release, $BUILD_DIR)"
-  # A new build directory is configured lean; an existing one keeps its
-  # options (reconfiguring it here switched off its tests and benchmarks).
-  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-      -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF >"$OUT/build.log" 2>&1
-  fi
-  cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 \
-    || { tail -40 "$OUT/build.log"; exit 1; }
-fi
+[ "$BUILD" = 1 ] && build_treatd
 [ -x "$TREATD" ] && [ -x "$TREATCTL" ] \
   || { echo "no treatd/treatctl in $BUILD_DIR (BUILD=1 builds them)" >&2; exit 1; }
 DEADLINE=$((SECONDS + TIMEOUT))

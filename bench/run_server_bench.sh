@@ -141,17 +141,7 @@ trap stop_treatd EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ build --
-if [ "$BUILD" != 0 ]; then
-  log "building treatd and treatctl (Release, $BUILD_DIR)"
-  # A new build directory is configured lean; an existing one keeps its
-  # options (reconfiguring it here switched off its tests and benchmarks).
-  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-      -DTREATD_BUILD_TESTS=OFF -DTREATD_BUILD_BENCHMARKS=OFF >"$OUT/build.log" 2>&1
-  fi
-  cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >>"$OUT/build.log" 2>&1 \
-    || { tail -40 "$OUT/build.log"; exit 1; }
-fi
+[ "$BUILD" != 0 ] && build_treatd
 TREATD="$BUILD_DIR/server/treatd"
 TREATCTL="$BUILD_DIR/client/treatctl"
 for bin in "$TREATD" "$TREATCTL"; do
