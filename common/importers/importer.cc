@@ -1,6 +1,7 @@
 #include "common/importers/importer.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -82,10 +83,10 @@ absl::StatusOr<ScannerFormat> DetectParsed(const JsonNode& document) {
       "Vulnerabilities or Misconfigurations)");
 }
 
-}  // namespace
-
-absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
-                                            const ImportOptions& options) {
+// Imports `document` into `result`, streaming to `consumer` when it is
+// given.
+absl::Status Import(absl::string_view document, const ImportOptions& options,
+                    const FindingConsumer* consumer, ImportResult& result) {
   TREATD_ASSIGN_OR_RETURN(std::unique_ptr<JsonDocument> parsed,
                           ParseJsonDocument(document));
   const JsonNode root = parsed->Root();
@@ -93,30 +94,45 @@ absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
   if (format == ScannerFormat::kAuto) {
     TREATD_ASSIGN_OR_RETURN(format, DetectParsed(root));
   }
-  ImportResult result;
-  ImportContext context(format, options, &result);
+  std::optional<ImportContext> context;
+  if (consumer == nullptr) {
+    context.emplace(format, options, &result);
+  } else {
+    context.emplace(format, options, &result, *consumer);
+  }
   switch (format) {
     case ScannerFormat::kTrivy:
-      TREATD_RETURN_IF_ERROR(ImportTrivy(root, context));
-      break;
+      return ImportTrivy(root, *context);
     case ScannerFormat::kGrype:
-      TREATD_RETURN_IF_ERROR(ImportGrype(root, context));
-      break;
+      return ImportGrype(root, *context);
     case ScannerFormat::kSarif:
-      TREATD_RETURN_IF_ERROR(ImportSarif(root, context));
-      break;
+      return ImportSarif(root, *context);
     case ScannerFormat::kCycloneDx:
-      TREATD_RETURN_IF_ERROR(ImportCycloneDx(root, context));
-      break;
+      return ImportCycloneDx(root, *context);
     case ScannerFormat::kOpenVex:
-      TREATD_RETURN_IF_ERROR(ImportOpenVex(root, context));
-      break;
+      return ImportOpenVex(root, *context);
     case ScannerFormat::kCsaf:
-      TREATD_RETURN_IF_ERROR(ImportCsaf(root, context));
-      break;
+      return ImportCsaf(root, *context);
     case ScannerFormat::kAuto:
-      return absl::InternalError("format detection returned kAuto");
+      break;
   }
+  return absl::InternalError("format detection returned kAuto");
+}
+
+}  // namespace
+
+absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
+                                            const ImportOptions& options) {
+  ImportResult result;
+  TREATD_RETURN_IF_ERROR(Import(document, options, nullptr, result));
+  return result;
+}
+
+absl::StatusOr<ImportResult> ImportFindingsStreaming(
+    absl::string_view document, const ImportOptions& options,
+    FindingConsumer consumer) {
+  ImportResult result;
+  TREATD_RETURN_IF_ERROR(Import(document, options, &consumer, result));
   return result;
 }
 
