@@ -212,66 +212,6 @@ void BM_Import(benchmark::State& state) {
 }
 BENCHMARK(BM_Import)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
-// What BM_ImportStream's consumer does with each finding (its second
-// argument).
-enum class StreamConsumer {
-  kNothing = 0,    // counts it: the floor of any streaming import
-  kByteSize = 1,   // ByteSizeLong(), as a sender sizes a message
-  kSerialize = 2,  // serializes it into one reused buffer, as treatctl sends
-};
-
-// One streaming import of `text`, each finding handed over in the
-// importer's reused message (ImportStreamOnce for callgrind, as
-// ImportOnce).
-ABSL_ATTRIBUTE_NOINLINE void ImportStreamOnce(const std::string& text,
-                                              importers::ScannerFormat format,
-                                              StreamConsumer work) {
-  importers::ImportOptions options;
-  options.format = format;
-  std::string wire;
-  size_t count = 0;
-  size_t bytes = 0;
-  absl::StatusOr<importers::ImportResult> result =
-      importers::ImportFindingsStreaming(
-          text, options, [&](v1::Finding& finding) {
-            ++count;
-            if (work == StreamConsumer::kByteSize) {
-              bytes += finding.ByteSizeLong();
-            } else if (work == StreamConsumer::kSerialize) {
-              wire.clear();
-              finding.AppendToString(&wire);
-              bytes += wire.size();
-            }
-          });
-  if (!result.ok()) bench::Die(result.status().ToString());
-  if (count != static_cast<size_t>(kEntries)) {
-    bench::Die(
-        absl::StrCat("streamed ", count, " findings, expected ", kEntries));
-  }
-  benchmark::DoNotOptimize(bytes);
-}
-
-void BM_ImportStream(benchmark::State& state) {
-  const std::string& text = Document(static_cast<int>(state.range(0)));
-  const importers::ScannerFormat format =
-      state.range(0) == 0 ? importers::ScannerFormat::kGrype
-                          : importers::ScannerFormat::kTrivy;
-  const auto work = static_cast<StreamConsumer>(state.range(1));
-  // Untimed, as in BM_Import, and not through ImportStreamOnce, so
-  // callgrind counts the timed imports only.
-  importers::ImportOptions options;
-  options.format = format;
-  if (!importers::ImportFindingsStreaming(text, options, [](v1::Finding&) {
-       }).ok()) {
-    state.SkipWithError("not imported");
-  }
-  for (auto _ : state) ImportStreamOnce(text, format, work);
-  Count(state, text);
-}
-BENCHMARK(BM_ImportStream)
-    ->ArgsProduct({{0, 1}, {0, 1, 2}})
-    ->Unit(benchmark::kMillisecond);
-
 // The findings of one import of document `format`, kept for the copy rows.
 const std::vector<v1::Finding>& ImportedFindings(int format) {
   static std::vector<v1::Finding> imported[2];

@@ -118,13 +118,13 @@ absl::Status SetKev(const JsonNode& array, absl::string_view cve,
   return absl::OkStatus();
 }
 
-// Maps one match into `finding_out` (empty); `primary_id` gets its CVE id
-// (else the match's id) and `key` its identity, views into the document and
-// `report`.
-absl::Status MapMatch(const JsonNode& match, const ReportContext& report,
-                      ImportContext& context, v1::Finding* finding_out,
-                      absl::string_view* primary_id,
-                      std::vector<absl::string_view>* key) {
+// Maps one match; `primary_id` gets its CVE id (else the match's id) and
+// `key` its identity, views into the document and `report`.
+absl::StatusOr<v1::Finding> MapMatch(const JsonNode& match,
+                                     const ReportContext& report,
+                                     ImportContext& context,
+                                     absl::string_view* primary_id,
+                                     std::vector<absl::string_view>* key) {
   TREATD_RETURN_IF_ERROR(match.ExpectObject());
   const JsonMembers match_fields(match);
   const JsonNode vuln_node = match_fields["vulnerability"];
@@ -134,9 +134,9 @@ absl::Status MapMatch(const JsonNode& match, const ReportContext& report,
   TREATD_RETURN_IF_ERROR(artifact_node.ExpectObject());
   const JsonMembers artifact(artifact_node);
 
-  v1::Finding& finding = *finding_out;
+  v1::Finding finding;
   finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
-  finding.set_source(kSource.data(), kSource.size());
+  finding.set_source(std::string(kSource));
   finding.mutable_asset()->set_name(report.asset_name);
   finding.mutable_asset()->set_type(report.asset_type);
   if (report.timestamp != nullptr) {
@@ -261,7 +261,7 @@ absl::Status MapMatch(const JsonNode& match, const ReportContext& report,
 
   *primary_id = cve;
   *key = {id, name, version, purl, location, report.asset_name};
-  return absl::OkStatus();
+  return finding;
 }
 
 }  // namespace
@@ -293,14 +293,13 @@ absl::Status ImportGrype(const JsonNode& root, ImportContext& context) {
   absl::string_view primary_id;
   std::vector<absl::string_view> key;
   for (size_t i = 0; i < matches.size(); ++i) {
-    const absl::Status mapped = MapMatch(
-        matches[i], report, context, context.NewFinding(), &primary_id, &key);
-    if (!mapped.ok()) {
-      context.DiscardNewFinding();
-      context.Skip(mapped);
+    absl::StatusOr<v1::Finding> finding =
+        MapMatch(matches[i], report, context, &primary_id, &key);
+    if (!finding.ok()) {
+      context.Skip(finding.status());
       continue;
     }
-    context.AddNewFinding(primary_id, key, match_paths[i]);
+    context.AddFinding(*std::move(finding), primary_id, key, match_paths[i]);
   }
   return absl::OkStatus();
 }

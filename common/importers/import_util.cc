@@ -140,54 +140,14 @@ ImportContext::ImportContext(ScannerFormat format, const ImportOptions& options,
                              ImportResult* result)
     : format_(format),
       max_text_bytes_(options.max_text_bytes),
-      result_(result),
-      consumer_(nullptr) {
+      result_(result) {
   result_->format = format;
-}
-
-ImportContext::ImportContext(ScannerFormat format, const ImportOptions& options,
-                             ImportResult* result,
-                             const FindingConsumer& consumer)
-    : ImportContext(format, options, result) {
-  consumer_ = &consumer;
-}
-
-v1::Finding* ImportContext::NewFinding() {
-  if (consumer_ == nullptr) return &result_->findings.emplace_back();
-  // Clear() keeps the capacity of the message's own strings and repeated
-  // fields for the next finding.
-  streamed_.Clear();
-  return &streamed_;
-}
-
-void ImportContext::AddNewFinding(
-    absl::string_view primary_id,
-    const std::vector<absl::string_view>& identity, std::string entry_path) {
-  v1::Finding& finding =
-      consumer_ == nullptr ? result_->findings.back() : streamed_;
-  Complete(primary_id, identity, std::move(entry_path), finding);
-  if (consumer_ != nullptr) (*consumer_)(streamed_);
-}
-
-void ImportContext::DiscardNewFinding() {
-  if (consumer_ == nullptr) result_->findings.pop_back();
 }
 
 void ImportContext::AddFinding(v1::Finding&& finding,
                                absl::string_view primary_id,
                                const std::vector<absl::string_view>& identity,
                                std::string entry_path) {
-  Complete(primary_id, identity, std::move(entry_path), finding);
-  if (consumer_ != nullptr) {
-    (*consumer_)(finding);
-  } else {
-    result_->findings.push_back(std::move(finding));
-  }
-}
-
-void ImportContext::Complete(absl::string_view primary_id,
-                             const std::vector<absl::string_view>& identity,
-                             std::string entry_path, v1::Finding& finding) {
   // The unit separator cannot appear in the parts, so distinct identities
   // never join to the same string.
   key_.clear();
@@ -201,14 +161,11 @@ void ImportContext::Complete(absl::string_view primary_id,
   id.reserve(finding.source().size() + primary_id.size() + 2 + 16);
   absl::StrAppend(&id, finding.source(), ":", primary_id, ":");
   const uint64_t prefix = AppendShortDigest(key_, &id);
-  const auto [first, is_new] = first_with_prefix_.try_emplace(
-      prefix, IdSpan{first_ids_.size(), id.size()});
-  if (is_new) {
-    first_ids_.append(id);
-  } else {
+  const auto [first, is_new] =
+      first_with_prefix_.try_emplace(prefix, result_->findings.size());
+  if (!is_new) {
     // A repeat: the first finding with this prefix has its id unsuffixed.
-    id_uses_.try_emplace(
-        first_ids_.substr(first->second.offset, first->second.size), 1);
+    id_uses_.try_emplace(result_->findings[first->second].id(), 1);
     const int uses = ++id_uses_[id];
     if (uses > 1) absl::StrAppend(&id, "~", uses);
   }
@@ -236,6 +193,7 @@ void ImportContext::Complete(absl::string_view primary_id,
   for (auto& [unused_key, value] : *finding.mutable_attributes()) {
     TruncateUtf8(max_text_bytes_, &value);
   }
+  result_->findings.push_back(std::move(finding));
 }
 
 void ImportContext::Reserve(size_t count) {
@@ -243,11 +201,6 @@ void ImportContext::Reserve(size_t count) {
   // Finding is ~300: beyond the cap the vector grows as entries are kept,
   // so a hostile list of non-entries costs no more than before.
   constexpr size_t kMaxReserve = 4096;
-  if (consumer_ != nullptr) {
-    first_with_prefix_.reserve(first_with_prefix_.size() +
-                               std::min(count, kMaxReserve));
-    return;
-  }
   std::vector<v1::Finding>& findings = result_->findings;
   const size_t needed = findings.size() + std::min(count, kMaxReserve);
   // Geometric growth still: many small lists (a Trivy report's results)

@@ -34,34 +34,15 @@ inline constexpr absl::string_view kAttrPrimaryUrl = "primary_url";
 inline constexpr absl::string_view kAttrLocation = "location";
 
 // Collects the output of one import: findings with stable, unique ids,
-// skipped entries and warnings. The findings go into the result's list or,
-// when the context streams, to a consumer one at a time (a finding is
-// handed over complete, then its message is reused for the next).
+// skipped entries and warnings.
 class ImportContext {
  public:
   // Appends to `result`, which must outlive the context.
   ImportContext(ScannerFormat format, const ImportOptions& options,
                 ImportResult* result);
-  // Streams: each finding goes to `consumer` instead of result->findings;
-  // skipped entries and warnings still go to `result`. Both must outlive
-  // the context.
-  ImportContext(ScannerFormat format, const ImportOptions& options,
-                ImportResult* result, const FindingConsumer& consumer);
 
   ImportContext(const ImportContext&) = delete;
   ImportContext& operator=(const ImportContext&) = delete;
-
-  // An empty message to map the next entry into, in place (no copy or
-  // move of the finding afterwards). Follow with AddNewFinding() once it
-  // is complete, or DiscardNewFinding() when the entry is skipped; no
-  // other finding may be added in between.
-  v1::Finding* NewFinding();
-  // Adds the finding NewFinding() gave, as AddFinding() does.
-  void AddNewFinding(absl::string_view primary_id,
-                     const std::vector<absl::string_view>& identity,
-                     std::string entry_path);
-  // Drops the finding NewFinding() gave.
-  void DiscardNewFinding();
 
   // Adds `finding`, read from the entry at `entry_path`. Its id becomes
   // "<source>:<primary id>:<16 hex digits>", the hex digits a SHA-256 of
@@ -90,33 +71,17 @@ class ImportContext {
   void Warn(const absl::Status& status);
 
  private:
-  // Gives `finding` its id, import attributes and cut texts.
-  void Complete(absl::string_view primary_id,
-                const std::vector<absl::string_view>& identity,
-                std::string entry_path, v1::Finding& finding);
-
   ScannerFormat format_;
   size_t max_text_bytes_;
-  ImportResult* result_;             // Not owned.
-  const FindingConsumer* consumer_;  // Not owned; null: collect.
-  // The message a streaming import maps each entry into.
-  v1::Finding streamed_;
+  ImportResult* result_;  // Not owned.
   // The identity key of the finding being added, its storage kept.
   std::string key_;
-  // The ids of the first finding of each digest prefix, one after another;
-  // first_with_prefix_ holds the offset and size of each.
-  std::string first_ids_;
-  // The first finding's id (in first_ids_) of each 8-byte digest prefix an
-  // id ends with. Equal ids share the prefix, so a finding whose prefix is
-  // new has a new id; only repeats (and, astronomically rarely, colliding
-  // prefixes) count their ids exactly, in id_uses_. A large report's ids
-  // are then neither hashed as strings nor looked up in the findings, which
-  // a streaming import no longer holds.
-  struct IdSpan {
-    size_t offset;
-    size_t size;
-  };
-  absl::flat_hash_map<uint64_t, IdSpan> first_with_prefix_;
+  // The first finding (an index into result_->findings) of each 8-byte
+  // digest prefix an id ends with. Equal ids share the prefix, so a finding
+  // whose prefix is new has a new id; only repeats (and, astronomically
+  // rarely, colliding prefixes) count their ids exactly, in id_uses_. A
+  // large report's ids are then neither copied nor hashed as strings.
+  absl::flat_hash_map<uint64_t, size_t> first_with_prefix_;
   absl::flat_hash_map<std::string, int> id_uses_;
 };
 

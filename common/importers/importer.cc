@@ -1,7 +1,6 @@
 #include "common/importers/importer.h"
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 
@@ -83,10 +82,10 @@ absl::StatusOr<ScannerFormat> DetectParsed(const JsonNode& document) {
       "Vulnerabilities or Misconfigurations)");
 }
 
-// Imports `document` into `result`, streaming to `consumer` when it is
-// given.
-absl::Status Import(absl::string_view document, const ImportOptions& options,
-                    const FindingConsumer* consumer, ImportResult& result) {
+}  // namespace
+
+absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
+                                            const ImportOptions& options) {
   TREATD_ASSIGN_OR_RETURN(std::unique_ptr<JsonDocument> parsed,
                           ParseJsonDocument(document));
   const JsonNode root = parsed->Root();
@@ -94,45 +93,30 @@ absl::Status Import(absl::string_view document, const ImportOptions& options,
   if (format == ScannerFormat::kAuto) {
     TREATD_ASSIGN_OR_RETURN(format, DetectParsed(root));
   }
-  std::optional<ImportContext> context;
-  if (consumer == nullptr) {
-    context.emplace(format, options, &result);
-  } else {
-    context.emplace(format, options, &result, *consumer);
-  }
+  ImportResult result;
+  ImportContext context(format, options, &result);
   switch (format) {
     case ScannerFormat::kTrivy:
-      return ImportTrivy(root, *context);
-    case ScannerFormat::kGrype:
-      return ImportGrype(root, *context);
-    case ScannerFormat::kSarif:
-      return ImportSarif(root, *context);
-    case ScannerFormat::kCycloneDx:
-      return ImportCycloneDx(root, *context);
-    case ScannerFormat::kOpenVex:
-      return ImportOpenVex(root, *context);
-    case ScannerFormat::kCsaf:
-      return ImportCsaf(root, *context);
-    case ScannerFormat::kAuto:
+      TREATD_RETURN_IF_ERROR(ImportTrivy(root, context));
       break;
+    case ScannerFormat::kGrype:
+      TREATD_RETURN_IF_ERROR(ImportGrype(root, context));
+      break;
+    case ScannerFormat::kSarif:
+      TREATD_RETURN_IF_ERROR(ImportSarif(root, context));
+      break;
+    case ScannerFormat::kCycloneDx:
+      TREATD_RETURN_IF_ERROR(ImportCycloneDx(root, context));
+      break;
+    case ScannerFormat::kOpenVex:
+      TREATD_RETURN_IF_ERROR(ImportOpenVex(root, context));
+      break;
+    case ScannerFormat::kCsaf:
+      TREATD_RETURN_IF_ERROR(ImportCsaf(root, context));
+      break;
+    case ScannerFormat::kAuto:
+      return absl::InternalError("format detection returned kAuto");
   }
-  return absl::InternalError("format detection returned kAuto");
-}
-
-}  // namespace
-
-absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
-                                            const ImportOptions& options) {
-  ImportResult result;
-  TREATD_RETURN_IF_ERROR(Import(document, options, nullptr, result));
-  return result;
-}
-
-absl::StatusOr<ImportResult> ImportFindingsStreaming(
-    absl::string_view document, const ImportOptions& options,
-    FindingConsumer consumer) {
-  ImportResult result;
-  TREATD_RETURN_IF_ERROR(Import(document, options, &consumer, result));
   return result;
 }
 

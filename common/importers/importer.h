@@ -22,7 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "treatd/v1/finding.pb.h"
@@ -84,21 +83,6 @@ struct ImportOptions {
 // starts with the JSON path of the problem ("$" for the whole document).
 absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,
                                             const ImportOptions& options = {});
-
-// Receives the findings of a streaming import one at a time. The message
-// is the importer's and is reused for the next finding once the consumer
-// returns: copy, serialize or move from it before returning.
-using FindingConsumer = absl::FunctionRef<void(v1::Finding& finding)>;
-
-// ImportFindings(), streaming: hands each finding to `consumer` as soon as
-// it is complete, in the order ImportFindings() lists them and with the
-// same ids, instead of holding them all. The returned result has the
-// format, skipped entries and warnings; its findings list is empty. On an
-// error the consumer may already have been given findings of the
-// document, which the caller should then drop.
-absl::StatusOr<ImportResult> ImportFindingsStreaming(
-    absl::string_view document, const ImportOptions& options,
-    FindingConsumer consumer);
 
 // Shorthand for ImportFindings() with only the format set.
 absl::StatusOr<ImportResult> ImportFindings(absl::string_view document,

@@ -151,7 +151,7 @@ absl::string_view AssetName(const ReportContext& report,
 // Fills the parts every Trivy finding has.
 void SetCommon(const ReportContext& report, const ResultContext& result,
                ImportContext& context, v1::Finding* finding) {
-  finding->set_source(kSource.data(), kSource.size());
+  finding->set_source(std::string(kSource));
   const absl::string_view asset = AssetName(report, result);
   finding->mutable_asset()->set_name(asset.data(), asset.size());
   finding->mutable_asset()->set_type(report.asset_type);
@@ -203,18 +203,15 @@ absl::Status AddCvss(const JsonNode& cvss_map,
   return absl::OkStatus();
 }
 
-// Maps one vulnerability into `finding_out` (empty); `id` gets its
-// VulnerabilityID and `key` its identity, views into the document and
-// `report` / `result`.
-absl::Status MapVulnerability(const JsonNode& entry,
-                              const ReportContext& report,
-                              const ResultContext& result,
-                              ImportContext& context, v1::Finding* finding_out,
-                              absl::string_view* id_out,
-                              std::vector<absl::string_view>* key) {
+// Maps one vulnerability; `id` gets its VulnerabilityID and `key` its
+// identity, views into the document and `report` / `result`.
+absl::StatusOr<v1::Finding> MapVulnerability(
+    const JsonNode& entry, const ReportContext& report,
+    const ResultContext& result, ImportContext& context,
+    absl::string_view* id_out, std::vector<absl::string_view>* key) {
   TREATD_RETURN_IF_ERROR(entry.ExpectObject());
   const JsonMembers fields(entry);
-  v1::Finding& finding = *finding_out;
+  v1::Finding finding;
   finding.set_kind(v1::FINDING_KIND_VULNERABILITY);
   SetCommon(report, result, context, &finding);
   v1::Vulnerability& vulnerability = *finding.mutable_vulnerability();
@@ -299,7 +296,7 @@ absl::Status MapVulnerability(const JsonNode& entry,
   *id_out = id;
   *key = {name,         installed, purl, pkg_path, AssetName(report, result),
           result.target};
-  return absl::OkStatus();
+  return finding;
 }
 
 absl::StatusOr<v1::Finding> MapMisconfiguration(const JsonNode& entry,
@@ -424,15 +421,13 @@ absl::Status ImportResultEntry(const JsonNode& node,
   const JsonElementPaths vulnerability_paths(vulnerability_list);
   context.Reserve(vulnerabilities.size());
   for (size_t i = 0; i < vulnerabilities.size(); ++i) {
-    const absl::Status mapped =
-        MapVulnerability(vulnerabilities[i], report, result, context,
-                         context.NewFinding(), &id, &key);
-    if (!mapped.ok()) {
-      context.DiscardNewFinding();
-      context.Skip(mapped);
+    absl::StatusOr<v1::Finding> finding = MapVulnerability(
+        vulnerabilities[i], report, result, context, &id, &key);
+    if (!finding.ok()) {
+      context.Skip(finding.status());
       continue;
     }
-    context.AddNewFinding(id, key, vulnerability_paths[i]);
+    context.AddFinding(*std::move(finding), id, key, vulnerability_paths[i]);
   }
   for (const JsonNode& entry : misconfigurations) {
     // Passed and excepted checks (--include-non-failures) are not findings.

@@ -1,12 +1,8 @@
 #include "common/importers/importer.h"
 
-#include <filesystem>
 #include <string>
-#include <vector>
 
 #include "gmock/gmock.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
 #include "tests/common/importers/test_data.h"
 
@@ -159,98 +155,6 @@ TEST(ImporterTest, CutsLongTextAtCharacterBoundary) {
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->findings.size(), 1u);
   EXPECT_EQ(result->findings[0].title(), "éé");
-}
-
-// `finding` serialized deterministically (attribute map in key order).
-std::string Bytes(const v1::Finding& finding) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    finding.SerializeToCodedStream(&coded);
-  }
-  return bytes;
-}
-
-// ImportFindingsStreaming() gives what ImportFindings() gives for
-// `document`: the same status, or the same findings (bytes, order),
-// skipped entries and warnings.
-void ExpectStreamingMatches(const std::string& document,
-                            ScannerFormat format = ScannerFormat::kAuto) {
-  ImportOptions options;
-  options.format = format;
-  const absl::StatusOr<ImportResult> held = ImportFindings(document, options);
-  std::vector<std::string> streamed;
-  const absl::StatusOr<ImportResult> result = ImportFindingsStreaming(
-      document, options,
-      [&](v1::Finding& finding) { streamed.push_back(Bytes(finding)); });
-  ASSERT_EQ(result.ok(), held.ok()) << result.status() << held.status();
-  if (!held.ok()) {
-    EXPECT_EQ(result.status(), held.status());
-    return;
-  }
-  EXPECT_EQ(result->format, held->format);
-  EXPECT_TRUE(result->findings.empty());
-  ASSERT_EQ(streamed.size(), held->findings.size());
-  for (size_t i = 0; i < streamed.size(); ++i) {
-    EXPECT_EQ(streamed[i], Bytes(held->findings[i])) << "finding " << i;
-  }
-  ASSERT_EQ(result->skipped.size(), held->skipped.size());
-  for (size_t i = 0; i < held->skipped.size(); ++i) {
-    EXPECT_EQ(result->skipped[i].json_path, held->skipped[i].json_path);
-    EXPECT_EQ(result->skipped[i].message, held->skipped[i].message);
-  }
-  ASSERT_EQ(result->warnings.size(), held->warnings.size());
-  for (size_t i = 0; i < held->warnings.size(); ++i) {
-    EXPECT_EQ(result->warnings[i].json_path, held->warnings[i].json_path);
-    EXPECT_EQ(result->warnings[i].message, held->warnings[i].message);
-  }
-}
-
-TEST(ImportStreamingTest, StreamsWhatImportFindingsReturnsForEverySample) {
-  int documents = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(
-           TREATD_SCANNER_TESTDATA_DIR)) {
-    if (!entry.is_regular_file() || entry.path().extension() == ".md") {
-      continue;
-    }
-    SCOPED_TRACE(entry.path().string());
-    const std::string relative =
-        entry.path().lexically_relative(TREATD_SCANNER_TESTDATA_DIR).string();
-    ExpectStreamingMatches(ReadScannerSample(relative));
-    ++documents;
-  }
-  EXPECT_GE(documents, 20);
-}
-
-TEST(ImportStreamingTest, RepeatedEntriesGetTheSameSuffixedIds) {
-  // The same match three times: ids "…", "…~2", "…~3" without the earlier
-  // findings held.
-  const std::string match =
-      R"({"vulnerability": {"id": "CVE-2021-1"},
-          "artifact": {"name": "openssl", "version": "1.1"}})";
-  const std::string document =
-      R"({"matches": [)" + match + "," + match + "," + match + "]}";
-  std::vector<std::string> ids;
-  ASSERT_TRUE(ImportFindingsStreaming(document, {}, [&](v1::Finding& finding) {
-                ids.push_back(finding.id());
-              }).ok());
-  ASSERT_EQ(ids.size(), 3u);
-  EXPECT_EQ(ids[1], ids[0] + "~2");
-  EXPECT_EQ(ids[2], ids[0] + "~3");
-  ExpectStreamingMatches(document);
-}
-
-TEST(ImportStreamingTest, SkipsAndErrorsAsImportFindings) {
-  ExpectStreamingMatches(
-      R"({"matches": [{"vulnerability": {}}, 3,
-          {"vulnerability": {"id": "CVE-2021-2", "severity": "weird"},
-           "artifact": {"name": "zlib"}}]})");
-  ExpectStreamingMatches(R"({"SchemaVersion": 2, "Results": [{"Target": "x",
-      "Vulnerabilities": [{"PkgName": "a"}, {"VulnerabilityID": "CVE-1"}]}]})");
-  ExpectStreamingMatches("not json");
-  ExpectStreamingMatches(R"({"matches": 3})", ScannerFormat::kGrype);
 }
 
 }  // namespace
