@@ -47,7 +47,7 @@ absl::Status NoPolicyError() {
 constexpr size_t kStreamArenaFirstBlock = 64 * 1024;
 
 // The first arena block of a Decide call without the ledger, one per
-// thread: a request and its FULL decision, traced, fit.
+// thread: a request fits (its decision is on the heap, DecideBytes).
 constexpr size_t kDecideArenaFirstBlock = 16 * 1024;
 
 // The arena of one unary call. Blocks grow to 256 KiB: a 1,000-finding
@@ -269,15 +269,21 @@ grpc::Status TreatmentServiceImpl::DecideBytes(const grpc::ByteBuffer& request,
     if (call != nullptr) call->NoteRejected(status, kUndecodableReason);
     return status;
   }
-  auto* answer =
-      google::protobuf::Arena::CreateMessage<v1::DecideResponse>(&arena);
-  status = DecideOne(*parsed, answer);
-  if (status.ok()) status = EncodeResponse(*answer, response);
+  // The answer on the heap, one per thread, reused call after call as
+  // DecideAllEncoded reuses its result: its decision's strings and
+  // repeated fields keep their memory, where a fresh decision on the
+  // arena allocated each of them (and registered their cleanup). The
+  // engine empties a reused decision itself (CompiledPolicy::Evaluate); a
+  // decision left by a failed call is never encoded. Encoded before this
+  // returns, and nothing else runs on this thread meanwhile.
+  thread_local v1::DecideResponse answer;
+  status = DecideOne(*parsed, &answer);
+  if (status.ok()) status = EncodeResponse(answer, response);
   if (ServerMetrics* metrics =
           governor_ != nullptr ? governor_->metrics() : nullptr;
       call != nullptr && metrics != nullptr && status.ok() &&
-      answer->has_decision()) {
-    metrics->RecordDecision(answer->decision());
+      answer.has_decision()) {
+    metrics->RecordDecision(answer.decision());
   }
   return status;
 }

@@ -4,12 +4,13 @@
 // with DecideInto (common/policy/pipeline/decide_item.h), record shadow
 // decisions, and convert absl::Status to grpc::Status. Decide also does
 // its own call accounting (a CallAccount, in place of the interceptor) and
-// Decide and BatchDecide put request and response on one arena per call.
-// A BatchDecide call and a StreamDecide chunk keep only the request there: each
-// finding is decided into one reused result per thread and encoded at once
-// (ResultsEncoder); with the ledger, a BatchDecide or a StreamDecide chunk
-// takes each decision's event before the result is reused, and its encoded
-// answer waits for the commit.
+// Decide and BatchDecide parse the request onto one arena per call. A
+// Decide with the ledger answers on that arena too; one without it, a
+// BatchDecide call and a StreamDecide chunk decide each finding into one
+// reused decision (or result) per thread and encode it at once
+// (EncodeResponse, ResultsEncoder); with the ledger, a BatchDecide or a
+// StreamDecide chunk takes each decision's event before the result is
+// reused, and its encoded answer waits for the commit.
 //
 // Thread-safe: the handlers share no per-call state (a StreamDecide
 // stream's reactor holds only its own stream's). Decide and
@@ -90,9 +91,9 @@ class UnaryEnd {
 };
 
 // Decide and BatchDecide run on the callback API and take and answer raw
-// bytes: each call parses its request onto one protobuf arena with its
-// response (the findings and decisions are then freed at once instead of
-// message by message and string by string; no sync-API thread hand-off is
+// bytes: each call parses its request onto one protobuf arena (freed at
+// once instead of message by message and string by string; most answers
+// are decided into per-thread decisions, above; no sync-API thread hand-off is
 // paid; measured on 2 cores, docs/performance.md: Decide QPS about
 // doubled), and serializes the response itself (response_encoding.h: the
 // same bytes as protobuf's serializer, without its UTF-8 re-check of the
@@ -193,10 +194,11 @@ class TreatmentServiceImpl final : public TreatmentServiceBase {
   // One StreamDecide stream (see above; defined in the .cc).
   class StreamReactor;
 
-  // The body of Decide without the ledger: parses `request`, decides and
-  // serializes the answer into `response`. With `call` (may be null), an
-  // undecodable request is noted on it and the decision recorded in the
-  // metrics; the caller ends it with the returned status.
+  // The body of Decide without the ledger: parses `request`, decides into
+  // this thread's reused DecideResponse and serializes it into `response`. With
+  // `call` (may be null), an undecodable request is noted on it and the
+  // decision recorded in the metrics; the caller ends it with the returned
+  // status.
   grpc::Status DecideBytes(const grpc::ByteBuffer& request,
                            grpc::ByteBuffer* response, CallAccount* call) const;
   // Decides a parsed Decide request.

@@ -117,6 +117,37 @@ class TreatmentServiceTest : public ::testing::TestWithParam<int> {
     return watch;
   }
 
+  // Serves the default policy with the shipped feeds; returns its snapshot.
+  std::shared_ptr<const ActivePolicy> ServeDefaultPolicy() {
+    auto snapshot = std::make_shared<ActivePolicy>();
+    snapshot->pipeline = testing::DefaultPolicyPipeline(/*with_intel=*/true);
+    snapshot->policy = snapshot->pipeline->shared_policy();
+    snapshot->source = "default.yaml";
+    store_.SetSnapshot(snapshot);
+    return snapshot;
+  }
+
+  // `count` findings: every third a random one (`seed`; some invalid, so
+  // item errors come between decisions), the others the examples, every
+  // fifth under another id and title (the engine's caches hit, the texts
+  // differ).
+  static std::vector<v1::Finding> MixedFindings(int count, int seed) {
+    const std::vector<v1::Finding> examples = testing::ExampleFindings();
+    testing::RandomFindingOptions random_options;
+    random_options.invalid = true;
+    testing::RandomFindings random(seed, random_options);
+    std::vector<v1::Finding> findings;
+    for (int i = 0; i < count; ++i) {
+      findings.push_back(i % 3 == 0 ? random.Next()
+                                    : examples[i % examples.size()]);
+      if (i % 5 == 1) {
+        findings.back().set_id(absl::StrCat("renamed-", i));
+        findings.back().set_title(absl::StrCat("title ", i));
+      }
+    }
+    return findings;
+  }
+
   PolicyStore store_;
   std::unique_ptr<TreatdServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -568,27 +599,8 @@ TEST_P(TreatmentServiceTest, OpenStreamsAreBoundedByTheStreamLimit) {
 TEST_P(TreatmentServiceTest,
        BatchAndChunkAnswersAreProtobufsBytesOfFreshDecisions) {
   StartServer(/*with_policy=*/false);
-  auto snapshot = std::make_shared<ActivePolicy>();
-  snapshot->pipeline = testing::DefaultPolicyPipeline(/*with_intel=*/true);
-  snapshot->policy = snapshot->pipeline->shared_policy();
-  snapshot->source = "default.yaml";
-  store_.SetSnapshot(snapshot);
-
-  const std::vector<v1::Finding> examples = testing::ExampleFindings();
-  testing::RandomFindingOptions random_options;
-  random_options.invalid = true;
-  testing::RandomFindings random(45, random_options);
-  std::vector<v1::Finding> findings;
-  for (int i = 0; i < 200; ++i) {
-    findings.push_back(i % 3 == 0 ? random.Next()
-                                  : examples[i % examples.size()]);
-    // The same findings under other ids and titles: the engine's caches
-    // hit, the texts differ.
-    if (i % 5 == 1) {
-      findings.back().set_id(absl::StrCat("renamed-", i));
-      findings.back().set_title(absl::StrCat("title ", i));
-    }
-  }
+  const std::shared_ptr<const ActivePolicy> snapshot = ServeDefaultPolicy();
+  const std::vector<v1::Finding> findings = MixedFindings(200, 45);
   for (const auto& [view, trace] :
        std::vector<std::pair<v1::DecisionView, bool>>{
            {v1::DECISION_VIEW_FULL, false},
@@ -651,6 +663,55 @@ TEST_P(TreatmentServiceTest,
     stream->WritesDone();
     EXPECT_TRUE(stream->Finish().ok());
   }
+}
+
+TEST_P(TreatmentServiceTest, DecideAnswersAreProtobufsBytesOfFreshDecisions) {
+  StartServer(/*with_policy=*/false);
+  const std::shared_ptr<const ActivePolicy> snapshot = ServeDefaultPolicy();
+  const std::vector<v1::Finding> findings = MixedFindings(300, 46);
+  // The server answers Decide from one decision per thread, reused call
+  // after call: the views, traces and findings alternate, and an invalid
+  // finding now and then leaves that decision as the call before made it,
+  // so whatever a call would keep from the one before shows.
+  const std::vector<std::pair<v1::DecisionView, bool>> views = {
+      {v1::DECISION_VIEW_FULL, true},
+      {v1::DECISION_VIEW_BASIC, false},
+      {v1::DECISION_VIEW_FULL, false}};
+  int decided = 0;
+  int refused = 0;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    v1::DecideRequest request;
+    *request.mutable_finding() = findings[i];
+    const auto& [view, trace] = views[i % views.size()];
+    request.mutable_as_of()->set_seconds(1796083200);
+    request.mutable_as_of()->set_nanos(trace ? 123456789 : 0);
+    request.set_view(view);
+    request.set_trace(trace);
+    EvalOptions options;
+    options.as_of = absl::FromUnixSeconds(1796083200) +
+                    absl::Nanoseconds(request.as_of().nanos());
+    options.view = view;
+    options.trace = trace;
+    v1::DecideResponse want;
+    const absl::Status want_status = DecideFinding(
+        *snapshot->pipeline, request.finding(), options, FindingLimits(),
+        "finding", want.mutable_decision(), /*violations=*/nullptr);
+    std::string got;
+    const grpc::Status status =
+        RawUnaryCall(channel_.get(), "/treatd.v1.TreatmentService/Decide",
+                     request.SerializeAsString(), &got);
+    ASSERT_EQ(static_cast<int>(status.error_code()),
+              static_cast<int>(want_status.code()))
+        << i << " " << status.error_message() << " / " << want_status;
+    if (!want_status.ok()) {
+      ++refused;
+      continue;
+    }
+    ++decided;
+    EXPECT_TRUE(got == want.SerializeAsString()) << i << " " << view << trace;
+  }
+  EXPECT_GT(refused, 5);
+  EXPECT_GT(decided, 200);
 }
 
 TEST_P(TreatmentServiceTest, CallsFailWithFailedPreconditionWithoutAPolicy) {
