@@ -43,63 +43,47 @@ class WaitedEnd final : public CallFinisher {
 }  // namespace
 
 // One Decide call, from gRPC's handing it over to its end. Deletes itself
-// (through Serve) when its last event has come. Each one has exactly one
-// event pending on its queue, or is being answered and will be given one:
-// while any lives, its queue must stay open.
-class EventLoopTreatmentService::DecideCall final : public CallFinisher {
+// when its last event has come. Each one has exactly one event pending on
+// its queue, or is being answered and will be given one: while any lives,
+// its queue must stay open.
+class EventLoopTreatmentService::DecideCall final : public CallFinisher,
+                                                    public LoopTag {
  public:
   DecideCall(EventLoopTreatmentService* service,
              grpc::ServerCompletionQueue* queue)
       : service_(service),
-        live_(&service->live_calls_),
+        live_(&service->calls_),
         queue_(queue),
         responder_(&context_) {
     service_->RequestDecide(&context_, &request_, &responder_, queue_, queue_,
-                            this);
+                            static_cast<LoopTag*>(this));
   }
 
-  // This call's event on the queue (`ok` as the queue gave it). Returns
-  // false when the call is over.
-  bool Proceed(bool ok) {
-    if (answered_) return false;
-    if (!ok) return false;  // The server is shutting down.
+  void Proceed(bool ok) override {
+    // Answered, or the server is shutting down.
+    if (answered_ || !ok) {
+      delete this;
+      return;
+    }
     // Once Stop() has begun no call is asked for: the server is shut
     // down and would only fail it.
-    if (!service_->stopping_.load(std::memory_order_acquire)) {
-      new DecideCall(service_, queue_);
-    }
+    if (live_.calls()->asking()) new DecideCall(service_, queue_);
     answered_ = true;
     service_->impl_->AnswerDecide(&context_, request_, &response_,
                                   UnaryEnd(this));
-    return true;
   }
 
   void Finish(const grpc::Status& status) override {
     if (status.ok()) {
-      responder_.Finish(response_, status, this);
+      responder_.Finish(response_, status, static_cast<LoopTag*>(this));
     } else {
-      responder_.FinishWithError(status, this);
+      responder_.FinishWithError(status, static_cast<LoopTag*>(this));
     }
   }
 
  private:
-  // Counts the call among the live ones from before its request to after
-  // the last of its members is gone.
-  class Live {
-   public:
-    explicit Live(std::atomic<int>* count) : count_(count) {
-      count_->fetch_add(1, std::memory_order_relaxed);
-    }
-    ~Live() { count_->fetch_sub(1, std::memory_order_release); }
-    Live(const Live&) = delete;
-    Live& operator=(const Live&) = delete;
-
-   private:
-    std::atomic<int>* const count_;
-  };
-
   EventLoopTreatmentService* const service_;
-  const Live live_;  // First member: destroyed last.
+  const LoopCalls::Live live_;  // Destroyed after the members below.
   grpc::ServerCompletionQueue* const queue_;
   grpc::ServerContext context_;
   grpc::ByteBuffer request_;
@@ -132,13 +116,17 @@ EventLoopTreatmentService::EventLoopTreatmentService(TreatmentServiceImpl* impl)
 EventLoopTreatmentService::~EventLoopTreatmentService() { Stop(); }
 
 void EventLoopTreatmentService::Start(
-    std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues) {
+    std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues,
+    const std::vector<LoopService*>& services) {
   queues_ = std::move(queues);
   // The first calls are asked for here, not on the queues' threads: a
   // Stop() right after Start() then finds them counted.
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
     for (int i = 0; i < kCallsRequestedAhead; ++i) {
       new DecideCall(this, queue.get());
+    }
+    for (LoopService* service : services) {
+      service->RequestCalls(queue.get(), &calls_);
     }
   }
   threads_.reserve(queues_.size());
@@ -150,23 +138,18 @@ void EventLoopTreatmentService::Start(
 void EventLoopTreatmentService::Serve(grpc::ServerCompletionQueue* queue) {
   void* tag = nullptr;
   bool ok = false;
-  while (queue->Next(&tag, &ok)) {
-    auto* call = static_cast<DecideCall*>(tag);
-    if (!call->Proceed(ok)) delete call;
-  }
+  while (queue->Next(&tag, &ok)) static_cast<LoopTag*>(tag)->Proceed(ok);
 }
 
 void EventLoopTreatmentService::Stop() {
   if (stopped_.exchange(true)) return;
-  stopping_.store(true, std::memory_order_release);
+  calls_.StopAsking();
   // The server is shut down: each call it had not matched comes back
   // (ok=false) and it matches no more; calls it matched are answered,
   // some later by the ledger's recorder (cancelled after the server's
   // grace). Every one's last event must find its queue open, so the
   // queues close only once no call lives.
-  while (live_calls_.load(std::memory_order_acquire) > 0) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  while (calls_.any_live()) absl::SleepFor(absl::Milliseconds(1));
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
     queue->Shutdown();
   }

@@ -13,8 +13,9 @@
 // queues non-polling (gRPC's "hybrid" server), so the queue threads are
 // the only pollers. The work of each method is TreatmentServiceImpl's:
 // answers, errors, call accounting, metrics and ledger recording are the
-// same byte for byte. (grpc.health.v1 is served by HealthService's
-// sync face here, its callback face in the default mode.) The price: an open
+// same byte for byte. The queues also serve the other LoopServices the
+// server gives Start() (grpc.health.v1: HealthService's async face here,
+// its callback face in the default mode). The price: an open
 // StreamDecide stream holds a sync thread, as it did before StreamDecide moved
 // to the callback API; the call governor's stream limit
 // (--max-concurrent-streams) bounds how many, and the server's thread cap
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
+#include "server/event_loop.h"
 #include "server/treatment_service.h"
 #include "treatd/v1/treatment_service.grpc.pb.h"
 
@@ -47,10 +49,12 @@ class EventLoopTreatmentService final
   EventLoopTreatmentService& operator=(const EventLoopTreatmentService&) =
       delete;
 
-  // Serves Decide from `queues` (ServerBuilder::AddCompletionQueue(), the
-  // server built and started), one thread each. The first calls are asked
-  // for before Start() returns.
-  void Start(std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues);
+  // Serves Decide and the calls of `services` (not owned; they must
+  // outlive Stop()) from `queues` (ServerBuilder::AddCompletionQueue(),
+  // the server built and started), one thread each. The first calls are
+  // asked for before Start() returns.
+  void Start(std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues,
+             const std::vector<LoopService*>& services = {});
   // Once the server's Shutdown() has returned: asks for no more calls,
   // waits until every call asked for has ended (those gRPC had not matched
   // come back failed; a matched one may wait for a ledger commit), then
@@ -78,10 +82,9 @@ class EventLoopTreatmentService final
   TreatmentServiceImpl* const impl_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::vector<std::thread> threads_;
-  // DecideCall objects alive: asked for, matched or being answered.
-  std::atomic<int> live_calls_{0};
-  // Set by Stop(): no more calls are asked for.
-  std::atomic<bool> stopping_{false};
+  // The calls alive on the queues (DecideCalls and the services'): asked
+  // for, matched or being answered. Stop() stops asking for more.
+  LoopCalls calls_;
   std::atomic<bool> stopped_{false};
 };
 

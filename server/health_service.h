@@ -9,22 +9,24 @@
 // to shutdown" (so open watches do not hold the server's shutdown for its
 // whole grace).
 //
-// The server registers one of two faces of the same statuses:
-//  - callback_service(), on the callback API (the default mode): an open
-//    Watch is a reactor that writes when the status changes and holds no
-//    thread, so neither the sync thread cap nor the call governor limits
-//    how many are open;
-//  - sync_service(), on the sync API (--event-loop-threads N): an open
-//    Watch holds a sync thread. A callback method would start gRPC's
+// The server registers one of two faces of the same statuses; on either
+// an open Watch holds no thread, only a state object that writes when the
+// status changes, so neither the sync thread cap nor the call governor
+// limits how many are open:
+//  - callback_service(), on the callback API (the default mode): a Watch
+//    is a reactor;
+//  - async_service(), on the async API (--event-loop-threads N): its calls
+//    are asked for on the event loop's queues (async_calls(), given to
+//    EventLoopTreatmentService::Start), whose threads answer Check and
+//    take each Watch's events. A callback method would start gRPC's
 //    "nexting" threads, which poll the event loop's connections too and
 //    double its context switches per Decide (docs/performance.md).
 //
-// Thread-safe. Destroy it after the server's Wait(): the destructor waits
-// until every callback Watch has ended.
+// Thread-safe. Destroy it after the server's Wait() (and the event loop's
+// Stop()): the destructor waits until every Watch has ended.
 #ifndef TREATD_SERVER_HEALTH_SERVICE_H_
 #define TREATD_SERVER_HEALTH_SERVICE_H_
 
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -35,6 +37,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/event_loop.h"
 
 namespace treatd {
 
@@ -47,7 +50,12 @@ class HealthService final : public grpc::HealthCheckServiceInterface {
 
   // The service to register (one of them), owned by this.
   grpc::Service* callback_service();
-  grpc::Service* sync_service();
+  grpc::Service* async_service();
+  // async_service()'s calls, for the event loop to ask for.
+  LoopService* async_calls();
+
+  // Watches open (registered with this), of either face.
+  int open_watches() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // grpc::HealthCheckServiceInterface.
   void SetServingStatus(const std::string& service_name, bool serving) override;
@@ -56,9 +64,13 @@ class HealthService final : public grpc::HealthCheckServiceInterface {
   void Shutdown() override;
 
  private:
-  class CallbackHealth;
-  class SyncHealth;
+  class Watcher;
   class WatchReactor;
+  class LoopCall;
+  class LoopWatch;
+  class LoopCheck;
+  class CallbackHealth;
+  class AsyncHealth;
   using Status = grpc::health::v1::HealthCheckResponse::ServingStatus;
 
   // Check's answer.
@@ -68,22 +80,19 @@ class HealthService final : public grpc::HealthCheckServiceInterface {
   // The status Watch reports for `service`.
   Status StatusOf(const std::string& service) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A change: tells every open callback watch its service's status and
-  // wakes the sync ones.
+  // A change: tells every open watch its service's status.
   void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A callback watch registers when it opens (and is told its status at
-  // once) and leaves when it is done.
-  void AddWatcher(WatchReactor* watcher) ABSL_LOCKS_EXCLUDED(mu_);
-  void RemoveWatcher(WatchReactor* watcher) ABSL_LOCKS_EXCLUDED(mu_);
+  // A watch registers when it opens (and is told its status at once) and
+  // leaves when it is done.
+  void AddWatcher(Watcher* watcher) ABSL_LOCKS_EXCLUDED(mu_);
+  void RemoveWatcher(Watcher* watcher) ABSL_LOCKS_EXCLUDED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, Status> statuses_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  // Counts changes, for sync watchers to wait on.
-  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<WatchReactor*> watchers_ ABSL_GUARDED_BY(mu_);
+  std::set<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<CallbackHealth> callback_;
-  std::unique_ptr<SyncHealth> sync_;
+  std::unique_ptr<AsyncHealth> async_;
 };
 
 }  // namespace treatd

@@ -119,8 +119,9 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   std::unique_ptr<EventLoopTreatmentService> loop_service;
   auto health_service = std::make_unique<HealthService>();
-  // No callback method on an event loop (health_service.h).
-  builder.RegisterService(event_loop ? health_service->sync_service()
+  // No callback method on an event loop (health_service.h): its queues
+  // serve health too.
+  builder.RegisterService(event_loop ? health_service->async_service()
                                      : health_service->callback_service());
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> loop_queues;
   if (event_loop) {
@@ -137,7 +138,8 @@ absl::StatusOr<std::unique_ptr<TreatdServer>> TreatdServer::Start(
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (loop_service != nullptr) {
     if (server != nullptr && port != 0) {
-      loop_service->Start(std::move(loop_queues));
+      loop_service->Start(std::move(loop_queues),
+                          {health_service->async_calls()});
     } else {
       for (const auto& queue : loop_queues) queue->Shutdown();
       for (const auto& queue : loop_queues) {

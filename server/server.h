@@ -86,6 +86,8 @@ class TreatdServer {
   RevisitSweep* sweep() const { return sweep_.get(); }
   // The call limits and their watchdog (never null).
   CallGovernor* governor() const { return governor_.get(); }
+  // grpc.health.v1 (never null).
+  HealthService* health() const { return health_service_.get(); }
   // Re-reads the tokens file (SIGHUP); OK without one.
   absl::Status ReloadCredentials() { return security_->ReloadTokens(); }
 

@@ -104,6 +104,7 @@ class Subprocess {
   }
 
   void Signal(int signal_number) { kill(pid_, signal_number); }
+  pid_t pid() const { return pid_; }
 
   // Collects what the child has written so far without waiting. A test
   // that runs the child for long calls it now and then: a pipe nobody

@@ -3,11 +3,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -23,7 +25,9 @@
 namespace treatd {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using testing::Subprocess;
 
@@ -311,6 +315,100 @@ TEST(TreatdProcessTest, SigtermEndsAnOpenHealthWatchWellBeforeTheGrace) {
   }
 }
 
+// treatd with `policy`, no ledger and no feeds, on 127.0.0.1 port 0 and
+// --event-loop-threads `event_loop_threads`; `address` is where it
+// listens once it has said so (null process on failure to start).
+std::unique_ptr<Subprocess> StartServing(const std::string& policy,
+                                         const char* event_loop_threads,
+                                         const char* metrics_listen,
+                                         std::string* address) {
+  auto process = Subprocess::Start(
+      {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
+       policy, "--kev", "", "--epss", "", "--metrics-listen", metrics_listen,
+       "--event-loop-threads", event_loop_threads});
+  if (process == nullptr) return nullptr;
+  std::string banner;
+  EXPECT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
+      << process->stderr_text();
+  *address = AddressFromBanner(banner);
+  return process;
+}
+
+// One Decide of a vulnerability finding over `channel`.
+grpc::Status DecideOnce(const std::shared_ptr<grpc::Channel>& channel,
+                        v1::DecideRequest* decide) {
+  grpc::ClientContext context;
+  decide->mutable_finding()->set_id("p-1");
+  decide->mutable_finding()->set_kind(v1::FINDING_KIND_VULNERABILITY);
+  v1::DecideResponse decided;
+  return v1::TreatmentService::NewStub(channel)->Decide(&context, *decide,
+                                                        &decided);
+}
+
+// The names of the process's threads, sorted
+// (/proc/PID/task/*/comm).
+std::vector<std::string> ThreadNames(pid_t pid) {
+  std::vector<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator(
+           absl::StrCat("/proc/", pid, "/task"))) {
+    std::string name;
+    std::getline(std::ifstream(task.path() / "comm"), name);
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// On an event loop no method is on the callback API: gRPC's "nexting"
+// threads, which would poll the loop's connections too
+// (docs/performance.md), are never started, not even once health Check
+// and Watch (on the loop's queues) have been served. The default mode has
+// them, as a check that they are seen.
+TEST(TreatdProcessTest, AnEventLoopServesHealthWithoutCallbackThreads) {
+  using grpc::health::v1::HealthCheckResponse;
+  const std::string policy = WriteTempFile("good.yaml", testing::kGoodPolicy);
+  for (const char* event_loop_threads : {"0", "1"}) {
+    SCOPED_TRACE(absl::StrCat("--event-loop-threads ", event_loop_threads));
+    std::string address;
+    auto process = StartServing(policy, event_loop_threads, "", &address);
+    ASSERT_NE(process, nullptr);
+    {
+      auto channel =
+          grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      auto health = grpc::health::v1::Health::NewStub(channel);
+      grpc::ClientContext watch_context;
+      watch_context.set_deadline(
+          absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      auto watch =
+          health->Watch(&watch_context, grpc::health::v1::HealthCheckRequest());
+      HealthCheckResponse response;
+      ASSERT_TRUE(watch->Read(&response));
+      EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+      grpc::ClientContext check_context;
+      ASSERT_TRUE(health
+                      ->Check(&check_context,
+                              grpc::health::v1::HealthCheckRequest(), &response)
+                      .ok());
+      EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+      v1::DecideRequest decide;
+      ASSERT_TRUE(DecideOnce(channel, &decide).ok());
+
+      const std::vector<std::string> names = ThreadNames(process->pid());
+      if (std::string(event_loop_threads) == "0") {
+        EXPECT_THAT(names, Contains("nexting_thread"));
+      } else {
+        EXPECT_THAT(names, Not(Contains("nexting_thread")));
+      }
+      watch_context.TryCancel();
+      while (watch->Read(&response)) {
+      }
+      watch->Finish();
+    }  // The client hangs up: the exit need not wait for its channel.
+    process->Signal(SIGTERM);
+    EXPECT_EQ(process->Wait(absl::Seconds(15)), 0) << process->stderr_text();
+  }
+}
+
 // Nothing in flight, the client gone: SIGTERM to exit takes milliseconds,
 // whichever thread pools have served (callback and sync methods, or the
 // event loop). Stopping the metrics endpoint took 0 to 2 s before (the
@@ -323,27 +421,18 @@ TEST(TreatdProcessTest, ExitsPromptlyOnSigtermWithNothingInFlight) {
     const char* event_loop_threads = run % 2 == 0 ? "0" : "1";
     SCOPED_TRACE(absl::StrCat("run ", run, ", --event-loop-threads ",
                               event_loop_threads));
-    auto process = Subprocess::Start(
-        {TREATD_BINARY, "--ledger-off", "--listen", "127.0.0.1:0", "--policy",
-         policy, "--kev", "", "--epss", "", "--metrics-listen", "127.0.0.1:0",
-         "--event-loop-threads", event_loop_threads});
+    std::string address;
+    auto process =
+        StartServing(policy, event_loop_threads, "127.0.0.1:0", &address);
     ASSERT_NE(process, nullptr);
-    std::string banner;
-    ASSERT_TRUE(process->ReadStdoutLine(&banner, absl::Seconds(20)))
-        << process->stderr_text();
     {
-      auto channel = grpc::CreateChannel(AddressFromBanner(banner),
-                                         grpc::InsecureChannelCredentials());
+      auto channel =
+          grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
       auto treatment = v1::TreatmentService::NewStub(channel);
       auto health = grpc::health::v1::Health::NewStub(channel);
       for (int i = 0; i < 3; ++i) {
-        grpc::ClientContext decide_context;
         v1::DecideRequest decide;
-        decide.mutable_finding()->set_id("p-1");
-        decide.mutable_finding()->set_kind(v1::FINDING_KIND_VULNERABILITY);
-        v1::DecideResponse decided;
-        const grpc::Status status =
-            treatment->Decide(&decide_context, decide, &decided);
+        const grpc::Status status = DecideOnce(channel, &decide);
         ASSERT_TRUE(status.ok()) << status.error_message();
         grpc::ClientContext batch_context;
         v1::BatchDecideRequest batch;

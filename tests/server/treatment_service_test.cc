@@ -821,15 +821,11 @@ TEST_P(TreatmentServiceTest, HealthWatchEndsAtShutdownWithoutHoldingTheGrace) {
 }
 
 // Clients with client-side health checking keep one Watch open per
-// subchannel, for as long as it lives. Open watches hold no thread, so
-// however many are open, the sync threads (capped at twice
-// --max-concurrent-calls plus 32, transport.cc) stay free for Check and
-// the other calls.
+// subchannel, for as long as it lives. Open watches hold no thread (on
+// the callback API, or as state on the event loop's queues), so however
+// many are open, the sync threads (capped at twice --max-concurrent-calls
+// plus 32, transport.cc) stay free for Check and the other calls.
 TEST_P(TreatmentServiceTest, OpenHealthWatchesHoldNoThreadOfTheirOwn) {
-  if (GetParam() > 0) {
-    GTEST_SKIP() << "on an event loop, Watch is a sync handler: a thread "
-                    "per open watch (server/health_service.h)";
-  }
   StartServer(/*with_policy=*/true, /*max_batch=*/10000, /*max_streams=*/0,
               /*max_calls=*/2);
   constexpr int kWatches = 80;  // The thread cap is 36.
@@ -866,6 +862,73 @@ TEST_P(TreatmentServiceTest, OpenHealthWatchesHoldNoThreadOfTheirOwn) {
     }
     EXPECT_EQ(watch.reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
+}
+
+// More open watches than the sync thread cap (36 with
+// --max-concurrent-calls 2): each gets its first status, each sees the
+// policy load turn it SERVING, Decide and Check answer meanwhile, a
+// cancelled watch leaves the server, and the rest end at shutdown.
+TEST_P(TreatmentServiceTest, MoreOpenWatchesThanTheThreadCapSeeEachChange) {
+  StartServer(/*with_policy=*/false, /*max_batch=*/10000, /*max_streams=*/0,
+              /*max_calls=*/2);
+  constexpr int kWatches = 36 + 50;
+  using grpc::health::v1::HealthCheckResponse;
+  std::vector<HealthWatch> watches;
+  for (int w = 0; w < kWatches; ++w) {
+    watches.push_back(WatchHealth());
+    HealthCheckResponse response;
+    ASSERT_TRUE(watches.back().reader->Read(&response)) << "watch " << w;
+    EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  }
+  EXPECT_EQ(server_->health()->open_watches(), kWatches);
+  EXPECT_EQ(HealthStatus(""), 2);
+  v1::DecideRequest request;
+  *request.mutable_finding() = Vulnerability("f-1", /*kev=*/true);
+  v1::DecideResponse response;
+  EXPECT_EQ(stub_->Decide(Context().get(), request, &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  auto policy = CompiledPolicy::Compile(testing::kGoodPolicy, "good.yaml");
+  ASSERT_TRUE(policy.ok());
+  store_.Set(*policy, "good.yaml", kServerNow);
+  for (int w = 0; w < kWatches; ++w) {
+    HealthCheckResponse changed;
+    ASSERT_TRUE(watches[w].reader->Read(&changed)) << "watch " << w;
+    EXPECT_EQ(changed.status(), HealthCheckResponse::SERVING) << "watch " << w;
+  }
+  EXPECT_EQ(HealthStatus(""), 1);
+  const grpc::Status status =
+      stub_->Decide(Context().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  // Half the clients go away: their watches leave the server.
+  constexpr int kKept = kWatches / 2;
+  for (int w = kKept; w < kWatches; ++w) watches[w].context->TryCancel();
+  for (int w = kKept; w < kWatches; ++w) {
+    HealthCheckResponse ignored;
+    while (watches[w].reader->Read(&ignored)) {
+    }
+    EXPECT_EQ(watches[w].reader->Finish().error_code(),
+              grpc::StatusCode::CANCELLED);
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (server_->health()->open_watches() > kKept && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(server_->health()->open_watches(), kKept);
+
+  std::thread stop([this] { server_->Shutdown(absl::Seconds(10)); });
+  for (int w = 0; w < kKept; ++w) {
+    HealthCheckResponse last;
+    ASSERT_TRUE(watches[w].reader->Read(&last)) << "watch " << w;
+    EXPECT_EQ(last.status(), HealthCheckResponse::NOT_SERVING);
+    EXPECT_FALSE(watches[w].reader->Read(&last));
+    const grpc::Status ended = watches[w].reader->Finish();
+    EXPECT_EQ(ended.error_code(), grpc::StatusCode::CANCELLED);
+    EXPECT_EQ(ended.error_message(), "not writing due to shutdown");
+  }
+  stop.join();
+  EXPECT_EQ(server_->health()->open_watches(), 0);
 }
 
 // Shutting down at once, before the server's threads have asked for any
