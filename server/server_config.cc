@@ -246,8 +246,8 @@ ParsedServerFlags ParseServerFlags(int argc, const char* const* argv,
       ->capture_default_str();
   app.add_option("--event-loop-threads", config.event_loop_threads,
                  "0: Decide on gRPC's callback API; N: the server polls on N "
-                 "threads of its own, which answer Decide (fewer thread "
-                 "hand-offs per call)")
+                 "threads of its own, which answer Decide and "
+                 "grpc.health.v1 (fewer thread hand-offs per call)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
   app.add_option("--max-batch", config.max_batch,

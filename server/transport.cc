@@ -27,8 +27,8 @@ void ConfigureTransport(const ServerConfig& config, CallGovernor* governor,
 
   // The governor refuses calls over its limit with a clear message; the
   // thread cap is the backstop (gRPC answers RESOURCE_EXHAUSTED itself),
-  // leaving room for pollers, health checks (sync on an event loop:
-  // health_service.h) and the refused calls.
+  // leaving room for pollers and the refused calls (health checks hold
+  // none of these threads in either mode: health_service.h).
   grpc::ResourceQuota quota("treatd");
   quota.SetMaxThreads(config.call_limits.max_concurrent_calls * 2 + 32);
   builder->SetResourceQuota(quota);
