@@ -22,6 +22,11 @@ class LoopTag {
   // `ok` as the queue gave it.
   virtual void Proceed(bool ok) = 0;
 
+  // The tag to give gRPC: this object's LoopTag part, which is what the
+  // loop's threads take it for (in a class with other bases it need not
+  // be at the object's own address).
+  void* tag() { return this; }
+
  protected:
   ~LoopTag() = default;
 };

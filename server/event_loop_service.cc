@@ -56,7 +56,7 @@ class EventLoopTreatmentService::DecideCall final : public CallFinisher,
         queue_(queue),
         responder_(&context_) {
     service_->RequestDecide(&context_, &request_, &responder_, queue_, queue_,
-                            static_cast<LoopTag*>(this));
+                            tag());
   }
 
   void Proceed(bool ok) override {
@@ -75,9 +75,9 @@ class EventLoopTreatmentService::DecideCall final : public CallFinisher,
 
   void Finish(const grpc::Status& status) override {
     if (status.ok()) {
-      responder_.Finish(response_, status, static_cast<LoopTag*>(this));
+      responder_.Finish(response_, status, tag());
     } else {
-      responder_.FinishWithError(status, static_cast<LoopTag*>(this));
+      responder_.FinishWithError(status, tag());
     }
   }
 

@@ -217,8 +217,9 @@ class HealthService::LoopWatch final : public LoopCall, public Watcher {
   LoopWatch(HealthService* service, AsyncHealth* face,
             grpc::ServerCompletionQueue* queue, LoopCalls* calls)
       : LoopCall(service, face, queue, calls), writer_(context()) {
-    context()->AsyncNotifyWhenDone(&ended_);
-    face->RequestWatch(context(), &request_, &writer_, queue, queue, &matched_);
+    context()->AsyncNotifyWhenDone(ended_.tag());
+    face->RequestWatch(context(), &request_, &writer_, queue, queue,
+                       matched_.tag());
   }
 
  private:
@@ -280,14 +281,14 @@ class HealthService::LoopWatch final : public LoopCall, public Watcher {
 
   void StartWriting(const HealthCheckResponse& response) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    writer_.Write(response, &wrote_);
+    writer_.Write(response, wrote_.tag());
   }
 
   void StartFinishing(const grpc::Status& status) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (ended_seen_) return;
     finishing_ = true;
-    writer_.Finish(status, &finish_sent_);
+    writer_.Finish(status, finish_sent_.tag());
   }
 
   grpc::health::v1::HealthCheckRequest request_;
@@ -307,7 +308,7 @@ class HealthService::LoopCheck final : public LoopCall, public LoopTag {
   LoopCheck(HealthService* service, AsyncHealth* face,
             grpc::ServerCompletionQueue* queue, LoopCalls* calls)
       : LoopCall(service, face, queue, calls), responder_(context()) {
-    face->RequestCheck(context(), &request_, &responder_, queue, queue, this);
+    face->RequestCheck(context(), &request_, &responder_, queue, queue, tag());
   }
 
   void Proceed(bool ok) override {
@@ -320,9 +321,9 @@ class HealthService::LoopCheck final : public LoopCall, public LoopTag {
     answered_ = true;
     const grpc::Status status = service()->Check(request_, &response_);
     if (status.ok()) {
-      responder_.Finish(response_, status, this);
+      responder_.Finish(response_, status, tag());
     } else {
-      responder_.FinishWithError(status, this);
+      responder_.FinishWithError(status, tag());
     }
   }
 

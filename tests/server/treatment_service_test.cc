@@ -65,6 +65,7 @@ class TreatmentServiceTest : public ::testing::TestWithParam<int> {
       config.call_limits.max_concurrent_streams = max_streams;
     if (max_calls > 0) config.call_limits.max_concurrent_calls = max_calls;
     config.event_loop_threads = GetParam();
+    config.drain_delay = drain_delay_;
     auto server =
         TreatdServer::Start(config, &store_, [] { return kServerNow; });
     ASSERT_TRUE(server.ok()) << server.status();
@@ -148,6 +149,8 @@ class TreatmentServiceTest : public ::testing::TestWithParam<int> {
     return findings;
   }
 
+  // --drain-delay-seconds of the next StartServer().
+  absl::Duration drain_delay_ = absl::ZeroDuration();
   PolicyStore store_;
   std::unique_ptr<TreatdServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -867,8 +870,11 @@ TEST_P(TreatmentServiceTest, OpenHealthWatchesHoldNoThreadOfTheirOwn) {
 // More open watches than the sync thread cap (36 with
 // --max-concurrent-calls 2): each gets its first status, each sees the
 // policy load turn it SERVING, Decide and Check answer meanwhile, a
-// cancelled watch leaves the server, and the rest end at shutdown.
+// cancelled watch leaves the server, and the rest end at shutdown (in its
+// drain delay: once the server has stopped, its connection is closed, and
+// the client may lose what it had not read yet).
 TEST_P(TreatmentServiceTest, MoreOpenWatchesThanTheThreadCapSeeEachChange) {
+  drain_delay_ = absl::Seconds(3);
   StartServer(/*with_policy=*/false, /*max_batch=*/10000, /*max_streams=*/0,
               /*max_calls=*/2);
   constexpr int kWatches = 36 + 50;
