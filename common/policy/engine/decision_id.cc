@@ -13,6 +13,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "absl/base/attributes.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "common/expr/runtime/value.h"
@@ -67,9 +68,8 @@ class Encoder {
     static_assert(kKeyed);
     fields_ = &fields;
     key_ = key;
-    if (key_->size() < key_start + 256) key_->resize(key_start + 256);
     kp_ = key_->data() + key_start;
-    kend_ = key_->data() + key_->size();
+    KeyRoom(0);
   }
   size_t end() const { return p_ - out_->data(); }
   size_t key_end() const { return kp_ - key_->data(); }
@@ -77,7 +77,8 @@ class Encoder {
   Encoder& operator=(const Encoder&) = delete;
 
   // The key fields of `message` (null without a key).
-  KeyRow Row(FindingKeyFields::Message message) const {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE KeyRow
+  Row(FindingKeyFields::Message message) const {
     if constexpr (kKeyed) {
       return fields_->fields[message];
     } else {
@@ -85,7 +86,7 @@ class Encoder {
     }
   }
   // Whether the key wants `field` of the message whose row is `k`.
-  static bool Wants(KeyRow k, int field) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool Wants(KeyRow k, int field) {
     if constexpr (kKeyed) {
       return k[field].wanted;
     } else {
@@ -109,7 +110,7 @@ class Encoder {
 
   // Through a local pointer: a char store may alias the member p_, which
   // the compiler would otherwise reload after every byte.
-  void Varint(uint64_t v) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Varint(uint64_t v) {
     char* p = p_;
     while (v >= 0x80) {
       *p++ = static_cast<char>(v | 0x80);
@@ -122,19 +123,27 @@ class Encoder {
   // (at most 5 bytes) and a varint (at most 10) or 8 fixed bytes, plus the
   // bytes of strings.
   static constexpr size_t kMaxHead = 15;
-  void Reserve(size_t n) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Reserve(size_t n) {
     if (static_cast<size_t>(end_ - p_) < n) Grow(n);
   }
-  void Tag(int field, int wire_type) {
-    Varint(static_cast<uint32_t>(field) << 3 | wire_type);
+  // One byte for fields 1 to 15, which a call with a constant field
+  // number folds to.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Tag(int field, int wire_type) {
+    const uint32_t tag = static_cast<uint32_t>(field) << 3 | wire_type;
+    if (tag < 0x80) {
+      *p_++ = static_cast<char>(tag);
+    } else {
+      Varint(tag);
+    }
   }
 
   // Singular proto3 fields: nothing when the value is the default.
-  void String(int field, const std::string& s, KeyRow k) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void String(int field, const std::string& s,
+                                           KeyRow k) {
     if (Wants(k, field)) KeyString(k[field], s);
     if (!s.empty()) Bytes(field, s);
   }
-  void Bool(int field, bool b, KeyRow k) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Bool(int field, bool b, KeyRow k) {
     if (Wants(k, field)) KeyFixed<char>(b ? 1 : 0);
     if (b) {
       Reserve(kMaxHead);
@@ -143,18 +152,18 @@ class Encoder {
     }
   }
   // Enums and int32 are sign-extended to 64 bits, as protobuf does.
-  void Int32(int field, int32_t v, KeyRow k) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Int32(int field, int32_t v, KeyRow k) {
     if (Wants(k, field)) KeyFixed<int32_t>(v);
     Int32(field, v);
   }
-  void Int32(int field, int32_t v) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Int32(int field, int32_t v) {
     if (v != 0) {
       Reserve(kMaxHead);
       Tag(field, 0);
       Varint(static_cast<uint64_t>(static_cast<int64_t>(v)));
     }
   }
-  void Int64(int field, int64_t v) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Int64(int field, int64_t v) {
     if (v != 0) {
       Reserve(kMaxHead);
       Tag(field, 0);
@@ -163,7 +172,8 @@ class Encoder {
   }
   // A double with explicit presence (`optional double`): written when set,
   // whatever its value.
-  void Double(int field, bool has, double d, KeyRow k) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Double(int field, bool has, double d,
+                                           KeyRow k) {
     if (Wants(k, field)) {
       KeyFixed<char>(has ? 1 : 0);
       KeyFixed<double>(d);  // The bits: injective.
@@ -179,7 +189,7 @@ class Encoder {
   }
   // A length-delimited field, always written (repeated elements, map keys
   // and values).
-  void Bytes(int field, absl::string_view s) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Bytes(int field, absl::string_view s) {
     Reserve(kMaxHead + s.size());
     Tag(field, 2);
     Varint(s.size());
@@ -208,8 +218,8 @@ class Encoder {
   }
   // A Timestamp field, written when set; its key fact is its presence and
   // its seconds and nanos (those of the default instance when unset).
-  void Timestamp(int field, bool has, const google::protobuf::Timestamp& t,
-                 KeyRow k) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Timestamp(
+      int field, bool has, const google::protobuf::Timestamp& t, KeyRow k) {
     if (Wants(k, field)) {
       KeyFixed<char>(has ? 1 : 0);
       KeyFixed<int64_t>(t.seconds());
@@ -217,10 +227,20 @@ class Encoder {
     }
     if (!has) return;
     Check(t);
-    const size_t at = Begin(field);
-    Int64(1, t.seconds());
-    Int32(2, t.nanos());
-    End(at);
+    // A tag, a length and at most two tagged varints: the length always
+    // fits one byte, and one Reserve() covers it all.
+    Reserve(3 * kMaxHead);
+    Tag(field, 2);
+    char* const length_at = p_++;
+    if (t.seconds() != 0) {
+      Tag(1, 0);
+      Varint(static_cast<uint64_t>(t.seconds()));
+    }
+    if (t.nanos() != 0) {
+      Tag(2, 0);
+      Varint(static_cast<uint64_t>(static_cast<int64_t>(t.nanos())));
+    }
+    *length_at = static_cast<char>(p_ - length_at - 1);
   }
 
   // Opens a message field; returns where its length goes, for End().
@@ -230,17 +250,21 @@ class Encoder {
     *p_++ = 0;
     return p_ - out_->data() - 1;
   }
-  void End(size_t at) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void End(size_t at) {
     char* length_at = out_->data() + at;
     const size_t length = p_ - length_at - 1;
     if (length < 0x80) {
       *length_at = static_cast<char>(length);
       return;
     }
+    Widen(at, length);
+  }
+  // End() of a message of 128 bytes or more: its length takes more bytes.
+  ABSL_ATTRIBUTE_NOINLINE void Widen(size_t at, size_t length) {
     int n = 1;
     for (uint64_t v = length; v >= 0x80; v >>= 7) ++n;
     Reserve(n);
-    length_at = out_->data() + at;
+    char* length_at = out_->data() + at;
     std::memmove(length_at + n, length_at + 1, length);
     p_ += n - 1;
     uint64_t v = length;
@@ -258,33 +282,39 @@ class Encoder {
 
   // The key's writes (kKeyed only), through a raw pointer like the
   // encoder's own.
+  // A fixed-size write needs no check: see kKeyRoom.
   template <typename T>
-  void KeyFixed(T v) {
-    KeyPut(&v, sizeof(v));
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void KeyFixed(T v) {
+    std::memcpy(kp_, &v, sizeof(v));
+    kp_ += sizeof(v);
   }
   void KeyText(absl::string_view s) {
+    KeyRoom(sizeof(uint32_t) + s.size());
     KeyFixed<uint32_t>(static_cast<uint32_t>(s.size()));
-    KeyPut(s.data(), s.size());
+    std::memcpy(kp_, s.data(), s.size());
+    kp_ += s.size();
   }
 
  private:
-  void Grow(size_t n) {
+  ABSL_ATTRIBUTE_NOINLINE void Grow(size_t n) {
     const size_t used = p_ - out_->data();
     out_->resize(std::max(2 * out_->size(), used + n));
     p_ = out_->data() + used;
     end_ = out_->data() + out_->size();
   }
 
-  void KeyPut(const void* data, size_t n) {
-    if (static_cast<size_t>(kend_ - kp_) < n) KeyGrow(n);
-    std::memcpy(kp_, data, n);
-    kp_ += n;
-  }
-  void KeyGrow(size_t n) {
+  // The key has room for every fixed-size write a walk can make after
+  // any text: at most 13 bytes (a timestamp's presence, seconds and nanos)
+  // for each field of FindingKeyFields, each written once, and the
+  // controls' number.
+  static constexpr size_t kKeyRoom =
+      16 * FindingKeyFields::kMessages * FindingKeyFields::kMaxField;
+  // Makes room for `n` bytes of text and kKeyRoom after them.
+  void KeyRoom(size_t n) {
     const size_t used = kp_ - key_->data();
-    key_->resize(std::max(2 * key_->size(), used + n));
+    if (key_->size() >= used + n + kKeyRoom) return;
+    key_->resize(std::max(2 * key_->size(), used + n + kKeyRoom));
     kp_ = key_->data() + used;
-    kend_ = key_->data() + key_->size();
   }
   // A string's fact: which of the field's constants it equals (their
   // number when none), or its text.
@@ -306,7 +336,6 @@ class Encoder {
   const FindingKeyFields* fields_ = nullptr;
   std::string* key_ = nullptr;
   char* kp_ = nullptr;
-  char* kend_ = nullptr;
 };
 
 // One function per message of finding.proto, fields in number order, as
