@@ -47,6 +47,27 @@ using KeyRow = const FindingKeyFields::Field*;
 // a second buffer, the core cache's key (DecisionIdHashAndKey()), as it
 // meets their fields. Each field method takes its message's KeyRow, which
 // the other instance ignores.
+// The most bytes the encoder writes between two Reserve() calls: each
+// field of each message a Finding holds written once, at most as a
+// timestamp (its tag and length, then two tagged varints: 3 × 15 bytes).
+size_t FixedRoom() {
+  static const size_t room = [] {
+    size_t fields = 0;
+    for (const google::protobuf::Descriptor* d :
+         {v1::Finding::descriptor(), v1::Vulnerability::descriptor(),
+          v1::Cvss::descriptor(), v1::Epss::descriptor(), v1::Kev::descriptor(),
+          v1::Package::descriptor(), v1::Fix::descriptor(),
+          v1::Asset::descriptor(), v1::Misconfiguration::descriptor(),
+          v1::Secret::descriptor(), v1::Malware::descriptor(),
+          v1::Vex::descriptor(), v1::CompensatingControl::descriptor(),
+          google::protobuf::Timestamp::descriptor()}) {
+      fields += d->field_count();
+    }
+    return fields * 3 * 15;
+  }();
+  return room;
+}
+
 template <bool kKeyed>
 class Encoder {
  public:
@@ -55,8 +76,8 @@ class Encoder {
   // leaves it as long as it grew (end() says where the bytes end): a
   // buffer reused this way is not zero-filled again on every call, which
   // resize() would do.
-  Encoder(std::string* out, size_t start) : out_(out) {
-    if (out_->size() < start + 512) out_->resize(start + 512);
+  Encoder(std::string* out, size_t start) : out_(out), room_(FixedRoom()) {
+    if (out_->size() < start + 512 + room_) out_->resize(start + 512 + room_);
     p_ = out_->data() + start;
     end_ = out_->data() + out_->size();
   }
@@ -119,12 +140,15 @@ class Encoder {
     *p++ = static_cast<char>(v);
     p_ = p;
   }
-  // Every write below is preceded by Reserve() of its largest size: a tag
-  // (at most 5 bytes) and a varint (at most 10) or 8 fixed bytes, plus the
-  // bytes of strings.
+  // The buffer always has FixedRoom() bytes free for the fixed-size
+  // writes (tags, varints, doubles, lengths), which therefore check
+  // nothing: Reserve(n) before each write of variable size (a string, a
+  // length widened) makes room for its `n` bytes and FixedRoom() after
+  // them, and the walk reserves before each element of a repeated message
+  // field. A tag takes at most 5 bytes and a varint 10.
   static constexpr size_t kMaxHead = 15;
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Reserve(size_t n) {
-    if (static_cast<size_t>(end_ - p_) < n) Grow(n);
+    if (static_cast<size_t>(end_ - p_) < n + room_) Grow(n + room_);
   }
   // One byte for fields 1 to 15, which a call with a constant field
   // number folds to.
@@ -146,7 +170,6 @@ class Encoder {
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Bool(int field, bool b, KeyRow k) {
     if (Wants(k, field)) KeyFixed<char>(b ? 1 : 0);
     if (b) {
-      Reserve(kMaxHead);
       Tag(field, 0);
       *p_++ = 1;
     }
@@ -158,14 +181,12 @@ class Encoder {
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Int32(int field, int32_t v) {
     if (v != 0) {
-      Reserve(kMaxHead);
       Tag(field, 0);
       Varint(static_cast<uint64_t>(static_cast<int64_t>(v)));
     }
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Int64(int field, int64_t v) {
     if (v != 0) {
-      Reserve(kMaxHead);
       Tag(field, 0);
       Varint(static_cast<uint64_t>(v));
     }
@@ -179,7 +200,6 @@ class Encoder {
       KeyFixed<double>(d);  // The bits: injective.
     }
     if (!has) return;
-    Reserve(kMaxHead);
     Tag(field, 1);
     // Fixed64 is little-endian, as the host: the double's bytes as they
     // are (a byte loop cost ~100 instructions a finding).
@@ -228,8 +248,7 @@ class Encoder {
     if (!has) return;
     Check(t);
     // A tag, a length and at most two tagged varints: the length always
-    // fits one byte, and one Reserve() covers it all.
-    Reserve(3 * kMaxHead);
+    // fits one byte.
     Tag(field, 2);
     char* const length_at = p_++;
     if (t.seconds() != 0) {
@@ -245,7 +264,6 @@ class Encoder {
 
   // Opens a message field; returns where its length goes, for End().
   size_t Begin(int field) {
-    Reserve(kMaxHead);
     Tag(field, 2);
     *p_++ = 0;
     return p_ - out_->data() - 1;
@@ -330,6 +348,7 @@ class Encoder {
   }
 
   std::string* out_;
+  const size_t room_;
   char* p_;
   char* end_;
   bool unknown_ = false;
@@ -518,6 +537,7 @@ void Write(const v1::Finding& m, E& e) {
         static_cast<uint32_t>(m.compensating_controls_size()));
   }
   for (const v1::CompensatingControl& c : m.compensating_controls()) {
+    e.Reserve(0);  // FixedRoom() holds one control's fixed fields.
     const size_t at = e.Begin(20);
     Write(c, e);
     if (key_controls) e.KeyText(e.Content(at));
@@ -560,13 +580,16 @@ bool EncodeKnown(const M& m, size_t start, std::string* buffer, size_t* end) {
 
 // Writes `m`, which must be an M, with the encoder; false (and `*out`
 // unchanged) when it carries unknown fields.
+// Through a buffer of this thread's that keeps its size: the encoder
+// makes room for FixedRoom() bytes past its end, which resize() would
+// zero-fill on every call if `*out` were cut back to its bytes after each.
 template <typename M>
 bool WriteKnown(const google::protobuf::Message& m, std::string* out) {
-  const size_t prefix = out->size();
+  thread_local std::string scratch;
   size_t end;
-  const bool known = EncodeKnown(static_cast<const M&>(m), prefix, out, &end);
-  out->resize(known ? end : prefix);
-  return known;
+  if (!EncodeKnown(static_cast<const M&>(m), 0, &scratch, &end)) return false;
+  out->append(scratch.data(), end);
+  return true;
 }
 
 // A Timestamp as its own message (Encoder::Timestamp writes it as a
