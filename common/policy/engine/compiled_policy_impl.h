@@ -19,7 +19,9 @@
 #include "common/expr/checker/types.h"
 #include "common/expr/runtime/program.h"
 #include "common/policy/engine/compiled_policy.h"
+#include "common/policy/engine/decision_id.h"
 #include "common/policy/engine/text_template.h"
+#include "common/policy/engine/xxh3.h"
 #include "treatd/v1/decision.pb.h"
 #include "treatd/v1/finding.pb.h"
 #include "treatd/v1/policy.pb.h"
@@ -218,6 +220,13 @@ struct CoreProjection {
   // finding's id): a cache would never hit and only cost.
   bool enabled = false;
   std::vector<Item> items;
+  // The same facts split for BuildKeyAndId(): the fields the decision
+  // id's walk of the finding writes into the key (every item read through
+  // accessors down singular fields of finding.proto's messages, and the
+  // compensating controls), and the other items (maps, repeated fields,
+  // lists: read as BuildKey() reads them, without runs or shared parents).
+  internal::FindingKeyFields walk;
+  std::vector<Item> rest;
   // `now`, i.e. EvalOptions.as_of. Not in the key: an entry records
   // whether computing it read `now` (core_cache.h).
   bool reads_now = false;
@@ -241,6 +250,18 @@ struct CoreProjection {
   // key and stays).
   absl::string_view BuildKey(expr::Frame& frame, const EvalOptions& options,
                              std::string* buffer) const;
+  // The same key in another form, written with the decision id's hash
+  // (`*id`, for `ref` at options.as_of) in one walk of the finding: the
+  // policy id, then `walk`'s facts in the schema's order, then `rest`'s,
+  // then the intel values. A finding with unknown fields gets BuildKey()'s
+  // key (a leading byte keeps the two forms apart). `ref` is the policy's
+  // and `frame` evaluates `finding`.
+  absl::string_view BuildKeyAndId(expr::Frame& frame,
+                                  const EvalOptions& options,
+                                  const v1::PolicyRef& ref,
+                                  const v1::Finding& finding,
+                                  internal::Xxh3Hash128* id,
+                                  std::string* buffer) const;
 };
 
 struct EvaluationMemo::Data {

@@ -216,6 +216,7 @@ class ProjectionBuilder {
       }
       i = end;
     }
+    SplitForWalk();
     // The finding's id is unique per finding: a key holding it never hits.
     out_.enabled = true;
     for (const auto& item : out_.items) {
@@ -233,6 +234,43 @@ class ProjectionBuilder {
     bool atoms;
     std::vector<absl::string_view> constants;
   };
+
+  // Fills out_.walk and out_.rest (BuildKeyAndId()): an item read through
+  // accessors whose every hop is a field the decision id's walk writes
+  // goes to the walk, with the message fields on its path; any other
+  // item to `rest`.
+  void SplitForWalk() {
+    using Read = CoreProjection::Item::Read;
+    using internal::FindingKeyFields;
+    FindingKeyFields& walk = out_.walk;
+    for (const CoreProjection::Item& item : out_.items) {
+      const auto& path = item.node->path;
+      bool walked = item.read == Read::kScalar || item.read == Read::kEnum ||
+                    item.read == Read::kHas || item.read == Read::kTimestamp ||
+                    item.read == Read::kControls;
+      for (const auto* field : path) {
+        walked = walked && FindingKeyFields::Walked(field);
+      }
+      if (!walked) {
+        CoreProjection::Item rest = item;
+        rest.same_parent = false;
+        rest.group = nullptr;
+        rest.group_end = 0;
+        out_.rest.push_back(std::move(rest));
+        continue;
+      }
+      for (const auto* field : path) {
+        FindingKeyFields::Field& f =
+            walk.fields[FindingKeyFields::Of(field->containing_type())]
+                       [field->number()];
+        f.wanted = true;
+        if (field == path.back() && item.atoms) {
+          f.atoms = static_cast<int16_t>(walk.atoms.size());
+          walk.atoms.push_back(item.constants);
+        }
+      }
+    }
+  }
 
   void Visit(const Node& node, const Node* parent) {
     switch (node.op) {
@@ -295,11 +333,13 @@ namespace {
 // each write: std::string::append per field cost more than reading it.
 class KeyWriter {
  public:
-  explicit KeyWriter(std::string* buffer) : buffer_(buffer) {
-    if (buffer_->size() < 512) buffer_->resize(512);
-    p_ = buffer_->data();
-    end_ = p_ + buffer_->size();
+  // Writes from byte `start` of `*buffer` on.
+  explicit KeyWriter(std::string* buffer, size_t start = 0) : buffer_(buffer) {
+    if (buffer_->size() < start + 512) buffer_->resize(start + 512);
+    p_ = buffer_->data() + start;
+    end_ = buffer_->data() + buffer_->size();
   }
+  size_t size() const { return p_ - buffer_->data(); }
   void Put(const void* data, size_t n) {
     if (static_cast<size_t>(end_ - p_) < n) Grow(n);
     std::memcpy(p_, data, n);
@@ -337,15 +377,15 @@ uint32_t AtomOf(absl::string_view s,
   return i;
 }
 
-}  // namespace
-
-absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
-                                           const EvalOptions& options,
-                                           std::string* buffer) const {
-  // Each item has one type and one way of being read, so the encodings
-  // of its possible values need no tag to stay apart.
-  KeyWriter key(buffer);
-  key.Fixed(policy_id);
+// Writes the facts of `items` (the whole range in one key) and of the
+// intel values `projection` reads. Each item has one type and one way of
+// being read, so the encodings of its possible values need no tag to stay
+// apart.
+void WriteItems(const CoreProjection& projection,
+                const std::vector<CoreProjection::Item>& items,
+                expr::Frame& frame, const EvalOptions& options,
+                KeyWriter& key) {
+  using Item = CoreProjection::Item;
   const google::protobuf::Message& root = *frame.root();
   const google::protobuf::Message* m = &root;  // The current parent.
   const Item* const begin = items.data();
@@ -444,15 +484,55 @@ absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
         break;
     }
   }
-  if (reads_intel_stale) key.Fixed<char>(options.intel_stale ? 1 : 0);
+  if (projection.reads_intel_stale) {
+    key.Fixed<char>(options.intel_stale ? 1 : 0);
+  }
   for (const auto& [read, age] :
-       {std::pair{reads_kev_age, options.intel_kev_age},
-        std::pair{reads_epss_age, options.intel_epss_age}}) {
+       {std::pair{projection.reads_kev_age, options.intel_kev_age},
+        std::pair{projection.reads_epss_age, options.intel_epss_age}}) {
     if (!read) continue;
     const expr::Value v = expr::Value::Duration(age);  // What the slot yields.
     key.Fixed(v.seconds());
     key.Fixed(v.nanos());
   }
+}
+
+// The first byte after the policy id: which form the key takes.
+constexpr char kKeyByItems = 0;  // BuildKey().
+constexpr char kKeyByWalk = 1;   // BuildKeyAndId().
+
+}  // namespace
+
+absl::string_view CoreProjection::BuildKey(expr::Frame& frame,
+                                           const EvalOptions& options,
+                                           std::string* buffer) const {
+  KeyWriter key(buffer);
+  key.Fixed(policy_id);
+  key.Fixed(kKeyByItems);
+  WriteItems(*this, items, frame, options, key);
+  return key.key();
+}
+
+absl::string_view CoreProjection::BuildKeyAndId(expr::Frame& frame,
+                                                const EvalOptions& options,
+                                                const v1::PolicyRef& ref,
+                                                const v1::Finding& finding,
+                                                internal::Xxh3Hash128* id,
+                                                std::string* buffer) const {
+  size_t start;
+  {
+    KeyWriter key(buffer);
+    key.Fixed(policy_id);
+    key.Fixed(kKeyByWalk);
+    start = key.size();
+  }
+  size_t end;
+  if (!internal::DecisionIdHashAndKey(ref, options.as_of, finding, walk, buffer,
+                                      start, &end, id)) {
+    return BuildKey(frame, options, buffer);
+  }
+  KeyWriter key(buffer, end);
+  WriteItems(*this, rest, frame, options, key);
   return key.key();
 }
 

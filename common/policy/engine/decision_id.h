@@ -19,8 +19,11 @@
 #ifndef TREATD_COMMON_POLICY_ENGINE_DECISION_ID_H_
 #define TREATD_COMMON_POLICY_ENGINE_DECISION_ID_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/policy/engine/xxh3.h"
 #include "google/protobuf/message.h"
@@ -50,6 +53,68 @@ bool AppendDeterministicMessage(const google::protobuf::Message& m,
                                 std::string* out);
 
 namespace internal {
+
+// Which singular fields of a Finding a policy's core cache key holds
+// (core_projection.cc fills it per policy), by message and field number,
+// for DecisionIdHashAndKey(): the id's encoder walks every field anyway,
+// and writing the key's facts on that walk spares a second one.
+struct FindingKeyFields {
+  // The messages of finding.proto the encoder walks below a Finding
+  // through singular fields (CompensatingControl: none of its fields is
+  // ever wanted: Finding's field 20, compensating_controls, wanted means
+  // their number and each one's deterministic bytes).
+  enum Message : uint8_t {
+    kFinding,
+    kVulnerability,
+    kCvss,
+    kEpss,
+    kKev,
+    kPackage,
+    kFix,
+    kAsset,
+    kMisconfiguration,
+    kSecret,
+    kMalware,
+    kVex,
+    kCompensatingControl,
+    kMessages
+  };
+  static constexpr int kMaxField = 32;
+  struct Field {
+    // The key holds the field: a message field's presence (the walk then
+    // writes the wanted fields below it when it is set); a timestamp's or
+    // an `optional double`'s presence and value; any other field's value.
+    bool wanted = false;
+    // For a string: the index in `atoms` of the constants the key holds
+    // which one of it equals (or that it equals none), instead of its
+    // text; -1 for the text.
+    int16_t atoms = -1;
+  };
+  Field fields[kMessages][kMaxField];
+  std::vector<std::vector<absl::string_view>> atoms;
+
+  // The message `type` is, or kMessages for any other (Timestamp, a
+  // dynamic message's descriptor).
+  static Message Of(const google::protobuf::Descriptor* type);
+  // Whether the walk writes `field` when wanted: a singular field of one
+  // of the messages above, or compensating_controls.
+  static bool Walked(const google::protobuf::FieldDescriptor* field);
+};
+
+// DecisionId()'s hash, and, in the same walk of the finding, the facts
+// `fields` wants appended to `*key` from byte `key_start` on (the buffer
+// may be left longer: `*key_end` says where they end). The order is fixed
+// by the schema and `fields`, so equal bytes mean equal facts. Returns
+// false when the finding carries unknown fields: the hash is still the
+// id's, but the key's bytes are not to be used (protobuf then wrote the
+// id's bytes, and a control's bytes would leave its unknown fields out).
+bool DecisionIdHashAndKey(const v1::PolicyRef& ref, absl::Time as_of,
+                          const v1::Finding& finding,
+                          const FindingKeyFields& fields, std::string* key,
+                          size_t key_start, size_t* key_end, Xxh3Hash128* hash);
+
+// Replaces `*out` with the decision id of `hash` (DecisionIdHashAndKey()).
+void DecisionIdFromHash(const Xxh3Hash128& hash, std::string* out);
 
 // The 32 hex digits of a decision id for `hash` (high64 then low64, each
 // big-endian), written to `out` (no terminator). DecisionId() uses

@@ -388,12 +388,16 @@ void ApplyMatchedExceptions(const CompiledPolicyImpl& policy,
 // bypassed, this is Choose(). `*core_key` is the key looked up (valid
 // until this thread's next decision), or left as it is without one;
 // `*entry` the valid entry that holds the core, if any (valid until the
-// thread's next decision), for the later steps' own memos.
+// thread's next decision), for the later steps' own memos. With a key,
+// `*id` is the decision id's hash, computed in the same walk of `finding`,
+// and `*has_id` is set.
 absl::Status ChooseCached(const CompiledPolicyImpl& policy,
+                          const v1::Finding& finding,
                           const EvalOptions& options, EvalState& state,
                           expr::Frame& frame, Choice* out,
                           absl::string_view* core_key,
-                          const internal::CoreEntry** entry_out) {
+                          const internal::CoreEntry** entry_out,
+                          internal::Xxh3Hash128* id, bool* has_id) {
   internal::CoreCache* const cache = internal::CoreCache::ForThisThread();
   if (cache == nullptr || cache->Bypass()) {
     state.Own();
@@ -401,8 +405,9 @@ absl::Status ChooseCached(const CompiledPolicyImpl& policy,
     return Choose(policy, frame, options, nullptr, out);
   }
   static thread_local std::string buffer;
-  const absl::string_view key =
-      policy.core_projection.BuildKey(frame, options, &buffer);
+  const absl::string_view key = policy.core_projection.BuildKeyAndId(
+      frame, options, policy.ref, finding, id, &buffer);
+  *has_id = true;
   *core_key = key;
   const uint64_t hash = internal::Xxh3_64(key.data(), key.size());
   const internal::CoreEntry* hit = cache->Find(key, hash);
@@ -1114,10 +1119,13 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   const internal::CoreEntry* core_entry = nullptr;
   const bool cached =
       core_projection.enabled && options.use_core_cache && !options.trace;
+  internal::Xxh3Hash128 id_hash;
+  bool has_id_hash = false;
   if (cached) {
     absl::string_view core_key;
-    TREATD_RETURN_IF_ERROR(ChooseCached(*this, options, state, frame, &choice,
-                                        &core_key, &core_entry));
+    TREATD_RETURN_IF_ERROR(ChooseCached(*this, finding, options, state, frame,
+                                        &choice, &core_key, &core_entry,
+                                        &id_hash, &has_id_hash));
     if (memo != nullptr) {
       memo->data().core_key.assign(core_key.data(), core_key.size());
     }
@@ -1157,7 +1165,11 @@ absl::Status CompiledPolicyImpl::Evaluate(const v1::Finding& finding,
   if (full) AddReasons(*this, choice, core_entry, frame, &reasons, decision);
   if (!decision->has_policy()) *decision->mutable_policy() = ref;
   ToProtoTime(options.as_of, decision->mutable_evaluated_at());
-  DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());
+  if (has_id_hash) {
+    internal::DecisionIdFromHash(id_hash, decision->mutable_decision_id());
+  } else {
+    DecisionId(ref, options.as_of, finding, decision->mutable_decision_id());
+  }
   return absl::OkStatus();
 }
 

@@ -453,7 +453,8 @@ TEST(CoreCacheTest, ADecisionReusedFromAnyStateEqualsAFreshOne) {
 }
 
 // The key writes one byte for all the fields under a sub-message the
-// finding does not have (CoreProjection::Item::group): findings that
+// finding does not have (the walk's presence byte; CoreProjection::Item::
+// group in BuildKey()): findings that
 // differ only in having a sub-message (set, empty, or absent), decided
 // one after the other so that each may hit the other's core, must
 // decide as the plain interpreter does.
@@ -500,6 +501,44 @@ TEST(CoreCacheTest, FindingsWithAndWithoutASubMessageDoNotShareACore) {
             << "\ncached: " << cached.DebugString()
             << "\nplain: " << plain.DebugString();
       }
+    }
+  }
+}
+
+// A finding with unknown fields (a newer client's): through the cache its
+// decision id comes from the same walk as the key, which must then hand
+// the id's bytes to protobuf (the encoder leaves unknown fields out), and
+// its key is BuildKey()'s. Decided between copies without them, so that
+// each may meet the other's core, it decides as the plain interpreter
+// does, id included.
+TEST(CoreCacheTest, FindingsWithUnknownFieldsDecideAsThePlainInterpreter) {
+  std::vector<v1::Finding> findings;
+  int with_controls = 0;
+  for (const v1::Finding& f : ExampleFindings()) {
+    findings.push_back(f);
+    v1::Finding unknown = f;
+    unknown.GetReflection()->MutableUnknownFields(&unknown)->AddVarint(900, 1);
+    findings.push_back(unknown);
+    if (f.compensating_controls_size() > 0) {
+      v1::Finding control = f;
+      v1::CompensatingControl* c = control.mutable_compensating_controls(0);
+      c->GetReflection()->MutableUnknownFields(c)->AddVarint(901, 2);
+      findings.push_back(control);
+      ++with_controls;
+    }
+    findings.push_back(f);
+  }
+  ASSERT_GT(with_controls, 0);
+  const auto policy = MustCompile(Source("policies/default.yaml"));
+  ASSERT_NE(policy, nullptr);
+  for (const v1::DecisionView view :
+       {v1::DECISION_VIEW_BASIC, v1::DECISION_VIEW_FULL}) {
+    for (const v1::Finding& f : findings) {
+      EvalOptions options;
+      options.as_of = Day(2026, 12, 1);
+      options.view = view;
+      v1::Decision cached;
+      ASSERT_TRUE(CachedEqualsPlain(*policy, f, options, &cached));
     }
   }
 }

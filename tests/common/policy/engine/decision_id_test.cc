@@ -5,7 +5,9 @@
 // that need multi-byte varints, and with unknown fields.
 #include "common/policy/engine/decision_id.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -296,6 +298,190 @@ TEST(DecisionIdTest, HexDigitsOfBothPathsAreTheHashsInBigEndianOrder) {
     ++checked;
   }
   EXPECT_EQ(checked, 2 + 32 * 16 * 2 + 5000);
+}
+
+// --- The core cache key's facts written on the id's walk
+// (DecisionIdHashAndKey).
+
+struct Walked {
+  std::string key;  // The facts, after a marker the walk leaves alone.
+  bool known = false;
+  std::string id;
+};
+
+Walked Walk(const v1::Finding& f, const internal::FindingKeyFields& fields) {
+  v1::PolicyRef ref;
+  ref.set_digest("sha256:abc");
+  const absl::Time as_of = absl::FromUnixSeconds(1796083200);
+  Walked out;
+  std::string key = "marker";
+  size_t end = 0;
+  internal::Xxh3Hash128 hash;
+  out.known = internal::DecisionIdHashAndKey(ref, as_of, f, fields, &key, 6,
+                                             &end, &hash);
+  EXPECT_EQ(key.substr(0, 6), "marker");
+  out.key = key.substr(6, end - 6);
+  internal::DecisionIdFromHash(hash, &out.id);
+  std::string id;
+  DecisionId(ref, as_of, f, &id);
+  EXPECT_EQ(out.id, id) << "the walk's hash is not the decision id's";
+  return out;
+}
+
+// `fields` wanting the field at `path` (descriptors from Finding down) and
+// every message field on the way.
+void Want(const std::vector<const FieldDescriptor*>& path,
+          internal::FindingKeyFields* fields) {
+  for (const FieldDescriptor* field : path) {
+    fields
+        ->fields[internal::FindingKeyFields::Of(field->containing_type())]
+                [field->number()]
+        .wanted = true;
+  }
+}
+
+// The message at `path` in `f` minus its last field (created on the way).
+Message* Parent(v1::Finding* f,
+                const std::vector<const FieldDescriptor*>& path) {
+  Message* m = f;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    m = m->GetReflection()->MutableMessage(m, path[i]);
+  }
+  return m;
+}
+
+// Every field the walk writes (FindingKeyFields::Walked), in every message
+// of the schema, found through the descriptors so that a field added to
+// finding.proto is covered: a finding with every field set and the same
+// finding with that field changed (cleared; another value; a timestamp's
+// seconds or nanos; one control's text) get different keys when the key
+// wants the field, and the same key when it wants only the messages on the
+// way. A field the walk forgot would give equal keys: the core cache would
+// then serve one finding's decision for the other.
+TEST(DecisionIdTest, TheWalkWritesEveryWantedFieldOfTheSchema) {
+  v1::Finding base;
+  FillAll(&base, 7);
+  int checked = 0;
+  std::vector<std::string> walked_names;
+  std::function<void(std::vector<const FieldDescriptor*>)> visit =
+      [&](std::vector<const FieldDescriptor*> path) {
+        const google::protobuf::Descriptor* d =
+            path.empty() ? v1::Finding::descriptor()
+                         : path.back()->message_type();
+        for (int i = 0; i < d->field_count(); ++i) {
+          const FieldDescriptor* field = d->field(i);
+          if (!internal::FindingKeyFields::Walked(field)) continue;
+          std::vector<const FieldDescriptor*> at = path;
+          at.push_back(field);
+          walked_names.push_back(field->full_name());
+          // The variants of `base` that change this field.
+          std::vector<v1::Finding> variants;
+          v1::Finding changed = base;
+          Message* parent = Parent(&changed, at);
+          const Reflection* r = parent->GetReflection();
+          r->ClearField(parent, field);
+          variants.push_back(changed);
+          if (field->is_repeated()) {  // compensating_controls.
+            changed = base;
+            parent = Parent(&changed, at);
+            Message* control = parent->GetReflection()->MutableRepeatedMessage(
+                parent, field, 1);
+            control->GetReflection()->SetString(
+                control, control->GetDescriptor()->FindFieldByNumber(3),
+                "another description");
+            variants.push_back(changed);
+          } else if (field->message_type() ==
+                     google::protobuf::Timestamp::descriptor()) {
+            for (int number : {1, 2}) {
+              changed = base;
+              parent = Parent(&changed, at);
+              Message* t =
+                  parent->GetReflection()->MutableMessage(parent, field);
+              const FieldDescriptor* part =
+                  t->GetDescriptor()->FindFieldByNumber(number);
+              number == 1 ? t->GetReflection()->SetInt64(t, part, 12345)
+                          : t->GetReflection()->SetInt32(t, part, 678);
+              variants.push_back(changed);
+            }
+          } else if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+            changed = base;
+            parent = Parent(&changed, at);
+            SetScalar(parent, field, 1, 7);
+            if (Protobuf(changed) != Protobuf(base))
+              variants.push_back(changed);
+          }
+          internal::FindingKeyFields wanted;
+          Want(at, &wanted);
+          internal::FindingKeyFields on_the_way;
+          Want(path, &on_the_way);
+          const Walked from_base = Walk(base, wanted);
+          const Walked from_base_on_the_way = Walk(base, on_the_way);
+          for (const v1::Finding& variant : variants) {
+            EXPECT_NE(Walk(variant, wanted).key, from_base.key)
+                << field->full_name() << ": a change the key does not see";
+            if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+              EXPECT_EQ(Walk(variant, on_the_way).key, from_base_on_the_way.key)
+                  << field->full_name() << ": the key holds it unwanted";
+            }
+            ++checked;
+          }
+          if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+              !field->is_repeated() &&
+              field->message_type() !=
+                  google::protobuf::Timestamp::descriptor()) {
+            visit(at);
+          }
+        }
+      };
+  visit({});
+  // Every message of the schema but CompensatingControl, whose fields the
+  // key holds as the controls' bytes.
+  EXPECT_GT(checked, 100);
+  EXPECT_NE(std::find(walked_names.begin(), walked_names.end(),
+                      "treatd.v1.Vex.mitigation_statement"),
+            walked_names.end());
+  EXPECT_NE(std::find(walked_names.begin(), walked_names.end(),
+                      "treatd.v1.Cvss.score"),
+            walked_names.end());
+}
+
+// A string compared only with constants: the key holds which constant it
+// equals, so strings that equal none share a key.
+TEST(DecisionIdTest, TheWalkWritesWhichConstantAStringEquals) {
+  internal::FindingKeyFields fields;
+  const FieldDescriptor* vulnerability =
+      v1::Finding::descriptor()->FindFieldByName("vulnerability");
+  const FieldDescriptor* cve =
+      v1::Vulnerability::descriptor()->FindFieldByName("cve_id");
+  Want({vulnerability, cve}, &fields);
+  fields.fields[internal::FindingKeyFields::kVulnerability][cve->number()]
+      .atoms = 0;
+  fields.atoms.push_back({"CVE-1", "CVE-2"});
+  const auto key = [&](absl::string_view id) {
+    v1::Finding f;
+    FillAll(&f, 5);
+    f.mutable_vulnerability()->set_cve_id(std::string(id));
+    return Walk(f, fields).key;
+  };
+  EXPECT_NE(key("CVE-1"), key("CVE-2"));
+  EXPECT_NE(key("CVE-1"), key("CVE-3"));
+  EXPECT_EQ(key("CVE-3"), key("CVE-4"));
+  EXPECT_EQ(key("CVE-3"), key(""));
+}
+
+// A finding with unknown fields: the hash is still the id's (protobuf
+// writes its bytes), and the key is reported unusable.
+TEST(DecisionIdTest, TheWalkReportsUnknownFields) {
+  v1::Finding f;
+  FillAll(&f, 5);
+  internal::FindingKeyFields fields;
+  Want({v1::Finding::descriptor()->FindFieldByName("kind")}, &fields);
+  EXPECT_TRUE(Walk(f, fields).known);
+  f.mutable_asset()
+      ->GetReflection()
+      ->MutableUnknownFields(f.mutable_asset())
+      ->AddVarint(900, 1);
+  EXPECT_FALSE(Walk(f, fields).known);
 }
 
 }  // namespace
