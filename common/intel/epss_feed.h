@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/intel/cve_id.h"
+#include "common/intel/feed_id.h"
 #include "common/intel/feed_issues.h"
 
 namespace treatd::intel {
@@ -79,6 +80,9 @@ class EpssFeed {
   // score or percentile that is not a number in [0, 1], or a duplicate CVE
   // (the first row is kept). Blank lines are not counted.
   const FeedIssues& malformed() const { return malformed_; }
+  // Unique to this feed object in the process (see feed_id.h): what
+  // memos of texts derived from the feed key on.
+  uint64_t id() const { return id_; }
 
   // Bytes this feed holds in memory (object, arrays and strings).
   size_t MemoryBytes() const;
@@ -102,6 +106,7 @@ class EpssFeed {
   absl::Time loaded_at_;
   absl::Duration load_duration_;
   FeedIssues malformed_;
+  const uint64_t id_ = NewFeedId();
 };
 
 }  // namespace treatd::intel

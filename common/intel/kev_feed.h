@@ -20,6 +20,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "common/intel/cve_id.h"
+#include "common/intel/feed_id.h"
 #include "common/intel/feed_issues.h"
 
 namespace treatd::intel {
@@ -84,6 +85,9 @@ class KevFeed {
   // Entries skipped because a field was missing or malformed, and
   // duplicates (the first occurrence is kept).
   const FeedIssues& malformed() const { return malformed_; }
+  // Unique to this feed object in the process (see feed_id.h): what
+  // memos of texts derived from the feed key on.
+  uint64_t id() const { return id_; }
 
   // Bytes this feed holds in memory (object, arrays and strings).
   size_t MemoryBytes() const;
@@ -102,6 +106,7 @@ class KevFeed {
   absl::Time loaded_at_;
   absl::Duration load_duration_;
   FeedIssues malformed_;
+  const uint64_t id_ = NewFeedId();
 };
 
 }  // namespace treatd::intel

@@ -1,11 +1,16 @@
 #include "common/intel/enrich.h"
 
+#include <cstddef>
 #include <memory>
+#include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -380,6 +385,161 @@ TEST_F(EnrichFindingTest, WithoutTextsWritesTheSameFactsAndNoTexts) {
         EXPECT_EQ(l->stale_by, f->stale_by);
       }
     }
+  }
+}
+
+// A one-entry KEV catalog and EPSS file for CVE-2021-44228 with the given
+// due date and score, under fixed descriptions ("CISA KEV 2025.08.25",
+// "FIRST EPSS v2023.03.01 (2024-01-13)"): two loads differ in their facts
+// but not in their names.
+std::shared_ptr<const IntelSnapshot> OneCveSnapshot(absl::string_view due,
+                                                    absl::string_view score) {
+  absl::StatusOr<std::shared_ptr<const KevFeed>> kev =
+      KevFeed::Parse(absl::StrCat(R"({"catalogVersion": "2025.08.25",
+          "dateReleased": "2025-08-25T17:04:19.9796Z",
+          "vulnerabilities": [{"cveID": "CVE-2021-44228",
+            "dateAdded": "2021-12-10", "dueDate": ")",
+                                  due, R"(", "requiredAction": "Patch.",
+            "knownRansomwareCampaignUse": "Known"}]})"),
+                     "kev.json");
+  EXPECT_TRUE(kev.ok()) << kev.status();
+  absl::StatusOr<std::shared_ptr<const EpssFeed>> epss = EpssFeed::Parse(
+      absl::StrCat(
+          "#model_version:v2023.03.01,score_date:2024-01-13T00:00:00+0000\n"
+          "cve,epss,percentile\nCVE-2021-44228,",
+          score, ",0.9\n"),
+      "epss.csv");
+  EXPECT_TRUE(epss.ok()) << epss.status();
+  if (!kev.ok() || !epss.ok()) return nullptr;
+  absl::StatusOr<std::shared_ptr<const IntelSnapshot>> snapshot =
+      IntelSnapshot::Create(*std::move(kev), *std::move(epss));
+  EXPECT_TRUE(snapshot.ok()) << snapshot.status();
+  return snapshot.ok() ? *std::move(snapshot) : nullptr;
+}
+
+// The report's texts are memoized per thread (enrich.cc): a reload must
+// never be answered with its predecessor's texts, although the new feeds
+// have the same descriptions and (freed first) may get the same addresses.
+TEST_F(EnrichFindingTest, TextsFollowAFeedReload) {
+  v1::Finding kept = WithCve("CVE-2021-44228");  // Caller facts kept.
+  kept.mutable_vulnerability()->mutable_kev()->set_listed(false);
+  kept.mutable_vulnerability()->mutable_epss()->set_score(0.1);
+  v1::Finding filled = WithCve("CVE-2021-44228");  // Facts from the feeds.
+  struct Load {
+    const char* due;
+    const char* score;
+  };
+  for (const Load& load :
+       {Load{"2021-12-24", "0.5"}, Load{"2022-01-07", "0.25"},
+        Load{"2021-12-24", "0.5"}}) {
+    SCOPED_TRACE(absl::StrCat(load.due, " ", load.score));
+    std::shared_ptr<const IntelSnapshot> snapshot =
+        OneCveSnapshot(load.due, load.score);
+    ASSERT_NE(snapshot, nullptr);
+    for (int round = 0; round < 2; ++round) {  // The second one hits.
+      v1::Finding finding = kept;
+      EnrichmentReport report = EnrichFinding(*snapshot, {}, &finding);
+      EXPECT_THAT(
+          report.caller_facts_kept,
+          ElementsAre(
+              absl::StrCat("vulnerability.kev kept from the caller; ", kKev,
+                           " lists CVE-2021-44228 due ", load.due),
+              absl::StrCat("vulnerability.epss kept from the caller; ", kEpss,
+                           " scores CVE-2021-44228 ",
+                           absl::StrFormat("%.5f", std::stod(load.score)))));
+      finding = filled;
+      report = EnrichFinding(*snapshot, {}, &finding);
+      EXPECT_EQ(absl::FormatCivilTime(absl::ToCivilDay(
+                    absl::FromUnixSeconds(
+                        finding.vulnerability().kev().due_date().seconds()),
+                    absl::UTCTimeZone())),
+                load.due);
+      EXPECT_THAT(report.facts,
+                  ElementsAre(absl::StrCat("vulnerability.kev from ", kKev,
+                                           " for CVE-2021-44228"),
+                              absl::StrCat("vulnerability.epss from ", kEpss,
+                                           " for CVE-2021-44228")));
+    }
+  }
+}
+
+// Everything EnrichFindingCopy returns and writes, as comparable text.
+std::string Outcome(const IntelSnapshot& snapshot, const EnrichOptions& options,
+                    const v1::Finding& finding) {
+  FindingOverlay scratch;
+  bool copied = false;
+  const EnrichmentReport r =
+      EnrichFindingCopy(snapshot, options, finding, &scratch, &copied);
+  std::string out = absl::StrCat(
+      "copied=", copied, " kev=", r.kev_from_feed, " epss=", r.epss_from_feed,
+      " cves=", absl::StrJoin(r.cve_ids, "|"),
+      " facts=", absl::StrJoin(r.facts, "|"),
+      " kept=", absl::StrJoin(r.caller_facts_kept, "|"),
+      " feeds=", absl::StrJoin(r.feed_versions, "|"),
+      " stale=", r.freshness.stale);
+  for (const FeedFreshness* f : {&r.freshness.kev, &r.freshness.epss}) {
+    absl::StrAppend(&out, " ", f->present, f->feed, " ",
+                    absl::FormatTime(f->published), " ",
+                    absl::FormatDuration(f->age), " ", f->stale, " ",
+                    absl::FormatDuration(f->stale_by));
+  }
+  absl::StrAppend(&out, " finding=",
+                  (copied ? scratch.finding() : finding).ShortDebugString());
+  return out;
+}
+
+// Memoized texts equal freshly formatted ones: every finding is enriched
+// once on a thread of its own (an empty memo) and twice on this thread,
+// whose memo sees more distinct texts than it has slots (evictions and
+// collisions), across CVE ids listed in both feeds, in one, in neither,
+// with aliases, caller facts, feed_wins, texts on and off, and as_of.
+TEST_F(EnrichFindingTest, MemoizedTextsEqualFreshOnes) {
+  std::vector<std::string> pool;
+  const std::vector<KevEntry>& listed = intel().kev()->entries();
+  for (size_t i = 0; i < listed.size() && pool.size() < 300; i += 3) {
+    pool.push_back(listed[i].cve.ToString());
+  }
+  for (const char* other : {"CVE-1999-0001", "CVE-1999-0062", "CVE-1999-0123",
+                            "CVE-1999-99999", "CVE-2030-123456", "not-a-cve"}) {
+    pool.push_back(other);
+  }
+  std::mt19937 rng(15);
+  auto pick = [&](size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+  };
+  struct Case {
+    v1::Finding finding;
+    EnrichOptions options;
+  };
+  std::vector<Case> cases;
+  for (int i = 0; i < 600; ++i) {
+    Case c;
+    v1::Vulnerability* v = c.finding.mutable_vulnerability();
+    c.finding.set_id(absl::StrCat("f", i));
+    v->set_cve_id(pool[pick(pool.size())]);
+    for (size_t a = pick(3); a > 0; --a)
+      v->add_aliases(pool[pick(pool.size())]);
+    if (pick(3) == 0) v->mutable_kev()->set_listed(pick(2) == 0);
+    if (pick(3) == 0) v->mutable_epss()->set_score(0.125);
+    c.options.feed_wins = pick(4) == 0;
+    c.options.texts = pick(5) != 0;
+    c.options.max_age = absl::Hours(24 * static_cast<int>(pick(400)));
+    c.options.as_of = absl::FromCivil(
+        absl::CivilDay(2025, 1, 1) + static_cast<int>(pick(365)),
+        absl::UTCTimeZone());
+    cases.push_back(std::move(c));
+  }
+  for (const Case& c : cases) {
+    std::string fresh;
+    std::thread([&] { fresh = Outcome(intel(), c.options, c.finding); }).join();
+    SCOPED_TRACE(c.finding.ShortDebugString());
+    EXPECT_EQ(Outcome(intel(), c.options, c.finding), fresh);
+  }
+  for (const Case& c : cases) {  // Again, with the memo warm.
+    std::string fresh;
+    std::thread([&] { fresh = Outcome(intel(), c.options, c.finding); }).join();
+    EXPECT_EQ(Outcome(intel(), c.options, c.finding), fresh)
+        << c.finding.ShortDebugString();
   }
 }
 
