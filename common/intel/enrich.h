@@ -3,8 +3,10 @@
 // facts came from which feed, which feed versions were consulted, and whether
 // the feeds are older than the caller allows.
 //
-// Stateless functions over an immutable snapshot: safe to call concurrently
-// from any number of threads, each with its own finding.
+// Functions over an immutable snapshot: safe to call concurrently from any
+// number of threads, each with its own finding. The report's texts are
+// memoized per thread (a bounded memo keyed on each feed object's id(), so
+// a reloaded feed is never answered with its predecessor's texts).
 #ifndef TREATD_COMMON_INTEL_ENRICH_H_
 #define TREATD_COMMON_INTEL_ENRICH_H_
 
