@@ -55,16 +55,25 @@ std::optional<absl::Time> OptionalTime(
   return FromProtoTime(timestamp);
 }
 
-// The stores read an absent time back as the epoch (0 microseconds), so
-// the epoch is absent here too.
-void SetTime(const std::optional<absl::Time>& time,
-             google::protobuf::Timestamp* out) {
-  if (time.has_value() && *time != absl::UnixEpoch()) ToProtoTime(*time, out);
+// Sets the Timestamp field `field` of `out` only when `time` has a value,
+// so an unset time stays absent on the wire (has_...() false, no JSON key)
+// instead of appearing as 1970-01-01. The stores read an absent time back
+// as the epoch (0 microseconds), so the epoch is absent here too.
+template <typename Message>
+void SetTime(const std::optional<absl::Time>& time, Message* out,
+             google::protobuf::Timestamp* (Message::*field)()) {
+  if (time.has_value() && *time != absl::UnixEpoch()) {
+    ToProtoTime(*time, (out->*field)());
+  }
 }
 
-void SetKnownTime(absl::Time time, google::protobuf::Timestamp* out) {
+// The same for a time that is always known once recorded; the infinities
+// stand for "not yet assigned".
+template <typename Message>
+void SetKnownTime(absl::Time time, Message* out,
+                  google::protobuf::Timestamp* (Message::*field)()) {
   if (time != absl::InfinitePast() && time != absl::InfiniteFuture()) {
-    ToProtoTime(time, out);
+    ToProtoTime(time, (out->*field)());
   }
 }
 
@@ -368,8 +377,8 @@ void EventToProto(const Event& event, v1::LedgerEvent* out) {
   out->set_sequence(static_cast<uint64_t>(event.seq));
   out->set_type(KindToProto(event.kind));
   out->set_identity_key(event.finding_key);
-  SetKnownTime(event.occurred_at, out->mutable_occurred_at());
-  SetKnownTime(event.recorded_at, out->mutable_recorded_at());
+  SetKnownTime(event.occurred_at, out, &v1::LedgerEvent::mutable_occurred_at);
+  SetKnownTime(event.recorded_at, out, &v1::LedgerEvent::mutable_recorded_at);
   if (event.state_before.has_value()) {
     out->set_state_before(StateToProto(*event.state_before));
   }
@@ -379,7 +388,7 @@ void EventToProto(const Event& event, v1::LedgerEvent* out) {
   out->set_note(event.note);
   out->set_control(event.control);
   out->set_evidence(event.evidence);
-  SetTime(event.until, out->mutable_until());
+  SetTime(event.until, out, &v1::LedgerEvent::mutable_until);
   out->set_scope(event.scope);
   out->set_idempotency_key(event.idempotency_key);
   if (event.kind == EventKind::kDecision ||
@@ -390,9 +399,11 @@ void EventToProto(const Event& event, v1::LedgerEvent* out) {
     decision->set_treatment(facts.treatment);
     decision->set_priority(facts.priority);
     decision->set_rule(facts.rule);
-    SetTime(facts.mitigate_by, decision->mutable_mitigate_by());
-    SetTime(facts.remediate_by, decision->mutable_remediate_by());
-    SetTime(facts.review_by, decision->mutable_review_by());
+    SetTime(facts.mitigate_by, decision,
+            &v1::LedgerDecision::mutable_mitigate_by);
+    SetTime(facts.remediate_by, decision,
+            &v1::LedgerDecision::mutable_remediate_by);
+    SetTime(facts.review_by, decision, &v1::LedgerDecision::mutable_review_by);
     decision->set_residual_risk(facts.residual_risk);
     decision->set_policy_digest(facts.policy_digest);
   }
@@ -425,17 +436,19 @@ void FindingToProto(const FindingRecord& finding, absl::Time as_of,
   out->set_rule(finding.rule);
   out->set_decision_id(finding.decision_id);
   out->set_policy_digest(finding.policy_digest);
-  SetKnownTime(finding.first_seen, out->mutable_first_seen());
-  SetKnownTime(finding.opened_at, out->mutable_opened_at());
-  SetKnownTime(finding.state_since, out->mutable_state_since());
-  SetKnownTime(finding.updated_at, out->mutable_updated_at());
-  SetTime(finding.mitigated_at, out->mutable_mitigated_at());
-  SetTime(finding.accepted_at, out->mutable_accepted_at());
-  SetTime(finding.closed_at, out->mutable_closed_at());
-  SetTime(finding.mitigate_by, out->mutable_mitigate_by());
-  SetTime(finding.remediate_by, out->mutable_remediate_by());
-  SetTime(finding.review_by, out->mutable_review_by());
-  SetTime(finding.accepted_until, out->mutable_accepted_until());
+  SetKnownTime(finding.first_seen, out, &v1::LedgerFinding::mutable_first_seen);
+  SetKnownTime(finding.opened_at, out, &v1::LedgerFinding::mutable_opened_at);
+  SetKnownTime(finding.state_since, out,
+               &v1::LedgerFinding::mutable_state_since);
+  SetKnownTime(finding.updated_at, out, &v1::LedgerFinding::mutable_updated_at);
+  SetTime(finding.mitigated_at, out, &v1::LedgerFinding::mutable_mitigated_at);
+  SetTime(finding.accepted_at, out, &v1::LedgerFinding::mutable_accepted_at);
+  SetTime(finding.closed_at, out, &v1::LedgerFinding::mutable_closed_at);
+  SetTime(finding.mitigate_by, out, &v1::LedgerFinding::mutable_mitigate_by);
+  SetTime(finding.remediate_by, out, &v1::LedgerFinding::mutable_remediate_by);
+  SetTime(finding.review_by, out, &v1::LedgerFinding::mutable_review_by);
+  SetTime(finding.accepted_until, out,
+          &v1::LedgerFinding::mutable_accepted_until);
   out->set_residual_risk(finding.residual_risk);
   out->set_recurrences(finding.recurrences);
   out->set_episode(finding.episode);

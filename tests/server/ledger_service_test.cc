@@ -26,6 +26,7 @@
 #include "common/ledger/ledger.h"
 #include "common/time/proto_time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/logging.h"
@@ -615,6 +616,56 @@ TEST_F(LedgerServiceTest, OutcomesMoveTheLifecycleAndBadOnesAreRejected) {
       Report(kKey1, v1::OUTCOME_KIND_REMEDIATED, Now(), &reported).ok());
   EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_REMEDIATED);
   EXPECT_EQ(AllEvents().size(), 3u);
+}
+
+// Issue 10 audit: a time the ledger does not have is absent from the
+// answer (has_...() false, no JSON key), not 1970-01-01.
+TEST_F(LedgerServiceTest, UnsetTimesAreAbsentFromResponses) {
+  Start();
+  v1::Decision decision;
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), &decision).ok());
+  ASSERT_TRUE(decision.has_remediate_by());
+  Advance(absl::Hours(1));
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now(), &reported).ok());
+
+  auto expect_no_epoch = [](const google::protobuf::Message& message) {
+    std::string json;
+    ASSERT_TRUE(
+        google::protobuf::util::MessageToJsonString(message, &json).ok());
+    EXPECT_THAT(json, Not(HasSubstr("1970-01-01"))) << json;
+  };
+  // Never closed, never accepted.
+  const v1::LedgerFinding& finding = reported.finding();
+  EXPECT_TRUE(finding.has_mitigated_at());
+  EXPECT_FALSE(finding.has_closed_at());
+  EXPECT_FALSE(finding.has_accepted_at());
+  EXPECT_FALSE(finding.has_accepted_until());
+  expect_no_epoch(finding);
+  // A mitigation without an end date.
+  EXPECT_FALSE(reported.event().has_until());
+  expect_no_epoch(reported.event());
+
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  expect_no_epoch(found);
+  ASSERT_EQ(found.history_size(), 2);
+  // The decision's deadlines: exactly those the decision had.
+  const v1::LedgerDecision& recorded = found.history(0).decision();
+  EXPECT_EQ(recorded.has_mitigate_by(), decision.has_mitigate_by());
+  EXPECT_TRUE(recorded.has_remediate_by());
+  EXPECT_EQ(recorded.has_review_by(), decision.has_review_by());
+  EXPECT_FALSE(found.history(0).has_until());
+
+  v1::ListFindingsResponse listed;
+  ASSERT_TRUE(
+      ledger_->ListFindings(Context().get(), v1::ListFindingsRequest(), &listed)
+          .ok());
+  ASSERT_EQ(listed.findings_size(), 1);
+  EXPECT_FALSE(listed.findings(0).has_closed_at());
+  expect_no_epoch(listed);
+  for (const v1::LedgerEvent& event : AllEvents()) expect_no_epoch(event);
 }
 
 TEST_F(LedgerServiceTest, ScansRemediateAbsentFindingsAndReopenReturningOnes) {
