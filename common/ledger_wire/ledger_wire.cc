@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/assets/finding_keys.h"
+#include "common/digest/sha256.h"
 #include "common/ledger/identity.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
@@ -99,7 +100,40 @@ absl::StatusOr<std::string> RequestKey(const std::string& key, bool has_finding,
   return computed;
 }
 
+// What an outcome report says apart from its time, each field length
+// prefixed so no two reports spell the same text.
+std::string ReportedContent(const Event& e) {
+  std::string text;
+  for (absl::string_view field :
+       {absl::string_view(e.finding_key), EventKindName(e.kind),
+        absl::string_view(e.actor), absl::string_view(e.control),
+        absl::string_view(e.evidence), absl::string_view(e.note)}) {
+    absl::StrAppend(&text, field.size(), ":", field, "\n");
+  }
+  if (e.until.has_value()) {
+    absl::StrAppend(&text, "until:", absl::ToUnixMicros(*e.until));
+  }
+  return text;
+}
+
 }  // namespace
+
+std::string UndatedOutcomeKey(const Event& report,
+                              const std::vector<Event>& history) {
+  const std::string content = ReportedContent(report);
+  int64_t generation = 0;
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    const bool changed_state = !it->state_before.has_value() ||
+                               *it->state_before != it->state_after ||
+                               it->recurrence;
+    if (changed_state && ReportedContent(*it) != content) {
+      generation = it->seq;
+      break;
+    }
+  }
+  return absl::StrCat("outcome:g", generation, ":",
+                      Sha256Hex(content).substr(0, 32));
+}
 
 absl::StatusOr<Event> DecisionEvent(const v1::Finding& finding,
                                     const v1::Decision& decision, bool snapshot,

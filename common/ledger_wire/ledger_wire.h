@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -47,6 +48,20 @@ absl::Status DecisionEventInto(const v1::Finding& finding,
 // history (future, before first seen) are the ledger's check.
 absl::StatusOr<Event> OutcomeEvent(const v1::ReportOutcomeRequest& request,
                                    absl::Time now);
+
+// The idempotency key of an outcome reported without a time and without
+// a key (its occurred_at is the server's clock, so the content-derived key
+// would differ on every retry): "outcome:g<G>:" + 32 hex digits of the
+// SHA-256 of what was reported apart from the time (finding, kind, actor,
+// control, evidence, note, until). G is the sequence number of the
+// finding's latest event, in `history` (its events in sequence order,
+// Ledger::GetFinding), that changed its state and is not a report of this
+// same content: the report itself does not count, so a retry gets the
+// first report's key and is recorded once; any other state change between
+// them (remediated, reopened, accepted, ...) makes a later identical report
+// a new event.
+std::string UndatedOutcomeKey(const Event& report,
+                              const std::vector<Event>& history);
 
 // The scan `request` reports; `now` fills an unset scanned_at.
 // INVALID_ARGUMENT naming the field for a missing scope, a bad timestamp,

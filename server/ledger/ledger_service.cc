@@ -74,6 +74,17 @@ grpc::Status LedgerServiceImpl::ReportOutcome(
       ledger::OutcomeEvent(*request, clock_());
   if (!event.ok()) return ToGrpcStatus(event.status());
   const std::string key = event->finding_key;
+  if (!request->has_occurred_at() && request->idempotency_key().empty()) {
+    // Timed by our clock: a retry would differ in its time, so its key
+    // comes from the content and the finding's history instead.
+    absl::StatusOr<ledger::FindingHistory> before = (*ledger)->GetFinding(key);
+    if (before.ok()) {
+      event->idempotency_key =
+          ledger::UndatedOutcomeKey(*event, before->events);
+    } else if (!absl::IsNotFound(before.status())) {
+      return ToGrpcStatus(before.status());
+    }  // An unknown finding: the append answers NOT_FOUND.
+  }
   std::vector<ledger::Event> events;
   events.push_back(*std::move(event));
   absl::StatusOr<ledger::Appended> appended =

@@ -668,6 +668,78 @@ TEST_F(LedgerServiceTest, UnsetTimesAreAbsentFromResponses) {
   for (const v1::LedgerEvent& event : AllEvents()) expect_no_epoch(event);
 }
 
+// Issue 10 audit: `treatctl ledger outcome mitigated K --control c` twice
+// (no --at: the server's clock dates it) was two events. A retry is one;
+// the same report after another state change is a new one.
+TEST_F(LedgerServiceTest, UndatedOutcomeRetriesAreOneEventUntilTheStateMoves) {
+  Start();
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  Advance(absl::Hours(1));
+  auto report = [this](v1::OutcomeKind outcome, v1::ReportOutcomeResponse* r) {
+    v1::ReportOutcomeRequest request;
+    request.set_identity_key(kKey1);
+    request.set_outcome(outcome);
+    request.set_actor("alice");
+    if (outcome == v1::OUTCOME_KIND_MITIGATED) request.set_control("waf");
+    if (outcome == v1::OUTCOME_KIND_REMEDIATED) request.set_evidence("PR-1");
+    if (outcome == v1::OUTCOME_KIND_ACCEPTED) {
+      ToProtoTime(Now() + absl::Hours(24 * 30), request.mutable_until());
+    }
+    return ledger_->ReportOutcome(Context().get(), request, r);
+  };
+
+  v1::ReportOutcomeResponse first;
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &first).ok());
+  EXPECT_FALSE(first.duplicate());
+  Advance(absl::Minutes(1));
+  v1::ReportOutcomeResponse retry;
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), first.event().sequence());
+  // A decision in between changes no state: still a retry.
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), first.event().sequence());
+  EXPECT_EQ(AllEvents().size(), 3u);
+
+  // Accepted, then mitigated again with the same control: a new event.
+  Advance(absl::Hours(1));
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_ACCEPTED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_MITIGATED);
+  const uint64_t again = reported.event().sequence();
+  EXPECT_GT(again, first.event().sequence());
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), again);
+
+  // Remediated, reopened by a decision, mitigated again: a new event.
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_REMEDIATED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_REMEDIATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  Advance(absl::Hours(24));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  ASSERT_EQ(found.finding().state(), v1::FINDING_STATE_OPEN);
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  EXPECT_GT(reported.event().sequence(), again);
+  EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_MITIGATED);
+}
+
 TEST_F(LedgerServiceTest, ScansRemediateAbsentFindingsAndReopenReturningOnes) {
   Start();
   ASSERT_TRUE(
