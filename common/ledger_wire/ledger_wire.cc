@@ -223,8 +223,17 @@ absl::StatusOr<Event> OutcomeEvent(const v1::ReportOutcomeRequest& request,
                        absl::FormatTime(*event.until)));
     }
   } else if (event.until.has_value()) {
-    return absl::InvalidArgumentError(
-        "until: only OUTCOME_KIND_ACCEPTED takes an end date");
+    if (event.kind != EventKind::kMitigated) {
+      return absl::InvalidArgumentError(
+          "until: only OUTCOME_KIND_ACCEPTED (the acceptance's end) and "
+          "OUTCOME_KIND_MITIGATED (the mitigation's review date) take a date");
+    }
+    if (*event.until <= event.occurred_at) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "until: the mitigation's review date must be after occurred_at (",
+          absl::FormatTime(event.occurred_at), "), got ",
+          absl::FormatTime(*event.until)));
+    }
   }
   event.actor = request.actor();
   event.control = request.control();

@@ -44,8 +44,10 @@ absl::Status DecisionEventInto(const v1::Finding& finding,
 // The outcome event `request` reports. `now` fills an unset occurred_at.
 // INVALID_ARGUMENT (naming the field) for a missing or unknown outcome,
 // neither or both of identity_key and finding, a finding without identity,
-// a bad timestamp, ACCEPTED without `until`. Dates against the finding's
-// history (future, before first seen) are the ledger's check.
+// a bad timestamp, ACCEPTED without `until`, `until` (an acceptance's end,
+// a mitigation's review date) not after occurred_at or on another outcome.
+// Dates against the finding's history (future, before first seen) are the
+// ledger's check.
 absl::StatusOr<Event> OutcomeEvent(const v1::ReportOutcomeRequest& request,
                                    absl::Time now);
 

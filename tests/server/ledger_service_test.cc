@@ -176,6 +176,16 @@ class LedgerServiceTest : public ::testing::Test {
     return ledger_->ReportOutcome(Context().get(), request, response);
   }
 
+  // Decides kKey1's finding on a LOW asset: treatment MITIGATE, review
+  // due 7 days later.
+  void DecideMitigateFinding() {
+    v1::Finding low = Vulnerability("f-1", "web-01", "CVE-2027-0001");
+    low.mutable_asset()->set_criticality(v1::CRITICALITY_LOW);
+    v1::Decision decision;
+    ASSERT_TRUE(Decide(low, &decision).ok());
+    ASSERT_EQ(decision.treatment(), v1::TREATMENT_MITIGATE);
+  }
+
   std::vector<v1::LedgerEvent> AllEvents() {
     std::vector<v1::LedgerEvent> events;
     v1::ListEventsRequest request;
@@ -740,6 +750,55 @@ TEST_F(LedgerServiceTest, UndatedOutcomeRetriesAreOneEventUntilTheStateMoves) {
   EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_MITIGATED);
 }
 
+// Issue 10 audit: `--until` on a mitigation is its review date (docs,
+// proto), and the revisit sweep goes by it; it was refused.
+TEST_F(LedgerServiceTest, AMitigationsUntilIsItsReviewDate) {
+  Start();
+  DecideMitigateFinding();
+  Advance(absl::Hours(2));
+
+  v1::ReportOutcomeRequest request;
+  request.set_identity_key(kKey1);
+  request.set_outcome(v1::OUTCOME_KIND_MITIGATED);
+  request.set_control("waf");
+  ToProtoTime(Now(), request.mutable_occurred_at());
+  // Not after the report's time: refused, naming the field.
+  ToProtoTime(Now(), request.mutable_until());
+  v1::ReportOutcomeResponse reported;
+  grpc::Status early =
+      ledger_->ReportOutcome(Context().get(), request, &reported);
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(early.error_message(), HasSubstr("until"));
+  // A remediation takes no date.
+  v1::ReportOutcomeRequest remediated = request;
+  remediated.set_outcome(v1::OUTCOME_KIND_REMEDIATED);
+  ToProtoTime(Now() + absl::Hours(1), remediated.mutable_until());
+  EXPECT_EQ(ledger_->ReportOutcome(Context().get(), remediated, &reported)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // 20 days instead of the policy's 7.
+  const absl::Time review = Now() + absl::Hours(24 * 20);
+  ToProtoTime(review, request.mutable_until());
+  grpc::Status ok = ledger_->ReportOutcome(Context().get(), request, &reported);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(FromProtoTime(reported.event().until()), review);
+  EXPECT_EQ(FromProtoTime(reported.finding().review_by()), review);
+
+  Advance(absl::Hours(24 * 8));  // Past the policy's 7 days, not the date.
+  absl::StatusOr<SweepReport> before = sweep_->RunOnce();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->review_due, 0);
+  Advance(absl::Hours(24 * 13));  // Past the date.
+  absl::StatusOr<SweepReport> after = sweep_->RunOnce();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->review_due, 1);
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.history(found.history_size() - 1).type(),
+            v1::LEDGER_EVENT_TYPE_SWEEP_DECISION);
+}
+
 TEST_F(LedgerServiceTest, ScansRemediateAbsentFindingsAndReopenReturningOnes) {
   Start();
   ASSERT_TRUE(
@@ -1051,11 +1110,7 @@ TEST_F(LedgerServiceTest, VerifyReportsAnIntactChain) {
 
 TEST_F(LedgerServiceTest, SweepDecidesAgainMitigationsPastReview) {
   Start();
-  v1::Finding low = Vulnerability("f-1", "web-01", "CVE-2027-0001");
-  low.mutable_asset()->set_criticality(v1::CRITICALITY_LOW);
-  v1::Decision decision;
-  ASSERT_TRUE(Decide(low, &decision).ok());
-  ASSERT_EQ(decision.treatment(), v1::TREATMENT_MITIGATE);
+  DecideMitigateFinding();
   Advance(absl::Hours(2));
   v1::ReportOutcomeResponse reported;
   ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now(), &reported).ok());
