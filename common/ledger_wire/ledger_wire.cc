@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/assets/finding_keys.h"
 #include "common/digest/sha256.h"
@@ -300,13 +301,21 @@ absl::StatusOr<FindingFilter> FilterFromProto(
     }
     filter.kind = request.kind();
   }
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size: must be within 0..1000 (0: 100), got ",
-                     request.page_size()));
+  // Above the maximum is lowered to it (AIP-158), by the ledger.
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size: must not be negative (0: 100, at most 1000), got ",
+        request.page_size()));
   }
   filter.priority = request.priority();
   filter.owner = request.owner();
+  if (!request.asset().empty() && !absl::StartsWith(request.asset(), "id=") &&
+      !absl::StartsWith(request.asset(), "name=")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "asset: an asset key, \"id=<asset id>\" or \"name=<asset name>\" "
+        "(as findings list it), got \"",
+        request.asset(), "\"; did you mean \"id=", request.asset(), "\"?"));
+  }
   filter.asset = request.asset();
   filter.vulnerability = request.vulnerability();
   filter.overdue = request.overdue();

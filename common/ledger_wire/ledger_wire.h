@@ -73,7 +73,8 @@ absl::StatusOr<ScanObservation> ScanFromProto(
 
 // The filter and page of `request`; `now` is the as_of when unset.
 // INVALID_ARGUMENT naming the field for an unknown state or kind, a bad
-// timestamp or a page size outside 0..1000.
+// timestamp, an asset not spelled "id=..." or "name=..." or a negative
+// page size (one above the maximum is lowered to it by the ledger).
 absl::StatusOr<FindingFilter> FilterFromProto(
     const v1::ListFindingsRequest& request, absl::Time now);
 

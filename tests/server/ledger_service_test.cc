@@ -874,10 +874,33 @@ TEST_F(LedgerServiceTest, ListFindingsFiltersAndPages) {
   ASSERT_TRUE(ledger_->ListFindings(Context().get(), by_asset, &found).ok());
   EXPECT_EQ(found.findings_size(), 5);
 
+  // Above the maximum is lowered to it (AIP-158); negative is an error.
+  v1::ListFindingsRequest large;
+  large.set_page_size(5000);
+  grpc::Status lowered = ledger_->ListFindings(Context().get(), large, &found);
+  ASSERT_TRUE(lowered.ok()) << lowered.error_message();
+  EXPECT_EQ(found.findings_size(), 6);
   v1::ListFindingsRequest bad;
-  bad.set_page_size(5000);
+  bad.set_page_size(-1);
   EXPECT_EQ(ledger_->ListFindings(Context().get(), bad, &found).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ListEventsRequest many;
+  many.set_page_size(20000);
+  v1::ListEventsResponse events;
+  grpc::Status listed = ledger_->ListEvents(Context().get(), many, &events);
+  ASSERT_TRUE(listed.ok()) << listed.error_message();
+  EXPECT_EQ(events.events_size(), 6);
+  many.set_page_size(-1);
+  EXPECT_EQ(ledger_->ListEvents(Context().get(), many, &events).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // An asset without "id=" or "name=" matched nothing, silently.
+  v1::ListFindingsRequest bare;
+  bare.set_asset("web-01");
+  grpc::Status unprefixed =
+      ledger_->ListFindings(Context().get(), bare, &found);
+  EXPECT_EQ(unprefixed.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(unprefixed.error_message(), HasSubstr("id=web-01"));
 }
 
 TEST_F(LedgerServiceTest, KpisCountRemediationsAndOpenFindingsAtAsOf) {
