@@ -883,8 +883,10 @@ void AddLedgerCommands(CLI::App* app, LedgerCommands* commands) {
                                 "mitigated: the compensating control");
   commands->outcome->add_option("--evidence", f.evidence,
                                 "remediated: what proves it");
-  commands->outcome->add_option("--until", f.until,
-                                "accepted: when the acceptance ends");
+  commands->outcome->add_option(
+      "--until", f.until,
+      "accepted: when the acceptance ends; mitigated: "
+      "the mitigation's review date");
   commands->outcome->add_option("--note", f.note, "Free text");
   commands->outcome->add_option("--idempotency-key", f.idempotency_key,
                                 "Retries with the same key record once");

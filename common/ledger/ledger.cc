@@ -290,6 +290,16 @@ absl::StatusOr<std::vector<Event>> Ledger::ListEvents(
       event.prev_hash = events.back().hash;
     } else if (event.seq == 1) {
       event.prev_hash = std::string(kGenesisHash);
+    } else {
+      // The first event of a page or resume, or one finding's event after
+      // another's: its predecessor is not in this answer; read its hash.
+      TREATD_ASSIGN_OR_RETURN(std::vector<StoredEvent> before,
+                              store_->ListEvents(event.seq - 2, 1, ""));
+      // A missing predecessor (a damaged chain) leaves it empty: listing
+      // still works, and Verify names the gap.
+      if (!before.empty() && before[0].seq == event.seq - 1) {
+        event.prev_hash = std::move(before[0].hash);
+      }
     }
     events.push_back(std::move(event));
   }

@@ -193,6 +193,9 @@ class Ledger {
 
   // Events with seq > after_seq, ascending, at most `limit` (1..10000).
   // Resumable: pass the last seq seen. Optionally only one finding's.
+  // Every event carries prev_hash, the hash of event seq - 1, also when
+  // that event is not in the answer (the first of a page or resume, or
+  // another finding's): then it is read from the store, one lookup each.
   absl::StatusOr<std::vector<Event>> ListEvents(
       int64_t after_seq, int limit, const std::string& finding_key = "") const;
 

@@ -3,8 +3,10 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/assets/finding_keys.h"
+#include "common/digest/sha256.h"
 #include "common/ledger/identity.h"
 #include "common/status/status_macros.h"
 #include "common/time/proto_time.h"
@@ -55,16 +57,25 @@ std::optional<absl::Time> OptionalTime(
   return FromProtoTime(timestamp);
 }
 
-// The stores read an absent time back as the epoch (0 microseconds), so
-// the epoch is absent here too.
-void SetTime(const std::optional<absl::Time>& time,
-             google::protobuf::Timestamp* out) {
-  if (time.has_value() && *time != absl::UnixEpoch()) ToProtoTime(*time, out);
+// Sets the Timestamp field `field` of `out` only when `time` has a value,
+// so an unset time stays absent on the wire (has_...() false, no JSON key)
+// instead of appearing as 1970-01-01. The stores read an absent time back
+// as the epoch (0 microseconds), so the epoch is absent here too.
+template <typename Message>
+void SetTime(const std::optional<absl::Time>& time, Message* out,
+             google::protobuf::Timestamp* (Message::*field)()) {
+  if (time.has_value() && *time != absl::UnixEpoch()) {
+    ToProtoTime(*time, (out->*field)());
+  }
 }
 
-void SetKnownTime(absl::Time time, google::protobuf::Timestamp* out) {
+// The same for a time that is always known once recorded; the infinities
+// stand for "not yet assigned".
+template <typename Message>
+void SetKnownTime(absl::Time time, Message* out,
+                  google::protobuf::Timestamp* (Message::*field)()) {
   if (time != absl::InfinitePast() && time != absl::InfiniteFuture()) {
-    ToProtoTime(time, out);
+    ToProtoTime(time, (out->*field)());
   }
 }
 
@@ -90,7 +101,40 @@ absl::StatusOr<std::string> RequestKey(const std::string& key, bool has_finding,
   return computed;
 }
 
+// What an outcome report says apart from its time, each field length
+// prefixed so no two reports spell the same text.
+std::string ReportedContent(const Event& e) {
+  std::string text;
+  for (absl::string_view field :
+       {absl::string_view(e.finding_key), EventKindName(e.kind),
+        absl::string_view(e.actor), absl::string_view(e.control),
+        absl::string_view(e.evidence), absl::string_view(e.note)}) {
+    absl::StrAppend(&text, field.size(), ":", field, "\n");
+  }
+  if (e.until.has_value()) {
+    absl::StrAppend(&text, "until:", absl::ToUnixMicros(*e.until));
+  }
+  return text;
+}
+
 }  // namespace
+
+std::string UndatedOutcomeKey(const Event& report,
+                              const std::vector<Event>& history) {
+  const std::string content = ReportedContent(report);
+  int64_t generation = 0;
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    const bool changed_state = !it->state_before.has_value() ||
+                               *it->state_before != it->state_after ||
+                               it->recurrence;
+    if (changed_state && ReportedContent(*it) != content) {
+      generation = it->seq;
+      break;
+    }
+  }
+  return absl::StrCat("outcome:g", generation, ":",
+                      Sha256Hex(content).substr(0, 32));
+}
 
 absl::StatusOr<Event> DecisionEvent(const v1::Finding& finding,
                                     const v1::Decision& decision, bool snapshot,
@@ -180,8 +224,17 @@ absl::StatusOr<Event> OutcomeEvent(const v1::ReportOutcomeRequest& request,
                        absl::FormatTime(*event.until)));
     }
   } else if (event.until.has_value()) {
-    return absl::InvalidArgumentError(
-        "until: only OUTCOME_KIND_ACCEPTED takes an end date");
+    if (event.kind != EventKind::kMitigated) {
+      return absl::InvalidArgumentError(
+          "until: only OUTCOME_KIND_ACCEPTED (the acceptance's end) and "
+          "OUTCOME_KIND_MITIGATED (the mitigation's review date) take a date");
+    }
+    if (*event.until <= event.occurred_at) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "until: the mitigation's review date must be after occurred_at (",
+          absl::FormatTime(event.occurred_at), "), got ",
+          absl::FormatTime(*event.until)));
+    }
   }
   event.actor = request.actor();
   event.control = request.control();
@@ -248,13 +301,21 @@ absl::StatusOr<FindingFilter> FilterFromProto(
     }
     filter.kind = request.kind();
   }
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size: must be within 0..1000 (0: 100), got ",
-                     request.page_size()));
+  // Above the maximum is lowered to it (AIP-158), by the ledger.
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size: must not be negative (0: 100, at most 1000), got ",
+        request.page_size()));
   }
   filter.priority = request.priority();
   filter.owner = request.owner();
+  if (!request.asset().empty() && !absl::StartsWith(request.asset(), "id=") &&
+      !absl::StartsWith(request.asset(), "name=")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "asset: an asset key, \"id=<asset id>\" or \"name=<asset name>\" "
+        "(as findings list it), got \"",
+        request.asset(), "\"; did you mean \"id=", request.asset(), "\"?"));
+  }
   filter.asset = request.asset();
   filter.vulnerability = request.vulnerability();
   filter.overdue = request.overdue();
@@ -368,8 +429,8 @@ void EventToProto(const Event& event, v1::LedgerEvent* out) {
   out->set_sequence(static_cast<uint64_t>(event.seq));
   out->set_type(KindToProto(event.kind));
   out->set_identity_key(event.finding_key);
-  SetKnownTime(event.occurred_at, out->mutable_occurred_at());
-  SetKnownTime(event.recorded_at, out->mutable_recorded_at());
+  SetKnownTime(event.occurred_at, out, &v1::LedgerEvent::mutable_occurred_at);
+  SetKnownTime(event.recorded_at, out, &v1::LedgerEvent::mutable_recorded_at);
   if (event.state_before.has_value()) {
     out->set_state_before(StateToProto(*event.state_before));
   }
@@ -379,7 +440,7 @@ void EventToProto(const Event& event, v1::LedgerEvent* out) {
   out->set_note(event.note);
   out->set_control(event.control);
   out->set_evidence(event.evidence);
-  SetTime(event.until, out->mutable_until());
+  SetTime(event.until, out, &v1::LedgerEvent::mutable_until);
   out->set_scope(event.scope);
   out->set_idempotency_key(event.idempotency_key);
   if (event.kind == EventKind::kDecision ||
@@ -390,9 +451,11 @@ void EventToProto(const Event& event, v1::LedgerEvent* out) {
     decision->set_treatment(facts.treatment);
     decision->set_priority(facts.priority);
     decision->set_rule(facts.rule);
-    SetTime(facts.mitigate_by, decision->mutable_mitigate_by());
-    SetTime(facts.remediate_by, decision->mutable_remediate_by());
-    SetTime(facts.review_by, decision->mutable_review_by());
+    SetTime(facts.mitigate_by, decision,
+            &v1::LedgerDecision::mutable_mitigate_by);
+    SetTime(facts.remediate_by, decision,
+            &v1::LedgerDecision::mutable_remediate_by);
+    SetTime(facts.review_by, decision, &v1::LedgerDecision::mutable_review_by);
     decision->set_residual_risk(facts.residual_risk);
     decision->set_policy_digest(facts.policy_digest);
   }
@@ -425,17 +488,19 @@ void FindingToProto(const FindingRecord& finding, absl::Time as_of,
   out->set_rule(finding.rule);
   out->set_decision_id(finding.decision_id);
   out->set_policy_digest(finding.policy_digest);
-  SetKnownTime(finding.first_seen, out->mutable_first_seen());
-  SetKnownTime(finding.opened_at, out->mutable_opened_at());
-  SetKnownTime(finding.state_since, out->mutable_state_since());
-  SetKnownTime(finding.updated_at, out->mutable_updated_at());
-  SetTime(finding.mitigated_at, out->mutable_mitigated_at());
-  SetTime(finding.accepted_at, out->mutable_accepted_at());
-  SetTime(finding.closed_at, out->mutable_closed_at());
-  SetTime(finding.mitigate_by, out->mutable_mitigate_by());
-  SetTime(finding.remediate_by, out->mutable_remediate_by());
-  SetTime(finding.review_by, out->mutable_review_by());
-  SetTime(finding.accepted_until, out->mutable_accepted_until());
+  SetKnownTime(finding.first_seen, out, &v1::LedgerFinding::mutable_first_seen);
+  SetKnownTime(finding.opened_at, out, &v1::LedgerFinding::mutable_opened_at);
+  SetKnownTime(finding.state_since, out,
+               &v1::LedgerFinding::mutable_state_since);
+  SetKnownTime(finding.updated_at, out, &v1::LedgerFinding::mutable_updated_at);
+  SetTime(finding.mitigated_at, out, &v1::LedgerFinding::mutable_mitigated_at);
+  SetTime(finding.accepted_at, out, &v1::LedgerFinding::mutable_accepted_at);
+  SetTime(finding.closed_at, out, &v1::LedgerFinding::mutable_closed_at);
+  SetTime(finding.mitigate_by, out, &v1::LedgerFinding::mutable_mitigate_by);
+  SetTime(finding.remediate_by, out, &v1::LedgerFinding::mutable_remediate_by);
+  SetTime(finding.review_by, out, &v1::LedgerFinding::mutable_review_by);
+  SetTime(finding.accepted_until, out,
+          &v1::LedgerFinding::mutable_accepted_until);
   out->set_residual_risk(finding.residual_risk);
   out->set_recurrences(finding.recurrences);
   out->set_episode(finding.episode);

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -43,10 +44,26 @@ absl::Status DecisionEventInto(const v1::Finding& finding,
 // The outcome event `request` reports. `now` fills an unset occurred_at.
 // INVALID_ARGUMENT (naming the field) for a missing or unknown outcome,
 // neither or both of identity_key and finding, a finding without identity,
-// a bad timestamp, ACCEPTED without `until`. Dates against the finding's
-// history (future, before first seen) are the ledger's check.
+// a bad timestamp, ACCEPTED without `until`, `until` (an acceptance's end,
+// a mitigation's review date) not after occurred_at or on another outcome.
+// Dates against the finding's history (future, before first seen) are the
+// ledger's check.
 absl::StatusOr<Event> OutcomeEvent(const v1::ReportOutcomeRequest& request,
                                    absl::Time now);
+
+// The idempotency key of an outcome reported without a time and without
+// a key (its occurred_at is the server's clock, so the content-derived key
+// would differ on every retry): "outcome:g<G>:" + 32 hex digits of the
+// SHA-256 of what was reported apart from the time (finding, kind, actor,
+// control, evidence, note, until). G is the sequence number of the
+// finding's latest event, in `history` (its events in sequence order,
+// Ledger::GetFinding), that changed its state and is not a report of this
+// same content: the report itself does not count, so a retry gets the
+// first report's key and is recorded once; any other state change between
+// them (remediated, reopened, accepted, ...) makes a later identical report
+// a new event.
+std::string UndatedOutcomeKey(const Event& report,
+                              const std::vector<Event>& history);
 
 // The scan `request` reports; `now` fills an unset scanned_at.
 // INVALID_ARGUMENT naming the field for a missing scope, a bad timestamp,
@@ -56,7 +73,8 @@ absl::StatusOr<ScanObservation> ScanFromProto(
 
 // The filter and page of `request`; `now` is the as_of when unset.
 // INVALID_ARGUMENT naming the field for an unknown state or kind, a bad
-// timestamp or a page size outside 0..1000.
+// timestamp, an asset not spelled "id=..." or "name=..." or a negative
+// page size (one above the maximum is lowered to it by the ledger).
 absl::StatusOr<FindingFilter> FilterFromProto(
     const v1::ListFindingsRequest& request, absl::Time now);
 

@@ -20,6 +20,8 @@ constexpr char kEventTokenPrefix[] = "after:";
 // database again (events of other replicas are not signalled).
 constexpr absl::Duration kWatchPoll = absl::Milliseconds(500);
 constexpr int kWatchPage = 1000;
+// The largest ListEvents page (Ledger::ListEvents' limit).
+constexpr int kMaxEventPage = 10000;
 
 // The response's copy of the event recorded at `seq`.
 absl::Status FillEvent(const ledger::Ledger& ledger, int64_t seq,
@@ -74,6 +76,17 @@ grpc::Status LedgerServiceImpl::ReportOutcome(
       ledger::OutcomeEvent(*request, clock_());
   if (!event.ok()) return ToGrpcStatus(event.status());
   const std::string key = event->finding_key;
+  if (!request->has_occurred_at() && request->idempotency_key().empty()) {
+    // Timed by our clock: a retry would differ in its time, so its key
+    // comes from the content and the finding's history instead.
+    absl::StatusOr<ledger::FindingHistory> before = (*ledger)->GetFinding(key);
+    if (before.ok()) {
+      event->idempotency_key =
+          ledger::UndatedOutcomeKey(*event, before->events);
+    } else if (!absl::IsNotFound(before.status())) {
+      return ToGrpcStatus(before.status());
+    }  // An unknown finding: the append answers NOT_FOUND.
+  }
   std::vector<ledger::Event> events;
   events.push_back(*std::move(event));
   absl::StatusOr<ledger::Appended> appended =
@@ -162,12 +175,15 @@ grpc::Status LedgerServiceImpl::ListEvents(grpc::ServerContext* /*context*/,
                                            v1::ListEventsResponse* response) {
   absl::StatusOr<ledger::Ledger*> ledger = LedgerOrError();
   if (!ledger.ok()) return ToGrpcStatus(ledger.status());
-  if (request->page_size() < 0 || request->page_size() > 10000) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("page_size: must be within 0..10000 (0: 1000), got ",
-                     request->page_size())));
+  if (request->page_size() < 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "page_size: must not be negative (0: 1000, at most 10000), got ",
+        request->page_size())));
   }
-  const int limit = request->page_size() == 0 ? 1000 : request->page_size();
+  // Above the maximum is lowered to it (AIP-158).
+  const int limit = request->page_size() == 0
+                        ? 1000
+                        : std::min(request->page_size(), kMaxEventPage);
   uint64_t after = request->after_sequence();
   if (!request->page_token().empty()) {
     absl::StatusOr<uint64_t> parsed =

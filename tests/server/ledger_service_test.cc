@@ -26,6 +26,7 @@
 #include "common/ledger/ledger.h"
 #include "common/time/proto_time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/logging.h"
@@ -173,6 +174,16 @@ class LedgerServiceTest : public ::testing::Test {
     }
     request.set_idempotency_key(idempotency_key);
     return ledger_->ReportOutcome(Context().get(), request, response);
+  }
+
+  // Decides kKey1's finding on a LOW asset: treatment MITIGATE, review
+  // due 7 days later.
+  void DecideMitigateFinding() {
+    v1::Finding low = Vulnerability("f-1", "web-01", "CVE-2027-0001");
+    low.mutable_asset()->set_criticality(v1::CRITICALITY_LOW);
+    v1::Decision decision;
+    ASSERT_TRUE(Decide(low, &decision).ok());
+    ASSERT_EQ(decision.treatment(), v1::TREATMENT_MITIGATE);
   }
 
   std::vector<v1::LedgerEvent> AllEvents() {
@@ -617,6 +628,177 @@ TEST_F(LedgerServiceTest, OutcomesMoveTheLifecycleAndBadOnesAreRejected) {
   EXPECT_EQ(AllEvents().size(), 3u);
 }
 
+// Issue 10 audit: a time the ledger does not have is absent from the
+// answer (has_...() false, no JSON key), not 1970-01-01.
+TEST_F(LedgerServiceTest, UnsetTimesAreAbsentFromResponses) {
+  Start();
+  v1::Decision decision;
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), &decision).ok());
+  ASSERT_TRUE(decision.has_remediate_by());
+  Advance(absl::Hours(1));
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now(), &reported).ok());
+
+  auto expect_no_epoch = [](const google::protobuf::Message& message) {
+    std::string json;
+    ASSERT_TRUE(
+        google::protobuf::util::MessageToJsonString(message, &json).ok());
+    EXPECT_THAT(json, Not(HasSubstr("1970-01-01"))) << json;
+  };
+  // Never closed, never accepted.
+  const v1::LedgerFinding& finding = reported.finding();
+  EXPECT_TRUE(finding.has_mitigated_at());
+  EXPECT_FALSE(finding.has_closed_at());
+  EXPECT_FALSE(finding.has_accepted_at());
+  EXPECT_FALSE(finding.has_accepted_until());
+  expect_no_epoch(finding);
+  // A mitigation without an end date.
+  EXPECT_FALSE(reported.event().has_until());
+  expect_no_epoch(reported.event());
+
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  expect_no_epoch(found);
+  ASSERT_EQ(found.history_size(), 2);
+  // The decision's deadlines: exactly those the decision had.
+  const v1::LedgerDecision& recorded = found.history(0).decision();
+  EXPECT_EQ(recorded.has_mitigate_by(), decision.has_mitigate_by());
+  EXPECT_TRUE(recorded.has_remediate_by());
+  EXPECT_EQ(recorded.has_review_by(), decision.has_review_by());
+  EXPECT_FALSE(found.history(0).has_until());
+
+  v1::ListFindingsResponse listed;
+  ASSERT_TRUE(
+      ledger_->ListFindings(Context().get(), v1::ListFindingsRequest(), &listed)
+          .ok());
+  ASSERT_EQ(listed.findings_size(), 1);
+  EXPECT_FALSE(listed.findings(0).has_closed_at());
+  expect_no_epoch(listed);
+  for (const v1::LedgerEvent& event : AllEvents()) expect_no_epoch(event);
+}
+
+// Issue 10 audit: `treatctl ledger outcome mitigated K --control c` twice
+// (no --at: the server's clock dates it) was two events. A retry is one;
+// the same report after another state change is a new one.
+TEST_F(LedgerServiceTest, UndatedOutcomeRetriesAreOneEventUntilTheStateMoves) {
+  Start();
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  Advance(absl::Hours(1));
+  auto report = [this](v1::OutcomeKind outcome, v1::ReportOutcomeResponse* r) {
+    v1::ReportOutcomeRequest request;
+    request.set_identity_key(kKey1);
+    request.set_outcome(outcome);
+    request.set_actor("alice");
+    if (outcome == v1::OUTCOME_KIND_MITIGATED) request.set_control("waf");
+    if (outcome == v1::OUTCOME_KIND_REMEDIATED) request.set_evidence("PR-1");
+    if (outcome == v1::OUTCOME_KIND_ACCEPTED) {
+      ToProtoTime(Now() + absl::Hours(24 * 30), request.mutable_until());
+    }
+    return ledger_->ReportOutcome(Context().get(), request, r);
+  };
+
+  v1::ReportOutcomeResponse first;
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &first).ok());
+  EXPECT_FALSE(first.duplicate());
+  Advance(absl::Minutes(1));
+  v1::ReportOutcomeResponse retry;
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), first.event().sequence());
+  // A decision in between changes no state: still a retry.
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), first.event().sequence());
+  EXPECT_EQ(AllEvents().size(), 3u);
+
+  // Accepted, then mitigated again with the same control: a new event.
+  Advance(absl::Hours(1));
+  v1::ReportOutcomeResponse reported;
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_ACCEPTED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_MITIGATED);
+  const uint64_t again = reported.event().sequence();
+  EXPECT_GT(again, first.event().sequence());
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), again);
+
+  // Remediated, reopened by a decision, mitigated again: a new event.
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_REMEDIATED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_REMEDIATED, &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  Advance(absl::Hours(24));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  ASSERT_EQ(found.finding().state(), v1::FINDING_STATE_OPEN);
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(report(v1::OUTCOME_KIND_MITIGATED, &reported).ok());
+  EXPECT_FALSE(reported.duplicate());
+  EXPECT_GT(reported.event().sequence(), again);
+  EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_MITIGATED);
+}
+
+// Issue 10 audit: `--until` on a mitigation is its review date (docs,
+// proto), and the revisit sweep goes by it; it was refused.
+TEST_F(LedgerServiceTest, AMitigationsUntilIsItsReviewDate) {
+  Start();
+  DecideMitigateFinding();
+  Advance(absl::Hours(2));
+
+  v1::ReportOutcomeRequest request;
+  request.set_identity_key(kKey1);
+  request.set_outcome(v1::OUTCOME_KIND_MITIGATED);
+  request.set_control("waf");
+  ToProtoTime(Now(), request.mutable_occurred_at());
+  // Not after the report's time: refused, naming the field.
+  ToProtoTime(Now(), request.mutable_until());
+  v1::ReportOutcomeResponse reported;
+  grpc::Status early =
+      ledger_->ReportOutcome(Context().get(), request, &reported);
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(early.error_message(), HasSubstr("until"));
+  // A remediation takes no date.
+  v1::ReportOutcomeRequest remediated = request;
+  remediated.set_outcome(v1::OUTCOME_KIND_REMEDIATED);
+  ToProtoTime(Now() + absl::Hours(1), remediated.mutable_until());
+  EXPECT_EQ(ledger_->ReportOutcome(Context().get(), remediated, &reported)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // 20 days instead of the policy's 7.
+  const absl::Time review = Now() + absl::Hours(24 * 20);
+  ToProtoTime(review, request.mutable_until());
+  grpc::Status ok = ledger_->ReportOutcome(Context().get(), request, &reported);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(FromProtoTime(reported.event().until()), review);
+  EXPECT_EQ(FromProtoTime(reported.finding().review_by()), review);
+
+  Advance(absl::Hours(24 * 8));  // Past the policy's 7 days, not the date.
+  absl::StatusOr<SweepReport> before = sweep_->RunOnce();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->review_due, 0);
+  Advance(absl::Hours(24 * 13));  // Past the date.
+  absl::StatusOr<SweepReport> after = sweep_->RunOnce();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->review_due, 1);
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.history(found.history_size() - 1).type(),
+            v1::LEDGER_EVENT_TYPE_SWEEP_DECISION);
+}
+
 TEST_F(LedgerServiceTest, ScansRemediateAbsentFindingsAndReopenReturningOnes) {
   Start();
   ASSERT_TRUE(
@@ -692,10 +874,33 @@ TEST_F(LedgerServiceTest, ListFindingsFiltersAndPages) {
   ASSERT_TRUE(ledger_->ListFindings(Context().get(), by_asset, &found).ok());
   EXPECT_EQ(found.findings_size(), 5);
 
+  // Above the maximum is lowered to it (AIP-158); negative is an error.
+  v1::ListFindingsRequest large;
+  large.set_page_size(5000);
+  grpc::Status lowered = ledger_->ListFindings(Context().get(), large, &found);
+  ASSERT_TRUE(lowered.ok()) << lowered.error_message();
+  EXPECT_EQ(found.findings_size(), 6);
   v1::ListFindingsRequest bad;
-  bad.set_page_size(5000);
+  bad.set_page_size(-1);
   EXPECT_EQ(ledger_->ListFindings(Context().get(), bad, &found).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ListEventsRequest many;
+  many.set_page_size(20000);
+  v1::ListEventsResponse events;
+  grpc::Status listed = ledger_->ListEvents(Context().get(), many, &events);
+  ASSERT_TRUE(listed.ok()) << listed.error_message();
+  EXPECT_EQ(events.events_size(), 6);
+  many.set_page_size(-1);
+  EXPECT_EQ(ledger_->ListEvents(Context().get(), many, &events).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // An asset without "id=" or "name=" matched nothing, silently.
+  v1::ListFindingsRequest bare;
+  bare.set_asset("web-01");
+  grpc::Status unprefixed =
+      ledger_->ListFindings(Context().get(), bare, &found);
+  EXPECT_EQ(unprefixed.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(unprefixed.error_message(), HasSubstr("id=web-01"));
 }
 
 TEST_F(LedgerServiceTest, KpisCountRemediationsAndOpenFindingsAtAsOf) {
@@ -928,11 +1133,7 @@ TEST_F(LedgerServiceTest, VerifyReportsAnIntactChain) {
 
 TEST_F(LedgerServiceTest, SweepDecidesAgainMitigationsPastReview) {
   Start();
-  v1::Finding low = Vulnerability("f-1", "web-01", "CVE-2027-0001");
-  low.mutable_asset()->set_criticality(v1::CRITICALITY_LOW);
-  v1::Decision decision;
-  ASSERT_TRUE(Decide(low, &decision).ok());
-  ASSERT_EQ(decision.treatment(), v1::TREATMENT_MITIGATE);
+  DecideMitigateFinding();
   Advance(absl::Hours(2));
   v1::ReportOutcomeResponse reported;
   ASSERT_TRUE(Report(kKey1, v1::OUTCOME_KIND_MITIGATED, Now(), &reported).ok());

@@ -615,6 +615,43 @@ TEST_P(LedgerTest, EventsResumeFromTheLastSequenceSeen) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Issue 10 audit: prev_hash is the hash of event seq - 1 on every event,
+// also the first of a page or resume and one finding's events among
+// others' (it was empty there: an export resumed at 28 began without it).
+TEST_P(LedgerTest, EveryListedEventCarriesThePreviousEventsHash) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(
+        One(*ledger, Decision(absl::StrCat("k", i % 2), Day(-7 + i))).ok());
+  }
+  absl::StatusOr<std::vector<Event>> all = ledger->ListEvents(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 7u);
+  EXPECT_EQ((*all)[0].prev_hash, std::string(64, '0'));
+  for (size_t i = 1; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].prev_hash, (*all)[i - 1].hash) << "seq " << i + 1;
+  }
+  // Pages of 3 and resumes from every point.
+  for (int64_t after = 1; after < 7; ++after) {
+    absl::StatusOr<std::vector<Event>> page = ledger->ListEvents(after, 3);
+    ASSERT_TRUE(page.ok());
+    ASSERT_FALSE(page->empty());
+    for (const Event& event : *page) {
+      EXPECT_EQ(event.prev_hash, (*all)[event.seq - 2].hash)
+          << "after " << after << ", seq " << event.seq;
+    }
+  }
+  // One finding's events: seq 2, 4, 6.
+  absl::StatusOr<std::vector<Event>> k1 = ledger->ListEvents(0, 100, "k1");
+  ASSERT_TRUE(k1.ok());
+  ASSERT_EQ(k1->size(), 3u);
+  for (const Event& event : *k1) {
+    EXPECT_EQ(event.prev_hash, (*all)[event.seq - 2].hash)
+        << "seq " << event.seq;
+  }
+}
+
 // The SQLite store inserts events in statements of 32, 16, ... 1 rows: every
 // batch size must come out whole, in order, and verify.
 TEST_P(LedgerTest, BatchesOfAnySizeAreStoredInOrder) {
