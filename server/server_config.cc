@@ -65,7 +65,9 @@ void AddProductionFlags(CLI::App& app, ServerConfig& config) {
                    "the client set (DEADLINE_EXCEEDED after)");
   AddSecondsOption(app, "--max-stream-seconds",
                    &config.call_limits.max_stream_duration,
-                   "Longest a StreamDecide stream may stay open");
+                   "Longest a StreamDecide stream or a WatchEvents ledger "
+                   "watch may stay open (DEADLINE_EXCEEDED after; treatctl "
+                   "ledger watch resumes)");
   AddSecondsOption(app, "--stream-idle-seconds",
                    &config.call_limits.stream_idle_timeout,
                    "A stream that neither sends nor receives a message for "

@@ -1,16 +1,23 @@
 #include "client/treatctl/ledger_commands.h"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/treatctl/treatctl.h"
 #include "common/assets/finding_keys.h"
@@ -641,37 +648,172 @@ int RunOutcome(const LedgerFlags& flags, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+// Set by SIGINT/SIGTERM while a watch runs; the watch's canceller thread
+// ends the open stream when it sees it.
+std::atomic<bool> watch_stop_requested{false};
+
+extern "C" void RequestWatchStop(int /*signal*/) {
+  watch_stop_requested.store(true);
+}
+
+// How a stream that ended by itself is resumed: the server's stream limit
+// (--max-stream-seconds: DEADLINE_EXCEEDED), a restart or a drain
+// (UNAVAILABLE, or CANCELLED when this client did not cancel) end a watch
+// that has not failed.
+bool ResumableWatchEnd(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         status.error_code() == grpc::StatusCode::CANCELLED;
+}
+
+// Installs the stop handlers for SIGINT and SIGTERM and restores the
+// previous ones when it goes; while it lives, a thread cancels the current
+// stream once a stop is requested.
+class WatchStopper {
+ public:
+  WatchStopper() {
+    watch_stop_requested.store(false);
+    struct sigaction action = {};
+    action.sa_handler = RequestWatchStop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+    canceller_ = std::thread([this] {
+      absl::MutexLock lock(&mu_);
+      while (!done_) {
+        if (watch_stop_requested.load() && context_ != nullptr) {
+          context_->TryCancel();
+        }
+        mu_.AwaitWithTimeout(absl::Condition(&done_), absl::Milliseconds(50));
+      }
+    });
+  }
+  ~WatchStopper() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    canceller_.join();
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+  // The stream to cancel on a stop; nullptr between streams.
+  void Watch(grpc::ClientContext* context) {
+    absl::MutexLock lock(&mu_);
+    context_ = context;
+    if (context_ != nullptr && watch_stop_requested.load()) {
+      context_->TryCancel();
+    }
+  }
+
+  bool stop_requested() const { return watch_stop_requested.load(); }
+
+  // Sleeps for `delay` or until a stop is requested.
+  void Sleep(absl::Duration delay) {
+    const absl::Time until = absl::Now() + delay;
+    while (!stop_requested() && absl::Now() < until) {
+      absl::SleepFor(std::min(until - absl::Now(), absl::Milliseconds(50)));
+    }
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  struct sigaction old_int_ = {};
+  struct sigaction old_term_ = {};
+  std::thread canceller_;
+};
+
+// Follows the ledger: one WatchEvents stream after another, each resumed
+// after the last event printed, so that every event is printed once and in
+// order whatever ends a stream (docs/ledger.md). Stops at --max-events, on
+// SIGINT or SIGTERM, or on an error a new stream would not cure; a server
+// that cannot be reached at the start is such an error (exit 4).
 int RunWatch(const LedgerFlags& flags, std::ostream& out, std::ostream& err) {
-  v1::WatchEventsRequest request;
-  request.set_after_sequence(flags.after);
   absl::StatusOr<std::vector<v1::LedgerEventType>> types =
       ParseTypes(flags.types);
   if (!types.ok()) return Fail(types.status(), err, kExitUsage);
-  for (v1::LedgerEventType type : *types) request.add_types(type);
   absl::StatusOr<Connected> connected = Connect(flags.connection);
   if (!connected.ok()) return Fail(connected.status(), err, kExitUsage);
-  grpc::ClientContext context;
-  connected->client->PrepareContext(&context, {}, /*unary=*/false);
-  std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>> reader =
-      connected->stub->WatchEvents(&context, request);
-  v1::WatchEventsResponse response;
+  // Between resumes: 100 ms doubling to 10 s, each +-25 % so that the
+  // watchers of a restarted server do not come back in step; back to
+  // 100 ms after a stream that delivered an event or stayed open a second.
+  constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
+  constexpr absl::Duration kMaxBackoff = absl::Seconds(10);
+  absl::Duration backoff = kFirstBackoff;
+  absl::BitGen random;
+  WatchStopper stopper;
+  uint64_t last = flags.after;
   int seen = 0;
-  while (reader->Read(&response)) {
-    if (flags.output == "jsonl") {
-      out << Json(response.event()) << "\n";
-    } else {
-      PrintEventLine(response.event(), out);
+  for (int attempt = 0;; ++attempt) {
+    v1::WatchEventsRequest request;
+    request.set_after_sequence(last);
+    for (v1::LedgerEventType type : *types) request.add_types(type);
+    grpc::ClientContext context;
+    connected->client->PrepareContext(&context, {}, /*unary=*/false);
+    stopper.Watch(&context);
+    const absl::Time opened = absl::Now();
+    std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>> reader =
+        connected->stub->WatchEvents(&context, request);
+    v1::WatchEventsResponse response;
+    bool delivered = false;
+    bool enough = false;
+    while (reader->Read(&response)) {
+      // A resumed stream starts after `last`; nothing at or before it is
+      // printed again.
+      if (response.event().sequence() <= last) continue;
+      if (flags.output == "jsonl") {
+        out << Json(response.event()) << "\n";
+      } else {
+        PrintEventLine(response.event(), out);
+      }
+      out.flush();
+      last = response.event().sequence();
+      delivered = true;
+      if (flags.max_events > 0 && ++seen >= flags.max_events) {
+        enough = true;
+        context.TryCancel();
+        break;
+      }
     }
-    out.flush();
-    if (flags.max_events > 0 && ++seen >= flags.max_events) {
-      context.TryCancel();
-      break;
+    const grpc::Status status = reader->Finish();
+    stopper.Watch(nullptr);
+    if (enough) return kExitOk;
+    if (stopper.stop_requested()) {
+      err << "treatctl: ledger watch stopped; resume with --after " << last
+          << "\n";
+      return kExitOk;
+    }
+    const bool progressed =
+        delivered || absl::Now() - opened >= absl::Seconds(1);
+    const bool unreachable =
+        attempt == 0 && !progressed &&
+        status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    if (status.ok() || !ResumableWatchEnd(status) || unreachable) {
+      const int code =
+          status.ok() ? kExitOk : RpcFail(status, "ledger watch", err);
+      err << "treatctl: resume with --after " << last << "\n";
+      return code;
+    }
+    if (progressed) backoff = kFirstBackoff;
+    const absl::Duration delay = backoff * absl::Uniform(random, 0.75, 1.25);
+    backoff = std::min(2 * backoff, kMaxBackoff);
+    err << "treatctl: ledger watch: stream ended ("
+        << absl::StatusCodeToString(
+               static_cast<absl::StatusCode>(status.error_code()))
+        << ": " << status.error_message() << "); resuming after " << last
+        << " in "
+        << absl::FormatDuration(absl::Trunc(delay, absl::Milliseconds(1)))
+        << "\n";
+    stopper.Sleep(delay);
+    if (stopper.stop_requested()) {
+      err << "treatctl: ledger watch stopped; resume with --after " << last
+          << "\n";
+      return kExitOk;
     }
   }
-  grpc::Status status = reader->Finish();
-  if (flags.max_events > 0 && seen >= flags.max_events) return kExitOk;
-  if (!status.ok()) return RpcFail(status, "ledger watch", err);
-  return kExitOk;
 }
 
 }  // namespace
@@ -892,7 +1034,10 @@ void AddLedgerCommands(CLI::App* app, LedgerCommands* commands) {
                                 "Retries with the same key record once");
 
   commands->watch = ledger->add_subcommand(
-      "watch", "Print ledger events as they are recorded (resumable)");
+      "watch",
+      "Print ledger events as they are recorded, until --max-events, "
+      "Ctrl-C or SIGTERM; a stream the server ends (--max-stream-seconds, "
+      "restart, drain) is resumed after the last event printed");
   AddConnectionFlags(commands->watch, &f.connection);
   commands->watch->add_option("--after", f.after,
                               "Start after this sequence (0: from the "

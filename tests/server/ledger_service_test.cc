@@ -3,6 +3,7 @@
 // outcomes, scans, queries, KPIs, watch, verify, the revisit sweep, bad
 // input, the database-down flag (also with PostgreSQL restarting under the
 // server), and the call ceiling on a Decide that waits for the ledger.
+#include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@
 #include "server/server.h"
 #include "tests/client/treatctl_runner.h"
 #include "tests/server/event_loop_mode.h"
+#include "tests/server/subprocess.h"
 #include "tests/server/test_policies.h"
 #include "tests/support/postgres_server.h"
 #include "treatd/v1/ledger_service.grpc.pb.h"
@@ -112,6 +114,10 @@ class LedgerServiceTest : public ::testing::Test {
       config.metrics_listen = "127.0.0.1:0";  // Counts the cut-offs.
     }
     if (serve_metrics_) config.metrics_listen = "127.0.0.1:0";
+    if (max_stream_ > absl::ZeroDuration()) {
+      config.call_limits.max_stream_duration = max_stream_;
+    }
+    if (!listen_.empty()) config.listen = listen_;
     std::unique_ptr<ledger::Ledger> ledger;
     if (ledger_on) {
       ledger::LedgerOptions options;
@@ -149,6 +155,23 @@ class LedgerServiceTest : public ::testing::Test {
     grpc::Status status = decide_->Decide(Context().get(), request, &response);
     if (decision != nullptr) *decision = response.decision();
     return status;
+  }
+
+  // A decision on a finding of its own, the `i`-th.
+  grpc::Status DecideNumbered(int i) {
+    return Decide(Vulnerability(absl::StrCat("f-", i), "web-01",
+                                absl::StrCat("CVE-2027-", 1000 + i)),
+                  nullptr);
+  }
+
+  // `treatctl ledger watch --output jsonl` of this server, running.
+  std::unique_ptr<testing::Subprocess> StartWatch(
+      const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {
+        TREATCTL_BINARY,    "ledger",   "watch", "--target",
+        server_->address(), "--output", "jsonl"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return testing::Subprocess::Start(argv);
   }
 
   grpc::Status GetFinding(const std::string& key,
@@ -205,6 +228,10 @@ class LedgerServiceTest : public ::testing::Test {
   absl::Duration stream_idle_;  // zero: the server's default
   // Non-zero: --max-call-seconds, with the metrics served.
   absl::Duration max_call_;
+  // Non-zero: --max-stream-seconds.
+  absl::Duration max_stream_;
+  // Not empty: the address to listen on (a restart on the same port).
+  std::string listen_;
   // The metrics served, so that the decide handlers count decisions.
   bool serve_metrics_ = false;
   std::atomic<int64_t> now_{0};
@@ -1112,6 +1139,106 @@ TEST_F(LedgerServiceTest, TreatctlWatchAndExportShowTheNotices) {
                            "", absl::Seconds(30));
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_THAT(bad.err, HasSubstr("overdew"));
+}
+
+// The sequences of `treatctl ledger watch --output jsonl` lines, in order.
+std::vector<uint64_t> WatchedSequences(const std::string& jsonl) {
+  std::vector<uint64_t> sequences;
+  for (absl::string_view line :
+       absl::StrSplit(jsonl, '\n', absl::SkipEmpty())) {
+    const std::string key = "\"sequence\":\"";
+    const size_t at = line.find(key);
+    uint64_t sequence = 0;
+    if (at == absl::string_view::npos ||
+        !absl::SimpleAtoi(
+            line.substr(at + key.size(),
+                        line.find('"', at + key.size()) - at - key.size()),
+            &sequence)) {
+      ADD_FAILURE() << "no sequence in " << line;
+      continue;
+    }
+    sequences.push_back(sequence);
+  }
+  return sequences;
+}
+
+std::vector<uint64_t> OneTo(uint64_t n) {
+  std::vector<uint64_t> sequences;
+  for (uint64_t i = 1; i <= n; ++i) sequences.push_back(i);
+  return sequences;
+}
+
+// docs/ledger.md: a watch outlives the server's stream limit
+// (--max-stream-seconds ends every stream, a WatchEvents too): treatctl
+// resumes after the last event it printed, and prints each event once.
+TEST_F(LedgerServiceTest, TreatctlWatchResumesAcrossStreamLimits) {
+  max_stream_ = absl::Milliseconds(700);
+  Start();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(DecideNumbered(i).ok());
+  }
+  auto watch = StartWatch({"--max-events", "12"});
+  ASSERT_NE(watch, nullptr);
+  // Nine more over about 2.7 s: several stream limits pass meanwhile.
+  for (int i = 3; i < 12; ++i) {
+    absl::SleepFor(absl::Milliseconds(300));
+    ASSERT_TRUE(DecideNumbered(i).ok());
+    watch->Drain();
+  }
+  ASSERT_EQ(watch->Wait(absl::Seconds(30)), 0) << watch->stderr_text();
+  EXPECT_EQ(WatchedSequences(watch->stdout_text()), OneTo(12))
+      << watch->stdout_text();
+  const std::string& err = watch->stderr_text();
+  int resumes = 0;
+  for (size_t at = err.find("resuming after"); at != std::string::npos;
+       at = err.find("resuming after", at + 1)) {
+    ++resumes;
+  }
+  EXPECT_GE(resumes, 2) << err;
+  EXPECT_THAT(err, HasSubstr("DEADLINE_EXCEEDED"));
+}
+
+// A restart of the server (same ledger, same address) in the middle of a
+// watch: it resumes once the server is back, missing nothing.
+TEST_F(LedgerServiceTest, TreatctlWatchResumesAcrossAServerRestart) {
+  Start();
+  listen_ = server_->address();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(DecideNumbered(i).ok());
+  }
+  auto watch = StartWatch({"--max-events", "4"});
+  ASSERT_NE(watch, nullptr);
+  std::string line;
+  ASSERT_TRUE(watch->ReadStdoutLine(&line, absl::Seconds(20)));
+  ASSERT_TRUE(watch->ReadStdoutLine(&line, absl::Seconds(20)));
+  sweep_.reset();
+  server_.reset();
+  absl::SleepFor(absl::Milliseconds(300));  // Watched while it is down.
+  Start();
+  ASSERT_EQ(server_->address(), listen_);
+  for (int i = 2; i < 4; ++i) {
+    ASSERT_TRUE(DecideNumbered(i).ok());
+  }
+  ASSERT_EQ(watch->Wait(absl::Seconds(60)), 0) << watch->stderr_text();
+  EXPECT_EQ(WatchedSequences(watch->stdout_text()),
+            std::vector<uint64_t>({3, 4}))
+      << watch->stdout_text();
+  EXPECT_THAT(watch->stderr_text(), HasSubstr("resuming after 2"));
+}
+
+// Ctrl-C (SIGINT) or SIGTERM ends a watch cleanly with where to resume.
+TEST_F(LedgerServiceTest, TreatctlWatchStopsOnSigintWithWhereToResume) {
+  Start();
+  ASSERT_TRUE(DecideNumbered(1).ok());
+  for (int signal_number : {SIGINT, SIGTERM}) {
+    auto watch = StartWatch({});
+    ASSERT_NE(watch, nullptr);
+    std::string line;
+    ASSERT_TRUE(watch->ReadStdoutLine(&line, absl::Seconds(20)));
+    watch->Signal(signal_number);
+    EXPECT_EQ(watch->Wait(absl::Seconds(20)), 0) << watch->stderr_text();
+    EXPECT_THAT(watch->stderr_text(), HasSubstr("resume with --after 1"));
+  }
 }
 
 TEST_F(LedgerServiceTest, VerifyReportsAnIntactChain) {
