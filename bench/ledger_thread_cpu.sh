@@ -48,7 +48,7 @@ cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >"$OUT/build.log" 2>&1 \
 build_loadgen || exit 2
 PAYLOAD="$OUT/batch_1000.bin"
 "$BUILD_DIR/client/treatctl" bench "$ROOT/examples/findings.jsonl" --mode batch \
-  --batch 1000 --write-request "$PAYLOAD" 2>/dev/null
+  --batch 1000 --record --write-request "$PAYLOAD" 2>/dev/null
 
 # tid comm utime stime, one line per thread of pid $1.
 snapshot() {

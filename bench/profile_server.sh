@@ -70,7 +70,7 @@ if [ -z "${ANALYZE:-}" ] && [ ! -x "$LOADGEN" ]; then
 fi
 PAYLOAD="$OUT/$MODE-$VIEW.bin"
 [ -n "${ANALYZE:-}" ] || "$BUILD_DIR/client/treatctl" bench "$ROOT/examples/findings.jsonl" \
-  "${BENCH_ARGS[@]}" --view "$VIEW" --write-request "$PAYLOAD" 2>/dev/null
+  "${BENCH_ARGS[@]}" --view "$VIEW" --record --write-request "$PAYLOAD" 2>/dev/null
 
 read -r -a EXTRA_ARGS <<<"${TREATD_ARGS:-}"
 PROFILE="$OUT/callgrind-$MODE-$VIEW-$LEDGER${PROFILE_TAG:+-$PROFILE_TAG}.out"
@@ -97,7 +97,7 @@ load() {
     timeout $(($2 + 120)) "$BUILD_DIR/client/treatctl" bench \
       "$ROOT/examples/findings.jsonl" --target "$TARGET" --mode stream \
       --batch "$CHUNK" --window $((2 * CHUNK)) --view "$VIEW" \
-      --concurrency "$1" --duration "$2" --warmup 0 --json
+      --concurrency "$1" --duration "$2" --warmup 0 --record --json
     return
   fi
   timeout $(($2 + 120)) "$LOADGEN" --target "$TARGET" \

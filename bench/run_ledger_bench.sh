@@ -65,8 +65,8 @@ build_loadgen || exit 2
 FINDINGS="$ROOT/examples/findings.jsonl"
 PAYLOADS="$OUT/payloads"
 mkdir -p "$PAYLOADS"
-"$TREATCTL" bench "$FINDINGS" --mode unary --write-request "$PAYLOADS/decide_1.bin" 2>>"$OUT/payloads.log"
-"$TREATCTL" bench "$FINDINGS" --mode batch --batch "$BATCH" \
+"$TREATCTL" bench "$FINDINGS" --mode unary --record --write-request "$PAYLOADS/decide_1.bin" 2>>"$OUT/payloads.log"
+"$TREATCTL" bench "$FINDINGS" --mode batch --batch "$BATCH" --record \
   --write-request "$PAYLOADS/batch_$BATCH.bin" 2>>"$OUT/payloads.log"
 
 {

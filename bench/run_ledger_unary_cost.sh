@@ -42,7 +42,7 @@ cmake --build "$BUILD_DIR" -j2 --target treatd treatctl >"$OUT/build.log" 2>&1 |
 build_loadgen || exit 2
 PAYLOAD="$OUT/decide_1.bin"
 "$BUILD_DIR/client/treatctl" bench "$ROOT/examples/findings.jsonl" --mode unary \
-  --write-request "$PAYLOAD" 2>"$OUT/payload.log"
+  --record --write-request "$PAYLOAD" 2>"$OUT/payload.log"
 
 # The server's counters: "cpu_ticks voluntary involuntary" summed over its
 # threads (a thread that has exited is counted in the process totals).

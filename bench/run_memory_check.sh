@@ -235,7 +235,7 @@ while :; do
   timeout -k 5 "$(awk -v d="$duration" 'BEGIN { printf "%d", d + 120 }')" \
     "$TREATCTL" bench "$STREAM_FILE" --target "$TARGET" --mode "$MODE" \
     -c "$STREAMS" "${window_args[@]}" --batch "$STREAM_BATCH" \
-    -d "$duration" --warmup 0 --json \
+    -d "$duration" --warmup 0 --record --json \
     --label "memory/$MODE-round$round" >>"$ROUNDS" 2>>"$OUT/load.log" &
   LOAD_PID=$!
   wait "$LOAD_PID" || rc=$?

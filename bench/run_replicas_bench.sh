@@ -85,7 +85,7 @@ build_loadgen || exit 2
 
 PAYLOAD="$OUT/batch_$BATCH.bin"
 "$TREATCTL" bench "$ROOT/examples/findings.jsonl" --mode batch --batch "$BATCH" \
-  --write-request "$PAYLOAD" 2>>"$OUT/payloads.log"
+  --record --write-request "$PAYLOAD" 2>>"$OUT/payloads.log"
 
 {
   echo "date: $(date -Is)"; echo "kernel: $(uname -r)"; echo "nproc: $(nproc)"

@@ -432,11 +432,13 @@ int WriteRequest(const BenchFlags& flags,
     v1::DecideRequest request;
     *request.mutable_finding() = findings.front();
     request.set_view(flags.view);
+    request.set_skip_record(!flags.record);
     bytes = request.SerializeAsString();
   } else if (flags.mode == "batch") {
     v1::BatchDecideRequest request;
     FillBatch(findings, 0, flags.batch, request.mutable_findings());
     request.set_view(flags.view);
+    request.set_skip_record(!flags.record);
     bytes = request.SerializeAsString();
   } else {
     err << "treatctl: --write-request needs --mode unary or batch\n";
@@ -508,6 +510,11 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchFlags* flags) {
                   "Print one JSON line instead of the text report");
   bench->add_option("--label", flags->label, "Label of the JSON line");
   AddViewOption(bench, &flags->view);
+  bench->add_flag("--record", flags->record,
+                  "Have the server record the decisions in its ledger (to "
+                  "measure a recording server); without it every call is a "
+                  "what-if call (skip_record) that leaves the ledger as it "
+                  "was");
   bench->add_option("--write-request", flags->write_request,
                     "Write one serialized DecideRequest (unary) or "
                     "BatchDecideRequest (batch) to this file and exit");
@@ -594,6 +601,7 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
     for (size_t i = 0; i < findings->size(); ++i) {
       *requests[i].mutable_finding() = (*findings)[i];
       requests[i].set_view(flags.view);
+      requests[i].set_skip_record(!flags.record);
     }
     UnaryLoop<v1::DecideRequest, v1::DecideResponse> loop(
         stub.get(),
@@ -612,6 +620,7 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
       FillBatch(*findings, static_cast<size_t>(j) * flags.batch, flags.batch,
                 requests[j].mutable_findings());
       requests[j].set_view(flags.view);
+      requests[j].set_skip_record(!flags.record);
     }
     UnaryLoop<v1::BatchDecideRequest, v1::BatchDecideResponse> loop(
         stub.get(),
@@ -643,6 +652,7 @@ int RunBench(const BenchFlags& given, std::ostream& out, std::ostream& err) {
     }
     for (v1::StreamDecideRequest& request : requests) {
       request.set_view(flags.view);
+      request.set_skip_record(!flags.record);
     }
     std::vector<grpc::ByteBuffer> prebuilt;
     if (flags.prebuilt) {

@@ -57,6 +57,9 @@ struct BenchFlags {
   std::string label;
   std::string write_request;
   v1::DecisionView view = v1::DECISION_VIEW_FULL;
+  // --record: the server records the decisions in its ledger. Off by
+  // default: a bench measures, its calls are what-if calls (skip_record).
+  bool record = false;
 };
 
 // Adds `--view basic|full` (the request's DecisionView, case-insensitive)

@@ -209,6 +209,17 @@ TEST_F(TreatctlBenchTest, WritesSerializedRequests) {
   ASSERT_EQ(request.findings_size(), 5);
   EXPECT_EQ(request.findings(0).id(), "kev-1");
   EXPECT_EQ(request.findings(2).id(), "kev-1#2");
+  // A what-if request unless --record (for a load generator's bytes too).
+  EXPECT_TRUE(request.skip_record());
+  run = Treatctl({"bench", findings_, "--mode", "unary", "--record",
+                  "--write-request", path});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::ifstream recorded(path, std::ios::binary);
+  bytes.str("");
+  bytes << recorded.rdbuf();
+  v1::DecideRequest unary;
+  ASSERT_TRUE(unary.ParseFromString(bytes.str()));
+  EXPECT_FALSE(unary.skip_record());
 }
 
 TEST_F(TreatctlBenchTest, WithoutATargetIsAUsageError) {

@@ -1241,6 +1241,48 @@ TEST_F(LedgerServiceTest, TreatctlWatchStopsOnSigintWithWhereToResume) {
   }
 }
 
+// `treatctl bench` measures: against a recording server its calls are
+// what-if calls unless --record, in every mode.
+TEST_F(LedgerServiceTest, TreatctlBenchRecordsOnlyWithRecord) {
+  Start();
+  // The ledger records a finding once while its decision stays the same:
+  // each mode gets a finding of its own.
+  const std::vector<std::string> modes = {"unary", "batch", "stream"};
+  auto findings = [&](int i) {
+    const std::string path = TempPath(absl::StrCat("bench-", i, ".jsonl"));
+    std::ofstream(path) << R"({"id":"f-1","kind":"FINDING_KIND_VULNERABILITY",)"
+                        << R"("asset":{"id":"web-01"},"vulnerability":)"
+                        << R"({"cve_id":"CVE-2027-000)" << i << "\"}}\n";
+    return path;
+  };
+  auto bench = [&](int i, bool record) {
+    std::vector<std::string> args = {
+        "bench",    findings(i), "--target", server_->address(),
+        "--mode",   modes[i],    "-d",       "0.3",
+        "--warmup", "0",         "--json"};
+    if (record) args.push_back("--record");
+    testing::TreatctlRun run =
+        testing::RunTreatctl(args, "", absl::Seconds(30));
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_THAT(run.out, HasSubstr("\"errors\":0,")) << run.out;
+  };
+  auto recorded_events = [&] {
+    v1::VerifyLedgerResponse report;
+    EXPECT_TRUE(
+        ledger_
+            ->VerifyLedger(Context().get(), v1::VerifyLedgerRequest(), &report)
+            .ok());
+    return report.events_checked();
+  };
+  for (int i = 0; i < 3; ++i) bench(i, /*record=*/false);
+  EXPECT_EQ(recorded_events(), 0u);
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t before = recorded_events();
+    bench(i, /*record=*/true);
+    EXPECT_GT(recorded_events(), before) << modes[i];
+  }
+}
+
 TEST_F(LedgerServiceTest, VerifyReportsAnIntactChain) {
   Start();
   for (int i = 0; i < 3; ++i) {
