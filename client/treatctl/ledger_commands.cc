@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -176,8 +177,18 @@ const std::vector<std::string>& CsvHeader() {
   return *header;
 }
 
+// The shortest decimal that reads back as `value` (std::to_chars), so that
+// a CSV cell holds what the JSON output holds, not absl::StrCat's six
+// significant digits ("9.77967").
+std::string CsvNumber(double value) {
+  char buffer[32];
+  const std::to_chars_result written =
+      std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, written.ptr);
+}
+
 std::string CsvOpt(bool has, double value) {
-  return has ? absl::StrCat(value) : "";
+  return has ? CsvNumber(value) : "";
 }
 
 std::vector<std::string> CsvStats(const v1::DurationStats& s) {
@@ -219,9 +230,8 @@ void WriteCsvRow(const v1::Kpis& k, bool total, std::ostream& out) {
   for (std::string cell :
        {absl::StrCat(k.recurred()),
         CsvOpt(k.has_recurrence_rate(), k.recurrence_rate()),
-        absl::StrCat(k.mitigation_debt()),
-        absl::StrCat(k.mitigation_debt_days()),
-        absl::StrCat(k.residual_risk_sum()),
+        absl::StrCat(k.mitigation_debt()), CsvNumber(k.mitigation_debt_days()),
+        CsvNumber(k.residual_risk_sum()),
         CsvOpt(k.has_residual_risk_mean(), k.residual_risk_mean()),
         absl::StrCat(k.age_0_30()), absl::StrCat(k.age_31_60()),
         absl::StrCat(k.age_61_90()), absl::StrCat(k.age_over_90())}) {
