@@ -93,7 +93,18 @@ grpc::Status CallAccount::End(const grpc::Status& handler_status) {
   const grpc::Status status =
       rejected_.has_value() ? *rejected_ : handler_status;
   if (ServerMetrics* metrics = governor_->metrics()) {
-    metrics->CallFinished(method_, status.error_code(), elapsed);
+    // A stream its client cancelled (a watch stopped at --max-events or
+    // Ctrl-C, a StreamDecide abandoned) ended as the client asked: not a
+    // server error for treatd_rpc_errors_total. Streams only: they run on
+    // gRPC's sync or callback API, where IsCancelled() may be asked at any
+    // time. A server time limit is in `rejected_`.
+    const bool client_cancelled =
+        stream_ && !rejected_.has_value() &&
+        status.error_code() == grpc::StatusCode::CANCELLED &&
+        context_->IsCancelled();
+    metrics->CallFinished(
+        method_, client_cancelled ? grpc::StatusCode::OK : status.error_code(),
+        elapsed);
   }
   const bool admin = absl::StartsWith(method_, kAdminPrefix);
   const LogLevel level =

@@ -74,6 +74,7 @@ class ServerMetrics {
   int port() const { return port_; }
 
   void CallStarted(absl::string_view method);
+  // `code` other than OK counts in treatd_rpc_errors_total.
   void CallFinished(absl::string_view method, grpc::StatusCode code,
                     absl::Duration elapsed);
   void CallRejected(absl::string_view reason);

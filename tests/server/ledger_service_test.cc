@@ -1241,6 +1241,39 @@ TEST_F(LedgerServiceTest, TreatctlWatchStopsOnSigintWithWhereToResume) {
   }
 }
 
+// A watch its client stops is not a server error: no CANCELLED in
+// treatd_rpc_errors_total.
+TEST_F(LedgerServiceTest, AWatchItsClientStopsIsNotCountedAsAnError) {
+  serve_metrics_ = true;
+  Start();
+  ASSERT_TRUE(DecideNumbered(1).ok());
+  auto watch = StartWatch({"--max-events", "1"});
+  ASSERT_NE(watch, nullptr);
+  ASSERT_EQ(watch->Wait(absl::Seconds(20)), 0) << watch->stderr_text();
+  auto second = StartWatch({});
+  ASSERT_NE(second, nullptr);
+  std::string line;
+  ASSERT_TRUE(second->ReadStdoutLine(&line, absl::Seconds(20)));
+  second->Signal(SIGINT);
+  ASSERT_EQ(second->Wait(absl::Seconds(20)), 0) << second->stderr_text();
+  // The server ends each call once it sees the cancel.
+  const std::string ended =
+      "treatd_rpcs_in_flight{method=\"/treatd.v1.LedgerService/"
+      "WatchEvents\"} 0";
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!absl::StrContains(server_->metrics()->Render(), ended) &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const std::string metrics = server_->metrics()->Render();
+  ASSERT_THAT(metrics, HasSubstr(ended));
+  for (absl::string_view metric : absl::StrSplit(metrics, '\n')) {
+    if (absl::StartsWith(metric, "treatd_rpc_errors_total")) {
+      EXPECT_THAT(std::string(metric), Not(HasSubstr("WatchEvents")));
+    }
+  }
+}
+
 // `treatctl bench` measures: against a recording server its calls are
 // what-if calls unless --record, in every mode.
 TEST_F(LedgerServiceTest, TreatctlBenchRecordsOnlyWithRecord) {
