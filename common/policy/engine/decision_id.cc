@@ -552,17 +552,20 @@ void Write(const v1::Finding& m, E& e) {
 }
 
 // Protobuf's own deterministic serialization, for findings with unknown
-// fields.
-void AppendProtobufSerialization(const v1::Finding& finding, std::string* out) {
-  const size_t prefix = out->size();
+// fields, written into `*buffer` from byte `start` on, in place (the
+// buffer may be left longer, as by the encoder); returns where the bytes
+// end.
+size_t WriteProtobufSerialization(const v1::Finding& finding, size_t start,
+                                  std::string* buffer) {
   const size_t size = finding.ByteSizeLong();
-  out->resize(prefix + size);
-  google::protobuf::io::ArrayOutputStream stream(out->data() + prefix,
+  if (buffer->size() < start + size) buffer->resize(start + size);
+  google::protobuf::io::ArrayOutputStream stream(buffer->data() + start,
                                                  static_cast<int>(size));
   google::protobuf::io::CodedOutputStream coded(&stream);
   // Map fields would otherwise serialize in hash order.
   coded.SetSerializationDeterministic(true);
   finding.SerializeWithCachedSizes(&coded);
+  return start + size;
 }
 
 // Writes `m` with the encoder into `*buffer` from byte `start` on, in place
@@ -648,9 +651,7 @@ size_t WriteDeterministicFinding(const v1::Finding& finding, size_t start,
                                  std::string* buffer) {
   size_t end;
   if (EncodeKnown(finding, start, buffer, &end)) return end;
-  buffer->resize(start);
-  AppendProtobufSerialization(finding, buffer);
-  return buffer->size();
+  return WriteProtobufSerialization(finding, start, buffer);
 }
 
 }  // namespace
@@ -743,6 +744,7 @@ struct IdBuffer {
   std::string digest;
   absl::Time as_of = absl::InfinitePast();
   size_t prefix = 0;
+  std::string prefix_text;  // Where a new prefix is rendered.
 };
 
 IdBuffer& IdBufferFor(const v1::PolicyRef& ref, absl::Time as_of) {
@@ -751,12 +753,19 @@ IdBuffer& IdBufferFor(const v1::PolicyRef& ref, absl::Time as_of) {
       ref.digest() != buffer.digest) {
     buffer.digest = ref.digest();
     buffer.as_of = as_of;
-    buffer.bytes.clear();
-    buffer.bytes.append(ref.digest());
-    buffer.bytes.push_back('\n');
-    expr::AppendTimestamp(as_of, &buffer.bytes);
-    buffer.bytes.push_back('\n');
-    buffer.prefix = buffer.bytes.size();
+    // Rendered apart, then copied over the first bytes: `bytes` keeps its
+    // size (no write to it ever shrinks it). Cut back to the prefix, it
+    // had the encoder's room past the finding (FixedRoom(), kilobytes)
+    // zero-filled again by resize() on each new as_of, i.e. on every
+    // unary call (~4,700 instructions).
+    std::string& prefix = buffer.prefix_text;
+    prefix.assign(ref.digest());
+    prefix.push_back('\n');
+    expr::AppendTimestamp(as_of, &prefix);
+    prefix.push_back('\n');
+    if (buffer.bytes.size() < prefix.size()) buffer.bytes.resize(prefix.size());
+    std::memcpy(buffer.bytes.data(), prefix.data(), prefix.size());
+    buffer.prefix = prefix.size();
   }
   return buffer;
 }
@@ -798,9 +807,7 @@ bool DecisionIdHashAndKey(const v1::PolicyRef& ref, absl::Time as_of,
   size_t end = encoder.end();
   const bool known = !encoder.unknown();
   if (!known) {
-    buffer.bytes.resize(buffer.prefix);
-    AppendProtobufSerialization(finding, &buffer.bytes);
-    end = buffer.bytes.size();
+    end = WriteProtobufSerialization(finding, buffer.prefix, &buffer.bytes);
   }
   *hash = Xxh3_128(buffer.bytes.data(), end);
   return known;

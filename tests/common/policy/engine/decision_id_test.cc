@@ -236,6 +236,65 @@ TEST(DecisionIdTest, IdIsXxh3OfDigestAsOfAndFindingInHex) {
   EXPECT_EQ(other, id);
 }
 
+// The "<digest>\n<as_of>\n" prefix is rewritten in place over the
+// thread's buffer when either changes (every unary call has its own
+// as_of), and the finding's bytes after it, the encoder's or protobuf's
+// (unknown fields), without cutting the buffer back: a shorter prefix or
+// finding after a longer one, and back, gives each id its own bytes,
+// through DecisionId() and the keyed walk alike.
+TEST(DecisionIdTest, IdsFollowPrefixesAndFindingsOfAnyLengthInTurn) {
+  v1::Finding large;
+  FillAll(&large, 12);
+  v1::Finding unknown = large;
+  v1::Asset* asset = unknown.mutable_asset();
+  asset->GetReflection()->MutableUnknownFields(asset)->AddLengthDelimited(
+      1000, "new");
+  v1::Finding small;
+  small.set_id("f");
+  const v1::Finding* const kFindings[] = {&large, &unknown, &small, &unknown};
+  const absl::Time whole = absl::FromUnixSeconds(1796083200);
+  const struct {
+    const char* digest;
+    absl::Time as_of;
+    const char* text;
+  } kPrefixes[] = {
+      {"sha256:abc", whole, "2026-12-01T00:00:00Z"},
+      {"sha256:abcdefabcdefabcdef", whole + absl::Nanoseconds(123456789),
+       "2026-12-01T00:00:00.123456789Z"},
+      {"s", whole + absl::Seconds(1), "2026-12-01T00:00:01Z"},
+      {"sha256:abcdefabcdefabcdef", whole + absl::Milliseconds(5),
+       "2026-12-01T00:00:00.005Z"},
+      {"sha256:abc", whole, "2026-12-01T00:00:00Z"},
+  };
+  internal::FindingKeyFields fields;
+  std::string key;
+  for (const v1::Finding* finding : kFindings) {
+    const v1::Finding& f = *finding;
+    for (const auto& prefix : kPrefixes) {
+      v1::PolicyRef ref;
+      ref.set_digest(prefix.digest);
+      const std::string input =
+          absl::StrCat(prefix.digest, "\n", prefix.text, "\n", Protobuf(f));
+      XXH128_canonical_t canonical;
+      XXH128_canonicalFromHash(&canonical,
+                               XXH3_128bits(input.data(), input.size()));
+      const std::string expected = absl::BytesToHexString(absl::string_view(
+          reinterpret_cast<const char*>(canonical.digest), 16));
+      std::string id;
+      DecisionId(ref, prefix.as_of, f, &id);
+      EXPECT_EQ(id, expected) << prefix.text;
+      internal::Xxh3Hash128 hash;
+      size_t key_end;
+      EXPECT_EQ(internal::DecisionIdHashAndKey(ref, prefix.as_of, f, fields,
+                                               &key, 0, &key_end, &hash),
+                finding != &unknown);
+      std::string walked;
+      internal::DecisionIdFromHash(hash, &walked);
+      EXPECT_EQ(walked, expected) << prefix.text;
+    }
+  }
+}
+
 // Every hex digit in every position: ids of 2,000 findings, each against
 // libxxhash's canonical bytes in hex.
 TEST(DecisionIdTest, IdsOfManyFindingsAreTheirHashesInHex) {
