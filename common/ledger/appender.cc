@@ -46,8 +46,19 @@ bool Unresolved(FindingState state) {
          state == FindingState::kAccepted;
 }
 
-// Copies what a decision says onto the finding's current row.
-void ApplyDecisionFacts(const DecisionFacts& d, FindingRecord& row) {
+// Whether a decision at `at` leaves the row's review date as an outcome set
+// it: an acceptance's expiry, always; a mitigation's date (`until` of its
+// report), until the date has come. The sweep's decision once it has come
+// takes the policy's date again.
+bool OutcomeKeepsReviewDate(const FindingRecord& row, absl::Time at) {
+  if (row.state == FindingState::kAccepted) return true;
+  return row.state == FindingState::kMitigated &&
+         row.outcome_until.has_value() && at < *row.outcome_until;
+}
+
+// Copies what a decision at `at` says onto the finding's current row.
+void ApplyDecisionFacts(const DecisionFacts& d, absl::Time at,
+                        FindingRecord& row) {
   row.treatment = d.treatment;
   row.priority = d.priority;
   row.priority_rank = d.priority_rank;
@@ -56,9 +67,12 @@ void ApplyDecisionFacts(const DecisionFacts& d, FindingRecord& row) {
   row.policy_digest = d.policy_digest;
   row.mitigate_by = d.mitigate_by;
   row.remediate_by = d.remediate_by;
-  // An acceptance's expiry is its review date; a later decision does not
-  // move it.
-  if (row.state != FindingState::kAccepted) row.review_by = d.review_by;
+  // An acceptance's expiry, or a mitigation's date not yet come, is its
+  // review date; a decision does not move it.
+  if (!OutcomeKeepsReviewDate(row, at)) {
+    row.review_by = d.review_by;
+    if (row.state != FindingState::kAccepted) row.outcome_until.reset();
+  }
   row.residual_risk = d.residual_risk;
   if (d.kind != v1::FINDING_KIND_UNSPECIFIED) row.kind = d.kind;
   if (!d.owner.empty()) row.owner = d.owner;
@@ -72,12 +86,13 @@ void ApplyOutcome(const Event& e, const Transition& t, FindingRecord& row) {
     case EventKind::kMitigated:
       if (!row.mitigated_at.has_value()) row.mitigated_at = e.occurred_at;
       row.accepted_at.reset();
-      row.accepted_until.reset();
+      // The report's review date, kept by later decisions until it comes.
+      row.outcome_until = e.until;
       if (e.until.has_value()) row.review_by = e.until;
       break;
     case EventKind::kAccepted:
       row.accepted_at = e.occurred_at;
-      row.accepted_until = e.until;
+      row.outcome_until = e.until;
       row.review_by = e.until;
       break;
     case EventKind::kRemediated:
@@ -103,23 +118,26 @@ bool SameFacts(const FindingRecord& a, const FindingRecord& b) {
                     f.priority, f.priority_rank, f.treatment, f.rule,
                     f.policy_digest, f.first_seen, f.opened_at, f.state_since,
                     f.mitigated_at, f.accepted_at, f.closed_at, f.mitigate_by,
-                    f.remediate_by, f.review_by, f.accepted_until,
+                    f.remediate_by, f.review_by, f.outcome_until,
                     f.residual_risk, f.recurrences, f.episode);
   };
   return facts(a) == facts(b);
 }
 
-// Whether ApplyDecisionFacts(d, row) would leave every fact SameFacts
+// Whether ApplyDecisionFacts(d, at, row) would leave every fact SameFacts
 // compares as it is: the common re-decision of an unchanged finding, which
 // then costs no copy of the row.
-bool DecisionKeepsFacts(const DecisionFacts& d, const FindingRecord& row) {
+bool DecisionKeepsFacts(const DecisionFacts& d, absl::Time at,
+                        const FindingRecord& row) {
   return row.treatment == d.treatment && row.priority == d.priority &&
          row.priority_rank == d.priority_rank && row.rule == d.rule &&
          row.policy_digest == d.policy_digest &&
          row.mitigate_by == d.mitigate_by &&
          row.remediate_by == d.remediate_by &&
-         (row.state == FindingState::kAccepted ||
-          row.review_by == d.review_by) &&
+         (OutcomeKeepsReviewDate(row, at) ||
+          (row.review_by == d.review_by &&
+           (row.state == FindingState::kAccepted ||
+            !row.outcome_until.has_value()))) &&
          row.residual_risk == d.residual_risk &&
          (d.kind == v1::FINDING_KIND_UNSPECIFIED || row.kind == d.kind) &&
          (d.owner.empty() || row.owner == d.owner) &&
@@ -596,7 +614,7 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event& e, std::string& prefix,
     row->opened_at = e.occurred_at;
     row->mitigated_at.reset();
     row->accepted_at.reset();
-    row->accepted_until.reset();
+    row->outcome_until.reset();
     row->closed_at.reset();
     ++row->episode;
     if (t.recurrence) ++row->recurrences;
@@ -607,14 +625,14 @@ absl::StatusOr<Appended> Appender::ApplyEvent(Event& e, std::string& prefix,
   // facts; otherwise by applying the event to the row and comparing.
   const bool keeps_row = !t.new_finding && !t.new_episode &&
                          row->state == t.to && IsDecision(e.kind) &&
-                         DecisionKeepsFacts(e.decision, *row);
+                         DecisionKeepsFacts(e.decision, e.occurred_at, *row);
   std::optional<FindingRecord> unchanged;
   if (!keeps_row) {
     unchanged = *row;
     if (row->state != t.to && !t.new_finding) row->state_since = e.occurred_at;
     row->state = t.to;
     if (IsDecision(e.kind)) {
-      ApplyDecisionFacts(e.decision, *row);
+      ApplyDecisionFacts(e.decision, e.occurred_at, *row);
     } else {
       ApplyOutcome(e, t, *row);
     }

@@ -39,7 +39,11 @@ struct FindingRecord {
   std::optional<absl::Time> mitigate_by;
   std::optional<absl::Time> remediate_by;
   std::optional<absl::Time> review_by;  // mitigation review / acceptance end
-  std::optional<absl::Time> accepted_until;
+  // The date the latest acceptance or mitigation report set (`until`;
+  // column accepted_until_us): an acceptance's end, or a mitigation's review
+  // date, which decisions keep until it comes. Served as accepted_until
+  // only while accepted_at is set.
+  std::optional<absl::Time> outcome_until;
   double residual_risk = 0;
   int recurrences = 0;  // times reopened after remediation
   int episode = 1;      // 1 + recurrences

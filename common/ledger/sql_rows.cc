@@ -298,7 +298,7 @@ FindingRecord ReadFinding(const ColumnReader& row) {
   f.mitigate_by = OptionalTime(row, 19);
   f.remediate_by = OptionalTime(row, 20);
   f.review_by = OptionalTime(row, 21);
-  f.accepted_until = OptionalTime(row, 22);
+  f.outcome_until = OptionalTime(row, 22);
   f.residual_risk = row.Double(23);
   f.recurrences = static_cast<int>(row.Int(24));
   f.episode = static_cast<int>(row.Int(25));
@@ -329,7 +329,7 @@ void BindFinding(const FindingRecord& f, ParamWriter& p) {
   BindOptionalTime(p, 20, f.mitigate_by);
   BindOptionalTime(p, 21, f.remediate_by);
   BindOptionalTime(p, 22, f.review_by);
-  BindOptionalTime(p, 23, f.accepted_until);
+  BindOptionalTime(p, 23, f.outcome_until);
   p.Double(24, f.residual_risk);
   p.Int(25, f.recurrences);
   p.Int(26, f.episode);

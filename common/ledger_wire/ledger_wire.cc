@@ -499,8 +499,9 @@ void FindingToProto(const FindingRecord& finding, absl::Time as_of,
   SetTime(finding.mitigate_by, out, &v1::LedgerFinding::mutable_mitigate_by);
   SetTime(finding.remediate_by, out, &v1::LedgerFinding::mutable_remediate_by);
   SetTime(finding.review_by, out, &v1::LedgerFinding::mutable_review_by);
-  SetTime(finding.accepted_until, out,
-          &v1::LedgerFinding::mutable_accepted_until);
+  SetTime(
+      finding.accepted_at.has_value() ? finding.outcome_until : std::nullopt,
+      out, &v1::LedgerFinding::mutable_accepted_until);
   out->set_residual_risk(finding.residual_risk);
   out->set_recurrences(finding.recurrences);
   out->set_episode(finding.episode);

@@ -826,6 +826,50 @@ TEST_F(LedgerServiceTest, AMitigationsUntilIsItsReviewDate) {
             v1::LEDGER_EVENT_TYPE_SWEEP_DECISION);
 }
 
+TEST_F(LedgerServiceTest, AMitigationsUntilOutlivesTheNextDecision) {
+  Start();
+  DecideMitigateFinding();
+  Advance(absl::Hours(2));
+  v1::ReportOutcomeRequest request;
+  request.set_identity_key(kKey1);
+  request.set_outcome(v1::OUTCOME_KIND_MITIGATED);
+  request.set_control("waf");
+  const absl::Time review = Now() + absl::Hours(24 * 20);
+  ToProtoTime(review, request.mutable_until());
+  v1::ReportOutcomeResponse reported;
+  grpc::Status ok = ledger_->ReportOutcome(Context().get(), request, &reported);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  // A mitigation is not an acceptance.
+  EXPECT_FALSE(reported.finding().has_accepted_until());
+
+  // The next scan decides it again: the user's date stays.
+  Advance(absl::Hours(24));
+  DecideMitigateFinding();
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.history(found.history_size() - 1).type(),
+            v1::LEDGER_EVENT_TYPE_DECISION);
+  EXPECT_EQ(found.finding().state(), v1::FINDING_STATE_MITIGATED);
+  EXPECT_EQ(FromProtoTime(found.finding().review_by()), review);
+
+  Advance(absl::Hours(24 * 8));  // Past the decision's 7 days.
+  absl::StatusOr<SweepReport> before = sweep_->RunOnce();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->review_due, 0);
+  Advance(absl::Hours(24 * 12));  // Past the date.
+  absl::StatusOr<SweepReport> after = sweep_->RunOnce();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->review_due, 1);
+  // The sweep's decision sets the policy's date again: not due next pass.
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.history(found.history_size() - 1).type(),
+            v1::LEDGER_EVENT_TYPE_SWEEP_DECISION);
+  EXPECT_GT(FromProtoTime(found.finding().review_by()), Now());
+  absl::StatusOr<SweepReport> again = sweep_->RunOnce();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->review_due, 0);
+}
+
 TEST_F(LedgerServiceTest, ScansRemediateAbsentFindingsAndReopenReturningOnes) {
   Start();
   ASSERT_TRUE(
