@@ -124,13 +124,17 @@ std::string UndatedOutcomeKey(const Event& report,
   const std::string content = ReportedContent(report);
   int64_t generation = 0;
   for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    const bool changed_state = !it->state_before.has_value() ||
-                               *it->state_before != it->state_after ||
-                               it->recurrence;
-    if (changed_state && ReportedContent(*it) != content) {
-      generation = it->seq;
-      break;
-    }
+    const bool kept_state = it->state_before.has_value() &&
+                            *it->state_before == it->state_after &&
+                            !it->recurrence;
+    const bool passes = it->kind == EventKind::kDecision ||
+                        it->kind == EventKind::kSweepDecision ||
+                        it->kind == EventKind::kReviewDue ||
+                        it->kind == EventKind::kOverdue;
+    if (kept_state && passes) continue;
+    if (ReportedContent(*it) == content) continue;
+    generation = it->seq;
+    break;
   }
   return absl::StrCat("outcome:g", generation, ":",
                       Sha256Hex(content).substr(0, 32));

@@ -57,11 +57,12 @@ absl::StatusOr<Event> OutcomeEvent(const v1::ReportOutcomeRequest& request,
 // SHA-256 of what was reported apart from the time (finding, kind, actor,
 // control, evidence, note, until). G is the sequence number of the
 // finding's latest event, in `history` (its events in sequence order,
-// Ledger::GetFinding), that changed its state and is not a report of this
-// same content: the report itself does not count, so a retry gets the
-// first report's key and is recorded once; any other state change between
-// them (remediated, reopened, accepted, ...) makes a later identical report
-// a new event.
+// Ledger::GetFinding), that is neither a report of this same content nor a
+// decision, sweep decision or review_due/overdue notice that kept the
+// state: a retry gets the first report's key and is recorded once, also
+// with decisions in between; any other event between them (another
+// outcome report, even one that kept the state, a state change) makes a
+// later identical report a new event.
 std::string UndatedOutcomeKey(const Event& report,
                               const std::vector<Event>& history);
 

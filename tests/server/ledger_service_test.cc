@@ -777,6 +777,56 @@ TEST_F(LedgerServiceTest, UndatedOutcomeRetriesAreOneEventUntilTheStateMoves) {
   EXPECT_EQ(reported.finding().state(), v1::FINDING_STATE_MITIGATED);
 }
 
+// Issue 10 review: a report that kept the state (another control) between
+// two identical undated reports is not a retry of the first; decisions in
+// between still are.
+TEST_F(LedgerServiceTest, UndatedOutcomeAfterAnotherReportIsANewEvent) {
+  Start();
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  Advance(absl::Hours(1));
+  auto mitigate = [this](const std::string& control,
+                         v1::ReportOutcomeResponse* r) {
+    v1::ReportOutcomeRequest request;
+    request.set_identity_key(kKey1);
+    request.set_outcome(v1::OUTCOME_KIND_MITIGATED);
+    request.set_actor("alice");
+    request.set_control(control);
+    return ledger_->ReportOutcome(Context().get(), request, r);
+  };
+  v1::ReportOutcomeResponse c1;
+  ASSERT_TRUE(mitigate("waf", &c1).ok());
+  Advance(absl::Minutes(1));
+  v1::ReportOutcomeResponse d;
+  ASSERT_TRUE(mitigate("network-policy", &d).ok());
+  EXPECT_FALSE(d.duplicate());
+  Advance(absl::Minutes(1));
+  // Back to the first control: recorded, and the finding says so.
+  v1::ReportOutcomeResponse c2;
+  ASSERT_TRUE(mitigate("waf", &c2).ok());
+  EXPECT_FALSE(c2.duplicate());
+  EXPECT_GT(c2.event().sequence(), d.event().sequence());
+  v1::GetFindingResponse found;
+  ASSERT_TRUE(GetFinding(kKey1, &found).ok());
+  EXPECT_EQ(found.history(found.history_size() - 1).control(), "waf");
+
+  // Its retries, with decisions in between, are that one event.
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  v1::ReportOutcomeResponse retry;
+  ASSERT_TRUE(mitigate("waf", &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), c2.event().sequence());
+  Advance(absl::Hours(1));
+  ASSERT_TRUE(
+      Decide(Vulnerability("f-1", "web-01", "CVE-2027-0001"), nullptr).ok());
+  ASSERT_TRUE(mitigate("waf", &retry).ok());
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.event().sequence(), c2.event().sequence());
+  EXPECT_EQ(AllEvents().size(), 6u);  // 3 decisions, 3 reports
+}
+
 // Issue 10 audit: `--until` on a mitigation is its review date (docs,
 // proto), and the revisit sweep goes by it; it was refused.
 TEST_F(LedgerServiceTest, AMitigationsUntilIsItsReviewDate) {
