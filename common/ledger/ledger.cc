@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -222,7 +223,7 @@ absl::StatusOr<ScanResult> Ledger::RecordScan(ScanObservation scan) {
   return std::move(item.scanned);
 }
 
-absl::StatusOr<FindingHistory> Ledger::GetFinding(
+absl::StatusOr<FindingRecord> Ledger::GetFindingRecord(
     const std::string& key) const {
   TREATD_ASSIGN_OR_RETURN(std::optional<FindingRecord> finding,
                           store_->GetFinding(key));
@@ -230,8 +231,13 @@ absl::StatusOr<FindingHistory> Ledger::GetFinding(
     return absl::NotFoundError(
         absl::StrCat("finding '", key, "' is not in the ledger"));
   }
+  return *std::move(finding);
+}
+
+absl::StatusOr<FindingHistory> Ledger::GetFinding(
+    const std::string& key) const {
   FindingHistory history;
-  history.finding = *std::move(finding);
+  TREATD_ASSIGN_OR_RETURN(history.finding, GetFindingRecord(key));
   int64_t after = 0;
   while (true) {
     TREATD_ASSIGN_OR_RETURN(std::vector<Event> page,
@@ -284,6 +290,10 @@ absl::StatusOr<std::vector<Event>> Ledger::ListEvents(
                           store_->ListEvents(after_seq, limit, finding_key));
   std::vector<Event> events;
   events.reserve(stored.size());
+  // Events whose predecessor is not in this answer (the first of a page or
+  // resume, or one finding's event after another's): their predecessors'
+  // hashes are read together, one store query.
+  std::vector<int64_t> missing;
   for (const StoredEvent& row : stored) {
     TREATD_ASSIGN_OR_RETURN(Event event, DecodeStored(row));
     if (!events.empty() && events.back().seq + 1 == event.seq) {
@@ -291,17 +301,26 @@ absl::StatusOr<std::vector<Event>> Ledger::ListEvents(
     } else if (event.seq == 1) {
       event.prev_hash = std::string(kGenesisHash);
     } else {
-      // The first event of a page or resume, or one finding's event after
-      // another's: its predecessor is not in this answer; read its hash.
-      TREATD_ASSIGN_OR_RETURN(std::vector<StoredEvent> before,
-                              store_->ListEvents(event.seq - 2, 1, ""));
-      // A missing predecessor (a damaged chain) leaves it empty: listing
-      // still works, and Verify names the gap.
-      if (!before.empty() && before[0].seq == event.seq - 1) {
-        event.prev_hash = std::move(before[0].hash);
-      }
+      missing.push_back(event.seq - 1);
     }
     events.push_back(std::move(event));
+  }
+  if (missing.empty()) return events;
+  absl::flat_hash_map<int64_t, std::string> hashes;
+  for (size_t from = 0; from < missing.size(); from += kMaxHashLookup) {
+    const size_t to =
+        std::min(missing.size(), from + static_cast<size_t>(kMaxHashLookup));
+    TREATD_ASSIGN_OR_RETURN(auto part,
+                            store_->EventHashes(std::vector<int64_t>(
+                                missing.begin() + from, missing.begin() + to)));
+    hashes.merge(part);
+  }
+  for (Event& event : events) {
+    if (!event.prev_hash.empty()) continue;
+    // A missing predecessor (a damaged chain) leaves it empty: listing
+    // still works, and Verify names the gap.
+    auto it = hashes.find(event.seq - 1);
+    if (it != hashes.end()) event.prev_hash = std::move(it->second);
   }
   return events;
 }

@@ -182,6 +182,9 @@ class Ledger {
 
   // The finding with its events, oldest first. NOT_FOUND when unknown.
   absl::StatusOr<FindingHistory> GetFinding(const std::string& key) const;
+  // The finding's current row alone (one store query). NOT_FOUND when
+  // unknown.
+  absl::StatusOr<FindingRecord> GetFindingRecord(const std::string& key) const;
 
   // Findings matching `filter`, ordered by key, one page at a time.
   // updated_at (and so changed_since) is the ledger's clock when the
@@ -195,7 +198,8 @@ class Ledger {
   // Resumable: pass the last seq seen. Optionally only one finding's.
   // Every event carries prev_hash, the hash of event seq - 1, also when
   // that event is not in the answer (the first of a page or resume, or
-  // another finding's): then it is read from the store, one lookup each.
+  // another finding's): then those hashes are read from the store together,
+  // one query per 1,000 (Store::EventHashes).
   absl::StatusOr<std::vector<Event>> ListEvents(
       int64_t after_seq, int limit, const std::string& finding_key = "") const;
 

@@ -24,6 +24,10 @@
 namespace treatd::ledger {
 namespace {
 
+// Store::EventHashes: $1 an array of sequence numbers.
+constexpr char kSelectEventHashes[] =
+    "SELECT seq, hash FROM events WHERE seq = ANY($1::bigint[])";
+
 // Events per INSERT statement at most (a power of two; 8 parameters each,
 // far below PostgreSQL's limit of 65,535).
 constexpr int kMaxRowsPerInsert = 32;
@@ -748,6 +752,24 @@ class PostgresStore : public Store {
             events.push_back(sql::ReadEvent(Row(r.get(), i)));
           }
           return events;
+        });
+  }
+
+  absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> EventHashes(
+      const std::vector<int64_t>& seqs) const override {
+    // One round trip for any count: the numbers as an array literal.
+    Params params;
+    params.Text(1, absl::StrCat("{", absl::StrJoin(seqs, ","), "}"));
+    return readers_.WithRerun(
+        [&](Connection& c)
+            -> absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> {
+          TREATD_ASSIGN_OR_RETURN(Result r,
+                                  c.Query(kSelectEventHashes, params));
+          absl::flat_hash_map<int64_t, std::string> hashes;
+          for (int i = 0; i < PQntuples(r.get()); ++i) {
+            hashes[Row(r.get(), i).Int(0)] = Row(r.get(), i).Text(1);
+          }
+          return hashes;
         });
   }
 

@@ -17,6 +17,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/ledger/connection_pool.h"
 #include "common/ledger/schema.h"
@@ -27,6 +28,11 @@
 
 namespace treatd::ledger {
 namespace {
+
+// Store::EventHashes: $1 a JSON array of sequence numbers.
+constexpr char kSelectEventHashes[] =
+    "SELECT seq, hash FROM events WHERE seq IN (SELECT value FROM "
+    "json_each($1))";
 
 // Maps a SQLite result code to the status the ledger promises. The
 // message names the file, so that "disk I/O error" says which disk.
@@ -608,6 +614,25 @@ class SqliteStore : public Store {
             events.push_back(sql::ReadEvent(*q));
           }
           return events;
+        });
+  }
+
+  absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> EventHashes(
+      const std::vector<int64_t>& seqs) const override {
+    // One statement for any count: the numbers as a JSON array.
+    const std::string list = absl::StrCat("[", absl::StrJoin(seqs, ","), "]");
+    return readers_.With(
+        [&](Connection& c)
+            -> absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> {
+          TREATD_ASSIGN_OR_RETURN(auto q, c.Prepare(kSelectEventHashes));
+          q->Text(1, list);
+          absl::flat_hash_map<int64_t, std::string> hashes;
+          while (true) {
+            TREATD_ASSIGN_OR_RETURN(bool row, q->Step());
+            if (!row) break;
+            hashes[q->Int(0)] = q->Text(1);
+          }
+          return hashes;
         });
   }
 

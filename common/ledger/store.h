@@ -61,6 +61,9 @@ struct FindingQuery {
   int limit = 100;
 };
 
+// The most sequence numbers one EventHashes call takes (one statement).
+inline constexpr int kMaxHashLookup = 1000;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -128,6 +131,10 @@ class Store {
   // finding.
   virtual absl::StatusOr<std::vector<StoredEvent>> ListEvents(
       int64_t after_seq, int limit, const std::string& finding_key) const = 0;
+  // The hashes of the events with these sequence numbers (at most
+  // kMaxHashLookup), one query; an unknown seq is absent from the answer.
+  virtual absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> EventHashes(
+      const std::vector<int64_t>& seqs) const = 0;
   // Mitigated/accepted findings with review_by <= as_of after `after` in
   // (review_by, key) order, at most `limit`.
   virtual absl::StatusOr<std::vector<FindingRecord>> SweepCandidates(

@@ -96,10 +96,10 @@ grpc::Status LedgerServiceImpl::ReportOutcome(
   absl::Status filled =
       FillEvent(**ledger, appended->seq, response->mutable_event());
   if (!filled.ok()) return ToGrpcStatus(filled);
-  absl::StatusOr<ledger::FindingHistory> finding = (*ledger)->GetFinding(key);
+  absl::StatusOr<ledger::FindingRecord> finding =
+      (*ledger)->GetFindingRecord(key);
   if (!finding.ok()) return ToGrpcStatus(finding.status());
-  ledger::FindingToProto(finding->finding, clock_(),
-                         response->mutable_finding());
+  ledger::FindingToProto(*finding, clock_(), response->mutable_finding());
   return grpc::Status::OK;
 }
 
@@ -137,14 +137,19 @@ grpc::Status LedgerServiceImpl::GetFinding(grpc::ServerContext* /*context*/,
   absl::StatusOr<absl::Time> as_of =
       ResolveAsOf(request->has_as_of(), request->as_of(), clock_());
   if (!as_of.ok()) return ToGrpcStatus(as_of.status());
+  if (!request->include_history()) {
+    absl::StatusOr<ledger::FindingRecord> finding =
+        (*ledger)->GetFindingRecord(request->identity_key());
+    if (!finding.ok()) return ToGrpcStatus(finding.status());
+    ledger::FindingToProto(*finding, *as_of, response->mutable_finding());
+    return grpc::Status::OK;
+  }
   absl::StatusOr<ledger::FindingHistory> history =
       (*ledger)->GetFinding(request->identity_key());
   if (!history.ok()) return ToGrpcStatus(history.status());
   ledger::FindingToProto(history->finding, *as_of, response->mutable_finding());
-  if (request->include_history()) {
-    for (const ledger::Event& event : history->events) {
-      ledger::EventToProto(event, response->add_history());
-    }
+  for (const ledger::Event& event : history->events) {
+    ledger::EventToProto(event, response->add_history());
   }
   return grpc::Status::OK;
 }

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -648,6 +649,36 @@ TEST_P(LedgerTest, EveryListedEventCarriesThePreviousEventsHash) {
   ASSERT_EQ(k1->size(), 3u);
   for (const Event& event : *k1) {
     EXPECT_EQ(event.prev_hash, (*all)[event.seq - 2].hash)
+        << "seq " << event.seq;
+  }
+}
+
+// One finding's events among another's: each one's predecessor is read
+// from the store, all of them together (more than one statement's worth,
+// Store::EventHashes takes 1,000 at a time).
+TEST_P(LedgerTest, ScatteredEventsOfOneFindingAllCarryThePreviousHash) {
+  auto ledger = Open();
+  ASSERT_NE(ledger, nullptr);
+  constexpr int kEvents = 2402;
+  for (int batch = 0; batch < kEvents / 200 + 1; ++batch) {
+    std::vector<Event> events;
+    for (int n = batch * 200; n < std::min(kEvents, (batch + 1) * 200); ++n) {
+      events.push_back(Decision(absl::StrCat("k", n % 2), Day(-2)));
+      events.back().decision.decision_id = absl::StrCat("d", n);
+      events.back().idempotency_key = absl::StrCat("req-", n);
+    }
+    for (const auto& appended : ledger->Append(std::move(events))) {
+      ASSERT_TRUE(appended.ok()) << appended.status();
+    }
+  }
+  absl::StatusOr<std::vector<Event>> all = ledger->ListEvents(0, 10000);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), static_cast<size_t>(kEvents));
+  absl::StatusOr<std::vector<Event>> k1 = ledger->ListEvents(0, 10000, "k1");
+  ASSERT_TRUE(k1.ok()) << k1.status();
+  ASSERT_EQ(k1->size(), static_cast<size_t>(kEvents / 2));
+  for (const Event& event : *k1) {
+    ASSERT_EQ(event.prev_hash, (*all)[event.seq - 2].hash)
         << "seq " << event.seq;
   }
 }
