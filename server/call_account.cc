@@ -29,7 +29,13 @@ CallAccount::CallAccount(CallGovernor* governor,
       stream_(stream),
       limited_(RequiredAccess(method) != Access::kOpen) {}
 
-CallAccount::~CallAccount() { End(grpc::Status::CANCELLED); }
+// Reached from the interceptor's destruction when no status was sent (an
+// event-loop health Watch its client cancelled sends no Finish): gRPC
+// destroys interceptors inside ~ServerContextBase, after it has released
+// the call's completion op, so `context_` must not be read here.
+CallAccount::~CallAccount() {
+  EndAs(grpc::Status::CANCELLED, /*context_gone=*/true);
+}
 
 absl::Status CallAccount::Begin(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -82,6 +88,11 @@ void CallAccount::NoteRejected(const grpc::Status& status,
 }
 
 grpc::Status CallAccount::End(const grpc::Status& handler_status) {
+  return EndAs(handler_status, /*context_gone=*/false);
+}
+
+grpc::Status CallAccount::EndAs(const grpc::Status& handler_status,
+                                bool context_gone) {
   if (ended_ || !begun_) return handler_status;
   ended_ = true;
   const absl::Duration elapsed = absl::Now() - start_;
@@ -95,13 +106,14 @@ grpc::Status CallAccount::End(const grpc::Status& handler_status) {
   if (ServerMetrics* metrics = governor_->metrics()) {
     // A stream its client cancelled (a watch stopped at --max-events or
     // Ctrl-C, a StreamDecide abandoned) ended as the client asked: not a
-    // server error for treatd_rpc_errors_total. Streams only: they run on
-    // gRPC's sync or callback API, where IsCancelled() may be asked at any
-    // time. A server time limit is in `rejected_`.
+    // server error for treatd_rpc_errors_total. Streams only. A stream
+    // that ends with its context gone sent no status: only a call over
+    // before its handler finished (a health Watch on the event loop whose
+    // client cancelled) gets there. A server time limit is in `rejected_`.
     const bool client_cancelled =
         stream_ && !rejected_.has_value() &&
         status.error_code() == grpc::StatusCode::CANCELLED &&
-        context_->IsCancelled();
+        (context_gone || context_->IsCancelled());
     metrics->CallFinished(
         method_, client_cancelled ? grpc::StatusCode::OK : status.error_code(),
         elapsed);
@@ -114,8 +126,8 @@ grpc::Status CallAccount::End(const grpc::Status& handler_status) {
     Log(level, "call",
         {{"method", method_},
          {"request_id", request_id_},
-         {"caller", CallerIdentity(*context_)},
-         {"peer", context_->peer()},
+         {"caller", context_gone ? "" : CallerIdentity(*context_)},
+         {"peer", context_gone ? "" : context_->peer()},
          {"code", static_cast<int>(status.error_code())},
          {"error", status.error_message()},
          {"duration_ms", absl::ToDoubleMilliseconds(elapsed)}});

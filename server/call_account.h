@@ -30,7 +30,9 @@ class CallAccount {
   // a view and must too (gRPC keeps the method name for the whole call).
   CallAccount(CallGovernor* governor, grpc::ServerContextBase* context,
               absl::string_view method, bool stream);
-  // Ends the accounting as CANCELLED if End() was not called.
+  // Ends the accounting as CANCELLED if End() was not called, without
+  // reading the context (it may be mid-destruction; see the .cc): such a
+  // stream counts as cancelled by its client and logs no caller or peer.
   ~CallAccount();
   CallAccount(const CallAccount&) = delete;
   CallAccount& operator=(const CallAccount&) = delete;
@@ -84,6 +86,9 @@ class CallAccount {
   std::string request_id_;
   uint64_t watch_id_ = 0;
   std::optional<grpc::Status> rejected_;
+
+  // End(); `context_gone`: from the destructor, `context_` is not read.
+  grpc::Status EndAs(const grpc::Status& handler_status, bool context_gone);
 };
 
 }  // namespace treatd

@@ -799,6 +799,28 @@ TEST_P(TreatmentServiceTest, HealthWatchSendsEachChangeUntilShutdown) {
   stop.join();
 }
 
+// A watch its client cancels while nothing is being written sends no
+// status: its call accounting ends as gRPC destroys the call's context
+// and must not read it then (on the event loop, gRPC has already
+// released the call's completion op). Many such ends, then the server
+// still serves.
+TEST_P(TreatmentServiceTest, HealthWatchesCancelledIdleEndCleanly) {
+  StartServer(/*with_policy=*/true);
+  for (int i = 0; i < 50; ++i) {
+    HealthWatch health = WatchHealth();
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health.reader->Read(&response));
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::SERVING);
+    health.context->TryCancel();
+    while (health.reader->Read(&response)) {
+    }
+    EXPECT_EQ(health.reader->Finish().error_code(),
+              grpc::StatusCode::CANCELLED);
+  }
+  EXPECT_EQ(HealthStatus(""), 1);
+}
+
 TEST_P(TreatmentServiceTest, HealthWatchEndsAtShutdownWithoutHoldingTheGrace) {
   StartServer(/*with_policy=*/true);
   HealthWatch health = WatchHealth();
