@@ -47,6 +47,7 @@ absl::Status CallAccount::Begin(
     header = absl::string_view(it->second.data(), it->second.size());
   }
   request_id_ = RequestIdFrom(header);
+  if (stream_) deadline_ = absl::FromChrono(context_->deadline());
   if (ServerMetrics* metrics = governor_->metrics()) {
     metrics->CallStarted(method_);
   }
@@ -95,7 +96,8 @@ grpc::Status CallAccount::EndAs(const grpc::Status& handler_status,
                                 bool context_gone) {
   if (ended_ || !begun_) return handler_status;
   ended_ = true;
-  const absl::Duration elapsed = absl::Now() - start_;
+  const absl::Time now = absl::Now();
+  const absl::Duration elapsed = now - start_;
   if (watch_id_ != 0 && governor_->Unwatch(watch_id_)) {
     rejected_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                              "cut off by a server time limit");
@@ -110,9 +112,12 @@ grpc::Status CallAccount::EndAs(const grpc::Status& handler_status,
     // that ends with its context gone sent no status: only a call over
     // before its handler finished (a health Watch on the event loop whose
     // client cancelled) gets there. A server time limit is in `rejected_`.
+    // A call is cancelled also when the server's shutdown cuts it after
+    // the grace or its deadline passes: those stay errors.
     const bool client_cancelled =
         stream_ && !rejected_.has_value() &&
-        status.error_code() == grpc::StatusCode::CANCELLED &&
+        status.error_code() == grpc::StatusCode::CANCELLED && now < deadline_ &&
+        !governor_->CancelsCallsBy(now) &&
         (context_gone || context_->IsCancelled());
     metrics->CallFinished(
         method_, client_cancelled ? grpc::StatusCode::OK : status.error_code(),

@@ -83,6 +83,8 @@ class CallAccount {
   bool admitted_ = false;
   bool ended_ = false;
   absl::Time start_;
+  // A stream's deadline (the client's), read by Begin().
+  absl::Time deadline_ = absl::InfiniteFuture();
   std::string request_id_;
   uint64_t watch_id_ = 0;
   std::optional<grpc::Status> rejected_;

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -58,6 +59,18 @@ class CallGovernor {
   const CallLimits& limits() const { return limits_; }
   ServerMetrics* metrics() const { return metrics_; }
 
+  // The server's shutdown cancels the calls still open at `at` (the end
+  // of its grace): a stream that ends CANCELLED from then on was cut by
+  // the server, not by its client (CallAccount).
+  void ShuttingDownAt(absl::Time at) {
+    cut_from_nanos_.store(absl::ToUnixNanos(at), std::memory_order_relaxed);
+  }
+  // Whether the server's shutdown cancels calls by `now`.
+  bool CancelsCallsBy(absl::Time now) const {
+    return absl::ToUnixNanos(now) >=
+           cut_from_nanos_.load(std::memory_order_relaxed);
+  }
+
   // Takes a call (and stream) slot: RESOURCE_EXHAUSTED when none is free.
   absl::Status Admit(bool stream);
   void Release(bool stream);
@@ -81,6 +94,8 @@ class CallGovernor {
   // Slots taken; lock-free so that admitting a call never waits.
   std::atomic<int> calls_{0};
   std::atomic<int> streams_{0};
+  // ShuttingDownAt's time in Unix nanoseconds; none at first.
+  std::atomic<int64_t> cut_from_nanos_{std::numeric_limits<int64_t>::max()};
 
   // Last: it reads limits_ and metrics_, and stops first.
   CallWatchdog watchdog_;

@@ -224,7 +224,10 @@ void TreatdServer::Shutdown(absl::Duration grace) {
                             {"address", address_}});
   // The sweep stops first: it gives its lease to another replica at once.
   if (sweep_ != nullptr) sweep_->Stop();
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  const absl::Time cut_off = absl::Now() + grace;
+  // Streams still open then are cancelled by the server: errors.
+  if (governor_ != nullptr) governor_->ShuttingDownAt(cut_off);
+  server_->Shutdown(absl::ToChronoTime(cut_off));
   if (loop_service_ != nullptr) loop_service_->Stop();
   server_->Wait();
   LogInfo("stopped", {{"address", address_}});

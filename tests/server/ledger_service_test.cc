@@ -1368,6 +1368,29 @@ TEST_F(LedgerServiceTest, AWatchItsClientStopsIsNotCountedAsAnError) {
   }
 }
 
+// A watch the server's shutdown cuts after its grace was cancelled by the
+// server, not its client: a CANCELLED error in treatd_rpc_errors_total.
+TEST_F(LedgerServiceTest, AWatchCutByShutdownIsCountedAsAnError) {
+  serve_metrics_ = true;
+  Start();
+  ASSERT_TRUE(DecideNumbered(1).ok());
+  auto watch = StartWatch({});
+  ASSERT_NE(watch, nullptr);
+  std::string line;
+  ASSERT_TRUE(watch->ReadStdoutLine(&line, absl::Seconds(20)));
+  server_->Shutdown(absl::Milliseconds(300));
+  watch->Signal(SIGINT);
+  watch->Wait(absl::Seconds(20));
+  bool counted = false;
+  const std::string metrics = server_->metrics()->Render();
+  for (absl::string_view metric : absl::StrSplit(metrics, '\n')) {
+    counted = counted || (absl::StartsWith(metric, "treatd_rpc_errors_total") &&
+                          absl::StrContains(metric, "WatchEvents") &&
+                          absl::StrContains(metric, "CANCELLED"));
+  }
+  EXPECT_TRUE(counted) << metrics;
+}
+
 // `treatctl bench` measures: against a recording server its calls are
 // what-if calls unless --record, in every mode.
 TEST_F(LedgerServiceTest, TreatctlBenchRecordsOnlyWithRecord) {
