@@ -669,11 +669,14 @@ extern "C" void RequestWatchStop(int /*signal*/) {
 // How a stream that ended by itself is resumed: the server's stream limit
 // (--max-stream-seconds: DEADLINE_EXCEEDED), a restart or a drain
 // (UNAVAILABLE, or CANCELLED when this client did not cancel) end a watch
-// that has not failed.
+// that has not failed; a server whose streams are all taken
+// (--max-concurrent-streams: RESOURCE_EXHAUSTED, as when every watcher
+// reconnects after a restart) is asked again after the same backoff.
 bool ResumableWatchEnd(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
          status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::CANCELLED;
+         status.error_code() == grpc::StatusCode::CANCELLED ||
+         status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
 // Installs the stop handlers for SIGINT and SIGTERM and restores the
@@ -685,6 +688,9 @@ class WatchStopper {
     watch_stop_requested.store(false);
     struct sigaction action = {};
     action.sa_handler = RequestWatchStop;
+    // A second signal kills: the stream's cancel may never be seen while
+    // a write to stdout blocks (a stalled pipe).
+    action.sa_flags = SA_RESETHAND;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &old_int_);
     sigaction(SIGTERM, &action, &old_term_);

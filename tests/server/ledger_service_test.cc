@@ -114,6 +114,9 @@ class LedgerServiceTest : public ::testing::Test {
       config.metrics_listen = "127.0.0.1:0";  // Counts the cut-offs.
     }
     if (serve_metrics_) config.metrics_listen = "127.0.0.1:0";
+    if (max_streams_ > 0) {
+      config.call_limits.max_concurrent_streams = max_streams_;
+    }
     if (max_stream_ > absl::ZeroDuration()) {
       config.call_limits.max_stream_duration = max_stream_;
     }
@@ -234,6 +237,8 @@ class LedgerServiceTest : public ::testing::Test {
   std::string listen_;
   // The metrics served, so that the decide handlers count decisions.
   bool serve_metrics_ = false;
+  // > 0: --max-concurrent-streams.
+  int max_streams_ = 0;
   std::atomic<int64_t> now_{0};
   std::string policy_path_;
   std::string ledger_path_;
@@ -1366,6 +1371,34 @@ TEST_F(LedgerServiceTest, AWatchItsClientStopsIsNotCountedAsAnError) {
       EXPECT_THAT(std::string(metric), Not(HasSubstr("WatchEvents")));
     }
   }
+}
+
+// A watch the server refuses because its streams are all taken
+// (--max-concurrent-streams) asks again until one is free.
+TEST_F(LedgerServiceTest, TreatctlWatchRetriesWhileTheServerHasNoStreamFree) {
+  max_streams_ = 1;
+  Start();
+  ASSERT_TRUE(DecideNumbered(1).ok());
+  auto first = StartWatch({});
+  ASSERT_NE(first, nullptr);
+  std::string line;
+  ASSERT_TRUE(first->ReadStdoutLine(&line, absl::Seconds(20)));
+  auto second = StartWatch({"--max-events", "1"});
+  ASSERT_NE(second, nullptr);
+  // Refused at least once while the first holds the only stream.
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!absl::StrContains(second->stderr_text(), "RESOURCE_EXHAUSTED") &&
+         absl::Now() < give_up) {
+    second->Drain();
+  }
+  ASSERT_THAT(second->stderr_text(), HasSubstr("RESOURCE_EXHAUSTED"));
+  first->Signal(SIGINT);
+  ASSERT_EQ(first->Wait(absl::Seconds(20)), 0) << first->stderr_text();
+  std::string resumed;
+  ASSERT_TRUE(second->ReadStdoutLine(&resumed, absl::Seconds(20)))
+      << second->stderr_text();
+  EXPECT_EQ(resumed, line);
+  EXPECT_EQ(second->Wait(absl::Seconds(20)), 0) << second->stderr_text();
 }
 
 // A watch the server's shutdown cuts after its grace was cancelled by the
