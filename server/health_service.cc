@@ -50,13 +50,16 @@ class HealthService::Watcher {
   void Notify(Status status, bool shut_down) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
-    const std::optional<Status> latest = next_.has_value() ? next_ : last_;
-    if (latest != status) {
-      if (writing_) {
-        next_ = status;
+    if (writing_) {
+      // Back to the status being written (A, then B queued, then A): the
+      // client has it once the write completes, nothing more to write.
+      if (status == last_) {
+        next_.reset();
       } else {
-        WriteLocked(status);
+        next_ = status;
       }
+    } else if (status != last_) {
+      WriteLocked(status);
     }
     if (shut_down) {
       // The watch ends at shutdown, its last word NOT_SERVING, rather than
